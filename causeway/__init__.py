@@ -1,0 +1,1 @@
+"""Causeway: a self-hosted integration hub."""

@@ -1,0 +1,3 @@
+from causeway.main import main
+
+main()

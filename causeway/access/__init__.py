@@ -1,0 +1,1 @@
+"""The one policy: who may do what on which object, and which objects each actor may see."""

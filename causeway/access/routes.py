@@ -1,0 +1,151 @@
+"""Every page and API operation is built through `page` or `operation`, which declare and enforce access.
+
+A route without a declaration is refused at request time (pages) or at start-up (API),
+and a test walks every URL pattern and API operation to find one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from causeway.access import policy
+from causeway.access.errors import Forbidden, NotFound
+from causeway.access.perms import Perm
+from causeway.audit.models import Outcome
+from causeway.audit.services import audit_record
+
+ATTRIBUTE = "causeway_access"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a route needs: nothing (public), a signed-in actor, staff, or a workspace permission."""
+
+    kind: str
+    perm: Perm | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind}:{self.perm}" if self.perm else self.kind
+
+
+def _declaration(public: bool, authenticated: bool, staff: bool, need: Perm | None) -> Declaration:
+    chosen = [
+        name
+        for name, on in (
+            ("public", public),
+            ("authenticated", authenticated),
+            ("staff", staff),
+            ("workspace", need is not None),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        raise TypeError("declare exactly one of public=, authenticated=, staff= or need=")
+    return Declaration(kind=chosen[0], perm=need)
+
+
+API_DELEGATED = Declaration(kind="api")
+
+
+def delegate_to_operations(view: Any) -> Any:
+    """Mark an API router's URL view: each operation behind it declares and enforces its own access."""
+    setattr(view, ATTRIBUTE, API_DELEGATED)
+    return view
+
+
+def declaration_of(view: Any) -> Declaration | None:
+    found = getattr(view, ATTRIBUTE, None)
+    return found if isinstance(found, Declaration) else None
+
+
+def record_denial(actor: Any, error: Forbidden, path: str) -> None:
+    workspace = error.workspace
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="access.denied",
+            target=workspace,
+            workspace_id=workspace.id if workspace is not None else None,
+            outcome=Outcome.DENIED,
+            details={"permission": str(error.perm), "path": path},
+        )
+
+
+def forbidden_page(request: HttpRequest, error: Forbidden) -> HttpResponse:
+    record_denial(request.user, error, request.path)
+    return TemplateResponse(request, "web/forbidden.html", {"permission": error.perm}, status=403).render()
+
+
+def page(
+    *,
+    public: bool = False,
+    authenticated: bool = False,
+    staff: bool = False,
+    need: Perm | None = None,
+) -> Callable[[F], F]:
+    """Declare a page's access. With `need`, the URL carries `workspace` (a slug) and the view
+    receives the Workspace object instead, already checked."""
+    declared = _declaration(public, authenticated, staff, need)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if declared.kind != "public":
+                if not request.user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
+            try:
+                if declared.kind == "staff":
+                    policy.require_staff(request.user)
+                if declared.perm is not None:
+                    kwargs["workspace"] = policy.workspace_get(
+                        request.user, kwargs.pop("workspace"), need=declared.perm
+                    )
+                response: HttpResponse = view(request, *args, **kwargs)
+                return response
+            except NotFound:
+                raise Http404 from None
+            except Forbidden as error:
+                return forbidden_page(request, error)
+
+        setattr(guarded, ATTRIBUTE, declared)
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def operation(
+    *,
+    public: bool = False,
+    authenticated: bool = False,
+    staff: bool = False,
+    need: Perm | None = None,
+) -> Callable[[F], F]:
+    """Declare an API operation's access. With `need`, the path carries `workspace_id` and the
+    checked Workspace is available to the handler as `request.workspace`."""
+    declared = _declaration(public, authenticated, staff, need)
+
+    def decorate(handler: F) -> F:
+        @functools.wraps(handler)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            actor = getattr(request, "auth", None)
+            if declared.kind == "staff":
+                policy.require_staff(actor)
+            if declared.perm is not None:
+                request.workspace = policy.workspace_get(  # type: ignore[attr-defined]
+                    actor, kwargs["workspace_id"], need=declared.perm
+                )
+            return handler(request, *args, **kwargs)
+
+        setattr(guarded, ATTRIBUTE, declared)
+        return guarded  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,1 @@
+"""People: users, their passwords, sessions and personal API tokens."""

@@ -1,0 +1,24 @@
+"""Keeps the user-to-session index in step with Django's login and logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from causeway.accounts.models import User, UserSession
+
+
+@receiver(user_logged_in)
+def remember_session(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    if not request.session.session_key:
+        request.session.save()
+    UserSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
+
+
+@receiver(user_logged_out)
+def forget_session(sender: Any, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
+    if request.session.session_key:
+        UserSession.objects.filter(session_key=request.session.session_key).delete()

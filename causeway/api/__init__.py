@@ -1,0 +1,1 @@
+"""The REST API (Django Ninja): parses input, calls services, answers JSON."""

@@ -1,0 +1,78 @@
+"""The Ninja API object, its error answers, and the start-up check that every operation declares access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+
+from causeway.access.errors import Forbidden, NotFound
+from causeway.access.routes import declaration_of, delegate_to_operations, record_denial
+from causeway.api import accounts as accounts_api
+from causeway.api import core as core_api
+from causeway.api import workspaces as workspaces_api
+from causeway.api.auth import BearerToken, BrowserSession
+
+api = NinjaAPI(
+    title="Causeway",
+    version="1",
+    description=(
+        "Causeway's REST API. Authenticate with a personal API token: `Authorization: Bearer <token>`."
+    ),
+    auth=[BearerToken(), BrowserSession()],
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+api.add_router("", core_api.router)
+api.add_router("", accounts_api.router)
+api.add_router("", workspaces_api.router)
+
+
+@api.exception_handler(NotFound)
+def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+    return api.create_response(request, {"detail": "Not found"}, status=404)
+
+
+@api.exception_handler(Forbidden)
+def forbidden(request: HttpRequest, exc: Forbidden) -> HttpResponse:
+    record_denial(getattr(request, "auth", None), exc, request.path)
+    return api.create_response(request, {"detail": str(exc), "permission": str(exc.perm)}, status=403)
+
+
+@api.exception_handler(ValidationError)
+def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors: dict[str, Any] = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    first = next(iter(errors.items()))
+    return api.create_response(
+        request, {"detail": f"{first[0]}: {'; '.join(first[1])}", "errors": errors}, status=400
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, {"detail": "Authentication required"}, status=401)
+
+
+def undeclared_operations() -> list[str]:
+    """Every operation whose handler was not built with `access.routes.operation`."""
+    missing = []
+    for prefix, router in api._routers:
+        for path, path_view in router.path_operations.items():
+            for op in path_view.operations:
+                if declaration_of(op.view_func) is None:
+                    missing.append(f"{','.join(op.methods)} {prefix}{path} ({op.view_func.__name__})")
+    return missing
+
+
+def api_urls() -> Any:
+    missing = undeclared_operations()
+    if missing:
+        raise ImproperlyConfigured(f"API operations without an access declaration: {', '.join(missing)}")
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        delegate_to_operations(pattern.callback)
+    return (patterns, app_name, namespace)

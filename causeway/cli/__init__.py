@@ -1,0 +1,1 @@
+"""Operator commands: `causeway web|worker|beat|up|init|check|audit ...`."""

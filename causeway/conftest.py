@@ -1,0 +1,1 @@
+from causeway.testing import client  # noqa: F401

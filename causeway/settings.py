@@ -1,0 +1,212 @@
+"""Causeway's one settings module: every value comes from the environment or the data directory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from causeway.config import (
+    broker_url,
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent
+HOME = env_path("CAUSEWAY_HOME", Path.cwd() / "var")
+
+ROOT_KEY_FILE = env_path("CAUSEWAY_ROOT_KEY_FILE", HOME / "root-key.json")
+TLS_CERT = env_path("CAUSEWAY_TLS_CERT", HOME / "tls" / "localhost.crt")
+TLS_KEY = env_path("CAUSEWAY_TLS_KEY", HOME / "tls" / "localhost.key")
+AUDIT_CHECKPOINT_FILE = env_path("CAUSEWAY_AUDIT_CHECKPOINT_FILE", HOME / "audit-checkpoints.jsonl")
+WEB_BIND = env_str("CAUSEWAY_WEB_BIND", "127.0.0.1:8443")
+WEB_WORKERS = env_int("CAUSEWAY_WEB_WORKERS", 2, minimum=1, maximum=64)
+
+_secret_file = env_path("CAUSEWAY_SECRET_KEY_FILE", HOME / "secret-key.txt")
+SECRET_KEY = env_str("CAUSEWAY_SECRET_KEY", "")
+if not SECRET_KEY:
+    try:
+        SECRET_KEY = _secret_file.read_text().strip()
+    except FileNotFoundError:
+        raise ImproperlyConfigured(
+            f"CAUSEWAY_SECRET_KEY: not set and {_secret_file} does not exist (run `causeway init`)"
+        ) from None
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("CAUSEWAY_SECRET_KEY: must be at least 50 characters long")
+
+DEBUG = False
+ALLOWED_HOSTS = env_list("CAUSEWAY_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CAUSEWAY_CSRF_TRUSTED_ORIGINS", ["https://localhost:8443", "https://127.0.0.1:8443"]
+)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "axes",
+    "csp",
+    "ninja",
+    "causeway.vault",
+    "causeway.audit",
+    "causeway.accounts",
+    "causeway.workspaces",
+    "causeway.access",
+    "causeway.web",
+    "causeway.api",
+    "causeway.cli",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "causeway.audit.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "causeway.workspaces.middleware.IdleSessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "causeway.access.middleware.DefaultDenyMiddleware",
+]
+
+ROOT_URLCONF = "causeway.urls"
+WSGI_APPLICATION = "causeway.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "causeway.web.context.navigation",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        "CAUSEWAY_DATABASE_URL",
+        env_str("CAUSEWAY_DATABASE_URL", f"sqlite:///{HOME / 'causeway.sqlite3'}"),
+        home=HOME,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+
+# Login throttling: five failures for one account from one address lock that
+# pair out for fifteen minutes; the lockout itself is audited.
+AXES_FAILURE_LIMIT = env_int("CAUSEWAY_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "causeway.web.accounts_views.locked_out"
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_NAME = "__Host-causeway-session"
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# The server enforces each workspace's inactivity timeout; this is only the ceiling.
+SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
+CSRF_COOKIE_NAME = "__Host-causeway-csrf"
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+
+SECURE_SSL_REDIRECT = env_bool("CAUSEWAY_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = 31536000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_PROXY_SSL_HEADER = None
+X_FRAME_OPTIONS = "DENY"
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = False
+
+EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = HOME / "mail"
+DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
+BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
+
+CELERY_BROKER_URL = broker_url(
+    "CAUSEWAY_BROKER_URL",
+    env_str("CAUSEWAY_BROKER_URL", f"sqla+sqlite:///{HOME / 'broker.sqlite3'}"),
+)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(HOME / "beat-schedule")
+AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
+
+NINJA_PAGINATION_PER_PAGE = 50
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("CAUSEWAY_LOG_LEVEL", "INFO")},
+    "loggers": {"axes": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""The vault: all of Causeway's cryptography — keys, MACs, sealed values and certificates."""

@@ -1,0 +1,1 @@
+"""Pages: server-rendered HTML for people; parses input, calls services, renders."""

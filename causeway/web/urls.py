@@ -1,0 +1,16 @@
+"""Page routes. Each area keeps its own list; every view is built with `access.routes.page`."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from causeway.web import accounts_urls, core_views, workspaces_urls
+
+app_name = "web"
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("health", core_views.health, name="health"),
+    path("", include(accounts_urls)),
+    path("", include(workspaces_urls)),
+]

@@ -1,0 +1,1 @@
+"""Tenants: workspaces, their members, invitations and session policy."""
