@@ -89,3 +89,83 @@ def make_workspace(name: str, *, members: dict[Any, str] | None = None) -> Any:
             workspace=workspace, user=user, role=Role.objects.get(workspace=None, key=role_key)
         )
     return workspace
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url() -> str:
+    """The URL of the database the tests are using, for Causeway processes started by a test."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
+    return f"postgresql://{auth}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment for a Causeway process started by a test: same data directory, same database."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "CAUSEWAY_HOME": str(TEST_HOME),
+            "CAUSEWAY_DATABASE_URL": database_url(),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class RunningServer:
+    def __init__(self, url: str, process: Any) -> None:
+        self.url = url
+        self.process = process
+
+
+@pytest.fixture(scope="session")
+def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[RunningServer]:
+    """A real `causeway web` process over HTTPS on a free port, sharing the test database.
+
+    Tests that use it need `transactional_db`, so what they write is committed and visible to it.
+    """
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    with django_db_blocker.unblock():
+        env = process_env(CAUSEWAY_CSRF_TRUSTED_ORIGINS=url)
+    log = open(TEST_HOME / f"web-{port}.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "causeway", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200:  # noqa: S501
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"causeway web did not start; see {log.name}")
+        time.sleep(0.1)
+    yield RunningServer(url, process)
+    process.terminate()
+    process.wait(timeout=15)
+    log.close()

@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.routes import declaration_of, delegate_to_operations, record_denial
 from causeway.api import accounts as accounts_api
+from causeway.api import audit as audit_api
 from causeway.api import core as core_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
@@ -30,6 +31,7 @@ api = NinjaAPI(
 api.add_router("", core_api.router)
 api.add_router("", accounts_api.router)
 api.add_router("", workspaces_api.router)
+api.add_router("", audit_api.router)
 
 
 @api.exception_handler(NotFound)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from causeway.web import accounts_urls, core_views, workspaces_urls
+from causeway.web import accounts_urls, audit_urls, core_views, workspaces_urls
 
 app_name = "web"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("health", core_views.health, name="health"),
     path("", include(accounts_urls)),
     path("", include(workspaces_urls)),
+    path("", include(audit_urls)),
 ]

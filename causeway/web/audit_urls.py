@@ -1,0 +1,5 @@
+"""Routes for the workspace audit log."""
+
+from __future__ import annotations
+
+urlpatterns: list[object] = []
