@@ -5,12 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from causeway.access.errors import Forbidden, NotFound
+from causeway.access.models import Role
 from causeway.access.perms import Perm
 from causeway.accounts.models import User
-from causeway.workspaces.models import Membership, Workspace
+from causeway.audit.models import ActorType
+from causeway.audit.services import Actor
+from causeway.workspaces.models import Invitation, Membership, Workspace
+from causeway.workspaces.selectors import (
+    invitation_open_by_token,
+    invitations_pending,
+    workspace_memberships,
+)
 
 
 def _is_user(actor: Any) -> bool:
@@ -35,7 +43,12 @@ def has_perm(actor: Any, workspace: Workspace, perm: Perm) -> bool:
 
 
 def workspaces_visible(actor: Any) -> QuerySet[Workspace]:
-    """Workspaces the actor is a member of; being staff adds none (staff is not membership)."""
+    """Workspaces the actor is a member of; being staff adds none (staff is not membership).
+
+    The system actor (the operator's command line) sees them all.
+    """
+    if is_system(actor):
+        return Workspace.objects.all()
     if not _is_user(actor):
         return Workspace.objects.none()
     return Workspace.objects.filter(memberships__user=actor).distinct()
@@ -74,3 +87,111 @@ def is_staff(actor: Any) -> bool:
 def require_staff(actor: Any) -> None:
     if not is_staff(actor):
         raise NotFound("page")
+
+
+def is_system(actor: Any) -> bool:
+    """The system actor: the operator's command line, which runs with the machine's keys and database."""
+    return isinstance(actor, Actor) and actor.type == ActorType.SYSTEM
+
+
+def system_workspace_get(actor: Any, ref: str | uuid.UUID) -> Workspace:
+    """Any workspace, for the system actor alone; the CLI is run by whoever already holds the database."""
+    if not is_system(actor):
+        raise NotFound("workspace")
+    workspace = _find_workspace(ref)
+    if workspace is None:
+        raise NotFound("workspace")
+    return workspace
+
+
+def require_perm(actor: Any, workspace: Workspace, perm: Perm) -> None:
+    """Forbidden naming `perm` unless the actor holds it in the workspace (a checked member already)."""
+    if membership_of(actor, workspace) is None:
+        raise NotFound("workspace")
+    if not has_perm(actor, workspace, perm):
+        raise Forbidden(perm, workspace=workspace, actor=actor)
+
+
+def _uuid_or_none(ref: str | uuid.UUID) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
+    try:
+        return uuid.UUID(str(ref))
+    except ValueError:
+        return None
+
+
+def membership_get(actor: Any, workspace: Workspace, member_id: str | uuid.UUID, *, need: Perm) -> Membership:
+    """A member of this workspace, by id; a member of another workspace is NotFound like a missing one."""
+    require_perm(actor, workspace, need)
+    pk = _uuid_or_none(member_id)
+    found = (
+        Membership.objects.select_related("user", "role", "workspace")
+        .filter(workspace=workspace, pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise NotFound("member")
+    return found
+
+
+def memberships_visible(actor: Any, workspace: Workspace) -> QuerySet[Membership]:
+    """The workspace's members, for an actor who may see them (member:view); nothing otherwise."""
+    if not has_perm(actor, workspace, Perm.MEMBER_VIEW):
+        return Membership.objects.none()
+    return workspace_memberships(workspace)
+
+
+def invitations_visible(actor: Any, workspace: Workspace | None) -> QuerySet[Invitation]:
+    """Pending invitations: a workspace's for those who may see its members, the platform's for staff."""
+    if workspace is None:
+        return invitations_pending(workspace=None) if is_staff(actor) else Invitation.objects.none()
+    if not has_perm(actor, workspace, Perm.MEMBER_VIEW):
+        return Invitation.objects.none()
+    return invitations_pending(workspace=workspace)
+
+
+def invitation_get(actor: Any, invitation_id: str | uuid.UUID, *, workspace: Workspace | None) -> Invitation:
+    """One invitation to revoke: of this workspace (member:manage there), or of the platform (staff)."""
+    if workspace is None:
+        require_staff(actor)
+    else:
+        require_perm(actor, workspace, Perm.MEMBER_MANAGE)
+    pk = _uuid_or_none(invitation_id)
+    found = (
+        Invitation.objects.select_related("workspace", "role").filter(workspace=workspace, pk=pk).first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise NotFound("invitation")
+    return found
+
+
+def invitation_by_token(token: str) -> Invitation:
+    """The open invitation this secret opens. The secret is the capability: whoever holds it may read it.
+
+    Unknown, used, revoked and expired all raise the same NotFound, so nothing about the email leaks.
+    """
+    found = invitation_open_by_token(token)
+    if found is None:
+        raise NotFound("invitation")
+    return found
+
+
+def users_visible(actor: Any) -> QuerySet[User]:
+    """Every user of the platform for staff; otherwise only the actor."""
+    if is_staff(actor):
+        return User.objects.order_by("email")
+    if _is_user(actor):
+        return User.objects.filter(pk=actor.pk)
+    return User.objects.none()
+
+
+def roles_assignable(workspace: Workspace) -> QuerySet[Role]:
+    """Roles a member of this workspace may hold: the system roles and the workspace's own."""
+    return Role.objects.filter(Q(workspace__isnull=True, is_system=True) | Q(workspace=workspace)).order_by(
+        "-is_system", "name"
+    )

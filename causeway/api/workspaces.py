@@ -1,7 +1,270 @@
-"""API operations on workspaces, members, invitations and workspace settings."""
+"""API operations on workspaces, members, invitations and workspace settings.
+
+Input schemas list the fields a caller may set; anything else in the body (`id`, `workspace_id`,
+`created_by`, `is_staff`, ...) is dropped by the schema and never reaches a service.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from causeway.access import policy
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.accounts.models import UserType
+from causeway.workspaces import selectors, services
+from causeway.workspaces.models import Invitation, Membership, Workspace
 
 router = Router(tags=["workspaces"])
+
+
+class WorkspaceOut(Schema):
+    id: uuid.UUID
+    name: str
+    slug: str
+    created_at: datetime
+    session_timeout_minutes: int
+    role: str | None
+
+
+class WorkspaceCreateIn(Schema):
+    name: str
+    slug: str = ""
+    admin_email: str = ""
+
+
+class WorkspaceSettingsIn(Schema):
+    name: str | None = None
+    session_timeout_minutes: int | None = None
+
+
+class MemberOut(Schema):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: str
+    created_at: datetime
+
+
+class MemberRoleIn(Schema):
+    role: str
+
+
+class InvitationOut(Schema):
+    id: uuid.UUID
+    email: str
+    role: str | None
+    user_type: str
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreatedOut(InvitationOut):
+    link: str
+
+
+class WorkspaceInvitationIn(Schema):
+    email: str
+    role: str
+
+
+class PlatformInvitationIn(Schema):
+    email: str
+    user_type: str = UserType.STANDARD
+
+
+def _workspace_out(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
+    membership = policy.membership_of(request.auth, workspace)  # type: ignore[attr-defined]
+    return {
+        "id": workspace.id,
+        "name": workspace.name,
+        "slug": workspace.slug,
+        "created_at": workspace.created_at,
+        "session_timeout_minutes": selectors.session_timeout_minutes(workspace),
+        "role": membership.role.key if membership is not None else None,
+    }
+
+
+def _member_out(membership: Membership) -> dict[str, Any]:
+    user = membership.user
+    return {
+        "id": membership.id,
+        "user_id": user.id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "role": membership.role.key,
+        "created_at": membership.created_at,
+    }
+
+
+def _invitation_out(invitation: Invitation, link: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": invitation.id,
+        "email": invitation.email,
+        "role": invitation.role.key if invitation.role is not None else None,
+        "user_type": invitation.user_type,
+        "invited_by": invitation.invited_by.email if invitation.invited_by is not None else None,
+        "created_at": invitation.created_at,
+        "expires_at": invitation.expires_at,
+    }
+    if link is not None:
+        out["link"] = link
+    return out
+
+
+@router.get("/workspaces", response=list[WorkspaceOut], summary="The workspaces you are a member of")
+@operation(authenticated=True)
+def workspace_list(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_workspace_out(request, ws) for ws in policy.workspaces_visible(request.auth)]  # type: ignore[attr-defined]
+
+
+@router.post("/workspaces", response={201: WorkspaceOut}, summary="Create a workspace (staff)")
+@operation(staff=True)
+def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> tuple[int, dict[str, Any]]:
+    workspace = services.workspace_create(
+        actor=request.auth,  # type: ignore[attr-defined]
+        name=body.name,
+        slug=body.slug,
+        admin_email=body.admin_email,
+    )
+    return 201, _workspace_out(request, workspace)
+
+
+@router.get("/workspaces/{workspace_id}", response=WorkspaceOut, summary="One workspace and its settings")
+@operation(need=Perm.WORKSPACE_VIEW)
+def workspace_get(request: HttpRequest, workspace_id: str) -> dict[str, Any]:
+    return _workspace_out(request, request.workspace)  # type: ignore[attr-defined]
+
+
+@router.patch("/workspaces/{workspace_id}", response=WorkspaceOut, summary="Change the workspace's settings")
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def workspace_update(request: HttpRequest, workspace_id: str, body: WorkspaceSettingsIn) -> dict[str, Any]:
+    workspace = services.workspace_settings_update(
+        actor=request.auth,  # type: ignore[attr-defined]
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        name=body.name,
+        session_timeout_minutes=body.session_timeout_minutes,
+    )
+    return _workspace_out(request, workspace)
+
+
+@router.get("/workspaces/{workspace_id}/members", response=list[MemberOut], summary="The workspace's members")
+@operation(need=Perm.MEMBER_VIEW)
+def member_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    found = policy.memberships_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
+    return [_member_out(m) for m in found]
+
+
+@router.patch(
+    "/workspaces/{workspace_id}/members/{member_id}", response=MemberOut, summary="Change a member's role"
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def member_update(
+    request: HttpRequest, workspace_id: str, member_id: str, body: MemberRoleIn
+) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
+    return _member_out(services.member_role_change(actor=actor, membership=membership, role=body.role))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/members/{member_id}", response={204: None}, summary="Remove a member"
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> tuple[int, None]:
+    actor = request.auth  # type: ignore[attr-defined]
+    membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
+    services.member_remove(actor=actor, membership=membership)
+    return 204, None
+
+
+@router.post(
+    "/workspaces/{workspace_id}/invitations",
+    response={201: InvitationCreatedOut},
+    summary="Invite someone into the workspace; the link is in this answer only",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def workspace_invitation_create(
+    request: HttpRequest, workspace_id: str, body: WorkspaceInvitationIn
+) -> tuple[int, dict[str, Any]]:
+    issued = services.workspace_invitation_create(
+        actor=request.auth,  # type: ignore[attr-defined]
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        email=body.email,
+        role=body.role,
+    )
+    return 201, _invitation_out(issued.invitation, issued.link)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/invitations",
+    response=list[InvitationOut],
+    summary="The workspace's pending invitations",
+)
+@operation(need=Perm.MEMBER_VIEW)
+def workspace_invitation_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    found = policy.invitations_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
+    return [_invitation_out(i) for i in found]
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/invitations/{invitation_id}",
+    response={204: None},
+    summary="Revoke a pending invitation",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def workspace_invitation_revoke(
+    request: HttpRequest, workspace_id: str, invitation_id: str
+) -> tuple[int, None]:
+    actor = request.auth  # type: ignore[attr-defined]
+    found = policy.invitation_get(actor, invitation_id, workspace=request.workspace)  # type: ignore[attr-defined]
+    services.invitation_revoke(actor=actor, invitation=found)
+    return 204, None
+
+
+@router.post(
+    "/platform/invitations",
+    response={201: InvitationCreatedOut},
+    summary="Invite someone to the platform (staff); the link is in this answer only",
+)
+@operation(staff=True)
+def platform_invitation_create(
+    request: HttpRequest, body: PlatformInvitationIn
+) -> tuple[int, dict[str, Any]]:
+    issued = services.platform_invitation_create(
+        actor=request.auth,  # type: ignore[attr-defined]
+        email=body.email,
+        user_type=body.user_type,
+    )
+    return 201, _invitation_out(issued.invitation, issued.link)
+
+
+@router.get(
+    "/platform/invitations", response=list[InvitationOut], summary="Pending platform invitations (staff)"
+)
+@operation(staff=True)
+def platform_invitation_list(request: HttpRequest) -> list[dict[str, Any]]:
+    found = policy.invitations_visible(request.auth, None)  # type: ignore[attr-defined]
+    return [_invitation_out(i) for i in found]
+
+
+@router.delete(
+    "/platform/invitations/{invitation_id}",
+    response={204: None},
+    summary="Revoke a platform invitation (staff)",
+)
+@operation(staff=True)
+def platform_invitation_revoke(request: HttpRequest, invitation_id: str) -> tuple[int, None]:
+    actor = request.auth  # type: ignore[attr-defined]
+    found = policy.invitation_get(actor, invitation_id, workspace=None)
+    services.invitation_revoke(actor=actor, invitation=found)
+    return 204, None

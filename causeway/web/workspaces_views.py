@@ -1,0 +1,258 @@
+"""Pages for a workspace, its members and settings, platform administration and accepting invitations."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from causeway.access import policy
+from causeway.access.errors import NotFound
+from causeway.access.perms import Perm
+from causeway.access.routes import page
+from causeway.accounts.models import UserType
+from causeway.workspaces import selectors, services
+from causeway.workspaces.models import Workspace
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
+
+
+def _workspace_context(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
+    """What the workspace pages show of the viewer: their role and the links they may use."""
+    membership = policy.membership_of(request.user, workspace)
+    perms = policy.perms_in(request.user, workspace)
+    return {
+        "workspace": workspace,
+        "membership": membership,
+        "can_view_members": Perm.MEMBER_VIEW in perms,
+        "can_manage_members": Perm.MEMBER_MANAGE in perms,
+        "can_settings": Perm.WORKSPACE_SETTINGS in perms,
+    }
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def overview(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return render(request, "web/workspaces/overview.html", _workspace_context(request, workspace))
+
+
+def _members_page(
+    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    roles = list(policy.roles_assignable(workspace))
+    context = {
+        **_workspace_context(request, workspace),
+        "members": policy.memberships_visible(request.user, workspace),
+        "invitations": policy.invitations_visible(request.user, workspace),
+        "roles": roles,
+        "system_roles": [role for role in roles if role.is_system],
+        "invite_role": "analyst",
+        **extra,
+    }
+    return render(request, "web/workspaces/members.html", context, status=status)
+
+
+@page(need=Perm.MEMBER_VIEW)
+@require_GET
+def members(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return _members_page(request, workspace)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@never_cache
+@require_POST
+def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    email, role = request.POST.get("email", ""), request.POST.get("role", "")
+    try:
+        issued = services.workspace_invitation_create(
+            actor=request.user,  # type: ignore[arg-type]
+            workspace=workspace,
+            email=email,
+            role=role,
+        )
+    except ValidationError as exc:
+        return _members_page(
+            request, workspace, status=400, invite_errors=_errors(exc), invite_email=email, invite_role=role
+        )
+    # Rendered, not redirected: the link holds the secret and must not travel through a message cookie.
+    return _members_page(request, workspace, issued=issued)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
+    membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
+    try:
+        services.member_role_change(
+            actor=request.user,  # type: ignore[arg-type]
+            membership=membership,
+            role=request.POST.get("role", ""),
+        )
+    except ValidationError as exc:
+        return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
+    messages.success(request, f"{membership.user.email} is now {membership.role.name}.")
+    return redirect("web:workspace_members", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def member_remove(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
+    membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
+    try:
+        services.member_remove(actor=request.user, membership=membership)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
+    messages.success(request, f"{membership.user.email} was removed from {workspace.name}.")
+    if membership.user_id == request.user.pk:
+        return redirect("web:home")
+    return redirect("web:workspace_members", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def workspace_invitation_revoke(request: HttpRequest, workspace: Workspace, invitation: Any) -> HttpResponse:
+    found = policy.invitation_get(request.user, invitation, workspace=workspace)
+    try:
+        services.invitation_revoke(actor=request.user, invitation=found)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _members_page(request, workspace, status=400, invitation_errors=_errors(exc))
+    messages.success(request, f"The invitation for {found.email} was revoked.")
+    return redirect("web:workspace_members", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_SETTINGS)
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    values = {
+        "name": request.POST.get("name", workspace.name),
+        "session_timeout": request.POST.get("session_timeout", selectors.session_timeout_minutes(workspace)),
+    }
+    if request.method == "POST":
+        try:
+            raw = str(values["session_timeout"]).strip()
+            minutes = int(raw) if raw else None
+        except ValueError:
+            errors = {"session_timeout": ["must be a whole number of minutes"]}
+        else:
+            try:
+                services.workspace_settings_update(
+                    actor=request.user,  # type: ignore[arg-type]
+                    workspace=workspace,
+                    name=str(values["name"]),
+                    session_timeout_minutes=minutes,
+                )
+            except ValidationError as exc:
+                errors = _errors(exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("web:workspace_settings", workspace=workspace.slug)
+        context = {**_workspace_context(request, workspace), "values": values, "errors": errors}
+        return render(request, "web/workspaces/settings.html", context, status=400)
+    context = {**_workspace_context(request, workspace), "values": values, "errors": {}}
+    return render(request, "web/workspaces/settings.html", context)
+
+
+def _platform_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {
+        "users": policy.users_visible(request.user),
+        "invitations": policy.invitations_visible(request.user, None),
+        **extra,
+    }
+    return render(request, "web/workspaces/platform.html", context, status=status)
+
+
+@page(staff=True)
+@require_GET
+def platform(request: HttpRequest) -> HttpResponse:
+    return _platform_page(request)
+
+
+@page(staff=True)
+@never_cache
+@require_POST
+def platform_invite(request: HttpRequest) -> HttpResponse:
+    email = request.POST.get("email", "")
+    user_type = UserType.STAFF if request.POST.get("staff") == "on" else UserType.STANDARD
+    try:
+        issued = services.platform_invitation_create(
+            actor=request.user,  # type: ignore[arg-type]
+            email=email,
+            user_type=user_type,
+        )
+    except ValidationError as exc:
+        return _platform_page(request, status=400, invite_errors=_errors(exc), invite_email=email)
+    return _platform_page(request, issued=issued)
+
+
+@page(staff=True)
+@require_POST
+def platform_workspace_create(request: HttpRequest) -> HttpResponse:
+    fields = {key: request.POST.get(key, "") for key in ("name", "slug", "admin_email")}
+    try:
+        workspace = services.workspace_create(actor=request.user, **fields)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _platform_page(request, status=400, create_errors=_errors(exc), create=fields)
+    messages.success(request, f"Workspace {workspace.name} created at /w/{workspace.slug}/.")
+    return redirect("web:platform")
+
+
+@page(staff=True)
+@require_POST
+def platform_invitation_revoke(request: HttpRequest, invitation: Any) -> HttpResponse:
+    found = policy.invitation_get(request.user, invitation, workspace=None)
+    try:
+        services.invitation_revoke(actor=request.user, invitation=found)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _platform_page(request, status=400, invitation_errors=_errors(exc))
+    messages.success(request, f"The invitation for {found.email} was revoked.")
+    return redirect("web:platform")
+
+
+def _invitation_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    return render(request, "web/workspaces/invitation.html", context, status=status)
+
+
+@page(public=True)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        found = policy.invitation_by_token(token)
+    except NotFound:
+        # One answer for unknown, used, revoked and expired links alike.
+        return _invitation_page(request, {"unusable": True}, status=404)
+    view = selectors.invitation_next_step(found, request.user)
+    context: dict[str, Any] = {"step": view.step, "invitation": found, "values": {}, "errors": {}}
+    if request.method == "GET":
+        return _invitation_page(request, context)
+    values = {key: request.POST.get(key, "") for key in ("first_name", "last_name")}
+    context["values"] = values
+    password = request.POST.get("password", "")
+    if view.step == "sign_up" and password != request.POST.get("password2", ""):
+        context["errors"] = {"password2": ["does not match the password"]}
+        return _invitation_page(request, context, status=400)
+    try:
+        accepted = services.invitation_accept(actor=request.user, token=token, password=password, **values)
+    except services.InvitationUnusable:
+        return _invitation_page(request, {"unusable": True}, status=404)
+    except services.InvitationWrongAccount as exc:
+        return _invitation_page(request, {**context, "refusal": str(exc)}, status=403)
+    except ValidationError as exc:
+        return _invitation_page(request, {**context, "errors": _errors(exc)}, status=400)
+    target = f"/w/{found.workspace.slug}/" if found.workspace is not None else reverse("web:home")
+    if accepted.account_created:
+        messages.success(
+            request, f"Your account is ready. Log in as {accepted.user.email} with your new password."
+        )
+        return redirect(f"{reverse('web:login')}?next={quote(target)}")
+    messages.success(request, f"You joined {found.workspace.name if found.workspace else 'Causeway'}.")
+    return redirect(target)
