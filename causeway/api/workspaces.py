@@ -4,14 +4,16 @@ Input schemas list the fields a caller may set; anything else in the body (`id`,
 `created_by`, `is_staff`, ...) is dropped by the schema and never reaches a service.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Ninja resolves a handler's string annotations in the
+# globals of the function it is given, which for a handler wrapped by `access.routes.operation` are
+# those of `routes`, where these body schemas do not exist. Evaluated annotations sidestep that.
 
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from causeway.access import policy
 from causeway.access.perms import Perm
@@ -129,14 +131,14 @@ def workspace_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post("/workspaces", response={201: WorkspaceOut}, summary="Create a workspace (staff)")
 @operation(staff=True)
-def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> tuple[int, dict[str, Any]]:
+def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> Status[dict[str, Any]]:
     workspace = services.workspace_create(
         actor=request.auth,  # type: ignore[attr-defined]
         name=body.name,
         slug=body.slug,
         admin_email=body.admin_email,
     )
-    return 201, _workspace_out(request, workspace)
+    return Status(201, _workspace_out(request, workspace))
 
 
 @router.get("/workspaces/{workspace_id}", response=WorkspaceOut, summary="One workspace and its settings")
@@ -180,11 +182,11 @@ def member_update(
     "/workspaces/{workspace_id}/members/{member_id}", response={204: None}, summary="Remove a member"
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> tuple[int, None]:
+def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> Status[None]:
     actor = request.auth  # type: ignore[attr-defined]
     membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
     services.member_remove(actor=actor, membership=membership)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -195,14 +197,14 @@ def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> tu
 @operation(need=Perm.MEMBER_MANAGE)
 def workspace_invitation_create(
     request: HttpRequest, workspace_id: str, body: WorkspaceInvitationIn
-) -> tuple[int, dict[str, Any]]:
+) -> Status[dict[str, Any]]:
     issued = services.workspace_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         email=body.email,
         role=body.role,
     )
-    return 201, _invitation_out(issued.invitation, issued.link)
+    return Status(201, _invitation_out(issued.invitation, issued.link))
 
 
 @router.get(
@@ -222,13 +224,11 @@ def workspace_invitation_list(request: HttpRequest, workspace_id: str) -> list[d
     summary="Revoke a pending invitation",
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def workspace_invitation_revoke(
-    request: HttpRequest, workspace_id: str, invitation_id: str
-) -> tuple[int, None]:
+def workspace_invitation_revoke(request: HttpRequest, workspace_id: str, invitation_id: str) -> Status[None]:
     actor = request.auth  # type: ignore[attr-defined]
     found = policy.invitation_get(actor, invitation_id, workspace=request.workspace)  # type: ignore[attr-defined]
     services.invitation_revoke(actor=actor, invitation=found)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -237,15 +237,13 @@ def workspace_invitation_revoke(
     summary="Invite someone to the platform (staff); the link is in this answer only",
 )
 @operation(staff=True)
-def platform_invitation_create(
-    request: HttpRequest, body: PlatformInvitationIn
-) -> tuple[int, dict[str, Any]]:
+def platform_invitation_create(request: HttpRequest, body: PlatformInvitationIn) -> Status[dict[str, Any]]:
     issued = services.platform_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         email=body.email,
         user_type=body.user_type,
     )
-    return 201, _invitation_out(issued.invitation, issued.link)
+    return Status(201, _invitation_out(issued.invitation, issued.link))
 
 
 @router.get(
@@ -263,8 +261,8 @@ def platform_invitation_list(request: HttpRequest) -> list[dict[str, Any]]:
     summary="Revoke a platform invitation (staff)",
 )
 @operation(staff=True)
-def platform_invitation_revoke(request: HttpRequest, invitation_id: str) -> tuple[int, None]:
+def platform_invitation_revoke(request: HttpRequest, invitation_id: str) -> Status[None]:
     actor = request.auth  # type: ignore[attr-defined]
     found = policy.invitation_get(actor, invitation_id, workspace=None)
     services.invitation_revoke(actor=actor, invitation=found)
-    return 204, None
+    return Status(204, None)

@@ -8,36 +8,48 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from causeway.access.models import Role
 from causeway.accounts.models import User, UserType
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import SYSTEM
-from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
 from causeway.workspaces import services
 from causeway.workspaces.models import Invitation, Membership, Workspace
 from causeway.workspaces.services import InvitationUnusable, InvitationWrongAccount
-from causeway.workspaces.tests.helpers import AuditWatch, on_platform, on_workspace, token_of
+from causeway.workspaces.tests.helpers import PASSWORD as STRONG_PASSWORD
+from causeway.workspaces.tests.helpers import (
+    AuditWatch,
+    fast_hashing,  # noqa: F401
+    on_platform,
+    on_workspace,
+    person,
+    role,
+    tenant,
+    token_of,
+)
 
-pytestmark = pytest.mark.django_db
+# Roles belong to `access`, a layer above; tests here name the model as the services do.
+Role = apps.get_model("access", "Role")
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 
 @pytest.fixture
 def staff() -> Any:
-    return make_user("staff@example.com", staff=True, first="Grace", last="Hopper")
+    return person("staff@example.com", staff=True, first="Grace", last="Hopper")
 
 
 @pytest.fixture
 def admin() -> Any:
-    return make_user("admin@example.com")
+    return person("admin@example.com")
 
 
 @pytest.fixture
 def acme(admin: Any) -> Workspace:
-    return make_workspace("Acme", members={admin: "admin"})
+    return tenant("Acme", members={admin: "admin"})
 
 
 def _accept_new(link: str, *, first: str = "Alan", last: str = "Turing") -> services.AcceptedInvitation:
@@ -70,7 +82,7 @@ def test_workspace_create_with_a_named_first_admin(staff: Any, admin: Any) -> No
 
 
 def test_workspace_create_refuses_an_unknown_or_disabled_admin(staff: Any) -> None:
-    disabled = make_user("gone@example.com")
+    disabled = person("gone@example.com")
     disabled.is_active = False
     disabled.save()
     for email in ("nobody@example.com", "gone@example.com"):
@@ -361,8 +373,8 @@ def test_unknown_used_revoked_and_expired_links_get_one_and_the_same_answer(
 def test_an_existing_user_must_be_signed_in_as_the_invited_email(
     admin: Any, acme: Workspace, mailoutbox: list[Any]
 ) -> None:
-    bob = make_user("bob@example.com", first="Bob", last="Smith")
-    eve = make_user("eve@example.com")
+    bob = person("bob@example.com", first="Bob", last="Smith")
+    eve = person("eve@example.com")
     issued = services.workspace_invitation_create(
         actor=admin, workspace=acme, email="bob@example.com", role="operator"
     )
@@ -398,8 +410,8 @@ def test_a_signed_in_user_cannot_take_an_invitation_meant_for_a_new_address(
 
 
 def test_member_role_change_writes_one_event_and_ignores_a_no_op(admin: Any, acme: Workspace) -> None:
-    bob = make_user("bob@example.com")
-    membership = Membership.objects.create(workspace=acme, user=bob, role=Role.objects.get(key="operator"))
+    bob = person("bob@example.com")
+    membership = Membership.objects.create(workspace=acme, user=bob, role=role("operator"))
     watch = AuditWatch()
     services.member_role_change(actor=admin, membership=membership, role="analyst")
     services.member_role_change(actor=admin, membership=membership, role="analyst")
@@ -409,11 +421,11 @@ def test_member_role_change_writes_one_event_and_ignores_a_no_op(admin: Any, acm
 
 
 def test_member_role_change_accepts_only_roles_of_this_workspace(admin: Any, acme: Workspace) -> None:
-    other = make_workspace("Other")
+    other = tenant("Other")
     foreign = Role.objects.create(workspace=other, key="auditor", name="Auditor", permissions=[])
     own = Role.objects.create(workspace=acme, key="builder", name="Builder", permissions=[])
-    bob = make_user("bob@example.com")
-    membership = Membership.objects.create(workspace=acme, user=bob, role=Role.objects.get(key="operator"))
+    bob = person("bob@example.com")
+    membership = Membership.objects.create(workspace=acme, user=bob, role=role("operator"))
     with pytest.raises(ValidationError) as caught:
         services.member_role_change(actor=admin, membership=membership, role=foreign.key)
     assert "role" in caught.value.message_dict
@@ -434,22 +446,22 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(admin: Any, acme: Wor
 
 
 def test_a_disabled_admin_does_not_count_as_another_admin(admin: Any, acme: Workspace) -> None:
-    gone = make_user("gone@example.com")
+    gone = person("gone@example.com")
     gone.is_active = False
     gone.save()
-    Membership.objects.create(workspace=acme, user=gone, role=Role.objects.get(key="admin"))
+    Membership.objects.create(workspace=acme, user=gone, role=role("admin"))
     with pytest.raises(ValidationError):
         services.member_remove(actor=admin, membership=Membership.objects.get(workspace=acme, user=admin))
-    second = make_user("second@example.com")
-    Membership.objects.create(workspace=acme, user=second, role=Role.objects.get(key="admin"))
+    second = person("second@example.com")
+    Membership.objects.create(workspace=acme, user=second, role=role("admin"))
     services.member_role_change(
         actor=admin, membership=Membership.objects.get(workspace=acme, user=admin), role="operator"
     )
 
 
 def test_member_remove_writes_one_event_and_deletes_the_membership(admin: Any, acme: Workspace) -> None:
-    bob = make_user("bob@example.com")
-    membership = Membership.objects.create(workspace=acme, user=bob, role=Role.objects.get(key="analyst"))
+    bob = person("bob@example.com")
+    membership = Membership.objects.create(workspace=acme, user=bob, role=role("analyst"))
     watch = AuditWatch()
     services.member_remove(actor=admin, membership=membership)
     assert not Membership.objects.filter(pk=membership.pk).exists()
