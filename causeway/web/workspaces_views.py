@@ -218,6 +218,9 @@ def platform_invitation_revoke(request: HttpRequest, invitation: Any) -> HttpRes
 
 
 def _invitation_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    # While the link is live its path holds the secret, and Django logs the path of every 4xx answer:
+    # so a refusal of a live link (a form error, the wrong account) is said in the page, with a 200.
+    # Only dead links get a 404, and a dead secret opens nothing.
     return render(request, "web/workspaces/invitation.html", context, status=status)
 
 
@@ -239,15 +242,15 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     password = request.POST.get("password", "")
     if view.step == "sign_up" and password != request.POST.get("password2", ""):
         context["errors"] = {"password2": ["does not match the password"]}
-        return _invitation_page(request, context, status=400)
+        return _invitation_page(request, context)
     try:
         accepted = services.invitation_accept(actor=request.user, token=token, password=password, **values)
     except services.InvitationUnusable:
         return _invitation_page(request, {"unusable": True}, status=404)
     except services.InvitationWrongAccount as exc:
-        return _invitation_page(request, {**context, "refusal": str(exc)}, status=403)
+        return _invitation_page(request, {**context, "refusal": str(exc)})
     except ValidationError as exc:
-        return _invitation_page(request, {**context, "errors": _errors(exc)}, status=400)
+        return _invitation_page(request, {**context, "errors": _errors(exc)})
     target = f"/w/{found.workspace.slug}/" if found.workspace is not None else reverse("web:home")
     if accepted.account_created:
         messages.success(

@@ -350,7 +350,7 @@ def invitation_accept(
     with one must be signed in as the invited email. A workspace invitation makes them a member."""
     digest = invitation_digest(token or "")
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("workspace", "role")
         .filter(digest=digest)
         .first()
@@ -448,7 +448,7 @@ def _lock_membership(membership: Membership) -> Membership:
     # Lock the workspace first: two Admins demoting each other at once must not leave none.
     Workspace.objects.select_for_update().get(pk=membership.workspace_id)
     return (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .select_related("role", "user", "workspace")
         .get(pk=membership.pk)
     )

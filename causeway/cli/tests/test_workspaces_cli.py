@@ -117,8 +117,8 @@ def test_invite_refuses_bad_input(args: list[str], message: str, mailoutbox: lis
     assert mailoutbox == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_out_of_range_timeout_exits_non_zero_with_one_line_on_stderr() -> None:
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_out_of_range_timeout_exits_non_zero_with_one_line_on_stderr(transactional_db: None) -> None:
     make_workspace("Acme")
     done = subprocess.run(
         [sys.executable, "-m", "causeway", "workspaces", "settings", "acme", "--session-timeout", "14"],
