@@ -129,36 +129,41 @@ def workspace_invitation_revoke(request: HttpRequest, workspace: Workspace, invi
     return redirect("web:workspace_members", workspace=workspace.slug)
 
 
+def _minutes(raw: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError({"session_timeout": "must be a whole number of minutes"}) from None
+
+
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     values = {
         "name": request.POST.get("name", workspace.name),
-        "session_timeout": request.POST.get("session_timeout", selectors.session_timeout_minutes(workspace)),
+        "session_timeout": request.POST.get(
+            "session_timeout", str(selectors.session_timeout_minutes(workspace))
+        ),
     }
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            raw = str(values["session_timeout"]).strip()
-            minutes = int(raw) if raw else None
-        except ValueError:
-            errors = {"session_timeout": ["must be a whole number of minutes"]}
+            services.workspace_settings_update(
+                actor=request.user,  # type: ignore[arg-type]
+                workspace=workspace,
+                name=values["name"],
+                session_timeout_minutes=_minutes(values["session_timeout"]),
+            )
+        except ValidationError as exc:
+            errors = _errors(exc)
         else:
-            try:
-                services.workspace_settings_update(
-                    actor=request.user,  # type: ignore[arg-type]
-                    workspace=workspace,
-                    name=str(values["name"]),
-                    session_timeout_minutes=minutes,
-                )
-            except ValidationError as exc:
-                errors = _errors(exc)
-            else:
-                messages.success(request, "Settings saved.")
-                return redirect("web:workspace_settings", workspace=workspace.slug)
-        context = {**_workspace_context(request, workspace), "values": values, "errors": errors}
-        return render(request, "web/workspaces/settings.html", context, status=400)
-    context = {**_workspace_context(request, workspace), "values": values, "errors": {}}
-    return render(request, "web/workspaces/settings.html", context)
+            messages.success(request, "Settings saved.")
+            return redirect("web:workspace_settings", workspace=workspace.slug)
+    context = {**_workspace_context(request, workspace), "values": values, "errors": errors}
+    return render(request, "web/workspaces/settings.html", context, status=400 if errors else 200)
 
 
 def _platform_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
