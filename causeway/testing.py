@@ -43,22 +43,31 @@ def client() -> Any:
     return https_client()
 
 
-@pytest.fixture(autouse=True)
-def _audit_triggers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Tests that commit for real must be able to empty the audit tables afterwards.
+def _commits_for_real(request: pytest.FixtureRequest) -> bool:
+    if {"transactional_db", "live_server"} & set(request.fixturenames):
+        return True
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or marker.args[:1] == (True,)))
 
-    The append-only triggers are switched off only for that flush, and back on before the next test.
+
+@pytest.fixture(autouse=True)
+def _committed_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that commit for real get a database as migrations leave it, and can empty it afterwards.
+
+    Emptying removes the seeded system roles, so they are written again before each such test;
+    the append-only audit triggers are switched off only for the emptying that follows it.
     """
-    transactional = "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
-    if not transactional:
+    if not _commits_for_real(request):
         yield
         return
     from django.db import connection
 
+    from causeway.access.seed import ensure_system_roles
     from causeway.audit.triggers import drop_sql, enable
 
     request.getfixturevalue("transactional_db")
     enable()
+    ensure_system_roles()
     yield
     with connection.cursor() as cursor:
         for statement in drop_sql(connection.vendor):
@@ -157,7 +166,7 @@ def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Runni
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200:  # noqa: S501
+            if httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200:  # noqa: S501  # nosec B501
                 break
         except httpx.TransportError:
             pass

@@ -7,6 +7,8 @@ and a test walks every URL pattern and API operation to find one.
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -145,6 +147,16 @@ def operation(
                 )
             return handler(request, *args, **kwargs)
 
+        # Ninja reads the signature of the function it is given and would resolve string
+        # annotations against this module; hand it the handler's own, already resolved.
+        hints = typing.get_type_hints(handler)
+        signature = inspect.signature(handler)
+        guarded.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[
+                p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+            ],
+            return_annotation=hints.get("return", signature.return_annotation),
+        )
         setattr(guarded, ATTRIBUTE, declared)
         return guarded  # type: ignore[return-value]
 

@@ -4,9 +4,7 @@ Input schemas list the fields a caller may set; anything else in the body (`id`,
 `created_by`, `is_staff`, ...) is dropped by the schema and never reaches a service.
 """
 
-# No `from __future__ import annotations` here: Ninja resolves a handler's string annotations in the
-# globals of the function it is given, which for a handler wrapped by `access.routes.operation` are
-# those of `routes`, where these body schemas do not exist. Evaluated annotations sidestep that.
+from __future__ import annotations
 
 import uuid
 from datetime import datetime
