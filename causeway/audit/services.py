@@ -6,6 +6,7 @@ or roll back together; an append that fails raises, and the change with it (fail
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -111,8 +112,12 @@ def _resolve_actor(actor: Actor | HasAuditActor | None) -> Actor:
 def _ip_address(raw: str | None) -> str | None:
     if not raw:
         return None
-    # A zone index ("fe80::1%eth0") is local to the server and not storable as an address.
-    return canonical.ip_text(raw.split("%", 1)[0])
+    # A zone index ("fe80::1%eth0") is local to the server and not storable as an address; anything
+    # that is no address at all is dropped rather than let it stop the act being recorded.
+    try:
+        return str(ipaddress.ip_address(raw.split("%", 1)[0]))
+    except ValueError:
+        return None
 
 
 def _lock_head(chain: str) -> AuditChainHead:
