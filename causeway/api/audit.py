@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
 
 from causeway.access.perms import Perm
@@ -108,19 +108,22 @@ def audit_events(
 )
 @operation(need=Perm.AUDIT_VIEW)
 @_typed
-def audit_verify(request: HttpRequest, workspace_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
+def audit_verify(request: HttpRequest, workspace_id: uuid.UUID) -> Status[dict[str, Any]]:
     try:
         report = audit_chain_verify(workspace_id=request.workspace.id)  # type: ignore[attr-defined]
     except VerificationError as exc:
         # The cause names files and keys that are the operator's business, not the caller's.
         logger.error("audit verify for workspace %s could not run: %s", workspace_id, exc)
-        return 503, {"detail": "the audit chain cannot be verified now; the operator's log says why"}
-    return 200, {
-        "chain": report.chain,
-        "ok": report.ok,
-        "events": report.events,
-        "last_seq": report.last_seq,
-        "checkpoints": report.checkpoints,
-        "problem": report.problem,
-        "bad_checkpoints": list(report.bad_checkpoints),
-    }
+        return Status(503, {"detail": "the audit chain cannot be verified now; the operator's log says why"})
+    return Status(
+        200,
+        {
+            "chain": report.chain,
+            "ok": report.ok,
+            "events": report.events,
+            "last_seq": report.last_seq,
+            "checkpoints": report.checkpoints,
+            "problem": report.problem,
+            "bad_checkpoints": list(report.bad_checkpoints),
+        },
+    )
