@@ -12,7 +12,8 @@ from causeway.audit.verify import verify_chains as verify_all
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="causeway.audit.tasks.checkpoint_chains")
+# Celery ships no type hints, so its decorator is untyped.
+@shared_task(name="causeway.audit.tasks.checkpoint_chains")  # type: ignore[untyped-decorator]
 def checkpoint_chains() -> int:
     """Checkpoint every chain whose head moved; returns how many checkpoints were made."""
     made = audit_checkpoint()
@@ -22,7 +23,7 @@ def checkpoint_chains() -> int:
     return len(made)
 
 
-@shared_task(name="causeway.audit.tasks.verify_chains")
+@shared_task(name="causeway.audit.tasks.verify_chains")  # type: ignore[untyped-decorator]
 def verify_chains() -> bool:
     """Verify every chain; log the first bad event of each broken chain at ERROR. True when all hold."""
     result = verify_all()

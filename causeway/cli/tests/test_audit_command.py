@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from causeway.audit.models import AuditChainHead
+from causeway.audit.models import AuditChainHead, AuditEvent
 from causeway.audit.services import audit_checkpoint
 from causeway.audit.tests.tamper import make_chain, sql, swap, switch_off_triggers
 from causeway.testing import ROOT, make_workspace, process_env
@@ -110,3 +110,27 @@ def test_rule_16_the_causeway_command_finds_a_cut_with_only_the_file(
     assert result.stdout.startswith(
         f"BAD {chain}: seq 6, event -, action -: cut off: the chain ends at seq 5"
     )
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_rule_16_a_key_rotated_by_another_process_keeps_every_link_verifying(
+    transactional_db: None, checkpoint_file: Path
+) -> None:
+    workspace_id = make_chain(3)[1][0].workspace_id
+    rotated = _run_cli("rotate-key", checkpoint_file=checkpoint_file)
+    assert rotated.returncode == 0, rotated.stderr
+    new_key = AuditEvent.objects.get(action="audit.mac_key_rotated").details["key_id"]
+    assert rotated.stdout == f"new audit MAC key {new_key} is primary; older keys still verify\n"
+    # This process opened the keyset before the rotation; its next append still uses the new key.
+    _, after = make_chain(2, workspace_id=workspace_id)
+    assert {event.mac_key_id for event in after} == {new_key}
+    old_keys = set(
+        AuditEvent.objects.filter(seq__lte=3)
+        .exclude(action="audit.mac_key_rotated")
+        .values_list("mac_key_id", flat=True)
+    )
+    assert new_key not in old_keys
+    verified = _run_cli("verify", checkpoint_file=checkpoint_file)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "5 events" in verified.stdout
