@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from causeway.config import (
@@ -199,6 +200,17 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(HOME / "beat-schedule")
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
+CELERY_BEAT_SCHEDULE = {
+    # A cut of a chain's tail can only hide events newer than its last checkpoint.
+    "audit-checkpoint": {
+        "task": "causeway.audit.tasks.checkpoint_chains",
+        "schedule": timedelta(seconds=AUDIT_CHECKPOINT_SECONDS),
+    },
+    "audit-verify": {
+        "task": "causeway.audit.tasks.verify_chains",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
 
 NINJA_PAGINATION_PER_PAGE = 50
 

@@ -1,7 +1,129 @@
-"""API operations on the audit log."""
+"""API operations on the audit log: a workspace's events, and verifying its chain now."""
 
 from __future__ import annotations
 
-from ninja import Router
+import logging
+import typing
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import PageNumberPagination, paginate
+
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.audit.models import AuditEvent
+from causeway.audit.selectors import audit_chain_verify, audit_event_list
+from causeway.audit.verify import VerificationError
 
 router = Router(tags=["audit"])
+logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _typed(handler: F) -> F:
+    """Resolve the handler's annotations here, where its names are defined.
+
+    Ninja evaluates string annotations (this module's `from __future__ import annotations`) in
+    the globals of the outermost wrapper, which is `operation`'s or `paginate`'s module, where
+    `uuid` or `AuditFilter` mean nothing.
+    """
+    handler.__annotations__ = typing.get_type_hints(handler, include_extras=True)
+    return handler
+
+
+class AuditEventOut(Schema):
+    id: uuid.UUID
+    seq: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str
+    actor_label: str
+    action: str
+    target_type: str
+    target_id: str
+    target_label: str
+    outcome: str
+    ip_address: str | None
+    user_agent: str
+    request_id: str
+    details: dict[str, Any]
+    mac_key_id: int = Field(description="the version of the audit MAC key that sealed this event's link")
+
+
+class AuditFilter(Schema):
+    action: str = Field(
+        "", max_length=100, description='action, or its prefix ("user." for every user event)'
+    )
+    actor: str = Field("", max_length=320, description="an actor's id, or part of their label")
+    outcome: str = Field("", description="success, failure or denied")
+    since: date | None = Field(None, description="first day included (UTC)")
+    until: date | None = Field(None, description="last day included (UTC)")
+
+
+class ProblemOut(Schema):
+    kind: str
+    seq: int
+    event_id: str | None
+    action: str | None
+    reason: str
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class VerificationOut(Schema):
+    chain: str
+    ok: bool
+    events: int
+    last_seq: int
+    checkpoints: int
+    problem: ProblemOut | None
+    bad_checkpoints: list[ProblemOut]
+
+
+@router.get(
+    "/workspaces/{workspace_id}/audit-events",
+    response=list[AuditEventOut],
+    summary="The workspace's audit events, newest first",
+)
+@paginate(PageNumberPagination)
+@operation(need=Perm.AUDIT_VIEW)
+@_typed
+def audit_events(
+    request: HttpRequest, workspace_id: uuid.UUID, filters: Query[AuditFilter]
+) -> QuerySet[AuditEvent]:
+    return audit_event_list(workspace_id=request.workspace.id, **filters.dict())  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/workspaces/{workspace_id}/audit-events/verify",
+    response={200: VerificationOut, 503: ErrorOut},
+    summary="Verify the workspace's audit chain now",
+)
+@operation(need=Perm.AUDIT_VIEW)
+@_typed
+def audit_verify(request: HttpRequest, workspace_id: uuid.UUID) -> Status[dict[str, Any]]:
+    try:
+        report = audit_chain_verify(workspace_id=request.workspace.id)  # type: ignore[attr-defined]
+    except VerificationError as exc:
+        # The cause names files and keys that are the operator's business, not the caller's.
+        logger.error("audit verify for workspace %s could not run: %s", workspace_id, exc)
+        return Status(503, {"detail": "the audit chain cannot be verified now; the operator's log says why"})
+    return Status(
+        200,
+        {
+            "chain": report.chain,
+            "ok": report.ok,
+            "events": report.events,
+            "last_seq": report.last_seq,
+            "checkpoints": report.checkpoints,
+            "problem": report.problem,
+            "bad_checkpoints": list(report.bad_checkpoints),
+        },
+    )
