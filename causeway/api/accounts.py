@@ -4,14 +4,16 @@ Input schemas forbid unknown fields, so `user_type`, `is_active`, `id` and the l
 with 422 naming the field rather than silently dropped or, worse, applied.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Ninja reads each handler's annotations through
+# the `operation` wrapper and evaluates string annotations in the wrapper's module, where these
+# schemas do not exist, so a body schema would silently become a query parameter.
 
 import uuid
 from datetime import datetime
 
 from django.contrib.auth import logout
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from causeway.access.errors import NotFound
@@ -113,7 +115,7 @@ def tokens_list(request: HttpRequest) -> list[ApiToken]:
     "/me/tokens", response={201: TokenCreatedOut}, summary="Create an API token; its secret is shown once"
 )
 @operation(authenticated=True)
-def tokens_create(request: HttpRequest, payload: TokenIn) -> tuple[int, dict[str, object]]:
+def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, object]]:
     calling: ApiToken | None = getattr(request, "api_token", None)
     token, secret = accounts.token_create(
         actor=_me(request),
@@ -121,14 +123,14 @@ def tokens_create(request: HttpRequest, payload: TokenIn) -> tuple[int, dict[str
         expires_in_days=payload.expires_in_days,
         not_after=calling.expires_at if calling is not None else None,
     )
-    return 201, {**TokenOut.model_validate(token).model_dump(), "secret": secret}
+    return Status(201, {**TokenOut.model_validate(token).model_dump(), "secret": secret})
 
 
 @router.delete("/me/tokens/{token_id}", response={204: None}, summary="Revoke one of your API tokens")
 @operation(authenticated=True)
-def tokens_revoke(request: HttpRequest, token_id: uuid.UUID) -> tuple[int, None]:
+def tokens_revoke(request: HttpRequest, token_id: uuid.UUID) -> Status[None]:
     token = selectors.token_get_own(user=_me(request), token_id=token_id)
     if token is None:
         raise NotFound("token")
     accounts.token_revoke(actor=_me(request), token=token)
-    return 204, None
+    return Status(204, None)

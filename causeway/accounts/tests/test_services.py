@@ -15,10 +15,9 @@ from django.utils import timezone
 
 from causeway.accounts import selectors, services
 from causeway.accounts.models import ApiToken, User, UserSession
-from causeway.accounts.tests.conftest import sign_in
+from causeway.accounts.tests.conftest import PASSWORD, Browser, new_user, sign_in
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import SYSTEM, AuditWriteError
-from causeway.testing import STRONG_PASSWORD, https_client, make_user
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another-Lantern-orbit-4"
@@ -68,7 +67,7 @@ def test_user_create_checks_every_rule_and_records_one_event() -> None:
 
 
 def test_profile_update_changes_only_given_fields_and_records_them() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     services.profile_update(actor=user, user=user, first_name="Augusta")
     user.refresh_from_db()
     assert (user.first_name, user.last_name, user.email) == ("Augusta", "Lovelace", "ada@example.com")
@@ -79,8 +78,8 @@ def test_profile_update_changes_only_given_fields_and_records_them() -> None:
 
 
 def test_profile_update_refuses_an_email_taken_by_another_user() -> None:
-    make_user("taken@example.com")
-    user = make_user("ada@example.com")
+    new_user("taken@example.com")
+    user = new_user("ada@example.com")
     with pytest.raises(ValidationError) as caught:
         services.profile_update(actor=user, user=user, email="TAKEN@example.com")
     assert list(caught.value.message_dict) == ["email"]
@@ -89,17 +88,17 @@ def test_profile_update_refuses_an_email_taken_by_another_user() -> None:
 
 
 def test_password_change_ends_every_session_of_the_user_only() -> None:
-    user = make_user("ada@example.com")
-    other = make_user("bob@example.com")
-    browsers = [https_client(), https_client()]
+    user = new_user("ada@example.com")
+    other = new_user("bob@example.com")
+    browsers = [Browser(), Browser()]
     for browser in browsers:
         sign_in(browser, user.email)
-    bystander = https_client()
+    bystander = Browser()
     sign_in(bystander, other.email)
     assert UserSession.objects.filter(user=user).count() == 2
 
     ended = services.password_change(
-        actor=user, user=user, current_password=STRONG_PASSWORD, new_password=NEW_PASSWORD
+        actor=user, user=user, current_password=PASSWORD, new_password=NEW_PASSWORD
     )
 
     assert ended == 2
@@ -113,27 +112,27 @@ def test_password_change_ends_every_session_of_the_user_only() -> None:
 
 
 def test_password_change_refuses_wrong_current_weak_or_same_password() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     cases: list[tuple[dict[str, str], str]] = [
         ({"current_password": "wrong", "new_password": NEW_PASSWORD}, "current_password"),
         ({"current_password": "", "new_password": NEW_PASSWORD}, "current_password"),
-        ({"current_password": STRONG_PASSWORD, "new_password": "123456789012"}, "new_password"),
-        ({"current_password": STRONG_PASSWORD, "new_password": STRONG_PASSWORD}, "new_password"),
+        ({"current_password": PASSWORD, "new_password": "123456789012"}, "new_password"),
+        ({"current_password": PASSWORD, "new_password": PASSWORD}, "new_password"),
     ]
     for arguments, field in cases:
         with pytest.raises(ValidationError) as caught:
             services.password_change(actor=user, user=user, **arguments)
         assert list(caught.value.message_dict) == [field]
     user.refresh_from_db()
-    assert user.check_password(STRONG_PASSWORD)
+    assert user.check_password(PASSWORD)
     assert events("user.password_changed") == []
 
 
 def test_password_change_does_not_happen_when_its_audit_event_cannot_be_written(monkeypatch: Any) -> None:
     from causeway.audit import services as audit_services
 
-    user = make_user("ada@example.com")
-    browser = https_client()
+    user = new_user("ada@example.com")
+    browser = Browser()
     sign_in(browser, user.email)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
@@ -141,17 +140,15 @@ def test_password_change_does_not_happen_when_its_audit_event_cannot_be_written(
 
     monkeypatch.setattr(audit_services.mac, "compute", refuse)
     with pytest.raises(AuditWriteError):
-        services.password_change(
-            actor=user, user=user, current_password=STRONG_PASSWORD, new_password=NEW_PASSWORD
-        )
+        services.password_change(actor=user, user=user, current_password=PASSWORD, new_password=NEW_PASSWORD)
     monkeypatch.undo()
     user.refresh_from_db()
-    assert user.check_password(STRONG_PASSWORD)
+    assert user.check_password(PASSWORD)
     assert browser.get("/").status_code == 200
 
 
 def test_rule_17_tokens_are_stored_hashed_and_the_secret_is_nowhere_in_the_database() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     token, secret = services.token_create(actor=user, name="ci", expires_in_days=30)
     assert secret.startswith(f"cw_{token.prefix}_")
     assert token.digest == hashlib.sha256(secret.encode()).hexdigest()
@@ -165,7 +162,7 @@ def test_rule_17_tokens_are_stored_hashed_and_the_secret_is_nowhere_in_the_datab
 
 
 def test_rule_17_token_authenticate_refuses_expired_revoked_disabled_and_forged() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         _, secret = services.token_create(actor=user, name="ci", expires_in_days=1)
         assert services.token_authenticate(secret) is not None
@@ -185,7 +182,7 @@ def test_rule_17_token_authenticate_refuses_expired_revoked_disabled_and_forged(
 
 
 def test_token_last_used_is_stamped_at_most_once_a_minute() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         token, secret = services.token_create(actor=user, name="ci", expires_in_days=5)
         assert token.last_used_at is None
@@ -201,7 +198,7 @@ def test_token_last_used_is_stamped_at_most_once_a_minute() -> None:
 
 
 def test_token_create_refuses_bad_names_and_expiries_by_field() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     for arguments, field in [
         ({"name": " ", "expires_in_days": 5}, "name"),
         ({"name": "n" * 101, "expires_in_days": 5}, "name"),
@@ -220,7 +217,7 @@ def test_token_create_refuses_bad_names_and_expiries_by_field() -> None:
 
 
 def test_token_create_and_revoke_each_record_one_event_and_revoke_is_idempotent() -> None:
-    user = make_user("ada@example.com")
+    user = new_user("ada@example.com")
     token, _ = services.token_create(actor=user, name="ci", expires_in_days=5)
     services.token_revoke(actor=user, token=token)
     services.token_revoke(actor=user, token=token)
@@ -230,8 +227,8 @@ def test_token_create_and_revoke_each_record_one_event_and_revoke_is_idempotent(
 
 
 def test_nobody_revokes_or_sees_another_users_token() -> None:
-    owner = make_user("ada@example.com")
-    intruder = make_user("eve@example.com")
+    owner = new_user("ada@example.com")
+    intruder = new_user("eve@example.com")
     token, secret = services.token_create(actor=owner, name="ci", expires_in_days=5)
     assert selectors.token_get_own(user=intruder, token_id=token.id) is None
     assert selectors.token_get_own(user=intruder, token_id="not-a-uuid") is None
@@ -242,8 +239,8 @@ def test_nobody_revokes_or_sees_another_users_token() -> None:
 
 
 def test_user_disable_ends_sessions_keeps_tokens_unrevoked_and_is_audited() -> None:
-    user = make_user("ada@example.com")
-    browser = https_client()
+    user = new_user("ada@example.com")
+    browser = Browser()
     sign_in(browser, user.email)
     token, secret = services.token_create(actor=user, name="ci", expires_in_days=5)
 
@@ -257,8 +254,8 @@ def test_user_disable_ends_sessions_keeps_tokens_unrevoked_and_is_audited() -> N
     with pytest.raises(ValidationError):
         services.user_disable(actor=SYSTEM, user=user)
     assert len(events("user.disabled")) == 1
-    response = https_client().post("/login", {"username": user.email, "password": STRONG_PASSWORD})
+    response = Browser().post("/login", {"username": user.email, "password": PASSWORD})
     assert response.status_code == 200, "a disabled user cannot sign in"
     services.user_enable(actor=SYSTEM, user=user)
     assert len(events("user.enabled")) == 1
-    sign_in(https_client(), user.email)
+    sign_in(Browser(), user.email)

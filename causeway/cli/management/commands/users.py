@@ -38,7 +38,8 @@ def _read_password(source: str | None) -> str:
         try:
             text = sys.stdin.read() if source == "-" else Path(source).read_text()
         except OSError as exc:
-            raise CommandError(f"--password-file: cannot read {source}: {exc.strerror}") from None
+            # The path is not echoed: someone who mistook the option may have typed the password there.
+            raise CommandError(f"--password-file: cannot read the file given: {exc.strerror}") from None
         # Only the line ending an editor or `echo` adds; other whitespace may be part of the password.
         return text.removesuffix("\n").removesuffix("\r")
     if not sys.stdin.isatty():
@@ -61,7 +62,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        create = actions.add_parser("create", help="create a user")
+        # No abbreviations: `--password SECRET` must be refused, not read as `--password-file`.
+        create = actions.add_parser("create", help="create a user", allow_abbrev=False)
         create.add_argument("--email", required=True)
         create.add_argument("--first", required=True, help="first name (letters only, at least 2)")
         create.add_argument("--last", required=True, help="last name (letters only, at least 1)")

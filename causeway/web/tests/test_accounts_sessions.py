@@ -12,12 +12,17 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from causeway.accounts.tests.conftest import sign_in
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.workspaces.middleware import LAST_SEEN
 
 pytestmark = pytest.mark.django_db
 COOKIE = settings.SESSION_COOKIE_NAME
+
+
+def sign_in(client: Any, email: str) -> None:
+    response = client.post("/login", {"username": email, "password": STRONG_PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
 
 
 @pytest.fixture
@@ -119,7 +124,7 @@ def test_rule_17_a_session_signed_in_and_never_used_still_ends_on_time(clock: An
     user = make_user("ada@example.com")
     with_timeout("Acme", user, timedelta(minutes=15))
     browser = https_client()
-    response = browser.post("/login", {"username": user.email, "password": "correct-Horse-battery-9"})
+    response = browser.post("/login", {"username": user.email, "password": STRONG_PASSWORD})
     assert response.status_code == 302
     stored = Session.objects.get(session_key=browser.cookies[COOKIE].value)
     assert stored.get_decoded()[LAST_SEEN] == timezone.now().timestamp()
