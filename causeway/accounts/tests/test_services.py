@@ -259,3 +259,14 @@ def test_user_disable_ends_sessions_keeps_tokens_unrevoked_and_is_audited() -> N
     services.user_enable(actor=SYSTEM, user=user)
     assert len(events("user.enabled")) == 1
     sign_in(Browser(), user.email)
+
+
+def test_signing_in_drops_index_rows_of_sessions_that_lapsed() -> None:
+    user = new_user("ada@example.com")
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        sign_in(Browser(), user.email)
+        assert UserSession.objects.filter(user=user).count() == 1
+        clock.shift(timedelta(days=8))
+        sign_in(Browser(), user.email)
+        [row] = UserSession.objects.filter(user=user)
+        assert Session.objects.get(session_key=row.session_key).expire_date > timezone.now()
