@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib.sessions.models import Session
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
 from causeway.accounts.models import User, UserSession
 
@@ -16,6 +18,10 @@ def remember_session(sender: Any, request: HttpRequest, user: User, **kwargs: An
     if not request.session.session_key:
         request.session.save()
     UserSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
+    # Sessions that lapsed on their own leave index rows behind; a lapsed session can never be
+    # loaded again, so its row is dropped here rather than kept forever.
+    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    UserSession.objects.filter(user=user).exclude(session_key__in=live).delete()
 
 
 @receiver(user_logged_out)

@@ -20,9 +20,21 @@ class BearerToken(HttpBearer):
 
 
 class BrowserSession(SessionAuth):
-    """The signed-in browser, with CSRF checked on every unsafe method."""
+    """The signed-in browser, with CSRF checked on every unsafe method.
+
+    Only a request that carries the session cookie and no Authorization header is judged by
+    its session: a caller who sent a token (even a revoked or expired one) is answered 401 on
+    that token, not let in, or refused for CSRF, on a session it happens to carry too.
+    """
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if "authorization" in request.headers or self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if key is None:
+            return None
         user = super().authenticate(request, key)
         if user is not None and not user.is_active:
             return None

@@ -1,19 +1,33 @@
-"""Signing in and out. Failed and successful sign-ins are audited; guessing is throttled by axes."""
+"""Signing in and out, the profile and password pages, and personal API tokens.
+
+Failed and successful sign-ins are audited; guessing is throttled by axes. Every rule about
+what is valid lives in `accounts`; these views parse the form, call one service and render.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from causeway.access.routes import page
+from causeway.accounts import selectors
 from causeway.accounts import services as accounts
+from causeway.accounts.validation import label
+
+PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
 
 
 class LoginForm(AuthenticationForm):
@@ -21,6 +35,63 @@ class LoginForm(AuthenticationForm):
         "invalid_login": "Email or password is wrong.",
         "inactive": "This account is disabled.",
     }
+
+    def clean_username(self) -> str:
+        # One spelling per account: throttling counts failures per email, so "A@x" and "a@x"
+        # must not be two separate allowances of guesses.
+        return str(self.cleaned_data.get("username") or "").strip().lower()
+
+
+def _text(name: str) -> forms.CharField:
+    # Not required here: the service reports a missing value with a message naming the field.
+    return forms.CharField(label=label(name), required=False, strip=False)
+
+
+def _secret(name: str, autocomplete: str) -> forms.CharField:
+    return forms.CharField(
+        label=label(name),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+class ProfileForm(forms.Form):
+    first_name = _text("first_name")
+    last_name = _text("last_name")
+    email = forms.CharField(
+        label=label("email"), required=False, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+
+class PasswordForm(forms.Form):
+    current_password = _secret("current_password", "current-password")
+    new_password = _secret("new_password", "new-password")
+    new_password_repeat = _secret("new_password_repeat", "new-password")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_password") != data.get("new_password_repeat"):
+            self.add_error("new_password_repeat", "New password (again) does not match the new password.")
+        return data
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(label="Token name", required=False)
+    expires_in_days = forms.CharField(label="Expires in (days)", required=False, initial="30")
+
+    def clean_expires_in_days(self) -> int:
+        raw = str(self.cleaned_data.get("expires_in_days") or "").strip()
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValidationError("Expiry must be a whole number of days between 1 and 365.") from None
+
+
+def _apply(form: forms.Form, error: ValidationError) -> None:
+    """File a service's errors under the form's fields of the same name."""
+    for field, problems in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, problems)
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -31,6 +102,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 @page(public=True)
+@sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -41,9 +113,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 accounts.login_succeeded(user=user)
                 login(request, user)
             return redirect(_next_url(request))
-        if form.data.get("username"):
+        # An attempt that axes refused, or the one that tripped the lockout, is recorded once,
+        # as a lockout, by `locked_out` below.
+        if form.data.get("username") and not getattr(request, "axes_locked_out", False):
             with transaction.atomic():
-                accounts.login_failed(email=str(form.data.get("username", "")))
+                accounts.login_failed(email=str(form.data.get("username", "")).strip().lower())
     else:
         form = LoginForm(request)
     return render(request, "web/login.html", {"form": form, "next": _next_url(request)})
@@ -58,17 +132,116 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("web:login")
 
 
-def locked_out(request: HttpRequest, credentials: Any = None, *args: Any, **kwargs: Any) -> HttpResponse:
-    """What axes answers once an account and address pair has failed too often."""
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """What axes answers once an account and address pair has failed too often (429)."""
     email = ""
     if isinstance(credentials, dict):
-        email = str(credentials.get("username", ""))
+        email = str(credentials.get("username") or "")
     with transaction.atomic():
         accounts.login_failed(email=email, locked_out=True)
-    form = LoginForm(request)
     return render(
         request,
         "web/login.html",
-        {"form": form, "locked_out": True, "next": "/"},
+        {"form": LoginForm(request), "locked_out": True, "next": "/"},
         status=429,
     )
+
+
+def _profile_page(
+    request: HttpRequest,
+    *,
+    form: ProfileForm | None = None,
+    password_form: PasswordForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    if form is None:
+        form = ProfileForm(
+            initial={"first_name": user.first_name, "last_name": user.last_name, "email": user.email}  # type: ignore[union-attr]
+        )
+    context = {"form": form, "password_form": password_form or PasswordForm()}
+    return render(request, "web/accounts/profile.html", context, status=status)
+
+
+@page(authenticated=True)
+@require_http_methods(["GET", "POST"])
+def profile_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _profile_page(request)
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        try:
+            accounts.profile_update(actor=request.user, user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("web:profile")
+    return _profile_page(request, form=form, status=400)
+
+
+@page(authenticated=True)
+@sensitive_post_parameters(*PASSWORD_FIELDS)
+@require_POST
+def password_change_view(request: HttpRequest) -> HttpResponse:
+    form = PasswordForm(request.POST)
+    if form.is_valid():
+        try:
+            accounts.password_change(
+                actor=request.user,  # type: ignore[arg-type]
+                user=request.user,  # type: ignore[arg-type]
+                current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"],
+            )
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            # The service already deleted this browser's session with all the others;
+            # logging out here drops what the request still holds of it.
+            logout(request)
+            messages.success(
+                request, "Password changed. Every session has ended: log in with the new password."
+            )
+            return redirect("web:login")
+    return _profile_page(request, password_form=form, status=400)
+
+
+def _tokens_page(request: HttpRequest, *, form: TokenForm | None = None, status: int = 200) -> HttpResponse:
+    tokens = selectors.token_list(user=request.user)  # type: ignore[arg-type]
+    context = {"tokens": tokens, "form": form or TokenForm()}
+    return render(request, "web/accounts/tokens.html", context, status=status)
+
+
+@page(authenticated=True)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def tokens_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _tokens_page(request)
+    form = TokenForm(request.POST)
+    if form.is_valid():
+        try:
+            token, secret = accounts.token_create(
+                actor=request.user,  # type: ignore[arg-type]
+                name=form.cleaned_data["name"],
+                expires_in_days=form.cleaned_data["expires_in_days"],
+            )
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            # Rendered, not redirected: the secret exists only in this one answer, never cached.
+            return render(request, "web/accounts/token_created.html", {"token": token, "secret": secret})
+    return _tokens_page(request, form=form, status=400)
+
+
+@page(authenticated=True)
+@require_POST
+def token_revoke_view(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
+    token = selectors.token_get_own(user=request.user, token_id=token_id)  # type: ignore[arg-type]
+    if token is None:
+        raise Http404
+    accounts.token_revoke(actor=request.user, token=token)  # type: ignore[arg-type]
+    messages.success(request, f"Token {token.name} ({token.prefix}) revoked; it no longer works.")
+    return redirect("web:tokens")

@@ -1,20 +1,32 @@
-"""Server-side inactivity timeout: a session idle longer than the strictest of its user's
+"""Server-side inactivity timeout (rule 17): a session idle longer than the strictest of its user's
 workspaces allows is ended, however often its cookie is replayed."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 
 from causeway.workspaces.selectors import session_timeout_for
 
+# The last-seen stamp lives in the session's server-side data, never in the cookie, so replaying
+# an old cookie replays nothing the server trusts.
 LAST_SEEN = "causeway_last_seen"
-# Refreshing the stamp at most once a minute keeps reads from turning into writes.
+# Refreshing the stamp at most once a minute keeps reads from turning into writes; a session
+# may therefore end up to a minute before its exact idle limit, never after it.
 REFRESH_SECONDS = 60
+
+
+def _stamp(request: HttpRequest, user: Any, now: float) -> None:
+    timeout = int(session_timeout_for(user).total_seconds())
+    request.session[LAST_SEEN] = now
+    # The stored session row expires with the idle limit too, so even a code path that skipped
+    # this middleware could not load it later.
+    request.session.set_expiry(timeout)
 
 
 class IdleSessionMiddleware:
@@ -27,12 +39,30 @@ class IdleSessionMiddleware:
             now = time.time()
             timeout = session_timeout_for(user).total_seconds()
             last_seen = request.session.get(LAST_SEEN)
-            if isinstance(last_seen, int | float) and now - last_seen > timeout:
-                logout(request)
-                if request.path.startswith("/api/"):
-                    return JsonResponse({"detail": "Session expired"}, status=401)
-                return redirect(f"/login?next={request.path}")
-            if not isinstance(last_seen, int | float) or now - last_seen > REFRESH_SECONDS:
-                request.session[LAST_SEEN] = now
-                request.session.set_expiry(int(timeout))
-        return self.get_response(request)
+            if isinstance(last_seen, int | float):
+                if now - last_seen > timeout:
+                    return self._expire(request)
+                if now - last_seen > REFRESH_SECONDS:
+                    _stamp(request, user, now)
+            else:
+                _stamp(request, user, now)
+        response = self.get_response(request)
+        # A session signed in by this very request is stamped now rather than on its next
+        # request, so a cookie that is never used again still ends on time.
+        after = getattr(request, "user", None)
+        if (
+            after is not None
+            and after.is_authenticated
+            and request.session.session_key
+            and LAST_SEEN not in request.session
+        ):
+            _stamp(request, after, time.time())
+        return response
+
+    def _expire(self, request: HttpRequest) -> HttpResponse:
+        # Not audited: most idle sessions simply lapse with their stored row, unseen, so an
+        # event here would record only the few that happened to be caught by this check.
+        logout(request)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": "Session expired after inactivity; log in again"}, status=401)
+        return redirect_to_login(request.get_full_path())

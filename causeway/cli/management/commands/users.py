@@ -1,0 +1,123 @@
+"""`causeway users`: create, list, disable and enable user accounts from the operator's shell."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from causeway.accounts import selectors
+from causeway.accounts import services as accounts
+from causeway.accounts.models import User, UserType
+from causeway.audit.models import ActorType
+from causeway.audit.services import Actor
+
+
+def _operator() -> Actor:
+    """Who ran the command, as far as the machine knows, for the audit trail."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return Actor(type=ActorType.SYSTEM, label=f"cli:{name}")
+
+
+def _one_line(error: ValidationError) -> str:
+    if hasattr(error, "error_dict"):
+        return "; ".join(message for messages in error.message_dict.values() for message in messages)
+    return "; ".join(error.messages)
+
+
+def _read_password(source: str | None) -> str:
+    """From a file (`-` for standard input), or typed twice at a terminal; never from the command line."""
+    if source is not None:
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        except OSError as exc:
+            # The path is not echoed: someone who mistook the option may have typed the password there.
+            raise CommandError(f"--password-file: cannot read the file given: {exc.strerror}") from None
+        # Only the line ending an editor or `echo` adds; other whitespace may be part of the password.
+        return text.removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise CommandError("--password-file: required when not run at a terminal (use - for standard input)")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password (again): "):
+        raise CommandError("Password: the two entries do not match")
+    return first
+
+
+def _user(email: str) -> User:
+    user = selectors.user_by_email(email=email)
+    if user is None:
+        raise CommandError(f"Email: no user has the address {email}")
+    return user
+
+
+class Command(BaseCommand):
+    help = "Manage user accounts: create, list, disable, enable."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        # No abbreviations: `--password SECRET` must be refused, not read as `--password-file`.
+        create = actions.add_parser("create", help="create a user", allow_abbrev=False)
+        create.add_argument("--email", required=True)
+        create.add_argument("--first", required=True, help="first name (letters only, at least 2)")
+        create.add_argument("--last", required=True, help="last name (letters only, at least 1)")
+        create.add_argument("--staff", action="store_true", help="a platform administrator")
+        create.add_argument(
+            "--password-file",
+            metavar="PATH",
+            help="read the password from this file (- for standard input); prompted for otherwise",
+        )
+        actions.add_parser("list", help="list every user")
+        disable = actions.add_parser("disable", help="disable a user and end all their sessions")
+        disable.add_argument("email")
+        enable = actions.add_parser("enable", help="let a disabled user sign in again")
+        enable.add_argument("email")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        try:
+            if action == "create":
+                self._create(options)
+            elif action == "list":
+                self._list()
+            elif action == "disable":
+                ended = accounts.user_disable(actor=_operator(), user=_user(options["email"]))
+                self.stdout.write(
+                    f"Disabled {options['email']}; ended {ended} session(s). "
+                    "Their API tokens are refused while the account is disabled."
+                )
+            elif action == "enable":
+                user = accounts.user_enable(actor=_operator(), user=_user(options["email"]))
+                self.stdout.write(f"Enabled {user.email}.")
+        except ValidationError as error:
+            raise CommandError(_one_line(error)) from None
+
+    def _create(self, options: dict[str, Any]) -> None:
+        password = _read_password(options["password_file"])
+        user = accounts.user_create(
+            actor=_operator(),
+            email=options["email"],
+            first_name=options["first"],
+            last_name=options["last"],
+            password=password,
+            user_type=UserType.STAFF if options["staff"] else UserType.STANDARD,
+        )
+        self.stdout.write(f"Created {user.user_type} user {user.email}.")
+
+    def _list(self) -> None:
+        rows = [("EMAIL", "NAME", "TYPE", "STATUS", "LAST LOGIN")]
+        for user in selectors.user_list():
+            last_login = user.last_login.strftime("%Y-%m-%d %H:%M") if user.last_login else "never"
+            status = "active" if user.is_active else "disabled"
+            rows.append((user.email, user.full_name, user.user_type, status, last_login))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            )

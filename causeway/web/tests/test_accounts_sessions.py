@@ -1,0 +1,143 @@
+"""Rule 17: sessions end after the strictest inactivity timeout of the user's workspaces, server-side."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from causeway.testing import STRONG_PASSWORD, https_client, make_user, make_workspace
+from causeway.workspaces.middleware import LAST_SEEN
+
+pytestmark = pytest.mark.django_db
+COOKIE = settings.SESSION_COOKIE_NAME
+
+
+def sign_in(client: Any, email: str) -> None:
+    response = client.post("/login", {"username": email, "password": STRONG_PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        yield traveller
+
+
+def with_timeout(name: str, user: Any, timeout: timedelta) -> Any:
+    workspace = make_workspace(name, members={user: "analyst"})
+    workspace.session_timeout = timeout
+    workspace.save(update_fields=["session_timeout"])
+    return workspace
+
+
+def replay(cookie: str) -> Any:
+    """A second client that only holds a copy of the cookie, as an attacker who stole it would."""
+    thief = https_client()
+    thief.cookies[COOKIE] = cookie
+    return thief
+
+
+def test_rule_17_idle_session_is_refused_after_the_workspace_timeout_even_when_replayed(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    sign_in(browser, user.email)
+    cookie = browser.cookies[COOKIE].value
+    assert replay(cookie).get("/").status_code == 200, "a fresh copy of the cookie works, as a control"
+
+    clock.shift(timedelta(minutes=15, seconds=30))
+
+    response = browser.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login")
+    assert replay(cookie).get("/").status_code == 302
+    assert replay(cookie).get("/api/v1/me").status_code == 401
+    assert not Session.objects.filter(session_key=cookie, expire_date__gt=timezone.now()).exists()
+
+
+def test_rule_17_the_server_side_stamp_decides_not_the_cookie_or_its_expiry() -> None:
+    """Moving the stored last-seen stamp back (the cookie and the row's own expiry untouched) ends it."""
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(hours=1))
+    browser = https_client()
+    sign_in(browser, user.email)
+    cookie = browser.cookies[COOKIE].value
+    store = browser.session
+    assert store.get_expiry_age() <= 3600
+    store[LAST_SEEN] = store[LAST_SEEN] - 3601
+    store.set_expiry(timedelta(days=14))
+    store.save()
+
+    assert replay(cookie).get("/").status_code == 302
+    assert not Session.objects.filter(session_key=cookie).exists()
+
+
+def test_rule_17_the_strictest_timeout_of_several_workspaces_applies(clock: Any) -> None:
+    ada = make_user("ada@example.com")
+    bob = make_user("bob@example.com")
+    relaxed = make_workspace("Relaxed", members={ada: "analyst", bob: "operator"})
+    relaxed.session_timeout = timedelta(days=1)
+    relaxed.save(update_fields=["session_timeout"])
+    browsers = {}
+    for user in (ada, bob):
+        browsers[user.email] = https_client()
+        sign_in(browsers[user.email], user.email)
+
+    # Joining a stricter workspace applies to a session already running, whose stored row
+    # was given a day, at once.
+    with_timeout("Strict", ada, timedelta(minutes=30))
+    clock.shift(timedelta(minutes=31))
+
+    assert browsers[bob.email].get("/").status_code == 200, "one day allows 31 idle minutes"
+    assert browsers[ada.email].get("/").status_code == 302, "30 minutes, the strictest, do not"
+
+
+def test_rule_17_a_session_in_use_is_not_ended(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    sign_in(browser, user.email)
+    for _ in range(12):
+        clock.shift(timedelta(minutes=10))
+        assert browser.get("/").status_code == 200
+
+
+def test_rule_17_without_a_workspace_the_default_of_seven_days_applies(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    browser = https_client()
+    sign_in(browser, user.email)
+    clock.shift(timedelta(days=6, hours=23))
+    assert browser.get("/").status_code == 200
+    clock.shift(timedelta(days=7, minutes=1))
+    assert browser.get("/").status_code == 302
+
+
+def test_rule_17_a_session_signed_in_and_never_used_still_ends_on_time(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    response = browser.post("/login", {"username": user.email, "password": STRONG_PASSWORD})
+    assert response.status_code == 302
+    stored = Session.objects.get(session_key=browser.cookies[COOKIE].value)
+    assert stored.get_decoded()[LAST_SEEN] == timezone.now().timestamp()
+    assert stored.expire_date == timezone.now() + timedelta(minutes=15)
+    clock.shift(timedelta(minutes=16))
+    assert browser.get("/").status_code == 302
+
+
+def test_rule_17_an_idle_api_session_answers_401(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    sign_in(browser, user.email)
+    assert browser.get("/api/v1/me").status_code == 200
+    clock.shift(timedelta(minutes=16))
+    assert browser.get("/api/v1/me").status_code == 401
