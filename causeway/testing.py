@@ -22,6 +22,11 @@ STRONG_PASSWORD = "correct-Horse-battery-9"  # noqa: S105
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Argon2 at its cheapest cost: each hash carries its parameters, so real server processes
+    # (default cost) verify these passwords as they would any other.
+    settings.PASSWORD_HASHERS = ["causeway.testing_hashers.CheapArgon2PasswordHasher"]
     (TEST_HOME / "audit-checkpoints.jsonl").unlink(missing_ok=True)
     shutil.rmtree(TEST_HOME / "mail", ignore_errors=True)
 

@@ -149,7 +149,8 @@ def operation(
 
         # Ninja reads the signature of the function it is given and would resolve string
         # annotations against this module; hand it the handler's own, already resolved.
-        hints = typing.get_type_hints(handler)
+        hints = typing.get_type_hints(handler, include_extras=True)
+        guarded.__annotations__ = hints
         signature = inspect.signature(handler)
         guarded.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[

@@ -4,9 +4,7 @@ Input schemas forbid unknown fields, so `user_type`, `is_active`, `id` and the l
 with 422 naming the field rather than silently dropped or, worse, applied.
 """
 
-# No `from __future__ import annotations` here: Ninja reads each handler's annotations through
-# the `operation` wrapper and evaluates string annotations in the wrapper's module, where these
-# schemas do not exist, so a body schema would silently become a query parameter.
+from __future__ import annotations
 
 import uuid
 from datetime import datetime

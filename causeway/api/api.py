@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -16,6 +17,9 @@ from causeway.api import audit as audit_api
 from causeway.api import core as core_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
+from causeway.audit import context
+
+logger = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="Causeway",
@@ -51,6 +55,17 @@ def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     first = next(iter(errors.items()))
     return api.create_response(
         request, {"detail": f"{first[0]}: {'; '.join(first[1])}", "errors": errors}, status=400
+    )
+
+
+@api.exception_handler(Exception)
+def internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The cause goes to the operator's log; the caller gets the request id to quote, nothing more.
+    logger.exception("API request %s failed", request.path)
+    return api.create_response(
+        request,
+        {"detail": "Internal error; nothing was changed", "request_id": context.current().request_id},
+        status=500,
     )
 
 

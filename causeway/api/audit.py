@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import typing
 import uuid
-from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -22,18 +20,6 @@ from causeway.audit.verify import VerificationError
 
 router = Router(tags=["audit"])
 logger = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _typed(handler: F) -> F:
-    """Resolve the handler's annotations here, where its names are defined.
-
-    Ninja evaluates string annotations (this module's `from __future__ import annotations`) in
-    the globals of the outermost wrapper, which is `operation`'s or `paginate`'s module, where
-    `uuid` or `AuditFilter` mean nothing.
-    """
-    handler.__annotations__ = typing.get_type_hints(handler, include_extras=True)
-    return handler
 
 
 class AuditEventOut(Schema):
@@ -94,7 +80,6 @@ class VerificationOut(Schema):
 )
 @paginate(PageNumberPagination)
 @operation(need=Perm.AUDIT_VIEW)
-@_typed
 def audit_events(
     request: HttpRequest, workspace_id: uuid.UUID, filters: Query[AuditFilter]
 ) -> QuerySet[AuditEvent]:
@@ -107,7 +92,6 @@ def audit_events(
     summary="Verify the workspace's audit chain now",
 )
 @operation(need=Perm.AUDIT_VIEW)
-@_typed
 def audit_verify(request: HttpRequest, workspace_id: uuid.UUID) -> Status[dict[str, Any]]:
     try:
         report = audit_chain_verify(workspace_id=request.workspace.id)  # type: ignore[attr-defined]

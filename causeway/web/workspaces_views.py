@@ -246,7 +246,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     context["values"] = values
     password = request.POST.get("password", "")
     if view.step == "sign_up" and password != request.POST.get("password2", ""):
-        context["errors"] = {"password2": ["does not match the password"]}
+        context["errors"] = {"password2": ["Password (again) does not match the password."]}
         return _invitation_page(request, context)
     try:
         accepted = services.invitation_accept(actor=request.user, token=token, password=password, **values)
