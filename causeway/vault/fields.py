@@ -288,11 +288,10 @@ class SealedField(_BinaryField):
     def get_prep_value(self, value: Any) -> Any:
         if value is None or isinstance(value, StoredCiphertext):
             return value
-        if hasattr(value, "resolve_expression"):
-            return value
         raise TypeError(
-            f"refusing to write an unsealed value to {self.model._meta.db_table}.{self.column}: sealed "
-            "columns are written by Model.save(), not by update(), bulk_update() or raw loading"
+            f"refusing an unsealed value for {self.model._meta.db_table}.{self.column}: a sealed column "
+            "holds only what Model.save() sealed (not update(), bulk_update(), raw loading or a lookup "
+            "by value; find rows by value through blind_index)"
         )
 
     def to_python(self, value: Any) -> Any:

@@ -136,7 +136,7 @@ def unwrap(root: RootKey, purpose: str, workspace_id: uuid.UUID | None, wrapped:
         )
     except tink.TinkError:
         raise RootKeyError(
-            f"{root.variable}: the root key ({root.describe()}) does not open the stored "
+            f"{root.variable}: {root.describe()} does not open the stored "
             f"{keyset_label(purpose, workspace_id)} (wrong root key?)"
         ) from None
 

@@ -148,7 +148,7 @@ class KeysetRootKey(RootKey):
         return self._aead
 
     def describe(self) -> str:
-        return self.variable
+        return "the keyset in the variable"
 
     def key_ids(self) -> frozenset[int]:
         return self._info.ids
@@ -183,7 +183,7 @@ class FileRootKey(KeysetRootKey):
         self.path = path
 
     def describe(self) -> str:
-        return f"{FILE_VARIABLE} ({self.path})"
+        return f"the keyset in {self.path}"
 
     def replace(self, keyset_json: str) -> None:
         replace_private_file(self.path, keyset_json)
@@ -207,7 +207,7 @@ class KmsRootKey(RootKey):
         return self._aead
 
     def describe(self) -> str:
-        return f"{URI_VARIABLE} ({self.uri})"
+        return f"the KMS key {self.uri}"
 
 
 def add_primary_key(handle: tink.KeysetHandle, template: Any) -> tink.KeysetHandle:

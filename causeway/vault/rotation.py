@@ -178,7 +178,9 @@ def key_status() -> list[KeyUsage]:
     Keys named by stored values but missing from their keyset appear with in_keyset False: those
     values cannot be opened.
     """
-    usage = _root_usage(current_root_key())
+    root = current_root_key()
+    keysets.verify_root_key(root)
+    usage = _root_usage(root)
     counts = _count_values()
     known: set[UsageKey] = set()
     for ring in _stored_aead_keysets():

@@ -75,7 +75,11 @@ def _open(ring: Keyring, ciphertext: bytes, scope: Scope, layer: bytes, what: st
         # Perhaps sealed by another process after a rotation this process has not seen yet.
         ring = keyring(ring.purpose, ring.workspace_id, refresh=True)
         if key_id not in ring.key_ids:
-            raise SealedValueError(scope, f"the {what} names key {key_id}, which its keyset no longer holds")
+            raise SealedValueError(
+                scope,
+                f"the {what} names key {key_id}, which this record's keyset does not hold "
+                "(moved from another workspace, or sealed under a retired key)",
+            )
     try:
         opened: bytes = ring.primitive.decrypt(ciphertext, scope.associated_data(layer))
     except tink.TinkError:
