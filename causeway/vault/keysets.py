@@ -16,15 +16,23 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import tink
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from tink import aead, mac
+from tink import aead, mac, secret_key_access
+from tink.proto import tink_pb2
 
-from causeway.vault.rootkey import RootKey, RootKeyError, add_primary_key, current_root_key, remove_key
+from causeway.vault.rootkey import (
+    TINK_PREFIX_BYTE,
+    RootKey,
+    RootKeyError,
+    add_primary_key,
+    current_root_key,
+    remove_key,
+)
 
 if TYPE_CHECKING:
     from causeway.vault.models import WrappedKeyset
@@ -41,7 +49,7 @@ MAC_TEMPLATE = mac.mac_key_templates.HMAC_SHA256_256BITTAG
 # another process should reach this process's new writes within seconds.
 CACHE_SECONDS = 5.0
 
-KeysetId = tuple[str, uuid.UUID | None]
+CacheKey = tuple[str, int | None]
 
 
 class KeysetMissingError(Exception):
@@ -50,7 +58,15 @@ class KeysetMissingError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Keyring:
-    """One opened keyset: its primitive, its keys, and the wrapped bytes it was opened from."""
+    """One opened keyset: its primitive, its keys, and the wrapped bytes it was opened from.
+
+    For AEAD keysets, `by_prefix` maps each key's Tink output prefix (0x01 and the 4-byte key id) to
+    that key's own AEAD primitive, and `primary_prefix`/`primary_aead` are the primary key's. Sealing
+    and opening use these directly instead of the keyset's wrapped primitive: the result is the same
+    Tink ciphertext (the wrapped primitive opens it, and the other way round), but Tink's Python
+    wrapper costs more per call than the AES-GCM itself for small values (about 2.5 µs of a 1 KiB
+    decryption), which would put the vault below half the speed of raw AES-GCM.
+    """
 
     purpose: str
     workspace_id: uuid.UUID | None
@@ -60,10 +76,15 @@ class Keyring:
     primary_key_id: int
     key_ids: frozenset[int]
     loaded_at: float
+    by_prefix: dict[bytes, Any] = field(default_factory=dict)
+    primary_prefix: bytes = b""
+    primary_aead: Any = None
 
 
 _lock = threading.Lock()
-_cache: dict[KeysetId, Keyring] = {}
+# Keyed by the workspace id's integer: hashing a UUID object runs Python code, and this lookup is on the
+# path of every seal and open.
+_cache: dict[CacheKey, Keyring] = {}
 _local = threading.local()
 _checked_roots: set[RootKey] = set()
 
@@ -99,8 +120,12 @@ def _primitive_class(purpose: str) -> Any:
     return mac.Mac if purpose == BLIND_INDEX_PURPOSE else aead.Aead
 
 
-def _written() -> set[KeysetId]:
-    written: set[KeysetId] | None = getattr(_local, "written", None)
+def cache_key(purpose: str, workspace_id: uuid.UUID | None) -> CacheKey:
+    return (purpose, None if workspace_id is None else workspace_id.int)
+
+
+def _written() -> set[CacheKey]:
+    written: set[CacheKey] | None = getattr(_local, "written", None)
     if written is None:
         written = _local.written = set()
     if not connection.in_atomic_block:
@@ -108,7 +133,7 @@ def _written() -> set[KeysetId]:
     return written
 
 
-def _mark_written(key: KeysetId) -> None:
+def _mark_written(key: CacheKey) -> None:
     """Keep this keyset out of the cache until the transaction that wrote it commits."""
     with _lock:
         _cache.pop(key, None)
@@ -121,7 +146,7 @@ def _mark_written(key: KeysetId) -> None:
 
 
 def _remember(ring: Keyring) -> Keyring:
-    key = (ring.purpose, ring.workspace_id)
+    key = cache_key(ring.purpose, ring.workspace_id)
     if key not in _written():
         with _lock:
             _cache[key] = ring
@@ -148,17 +173,39 @@ def wrap(root: RootKey, purpose: str, workspace_id: uuid.UUID | None, handle: An
     return wrapped
 
 
+def _per_key_aeads(handle: Any) -> dict[bytes, Any]:
+    """Each enabled key's own AEAD primitive, by the Tink output prefix its ciphertexts start with."""
+    keyset = tink_pb2.Keyset.FromString(tink.proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
+    found: dict[bytes, Any] = {}
+    for key in keyset.key:
+        if key.status != tink_pb2.ENABLED:
+            continue
+        if key.output_prefix_type != tink_pb2.TINK:  # never made here; refuse rather than guess
+            raise RootKeyError(f"keyset key {key.key_id} does not use Tink's key id prefix")
+        prefix = bytes([TINK_PREFIX_BYTE]) + key.key_id.to_bytes(4, "big")
+        found[prefix] = tink.core.Registry.primitive(key.key_data, aead.Aead)
+    return found
+
+
 def _ring(purpose: str, workspace_id: uuid.UUID | None, wrapped: bytes, handle: Any) -> Keyring:
     info = handle.keyset_info()
-    return Keyring(
+    primary = int(info.primary_key_id)
+    ring = Keyring(
         purpose=purpose,
         workspace_id=workspace_id,
         wrapped=wrapped,
         handle=handle,
         primitive=handle.primitive(_primitive_class(purpose)),
-        primary_key_id=int(info.primary_key_id),
+        primary_key_id=primary,
         key_ids=frozenset(int(k.key_id) for k in info.key_info),
         loaded_at=time.monotonic(),
+    )
+    if purpose == BLIND_INDEX_PURPOSE:
+        return ring
+    by_prefix = _per_key_aeads(handle)
+    primary_prefix = bytes([TINK_PREFIX_BYTE]) + primary.to_bytes(4, "big")
+    return replace(
+        ring, by_prefix=by_prefix, primary_prefix=primary_prefix, primary_aead=by_prefix[primary_prefix]
     )
 
 
@@ -202,7 +249,7 @@ def _create(purpose: str, workspace_id: uuid.UUID | None) -> Keyring:
         if stored is None:  # pragma: no cover - the winner's row exists or the insert would have passed
             raise
         return _ring(purpose, workspace_id, stored, unwrap(root, purpose, workspace_id, stored))
-    _mark_written((purpose, workspace_id))
+    _mark_written(cache_key(purpose, workspace_id))
     return _ring(purpose, workspace_id, wrapped, handle)
 
 
@@ -210,9 +257,7 @@ def keyring(
     purpose: str, workspace_id: uuid.UUID | None, *, create: bool = True, refresh: bool = False
 ) -> Keyring:
     """The opened keyset for a purpose and workspace (None: the platform's), from the cache when fresh."""
-    key = (purpose, workspace_id)
-    with _lock:
-        cached = _cache.get(key)
+    cached = _cache.get(cache_key(purpose, workspace_id))  # a single dict read needs no lock; writes take it
     if cached is not None and not refresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
         return cached
     stored = _stored(purpose, workspace_id)
@@ -226,11 +271,17 @@ def keyring(
     return _remember(_ring(purpose, workspace_id, stored, handle))
 
 
-def workspace_keyring(workspace_id: uuid.UUID | None, *, refresh: bool = False) -> Keyring:
+def workspace_keyring(workspace_id: uuid.UUID | None) -> Keyring:
     """The workspace's AEAD keyset, or the platform's for platform-scoped data (workspace None)."""
     if workspace_id is None:
-        return keyring(PLATFORM_PURPOSE, None, refresh=refresh)
-    return keyring(WORKSPACE_PURPOSE, workspace_id, refresh=refresh)
+        cached = _cache.get((PLATFORM_PURPOSE, None))
+    else:
+        cached = _cache.get((WORKSPACE_PURPOSE, workspace_id.int))
+    if cached is not None and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
+        return cached
+    if workspace_id is None:
+        return keyring(PLATFORM_PURPOSE, None)
+    return keyring(WORKSPACE_PURPOSE, workspace_id)
 
 
 def forget_cached_keysets() -> None:
@@ -299,7 +350,7 @@ def add_primary(purpose: str, workspace_id: uuid.UUID | None) -> KeysetChange:
     row.wrapped = wrap(root, purpose, workspace_id, rotated)
     row.rotated_at = timezone.now()
     row.save(update_fields=["wrapped", "rotated_at", "updated_at"])
-    _mark_written((purpose, workspace_id))
+    _mark_written(cache_key(purpose, workspace_id))
     return KeysetChange(purpose, workspace_id, old, int(rotated.keyset_info().primary_key_id))
 
 
@@ -310,7 +361,7 @@ def drop_key(purpose: str, workspace_id: uuid.UUID | None, key_id: int) -> None:
     handle = unwrap(root, purpose, workspace_id, bytes(row.wrapped))
     row.wrapped = wrap(root, purpose, workspace_id, remove_key(handle, key_id))
     row.save(update_fields=["wrapped", "updated_at"])
-    _mark_written((purpose, workspace_id))
+    _mark_written(cache_key(purpose, workspace_id))
 
 
 def rewrap(stored: StoredKeyset, root: RootKey) -> bool:

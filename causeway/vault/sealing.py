@@ -10,18 +10,28 @@ to the record and to its own layer, so neither key alone opens it and the layers
 
 from __future__ import annotations
 
+import struct
 import uuid
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import tink
 
 from causeway.vault.keysets import BLIND_INDEX_PURPOSE, PLATFORM_PURPOSE, Keyring, keyring, workspace_keyring
-from causeway.vault.rootkey import prefix_key_id
+from causeway.vault.rootkey import PREFIX_SIZE, prefix_key_id
 
-_AD_VERSION = b"causeway:sealed:v1"
 LAYER_VALUE = b"value"
 LAYER_HISTORY_INNER = b"job-history:workspace"
 LAYER_HISTORY_OUTER = b"job-history:platform"
+
+
+def _header(layer: bytes) -> bytes:
+    """The start of every associated data: the format's version and the layer it seals, length-prefixed."""
+    header = b"causeway:sealed:v1:" + layer
+    return struct.pack(">I", len(header)) + header
+
+
+_LAYER_HEADERS = {layer: _header(layer) for layer in (LAYER_VALUE, LAYER_HISTORY_INNER, LAYER_HISTORY_OUTER)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,22 +42,26 @@ class Scope:
     table: str
     row_id: str
     field: str
+    _binding: bytes = dataclass_field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # The parts' lengths first, then the parts: no two different scopes encode to the same bytes.
+        # Computed once per scope, since every seal and open of the record needs it.
+        parts = (
+            self.workspace_id.bytes if self.workspace_id else b"platform",
+            self.table.encode(),
+            self.row_id.encode(),
+            self.field.encode(),
+        )
+        lengths = struct.pack(">IIII", *(len(part) for part in parts))
+        object.__setattr__(self, "_binding", lengths + b"".join(parts))
 
     def describe(self) -> str:
         where = f"workspace {self.workspace_id}" if self.workspace_id else "the platform"
         return f"{self.table} row {self.row_id} field {self.field} ({where})"
 
     def associated_data(self, layer: bytes) -> bytes:
-        # Length-prefixed parts, so no two different scopes can ever encode to the same bytes.
-        parts = (
-            _AD_VERSION,
-            layer,
-            self.workspace_id.bytes if self.workspace_id else b"platform",
-            self.table.encode(),
-            self.row_id.encode(),
-            self.field.encode(),
-        )
-        return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+        return _LAYER_HEADERS[layer] + self._binding
 
 
 class SealedValueError(Exception):
@@ -63,25 +77,29 @@ class SealedValueError(Exception):
 
 
 def _seal(ring: Keyring, value: bytes, scope: Scope, layer: bytes) -> bytes:
-    sealed: bytes = ring.primitive.encrypt(value, scope.associated_data(layer))
+    sealed: bytes = ring.primary_prefix + ring.primary_aead.encrypt(
+        value, _LAYER_HEADERS[layer] + scope._binding
+    )
     return sealed
 
 
 def _open(ring: Keyring, ciphertext: bytes, scope: Scope, layer: bytes, what: str) -> bytes:
-    key_id = prefix_key_id(ciphertext)
-    if key_id is None:
-        raise SealedValueError(scope, f"the {what} is not a sealed value")
-    if key_id not in ring.key_ids:
+    primitive = ring.by_prefix.get(ciphertext[:PREFIX_SIZE])
+    if primitive is None:
+        key_id = prefix_key_id(ciphertext)
+        if key_id is None:
+            raise SealedValueError(scope, f"the {what} is not a sealed value")
         # Perhaps sealed by another process after a rotation this process has not seen yet.
         ring = keyring(ring.purpose, ring.workspace_id, refresh=True)
-        if key_id not in ring.key_ids:
+        primitive = ring.by_prefix.get(ciphertext[:PREFIX_SIZE])
+        if primitive is None:
             raise SealedValueError(
                 scope,
                 f"the {what} names key {key_id}, which this record's keyset does not hold "
                 "(moved from another workspace, or sealed under a retired key)",
             )
     try:
-        opened: bytes = ring.primitive.decrypt(ciphertext, scope.associated_data(layer))
+        opened: bytes = primitive.decrypt(ciphertext[PREFIX_SIZE:], _LAYER_HEADERS[layer] + scope._binding)
     except tink.TinkError:
         raise SealedValueError(
             scope, f"the {what} belongs to another record or was altered (integrity check failed)"

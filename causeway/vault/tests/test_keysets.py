@@ -39,7 +39,9 @@ def _other_process_rotates(workspace_id: uuid.UUID) -> int:
 def test_a_rotation_elsewhere_reaches_new_writes_when_the_cache_expires(monkeypatch):
     workspace = uuid.uuid4()
     old = workspace_keyring(workspace).primary_key_id
-    assert keysets._cache[(WORKSPACE_PURPOSE, workspace)].primary_key_id == old  # committed, so cached
+    assert (
+        keysets._cache[keysets.cache_key(WORKSPACE_PURPOSE, workspace)].primary_key_id == old
+    )  # committed, so cached
     new = _other_process_rotates(workspace)
     assert workspace_keyring(workspace).primary_key_id == old  # still within CACHE_SECONDS
     monkeypatch.setattr(keysets, "CACHE_SECONDS", 0.0)
@@ -54,9 +56,11 @@ def test_a_value_under_a_key_this_process_has_not_seen_forces_a_reload():
     new = _other_process_rotates(workspace)
     keysets.forget_cached_keysets()
     sealed_elsewhere = seal(b"written by the other process", scope=scope)
-    keysets._cache[(WORKSPACE_PURPOSE, workspace)] = stale  # this process still holds the old keyset
+    keysets._cache[keysets.cache_key(WORKSPACE_PURPOSE, workspace)] = (
+        stale  # this process still holds the old keyset
+    )
     assert open_(sealed_elsewhere, scope=scope) == b"written by the other process"
-    assert keysets._cache[(WORKSPACE_PURPOSE, workspace)].primary_key_id == new
+    assert keysets._cache[keysets.cache_key(WORKSPACE_PURPOSE, workspace)].primary_key_id == new
 
 
 @pytest.mark.django_db(transaction=True)
@@ -110,9 +114,9 @@ def test_processes_racing_to_create_a_keyset_end_with_one():
 def test_a_keyset_written_in_an_unfinished_transaction_is_not_cached():
     workspace = uuid.uuid4()
     workspace_keyring(workspace)
-    assert (WORKSPACE_PURPOSE, workspace) not in keysets._cache
+    assert keysets.cache_key(WORKSPACE_PURPOSE, workspace) not in keysets._cache
     workspace_keyring(workspace)  # read back inside the same transaction: still not cached
-    assert (WORKSPACE_PURPOSE, workspace) not in keysets._cache
+    assert keysets.cache_key(WORKSPACE_PURPOSE, workspace) not in keysets._cache
 
 
 @pytest.mark.django_db

@@ -11,11 +11,12 @@ import pytest
 from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tink import aead
 
 from causeway.vault.keysets import workspace_keyring
 from causeway.vault.models import Secret
 from causeway.vault.rootkey import prefix_key_id
-from causeway.vault.sealing import Scope, SealedValueError, open_, seal
+from causeway.vault.sealing import LAYER_VALUE, Scope, SealedValueError, open_, seal
 from causeway.vault.secrets import secret_set
 from causeway.vault.tests.sample_models import SampleRecord
 
@@ -204,3 +205,13 @@ def test_rule_10_any_change_of_the_binding_fails_to_open(value, scopes):
     with pytest.raises(SealedValueError) as refused:
         open_(sealed, scope=changed)
     assert changed.describe() in str(refused.value)
+
+
+@pytest.mark.django_db
+def test_rule_10_a_sealed_value_is_an_ordinary_tink_ciphertext_of_its_keyset():
+    scope = Scope(uuid.uuid4(), "vault_secret", str(uuid.uuid4()), "value")
+    ring = workspace_keyring(scope.workspace_id)
+    tinks_own = ring.handle.primitive(aead.Aead)
+    associated = scope.associated_data(LAYER_VALUE)
+    assert tinks_own.decrypt(seal(b"either way", scope=scope), associated) == b"either way"
+    assert open_(tinks_own.encrypt(b"either way", associated), scope=scope) == b"either way"
