@@ -130,9 +130,7 @@ def sealed_fields() -> list[SealedField]:
     for field in _registry:
         model = field.model
         meta = model._meta
-        if meta.proxy or apps.get_registered_model(meta.app_label, meta.model_name or "") is not model:
-            continue
-        if field not in found:
+        if not meta.proxy and apps.get_registered_model(meta.app_label, meta.model_name or "") is model:
             found.append(field)
     return found
 
@@ -159,7 +157,7 @@ class SealedField(_BinaryField):
 
     def accept(self, value: Any) -> Any:
         """The value as kept on the instance; TypeError for a value this field cannot hold."""
-        return value
+        raise NotImplementedError
 
     # Binding and sealing.
     def _workspace_attname(self) -> str | None:

@@ -81,12 +81,6 @@ class KeyUsage:
     in_keyset: bool
     uses: int
 
-    @property
-    def keyset(self) -> str:
-        if self.purpose == ROOT:
-            return "root key"
-        return keyset_label(self.purpose, self.workspace_id)
-
 
 # Reading what is stored.
 
@@ -241,15 +235,13 @@ class RootRotation:
     written_to: Path | None = None
 
 
-def _rewrap_stale(root: RootKey, *, everything: bool) -> int:
-    """Wrap every stored keyset that is not under the root key's primary (all of them: everything)."""
+def _rewrap_stale(root: RootKey) -> int:
+    """Wrap every stored keyset that is not under the root key's primary (under a KMS: every one)."""
     rewrapped = 0
-    primary = root.primary_key_id()
     for stored in keysets.stored_keysets():
-        if not everything and root.wrapping_key_id(stored.wrapped) == primary:
+        if isinstance(root, KeysetRootKey) and root.wrapping_key_id(stored.wrapped) == root.primary_key_id():
             continue
-        if keysets.rewrap(stored, root):
-            rewrapped += 1
+        rewrapped += keysets.rewrap(stored, root)  # False when another writer changed it meanwhile
     return rewrapped
 
 
@@ -299,7 +291,7 @@ def rotate_root_key(*, on_change: OnChange, output: Path | None = None) -> RootR
                     "vault.root_key_rotated", _root_target(root), None, {"new_key_id": root.primary_key_id()}
                 )
             )
-        return RootRotation("environment", None, root.primary_key_id(), _rewrap_stale(root, everything=False))
+        return RootRotation("environment", None, root.primary_key_id(), _rewrap_stale(root))
     if isinstance(root, FileRootKey):
         old = root.primary_key_id()
         text, new_key_id = root.keyset_with_new_primary()
@@ -313,11 +305,11 @@ def rotate_root_key(*, on_change: OnChange, output: Path | None = None) -> RootR
                 )
             )
             root.replace(text)
-        return RootRotation("file", old, new_key_id, _rewrap_stale(current_root_key(), everything=False))
+        return RootRotation("file", old, new_key_id, _rewrap_stale(current_root_key()))
     assert isinstance(root, KmsRootKey)
     with transaction.atomic():
         on_change(VaultEvent("vault.root_key_rotated", _root_target(root), None, {"kms": root.uri}))
-    return RootRotation("kms", None, None, _rewrap_stale(root, everything=True))
+    return RootRotation("kms", None, None, _rewrap_stale(root))
 
 
 # Re-encrypting.
@@ -436,14 +428,13 @@ def _reencrypt(
     report = ReencryptReport()
     root = current_root_key()
     if isinstance(root, KeysetRootKey):
-        report.rewrapped = _rewrap_stale(root, everything=False)
+        report.rewrapped = _rewrap_stale(root)
     for field_ in sealed_fields():
         for batch in _stale_rows(field_, batch_size):
             with transaction.atomic():
                 for pk, workspace, old in batch:
                     try:
-                        if _reseal(field_, pk, workspace, old):
-                            report.resealed += 1
+                        report.resealed += _reseal(field_, pk, workspace, old)  # False: written meanwhile
                     except SealedValueError as exc:
                         report.failed.append(str(exc))
             report.batches += 1
@@ -470,7 +461,7 @@ def _locate(
 ) -> list[tuple[str, uuid.UUID | None]]:
     found: list[tuple[str, uuid.UUID | None]] = []
     root = current_root_key()
-    if purpose in (None, ROOT) and key_id in (root.key_ids() or ()):
+    if purpose in (None, ROOT) and isinstance(root, KeysetRootKey) and key_id in root.key_ids():
         found.append((ROOT, None))
     for ring in _stored_aead_keysets():
         if purpose not in (None, ring.purpose) or (workspace_id and ring.workspace_id != workspace_id):

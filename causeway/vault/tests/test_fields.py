@@ -237,3 +237,41 @@ def test_system_checks_refuse_models_a_sealed_field_cannot_bind():
 
     assert [e.id for e in AutoKey.check()] == ["vault.E001"]
     assert sorted(e.id for e in WrongWorkspace.check()) == ["vault.E002", "vault.E003"]
+
+
+@pytest.mark.django_db
+def test_deferred_values_serialise_and_the_descriptor_is_reachable_on_the_class():
+    record = SampleRecord.objects.create(workspace_id=uuid.uuid4(), first="deferred-canary")
+    deferred = SampleRecord.objects.only("id", "workspace_id").get(pk=record.pk)
+    dumped = serializers.serialize("json", [deferred])
+    assert "deferred-canary" not in dumped and json.loads(dumped)[0]["fields"]["first"]
+    assert SampleRecord.first.field is SampleRecord._meta.get_field("first")
+
+
+def test_the_base_field_leaves_encoding_to_its_kinds():
+    base = SealedField()
+    for method, argument in ((base.encode, "x"), (base.decode, b"x"), (base.accept, "x")):
+        with pytest.raises(NotImplementedError):
+            method(argument)
+    assert SealedJSONField().get_default() is None
+    assert SealedTextField().to_python("as given") == "as given"
+
+
+@isolate_apps("causeway.vault")
+def test_abstract_models_register_their_concrete_children_only():
+    class Base(models.Model):
+        id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+        value = SealedTextField()
+
+        class Meta:
+            abstract = True
+            app_label = "vault"
+
+    class Child(Base):  # noqa: DJ008
+        class Meta:
+            app_label = "vault"
+
+    from causeway.vault import fields as fields_module
+
+    owners = [f.model for f in fields_module._registry]
+    assert Child in owners and Base not in owners

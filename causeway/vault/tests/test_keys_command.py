@@ -85,6 +85,8 @@ def test_platform_and_root_rotation_and_retirement_from_the_command_line(
         _keys("rotate", "--workspace", "nowhere")
     with pytest.raises(CommandError, match="no keyset holds a key 7"):
         _keys("retire", "7", "--root")
+    with pytest.raises(CommandError, match="no keyset holds a key 7"):
+        _keys("retire", "7")
 
 
 @pytest.mark.django_db

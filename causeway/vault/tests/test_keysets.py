@@ -8,6 +8,7 @@ import uuid
 import pytest
 import tink
 from django.db import connection
+from tink import aead
 
 from causeway.vault import keysets
 from causeway.vault.keysets import (
@@ -169,3 +170,35 @@ def test_blind_index_is_keyed_deterministic_and_separated_by_purpose():
     keysets.forget_cached_keysets()
     assert blind_index("user.email", email) == index
     assert WrappedKeyset.objects.filter(purpose=BLIND_INDEX_PURPOSE, workspace_id__isnull=True).count() == 1
+
+
+def test_only_enabled_keys_with_tinks_prefix_are_used():
+    from tink.proto import tink_pb2
+
+    from causeway.vault.rootkey import _from_proto, _to_proto
+
+    handle = add_primary_key(tink.new_keyset_handle(keysets.AEAD_TEMPLATE), keysets.AEAD_TEMPLATE)
+    keyset = _to_proto(handle)
+    disabled = next(k for k in keyset.key if k.key_id != keyset.primary_key_id)
+    disabled.status = tink_pb2.DISABLED
+    assert list(keysets._per_key_aeads(_from_proto(keyset))) == [
+        bytes([1]) + keyset.primary_key_id.to_bytes(4, "big")
+    ]
+    raw = _to_proto(tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM_RAW))
+    with pytest.raises(RootKeyError, match="does not use Tink's key id prefix"):
+        keysets._per_key_aeads(_from_proto(raw))
+
+
+@pytest.mark.django_db
+def test_a_rewrap_that_lost_a_race_changes_nothing():
+    workspace_keyring(uuid.uuid4())
+    stored = next(keysets.stored_keysets())
+    WrappedKeyset.objects.filter(pk=stored.row_id).update(
+        wrapped=keysets.wrap(
+            current_root_key(),
+            stored.purpose,
+            stored.workspace_id,
+            keysets.unwrap(current_root_key(), stored.purpose, stored.workspace_id, stored.wrapped),
+        )
+    )
+    assert keysets.rewrap(stored, current_root_key()) is False

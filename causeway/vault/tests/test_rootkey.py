@@ -27,7 +27,7 @@ from causeway.vault.rootkey import (
     new_root_keyset_json,
     root_aead,
 )
-from causeway.vault.rotation import ROOT, key_status, rotate_root_key
+from causeway.vault.rotation import ROOT, key_status, reencrypt, rotate_root_key
 
 ROOT_DIR = Path(__file__).resolve().parents[3]
 
@@ -194,6 +194,7 @@ def test_a_kms_key_wraps_the_keysets_through_tinks_kms_client_interface(settings
     rotation = rotate_root_key(on_change=sink)
     assert rotation.backend == "kms" and rotation.rewrapped == 1
     assert sink.events[0].details == {"kms": settings.ROOT_KEY_URI}
+    assert reencrypt(on_change=sink).rewrapped == 0  # the KMS keeps its own key versions
     keysets.forget_cached_keysets()
     assert Secret.objects.get(pk=secret.pk).value == "under the kms"
 
@@ -293,3 +294,46 @@ def test_a_process_without_its_root_key_refuses_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"CommandError: CAUSEWAY_ROOT_KEY_FILE: {missing} does not exist (run `causeway init` to create one)"
     ]
+
+
+def test_a_failed_replacement_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "root.json"
+    target.mkdir()  # os.replace cannot put a file over a directory
+    with pytest.raises(OSError):
+        rootkey.replace_private_file(target, "new content")
+    assert target.is_dir() and [p.name for p in tmp_path.iterdir()] == ["root.json"]
+
+
+def test_a_new_key_never_reuses_an_id_already_in_the_keyset(monkeypatch):
+    handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
+    real = tink.new_keyset_handle
+    draws = iter([handle])  # the first draw repeats the keyset's own key, as a random draw can
+
+    def drawing(template):
+        return next(draws, None) or real(template)
+
+    monkeypatch.setattr(rootkey.tink, "new_keyset_handle", drawing)
+    rotated = rootkey.add_primary_key(handle, aead.aead_key_templates.AES256_GCM)
+    ids = [k.key_id for k in rotated.keyset_info().key_info]
+    assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_a_root_key_file_changed_by_another_process_is_read_again(tmp_path):
+    path = tmp_path / "root.json"
+    create_root_key_file(path)
+    first = current_root_key(path)
+    text, new_key = first.keyset_with_new_primary()
+    rootkey.replace_private_file(path, text)  # as `causeway keys rotate --root` in another process
+    second = current_root_key(path)
+    assert second.primary_key_id() == new_key
+    assert sum(1 for key in rootkey._cache if key[:2] == ("file", path)) == 1
+
+
+def test_kms_plugins_are_loaded_once_per_process(settings):
+    kms = LocalKms(f"once-{uuid.uuid4().hex}://")
+    tink.register_kms_client(kms)
+    settings.ROOT_KEY_URI = f"{kms.scheme}first"
+    current_root_key()
+    assert rootkey._loaded_plugins is True
+    settings.ROOT_KEY_URI = f"{kms.scheme}second"
+    assert isinstance(current_root_key(), KmsRootKey)

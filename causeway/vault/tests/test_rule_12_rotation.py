@@ -14,8 +14,9 @@ from django.db import connection
 from django.utils import timezone
 
 from causeway.vault import keysets
+from causeway.vault.fields import StoredCiphertext
 from causeway.vault.keysets import PLATFORM_PURPOSE, WORKSPACE_PURPOSE, keyring, workspace_keyring
-from causeway.vault.models import Secret
+from causeway.vault.models import Secret, WrappedKeyset
 from causeway.vault.rootkey import create_root_key_file, current_root_key, new_root_keyset_json
 from causeway.vault.rotation import (
     RETIRE_GRACE,
@@ -266,3 +267,106 @@ def test_rule_12_root_key_in_the_environment_rotates_through_a_new_keyset_file(t
     keysets.forget_cached_keysets()
     assert Secret.objects.get(workspace_id=workspace).value == "value-a"
     assert sink.actions == ["vault.root_key_prepared", "vault.root_key_rotated"]
+
+
+@pytest.mark.django_db
+def test_rule_12_status_names_values_that_no_keyset_can_open(sink):
+    home, elsewhere = uuid.uuid4(), uuid.uuid4()
+    theirs = Secret.objects.create(workspace_id=home, name="a", value="value-a")
+    moved = Secret.objects.create(workspace_id=elsewhere, name="b", value="value-b")
+    Secret.objects.filter(pk=moved.pk).update(
+        value=Secret.objects.values_list("value", flat=True).get(pk=theirs.pk)
+    )
+    record = SampleRecord.objects.create(workspace_id=home, history={"a": 1})
+    broken = bytearray(SampleRecord.objects.values_list("history", flat=True).get(pk=record.pk))
+    broken[-1] ^= 1
+    SampleRecord.objects.filter(pk=record.pk).update(history=StoredCiphertext(bytes(broken)))
+    home_key = workspace_keyring(home).primary_key_id
+    lost = [u for u in key_status() if not u.in_keyset]
+    assert (WORKSPACE_PURPOSE, elsewhere, home_key, 1) in [
+        (u.purpose, u.workspace_id, u.key_id, u.uses) for u in lost
+    ]
+    assert (WORKSPACE_PURPOSE, home, None, 1) in [(u.purpose, u.workspace_id, u.key_id, u.uses) for u in lost]
+
+    rotate_keyset(workspace_id=home, on_change=sink)
+    report = reencrypt(on_change=sink)
+    assert sorted(f.split(" does not open")[0] for f in report.failed) == [
+        f"sealed value of vault_secret row {moved.pk} field value (workspace {elsewhere})",
+        f"sealed value of vault_test_sample_record row {record.pk} field history (workspace {home})",
+    ]
+    assert sink.events[-1].action == "vault.reencrypted" and sink.events[-1].outcome == "failure"
+
+
+@pytest.mark.django_db
+def test_rule_12_values_whose_keyset_is_gone_are_reported_not_dropped(sink):
+    workspace = uuid.uuid4()
+    secret = Secret.objects.create(workspace_id=workspace, name="a", value="value-a")
+    WrappedKeyset.objects.filter(workspace_id=workspace).delete()
+    keysets.forget_cached_keysets()
+    report = reencrypt(on_change=sink)
+    assert report.resealed == 0 and len(report.failed) == 1
+    assert f"vault_secret row {secret.pk} field value" in report.failed[0]
+    assert Secret.objects.filter(pk=secret.pk).exists()
+
+
+@pytest.mark.django_db
+def test_rule_12_a_reseal_that_lost_a_race_leaves_the_newer_value(sink):
+    from causeway.vault.rotation import _reseal
+
+    workspace = uuid.uuid4()
+    secret = Secret.objects.create(workspace_id=workspace, name="a", value="old")
+    old = bytes(Secret.objects.values_list("value", flat=True).get(pk=secret.pk))
+    secret.value = "written meanwhile"
+    secret.save()
+    field = Secret._meta.get_field("value")
+    assert _reseal(field, secret.pk, workspace, old) is False
+    assert Secret.objects.get(pk=secret.pk).value == "written meanwhile"
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        reencrypt(batch_size=0, on_change=sink)
+
+
+@pytest.mark.django_db
+def test_rule_12_a_key_id_in_two_keysets_must_be_named_with_its_keyset(sink):
+    import tink as tink_module
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    shared = tink_module.new_keyset_handle(keysets.AEAD_TEMPLATE)
+    root = current_root_key()
+    for workspace in (first, second):
+        WrappedKeyset.objects.create(
+            purpose=WORKSPACE_PURPOSE,
+            workspace_id=workspace,
+            wrapped=keysets.wrap(root, WORKSPACE_PURPOSE, workspace, shared),
+        )
+    key_id = shared.keyset_info().primary_key_id
+    with pytest.raises(RotationError, match=f"key {key_id} is in more than one keyset: say which"):
+        retire_key(key_id=key_id, on_change=sink)
+    with pytest.raises(RotationError, match="is the primary key"):
+        retire_key(key_id=key_id, on_change=sink, purpose=WORKSPACE_PURPOSE, workspace_id=first)
+
+
+@pytest.mark.django_db
+def test_rule_12_a_root_key_still_wrapping_keysets_is_refused(tmp_path, settings, sink):
+    settings.ROOT_KEY_FILE = tmp_path / "root-key.json"
+    create_root_key_file(settings.ROOT_KEY_FILE)
+    Secret.objects.create(workspace_id=uuid.uuid4(), name="a", value="value-a")
+    root = current_root_key()
+    old = root.primary_key_id()
+    text, _new = root.keyset_with_new_primary()
+    root.replace(text)  # a new primary, but nothing re-wrapped yet
+    with pytest.raises(RotationError, match=f"root key {old} still wraps 1 keyset\\(s\\)"):
+        retire_key(key_id=old, on_change=sink)
+    report = reencrypt(on_change=sink)
+    assert report.rewrapped == 1
+    retire_key(key_id=old, on_change=sink)
+
+
+@pytest.mark.django_db
+def test_rule_12_the_new_root_keyset_file_is_never_written_over(tmp_path, settings, sink):
+    settings.ROOT_KEY = new_root_keyset_json()
+    Secret.objects.create(workspace_id=uuid.uuid4(), name="a", value="value-a")
+    output = tmp_path / "exists.json"
+    output.write_text("keep me")
+    with pytest.raises(RotationError, match=f"cannot write {output}: File exists"):
+        rotate_root_key(on_change=sink, output=output)
+    assert output.read_text() == "keep me"

@@ -180,3 +180,9 @@ def test_rule_13_property_base64_at_any_alignment_never_survives(value, prefix, 
     stable = [f for f in encoded_forms(value) if f in text]
     assert stable, "one of the three alignments must match the encoded text"
     assert "[masked:S]" in masked
+
+
+def test_rule_13_forgetting_an_unknown_value_is_harmless():
+    register_value("KNOWN", "known-value")
+    masking.forget_value("never-registered")
+    assert mask("known-value") == "[masked:KNOWN]"

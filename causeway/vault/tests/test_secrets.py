@@ -217,3 +217,38 @@ def test_host_normalisation():
     assert host_allowed("a.b.example.com", ["*.example.com"])
     assert not host_allowed("example.com", ["*.example.com"])
     assert not host_allowed("badexample.com", ["*.example.com"])
+
+
+@pytest.mark.django_db
+def test_duplicate_allowed_hosts_are_kept_once_and_info_names_its_audit_target(sink):
+    info = secret_set(
+        actor_id=None,
+        workspace_id=uuid.uuid4(),
+        name="DUP",
+        value=VALUE,
+        allowed_hosts=["a.example", "A.example.", "*.b.example", "*.B.example"],
+        on_change=sink,
+    )
+    assert info.allowed_hosts == ("a.example", "*.b.example")
+    assert info.audit_target == ("secret", str(info.id), "DUP")
+    assert str(Secret.objects.get(pk=info.id)) == "secret DUP"
+
+
+@pytest.mark.django_db
+def test_two_creations_of_one_name_at_once_leave_one_and_a_clear_error(sink):
+    from django.db.models.signals import pre_save
+
+    workspace = uuid.uuid4()
+
+    def the_other_request_commits_first(sender, instance, **kwargs):
+        pre_save.disconnect(the_other_request_commits_first, sender=Secret)
+        Secret.objects.create(workspace_id=workspace, name="RACE", value="the other request's value")
+
+    pre_save.connect(the_other_request_commits_first, sender=Secret)
+    try:
+        with pytest.raises(ValidationError) as refused:
+            secret_set(actor_id=None, workspace_id=workspace, name="RACE", value=VALUE, on_change=sink)
+    finally:
+        pre_save.disconnect(the_other_request_commits_first, sender=Secret)
+    assert refused.value.message_dict == {"name": ["a secret named RACE was created at the same moment"]}
+    assert sink.events == []
