@@ -45,6 +45,7 @@ from causeway.vault.keysets import (
 )
 from causeway.vault.rootkey import (
     ENV_VARIABLE,
+    PREFIX_SIZE,
     EnvironmentRootKey,
     FileRootKey,
     KeysetRootKey,
@@ -343,36 +344,48 @@ def _stale_rows(field_: SealedField, batch_size: int) -> Iterator[list[tuple[Any
     """Rows of one column whose value is not under its keyset's primary key, batch_size at a time."""
     primary = _primaries()
     workspace_column = _workspace_column(field_) or "pk"
-    rows = _rows(field_).order_by("pk")
+    # A single-sealed value names its key in its first 5 bytes, so the scan reads only those, and the
+    # whole ciphertext only of rows to re-seal. Job history's inner key shows only once it is opened.
+    scanned = field_.attname if field_.job_history else "prefix"
+    rows = (
+        _rows(field_)
+        .annotate(prefix=Substr(field_.attname, 1, PREFIX_SIZE, output_field=models.BinaryField()))
+        .order_by("pk")
+    )
     last: Any = None
-    batch: list[tuple[Any, Any, bytes]] = []
+    batch: list[tuple[Any, Any]] = []
     scan = max(batch_size * 4, 200)
     while True:
         page = rows if last is None else rows.filter(pk__gt=last)
-        chunk = list(page.values_list("pk", workspace_column, field_.attname)[:scan])
+        chunk = list(page.values_list("pk", workspace_column, scanned)[:scan])
         if not chunk:
             break
-        for pk, workspace, ciphertext in chunk:
+        for pk, workspace, data in chunk:
             last = pk
-            data = bytes(ciphertext)
             purpose, workspace_id = _keyset_of(field_, workspace)
             if field_.job_history:
-                stale = prefix_key_id(data) != primary(PLATFORM_PURPOSE, None)
+                stale = prefix_key_id(bytes(data)) != primary(PLATFORM_PURPOSE, None)
                 if not stale:
                     try:
-                        inner = open_job_history_outer(data, scope=_scope(field_, pk, workspace))
+                        inner = open_job_history_outer(bytes(data), scope=_scope(field_, pk, workspace))
                     except SealedValueError:
                         inner = b""
                     stale = prefix_key_id(inner) != primary(purpose, workspace_id)
             else:
-                stale = prefix_key_id(data) != primary(purpose, workspace_id)
+                stale = prefix_key_id(bytes(data)) != primary(purpose, workspace_id)
             if stale:
-                batch.append((pk, workspace, data))
+                batch.append((pk, workspace))
                 if len(batch) >= batch_size:
-                    yield batch
+                    yield _with_ciphertexts(field_, batch)
                     batch = []
     if batch:
-        yield batch
+        yield _with_ciphertexts(field_, batch)
+
+
+def _with_ciphertexts(field_: SealedField, batch: list[tuple[Any, Any]]) -> list[tuple[Any, Any, bytes]]:
+    """The batch's current ciphertexts; a row deleted since the scan simply drops out."""
+    stored = dict(_rows(field_).filter(pk__in=[pk for pk, _ in batch]).values_list("pk", field_.attname))
+    return [(pk, workspace, bytes(stored[pk])) for pk, workspace in batch if pk in stored]
 
 
 def _reseal(field_: SealedField, pk: Any, workspace: Any, old: bytes) -> bool:
