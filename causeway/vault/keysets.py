@@ -85,6 +85,7 @@ _lock = threading.Lock()
 # Keyed by the workspace id's integer: hashing a UUID object runs Python code, and this lookup is on the
 # path of every seal and open.
 _cache: dict[CacheKey, Keyring] = {}
+_generations: dict[CacheKey, int] = {}
 _local = threading.local()
 _checked_roots: set[RootKey] = set()
 
@@ -133,23 +134,34 @@ def _written() -> set[CacheKey]:
     return written
 
 
-def _mark_written(key: CacheKey) -> None:
-    """Keep this keyset out of the cache until the transaction that wrote it commits."""
+def _forget(key: CacheKey) -> None:
     with _lock:
         _cache.pop(key, None)
+        _generations[key] = _generations.get(key, 0) + 1
+
+
+def _mark_written(key: CacheKey) -> None:
+    """Keep this keyset out of the cache until the transaction that wrote it commits.
+
+    Each step also moves the keyset's generation on, so a keyset another thread of this process read
+    before the change committed (the old one, under READ COMMITTED) is not cached after it.
+    """
+    _forget(key)
     _written().add(key)
 
     def committed() -> None:
         _written().discard(key)
+        _forget(key)
 
     transaction.on_commit(committed)
 
 
-def _remember(ring: Keyring) -> Keyring:
+def _remember(ring: Keyring, generation: int) -> Keyring:
     key = cache_key(ring.purpose, ring.workspace_id)
     if key not in _written():
         with _lock:
-            _cache[key] = ring
+            if _generations.get(key, 0) == generation:
+                _cache[key] = ring
     return ring
 
 
@@ -235,7 +247,9 @@ def _stored(purpose: str, workspace_id: uuid.UUID | None) -> bytes | None:
     return None if wrapped is None else bytes(wrapped)
 
 
-def _create(purpose: str, workspace_id: uuid.UUID | None) -> Keyring:
+def _create(purpose: str, workspace_id: uuid.UUID | None) -> tuple[Keyring, int]:
+    """A new keyset, or the one another process created first; with the cache generation it is from."""
+    key = cache_key(purpose, workspace_id)
     root = current_root_key()
     verify_root_key(root)
     handle = tink.new_keyset_handle(_template(purpose))
@@ -245,30 +259,33 @@ def _create(purpose: str, workspace_id: uuid.UUID | None) -> Keyring:
             _table().objects.create(purpose=purpose, workspace_id=workspace_id, wrapped=wrapped)
     except IntegrityError:
         # Another process created it first: theirs is the keyset, ours was never used.
+        generation = _generations.get(key, 0)
         stored = _stored(purpose, workspace_id)
         if stored is None:  # pragma: no cover - the winner's row exists or the insert would have passed
             raise
-        return _ring(purpose, workspace_id, stored, unwrap(root, purpose, workspace_id, stored))
-    _mark_written(cache_key(purpose, workspace_id))
-    return _ring(purpose, workspace_id, wrapped, handle)
+        return _ring(purpose, workspace_id, stored, unwrap(root, purpose, workspace_id, stored)), generation
+    _mark_written(key)
+    return _ring(purpose, workspace_id, wrapped, handle), _generations.get(key, 0)
 
 
 def keyring(
     purpose: str, workspace_id: uuid.UUID | None, *, create: bool = True, refresh: bool = False
 ) -> Keyring:
     """The opened keyset for a purpose and workspace (None: the platform's), from the cache when fresh."""
-    cached = _cache.get(cache_key(purpose, workspace_id))  # a single dict read needs no lock; writes take it
+    key = cache_key(purpose, workspace_id)
+    cached = _cache.get(key)  # a single dict read needs no lock; writes take it
     if cached is not None and not refresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
         return cached
+    generation = _generations.get(key, 0)  # read before the database: see _mark_written
     stored = _stored(purpose, workspace_id)
     if stored is None:
         if not create:
             raise KeysetMissingError(f"there is no {keyset_label(purpose, workspace_id)}")
-        return _remember(_create(purpose, workspace_id))
+        return _remember(*_create(purpose, workspace_id))
     if cached is not None and cached.wrapped == stored:
-        return _remember(replace(cached, loaded_at=time.monotonic()))
+        return _remember(replace(cached, loaded_at=time.monotonic()), generation)
     handle = unwrap(current_root_key(), purpose, workspace_id, stored)
-    return _remember(_ring(purpose, workspace_id, stored, handle))
+    return _remember(_ring(purpose, workspace_id, stored, handle), generation)
 
 
 def workspace_keyring(workspace_id: uuid.UUID | None) -> Keyring:

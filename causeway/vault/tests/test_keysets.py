@@ -80,7 +80,7 @@ def test_a_keyset_created_by_another_process_first_wins():
     thread.join()
     keysets.forget_cached_keysets()
     # This process saw no keyset a moment ago and creates one: the insert loses, the winner's is used.
-    lost = keysets._create(WORKSPACE_PURPOSE, workspace)
+    lost, _generation = keysets._create(WORKSPACE_PURPOSE, workspace)
     assert lost.primary_key_id == winner["key"]
     assert WrappedKeyset.objects.filter(purpose=WORKSPACE_PURPOSE, workspace_id=workspace).count() == 1
 
@@ -202,3 +202,19 @@ def test_a_rewrap_that_lost_a_race_changes_nothing():
         )
     )
     assert keysets.rewrap(stored, current_root_key()) is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keyset_read_before_a_rotation_committed_is_not_cached_after_it(sink):
+    from causeway.vault.rotation import rotate_keyset
+
+    workspace = uuid.uuid4()
+    before = workspace_keyring(workspace)
+    key = keysets.cache_key(WORKSPACE_PURPOSE, workspace)
+    # Another thread starts loading: it notes the generation, then reads the row the rotation has
+    # not committed yet (READ COMMITTED shows it the old keyset) ...
+    generation = keysets._generations.get(key, 0)
+    rotation = rotate_keyset(workspace_id=workspace, on_change=sink)
+    # ... and offers the old keyset to the cache only after the rotation committed.
+    keysets._remember(before, generation)
+    assert workspace_keyring(workspace).primary_key_id == rotation.new_key_id
