@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import tink
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from tink import aead, mac, secret_key_access
 from tink.proto import tink_pb2
@@ -235,6 +235,20 @@ def verify_root_key(root: RootKey | None = None) -> None:
     if first is not None:
         unwrap(root, first[0], first[1], bytes(first[2]))
     _checked_roots.add(root)
+
+
+def check_root_key() -> None:
+    """For start-up checks: the configured root key loads and opens the stored keysets.
+
+    RootKeyError (one line naming the variable) otherwise. Before the first migration there is no
+    keyset table yet, and nothing stored to open.
+    """
+    root = current_root_key()
+    try:
+        verify_root_key(root)
+    except DatabaseError:
+        if _table()._meta.db_table in connection.introspection.table_names():
+            raise
 
 
 def _stored(purpose: str, workspace_id: uuid.UUID | None) -> bytes | None:

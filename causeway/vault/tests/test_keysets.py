@@ -218,3 +218,39 @@ def test_a_keyset_read_before_a_rotation_committed_is_not_cached_after_it(sink):
     # ... and offers the old keyset to the cache only after the rotation committed.
     keysets._remember(before, generation)
     assert workspace_keyring(workspace).primary_key_id == rotation.new_key_id
+
+
+@pytest.mark.django_db
+def test_the_start_up_check_refuses_a_root_key_that_does_not_open_the_keysets(settings):
+    keysets.check_root_key()
+    workspace_keyring(uuid.uuid4())
+    keysets.check_root_key()
+    settings.ROOT_KEY = new_root_keyset_json()
+    keysets.forget_cached_keysets()
+    with pytest.raises(RootKeyError, match=r"^CAUSEWAY_ROOT_KEY: .* \(wrong root key\?\)$"):
+        keysets.check_root_key()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_start_up_check_passes_before_the_first_migration():
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE vault_wrappedkeyset RENAME TO vault_wrappedkeyset_aside")
+    try:
+        keysets.check_root_key()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE vault_wrappedkeyset_aside RENAME TO vault_wrappedkeyset")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_start_up_check_reports_a_broken_keyset_table():
+    from django.db import DatabaseError
+
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE vault_wrappedkeyset RENAME COLUMN wrapped TO wrapped_aside")
+    try:
+        with pytest.raises(DatabaseError):
+            keysets.check_root_key()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE vault_wrappedkeyset RENAME COLUMN wrapped_aside TO wrapped")
