@@ -1,0 +1,8 @@
+"""`make bench`: run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+from bench import vault
+
+if __name__ == "__main__":
+    vault.main()

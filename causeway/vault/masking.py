@@ -1,0 +1,168 @@
+"""Masking: every known secret, credential and token value in a text becomes `[masked:NAME]`.
+
+The registry is per process: values enter it where the process meets them (a secret resolved for a
+step, a secret set through a page, a token created), so a process masks what it could leak. Each
+value is also found in the forms it takes on its way out: URL-encoded (as a path or a query, either
+case of hex digits), JSON-escaped, and base64 (standard and URL-safe alphabets) at each of the three
+alignments it can have inside a longer encoded text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from base64 import b64encode, urlsafe_b64encode
+from collections import OrderedDict
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
+
+# Shorter values would mask half of every log line; shorter encoded fragments match by chance.
+MIN_VALUE_LENGTH = 4
+MIN_FORM_LENGTH = 4
+# A long-running process meets many tokens; the oldest are forgotten first.
+MAX_VALUES = 10_000
+
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.:@/-]")
+
+
+def _base64_fragments(data: bytes, encode: Callable[[bytes], bytes]) -> set[str]:
+    """The part of data's base64 that is the same wherever data starts relative to a 3-byte group."""
+    found = set()
+    for offset in range(3):
+        encoded = encode(b"\0" * offset + data).decode("ascii")
+        start = -(-8 * offset // 6)  # the first character made only from data's bits
+        end = 8 * (offset + len(data)) // 6  # the last character made only from data's bits
+        found.add(encoded[start:end])
+    return found
+
+
+def encoded_forms(value: str) -> set[str]:
+    """Every form of value that masking looks for."""
+    forms = {value}
+    for quoted in (quote(value, safe=""), quote(value), quote_plus(value)):
+        forms.add(quoted)
+        forms.add(_HEX_ESCAPE.sub(lambda match: match.group(0).lower(), quoted))
+    for escaped in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))
+    data = value.encode("utf-8")
+    forms |= _base64_fragments(data, b64encode)
+    forms |= _base64_fragments(data, urlsafe_b64encode)
+    return {form for form in forms if len(form) >= MIN_FORM_LENGTH}
+
+
+class MaskRegistry:
+    """Known values and the name each is masked as; one compiled pattern, rebuilt when values change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: OrderedDict[str, str] = OrderedDict()
+        self._pattern: re.Pattern[str] | None = None
+        self._names: dict[str, str] = {}
+
+    def register(self, name: str, value: str) -> None:
+        if len(value) < MIN_VALUE_LENGTH:
+            return
+        label = _UNSAFE_NAME.sub("_", name)[:100] or "secret"
+        with self._lock:
+            if self._values.get(value) == label:
+                self._values.move_to_end(value)
+                return
+            self._values[value] = label
+            self._values.move_to_end(value)
+            while len(self._values) > MAX_VALUES:
+                self._values.popitem(last=False)
+            self._pattern = None
+
+    def forget(self, value: str) -> None:
+        with self._lock:
+            if self._values.pop(value, None) is not None:
+                self._pattern = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _compiled(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+        with self._lock:
+            if self._pattern is None and self._values:
+                names: dict[str, str] = {}
+                for value, label in self._values.items():
+                    for form in encoded_forms(value):
+                        names.setdefault(form, label)
+                # Longest first, so a value containing another is masked whole.
+                ordered = sorted(names, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(form) for form in ordered))
+                self._names = names
+            return self._pattern, self._names
+
+    def mask(self, text: str) -> str:
+        pattern, names = self._compiled()
+        if pattern is None:
+            return text
+        return pattern.sub(lambda match: f"[masked:{names[match.group(0)]}]", text)
+
+
+registry = MaskRegistry()
+
+
+def register_value(name: str, value: str) -> None:
+    """Mask value as `[masked:NAME]` in everything this process logs or answers from now on."""
+    registry.register(name, value)
+
+
+def forget_value(value: str) -> None:
+    registry.forget(value)
+
+
+def mask(text: str) -> str:
+    return registry.mask(text)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks a record's message (after formatting its arguments), its traceback and its stack.
+
+    Attach it to every handler (`LOGGING["handlers"][...]["filters"]`), not only to loggers: records
+    propagated from child loggers skip their parents' logger filters but never their handlers'.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A log call with arguments that do not fit its format: keep what is there, masked.
+            message = f"{record.msg} {record.args!r}"
+        record.msg = mask(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
+        return True
+
+
+def attach_masking_filter() -> int:
+    """Add a MaskingFilter to every handler of every logger that lacks one; how many were added.
+
+    For handlers created outside Django's LOGGING setting (Celery's, gunicorn's), after they exist.
+    """
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    loggers += [
+        item for item in logging.Logger.manager.loggerDict.values() if isinstance(item, logging.Logger)
+    ]
+    added = 0
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(existing, MaskingFilter) for existing in handler.filters):
+                handler.addFilter(MaskingFilter())
+                added += 1
+    return added
