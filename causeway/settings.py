@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +23,9 @@ BASE_DIR = Path(__file__).resolve().parent
 HOME = env_path("CAUSEWAY_HOME", Path.cwd() / "var")
 
 ROOT_KEY_FILE = env_path("CAUSEWAY_ROOT_KEY_FILE", HOME / "root-key.json")
+# The root keyset itself, as Tink JSON (read directly: the _FILE convention would clash with the above).
+ROOT_KEY = os.environ.get("CAUSEWAY_ROOT_KEY", "")
+ROOT_KEY_URI = env_str("CAUSEWAY_ROOT_KEY_URI", "")
 TLS_CERT = env_path("CAUSEWAY_TLS_CERT", HOME / "tls" / "localhost.crt")
 TLS_KEY = env_path("CAUSEWAY_TLS_KEY", HOME / "tls" / "localhost.key")
 AUDIT_CHECKPOINT_FILE = env_path("CAUSEWAY_AUDIT_CHECKPOINT_FILE", HOME / "audit-checkpoints.jsonl")
@@ -210,6 +214,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "causeway.audit.tasks.verify_chains",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Re-seals values still under a retired primary key, a small batch at a time.
+    "vault-reencrypt": {"task": "vault.reencrypt", "schedule": 300.0},
 }
 
 NINJA_PAGINATION_PER_PAGE = 50
@@ -218,7 +224,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler masks known secret values, raw or encoded, before anything is written.
+    "filters": {"mask": {"()": "causeway.vault.masking.MaskingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask"]}},
     "root": {"handlers": ["console"], "level": env_str("CAUSEWAY_LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -48,6 +48,16 @@ def client() -> Any:
     return https_client()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_key_caches() -> Iterator[None]:
+    """Keysets cached by one test may have been rolled back or flushed away by the next."""
+    from causeway.vault.keysets import forget_cached_keysets
+
+    forget_cached_keysets()
+    yield
+    forget_cached_keysets()
+
+
 def _commits_for_real(request: pytest.FixtureRequest) -> bool:
     if {"transactional_db", "live_server"} & set(request.fixturenames):
         return True

@@ -63,3 +63,15 @@ def connected_sink(sink: EventSink) -> Iterator[EventSink]:
     vault_event.connect(sink.receiver, dispatch_uid="vault-test-sink")
     yield sink
     vault_event.disconnect(dispatch_uid="vault-test-sink")
+
+
+@pytest.fixture
+def no_audit_receiver() -> Iterator[None]:
+    """The audit app's receiver disconnected, as if nothing recorded vault events."""
+    from django.apps import apps
+
+    from causeway.audit.apps import AuditConfig
+
+    assert vault_event.disconnect(dispatch_uid="causeway.audit.vault_event")
+    yield
+    AuditConfig.ready(apps.get_app_config("audit"))  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ def test_an_event_gives_the_audit_records_keyword_arguments():
     }
 
 
-def test_publishing_without_a_receiver_is_refused():
+def test_publishing_without_a_receiver_is_refused(no_audit_receiver):
     with pytest.raises(UnauditedError, match="no audit receiver is connected"):
         publish(VaultEvent("vault.key_rotated", ("keyset", "x", "x"), None))
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from causeway.vault import keysets
 from causeway.vault.events import UnauditedError
 from causeway.vault.keysets import PLATFORM_PURPOSE, keyring, workspace_keyring
-from causeway.vault.models import Secret
+from causeway.vault.models import Secret, WrappedKeyset
 from causeway.vault.rootkey import create_root_key_file, new_root_keyset_json
 from causeway.vault.rotation import RETIRE_GRACE, rotate_keyset
 from causeway.vault.tasks import reencrypt_sealed_values
@@ -76,7 +76,8 @@ def test_platform_and_root_rotation_and_retirement_from_the_command_line(
     old_platform = keyring(PLATFORM_PURPOSE, None).primary_key_id
     assert "for the platform keyset" in _keys("rotate", "--platform")
     assert "Root key (file) rotated to key" in _keys("rotate", "--root")
-    assert "2 keyset(s) re-wrapped" in _keys("rotate", "--root")
+    wrapped = WrappedKeyset.objects.count()
+    assert f"{wrapped} keyset(s) re-wrapped" in _keys("rotate", "--root")
     time_machine.move_to(timezone.now() + RETIRE_GRACE + timedelta(seconds=5), tick=True)
     assert _keys("retire", str(old_platform), "--platform") == f"Retired key {old_platform}.\n"
     with pytest.raises(CommandError, match="--output goes with --root"):
@@ -90,6 +91,17 @@ def test_platform_and_root_rotation_and_retirement_from_the_command_line(
 
 
 @pytest.mark.django_db
+def test_key_operations_from_the_command_line_are_on_the_platform_audit_chain():
+    from causeway.audit.models import AuditEvent
+    from causeway.vault.sealing import Scope, seal
+
+    seal(b"profile detail", scope=Scope(None, "accounts_user", str(uuid.uuid4()), "first_name"))
+    _keys("rotate", "--platform")
+    event = AuditEvent.objects.filter(action__startswith="vault.").latest("occurred_at")
+    assert (event.actor_type, event.chain) == ("system", "platform")
+
+
+@pytest.mark.django_db
 def test_environment_root_rotation_writes_a_new_keyset_file(connected_sink, settings, tmp_path):
     settings.ROOT_KEY = new_root_keyset_json()
     Secret.objects.create(workspace_id=uuid.uuid4(), name="a", value="value-a")
@@ -98,7 +110,7 @@ def test_environment_root_rotation_writes_a_new_keyset_file(connected_sink, sett
 
 
 @pytest.mark.django_db
-def test_key_operations_are_refused_when_nothing_would_audit_them():
+def test_key_operations_are_refused_when_nothing_would_audit_them(no_audit_receiver):
     before = keyring(PLATFORM_PURPOSE, None).key_ids
     with pytest.raises(CommandError, match="no audit receiver is connected"):
         _keys("rotate", "--platform")
@@ -132,6 +144,6 @@ def test_the_beat_task_reencrypts_in_bounded_runs(connected_sink):
 
 
 @pytest.mark.django_db
-def test_the_beat_task_refuses_to_run_unaudited():
+def test_the_beat_task_refuses_to_run_unaudited(no_audit_receiver):
     with pytest.raises(UnauditedError):
         reencrypt_sealed_values()
