@@ -67,11 +67,10 @@ def connected_sink(sink: EventSink) -> Iterator[EventSink]:
 
 @pytest.fixture
 def no_audit_receiver() -> Iterator[None]:
-    """The audit app's receiver disconnected, as if nothing recorded vault events."""
-    from django.apps import apps
-
-    from causeway.audit.apps import AuditConfig
-
-    assert vault_event.disconnect(dispatch_uid="causeway.audit.vault_event")
+    """Every receiver of vault events disconnected, as if nothing recorded them."""
+    saved = list(vault_event.receivers)
+    vault_event.receivers = []
+    vault_event.sender_receivers_cache.clear()
     yield
-    AuditConfig.ready(apps.get_app_config("audit"))  # type: ignore[arg-type]
+    vault_event.receivers = saved
+    vault_event.sender_receivers_cache.clear()

@@ -91,17 +91,6 @@ def test_platform_and_root_rotation_and_retirement_from_the_command_line(
 
 
 @pytest.mark.django_db
-def test_key_operations_from_the_command_line_are_on_the_platform_audit_chain():
-    from causeway.audit.models import AuditEvent
-    from causeway.vault.sealing import Scope, seal
-
-    seal(b"profile detail", scope=Scope(None, "accounts_user", str(uuid.uuid4()), "first_name"))
-    _keys("rotate", "--platform")
-    event = AuditEvent.objects.filter(action__startswith="vault.").latest("occurred_at")
-    assert (event.actor_type, event.chain) == ("system", "platform")
-
-
-@pytest.mark.django_db
 def test_environment_root_rotation_writes_a_new_keyset_file(connected_sink, settings, tmp_path):
     settings.ROOT_KEY = new_root_keyset_json()
     Secret.objects.create(workspace_id=uuid.uuid4(), name="a", value="value-a")
