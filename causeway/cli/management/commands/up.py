@@ -26,6 +26,8 @@ class Command(BaseCommand):
         refuse_unless_ready(tls=True)
         created = installation_prepare(create_admin=True)
         announce(created, self.stdout)
+        # Written before the children start sharing this terminal, so it is not lost among their logs.
+        self.stdout.flush()
         broker_prepare()
         causeway = [sys.executable, "-m", "causeway"]
         supervisor = Supervisor(
