@@ -1,4 +1,4 @@
-"""Start-up refusals: a bad root key or a malformed setting stops every process with one line, writing nothing."""
+"""Start-up refusals: a bad root key or malformed setting stops each process in one line, writing nothing."""
 
 from __future__ import annotations
 

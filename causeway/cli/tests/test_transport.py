@@ -1,4 +1,4 @@
-"""Transport security of the real `causeway web` process: TLS versions, HTTP versions, headers, cookies, CSRF."""
+"""Transport security of a real `causeway web` process: TLS and HTTP versions, headers, cookies, CSRF."""
 
 from __future__ import annotations
 
