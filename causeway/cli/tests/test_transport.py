@@ -91,8 +91,11 @@ class LegacyTlsServer:
                 connection.close()
 
     def close(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
 
 
 @pytest.fixture
