@@ -21,6 +21,15 @@ from causeway.vault.tls import create_self_signed_certificate
 
 pytestmark = pytest.mark.server
 
+
+@pytest.fixture(autouse=True)
+def _test_database(transactional_db: None) -> None:
+    """The server shares the test database, which pytest-django creates only for tests that ask for one.
+
+    Transactional, so that users made here are committed where the server process can see them.
+    """
+
+
 SERVER_CERT = TEST_HOME / "tls" / "localhost.crt"
 LEGACY = [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1]
 CURRENT = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
@@ -197,9 +206,7 @@ def test_rule_18_security_headers_on_every_answer(https_server: Any) -> None:
             assert "object-src 'none'" in policy
 
 
-def test_rule_18_session_and_csrf_cookies_are_secure_httponly_samesite(
-    transactional_db: None, https_server: Any
-) -> None:
+def test_rule_18_session_and_csrf_cookies_are_secure_httponly_samesite(https_server: Any) -> None:
     make_user("cookie@example.com")
     with _browser(https_server.url) as browser:
         form = browser.get("/login")
@@ -246,9 +253,7 @@ def test_rule_18_login_without_csrf_token_is_refused(https_server: Any) -> None:
         assert "__Host-causeway-session" not in _set_cookies(no_token)
 
 
-def test_rule_18_logout_without_csrf_token_is_refused_and_the_session_lives_on(
-    transactional_db: None, https_server: Any
-) -> None:
+def test_rule_18_logout_without_csrf_token_is_refused_and_the_session_lives_on(https_server: Any) -> None:
     make_user("logout@example.com")
     with _browser(https_server.url) as browser:
         token = _signed_in(browser, "logout@example.com")
@@ -280,7 +285,7 @@ def unsafe_api_operations(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def test_rule_18_every_state_changing_api_operation_refuses_a_session_without_csrf_token(
-    transactional_db: None, https_server: Any
+    https_server: Any,
 ) -> None:
     make_user("api@example.com")
     with _browser(https_server.url) as browser:

@@ -9,10 +9,10 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
+from kombu import Connection
 
 from causeway.cli.tests.processes import causeway, run, wait_for
 from causeway.testing import ROOT, database_url, process_env
@@ -21,10 +21,13 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def test_env(django_db_setup: Any, django_db_blocker: Any) -> dict[str, str]:
-    """The environment of the test run: its database, its data directory and its broker setting."""
-    with django_db_blocker.unblock():
-        return process_env(CAUSEWAY_DATABASE_URL=database_url())
+def test_env(transactional_db: None) -> dict[str, str]:
+    """The environment of the test run: its database, its data directory and its broker setting.
+
+    Asking for the database makes pytest-django create the test database even when no other test
+    of the session needs one, so the worker never reaches the development database by mistake.
+    """
+    return process_env(CAUSEWAY_DATABASE_URL=database_url())
 
 
 class Worker:
@@ -86,7 +89,8 @@ def test_worker_takes_a_real_task_from_the_configured_broker(
     # The worker's own log tells the same story, and names the broker the settings chose.
     expected = f"health probe {probe_id} answered by {worker.name} (database: {connection.vendor})"
     wait_for(lambda: expected in worker.output(), seconds=30, what="the worker to log the probe")
-    assert f"transport:   {settings.CELERY_BROKER_URL}" in worker.output()
+    # Celery prints the broker's address with any password masked, as kombu writes it.
+    assert f"transport:   {Connection(settings.CELERY_BROKER_URL).as_uri()}" in worker.output()
     assert f"concurrency: {settings.CELERY_WORKER_CONCURRENCY} (prefork)" in worker.output()
 
     assert worker.stop() == 0, worker.output()
