@@ -58,8 +58,9 @@ class Supervisor:
         self.signals_received.append(signum)
 
     def run(self) -> int:
-        """Start every child; 0 after a stop asked by SIGINT or SIGTERM, 1 when a child died on its own."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        """Start every child; 0 after a stop asked by a signal, 1 when a child died on its own."""
+        # SIGHUP too: closing the terminal must stop the children, not orphan them.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._note_signal)
         for child in self.children:
             child.start()

@@ -1,4 +1,4 @@
-"""`causeway up` as a real process tree: first start, second start, Ctrl-C, SIGTERM and a child that dies."""
+"""`causeway up` as a real process tree: first and later starts, SIGINT, SIGTERM, SIGHUP, a dying child."""
 
 from __future__ import annotations
 
@@ -189,6 +189,15 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert staff_emails(home / "causeway.sqlite3") == ["admin@localhost.localdomain"]
     tree = descendants(second.process.pid)
     assert second.finish(signal.SIGTERM) == 0, second.output()
+    assert "Stopped web, worker and beat." in second.output()
+    assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
+
+    # Closing the terminal (SIGHUP) stops everything just as cleanly.
+    third = Up(home, port, tmp_path / "third.log")
+    started.append(third)
+    third.wait_ready()
+    tree = descendants(third.process.pid)
+    assert third.finish(signal.SIGHUP) == 0, third.output()
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
 
 

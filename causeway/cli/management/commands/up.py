@@ -39,7 +39,10 @@ class Command(BaseCommand):
             ready=health_answers(bind.local_url, cafile=str(settings.TLS_CERT)),
             on_ready=lambda: self._ready(bind.url, created is not None),
         )
-        raise SystemExit(supervisor.run())
+        status = supervisor.run()
+        if status == 0:
+            self.stdout.write("Stopped web, worker and beat.")
+        raise SystemExit(status)
 
     def _ready(self, url: str, created: bool) -> None:
         self.stdout.write(f"Causeway is ready: {url}")
