@@ -16,10 +16,10 @@ def prepare_home() -> list[str]:
     from causeway.vault.rootkey import create_root_key_file, create_secret_file
     from causeway.vault.tls import create_self_signed_certificate
 
-    made = []
+    made: list[str] = []
     root_key = env_path("CAUSEWAY_ROOT_KEY_FILE", home / "root-key.json")
     if "CAUSEWAY_ROOT_KEY_FILE" not in os.environ and create_root_key_file(root_key):
-        made.append(f"root key {root_key}")
+        made.append(f"root key {root_key} (back it up apart from the database)")
     if "CAUSEWAY_SECRET_KEY" not in os.environ:
         secret = env_path("CAUSEWAY_SECRET_KEY_FILE", home / "secret-key.txt")
         if create_secret_file(secret):

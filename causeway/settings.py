@@ -203,6 +203,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(HOME / "beat-schedule")
+# The embedded broker is one SQLite file that web, worker and beat all write to: a process
+# waits for the write lock rather than failing a publish while another holds it.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"connect_args": {"timeout": 30}} if CELERY_BROKER_URL.startswith("sqla+sqlite") else {}
+)
+CELERY_WORKER_CONCURRENCY = env_int("CAUSEWAY_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.

@@ -1,13 +1,18 @@
-"""Causeway's own start-up checks: root key, TLS certificate, a private data directory."""
+"""Causeway's own start-up checks: root key, TLS certificate, private data directory, well-formed settings."""
 
 from __future__ import annotations
 
 import os
 import stat
+from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.module_loading import import_string
 
 from causeway.vault.rootkey import RootKeyError, load_root_keyset
 from causeway.vault.tls import server_tls_context
@@ -47,3 +52,40 @@ def data_directory_private(app_configs: Any = None, **kwargs: Any) -> list[Check
             )
         ]
     return []
+
+
+def _https_origin(value: str, *, path_allowed: bool) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        return False
+    return path_allowed or parts.path in ("", "/")
+
+
+def _settings_errors() -> list[str]:
+    """The string-valued settings that the settings module takes as given, checked before any use."""
+    errors = []
+    if not settings.ALLOWED_HOSTS:
+        errors.append("CAUSEWAY_ALLOWED_HOSTS: must name at least one host")
+    for origin in settings.CSRF_TRUSTED_ORIGINS:
+        if not _https_origin(origin, path_allowed=False):
+            errors.append(f"CAUSEWAY_CSRF_TRUSTED_ORIGINS: {origin!r} is not an https://host[:port] origin")
+    if not _https_origin(settings.BASE_URL, path_allowed=True):
+        errors.append(f"CAUSEWAY_BASE_URL: expected an https:// URL, got {settings.BASE_URL!r}")
+    try:
+        import_string(settings.EMAIL_BACKEND)
+    except ImportError:
+        errors.append(f"CAUSEWAY_EMAIL_BACKEND: cannot import {settings.EMAIL_BACKEND!r}")
+    try:
+        validate_email(parseaddr(settings.DEFAULT_FROM_EMAIL)[1])
+    except ValidationError:
+        errors.append(f"CAUSEWAY_EMAIL_FROM: {settings.DEFAULT_FROM_EMAIL!r} is not an email address")
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def settings_well_formed(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    return [Error(message, id="causeway.E004") for message in _settings_errors()]

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from causeway.cli.server import serve
+from causeway.cli.server import serve, web_bind
 
 
 class Command(BaseCommand):
@@ -15,8 +15,9 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=settings.WEB_BIND, help="address:port (default %(default)s)")
+        parser.add_argument("--bind", help=f"address:port (default {settings.WEB_BIND})")
         parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        serve(bind=options["bind"], workers=options["workers"])
+        bind = web_bind(options["bind"])
+        serve(bind=bind, workers=options["workers"])

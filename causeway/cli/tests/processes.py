@@ -1,0 +1,56 @@
+"""Helpers for tests that run `causeway` commands as real processes, each in a data directory of its own."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from causeway.testing import ROOT
+
+
+def own_environment(home: Path, **extra: str) -> dict[str, str]:
+    """The test's environment without any Causeway setting, pointed at its own data directory."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CAUSEWAY_")}
+    env.update({"CAUSEWAY_HOME": str(home), "PYTHONPATH": str(ROOT)})
+    env.update(extra)
+    return env
+
+
+def causeway(*args: str) -> list[str]:
+    return [sys.executable, "-m", "causeway", *args]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def snapshot(home: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file and directory under home with its size, modification time and mode."""
+    found = {}
+    for path in sorted(home.rglob("*")):
+        status = path.stat()
+        found[str(path.relative_to(home))] = (status.st_size, status.st_mtime_ns, status.st_mode)
+    return found
+
+
+def wait_for(condition: Callable[[], bool], *, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {seconds:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def staff_emails(database: Path) -> list[str]:
+    """Read the users table of a SQLite database that belongs to another process."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT email FROM accounts_user WHERE user_type = 'staff' ORDER BY email")
+        return [row[0] for row in rows]
+    finally:
+        connection.close()
