@@ -18,7 +18,10 @@ def prepare_home() -> list[str]:
 
     made: list[str] = []
     root_key = env_path("CAUSEWAY_ROOT_KEY_FILE", home / "root-key.json")
-    if "CAUSEWAY_ROOT_KEY_FILE" not in os.environ and create_root_key_file(root_key):
+    root_elsewhere = {"CAUSEWAY_ROOT_KEY_FILE", "CAUSEWAY_ROOT_KEY", "CAUSEWAY_ROOT_KEY_URI"} & set(
+        os.environ
+    )
+    if not root_elsewhere and create_root_key_file(root_key):
         made.append(f"root key {root_key} (back it up apart from the database)")
     if "CAUSEWAY_SECRET_KEY" not in os.environ:
         secret = env_path("CAUSEWAY_SECRET_KEY_FILE", home / "secret-key.txt")

@@ -33,6 +33,15 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}: expected true or false, got {raw!r}")
 
 
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().upper() not in choices:
+        raise ImproperlyConfigured(f"{name}: expected one of {', '.join(choices)}, got {raw!r}")
+    return raw.strip().upper()
+
+
 def env_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = os.environ.get(name)
     if raw is None:

@@ -13,6 +13,7 @@ from causeway.config import (
     broker_url,
     database_from_url,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_path,
@@ -226,13 +227,26 @@ CELERY_BEAT_SCHEDULE = {
 
 NINJA_PAGINATION_PER_PAGE = 50
 
+LOG_LEVEL = env_choice("CAUSEWAY_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Every handler masks known secret values, raw or encoded, before anything is written.
-    "filters": {"mask": {"()": "causeway.vault.masking.MaskingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask"]}},
-    "root": {"handlers": ["console"], "level": env_str("CAUSEWAY_LOG_LEVEL", "INFO")},
+    "filters": {
+        "mask": {"()": "causeway.vault.masking.MaskingFilter"},
+        "url_secrets": {"()": "causeway.logfilters.RedactUrlSecrets"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["url_secrets", "mask"],
+        }
+    },
+    "root": {
+        "handlers": ["console"],
+        "level": LOG_LEVEL,
+    },
     "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -29,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["causeway.testing_hashers.CheapArgon2PasswordHasher"]
     (TEST_HOME / "audit-checkpoints.jsonl").unlink(missing_ok=True)
     shutil.rmtree(TEST_HOME / "mail", ignore_errors=True)
+    for old_log in TEST_HOME.glob("web-*.log"):
+        old_log.unlink()
 
 
 def https_client(**defaults: Any) -> Any:
@@ -149,9 +151,10 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 class RunningServer:
-    def __init__(self, url: str, process: Any) -> None:
+    def __init__(self, url: str, process: Any, log_path: Path) -> None:
         self.url = url
         self.process = process
+        self.log_path = log_path
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +192,7 @@ def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Runni
             process.kill()
             raise RuntimeError(f"causeway web did not start; see {log.name}")
         time.sleep(0.1)
-    yield RunningServer(url, process)
+    yield RunningServer(url, process, Path(log.name))
     process.terminate()
     process.wait(timeout=15)
     log.close()

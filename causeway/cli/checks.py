@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,16 +13,28 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import connection
 from django.utils.module_loading import import_string
 
-from causeway.vault.rootkey import RootKeyError, load_root_keyset
+from causeway.vault.keysets import check_root_key
+from causeway.vault.rootkey import RootKeyError, current_root_key
 from causeway.vault.tls import server_tls_context
+
+
+def _database_exists() -> bool:
+    config = connection.settings_dict
+    return connection.vendor != "sqlite" or Path(str(config["NAME"])).exists()
 
 
 @register(Tags.security, deploy=True)
 def root_key_usable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
-        load_root_keyset(settings.ROOT_KEY_FILE)
+        current_root_key()
+        # With a database to look in, every stored keyset must open under this root key, so
+        # another valid but wrong root key is refused before anything is written. A SQLite file
+        # that does not exist yet is not created just to look.
+        if _database_exists():
+            check_root_key()
     except RootKeyError as exc:
         return [Error(str(exc), id="causeway.E001")]
     return []

@@ -52,7 +52,7 @@ def _refusal(exc: ValidationError) -> str:
         return f"CAUSEWAY_ADMIN_EMAIL/CAUSEWAY_ADMIN_PASSWORD: {' '.join(exc.messages)}"
     field, messages = next(iter(exc.message_dict.items()))
     variable = _VARIABLE_FOR_FIELD.get(field, "CAUSEWAY_ADMIN_EMAIL")
-    return f"{variable}: {field} {' '.join(messages)}"
+    return f"{variable}: {' '.join(messages)}"
 
 
 def announce(created: StaffUserCreated | None, out: OutputWrapper) -> None:

@@ -14,9 +14,12 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from causeway.cli import checks
+from causeway.logfilters import redact_url_secrets
+from causeway.vault.masking import mask
 from causeway.vault.tls import server_tls_context
 
 
@@ -116,6 +119,23 @@ def _ssl_context(config: Any, default_factory: Any) -> ssl.SSLContext:
     return _context(Path(config.certfile), Path(config.keyfile))
 
 
+def redact_path(path: str) -> str:
+    """A request path fit for the access log: no query string, no invitation secret, no known value."""
+    return mask(redact_url_secrets(path))
+
+
+class RedactingAccessLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's access log without the secrets a URL can carry."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        atoms["U"] = redact_path(str(atoms.get("U", "")))
+        atoms["q"] = ""
+        atoms["r"] = f"{atoms.get('m', '-')} {atoms['U']} {atoms.get('H', '-')}"
+        atoms["f"] = "-"
+        return atoms
+
+
 class WebServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
@@ -143,7 +163,8 @@ def serve(*, bind: Bind, workers: int) -> None:
             "keyfile": str(settings.TLS_KEY),
             "ssl_context": _ssl_context,
             "accesslog": "-",
-            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+            "access_log_format": '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms',
+            "logger_class": RedactingAccessLogger,
             "timeout": 120,
             "graceful_timeout": 10,
             "forwarded_allow_ips": "",

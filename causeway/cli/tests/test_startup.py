@@ -141,6 +141,6 @@ def test_init_refuses_a_weak_chosen_password_naming_the_variable(tmp_path: Path)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("CommandError: CAUSEWAY_ADMIN_PASSWORD: password This password is too short")
+    assert lines[0].startswith("CommandError: CAUSEWAY_ADMIN_PASSWORD: Password: This password is too short")
     assert "tiny-Pw1" not in result.stdout + result.stderr
     assert staff_emails(home / "causeway.sqlite3") == []
