@@ -13,6 +13,7 @@ from django.core.checks import Error
 from gunicorn.app.base import BaseApplication
 
 from causeway.cli import checks
+from causeway.vault.masking import attach_masking_filter
 from causeway.vault.tls import server_tls_context
 
 
@@ -29,6 +30,12 @@ def _context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def _ssl_context(config: Any, default_factory: Any) -> ssl.SSLContext:
     return _context(Path(config.certfile), Path(config.keyfile))
+
+
+def _mask_worker_logs(worker: Any) -> None:
+    # gunicorn's own handlers (the access log prints each request line, query string included) are
+    # made outside Django's LOGGING, so they get the masking filter here, once the worker has loaded.
+    attach_masking_filter()
 
 
 class WebServer(BaseApplication):  # type: ignore[misc]
@@ -67,5 +74,6 @@ def serve(*, bind: str, workers: int) -> None:
             "graceful_timeout": 10,
             "forwarded_allow_ips": "",
             "proc_name": "causeway-web",
+            "post_worker_init": _mask_worker_logs,
         }
     ).run()
