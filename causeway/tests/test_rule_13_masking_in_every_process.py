@@ -17,6 +17,7 @@ from django.http import HttpResponse
 import causeway.celery  # noqa: F401 - connects the worker's signal receivers, as `celery -A causeway` does
 from causeway.vault.masking import MaskingFilter, mask, registry
 from causeway.vault.models import Secret
+from causeway.web import errors
 from causeway.web.errors import masked_page
 
 
@@ -65,3 +66,16 @@ def test_rule_13_error_pages_are_masked_before_they_are_sent() -> None:
         assert masked_page(untouched).content == b"nothing to hide"
     finally:
         registry.clear()
+
+
+@pytest.mark.django_db
+def test_rule_13_the_403_404_and_500_handlers_answer_with_their_pages(rf) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    request = rf.get("/anything", secure=True)
+    request.user = AnonymousUser()
+    assert errors.forbidden(request).status_code == 403
+    assert b"This request was refused." in errors.forbidden(request).content
+    assert b"There is nothing here" in errors.not_found(request).content
+    failed = errors.server_error(request)
+    assert failed.status_code == 500 and b"nothing was changed" in failed.content

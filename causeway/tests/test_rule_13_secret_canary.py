@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ def hidden_in_base64(text: str, value: bytes) -> list[str]:
 
 
 def _python_unescape(text: str) -> str:
-    return text.encode("latin-1", "backslashreplace").decode("unicode_escape", errors="replace")
+    # Arbitrary text (stored bytes read as latin-1) holds backslashes Python would not write: ignore them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape", errors="replace")
 
 
 _DECODERS = (unquote, unquote_plus, html.unescape, _python_unescape, lambda t: t.replace("\\/", "/"))

@@ -173,3 +173,17 @@ def test_references_come_from_registered_sources_only_for_known_names(acme: dict
     ]
     assert asked == [(acme["operator"], workspace, ["A", "B"])]
     secrets.unregister_reference_source(recipes)  # harmless when already gone
+
+
+def test_audit_details_are_masked_at_every_depth() -> None:
+    registry.register("DEEP", "deep-value-2468")
+    details = {
+        "hosts": ["ok.example", "deep-value-2468"],
+        "nested": {"n": 3, "s": "x deep-value-2468"},
+        "none": None,
+    }
+    assert secrets._masked_tree(details) == {
+        "hosts": ["ok.example", "[masked:DEEP]"],
+        "nested": {"n": 3, "s": "x [masked:DEEP]"},
+        "none": None,
+    }

@@ -142,3 +142,22 @@ def test_set_through_a_pipe_in_a_real_process(acme: Any) -> None:
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "Created secret PIPED in acme.\n", "")
     assert Secret.objects.get(name="PIPED").value == VALUE
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+def test_on_a_terminal_the_value_is_asked_for_without_echo(
+    acme: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+
+    prompts: list[str] = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or VALUE)
+    out = StringIO()
+    call_command("secrets", "set", "--workspace", "acme", "TYPED", stdout=out, stdin=Terminal())
+    assert prompts == ["Value (not shown): "]
+    assert Secret.objects.get(name="TYPED").value == VALUE
