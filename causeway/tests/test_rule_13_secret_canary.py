@@ -231,7 +231,9 @@ def test_rule_13_a_canary_secret_surfaces_nowhere_after_failing_requests(
             headers=as_admin,
         )
         assert since.status_code == 422
-        # As part of a URL path.
+        # As part of a URL path: escaped whole, and as a browser writes a path (leaving "+=&:" as they are).
+        browser_path = quote(CANARY, safe=":+=&")
+        assert call("GET", f"{base}/w/acme/{browser_path}").status_code == 404
         assert call("GET", f"{base}/api/v1/{quote(CANARY, safe='')}/x", headers=as_admin).status_code == 404
         assert call("DELETE", f"{secrets_api}/{quote(CANARY, safe='')}", headers=as_admin).status_code == 404
         assert call("GET", f"{base}/w/{quote(CANARY, safe='')}/vault").status_code in (302, 404)

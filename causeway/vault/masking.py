@@ -5,7 +5,8 @@ step, a secret set through a page, a token created), and from the secret store (
 process masks what it could leak. Each value is also found in the forms it takes on its way out:
 URL-encoded (as a path or a query, either case of hex digits), JSON-escaped, HTML-escaped (as a page
 shows it), Python-escaped (as Django logs a request's path, as repr quotes it), and base64 (standard
-and URL-safe alphabets) at each of the three alignments it can have inside a longer encoded text.
+and URL-safe alphabets) at each of the three alignments it can have inside a longer encoded text. Text
+with percent-escapes is also decoded and searched, since clients escape different sets of characters.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 # Shorter values would mask half of every log line; shorter encoded fragments match by chance.
 MIN_VALUE_LENGTH = 4
@@ -32,6 +33,14 @@ MAX_VALUES = 10_000
 
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.:@/-]")
+# A run of URL text holding at least one percent-escape: clients escape different sets of characters
+# (a browser leaves "+", "=" and "&" in a path as they are), so such a run is also decoded and searched.
+# (Split on separators, then searched piece by piece: linear, whatever the text.)
+_RUN_SEPARATORS = re.compile(r"(\s+)")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# What a decoded run may show as it is; the rest (spaces, controls, line breaks) is escaped again, so a
+# masked run cannot break a log line.
+_SHOWN_AS_IS = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
 
 
 def _base64_fragments(data: bytes, encode: Callable[[bytes], bytes]) -> set[str]:
@@ -125,7 +134,27 @@ class MaskRegistry:
         pattern, names = self._compiled()
         if pattern is None:
             return text
-        return pattern.sub(lambda match: f"[masked:{names[match.group(0)]}]", text)
+
+        def substitute(piece: str) -> str:
+            return pattern.sub(lambda match: f"[masked:{names[match.group(0)]}]", piece)
+
+        masked = substitute(text)
+        if not _PERCENT_ESCAPE.search(masked):
+            return masked
+        return "".join(
+            _masked_run(piece, substitute) if _PERCENT_ESCAPE.search(piece) else piece
+            for piece in _RUN_SEPARATORS.split(masked)
+        )
+
+
+def _masked_run(run: str, substitute: Callable[[str], str]) -> str:
+    """An escaped run, decoded and masked if it hides a known value in an escaping of its own."""
+    for decode in (unquote, unquote_plus):
+        plain = decode(run)
+        cleaned = substitute(plain)
+        if cleaned != plain:
+            return quote(cleaned, safe=_SHOWN_AS_IS)
+    return run
 
 
 registry = MaskRegistry()

@@ -6,6 +6,7 @@ shell histories and are visible to every user of the machine in the process list
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import sys
 from pathlib import Path
@@ -71,8 +72,8 @@ class Command(BaseCommand):
             help='a host the value may be sent to (repeat for more; "*.example.com" for subdomains)',
         )
         # Caught to refuse them with a reason, rather than let argparse print its usage.
-        setting.add_argument("--value", dest="value_argument", help="refused: see --value-file")
-        setting.add_argument("stray", nargs="*", help="refused: a value is never an argument")
+        setting.add_argument("--value", dest="value_argument", help=argparse.SUPPRESS)
+        setting.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
         deleting = actions.add_parser("delete", help="delete a secret")
         deleting.add_argument("--workspace", required=True, metavar="SLUG")
         deleting.add_argument("name", metavar="NAME")
