@@ -33,14 +33,16 @@ MAX_VALUES = 10_000
 
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.:@/-]")
-# A run of URL text holding at least one percent-escape: clients escape different sets of characters
-# (a browser leaves "+", "=" and "&" in a path as they are), so such a run is also decoded and searched.
-# (Split on separators, then searched piece by piece: linear, whatever the text.)
-_RUN_SEPARATORS = re.compile(r"(\s+)")
+# A run of URL text holding a percent-escape or a "+": clients escape different sets of characters (a
+# browser leaves "+", "=" and "&" in a path as they are, a form may write a space as "+" and leave the
+# rest), so such a run is also decoded and searched.
+# Runs end at white space and at what no client leaves unescaped in a URL but JSON, HTML and log lines
+# use as delimiters (split first, then searched piece by piece: linear, whatever the text).
+_RUN_SEPARATORS = re.compile(r"([\s\"<>]+)")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-# What a decoded run may show as it is; the rest (spaces, controls, line breaks) is escaped again, so a
-# masked run cannot break a log line.
-_SHOWN_AS_IS = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
+# What a decoded run may show as it is. The rest (spaces, line breaks, the separators) is escaped again,
+# so a masked run cannot break a log line, a JSON string or a page.
+_SHOWN_AS_IS = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum() and chr(c) not in '"<>')
 
 
 def _base64_fragments(data: bytes, encode: Callable[[bytes], bytes]) -> set[str]:
@@ -139,10 +141,10 @@ class MaskRegistry:
             return pattern.sub(lambda match: f"[masked:{names[match.group(0)]}]", piece)
 
         masked = substitute(text)
-        if not _PERCENT_ESCAPE.search(masked):
+        if "+" not in masked and not _PERCENT_ESCAPE.search(masked):
             return masked
         return "".join(
-            _masked_run(piece, substitute) if _PERCENT_ESCAPE.search(piece) else piece
+            _masked_run(piece, substitute) if "+" in piece or _PERCENT_ESCAPE.search(piece) else piece
             for piece in _RUN_SEPARATORS.split(masked)
         )
 
