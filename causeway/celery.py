@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "causeway.settings")
 
@@ -23,3 +24,22 @@ def broker_prepare() -> None:
         connection.ensure_connection(max_retries=3)
         for queue in app.amqp.queues.values():
             queue(connection.default_channel).declare()
+
+
+def _mask_worker_logs(**kwargs: Any) -> None:
+    # Celery replaces the root logger's handlers with its own; they mask like every other (rule 13).
+    from causeway.vault.masking import attach_masking_filter
+
+    attach_masking_filter()
+
+
+def _feed_masking(**kwargs: Any) -> None:
+    # A worker masks the secrets set elsewhere too, not only those its own jobs resolved.
+    from causeway.vault.masking import feed_from_secrets
+
+    feed_from_secrets()
+
+
+signals.after_setup_logger.connect(_mask_worker_logs, weak=False)
+signals.after_setup_task_logger.connect(_mask_worker_logs, weak=False)
+signals.task_prerun.connect(_feed_masking, weak=False)

@@ -23,6 +23,7 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.audit.models import Outcome
 from causeway.audit.services import audit_record
+from causeway.vault.masking import mask
 
 ATTRIBUTE = "causeway_access"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,7 +79,8 @@ def record_denial(actor: Any, error: Forbidden, path: str) -> None:
             target=workspace,
             workspace_id=workspace.id if workspace is not None else None,
             outcome=Outcome.DENIED,
-            details={"permission": str(error.perm), "path": path},
+            # A path may carry a pasted secret (a name typed as a value); the audit log never holds one.
+            details={"permission": str(error.perm), "path": mask(path)},
         )
 
 

@@ -1,4 +1,8 @@
-"""The Ninja API object, its error answers, and the start-up check that every operation declares access."""
+"""The Ninja API object, its error answers, and the start-up check that every operation declares access.
+
+Every error answer, whichever handler made it (ours or Ninja's), is masked before it is sent: a
+caller's input echoed in a message must not carry a known secret or token value back out (rule 13).
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,36 @@ from causeway.access.routes import declaration_of, delegate_to_operations, recor
 from causeway.api import accounts as accounts_api
 from causeway.api import audit as audit_api
 from causeway.api import core as core_api
+from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
 from causeway.audit import context
+from causeway.vault.masking import mask_text
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class CausewayAPI(NinjaAPI):
+    def on_exception(self, request: HttpRequest, exc: Any) -> HttpResponse:
+        response = super().on_exception(request, exc)
+        return masked(response)
+
+
+def masked(response: HttpResponse) -> HttpResponse:
+    """The answer with every known secret value in its body replaced by `[masked:NAME]`.
+
+    Masking the rendered JSON finds values also where the encoder escaped them; the replacement holds
+    no character JSON would need to escape, so the body stays valid JSON.
+    """
+    charset = response.charset or "utf-8"
+    text = response.content.decode(charset, errors="replace")
+    cleaned = mask_text(text)
+    if cleaned != text:
+        response.content = cleaned.encode(charset)
+    return response
+
+
+api = CausewayAPI(
     title="Causeway",
     version="1",
     description=(
@@ -36,6 +63,7 @@ api.add_router("", core_api.router)
 api.add_router("", accounts_api.router)
 api.add_router("", workspaces_api.router)
 api.add_router("", audit_api.router)
+api.add_router("", vault_api.router)
 
 
 @api.exception_handler(NotFound)

@@ -19,7 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from causeway.cli import checks
 from causeway.logfilters import redact_url_secrets
-from causeway.vault.masking import mask
+from causeway.vault.masking import attach_masking_filter, mask
 from causeway.vault.tls import server_tls_context
 
 
@@ -136,6 +136,12 @@ class RedactingAccessLogger(glogging.Logger):  # type: ignore[misc]
         return atoms
 
 
+def _mask_worker_logs(worker: Any) -> None:
+    # gunicorn's own handlers (the access log prints each request line, query string included) are
+    # made outside Django's LOGGING, so they get the masking filter here, once the worker has loaded.
+    attach_masking_filter()
+
+
 class WebServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
@@ -173,5 +179,6 @@ def serve(*, bind: Bind, workers: int) -> None:
             # directory, and is a management door Causeway does not use; several servers on one
             # machine would also contend for it.
             "control_socket_disable": True,
+            "post_worker_init": _mask_worker_logs,
         }
     ).run()

@@ -1,18 +1,37 @@
-"""Error pages that say what went wrong without echoing anything from the request."""
+"""Error pages that say what went wrong without echoing anything from the request.
+
+Each page is masked before it is sent all the same (rule 13): should a template ever show a piece of
+the request, a known secret or token value in it still comes out as `[masked:NAME]`.
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+
+from causeway.vault.masking import mask_text
+
+
+def masked_page(response: HttpResponse) -> HttpResponse:
+    """The rendered page with every known secret value in it masked."""
+    charset = response.charset or "utf-8"
+    text = response.content.decode(charset, errors="replace")
+    cleaned = mask_text(text)
+    if cleaned != text:
+        response.content = cleaned.encode(charset)
+    return response
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "web/forbidden.html", {"permission": None}, status=403)
+    return masked_page(render(request, "web/forbidden.html", {"permission": None}, status=403))
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "web/not_found.html", status=404)
+    return masked_page(render(request, "web/not_found.html", status=404))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/server_error.html", status=500)
+    # No request context: after a failure anything about the request (the user, the session) may be
+    # what failed, and the page must still render.
+    return masked_page(HttpResponse(render_to_string("web/server_error.html"), status=500))

@@ -1,0 +1,189 @@
+"""Secrets through access: who may do what, and every change and use audited without the value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from causeway.access import secrets
+from causeway.access.errors import Forbidden, NotFound
+from causeway.audit.models import ActorType, AuditEvent, Outcome
+from causeway.audit.services import SYSTEM, AuditWriteError
+from causeway.testing import make_user, make_workspace
+from causeway.vault.masking import registry
+from causeway.vault.models import Secret
+from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError
+
+pytestmark = pytest.mark.django_db
+
+VALUE = "ghp_access-canary-31337"
+
+
+@pytest.fixture
+def acme() -> dict[str, Any]:
+    admin = make_user("admin@example.com")
+    operator = make_user("operator@example.com")
+    outsider = make_user("outsider@example.com")
+    workspace = make_workspace("Acme", members={admin: "admin", operator: "operator"})
+    make_workspace("Other", members={outsider: "admin"})
+    return {"admin": admin, "operator": operator, "outsider": outsider, "workspace": workspace}
+
+
+@pytest.fixture(autouse=True)
+def _empty_mask_registry() -> Any:
+    registry.clear()
+    yield
+    registry.clear()
+
+
+def events(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("seq"))
+
+
+def test_only_admins_and_the_operator_cli_write(acme: dict[str, Any]) -> None:
+    workspace = acme["workspace"]
+    with pytest.raises(Forbidden) as refused:
+        secrets.secret_write(actor=acme["operator"], workspace=workspace, name="X", value=VALUE)
+    assert refused.value.perm == "vault:secret:manage"
+    with pytest.raises(NotFound):
+        secrets.secret_write(actor=acme["outsider"], workspace=workspace, name="X", value=VALUE)
+    with pytest.raises(Forbidden):
+        secrets.secret_remove(actor=acme["operator"], workspace=workspace, name="X")
+    assert not Secret.objects.exists()
+    written = secrets.secret_write(actor=SYSTEM, workspace=workspace, name="X", value=VALUE)
+    assert written.created and written.row.updated_by == secrets.OPERATOR_LABEL
+    assert secrets.can_manage_secrets(acme["admin"], workspace)
+    assert not secrets.can_manage_secrets(acme["operator"], workspace)
+    with pytest.raises(NotFound):
+        secrets.secrets_visible(acme["outsider"], workspace)
+    assert [row.name for row in secrets.secrets_visible(acme["operator"], workspace)] == ["X"]
+
+
+def test_removing_a_missing_secret_is_not_found(acme: dict[str, Any]) -> None:
+    with pytest.raises(NotFound):
+        secrets.secret_remove(actor=acme["admin"], workspace=acme["workspace"], name="NOPE")
+
+
+def test_a_secret_whose_audit_event_cannot_be_written_is_not_set(
+    acme: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**kwargs: Any) -> None:
+        raise AuditWriteError("the audit log is unavailable")
+
+    monkeypatch.setattr(secrets, "audit_record", refuse)
+    with pytest.raises(AuditWriteError):
+        secrets.secret_write(actor=acme["admin"], workspace=acme["workspace"], name="X", value=VALUE)
+    assert not Secret.objects.exists()
+
+
+def test_allowed_hosts_refuse_another_destination_with_a_reason_and_audit_the_attempt(
+    acme: dict[str, Any],
+) -> None:
+    workspace = acme["workspace"]
+    secrets.secret_write(
+        actor=acme["admin"], workspace=workspace, name="GITHUB", value=VALUE, allowed_hosts=["api.github.com"]
+    )
+    with pytest.raises(SecretRefusedError) as refused:
+        secrets.secret_use_for_destination(
+            actor=acme["operator"],
+            workspace_id=workspace.id,
+            name="GITHUB",
+            host="evil.example.net",
+            context={"job": "job-1", "step": "2"},
+        )
+    assert str(refused.value) == (
+        "secret 'GITHUB' may not be sent to evil.example.net: it may go only to api.github.com"
+    )
+    assert VALUE not in str(refused.value)
+    [denied] = events("secret.use_refused")
+    assert denied.outcome == Outcome.DENIED
+    assert denied.actor_id == str(acme["operator"].id)
+    assert denied.workspace_id == workspace.id
+    assert denied.target_label == "GITHUB"
+    assert denied.details == {"job": "job-1", "step": "2", "host": "evil.example.net"}
+
+
+def test_allowed_hosts_admit_their_destination_and_record_the_use_without_the_value(
+    acme: dict[str, Any],
+) -> None:
+    workspace = acme["workspace"]
+    secrets.secret_write(
+        actor=acme["admin"], workspace=workspace, name="GITHUB", value=VALUE, allowed_hosts=["*.github.com"]
+    )
+    registry.clear()  # a worker process that never saw it being set
+    value = secrets.secret_use_for_destination(
+        actor=None,
+        workspace_id=workspace.id,
+        name="GITHUB",
+        host="API.GitHub.com",
+        context={"job": "job-7", "step": "1"},
+    )
+    assert value == VALUE
+    [used] = events("secret.used")
+    assert used.outcome == Outcome.SUCCESS
+    assert used.actor_type == ActorType.SYSTEM
+    assert used.details == {"job": "job-7", "step": "1", "host": "api.github.com"}
+    assert all(VALUE not in json.dumps(event.details) for event in AuditEvent.objects.all())
+    assert registry.mask(f"token {VALUE}") == "token [masked:GITHUB]"
+
+
+def test_an_unknown_secret_cannot_be_used(acme: dict[str, Any]) -> None:
+    with pytest.raises(SecretNotFoundError):
+        secrets.secret_use_for_destination(
+            actor=None, workspace_id=acme["workspace"].id, name="NOPE", host="example.com"
+        )
+
+
+def test_a_value_typed_into_a_host_is_masked_in_the_audit_event(acme: dict[str, Any]) -> None:
+    workspace = acme["workspace"]
+    secrets.secret_write(
+        actor=acme["admin"], workspace=workspace, name="GITHUB", value=VALUE, allowed_hosts=["api.github.com"]
+    )
+    with pytest.raises(SecretRefusedError):
+        secrets.secret_use_for_destination(
+            actor=None, workspace_id=workspace.id, name="GITHUB", host=f"https://{VALUE}@evil/"
+        )
+    [denied] = events("secret.use_refused")
+    assert VALUE not in json.dumps(denied.details)
+    assert "[masked:GITHUB]" in denied.details["host"]
+
+
+def test_references_come_from_registered_sources_only_for_known_names(acme: dict[str, Any]) -> None:
+    workspace = acme["workspace"]
+    secrets.secret_write(actor=acme["admin"], workspace=workspace, name="A", value=VALUE)
+    secrets.secret_write(actor=acme["admin"], workspace=workspace, name="B", value="other-value")
+    asked: list[tuple[Any, Any, list[str]]] = []
+
+    def recipes(actor: Any, ws: Any, names: Any) -> dict[str, list[str]]:
+        asked.append((actor, ws, list(names)))
+        return {"A": ["Sync invoices", "Alert on failure", "Sync invoices"]}
+
+    assert [row.referenced_by for row in secrets.secrets_visible(acme["operator"], workspace)] == [(), ()]
+    secrets.register_reference_source(recipes)
+    try:
+        secrets.register_reference_source(recipes)
+        rows = secrets.secrets_visible(acme["operator"], workspace)
+    finally:
+        secrets.unregister_reference_source(recipes)
+    assert [(row.name, row.referenced_by) for row in rows] == [
+        ("A", ("Alert on failure", "Sync invoices")),
+        ("B", ()),
+    ]
+    assert asked == [(acme["operator"], workspace, ["A", "B"])]
+    secrets.unregister_reference_source(recipes)  # harmless when already gone
+
+
+def test_audit_details_are_masked_at_every_depth() -> None:
+    registry.register("DEEP", "deep-value-2468")
+    details = {
+        "hosts": ["ok.example", "deep-value-2468"],
+        "nested": {"n": 3, "s": "x deep-value-2468"},
+        "none": None,
+    }
+    assert secrets._masked_tree(details) == {
+        "hosts": ["ok.example", "[masked:DEEP]"],
+        "nested": {"n": 3, "s": "x [masked:DEEP]"},
+        "none": None,
+    }

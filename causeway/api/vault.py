@@ -1,0 +1,91 @@
+"""API operations on a workspace's secrets: list names and metadata, set, delete; never a value."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from pydantic import ConfigDict
+
+from causeway.access import secrets
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+
+router = Router(tags=["vault"])
+
+
+class SecretOut(Schema):
+    name: str
+    allowed_hosts: list[str] = Field(description="where the value may be sent; empty: anywhere allowed")
+    created_at: datetime
+    created_by_id: uuid.UUID | None = Field(description="the user who created it; null: the operator")
+    created_by: str
+    updated_at: datetime = Field(description="when the value was last set")
+    updated_by_id: uuid.UUID | None = Field(description="the user who last set it; null: the operator")
+    updated_by: str
+    referenced_by: list[str] = Field(description="recipes you may read that refer to this secret")
+
+
+class SecretIn(Schema):
+    # Unknown fields are refused, not dropped: a caller who sends `name` or `created_by` in the body
+    # learns at once that it is not applied.
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(description="the value; never shown again, in any answer")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description='host names, or "*.example.com" for any subdomain'
+    )
+
+
+def _out(row: secrets.SecretRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "allowed_hosts": list(row.allowed_hosts),
+        "created_at": row.created_at,
+        "created_by_id": row.created_by_id,
+        "created_by": row.created_by,
+        "updated_at": row.updated_at,
+        "updated_by_id": row.updated_by_id,
+        "updated_by": row.updated_by,
+        "referenced_by": list(row.referenced_by),
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/secrets",
+    response=list[SecretOut],
+    summary="The workspace's secrets: names and metadata, never values",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def secret_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    rows = secrets.secrets_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
+    return [_out(row) for row in rows]
+
+
+@router.put(
+    "/workspaces/{workspace_id}/secrets/{name}",
+    response={200: SecretOut, 201: SecretOut},
+    summary="Create a secret or replace its value (Admins); the answer never includes the value",
+)
+@operation(need=Perm.VAULT_SECRET_MANAGE)
+def secret_put(request: HttpRequest, workspace_id: str, name: str, body: SecretIn) -> Status[dict[str, Any]]:
+    written = secrets.secret_write(
+        actor=request.auth,  # type: ignore[attr-defined]
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        name=name,
+        value=body.value,
+        allowed_hosts=body.allowed_hosts,
+    )
+    return Status(201 if written.created else 200, _out(written.row))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/secrets/{name}", response={204: None}, summary="Delete a secret (Admins)"
+)
+@operation(need=Perm.VAULT_SECRET_MANAGE)
+def secret_delete(request: HttpRequest, workspace_id: str, name: str) -> Status[None]:
+    secrets.secret_remove(actor=request.auth, workspace=request.workspace, name=name)  # type: ignore[attr-defined]
+    return Status(204, None)
