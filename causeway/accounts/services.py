@@ -39,7 +39,7 @@ def user_create(
     user_type: str = UserType.STANDARD,
 ) -> User:
     profile = clean_profile(first_name=first_name, last_name=last_name, email=email)
-    if User.objects.filter(email__iexact=profile["email"]).exists():
+    if User.objects.with_email(profile["email"]).exists():
         raise ValidationError({"email": "Email is already used by another account."})
     if user_type not in UserType.values:
         raise ValidationError({"user_type": f"User type must be one of {', '.join(UserType.values)}."})
@@ -70,7 +70,7 @@ def profile_update(
         last_name=user.last_name if last_name is None else last_name,
         email=user.email if email is None else email,
     )
-    if User.objects.filter(email__iexact=profile["email"]).exclude(pk=user.pk).exists():
+    if User.objects.with_email(profile["email"]).exclude(pk=user.pk).exists():
         raise ValidationError({"email": "Email is already used by another account."})
     changed = sorted(name for name, value in profile.items() if getattr(user, name) != value)
     if not changed:
