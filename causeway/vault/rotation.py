@@ -143,7 +143,9 @@ def _count_values_by_table() -> TableCounts:
         group = [KEY_PREFIX, *([workspace_column] if workspace_column else [])]
         prefixes = (
             _rows(field_)
-            .annotate(**{KEY_PREFIX: Substr(field_.attname, 1, PREFIX_SIZE, output_field=models.BinaryField())})
+            .annotate(
+                **{KEY_PREFIX: Substr(field_.attname, 1, PREFIX_SIZE, output_field=models.BinaryField())}
+            )
             .values(*group)
             .annotate(n=Count("pk"))
             .order_by()

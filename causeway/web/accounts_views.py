@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from causeway.access.routes import page
 from causeway.accounts import selectors
 from causeway.accounts import services as accounts
-from causeway.accounts.validation import EMAIL_MAX_LENGTH, label
+from causeway.accounts.validation import label
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
 
@@ -35,15 +35,6 @@ class LoginForm(AuthenticationForm):
         "invalid_login": "Email or password is wrong.",
         "inactive": "This account is disabled.",
     }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Django sizes and labels this field after USERNAME_FIELD, which is the email's blind index
-        # (emails are sealed); the person types the email itself.
-        username = self.fields["username"]
-        username.label = label("email")
-        username.max_length = EMAIL_MAX_LENGTH  # type: ignore[attr-defined]
-        username.widget.attrs["maxlength"] = str(EMAIL_MAX_LENGTH)
 
     def clean_username(self) -> str:
         # One spelling per account: throttling counts failures per email, so "A@x" and "a@x"

@@ -61,7 +61,9 @@ def invitations_pending(*, workspace: Workspace | None) -> QuerySet[Invitation]:
 def workspace_memberships(workspace: Workspace) -> QuerySet[Membership]:
     return (
         # Emails are sealed, so the database cannot sort by them: members are listed in the order they joined.
-        Membership.objects.select_related("user", "role").filter(workspace=workspace).order_by("created_at", "pk")
+        Membership.objects.select_related("user", "role")
+        .filter(workspace=workspace)
+        .order_by("created_at", "pk")
     )
 
 

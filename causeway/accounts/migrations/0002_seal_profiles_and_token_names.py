@@ -20,6 +20,17 @@ EMAIL_INDEX_PURPOSE = "accounts.user.email"
 BATCH = 500
 
 
+def scrub_freed_space(apps, schema_editor):
+    """Have SQLite overwrite what it frees, so the plaintext this migration replaces leaves the file.
+
+    Rows rewritten, tables rebuilt and columns dropped leave their old bytes in free pages unless
+    secure_delete is on; many SQLite builds turn it on by default, not all. It stays on for the rest
+    of this connection. (PostgreSQL keeps old row versions until VACUUM: see docs/vault.md.)
+    """
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("PRAGMA secure_delete = ON")
+
+
 def _batches(model):
     last = None
     while True:
@@ -86,6 +97,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(scrub_freed_space, scrub_freed_space),
         migrations.RenameField("user", "email", "email_plain"),
         migrations.RenameField("user", "first_name", "first_name_plain"),
         migrations.RenameField("user", "last_name", "last_name_plain"),

@@ -38,6 +38,17 @@ def restore_triggers(apps, schema_editor):
     _execute(schema_editor, table_install_sql(schema_editor.connection.vendor))
 
 
+def scrub_freed_space(apps, schema_editor):
+    """Have SQLite overwrite what it frees, so the plaintext this migration replaces leaves the file.
+
+    Rows rewritten, tables rebuilt and columns dropped leave their old bytes in free pages unless
+    secure_delete is on; many SQLite builds turn it on by default, not all. It stays on for the rest
+    of this connection. (PostgreSQL keeps old row versions until VACUUM: see docs/vault.md.)
+    """
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("PRAGMA secure_delete = ON")
+
+
 def _batches(model):
     last = None
     while True:
@@ -90,6 +101,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(scrub_freed_space, scrub_freed_space),
         migrations.RunPython(lift_triggers, restore_triggers),
         *(migrations.RenameField("auditevent", name, f"{name}_plain") for name in SEALED),
         migrations.AddField("auditevent", "actor_label", _sealed_text(null=True)),

@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import json
 import uuid
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 
 from causeway.audit import canonical
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent

@@ -320,7 +320,10 @@ def test_staff_invite_to_the_platform_and_create_a_workspace(people: dict[str, A
     response = client.post("/platform/invite", {"email": "new@example.com", "staff": "on"})
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     assert 'id="invitation-link"' in response.content.decode()
-    assert Invitation.objects.get(email_index=invitation_email_index("new@example.com")).user_type == UserType.STAFF
+    assert (
+        Invitation.objects.get(email_index=invitation_email_index("new@example.com")).user_type
+        == UserType.STAFF
+    )
     assert watch.actions() == [on_platform("invitation.sent")]
     watch = AuditWatch()
     response = client.post("/platform/workspaces", {"name": "Blue", "admin_email": "operator@example.com"})

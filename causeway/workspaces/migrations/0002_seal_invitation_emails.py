@@ -14,6 +14,17 @@ INVITATION_EMAIL_INDEX_PURPOSE = "workspaces.invitation.email"
 BATCH = 500
 
 
+def scrub_freed_space(apps, schema_editor):
+    """Have SQLite overwrite what it frees, so the plaintext this migration replaces leaves the file.
+
+    Rows rewritten, tables rebuilt and columns dropped leave their old bytes in free pages unless
+    secure_delete is on; many SQLite builds turn it on by default, not all. It stays on for the rest
+    of this connection. (PostgreSQL keeps old row versions until VACUUM: see docs/vault.md.)
+    """
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("PRAGMA secure_delete = ON")
+
+
 def _batches(model):
     last = None
     while True:
@@ -52,10 +63,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(scrub_freed_space, scrub_freed_space),
         migrations.RenameField("invitation", "email", "email_plain"),
         migrations.AlterField("invitation", "email_plain", models.EmailField(max_length=254, null=True)),
         migrations.AddField(
-            "invitation", "email", causeway.vault.fields.SealedTextField(null=True, workspace_field="workspace")
+            "invitation",
+            "email",
+            causeway.vault.fields.SealedTextField(null=True, workspace_field="workspace"),
         ),
         migrations.AddField(
             "invitation",
