@@ -342,3 +342,32 @@ def test_rule_10_rotation_moves_accounts_tokens_invitations_but_audit_events_kee
         == ["platform", str(old_platform), "old", str(platform_events * audit_columns), "value(s)"]
         for line in status.getvalue().splitlines()
     ), status.getvalue()
+
+
+@pytest.mark.django_db
+def test_rule_10_sign_in_throttling_keyed_by_the_blind_index_keeps_addresses_out_of_axes(
+    settings: Any,
+) -> None:
+    """With `AXES_USERNAME_CALLABLE` set to `login_throttle_key` (see docs/vault.md), axes' tables hold
+    the email's blind index instead of the email, and throttling and its reset work as before."""
+    from axes.models import AccessAttempt
+
+    settings.AXES_USERNAME_CALLABLE = "causeway.accounts.services.login_throttle_key"
+    settings.AXES_DISABLE_ACCESS_LOG = True
+    make_user("ada@example.com")
+    client = https_client()
+
+    def attempt(email: str, password: str) -> int:
+        return int(client.post("/login", {"username": email, "password": password}).status_code)
+
+    assert attempt("Ada@Example.com", "wrong-password-1") == 200
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == [email_index("ada@example.com")]
+    assert attempt("ada@example.com", STRONG_PASSWORD) == 302  # the same key: the failures are reset
+    assert not AccessAttempt.objects.exists()
+
+    client = https_client()
+    assert [attempt("ADA@example.com", f"wrong-password-{n}") for n in range(5)] == [200, 200, 200, 200, 429]
+    assert attempt("ada@EXAMPLE.com", STRONG_PASSWORD) == 429
+    stored = AccessAttempt.objects.values_list("username", "post_data")
+    assert [username for username, _ in stored] == [email_index("ada@example.com")]
+    assert all("ada@" not in post_data.lower() for _, post_data in stored)

@@ -19,6 +19,7 @@ from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
 from causeway.audit.services import SYSTEM, audit_checkpoint, audit_record
 from causeway.audit.tests.tamper import make_chain, set_sealed, sql, swap, switch_off_triggers
 from causeway.vault import mac
+from causeway.vault.fields import StoredCiphertext
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +79,34 @@ def test_rule_16_edited_details_are_named_as_changed() -> None:
     code, output = verify()
     assert code == 1
     assert bad_line(2, events[1]) + "changed" in line_for(output, chain)
+
+
+def test_rule_16_a_sealed_column_copied_from_another_event_is_named_as_changed() -> None:
+    chain, events = make_chain(4)
+    switch_off_triggers()
+    copied = AuditEvent.objects.values_list("user_agent", flat=True).get(pk=events[0].pk)
+    AuditEvent.objects.filter(pk=events[2].pk).update(user_agent=StoredCiphertext(bytes(copied)))
+    code, output = verify()
+    assert code == 1
+    assert line_for(output, chain) == (
+        f"BAD {chain}: "
+        + bad_line(3, events[2])
+        + f"changed: sealed value of audit_auditevent row {events[2].id} field user_agent "
+        f"(workspace {events[2].workspace_id}) does not open: the ciphertext belongs to another record "
+        "or was altered (integrity check failed)"
+    )
+
+
+def test_rule_16_an_actor_index_changed_to_hide_an_event_from_search_is_named() -> None:
+    chain, events = make_chain(4)
+    switch_off_triggers()
+    hidden = AuditEvent.objects.values_list("actor_index", flat=True).get(pk=events[0].pk)
+    sql("UPDATE audit_auditevent SET actor_index = %s WHERE chain = %s AND seq = 2", (hidden, chain))
+    code, output = verify()
+    assert code == 1
+    assert line_for(output, chain) == (
+        f"BAD {chain}: " + bad_line(2, events[1]) + "changed: its actor search index does not match its actor"
+    )
 
 
 def test_rule_16_a_deleted_event_is_named_as_removed() -> None:
