@@ -555,8 +555,8 @@ def retire_key(
         # Checked before the grace period: this refusal lasts as long as the rows do.
         where = ", ".join(f"{n} in {table}" for table, n in sorted(kept.items()))
         raise RotationError(
-            f"key {key_id} of the {label} still seals {sum(kept.values())} value(s) ({where}); that table "
-            "is append-only and never re-encrypted, so the key must stay as long as those rows are kept"
+            f"key {key_id} of the {label} still seals {sum(kept.values())} value(s) ({where}) that are "
+            "append-only and never re-encrypted: the key must stay as long as those rows are kept"
         )
     rotated_at = next(
         s.rotated_at for s in keysets.stored_keysets((where_purpose,)) if s.workspace_id == where_workspace
