@@ -67,12 +67,51 @@ def _commits_for_real(request: pytest.FixtureRequest) -> bool:
     return bool(marker and (marker.kwargs.get("transaction") or marker.args[:1] == (True,)))
 
 
+# The platform's AEAD and blind-index keysets as the last committed test left them (see below).
+_kept_keysets: list[tuple[str, bytes]] = []
+
+
+def _keep_platform_keysets() -> None:
+    from causeway.vault.keysets import BLIND_INDEX_PURPOSE, PLATFORM_PURPOSE
+    from causeway.vault.models import WrappedKeyset
+
+    rows = WrappedKeyset.objects.filter(
+        purpose__in=(PLATFORM_PURPOSE, BLIND_INDEX_PURPOSE), workspace_id__isnull=True
+    ).values_list("purpose", "wrapped")
+    _kept_keysets[:] = [(purpose, bytes(wrapped)) for purpose, wrapped in rows]
+
+
+def _restore_platform_keysets() -> None:
+    """Write back the platform keysets the emptying deleted.
+
+    A Causeway process that outlives one test (the https_server) caches keysets for a few seconds, as
+    in production, where keysets are never deleted. Were the emptying to delete them, this process
+    would make new ones that the server's cache does not know: the email index of a user made here
+    would not match the one the server computes at sign-in. Keysets wrapped by a root key a test made
+    for itself are left out.
+    """
+    from causeway.vault import keysets
+    from causeway.vault.models import WrappedKeyset
+    from causeway.vault.rootkey import RootKeyError, current_root_key
+
+    root = current_root_key()
+    for purpose, wrapped in _kept_keysets:
+        if WrappedKeyset.objects.filter(purpose=purpose, workspace_id__isnull=True).exists():
+            continue
+        try:
+            keysets.unwrap(root, purpose, None, wrapped)
+        except RootKeyError:
+            continue
+        WrappedKeyset.objects.create(purpose=purpose, workspace_id=None, wrapped=wrapped)
+
+
 @pytest.fixture(autouse=True)
 def _committed_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tests that commit for real get a database as migrations leave it, and can empty it afterwards.
 
     Emptying removes the seeded system roles, so they are written again before each such test;
-    the append-only audit triggers are switched off only for the emptying that follows it.
+    the append-only audit triggers are switched off only for the emptying that follows it. The
+    platform keysets are written back too (`_restore_platform_keysets`).
     """
     if not _commits_for_real(request):
         yield
@@ -85,7 +124,9 @@ def _committed_database(request: pytest.FixtureRequest) -> Iterator[None]:
     request.getfixturevalue("transactional_db")
     enable()
     ensure_system_roles()
+    _restore_platform_keysets()
     yield
+    _keep_platform_keysets()
     with connection.cursor() as cursor:
         for statement in drop_sql(connection.vendor):
             cursor.execute(statement)

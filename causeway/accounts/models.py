@@ -1,4 +1,10 @@
-"""Users (standard or staff), the sessions they hold and their personal API tokens."""
+"""Users (standard or staff), the sessions they hold and their personal API tokens.
+
+Profile details are sealed (rule 10): names and email under the platform's keyset, bound to the row.
+A user is found by email through `email_index`, a keyed blind index of the normalised address, which
+is also what keeps emails unique: a database reader sees neither the addresses nor which user has a
+guessed one, since the index is keyed by a key outside the database.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,21 @@ from django.db import models
 from django.utils import timezone
 
 from causeway.audit.services import Actor
+from causeway.vault.fields import SealedTextField, blind_index
+
+EMAIL_INDEX_PURPOSE = "accounts.user.email"
+# Tink's MAC tags are a 5-byte key prefix and a 32-byte HMAC-SHA256: 74 hex characters.
+INDEX_LENGTH = 80
+
+
+def normalize_email(email: str) -> str:
+    """The one spelling of an address that is indexed and compared: stripped and lower-cased."""
+    return email.strip().lower()
+
+
+def email_index(email: str) -> str:
+    """The blind index of an email address: look a user up with `User.objects.filter(email_index=...)`."""
+    return blind_index(EMAIL_INDEX_PURPOSE, normalize_email(email))
 
 
 class UserType(models.TextChoices):
@@ -21,32 +42,59 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
         if not email:
             raise ValueError("a user needs an email address")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=normalize_email(self.normalize_email(email)), **fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
 
+    def with_email(self, email: str) -> models.QuerySet[User]:
+        """Users with this address, in any case: at most one, since the index is unique."""
+        return self.filter(email_index=email_index(email))
+
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email__iexact=(username or "").strip())
+        # Django's ModelBackend calls this with what was typed in the login form's "username".
+        return self.get(email_index=email_index(username or ""))
 
 
 class User(AbstractBaseUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(unique=True)
-    first_name = models.CharField(max_length=150)
-    last_name = models.CharField(max_length=150)
+    email = SealedTextField()
+    # Kept in step with `email` by save(); the only column the account is looked up by.
+    email_index = models.CharField(max_length=INDEX_LENGTH, unique=True, editable=False)
+    first_name = SealedTextField()
+    last_name = SealedTextField()
     user_type = models.CharField(max_length=10, choices=UserType.choices, default=UserType.STANDARD)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()
 
-    USERNAME_FIELD = "email"
+    # Django's auth needs a unique column naming the account: the email's index is that column.
+    # The natural key a person types stays the email (get_username), which get_by_natural_key takes.
+    USERNAME_FIELD = "email_index"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS = ["first_name", "last_name"]
+    REQUIRED_FIELDS = ["email", "first_name", "last_name"]
 
     def __str__(self) -> str:
-        return self.email
+        return str(self.email)
+
+    def get_username(self) -> str:
+        return str(self.email)
+
+    def natural_key(self) -> tuple[str]:
+        return (self.get_username(),)
+
+    def clean(self) -> None:
+        # AbstractBaseUser.clean would write the normalised username into USERNAME_FIELD (the index).
+        self.email = normalize_email(self.__class__.normalize_username(self.email))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            self.email_index = email_index(self.email)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_index"}
+        super().save(*args, **kwargs)
 
     @property
     def is_staff(self) -> bool:
@@ -77,11 +125,15 @@ class UserSession(models.Model):
 
 
 class ApiToken(models.Model):
-    """A personal API token. Only a SHA-256 digest of the secret is kept; the secret is shown once."""
+    """A personal API token. Only a SHA-256 digest of the secret is kept; the secret is shown once.
+
+    The digest stays a plain indexed column (it is what a request's token is looked up by, and a digest
+    of 256 random bits reveals nothing); the name the user gave it is sealed under the platform's keyset.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
+    name = SealedTextField()
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)

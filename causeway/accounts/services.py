@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from causeway.accounts.models import ApiToken, User, UserSession, UserType
+from causeway.accounts.models import ApiToken, User, UserSession, UserType, email_index
 from causeway.accounts.validation import clean_password, clean_profile
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, Actor, audit_record
@@ -39,7 +41,7 @@ def user_create(
     user_type: str = UserType.STANDARD,
 ) -> User:
     profile = clean_profile(first_name=first_name, last_name=last_name, email=email)
-    if User.objects.filter(email__iexact=profile["email"]).exists():
+    if User.objects.with_email(profile["email"]).exists():
         raise ValidationError({"email": "Email is already used by another account."})
     if user_type not in UserType.values:
         raise ValidationError({"user_type": f"User type must be one of {', '.join(UserType.values)}."})
@@ -70,7 +72,7 @@ def profile_update(
         last_name=user.last_name if last_name is None else last_name,
         email=user.email if email is None else email,
     )
-    if User.objects.filter(email__iexact=profile["email"]).exclude(pk=user.pk).exists():
+    if User.objects.with_email(profile["email"]).exclude(pk=user.pk).exists():
         raise ValidationError({"email": "Email is already used by another account."})
     changed = sorted(name for name, value in profile.items() if getattr(user, name) != value)
     if not changed:
@@ -209,6 +211,18 @@ def token_authenticate(secret: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+def login_throttle_key(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """What sign-in throttling counts failures by: the blind index of the typed email, not the email.
+
+    For axes' AXES_USERNAME_CALLABLE: axes stores this "username" in its tables, so with it they hold
+    no address (rule 10). Normalised as every email lookup is, so "A@x" and "a@x" share one allowance.
+    """
+    typed = (credentials or {}).get("username")
+    if typed is None:
+        typed = request.POST.get("username", "")
+    return email_index(str(typed)) if str(typed).strip() else ""
 
 
 def login_succeeded(*, user: User) -> None:

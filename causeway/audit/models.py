@@ -1,12 +1,30 @@
-"""Audit events, the per-chain head used to append in order, and checkpoints of the heads."""
+"""Audit events, the per-chain head used to append in order, and checkpoints of the heads.
+
+An event's free text (actor and target labels, user agent, details) is sealed (rule 10) under its
+workspace's keyset, the platform's for the platform chain; the MAC still covers the plaintext. Events
+are never rewritten, so re-encryption leaves them under the key that sealed them (`sealed_append_only`).
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.db import models
 
+from causeway.vault.fields import SealedJSONField, SealedTextField, blind_index
+
 PLATFORM_CHAIN = "platform"
+ACTOR_INDEX_PURPOSE = "audit.event.actor_label"
+
+
+def actor_index(chain: str, label: str) -> str:
+    """The blind index of an actor label within one chain: equal for labels equal but for case.
+
+    The chain is part of the indexed value, so the same person's index differs between workspaces and
+    a database reader cannot link their (sealed) labels across tenants.
+    """
+    return blind_index(ACTOR_INDEX_PURPOSE, f"{chain}\n{label.casefold()}")
 
 
 def workspace_chain(workspace_id: uuid.UUID | str) -> str:
@@ -29,6 +47,10 @@ class Outcome(models.TextChoices):
 class AuditEvent(models.Model):
     """One fact. Rows are never updated or deleted: the database refuses both."""
 
+    # Read by the vault's rotation: re-encryption never rewrites these rows, and a key that still seals
+    # any of them cannot be retired (docs/vault.md, "Audit events keep their keys").
+    sealed_append_only: ClassVar[bool] = True
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     chain = models.CharField(max_length=80)
     seq = models.PositiveBigIntegerField()
@@ -36,16 +58,18 @@ class AuditEvent(models.Model):
     occurred_at = models.DateTimeField()
     actor_type = models.CharField(max_length=20, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True)
-    actor_label = models.CharField(max_length=320, blank=True)
+    actor_label = SealedTextField(workspace_field="workspace_id")
+    # A keyed blind index of the chain and the case-folded actor label: how the log is searched by actor.
+    actor_index = models.CharField(max_length=80, blank=True, default="")
     action = models.CharField(max_length=100)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
-    target_label = models.CharField(max_length=320, blank=True)
+    target_label = SealedTextField(workspace_field="workspace_id")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
+    user_agent = SealedTextField(workspace_field="workspace_id")
     request_id = models.CharField(max_length=64, blank=True)
-    details = models.JSONField(default=dict)
+    details = SealedJSONField(workspace_field="workspace_id", default=dict)
     prev_mac = models.BinaryField()
     mac = models.BinaryField()
     mac_key_id = models.BigIntegerField()
@@ -56,6 +80,7 @@ class AuditEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["workspace_id", "-occurred_at"], name="audit_event_ws_time"),
+            models.Index(fields=["chain", "actor_index"], name="audit_event_chain_actor"),
         ]
 
     def __str__(self) -> str:

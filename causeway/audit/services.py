@@ -2,6 +2,7 @@
 
 Every append happens inside the caller's transaction, so the change and its record commit
 or roll back together; an append that fails raises, and the change with it (fail closed).
+The event's free text is sealed as it is saved (see `models`); its MAC covers the plaintext.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from causeway.audit.models import (
     AuditCheckpoint,
     AuditEvent,
     Outcome,
+    actor_index,
     workspace_chain,
 )
 from causeway.vault import mac
@@ -162,6 +164,7 @@ def audit_record(
         chain = workspace_chain(ws_id) if ws_id else PLATFORM_CHAIN
         request = context.current()
         head = _lock_head(chain)
+        actor_label = _clip(who.label, 320)
         event = AuditEvent(
             chain=chain,
             seq=head.seq + 1,
@@ -169,7 +172,8 @@ def audit_record(
             occurred_at=timezone.now(),
             actor_type=who.type,
             actor_id=_clip(who.id, 64),
-            actor_label=_clip(who.label, 320),
+            actor_label=actor_label,
+            actor_index=actor_index(chain, actor_label),
             action=_clip(action, 100),
             target_type=_clip(target_type, 64),
             target_id=_clip(target_id, 64),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.db import connection
 
-TABLES = ("audit_auditevent", "audit_auditcheckpoint")
+EVENT_TABLE = "audit_auditevent"
+TABLES = (EVENT_TABLE, "audit_auditcheckpoint")
 HEAD_TABLE = "audit_auditchainhead"
 
 _PG_FUNCTION = """
@@ -112,6 +113,12 @@ def head_drop_sql(vendor: str) -> list[str]:
 def table_drop_sql(vendor: str) -> list[str]:
     kinds = ("append_only", "no_truncate") if vendor == "postgresql" else ("no_update", "no_delete")
     return _drop(vendor, [(table, kind) for table in TABLES for kind in kinds])
+
+
+def event_table_drop_sql(vendor: str) -> list[str]:
+    """The events table's triggers alone: what the migration that seals existing events lifts."""
+    kinds = ("append_only", "no_truncate") if vendor == "postgresql" else ("no_update", "no_delete")
+    return _drop(vendor, [(EVENT_TABLE, kind) for kind in kinds])
 
 
 def drop_sql(vendor: str) -> list[str]:

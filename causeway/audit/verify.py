@@ -1,9 +1,10 @@
 """Walks the audit chains and names, per chain, the first event changed, removed, reordered or cut off.
 
-Each event's MAC is recomputed over its content, its position and its link to the previous
-event; sequence numbers must run 1, 2, 3... without a gap; the chain must reach every
-checkpoint (from the database and from the checkpoint file) with the MAC recorded there;
-the head row must agree with the last event. Checkpoints whose own MAC fails are reported.
+Each event's MAC is recomputed over its content (its sealed columns opened), its position and its
+link to the previous event; a sealed column that does not open makes the event a changed one.
+Sequence numbers must run 1, 2, 3... without a gap; the chain must reach every checkpoint (from
+the database and from the checkpoint file) with the MAC recorded there; the head row must agree
+with the last event. Checkpoints whose own MAC fails are reported.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 from django.conf import settings
 
 from causeway.audit import canonical
-from causeway.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, workspace_chain
+from causeway.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, actor_index, workspace_chain
 from causeway.audit.services import MAC_PURPOSE
 from causeway.vault import mac
+from causeway.vault.sealing import SealedValueError
 
 CHANGED = "changed"
 REMOVED = "removed"
@@ -189,7 +191,13 @@ def _check_event(event: AuditEvent, previous: AuditEvent | None, verifier: mac.V
             "changed: its MAC was not made by any key of the audit keyset "
             "(forged, or the chain was rebuilt without the key)",
         )
-    if not verifier.verify(tag, canonical.event_content(event)):
+    try:
+        content = canonical.event_content(event)
+    except SealedValueError as exc:
+        # A sealed column altered, or copied from another event: its content is unknowable, so changed.
+        # The error names the column (never a value); the sealed text is bound to this very row.
+        return _event_problem(CHANGED, event, f"changed: {exc}")
+    if not verifier.verify(tag, content):
         written = _written_seq(event, verifier)
         if written is None:
             return _event_problem(CHANGED, event, "changed: its content does not match its MAC")
@@ -211,6 +219,10 @@ def _check_event(event: AuditEvent, previous: AuditEvent | None, verifier: mac.V
         return _event_problem(
             CHANGED, event, f"changed: its key version says {event.mac_key_id} but key {key_id} made its MAC"
         )
+    if event.actor_index != actor_index(event.chain, event.actor_label):
+        # Not part of the MAC (it is derived), but the log is searched by it: a changed index would hide
+        # the event from a search for its actor.
+        return _event_problem(CHANGED, event, "changed: its actor search index does not match its actor")
     expected_prev = bytes(previous.mac) if previous is not None else b""
     if bytes(event.prev_mac) != expected_prev:
         return _event_problem(

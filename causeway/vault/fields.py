@@ -130,7 +130,9 @@ def sealed_fields() -> list[SealedField]:
     for field in _registry:
         model = field.model
         meta = model._meta
-        if not meta.proxy and apps.get_registered_model(meta.app_label, meta.model_name or "") is model:
+        # all_models, not get_registered_model: a migration that rebuilds an SQLite table makes a
+        # temporary "New<Model>" class that is registered nowhere, and get_registered_model raises.
+        if not meta.proxy and apps.all_models[meta.app_label].get(meta.model_name or "") is model:
             found.append(field)
     return found
 

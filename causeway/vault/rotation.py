@@ -10,9 +10,17 @@ The order of a rotation, and why it loses nothing:
    if it still holds the ciphertext that was read (compare-and-swap), so a concurrent write is never
    overwritten, and nothing is locked beyond the rows of one batch. Killed half-way, it is simply run
    again: finished rows are no longer stale and are skipped.
-3. `key_status` counts, per key, the values that still name it (Tink ciphertexts carry their key id).
+3. `key_status` counts, per key, the values that still name it (Tink ciphertexts carry their key id),
+   and in which tables.
 4. `retire_key` removes a key from its keyset only when nothing names it, it is not primary, and it
    stopped being primary long enough ago (`RETIRE_GRACE`) that no process can still be sealing with it.
+
+Append-only tables (the audit log): a model that declares `sealed_append_only = True` has rows that are
+never rewritten, not even by re-encryption (its database triggers refuse UPDATE). Re-encryption skips
+its columns, so each of its values stays under the key that sealed it, and that key cannot be retired
+while such a row exists: retiring it would make those rows unreadable. `key_status` reports these uses
+as `kept`, and `retire_key` refuses naming the table. A rotation still does its work for them: new rows
+use the new key at once, so a leaked old key exposes only the rows written before the rotation.
 
 Root rotation adds a root key (file back-end) or uses the root key's new primary (variable, KMS) and
 re-wraps every stored keyset. Every operation reports a `VaultEvent` to its caller for the audit log.
@@ -21,7 +29,7 @@ re-wraps every stored keyset. Every operation reports a `VaultEvent` to its call
 from __future__ import annotations
 
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -62,6 +70,11 @@ from causeway.vault.sealing import Scope, SealedValueError, open_job_history_out
 # value sealed then may commit a little later; retiring waits well past both.
 RETIRE_GRACE = timedelta(seconds=max(120.0, 10 * keysets.CACHE_SECONDS))
 ROOT = "root"
+# The model attribute by which a table says its rows are never rewritten (see the module's note).
+APPEND_ONLY_ATTRIBUTE = "sealed_append_only"
+# The name of the annotation holding a ciphertext's first bytes: one no model is likely to have as a
+# field (accounts.ApiToken has a "prefix"), since Django refuses an annotation named like a field.
+KEY_PREFIX = "sealed_key_prefix"
 
 
 class RotationError(Exception):
@@ -69,11 +82,16 @@ class RotationError(Exception):
 
 
 UsageKey = tuple[str, uuid.UUID | None, int | None]
+TableCounts = dict[UsageKey, Counter[str]]
 
 
 @dataclass(frozen=True)
 class KeyUsage:
-    """One key and how many stored things name it (sealed values; for root keys, wrapped keysets)."""
+    """One key and how many stored things name it (sealed values; for root keys, wrapped keysets).
+
+    `tables` splits the sealed values by table, `kept` counts those in append-only tables: values that
+    re-encryption never moves, which keep the key from being retired for as long as they exist.
+    """
 
     purpose: str
     workspace_id: uuid.UUID | None
@@ -81,6 +99,8 @@ class KeyUsage:
     primary: bool
     in_keyset: bool
     uses: int
+    tables: tuple[tuple[str, int], ...] = ()
+    kept: int = 0
 
 
 # Reading what is stored.
@@ -106,28 +126,40 @@ def _workspace_column(field_: SealedField) -> str | None:
     return field_._workspace_attname()
 
 
-def _count_values() -> Counter[UsageKey]:
-    """How many sealed values name each key, over every sealed column."""
-    counts: Counter[UsageKey] = Counter()
+def _is_append_only(field_: SealedField) -> bool:
+    return bool(getattr(field_.model, APPEND_ONLY_ATTRIBUTE, False))
+
+
+def _append_only_tables() -> set[str]:
+    return {field_.model._meta.db_table for field_ in sealed_fields() if _is_append_only(field_)}
+
+
+def _count_values_by_table() -> TableCounts:
+    """How many sealed values name each key, over every sealed column, per table."""
+    counts: TableCounts = defaultdict(Counter)
     for field_ in sealed_fields():
+        table = field_.model._meta.db_table
         workspace_column = _workspace_column(field_)
-        group = ["prefix", *([workspace_column] if workspace_column else [])]
+        group = [KEY_PREFIX, *([workspace_column] if workspace_column else [])]
         prefixes = (
             _rows(field_)
-            .annotate(prefix=Substr(field_.attname, 1, 5, output_field=models.BinaryField()))
+            .annotate(
+                **{KEY_PREFIX: Substr(field_.attname, 1, PREFIX_SIZE, output_field=models.BinaryField())}
+            )
             .values(*group)
             .annotate(n=Count("pk"))
             .order_by()
         )
         for row in prefixes:
             workspace = row.get(workspace_column) if workspace_column else None
-            key_id = prefix_key_id(bytes(row["prefix"]))
+            key_id = prefix_key_id(bytes(row[KEY_PREFIX]))
             if field_.job_history:
-                counts[(PLATFORM_PURPOSE, None, key_id)] += row["n"]
+                counts[(PLATFORM_PURPOSE, None, key_id)][table] += row["n"]
             else:
-                counts[(*_keyset_of(field_, workspace), key_id)] += row["n"]
+                counts[(*_keyset_of(field_, workspace), key_id)][table] += row["n"]
         if field_.job_history:
-            counts.update(_count_inner_layers(field_))
+            for key, n in _count_inner_layers(field_).items():
+                counts[key][table] += n
     return counts
 
 
@@ -176,20 +208,29 @@ def key_status() -> list[KeyUsage]:
     root = current_root_key()
     keysets.verify_root_key(root)
     usage = _root_usage(root)
-    counts = _count_values()
+    counts = _count_values_by_table()
+    append_only = _append_only_tables()
+
+    def used(slot: UsageKey, *, primary: bool, in_keyset: bool) -> KeyUsage:
+        tables = counts.get(slot, Counter())
+        return KeyUsage(
+            *slot,
+            primary=primary,
+            in_keyset=in_keyset,
+            uses=sum(tables.values()),
+            tables=tuple(sorted(tables.items())),
+            kept=sum(n for table, n in tables.items() if table in append_only),
+        )
+
     known: set[UsageKey] = set()
     for ring in _stored_aead_keysets():
         for key_id in sorted(ring.key_ids):
             slot: UsageKey = (ring.purpose, ring.workspace_id, key_id)
             known.add(slot)
-            usage.append(
-                KeyUsage(
-                    ring.purpose, ring.workspace_id, key_id, key_id == ring.primary_key_id, True, counts[slot]
-                )
-            )
-    for stray, n in sorted(counts.items(), key=str):
+            usage.append(used(slot, primary=key_id == ring.primary_key_id, in_keyset=True))
+    for stray in sorted(counts, key=str):
         if stray not in known:
-            usage.append(KeyUsage(*stray, primary=False, in_keyset=False, uses=n))
+            usage.append(used(stray, primary=False, in_keyset=False))
     return usage
 
 
@@ -346,10 +387,10 @@ def _stale_rows(field_: SealedField, batch_size: int) -> Iterator[list[tuple[Any
     workspace_column = _workspace_column(field_) or "pk"
     # A single-sealed value names its key in its first 5 bytes, so the scan reads only those, and the
     # whole ciphertext only of rows to re-seal. Job history's inner key shows only once it is opened.
-    scanned = field_.attname if field_.job_history else "prefix"
+    scanned = field_.attname if field_.job_history else KEY_PREFIX
     rows = (
         _rows(field_)
-        .annotate(prefix=Substr(field_.attname, 1, PREFIX_SIZE, output_field=models.BinaryField()))
+        .annotate(**{KEY_PREFIX: Substr(field_.attname, 1, PREFIX_SIZE, output_field=models.BinaryField())})
         .order_by("pk")
     )
     last: Any = None
@@ -443,6 +484,8 @@ def _reencrypt(
     if isinstance(root, KeysetRootKey):
         report.rewrapped = _rewrap_stale(root)
     for field_ in sealed_fields():
+        if _is_append_only(field_):
+            continue  # never rewritten: its values keep their keys (see the module's note)
         for batch in _stale_rows(field_, batch_size):
             with transaction.atomic():
                 for pk, workspace, old in batch:
@@ -506,6 +549,15 @@ def retire_key(
     label = keyset_label(where_purpose, where_workspace)
     if key_id == ring.primary_key_id:
         raise RotationError(f"key {key_id} is the primary key of the {label}: rotate first")
+    tables = _count_values_by_table().get((where_purpose, where_workspace, key_id), Counter())
+    kept = {table: n for table, n in tables.items() if table in _append_only_tables() and n}
+    if kept:
+        # Checked before the grace period: this refusal lasts as long as the rows do.
+        where = ", ".join(f"{n} in {table}" for table, n in sorted(kept.items()))
+        raise RotationError(
+            f"key {key_id} of the {label} still seals {sum(kept.values())} value(s) ({where}) that are "
+            "append-only and never re-encrypted: the key must stay as long as those rows are kept"
+        )
     rotated_at = next(
         s.rotated_at for s in keysets.stored_keysets((where_purpose,)) if s.workspace_id == where_workspace
     )
@@ -514,7 +566,7 @@ def retire_key(
             f"key {key_id} of the {label} stopped being primary at {rotated_at:%Y-%m-%d %H:%M:%S} UTC; "
             f"processes may seal with it until {rotated_at + RETIRE_GRACE:%H:%M:%S}: retire it after that"
         )
-    uses = _count_values()[(where_purpose, where_workspace, key_id)]
+    uses = sum(tables.values())
     if uses:
         raise RotationError(
             f"key {key_id} of the {label} still seals {uses} value(s): run `causeway keys reencrypt` first"
@@ -554,6 +606,7 @@ def _retire_root_key(key_id: int, on_change: OnChange) -> Retirement:
 
 
 __all__ = [
+    "APPEND_ONLY_ATTRIBUTE",
     "RETIRE_GRACE",
     "KeyUsage",
     "ReencryptReport",

@@ -1,17 +1,33 @@
-"""Workspaces, the members in them and the invitations that bring people in."""
+"""Workspaces, the members in them and the invitations that bring people in.
+
+An invitation's email is sealed (rule 10) under its workspace's keyset (the platform's for a platform
+invitation); `email_index`, a keyed blind index of the normalised address, is what the one pending
+invitation per address check looks it up by.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from causeway.accounts.models import INDEX_LENGTH, normalize_email
+from causeway.vault.fields import SealedTextField, blind_index
+
 SESSION_TIMEOUT_DEFAULT = timedelta(days=7)
 SESSION_TIMEOUT_MIN = timedelta(minutes=15)
 SESSION_TIMEOUT_MAX = timedelta(days=14)
+INVITATION_EMAIL_INDEX_PURPOSE = "workspaces.invitation.email"
+
+
+def invitation_email_index(email: str) -> str:
+    """The blind index of an invited address. Its own purpose: a database reader cannot match an
+    invitation's index to a user's."""
+    return blind_index(INVITATION_EMAIL_INDEX_PURPOSE, normalize_email(email))
 
 
 class Workspace(models.Model):
@@ -69,7 +85,9 @@ class Invitation(models.Model):
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
     )
-    email = models.EmailField()
+    email = SealedTextField(workspace_field="workspace")
+    # Kept in step with `email` by save().
+    email_index = models.CharField(max_length=INDEX_LENGTH, db_index=True, editable=False)
     user_type = models.CharField(max_length=10, default="standard")
     role = models.ForeignKey("access.Role", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     digest = models.CharField(max_length=64, unique=True)
@@ -86,6 +104,14 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"invitation for {self.email}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            self.email_index = invitation_email_index(self.email)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_index"}
+        super().save(*args, **kwargs)
 
     @property
     def is_open(self) -> bool:

@@ -60,7 +60,10 @@ def invitations_pending(*, workspace: Workspace | None) -> QuerySet[Invitation]:
 
 def workspace_memberships(workspace: Workspace) -> QuerySet[Membership]:
     return (
-        Membership.objects.select_related("user", "role").filter(workspace=workspace).order_by("user__email")
+        # Emails are sealed, so the database cannot sort by them: members are listed in the order they joined.
+        Membership.objects.select_related("user", "role")
+        .filter(workspace=workspace)
+        .order_by("created_at", "pk")
     )
 
 
@@ -91,7 +94,7 @@ class InvitationView:
 
 def invitation_next_step(invitation: Invitation, actor: Any) -> InvitationView:
     signed_in = actor if isinstance(actor, User) and actor.is_authenticated else None
-    has_account = User.objects.filter(email__iexact=invitation.email).exists()
+    has_account = User.objects.with_email(invitation.email).exists()
     if signed_in is not None and signed_in.email.lower() == invitation.email.lower():
         return InvitationView("confirm", invitation)
     if signed_in is not None:

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from causeway.accounts.models import User, UserType
+from causeway.accounts.models import User, UserType, email_index
 from causeway.accounts.services import user_create
 from causeway.accounts.validation import clean_email
 from causeway.audit.models import ActorType
@@ -36,6 +36,7 @@ from causeway.workspaces.models import (
     Invitation,
     Membership,
     Workspace,
+    invitation_email_index,
 )
 from causeway.workspaces.selectors import (
     ADMIN_ROLE_KEY,
@@ -153,7 +154,7 @@ def workspace_create(*, actor: User | Actor, name: str, slug: str = "", admin_em
     slug = _clean_slug(slug) if slug.strip() else _slug_from_name(name)
     if admin_email.strip():
         email = clean_email(admin_email)
-        admin = User.objects.filter(email__iexact=email, is_active=True).first()
+        admin = User.objects.with_email(email).filter(is_active=True).first()
         if admin is None:
             raise ValidationError(
                 {"admin_email": "no active user has this email address; invite them to the platform first"}
@@ -297,7 +298,7 @@ def _refuse_second_open_invitation(email: str, workspace: Workspace | None) -> N
     scope = Q(workspace__isnull=True) if workspace is None else Q(workspace=workspace)
     pending = Invitation.objects.filter(
         scope,
-        email__iexact=email,
+        email_index=invitation_email_index(email),
         accepted_at__isnull=True,
         revoked_at__isnull=True,
         expires_at__gt=timezone.now(),
@@ -314,7 +315,7 @@ def platform_invitation_create(
     email = clean_email(email)
     if user_type not in UserType.values:
         raise ValidationError({"user_type": f"must be one of {', '.join(UserType.values)}"})
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.with_email(email).exists():
         raise ValidationError({"email": "already has an account on this platform"})
     _refuse_second_open_invitation(email, None)
     return _issue(actor=actor, email=email, workspace=None, role=None, user_type=user_type)
@@ -329,7 +330,7 @@ def workspace_invitation_create(
     email = clean_email(email)
     if role not in SYSTEM_ROLE_KEYS:
         raise ValidationError({"role": f"must be one of {', '.join(SYSTEM_ROLE_KEYS)}"})
-    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+    if Membership.objects.filter(workspace=workspace, user__email_index=email_index(email)).exists():
         raise ValidationError({"email": "is already a member of this workspace"})
     _refuse_second_open_invitation(email, workspace)
     return _issue(
@@ -360,7 +361,7 @@ def invitation_accept(
     if invitation is None or not invitation.is_open:
         raise InvitationUnusable
     signed_in = actor if isinstance(actor, User) and actor.is_authenticated else None
-    existing = User.objects.filter(email__iexact=invitation.email).first()
+    existing = User.objects.with_email(invitation.email).first()
     if existing is not None:
         if signed_in is None or signed_in.pk != existing.pk:
             raise InvitationWrongAccount(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -10,6 +11,8 @@ from django.db import connection, transaction
 from causeway.audit.models import AuditEvent, workspace_chain
 from causeway.audit.services import Actor, audit_record
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
+from causeway.vault.fields import StoredCiphertext
+from causeway.vault.sealing import Scope, seal
 
 
 def sql(statement: str, params: tuple[Any, ...] = ()) -> int:
@@ -61,3 +64,15 @@ def swap(chain: str, first: int, second: int) -> None:
     set_seq(chain, first, parking)
     set_seq(chain, second, first)
     set_seq(chain, parking, second)
+
+
+def set_sealed(chain: str, seq: int, column: str, value: Any) -> None:
+    """Write a chosen value into one sealed column of an event, sealed for exactly that row and column.
+
+    The strongest database attacker short of the audit MAC key: one who can also seal (holds the
+    vault's keys), so the forged value opens cleanly and only the MAC can catch it.
+    """
+    event_id, workspace_id = AuditEvent.objects.values_list("id", "workspace_id").get(chain=chain, seq=seq)
+    data = json.dumps(value).encode() if column == "details" else str(value).encode()
+    sealed = seal(data, scope=Scope(workspace_id, "audit_auditevent", str(event_id), column))
+    assert AuditEvent.objects.filter(id=event_id).update(**{column: StoredCiphertext(sealed)}) == 1

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import SYSTEM, audit_checkpoint, audit_mac_key_rotate, audit_record
-from causeway.audit.tests.tamper import make_chain, sql, switch_off_triggers
+from causeway.audit.tests.tamper import make_chain, set_sealed, sql, switch_off_triggers
 from causeway.audit.verify import verify_chains
 from causeway.vault import mac
 from causeway.vault.models import WrappedKeyset
@@ -68,7 +68,7 @@ def test_rule_16_after_rotation_tampering_is_still_found_in_old_and_new_links() 
     audit_mac_key_rotate(actor=SYSTEM)
     make_chain(2, workspace_id=before[0].workspace_id)
     switch_off_triggers()
-    sql("UPDATE audit_auditevent SET target_label = 'x' WHERE chain = %s AND seq = 5", (chain,))
+    set_sealed(chain, 5, "target_label", "x")
     report = next(r for r in verify_chains().chains if r.chain == chain)
     assert report.problem is not None
     assert (report.problem.seq, report.problem.kind) == (5, "changed")

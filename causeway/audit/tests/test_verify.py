@@ -6,20 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import json
 import uuid
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 
 from causeway.audit import canonical
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
 from causeway.audit.services import SYSTEM, audit_checkpoint, audit_record
-from causeway.audit.tests.tamper import make_chain, sql, swap, switch_off_triggers
+from causeway.audit.tests.tamper import make_chain, set_sealed, sql, swap, switch_off_triggers
 from causeway.vault import mac
+from causeway.vault.fields import StoredCiphertext
 
 pytestmark = pytest.mark.django_db
 
@@ -75,14 +75,38 @@ def test_rule_16_edited_content_is_named_as_changed() -> None:
 def test_rule_16_edited_details_are_named_as_changed() -> None:
     chain, events = make_chain(6)
     switch_off_triggers()
-    forged = json.dumps({"number": 999})
-    if connection.vendor == "postgresql":
-        sql("UPDATE audit_auditevent SET details = %s::jsonb WHERE chain = %s AND seq = 2", (forged, chain))
-    else:
-        sql("UPDATE audit_auditevent SET details = %s WHERE chain = %s AND seq = 2", (forged, chain))
+    set_sealed(chain, 2, "details", {"number": 999})
     code, output = verify()
     assert code == 1
     assert bad_line(2, events[1]) + "changed" in line_for(output, chain)
+
+
+def test_rule_16_a_sealed_column_copied_from_another_event_is_named_as_changed() -> None:
+    chain, events = make_chain(4)
+    switch_off_triggers()
+    copied = AuditEvent.objects.values_list("user_agent", flat=True).get(pk=events[0].pk)
+    AuditEvent.objects.filter(pk=events[2].pk).update(user_agent=StoredCiphertext(bytes(copied)))
+    code, output = verify()
+    assert code == 1
+    assert line_for(output, chain) == (
+        f"BAD {chain}: "
+        + bad_line(3, events[2])
+        + f"changed: sealed value of audit_auditevent row {events[2].id} field user_agent "
+        f"(workspace {events[2].workspace_id}) does not open: the ciphertext belongs to another record "
+        "or was altered (integrity check failed)"
+    )
+
+
+def test_rule_16_an_actor_index_changed_to_hide_an_event_from_search_is_named() -> None:
+    chain, events = make_chain(4)
+    switch_off_triggers()
+    hidden = AuditEvent.objects.values_list("actor_index", flat=True).get(pk=events[0].pk)
+    sql("UPDATE audit_auditevent SET actor_index = %s WHERE chain = %s AND seq = 2", (hidden, chain))
+    code, output = verify()
+    assert code == 1
+    assert line_for(output, chain) == (
+        f"BAD {chain}: " + bad_line(2, events[1]) + "changed: its actor search index does not match its actor"
+    )
 
 
 def test_rule_16_a_deleted_event_is_named_as_removed() -> None:
@@ -219,10 +243,7 @@ def _rebuild_from(chain: str, start: int, tag_for: object) -> None:
 def test_rule_16_a_chain_rebuilt_without_the_key_is_found() -> None:
     chain, events = make_chain(8)
     switch_off_triggers()
-    sql(
-        "UPDATE audit_auditevent SET actor_label = 'someone-else@example.com' WHERE chain = %s AND seq = 4",
-        (chain,),
-    )
+    set_sealed(chain, 4, "actor_label", "someone-else@example.com")
     guessed = b"causeway-audit-key"
 
     _rebuild_from(chain, 4, lambda data: hmac.new(guessed, data, hashlib.sha256).digest())
@@ -239,7 +260,7 @@ def test_rule_16_a_chain_rebuilt_without_the_key_is_found() -> None:
 def test_rule_16_a_forged_mac_that_names_the_real_key_is_still_found() -> None:
     chain, events = make_chain(8)
     switch_off_triggers()
-    sql("UPDATE audit_auditevent SET target_label = 'nothing to see' WHERE chain = %s AND seq = 3", (chain,))
+    set_sealed(chain, 3, "target_label", "nothing to see")
     # The attacker copies the real key's id into the tag prefix, guessing only the key itself.
     prefix = bytes(events[0].mac)[:5]
     _rebuild_from(chain, 3, lambda data: prefix + hmac.new(b"guess", data, hashlib.sha256).digest())

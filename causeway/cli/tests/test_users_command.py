@@ -44,7 +44,7 @@ def test_create_reads_the_password_from_a_file_and_is_audited(password_file: Pat
         "--password-file", str(password_file),
     )  # fmt: skip
     assert output == "Created standard user grace@example.com.\n"
-    user = User.objects.get(email="grace@example.com")
+    user = User.objects.with_email("grace@example.com").get()
     assert user.check_password(NEW_PASSWORD), "the file's trailing newline is not part of the password"
     assert not user.is_staff
     [event] = AuditEvent.objects.filter(action="user.created")
@@ -66,7 +66,7 @@ def test_create_staff_from_standard_input(monkeypatch: Any) -> None:
         "--password-file",
         "-",
     )
-    assert User.objects.get(email="ops@example.com").is_staff
+    assert User.objects.with_email("ops@example.com").get().is_staff
 
 
 @pytest.mark.django_db
@@ -205,4 +205,4 @@ def test_the_real_command_fails_with_one_line_and_takes_no_password_argument(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert good.returncode == 0, good.stderr
-    assert User.objects.get(email="g@example.com").check_password(NEW_PASSWORD)
+    assert User.objects.with_email("g@example.com").get().check_password(NEW_PASSWORD)
