@@ -138,6 +138,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+# Attempts are counted by the email's keyed blind index, so axes' tables hold no email address;
+# successful sign-ins are in the sealed audit log, not in axes' plaintext access log.
+AXES_USERNAME_CALLABLE = "causeway.accounts.services.login_throttle_key"
+AXES_DISABLE_ACCESS_LOG = True
 AXES_LOCKOUT_CALLABLE = "causeway.web.accounts_views.locked_out"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

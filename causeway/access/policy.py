@@ -184,7 +184,7 @@ def invitation_by_token(token: str) -> Invitation:
 def users_visible(actor: Any) -> QuerySet[User]:
     """Every user of the platform for staff; otherwise only the actor."""
     if is_staff(actor):
-        return User.objects.order_by("email")
+        return User.objects.order_by("date_joined")
     if _is_user(actor):
         return User.objects.filter(pk=actor.pk)
     return User.objects.none()

@@ -17,6 +17,7 @@ from causeway.accounts.models import ApiToken, User, UserSession, UserType, emai
 from causeway.accounts.validation import clean_password, clean_profile
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, Actor, audit_record
+from causeway.vault.masking import register_value
 
 TOKEN_PREFIX = "cw"  # noqa: S105
 TOKEN_MAX_DAYS = 365
@@ -179,6 +180,8 @@ def token_create(
         target=token,
         details={"expires_at": token.expires_at.isoformat()},
     )
+    # The secret is kept only as a digest, so this is the one moment it can be known for masking.
+    register_value(f"api-token:{prefix}", secret)
     return token, secret
 
 

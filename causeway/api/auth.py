@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
 from causeway.accounts.services import token_authenticate
+from causeway.vault.masking import register_value
 
 
 class BearerToken(HttpBearer):
@@ -16,6 +17,8 @@ class BearerToken(HttpBearer):
         if found is None:
             return None
         request.api_token = found  # type: ignore[attr-defined]
+        # Only digests are stored, so each process learns a token for masking when it sees it used.
+        register_value(f"api-token:{found.prefix}", token)
         return found.user
 
 

@@ -33,6 +33,7 @@ from causeway.audit.models import (
     workspace_chain,
 )
 from causeway.vault import mac
+from causeway.vault.masking import mask
 
 MAC_PURPOSE = mac.AUDIT_PURPOSE
 logger = logging.getLogger(__name__)
@@ -86,13 +87,14 @@ def neutralize(text: str) -> str:
 
 
 def _clip(value: Any, limit: int) -> str:
-    return neutralize(str(value))[:limit]
+    # Known secret values are masked before anything typed by a person is kept (rule 13).
+    return neutralize(mask(str(value)))[:limit]
 
 
 def _neutralize_tree(value: Any) -> Any:
     """Details as JSON that reads back from any database exactly as written (the MAC depends on it)."""
     if isinstance(value, str):
-        return neutralize(value)
+        return neutralize(mask(value))
     if isinstance(value, dict):
         return {neutralize(str(k)): _neutralize_tree(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
