@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tink import aead
 
+from causeway.tests.at_rest import database_bytes
 from causeway.vault.keysets import workspace_keyring
 from causeway.vault.models import Secret
 from causeway.vault.rootkey import prefix_key_id
@@ -21,37 +18,6 @@ from causeway.vault.secrets import secret_set
 from causeway.vault.tests.sample_models import SampleRecord
 
 CANARY = "canary-7f3a9c-plaintext-value"
-
-
-def _database_bytes() -> bytes:
-    """Everything the database holds, as an attacker with a copy of it would read it."""
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        path = Path(connection.settings_dict["NAME"])
-        files = [path, Path(f"{path}-wal"), Path(f"{path}-journal")]
-        return b"".join(f.read_bytes() for f in files if f.exists())
-    config = connection.settings_dict
-    env = dict(os.environ)
-    if config["PASSWORD"]:
-        env["PGPASSWORD"] = config["PASSWORD"]
-    dump = subprocess.run(
-        [
-            "pg_dump",
-            "--host",
-            config["HOST"] or "127.0.0.1",
-            "--port",
-            str(config["PORT"] or 5432),
-            "--username",
-            config["USER"],
-            "--data-only",
-            config["NAME"],
-        ],
-        env=env,
-        capture_output=True,
-        check=True,
-    )
-    return dump.stdout
 
 
 @pytest.mark.django_db(transaction=True)
@@ -74,7 +40,7 @@ def test_rule_10_canary_secret_absent_from_the_database_file_or_dump(sink):
         blob=CANARY.encode(),
         history={"step": CANARY},
     )
-    stored = _database_bytes()
+    stored = database_bytes()
     # The positive control: what is not sealed is found, so this is the right database, fully read.
     assert b"canary-name-visible" in stored
     assert b"sample-label-visible" in stored
