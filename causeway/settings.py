@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "causeway.accounts",
     "causeway.workspaces",
     "causeway.access",
+    "causeway.recipes",
+    "causeway.runs",
     "causeway.web",
     "causeway.api",
     "causeway.cli",

@@ -24,6 +24,8 @@ class Perm(StrEnum):
     RECIPE_DELETE = "recipe:delete"
     RECIPE_RUN = "recipe:run"
     RECIPE_TEST = "recipe:test"
+    # Every job of a recipe, not only one's own (rule 8).
+    RECIPE_DEBUG = "recipe:debug"
     LOOKUP_TABLE_VIEW = "lookup_table:view"
     LOOKUP_TABLE_EDIT = "lookup_table:edit"
     LOOKUP_TABLE_CREATE = "lookup_table:create"
@@ -63,6 +65,8 @@ _FULL_BUILDER = frozenset(
     p
     for p in Perm
     if p.value.split(":")[0] in {"project", "folder", "connection", "recipe", "lookup_table", "job"}
+    # Rule 4 lists no debug for Analysts: seeing other people's jobs of a recipe takes a debug grant.
+    and p is not Perm.RECIPE_DEBUG
 )
 
 SYSTEM_ROLES: dict[str, frozenset[Perm]] = {
@@ -82,3 +86,50 @@ SYSTEM_ROLES: dict[str, frozenset[Perm]] = {
 }
 
 SYSTEM_ROLE_NAMES = {"admin": "Admin", "analyst": "Analyst", "operator": "Operator"}
+
+
+class Capability(StrEnum):
+    """The grant vocabulary: what a per-recipe grant and an environment's ceiling speak of."""
+
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+    DEBUG = "debug"
+
+
+_CONTENT = ("project", "folder", "connection", "recipe", "lookup_table")
+
+# Which permissions each capability stands for, in an environment's ceiling.
+CAPABILITY_PERMS: dict[Capability, frozenset[Perm]] = {
+    Capability.READ: frozenset(Perm(f"{kind}:view") for kind in _CONTENT) | {Perm.JOB_VIEW},
+    Capability.WRITE: frozenset(
+        Perm(f"{kind}:{verb}") for kind in _CONTENT for verb in ("edit", "create", "delete")
+    ),
+    Capability.EXECUTE: frozenset({Perm.RECIPE_RUN, Perm.RECIPE_TEST}),
+    Capability.DEBUG: frozenset({Perm.RECIPE_DEBUG}),
+}
+
+# What a per-recipe grant gives on that recipe.
+GRANT_PERMS: dict[Capability, frozenset[Perm]] = {
+    Capability.READ: frozenset({Perm.RECIPE_VIEW, Perm.JOB_VIEW}),
+    Capability.WRITE: frozenset({Perm.RECIPE_EDIT, Perm.RECIPE_DELETE}),
+    Capability.EXECUTE: frozenset({Perm.RECIPE_RUN, Perm.RECIPE_TEST}),
+    Capability.DEBUG: frozenset({Perm.RECIPE_DEBUG}),
+}
+
+# Permissions no environment ceiling limits: they are not about a project's content.
+UNCEILED: frozenset[Perm] = ADMIN_ONLY | {Perm.WORKSPACE_VIEW}
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+# Rule 5: DEV lets builders read, debug, write and run; TEST and PROD only read and debug.
+DEFAULT_CEILINGS: dict[Environment, frozenset[Capability]] = {
+    Environment.DEV: frozenset(Capability),
+    Environment.TEST: frozenset({Capability.READ, Capability.DEBUG}),
+    Environment.PROD: frozenset({Capability.READ, Capability.DEBUG}),
+}

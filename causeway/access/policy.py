@@ -13,7 +13,7 @@ from causeway.access.perms import Perm
 from causeway.accounts.models import User
 from causeway.audit.models import ActorType
 from causeway.audit.services import Actor
-from causeway.workspaces.models import Invitation, Membership, Workspace
+from causeway.workspaces.models import Invitation, Membership, ServiceAccount, Workspace
 from causeway.workspaces.selectors import (
     invitation_open_by_token,
     invitations_pending,
@@ -32,10 +32,18 @@ def membership_of(actor: Any, workspace: Workspace) -> Membership | None:
 
 
 def perms_in(actor: Any, workspace: Workspace) -> frozenset[Perm]:
+    """Workspace-wide permissions: the member's role. A service account of the workspace holds only
+    `workspace:view` here; what it may do comes from its recipe grants (rule 8)."""
+    if _is_service_account_of(actor, workspace):
+        return frozenset({Perm.WORKSPACE_VIEW})
     membership = membership_of(actor, workspace)
     if membership is None:
         return frozenset()
-    return membership.role.perms
+    return membership.role.perms | {Perm.WORKSPACE_VIEW}
+
+
+def _is_service_account_of(actor: Any, workspace: Workspace) -> bool:
+    return isinstance(actor, ServiceAccount) and actor.is_active and actor.workspace_id == workspace.id
 
 
 def has_perm(actor: Any, workspace: Workspace, perm: Perm) -> bool:
@@ -63,10 +71,9 @@ def workspace_get(actor: Any, ref: str | uuid.UUID, *, need: Perm) -> Workspace:
     workspace = _find_workspace(ref)
     if workspace is None:
         raise NotFound("workspace")
-    membership = membership_of(actor, workspace)
-    if membership is None:
+    if membership_of(actor, workspace) is None and not _is_service_account_of(actor, workspace):
         raise NotFound("workspace")
-    if need not in membership.role.perms:
+    if need not in perms_in(actor, workspace):
         raise Forbidden(need, workspace=workspace, actor=actor)
     return workspace
 

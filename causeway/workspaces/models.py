@@ -16,12 +16,17 @@ from django.db import models
 from django.utils import timezone
 
 from causeway.accounts.models import INDEX_LENGTH, normalize_email
+from causeway.audit.models import ActorType
+from causeway.audit.services import Actor
 from causeway.vault.fields import SealedTextField, blind_index
 
 SESSION_TIMEOUT_DEFAULT = timedelta(days=7)
 SESSION_TIMEOUT_MIN = timedelta(minutes=15)
 SESSION_TIMEOUT_MAX = timedelta(days=14)
 INVITATION_EMAIL_INDEX_PURPOSE = "workspaces.invitation.email"
+JOB_RETENTION_DEFAULT_DAYS = 30
+JOB_RETENTION_MIN_DAYS = 1
+JOB_RETENTION_MAX_DAYS = 3650
 
 
 def invitation_email_index(email: str) -> str:
@@ -35,6 +40,11 @@ class Workspace(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
     session_timeout = models.DurationField(default=SESSION_TIMEOUT_DEFAULT)
+    # How long job history is kept before beat purges it (rule 14).
+    job_retention_days = models.PositiveIntegerField(default=JOB_RETENTION_DEFAULT_DAYS)
+    # Hosts an Admin allowed recipes to call even though they resolve to a loopback, private,
+    # link-local or metadata address (rule 20). Exact names, or "*.example.com".
+    outbound_allowed_hosts = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -47,6 +57,11 @@ class Workspace(models.Model):
                 condition=models.Q(session_timeout__gte=SESSION_TIMEOUT_MIN)
                 & models.Q(session_timeout__lte=SESSION_TIMEOUT_MAX),
                 name="workspace_session_timeout_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(job_retention_days__gte=JOB_RETENTION_MIN_DAYS)
+                & models.Q(job_retention_days__lte=JOB_RETENTION_MAX_DAYS),
+                name="workspace_job_retention_in_range",
             ),
         ]
 
@@ -120,3 +135,65 @@ class Invitation(models.Model):
     @property
     def audit_target(self) -> tuple[str, str, str]:
         return ("invitation", str(self.id), self.email)
+
+
+class ServiceAccount(models.Model):
+    """A non-human identity of one workspace: API tokens only, never a page (rule 8)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="service_accounts")
+    name = models.CharField(max_length=100)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="service_account_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def audit_actor(self) -> Actor:
+        return Actor(type=ActorType.SERVICE_ACCOUNT, id=str(self.id), label=f"service account {self.name}")
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("service_account", str(self.id), self.name)
+
+
+class ServiceAccountToken(models.Model):
+    """A service account's API token: shown once, kept as a SHA-256 digest, expiring, revocable."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service_account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("service_account_token", str(self.id), f"{self.name} ({self.prefix})")

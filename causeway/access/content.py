@@ -1,0 +1,419 @@
+"""Access to a workspace's content: projects, folders, recipes, lookup tables and jobs (rules 1, 2, 5, 8, 9).
+
+Effective permission = (role permissions within the role's project scope, plus direct recipe grants,
+plus the roles and grants of every group the actor is in), within the environment's ceiling (for
+humans), without the Admin-only powers unless the actor is an Admin (rule 3). Lists are query
+filters built from the same ingredients, applied in the database.
+
+The content models live in a higher layer; they are reached through Django's app registry by name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+
+from causeway.access.errors import Forbidden, NotFound
+from causeway.access.models import EnvironmentPolicy, Group, RecipeGrant, Role
+from causeway.access.perms import (
+    ADMIN_ONLY,
+    CAPABILITY_PERMS,
+    DEFAULT_CEILINGS,
+    GRANT_PERMS,
+    UNCEILED,
+    Capability,
+    Environment,
+    Perm,
+)
+from causeway.access.policy import is_system
+from causeway.accounts.models import User
+from causeway.audit.models import Outcome
+from causeway.audit.services import audit_record
+from causeway.workspaces.models import Membership, ServiceAccount, Workspace
+
+
+def _model(name: str) -> type[Model]:
+    app_label, model_name = name.split(".")
+    return apps.get_model(app_label, model_name)
+
+
+def _uuid(ref: Any) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
+    try:
+        return uuid.UUID(str(ref))
+    except ValueError:
+        return None
+
+
+def is_human(actor: Any) -> bool:
+    return isinstance(actor, User) and actor.is_active
+
+
+def is_service_account(actor: Any, workspace: Workspace | None = None) -> bool:
+    return (
+        isinstance(actor, ServiceAccount)
+        and actor.is_active
+        and (workspace is None or actor.workspace_id == workspace.id)
+    )
+
+
+@dataclass(frozen=True)
+class ScopedRole:
+    """A role the actor holds, where from (membership or a group), and the projects it covers."""
+
+    role: Role
+    via: str  # "membership" or the group's name
+    all_projects: bool
+    project_ids: frozenset[uuid.UUID]
+
+    def covers(self, project_id: uuid.UUID) -> bool:
+        return self.all_projects or project_id in self.project_ids
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Everything the policy needs to know about one actor in one workspace, read once."""
+
+    workspace: Workspace
+    actor: Any
+    human: bool
+    member: bool
+    is_admin: bool
+    roles: tuple[ScopedRole, ...]
+    group_ids: frozenset[uuid.UUID]
+    ceilings: dict[str, frozenset[Capability]] = field(default_factory=dict)
+    # The operator's command line, which already holds the database and the keys: everything.
+    system: bool = False
+
+    def ceiling_perms(self, environment: str) -> frozenset[Perm]:
+        caps = self.ceilings.get(environment, frozenset())
+        perms: set[Perm] = set()
+        for cap in caps:
+            perms |= CAPABILITY_PERMS[cap]
+        return frozenset(perms)
+
+    def cap(self, perms: Iterable[Perm], environment: str) -> frozenset[Perm]:
+        """Apply the environment ceiling (humans only) and the Admin-only rule."""
+        held = frozenset(perms)
+        if self.human:
+            held = (held & self.ceiling_perms(environment)) | (held & UNCEILED)
+        if not self.is_admin:
+            held -= ADMIN_ONLY
+        return held
+
+    def environments_allowing(self, perm: Perm) -> list[str]:
+        if not self.human or perm in UNCEILED:
+            return [e.value for e in Environment]
+        return [e.value for e in Environment if perm in self.ceiling_perms(e.value)]
+
+
+def ceilings_of(workspace: Workspace) -> dict[str, frozenset[Capability]]:
+    """Each environment's ceiling: the stored policy, or rule 5's default where none is stored."""
+    found = {p.environment: p.ceiling for p in EnvironmentPolicy.objects.filter(workspace=workspace)}
+    return {e.value: found.get(e.value, DEFAULT_CEILINGS[e]) for e in Environment}
+
+
+def _scoped(role: Role, via: str) -> ScopedRole:
+    ids = frozenset() if role.all_projects else frozenset(role.projects.values_list("id", flat=True))
+    return ScopedRole(role=role, via=via, all_projects=role.all_projects, project_ids=ids)
+
+
+def standing(actor: Any, workspace: Workspace) -> Standing:
+    ceilings = ceilings_of(workspace)
+    if is_system(actor):
+        return Standing(workspace, actor, False, True, True, (), frozenset(), ceilings, system=True)
+    if is_human(actor):
+        membership = Membership.objects.select_related("role").filter(workspace=workspace, user=actor).first()
+        if membership is None:
+            return Standing(workspace, actor, True, False, False, (), frozenset(), ceilings)
+        groups = list(
+            Group.objects.filter(workspace=workspace, members__user=actor)
+            .prefetch_related("roles")
+            .distinct()
+        )
+        roles = [_scoped(membership.role, "membership")]
+        for group in groups:
+            roles += [_scoped(role, group.name) for role in group.roles.all() if not _is_admin_role(role)]
+        return Standing(
+            workspace,
+            actor,
+            True,
+            True,
+            _is_admin_role(membership.role),
+            tuple(roles),
+            frozenset(g.id for g in groups),
+            ceilings,
+        )
+    if is_service_account(actor, workspace):
+        groups = list(
+            Group.objects.filter(workspace=workspace, members__service_account=actor)
+            .prefetch_related("roles")
+            .distinct()
+        )
+        return Standing(workspace, actor, False, True, False, (), frozenset(g.id for g in groups), ceilings)
+    return Standing(workspace, actor, False, False, False, (), frozenset(), ceilings)
+
+
+def _is_admin_role(role: Role) -> bool:
+    return role.is_system and role.workspace_id is None and role.key == "admin"
+
+
+# Single objects.
+
+
+def project_perms(st: Standing, project: Any) -> frozenset[Perm]:
+    """What the actor holds on a project and the content in it, by its roles (no recipe grants)."""
+    if st.system:
+        return frozenset(Perm)
+    if not st.member:
+        return frozenset()
+    held: set[Perm] = set()
+    for scoped in st.roles:
+        if scoped.covers(project.id):
+            held |= scoped.role.perms
+    return st.cap(held, project.environment)
+
+
+def _grant_filter(st: Standing) -> Q:
+    if isinstance(st.actor, ServiceAccount):
+        who = Q(service_account=st.actor)
+    else:
+        who = Q(user=st.actor)
+    if st.group_ids:
+        who |= Q(group_id__in=st.group_ids)
+    return who
+
+
+def grants_on(st: Standing, recipe: Any) -> list[RecipeGrant]:
+    if not st.member:
+        return []
+    return list(RecipeGrant.objects.filter(_grant_filter(st), recipe_id=recipe.id).select_related("group"))
+
+
+def recipe_perms(st: Standing, recipe: Any) -> frozenset[Perm]:
+    """What the actor holds on one recipe: its project's role permissions and its grants, capped."""
+    if st.system:
+        return frozenset(Perm)
+    if not st.member:
+        return frozenset()
+    project = recipe.project
+    held: set[Perm] = set()
+    if st.human:
+        for scoped in st.roles:
+            if scoped.covers(project.id):
+                held |= {p for p in scoped.role.perms if p.value.startswith(("recipe:", "job:"))}
+    for grant in grants_on(st, recipe):
+        for cap in grant.capabilities:
+            held |= GRANT_PERMS[cap]
+    return st.cap(held, project.environment)
+
+
+def _deny_hidden(actor: Any, workspace: Workspace, target: Any, need: Perm) -> None:
+    """A denied attempt on an object that exists is on record even though the answer is 404."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor if (is_human(actor) or isinstance(actor, ServiceAccount)) else None,
+            action="access.denied",
+            target=target,
+            workspace_id=workspace.id,
+            outcome=Outcome.DENIED,
+            details={"permission": str(need), "answer": "not found"},
+        )
+
+
+def _get(model: str, workspace: Workspace, ref: Any, *, related: tuple[str, ...] = ()) -> Any:
+    pk = _uuid(ref)
+    if pk is None:
+        return None
+    return _model(model).objects.select_related(*related).filter(pk=pk).first()  # type: ignore[attr-defined]
+
+
+def _refuse(
+    actor: Any, workspace: Workspace, found: Any, *, view: Perm, need: Perm, held: frozenset[Perm], what: str
+) -> None:
+    if view not in held:
+        _deny_hidden(actor, found.workspace, found, need)
+        raise NotFound(what)
+    if need not in held:
+        raise Forbidden(need, workspace=workspace, actor=actor)
+
+
+def _in_workspace(actor: Any, workspace: Workspace, found: Any, need: Perm, what: str) -> None:
+    if found is None:
+        raise NotFound(what)
+    if found.workspace_id != workspace.id:
+        # Another workspace's object: as if it did not exist, and on that workspace's record (rule 9).
+        _deny_hidden(actor, found.workspace, found, need)
+        raise NotFound(what)
+
+
+def recipe_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.RECIPE_VIEW) -> Any:
+    """The recipe if the actor may `need` it. Without read it is NotFound (rule 9); with read but
+    without `need`, Forbidden naming the permission."""
+    found = _get("recipes.Recipe", workspace, ref, related=("project", "workspace"))
+    _in_workspace(actor, workspace, found, need, "recipe")
+    held = recipe_perms(standing(actor, workspace), found)
+    _refuse(actor, workspace, found, view=Perm.RECIPE_VIEW, need=need, held=held, what="recipe")
+    return found
+
+
+def project_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.PROJECT_VIEW) -> Any:
+    found = _get("recipes.Project", workspace, ref, related=("workspace",))
+    _in_workspace(actor, workspace, found, need, "project")
+    held = project_perms(standing(actor, workspace), found)
+    _refuse(actor, workspace, found, view=Perm.PROJECT_VIEW, need=need, held=held, what="project")
+    return found
+
+
+def folder_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.FOLDER_VIEW) -> Any:
+    found = _get("recipes.Folder", workspace, ref, related=("project", "workspace"))
+    _in_workspace(actor, workspace, found, need, "folder")
+    held = project_perms(standing(actor, workspace), found.project)
+    _refuse(actor, workspace, found, view=Perm.FOLDER_VIEW, need=need, held=held, what="folder")
+    return found
+
+
+def lookup_table_get(
+    actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.LOOKUP_TABLE_VIEW
+) -> Any:
+    found = _get("recipes.LookupTable", workspace, ref, related=("project", "workspace"))
+    _in_workspace(actor, workspace, found, need, "lookup table")
+    held = project_perms(standing(actor, workspace), found.project)
+    _refuse(actor, workspace, found, view=Perm.LOOKUP_TABLE_VIEW, need=need, held=held, what="lookup table")
+    return found
+
+
+def may(actor: Any, workspace: Workspace, perm: Perm, obj: Any) -> bool:
+    """True if the actor holds `perm` on a recipe or a project (for showing a button, say)."""
+    st = standing(actor, workspace)
+    if obj.__class__.__name__ == "Recipe":
+        return perm in recipe_perms(st, obj)
+    project = obj if obj.__class__.__name__ == "Project" else obj.project
+    return perm in project_perms(st, project)
+
+
+def require_on_project(actor: Any, workspace: Workspace, project: Any, need: Perm) -> None:
+    """For creating content in a project: NotFound without view, Forbidden without `need`."""
+    held = project_perms(standing(actor, workspace), project)
+    _refuse(actor, workspace, project, view=Perm.PROJECT_VIEW, need=need, held=held, what="project")
+
+
+# Lists, as query filters.
+
+
+def _role_project_filter(st: Standing, perm: Perm, project_field: str, env_field: str) -> Q:
+    """Projects where one of the actor's roles gives `perm`, within the environments that allow it."""
+    if st.system:
+        return Q()
+    if not st.human or not st.member:
+        return Q(pk__in=[])
+    envs = st.environments_allowing(perm)
+    if not envs:
+        return Q(pk__in=[])
+    everywhere = any(perm in s.role.perms and s.all_projects for s in st.roles)
+    ids: set[uuid.UUID] = set()
+    for scoped in st.roles:
+        if perm in scoped.role.perms:
+            ids |= scoped.project_ids
+    scope = Q() if everywhere else Q(**{f"{project_field}__in": ids})
+    if not everywhere and not ids:
+        return Q(pk__in=[])
+    if perm in ADMIN_ONLY and not st.is_admin:
+        return Q(pk__in=[])
+    return scope & Q(**{f"{env_field}__in": envs})
+
+
+def _grant_recipe_filter(st: Standing, perm: Perm) -> Q:
+    caps = [c for c in Capability if perm in GRANT_PERMS[c]]
+    if not caps or not st.member:
+        return Q(pk__in=[])
+    has_cap = Q()
+    for cap in caps:
+        has_cap |= Q(**{cap.value: True})
+    grants = RecipeGrant.objects.filter(_grant_filter(st), has_cap, recipe_id=OuterRef("pk"))
+    q = Q(Exists(grants))
+    if st.human:
+        envs = st.environments_allowing(perm)
+        q &= Q(project__environment__in=envs)
+    return q
+
+
+def recipes_visible(actor: Any, workspace: Workspace, need: Perm = Perm.RECIPE_VIEW) -> QuerySet[Any]:
+    """The workspace's recipes on which the actor holds `need`, filtered in the database."""
+    st = standing(actor, workspace)
+    recipes = _model("recipes.Recipe").objects.filter(workspace=workspace)  # type: ignore[attr-defined]
+    if not st.member:
+        return recipes.none()  # type: ignore[no-any-return]
+    q = _grant_recipe_filter(st, need)
+    if need.value.startswith(("recipe:", "job:")):
+        q |= _role_project_filter(st, need, "project_id", "project__environment")
+    return recipes.filter(q)  # type: ignore[no-any-return]
+
+
+def projects_visible(actor: Any, workspace: Workspace, need: Perm = Perm.PROJECT_VIEW) -> QuerySet[Any]:
+    """Projects the actor's roles let it see, and, for read, those holding a recipe granted to it."""
+    st = standing(actor, workspace)
+    projects = _model("recipes.Project").objects.filter(workspace=workspace)  # type: ignore[attr-defined]
+    if not st.member:
+        return projects.none()  # type: ignore[no-any-return]
+    q = _role_project_filter(st, need, "id", "environment")
+    if need is Perm.PROJECT_VIEW:
+        granted = recipes_visible(actor, workspace, Perm.RECIPE_VIEW).filter(project_id=OuterRef("pk"))
+        q |= Q(Exists(granted))
+    return projects.filter(q)  # type: ignore[no-any-return]
+
+
+def folders_visible(actor: Any, workspace: Workspace, need: Perm = Perm.FOLDER_VIEW) -> QuerySet[Any]:
+    st = standing(actor, workspace)
+    folders = _model("recipes.Folder").objects.filter(workspace=workspace)  # type: ignore[attr-defined]
+    if not st.member:
+        return folders.none()  # type: ignore[no-any-return]
+    return folders.filter(_role_project_filter(st, need, "project_id", "project__environment"))  # type: ignore[no-any-return]
+
+
+def lookup_tables_visible(
+    actor: Any, workspace: Workspace, need: Perm = Perm.LOOKUP_TABLE_VIEW
+) -> QuerySet[Any]:
+    st = standing(actor, workspace)
+    tables = _model("recipes.LookupTable").objects.filter(workspace=workspace)  # type: ignore[attr-defined]
+    if not st.member:
+        return tables.none()  # type: ignore[no-any-return]
+    return tables.filter(_role_project_filter(st, need, "project_id", "project__environment"))  # type: ignore[no-any-return]
+
+
+def jobs_visible(actor: Any, workspace: Workspace) -> QuerySet[Any]:
+    """Rule 8: every job of a recipe the actor may debug; otherwise only the jobs it ran itself, of
+    recipes whose history it may view. A service account sees only the jobs it started."""
+    st = standing(actor, workspace)
+    jobs = _model("runs.Job").objects.filter(workspace=workspace)  # type: ignore[attr-defined]
+    if not st.member:
+        return jobs.none()  # type: ignore[no-any-return]
+    if st.system:
+        return jobs  # type: ignore[no-any-return]
+    if isinstance(actor, ServiceAccount):
+        return jobs.filter(run_by_service_account=actor)  # type: ignore[no-any-return]
+    debuggable = recipes_visible(actor, workspace, Perm.RECIPE_DEBUG).values("pk")
+    viewable = recipes_visible(actor, workspace, Perm.JOB_VIEW).values("pk")
+    return jobs.filter(  # type: ignore[no-any-return]
+        Q(recipe_id__in=debuggable) | (Q(run_by_user=actor) & Q(recipe_id__in=viewable))
+    )
+
+
+def job_get(actor: Any, workspace: Workspace, ref: Any) -> Any:
+    """One job the actor may see (rule 8); any other is NotFound, as rule 9 says of a job one cannot read."""
+    pk = _uuid(ref)
+    found = _model("runs.Job").objects.filter(pk=pk).select_related("workspace").first() if pk else None  # type: ignore[attr-defined]
+    _in_workspace(actor, workspace, found, Perm.JOB_VIEW, "job")
+    assert found is not None
+    visible = jobs_visible(actor, workspace).filter(pk=found.pk).exists()
+    if not visible:
+        _deny_hidden(actor, workspace, found, Perm.JOB_VIEW)
+        raise NotFound("job")
+    return found

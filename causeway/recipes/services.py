@@ -1,0 +1,355 @@
+"""Changes to projects, recipes and lookup tables. Each asks `access`, runs in one transaction, and records
+its audit event inside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from causeway.access import content as access
+from causeway.access import policy
+from causeway.access.models import RecipeGrant
+from causeway.access.perms import Environment, Perm
+from causeway.accounts.models import User
+from causeway.audit.services import audit_record
+from causeway.recipes.definition import definition_clean
+from causeway.recipes.models import Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
+from causeway.vault.fields import blind_index
+from causeway.workspaces.models import Workspace
+
+LOOKUP_COLUMN_TYPES = ("text", "integer", "number", "boolean", "date")
+
+
+def _name(value: Any, field: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({field: "a name is required"})
+    clean: str = value.strip()
+    if len(clean) > 100:
+        raise ValidationError({field: "a name is at most 100 characters"})
+    return clean
+
+
+def _audit_actor(actor: Any) -> Any:
+    """Users and service accounts name themselves; the operator's command line is the system."""
+    return actor if hasattr(actor, "audit_actor") or policy.is_system(actor) else None
+
+
+@transaction.atomic
+def project_create(
+    *, actor: Any, workspace: Workspace, name: str, environment: str = "dev", description: str = ""
+) -> Project:
+    if not policy.is_system(actor):
+        policy.require_perm(actor, workspace, Perm.PROJECT_CREATE)
+    if environment not in {e.value for e in Environment}:
+        raise ValidationError({"environment": "must be dev, test or prod"})
+    project = Project(
+        workspace=workspace,
+        name=_name(name),
+        environment=environment,
+        description=(description or "")[:500],
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    try:
+        with transaction.atomic():
+            project.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError(
+            {"name": f"a project named {project.name} already exists in {environment.upper()}"}
+        ) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="project.created",
+        target=project,
+        workspace_id=workspace.id,
+        details={"environment": environment},
+    )
+    return project
+
+
+def _folder_in(project: Project, folder: Folder | None) -> Folder | None:
+    if folder is not None and folder.project_id != project.id:
+        raise ValidationError({"folder": "the folder is not in this project"})
+    return folder
+
+
+@transaction.atomic
+def recipe_create(
+    *,
+    actor: Any,
+    workspace: Workspace,
+    project: Project,
+    name: str,
+    definition: Any,
+    folder: Folder | None = None,
+    description: str = "",
+) -> Recipe:
+    """A new recipe with its first version; its creator (a user) gets read, write, execute and debug."""
+    access.require_on_project(actor, workspace, project, Perm.RECIPE_CREATE)
+    clean = definition_clean(definition)
+    recipe = Recipe(
+        workspace=workspace,
+        project=project,
+        folder=_folder_in(project, folder),
+        name=_name(name),
+        description=(description or "")[:500],
+        trigger_type=clean["trigger"]["type"],
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    try:
+        with transaction.atomic():
+            recipe.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError(
+            {"name": f"a recipe named {recipe.name} already exists in this project"}
+        ) from None
+    version = RecipeVersion.objects.create(
+        workspace=workspace,
+        recipe=recipe,
+        number=1,
+        definition=clean,
+        message="created",
+        created_by=recipe.created_by,
+    )
+    recipe.current_version = version
+    recipe.save(update_fields=["current_version"])
+    if isinstance(actor, User):
+        RecipeGrant.objects.create(
+            workspace=workspace, recipe=recipe, user=actor, read=True, write=True, execute=True, debug=True
+        )
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe.created",
+        target=recipe,
+        workspace_id=workspace.id,
+        details={"project": project.name, "version": 1},
+    )
+    return recipe
+
+
+@transaction.atomic
+def recipe_save(*, actor: Any, recipe: Recipe, definition: Any, message: str = "") -> RecipeVersion:
+    """A new immutable version; the recipe's current version moves to it."""
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    clean = definition_clean(definition)
+    locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
+    number = (RecipeVersion.objects.filter(recipe=locked).aggregate(n=Max("number"))["n"] or 0) + 1
+    version = RecipeVersion.objects.create(
+        workspace_id=locked.workspace_id,
+        recipe=locked,
+        number=number,
+        definition=clean,
+        message=(message or "")[:200],
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    locked.current_version = version
+    locked.trigger_type = clean["trigger"]["type"]
+    locked.save(update_fields=["current_version", "trigger_type", "updated_at"])
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe.saved",
+        target=locked,
+        workspace_id=locked.workspace_id,
+        details={"version": number},
+    )
+    return version
+
+
+@transaction.atomic
+def recipe_start(*, actor: Any, recipe: Recipe) -> Recipe:
+    """Activate the trigger on the current version (start needs execute on the recipe)."""
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_TEST)
+    locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
+    locked.active = True
+    locked.active_version = locked.current_version
+    locked.save(update_fields=["active", "active_version", "updated_at"])
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe.started",
+        target=locked,
+        workspace_id=locked.workspace_id,
+        details={"version": locked.active_version.number if locked.active_version else None},
+    )
+    return locked
+
+
+@transaction.atomic
+def recipe_stop(*, actor: Any, recipe: Recipe) -> Recipe:
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_TEST)
+    locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
+    locked.active = False
+    locked.save(update_fields=["active", "updated_at"])
+    audit_record(
+        actor=_audit_actor(actor), action="recipe.stopped", target=locked, workspace_id=locked.workspace_id
+    )
+    return locked
+
+
+# Lookup tables.
+
+
+def _columns(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError({"columns": "a lookup table needs at least one column"})
+    seen: set[str] = set()
+    clean: list[dict[str, str]] = []
+    for column in raw:
+        name = column.get("name") if isinstance(column, dict) else None
+        kind = column.get("type", "text") if isinstance(column, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 60:
+            raise ValidationError({"columns": "each column needs a name of at most 60 characters"})
+        if name in seen:
+            raise ValidationError({"columns": f"the column {name} appears twice"})
+        if kind not in LOOKUP_COLUMN_TYPES:
+            raise ValidationError({"columns": f"a column type is one of {', '.join(LOOKUP_COLUMN_TYPES)}"})
+        seen.add(name)
+        clean.append({"name": name.strip(), "type": kind})
+    return clean
+
+
+@transaction.atomic
+def lookup_table_create(
+    *,
+    actor: Any,
+    workspace: Workspace,
+    project: Project,
+    name: str,
+    columns: Any,
+    key_column: str,
+    folder: Folder | None = None,
+) -> LookupTable:
+    access.require_on_project(actor, workspace, project, Perm.LOOKUP_TABLE_CREATE)
+    clean = _columns(columns)
+    if key_column not in {c["name"] for c in clean}:
+        raise ValidationError({"key_column": "the key column must be one of the columns"})
+    table = LookupTable(
+        workspace=workspace,
+        project=project,
+        folder=_folder_in(project, folder),
+        name=_name(name),
+        columns=clean,
+        key_column=key_column,
+    )
+    try:
+        with transaction.atomic():
+            table.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"name": f"a lookup table named {table.name} already exists here"}) from None
+    audit_record(
+        actor=_audit_actor(actor), action="lookup_table.created", target=table, workspace_id=workspace.id
+    )
+    return table
+
+
+def lookup_key_index(table: LookupTable, key: Any) -> str:
+    """The blind index a row is found by; it names the table, so equal keys of two tables differ."""
+    return blind_index(f"recipes.lookup.{table.id}", str(key))
+
+
+def _typed(table: LookupTable, values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise ValidationError({"values": "a row is an object of column names to values"})
+    columns = {c["name"]: c["type"] for c in table.columns}
+    unknown = set(values) - set(columns)
+    if unknown:
+        raise ValidationError({"values": f"unknown column(s): {', '.join(sorted(unknown))}"})
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        typed[name] = _coerce(name, columns[name], value)
+    return typed
+
+
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        if kind == "integer":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind == "number":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "1", "yes"):
+                return True
+            if str(value).lower() in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if kind == "date":
+            from datetime import date
+
+            return date.fromisoformat(str(value)).isoformat()
+    except (TypeError, ValueError):
+        raise ValidationError({name: f"{name} must be a {kind}"}) from None
+    return str(value)
+
+
+def lookup_row_get(*, table: LookupTable, key: Any) -> LookupRow | None:
+    """The row with this key, or None. The caller has already been let in by `access`."""
+    return LookupRow.objects.filter(table=table, key_index=lookup_key_index(table, key)).first()
+
+
+@transaction.atomic
+def lookup_row_put(*, actor: Any, table: LookupTable, key: Any, values: Any, audit: bool = True) -> LookupRow:
+    """Create the row with this key, or update the columns given; the key column is set from `key`.
+
+    A job's writes are recorded in its history rather than the audit log (`audit=False`).
+    """
+    if key is None or str(key) == "":
+        raise ValidationError({"key": "a row needs a key"})
+    typed = _typed(table, values)
+    typed[table.key_column] = _coerce(
+        table.key_column, next(c["type"] for c in table.columns if c["name"] == table.key_column), key
+    )
+    index = lookup_key_index(table, typed[table.key_column])
+    row = LookupRow.objects.select_for_update().filter(table=table, key_index=index).first()
+    if row is None:
+        row = LookupRow(workspace_id=table.workspace_id, table=table, key_index=index, values=typed)
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            row = LookupRow.objects.select_for_update().get(table=table, key_index=index)
+            row.values = {**row.values, **typed}
+            row.save(update_fields=["values", "updated_at"])
+        action = "lookup_row.created"
+    else:
+        row.values = {**row.values, **typed}
+        row.save(update_fields=["values", "updated_at"])
+        action = "lookup_row.updated"
+    if audit:
+        audit_record(
+            actor=_audit_actor(actor),
+            action=action,
+            target=row,
+            workspace_id=table.workspace_id,
+            details={"table": table.name},
+        )
+    return row
+
+
+@transaction.atomic
+def lookup_row_delete(*, actor: Any, table: LookupTable, key: Any) -> None:
+    row = lookup_row_get(table=table, key=key)
+    if row is None:
+        raise ValidationError({"key": "there is no row with this key"})
+    target = row.audit_target
+    row.delete()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="lookup_row.deleted",
+        target=target,
+        workspace_id=table.workspace_id,
+        details={"table": table.name},
+    )
+
+
+def lookup_table_by_name(*, project: Project, name: str) -> LookupTable | None:
+    """A recipe's steps name tables of their own project."""
+    return LookupTable.objects.filter(project=project, name=name).first()
