@@ -137,9 +137,7 @@ def definition_diff(old: dict[str, Any], new: dict[str, Any]) -> DefinitionDiff:
 
     for sid, placed in after.items():
         if sid not in before:
-            result.steps.append(
-                StepChange(sid, "added", str(placed.step.get("type")), new_path=placed.path)
-            )
+            result.steps.append(StepChange(sid, "added", str(placed.step.get("type")), new_path=placed.path))
             continue
         was = before[sid]
         moved = sid not in kept

@@ -148,7 +148,7 @@ def tree_rows(root: FolderNode) -> list[FolderNode]:
 
 
 def secret_references(actor: Any, workspace: Workspace, names: Sequence[str]) -> Mapping[str, Sequence[str]]:
-    """For the Vault page: which recipes the viewer may read refer to each secret, by their current version."""
+    """For the Vault page: the recipes the viewer may read that refer to each secret (current versions)."""
     wanted = set(names)
     found: dict[str, list[str]] = {}
     if not wanted:

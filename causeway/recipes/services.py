@@ -395,7 +395,9 @@ def project_delete(*, actor: Any, project: Project) -> None:
     target = project.audit_target
     workspace_id = project.workspace_id
     project.delete()
-    audit_record(actor=_audit_actor(actor), action="project.deleted", target=target, workspace_id=workspace_id)
+    audit_record(
+        actor=_audit_actor(actor), action="project.deleted", target=target, workspace_id=workspace_id
+    )
 
 
 @transaction.atomic
@@ -635,9 +637,7 @@ def bookmark_add(*, actor: Any, recipe: Recipe) -> Bookmark:
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
     bookmark, created = Bookmark.objects.get_or_create(user=actor, recipe=recipe)
     if created:
-        audit_record(
-            actor=actor, action="bookmark.added", target=recipe, workspace_id=recipe.workspace_id
-        )
+        audit_record(actor=actor, action="bookmark.added", target=recipe, workspace_id=recipe.workspace_id)
     return bookmark
 
 
@@ -648,6 +648,4 @@ def bookmark_remove(*, actor: Any, recipe: Recipe) -> None:
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
     deleted, _ = Bookmark.objects.filter(user=actor, recipe=recipe).delete()
     if deleted:
-        audit_record(
-            actor=actor, action="bookmark.removed", target=recipe, workspace_id=recipe.workspace_id
-        )
+        audit_record(actor=actor, action="bookmark.removed", target=recipe, workspace_id=recipe.workspace_id)

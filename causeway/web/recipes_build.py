@@ -125,7 +125,9 @@ def draft_from_definition(definition: dict[str, Any]) -> dict[str, Any]:
     trigger_draft: dict[str, Any] = {"type": trigger.get("type", "manual")}
     for name, _label, widget, _options in TRIGGER_FIELDS.get(trigger_draft["type"], []):
         value = trigger.get(name)
-        trigger_draft[name] = _mapping_text(value) if widget == "mapping" else ("" if value is None else str(value))
+        trigger_draft[name] = (
+            _mapping_text(value) if widget == "mapping" else ("" if value is None else str(value))
+        )
     settings = definition.get("settings") or {}
     return {
         "trigger": trigger_draft,
@@ -142,7 +144,7 @@ def draft_from_post(post: QueryDict) -> dict[str, Any]:
     """The draft the form holds: steps found by their `<path>.type` field, nested by their paths."""
     trigger_type = post.get("trigger.type", "manual")
     trigger: dict[str, Any] = {"type": trigger_type}
-    for name, _label, widget, _options in TRIGGER_FIELDS.get(trigger_type, []):
+    for name, _label, _widget, _options in TRIGGER_FIELDS.get(trigger_type, []):
         trigger[name] = post.get(f"trigger.{name}", "")
     step_paths = sorted(
         (key[: -len(".type")] for key in post if key.startswith("steps[") and key.endswith(".type")),
@@ -199,7 +201,9 @@ def definition_from_draft(draft: dict[str, Any]) -> tuple[dict[str, Any], dict[s
                 try:
                     out[name] = json.loads(value)
                 except ValueError as exc:
-                    errors.setdefault(f"{path}.body", []).append(f"not valid JSON: {exc.msg} (line {exc.lineno})")
+                    errors.setdefault(f"{path}.body", []).append(
+                        f"not valid JSON: {exc.msg} (line {exc.lineno})"
+                    )
                     out[name] = value
             else:
                 out[name] = value
@@ -358,14 +362,15 @@ def _step_node(
     # Fields claim after their children, so `steps[0].then[1].url` is not taken by `steps[0].then`.
     for f in fields[3:]:
         f.errors = errors.claim(f.name)
-    return StepNode(path, kind, STEP_LABELS.get(kind, kind), index, last, fields, children, errors.claim(path))
+    return StepNode(
+        path, kind, STEP_LABELS.get(kind, kind), index, last, fields, children, errors.claim(path)
+    )
 
 
-def _list_node(
-    steps: list[dict[str, Any]], path: str, label: str, depth: int, errors: _Errors
-) -> ListNode:
+def _list_node(steps: list[dict[str, Any]], path: str, label: str, depth: int, errors: _Errors) -> ListNode:
     nodes = [
-        _step_node(step, f"{path}[{i}]", i, i == len(steps) - 1, depth, errors) for i, step in enumerate(steps)
+        _step_node(step, f"{path}[{i}]", i, i == len(steps) - 1, depth, errors)
+        for i, step in enumerate(steps)
     ]
     return ListNode(path, label, nodes, depth)
 
@@ -377,11 +382,15 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     trigger = draft.get("trigger") or {}
     trigger_type = str(trigger.get("type", "manual"))
     trigger_fields = [
-        Field("trigger.type", "Trigger", "triggertype", trigger_type, TRIGGER_TYPES, pool.claim("trigger.type"))
+        Field(
+            "trigger.type", "Trigger", "triggertype", trigger_type, TRIGGER_TYPES, pool.claim("trigger.type")
+        )
     ]
     for name, label, widget, options in TRIGGER_FIELDS.get(trigger_type, []):
         full = f"trigger.{name}"
-        trigger_fields.append(Field(full, label, widget, str(trigger.get(name, "")), options, pool.claim(full)))
+        trigger_fields.append(
+            Field(full, label, widget, str(trigger.get(name, "")), options, pool.claim(full))
+        )
     settings = draft.get("settings") or {}
     settings_fields = [
         Field(

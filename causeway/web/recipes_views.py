@@ -249,7 +249,9 @@ def _recipe_page(
 def _outline(steps: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for step in steps:
-        rows.append({"step": step, "depth": depth, "label": build.STEP_LABELS.get(step["type"], step["type"])})
+        rows.append(
+            {"step": step, "depth": depth, "label": build.STEP_LABELS.get(step["type"], step["type"])}
+        )
         for branch in ("then", "else", "steps"):
             if isinstance(step.get(branch), list):
                 rows.append({"branch": branch, "depth": depth + 1})
@@ -348,7 +350,9 @@ def recipe_diff(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
     return _render(request, "diff.html", context)
 
 
-def _recipe_action(request: HttpRequest, workspace: Workspace, recipe: Any, act: Any, done: str) -> HttpResponse:
+def _recipe_action(
+    request: HttpRequest, workspace: Workspace, recipe: Any, act: Any, done: str
+) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     try:
         act(found)
@@ -399,7 +403,9 @@ def recipe_move(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
         workspace,
         recipe,
         lambda r: services.recipe_move(
-            actor=request.user, recipe=r, folder=_folder_or_none(request, workspace, request.POST.get("folder", ""))
+            actor=request.user,
+            recipe=r,
+            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
         ),
         "Recipe moved.",
     )
@@ -460,7 +466,9 @@ def _uploaded(request: HttpRequest) -> Any:
 def recipe_import_version(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
     try:
-        version = services.recipe_import(actor=request.user, workspace=workspace, data=_uploaded(request), into=found)
+        version = services.recipe_import(
+            actor=request.user, workspace=workspace, data=_uploaded(request), into=found
+        )
     except ValidationError as exc:
         return _recipe_page(request, workspace, found, status=400, errors=_errors(exc), form="import")
     messages.success(request, f"Imported as version {version.number}.")
@@ -523,7 +531,10 @@ def _table_page(
         request,
         workspace,
         table=table,
-        rows=[{"key": row.get(table.key_column), "cells": [row.get(c["name"]) for c in table.columns]} for row in rows],
+        rows=[
+            {"key": row.get(table.key_column), "cells": [row.get(c["name"]) for c in table.columns]}
+            for row in rows
+        ],
         can_edit=access.may(request.user, workspace, Perm.LOOKUP_TABLE_EDIT, table),
         can_delete=access.may(request.user, workspace, Perm.LOOKUP_TABLE_DELETE, table),
         **extra,
@@ -580,5 +591,3 @@ def lookup_table_delete(request: HttpRequest, workspace: Workspace, table: Any) 
 def bookmarks(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     context = _base(request, workspace, recipes=selectors.bookmarked_recipes(request.user, workspace))
     return _render(request, "bookmarks.html", context)
-
-

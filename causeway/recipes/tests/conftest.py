@@ -46,7 +46,11 @@ def people(request: pytest.FixtureRequest) -> dict[str, Any]:
     )
     other_project = services.project_create(actor=outsider, workspace=other, name="Theirs")
     other_recipe = services.recipe_create(
-        actor=outsider, workspace=other, project=other_project, name="Hidden", definition=definition(HTTP_STEP)
+        actor=outsider,
+        workspace=other,
+        project=other_project,
+        name="Hidden",
+        definition=definition(HTTP_STEP),
     )
     return {
         "admin": admin,
