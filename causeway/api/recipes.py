@@ -165,6 +165,10 @@ class RecipeFilters(Schema):
     active: bool | None = None
 
 
+def _actor(request: HttpRequest) -> Any:
+    return getattr(request, "auth", None)
+
+
 def _ws(request: HttpRequest) -> Any:
     return request.workspace  # type: ignore[attr-defined]
 
@@ -229,11 +233,11 @@ def _table_out(t: LookupTable) -> dict[str, Any]:
 
 
 def _folder(request: HttpRequest, ref: str | None) -> Folder | None:
-    return access.folder_get(request.auth, _ws(request), ref) if ref else None
+    return access.folder_get(_actor(request), _ws(request), ref) if ref else None
 
 
 def _recipe(request: HttpRequest, ref: str, need: Perm = Perm.RECIPE_VIEW) -> Recipe:
-    found: Recipe = access.recipe_get(request.auth, _ws(request), ref, need=need)
+    found: Recipe = access.recipe_get(_actor(request), _ws(request), ref, need=need)
     return found
 
 
@@ -246,7 +250,8 @@ def project_list(
     request: HttpRequest, workspace_id: str, environment: str | None = None
 ) -> list[dict[str, Any]]:
     return [
-        _project_out(p) for p in selectors.projects_list(request.auth, _ws(request), environment=environment)
+        _project_out(p)
+        for p in selectors.projects_list(_actor(request), _ws(request), environment=environment)
     ]
 
 
@@ -254,7 +259,7 @@ def project_list(
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_create(request: HttpRequest, workspace_id: str, body: ProjectIn) -> Status[dict[str, Any]]:
     project = services.project_create(
-        actor=request.auth,
+        actor=_actor(request),
         workspace=_ws(request),
         name=body.name,
         environment=body.environment,
@@ -268,10 +273,10 @@ def project_create(request: HttpRequest, workspace_id: str, body: ProjectIn) -> 
 def project_update(
     request: HttpRequest, workspace_id: str, project_id: str, body: ProjectPatch
 ) -> dict[str, Any]:
-    found = access.project_get(request.auth, _ws(request), project_id)
+    found = access.project_get(_actor(request), _ws(request), project_id)
     return _project_out(
         services.project_rename(
-            actor=request.auth, project=found, name=body.name, description=body.description
+            actor=_actor(request), project=found, name=body.name, description=body.description
         )
     )
 
@@ -279,8 +284,8 @@ def project_update(
 @router.delete(WS + "/projects/{project_id}", response={204: None}, summary="Delete an empty project")
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_delete(request: HttpRequest, workspace_id: str, project_id: str) -> Status[None]:
-    found = access.project_get(request.auth, _ws(request), project_id)
-    services.project_delete(actor=request.auth, project=found)
+    found = access.project_get(_actor(request), _ws(request), project_id)
+    services.project_delete(actor=_actor(request), project=found)
     return Status(204, None)
 
 
@@ -292,8 +297,8 @@ def project_delete(request: HttpRequest, workspace_id: str, project_id: str) -> 
 def folder_list(
     request: HttpRequest, workspace_id: str, project_id: str | None = None
 ) -> list[dict[str, Any]]:
-    project = access.project_get(request.auth, _ws(request), project_id) if project_id else None
-    return [_folder_out(f) for f in selectors.folders_list(request.auth, _ws(request), project=project)]
+    project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
+    return [_folder_out(f) for f in selectors.folders_list(_actor(request), _ws(request), project=project)]
 
 
 @router.post(
@@ -301,9 +306,9 @@ def folder_list(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def folder_create(request: HttpRequest, workspace_id: str, body: FolderIn) -> Status[dict[str, Any]]:
-    project = access.project_get(request.auth, _ws(request), body.project_id)
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
     folder = services.folder_create(
-        actor=request.auth,
+        actor=_actor(request),
         workspace=_ws(request),
         project=project,
         name=body.name,
@@ -317,15 +322,15 @@ def folder_create(request: HttpRequest, workspace_id: str, body: FolderIn) -> St
 def folder_update(
     request: HttpRequest, workspace_id: str, folder_id: str, body: FolderPatch
 ) -> dict[str, Any]:
-    found = access.folder_get(request.auth, _ws(request), folder_id)
-    return _folder_out(services.folder_rename(actor=request.auth, folder=found, name=body.name))
+    found = access.folder_get(_actor(request), _ws(request), folder_id)
+    return _folder_out(services.folder_rename(actor=_actor(request), folder=found, name=body.name))
 
 
 @router.delete(WS + "/folders/{folder_id}", response={204: None}, summary="Delete an empty folder")
 @operation(need=Perm.WORKSPACE_VIEW)
 def folder_delete(request: HttpRequest, workspace_id: str, folder_id: str) -> Status[None]:
-    found = access.folder_get(request.auth, _ws(request), folder_id)
-    services.folder_delete(actor=request.auth, folder=found)
+    found = access.folder_get(_actor(request), _ws(request), folder_id)
+    services.folder_delete(actor=_actor(request), folder=found)
     return Status(204, None)
 
 
@@ -338,10 +343,10 @@ def recipe_list(
     request: HttpRequest, workspace_id: str, filters: Query[RecipeFilters]
 ) -> list[dict[str, Any]]:
     project = (
-        access.project_get(request.auth, _ws(request), filters.project_id) if filters.project_id else None
+        access.project_get(_actor(request), _ws(request), filters.project_id) if filters.project_id else None
     )
     recipes = selectors.recipes_list(
-        request.auth,
+        _actor(request),
         _ws(request),
         project=project,
         folder=_folder(request, filters.folder_id),
@@ -354,9 +359,9 @@ def recipe_list(
 @router.post(WS + "/recipes", response={201: RecipeDetailOut}, summary="Create a recipe (its version 1)")
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_create(request: HttpRequest, workspace_id: str, body: RecipeIn) -> Status[dict[str, Any]]:
-    project = access.project_get(request.auth, _ws(request), body.project_id)
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
     recipe = services.recipe_create(
-        actor=request.auth,
+        actor=_actor(request),
         workspace=_ws(request),
         project=project,
         folder=_folder(request, body.folder_id),
@@ -372,9 +377,9 @@ def recipe_create(request: HttpRequest, workspace_id: str, body: RecipeIn) -> St
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_import(request: HttpRequest, workspace_id: str, body: ImportIn) -> Status[dict[str, Any]]:
-    project = access.project_get(request.auth, _ws(request), body.project_id)
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
     version = services.recipe_import(
-        actor=request.auth,
+        actor=_actor(request),
         workspace=_ws(request),
         data=body.export.model_dump(),
         project=project,
@@ -400,11 +405,11 @@ def recipe_update(
     recipe = _recipe(request, recipe_id)
     if body.name is not None or body.description is not None:
         recipe = services.recipe_rename(
-            actor=request.auth, recipe=recipe, name=body.name or recipe.name, description=body.description
+            actor=_actor(request), recipe=recipe, name=body.name or recipe.name, description=body.description
         )
     if "folder_id" in body.model_fields_set:
         recipe = services.recipe_move(
-            actor=request.auth, recipe=recipe, folder=_folder(request, body.folder_id)
+            actor=_actor(request), recipe=recipe, folder=_folder(request, body.folder_id)
         )
     return _recipe_out(_recipe(request, recipe_id), definition=True)
 
@@ -412,7 +417,7 @@ def recipe_update(
 @router.delete(WS + "/recipes/{recipe_id}", response={204: None}, summary="Delete a stopped recipe")
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
-    services.recipe_delete(actor=request.auth, recipe=_recipe(request, recipe_id))
+    services.recipe_delete(actor=_actor(request), recipe=_recipe(request, recipe_id))
     return Status(204, None)
 
 
@@ -430,7 +435,7 @@ def version_create(
     request: HttpRequest, workspace_id: str, recipe_id: str, body: VersionIn
 ) -> Status[dict[str, Any]]:
     version = services.recipe_save(
-        actor=request.auth,
+        actor=_actor(request),
         recipe=_recipe(request, recipe_id),
         definition=body.definition,
         message=body.message,
@@ -450,8 +455,8 @@ def recipe_diff(
     request: HttpRequest,
     workspace_id: str,
     recipe_id: str,
-    from_version: int = Query(..., alias="from"),  # type: ignore[assignment]
-    to_version: int = Query(..., alias="to"),  # type: ignore[assignment]
+    from_version: int = Query(..., alias="from"),  # type: ignore[type-arg]
+    to_version: int = Query(..., alias="to"),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     recipe = _recipe(request, recipe_id)
     old = selectors.recipe_version(recipe, from_version)
@@ -466,13 +471,13 @@ def recipe_diff(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_start(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
-    return _recipe_out(services.recipe_start(actor=request.auth, recipe=_recipe(request, recipe_id)))
+    return _recipe_out(services.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id)))
 
 
 @router.post(WS + "/recipes/{recipe_id}/stop", response=RecipeOut, summary="Stop: only test runs")
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_stop(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
-    return _recipe_out(services.recipe_stop(actor=request.auth, recipe=_recipe(request, recipe_id)))
+    return _recipe_out(services.recipe_stop(actor=_actor(request), recipe=_recipe(request, recipe_id)))
 
 
 @router.get(
@@ -484,7 +489,7 @@ def recipe_export(
 ) -> dict[str, Any]:
     recipe = _recipe(request, recipe_id)
     chosen = selectors.recipe_version(recipe, version) if version is not None else None
-    return services.recipe_export(actor=request.auth, recipe=recipe, version=chosen)
+    return services.recipe_export(actor=_actor(request), recipe=recipe, version=chosen)
 
 
 @router.post(
@@ -497,7 +502,7 @@ def recipe_import_version(
     request: HttpRequest, workspace_id: str, recipe_id: str, body: ImportVersionIn
 ) -> Status[dict[str, Any]]:
     version = services.recipe_import(
-        actor=request.auth,
+        actor=_actor(request),
         workspace=_ws(request),
         data=body.export.model_dump(),
         into=_recipe(request, recipe_id),
@@ -513,20 +518,20 @@ def recipe_import_version(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def bookmark_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
-    return [_recipe_out(r) for r in selectors.bookmarked_recipes(request.auth, _ws(request))]
+    return [_recipe_out(r) for r in selectors.bookmarked_recipes(_actor(request), _ws(request))]
 
 
 @router.put(WS + "/recipes/{recipe_id}/bookmark", response={204: None}, summary="Bookmark a recipe")
 @operation(need=Perm.WORKSPACE_VIEW)
 def bookmark_put(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
-    services.bookmark_add(actor=request.auth, recipe=_recipe(request, recipe_id))
+    services.bookmark_add(actor=_actor(request), recipe=_recipe(request, recipe_id))
     return Status(204, None)
 
 
 @router.delete(WS + "/recipes/{recipe_id}/bookmark", response={204: None}, summary="Remove a bookmark")
 @operation(need=Perm.WORKSPACE_VIEW)
 def bookmark_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
-    services.bookmark_remove(actor=request.auth, recipe=_recipe(request, recipe_id))
+    services.bookmark_remove(actor=_actor(request), recipe=_recipe(request, recipe_id))
     return Status(204, None)
 
 
@@ -538,8 +543,10 @@ def bookmark_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> 
 def table_list(
     request: HttpRequest, workspace_id: str, project_id: str | None = None
 ) -> list[dict[str, Any]]:
-    project = access.project_get(request.auth, _ws(request), project_id) if project_id else None
-    return [_table_out(t) for t in selectors.lookup_tables_list(request.auth, _ws(request), project=project)]
+    project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
+    return [
+        _table_out(t) for t in selectors.lookup_tables_list(_actor(request), _ws(request), project=project)
+    ]
 
 
 @router.post(
@@ -547,9 +554,9 @@ def table_list(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def table_create(request: HttpRequest, workspace_id: str, body: TableIn) -> Status[dict[str, Any]]:
-    project = access.project_get(request.auth, _ws(request), body.project_id)
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
     table = services.lookup_table_create(
-        actor=request.auth,
+        actor=_actor(request),
         workspace=_ws(request),
         project=project,
         folder=_folder(request, body.folder_id),
@@ -563,28 +570,28 @@ def table_create(request: HttpRequest, workspace_id: str, body: TableIn) -> Stat
 @router.get(WS + "/lookup-tables/{table_id}", response=TableOut, summary="A lookup table's columns")
 @operation(need=Perm.WORKSPACE_VIEW)
 def table_get(request: HttpRequest, workspace_id: str, table_id: str) -> dict[str, Any]:
-    return _table_out(access.lookup_table_get(request.auth, _ws(request), table_id))
+    return _table_out(access.lookup_table_get(_actor(request), _ws(request), table_id))
 
 
 @router.delete(WS + "/lookup-tables/{table_id}", response={204: None}, summary="Delete a table and its rows")
 @operation(need=Perm.WORKSPACE_VIEW)
 def table_delete(request: HttpRequest, workspace_id: str, table_id: str) -> Status[None]:
-    found = access.lookup_table_get(request.auth, _ws(request), table_id)
-    services.lookup_table_delete(actor=request.auth, table=found)
+    found = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    services.lookup_table_delete(actor=_actor(request), table=found)
     return Status(204, None)
 
 
 @router.get(WS + "/lookup-tables/{table_id}/rows", summary="Every row of a lookup table")
 @operation(need=Perm.WORKSPACE_VIEW)
 def row_list(request: HttpRequest, workspace_id: str, table_id: str) -> list[dict[str, Any]]:
-    return selectors.lookup_rows(access.lookup_table_get(request.auth, _ws(request), table_id))
+    return selectors.lookup_rows(access.lookup_table_get(_actor(request), _ws(request), table_id))
 
 
 @router.put(WS + "/lookup-tables/{table_id}/rows/{key}", summary="Create or update the row with this key")
 @operation(need=Perm.WORKSPACE_VIEW)
 def row_put(request: HttpRequest, workspace_id: str, table_id: str, key: str, body: RowIn) -> dict[str, Any]:
-    found = access.lookup_table_get(request.auth, _ws(request), table_id)
-    row = services.lookup_row_edit(actor=request.auth, table=found, key=key, values=body.values)
+    found = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    row = services.lookup_row_edit(actor=_actor(request), table=found, key=key, values=body.values)
     values: dict[str, Any] = row.values
     return values
 
@@ -592,6 +599,6 @@ def row_put(request: HttpRequest, workspace_id: str, table_id: str, key: str, bo
 @router.delete(WS + "/lookup-tables/{table_id}/rows/{key}", response={204: None}, summary="Delete a row")
 @operation(need=Perm.WORKSPACE_VIEW)
 def row_delete(request: HttpRequest, workspace_id: str, table_id: str, key: str) -> Status[None]:
-    found = access.lookup_table_get(request.auth, _ws(request), table_id)
-    services.lookup_row_remove(actor=request.auth, table=found, key=key)
+    found = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    services.lookup_row_remove(actor=_actor(request), table=found, key=key)
     return Status(204, None)

@@ -517,7 +517,7 @@ def recipe_delete(*, actor: Any, recipe: Recipe) -> None:
     versions = locked.versions.count()
     # Jobs hold their version with PROTECT (a version a job ran must not vanish under it); here the
     # jobs go with the recipe, so they are deleted first.
-    locked.jobs.all().delete()  # type: ignore[attr-defined]
+    locked.jobs.all().delete()
     locked.delete()
     audit_record(
         actor=_audit_actor(actor),

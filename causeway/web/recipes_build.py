@@ -200,7 +200,7 @@ def definition_from_draft(draft: dict[str, Any]) -> tuple[dict[str, Any], dict[s
             elif name == "body" and step.get("body_type") == "json" and str(value).strip():
                 try:
                     out[name] = json.loads(value)
-                except ValueError as exc:
+                except json.JSONDecodeError as exc:
                     errors.setdefault(f"{path}.body", []).append(
                         f"not valid JSON: {exc.msg} (line {exc.lineno})"
                     )

@@ -75,13 +75,12 @@ class Command(BaseCommand):
                     )
             elif action == "create":
                 project = access.project_get(actor, workspace, options["project"])
-                columns = [{"name": n, "type": t} for n, t in _pairs(options["columns"], "column")]
                 table = services.lookup_table_create(
                     actor=actor,
                     workspace=workspace,
                     project=project,
                     name=options["name"],
-                    columns=columns,
+                    columns=[{"name": n, "type": t} for n, t in _pairs(options["columns"], "column")],
                     key_column=options["key"],
                 )
                 self.stdout.write(f"Created lookup table {table.name}, id {table.id}.")
@@ -92,10 +91,10 @@ class Command(BaseCommand):
                         self.stdout.write(json.dumps(row, sort_keys=True))
                 elif action == "put":
                     values = dict(_pairs(options["values"], "value"))
-                    row = services.lookup_row_edit(
+                    written = services.lookup_row_edit(
                         actor=actor, table=table, key=options["key"], values=values
                     )
-                    self.stdout.write(json.dumps(row.values, sort_keys=True))
+                    self.stdout.write(json.dumps(written.values, sort_keys=True))
                 else:
                     services.lookup_row_remove(actor=actor, table=table, key=options["key"])
                     self.stdout.write(f"Deleted row {options['key']} from {table.name}.")

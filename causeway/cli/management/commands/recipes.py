@@ -157,7 +157,8 @@ class Command(BaseCommand):
         recipe = services.recipe_start(
             actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
         )
-        self.stdout.write(f"Started {recipe.name} (version {recipe.active_version.number}).")
+        number = recipe.active_version.number if recipe.active_version else "-"
+        self.stdout.write(f"Started {recipe.name} (version {number}).")
 
     def _stop(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
         recipe = services.recipe_stop(
