@@ -75,7 +75,7 @@ def _flat(value: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     for key, item in value.items():
         if key in skip:
             continue
-        if isinstance(item, dict) and item and key != "body":
+        if isinstance(item, dict) and key != "body":
             for sub, subitem in item.items():
                 flat[f"{key}.{sub}"] = subitem
         else:

@@ -1,4 +1,7 @@
-"""Personas for the recipes tests: Acme with an Admin, an Analyst and an Operator, and an outsider's Other."""
+"""Personas for the recipes tests: Acme with an Admin, an Analyst and an Operator, and an outsider's Other.
+
+Import `people` (and `fast_hashing`) into a test module to use them.
+"""
 
 from __future__ import annotations
 
