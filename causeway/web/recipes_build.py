@@ -164,11 +164,11 @@ def draft_from_post(post: QueryDict) -> dict[str, Any]:
         for branch in CHILD_LISTS.get(kind, ()):
             step[branch] = []
         drafts[path] = step
-        parent, _, _last = path.rpartition(".")
-        if not parent:
+        owner_path, _, last = path.rpartition(".")
+        if not owner_path:
             root.append(step)
         else:
-            owner_path, _, branch = parent.rpartition(".")
+            branch = last.partition("[")[0]
             owner = drafts.get(owner_path)
             if owner is not None and isinstance(owner.get(branch), list):
                 owner[branch].append(step)

@@ -19,6 +19,7 @@ from causeway.access import policy
 from causeway.access.perms import Environment, Perm
 from causeway.access.routes import page
 from causeway.recipes import selectors, services
+from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
 from causeway.web import recipes_build as build
@@ -291,6 +292,15 @@ def _build_page(
     return _render(request, "build.html", context, status)
 
 
+def _also_schema_errors(definition: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    try:
+        definition_clean(definition)
+    except ValidationError as exc:
+        for field, found in _errors(exc).items():
+            if not any(field == k or field.startswith(f"{k}.") for k in errors):
+                errors.setdefault(field, []).extend(found)
+
+
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -309,6 +319,8 @@ def recipe_build(request: HttpRequest, workspace: Workspace, recipe: Any) -> Htt
     definition, errors = build.definition_from_draft(draft)
     try:
         if errors:
+            # The whole form is checked, so every wrong field is named at once, not only the first kind.
+            _also_schema_errors(definition, errors)
             raise ValidationError(errors)
         version = services.recipe_save(
             actor=request.user, recipe=found, definition=definition, message=request.POST.get("message", "")

@@ -1,13 +1,11 @@
 """Personas for the recipes tests: Acme with an Admin, an Analyst and an Operator, and an outsider's Other.
 
-Import `people` (and `fast_hashing`) into a test module to use them.
+Each test module makes them in its own `people` fixture with `acme_people()`.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from causeway.recipes import services
 from causeway.testing import make_user, make_workspace
@@ -19,9 +17,7 @@ def definition(*steps: dict[str, Any], trigger: dict[str, Any] | None = None) ->
     return {"trigger": trigger or {"type": "manual"}, "steps": list(steps)}
 
 
-@pytest.fixture
-def people(request: pytest.FixtureRequest) -> dict[str, Any]:
-    request.getfixturevalue("fast_hashing")
+def acme_people() -> dict[str, Any]:
     admin = make_user("admin@example.com")
     analyst = make_user("analyst@example.com")
     operator = make_user("operator@example.com")

@@ -14,12 +14,18 @@ from causeway.access.models import RecipeGrant
 from causeway.access.secrets import secret_write, secrets_visible
 from causeway.recipes import selectors, services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, Project, Recipe
-from causeway.recipes.tests.personas import HTTP_STEP, definition, people  # noqa: F401
+from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import make_user
 from causeway.workspaces.models import Membership
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, on_workspace, role  # noqa: F401
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(request: pytest.FixtureRequest) -> dict[str, Any]:
+    request.getfixturevalue("fast_hashing")
+    return acme_people()
 
 
 def test_projects_and_nested_folders_are_created_renamed_and_deleted_when_empty(
