@@ -46,9 +46,9 @@ def _base(request: HttpRequest, workspace: Workspace, **extra: Any) -> dict[str,
 
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    response = render(request, f"web/recipes/{template}", context, status=status)
-    # A refused form comes back with what was typed: a pasted secret value would come back masked.
-    return masked_page(response) if status >= 400 else response
+    # Definitions and refused forms show what people typed: a secret value pasted into a template or a
+    # field (instead of `secret.NAME`) comes back masked, never as it was (rule 13).
+    return masked_page(render(request, f"web/recipes/{template}", context, status=status))
 
 
 # Projects.

@@ -306,3 +306,16 @@ def test_rule_09_another_workspaces_ids_are_not_found(people: dict[str, Any]) ->
     # And through Acme's own path, a non-member is not told Acme exists.
     assert as_(people, "outsider", "acme").get("/recipes").status_code == 404
     assert [r["name"] for r in theirs.get("/recipes").json()] == ["Hidden"]
+
+
+def test_the_openapi_document_lists_the_recipe_operations(people: dict[str, Any]) -> None:
+    answer = https_client().get(f"{API}/openapi.json")
+    assert answer.status_code == 200
+    paths = answer.json()["paths"]
+    for path in (
+        "/api/v1/workspaces/{workspace_id}/recipes",
+        "/api/v1/workspaces/{workspace_id}/recipes/{recipe_id}/diff",
+        "/api/v1/workspaces/{workspace_id}/lookup-tables/{table_id}/rows/{key}",
+        "/api/v1/workspaces/{workspace_id}/bookmarks",
+    ):
+        assert path in paths

@@ -455,3 +455,21 @@ def test_browser_analyst_builds_a_recipe_with_two_steps_and_saves_a_second_versi
     assert [(s["id"], s["type"]) for s in steps] == [("http_1", "http"), ("map_1", "map")]
     assert steps[0]["headers"] == {"Accept": "application/json"}
     assert steps[1]["fields"] == {"total": "{{ steps.http_1.total }}"}
+
+
+def test_a_secret_value_pasted_into_a_template_comes_back_masked(people: dict[str, Any]) -> None:
+    from causeway.vault.masking import registry
+
+    registry.clear()
+    value = "crm-pasted-canary-77"
+    secret_write(actor=people["admin"], workspace=people["acme"], name="CRM_TOKEN", value=value)
+    step = dict(HTTP_STEP, headers={"Authorization": f"Bearer {value}"})
+    services.recipe_save(actor=people["analyst"], recipe=people["recipe"], definition=definition(step))
+    client = as_user(people["analyst"])
+    for path in (
+        f"/w/acme/recipes/{people['recipe'].id}/build",
+        f"/w/acme/recipes/{people['recipe'].id}/diff",
+    ):
+        html = client.get(path).content.decode()
+        assert value not in html and "[masked:CRM_TOKEN]" in html
+    registry.clear()
