@@ -278,3 +278,9 @@ def test_folders_of_a_project_show_as_a_tree(people: dict[str, Any]) -> None:
     assert [(r.folder.name if r.folder else None, r.depth) for r in rows] == [(None, 0), ("A", 1), ("B", 2)]
     assert rows[2].recipes == [people["recipe"]] and rows[0].tables == [people["table"]]
     assert Folder.objects.filter(project=project).count() == 2
+
+
+def test_a_rows_key_index_fits_its_column(people: dict[str, Any]) -> None:
+    # SQLite does not enforce a column's length; PostgreSQL refuses a longer value.
+    index = services.lookup_key_index(people["table"], "any key")
+    assert len(index) <= LookupRow._meta.get_field("key_index").max_length
