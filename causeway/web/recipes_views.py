@@ -56,11 +56,13 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 
 def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any) -> HttpResponse:
     search = request.GET.get("q", "").strip()
+    environment = request.GET.get("environment", "")
     context = _base(
         request,
         workspace,
-        projects=selectors.projects_list(request.user, workspace),
+        projects=selectors.projects_list(request.user, workspace, environment=environment or None),
         environments=[e.value for e in Environment],
+        environment=environment,
         can_create_project=Perm.PROJECT_CREATE in policy.perms_in(request.user, workspace),
         search=search,
         found=selectors.recipes_list(request.user, workspace, search=search)[:100] if search else None,
@@ -539,10 +541,19 @@ def _table_page(
     request: HttpRequest, workspace: Workspace, table: Any, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     rows = selectors.lookup_rows(table)
+    wanted = request.GET.get("edit")
+    editing = next(
+        (row for row in rows if wanted is not None and str(row.get(table.key_column)) == wanted), None
+    )
     context = _base(
         request,
         workspace,
         table=table,
+        fields=[
+            {"name": c["name"], "type": c["type"], "value": (editing or {}).get(c["name"])}
+            for c in table.columns
+        ],
+        editing=editing is not None,
         rows=[
             {"key": row.get(table.key_column), "cells": [row.get(c["name"]) for c in table.columns]}
             for row in rows

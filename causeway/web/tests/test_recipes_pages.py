@@ -233,6 +233,9 @@ def test_projects_folders_and_recipes_through_the_pages(people: dict[str, Any]) 
     client.post(f"/w/acme/folders/{folder.id}/delete")
     assert client.post(f"/w/acme/projects/{project.id}/delete")["Location"] == "/w/acme/recipes"
     assert not Project.objects.filter(name="Billing").exists()
+    services.project_create(actor=people["admin"], workspace=people["acme"], name="Live", environment="prod")
+    prod = client.get("/w/acme/recipes?environment=prod").content.decode()
+    assert 'data-project="Live"' in prod and 'data-project="Sales"' not in prod
     found = client.get("/w/acme/recipes?q=syn").content.decode()
     assert f'href="/w/acme/recipes/{people["recipe"].id}">Sync</a>' in found
 
@@ -246,6 +249,8 @@ def test_lookup_rows_on_the_page(people: dict[str, Any]) -> None:
     assert refused.status_code == 400 and "price: price must be a number" in refused.content.decode()
     html = client.get(url).content.decode()
     assert re.search(r'<tr data-key="A-1"><td>A-1</td><td>5.0</td>', html)
+    editing = client.get(f"{url}?edit=A-1").content.decode()
+    assert 'name="col:price" id="id_col_2" value="5.0"' in editing and "Change the row" in editing
     assert client.post(f"{url}/rows/delete", {"key": "A-1"}).status_code == 302
     assert not LookupRow.objects.exists()
     created = client.post(
