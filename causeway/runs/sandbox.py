@@ -443,13 +443,14 @@ def _parse(source: str) -> nodes.Template:
 def _compiled(source: str) -> tuple[str, Any]:
     """("expression", compiled) for a template that is one {{ expr }}; else ("text", a Template)."""
     tree = _parse(source)
-    body = tree.body
-    single = (
-        len(body) == 1
-        and isinstance(body[0], nodes.Output)
-        and len(body[0].nodes) == 1
-        and not isinstance(body[0].nodes[0], nodes.TemplateData)
-    )
+    parts = [
+        part
+        for output in tree.body
+        if isinstance(output, nodes.Output)
+        for part in output.nodes
+        if not (isinstance(part, nodes.TemplateData) and not part.data.strip())
+    ]
+    single = len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData)
     match = re.fullmatch(r"\s*\{\{-?(.*?)-?\}\}\s*", source, flags=re.DOTALL)
     try:
         if single and match:
