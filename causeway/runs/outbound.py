@@ -321,10 +321,11 @@ def request(
         current = current.copy_merge_params(params)
     built = httpx.Request(method.upper(), current, headers=headers or {}, content=content, json=json)
     body: bytes | None = built.read() if (content is not None or json is not None) else None
+    encoding = built.headers.encoding
     outgoing = [
-        (k, v)
-        for k, v in built.headers.multi_items()
-        if k.lower() not in ("host", "content-length", "transfer-encoding")
+        (k.decode(encoding), v.decode(encoding))
+        for k, v in built.headers.raw
+        if k.lower() not in (b"host", b"content-length", b"transfer-encoding")
     ]
     method = method.upper()
     start_origin = _origin(current)

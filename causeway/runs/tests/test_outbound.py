@@ -122,7 +122,9 @@ def test_rule_20_redirects_are_followed_hop_by_hop_up_to_the_limit(people: dict[
         return Answer(status=307, headers={"Location": f"/hop/{n + 1}"})
 
     with http_server(hop) as server:
-        answer = outbound.request(workspace=workspace, method="POST", url=f"{server.url}/hop/0", json={"a": 1})
+        answer = outbound.request(
+            workspace=workspace, method="POST", url=f"{server.url}/hop/0", json={"a": 1}
+        )
         assert answer.json() == {"arrived": 3, "method": "POST"}
         assert all(r.body == b'{"a":1}' for r in server.received)
         with pytest.raises(httpx.TooManyRedirects):
@@ -205,7 +207,9 @@ def test_rule_20_allowed_hosts_are_set_by_an_admin_only_and_audited(people: dict
     workspace.refresh_from_db()
     assert workspace.outbound_allowed_hosts == []
     hosts = outbound_hosts_set(
-        actor=people["admin"], workspace=workspace, hosts=[" Internal.Example.com. ", "*.corp.example", "[::1]"]
+        actor=people["admin"],
+        workspace=workspace,
+        hosts=[" Internal.Example.com. ", "*.corp.example", "[::1]"],
     )
     assert hosts == ["internal.example.com", "*.corp.example", "::1"]
     event = AuditEvent.objects.filter(action="workspace.outbound_hosts_changed").get()

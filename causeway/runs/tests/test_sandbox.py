@@ -179,6 +179,12 @@ def test_template_sandbox_refuses_an_overlong_template() -> None:
 
 
 def test_template_sandbox_errors_are_template_errors_not_crashes() -> None:
-    for template in ("{{ 1 / 0 }}", "{{ trigger.items + 1 }}", "{{ }}", "{{ trigger.name(", "{{ 'a'|nosuch }}"):
+    for template in (
+        "{{ 1 / 0 }}",
+        "{{ trigger.items + 1 }}",
+        "{{ }}",
+        "{{ trigger.name(",
+        "{{ 'a'|nosuch }}",
+    ):
         with pytest.raises(TemplateError):
             render(template, CONTEXT)
