@@ -305,7 +305,7 @@ class _Environment(ImmutableSandboxedEnvironment):
                 try:
                     return _checked(obj[argument])
                 except IndexError:
-                    return self.undefined(obj=obj, name=argument)
+                    return self.undefined(obj=obj, name=str(argument))
             if isinstance(argument, str):
                 return self.getattr(obj, argument)
         return self.undefined(obj=obj, name=argument)
@@ -371,6 +371,7 @@ def _make_environment() -> _Environment:
     )
     environment.globals.clear()
     environment.globals["range"] = _range
+    tests: dict[str, Any] = dict(TESTS)
     filters: dict[str, Any] = {
         name: function for name, function in FILTERS.items() if name not in _REMOVED_FILTERS
     }
@@ -382,7 +383,7 @@ def _make_environment() -> _Environment:
         "sum": _safe_sum_numbers,
     }
     environment.filters = {name: _guard(function) for name, function in filters.items()}
-    environment.tests = {name: _guard(function) for name, function in TESTS.items()}
+    environment.tests = {name: _guard(test) for name, test in tests.items()}
     return environment
 
 

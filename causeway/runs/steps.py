@@ -240,7 +240,7 @@ def _body_output(response: httpx.Response) -> tuple[Any, bool]:
 
 def _backoff(attempt: int, response: httpx.Response | None) -> float:
     base = float(getattr(settings, "CAUSEWAY_STEP_RETRY_BASE_SECONDS", 1.0))
-    delay = base * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)  # noqa: S311 (jitter, not security)
+    delay: float = base * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)  # noqa: S311 (jitter, not security)
     if response is not None:
         retry_after = response.headers.get("retry-after", "")
         if retry_after.isdigit():
