@@ -10,7 +10,6 @@ JobStep fields do the sealing). The Job's status is the runtime's to change, not
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,9 +21,6 @@ from causeway.runs.models import Job, JobStep, StepStatus
 from causeway.runs.steps import StepFailed, StepResult, masked
 
 __all__ = ["StepFailed", "execute"]
-
-_logger = logging.getLogger(__name__)
-
 
 class _Run:
     def __init__(self, job: Job, heartbeat: Callable[[], None]) -> None:
@@ -111,6 +107,8 @@ class _Run:
     ) -> None:
         for step in steps:
             self.heartbeat()
+            if self.job.deadline_at is not None and timezone.now() > self.job.deadline_at:
+                raise StepFailed("the job ran past its maximum duration")
             path = f"{prefix}{step['id']}"
             done = self._succeeded(path)
             if done is not None:

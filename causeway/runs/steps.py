@@ -187,7 +187,10 @@ def _secret_actor(job: Job) -> Any:
 
 
 def _resolve_secrets(step: dict[str, Any], job: Job, path: str, host: str) -> dict[str, str]:
-    names = sorted(secret_names({"h": step.get("headers"), "q": step.get("query"), "b": step.get("body")}))
+    sent = {"h": step.get("headers"), "q": step.get("query")}
+    if step.get("body_type", "none") != "none":
+        sent["b"] = step.get("body")
+    names = sorted(secret_names(sent))
     values: dict[str, str] = {}
     try:
         destination = normalize_host(host)
