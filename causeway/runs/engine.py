@@ -22,6 +22,7 @@ from causeway.runs.steps import StepFailed, StepResult, masked
 
 __all__ = ["StepFailed", "execute"]
 
+
 class _Run:
     def __init__(self, job: Job, heartbeat: Callable[[], None]) -> None:
         self.job = job

@@ -21,25 +21,31 @@ import contextvars
 import functools
 import math
 import re
+import time
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from types import GeneratorType
 from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.tests import TESTS
+from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
 MAX_TEMPLATE = 20_000
 # The weight of one value: characters of its text plus one per number, list item or dict entry,
 # nested values included. About the size of its JSON.
-MAX_VALUE_WEIGHT = 2_000_000
-# What one render may make in all: the sum of the weights of every value it builds.
-MAX_RENDER_BUDGET = 10_000_000
-MAX_OUTPUT = 2_000_000
+MAX_VALUE_WEIGHT = 5_000_000
+# What one render may do in all: the weights of every value it builds, and of every value handed to
+# a filter, test or method (what they read).
+MAX_RENDER_BUDGET = 20_000_000
+MAX_OUTPUT = 5_000_000
+# And however little it builds, a render that goes on this long is stopped at its next operation.
+MAX_RENDER_SECONDS = 5.0
 MAX_RANGE = 10_000
 MAX_INT_BITS = 4096
 MAX_EXPONENT = 1024
@@ -84,6 +90,7 @@ _LIST_METHODS = frozenset({"index", "count"})
 # Python's `%`/`format` (widths, attribute lookups), or make HTML: not offered.
 _REMOVED_FILTERS = frozenset({"format", "center", "indent", "wordwrap", "xmlattr", "urlize"})
 _TEMPLATE_START = re.compile(r"^\s*\{\{")
+_CONCAT = "sandbox_concat"
 
 
 class TemplateError(Exception):
@@ -94,11 +101,16 @@ class TemplateError(Exception):
 class _Budget:
     def __init__(self) -> None:
         self.left = MAX_RENDER_BUDGET
+        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
+        # id -> (the object, kept alive so its id is not reused; its weight).
+        self.weights: dict[int, tuple[Any, int]] = {}
 
     def charge(self, weight: int) -> None:
         self.left -= weight
         if self.left < 0:
             raise TemplateError("the template does too much work (it builds too much data)")
+        if time.monotonic() > self.deadline:
+            raise TemplateError(f"the template took longer than {MAX_RENDER_SECONDS:g} seconds")
 
 
 _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
@@ -115,31 +127,57 @@ def _current_budget() -> _Budget:
     return budget
 
 
+_CACHED_FROM = 256
+
+
 def weigh(value: Any, limit: int = MAX_VALUE_WEIGHT) -> int:
     """The weight of value, counting shared parts each time they appear; TemplateError past limit.
 
-    Stops as soon as the limit is passed, so weighing costs at most `limit` steps.
+    Stops as soon as the limit is passed, so weighing costs at most `limit` steps. Within one render a
+    large list or dict is weighed once (nothing in a template can change it), so reading the same
+    input data again costs its weight in budget but not in time.
     """
+    budget = _current_budget()
+    known = budget.weights
     total = 0
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             total += max(1, len(item))
-        elif isinstance(item, Mapping):
-            total += 1 + len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            total += 1 + len(item)
-            stack.extend(item)
+        elif isinstance(item, dict | list | tuple | Mapping | set | frozenset):
+            cached = known.get(id(item))
+            if cached is not None and cached[0] is item:
+                total += cached[1]
+            elif item is not value and isinstance(item, dict | list | tuple) and len(item) >= _CACHED_FROM:
+                total += weigh(item, limit - total)  # weighed (and remembered) on its own
+            else:
+                total += 1 + len(item)
+                if isinstance(item, Mapping):
+                    stack.extend(k for k in item.keys() if not isinstance(k, int | float | bool))
+                    stack.extend(v for v in item.values() if not isinstance(v, int | float | bool | None))
+                else:
+                    stack.extend(v for v in item if not isinstance(v, int | float | bool | None))
         elif isinstance(item, range):
             total += 1 + len(item)
         else:
             total += 1
         if total > limit:
             raise TemplateError("a value in the template is too large")
+    if isinstance(value, dict | list | tuple) and len(value) >= _CACHED_FROM:
+        known[id(value)] = (value, total)
     return total
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
+def _quick_weight(value: Any) -> int:
+    if isinstance(value, _SCALARS):
+        return 1
+    if isinstance(value, str):
+        return max(1, len(value))
+    return weigh(value)
 
 
 def _settle(value: Any) -> Any:
@@ -149,7 +187,7 @@ def _settle(value: Any) -> Any:
         items: list[Any] = []
         weight = 1
         for item in value:
-            item_weight = weigh(item)
+            item_weight = _quick_weight(item)
             weight += 1 + item_weight
             budget.charge(1 + item_weight)
             if weight > MAX_VALUE_WEIGHT:
@@ -161,15 +199,44 @@ def _settle(value: Any) -> Any:
 
 def _checked(value: Any) -> Any:
     value = _settle(value)
-    _current_budget().charge(weigh(value))
+    _current_budget().charge(_quick_weight(value))
     return value
 
 
-def _size(value: Any) -> int:
+def _charge_reading(args: Any, kwargs: dict[str, Any]) -> None:
+    """Charge what a filter, test or method is handed: serialising or scanning it costs its weight."""
+    budget = _current_budget()
+    data = [a for a in (*args, *kwargs.values()) if isinstance(a, str | dict | list | tuple)]
+    if not data:
+        budget.charge(1)
+        return
     try:
-        return len(value)
-    except TypeError:
-        return 1
+        budget.charge(1 + weigh(data, limit=max(0, budget.left)))
+    except TemplateError:
+        raise TemplateError("the template does too much work (it reads too much data)") from None
+
+
+def _concat(items: list[Any]) -> str:
+    """`a ~ b`: the same as Jinja's, but each part's text is checked as it is made."""
+    parts: list[str] = []
+    total = 0
+    for item in items:
+        text = str(item)
+        total += len(text)
+        if total > MAX_VALUE_WEIGHT:
+            raise TemplateError("~ would make a text too large")
+        parts.append(text)
+    return "".join(parts)
+
+
+class _Rewrite(NodeTransformer):
+    """`a ~ b ~ c` becomes a guarded filter call, so its work is charged like any other."""
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(
+            nodes.List(list(node.nodes), lineno=node.lineno), _CONCAT, [], [], None, None, lineno=node.lineno
+        )
 
 
 def _guard(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -177,7 +244,7 @@ def _guard(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        _current_budget().charge(1 + sum(_size(a) for a in args if isinstance(a, str | list | dict | tuple)))
+        _charge_reading(args, kwargs)
         return _checked(function(*args, **kwargs))
 
     return guarded
@@ -319,7 +386,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         )
         if not allowed:
             raise SecurityError("only range() and plain text, list and dict methods may be called")
-        _current_budget().charge(1 + sum(_size(a) for a in args if isinstance(a, str | list | dict)))
+        _charge_reading((owner, *args), kwargs)
         return _checked(__context.call(__obj, *args, **kwargs))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -381,6 +448,7 @@ def _make_environment() -> _Environment:
         "batch": _safe_batch,
         "slice": _safe_slice,
         "sum": _safe_sum_numbers,
+        _CONCAT: _concat,
     }
     environment.filters = {name: _guard(function) for name, function in filters.items()}
     environment.tests = {name: _guard(test) for name, test in tests.items()}
@@ -440,10 +508,16 @@ def _parse(source: str) -> nodes.Template:
     return tree
 
 
-@functools.lru_cache(maxsize=512)
-def _compiled(source: str) -> tuple[str, Any]:
-    """("expression", compiled) for a template that is one {{ expr }}; else ("text", a Template)."""
-    tree = _parse(source)
+def _template(tree: nodes.Template) -> Any:
+    try:
+        return _environment.from_string(tree)
+    except JinjaTemplateError as exc:
+        raise TemplateError(f"the template does not parse: {exc.message}") from None
+    except (RecursionError, MemoryError, SyntaxError, ValueError):
+        raise TemplateError("the template is too deeply nested or too large") from None
+
+
+def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
     parts = [
         part
         for output in tree.body
@@ -451,16 +525,25 @@ def _compiled(source: str) -> tuple[str, Any]:
         for part in output.nodes
         if not (isinstance(part, nodes.TemplateData) and not part.data.strip())
     ]
-    single = len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData)
-    match = re.fullmatch(r"\s*\{\{-?(.*?)-?\}\}\s*", source, flags=re.DOTALL)
-    try:
-        if single and match:
-            return "expression", _environment.compile_expression(match.group(1), undefined_to_none=False)
-        return "text", _environment.from_string(tree)
-    except JinjaTemplateError as exc:
-        raise TemplateError(f"the template does not parse: {exc.message}") from None
-    except (RecursionError, MemoryError, SyntaxError, ValueError):
-        raise TemplateError("the template is too deeply nested or too large") from None
+    if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
+        return parts[0]
+    return None
+
+
+def _expression(expr: nodes.Expr) -> Any:
+    # What Environment.compile_expression builds, from the checked and rewritten tree.
+    assign = nodes.Assign(nodes.Name("result", "store", lineno=1), expr, lineno=1)
+    return TemplateExpression(_template(nodes.Template([assign], lineno=1)), undefined_to_none=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> tuple[str, Any]:
+    """("expression", compiled) for a template that is one {{ expr }}; else ("text", a Template)."""
+    tree = _Rewrite().visit(_parse(source))
+    expr = _single_expression(tree)
+    if expr is not None:
+        return "expression", _expression(expr)
+    return "text", _template(tree)
 
 
 @functools.lru_cache(maxsize=512)
@@ -469,14 +552,11 @@ def _compiled_expression(expression: str) -> Any:
         raise TemplateError("an expression is text")
     if len(expression) > MAX_TEMPLATE:
         raise TemplateError(f"an expression is at most {MAX_TEMPLATE} characters")
-    # Checked as the template "{{ expression }}" would be, then compiled as an expression.
-    _parse("{{ " + expression + " }}")
-    try:
-        return _environment.compile_expression(expression, undefined_to_none=False)
-    except JinjaTemplateError as exc:
-        raise TemplateError(f"the expression does not parse: {exc.message}") from None
-    except (RecursionError, MemoryError, SyntaxError, ValueError):
-        raise TemplateError("the expression is too deeply nested or too large") from None
+    tree = _Rewrite().visit(_parse("{{ " + expression + " }}"))
+    expr = _single_expression(tree)
+    if expr is None:
+        raise TemplateError("an expression is one expression, without {{ }} or text around it")
+    return _expression(expr)
 
 
 def jsonable(value: Any) -> Any:
