@@ -36,6 +36,7 @@ REDIRECT_CODES = (301, 302, 303, 307, 308)
 # Headers that speak for the caller: not carried to another origin by a redirect.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 TRUNCATED = "causeway.truncated"
+USER_AGENT = "Causeway"
 
 _resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="causeway-dns")
 _tls: ssl.SSLContext | None = None
@@ -319,7 +320,10 @@ def request(
         raise DestinationRefused(f"not a URL: {exc}") from None
     if params:
         current = current.copy_merge_params(params)
-    built = httpx.Request(method.upper(), current, headers=headers or {}, content=content, json=json)
+    given = dict(headers or {})
+    if not any(name.lower() == "user-agent" for name in given):
+        given["User-Agent"] = USER_AGENT
+    built = httpx.Request(method.upper(), current, headers=given, content=content, json=json)
     body: bytes | None = built.read() if (content is not None or json is not None) else None
     encoding = built.headers.encoding
     outgoing = [

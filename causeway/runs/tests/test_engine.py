@@ -497,6 +497,48 @@ def test_rule_13_a_canary_secret_reaches_its_host_and_nothing_else(
     assert not found_in(stored, "[masked:API_TOKEN]")  # history is sealed, masked text included
 
 
+def test_rule_13_a_canary_echoed_in_a_failing_answer_stays_out_of_history_and_errors(
+    acme: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    canary = f"Cnry{uuid.uuid4().hex}"
+    secret_write(
+        actor=acme["admin"],
+        workspace=acme["workspace"],
+        name="KEY",
+        value=canary,
+        allowed_hosts=["127.0.0.1"],
+    )
+
+    def refuse(got: Received) -> Answer:
+        status = 400 if got.path.startswith("/bad") else 503
+        return Answer(status=status, body=f"denied key {got.headers.get('X-Key')}")
+
+    with http_server(refuse) as server:
+        for path, transient in (("/bad", False), ("/busy", True)):
+            job = make_job(
+                acme,
+                [
+                    {
+                        "id": "call",
+                        "type": "http",
+                        "url": server.url + path,
+                        "retries": 1,
+                        "headers": {"X-Key": "{{ secret.KEY }}"},
+                    }
+                ],
+                name=f"R{path}",
+            )
+            with pytest.raises(StepFailed) as failed:
+                execute(job, heartbeat=Beats())
+            assert failed.value.transient is transient
+            row = rows(job)["call"]
+            assert row.output["body"] == "denied key [masked:KEY]"
+            assert_nowhere(canary, json.dumps([row.input, row.output, row.error, failed.value.message]))
+        assert all(r.headers["X-Key"] == canary for r in server.received)
+    assert_nowhere(canary, caplog.text)
+
+
 def test_a_secret_whose_allowed_hosts_exclude_the_destination_is_refused_and_recorded(
     acme: dict[str, Any],
 ) -> None:
