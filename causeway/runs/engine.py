@@ -29,6 +29,8 @@ class _Run:
         self.heartbeat = heartbeat
         self.rows: dict[str, JobStep] = {row.path: row for row in JobStep.objects.filter(job=job)}
         self.position = 0
+        # Tries of each step made before this run (a resumed or re-run job), so attempts add up.
+        self.prior: dict[str, int] = {}
         self.last_position = max((row.position for row in self.rows.values()), default=0)
         self.job_context = {
             "id": str(job.id),
@@ -62,6 +64,7 @@ class _Run:
             self.rows[path] = row
         else:
             # A try that did not finish (its worker died, or it failed and the job is run again).
+            self.prior[path] = row.attempts
             row.status = StepStatus.RUNNING
             row.attempts += 1
             row.started_at = now
@@ -88,7 +91,7 @@ class _Run:
         row.input = masked(input)
         row.output = masked(output)
         row.error = error
-        row.attempts = max(row.attempts, attempts) if attempts > 1 else row.attempts
+        row.attempts = self.prior.get(row.path, 0) + attempts
         row.finished_at = timezone.now()
         row.duration_ms = int((time.monotonic() - started) * 1000)
         row.save(

@@ -13,7 +13,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -50,16 +50,33 @@ class StepResult:
     input: Any
     output: Any
     attempts: int = 1
-    # condition: the branch to run; foreach: (variable, items) to iterate.
+    # condition: the steps of the branch to run; foreach: the items to iterate over.
     branch: list[dict[str, Any]] | None = None
     items: list[Any] | None = None
     failure: StepFailed | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _masked_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value, fresh=False)
+    if isinstance(value, dict):
+        return {_masked_strings(str(key)): _masked_strings(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked_strings(item) for item in value]
+    return value
 
 
 def masked(value: Any) -> Any:
-    """value with every known secret masked, as JSON data (what history may store)."""
-    return json.loads(mask_text(json.dumps(value, default=str)))
+    """value with every known secret masked, as JSON data (what history may store).
+
+    Masked as JSON text, so a value found across a number or a key is masked too; should masking
+    leave text that is no longer JSON (a value that is also a JSON word), each string is masked.
+    """
+    text = json.dumps(value, default=str)
+    try:
+        return json.loads(mask_text(text))
+    except ValueError:
+        return _masked_strings(json.loads(text))
 
 
 def _render(template: Any, context: dict[str, Any], where: str) -> Any:
@@ -310,9 +327,10 @@ def run_http(
                 carries_secrets=bool(secrets),
             )
         except outbound.DestinationRefused as exc:
-            raise StepFailed(str(exc)) from None
+            return StepResult(input=recorded, output=None, attempts=attempt, failure=StepFailed(str(exc)))
         except httpx.TooManyRedirects as exc:
-            raise StepFailed(f"{parsed.host}: {exc}") from None
+            failure = StepFailed(f"{parsed.host}: {exc}")
+            return StepResult(input=recorded, output=None, attempts=attempt, failure=failure)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             failure = StepFailed(f"{parsed.host}: {type(exc).__name__}: {exc}", transient=True)
             output: Any = None
