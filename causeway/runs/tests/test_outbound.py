@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+import threading
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from causeway.runs import outbound
 from causeway.runs.outbound import DestinationRefused, address_refused, outbound_hosts_set
 from causeway.runs.tests.servers import Answer, Received, http_server
 from causeway.testing import free_port, make_user, make_workspace
+from causeway.vault.tls import create_self_signed_certificate, server_tls_context
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +231,36 @@ def test_rule_20_a_closed_port_is_a_connection_error(people: dict[str, Any]) -> 
     outbound_hosts_set(actor=people["admin"], workspace=workspace, hosts=["127.0.0.1"])
     with pytest.raises(httpx.ConnectError):
         call(workspace, f"http://127.0.0.1:{free_port()}/")
+
+
+def test_rule_20_https_names_the_host_and_verifies_its_certificate(
+    people: dict[str, Any], tmp_path: Any
+) -> None:
+    """Connected to the checked address, TLS still sends the host's name (SNI) and checks the
+    certificate: a self-signed one is refused."""
+    workspace = people["workspace"]
+    outbound_hosts_set(actor=people["admin"], workspace=workspace, hosts=["localhost"])
+    create_self_signed_certificate(tmp_path / "c.crt", tmp_path / "c.key")
+    context = server_tls_context(tmp_path / "c.crt", tmp_path / "c.key")
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc]
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        try:
+            with context.wrap_socket(conn, server_side=True):
+                pass
+        except (ssl.SSLError, OSError):
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            call(workspace, f"https://localhost:{port}/")
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert names == ["localhost"]
