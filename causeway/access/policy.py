@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import Role
-from causeway.access.perms import Perm
+from causeway.access.perms import ADMIN_ONLY, Perm
 from causeway.accounts.models import User
 from causeway.audit.models import ActorType
 from causeway.audit.services import Actor
@@ -39,7 +39,19 @@ def perms_in(actor: Any, workspace: Workspace) -> frozenset[Perm]:
     membership = membership_of(actor, workspace)
     if membership is None:
         return frozenset()
-    return membership.role.perms | {Perm.WORKSPACE_VIEW}
+    held = set(membership.role.perms)
+    # Group roles only add (rule 2); the Admin role is never a group's.
+    for role in Role.objects.filter(groups__workspace=workspace, groups__members__user=actor).distinct():
+        if not _is_admin_role(role):
+            held |= role.perms
+    if not _is_admin_role(membership.role):
+        # Rule 3: whatever a custom role's stored list says, Admin-only powers are the Admin's alone.
+        held -= ADMIN_ONLY
+    return frozenset(held) | {Perm.WORKSPACE_VIEW}
+
+
+def _is_admin_role(role: Role) -> bool:
+    return role.is_system and role.workspace_id is None and role.key == "admin"
 
 
 def _is_service_account_of(actor: Any, workspace: Workspace) -> bool:
