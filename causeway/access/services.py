@@ -87,8 +87,9 @@ def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any])
     from django.apps import apps
 
     project_model = apps.get_model("recipes", "Project")
-    ids = {pk for pk in (_pk(ref) for ref in project_ids)}
-    if None in ids:
+    parsed = [_pk(ref) for ref in project_ids]
+    ids = {pk for pk in parsed if pk is not None}
+    if len(ids) != len(set(parsed)):
         raise ValidationError({"projects": "a project is named by its id"})
     found = list(project_model._default_manager.filter(workspace=workspace, pk__in=ids))
     if len(found) != len(ids):
@@ -308,16 +309,18 @@ def _identity(workspace: Workspace, *, user: Any = None, service_account: Any = 
         found_user = user if isinstance(user, User) else None
         if found_user is None:
             pk = _pk(user)
-            query = User.objects.filter(pk=pk) if pk else User.objects.with_email(str(user))
-            found_user = query.first()
+            users = User.objects.filter(pk=pk) if pk else User.objects.with_email(str(user))
+            found_user = users.first()
         if found_user is None or not Membership.objects.filter(workspace=workspace, user=found_user).exists():
             raise ValidationError({"member": "is not a member of this workspace"})
         return found_user, None
     found_sa = service_account if isinstance(service_account, ServiceAccount) else None
     if found_sa is None:
         pk = _pk(service_account)
-        query = ServiceAccount.objects.filter(workspace=workspace)
-        found_sa = (query.filter(pk=pk) if pk else query.filter(name=str(service_account))).first()
+        accounts_here = ServiceAccount.objects.filter(workspace=workspace)
+        found_sa = (
+            accounts_here.filter(pk=pk) if pk else accounts_here.filter(name=str(service_account))
+        ).first()
     if found_sa is None or found_sa.workspace_id != workspace.id:
         raise ValidationError({"member": "is not a service account of this workspace"})
     return None, found_sa
