@@ -352,13 +352,16 @@ def require_on_project(actor: Any, workspace: Workspace, project: Any, need: Per
 # Lists, as query filters.
 
 _NOTHING = Q(pk__in=[])
+# Every row. Not `Q()`: an empty Q is dropped when OR-ed with another, which would turn "everything,
+# or these" into "these".
+_EVERYTHING = Q(pk__isnull=False)
 
 
 def _role_project_filter(st: Standing, perm: Perm, project_field: str, env_field: str) -> Q:
     """Rows in projects where one of the actor's roles gives `perm`, within the environments that
     allow it (humans only: service accounts take nothing from roles)."""
     if st.system:
-        return Q()
+        return _EVERYTHING
     if not st.human or not st.member:
         return _NOTHING
     if perm in ADMIN_ONLY and not st.is_admin:
@@ -369,7 +372,7 @@ def _role_project_filter(st: Standing, perm: Perm, project_field: str, env_field
     holding = [s for s in st.roles if perm in s.role.perms]
     if not holding:
         return _NOTHING
-    env_q = Q() if len(envs) == len(Environment) else Q(**{f"{env_field}__in": envs})
+    env_q = _EVERYTHING if len(envs) == len(Environment) else Q(**{f"{env_field}__in": envs})
     if any(s.all_projects for s in holding):
         return env_q
     ids: set[uuid.UUID] = set()
