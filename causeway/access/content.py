@@ -133,52 +133,63 @@ def ceilings_of(workspace: Workspace) -> dict[str, frozenset[Capability]]:
     return {e.value: found.get(e.value, DEFAULT_CEILINGS[e]) for e in Environment}
 
 
-def _scoped(role: Role, via: str) -> ScopedRole:
-    # `projects` is prefetched by `standing`; .all() reads the prefetched rows.
-    ids = frozenset() if role.all_projects else frozenset(p.id for p in role.projects.all())
-    return ScopedRole(role=role, via=via, all_projects=role.all_projects, project_ids=ids)
-
-
 def _is_admin_role(role: Role) -> bool:
     return role.is_system and role.workspace_id is None and role.key == "admin"
 
 
+def _scoped_roles(held: list[tuple[Role, str]]) -> tuple[ScopedRole, ...]:
+    """Each role with the projects it covers; one query for all the roles scoped to chosen projects."""
+    scoped_ids = {role.id for role, _ in held if not role.all_projects}
+    projects: dict[uuid.UUID, set[uuid.UUID]] = {pk: set() for pk in scoped_ids}
+    if scoped_ids:
+        through = Role.projects.through.objects.filter(role_id__in=scoped_ids)  # type: ignore[attr-defined]
+        for role_id, project_id in through.values_list("role_id", "project_id"):
+            projects[role_id].add(project_id)
+    return tuple(
+        ScopedRole(
+            role=role,
+            via=via,
+            all_projects=role.all_projects,
+            project_ids=frozenset() if role.all_projects else frozenset(projects[role.id]),
+        )
+        for role, via in held
+    )
+
+
+def _groups_of(workspace: Workspace, **member: Any) -> dict[uuid.UUID, str]:
+    found = Group.objects.filter(workspace=workspace, **{f"members__{k}": v for k, v in member.items()})
+    return dict(found.values_list("id", "name").distinct())
+
+
 def standing(actor: Any, workspace: Workspace) -> Standing:
+    """The actor's standing, read afresh from the database (a handful of small indexed queries)."""
     ceilings = ceilings_of(workspace)
     if is_system(actor):
         return Standing(workspace, actor, False, True, True, (), frozenset(), ceilings, system=True)
     if is_human(actor):
-        membership = (
-            Membership.objects.select_related("role")
-            .prefetch_related("role__projects")
-            .filter(workspace=workspace, user=actor)
-            .first()
-        )
+        membership = Membership.objects.select_related("role").filter(workspace=workspace, user=actor).first()
         if membership is None:
             return Standing(workspace, actor, True, False, False, (), frozenset(), ceilings)
-        groups = list(
-            Group.objects.filter(workspace=workspace, members__user=actor)
-            .prefetch_related("roles__projects")
-            .distinct()
-        )
-        roles = [_scoped(membership.role, "membership")]
-        for group in groups:
+        groups = _groups_of(workspace, user=actor)
+        held: list[tuple[Role, str]] = [(membership.role, "membership")]
+        if groups:
+            through = Group.roles.through.objects.filter(group_id__in=groups).select_related("role")  # type: ignore[attr-defined]
             # A group never carries the Admin role (rule 3 keeps Admin powers to Admin members).
-            roles += [_scoped(role, group.name) for role in group.roles.all() if not _is_admin_role(role)]
+            held += [(row.role, groups[row.group_id]) for row in through if not _is_admin_role(row.role)]
         return Standing(
             workspace,
             actor,
             True,
             True,
             _is_admin_role(membership.role),
-            tuple(roles),
-            frozenset(g.id for g in groups),
+            _scoped_roles(held),
+            frozenset(groups),
             ceilings,
-            group_names={g.id: g.name for g in groups},
+            group_names=groups,
         )
     if is_service_account(actor, workspace):
         # Groups give a service account their grants, never their roles (rule 8).
-        groups = list(Group.objects.filter(workspace=workspace, members__service_account=actor).distinct())
+        groups = _groups_of(workspace, service_account=actor)
         return Standing(
             workspace,
             actor,
@@ -186,10 +197,10 @@ def standing(actor: Any, workspace: Workspace) -> Standing:
             True,
             False,
             (),
-            frozenset(g.id for g in groups),
+            frozenset(groups),
             ceilings,
             service_account=True,
-            group_names={g.id: g.name for g in groups},
+            group_names=groups,
         )
     return Standing(workspace, actor, False, False, False, (), frozenset(), ceilings)
 
@@ -395,10 +406,9 @@ def _grant_recipe_filter(st: Standing, perm: Perm, recipe_field: str = "pk", env
     has_cap = Q()
     for cap in caps:
         has_cap |= Q(**{cap.value: True})
-    # A non-correlated subquery: the database builds the set of granted ids once, then probes it.
-    granted = RecipeGrant.objects.filter(_grant_filter(st), has_cap, workspace_id=st.workspace.id).values(
-        "recipe_id"
-    )
+    # A non-correlated subquery: the database builds the set of granted ids once (through the grantee
+    # indexes; the outer query keeps to the workspace), then probes it.
+    granted = RecipeGrant.objects.filter(_grant_filter(st), has_cap).values("recipe_id")
     q = Q(**{f"{recipe_field}__in": granted})
     if st.human:
         envs = st.environments_allowing(perm)
@@ -438,9 +448,7 @@ def projects_visible(actor: Any, workspace: Workspace, need: Perm = Perm.PROJECT
     q = _role_project_filter(st, need, "id", "environment")
     if need is Perm.PROJECT_VIEW:
         envs = st.environments_allowing(Perm.PROJECT_VIEW)
-        granted = RecipeGrant.objects.filter(_grant_filter(st), read=True, workspace_id=workspace.id).values(
-            "recipe__project_id"
-        )
+        granted = RecipeGrant.objects.filter(_grant_filter(st), read=True).values("recipe__project_id")
         q |= Q(id__in=granted, environment__in=envs)
     return projects.filter(q)  # type: ignore[no-any-return]
 
