@@ -142,7 +142,7 @@ def _scoped_roles(held: list[tuple[Role, str]]) -> tuple[ScopedRole, ...]:
     scoped_ids = {role.id for role, _ in held if not role.all_projects}
     projects: dict[uuid.UUID, set[uuid.UUID]] = {pk: set() for pk in scoped_ids}
     if scoped_ids:
-        through = Role.projects.through.objects.filter(role_id__in=scoped_ids)  # type: ignore[attr-defined]
+        through = Role.projects.through.objects.filter(role_id__in=scoped_ids)
         for role_id, project_id in through.values_list("role_id", "project_id"):
             projects[role_id].add(project_id)
     return tuple(
@@ -173,7 +173,7 @@ def standing(actor: Any, workspace: Workspace) -> Standing:
         groups = _groups_of(workspace, user=actor)
         held: list[tuple[Role, str]] = [(membership.role, "membership")]
         if groups:
-            through = Group.roles.through.objects.filter(group_id__in=groups).select_related("role")  # type: ignore[attr-defined]
+            through = Group.roles.through.objects.filter(group_id__in=groups).select_related("role")
             # A group never carries the Admin role (rule 3 keeps Admin powers to Admin members).
             held += [(row.role, groups[row.group_id]) for row in through if not _is_admin_role(row.role)]
         return Standing(
@@ -495,7 +495,7 @@ def job_get(actor: Any, workspace: Workspace, ref: Any) -> Any:
     pk = _uuid(ref)
     found = _model("runs.Job").objects.filter(pk=pk).select_related("workspace").first() if pk else None  # type: ignore[attr-defined]
     _in_workspace(actor, workspace, found, Perm.JOB_VIEW, "job")
-    assert found is not None  # nosec B101 - _in_workspace raised otherwise
+    assert found is not None  # nosec B101
     visible = jobs_visible(actor, workspace).filter(pk=found.pk).exists()
     if not visible:
         _deny_hidden(actor, workspace, found, Perm.JOB_VIEW)

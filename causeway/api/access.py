@@ -181,7 +181,7 @@ def _grant_out(grant: RecipeGrant) -> dict[str, Any]:
     elif grant.service_account is not None:
         kind, pk, label = "service_account", grant.service_account.id, grant.service_account.name
     else:
-        assert grant.group is not None  # nosec B101 - a grant has exactly one grantee
+        assert grant.group is not None  # nosec B101
         kind, pk, label = "group", grant.group.id, grant.group.name
     return {
         "id": grant.id,

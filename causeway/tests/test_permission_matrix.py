@@ -33,8 +33,8 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from causeway.access.tests.personas import ACTORS, World, build_world
 from causeway.testing import https_client
+from causeway.tests.access_personas import ACTORS, World, build_world
 from causeway.tests.test_default_deny import walk
 
 

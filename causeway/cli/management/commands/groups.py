@@ -40,7 +40,8 @@ class Command(BaseCommand):
         if action == "list":
             for group in services.groups_visible(actor, workspace):
                 members = [
-                    m.user.email if m.user else f"sa:{m.service_account.name}" for m in group.members.all()
+                    m.user.email if m.user is not None else f"sa:{getattr(m.service_account, 'name', '')}"
+                    for m in group.members.all()
                 ]
                 roles = ",".join(sorted(r.key for r in group.roles.all())) or "-"
                 self.stdout.write(

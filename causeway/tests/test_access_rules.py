@@ -21,10 +21,10 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import Role
 from causeway.access.perms import ADMIN_ONLY, GRANT_PERMS, SYSTEM_ROLES, Capability, Perm
 from causeway.access.routes import operation
-from causeway.access.tests.personas import World, build_world
 from causeway.api.auth import BearerToken
 from causeway.audit.models import AuditEvent
 from causeway.testing import https_client
+from causeway.tests.access_personas import World, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -122,10 +122,10 @@ RECIPE_ACTIONS = (
 def test_rule_02_all_sixteen_grant_combinations_on_every_recipe_action(world: World) -> None:
     """SECURITY-TESTS 4: a member with no role permissions and a direct grant, in DEV (every capability
     allowed) and PROD (read and debug only): allowed exactly when the formula says."""
-    from causeway.access.tests.personas import MANUAL
     from causeway.audit.models import ActorType
     from causeway.audit.services import Actor
     from causeway.recipes.services import project_create, recipe_create
+    from causeway.tests.access_personas import MANUAL
 
     system = Actor(type=ActorType.SYSTEM, label="test")
     user = world.people["group_only"]
@@ -278,10 +278,10 @@ def test_a_member_can_be_given_a_custom_role(world: World) -> None:
 
 
 def test_rule_05_default_policies_and_an_admin_widening_them_is_audited(world: World) -> None:
-    from causeway.access.tests.personas import MANUAL
     from causeway.audit.models import ActorType
     from causeway.audit.services import Actor
     from causeway.recipes.services import project_create, recipe_create
+    from causeway.tests.access_personas import MANUAL
 
     ceilings = content.ceilings_of(world.ws)
     assert {k: sorted(v) for k, v in ceilings.items()} == {
