@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.apps import apps
-from django.db import transaction
 from django.db.models import Model, Q, QuerySet
 
 from causeway.access.errors import Forbidden, NotFound
@@ -36,10 +35,8 @@ from causeway.access.perms import (
     Environment,
     Perm,
 )
-from causeway.access.policy import is_system
+from causeway.access.policy import deny_hidden, is_system
 from causeway.accounts.models import User
-from causeway.audit.models import Outcome
-from causeway.audit.services import audit_record
 from causeway.workspaces.models import Membership, ServiceAccount, Workspace
 
 # Rule 8: all a service account may hold on a recipe (its own jobs are read through `jobs_visible`).
@@ -266,15 +263,7 @@ def recipe_perms(st: Standing, recipe: Any, grants: Iterable[RecipeGrant] | None
 
 def _deny_hidden(actor: Any, workspace: Workspace, target: Any, need: Perm) -> None:
     """A denied attempt on an object that exists is on record even though the answer is 404."""
-    with transaction.atomic():
-        audit_record(
-            actor=actor if (is_human(actor) or isinstance(actor, ServiceAccount)) else None,
-            action="access.denied",
-            target=target,
-            workspace_id=workspace.id,
-            outcome=Outcome.DENIED,
-            details={"permission": str(need), "answer": "not found"},
-        )
+    deny_hidden(actor, workspace, target, need)
 
 
 def _get(model: str, workspace: Workspace, ref: Any, *, related: tuple[str, ...] = ()) -> Any:

@@ -51,6 +51,16 @@ def _name(value: Any) -> str:
     return clean
 
 
+def _hidden(actor: Any, model: Any, pk: uuid.UUID | None, need: Perm, what: str) -> NotFound:
+    """NotFound for an id this workspace does not hold; if another workspace holds it, the attempt goes
+    on that workspace's record (rule 9 answers 404 all the same)."""
+    found = model._default_manager.filter(pk=pk).first() if pk else None
+    workspace_id = getattr(found, "workspace_id", None)
+    if found is not None and workspace_id is not None:
+        policy.deny_hidden(actor, Workspace.objects.get(pk=workspace_id), found, need)
+    return NotFound(what)
+
+
 def _pk(ref: Any) -> uuid.UUID | None:
     try:
         return ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref))
@@ -115,7 +125,7 @@ def role_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.RO
             pk and Role.objects.filter(workspace__isnull=True, pk=pk).exists()
         ):
             raise ValidationError({"role": "system roles are fixed and cannot be changed"})
-        raise NotFound("role")
+        raise _hidden(actor, Role, pk, need, "role")
     return found
 
 
@@ -233,7 +243,7 @@ def group_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.M
     pk = _pk(ref)
     found = Group.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(name=str(ref))).first()
     if found is None:
-        raise NotFound("group")
+        raise _hidden(actor, Group, pk, need, "group")
     return found
 
 
@@ -394,7 +404,7 @@ def grant_get(actor: Any, workspace: Workspace, recipe: Any, ref: Any) -> Recipe
     pk = _pk(ref)
     found = RecipeGrant.objects.filter(recipe_id=recipe.id, pk=pk).first() if pk else None
     if found is None:
-        raise NotFound("grant")
+        raise _hidden(actor, RecipeGrant, pk, Perm.RECIPE_EDIT, "grant")
     return found
 
 
@@ -563,7 +573,7 @@ def service_account_get(
     query = ServiceAccount.objects.filter(workspace=workspace)
     found = (query.filter(pk=pk) if pk else query.filter(name=str(ref))).first()
     if found is None:
-        raise NotFound("service account")
+        raise _hidden(actor, ServiceAccount, pk, need, "service account")
     return found
 
 

@@ -373,7 +373,7 @@ def test_rule_08_a_service_account_can_only_be_granted_execute(world: World) -> 
     assert answer.status_code == 400 and "only be granted execute" in answer.json()["detail"]
 
 
-def test_revocation_is_immediate_for_tokens_and_disabled_service_accounts(world: World) -> None:
+def test_rule_08_revocation_is_immediate_for_tokens_and_disabled_service_accounts(world: World) -> None:
     path = f"/workspaces/{world.ws.id}/roles"
     assert api(world, "robot", "GET", path).status_code == 403  # known, and refused: rule 8
     revoked = api(
@@ -412,7 +412,9 @@ def test_revocation_is_immediate_for_tokens_and_disabled_service_accounts(world:
         assert action in actions(world)
 
 
-def test_service_account_tokens_expire_within_365_days_and_are_stored_as_digests(world: World) -> None:
+def test_rule_17_service_account_tokens_expire_within_365_days_and_are_stored_as_digests(
+    world: World,
+) -> None:
     for days in (0, 366):
         answer = api(
             world,
@@ -447,7 +449,7 @@ def test_service_account_tokens_expire_within_365_days_and_are_stored_as_digests
 # Staff and rule 9.
 
 
-def test_staff_who_is_not_a_member_holds_nothing_in_the_workspace(world: World) -> None:
+def test_rule_09_staff_who_is_not_a_member_holds_nothing_in_the_workspace(world: World) -> None:
     staff = world.people["staff"]
     assert not policy.workspaces_visible(staff).exists()
     assert not content.recipes_visible(staff, world.ws).exists()
@@ -504,6 +506,13 @@ def test_rule_09_a_member_of_another_workspace_guessing_ids_gets_404(world: Worl
     # The attempt on Acme's recipe is on Acme's record, though the answer was 404.
     after = AuditEvent.objects.filter(workspace_id=world.ws.id, action="access.denied")
     assert after.count() > len(before)
+    targets = set(after.values_list("target_id", flat=True))
+    assert {str(world.r1.id), str(world.group.id), str(world.custom_role.id), str(world.robot.id)} <= targets
+    # A non-member at the workspace's own address: 404, and on its record too.
+    assert page(world, "other_admin", "GET", f"/w/{world.ws.slug}/").status_code == 404
+    assert AuditEvent.objects.filter(
+        workspace_id=world.ws.id, action="access.denied", target_id=str(world.ws.id)
+    ).exists()
 
 
 def test_mass_assignment_is_refused(world: World) -> None:
@@ -578,17 +587,31 @@ def test_every_access_change_is_audited(world: World) -> None:
         assert action in recorded, action
 
 
-def test_a_change_whose_audit_event_cannot_be_written_does_not_happen(world: World, monkeypatch: Any) -> None:
-    import causeway.access.services as module
-    from causeway.audit.services import AuditWriteError
+def test_a_change_whose_audit_event_cannot_be_written_does_not_happen(world: World) -> None:
+    from causeway.tests.test_audit_fail_closed import break_audit_storage, repair_audit_storage
 
-    def failing(**kwargs: Any) -> None:
-        raise AuditWriteError("down")
-
-    monkeypatch.setattr(module, "audit_record", failing)
-    with pytest.raises(AuditWriteError):
-        services.group_create(actor=world.people["admin"], workspace=world.ws, name="Ghost")
+    admin = world.people["admin"]
+    break_audit_storage()
+    try:
+        for change in (
+            lambda: services.group_create(actor=admin, workspace=world.ws, name="Ghost"),
+            lambda: services.grant_set(
+                actor=admin, workspace=world.ws, recipe=world.r2, group=world.group, capabilities=["read"]
+            ),
+            lambda: services.environment_policy_set(
+                actor=admin, workspace=world.ws, environment="prod", capabilities=["write"]
+            ),
+            lambda: services.service_account_create(actor=admin, workspace=world.ws, name="ghost"),
+        ):
+            with pytest.raises(Exception, match="audit"):
+                with transaction.atomic():
+                    change()
+    finally:
+        repair_audit_storage()
     assert not world.ws.groups.filter(name="Ghost").exists()
+    assert not world.r2.grants.filter(group=world.group).exists()
+    assert sorted(content.ceilings_of(world.ws)["prod"]) == ["debug", "read"]
+    assert not world.ws.service_accounts.filter(name="ghost").exists()
 
 
 # The access review.
