@@ -158,6 +158,23 @@ def _groups_of(workspace: Workspace, **member: Any) -> dict[uuid.UUID, str]:
     return dict(found.values_list("id", "name").distinct())
 
 
+_ROLE_FIELDS = ("id", "workspace_id", "key", "name", "is_system", "permissions", "all_projects")
+
+
+def _groups_and_roles(workspace: Workspace, user: Any) -> tuple[dict[uuid.UUID, str], list[tuple[Role, str]]]:
+    """The user's groups in the workspace and the roles they carry, in one query."""
+    rows = Group.objects.filter(workspace=workspace, members__user=user).values_list(
+        "id", "name", *(f"roles__{f}" for f in _ROLE_FIELDS)
+    )
+    groups: dict[uuid.UUID, str] = {}
+    roles: list[tuple[Role, str]] = []
+    for group_id, name, *role in rows:
+        groups[group_id] = name
+        if role[0] is not None:
+            roles.append((Role(**dict(zip(_ROLE_FIELDS, role, strict=True))), name))
+    return groups, roles
+
+
 def standing(actor: Any, workspace: Workspace) -> Standing:
     """The actor's standing, read afresh from the database (a handful of small indexed queries)."""
     ceilings = ceilings_of(workspace)
@@ -167,12 +184,11 @@ def standing(actor: Any, workspace: Workspace) -> Standing:
         membership = Membership.objects.select_related("role").filter(workspace=workspace, user=actor).first()
         if membership is None:
             return Standing(workspace, actor, True, False, False, (), frozenset(), ceilings)
-        groups = _groups_of(workspace, user=actor)
-        held: list[tuple[Role, str]] = [(membership.role, "membership")]
-        if groups:
-            through = Group.roles.through.objects.filter(group_id__in=groups).select_related("role")
-            # A group never carries the Admin role (rule 3 keeps Admin powers to Admin members).
-            held += [(row.role, groups[row.group_id]) for row in through if not _is_admin_role(row.role)]
+        groups, group_roles = _groups_and_roles(workspace, actor)
+        # A group never carries the Admin role (rule 3 keeps Admin powers to Admin members).
+        held = [(membership.role, "membership")] + [
+            (r, via) for r, via in group_roles if not _is_admin_role(r)
+        ]
         return Standing(
             workspace,
             actor,
