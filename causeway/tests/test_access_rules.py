@@ -682,3 +682,42 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
     )
     assert content.may(world.people["group_only"], world.ws, Perm.RECIPE_RUN, world.r1)
     assert not content.may(world.people["group_only"], world.ws, Perm.RECIPE_VIEW, world.r1)
+
+
+def test_the_access_commands_list_and_change_what_the_pages_do(world: World) -> None:
+    slug = world.ws.slug
+
+    def run(*args: str) -> str:
+        out = io.StringIO()
+        call_command(*args, stdout=out, stderr=io.StringIO())
+        return out.getvalue()
+
+    assert "scoped-builder" in run("roles", "list", "--workspace", slug)
+    run("roles", "update", "--workspace", slug, "scoped-builder", "--all-projects")
+    assert content.may(world.people["custom"], world.ws, Perm.RECIPE_VIEW, world.r2)
+    run("groups", "create", "--workspace", slug, "Night shift")
+    run("groups", "add-member", "--workspace", slug, "Night shift", "--user", "operator@acme.test")
+    run("groups", "add-member", "--workspace", slug, "Night shift", "--service-account", "robot")
+    run("groups", "roles", "--workspace", slug, "Night shift", "--role", "analyst")
+    listed = run("groups", "list", "--workspace", slug)
+    assert "Night shift" in listed and "operator@acme.test" in listed and "sa:robot" in listed
+    assert content.may(world.people["operator"], world.ws, Perm.RECIPE_EDIT, world.r2)
+    with pytest.raises(CommandError, match="Admin role"):
+        run("groups", "roles", "--workspace", slug, "Night shift", "--role", "admin")
+    run("groups", "remove-member", "--workspace", slug, "Night shift", str(world.people["operator"].id))
+    assert not content.may(world.people["operator"], world.ws, Perm.RECIPE_EDIT, world.r2)
+    grants = run("grants", "list", "--workspace", slug, "--recipe", str(world.r1.id))
+    assert "group Readers\tread" in grants and "service_account robot\texecute" in grants
+    run("grants", "remove", "--workspace", slug, "--recipe", str(world.r1.id), str(world.group_grant.id))
+    assert not content.may(world.people["group_only"], world.ws, Perm.RECIPE_VIEW, world.r1)
+    assert "prod\tdebug,read" in run("environments", "list", "--workspace", slug)
+    run("service_accounts", "create", "--workspace", slug, "deployer")
+    run("service_accounts", "revoke", "--workspace", slug, "robot", world.robot_token.prefix)
+    run("service_accounts", "disable", "--workspace", slug, "deployer")
+    accounts = run("service_accounts", "list", "--workspace", slug)
+    assert "deployer" in accounts and "disabled" in accounts and "robot" in accounts
+    assert _probe_request(world, world.tokens["robot"]).auth is None
+    with pytest.raises(CommandError, match="workspace"):
+        run("roles", "list", "--workspace", "nowhere")
+    with pytest.raises(CommandError, match="members still hold"):
+        run("roles", "delete", "--workspace", slug, "scoped-builder")
