@@ -4,6 +4,10 @@
 (`custom`), a member whose only access is a group's read grant on recipe R1 (`group_only`), a service
 account with an execute grant on R1 (`robot`); outside it, a staff user who is not a member and the
 Admin of another workspace (`other_admin`). Each human has an API token; the robot has one too.
+
+The content every endpoint is called on: projects P1 (R1 in it, two versions; an empty folder F1; a
+lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); the Analyst
+keeps a bookmark on R1.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 from causeway.testing import make_user, make_workspace
 
 MANUAL = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "1"}}]}
+MANUAL_V2 = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "2"}}]}
+TABLE_COLUMNS = [{"name": "code", "type": "text"}, {"name": "label", "type": "text"}]
 SCOPED_PERMS = [
     "project:view",
     "folder:view",
@@ -47,6 +53,10 @@ class World:
     operator_membership: Any
     invitation: Any
     platform_invitation: Any
+    p3: Any = None
+    f1: Any = None
+    t1: Any = None
+    bookmark: Any = None
     ids: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,7 +66,15 @@ def build_world() -> World:
     from causeway.accounts.services import token_create
     from causeway.audit.models import ActorType
     from causeway.audit.services import Actor
-    from causeway.recipes.services import project_create, recipe_create
+    from causeway.recipes.services import (
+        bookmark_add,
+        folder_create,
+        lookup_row_put,
+        lookup_table_create,
+        project_create,
+        recipe_create,
+        recipe_save,
+    )
     from causeway.workspaces import services as ws_services
     from causeway.workspaces.models import Membership
 
@@ -79,6 +97,15 @@ def build_world() -> World:
     p2 = project_create(actor=system, workspace=ws, name="P2")
     r1 = recipe_create(actor=people["analyst"], workspace=ws, project=p1, name="R1", definition=MANUAL)
     r2 = recipe_create(actor=system, workspace=ws, project=p2, name="R2", definition=MANUAL)
+    recipe_save(actor=people["analyst"], recipe=r1, definition=MANUAL_V2, message="second")
+    r1.refresh_from_db()
+    p3 = project_create(actor=system, workspace=ws, name="P3 empty")
+    f1 = folder_create(actor=system, workspace=ws, project=p1, name="F1")
+    t1 = lookup_table_create(
+        actor=system, workspace=ws, project=p1, name="T1", columns=TABLE_COLUMNS, key_column="code"
+    )
+    lookup_row_put(actor=system, table=t1, key="k1", values={"label": "first"})
+    bookmark = bookmark_add(actor=people["analyst"], recipe=r1)
     op = project_create(actor=system, workspace=other, name="O1")
     other_recipe = recipe_create(actor=system, workspace=other, project=op, name="Theirs", definition=MANUAL)
     custom_role = services.role_create(
@@ -132,4 +159,8 @@ def build_world() -> World:
         operator_membership=Membership.objects.get(workspace=ws, user=people["operator"]),
         invitation=invitation,
         platform_invitation=platform_invitation,
+        p3=p3,
+        f1=f1,
+        t1=t1,
+        bookmark=bookmark,
     )

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from causeway.testing import https_client
-from causeway.tests.access_personas import ACTORS, World, build_world
+from causeway.tests.access_personas import ACTORS, MANUAL, World, build_world
 from causeway.tests.test_default_deny import walk
 
 
@@ -44,6 +44,7 @@ class Page:
     method: str
     expected: str
     params: tuple[tuple[str, str], ...] = ()  # URL kwarg -> PARAMS key, where the kwarg's name is ambiguous
+    form: Callable[[World], dict[str, Any]] | None = None  # a valid form (POST); None: an empty one
 
     @property
     def key(self) -> str:
@@ -54,7 +55,7 @@ class Page:
 class Api:
     route: str  # "METHOD /path/{param}" as the API declares it, below /api/v1
     expected: str
-    body: Any = None
+    body: Any = None  # the JSON body, or a function of the world giving it
     params: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -119,6 +120,56 @@ ROWS: list[Page | Api] = [
     Page("web:access_service_account_token_revoke", "POST",   "302  302  403  403  403  403  302  404  404"),
     Page("web:access_review", "GET",                          "302  200  403  403  403  403  302  404  404"),
     Page("web:access_review_export", "GET",                   "302  200  403  403  403  403  302  404  404"),
+    Page("web:workspace_settings", "POST",                    "302  302  403  403  403  403  302  404  404",
+        form=lambda w: {"section": "outbound", "outbound_hosts": "intranet.acme.test"}),
+    # Pages: projects, folders, recipes, lookup tables, bookmarks. P1 holds R1, the empty folder F1 and the
+    # lookup table T1; P3 is empty. The custom role covers P1 without create, delete or lookup tables; the
+    # group member sees P1's name (through its grant on R1) and R1, no folder or table in P1.
+    Page("web:recipes", "GET",                                "302  200  200  200  200  200  302  404  404"),
+    Page("web:bookmarks", "GET",                              "302  200  200  200  200  200  302  404  404"),
+    Page("web:project_create", "POST",                        "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"name": "P9", "environment": "dev"}),
+    Page("web:project", "GET",                                "302  200  200  200  200  200  302  404  404"),
+    Page("web:project_rename", "POST",                        "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"name": "P1 renamed"}),
+    Page("web:project_delete", "POST",                        "302  302  302  403  404  404  302  404  404",
+        params=(("project", "empty_project"),)),
+    Page("web:folder_create", "POST",                         "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"name": "F9"}),
+    Page("web:folder_rename", "POST",                         "302  302  302  403  403  404  302  404  404",
+        form=lambda w: {"name": "F1 renamed"}),
+    Page("web:folder_delete", "POST",                         "302  302  302  403  403  404  302  404  404"),
+    Page("web:recipe_create", "POST",                         "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"name": "R9"}),
+    Page("web:project_import", "POST",                        "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"name": "R9", "file": _export_file()}),
+    Page("web:lookup_table_create", "POST",                   "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"name": "T9", "column_name": "code", "column_type": "text", "key_column": "code"}),
+    Page("web:recipe", "GET",                                 "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_build", "GET",                           "302  200  200  403  200  403  302  404  404"),
+    Page("web:recipe_build", "POST",                          "302  200  200  403  200  403  302  404  404",
+        form=lambda w: {"op": "refresh"}),
+    Page("web:recipe_versions", "GET",                        "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_diff", "GET",                            "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_start", "POST",                          "302  302  302  302  302  403  302  404  404"),
+    Page("web:recipe_stop", "POST",                           "302  302  302  302  302  403  302  404  404"),
+    Page("web:recipe_rename", "POST",                         "302  302  302  403  302  403  302  404  404",
+        form=lambda w: {"name": "R1 renamed"}),
+    # The group member may not see F1 at all: the folder it names is not found before the recipe is asked.
+    Page("web:recipe_move", "POST",                           "302  302  302  403  302  404  302  404  404",
+        form=lambda w: {"folder": str(w.f1.id)}),
+    Page("web:recipe_delete", "POST",                         "302  302  302  403  403  403  302  404  404"),
+    Page("web:recipe_bookmark", "POST",                       "302  302  302  302  302  302  302  404  404",
+        form=lambda w: {"pin": "1"}),
+    Page("web:recipe_export", "GET",                          "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_import", "POST",                         "302  302  302  403  302  403  302  404  404",
+        form=lambda w: {"file": _export_file()}),
+    Page("web:lookup_table", "GET",                           "302  200  200  404  404  404  302  404  404"),
+    Page("web:lookup_row_put", "POST",                        "302  302  302  404  404  404  302  404  404",
+        form=lambda w: {"col:code": "k2", "col:label": "second"}),
+    Page("web:lookup_row_delete", "POST",                     "302  302  302  404  404  404  302  404  404",
+        form=lambda w: {"key": "k1"}),
+    Page("web:lookup_table_delete", "POST",                   "302  302  302  404  404  404  302  404  404"),
     # API: platform and accounts.
     Api("GET /health",                                        "200  200  200  200  200  200  200  200  200"),
     Api("GET /me",                                            "401  200  200  200  200  200  403  200  200"),
@@ -209,6 +260,77 @@ ROWS: list[Page | Api] = [
                                                               "401  204  403  403  403  403  403  404  404",
         params=(("token_id", "robot_token"),)),
     Api("GET /workspaces/{workspace_id}/access-review",       "401  200  403  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/outbound-hosts",      "401  200  403  403  403  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/outbound-hosts",      "401  200  403  403  403  403  403  404  404",
+        body={"hosts": ["intranet.acme.test"]}),
+    # API: projects, folders, recipes, bookmarks, lookup tables (the world as for the pages above).
+    Api("GET /workspaces/{workspace_id}/projects",            "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/projects",           "401  201  201  403  403  403  403  404  404",
+        body={"name": "P9", "environment": "dev"}),
+    Api("PATCH /workspaces/{workspace_id}/projects/{project_id}",
+                                                              "401  200  200  403  403  403  403  404  404",
+        body={"name": "P1 renamed"}),
+    Api("DELETE /workspaces/{workspace_id}/projects/{project_id}",
+                                                              "401  204  204  403  404  404  403  404  404",
+        params=(("project_id", "empty_project"),)),
+    Api("GET /workspaces/{workspace_id}/folders",             "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/folders",            "401  201  201  403  403  403  403  404  404",
+        body=lambda w: {"project_id": str(w.p1.id), "name": "F9"}),
+    Api("PATCH /workspaces/{workspace_id}/folders/{folder_id}",
+                                                              "401  200  200  403  403  404  403  404  404",
+        body={"name": "F1 renamed"}),
+    Api("DELETE /workspaces/{workspace_id}/folders/{folder_id}",
+                                                              "401  204  204  403  403  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes",             "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes",            "401  201  201  403  403  403  403  404  404",
+        body=lambda w: {"project_id": str(w.p1.id), "name": "R9", "definition": MANUAL}),
+    Api("POST /workspaces/{workspace_id}/recipes/import",     "401  201  201  403  403  403  403  404  404",
+        body=lambda w: {"project_id": str(w.p1.id), "name": "R9", "export": _export()}),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}", "401  200  200  200  200  200  403  404  404"),
+    Api("PATCH /workspaces/{workspace_id}/recipes/{recipe_id}",
+                                                              "401  200  200  403  200  403  403  404  404",
+        body={"name": "R1 renamed"}),
+    Api("DELETE /workspaces/{workspace_id}/recipes/{recipe_id}",
+                                                              "401  204  204  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/versions",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/versions",
+                                                              "401  201  201  403  201  403  403  404  404",
+        body={"definition": MANUAL, "message": "third"}),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/versions/{number}",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/diff",
+                                                              "401  200  200  200  200  200  403  404  404",
+        params=(("from", "first_version"), ("to", "second_version"))),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/start",
+                                                              "401  200  200  200  200  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/stop",
+                                                              "401  200  200  200  200  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/export",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/import",
+                                                              "401  201  201  403  201  403  403  404  404",
+        body=lambda w: {"export": _export()}),
+    Api("GET /workspaces/{workspace_id}/bookmarks",           "401  200  200  200  200  200  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/recipes/{recipe_id}/bookmark",
+                                                              "401  204  204  204  204  204  403  404  404"),
+    Api("DELETE /workspaces/{workspace_id}/recipes/{recipe_id}/bookmark",
+                                                              "401  204  204  204  204  204  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/lookup-tables",       "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/lookup-tables",      "401  201  201  403  403  403  403  404  404",
+        body=lambda w: {"project_id": str(w.p1.id), "name": "T9", "columns": [{"name": "code"}],
+                        "key_column": "code"}),
+    Api("GET /workspaces/{workspace_id}/lookup-tables/{table_id}",
+                                                              "401  200  200  404  404  404  403  404  404"),
+    Api("DELETE /workspaces/{workspace_id}/lookup-tables/{table_id}",
+                                                              "401  204  204  404  404  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/lookup-tables/{table_id}/rows",
+                                                              "401  200  200  404  404  404  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/lookup-tables/{table_id}/rows/{key}",
+                                                              "401  200  200  404  404  404  403  404  404",
+        body={"values": {"label": "changed"}}),
+    Api("DELETE /workspaces/{workspace_id}/lookup-tables/{table_id}/rows/{key}",
+                                                              "401  204  204  404  404  404  403  404  404"),
 ]
 # fmt: on
 
@@ -239,7 +361,28 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "format": lambda w: "csv",
     "name": lambda w: "MISSING_SECRET",
     "recipe_edit": lambda w: "recipe:edit",
+    "project": lambda w: w.p1.id,
+    "project_id": lambda w: w.p1.id,
+    "empty_project": lambda w: w.p3.id,
+    "folder": lambda w: w.f1.id,
+    "folder_id": lambda w: w.f1.id,
+    "table": lambda w: w.t1.id,
+    "table_id": lambda w: w.t1.id,
+    "key": lambda w: "k1",
+    "number": lambda w: 1,
+    "first_version": lambda w: 1,
+    "second_version": lambda w: 2,
 }
+
+
+def _export() -> dict[str, Any]:
+    return {"format": "causeway.recipe/1", "name": "Imported", "description": "", "definition": MANUAL}
+
+
+def _export_file() -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("r.json", json.dumps(_export()).encode(), content_type="application/json")
 
 
 def _page_path(row: Page, world: World, pattern: str) -> str:
@@ -282,7 +425,10 @@ def _call(row: Page | Api, actor: str, world: World, patterns: dict[str, str]) -
         if actor == "robot":
             headers["HTTP_AUTHORIZATION"] = f"Bearer {world.tokens['robot']}"
         path = _page_path(row, world, patterns[row.name])
-        response = client.generic(row.method, path, **headers)
+        if row.form is not None:
+            response = client.post(path, row.form(world), **headers)
+        else:
+            response = client.generic(row.method, path, **headers)
         return int(response.status_code)
     method, path, query = _api_path(row, world)
     if actor != "anon":
@@ -291,7 +437,8 @@ def _call(row: Page | Api, actor: str, world: World, patterns: dict[str, str]) -
         from urllib.parse import urlencode
 
         path += "?" + urlencode(query)
-    data = json.dumps(row.body) if row.body is not None else ""
+    body = row.body(world) if callable(row.body) else row.body
+    data = json.dumps(body) if body is not None else ""
     response = client.generic(method, path, data, content_type="application/json", **headers)
     return int(response.status_code)
 
