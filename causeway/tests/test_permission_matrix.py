@@ -38,6 +38,13 @@ from causeway.tests.access_personas import ACTORS, MANUAL, World, build_world
 from causeway.tests.test_default_deny import walk
 
 
+class Ref(str):
+    """A value of a body filled from PARAMS by that name (a body stays plain JSON for other readers)."""
+
+
+EXPORT = {"format": "causeway.recipe/1", "name": "Imported", "description": "", "definition": MANUAL}
+
+
 @dataclass(frozen=True)
 class Page:
     name: str
@@ -55,7 +62,7 @@ class Page:
 class Api:
     route: str  # "METHOD /path/{param}" as the API declares it, below /api/v1
     expected: str
-    body: Any = None  # the JSON body, or a function of the world giving it
+    body: Any = None  # the JSON body; a `Ref` in it is filled from PARAMS
     params: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -275,7 +282,7 @@ ROWS: list[Page | Api] = [
         params=(("project_id", "empty_project"),)),
     Api("GET /workspaces/{workspace_id}/folders",             "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/folders",            "401  201  201  403  403  403  403  404  404",
-        body=lambda w: {"project_id": str(w.p1.id), "name": "F9"}),
+        body={"project_id": Ref("project_id"), "name": "F9"}),
     Api("PATCH /workspaces/{workspace_id}/folders/{folder_id}",
                                                               "401  200  200  403  403  404  403  404  404",
         body={"name": "F1 renamed"}),
@@ -283,9 +290,9 @@ ROWS: list[Page | Api] = [
                                                               "401  204  204  403  403  404  403  404  404"),
     Api("GET /workspaces/{workspace_id}/recipes",             "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/recipes",            "401  201  201  403  403  403  403  404  404",
-        body=lambda w: {"project_id": str(w.p1.id), "name": "R9", "definition": MANUAL}),
+        body={"project_id": Ref("project_id"), "name": "R9", "definition": MANUAL}),
     Api("POST /workspaces/{workspace_id}/recipes/import",     "401  201  201  403  403  403  403  404  404",
-        body=lambda w: {"project_id": str(w.p1.id), "name": "R9", "export": _export()}),
+        body={"project_id": Ref("project_id"), "name": "R9", "export": EXPORT}),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}", "401  200  200  200  200  200  403  404  404"),
     Api("PATCH /workspaces/{workspace_id}/recipes/{recipe_id}",
                                                               "401  200  200  403  200  403  403  404  404",
@@ -310,7 +317,7 @@ ROWS: list[Page | Api] = [
                                                               "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/import",
                                                               "401  201  201  403  201  403  403  404  404",
-        body=lambda w: {"export": _export()}),
+        body={"export": EXPORT}),
     Api("GET /workspaces/{workspace_id}/bookmarks",           "401  200  200  200  200  200  403  404  404"),
     Api("PUT /workspaces/{workspace_id}/recipes/{recipe_id}/bookmark",
                                                               "401  204  204  204  204  204  403  404  404"),
@@ -318,8 +325,8 @@ ROWS: list[Page | Api] = [
                                                               "401  204  204  204  204  204  403  404  404"),
     Api("GET /workspaces/{workspace_id}/lookup-tables",       "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/lookup-tables",      "401  201  201  403  403  403  403  404  404",
-        body=lambda w: {"project_id": str(w.p1.id), "name": "T9", "columns": [{"name": "code"}],
-                        "key_column": "code"}),
+        body={"project_id": Ref("project_id"), "name": "T9", "columns": [{"name": "code"}],
+              "key_column": "code"}),
     Api("GET /workspaces/{workspace_id}/lookup-tables/{table_id}",
                                                               "401  200  200  404  404  404  403  404  404"),
     Api("DELETE /workspaces/{workspace_id}/lookup-tables/{table_id}",
@@ -375,14 +382,10 @@ PARAMS: dict[str, Callable[[World], Any]] = {
 }
 
 
-def _export() -> dict[str, Any]:
-    return {"format": "causeway.recipe/1", "name": "Imported", "description": "", "definition": MANUAL}
-
-
 def _export_file() -> Any:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return SimpleUploadedFile("r.json", json.dumps(_export()).encode(), content_type="application/json")
+    return SimpleUploadedFile("r.json", json.dumps(EXPORT).encode(), content_type="application/json")
 
 
 def _page_path(row: Page, world: World, pattern: str) -> str:
@@ -437,10 +440,19 @@ def _call(row: Page | Api, actor: str, world: World, patterns: dict[str, str]) -
         from urllib.parse import urlencode
 
         path += "?" + urlencode(query)
-    body = row.body(world) if callable(row.body) else row.body
-    data = json.dumps(body) if body is not None else ""
+    data = json.dumps(_filled(row.body, world)) if row.body is not None else ""
     response = client.generic(method, path, data, content_type="application/json", **headers)
     return int(response.status_code)
+
+
+def _filled(body: Any, world: World) -> Any:
+    if isinstance(body, Ref):
+        return str(PARAMS[body](world))
+    if isinstance(body, dict):
+        return {k: _filled(v, world) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_filled(v, world) for v in body]
+    return body
 
 
 def _rolled_back(call: Callable[[], int]) -> int:
