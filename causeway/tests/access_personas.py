@@ -7,7 +7,8 @@ Admin of another workspace (`other_admin`). Each human has an API token; the rob
 
 The content every endpoint is called on: projects P1 (R1 in it, two versions; an empty folder F1; a
 lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); the Analyst
-keeps a bookmark on R1.
+keeps a bookmark on R1. Two failed jobs of R1: one the Operator ran (`job`), one the robot ran
+(`robot_job`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class World:
     f1: Any = None
     t1: Any = None
     bookmark: Any = None
+    job: Any = None
+    robot_job: Any = None
     ids: dict[str, Any] = field(default_factory=dict)
 
 
@@ -129,6 +132,8 @@ def build_world() -> World:
     robot_token, robot_secret = services.service_account_token_create(
         actor=system, workspace=ws, account=robot, name="ci", expires_in_days=30
     )
+    job = _failed_job(r1, user=people["operator"])
+    robot_job = _failed_job(r1, service_account=robot)
     tokens = {
         name: token_create(actor=user, name="t", expires_in_days=365)[1] for name, user in people.items()
     }
@@ -163,4 +168,24 @@ def build_world() -> World:
         f1=f1,
         t1=t1,
         bookmark=bookmark,
+        job=job,
+        robot_job=robot_job,
+    )
+
+
+def _failed_job(recipe: Any, *, user: Any = None, service_account: Any = None) -> Any:
+    """A job as a worker leaves one that failed (a failed job may be re-run, rule 14)."""
+    from causeway.runs.models import Job
+
+    return Job.objects.create(
+        workspace_id=recipe.workspace_id,
+        recipe=recipe,
+        version=recipe.current_version,
+        environment=recipe.project.environment,
+        status="failed",
+        trigger_type="manual",
+        run_by_user=user,
+        run_by_service_account=service_account,
+        error="the step s1 failed",
+        trigger_payload={},
     )

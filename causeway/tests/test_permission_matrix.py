@@ -153,6 +153,11 @@ ROWS: list[Page | Api] = [
     Page("web:lookup_table_create", "POST",                   "302  302  302  403  403  403  302  404  404",
         form=lambda w: {"name": "T9", "column_name": "code", "column_type": "text", "key_column": "code"}),
     Page("web:recipe", "GET",                                 "302  200  200  200  200  200  302  404  404"),
+    # R2 is in P2, outside the custom role's scope and without grants; another workspace's recipe is not here.
+    Page("web:recipe", "GET",                                 "302  200  200  200  404  404  302  404  404",
+        params=(("recipe", "r2"),)),
+    Page("web:recipe", "GET",                                 "302  404  404  404  404  404  302  404  404",
+        params=(("recipe", "other_recipe"),)),
     Page("web:recipe_build", "GET",                           "302  200  200  403  200  403  302  404  404"),
     Page("web:recipe_build", "POST",                          "302  200  200  403  200  403  302  404  404",
         form=lambda w: {"op": "refresh"}),
@@ -294,6 +299,13 @@ ROWS: list[Page | Api] = [
     Api("POST /workspaces/{workspace_id}/recipes/import",     "401  201  201  403  403  403  403  404  404",
         body={"project_id": Ref("project_id"), "name": "R9", "export": EXPORT}),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}", "401  200  200  200  200  200  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}", "401  200  200  200  404  404  403  404  404",
+        params=(("recipe_id", "r2"),)),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}", "401  404  404  404  404  404  403  404  404",
+        params=(("recipe_id", "other_recipe"),)),
+    Api("PATCH /workspaces/{workspace_id}/recipes/{recipe_id}",
+                                                              "401  200  200  403  404  404  403  404  404",
+        body={"name": "R2 renamed"}, params=(("recipe_id", "r2"),)),
     Api("PATCH /workspaces/{workspace_id}/recipes/{recipe_id}",
                                                               "401  200  200  403  200  403  403  404  404",
         body={"name": "R1 renamed"}),
@@ -379,6 +391,11 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "number": lambda w: 1,
     "first_version": lambda w: 1,
     "second_version": lambda w: 2,
+    "r2": lambda w: w.r2.id,
+    "other_recipe": lambda w: w.other_recipe.id,
+    "job": lambda w: w.job.id,
+    "job_id": lambda w: w.job.id,
+    "robot_job": lambda w: w.robot_job.id,
 }
 
 
@@ -502,9 +519,10 @@ def test_permission_matrix() -> None:
         expected = row.expected.split()
         for actor, want in zip(ACTORS, expected, strict=True):
             got = _rolled_back(lambda row=row, actor=actor: _call(row, actor, world, patterns))
+            label = f"{row.key} {dict(row.params)}" if row.params else row.key
             if str(got) != want:
-                wrong.append(f"{row.key:75} {actor:12} expected {want}, got {got}")
+                wrong.append(f"{label:75} {actor:12} expected {want}, got {got}")
             if 200 <= got < 300 and not want.startswith("2"):
-                wrong.append(f"{row.key:75} {actor:12} a denied call got {got}")
+                wrong.append(f"{label:75} {actor:12} a denied call got {got}")
     if wrong:
         pytest.fail("answers that differ from the matrix:\n" + "\n".join(wrong), pytrace=False)
