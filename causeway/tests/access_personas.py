@@ -8,7 +8,7 @@ Admin of another workspace (`other_admin`). Each human has an API token; the rob
 The content every endpoint is called on: projects P1 (R1 in it, two versions; an empty folder F1; a
 lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); the Analyst
 keeps a bookmark on R1. Two failed jobs of R1: one the Operator ran (`job`), one the robot ran
-(`robot_job`).
+(`robot_job`); a failed job of R2 the Operator ran (`r2_job`: an Analyst holds no debug on R2).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class World:
     bookmark: Any = None
     job: Any = None
     robot_job: Any = None
+    r2_job: Any = None
     ids: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,6 +135,7 @@ def build_world() -> World:
     )
     job = _failed_job(r1, user=people["operator"])
     robot_job = _failed_job(r1, service_account=robot)
+    r2_job = _failed_job(r2, user=people["operator"])
     tokens = {
         name: token_create(actor=user, name="t", expires_in_days=365)[1] for name, user in people.items()
     }
@@ -170,6 +172,7 @@ def build_world() -> World:
         bookmark=bookmark,
         job=job,
         robot_job=robot_job,
+        r2_job=r2_job,
     )
 
 

@@ -396,6 +396,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "job": lambda w: w.job.id,
     "job_id": lambda w: w.job.id,
     "robot_job": lambda w: w.robot_job.id,
+    "r2_job": lambda w: w.r2_job.id,
 }
 
 
