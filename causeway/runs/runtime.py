@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import DateTimeField, F, Q, Value
