@@ -71,7 +71,10 @@ def max_duration_seconds(job: Job) -> int:
     cap = int(settings.JOB_MAX_DURATION_SECONDS)
     try:
         wanted = int((job.version.definition or {}).get("settings", {}).get("max_duration_seconds") or cap)
-    except (AttributeError, TypeError, ValueError):
+    except Exception:
+        # A definition that cannot be read is the engine's to report, as the job's failure; a job
+        # that could never be claimed would be sent again and again instead.
+        logger.warning("job %s: could not read its maximum duration; using %s s", job.pk, cap)
         wanted = cap
     return max(1, min(wanted, cap))
 
@@ -293,8 +296,15 @@ def _lost_messages(now: datetime) -> int:
     resent = 0
     stale = Q(status=JobStatus.QUEUED) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - lease()))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    rows = Job.objects.filter(stale, due).order_by("created_at").values_list("pk", "dispatched_at")
-    for job_id, dispatched_at in rows[:REAPER_BATCH]:
+    rows = (
+        Job.objects.filter(stale, due).order_by("created_at").values_list("pk", "dispatched_at", "attempts")
+    )
+    for job_id, dispatched_at, attempts in rows[:REAPER_BATCH]:
+        if attempts >= settings.JOB_MAX_ATTEMPTS:
+            # No claim would take it: end it rather than send it forever.
+            spent = Q(status=JobStatus.QUEUED, attempts__gte=settings.JOB_MAX_ATTEMPTS)
+            _finish(job_id, spent, status=JobStatus.FAILED, error=stopped_reason(attempts))
+            continue
         # Conditional on the value read, so two reapers running at once send it once.
         if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, dispatched_at=dispatched_at).update(
             dispatched_at=now
