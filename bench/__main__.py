@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench import vault
+from bench import jobs, vault
 
 if __name__ == "__main__":
     vault.main()
+    print()
+    jobs.main()

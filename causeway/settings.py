@@ -209,7 +209,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(HOME / "beat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(env_path("CAUSEWAY_BEAT_SCHEDULE_FILE", HOME / "beat-schedule"))
 # The embedded broker is one SQLite file that web, worker and beat all write to: a process
 # waits for the write lock rather than failing a publish while another holds it.
 # Redis hands an unacknowledged message to another worker after the visibility timeout. A job that runs

@@ -113,26 +113,28 @@ class Claim:
 
 def claim(job_id: uuid.UUID | str) -> Claim | None:
     """Take the job's lease with one conditional UPDATE; None when another worker holds it, it is
-    finished, not due yet, or gone."""
-    job = Job.objects.select_related("version", "workspace").filter(pk=job_id).first()
-    if job is None or job.status in FINISHED:
-        return None
+    finished, not due yet, or gone. A duplicate delivery costs that one UPDATE and nothing more."""
     now = timezone.now()
     owner = _lease_owner()
-    deadline = now + timedelta(seconds=max_duration_seconds(job))
-    taken = Job.objects.filter(_claimable(now), pk=job.pk).update(
+    taken = Job.objects.filter(_claimable(now), pk=job_id).update(
         status=JobStatus.RUNNING,
         lease_owner=owner,
         lease_expires_at=now + lease(),
         heartbeat_at=now,
         attempts=F("attempts") + 1,
-        # A resumed job keeps the start and the deadline of its first claim.
+        # A resumed job keeps the start of its first claim, and with it its deadline.
         started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
-        deadline_at=Coalesce("deadline_at", Value(deadline, output_field=DateTimeField())),
     )
     if taken != 1:
         return None
-    job.refresh_from_db()
+    job = Job.objects.select_related("version", "workspace").get(pk=job_id)
+    if job.deadline_at is None:
+        assert job.started_at is not None
+        deadline = job.started_at + timedelta(seconds=max_duration_seconds(job))
+        Job.objects.filter(pk=job.pk, lease_owner=owner, deadline_at__isnull=True).update(
+            deadline_at=deadline
+        )
+        job.deadline_at = deadline
     return Claim(job=job, owner=owner)
 
 

@@ -40,8 +40,12 @@ def on_redis() -> bool:
 
 
 @pytest.fixture
-def env() -> dict[str, str]:
+def env(tmp_path: Path) -> dict[str, str]:
     return process_env(
+        # Beat's other periodic tasks (audit checkpoints, ...) run on this test's own files, with a
+        # schedule that starts afresh, so they leave nothing behind for the tests after it.
+        CAUSEWAY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
+        CAUSEWAY_AUDIT_CHECKPOINT_FILE=str(tmp_path / "audit-checkpoints.jsonl"),
         CAUSEWAY_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
         CAUSEWAY_JOB_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
         CAUSEWAY_REAPER_INTERVAL_SECONDS="1",

@@ -183,3 +183,13 @@ def test_rule_15_run_marks_success_and_a_failing_step_fails_the_job_with_its_rea
     failed = row(job)
     assert failed.status == "failed"
     assert "no stock left" in (failed.error or "")
+
+
+def test_rule_15_a_queued_job_no_claim_would_take_is_failed_not_sent_forever(settings: Any) -> None:
+    settings.JOB_MAX_ATTEMPTS = 2
+    job = queued_job()
+    Job.objects.filter(pk=job.pk).update(attempts=2, dispatched_at=timezone.now() - timedelta(hours=1))
+    assert runtime.claim(job.pk) is None
+    runtime.reap()
+    failed = row(job)
+    assert (failed.status, failed.error) == ("failed", "the worker stopped during this job 2 times")
