@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bench import jobs, vault
+from bench import access, jobs, vault
 
 if __name__ == "__main__":
     vault.main()
+    access.main()
     print()
     jobs.main()

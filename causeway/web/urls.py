@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from causeway.web import accounts_urls, audit_urls, core_views, recipes_urls, vault_urls, workspaces_urls
+from causeway.web import (
+    access_urls,
+    accounts_urls,
+    audit_urls,
+    core_views,
+    recipes_urls,
+    vault_urls,
+    workspaces_urls,
+)
 
 app_name = "web"
 
@@ -16,4 +24,5 @@ urlpatterns = [
     path("", include(audit_urls)),
     path("", include(vault_urls)),
     path("", include(recipes_urls)),
+    path("", include(access_urls)),
 ]
