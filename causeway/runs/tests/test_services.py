@@ -101,10 +101,13 @@ def test_a_service_account_runs_only_what_it_is_granted_and_is_not_audited(place
     robot = ServiceAccount.objects.create(workspace=place.workspace, name="robot")
     with pytest.raises(NotFound):
         job_create(actor=robot, recipe=sync, trigger_type="manual")
+    # Rule 8: a service account holds nothing but execute; a read grant alone shows it nothing.
     RecipeGrant.objects.create(workspace=place.workspace, recipe=sync, service_account=robot, read=True)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         job_create(actor=robot, recipe=sync, trigger_type="manual")
-    RecipeGrant.objects.filter(service_account=robot).update(execute=True)
+    RecipeGrant.objects.filter(service_account=robot).update(read=False, execute=True)
+    with pytest.raises(NotFound):
+        job_create(actor=robot, recipe=sync, trigger_type="manual", is_test=True)
     job = job_create(actor=robot, recipe=sync, trigger_type="webhook")
     assert job.run_by_service_account == robot and job.run_by_user is None
     assert events(place.workspace, "recipe.run") == []
