@@ -330,15 +330,21 @@ def _poll_one(recipe: Recipe, trigger: dict[str, Any], now: datetime) -> list[Jo
     except PollError as error:
         _record(state, str(error), now)
         return []
-    field = trigger.get("key") or "id"
+    return poll_items(recipe=recipe, state=state, items=items, key=trigger.get("key") or "id", now=now)
+
+
+def poll_items(
+    *, recipe: Recipe, state: TriggerState, items: list[Any], key: str, now: datetime
+) -> list[Job]:
+    """One job for each item not seen before (by its `key` field); the rest are left alone."""
     keyed: dict[str, tuple[str, Any]] = {}
     missing = 0
     for item in items:
-        key = _key_of(item, field)
-        if key is None:
+        value = _key_of(item, key)
+        if value is None:
             missing += 1
             continue
-        keyed.setdefault(blind_index(f"runs.poll.{recipe.id}", key), (key, item))
+        keyed.setdefault(blind_index(f"runs.poll.{recipe.id}", value), (value, item))
     seen = set(
         PolledItem.objects.filter(recipe=recipe, key_index__in=list(keyed)).values_list(
             "key_index", flat=True
@@ -346,7 +352,7 @@ def _poll_one(recipe: Recipe, trigger: dict[str, Any], now: datetime) -> list[Jo
     )
     started: list[Job] = []
     new_keys: list[str] = []
-    for index, (key, item) in keyed.items():
+    for index, (value, item) in keyed.items():
         if index in seen or len(started) >= MAX_ITEMS_PER_POLL:
             continue
         try:
@@ -364,12 +370,12 @@ def _poll_one(recipe: Recipe, trigger: dict[str, Any], now: datetime) -> list[Jo
         except IntegrityError:
             continue
         started.append(job)
-        new_keys.append(key)
+        new_keys.append(value)
     if new_keys:
-        cursor = _newest(new_keys + ([state.cursor] if state.cursor else []))
-        state.cursor = cursor
+        state.refresh_from_db(fields=["cursor"])
+        state.cursor = _newest(new_keys + ([state.cursor] if state.cursor else []))
         state.save(update_fields=["cursor"])
-    _record(state, f"{missing} item(s) had no {field!r} field and were ignored" if missing else None, now)
+    _record(state, f"{missing} item(s) had no {key!r} field and were ignored" if missing else None, now)
     return started
 
 

@@ -88,7 +88,7 @@ def test_schedule_times_skipped_or_repeated_by_the_clock_change_run_once() -> No
 @pytest.mark.django_db
 @pytest.mark.parametrize("missed", ["skip", "catch_up"])
 def test_schedule_after_downtime_skips_or_catches_up_once(missed: str) -> None:
-    _, recipe = scheduled(
+    scheduled(
         {"cron": "*/5 * * * *", "timezone": "Asia/Kolkata", "missed": missed}, "2026-05-04T10:00:00+00:00"
     )
     with time_machine.travel(at("2026-05-04T10:05:10+00:00"), tick=False) as clock:
@@ -136,12 +136,13 @@ def test_schedule_due_time_fires_exactly_once_with_two_concurrent_ticks() -> Non
     errors: list[BaseException] = []
     for moment in rounds:
         barrier = threading.Barrier(2)
+        now = at(moment)
 
-        def beat(now: datetime = at(moment), barrier: threading.Barrier = barrier) -> None:
+        def beat(now: datetime = now, barrier: threading.Barrier = barrier) -> None:
             try:
                 barrier.wait(timeout=10)
                 started.extend(schedule_tick(now=now))
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # reported below
                 errors.append(exc)
             finally:
                 connection.close()
