@@ -29,7 +29,7 @@ class Source:
         source = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_GET(self) -> None:
                 source.calls.append(dict(self.headers))
                 body = json.dumps(source.answer).encode()
                 self.send_response(source.status)
