@@ -1,8 +1,10 @@
-"""API operations on a recipe's webhook: its URL and metadata, and rotating its signing secret."""
+"""API operations on a recipe's trigger: the webhook's URL and metadata, rotating its signing secret, and
+the state of a schedule or poll."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,7 @@ from ninja import Field, Router, Schema
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.runs import webhooks
+from causeway.runs import triggers, webhooks
 
 router = Router(tags=["webhooks"])
 
@@ -65,3 +67,25 @@ def webhook_rotate(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID
     recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
     secret = webhooks.webhook_secret_rotate(actor=actor, recipe=recipe)
     return {**_out(webhooks.webhook_info(actor=actor, recipe=recipe)), "signing_secret": secret}
+
+
+class TriggerStatusOut(Schema):
+    trigger_type: str = Field(description="manual, schedule, webhook or poll (of the started version)")
+    active: bool
+    next_run_at: datetime | None = Field(description="schedule: when it runs next")
+    last_fired_for: datetime | None = Field(description="schedule: the time it last ran for")
+    last_polled_at: datetime | None = Field(description="poll: when the source was last asked")
+    last_error: str | None = Field(description="poll: why the last poll failed (cleared by the next success)")
+    last_error_at: datetime | None
+
+
+@router.get(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
+    response=TriggerStatusOut,
+    summary="The state of the recipe's trigger: next run, last poll, last error (readers of the recipe)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def trigger_get(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
+    return asdict(triggers.trigger_status(actor=actor, recipe=recipe))
