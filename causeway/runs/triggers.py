@@ -31,6 +31,7 @@ from causeway.runs.models import Job, PolledItem, TriggerState, TriggerType
 from causeway.runs.services import job_create
 from causeway.vault.fields import blind_index
 from causeway.vault.masking import mask_text
+from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError
 
 logger = logging.getLogger(__name__)
 
@@ -270,16 +271,22 @@ def _fetch(recipe: Recipe, trigger: dict[str, Any]) -> list[Any]:
     url = trigger.get("url") or ""
     host = urlsplit(url).hostname or ""
     try:
+        headers = _headers(recipe, trigger, host)
+    except (SecretRefusedError, SecretNotFoundError) as refused:
+        # The vault's message names the secret and the hosts it may go to, never its value.
+        raise PollError(f"headers not sent: {refused}") from None
+    try:
         response = outbound.request(
             workspace=recipe.workspace,
             method=trigger.get("method") or "GET",
             url=url,
-            headers=_headers(recipe, trigger, host),
+            headers=headers,
             timeout=POLL_TIMEOUT_SECONDS,
         )
     except outbound.DestinationRefused as refused:
         raise PollError(f"destination refused: {refused}") from None
-    except Exception as exc:  # httpx's transport errors, a secret refused for this host
+    except Exception as exc:  # httpx's transport errors and time-outs, or the client's own refusals
+        logger.info("poll of recipe %s: %s", recipe.id, type(exc).__name__)
         raise PollError(f"could not reach {host}: {type(exc).__name__}") from None
     if response.status_code >= 400:
         raise PollError(f"{host} answered HTTP {response.status_code}")

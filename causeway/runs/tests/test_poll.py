@@ -204,3 +204,45 @@ def test_poll_of_a_private_host_is_refused_unless_an_admin_allowed_it(source: So
     assert source.calls == []
     assert "refused" in (trigger_status(actor=found["operator"], recipe=recipe).last_error or "")
     assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_poll_headers_carry_a_secret_only_to_its_allowed_hosts(source: Source) -> None:
+    from causeway.access.secrets import secret_write
+
+    found = people()
+    found["acme"].outbound_allowed_hosts = ["127.0.0.1"]
+    found["acme"].save(update_fields=["outbound_allowed_hosts"])
+    secret_write(
+        actor=found["admin"],
+        workspace=found["acme"],
+        name="SHOP",
+        value="shop-canary-0451",
+        allowed_hosts=["127.0.0.1"],
+    )
+    secret_write(
+        actor=found["admin"],
+        workspace=found["acme"],
+        name="ELSEWHERE",
+        value="else-canary-9",
+        allowed_hosts=["api.example.com"],
+    )
+    trigger = {"type": "poll", "url": source.url, "items": "data.items", "interval_seconds": 60}
+    good = started_recipe(
+        found["admin"],
+        found["acme"],
+        trigger | {"headers": {"Authorization": "Bearer {{ secret.SHOP }}"}},
+        name="Good",
+    )
+    source.items(1)
+    assert len(poll_tick(now=T0)) == 1
+    assert [call.get("Authorization") for call in source.calls] == ["Bearer shop-canary-0451"]
+    bad = started_recipe(
+        found["admin"], found["acme"], trigger | {"headers": {"X-Key": "{{ secret.ELSEWHERE }}"}}, name="Bad"
+    )
+    assert poll_tick(now=T0 + timedelta(seconds=60)) == []
+    assert len(source.calls) == 2  # the good recipe's second poll; the bad one sent nothing
+    error = trigger_status(actor=found["operator"], recipe=bad).last_error or ""
+    assert error.startswith("headers not sent: secret 'ELSEWHERE' may not be sent to 127.0.0.1")
+    assert "else-canary-9" not in error
+    assert Job.objects.filter(recipe=good).count() == 1
