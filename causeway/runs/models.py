@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from causeway.accounts.models import INDEX_LENGTH
 from causeway.vault.fields import SealedJSONField, SealedTextField
 
 
@@ -187,7 +188,8 @@ class PolledItem(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     recipe = models.ForeignKey("recipes.Recipe", on_delete=models.CASCADE, related_name="+")
-    key_index = models.CharField(max_length=64)
+    # A blind index is a Tink tag in hex (key id and MAC): longer than 64 characters.
+    key_index = models.CharField(max_length=INDEX_LENGTH)
     job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
