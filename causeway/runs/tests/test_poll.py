@@ -197,7 +197,7 @@ def test_poll_errors_are_kept_for_the_recipe_readers_and_cleared_by_success(sour
 
 
 @pytest.mark.django_db
-def test_poll_of_a_private_host_is_refused_unless_an_admin_allowed_it(source: Source) -> None:
+def test_rule_20_poll_of_a_private_host_is_refused_unless_an_admin_allowed_it(source: Source) -> None:
     found, recipe = polling(source, allow=False)
     source.items(1)
     assert poll_tick(now=T0) == []

@@ -160,3 +160,32 @@ def test_schedule_due_time_fires_exactly_once_with_two_concurrent_ticks() -> Non
         "2026-05-04T10:15:00+00:00",
     ]
     assert Job.objects.filter(recipe=recipe).count() == 3
+
+
+def test_beat_runs_both_ticks_every_30_seconds() -> None:
+    from django.conf import settings
+
+    from causeway.celery import app
+
+    app.loader.import_default_modules()
+    for entry in ("runs-schedule-tick", "runs-poll-tick"):
+        beat = settings.CELERY_BEAT_SCHEDULE[entry]
+        assert beat["task"] in app.tasks
+        assert beat["schedule"] == 30.0
+
+
+@pytest.mark.django_db
+def test_schedule_follows_the_started_version_not_a_draft_saved_since() -> None:
+    from causeway.recipes.services import recipe_save
+
+    found, recipe = scheduled({"cron": "0 * * * *"}, "2026-05-04T10:00:00+00:00")
+    draft = {"trigger": {"type": "manual"}, "steps": []}
+    with time_machine.travel(at("2026-05-04T10:30:00+00:00"), tick=False) as clock:
+        recipe_save(actor=found["admin"], recipe=recipe, definition=draft)
+        clock.move_to(at("2026-05-04T11:00:05+00:00"))
+        [job] = schedule_tick()
+        assert job.version.number == 1
+        # Started again, the draft (a manual trigger) is what runs: the schedule stops.
+        recipe_start(actor=found["admin"], recipe=recipe)
+        clock.move_to(at("2026-05-04T12:00:05+00:00"))
+        assert schedule_tick() == []
