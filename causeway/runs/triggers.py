@@ -270,6 +270,7 @@ def _headers(recipe: Recipe, trigger: dict[str, Any], host: str) -> dict[str, st
 def _fetch(recipe: Recipe, trigger: dict[str, Any]) -> list[Any]:
     url = trigger.get("url") or ""
     host = urlsplit(url).hostname or ""
+    carries_secrets = any(_SECRET_IN_HEADER.search(str(v)) for v in (trigger.get("headers") or {}).values())
     try:
         headers = _headers(recipe, trigger, host)
     except (SecretRefusedError, SecretNotFoundError) as refused:
@@ -282,6 +283,8 @@ def _fetch(recipe: Recipe, trigger: dict[str, Any]) -> list[Any]:
             url=url,
             headers=headers,
             timeout=POLL_TIMEOUT_SECONDS,
+            # A secret resolved for this host does not follow a redirect to another.
+            carries_secrets=carries_secrets,
         )
     except outbound.DestinationRefused as refused:
         raise PollError(f"destination refused: {refused}") from None

@@ -21,6 +21,7 @@ from hashlib import sha256
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -267,8 +268,12 @@ def webhook_receive(*, token: str, body: bytes, signature: str | None, now: date
         _refuse(endpoint, refused.reason)
         raise
     payload = _payload(body)
-    with transaction.atomic():
-        job: Job = job_create(
-            actor=None, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
-        )
+    try:
+        with transaction.atomic():
+            job: Job = job_create(
+                actor=None, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
+            )
+    except ValidationError:
+        # Stopped in the meantime: as if it had been stopped before the call.
+        raise WebhookNotFound from None
     return job
