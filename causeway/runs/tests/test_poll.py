@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from causeway.runs.models import Job, PolledItem, TriggerState
+from causeway.runs.outbound import outbound_hosts_set
 from causeway.runs.tests.helpers import people, started_recipe
 from causeway.runs.triggers import poll_items, poll_tick, trigger_status
 
@@ -62,8 +63,7 @@ def polling(source: Source, *, allow: bool = True, **extra: Any) -> tuple[dict[s
     found = people()
     if allow:
         # The Admin's setting that lets recipes call a host that resolves to a private address (rule 20).
-        found["acme"].outbound_allowed_hosts = ["127.0.0.1"]
-        found["acme"].save(update_fields=["outbound_allowed_hosts"])
+        outbound_hosts_set(actor=found["admin"], workspace=found["acme"], hosts=["127.0.0.1"])
     trigger = {"type": "poll", "url": source.url, "items": "data.items", "key": "id", "interval_seconds": 60}
     recipe = started_recipe(found["admin"], found["acme"], trigger | extra, name="Orders")
     return found, recipe
@@ -211,8 +211,7 @@ def test_poll_headers_carry_a_secret_only_to_its_allowed_hosts(source: Source) -
     from causeway.access.secrets import secret_write
 
     found = people()
-    found["acme"].outbound_allowed_hosts = ["127.0.0.1"]
-    found["acme"].save(update_fields=["outbound_allowed_hosts"])
+    outbound_hosts_set(actor=found["admin"], workspace=found["acme"], hosts=["127.0.0.1"])
     secret_write(
         actor=found["admin"],
         workspace=found["acme"],
