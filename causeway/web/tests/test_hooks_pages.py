@@ -71,3 +71,13 @@ def test_webhook_page_of_a_recipe_without_a_webhook_trigger_says_so(hooked: dict
     response = sign_in(https_client(), hooked["admin"]).get(f"/w/acme/recipes/{other.id}/webhook")
     assert response.status_code == 200
     assert b'id="not-webhook"' in response.content
+
+
+def test_recipe_page_links_editors_to_the_webhook_page(hooked: dict[str, Any]) -> None:
+    recipe_page = f"/w/acme/recipes/{hooked['recipe'].id}"
+    admin = sign_in(https_client(), hooked["admin"]).get(recipe_page)
+    assert admin.status_code == 200
+    assert page(hooked).encode() in admin.content
+    operator = sign_in(https_client(), hooked["operator"]).get(recipe_page)
+    assert operator.status_code == 200
+    assert page(hooked).encode() not in operator.content
