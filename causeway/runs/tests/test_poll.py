@@ -14,7 +14,7 @@ from django.db import connection
 
 from causeway.runs.models import Job, PolledItem, TriggerState
 from causeway.runs.outbound import outbound_hosts_set
-from causeway.runs.tests.helpers import people, started_recipe
+from causeway.runs.tests.trigger_helpers import people, started_recipe
 from causeway.runs.triggers import poll_items, poll_tick, trigger_status
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)

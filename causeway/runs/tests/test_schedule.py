@@ -14,7 +14,7 @@ from django.db import connection
 
 from causeway.recipes.services import recipe_start, recipe_stop
 from causeway.runs.models import Job, TriggerState
-from causeway.runs.tests.helpers import people, started_recipe
+from causeway.runs.tests.trigger_helpers import people, started_recipe
 from causeway.runs.triggers import cron_times, next_runs, schedule_tick
 
 BERLIN = ZoneInfo("Europe/Berlin")

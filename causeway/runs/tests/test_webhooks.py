@@ -13,7 +13,7 @@ from causeway.audit.models import AuditEvent, Outcome
 from causeway.recipes.services import recipe_stop
 from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookEndpoint
-from causeway.runs.tests.helpers import people, started_recipe
+from causeway.runs.tests.trigger_helpers import people, started_recipe
 from causeway.testing import https_client
 
 HEADER = "HTTP_X_CAUSEWAY_SIGNATURE"
