@@ -230,8 +230,17 @@ CELERY_BEAT_SCHEDULE = {
     # Re-seals values still under a retired primary key, a small batch at a time.
     "vault-reencrypt": {"task": "vault.reencrypt", "schedule": 300.0},
     # Recipe triggers: due schedules, and polls whose interval has passed (each at most once per time).
-    "runs-schedule-tick": {"task": "causeway.runs.triggers.schedule_tick", "schedule": 30.0},
-    "runs-poll-tick": {"task": "causeway.runs.triggers.poll_tick", "schedule": 30.0},
+    # A tick that waited in the queue past the next one is dropped: that one does its work.
+    "runs-schedule-tick": {
+        "task": "causeway.runs.triggers.schedule_tick",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
+    "runs-poll-tick": {
+        "task": "causeway.runs.triggers.poll_tick",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
 }
 
 NINJA_PAGINATION_PER_PAGE = 50
