@@ -259,6 +259,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "causeway.runs.tasks.purge_job_history",
         "schedule": crontab(hour=2, minute=41),
     },
+    # Recipe triggers: due schedules, and polls whose interval has passed (each at most once per time).
+    # A tick that waited in the queue past the next one is dropped: that one does its work.
+    "runs-schedule-tick": {
+        "task": "causeway.runs.triggers.schedule_tick",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
+    "runs-poll-tick": {
+        "task": "causeway.runs.triggers.poll_tick",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
 }
 
 NINJA_PAGINATION_PER_PAGE = 50

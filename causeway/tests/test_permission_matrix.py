@@ -212,6 +212,17 @@ ROWS: list[Page | Api] = [
                                                               "401  204  403  403  403  403  403  404  404",
         params=(("token_id", "robot_token"),)),
     Api("GET /workspaces/{workspace_id}/access-review",       "401  200  403  403  403  403  403  404  404"),
+    # Triggers: a webhook call (an unknown token), the recipe's Webhook page and API, trigger state.
+    Page("web:hook", "POST",                                  "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
+    Page("web:recipe_webhook", "GET",                         "302  200  200  403  200  403  302  404  404"),
+    Page("web:recipe_webhook_rotate", "POST",                 "302  200  200  403  200  403  302  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/webhook",
+                                                              "401  200  200  403  200  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/webhook/rotate",
+                                                              "401  200  200  403  200  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
+                                                              "401  200  200  200  200  200  403  404  404"),
 ]
 # fmt: on
 
@@ -242,6 +253,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "format": lambda w: "csv",
     "name": lambda w: "MISSING_SECRET",
     "recipe_edit": lambda w: "recipe:edit",
+    "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
 }
 
 

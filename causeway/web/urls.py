@@ -9,6 +9,7 @@ from causeway.web import (
     accounts_urls,
     audit_urls,
     core_views,
+    hooks_urls,
     recipes_urls,
     vault_urls,
     workspaces_urls,
@@ -25,4 +26,5 @@ urlpatterns = [
     path("", include(vault_urls)),
     path("", include(recipes_urls)),
     path("", include(access_urls)),
+    path("", include(hooks_urls)),
 ]
