@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from causeway.access import content
+from causeway.access import content, policy
 from causeway.access.perms import Perm
 from causeway.runs.models import Job, JobStatus, JobStep
 from causeway.workspaces.models import Workspace
@@ -103,6 +103,8 @@ def recipe_for_run(*, actor: Any, workspace: Workspace, recipe_id: Any, test: bo
     """The recipe the actor wants to run (or test). A service account may hold execute without read,
     so the run list is asked first; anything else gets the policy's own answer (404 or 403)."""
     need = Perm.RECIPE_TEST if test else Perm.RECIPE_RUN
+    if policy.is_system(actor):
+        return content.recipe_get(actor, workspace, recipe_id, need=need)
     try:
         pk: uuid.UUID | None = uuid.UUID(str(recipe_id))
     except ValueError:
