@@ -121,7 +121,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise refusal(exc) from None
         except NotFound as exc:
-            raise CommandError(f"{exc}: not found in {workspace.slug}") from None
+            raise CommandError(f"{exc.what}: not found in {workspace.slug}") from None
 
     def _list(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
         recipe = None
