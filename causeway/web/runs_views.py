@@ -41,7 +41,8 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args: Any, recipes: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["recipe"].choices = [("", "any"), *((str(r.pk), r.name) for r in recipes)]
+        choices = [("", "any"), *((str(r.pk), r.name) for r in recipes)]
+        self.fields["recipe"].choices = choices  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -53,7 +54,7 @@ class JobFilterForm(forms.Form):
     def filters(self, **fixed: Any) -> history.JobFilters:
         data = self.cleaned_data
         test = {"only": True, "exclude": False}.get(data.get("test") or "")
-        values = {
+        values: dict[str, Any] = {
             "recipe": uuid.UUID(data["recipe"]) if data.get("recipe") else None,
             "status": data.get("status") or None,
             "trigger_type": data.get("trigger_type") or None,

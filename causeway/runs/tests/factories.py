@@ -1,4 +1,4 @@
-"""Recipes, jobs and steps for tests of the job interfaces: rows written directly, as a worker would leave them."""
+"""Recipes, jobs and steps for tests of the job interfaces: rows written as a worker would leave them."""
 
 from __future__ import annotations
 
