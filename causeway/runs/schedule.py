@@ -34,10 +34,20 @@ class ScheduleRow:
 
 
 def next_runs(cron: str, zone: str, *, now: dt.datetime, count: int) -> list[dt.datetime]:
-    """The next `count` times `cron` fires after `now`, read in the time zone `zone` (DST included)."""
+    """The next `count` times `cron` fires after `now`, read in the time zone `zone` (DST included).
+
+    As the schedule trigger fires them: a time the clocks skip runs at the first minute after it; a time
+    they repeat (when they go back) runs once, at its first occurrence.
+    """
     tz = zoneinfo.ZoneInfo(zone)
     walker = croniter(cron, now.astimezone(tz))
-    return [walker.get_next(dt.datetime) for _ in range(count)]
+    runs: list[dt.datetime] = []
+    while len(runs) < count:
+        when = walker.get_next(dt.datetime)
+        if runs and when.replace(tzinfo=None) == runs[-1].replace(tzinfo=None):
+            continue
+        runs.append(when)
+    return runs
 
 
 def schedules_visible(

@@ -91,6 +91,21 @@ def test_next_runs_follow_the_time_zone_across_daylight_saving() -> None:
     assert [r.astimezone(dt.UTC).hour for r in runs] == [8, 7, 7]
 
 
+def test_a_time_the_clocks_repeat_runs_once_and_a_skipped_one_just_after() -> None:
+    back = schedule.next_runs(
+        "30 2 * * *", "Europe/Paris", now=dt.datetime(2026, 10, 23, 12, tzinfo=dt.UTC), count=3
+    )
+    assert [r.isoformat() for r in back] == [
+        "2026-10-24T02:30:00+02:00",
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-26T02:30:00+01:00",
+    ]
+    forward = schedule.next_runs(
+        "30 2 * * *", "Europe/Paris", now=dt.datetime(2026, 3, 28, 12, tzinfo=dt.UTC), count=1
+    )
+    assert [r.isoformat() for r in forward] == ["2026-03-29T03:00:00+02:00"]
+
+
 def test_the_schedule_reads_the_active_version_not_the_draft(world: dict[str, Any]) -> None:
     admin, acme = world["admin"], world["acme"]
     daily = make_recipe(admin, acme, "Daily", definition=schedule_definition("0 9 * * *", "UTC"))
