@@ -20,7 +20,7 @@ from causeway.access import content
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.runs import history, schedule, services
-from causeway.runs.models import Job, JobStep, TriggerType
+from causeway.runs.models import Job, TriggerType
 
 router = Router(tags=["jobs"])
 
@@ -130,11 +130,11 @@ def _job_out(job: Job) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
-        "error": job.error,
+        "error": history.shown(job.error),
     }
 
 
-def _step_out(step: JobStep) -> dict[str, Any]:
+def _step_out(step: history.StepView) -> dict[str, Any]:
     return {
         "path": step.path,
         "position": step.position,
@@ -187,7 +187,8 @@ def job_get(request: HttpRequest, workspace_id: str, job_id: str) -> dict[str, A
     view = history.job_view(actor=request.auth, workspace=request.workspace, job_id=job_id)  # type: ignore[attr-defined]
     return {
         **_job_out(view.job),
-        "trigger_payload": view.job.trigger_payload,
+        "error": view.error,
+        "trigger_payload": view.payload,
         "reruns": [other.id for other in view.reruns],
         "steps": [_step_out(step) for step in view.steps],
     }

@@ -8,6 +8,7 @@ here only narrows what the policy already allowed, in the database.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from django.db.models import Count, QuerySet
 from causeway.access import content, policy
 from causeway.access.perms import Perm
 from causeway.runs.models import Job, JobStatus, JobStep
+from causeway.vault.masking import mask_text
 from causeway.workspaces.models import Workspace
 
 
@@ -57,12 +59,59 @@ def jobs_list(*, actor: Any, workspace: Workspace, filters: JobFilters | None = 
     )
 
 
+def shown(value: Any) -> Any:
+    """A piece of job history on its way out. It was masked before it was sealed; it is masked again
+    here, for values this process has learnt since (a secret set after the job ran, rule 13)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return mask_text(value)
+    # The replacement `[masked:NAME]` needs no JSON escaping, so the masked text is still JSON.
+    return json.loads(mask_text(json.dumps(value)))
+
+
+@dataclass(frozen=True)
+class StepView:
+    path: str
+    position: int
+    step_type: str
+    status: str
+    status_label: str
+    attempts: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    duration_ms: int | None
+    input: Any
+    output: Any
+    error: str | None
+
+
+def _step_view(step: JobStep) -> StepView:
+    return StepView(
+        path=step.path,
+        position=step.position,
+        step_type=step.step_type,
+        status=step.status,
+        status_label=step.get_status_display(),
+        attempts=step.attempts,
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+        duration_ms=step.duration_ms,
+        input=shown(step.input),
+        output=shown(step.output),
+        error=shown(step.error),
+    )
+
+
 @dataclass(frozen=True)
 class JobView:
-    """One job as its page shows it: its steps in order, and the related runs the viewer may also see."""
+    """One job as its page shows it: its history (masked), its steps in order, and the related runs the
+    viewer may also see."""
 
     job: Job
-    steps: list[JobStep]
+    error: str | None
+    payload: Any
+    steps: list[StepView]
     rerun_of: Job | None
     reruns: list[Job]
     may_rerun: bool
@@ -79,7 +128,9 @@ def job_view(*, actor: Any, workspace: Workspace, job_id: Any) -> JobView:
     reruns = list(visible.filter(rerun_of=job).order_by("created_at"))
     return JobView(
         job=job,
-        steps=list(job.steps.order_by("position", "path")),
+        error=shown(job.error),
+        payload=shown(job.trigger_payload),
+        steps=[_step_view(step) for step in job.steps.order_by("position", "path")],
         rerun_of=original,
         reruns=reruns,
         may_rerun=job.status == JobStatus.FAILED

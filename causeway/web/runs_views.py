@@ -100,14 +100,13 @@ def jobs(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 @require_GET
 def job(request: HttpRequest, workspace: Workspace, job: Any) -> HttpResponse:
     view = history.job_view(actor=request.user, workspace=workspace, job_id=job)
-    steps = [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps]
     context = {
         "workspace": workspace,
         "view": view,
         "job": view.job,
         "run_by": history.run_by(view.job),
-        "payload": _pretty(view.job.trigger_payload),
-        "steps": steps,
+        "payload": _pretty(view.payload),
+        "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
     }
     return render(request, "web/runs/job.html", context)
 

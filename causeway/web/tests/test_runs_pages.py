@@ -325,3 +325,50 @@ def test_schedule_shows_only_recipes_the_viewer_may_read(people: dict[str, Any])
     assert "no-schedules" in as_user(reader).get("/w/acme/schedule").content.decode()
     narrow.projects.add(daily.project)
     assert f'data-recipe="{daily.pk}"' in as_user(reader).get("/w/acme/schedule").content.decode()
+
+
+# Rule 13: history was masked when written; a value learnt since is masked on the way out too.
+
+CANARY = "sk_live_history-canary-3141"
+
+
+@pytest.fixture
+def canary_in_history(people: dict[str, Any]) -> Any:
+    from causeway.vault.masking import register_value, registry
+
+    job = people["jobs"]["analyst"]
+    job.error = f"refused with {CANARY}"
+    job.trigger_payload = {"token": CANARY}
+    job.save()
+    make_step(
+        job, "s1", 0, input={"headers": {"Authorization": f"Bearer {CANARY}"}}, output=CANARY, error=CANARY
+    )
+    registry.clear()
+    register_value("STRIPE_KEY", CANARY)
+    yield job
+    registry.clear()
+
+
+def test_rule_13_job_history_is_masked_again_on_the_way_out(
+    people: dict[str, Any], canary_in_history: Any
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from causeway.workspaces.tests.helpers import bearer
+
+    job = canary_in_history
+    page = as_user(people["analyst"]).get(f"/w/acme/jobs/{job.pk}").content.decode()
+    api = https_client(**bearer(people["analyst"])).get(
+        f"/api/v1/workspaces/{people['acme'].pk}/jobs/{job.pk}"
+    )
+    listing = https_client(**bearer(people["analyst"])).get(f"/api/v1/workspaces/{people['acme'].pk}/jobs")
+    out = StringIO()
+    call_command("jobs", "show", "--workspace", "acme", str(job.pk), stdout=out)
+    for text in (page, api.content.decode(), listing.content.decode(), out.getvalue()):
+        assert CANARY not in text
+        assert "[masked:STRIPE_KEY]" in text
+    body = api.json()
+    assert body["trigger_payload"] == {"token": "[masked:STRIPE_KEY]"}
+    assert body["steps"][0]["input"] == {"headers": {"Authorization": "Bearer [masked:STRIPE_KEY]"}}

@@ -151,10 +151,10 @@ class Command(BaseCommand):
             self.stdout.write(f"re-run of\t{job.rerun_of_id}")
         for other in view.reruns:
             self.stdout.write(f"re-run\t{other.id}\t{other.status}")
-        if job.error:
-            self.stdout.write(f"error\t{job.error}")
-        if job.trigger_payload is not None:
-            self.stdout.write(f"payload\t{_json(job.trigger_payload)}")
+        if view.error:
+            self.stdout.write(f"error\t{view.error}")
+        if view.payload is not None:
+            self.stdout.write(f"payload\t{_json(view.payload)}")
         for step in view.steps:
             took = f"{step.duration_ms} ms" if step.duration_ms is not None else "-"
             self.stdout.write(
