@@ -19,6 +19,7 @@ from causeway.access.routes import declaration_of, delegate_to_operations, recor
 from causeway.api import accounts as accounts_api
 from causeway.api import audit as audit_api
 from causeway.api import core as core_api
+from causeway.api import recipes as recipes_api
 from causeway.api import runs as runs_api
 from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
@@ -65,6 +66,7 @@ api.add_router("", accounts_api.router)
 api.add_router("", workspaces_api.router)
 api.add_router("", audit_api.router)
 api.add_router("", vault_api.router)
+api.add_router("", recipes_api.router)
 api.add_router("", runs_api.router)
 
 

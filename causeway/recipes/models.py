@@ -183,7 +183,7 @@ class LookupRow(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
     table = models.ForeignKey(LookupTable, on_delete=models.CASCADE, related_name="rows")
-    key_index = models.CharField(max_length=64)
+    key_index = models.CharField(max_length=80)  # a Tink HMAC tag in hex: 74 characters
     values = SealedJSONField(workspace_field="workspace")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

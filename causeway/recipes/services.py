@@ -16,7 +16,7 @@ from causeway.access.perms import Environment, Perm
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.recipes.definition import definition_clean
-from causeway.recipes.models import Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.vault.fields import blind_index
 from causeway.workspaces.models import Workspace
 
@@ -353,3 +353,299 @@ def lookup_row_delete(*, actor: Any, table: LookupTable, key: Any) -> None:
 def lookup_table_by_name(*, project: Project, name: str) -> LookupTable | None:
     """A recipe's steps name tables of their own project."""
     return LookupTable.objects.filter(project=project, name=name).first()
+
+
+# Projects and folders.
+
+
+@transaction.atomic
+def project_rename(*, actor: Any, project: Project, name: str, description: str | None = None) -> Project:
+    project = access.project_get(actor, project.workspace, project.id, need=Perm.PROJECT_EDIT)
+    old = project.name
+    project.name = _name(name)
+    if description is not None:
+        project.description = description[:500]
+    try:
+        with transaction.atomic():
+            project.save(update_fields=["name", "description"])
+    except IntegrityError:
+        raise ValidationError({"name": f"a project named {project.name} already exists here"}) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="project.renamed",
+        target=project,
+        workspace_id=project.workspace_id,
+        details={"from": old, "to": project.name},
+    )
+    return project
+
+
+@transaction.atomic
+def project_delete(*, actor: Any, project: Project) -> None:
+    """Only an empty project goes: its recipes, folders and lookup tables must be moved or deleted first."""
+    project = access.project_get(actor, project.workspace, project.id, need=Perm.PROJECT_DELETE)
+    held = {
+        "recipes": project.recipes.count(),
+        "folders": project.folders.count(),
+        "lookup tables": project.lookup_tables.count(),
+    }
+    if any(held.values()):
+        what = ", ".join(f"{count} {kind}" for kind, count in held.items() if count)
+        raise ValidationError({"project": f"the project is not empty ({what}): delete those first"})
+    target = project.audit_target
+    workspace_id = project.workspace_id
+    project.delete()
+    audit_record(
+        actor=_audit_actor(actor), action="project.deleted", target=target, workspace_id=workspace_id
+    )
+
+
+@transaction.atomic
+def folder_create(
+    *, actor: Any, workspace: Workspace, project: Project, name: str, parent: Folder | None = None
+) -> Folder:
+    access.require_on_project(actor, workspace, project, Perm.FOLDER_CREATE)
+    if parent is not None and parent.project_id != project.id:
+        raise ValidationError({"parent": "the parent folder is not in this project"})
+    folder = Folder(workspace=workspace, project=project, parent=parent, name=_name(name))
+    try:
+        with transaction.atomic():
+            folder.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"name": f"a folder named {folder.name} already exists here"}) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="folder.created",
+        target=folder,
+        workspace_id=workspace.id,
+        details={"project": project.name, "parent": parent.name if parent else None},
+    )
+    return folder
+
+
+@transaction.atomic
+def folder_rename(*, actor: Any, folder: Folder, name: str) -> Folder:
+    folder = access.folder_get(actor, folder.workspace, folder.id, need=Perm.FOLDER_EDIT)
+    old = folder.name
+    folder.name = _name(name)
+    try:
+        with transaction.atomic():
+            folder.save(update_fields=["name"])
+    except IntegrityError:
+        raise ValidationError({"name": f"a folder named {folder.name} already exists here"}) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="folder.renamed",
+        target=folder,
+        workspace_id=folder.workspace_id,
+        details={"from": old, "to": folder.name},
+    )
+    return folder
+
+
+@transaction.atomic
+def folder_delete(*, actor: Any, folder: Folder) -> None:
+    """Only an empty folder goes: no sub-folders, recipes or lookup tables in it."""
+    folder = access.folder_get(actor, folder.workspace, folder.id, need=Perm.FOLDER_DELETE)
+    held = {
+        "folders": folder.children.count(),
+        "recipes": folder.recipes.count(),
+        "lookup tables": LookupTable.objects.filter(folder=folder).count(),
+    }
+    if any(held.values()):
+        what = ", ".join(f"{count} {kind}" for kind, count in held.items() if count)
+        raise ValidationError({"folder": f"the folder is not empty ({what}): move or delete those first"})
+    target = folder.audit_target
+    workspace_id = folder.workspace_id
+    folder.delete()
+    audit_record(actor=_audit_actor(actor), action="folder.deleted", target=target, workspace_id=workspace_id)
+
+
+# Recipes beyond their versions.
+
+
+@transaction.atomic
+def recipe_rename(*, actor: Any, recipe: Recipe, name: str, description: str | None = None) -> Recipe:
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    old = recipe.name
+    recipe.name = _name(name)
+    if description is not None:
+        recipe.description = description[:500]
+    try:
+        with transaction.atomic():
+            recipe.save(update_fields=["name", "description", "updated_at"])
+    except IntegrityError:
+        raise ValidationError(
+            {"name": f"a recipe named {recipe.name} already exists in this project"}
+        ) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe.renamed",
+        target=recipe,
+        workspace_id=recipe.workspace_id,
+        details={"from": old, "to": recipe.name},
+    )
+    return recipe
+
+
+@transaction.atomic
+def recipe_move(*, actor: Any, recipe: Recipe, folder: Folder | None) -> Recipe:
+    """Into another folder of its project, or to the project's top (`folder=None`)."""
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    if folder is not None:
+        folder = access.folder_get(actor, recipe.workspace, folder.id, need=Perm.FOLDER_VIEW)
+    recipe.folder = _folder_in(recipe.project, folder)
+    recipe.save(update_fields=["folder", "updated_at"])
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe.moved",
+        target=recipe,
+        workspace_id=recipe.workspace_id,
+        details={"folder": folder.name if folder else None},
+    )
+    return recipe
+
+
+@transaction.atomic
+def recipe_delete(*, actor: Any, recipe: Recipe) -> None:
+    """The recipe, its versions, grants, bookmarks and job history. A started recipe must be stopped first."""
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_DELETE)
+    locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
+    if locked.active:
+        raise ValidationError({"recipe": "the recipe is started: stop it before deleting it"})
+    target = locked.audit_target
+    versions = locked.versions.count()
+    # Jobs hold their version with PROTECT (a version a job ran must not vanish under it); here the
+    # jobs go with the recipe, so they are deleted first.
+    locked.jobs.all().delete()
+    locked.delete()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe.deleted",
+        target=target,
+        workspace_id=recipe.workspace_id,
+        details={"project": recipe.project.name, "versions": versions},
+    )
+
+
+# Export and import: the definition only. No id of this workspace travels, and secrets by name alone.
+
+EXPORT_FORMAT = "causeway.recipe/1"
+
+
+def recipe_export(*, actor: Any, recipe: Recipe, version: RecipeVersion | None = None) -> dict[str, Any]:
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
+    chosen = version or recipe.current_version
+    if chosen is None or chosen.recipe_id != recipe.id:
+        raise ValidationError({"version": "no such version of this recipe"})
+    return {
+        "format": EXPORT_FORMAT,
+        "name": recipe.name,
+        "description": recipe.description,
+        "version": chosen.number,
+        "definition": chosen.definition,
+    }
+
+
+def export_parse(raw: Any) -> dict[str, Any]:
+    """An export file's content, checked: the format, a name, and a definition that passes the schema."""
+    if not isinstance(raw, dict) or raw.get("format") != EXPORT_FORMAT:
+        raise ValidationError({"file": f"not a Causeway recipe export (format {EXPORT_FORMAT})"})
+    unknown = set(raw) - {"format", "name", "description", "version", "definition"}
+    if unknown:
+        raise ValidationError({"file": f"unknown field(s): {', '.join(sorted(map(str, unknown)))}"})
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise ValidationError({"description": "must be text"})
+    return {
+        "name": raw.get("name") if isinstance(raw.get("name"), str) else "",
+        "description": description[:500],
+        "definition": definition_clean(raw.get("definition")),
+    }
+
+
+@transaction.atomic
+def recipe_import(
+    *,
+    actor: Any,
+    workspace: Workspace,
+    data: Any,
+    project: Project | None = None,
+    folder: Folder | None = None,
+    name: str = "",
+    into: Recipe | None = None,
+) -> RecipeVersion:
+    """An export as a new recipe in `project` (named `name` or as in the file), or as a new version of
+    `into`. Returns the version written."""
+    parsed = export_parse(data)
+    if into is not None:
+        return recipe_save(actor=actor, recipe=into, definition=parsed["definition"], message="imported")
+    if project is None:
+        raise ValidationError({"project": "choose the project to import into"})
+    recipe = recipe_create(
+        actor=actor,
+        workspace=workspace,
+        project=project,
+        folder=folder,
+        name=name or parsed["name"],
+        description=parsed["description"],
+        definition=parsed["definition"],
+    )
+    version = recipe.current_version
+    assert version is not None
+    return version
+
+
+# Lookup tables beyond their rows.
+
+
+@transaction.atomic
+def lookup_table_delete(*, actor: Any, table: LookupTable) -> None:
+    table = access.lookup_table_get(actor, table.workspace, table.id, need=Perm.LOOKUP_TABLE_DELETE)
+    target = table.audit_target
+    rows = table.rows.count()
+    table.delete()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="lookup_table.deleted",
+        target=target,
+        workspace_id=table.workspace_id,
+        details={"rows": rows},
+    )
+
+
+@transaction.atomic
+def lookup_row_edit(*, actor: Any, table: LookupTable, key: Any, values: Any) -> LookupRow:
+    """A person's write of one row (create or update), asked of `access`: lookup_table:edit."""
+    table = access.lookup_table_get(actor, table.workspace, table.id, need=Perm.LOOKUP_TABLE_EDIT)
+    return lookup_row_put(actor=actor, table=table, key=key, values=values)
+
+
+@transaction.atomic
+def lookup_row_remove(*, actor: Any, table: LookupTable, key: Any) -> None:
+    table = access.lookup_table_get(actor, table.workspace, table.id, need=Perm.LOOKUP_TABLE_EDIT)
+    lookup_row_delete(actor=actor, table=table, key=key)
+
+
+# Bookmarks.
+
+
+@transaction.atomic
+def bookmark_add(*, actor: Any, recipe: Recipe) -> Bookmark:
+    if not isinstance(actor, User):
+        raise ValidationError({"bookmark": "only people keep bookmarks"})
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
+    bookmark, created = Bookmark.objects.get_or_create(user=actor, recipe=recipe)
+    if created:
+        audit_record(actor=actor, action="bookmark.added", target=recipe, workspace_id=recipe.workspace_id)
+    return bookmark
+
+
+@transaction.atomic
+def bookmark_remove(*, actor: Any, recipe: Recipe) -> None:
+    if not isinstance(actor, User):
+        raise ValidationError({"bookmark": "only people keep bookmarks"})
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
+    deleted, _ = Bookmark.objects.filter(user=actor, recipe=recipe).delete()
+    if deleted:
+        audit_record(actor=actor, action="bookmark.removed", target=recipe, workspace_id=recipe.workspace_id)

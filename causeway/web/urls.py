@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from causeway.web import accounts_urls, audit_urls, core_views, runs_urls, vault_urls, workspaces_urls
+from causeway.web import (
+    accounts_urls,
+    audit_urls,
+    core_views,
+    recipes_urls,
+    runs_urls,
+    vault_urls,
+    workspaces_urls,
+)
 
 app_name = "web"
 
@@ -15,5 +23,6 @@ urlpatterns = [
     path("", include(workspaces_urls)),
     path("", include(audit_urls)),
     path("", include(vault_urls)),
+    path("", include(recipes_urls)),
     path("", include(runs_urls)),
 ]

@@ -1,0 +1,604 @@
+"""API operations on projects, folders, recipes (versions, diff, start and stop, export and import), lookup
+tables and their rows, and bookmarks. Objects are fetched through `access`; changes are service calls."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import ConfigDict
+
+from causeway.access import content as access
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.recipes import selectors, services
+from causeway.recipes.diff import definition_diff
+from causeway.recipes.models import Folder, LookupTable, Project, Recipe, RecipeVersion
+
+router = Router(tags=["recipes"])
+WS = "/workspaces/{workspace_id}"
+
+
+class In(Schema):
+    # Unknown fields are refused, not dropped: `workspace_id`, `created_by` and the like are never applied.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectOut(Schema):
+    id: uuid.UUID
+    name: str
+    environment: str
+    description: str
+    created_at: datetime
+
+
+class ProjectIn(In):
+    name: str
+    environment: str = Field("dev", description="dev, test or prod")
+    description: str = ""
+
+
+class ProjectPatch(In):
+    name: str
+    description: str | None = None
+
+
+class FolderOut(Schema):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    name: str
+
+
+class FolderIn(In):
+    project_id: str
+    name: str
+    parent_id: str | None = None
+
+
+class FolderPatch(In):
+    name: str
+
+
+class RecipeOut(Schema):
+    id: uuid.UUID
+    name: str
+    description: str
+    project_id: uuid.UUID
+    folder_id: uuid.UUID | None
+    trigger_type: str
+    active: bool
+    current_version: int | None
+    active_version: int | None
+    updated_at: datetime
+
+
+class RecipeDetailOut(RecipeOut):
+    definition: dict[str, Any] | None
+
+
+class RecipeIn(In):
+    project_id: str
+    name: str
+    description: str = ""
+    folder_id: str | None = None
+    definition: dict[str, Any] = Field(
+        default_factory=lambda: {"trigger": {"type": "manual"}, "steps": []},
+        description="trigger, steps and settings; see the definition schema",
+    )
+
+
+class RecipePatch(In):
+    name: str | None = None
+    description: str | None = None
+    folder_id: str | None = Field(None, description="move into this folder; null: to the project's top")
+
+
+class VersionIn(In):
+    definition: dict[str, Any]
+    message: str = ""
+
+
+class VersionOut(Schema):
+    number: int
+    message: str
+    created_at: datetime
+    created_by_id: uuid.UUID | None
+
+
+class VersionDetailOut(VersionOut):
+    definition: dict[str, Any]
+
+
+class ExportIn(In):
+    format: str
+    name: str = ""
+    description: str = ""
+    version: int | None = None
+    definition: dict[str, Any]
+
+
+class ImportIn(In):
+    project_id: str
+    folder_id: str | None = None
+    name: str = Field("", description="the new recipe's name; empty: the one in the export")
+    export: ExportIn
+
+
+class ImportVersionIn(In):
+    export: ExportIn
+
+
+class Column(In):
+    name: str
+    type: str = "text"
+
+
+class TableOut(Schema):
+    id: uuid.UUID
+    name: str
+    project_id: uuid.UUID
+    folder_id: uuid.UUID | None
+    columns: list[dict[str, str]]
+    key_column: str
+
+
+class TableIn(In):
+    project_id: str
+    name: str
+    columns: list[Column]
+    key_column: str
+    folder_id: str | None = None
+
+
+class RowIn(In):
+    values: dict[str, Any] = Field(description="column name to value; the key column comes from the path")
+
+
+class RecipeFilters(Schema):
+    project_id: str | None = None
+    folder_id: str | None = None
+    search: str = ""
+    active: bool | None = None
+
+
+def _actor(request: HttpRequest) -> Any:
+    return getattr(request, "auth", None)
+
+
+def _ws(request: HttpRequest) -> Any:
+    return request.workspace  # type: ignore[attr-defined]
+
+
+def _project_out(p: Project) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "environment": p.environment,
+        "description": p.description,
+        "created_at": p.created_at,
+    }
+
+
+def _folder_out(f: Folder) -> dict[str, Any]:
+    return {"id": f.id, "project_id": f.project_id, "parent_id": f.parent_id, "name": f.name}
+
+
+def _number(version: RecipeVersion | None) -> int | None:
+    return version.number if version is not None else None
+
+
+def _recipe_out(r: Recipe, *, definition: bool = False) -> dict[str, Any]:
+    out = {
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "project_id": r.project_id,
+        "folder_id": r.folder_id,
+        "trigger_type": r.trigger_type,
+        "active": r.active,
+        "current_version": _number(r.current_version),
+        "active_version": _number(r.active_version) if r.active else None,
+        "updated_at": r.updated_at,
+    }
+    if definition:
+        out["definition"] = r.current_version.definition if r.current_version else None
+    return out
+
+
+def _version_out(v: RecipeVersion, *, definition: bool = False) -> dict[str, Any]:
+    out = {
+        "number": v.number,
+        "message": v.message,
+        "created_at": v.created_at,
+        "created_by_id": v.created_by_id,
+    }
+    if definition:
+        out["definition"] = v.definition
+    return out
+
+
+def _table_out(t: LookupTable) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "project_id": t.project_id,
+        "folder_id": t.folder_id,
+        "columns": t.columns,
+        "key_column": t.key_column,
+    }
+
+
+def _folder(request: HttpRequest, ref: str | None) -> Folder | None:
+    return access.folder_get(_actor(request), _ws(request), ref) if ref else None
+
+
+def _recipe(request: HttpRequest, ref: str, need: Perm = Perm.RECIPE_VIEW) -> Recipe:
+    found: Recipe = access.recipe_get(_actor(request), _ws(request), ref, need=need)
+    return found
+
+
+# Projects.
+
+
+@router.get(WS + "/projects", response=list[ProjectOut], summary="Projects you may see")
+@operation(need=Perm.WORKSPACE_VIEW)
+def project_list(
+    request: HttpRequest, workspace_id: str, environment: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        _project_out(p)
+        for p in selectors.projects_list(_actor(request), _ws(request), environment=environment)
+    ]
+
+
+@router.post(WS + "/projects", response={201: ProjectOut}, summary="Create a project in one environment")
+@operation(need=Perm.WORKSPACE_VIEW)
+def project_create(request: HttpRequest, workspace_id: str, body: ProjectIn) -> Status[dict[str, Any]]:
+    project = services.project_create(
+        actor=_actor(request),
+        workspace=_ws(request),
+        name=body.name,
+        environment=body.environment,
+        description=body.description,
+    )
+    return Status(201, _project_out(project))
+
+
+@router.patch(WS + "/projects/{project_id}", response=ProjectOut, summary="Rename a project")
+@operation(need=Perm.WORKSPACE_VIEW)
+def project_update(
+    request: HttpRequest, workspace_id: str, project_id: str, body: ProjectPatch
+) -> dict[str, Any]:
+    found = access.project_get(_actor(request), _ws(request), project_id)
+    return _project_out(
+        services.project_rename(
+            actor=_actor(request), project=found, name=body.name, description=body.description
+        )
+    )
+
+
+@router.delete(WS + "/projects/{project_id}", response={204: None}, summary="Delete an empty project")
+@operation(need=Perm.WORKSPACE_VIEW)
+def project_delete(request: HttpRequest, workspace_id: str, project_id: str) -> Status[None]:
+    found = access.project_get(_actor(request), _ws(request), project_id)
+    services.project_delete(actor=_actor(request), project=found)
+    return Status(204, None)
+
+
+# Folders.
+
+
+@router.get(WS + "/folders", response=list[FolderOut], summary="Folders you may see")
+@operation(need=Perm.WORKSPACE_VIEW)
+def folder_list(
+    request: HttpRequest, workspace_id: str, project_id: str | None = None
+) -> list[dict[str, Any]]:
+    project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
+    return [_folder_out(f) for f in selectors.folders_list(_actor(request), _ws(request), project=project)]
+
+
+@router.post(
+    WS + "/folders", response={201: FolderOut}, summary="Create a folder, nested if a parent is given"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def folder_create(request: HttpRequest, workspace_id: str, body: FolderIn) -> Status[dict[str, Any]]:
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
+    folder = services.folder_create(
+        actor=_actor(request),
+        workspace=_ws(request),
+        project=project,
+        name=body.name,
+        parent=_folder(request, body.parent_id),
+    )
+    return Status(201, _folder_out(folder))
+
+
+@router.patch(WS + "/folders/{folder_id}", response=FolderOut, summary="Rename a folder")
+@operation(need=Perm.WORKSPACE_VIEW)
+def folder_update(
+    request: HttpRequest, workspace_id: str, folder_id: str, body: FolderPatch
+) -> dict[str, Any]:
+    found = access.folder_get(_actor(request), _ws(request), folder_id)
+    return _folder_out(services.folder_rename(actor=_actor(request), folder=found, name=body.name))
+
+
+@router.delete(WS + "/folders/{folder_id}", response={204: None}, summary="Delete an empty folder")
+@operation(need=Perm.WORKSPACE_VIEW)
+def folder_delete(request: HttpRequest, workspace_id: str, folder_id: str) -> Status[None]:
+    found = access.folder_get(_actor(request), _ws(request), folder_id)
+    services.folder_delete(actor=_actor(request), folder=found)
+    return Status(204, None)
+
+
+# Recipes.
+
+
+@router.get(WS + "/recipes", response=list[RecipeOut], summary="Recipes you may read, filtered")
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_list(
+    request: HttpRequest, workspace_id: str, filters: Query[RecipeFilters]
+) -> list[dict[str, Any]]:
+    project = (
+        access.project_get(_actor(request), _ws(request), filters.project_id) if filters.project_id else None
+    )
+    recipes = selectors.recipes_list(
+        _actor(request),
+        _ws(request),
+        project=project,
+        folder=_folder(request, filters.folder_id),
+        search=filters.search,
+        active=filters.active,
+    ).select_related("active_version")
+    return [_recipe_out(r) for r in recipes]
+
+
+@router.post(WS + "/recipes", response={201: RecipeDetailOut}, summary="Create a recipe (its version 1)")
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_create(request: HttpRequest, workspace_id: str, body: RecipeIn) -> Status[dict[str, Any]]:
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
+    recipe = services.recipe_create(
+        actor=_actor(request),
+        workspace=_ws(request),
+        project=project,
+        folder=_folder(request, body.folder_id),
+        name=body.name,
+        description=body.description,
+        definition=body.definition,
+    )
+    return Status(201, _recipe_out(recipe, definition=True))
+
+
+@router.post(
+    WS + "/recipes/import", response={201: RecipeDetailOut}, summary="Import an export as a new recipe"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_import(request: HttpRequest, workspace_id: str, body: ImportIn) -> Status[dict[str, Any]]:
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
+    version = services.recipe_import(
+        actor=_actor(request),
+        workspace=_ws(request),
+        data=body.export.model_dump(),
+        project=project,
+        folder=_folder(request, body.folder_id),
+        name=body.name,
+    )
+    return Status(201, _recipe_out(_recipe(request, str(version.recipe_id)), definition=True))
+
+
+@router.get(
+    WS + "/recipes/{recipe_id}", response=RecipeDetailOut, summary="A recipe with its current definition"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_get(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
+    return _recipe_out(_recipe(request, recipe_id), definition=True)
+
+
+@router.patch(WS + "/recipes/{recipe_id}", response=RecipeDetailOut, summary="Rename or move a recipe")
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_update(
+    request: HttpRequest, workspace_id: str, recipe_id: str, body: RecipePatch
+) -> dict[str, Any]:
+    recipe = _recipe(request, recipe_id)
+    if body.name is not None or body.description is not None:
+        recipe = services.recipe_rename(
+            actor=_actor(request), recipe=recipe, name=body.name or recipe.name, description=body.description
+        )
+    if "folder_id" in body.model_fields_set:
+        recipe = services.recipe_move(
+            actor=_actor(request), recipe=recipe, folder=_folder(request, body.folder_id)
+        )
+    return _recipe_out(_recipe(request, recipe_id), definition=True)
+
+
+@router.delete(WS + "/recipes/{recipe_id}", response={204: None}, summary="Delete a stopped recipe")
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
+    services.recipe_delete(actor=_actor(request), recipe=_recipe(request, recipe_id))
+    return Status(204, None)
+
+
+@router.get(WS + "/recipes/{recipe_id}/versions", response=list[VersionOut], summary="A recipe's versions")
+@operation(need=Perm.WORKSPACE_VIEW)
+def version_list(request: HttpRequest, workspace_id: str, recipe_id: str) -> list[dict[str, Any]]:
+    return [_version_out(v) for v in selectors.recipe_versions(_recipe(request, recipe_id))]
+
+
+@router.post(
+    WS + "/recipes/{recipe_id}/versions", response={201: VersionDetailOut}, summary="Save a new version"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def version_create(
+    request: HttpRequest, workspace_id: str, recipe_id: str, body: VersionIn
+) -> Status[dict[str, Any]]:
+    version = services.recipe_save(
+        actor=_actor(request),
+        recipe=_recipe(request, recipe_id),
+        definition=body.definition,
+        message=body.message,
+    )
+    return Status(201, _version_out(version, definition=True))
+
+
+@router.get(WS + "/recipes/{recipe_id}/versions/{number}", response=VersionDetailOut, summary="One version")
+@operation(need=Perm.WORKSPACE_VIEW)
+def version_get(request: HttpRequest, workspace_id: str, recipe_id: str, number: int) -> dict[str, Any]:
+    return _version_out(selectors.recipe_version(_recipe(request, recipe_id), number), definition=True)
+
+
+@router.get(WS + "/recipes/{recipe_id}/diff", summary="What changed between two versions, step by step")
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_diff(
+    request: HttpRequest,
+    workspace_id: str,
+    recipe_id: str,
+    from_version: int = Query(..., alias="from"),  # type: ignore[type-arg]
+    to_version: int = Query(..., alias="to"),  # type: ignore[type-arg]
+) -> dict[str, Any]:
+    recipe = _recipe(request, recipe_id)
+    old = selectors.recipe_version(recipe, from_version)
+    new = selectors.recipe_version(recipe, to_version)
+    return {"from": old.number, "to": new.number, **definition_diff(old.definition, new.definition).as_dict()}
+
+
+@router.post(
+    WS + "/recipes/{recipe_id}/start",
+    response=RecipeOut,
+    summary="Start: the trigger runs the current version",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_start(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
+    return _recipe_out(services.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id)))
+
+
+@router.post(WS + "/recipes/{recipe_id}/stop", response=RecipeOut, summary="Stop: only test runs")
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_stop(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
+    return _recipe_out(services.recipe_stop(actor=_actor(request), recipe=_recipe(request, recipe_id)))
+
+
+@router.get(
+    WS + "/recipes/{recipe_id}/export", summary="Export a version: its definition, secrets by name only"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_export(
+    request: HttpRequest, workspace_id: str, recipe_id: str, version: int | None = None
+) -> dict[str, Any]:
+    recipe = _recipe(request, recipe_id)
+    chosen = selectors.recipe_version(recipe, version) if version is not None else None
+    return services.recipe_export(actor=_actor(request), recipe=recipe, version=chosen)
+
+
+@router.post(
+    WS + "/recipes/{recipe_id}/import",
+    response={201: VersionDetailOut},
+    summary="Import an export as a new version",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_import_version(
+    request: HttpRequest, workspace_id: str, recipe_id: str, body: ImportVersionIn
+) -> Status[dict[str, Any]]:
+    version = services.recipe_import(
+        actor=_actor(request),
+        workspace=_ws(request),
+        data=body.export.model_dump(),
+        into=_recipe(request, recipe_id),
+    )
+    return Status(201, _version_out(version, definition=True))
+
+
+# Bookmarks.
+
+
+@router.get(
+    WS + "/bookmarks", response=list[RecipeOut], summary="Your bookmarked recipes that you may still read"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def bookmark_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    return [_recipe_out(r) for r in selectors.bookmarked_recipes(_actor(request), _ws(request))]
+
+
+@router.put(WS + "/recipes/{recipe_id}/bookmark", response={204: None}, summary="Bookmark a recipe")
+@operation(need=Perm.WORKSPACE_VIEW)
+def bookmark_put(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
+    services.bookmark_add(actor=_actor(request), recipe=_recipe(request, recipe_id))
+    return Status(204, None)
+
+
+@router.delete(WS + "/recipes/{recipe_id}/bookmark", response={204: None}, summary="Remove a bookmark")
+@operation(need=Perm.WORKSPACE_VIEW)
+def bookmark_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
+    services.bookmark_remove(actor=_actor(request), recipe=_recipe(request, recipe_id))
+    return Status(204, None)
+
+
+# Lookup tables.
+
+
+@router.get(WS + "/lookup-tables", response=list[TableOut], summary="Lookup tables you may see")
+@operation(need=Perm.WORKSPACE_VIEW)
+def table_list(
+    request: HttpRequest, workspace_id: str, project_id: str | None = None
+) -> list[dict[str, Any]]:
+    project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
+    return [
+        _table_out(t) for t in selectors.lookup_tables_list(_actor(request), _ws(request), project=project)
+    ]
+
+
+@router.post(
+    WS + "/lookup-tables", response={201: TableOut}, summary="Create a lookup table with typed columns"
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def table_create(request: HttpRequest, workspace_id: str, body: TableIn) -> Status[dict[str, Any]]:
+    project = access.project_get(_actor(request), _ws(request), body.project_id)
+    table = services.lookup_table_create(
+        actor=_actor(request),
+        workspace=_ws(request),
+        project=project,
+        folder=_folder(request, body.folder_id),
+        name=body.name,
+        columns=[c.model_dump() for c in body.columns],
+        key_column=body.key_column,
+    )
+    return Status(201, _table_out(table))
+
+
+@router.get(WS + "/lookup-tables/{table_id}", response=TableOut, summary="A lookup table's columns")
+@operation(need=Perm.WORKSPACE_VIEW)
+def table_get(request: HttpRequest, workspace_id: str, table_id: str) -> dict[str, Any]:
+    return _table_out(access.lookup_table_get(_actor(request), _ws(request), table_id))
+
+
+@router.delete(WS + "/lookup-tables/{table_id}", response={204: None}, summary="Delete a table and its rows")
+@operation(need=Perm.WORKSPACE_VIEW)
+def table_delete(request: HttpRequest, workspace_id: str, table_id: str) -> Status[None]:
+    found = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    services.lookup_table_delete(actor=_actor(request), table=found)
+    return Status(204, None)
+
+
+@router.get(WS + "/lookup-tables/{table_id}/rows", summary="Every row of a lookup table")
+@operation(need=Perm.WORKSPACE_VIEW)
+def row_list(request: HttpRequest, workspace_id: str, table_id: str) -> list[dict[str, Any]]:
+    return selectors.lookup_rows(access.lookup_table_get(_actor(request), _ws(request), table_id))
+
+
+@router.put(WS + "/lookup-tables/{table_id}/rows/{key}", summary="Create or update the row with this key")
+@operation(need=Perm.WORKSPACE_VIEW)
+def row_put(request: HttpRequest, workspace_id: str, table_id: str, key: str, body: RowIn) -> dict[str, Any]:
+    found = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    row = services.lookup_row_edit(actor=_actor(request), table=found, key=key, values=body.values)
+    values: dict[str, Any] = row.values
+    return values
+
+
+@router.delete(WS + "/lookup-tables/{table_id}/rows/{key}", response={204: None}, summary="Delete a row")
+@operation(need=Perm.WORKSPACE_VIEW)
+def row_delete(request: HttpRequest, workspace_id: str, table_id: str, key: str) -> Status[None]:
+    found = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    services.lookup_row_remove(actor=_actor(request), table=found, key=key)
+    return Status(204, None)

@@ -1,0 +1,167 @@
+"""`causeway recipes`: list, show, create, export, import, start and stop recipes from the operator's
+command line. Acts as the system actor; every change is audited."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from causeway.access import content as access
+from causeway.access import policy
+from causeway.access.errors import NotFound
+from causeway.cli.management.commands.workspaces import cli_actor, refusal
+from causeway.recipes import selectors, services
+
+
+def read_json(path: str, field: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path != "-" else sys.stdin.read()
+        return json.loads(text)
+    except OSError as exc:
+        raise CommandError(f"{field}: cannot read {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise CommandError(f"{field}: {path} is not JSON") from None
+
+
+class Command(BaseCommand):
+    help = "List, show, create, export, import, start and stop recipes. Acts as the system actor."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        listing = actions.add_parser("list", help="the workspace's recipes")
+        listing.add_argument("--workspace", required=True, metavar="SLUG")
+        listing.add_argument("--project", metavar="PROJECT_ID")
+        show = actions.add_parser(
+            "show", help="a recipe and the definition of its current (or a given) version"
+        )
+        show.add_argument("--workspace", required=True, metavar="SLUG")
+        show.add_argument("recipe", metavar="RECIPE_ID")
+        show.add_argument("--version", type=int)
+        create = actions.add_parser("create", help="a new recipe, from a definition file or empty")
+        create.add_argument("--workspace", required=True, metavar="SLUG")
+        create.add_argument("--project", required=True, metavar="PROJECT_ID")
+        create.add_argument("--name", required=True)
+        create.add_argument("--folder", metavar="FOLDER_ID")
+        create.add_argument(
+            "--definition-file", metavar="PATH", help="a JSON definition (- for standard input)"
+        )
+        export = actions.add_parser("export", help="a version as an export file (definition only)")
+        export.add_argument("--workspace", required=True, metavar="SLUG")
+        export.add_argument("recipe", metavar="RECIPE_ID")
+        export.add_argument("--version", type=int)
+        export.add_argument("--output", metavar="PATH", help="write here instead of standard output")
+        imp = actions.add_parser(
+            "import", help="an export file as a new recipe (--project) or version (--recipe)"
+        )
+        imp.add_argument("--workspace", required=True, metavar="SLUG")
+        imp.add_argument("file", metavar="PATH")
+        target = imp.add_mutually_exclusive_group(required=True)
+        target.add_argument("--project", metavar="PROJECT_ID")
+        target.add_argument("--recipe", metavar="RECIPE_ID")
+        imp.add_argument("--folder", metavar="FOLDER_ID")
+        imp.add_argument("--name", default="")
+        for verb in ("start", "stop"):
+            act = actions.add_parser(verb, help=f"{verb} a recipe's trigger")
+            act.add_argument("--workspace", required=True, metavar="SLUG")
+            act.add_argument("recipe", metavar="RECIPE_ID")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = cli_actor()
+        try:
+            workspace = policy.system_workspace_get(actor, options["workspace"])
+        except NotFound:
+            raise CommandError(f"workspace: no workspace {options['workspace']!r}") from None
+        try:
+            getattr(self, f"_{options['action']}")(actor, workspace, options)
+        except ValidationError as exc:
+            raise refusal(exc) from None
+        except NotFound as exc:
+            raise CommandError(f"{exc.what}: no such {exc.what} in {workspace.slug}") from None
+
+    def _list(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        project = access.project_get(actor, workspace, options["project"]) if options["project"] else None
+        for recipe in selectors.recipes_list(actor, workspace, project=project):
+            version = recipe.current_version.number if recipe.current_version else "-"
+            state = "started" if recipe.active else "stopped"
+            self.stdout.write(
+                f"{recipe.id}\t{recipe.name}\t{recipe.project.name} ({recipe.project.environment})\t"
+                f"v{version}\t{recipe.trigger_type}\t{state}"
+            )
+
+    def _show(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = access.recipe_get(actor, workspace, options["recipe"])
+        version = (
+            selectors.recipe_version(recipe, options["version"])
+            if options["version"]
+            else recipe.current_version
+        )
+        self.stdout.write(
+            f"{recipe.name}\t{recipe.project.name}\t{'started' if recipe.active else 'stopped'}"
+        )
+        self.stdout.write(f"version {version.number}: {version.message}")
+        self.stdout.write(json.dumps(version.definition, indent=2))
+
+    def _create(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        project = access.project_get(actor, workspace, options["project"])
+        folder = access.folder_get(actor, workspace, options["folder"]) if options["folder"] else None
+        definition = (
+            read_json(options["definition_file"], "definition")
+            if options["definition_file"]
+            else {"trigger": {"type": "manual"}, "steps": []}
+        )
+        recipe = services.recipe_create(
+            actor=actor,
+            workspace=workspace,
+            project=project,
+            folder=folder,
+            name=options["name"],
+            definition=definition,
+        )
+        self.stdout.write(f"Created recipe {recipe.name}, id {recipe.id}.")
+
+    def _export(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = access.recipe_get(actor, workspace, options["recipe"])
+        version = selectors.recipe_version(recipe, options["version"]) if options["version"] else None
+        text = (
+            json.dumps(services.recipe_export(actor=actor, recipe=recipe, version=version), indent=2) + "\n"
+        )
+        if options["output"]:
+            try:
+                Path(options["output"]).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise CommandError(f"output: cannot write {options['output']}: {exc.strerror}") from None
+            self.stdout.write(f"Exported {recipe.name} to {options['output']}.")
+        else:
+            self.stdout.write(text, ending="")
+
+    def _import(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        data = read_json(options["file"], "file")
+        if options["recipe"]:
+            recipe = access.recipe_get(actor, workspace, options["recipe"])
+            version = services.recipe_import(actor=actor, workspace=workspace, data=data, into=recipe)
+            self.stdout.write(f"Imported as version {version.number} of {recipe.name}.")
+            return
+        project = access.project_get(actor, workspace, options["project"])
+        folder = access.folder_get(actor, workspace, options["folder"]) if options["folder"] else None
+        version = services.recipe_import(
+            actor=actor, workspace=workspace, data=data, project=project, folder=folder, name=options["name"]
+        )
+        self.stdout.write(f"Imported recipe {version.recipe.name}, id {version.recipe_id}.")
+
+    def _start(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = services.recipe_start(
+            actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
+        )
+        number = recipe.active_version.number if recipe.active_version else "-"
+        self.stdout.write(f"Started {recipe.name} (version {number}).")
+
+    def _stop(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = services.recipe_stop(
+            actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
+        )
+        self.stdout.write(f"Stopped {recipe.name}.")

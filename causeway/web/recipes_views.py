@@ -1,0 +1,616 @@
+"""Pages for projects, folders, recipes (the Build page, versions, diffs, export and import), lookup tables
+and bookmarks. Every object is fetched through `access`; every change is one service call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from causeway.access import content as access
+from causeway.access import policy
+from causeway.access.perms import Environment, Perm
+from causeway.access.routes import page
+from causeway.recipes import selectors, services
+from causeway.recipes.definition import definition_clean
+from causeway.recipes.diff import definition_diff
+from causeway.recipes.models import Recipe
+from causeway.web import recipes_build as build
+from causeway.web.errors import masked_page
+from causeway.workspaces.models import Workspace
+
+MAX_IMPORT_BYTES = 1_000_000
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
+
+
+def _base(request: HttpRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
+    perms = policy.perms_in(request.user, workspace)
+    return {
+        "workspace": workspace,
+        "can_view_members": Perm.MEMBER_VIEW in perms,
+        "can_settings": Perm.WORKSPACE_SETTINGS in perms,
+        "errors": {},
+        "form": "",
+        **extra,
+    }
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    # Definitions and refused forms show what people typed: a secret value pasted into a template or a
+    # field (instead of `secret.NAME`) comes back masked, never as it was (rule 13).
+    return masked_page(render(request, f"web/recipes/{template}", context, status=status))
+
+
+# Projects.
+
+
+def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any) -> HttpResponse:
+    search = request.GET.get("q", "").strip()
+    environment = request.GET.get("environment", "")
+    context = _base(
+        request,
+        workspace,
+        projects=selectors.projects_list(request.user, workspace, environment=environment or None),
+        environments=[e.value for e in Environment],
+        environment=environment,
+        can_create_project=Perm.PROJECT_CREATE in policy.perms_in(request.user, workspace),
+        search=search,
+        found=selectors.recipes_list(request.user, workspace, search=search)[:100] if search else None,
+        **extra,
+    )
+    return _render(request, "home.html", context, status)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipes_home(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return _home(request, workspace)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def project_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    try:
+        project = services.project_create(
+            actor=request.user,
+            workspace=workspace,
+            name=request.POST.get("name", ""),
+            environment=request.POST.get("environment", "dev"),
+            description=request.POST.get("description", ""),
+        )
+    except ValidationError as exc:
+        return _home(request, workspace, status=400, errors=_errors(exc), form="project", posted=request.POST)
+    messages.success(request, f"Project {project.name} created.")
+    return redirect("web:project", workspace=workspace.slug, project=project.id)
+
+
+def _project_page(
+    request: HttpRequest, workspace: Workspace, project: Any, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    tree = selectors.project_tree(request.user, project)
+    rows = selectors.tree_rows(tree)
+    context = _base(
+        request,
+        workspace,
+        project=project,
+        rows=rows,
+        folders=[row.folder for row in rows if row.folder is not None],
+        can_edit=access.may(request.user, workspace, Perm.PROJECT_EDIT, project),
+        can_delete=access.may(request.user, workspace, Perm.PROJECT_DELETE, project),
+        can_create_folder=access.may(request.user, workspace, Perm.FOLDER_CREATE, project),
+        can_edit_folders=access.may(request.user, workspace, Perm.FOLDER_EDIT, project),
+        can_delete_folders=access.may(request.user, workspace, Perm.FOLDER_DELETE, project),
+        can_create_recipe=access.may(request.user, workspace, Perm.RECIPE_CREATE, project),
+        can_create_table=access.may(request.user, workspace, Perm.LOOKUP_TABLE_CREATE, project),
+        column_types=services.LOOKUP_COLUMN_TYPES,
+        **extra,
+    )
+    return _render(request, "project.html", context, status)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def project_detail(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    return _project_page(request, workspace, access.project_get(request.user, workspace, project))
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def project_rename(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    found = access.project_get(request.user, workspace, project)
+    try:
+        services.project_rename(
+            actor=request.user,
+            project=found,
+            name=request.POST.get("name", ""),
+            description=request.POST.get("description", found.description),
+        )
+    except ValidationError as exc:
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="rename")
+    messages.success(request, "Project renamed.")
+    return redirect("web:project", workspace=workspace.slug, project=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def project_delete(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    found = access.project_get(request.user, workspace, project)
+    try:
+        services.project_delete(actor=request.user, project=found)
+    except ValidationError as exc:
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="delete")
+    messages.success(request, f"Project {found.name} deleted.")
+    return redirect("web:recipes", workspace=workspace.slug)
+
+
+def _folder_or_none(request: HttpRequest, workspace: Workspace, ref: str) -> Any:
+    return access.folder_get(request.user, workspace, ref) if ref else None
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def folder_create(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    found = access.project_get(request.user, workspace, project)
+    try:
+        services.folder_create(
+            actor=request.user,
+            workspace=workspace,
+            project=found,
+            name=request.POST.get("name", ""),
+            parent=_folder_or_none(request, workspace, request.POST.get("parent", "")),
+        )
+    except ValidationError as exc:
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="folder")
+    messages.success(request, "Folder created.")
+    return redirect("web:project", workspace=workspace.slug, project=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def folder_rename(request: HttpRequest, workspace: Workspace, folder: Any) -> HttpResponse:
+    found = access.folder_get(request.user, workspace, folder)
+    try:
+        services.folder_rename(actor=request.user, folder=found, name=request.POST.get("name", ""))
+    except ValidationError as exc:
+        return _project_page(
+            request, workspace, found.project, status=400, errors=_errors(exc), form=f"folder-{found.id}"
+        )
+    messages.success(request, "Folder renamed.")
+    return redirect("web:project", workspace=workspace.slug, project=found.project_id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def folder_delete(request: HttpRequest, workspace: Workspace, folder: Any) -> HttpResponse:
+    found = access.folder_get(request.user, workspace, folder)
+    try:
+        services.folder_delete(actor=request.user, folder=found)
+    except ValidationError as exc:
+        return _project_page(
+            request, workspace, found.project, status=400, errors=_errors(exc), form=f"folder-{found.id}"
+        )
+    messages.success(request, f"Folder {found.name} deleted.")
+    return redirect("web:project", workspace=workspace.slug, project=found.project_id)
+
+
+# Recipes.
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_create(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    found = access.project_get(request.user, workspace, project)
+    try:
+        recipe = services.recipe_create(
+            actor=request.user,
+            workspace=workspace,
+            project=found,
+            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
+            name=request.POST.get("name", ""),
+            description=request.POST.get("description", ""),
+            definition={"trigger": {"type": "manual"}, "steps": []},
+        )
+    except ValidationError as exc:
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="recipe")
+    messages.success(request, f"Recipe {recipe.name} created: add its trigger and steps.")
+    return redirect("web:recipe_build", workspace=workspace.slug, recipe=recipe.id)
+
+
+def _recipe_page(
+    request: HttpRequest, workspace: Workspace, recipe: Recipe, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    st = access.standing(request.user, workspace)
+    held = access.recipe_perms(st, recipe)
+    version = recipe.current_version
+    context = _base(
+        request,
+        workspace,
+        recipe=recipe,
+        version=version,
+        definition=version.definition if version else None,
+        steps=_outline(version.definition["steps"]) if version else [],
+        folders=selectors.folders_list(request.user, workspace, project=recipe.project),
+        bookmarked=selectors.is_bookmarked(request.user, recipe),
+        can_edit=Perm.RECIPE_EDIT in held,
+        can_delete=Perm.RECIPE_DELETE in held,
+        can_start=Perm.RECIPE_TEST in held,
+        **extra,
+    )
+    return _render(request, "recipe.html", context, status)
+
+
+def _outline(steps: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for step in steps:
+        rows.append(
+            {"step": step, "depth": depth, "label": build.STEP_LABELS.get(step["type"], step["type"])}
+        )
+        for branch in ("then", "else", "steps"):
+            if isinstance(step.get(branch), list):
+                rows.append({"branch": branch, "depth": depth + 1})
+                rows += _outline(step[branch], depth + 1)
+    return rows
+
+
+def _recipe(request: HttpRequest, workspace: Workspace, ref: Any, need: Perm = Perm.RECIPE_VIEW) -> Recipe:
+    found: Recipe = access.recipe_get(request.user, workspace, ref, need=need)
+    return found
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipe_detail(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    return _recipe_page(request, workspace, _recipe(request, workspace, recipe))
+
+
+def _build_page(
+    request: HttpRequest,
+    workspace: Workspace,
+    recipe: Recipe,
+    draft: dict[str, Any],
+    errors: dict[str, list[str]],
+    *,
+    status: int = 200,
+    message: str = "",
+) -> HttpResponse:
+    context = _base(
+        request,
+        workspace,
+        recipe=recipe,
+        editor=build.editor(draft, errors),
+        message=message,
+        saved_errors=bool(errors),
+    )
+    return _render(request, "build.html", context, status)
+
+
+def _also_schema_errors(definition: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    try:
+        definition_clean(definition)
+    except ValidationError as exc:
+        for field, found in _errors(exc).items():
+            if not any(field == k or field.startswith(f"{k}.") for k in errors):
+                errors.setdefault(field, []).extend(found)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def recipe_build(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    """GET shows the current version in the editor; POST either edits the draft (add, remove, move a
+    step, change a type) and shows it again, or saves it as a new version."""
+    found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
+    if request.method == "GET":
+        definition = found.current_version.definition if found.current_version else {}
+        return _build_page(request, workspace, found, build.draft_from_definition(definition), {})
+    draft = build.draft_from_post(request.POST)
+    op = request.POST.get("op", "save")
+    if op != "save":
+        problem = build.apply_operation(draft, op, request.POST) if op != "refresh" else None
+        return _build_page(request, workspace, found, draft, {"__all__": [problem]} if problem else {})
+    definition, errors = build.definition_from_draft(draft)
+    try:
+        if errors:
+            # The whole form is checked, so every wrong field is named at once, not only the first kind.
+            _also_schema_errors(definition, errors)
+            raise ValidationError(errors)
+        version = services.recipe_save(
+            actor=request.user, recipe=found, definition=definition, message=request.POST.get("message", "")
+        )
+    except ValidationError as exc:
+        return _build_page(request, workspace, found, draft, _errors(exc), status=400)
+    messages.success(request, f"Saved version {version.number}.")
+    return redirect("web:recipe_build", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipe_versions(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    context = _base(request, workspace, recipe=found, versions=selectors.recipe_versions(found))
+    return _render(request, "versions.html", context)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipe_diff(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    current = found.current_version.number if found.current_version else 1
+    try:
+        old = selectors.recipe_version(found, request.GET.get("from", max(current - 1, 1)))
+        new = selectors.recipe_version(found, request.GET.get("to", current))
+    except ValidationError as exc:
+        context = _base(request, workspace, recipe=found, errors=_errors(exc), versions=[])
+        return _render(request, "versions.html", context, status=400)
+    context = _base(
+        request,
+        workspace,
+        recipe=found,
+        old=old,
+        new=new,
+        diff=definition_diff(old.definition, new.definition),
+        numbers=selectors.recipe_versions(found).values_list("number", flat=True),
+    )
+    return _render(request, "diff.html", context)
+
+
+def _recipe_action(
+    request: HttpRequest, workspace: Workspace, recipe: Any, act: Any, done: str
+) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    try:
+        act(found)
+    except ValidationError as exc:
+        return _recipe_page(request, workspace, found, status=400, errors=_errors(exc))
+    messages.success(request, done)
+    return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_start(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    return _recipe_action(
+        request, workspace, recipe, lambda r: services.recipe_start(actor=request.user, recipe=r), "Started."
+    )
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_stop(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    return _recipe_action(
+        request, workspace, recipe, lambda r: services.recipe_stop(actor=request.user, recipe=r), "Stopped."
+    )
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_rename(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    return _recipe_action(
+        request,
+        workspace,
+        recipe,
+        lambda r: services.recipe_rename(
+            actor=request.user,
+            recipe=r,
+            name=request.POST.get("name", ""),
+            description=request.POST.get("description", r.description),
+        ),
+        "Recipe renamed.",
+    )
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_move(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    return _recipe_action(
+        request,
+        workspace,
+        recipe,
+        lambda r: services.recipe_move(
+            actor=request.user,
+            recipe=r,
+            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
+        ),
+        "Recipe moved.",
+    )
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_delete(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    try:
+        services.recipe_delete(actor=request.user, recipe=found)
+    except ValidationError as exc:
+        return _recipe_page(request, workspace, found, status=400, errors=_errors(exc))
+    messages.success(request, f"Recipe {found.name} deleted.")
+    return redirect("web:project", workspace=workspace.slug, project=found.project_id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_bookmark(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    if request.POST.get("pin") == "0":
+        services.bookmark_remove(actor=request.user, recipe=found)
+        messages.success(request, "Bookmark removed.")
+    else:
+        services.bookmark_add(actor=request.user, recipe=found)
+        messages.success(request, "Bookmarked.")
+    return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipe_export(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    number = request.GET.get("version")
+    version = selectors.recipe_version(found, number) if number else None
+    data = services.recipe_export(actor=request.user, recipe=found, version=version)
+    response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")
+    filename = f"{slugify(found.name) or 'recipe'}-v{data['version']}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _uploaded(request: HttpRequest) -> Any:
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ValidationError({"file": "choose an export file (.json)"})
+    if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
+        raise ValidationError({"file": "an export file is at most 1 MB"})
+    try:
+        return json.loads(upload.read())
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError({"file": "the file is not JSON"}) from None
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_import_version(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
+    try:
+        version = services.recipe_import(
+            actor=request.user, workspace=workspace, data=_uploaded(request), into=found
+        )
+    except ValidationError as exc:
+        return _recipe_page(request, workspace, found, status=400, errors=_errors(exc), form="import")
+    messages.success(request, f"Imported as version {version.number}.")
+    return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def project_import(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    found = access.project_get(request.user, workspace, project)
+    try:
+        version = services.recipe_import(
+            actor=request.user,
+            workspace=workspace,
+            data=_uploaded(request),
+            project=found,
+            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
+            name=request.POST.get("name", "").strip(),
+        )
+    except ValidationError as exc:
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="import")
+    messages.success(request, f"Imported recipe {version.recipe.name}.")
+    return redirect("web:recipe", workspace=workspace.slug, recipe=version.recipe_id)
+
+
+# Lookup tables.
+
+
+def _columns(request: HttpRequest) -> list[dict[str, str]]:
+    names = request.POST.getlist("column_name")
+    kinds = request.POST.getlist("column_type")
+    return [{"name": n.strip(), "type": t} for n, t in zip(names, kinds, strict=False) if n.strip()]
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def lookup_table_create(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    found = access.project_get(request.user, workspace, project)
+    try:
+        table = services.lookup_table_create(
+            actor=request.user,
+            workspace=workspace,
+            project=found,
+            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
+            name=request.POST.get("name", ""),
+            columns=_columns(request),
+            key_column=request.POST.get("key_column", "").strip(),
+        )
+    except ValidationError as exc:
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="table")
+    messages.success(request, f"Lookup table {table.name} created.")
+    return redirect("web:lookup_table", workspace=workspace.slug, table=table.id)
+
+
+def _table_page(
+    request: HttpRequest, workspace: Workspace, table: Any, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    rows = selectors.lookup_rows(table)
+    wanted = request.GET.get("edit")
+    editing = next(
+        (row for row in rows if wanted is not None and str(row.get(table.key_column)) == wanted), None
+    )
+    context = _base(
+        request,
+        workspace,
+        table=table,
+        fields=[
+            {"name": c["name"], "type": c["type"], "value": (editing or {}).get(c["name"])}
+            for c in table.columns
+        ],
+        editing=editing is not None,
+        rows=[
+            {"key": row.get(table.key_column), "cells": [row.get(c["name"]) for c in table.columns]}
+            for row in rows
+        ],
+        can_edit=access.may(request.user, workspace, Perm.LOOKUP_TABLE_EDIT, table),
+        can_delete=access.may(request.user, workspace, Perm.LOOKUP_TABLE_DELETE, table),
+        **extra,
+    )
+    return _render(request, "lookup_table.html", context, status)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def lookup_table_detail(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+    return _table_page(request, workspace, access.lookup_table_get(request.user, workspace, table))
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def lookup_row_put(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+    found = access.lookup_table_get(request.user, workspace, table)
+    values = {c["name"]: request.POST.get(f"col:{c['name']}", "") for c in found.columns}
+    key = values.pop(found.key_column, "")
+    try:
+        services.lookup_row_edit(actor=request.user, table=found, key=key, values=values)
+    except ValidationError as exc:
+        return _table_page(request, workspace, found, status=400, errors=_errors(exc), posted=request.POST)
+    messages.success(request, "Row saved.")
+    return redirect("web:lookup_table", workspace=workspace.slug, table=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def lookup_row_delete(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+    found = access.lookup_table_get(request.user, workspace, table)
+    try:
+        services.lookup_row_remove(actor=request.user, table=found, key=request.POST.get("key", ""))
+    except ValidationError as exc:
+        return _table_page(request, workspace, found, status=400, errors=_errors(exc))
+    messages.success(request, "Row deleted.")
+    return redirect("web:lookup_table", workspace=workspace.slug, table=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def lookup_table_delete(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+    found = access.lookup_table_get(request.user, workspace, table)
+    services.lookup_table_delete(actor=request.user, table=found)
+    messages.success(request, f"Lookup table {found.name} deleted.")
+    return redirect("web:project", workspace=workspace.slug, project=found.project_id)
+
+
+# Bookmarks.
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def bookmarks(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    context = _base(request, workspace, recipes=selectors.bookmarked_recipes(request.user, workspace))
+    return _render(request, "bookmarks.html", context)
