@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench import vault
+from bench import access, vault
 
 if __name__ == "__main__":
     vault.main()
+    access.main()

@@ -24,6 +24,7 @@ from causeway.access.perms import Perm
 from causeway.audit.models import Outcome
 from causeway.audit.services import audit_record
 from causeway.vault.masking import mask
+from causeway.workspaces.models import ServiceAccount
 
 ATTRIBUTE = "causeway_access"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,6 +36,8 @@ class Declaration:
 
     kind: str
     perm: Perm | None = None
+    # API only: a service account may call it (rule 8 keeps this to running recipes and reading jobs).
+    service_accounts: bool = False
 
     def describe(self) -> str:
         return f"{self.kind}:{self.perm}" if self.perm else self.kind
@@ -126,21 +129,38 @@ def page(
     return decorate
 
 
+SERVICE_ACCOUNT_REFUSED = "service_account:api"
+
+
 def operation(
     *,
     public: bool = False,
     authenticated: bool = False,
     staff: bool = False,
     need: Perm | None = None,
+    service_accounts: bool = False,
 ) -> Callable[[F], F]:
     """Declare an API operation's access. With `need`, the path carries `workspace_id` and the
-    checked Workspace is available to the handler as `request.workspace`."""
+    checked Workspace is available to the handler as `request.workspace`.
+
+    Service accounts are refused (403) unless the operation says `service_accounts=True`: rule 8 lets
+    them execute recipes and read their own jobs, nothing else, so every other operation is closed to
+    them by default, whatever its handler would do.
+    """
     declared = _declaration(public, authenticated, staff, need)
+    if service_accounts and declared.kind != "workspace":
+        raise TypeError("service_accounts=True goes with need=: a service account acts in its workspace only")
 
     def decorate(handler: F) -> F:
         @functools.wraps(handler)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             actor = getattr(request, "auth", None)
+            if isinstance(actor, ServiceAccount) and declared.kind != "public":
+                if not actor.is_active:
+                    raise NotFound("workspace")
+                if not service_accounts:
+                    workspace = actor.workspace if declared.kind == "workspace" else None
+                    raise Forbidden(SERVICE_ACCOUNT_REFUSED, workspace=workspace, actor=actor)
             if declared.kind == "staff":
                 policy.require_staff(actor)
             if declared.perm is not None:
@@ -160,7 +180,7 @@ def operation(
             ],
             return_annotation=hints.get("return", signature.return_annotation),
         )
-        setattr(guarded, ATTRIBUTE, declared)
+        setattr(guarded, ATTRIBUTE, Declaration(declared.kind, declared.perm, service_accounts))
         return guarded  # type: ignore[return-value]
 
     return decorate

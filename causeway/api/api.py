@@ -16,6 +16,7 @@ from ninja.errors import AuthenticationError
 
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.routes import declaration_of, delegate_to_operations, record_denial
+from causeway.api import access as access_api
 from causeway.api import accounts as accounts_api
 from causeway.api import audit as audit_api
 from causeway.api import core as core_api
@@ -67,6 +68,7 @@ api.add_router("", workspaces_api.router)
 api.add_router("", audit_api.router)
 api.add_router("", vault_api.router)
 api.add_router("", recipes_api.router)
+api.add_router("", access_api.router)
 api.add_router("", runs_api.router)
 
 

@@ -1,4 +1,9 @@
-"""How API callers prove who they are: a personal token as `Authorization: Bearer`, or the browser session."""
+"""How API callers prove who they are: a personal or service-account token as `Authorization: Bearer`,
+or the browser session.
+
+A service account's token authenticates as the ServiceAccount itself (`request.auth`); it is checked
+against the database on every request, so a revoked token or a disabled account fails at once.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,19 @@ from ninja.security import HttpBearer, SessionAuth
 
 from causeway.accounts.services import token_authenticate
 from causeway.vault.masking import register_value
+from causeway.workspaces.service_accounts import TOKEN_PREFIX as SERVICE_ACCOUNT_TOKEN_PREFIX
+from causeway.workspaces.service_accounts import service_account_token_authenticate
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        if token.startswith(f"{SERVICE_ACCOUNT_TOKEN_PREFIX}_"):
+            sa_token = service_account_token_authenticate(token)
+            if sa_token is None:
+                return None
+            request.api_token = sa_token  # type: ignore[attr-defined]
+            register_value(f"sa-token:{sa_token.prefix}", token)
+            return sa_token.service_account
         found = token_authenticate(token)
         if found is None:
             return None

@@ -12,11 +12,13 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
+from pydantic import ConfigDict
 
 from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.accounts.models import UserType
+from causeway.runs import outbound
 from causeway.workspaces import selectors, services
 from causeway.workspaces.models import Invitation, Membership, Workspace
 
@@ -41,6 +43,16 @@ class WorkspaceCreateIn(Schema):
 class WorkspaceSettingsIn(Schema):
     name: str | None = None
     session_timeout_minutes: int | None = None
+
+
+class OutboundHostsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    hosts: list[str]
+
+
+class OutboundHostsOut(Schema):
+    hosts: list[str]
 
 
 class MemberOut(Schema):
@@ -155,6 +167,31 @@ def workspace_update(request: HttpRequest, workspace_id: str, body: WorkspaceSet
         session_timeout_minutes=body.session_timeout_minutes,
     )
     return _workspace_out(request, workspace)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/outbound-hosts",
+    response=OutboundHostsOut,
+    summary="Hosts recipes may call even at loopback, private or link-local addresses (Admin)",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def outbound_hosts_get(request: HttpRequest, workspace_id: str) -> dict[str, Any]:
+    return {"hosts": list(request.workspace.outbound_allowed_hosts or [])}  # type: ignore[attr-defined]
+
+
+@router.put(
+    "/workspaces/{workspace_id}/outbound-hosts",
+    response=OutboundHostsOut,
+    summary="Replace the hosts recipes may call even at non-public addresses (Admin; audited)",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def outbound_hosts_put(request: HttpRequest, workspace_id: str, body: OutboundHostsIn) -> dict[str, Any]:
+    hosts = outbound.outbound_hosts_set(
+        actor=request.auth,  # type: ignore[attr-defined]
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        hosts=body.hosts,
+    )
+    return {"hosts": hosts}
 
 
 @router.get("/workspaces/{workspace_id}/members", response=list[MemberOut], summary="The workspace's members")

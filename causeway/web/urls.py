@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from causeway.web import (
+    access_urls,
     accounts_urls,
     audit_urls,
     core_views,
@@ -24,5 +25,6 @@ urlpatterns = [
     path("", include(audit_urls)),
     path("", include(vault_urls)),
     path("", include(recipes_urls)),
+    path("", include(access_urls)),
     path("", include(runs_urls)),
 ]

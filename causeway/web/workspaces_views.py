@@ -18,7 +18,7 @@ from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import UserType
-from causeway.runs import history
+from causeway.runs import history, outbound
 from causeway.workspaces import selectors, services
 from causeway.workspaces.models import Workspace
 
@@ -148,17 +148,34 @@ def _minutes(raw: str) -> int | None:
         raise ValidationError({"session_timeout": "must be a whole number of minutes"}) from None
 
 
+def _host_lines(raw: str) -> list[str]:
+    return [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+
+
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    section = request.POST.get("section", "general") if request.method == "POST" else ""
     values = {
-        "name": request.POST.get("name", workspace.name),
-        "session_timeout": request.POST.get(
-            "session_timeout", str(selectors.session_timeout_minutes(workspace))
-        ),
+        "name": workspace.name,
+        "session_timeout": str(selectors.session_timeout_minutes(workspace)),
+        "outbound_hosts": "\n".join(workspace.outbound_allowed_hosts or []),
     }
     errors: dict[str, list[str]] = {}
-    if request.method == "POST":
+    if section == "outbound":
+        values["outbound_hosts"] = request.POST.get("outbound_hosts", "")
+        try:
+            outbound.outbound_hosts_set(
+                actor=request.user, workspace=workspace, hosts=_host_lines(values["outbound_hosts"])
+            )
+        except ValidationError as exc:
+            errors = _errors(exc)
+        else:
+            messages.success(request, "Outbound hosts saved.")
+            return redirect("web:workspace_settings", workspace=workspace.slug)
+    elif section:
+        values["name"] = request.POST.get("name", workspace.name)
+        values["session_timeout"] = request.POST.get("session_timeout", values["session_timeout"])
         try:
             services.workspace_settings_update(
                 actor=request.user,  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.audit.models import ActorType
 from causeway.audit.services import Actor
+from causeway.runs import outbound
 from causeway.workspaces import selectors, services
 
 
@@ -56,6 +57,18 @@ class Command(BaseCommand):
         settings.add_argument("workspace", metavar="SLUG")
         settings.add_argument("--name")
         settings.add_argument("--session-timeout", metavar="MINUTES", help="15 to 20160 (14 days)")
+        hosts = actions.add_parser(
+            "outbound-hosts",
+            help="show or set the hosts recipes may call even at loopback, private or link-local addresses",
+        )
+        hosts.add_argument("workspace", metavar="SLUG")
+        hosts.add_argument(
+            "--set",
+            nargs="*",
+            metavar="HOST",
+            dest="hosts",
+            help="replace the list: host names, *.domain patterns or IP addresses (none: empty it)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
@@ -75,6 +88,17 @@ class Command(BaseCommand):
                         f"{workspace.slug}\t{workspace.name}\t{members} members\t"
                         f"timeout {timeout} min\t{workspace.id}"
                     )
+            elif options["action"] == "outbound-hosts":
+                workspace = policy.system_workspace_get(actor, options["workspace"])
+                hosts = workspace.outbound_allowed_hosts or []
+                if options["hosts"] is not None:
+                    hosts = outbound.outbound_hosts_set(
+                        actor=actor, workspace=workspace, hosts=options["hosts"]
+                    )
+                if hosts:
+                    self.stdout.write("\n".join(hosts))
+                else:
+                    self.stdout.write(f"{workspace.slug}: no outbound hosts allowed beyond public addresses.")
             else:
                 workspace = policy.system_workspace_get(actor, options["workspace"])
                 services.workspace_settings_update(

@@ -1,0 +1,153 @@
+"""The access review: every actor of a workspace (members and service accounts) and what it may do on
+each project and recipe, and why (the roles and grants behind it, groups named as the reason)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.apps import apps
+
+from causeway.access import content
+from causeway.access.models import RecipeGrant
+from causeway.access.perms import GRANT_PERMS, Perm
+from causeway.access.services import require
+from causeway.workspaces.models import Membership, ServiceAccount, Workspace
+
+FIELDS = (
+    "actor_type",
+    "actor_id",
+    "actor",
+    "object_type",
+    "object_id",
+    "object",
+    "environment",
+    "permissions",
+    "why",
+)
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    actor_type: str
+    actor_id: str
+    actor: str
+    object_type: str
+    object_id: str
+    object: str
+    environment: str
+    permissions: list[str]
+    why: str
+
+
+def _why_roles(st: content.Standing, project_id: Any, held: frozenset[Perm], recipe: bool) -> list[str]:
+    out = []
+    for scoped in st.roles:
+        if not scoped.covers(project_id):
+            continue
+        given = {p for p in scoped.role.perms if not recipe or p.value.startswith(("recipe:", "job:"))} & held
+        if given:
+            out.append(f"role {scoped.role.name} via {scoped.via}")
+    return out
+
+
+def access_review(actor: Any, workspace: Workspace) -> list[ReviewRow]:
+    """Admin only (member:view, an Admin-only power)."""
+    require(actor, workspace, Perm.MEMBER_VIEW)
+    project_model = apps.get_model("recipes", "Project")
+    recipe_model = apps.get_model("recipes", "Recipe")
+    projects = list(
+        project_model._default_manager.filter(workspace=workspace).order_by("environment", "name")
+    )
+    recipes = list(
+        recipe_model._default_manager.filter(workspace=workspace).select_related("project").order_by("name")
+    )
+    grants_by_recipe: dict[Any, list[RecipeGrant]] = {}
+    for grant in RecipeGrant.objects.filter(workspace=workspace).select_related("group"):
+        grants_by_recipe.setdefault(grant.recipe_id, []).append(grant)
+    identities: list[tuple[str, Any, str]] = [
+        ("user", m.user, m.user.email)
+        for m in Membership.objects.filter(workspace=workspace).select_related("user").order_by("created_at")
+        if m.user.is_active
+    ]
+    identities += [
+        ("service_account", sa, sa.name)
+        for sa in ServiceAccount.objects.filter(workspace=workspace)
+        if sa.is_active
+    ]
+    rows: list[ReviewRow] = []
+    for kind, identity, label in identities:
+        st = content.standing(identity, workspace)
+        for project in projects:
+            held = content.project_perms(st, project)
+            if held:
+                why = _why_roles(st, project.id, held, recipe=False) or ["a recipe in it is granted"]
+                rows.append(
+                    ReviewRow(
+                        kind,
+                        str(identity.id),
+                        label,
+                        "project",
+                        str(project.id),
+                        project.name,
+                        project.environment,
+                        sorted(held),
+                        "; ".join(why),
+                    )
+                )
+        for recipe in recipes:
+            mine = [g for g in grants_by_recipe.get(recipe.id, []) if _is_for(st, g)]
+            held = content.recipe_perms(st, recipe, mine)
+            if not held:
+                continue
+            why = _why_roles(st, recipe.project_id, held, recipe=True)
+            for grant in mine:
+                caps = [c.value for c in sorted(grant.capabilities) if GRANT_PERMS[c] & held]
+                if caps:
+                    via = f"group {grant.group.name}" if grant.group is not None else "direct"
+                    why.append(f"grant {'+'.join(caps)} via {via}")
+            rows.append(
+                ReviewRow(
+                    kind,
+                    str(identity.id),
+                    label,
+                    "recipe",
+                    str(recipe.id),
+                    recipe.name,
+                    recipe.project.environment,
+                    sorted(held),
+                    "; ".join(why),
+                )
+            )
+    return rows
+
+
+def _is_for(st: content.Standing, grant: RecipeGrant) -> bool:
+    if grant.group_id is not None:
+        return grant.group_id in st.group_ids
+    if st.service_account:
+        return bool(grant.service_account_id == st.actor.id)
+    return st.human and grant.user_id == st.actor.id
+
+
+def review_csv(rows: list[ReviewRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(FIELDS)
+    for row in rows:
+        values = asdict(row)
+        values["permissions"] = " ".join(row.permissions)
+        # A cell starting with =, +, - or @ is a formula to a spreadsheet: neutralise it.
+        writer.writerow([_cell(str(values[f])) for f in FIELDS])
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def review_json(rows: list[ReviewRow]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=1)

@@ -1,0 +1,619 @@
+"""Changes to custom roles, groups, group members, recipe grants and environment policies, and the
+selectors the interfaces read them through. Each change asks the policy, runs in one transaction and
+records its audit event inside it (rule 16)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils.text import slugify
+
+from causeway.access import content, policy
+from causeway.access.errors import NotFound
+from causeway.access.models import EnvironmentPolicy, Group, GroupMember, RecipeGrant, Role
+from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Capability, Environment, Perm
+from causeway.accounts.models import User
+from causeway.audit.services import audit_record
+from causeway.workspaces import service_accounts as accounts
+from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
+
+# What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
+CATALOGUE: tuple[Perm, ...] = tuple(
+    p for p in Perm if p in SYSTEM_ROLES["analyst"] and p is not Perm.WORKSPACE_VIEW
+)
+NAME_MAX = 100
+
+
+def _audit_actor(actor: Any) -> Any:
+    return actor if hasattr(actor, "audit_actor") or policy.is_system(actor) else None
+
+
+def require(actor: Any, workspace: Workspace, perm: Perm) -> None:
+    """The system actor may; anyone else needs `perm` in the workspace (NotFound if not a member)."""
+    if policy.is_system(actor):
+        return
+    policy.require_perm(actor, workspace, perm)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({"name": "a name is required"})
+    clean: str = value.strip()
+    if len(clean) > NAME_MAX:
+        raise ValidationError({"name": f"a name is at most {NAME_MAX} characters"})
+    if any(ord(ch) < 32 for ch in clean):
+        raise ValidationError({"name": "may not contain control characters"})
+    return clean
+
+
+def _hidden(actor: Any, model: Any, pk: uuid.UUID | None, need: Perm, what: str) -> NotFound:
+    """NotFound for an id this workspace does not hold; if another workspace holds it, the attempt goes
+    on that workspace's record (rule 9 answers 404 all the same)."""
+    found = model._default_manager.filter(pk=pk).first() if pk else None
+    workspace_id = getattr(found, "workspace_id", None)
+    if found is not None and workspace_id is not None:
+        policy.deny_hidden(actor, Workspace.objects.get(pk=workspace_id), found, need)
+    return NotFound(what)
+
+
+def _pk(ref: Any) -> uuid.UUID | None:
+    try:
+        return ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref))
+    except ValueError:
+        return None
+
+
+# Roles.
+
+
+def clean_role_permissions(raw: Iterable[Any]) -> list[str]:
+    """The permissions of a custom role: known, from the catalogue, never an Admin-only power (rule 3)."""
+    known = {p.value: p for p in Perm}
+    chosen: set[Perm] = set()
+    for value in raw:
+        perm = known.get(str(value))
+        if perm is None:
+            raise ValidationError({"permissions": f"{value} is not a permission"})
+        if perm in ADMIN_ONLY:
+            raise ValidationError(
+                {"permissions": f"{perm} is an Admin-only power (rule 3): no custom role can hold it"}
+            )
+        if perm is Perm.WORKSPACE_VIEW:
+            continue
+        if perm not in CATALOGUE:
+            raise ValidationError({"permissions": f"{perm} cannot be part of a custom role"})
+        chosen.add(perm)
+    return sorted(p.value for p in chosen)
+
+
+def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any]) -> list[Any]:
+    if all_projects:
+        return []
+    from django.apps import apps
+
+    project_model = apps.get_model("recipes", "Project")
+    parsed = [_pk(ref) for ref in project_ids]
+    ids = {pk for pk in parsed if pk is not None}
+    if len(ids) != len(set(parsed)):
+        raise ValidationError({"projects": "a project is named by its id"})
+    found = list(project_model._default_manager.filter(workspace=workspace, pk__in=ids))
+    if len(found) != len(ids):
+        raise ValidationError({"projects": "a project named is not in this workspace"})
+    if not found:
+        raise ValidationError({"projects": "choose all projects, or at least one project"})
+    return found
+
+
+def roles_visible(actor: Any, workspace: Workspace) -> QuerySet[Role]:
+    if not policy.is_system(actor) and not policy.has_perm(actor, workspace, Perm.MEMBER_VIEW):
+        return Role.objects.none()
+    return policy.roles_assignable(workspace).prefetch_related("projects")
+
+
+def role_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.ROLE_MANAGE) -> Role:
+    """One of the workspace's custom roles, by id or key. System roles are not editable."""
+    require(actor, workspace, need)
+    pk = _pk(ref)
+    found = Role.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(key=str(ref))).first()
+    if found is None:
+        if Role.objects.filter(workspace__isnull=True, is_system=True, key=str(ref)).exists() or (
+            pk and Role.objects.filter(workspace__isnull=True, pk=pk).exists()
+        ):
+            raise ValidationError({"role": "system roles are fixed and cannot be changed"})
+        raise _hidden(actor, Role, pk, need, "role")
+    return found
+
+
+@transaction.atomic
+def role_create(
+    *,
+    actor: Any,
+    workspace: Workspace,
+    name: str,
+    permissions: Iterable[Any],
+    all_projects: bool = True,
+    project_ids: Iterable[Any] = (),
+) -> Role:
+    require(actor, workspace, Perm.ROLE_MANAGE)
+    name = _name(name)
+    perms = clean_role_permissions(permissions)
+    projects = _scope(workspace, all_projects, project_ids)
+    key = slugify(name)[:60] or "role"
+    if key in SYSTEM_ROLES:
+        raise ValidationError({"name": "is the name of a system role"})
+    role = Role(
+        workspace=workspace, key=key, name=name, is_system=False, permissions=perms, all_projects=all_projects
+    )
+    try:
+        with transaction.atomic():
+            role.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"name": "a role with this name already exists"}) from None
+    role.projects.set(projects)
+    audit_record(
+        actor=_audit_actor(actor),
+        action="role.created",
+        target=role,
+        workspace_id=workspace.id,
+        details=_role_details(role, projects),
+    )
+    return role
+
+
+def _role_details(role: Role, projects: list[Any]) -> dict[str, Any]:
+    return {
+        "key": role.key,
+        "permissions": list(role.permissions),
+        "all_projects": role.all_projects,
+        "projects": sorted(str(p.id) for p in projects),
+    }
+
+
+@transaction.atomic
+def role_update(
+    *,
+    actor: Any,
+    role: Role,
+    name: str | None = None,
+    permissions: Iterable[Any] | None = None,
+    all_projects: bool | None = None,
+    project_ids: Iterable[Any] | None = None,
+) -> Role:
+    if role.is_system or role.workspace is None:
+        raise ValidationError({"role": "system roles are fixed and cannot be changed"})
+    workspace = role.workspace
+    require(actor, workspace, Perm.ROLE_MANAGE)
+    locked = Role.objects.select_for_update().get(pk=role.pk)
+    before = _role_details(locked, list(locked.projects.all()))
+    if name is not None:
+        locked.name = _name(name)
+    if permissions is not None:
+        locked.permissions = clean_role_permissions(permissions)
+    if all_projects is not None:
+        locked.all_projects = all_projects
+    if all_projects is not None or project_ids is not None:
+        projects = _scope(
+            workspace, locked.all_projects, project_ids or [p.id for p in locked.projects.all()]
+        )
+    else:
+        projects = list(locked.projects.all())
+    locked.save()
+    locked.projects.set(projects)
+    audit_record(
+        actor=_audit_actor(actor),
+        action="role.updated",
+        target=locked,
+        workspace_id=workspace.id,
+        details={"before": before, "after": _role_details(locked, projects)},
+    )
+    return locked
+
+
+@transaction.atomic
+def role_delete(*, actor: Any, role: Role) -> None:
+    if role.is_system or role.workspace is None:
+        raise ValidationError({"role": "system roles are fixed and cannot be deleted"})
+    require(actor, role.workspace, Perm.ROLE_MANAGE)
+    if Membership.objects.filter(role=role).exists():
+        raise ValidationError({"role": "members still hold this role; give them another role first"})
+    target = role.audit_target
+    workspace_id = role.workspace_id
+    role.delete()
+    audit_record(actor=_audit_actor(actor), action="role.deleted", target=target, workspace_id=workspace_id)
+
+
+# Groups.
+
+
+def groups_visible(actor: Any, workspace: Workspace) -> QuerySet[Group]:
+    if not policy.is_system(actor) and not policy.has_perm(actor, workspace, Perm.MEMBER_VIEW):
+        return Group.objects.none()
+    return Group.objects.filter(workspace=workspace).prefetch_related(
+        "roles", "members__user", "members__service_account"
+    )
+
+
+def group_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.MEMBER_VIEW) -> Group:
+    require(actor, workspace, need)
+    pk = _pk(ref)
+    found = Group.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(name=str(ref))).first()
+    if found is None:
+        raise _hidden(actor, Group, pk, need, "group")
+    return found
+
+
+@transaction.atomic
+def group_create(*, actor: Any, workspace: Workspace, name: str) -> Group:
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    group = Group(workspace=workspace, name=_name(name))
+    try:
+        with transaction.atomic():
+            group.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"name": "a group with this name already exists"}) from None
+    audit_record(actor=_audit_actor(actor), action="group.created", target=group, workspace_id=workspace.id)
+    return group
+
+
+@transaction.atomic
+def group_rename(*, actor: Any, group: Group, name: str) -> Group:
+    require(actor, group.workspace, Perm.MEMBER_MANAGE)
+    before = group.name
+    group.name = _name(name)
+    try:
+        with transaction.atomic():
+            group.save(update_fields=["name"])
+    except IntegrityError:
+        raise ValidationError({"name": "a group with this name already exists"}) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="group.renamed",
+        target=group,
+        workspace_id=group.workspace_id,
+        details={"from": before, "to": group.name},
+    )
+    return group
+
+
+@transaction.atomic
+def group_delete(*, actor: Any, group: Group) -> None:
+    require(actor, group.workspace, Perm.MEMBER_MANAGE)
+    target, workspace_id = group.audit_target, group.workspace_id
+    group.delete()
+    audit_record(actor=_audit_actor(actor), action="group.deleted", target=target, workspace_id=workspace_id)
+
+
+@transaction.atomic
+def group_roles_set(*, actor: Any, group: Group, roles: Iterable[str]) -> Group:
+    """The group's roles, by key: system roles but Admin, and the workspace's custom roles."""
+    require(actor, group.workspace, Perm.ROLE_MANAGE)
+    keys = sorted(set(roles))
+    if "admin" in keys:
+        raise ValidationError({"roles": "a group cannot carry the Admin role (rule 3)"})
+    found = list(policy.roles_assignable(group.workspace).filter(key__in=keys))
+    missing = set(keys) - {r.key for r in found}
+    if missing:
+        raise ValidationError({"roles": f"not a role of this workspace: {', '.join(sorted(missing))}"})
+    before = sorted(group.roles.values_list("key", flat=True))
+    group.roles.set(found)
+    audit_record(
+        actor=_audit_actor(actor),
+        action="group.roles_changed",
+        target=group,
+        workspace_id=group.workspace_id,
+        details={"from": before, "to": keys},
+    )
+    return group
+
+
+def _identity(workspace: Workspace, *, user: Any = None, service_account: Any = None) -> tuple[Any, Any]:
+    """A member user or a service account of this workspace, by object, id or email; exactly one."""
+    if (user is None) == (service_account is None):
+        raise ValidationError({"member": "name a user or a service account"})
+    if user is not None:
+        found_user = user if isinstance(user, User) else None
+        if found_user is None:
+            pk = _pk(user)
+            users = User.objects.filter(pk=pk) if pk else User.objects.with_email(str(user))
+            found_user = users.first()
+        if found_user is None or not Membership.objects.filter(workspace=workspace, user=found_user).exists():
+            raise ValidationError({"member": "is not a member of this workspace"})
+        return found_user, None
+    found_sa = service_account if isinstance(service_account, ServiceAccount) else None
+    if found_sa is None:
+        pk = _pk(service_account)
+        accounts_here = ServiceAccount.objects.filter(workspace=workspace)
+        found_sa = (
+            accounts_here.filter(pk=pk) if pk else accounts_here.filter(name=str(service_account))
+        ).first()
+    if found_sa is None or found_sa.workspace_id != workspace.id:
+        raise ValidationError({"member": "is not a service account of this workspace"})
+    return None, found_sa
+
+
+def _who(user: Any, service_account: Any) -> dict[str, str]:
+    if user is not None:
+        return {"user_id": str(user.id)}
+    return {"service_account_id": str(service_account.id), "service_account": service_account.name}
+
+
+@transaction.atomic
+def group_member_add(
+    *, actor: Any, group: Group, user: Any = None, service_account: Any = None
+) -> GroupMember:
+    require(actor, group.workspace, Perm.MEMBER_MANAGE)
+    found_user, found_sa = _identity(group.workspace, user=user, service_account=service_account)
+    member = GroupMember(group=group, user=found_user, service_account=found_sa)
+    try:
+        with transaction.atomic():
+            member.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"member": "is already in this group"}) from None
+    audit_record(
+        actor=_audit_actor(actor),
+        action="group.member_added",
+        target=group,
+        workspace_id=group.workspace_id,
+        details=_who(found_user, found_sa),
+    )
+    return member
+
+
+@transaction.atomic
+def group_member_remove(*, actor: Any, group: Group, member_id: Any) -> None:
+    """Take one user or service account out of the group; the next request already counts without it."""
+    require(actor, group.workspace, Perm.MEMBER_MANAGE)
+    pk = _pk(member_id)
+    member = (
+        GroupMember.objects.filter(group=group)
+        .filter(Q(pk=pk) | Q(user_id=pk) | Q(service_account_id=pk))
+        .select_related("user", "service_account")
+        .first()
+        if pk
+        else None
+    )
+    if member is None:
+        raise NotFound("group member")
+    who = _who(member.user, member.service_account)
+    member.delete()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="group.member_removed",
+        target=group,
+        workspace_id=group.workspace_id,
+        details=who,
+    )
+
+
+# Recipe grants.
+
+
+def grants_visible(actor: Any, workspace: Workspace, recipe: Any) -> QuerySet[RecipeGrant]:
+    """The grants on a recipe, for an actor who may read it (checked here again)."""
+    content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_VIEW)
+    return RecipeGrant.objects.filter(recipe_id=recipe.id).select_related("user", "service_account", "group")
+
+
+def grant_get(actor: Any, workspace: Workspace, recipe: Any, ref: Any) -> RecipeGrant:
+    content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    pk = _pk(ref)
+    found = RecipeGrant.objects.filter(recipe_id=recipe.id, pk=pk).first() if pk else None
+    if found is None:
+        raise _hidden(actor, RecipeGrant, pk, Perm.RECIPE_EDIT, "grant")
+    return found
+
+
+@transaction.atomic
+def grant_set(
+    *,
+    actor: Any,
+    workspace: Workspace,
+    recipe: Any,
+    user: Any = None,
+    service_account: Any = None,
+    group: Any = None,
+    capabilities: Iterable[str],
+) -> RecipeGrant | None:
+    """Give a user, a service account or a group exactly these capabilities on a recipe (none: take
+    the grant away). Needs write on the recipe."""
+    recipe = content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    caps = set()
+    for value in capabilities:
+        if value not in {c.value for c in Capability}:
+            raise ValidationError({"capabilities": f"{value} is not one of read, write, execute, debug"})
+        caps.add(Capability(value))
+    chosen = [x for x in (user, service_account, group) if x is not None]
+    if len(chosen) != 1:
+        raise ValidationError({"grantee": "name exactly one user, service account or group"})
+    found_group = None
+    found_user = found_sa = None
+    if group is not None:
+        found_group = group if isinstance(group, Group) else None
+        if found_group is None:
+            pk = _pk(group)
+            query = Group.objects.filter(workspace=workspace)
+            found_group = (query.filter(pk=pk) if pk else query.filter(name=str(group))).first()
+        if found_group is None or found_group.workspace_id != workspace.id:
+            raise ValidationError({"grantee": "is not a group of this workspace"})
+    else:
+        try:
+            found_user, found_sa = _identity(workspace, user=user, service_account=service_account)
+        except ValidationError as exc:
+            raise ValidationError({"grantee": exc.message_dict["member"]}) from None
+    if found_sa is not None and caps - {Capability.EXECUTE}:
+        raise ValidationError({"capabilities": "a service account can only be granted execute (rule 8)"})
+    who = (
+        Q(user=found_user)
+        if found_user
+        else Q(service_account=found_sa)
+        if found_sa
+        else Q(group=found_group)
+    )
+    grant = RecipeGrant.objects.select_for_update().filter(who, recipe_id=recipe.id).first()
+    before = sorted(c.value for c in grant.capabilities) if grant else []
+    details: dict[str, Any] = {"recipe_id": str(recipe.id), "recipe": recipe.name}
+    if found_user:
+        details["user_id"] = str(found_user.id)
+    elif found_sa:
+        details.update(service_account_id=str(found_sa.id), service_account=found_sa.name)
+    else:
+        assert found_group is not None  # nosec B101
+        details.update(group_id=str(found_group.id), group=found_group.name)
+    details.update({"from": before, "to": sorted(c.value for c in caps)})
+    if not caps:
+        if grant is None:
+            return None
+        target = grant.audit_target
+        grant.delete()
+        audit_record(
+            actor=_audit_actor(actor),
+            action="recipe_grant.removed",
+            target=target,
+            workspace_id=workspace.id,
+            details=details,
+        )
+        return None
+    if grant is None:
+        grant = RecipeGrant(
+            workspace=workspace,
+            recipe_id=recipe.id,
+            user=found_user,
+            service_account=found_sa,
+            group=found_group,
+        )
+    for cap in Capability:
+        setattr(grant, cap.value, cap in caps)
+    grant.save()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe_grant.set",
+        target=grant,
+        workspace_id=workspace.id,
+        details=details,
+    )
+    return grant
+
+
+@transaction.atomic
+def grant_remove(*, actor: Any, workspace: Workspace, grant: RecipeGrant) -> None:
+    recipe = content.recipe_get(actor, workspace, grant.recipe_id, need=Perm.RECIPE_EDIT)
+    target = grant.audit_target
+    details = {
+        "recipe_id": str(recipe.id),
+        "recipe": recipe.name,
+        "from": sorted(c.value for c in grant.capabilities),
+        "to": [],
+    }
+    grant.delete()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="recipe_grant.removed",
+        target=target,
+        workspace_id=workspace.id,
+        details=details,
+    )
+
+
+# Environments.
+
+
+def environment_policies(actor: Any, workspace: Workspace) -> dict[str, frozenset[Capability]]:
+    require(actor, workspace, Perm.WORKSPACE_VIEW)
+    return content.ceilings_of(workspace)
+
+
+@transaction.atomic
+def environment_policy_set(
+    *, actor: Any, workspace: Workspace, environment: str, capabilities: Iterable[str]
+) -> EnvironmentPolicy:
+    """Widen or narrow an environment's ceiling (rule 5): an Admin's audited act."""
+    require(actor, workspace, Perm.WORKSPACE_SETTINGS)
+    if environment not in {e.value for e in Environment}:
+        raise ValidationError({"environment": "must be dev, test or prod"})
+    caps: set[str] = set()
+    for value in capabilities:
+        if value not in {c.value for c in Capability}:
+            raise ValidationError({"capabilities": f"{value} is not one of read, write, execute, debug"})
+        caps.add(value)
+    before = sorted(c.value for c in content.ceilings_of(workspace)[environment])
+    found, _ = EnvironmentPolicy.objects.select_for_update().get_or_create(
+        workspace=workspace, environment=environment, defaults={"capabilities": before}
+    )
+    found.capabilities = sorted(caps)
+    found.save()
+    audit_record(
+        actor=_audit_actor(actor),
+        action="environment_policy.changed",
+        target=found,
+        workspace_id=workspace.id,
+        details={"environment": environment, "from": before, "to": sorted(caps)},
+    )
+    return found
+
+
+# Service accounts (Admins make and manage them; rule 8 limits what they do).
+
+
+def service_accounts_visible(actor: Any, workspace: Workspace) -> QuerySet[ServiceAccount]:
+    if not policy.is_system(actor) and not policy.has_perm(actor, workspace, Perm.MEMBER_VIEW):
+        return ServiceAccount.objects.none()
+    return ServiceAccount.objects.filter(workspace=workspace).prefetch_related("tokens")
+
+
+def service_account_get(
+    actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.MEMBER_MANAGE
+) -> ServiceAccount:
+    require(actor, workspace, need)
+    pk = _pk(ref)
+    query = ServiceAccount.objects.filter(workspace=workspace)
+    found = (query.filter(pk=pk) if pk else query.filter(name=str(ref))).first()
+    if found is None:
+        raise _hidden(actor, ServiceAccount, pk, need, "service account")
+    return found
+
+
+def service_account_token_get(
+    actor: Any, workspace: Workspace, account: ServiceAccount, ref: Any
+) -> ServiceAccountToken:
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    pk = _pk(ref)
+    query = ServiceAccountToken.objects.filter(service_account=account, service_account__workspace=workspace)
+    found = (query.filter(pk=pk) if pk else query.filter(prefix=str(ref))).first()
+    if found is None:
+        raise NotFound("token")
+    return found
+
+
+def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> ServiceAccount:
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    return accounts.service_account_create(actor=_audit_actor(actor), workspace=workspace, name=name)
+
+
+def service_account_set_enabled(
+    *, actor: Any, workspace: Workspace, account: ServiceAccount, enabled: bool
+) -> ServiceAccount:
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    return accounts.service_account_set_enabled(
+        actor=_audit_actor(actor), service_account=account, enabled=enabled
+    )
+
+
+def service_account_token_create(
+    *, actor: Any, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
+) -> tuple[ServiceAccountToken, str]:
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    return accounts.service_account_token_create(
+        actor=_audit_actor(actor), service_account=account, name=name, expires_in_days=expires_in_days
+    )
+
+
+def service_account_token_revoke(
+    *, actor: Any, workspace: Workspace, token: ServiceAccountToken
+) -> ServiceAccountToken:
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    return accounts.service_account_token_revoke(actor=_audit_actor(actor), token=token)

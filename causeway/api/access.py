@@ -1,0 +1,553 @@
+"""API operations on roles, groups, recipe grants, environment policies, service accounts and the
+access review. Input schemas forbid unknown fields, so nothing else (`workspace_id`, `is_system`,
+`created_by`, ...) can be set through them (mass assignment)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict
+
+from causeway.access import content, review, services
+from causeway.access.models import Group, RecipeGrant, Role
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.workspaces.models import ServiceAccount, ServiceAccountToken
+
+router = Router(tags=["access"])
+
+
+class Strict(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleOut(Schema):
+    id: uuid.UUID
+    key: str
+    name: str
+    is_system: bool
+    permissions: list[str]
+    all_projects: bool
+    projects: list[uuid.UUID]
+
+
+class RoleIn(Strict):
+    name: str
+    permissions: list[str]
+    all_projects: bool = True
+    projects: list[str] = []
+
+
+class RolePatch(Strict):
+    name: str | None = None
+    permissions: list[str] | None = None
+    all_projects: bool | None = None
+    projects: list[str] | None = None
+
+
+class GroupMemberOut(Schema):
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    email: str | None
+    service_account_id: uuid.UUID | None
+    service_account: str | None
+
+
+class GroupOut(Schema):
+    id: uuid.UUID
+    name: str
+    roles: list[str]
+    members: list[GroupMemberOut]
+
+
+class GroupIn(Strict):
+    name: str
+
+
+class GroupPatch(Strict):
+    name: str | None = None
+    roles: list[str] | None = None
+
+
+class GroupMemberIn(Strict):
+    user: str | None = None
+    service_account: str | None = None
+
+
+class GrantOut(Schema):
+    id: uuid.UUID
+    grantee_type: str
+    grantee_id: uuid.UUID
+    grantee: str
+    capabilities: list[str]
+
+
+class GrantIn(Strict):
+    user: str | None = None
+    service_account: str | None = None
+    group: str | None = None
+    capabilities: list[Literal["read", "write", "execute", "debug"]]
+
+
+class EnvironmentOut(Schema):
+    environment: str
+    capabilities: list[str]
+
+
+class EnvironmentIn(Strict):
+    capabilities: list[Literal["read", "write", "execute", "debug"]]
+
+
+class TokenOut(Schema):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str
+
+
+class ServiceAccountOut(Schema):
+    id: uuid.UUID
+    name: str
+    active: bool
+    created_at: datetime
+    tokens: list[TokenOut]
+
+
+class ServiceAccountIn(Strict):
+    name: str
+
+
+class ServiceAccountPatch(Strict):
+    active: bool
+
+
+class TokenIn(Strict):
+    name: str
+    expires_in_days: int
+
+
+class ExplainOut(Schema):
+    permission: str
+    allowed: bool
+    reasons: list[str]
+    withheld_by: str
+    summary: str
+
+
+def _role_out(role: Role) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "key": role.key,
+        "name": role.name,
+        "is_system": role.is_system,
+        "permissions": sorted(role.permissions),
+        "all_projects": role.all_projects,
+        "projects": [p.id for p in role.projects.all()],
+    }
+
+
+def _group_out(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "roles": sorted(r.key for r in group.roles.all()),
+        "members": [
+            {
+                "id": m.id,
+                "user_id": m.user_id,
+                "email": m.user.email if m.user is not None else None,
+                "service_account_id": m.service_account_id,
+                "service_account": m.service_account.name if m.service_account is not None else None,
+            }
+            for m in group.members.all()
+        ],
+    }
+
+
+def _grant_out(grant: RecipeGrant) -> dict[str, Any]:
+    if grant.user is not None:
+        kind, pk, label = "user", grant.user.id, grant.user.email
+    elif grant.service_account is not None:
+        kind, pk, label = "service_account", grant.service_account.id, grant.service_account.name
+    else:
+        assert grant.group is not None  # nosec B101
+        kind, pk, label = "group", grant.group.id, grant.group.name
+    return {
+        "id": grant.id,
+        "grantee_type": kind,
+        "grantee_id": pk,
+        "grantee": label,
+        "capabilities": sorted(c.value for c in grant.capabilities),
+    }
+
+
+def _token_out(token: ServiceAccountToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "revoked_at": token.revoked_at,
+        "last_used_at": token.last_used_at,
+    }
+
+
+def _account_out(account: ServiceAccount) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "active": account.is_active,
+        "created_at": account.created_at,
+        "tokens": [_token_out(t) for t in account.tokens.all()],
+    }
+
+
+def _actor(request: HttpRequest) -> Any:
+    return request.auth  # type: ignore[attr-defined]
+
+
+def _ws(request: HttpRequest) -> Any:
+    return request.workspace  # type: ignore[attr-defined]
+
+
+# Roles.
+
+
+@router.get("/workspaces/{workspace_id}/roles", response=list[RoleOut], summary="System and custom roles")
+@operation(need=Perm.MEMBER_VIEW)
+def role_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    return [_role_out(r) for r in services.roles_visible(_actor(request), _ws(request))]
+
+
+@router.post("/workspaces/{workspace_id}/roles", response={201: RoleOut}, summary="Create a custom role")
+@operation(need=Perm.ROLE_MANAGE)
+def role_create(request: HttpRequest, workspace_id: str, body: RoleIn) -> Status[dict[str, Any]]:
+    role = services.role_create(
+        actor=_actor(request),
+        workspace=_ws(request),
+        name=body.name,
+        permissions=body.permissions,
+        all_projects=body.all_projects,
+        project_ids=body.projects,
+    )
+    return Status(201, _role_out(role))
+
+
+@router.patch("/workspaces/{workspace_id}/roles/{role_id}", response=RoleOut, summary="Change a custom role")
+@operation(need=Perm.ROLE_MANAGE)
+def role_update(request: HttpRequest, workspace_id: str, role_id: str, body: RolePatch) -> dict[str, Any]:
+    role = services.role_get(_actor(request), _ws(request), role_id)
+    role = services.role_update(
+        actor=_actor(request),
+        role=role,
+        name=body.name,
+        permissions=body.permissions,
+        all_projects=body.all_projects,
+        project_ids=body.projects,
+    )
+    return _role_out(role)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/roles/{role_id}", response={204: None}, summary="Delete a custom role"
+)
+@operation(need=Perm.ROLE_MANAGE)
+def role_delete(request: HttpRequest, workspace_id: str, role_id: str) -> Status[None]:
+    role = services.role_get(_actor(request), _ws(request), role_id)
+    services.role_delete(actor=_actor(request), role=role)
+    return Status(204, None)
+
+
+# Groups.
+
+
+@router.get("/workspaces/{workspace_id}/groups", response=list[GroupOut], summary="The workspace's groups")
+@operation(need=Perm.MEMBER_VIEW)
+def group_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    return [_group_out(g) for g in services.groups_visible(_actor(request), _ws(request))]
+
+
+@router.post("/workspaces/{workspace_id}/groups", response={201: GroupOut}, summary="Create a group")
+@operation(need=Perm.MEMBER_MANAGE)
+def group_create(request: HttpRequest, workspace_id: str, body: GroupIn) -> Status[dict[str, Any]]:
+    return Status(
+        201, _group_out(services.group_create(actor=_actor(request), workspace=_ws(request), name=body.name))
+    )
+
+
+@router.get("/workspaces/{workspace_id}/groups/{group_id}", response=GroupOut, summary="One group")
+@operation(need=Perm.MEMBER_VIEW)
+def group_get(request: HttpRequest, workspace_id: str, group_id: str) -> dict[str, Any]:
+    return _group_out(services.group_get(_actor(request), _ws(request), group_id))
+
+
+@router.patch(
+    "/workspaces/{workspace_id}/groups/{group_id}",
+    response=GroupOut,
+    summary="Rename a group or set its roles",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def group_update(request: HttpRequest, workspace_id: str, group_id: str, body: GroupPatch) -> dict[str, Any]:
+    actor = _actor(request)
+    group = services.group_get(actor, _ws(request), group_id, need=Perm.MEMBER_MANAGE)
+    if body.name is not None:
+        group = services.group_rename(actor=actor, group=group, name=body.name)
+    if body.roles is not None:
+        group = services.group_roles_set(actor=actor, group=group, roles=body.roles)
+    return _group_out(group)
+
+
+@router.delete("/workspaces/{workspace_id}/groups/{group_id}", response={204: None}, summary="Delete a group")
+@operation(need=Perm.MEMBER_MANAGE)
+def group_delete(request: HttpRequest, workspace_id: str, group_id: str) -> Status[None]:
+    group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
+    services.group_delete(actor=_actor(request), group=group)
+    return Status(204, None)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/groups/{group_id}/members",
+    response={201: GroupOut},
+    summary="Add a member to a group",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def group_member_add(
+    request: HttpRequest, workspace_id: str, group_id: str, body: GroupMemberIn
+) -> Status[dict[str, Any]]:
+    group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
+    services.group_member_add(
+        actor=_actor(request), group=group, user=body.user, service_account=body.service_account
+    )
+    return Status(201, _group_out(group))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/groups/{group_id}/members/{member_id}",
+    response={204: None},
+    summary="Take a member out of a group",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def group_member_remove(
+    request: HttpRequest, workspace_id: str, group_id: str, member_id: str
+) -> Status[None]:
+    group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
+    services.group_member_remove(actor=_actor(request), group=group, member_id=member_id)
+    return Status(204, None)
+
+
+# Recipe grants.
+
+
+@router.get(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/grants",
+    response=list[GrantOut],
+    summary="Who holds what on a recipe",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def grant_list(request: HttpRequest, workspace_id: str, recipe_id: str) -> list[dict[str, Any]]:
+    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
+    return [_grant_out(g) for g in services.grants_visible(_actor(request), _ws(request), recipe)]
+
+
+@router.put(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/grants",
+    response={200: GrantOut, 204: None},
+    summary="Give a user, service account or group exactly these capabilities (none: take the grant away)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def grant_set(request: HttpRequest, workspace_id: str, recipe_id: str, body: GrantIn) -> Any:
+    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
+    grant = services.grant_set(
+        actor=_actor(request),
+        workspace=_ws(request),
+        recipe=recipe,
+        user=body.user,
+        service_account=body.service_account,
+        group=body.group,
+        capabilities=body.capabilities,
+    )
+    if grant is None:
+        return Status(204, None)
+    return Status(
+        200,
+        _grant_out(RecipeGrant.objects.select_related("user", "service_account", "group").get(pk=grant.pk)),
+    )
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/grants/{grant_id}",
+    response={204: None},
+    summary="Take a grant away",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def grant_delete(request: HttpRequest, workspace_id: str, recipe_id: str, grant_id: str) -> Status[None]:
+    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
+    grant = services.grant_get(_actor(request), _ws(request), recipe, grant_id)
+    services.grant_remove(actor=_actor(request), workspace=_ws(request), grant=grant)
+    return Status(204, None)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/explain",
+    response=ExplainOut,
+    summary="Why you hold, or do not hold, a permission on a recipe",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def recipe_explain(
+    request: HttpRequest, workspace_id: str, recipe_id: str, permission: str
+) -> dict[str, Any]:
+    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
+    try:
+        perm = Perm(permission)
+    except ValueError:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"permission": f"{permission} is not a permission"}) from None
+    found = content.explain(_actor(request), _ws(request), recipe, perm)
+    return {
+        "permission": str(perm),
+        "allowed": found.allowed,
+        "reasons": [str(r) for r in found.reasons],
+        "withheld_by": found.withheld_by,
+        "summary": str(found),
+    }
+
+
+# Environments.
+
+
+@router.get(
+    "/workspaces/{workspace_id}/environments",
+    response=list[EnvironmentOut],
+    summary="Each environment's ceiling",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def environment_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    ceilings = services.environment_policies(_actor(request), _ws(request))
+    return [
+        {"environment": env, "capabilities": sorted(c.value for c in caps)} for env, caps in ceilings.items()
+    ]
+
+
+@router.put(
+    "/workspaces/{workspace_id}/environments/{environment}",
+    response=EnvironmentOut,
+    summary="Widen or narrow an environment's ceiling",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def environment_set(
+    request: HttpRequest, workspace_id: str, environment: str, body: EnvironmentIn
+) -> dict[str, Any]:
+    found = services.environment_policy_set(
+        actor=_actor(request), workspace=_ws(request), environment=environment, capabilities=body.capabilities
+    )
+    return {"environment": found.environment, "capabilities": sorted(found.capabilities)}
+
+
+# Service accounts.
+
+
+@router.get(
+    "/workspaces/{workspace_id}/service-accounts",
+    response=list[ServiceAccountOut],
+    summary="The workspace's service accounts",
+)
+@operation(need=Perm.MEMBER_VIEW)
+def service_account_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    return [_account_out(a) for a in services.service_accounts_visible(_actor(request), _ws(request))]
+
+
+@router.post(
+    "/workspaces/{workspace_id}/service-accounts",
+    response={201: ServiceAccountOut},
+    summary="Create a service account",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def service_account_create(
+    request: HttpRequest, workspace_id: str, body: ServiceAccountIn
+) -> Status[dict[str, Any]]:
+    account = services.service_account_create(actor=_actor(request), workspace=_ws(request), name=body.name)
+    return Status(201, _account_out(account))
+
+
+@router.patch(
+    "/workspaces/{workspace_id}/service-accounts/{account_id}",
+    response=ServiceAccountOut,
+    summary="Disable or enable a service account",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def service_account_update(
+    request: HttpRequest, workspace_id: str, account_id: str, body: ServiceAccountPatch
+) -> dict[str, Any]:
+    account = services.service_account_get(_actor(request), _ws(request), account_id)
+    account = services.service_account_set_enabled(
+        actor=_actor(request), workspace=_ws(request), account=account, enabled=body.active
+    )
+    return _account_out(account)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/service-accounts/{account_id}/tokens",
+    response={201: TokenCreatedOut},
+    summary="Make a token for a service account; the token is in this answer only",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def service_account_token_create(
+    request: HttpRequest, workspace_id: str, account_id: str, body: TokenIn
+) -> Status[dict[str, Any]]:
+    account = services.service_account_get(_actor(request), _ws(request), account_id)
+    token, secret = services.service_account_token_create(
+        actor=_actor(request),
+        workspace=_ws(request),
+        account=account,
+        name=body.name,
+        expires_in_days=body.expires_in_days,
+    )
+    return Status(201, {**_token_out(token), "token": secret})
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/service-accounts/{account_id}/tokens/{token_id}",
+    response={204: None},
+    summary="Revoke a service account's token",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def service_account_token_revoke(
+    request: HttpRequest, workspace_id: str, account_id: str, token_id: str
+) -> Status[None]:
+    account = services.service_account_get(_actor(request), _ws(request), account_id)
+    token = services.service_account_token_get(_actor(request), _ws(request), account, token_id)
+    services.service_account_token_revoke(actor=_actor(request), workspace=_ws(request), token=token)
+    return Status(204, None)
+
+
+# The access review.
+
+
+@router.get(
+    "/workspaces/{workspace_id}/access-review",
+    response={200: Any},
+    summary="Every actor and what it may do on each project and recipe, and why (format=json or csv)",
+)
+@operation(need=Perm.MEMBER_VIEW)
+def access_review(
+    request: HttpRequest, workspace_id: str, format: Literal["json", "csv"] = "json"
+) -> HttpResponse:
+    rows = review.access_review(_actor(request), _ws(request))
+    if format == "csv":
+        response = HttpResponse(review.review_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="access-review.csv"'
+        return response
+    return HttpResponse(review.review_json(rows), content_type="application/json")

@@ -1,0 +1,246 @@
+"""Runs one job's steps in order, recording each in the job's history, resuming where a dead worker stopped.
+
+Steps are named by path: their id at the top level (and inside a condition's branches), and
+`<for-each path>[<i>].<id>` inside an iteration of a for-each. A step already `succeeded` in the
+job's JobStep rows is not run again: its stored output is read back, so a job resumed after its worker
+died goes on from the first step that did not finish, and an http step's `Idempotency-Key` (job id and
+path) is the same on every try. Each step's input, output and error are masked, then sealed twice (the
+JobStep fields do the sealing). The Job's status is the runtime's to change, not this module's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.utils import timezone
+
+from causeway.runs import steps as runners
+from causeway.runs.models import Job, JobStep, StepStatus
+from causeway.runs.steps import StepFailed, StepResult, masked
+
+__all__ = ["StepFailed", "execute"]
+
+
+class _Run:
+    def __init__(self, job: Job, heartbeat: Callable[[], None]) -> None:
+        self.job = job
+        self.heartbeat = heartbeat
+        self.rows: dict[str, JobStep] = {row.path: row for row in JobStep.objects.filter(job=job)}
+        self.position = 0
+        # Tries of each step made before this run (a resumed or re-run job), so attempts add up.
+        self.prior: dict[str, int] = {}
+        self.last_position = max((row.position for row in self.rows.values()), default=0)
+        self.job_context = {
+            "id": str(job.id),
+            "recipe": {"id": str(job.recipe_id), "name": job.recipe.name, "version": job.version.number},
+            "environment": job.environment,
+            "is_test": job.is_test,
+        }
+        self.trigger = job.trigger_payload if job.trigger_payload is not None else {}
+
+    def context(self, outputs: dict[str, Any], loop: dict[str, Any]) -> dict[str, Any]:
+        return {"trigger": self.trigger, "steps": outputs, "job": self.job_context, **loop}
+
+    # History.
+
+    def _begin(self, path: str, step: dict[str, Any]) -> tuple[JobStep, float]:
+        self.position += 1
+        now = timezone.now()
+        row = self.rows.get(path)
+        if row is None:
+            self.last_position = max(self.last_position, self.position) + 1
+            row = JobStep.objects.create(
+                workspace_id=self.job.workspace_id,
+                job=self.job,
+                path=path,
+                position=self.last_position,
+                step_type=step["type"],
+                status=StepStatus.RUNNING,
+                attempts=1,
+                started_at=now,
+            )
+            self.rows[path] = row
+        else:
+            # A try that did not finish (its worker died, or it failed and the job is run again).
+            self.prior[path] = row.attempts
+            row.status = StepStatus.RUNNING
+            row.attempts += 1
+            row.started_at = now
+            row.finished_at = None
+            row.duration_ms = None
+            row.error = None
+            row.save(
+                update_fields=["status", "attempts", "started_at", "finished_at", "duration_ms", "error"]
+            )
+        return row, time.monotonic()
+
+    def _finish(
+        self,
+        row: JobStep,
+        started: float,
+        *,
+        status: str,
+        input: Any,
+        output: Any,
+        error: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        row.status = status
+        row.input = masked(input)
+        row.output = masked(output)
+        row.error = error
+        row.attempts = self.prior.get(row.path, 0) + attempts
+        row.finished_at = timezone.now()
+        row.duration_ms = int((time.monotonic() - started) * 1000)
+        row.save(
+            update_fields=["status", "input", "output", "error", "attempts", "finished_at", "duration_ms"]
+        )
+
+    def _succeeded(self, path: str) -> JobStep | None:
+        row = self.rows.get(path)
+        if row is not None and row.status == StepStatus.SUCCEEDED:
+            return row
+        return None
+
+    # Walking.
+
+    def walk(
+        self, steps: list[dict[str, Any]], prefix: str, outputs: dict[str, Any], loop: dict[str, Any]
+    ) -> None:
+        for step in steps:
+            self.heartbeat()
+            if self.job.deadline_at is not None and timezone.now() > self.job.deadline_at:
+                raise StepFailed("the job ran past its maximum duration")
+            path = f"{prefix}{step['id']}"
+            done = self._succeeded(path)
+            if done is not None:
+                self.position += 1
+                output = done.output
+                if step["type"] == "condition":
+                    outputs[step["id"]] = output
+                    branch = (output or {}).get("branch", "else")
+                    self.walk(list(step.get(branch) or []), prefix, outputs, loop)
+                else:
+                    outputs[step["id"]] = output
+                continue
+            self.run_step(step, path, prefix, outputs, loop)
+
+    def run_step(
+        self, step: dict[str, Any], path: str, prefix: str, outputs: dict[str, Any], loop: dict[str, Any]
+    ) -> None:
+        row, started = self._begin(path, step)
+        context = self.context(outputs, loop)
+        kind = step["type"]
+        try:
+            result = self._dispatch(step, kind, context, path)
+        except StepFailed as failure:
+            self._finish(
+                row, started, status=StepStatus.FAILED, input=None, output=None, error=failure.message
+            )
+            raise
+        except Exception as exc:
+            message = f"internal error ({type(exc).__name__})"
+            self._finish(row, started, status=StepStatus.FAILED, input=None, output=None, error=message)
+            raise
+        if result.failure is not None:
+            self._finish(
+                row,
+                started,
+                status=StepStatus.FAILED,
+                input=result.input,
+                output=result.output,
+                error=result.failure.message,
+                attempts=result.attempts,
+            )
+            raise result.failure
+        if kind == "condition":
+            self._finish(row, started, status=StepStatus.SUCCEEDED, input=result.input, output=result.output)
+            outputs[step["id"]] = masked(result.output)
+            self.walk(result.branch or [], prefix, outputs, loop)
+            return
+        if kind == "foreach":
+            self._foreach(step, path, row, started, result, outputs, loop)
+            return
+        self._finish(
+            row,
+            started,
+            status=StepStatus.SUCCEEDED,
+            input=result.input,
+            output=result.output,
+            attempts=result.attempts,
+        )
+        # Later steps see what history holds (masked), fresh or resumed alike: a secret that came back
+        # in an answer cannot travel on into a mapping, a lookup table or another host.
+        outputs[step["id"]] = row.output
+
+    def _dispatch(self, step: dict[str, Any], kind: str, context: dict[str, Any], path: str) -> StepResult:
+        if kind == "http":
+            return runners.run_http(step, context, self.job, path, self.heartbeat)
+        if kind == "map":
+            return runners.run_map(step, context)
+        if kind == "lookup_read":
+            return runners.run_lookup_read(step, context, self.job)
+        if kind == "lookup_write":
+            return runners.run_lookup_write(step, context, self.job)
+        if kind == "condition":
+            return runners.run_condition(step, context)
+        if kind == "foreach":
+            return runners.run_foreach(step, context)
+        if kind == "stop":
+            return runners.run_stop(step, context)
+        raise StepFailed(f"unknown step type {kind!r}")
+
+    def _foreach(
+        self,
+        step: dict[str, Any],
+        path: str,
+        row: JobStep,
+        started: float,
+        result: StepResult,
+        outputs: dict[str, Any],
+        loop: dict[str, Any],
+    ) -> None:
+        items = result.items or []
+        variable = step.get("as") or "item"
+        iterations: list[dict[str, Any]] = []
+        try:
+            for index, item in enumerate(items):
+                inner = dict(outputs)
+                scope = {
+                    **loop,
+                    variable: item,
+                    "loop": {
+                        "index": index,
+                        "number": index + 1,
+                        "first": index == 0,
+                        "last": index == len(items) - 1,
+                        "length": len(items),
+                    },
+                }
+                self.walk(list(step.get("steps") or []), f"{path}[{index}].", inner, scope)
+                iterations.append({key: inner[key] for key in inner if key not in outputs})
+        except StepFailed as failure:
+            self._finish(
+                row,
+                started,
+                status=StepStatus.FAILED,
+                input=result.input,
+                output=None,
+                error=f"iteration {len(iterations)}: {failure.message}",
+            )
+            raise
+        self._finish(row, started, status=StepStatus.SUCCEEDED, input=result.input, output=iterations)
+        outputs[step["id"]] = row.output
+
+
+def execute(job: Job, *, heartbeat: Callable[[], None]) -> None:
+    """Run the job's version's steps; StepFailed (after recording it) when a step fails or stops the job.
+
+    Steps that already succeeded (a resumed job) are not run again; their recorded outputs are reused.
+    """
+    definition = job.version.definition or {}
+    run = _Run(job, heartbeat)
+    run.walk(list(definition.get("steps") or []), "", {}, {})
+    heartbeat()

@@ -1,0 +1,351 @@
+"""The permission matrix (SECURITY-TESTS 1, DESIGN section 7): every URL pattern and every API
+operation, called by every kind of actor, against ONE table of expected answers.
+
+Columns (in this order, see `ACTORS`):
+  anon   nobody signed in, no token
+  admin  the workspace's Admin
+  anal   an Analyst
+  oper   an Operator
+  cust   a member whose custom role covers project P1 only (recipe R1 is in P1)
+  grp    a member with no role permissions, in a group that holds a read grant on R1
+  sa     a service account with an execute grant on R1 (a Bearer token; pages see nobody)
+  staff  a staff user who is not a member
+  xadm   the Admin of another workspace
+
+Each request runs in a transaction that is rolled back, so every actor meets the same world. A body,
+where an operation takes one, is valid: a refusal is then the policy's, not the schema's. Pages
+answer 302 to the login page for anyone not signed in; the API answers 401. A workspace nobody may
+know about answers 404 (rule 9); a member lacking a permission gets 403 naming it.
+
+To add an endpoint: one line, `Page(name, method, expected)` or `Api("METHOD /path", expected,
+body)`, with path parameters filled by name from `PARAMS` (add a name there if it is new).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+
+from causeway.testing import https_client
+from causeway.tests.access_personas import ACTORS, World, build_world
+from causeway.tests.test_default_deny import walk
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    method: str
+    expected: str
+    params: tuple[tuple[str, str], ...] = ()  # URL kwarg -> PARAMS key, where the kwarg's name is ambiguous
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Api:
+    route: str  # "METHOD /path/{param}" as the API declares it, below /api/v1
+    expected: str
+    body: Any = None
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.route
+
+
+# fmt: off
+#                                                              anon admn anal oper cust grp  sa   staf xadm
+ROWS: list[Page | Api] = [
+    # Pages: platform and accounts.
+    Page("web:home", "GET",                                   "302  200  200  200  200  200  302  200  200"),
+    Page("web:health", "GET",                                 "200  200  200  200  200  200  200  200  200"),
+    Page("web:login", "GET",                                  "200  200  200  200  200  200  200  200  200"),
+    Page("web:logout", "POST",                                "302  302  302  302  302  302  302  302  302"),
+    Page("web:profile", "GET",                                "302  200  200  200  200  200  302  200  200"),
+    Page("web:password_change", "POST",                       "302  400  400  400  400  400  302  400  400"),
+    Page("web:tokens", "GET",                                 "302  200  200  200  200  200  302  200  200"),
+    Page("web:token_revoke", "POST",                          "302  404  404  404  404  404  302  404  404"),
+    Page("web:invitation", "GET",                             "404  404  404  404  404  404  404  404  404"),
+    Page("web:platform", "GET",                               "302  404  404  404  404  404  302  200  404"),
+    Page("web:platform_invite", "POST",                       "302  404  404  404  404  404  302  400  404"),
+    Page("web:platform_workspace_create", "POST",             "302  404  404  404  404  404  302  400  404"),
+    Page("web:platform_invitation_revoke", "POST",            "302  404  404  404  404  404  302  302  404",
+        params=(("invitation", "platform_invitation"),)),
+    # Pages: workspace, members, settings, audit, vault.
+    Page("web:workspace", "GET",                              "302  200  200  200  200  200  302  404  404"),
+    Page("web:workspace_members", "GET",                      "302  200  403  403  403  403  302  404  404"),
+    Page("web:workspace_member_invite", "POST",               "302  400  403  403  403  403  302  404  404"),
+    Page("web:workspace_member_role", "POST",                 "302  400  403  403  403  403  302  404  404",
+        params=(("member", "operator_membership"),)),
+    Page("web:workspace_member_remove", "POST",               "302  302  403  403  403  403  302  404  404",
+        params=(("member", "operator_membership"),)),
+    Page("web:workspace_invitation_revoke", "POST",           "302  302  403  403  403  403  302  404  404"),
+    Page("web:workspace_settings", "GET",                     "302  200  403  403  403  403  302  404  404"),
+    Page("web:audit_log", "GET",                              "302  200  403  403  403  403  302  404  404"),
+    Page("web:audit_verify", "POST",                          "302  200  403  403  403  403  302  404  404"),
+    Page("web:vault", "GET",                                  "302  200  200  200  200  200  302  404  404"),
+    Page("web:vault_set", "POST",                             "302  400  403  403  403  403  302  404  404"),
+    Page("web:vault_delete", "POST",                          "302  404  403  403  403  403  302  404  404"),
+    # Pages: roles, groups, recipe grants, environments, service accounts, access review.
+    Page("web:access_roles", "GET",                           "302  200  403  403  403  403  302  404  404"),
+    Page("web:access_role_create", "POST",                    "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_role_update", "POST",                    "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_role_delete", "POST",                    "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_groups", "GET",                          "302  200  403  403  403  403  302  404  404"),
+    Page("web:access_group_create", "POST",                   "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_group_delete", "POST",                   "302  302  403  403  403  403  302  404  404"),
+    Page("web:access_group_roles", "POST",                    "302  302  403  403  403  403  302  404  404"),
+    Page("web:access_group_member_add", "POST",               "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_group_member_remove", "POST",            "302  302  403  403  403  403  302  404  404",
+        params=(("member", "group_member"),)),
+    Page("web:recipe_access", "GET",                          "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_grant_set", "POST",                      "302  400  400  403  400  403  302  404  404"),
+    Page("web:recipe_grant_remove", "POST",                   "302  302  302  403  302  403  302  404  404"),
+    Page("web:access_environments", "GET",                    "302  200  200  200  200  200  302  404  404"),
+    Page("web:access_environment_set", "POST",                "302  302  403  403  403  403  302  404  404"),
+    Page("web:access_service_accounts", "GET",                "302  200  403  403  403  403  302  404  404"),
+    Page("web:access_service_account_create", "POST",         "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_service_account_state", "POST",          "302  302  403  403  403  403  302  404  404"),
+    Page("web:access_service_account_token_create", "POST",   "302  400  403  403  403  403  302  404  404"),
+    Page("web:access_service_account_token_revoke", "POST",   "302  302  403  403  403  403  302  404  404"),
+    Page("web:access_review", "GET",                          "302  200  403  403  403  403  302  404  404"),
+    Page("web:access_review_export", "GET",                   "302  200  403  403  403  403  302  404  404"),
+    # API: platform and accounts.
+    Api("GET /health",                                        "200  200  200  200  200  200  200  200  200"),
+    Api("GET /me",                                            "401  200  200  200  200  200  403  200  200"),
+    Api("PATCH /me",                                          "401  200  200  200  200  200  403  200  200",
+        body={"first_name": "Grace"}),
+    Api("POST /me/password",                                  "401  400  400  400  400  400  403  400  400",
+        body={"current_password": "wrong-Password-1", "new_password": "another-Horse-battery-8"}),
+    Api("GET /me/tokens",                                     "401  200  200  200  200  200  403  200  200"),
+    Api("POST /me/tokens",                                    "401  201  201  201  201  201  403  201  201",
+        body={"name": "more"}),
+    Api("DELETE /me/tokens/{token_id}",                       "401  404  404  404  404  404  403  404  404"),
+    Api("GET /workspaces",                                    "401  200  200  200  200  200  403  200  200"),
+    Api("POST /workspaces",                                   "401  404  404  404  404  404  403  201  404",
+        body={"name": "New Co"}),
+    Api("POST /platform/invitations",                         "401  404  404  404  404  404  403  201  404",
+        body={"email": "p@platform.test"}),
+    Api("GET /platform/invitations",                          "401  404  404  404  404  404  403  200  404"),
+    Api("DELETE /platform/invitations/{invitation_id}",       "401  404  404  404  404  404  403  204  404",
+        params=(("invitation_id", "platform_invitation"),)),
+    # API: workspace, members, audit, vault.
+    Api("GET /workspaces/{workspace_id}",                     "401  200  200  200  200  200  403  404  404"),
+    Api("PATCH /workspaces/{workspace_id}",                   "401  200  403  403  403  403  403  404  404",
+        body={"name": "Acme Two"}),
+    Api("GET /workspaces/{workspace_id}/members",             "401  200  403  403  403  403  403  404  404"),
+    Api("PATCH /workspaces/{workspace_id}/members/{member_id}",
+                                                              "401  200  403  403  403  403  403  404  404",
+        body={"role": "analyst"}, params=(("member_id", "operator_membership"),)),
+    Api("DELETE /workspaces/{workspace_id}/members/{member_id}",
+                                                              "401  204  403  403  403  403  403  404  404",
+        params=(("member_id", "operator_membership"),)),
+    Api("POST /workspaces/{workspace_id}/invitations",        "401  201  403  403  403  403  403  404  404",
+        body={"email": "another@acme.test", "role": "operator"}),
+    Api("GET /workspaces/{workspace_id}/invitations",         "401  200  403  403  403  403  403  404  404"),
+    Api("DELETE /workspaces/{workspace_id}/invitations/{invitation_id}",
+                                                              "401  204  403  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/audit-events",        "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/audit-events/verify",
+                                                              "401  200  403  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/secrets",             "401  200  200  200  200  200  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/secrets/{name}",      "401  201  403  403  403  403  403  404  404",
+        body={"value": "v"}),
+    Api("DELETE /workspaces/{workspace_id}/secrets/{name}",   "401  404  403  403  403  403  403  404  404"),
+    # API: access.
+    Api("GET /workspaces/{workspace_id}/roles",               "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/roles",              "401  201  403  403  403  403  403  404  404",
+        body={"name": "Viewer", "permissions": ["recipe:view"]}),
+    Api("PATCH /workspaces/{workspace_id}/roles/{role_id}",   "401  200  403  403  403  403  403  404  404",
+        body={"permissions": ["recipe:view"]}),
+    Api("DELETE /workspaces/{workspace_id}/roles/{role_id}",  "401  400  403  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/groups",              "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/groups",             "401  201  403  403  403  403  403  404  404",
+        body={"name": "Builders"}),
+    Api("GET /workspaces/{workspace_id}/groups/{group_id}",   "401  200  403  403  403  403  403  404  404"),
+    Api("PATCH /workspaces/{workspace_id}/groups/{group_id}", "401  200  403  403  403  403  403  404  404",
+        body={"roles": ["operator"]}),
+    Api("DELETE /workspaces/{workspace_id}/groups/{group_id}",
+                                                              "401  204  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/groups/{group_id}/members",
+                                                              "401  201  403  403  403  403  403  404  404",
+        body={"user": "operator@acme.test"}),
+    Api("DELETE /workspaces/{workspace_id}/groups/{group_id}/members/{member_id}",
+                                                              "401  204  403  403  403  403  403  404  404",
+        params=(("member_id", "group_member"),)),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/grants",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/recipes/{recipe_id}/grants",
+                                                              "401  200  200  403  200  403  403  404  404",
+        body={"user": "operator@acme.test", "capabilities": ["read", "execute"]}),
+    Api("DELETE /workspaces/{workspace_id}/recipes/{recipe_id}/grants/{grant_id}",
+                                                              "401  204  204  403  204  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/explain",
+                                                              "401  200  200  200  200  200  403  404  404",
+        params=(("permission", "recipe_edit"),)),
+    Api("GET /workspaces/{workspace_id}/environments",        "401  200  200  200  200  200  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/environments/{environment}",
+                                                              "401  200  403  403  403  403  403  404  404",
+        body={"capabilities": ["read", "write", "debug"]}),
+    Api("GET /workspaces/{workspace_id}/service-accounts",    "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/service-accounts",   "401  201  403  403  403  403  403  404  404",
+        body={"name": "deployer"}),
+    Api("PATCH /workspaces/{workspace_id}/service-accounts/{account_id}",
+                                                              "401  200  403  403  403  403  403  404  404",
+        body={"active": False}),
+    Api("POST /workspaces/{workspace_id}/service-accounts/{account_id}/tokens",
+                                                              "401  201  403  403  403  403  403  404  404",
+        body={"name": "nightly", "expires_in_days": 7}),
+    Api("DELETE /workspaces/{workspace_id}/service-accounts/{account_id}/tokens/{token_id}",
+                                                              "401  204  403  403  403  403  403  404  404",
+        params=(("token_id", "robot_token"),)),
+    Api("GET /workspaces/{workspace_id}/access-review",       "401  200  403  403  403  403  403  404  404"),
+]
+# fmt: on
+
+# How each path parameter is filled, by name: pages use slugs and URL kwargs, the API ids.
+PARAMS: dict[str, Callable[[World], Any]] = {
+    "workspace": lambda w: w.ws.slug,
+    "workspace_id": lambda w: w.ws.id,
+    "recipe": lambda w: w.r1.id,
+    "recipe_id": lambda w: w.r1.id,
+    "role": lambda w: w.custom_role.id,
+    "role_id": lambda w: w.custom_role.id,
+    "group": lambda w: w.group.id,
+    "group_id": lambda w: w.group.id,
+    "group_member": lambda w: w.group_member.id,
+    "grant": lambda w: w.group_grant.id,
+    "grant_id": lambda w: w.group_grant.id,
+    "account": lambda w: w.robot.id,
+    "account_id": lambda w: w.robot.id,
+    "token": lambda w: w.robot_token.id,
+    "robot_token": lambda w: w.robot_token.id,
+    "token_id": lambda w: uuid.uuid4(),
+    "token_id_page": lambda w: uuid.uuid4(),
+    "invitation": lambda w: w.invitation.id,
+    "invitation_id": lambda w: w.invitation.id,
+    "platform_invitation": lambda w: w.platform_invitation.id,
+    "operator_membership": lambda w: w.operator_membership.id,
+    "environment": lambda w: "dev",
+    "format": lambda w: "csv",
+    "name": lambda w: "MISSING_SECRET",
+    "recipe_edit": lambda w: "recipe:edit",
+}
+
+
+def _page_path(row: Page, world: World, pattern: str) -> str:
+    overrides = dict(row.params)
+    kwargs = {}
+    for name in _kwargs_of(pattern):
+        if name == "token" and row.name == "web:invitation":
+            kwargs[name] = "not-a-live-invitation"
+        elif name == "token_id":
+            kwargs[name] = str(uuid.uuid4())
+        else:
+            kwargs[name] = str(PARAMS[overrides.get(name, name)](world))
+    return reverse(row.name, kwargs=kwargs)
+
+
+def _kwargs_of(pattern: str) -> list[str]:
+    import re
+
+    return re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", pattern) and [
+        a or b for a, b in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", pattern)
+    ]
+
+
+def _api_path(row: Api, world: World) -> tuple[str, str, dict[str, str]]:
+    import re
+
+    method, path = row.route.split(" ", 1)
+    overrides = dict(row.params)
+    filled = re.sub(r"{(\w+)}", lambda m: str(PARAMS[overrides.get(m[1], m[1])](world)), path)
+    query = {k: str(PARAMS[v](world)) for k, v in overrides.items() if "{" + k + "}" not in path}
+    return method, "/api/v1" + filled, query
+
+
+def _call(row: Page | Api, actor: str, world: World, patterns: dict[str, str]) -> int:
+    client = https_client()
+    headers: dict[str, str] = {}
+    if isinstance(row, Page):
+        if actor not in ("anon", "robot"):
+            client.force_login(world.people[actor])
+        if actor == "robot":
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {world.tokens['robot']}"
+        path = _page_path(row, world, patterns[row.name])
+        response = client.generic(row.method, path, **headers)
+        return int(response.status_code)
+    method, path, query = _api_path(row, world)
+    if actor != "anon":
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {world.tokens[actor]}"
+    if query:
+        from urllib.parse import urlencode
+
+        path += "?" + urlencode(query)
+    data = json.dumps(row.body) if row.body is not None else ""
+    response = client.generic(method, path, data, content_type="application/json", **headers)
+    return int(response.status_code)
+
+
+def _rolled_back(call: Callable[[], int]) -> int:
+    from causeway.vault.keysets import forget_cached_keysets
+
+    with transaction.atomic():
+        status = call()
+        transaction.set_rollback(True)
+    forget_cached_keysets()
+    return status
+
+
+def api_operations() -> set[str]:
+    from causeway.api.api import api
+
+    return {
+        f"{method} {path}"
+        for _, router in api._routers
+        for path, view in router.path_operations.items()
+        for op in view.operations
+        for method in op.methods
+    }
+
+
+def page_names() -> dict[str, str]:
+    from django.urls import get_resolver
+
+    return {name: route for route, name, _ in walk(get_resolver()) if not name.startswith("api:")}
+
+
+def test_every_endpoint_is_in_the_matrix() -> None:
+    in_table = {row.key for row in ROWS}
+    missing = sorted((set(page_names()) | api_operations()) - in_table)
+    assert missing == [], f"endpoints missing from the permission matrix: {missing}"
+    stale = sorted(in_table - set(page_names()) - api_operations())
+    assert stale == [], f"rows for endpoints that no longer exist: {stale}"
+    for row in ROWS:
+        assert len(row.expected.split()) == len(ACTORS), row.key
+
+
+@pytest.mark.django_db
+def test_permission_matrix() -> None:
+    world = build_world()
+    patterns = page_names()
+    wrong = []
+    for row in ROWS:
+        expected = row.expected.split()
+        for actor, want in zip(ACTORS, expected, strict=True):
+            got = _rolled_back(lambda row=row, actor=actor: _call(row, actor, world, patterns))
+            if str(got) != want:
+                wrong.append(f"{row.key:75} {actor:12} expected {want}, got {got}")
+            if 200 <= got < 300 and not want.startswith("2"):
+                wrong.append(f"{row.key:75} {actor:12} a denied call got {got}")
+    if wrong:
+        pytest.fail("answers that differ from the matrix:\n" + "\n".join(wrong), pytrace=False)

@@ -1,0 +1,404 @@
+"""Pages for custom roles, groups, recipe grants, environment policies, service accounts and the
+access review. Each asks `access` and renders; refusals come from the policy (404 or 403 naming the
+permission), form errors are shown under their field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from causeway.access import content, policy, review, services
+from causeway.access.perms import Capability, Environment, Perm
+from causeway.access.routes import page
+from causeway.workspaces.models import Workspace
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
+
+
+def _base(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
+    perms = policy.perms_in(request.user, workspace)
+    return {
+        "workspace": workspace,
+        "can_view_members": Perm.MEMBER_VIEW in perms,
+        "can_manage_members": Perm.MEMBER_MANAGE in perms,
+        "can_manage_roles": Perm.ROLE_MANAGE in perms,
+        "can_settings": Perm.WORKSPACE_SETTINGS in perms,
+        "errors": {},
+    }
+
+
+# Roles.
+
+
+def _roles_page(
+    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {
+        **_base(request, workspace),
+        "roles": services.roles_visible(request.user, workspace),
+        "catalogue": services.CATALOGUE,
+        "projects": content.projects_visible(request.user, workspace).order_by("environment", "name"),
+        "values": {"name": "", "permissions": [], "all_projects": True, "projects": []},
+        **extra,
+    }
+    return render(request, "web/access/roles.html", context, status=status)
+
+
+def _role_form(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "name": request.POST.get("name", ""),
+        "permissions": request.POST.getlist("permissions"),
+        "all_projects": request.POST.get("scope", "all") == "all",
+        "projects": request.POST.getlist("projects"),
+    }
+
+
+@page(need=Perm.MEMBER_VIEW)
+@require_GET
+def roles(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return _roles_page(request, workspace)
+
+
+@page(need=Perm.ROLE_MANAGE)
+@require_POST
+def role_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    values = _role_form(request)
+    try:
+        role = services.role_create(
+            actor=request.user,
+            workspace=workspace,
+            name=values["name"],
+            permissions=values["permissions"],
+            all_projects=values["all_projects"],
+            project_ids=values["projects"],
+        )
+    except ValidationError as exc:
+        return _roles_page(request, workspace, status=400, errors=_errors(exc), values=values)
+    messages.success(request, f"Role {role.name} created.")
+    return redirect("web:access_roles", workspace=workspace.slug)
+
+
+@page(need=Perm.ROLE_MANAGE)
+@require_POST
+def role_update(request: HttpRequest, workspace: Workspace, role: Any) -> HttpResponse:
+    found = services.role_get(request.user, workspace, role)
+    values = _role_form(request)
+    try:
+        services.role_update(
+            actor=request.user,
+            role=found,
+            name=values["name"],
+            permissions=values["permissions"],
+            all_projects=values["all_projects"],
+            project_ids=values["projects"],
+        )
+    except ValidationError as exc:
+        return _roles_page(request, workspace, status=400, role_errors={found.pk: _errors(exc)})
+    messages.success(request, f"Role {found.name} saved.")
+    return redirect("web:access_roles", workspace=workspace.slug)
+
+
+@page(need=Perm.ROLE_MANAGE)
+@require_POST
+def role_delete(request: HttpRequest, workspace: Workspace, role: Any) -> HttpResponse:
+    found = services.role_get(request.user, workspace, role)
+    try:
+        services.role_delete(actor=request.user, role=found)
+    except ValidationError as exc:
+        return _roles_page(request, workspace, status=400, role_errors={found.pk: _errors(exc)})
+    messages.success(request, f"Role {found.name} deleted.")
+    return redirect("web:access_roles", workspace=workspace.slug)
+
+
+# Groups.
+
+
+def _groups_page(
+    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {
+        **_base(request, workspace),
+        "groups": services.groups_visible(request.user, workspace),
+        "roles": [r for r in services.roles_visible(request.user, workspace) if r.key != "admin"],
+        "members": policy.memberships_visible(request.user, workspace),
+        "service_accounts": services.service_accounts_visible(request.user, workspace),
+        **extra,
+    }
+    return render(request, "web/access/groups.html", context, status=status)
+
+
+@page(need=Perm.MEMBER_VIEW)
+@require_GET
+def groups(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return _groups_page(request, workspace)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def group_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    try:
+        group = services.group_create(
+            actor=request.user, workspace=workspace, name=request.POST.get("name", "")
+        )
+    except ValidationError as exc:
+        return _groups_page(request, workspace, status=400, errors=_errors(exc))
+    messages.success(request, f"Group {group.name} created.")
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def group_delete(request: HttpRequest, workspace: Workspace, group: Any) -> HttpResponse:
+    found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
+    services.group_delete(actor=request.user, group=found)
+    messages.success(request, f"Group {found.name} deleted.")
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+@page(need=Perm.ROLE_MANAGE)
+@require_POST
+def group_roles(request: HttpRequest, workspace: Workspace, group: Any) -> HttpResponse:
+    found = services.group_get(request.user, workspace, group, need=Perm.ROLE_MANAGE)
+    try:
+        services.group_roles_set(actor=request.user, group=found, roles=request.POST.getlist("roles"))
+    except ValidationError as exc:
+        return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
+    messages.success(request, f"Roles of {found.name} saved.")
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def group_member_add(request: HttpRequest, workspace: Workspace, group: Any) -> HttpResponse:
+    found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
+    kind, _, ref = request.POST.get("member", "").partition(":")
+    try:
+        services.group_member_add(
+            actor=request.user,
+            group=found,
+            user=ref if kind == "user" else None,
+            service_account=ref if kind == "service_account" else None,
+        )
+    except ValidationError as exc:
+        return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
+    messages.success(request, f"Added to {found.name}.")
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def group_member_remove(request: HttpRequest, workspace: Workspace, group: Any, member: Any) -> HttpResponse:
+    found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
+    services.group_member_remove(actor=request.user, group=found, member_id=member)
+    messages.success(request, f"Removed from {found.name}.")
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+# Recipe access (grants).
+
+
+def _recipe_access_page(
+    request: HttpRequest, workspace: Workspace, recipe: Any, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {
+        **_base(request, workspace),
+        "recipe": recipe,
+        "grants": services.grants_visible(request.user, workspace, recipe),
+        "can_edit": content.may(request.user, workspace, Perm.RECIPE_EDIT, recipe),
+        "capabilities": [c.value for c in Capability],
+        "groups": services.groups_visible(request.user, workspace)
+        if policy.has_perm(request.user, workspace, Perm.MEMBER_VIEW)
+        else [],
+        **extra,
+    }
+    return render(request, "web/access/recipe_access.html", context, status=status)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipe_access(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
+    return _recipe_access_page(request, workspace, found)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_grant_set(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
+    kind = request.POST.get("grantee_type", "")
+    ref = request.POST.get("grantee", "").strip()
+    try:
+        if kind not in ("user", "service_account", "group"):
+            raise ValidationError({"grantee": "choose a user, a service account or a group"})
+        services.grant_set(
+            actor=request.user,
+            workspace=workspace,
+            recipe=found,
+            capabilities=request.POST.getlist("capabilities"),
+            **{kind: ref},
+        )
+    except ValidationError as exc:
+        return _recipe_access_page(request, workspace, found, status=400, errors=_errors(exc))
+    messages.success(request, "Access saved.")
+    return redirect("web:recipe_access", workspace=workspace.slug, recipe=found.pk)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_grant_remove(request: HttpRequest, workspace: Workspace, recipe: Any, grant: Any) -> HttpResponse:
+    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
+    services.grant_remove(
+        actor=request.user,
+        workspace=workspace,
+        grant=services.grant_get(request.user, workspace, found, grant),
+    )
+    messages.success(request, "Grant taken away.")
+    return redirect("web:recipe_access", workspace=workspace.slug, recipe=found.pk)
+
+
+# Environments.
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def environments(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return _environments_page(request, workspace)
+
+
+def _environments_page(
+    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    ceilings = services.environment_policies(request.user, workspace)
+    context = {
+        **_base(request, workspace),
+        "environments": [(e.value, e.name, sorted(c.value for c in ceilings[e.value])) for e in Environment],
+        "capabilities": [c.value for c in Capability],
+        **extra,
+    }
+    return render(request, "web/access/environments.html", context, status=status)
+
+
+@page(need=Perm.WORKSPACE_SETTINGS)
+@require_POST
+def environment_set(request: HttpRequest, workspace: Workspace, environment: str) -> HttpResponse:
+    try:
+        services.environment_policy_set(
+            actor=request.user,
+            workspace=workspace,
+            environment=environment,
+            capabilities=request.POST.getlist("capabilities"),
+        )
+    except ValidationError as exc:
+        return _environments_page(request, workspace, status=400, errors=_errors(exc))
+    messages.success(request, f"The {environment.upper()} policy was saved.")
+    return redirect("web:access_environments", workspace=workspace.slug)
+
+
+# Service accounts.
+
+
+def _accounts_page(
+    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {
+        **_base(request, workspace),
+        "accounts": services.service_accounts_visible(request.user, workspace),
+        **extra,
+    }
+    return render(request, "web/access/service_accounts.html", context, status=status)
+
+
+@page(need=Perm.MEMBER_VIEW)
+@require_GET
+def service_accounts(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    return _accounts_page(request, workspace)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def service_account_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    try:
+        account = services.service_account_create(
+            actor=request.user, workspace=workspace, name=request.POST.get("name", "")
+        )
+    except ValidationError as exc:
+        return _accounts_page(request, workspace, status=400, errors=_errors(exc))
+    messages.success(request, f"Service account {account.name} created.")
+    return redirect("web:access_service_accounts", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def service_account_state(request: HttpRequest, workspace: Workspace, account: Any) -> HttpResponse:
+    found = services.service_account_get(request.user, workspace, account)
+    enabled = request.POST.get("active") == "on"
+    services.service_account_set_enabled(
+        actor=request.user, workspace=workspace, account=found, enabled=enabled
+    )
+    messages.success(request, f"Service account {found.name} {'enabled' if enabled else 'disabled'}.")
+    return redirect("web:access_service_accounts", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@never_cache
+@require_POST
+def service_account_token_create(request: HttpRequest, workspace: Workspace, account: Any) -> HttpResponse:
+    found = services.service_account_get(request.user, workspace, account)
+    try:
+        days = int(request.POST.get("expires_in_days", ""))
+    except ValueError:
+        days = 0
+    try:
+        token, secret = services.service_account_token_create(
+            actor=request.user,
+            workspace=workspace,
+            account=found,
+            name=request.POST.get("name", ""),
+            expires_in_days=days,
+        )
+    except ValidationError as exc:
+        return _accounts_page(request, workspace, status=400, account_errors={found.pk: _errors(exc)})
+    # Rendered, not redirected: the token is shown this once and never travels in a message cookie.
+    return _accounts_page(request, workspace, issued={"account": found, "token": token, "secret": secret})
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def service_account_token_revoke(
+    request: HttpRequest, workspace: Workspace, account: Any, token: Any
+) -> HttpResponse:
+    found = services.service_account_get(request.user, workspace, account)
+    revoked = services.service_account_token_get(request.user, workspace, found, token)
+    services.service_account_token_revoke(actor=request.user, workspace=workspace, token=revoked)
+    messages.success(request, f"Token {revoked.name} revoked.")
+    return redirect("web:access_service_accounts", workspace=workspace.slug)
+
+
+# Access review.
+
+
+@page(need=Perm.MEMBER_VIEW)
+@require_GET
+def access_review(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    context = {**_base(request, workspace), "rows": review.access_review(request.user, workspace)}
+    return render(request, "web/access/review.html", context)
+
+
+@page(need=Perm.MEMBER_VIEW)
+@require_GET
+def access_review_export(request: HttpRequest, workspace: Workspace, format: str) -> HttpResponse:
+    rows = review.access_review(request.user, workspace)
+    if format == "csv":
+        response = HttpResponse(review.review_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(review.review_json(rows), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="access-review-{workspace.slug}.{format}"'
+    return response
