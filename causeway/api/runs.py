@@ -1,8 +1,9 @@
 """API operations on jobs: list and read the jobs one may see, run or test a recipe, re-run a failed job,
 and the Schedule.
 
-Handlers take `request.auth` as the actor, whoever it is (a user, or a service account that holds an
-execute grant and reads only the jobs it started): the policy, not the handler, tells them apart.
+Handlers take `request.auth` as the actor, whoever it is: the policy, not the handler, tells them
+apart. Service accounts may list and read their own jobs and run recipes they hold execute on (rule 8);
+re-running and the Schedule are closed to them.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def _step_out(step: history.StepView) -> dict[str, Any]:
     response=JobPageOut,
     summary="The jobs you may see, newest first: all of a recipe you may debug, otherwise your own",
 )
-@operation(need=Perm.WORKSPACE_VIEW)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
 def job_list(request: HttpRequest, workspace_id: str, filters: Query[JobFiltersIn]) -> dict[str, Any]:
     wanted = history.JobFilters(
         recipe=filters.recipe,
@@ -182,7 +183,7 @@ def job_list(request: HttpRequest, workspace_id: str, filters: Query[JobFiltersI
     response=JobDetailOut,
     summary="One job with its step-by-step history (input, output and errors masked)",
 )
-@operation(need=Perm.WORKSPACE_VIEW)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
 def job_get(request: HttpRequest, workspace_id: str, job_id: str) -> dict[str, Any]:
     view = history.job_view(actor=request.auth, workspace=request.workspace, job_id=job_id)  # type: ignore[attr-defined]
     return {
@@ -199,7 +200,7 @@ def job_get(request: HttpRequest, workspace_id: str, job_id: str) -> dict[str, A
     response={201: JobOut},
     summary="Run a recipe (recipe:run), or test its current draft (recipe:test); the job is queued",
 )
-@operation(need=Perm.WORKSPACE_VIEW)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
 def job_run(request: HttpRequest, workspace_id: str, recipe_id: str, body: RunIn) -> Status[dict[str, Any]]:
     actor = request.auth  # type: ignore[attr-defined]
     recipe = history.recipe_for_run(

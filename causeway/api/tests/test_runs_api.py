@@ -222,3 +222,38 @@ def test_schedule_list(people: dict[str, Any]) -> None:
     assert all(
         when.utcoffset() == dt.timedelta(hours=9) and (when.hour, when.minute) == (6, 30) for when in runs
     )
+
+
+def test_rule_08_a_service_account_runs_what_it_may_execute_and_reads_only_its_own_jobs(
+    people: dict[str, Any],
+) -> None:
+    from causeway.access import services as access_services
+
+    acme, sync, admin = people["acme"], people["sync"], people["admin"]
+    robot = access_services.service_account_create(actor=admin, workspace=acme, name="robot")
+    access_services.grant_set(
+        actor=admin, workspace=acme, recipe=sync, service_account=robot, capabilities=["execute"]
+    )
+    _, secret = access_services.service_account_token_create(
+        actor=admin, workspace=acme, account=robot, name="ci", expires_in_days=1
+    )
+    client = https_client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    base = f"{API}{ws(people)}"
+    assert client.get(f"{base}/jobs").json()["count"] == 0
+    answer = client.post(
+        f"{base}/recipes/{sync.pk}/jobs", json.dumps({"payload": {"n": 2}}), content_type="application/json"
+    )
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["run_by_service_account_id"] == str(robot.pk) and body["run_by"] == "service account robot"
+    assert item_ids(client.get(f"{base}/jobs")) == {body["id"]}
+    assert client.get(f"{base}/jobs/{body['id']}").status_code == 200
+    assert client.get(f"{base}/jobs/{people['jobs']['analyst'].pk}").status_code == 404
+    other = make_recipe(admin, acme, "Not granted")
+    assert (
+        client.post(f"{base}/recipes/{other.pk}/jobs", "{}", content_type="application/json").status_code
+        == 404
+    )
+    Job.objects.filter(pk=body["id"]).update(status="failed")
+    assert client.post(f"{base}/jobs/{body['id']}/rerun").status_code == 403
+    assert client.get(f"{base}/schedule").status_code == 403
