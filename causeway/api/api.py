@@ -22,6 +22,7 @@ from causeway.api import audit as audit_api
 from causeway.api import core as core_api
 from causeway.api import recipes as recipes_api
 from causeway.api import runs as runs_api
+from causeway.api import runs_admin as runs_admin_api
 from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
@@ -69,6 +70,7 @@ api.add_router("", audit_api.router)
 api.add_router("", vault_api.router)
 api.add_router("", recipes_api.router)
 api.add_router("", access_api.router)
+api.add_router("", runs_admin_api.router)
 api.add_router("", runs_api.router)
 
 

@@ -167,6 +167,9 @@ ROWS: list[Page | Api] = [
     Api("PUT /workspaces/{workspace_id}/secrets/{name}",      "401  201  403  403  403  403  403  404  404",
         body={"value": "v"}),
     Api("DELETE /workspaces/{workspace_id}/secrets/{name}",   "401  404  403  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/job-retention",       "401  200  403  403  403  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/job-retention",       "401  200  403  403  403  403  403  404  404",
+        body={"days": 60}),
     # API: access.
     Api("GET /workspaces/{workspace_id}/roles",               "401  200  403  403  403  403  403  404  404"),
     Api("POST /workspaces/{workspace_id}/roles",              "401  201  403  403  403  403  403  404  404",
