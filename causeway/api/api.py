@@ -22,6 +22,7 @@ from causeway.api import audit as audit_api
 from causeway.api import core as core_api
 from causeway.api import hooks as hooks_api
 from causeway.api import recipes as recipes_api
+from causeway.api import runs as runs_api
 from causeway.api import runs_admin as runs_admin_api
 from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
@@ -72,6 +73,7 @@ api.add_router("", recipes_api.router)
 api.add_router("", access_api.router)
 api.add_router("", runs_admin_api.router)
 api.add_router("", hooks_api.router)
+api.add_router("", runs_api.router)
 
 
 @api.exception_handler(NotFound)

@@ -119,6 +119,12 @@ ROWS: list[Page | Api] = [
     Page("web:access_service_account_token_revoke", "POST",   "302  302  403  403  403  403  302  404  404"),
     Page("web:access_review", "GET",                          "302  200  403  403  403  403  302  404  404"),
     Page("web:access_review_export", "GET",                   "302  200  403  403  403  403  302  404  404"),
+    # Pages: jobs (rule 8: the job is the Analyst's, of R1; others see it only with debug on R1).
+    Page("web:runs", "GET",                                   "302  200  200  200  200  200  302  404  404"),
+    Page("web:runs_job", "GET",                               "302  200  200  404  404  404  302  404  404"),
+    Page("web:runs_job_rerun", "POST",                        "302  302  302  404  404  404  302  404  404"),
+    Page("web:runs_recipe_jobs", "GET",                       "302  200  200  200  200  200  302  404  404"),
+    Page("web:schedule", "GET",                               "302  200  200  200  200  200  302  404  404"),
     # API: platform and accounts.
     Api("GET /health",                                        "200  200  200  200  200  200  200  200  200"),
     Api("GET /me",                                            "401  200  200  200  200  200  403  200  200"),
@@ -223,6 +229,15 @@ ROWS: list[Page | Api] = [
                                                               "401  200  200  403  200  403  403  404  404"),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
                                                               "401  200  200  200  200  200  403  404  404"),
+    # API: jobs.
+    Api("GET /workspaces/{workspace_id}/jobs",                "401  200  200  200  200  200  200  404  404"),
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  404  404  404  404  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
+                                                              "401  201  201  201  201  403  201  404  404",
+        body={}),
+    Api("POST /workspaces/{workspace_id}/jobs/{job_id}/rerun",
+                                                              "401  201  201  404  404  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/schedule",            "401  200  200  200  200  200  403  404  404"),
 ]
 # fmt: on
 
@@ -254,7 +269,24 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "name": lambda w: "MISSING_SECRET",
     "recipe_edit": lambda w: "recipe:edit",
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
+    "job": lambda w: _failed_job(w).id,
+    "job_id": lambda w: _failed_job(w).id,
 }
+
+
+def _failed_job(world: World) -> Any:
+    """A failed job of R1 run by the Analyst, made inside the call's rolled-back transaction."""
+    from causeway.runs.models import Job
+
+    return Job.objects.create(
+        workspace=world.ws,
+        recipe=world.r1,
+        version=world.r1.current_version,
+        environment=world.r1.project.environment,
+        status="failed",
+        trigger_type="manual",
+        run_by_user=world.people["analyst"],
+    )
 
 
 def _page_path(row: Page, world: World, pattern: str) -> str:

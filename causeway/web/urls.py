@@ -11,6 +11,7 @@ from causeway.web import (
     core_views,
     hooks_urls,
     recipes_urls,
+    runs_urls,
     vault_urls,
     workspaces_urls,
 )
@@ -27,4 +28,5 @@ urlpatterns = [
     path("", include(recipes_urls)),
     path("", include(access_urls)),
     path("", include(hooks_urls)),
+    path("", include(runs_urls)),
 ]
