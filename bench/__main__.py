@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bench import access, vault
+from bench import access, jobs, vault
 
 if __name__ == "__main__":
     vault.main()
     access.main()
+    print()
+    jobs.main()

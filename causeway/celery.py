@@ -12,6 +12,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "causeway.settings")
 app = Celery("causeway")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The schedule and poll ticks live with the triggers they run.
+app.autodiscover_tasks(["causeway.runs"], related_name="triggers")
 
 
 def broker_prepare() -> None:

@@ -1,11 +1,12 @@
-"""Secrets that travel in URLs (invitation links) are cut out of every log line that names a path."""
+"""Secrets that travel in URLs (invitation links, webhook tokens) are cut out of every log line that names a
+path."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_SECRET_IN_PATH = re.compile(r"(/invitations/)[^/?\s\"']+")
+_SECRET_IN_PATH = re.compile(r"(/invitations/|/hooks/)[^/?\s\"']+")
 
 
 def redact_url_secrets(text: str) -> str:

@@ -209,13 +209,32 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(HOME / "beat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(env_path("CAUSEWAY_BEAT_SCHEDULE_FILE", HOME / "beat-schedule"))
 # The embedded broker is one SQLite file that web, worker and beat all write to: a process
 # waits for the write lock rather than failing a publish while another holds it.
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"connect_args": {"timeout": 30}} if CELERY_BROKER_URL.startswith("sqla+sqlite") else {}
-)
+# Redis hands an unacknowledged message to another worker after the visibility timeout. A job that runs
+# longer than that still runs once: the second delivery finds the job's lease held and does nothing
+# (the Job row, not the broker, says who runs a job). The sweep that gives messages back runs often
+# enough for a short timeout to mean what it says.
+BROKER_VISIBILITY_TIMEOUT = env_int("CAUSEWAY_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1, maximum=7 * 86400)
+if CELERY_BROKER_URL.startswith("sqla+sqlite"):
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"connect_args": {"timeout": 30}}
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": max(1, min(10, BROKER_VISIBILITY_TIMEOUT // 2)),
+        "unacked_restore_throttle": 1,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_WORKER_CONCURRENCY = env_int("CAUSEWAY_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
+# Jobs (rule 15). A worker holds a job by a lease it renews while it runs; the reaper gives a job whose
+# lease ran out to another worker, or fails it after JOB_MAX_ATTEMPTS claims.
+JOB_LEASE_SECONDS = env_int("CAUSEWAY_JOB_LEASE_SECONDS", 60, minimum=2, maximum=3600)
+JOB_HEARTBEAT_SECONDS = max(0.5, JOB_LEASE_SECONDS / 4)
+JOB_MAX_ATTEMPTS = env_int("CAUSEWAY_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
+JOB_MAX_DURATION_SECONDS = env_int("CAUSEWAY_JOB_MAX_DURATION_SECONDS", 86400, minimum=1, maximum=7 * 86400)
+REAPER_INTERVAL_SECONDS = env_int("CAUSEWAY_REAPER_INTERVAL_SECONDS", 15, minimum=1, maximum=3600)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.
@@ -229,6 +248,29 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Re-seals values still under a retired primary key, a small batch at a time.
     "vault-reencrypt": {"task": "vault.reencrypt", "schedule": 300.0},
+    # Recovers jobs whose worker stopped, re-sends jobs whose message a broker lost, ends overdue jobs.
+    "runs-reap-jobs": {
+        "task": "causeway.runs.tasks.reap_jobs",
+        "schedule": timedelta(seconds=REAPER_INTERVAL_SECONDS),
+        # A reaper run that waited longer than its interval is stale: the next one does its work.
+        "options": {"expires": REAPER_INTERVAL_SECONDS},
+    },
+    "runs-purge-job-history": {
+        "task": "causeway.runs.tasks.purge_job_history",
+        "schedule": crontab(hour=2, minute=41),
+    },
+    # Recipe triggers: due schedules, and polls whose interval has passed (each at most once per time).
+    # A tick that waited in the queue past the next one is dropped: that one does its work.
+    "runs-schedule-tick": {
+        "task": "causeway.runs.triggers.schedule_tick",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
+    "runs-poll-tick": {
+        "task": "causeway.runs.triggers.poll_tick",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
 }
 
 NINJA_PAGINATION_PER_PAGE = 50

@@ -27,6 +27,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # Argon2 at its cheapest cost: each hash carries its parameters, so real server processes
     # (default cost) verify these passwords as they would any other.
     settings.PASSWORD_HASHERS = ["causeway.testing_hashers.CheapArgon2PasswordHasher"]
+    # kombu's SQLAlchemy transport (the embedded broker) still asks SQLAlchemy 2.1 for a deprecated
+    # loader strategy when a test process hands a job to it; the warning is theirs, not ours.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:The ``noload`` loader strategy is deprecated:sqlalchemy.exc.SADeprecationWarning",
+    )
     (TEST_HOME / "audit-checkpoints.jsonl").unlink(missing_ok=True)
     shutil.rmtree(TEST_HOME / "mail", ignore_errors=True)
     for old_log in TEST_HOME.glob("web-*.log"):
@@ -237,3 +243,127 @@ def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Runni
     process.terminate()
     process.wait(timeout=15)
     log.close()
+
+
+def poll_until(condition: Any, *, seconds: float, what: str, interval: float = 0.1) -> Any:
+    """The condition's first true value, polled until a deadline; AssertionError naming `what` after it."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {seconds:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class CausewayProcess:
+    """A `causeway` command run as a real process, leading its own process group, its output in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        import subprocess
+        import sys
+
+        self.args = args
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # closed in stop() or kill_group()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "causeway", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def children(self) -> set[int]:
+        """Process ids whose parent is this process (a worker's pool processes)."""
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                found.add(int(stat.parent.name))
+        return found
+
+    def kill_group(self) -> None:
+        """SIGKILL to the process and everything in its group, as a machine that loses power would."""
+        import signal
+
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self._log.close()
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM, a bounded wait, then SIGKILL to whatever is left of the group."""
+        import signal
+        import subprocess
+
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self._log.close()
+        return self.process.returncode
+
+
+def start_worker(env: dict[str, str], log_dir: Path, *, name: str = "") -> CausewayProcess:
+    """A real `causeway worker`, ready (its pool started and the broker reached) when this returns."""
+    import secrets
+    import socket
+
+    hostname = name or f"test-{secrets.token_hex(4)}@{socket.gethostname()}"
+    worker = CausewayProcess(
+        ["worker", "--hostname", hostname], env, log_dir / f"worker-{hostname.split('@')[0]}.log"
+    )
+    try:
+        poll_until(
+            lambda: " ready." in worker.output() or not worker.alive(), seconds=90, what="the worker to start"
+        )
+    except AssertionError:
+        worker.stop()
+        raise
+    if not worker.alive():
+        raise RuntimeError(f"causeway worker did not start:\n{worker.output()}")
+    return worker
+
+
+def start_beat(env: dict[str, str], log_dir: Path) -> CausewayProcess:
+    """A real `causeway beat`, sending its first tasks when this returns."""
+    beat = CausewayProcess(["beat"], env, log_dir / "beat.log")
+    try:
+        poll_until(
+            lambda: "Sending due task" in beat.output() or not beat.alive(),
+            seconds=90,
+            what="beat to send its first task",
+        )
+    except AssertionError:
+        beat.stop()
+        raise
+    if not beat.alive():
+        raise RuntimeError(f"causeway beat did not start:\n{beat.output()}")
+    return beat

@@ -20,7 +20,10 @@ from causeway.api import access as access_api
 from causeway.api import accounts as accounts_api
 from causeway.api import audit as audit_api
 from causeway.api import core as core_api
+from causeway.api import hooks as hooks_api
 from causeway.api import recipes as recipes_api
+from causeway.api import runs as runs_api
+from causeway.api import runs_admin as runs_admin_api
 from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
@@ -68,6 +71,9 @@ api.add_router("", audit_api.router)
 api.add_router("", vault_api.router)
 api.add_router("", recipes_api.router)
 api.add_router("", access_api.router)
+api.add_router("", runs_admin_api.router)
+api.add_router("", hooks_api.router)
+api.add_router("", runs_api.router)
 
 
 @api.exception_handler(NotFound)

@@ -120,7 +120,8 @@ def _ssl_context(config: Any, default_factory: Any) -> ssl.SSLContext:
 
 
 def redact_path(path: str) -> str:
-    """A request path fit for the access log: no query string, no invitation secret, no known value."""
+    """A request path fit for the access log: no query string, no invitation or webhook token, no known
+    value."""
     return mask(redact_url_secrets(path))
 
 

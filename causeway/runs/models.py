@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from causeway.accounts.models import INDEX_LENGTH
 from causeway.vault.fields import SealedJSONField, SealedTextField
 
 
@@ -150,6 +151,8 @@ class WebhookEndpoint(models.Model):
     token = models.CharField(max_length=64, unique=True)
     signing_secret = SealedTextField(workspace_field="workspace")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the signing secret was last replaced (it is shown once, then never again).
+    secret_set_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"webhook of {self.recipe_id}"
@@ -171,6 +174,10 @@ class TriggerState(models.Model):
     # Poll: the cursor (the newest item seen), sealed since it comes from the source's data.
     cursor = SealedTextField(workspace_field="workspace", null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Why the last poll failed (masked, and phrased without the source's data), shown to the
+    # recipe's readers; cleared by the next poll that succeeds.
+    last_error = SealedTextField(workspace_field="workspace", null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"trigger state of {self.recipe_id}"
@@ -181,7 +188,8 @@ class PolledItem(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     recipe = models.ForeignKey("recipes.Recipe", on_delete=models.CASCADE, related_name="+")
-    key_index = models.CharField(max_length=64)
+    # A blind index is a Tink tag in hex (key id and MAC): longer than 64 characters.
+    key_index = models.CharField(max_length=INDEX_LENGTH)
     job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

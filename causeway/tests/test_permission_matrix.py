@@ -182,6 +182,22 @@ ROWS: list[Page | Api] = [
     Page("web:lookup_row_delete", "POST",                     "302  302  302  404  404  404  302  404  404",
         form=lambda w: {"key": "k1"}),
     Page("web:lookup_table_delete", "POST",                   "302  302  302  404  404  404  302  404  404"),
+    # Pages: jobs (rule 8). `job` is a failed job of R1 the Operator ran: its own, so it sees it; the Admin
+    # and the Analyst (R1's creator) hold debug on R1 and see every job of it; the others hold no debug.
+    # `r2_job` is the Operator's job of R2, where the Analyst holds no debug: only the Admin and the Operator.
+    Page("web:runs", "GET",                                   "302  200  200  200  200  200  302  404  404"),
+    Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404"),
+    Page("web:runs_job", "GET",                               "302  200  404  200  404  404  302  404  404",
+        params=(("job", "r2_job"),)),
+    Page("web:runs_job", "GET",                               "302  200  200  404  404  404  302  404  404",
+        params=(("job", "robot_job"),)),
+    Page("web:runs_job_rerun", "POST",                        "302  302  302  302  404  404  302  404  404"),
+    Page("web:runs_recipe_jobs", "GET",                       "302  200  200  200  200  200  302  404  404"),
+    Page("web:runs_recipe_jobs", "POST",                      "302  302  302  302  302  403  302  404  404",
+        form=lambda w: {"mode": "run", "payload": "{}"}),
+    Page("web:runs_recipe_jobs", "POST",                      "302  302  302  302  302  403  302  404  404",
+        form=lambda w: {"mode": "test", "payload": "{}"}),
+    Page("web:schedule", "GET",                               "302  200  200  200  200  200  302  404  404"),
     # API: platform and accounts.
     Api("GET /health",                                        "200  200  200  200  200  200  200  200  200"),
     Api("GET /me",                                            "401  200  200  200  200  200  403  200  200"),
@@ -224,6 +240,9 @@ ROWS: list[Page | Api] = [
     Api("PUT /workspaces/{workspace_id}/secrets/{name}",      "401  201  403  403  403  403  403  404  404",
         body={"value": "v"}),
     Api("DELETE /workspaces/{workspace_id}/secrets/{name}",   "401  404  403  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/job-retention",       "401  200  403  403  403  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/job-retention",       "401  200  403  403  403  403  403  404  404",
+        body={"days": 60}),
     # API: access.
     Api("GET /workspaces/{workspace_id}/roles",               "401  200  403  403  403  403  403  404  404"),
     Api("POST /workspaces/{workspace_id}/roles",              "401  201  403  403  403  403  403  404  404",
@@ -350,6 +369,34 @@ ROWS: list[Page | Api] = [
         body={"values": {"label": "changed"}}),
     Api("DELETE /workspaces/{workspace_id}/lookup-tables/{table_id}/rows/{key}",
                                                               "401  204  204  404  404  404  403  404  404"),
+    # Triggers: a webhook call (an unknown token), the recipe's Webhook page and API, trigger state.
+    Page("web:hook", "POST",                                  "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
+    Page("web:recipe_webhook", "GET",                         "302  200  200  403  200  403  302  404  404"),
+    Page("web:recipe_webhook_rotate", "POST",                 "302  200  200  403  200  403  302  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/webhook",
+                                                              "401  200  200  403  200  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/webhook/rotate",
+                                                              "401  200  200  403  200  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    # API: jobs.
+    Api("GET /workspaces/{workspace_id}/jobs",                "401  200  200  200  200  200  200  404  404"),
+    # The jobs of the pages above; a service account reads only the jobs it started (rule 8).
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404"),
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  404  200  404  404  404  404  404",
+        params=(("job_id", "r2_job"),)),
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  404  404  404  200  404  404",
+        params=(("job_id", "robot_job"),)),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
+                                                              "401  201  201  201  201  403  201  404  404",
+        body={}),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
+                                                              "401  201  201  201  404  404  404  404  404",
+        body={}, params=(("recipe_id", "r2"),)),
+    Api("POST /workspaces/{workspace_id}/jobs/{job_id}/rerun",
+                                                              "401  201  201  201  404  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/schedule",            "401  200  200  200  200  200  403  404  404"),
 ]
 # fmt: on
 
@@ -397,6 +444,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "job_id": lambda w: w.job.id,
     "robot_job": lambda w: w.robot_job.id,
     "r2_job": lambda w: w.r2_job.id,
+    "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
 }
 
 

@@ -9,7 +9,9 @@ from causeway.web import (
     accounts_urls,
     audit_urls,
     core_views,
+    hooks_urls,
     recipes_urls,
+    runs_urls,
     vault_urls,
     workspaces_urls,
 )
@@ -25,4 +27,6 @@ urlpatterns = [
     path("", include(vault_urls)),
     path("", include(recipes_urls)),
     path("", include(access_urls)),
+    path("", include(hooks_urls)),
+    path("", include(runs_urls)),
 ]

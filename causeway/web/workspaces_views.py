@@ -18,7 +18,7 @@ from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import UserType
-from causeway.runs import outbound
+from causeway.runs import history, outbound
 from causeway.workspaces import selectors, services
 from causeway.workspaces.models import Workspace
 
@@ -43,7 +43,15 @@ def _workspace_context(request: HttpRequest, workspace: Workspace) -> dict[str, 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
 def overview(request: HttpRequest, workspace: Workspace) -> HttpResponse:
-    return render(request, "web/workspaces/overview.html", _workspace_context(request, workspace))
+    """The Dashboard: recent jobs, recent failures, started recipes and counts, of what the viewer may see."""
+    board = history.dashboard(actor=request.user, workspace=workspace)
+    context = {
+        **_workspace_context(request, workspace),
+        "board": board,
+        "recent": [(job, history.run_by(job)) for job in board.recent],
+        "failures": [(job, history.run_by(job)) for job in board.failures],
+    }
+    return render(request, "web/workspaces/overview.html", context)
 
 
 def _members_page(

@@ -1,0 +1,91 @@
+"""API operations on a recipe's trigger: the webhook's URL and metadata, rotating its signing secret, and
+the state of a schedule or poll."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from causeway.access import content as access
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.runs import triggers, webhooks
+
+router = Router(tags=["webhooks"])
+
+
+class WebhookOut(Schema):
+    url: str = Field(description="where to POST signed calls; treat it as a secret")
+    created_at: datetime
+    secret_set_at: datetime | None = Field(description="when the signing secret was last set")
+    active: bool = Field(description="the recipe is started (calls are answered 404 while it is stopped)")
+    trigger_is_webhook: bool = Field(description="the version that would run has a webhook trigger")
+    signature_header: str
+    tolerance_seconds: int
+
+
+class RotatedOut(WebhookOut):
+    signing_secret: str = Field(description="the new signing secret: shown in this answer only, never again")
+
+
+def _out(info: webhooks.WebhookInfo) -> dict[str, Any]:
+    return {
+        "url": info.url,
+        "created_at": info.created_at,
+        "secret_set_at": info.secret_set_at,
+        "active": info.active,
+        "trigger_is_webhook": info.trigger_is_webhook,
+        "signature_header": webhooks.SIGNATURE_HEADER,
+        "tolerance_seconds": webhooks.TOLERANCE_SECONDS,
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/webhook",
+    response=WebhookOut,
+    summary="The recipe's webhook URL and metadata (editors of the recipe); never the signing secret",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def webhook_get(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+    recipe = access.recipe_get(request.auth, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
+    return _out(webhooks.webhook_info(actor=request.auth, recipe=recipe))  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/webhook/rotate",
+    response=RotatedOut,
+    summary="Replace the signing secret; the answer carries the new one, this once",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def webhook_rotate(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
+    secret = webhooks.webhook_secret_rotate(actor=actor, recipe=recipe)
+    return {**_out(webhooks.webhook_info(actor=actor, recipe=recipe)), "signing_secret": secret}
+
+
+class TriggerStatusOut(Schema):
+    trigger_type: str = Field(description="manual, schedule, webhook or poll (of the started version)")
+    active: bool
+    next_run_at: datetime | None = Field(description="schedule: when it runs next")
+    last_fired_for: datetime | None = Field(description="schedule: the time it last ran for")
+    last_polled_at: datetime | None = Field(description="poll: when the source was last asked")
+    last_error: str | None = Field(description="poll: why the last poll failed (cleared by the next success)")
+    last_error_at: datetime | None
+
+
+@router.get(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
+    response=TriggerStatusOut,
+    summary="The state of the recipe's trigger: next run, last poll, last error (readers of the recipe)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def trigger_get(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+    actor = request.auth  # type: ignore[attr-defined]
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
+    return asdict(triggers.trigger_status(actor=actor, recipe=recipe))

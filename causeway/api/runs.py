@@ -1,0 +1,250 @@
+"""API operations on jobs: list and read the jobs one may see, run or test a recipe, re-run a failed job,
+and the Schedule.
+
+Handlers take `request.auth` as the actor, whoever it is: the policy, not the handler, tells them
+apart. Service accounts may list and read their own jobs and run recipes they hold execute on (rule 8);
+re-running and the Schedule are closed to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import ConfigDict, model_validator
+
+from causeway.access import content
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.runs import history, schedule, services
+from causeway.runs.models import Job, TriggerType
+
+router = Router(tags=["jobs"])
+
+MAX_PAGE_SIZE = 200
+
+
+class JobFiltersIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: uuid.UUID | None = Field(None, description="only this recipe's jobs")
+    status: Literal["queued", "running", "succeeded", "failed"] | None = None
+    trigger_type: Literal["manual", "schedule", "webhook", "poll"] | None = None
+    since: dt.date | None = Field(None, description="created on or after this day (UTC)")
+    until: dt.date | None = Field(None, description="created on or before this day (UTC)")
+    test: bool | None = Field(None, description="true: only test runs; false: no test runs")
+    page: int = Field(1, ge=1)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+
+    @model_validator(mode="after")
+    def _range(self) -> JobFiltersIn:
+        if self.since and self.until and self.until < self.since:
+            raise ValueError("until must not be before since")
+        return self
+
+
+class JobOut(Schema):
+    id: uuid.UUID
+    recipe_id: uuid.UUID
+    recipe: str
+    version: int
+    environment: str
+    status: str
+    trigger_type: str
+    is_test: bool
+    run_by: str = Field(description="a user's email, a service account, or the trigger that fired")
+    run_by_user_id: uuid.UUID | None
+    run_by_service_account_id: uuid.UUID | None
+    rerun_of: uuid.UUID | None
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    error: str | None = Field(description="why it failed (masked)")
+
+
+class JobPageOut(Schema):
+    count: int
+    page: int
+    pages: int
+    page_size: int
+    items: list[JobOut]
+
+
+class StepOut(Schema):
+    path: str
+    position: int
+    step_type: str
+    status: str
+    attempts: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    duration_ms: int | None
+    input: Any = None
+    output: Any = None
+    error: str | None
+
+
+class JobDetailOut(JobOut):
+    trigger_payload: Any = None
+    reruns: list[uuid.UUID] = Field(description="re-runs of this job that you may see")
+    steps: list[StepOut]
+
+
+class RunIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] | None = Field(None, description="the trigger payload the steps see")
+    test: bool = Field(False, description="a test run of the current draft instead of the started version")
+
+
+class ScheduleOut(Schema):
+    recipe_id: uuid.UUID
+    recipe: str
+    version: int
+    cron: str
+    timezone: str
+    missed: str
+    next_runs: list[dt.datetime]
+    last_fired_for: dt.datetime | None
+
+
+def _job_out(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "recipe_id": job.recipe_id,
+        "recipe": job.recipe.name,
+        "version": job.version.number,
+        "environment": job.environment,
+        "status": job.status,
+        "trigger_type": job.trigger_type,
+        "is_test": job.is_test,
+        "run_by": history.run_by(job),
+        "run_by_user_id": job.run_by_user_id,
+        "run_by_service_account_id": job.run_by_service_account_id,
+        "rerun_of": job.rerun_of_id,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "error": history.shown(job.error),
+    }
+
+
+def _step_out(step: history.StepView) -> dict[str, Any]:
+    return {
+        "path": step.path,
+        "position": step.position,
+        "step_type": step.step_type,
+        "status": step.status,
+        "attempts": step.attempts,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration_ms": step.duration_ms,
+        "input": step.input,
+        "output": step.output,
+        "error": step.error,
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/jobs",
+    response=JobPageOut,
+    summary="The jobs you may see, newest first: all of a recipe you may debug, otherwise your own",
+)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
+def job_list(request: HttpRequest, workspace_id: str, filters: Query[JobFiltersIn]) -> dict[str, Any]:
+    wanted = history.JobFilters(
+        recipe=filters.recipe,
+        status=filters.status,
+        trigger_type=filters.trigger_type,
+        since=filters.since,
+        until=filters.until,
+        test=filters.test,
+    )
+    jobs = history.jobs_list(actor=request.auth, workspace=request.workspace, filters=wanted)  # type: ignore[attr-defined]
+    paginator = Paginator(jobs, filters.page_size)
+    number = min(filters.page, max(paginator.num_pages, 1))
+    return {
+        "count": paginator.count,
+        "page": number,
+        "pages": paginator.num_pages,
+        "page_size": filters.page_size,
+        "items": [_job_out(job) for job in paginator.page(number)],
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/jobs/{job_id}",
+    response=JobDetailOut,
+    summary="One job with its step-by-step history (input, output and errors masked)",
+)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
+def job_get(request: HttpRequest, workspace_id: str, job_id: str) -> dict[str, Any]:
+    view = history.job_view(actor=request.auth, workspace=request.workspace, job_id=job_id)  # type: ignore[attr-defined]
+    return {
+        **_job_out(view.job),
+        "error": view.error,
+        "trigger_payload": view.payload,
+        "reruns": [other.id for other in view.reruns],
+        "steps": [_step_out(step) for step in view.steps],
+    }
+
+
+@router.post(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
+    response={201: JobOut},
+    summary="Run a recipe (recipe:run), or test its current draft (recipe:test); the job is queued",
+)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
+def job_run(request: HttpRequest, workspace_id: str, recipe_id: str, body: RunIn) -> Status[dict[str, Any]]:
+    actor = request.auth  # type: ignore[attr-defined]
+    recipe = history.recipe_for_run(
+        actor=actor,
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        recipe_id=recipe_id,
+        test=body.test,
+    )
+    job = services.job_create(
+        actor=actor, recipe=recipe, trigger_type=TriggerType.MANUAL, payload=body.payload, is_test=body.test
+    )
+    return Status(201, _job_out(job))
+
+
+@router.post(
+    "/workspaces/{workspace_id}/jobs/{job_id}/rerun",
+    response={201: JobOut},
+    summary="Re-run a failed job you may see; its history is kept and the new job names it",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def job_rerun(request: HttpRequest, workspace_id: str, job_id: str) -> Status[dict[str, Any]]:
+    found = content.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
+    job = services.job_rerun(actor=request.auth, job=found)  # type: ignore[attr-defined]
+    return Status(201, _job_out(job))
+
+
+@router.get(
+    "/workspaces/{workspace_id}/schedule",
+    response=list[ScheduleOut],
+    summary="Started recipes with a schedule trigger that you may read, and their next runs",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def schedule_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+    rows = schedule.schedules_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
+    return [
+        {
+            "recipe_id": row.recipe.pk,
+            "recipe": row.recipe.name,
+            "version": row.version,
+            "cron": row.cron,
+            "timezone": row.timezone,
+            "missed": row.missed,
+            "next_runs": row.next_runs,
+            "last_fired_for": row.last_fired_for,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,61 @@
+"""API operations on how a workspace keeps its job history: the retention period (Admins, rule 14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+from pydantic import ConfigDict
+
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.runs import services
+from causeway.workspaces.models import JOB_RETENTION_MAX_DAYS, JOB_RETENTION_MIN_DAYS, Workspace
+
+router = Router(tags=["jobs"])
+
+
+class RetentionOut(Schema):
+    days: int = Field(description="finished jobs older than this are deleted with their history, daily")
+    min_days: int
+    max_days: int
+
+
+class RetentionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(description=f"{JOB_RETENTION_MIN_DAYS} to {JOB_RETENTION_MAX_DAYS}")
+
+
+def _out(workspace: Workspace) -> dict[str, Any]:
+    return {
+        "days": workspace.job_retention_days,
+        "min_days": JOB_RETENTION_MIN_DAYS,
+        "max_days": JOB_RETENTION_MAX_DAYS,
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/job-retention",
+    response=RetentionOut,
+    summary="How many days the workspace keeps job history (Admins)",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def job_retention_get(request: HttpRequest, workspace_id: str) -> dict[str, Any]:
+    return _out(request.workspace)  # type: ignore[attr-defined]
+
+
+@router.put(
+    "/workspaces/{workspace_id}/job-retention",
+    response=RetentionOut,
+    summary="Set how many days the workspace keeps job history (Admins; audited)",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def job_retention_put(request: HttpRequest, workspace_id: str, body: RetentionIn) -> dict[str, Any]:
+    workspace = services.workspace_retention_set(
+        actor=request.auth,  # type: ignore[attr-defined]
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        days=body.days,
+    )
+    return _out(workspace)

@@ -1,0 +1,259 @@
+"""The jobs API: lists and jobs filtered by rule 8, runs and re-runs through the runtime, the Schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from causeway.access.models import RecipeGrant
+from causeway.recipes.services import recipe_start
+from causeway.runs.models import Job
+from causeway.runs.tests.factories import make_job, make_recipe, make_step, schedule_definition
+from causeway.testing import https_client, make_user, make_workspace
+from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+
+API = "/api/v1"
+
+
+class Caller:
+    def __init__(self, user: Any) -> None:
+        self.client = https_client(**bearer(user))
+
+    def get(self, path: str) -> Any:
+        return self.client.get(API + path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        data = body if isinstance(body, str) else json.dumps(body if body is not None else {})
+        return self.client.post(API + path, data, content_type="application/json")
+
+
+@pytest.fixture
+def people() -> dict[str, Any]:
+    admin = make_user("admin@example.com")
+    analyst = make_user("analyst@example.com")
+    operator = make_user("operator@example.com")
+    outsider = make_user("outsider@example.com")
+    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
+    other = make_workspace("Other", members={outsider: "admin"})
+    sync = make_recipe(admin, acme, "Sync")
+    jobs = {
+        "analyst": make_job(sync, by=analyst, status="failed", error="the API said no"),
+        "operator": make_job(sync, by=operator, status="failed", error="boom"),
+        "admin": make_job(sync, by=admin),
+        "schedule": make_job(sync, trigger_type="schedule"),
+    }
+    foreign = make_job(make_recipe(outsider, other, "Theirs"), by=outsider, status="failed")
+    return {
+        "admin": admin,
+        "analyst": analyst,
+        "operator": operator,
+        "outsider": outsider,
+        "acme": acme,
+        "other": other,
+        "sync": sync,
+        "jobs": jobs,
+        "foreign": foreign,
+    }
+
+
+def item_ids(answer: Any) -> set[str]:
+    return {item["id"] for item in answer.json()["items"]}
+
+
+def ids(*jobs: Job) -> set[str]:
+    return {str(job.pk) for job in jobs}
+
+
+def ws(people: dict[str, Any]) -> str:
+    return f"/workspaces/{people['acme'].pk}"
+
+
+def test_rule_08_the_api_lists_only_ones_own_jobs_without_debug(people: dict[str, Any]) -> None:
+    jobs = people["jobs"]
+    analyst = Caller(people["analyst"])
+    answer = analyst.get(f"{ws(people)}/jobs")
+    assert answer.status_code == 200
+    assert item_ids(answer) == ids(jobs["analyst"]) and answer.json()["count"] == 1
+    assert analyst.get(f"{ws(people)}/jobs/{jobs['admin'].pk}").status_code == 404
+    assert item_ids(Caller(people["admin"]).get(f"{ws(people)}/jobs")) == ids(*jobs.values())
+    RecipeGrant.objects.create(
+        workspace=people["acme"], recipe=people["sync"], user=people["analyst"], read=True, debug=True
+    )
+    assert item_ids(analyst.get(f"{ws(people)}/jobs")) == ids(*jobs.values())
+    assert analyst.get(f"{ws(people)}/jobs/{jobs['admin'].pk}").status_code == 200
+
+
+def test_a_job_comes_with_its_steps_in_order(people: dict[str, Any]) -> None:
+    job = people["jobs"]["analyst"]
+    job.trigger_payload = {"order": 42}
+    job.save()
+    make_step(job, "s2", 1, step_type="map", output={"total": 3})
+    make_step(job, "s1", 0, input={"url": "https://api.example.com"}, output={"status": 200})
+    make_step(job, "s3", 2, status="failed", error="HTTP 500", attempts=3, duration_ms=40)
+    rerun = make_job(people["sync"], by=people["analyst"], rerun_of=job)
+    answer = Caller(people["analyst"]).get(f"{ws(people)}/jobs/{job.pk}")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "failed" and body["error"] == "the API said no"
+    assert body["run_by"] == "analyst@example.com" and body["run_by_user_id"] == str(people["analyst"].pk)
+    assert body["trigger_payload"] == {"order": 42} and body["reruns"] == [str(rerun.pk)]
+    assert [s["path"] for s in body["steps"]] == ["s1", "s2", "s3"]
+    assert body["steps"][0]["input"] == {"url": "https://api.example.com"}
+    assert body["steps"][1]["output"] == {"total": 3}
+    assert body["steps"][2] | {"started_at": None, "finished_at": None} == {
+        "path": "s3",
+        "position": 2,
+        "step_type": "http",
+        "status": "failed",
+        "attempts": 3,
+        "duration_ms": 40,
+        "input": None,
+        "output": None,
+        "error": "HTTP 500",
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+def test_filters_and_pages(people: dict[str, Any]) -> None:
+    admin = Caller(people["admin"])
+    jobs = people["jobs"]
+    other = make_recipe(people["admin"], people["acme"], "Other recipe")
+    tested = make_job(other, by=people["admin"], is_test=True)
+    old = make_job(other, by=people["admin"], created_at=timezone.now() - dt.timedelta(days=40))
+    base = f"{ws(people)}/jobs"
+    assert item_ids(admin.get(f"{base}?status=failed")) == ids(jobs["analyst"], jobs["operator"])
+    assert item_ids(admin.get(f"{base}?trigger_type=schedule")) == ids(jobs["schedule"])
+    assert item_ids(admin.get(f"{base}?test=true")) == ids(tested)
+    assert str(tested.pk) not in item_ids(admin.get(f"{base}?test=false"))
+    assert item_ids(admin.get(f"{base}?recipe={other.pk}")) == ids(tested, old)
+    today = timezone.now().date()
+    assert item_ids(admin.get(f"{base}?recipe={other.pk}&until={today - dt.timedelta(days=30)}")) == ids(old)
+    assert item_ids(admin.get(f"{base}?recipe={other.pk}&since={today}")) == ids(tested)
+    first = admin.get(f"{base}?page_size=4").json()
+    second = admin.get(f"{base}?page_size=4&page=2").json()
+    assert (first["count"], first["pages"], len(first["items"])) == (6, 2, 4)
+    assert (second["page"], len(second["items"])) == (2, 2)
+    assert not {i["id"] for i in first["items"]} & {i["id"] for i in second["items"]}
+    for bad in (
+        "status=exploded",
+        "page=0",
+        "page_size=1000",
+        "since=2026-02-01&until=2026-01-01",
+        "since=x",
+    ):
+        assert admin.get(f"{base}?{bad}").status_code in (400, 422), bad
+
+
+def test_cross_workspace_ids_are_not_found(people: dict[str, Any]) -> None:
+    admin = Caller(people["admin"])
+    foreign = people["foreign"]
+    assert admin.get(f"{ws(people)}/jobs/{foreign.pk}").status_code == 404
+    assert admin.post(f"{ws(people)}/jobs/{foreign.pk}/rerun").status_code == 404
+    assert admin.post(f"{ws(people)}/recipes/{foreign.recipe_id}/jobs", {}).status_code == 404
+    assert item_ids(admin.get(f"{ws(people)}/jobs?recipe={foreign.recipe_id}")) == set()
+    assert Caller(people["outsider"]).get(f"{ws(people)}/jobs").status_code == 404
+    assert not Job.objects.filter(rerun_of=foreign).exists()
+    assert Job.objects.filter(recipe_id=foreign.recipe_id).count() == 1
+
+
+def test_rule_04_operator_runs_and_tests_a_recipe(people: dict[str, Any]) -> None:
+    operator = Caller(people["operator"])
+    sync = people["sync"]
+    answer = operator.post(f"{ws(people)}/recipes/{sync.pk}/jobs", {"payload": {"n": 1}})
+    assert answer.status_code == 201
+    body = answer.json()
+    assert (body["status"], body["is_test"], body["trigger_type"]) == ("queued", False, "manual")
+    assert body["run_by_user_id"] == str(people["operator"].pk)
+    assert Job.objects.get(pk=body["id"]).trigger_payload == {"n": 1}
+    answer = operator.post(f"{ws(people)}/recipes/{sync.pk}/jobs", {"test": True})
+    assert answer.status_code == 201 and answer.json()["is_test"] is True
+    assert str(body["id"]) in item_ids(operator.get(f"{ws(people)}/jobs"))
+
+
+def test_run_input_is_checked(people: dict[str, Any]) -> None:
+    analyst = Caller(people["analyst"])
+    path = f"{ws(people)}/recipes/{people['sync'].pk}/jobs"
+    before = Job.objects.count()
+    for bad in ({"payload": [1, 2]}, {"test": "maybe"}, {"run_by_user": str(people["admin"].pk)}, "{nope"):
+        assert analyst.post(path, bad).status_code in (400, 422), bad
+    assert Job.objects.count() == before
+
+
+def test_rule_04_operator_reruns_only_jobs_it_may_see(people: dict[str, Any]) -> None:
+    operator = Caller(people["operator"])
+    jobs = people["jobs"]
+    assert operator.post(f"{ws(people)}/jobs/{jobs['analyst'].pk}/rerun").status_code == 404
+    answer = operator.post(f"{ws(people)}/jobs/{jobs['operator'].pk}/rerun")
+    assert answer.status_code == 201
+    assert answer.json()["rerun_of"] == str(jobs["operator"].pk)
+    assert Caller(people["admin"]).post(f"{ws(people)}/jobs/{jobs['admin'].pk}/rerun").status_code == 400
+
+
+def test_rule_04_operator_cannot_run_in_prod(people: dict[str, Any]) -> None:
+    prod = make_recipe(people["admin"], people["acme"], "Prod recipe", environment="prod")
+    answer = Caller(people["operator"]).post(f"{ws(people)}/recipes/{prod.pk}/jobs", {})
+    assert answer.status_code == 403 and answer.json()["permission"] == "recipe:run"
+    assert not Job.objects.filter(recipe=prod).exists()
+
+
+def test_schedule_list(people: dict[str, Any]) -> None:
+    daily = make_recipe(
+        people["admin"], people["acme"], "Daily", definition=schedule_definition("30 6 * * *", "Asia/Tokyo")
+    )
+    recipe_start(actor=people["admin"], recipe=daily)
+    answer = Caller(people["operator"]).get(f"{ws(people)}/schedule")
+    assert answer.status_code == 200
+    [row] = answer.json()
+    assert (row["recipe_id"], row["cron"], row["timezone"], row["missed"]) == (
+        str(daily.pk),
+        "30 6 * * *",
+        "Asia/Tokyo",
+        "skip",
+    )
+    runs = [dt.datetime.fromisoformat(value) for value in row["next_runs"]]
+    assert len(runs) == 5 and runs == sorted(runs)
+    assert all(
+        when.utcoffset() == dt.timedelta(hours=9) and (when.hour, when.minute) == (6, 30) for when in runs
+    )
+
+
+def test_rule_08_a_service_account_runs_what_it_may_execute_and_reads_only_its_own_jobs(
+    people: dict[str, Any],
+) -> None:
+    from causeway.access import services as access_services
+
+    acme, sync, admin = people["acme"], people["sync"], people["admin"]
+    robot = access_services.service_account_create(actor=admin, workspace=acme, name="robot")
+    access_services.grant_set(
+        actor=admin, workspace=acme, recipe=sync, service_account=robot, capabilities=["execute"]
+    )
+    _, secret = access_services.service_account_token_create(
+        actor=admin, workspace=acme, account=robot, name="ci", expires_in_days=1
+    )
+    client = https_client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    base = f"{API}{ws(people)}"
+    assert client.get(f"{base}/jobs").json()["count"] == 0
+    answer = client.post(
+        f"{base}/recipes/{sync.pk}/jobs", json.dumps({"payload": {"n": 2}}), content_type="application/json"
+    )
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["run_by_service_account_id"] == str(robot.pk) and body["run_by"] == "service account robot"
+    assert item_ids(client.get(f"{base}/jobs")) == {body["id"]}
+    assert client.get(f"{base}/jobs/{body['id']}").status_code == 200
+    assert client.get(f"{base}/jobs/{people['jobs']['analyst'].pk}").status_code == 404
+    other = make_recipe(admin, acme, "Not granted")
+    assert (
+        client.post(f"{base}/recipes/{other.pk}/jobs", "{}", content_type="application/json").status_code
+        == 404
+    )
+    Job.objects.filter(pk=body["id"]).update(status="failed")
+    assert client.post(f"{base}/jobs/{body['id']}/rerun").status_code == 403
+    assert client.get(f"{base}/schedule").status_code == 403

@@ -1,0 +1,199 @@
+"""Job history as the interfaces show it: filtered lists, one job with its steps, the Dashboard's figures.
+
+Every list starts from `access.content.jobs_visible` (rule 8: every job of a recipe the viewer may
+debug, otherwise only the viewer's own; a service account only the jobs it started), so each filter
+here only narrows what the policy already allowed, in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from causeway.access import content, policy
+from causeway.access.perms import Perm
+from causeway.runs.models import Job, JobStatus, JobStep
+from causeway.vault.masking import mask_text
+from causeway.workspaces.models import Workspace
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    """What a viewer may narrow a job list by; None means any."""
+
+    recipe: uuid.UUID | None = None
+    status: str | None = None
+    trigger_type: str | None = None
+    since: dt.date | None = None  # the first day, inclusive (UTC)
+    until: dt.date | None = None  # the last day, inclusive (UTC)
+    test: bool | None = None  # True: only test runs; False: no test runs
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def jobs_list(*, actor: Any, workspace: Workspace, filters: JobFilters | None = None) -> QuerySet[Job]:
+    """The jobs the actor may see, newest first, narrowed by `filters`."""
+    f = filters or JobFilters()
+    jobs = content.jobs_visible(actor, workspace)
+    if f.recipe is not None:
+        jobs = jobs.filter(recipe_id=f.recipe)
+    if f.status:
+        jobs = jobs.filter(status=f.status)
+    if f.trigger_type:
+        jobs = jobs.filter(trigger_type=f.trigger_type)
+    if f.since is not None:
+        jobs = jobs.filter(created_at__gte=_day_start(f.since))
+    if f.until is not None:
+        jobs = jobs.filter(created_at__lt=_day_start(f.until + dt.timedelta(days=1)))
+    if f.test is not None:
+        jobs = jobs.filter(is_test=f.test)
+    return jobs.select_related("recipe", "version", "run_by_user", "run_by_service_account").order_by(
+        "-created_at", "-id"
+    )
+
+
+def shown(value: Any) -> Any:
+    """A piece of job history on its way out. It was masked before it was sealed; it is masked again
+    here, for values this process has learnt since (a secret set after the job ran, rule 13)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return mask_text(value)
+    # The replacement `[masked:NAME]` needs no JSON escaping, so the masked text is still JSON.
+    return json.loads(mask_text(json.dumps(value)))
+
+
+@dataclass(frozen=True)
+class StepView:
+    path: str
+    position: int
+    step_type: str
+    status: str
+    status_label: str
+    attempts: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    duration_ms: int | None
+    input: Any
+    output: Any
+    error: str | None
+
+
+def _step_view(step: JobStep) -> StepView:
+    return StepView(
+        path=step.path,
+        position=step.position,
+        step_type=step.step_type,
+        status=step.status,
+        status_label=step.get_status_display(),
+        attempts=step.attempts,
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+        duration_ms=step.duration_ms,
+        input=shown(step.input),
+        output=shown(step.output),
+        error=shown(step.error),
+    )
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One job as its page shows it: its history (masked), its steps in order, and the related runs the
+    viewer may also see."""
+
+    job: Job
+    error: str | None
+    payload: Any
+    steps: list[StepView]
+    rerun_of: Job | None
+    reruns: list[Job]
+    may_rerun: bool
+
+
+def job_view(*, actor: Any, workspace: Workspace, job_id: Any) -> JobView:
+    """One job the actor may see (NotFound otherwise, rule 9), with its steps and visible re-runs."""
+    job = content.job_get(actor, workspace, job_id)
+    job = Job.objects.select_related(
+        "recipe", "recipe__project", "version", "run_by_user", "run_by_service_account"
+    ).get(pk=job.pk)
+    visible = content.jobs_visible(actor, workspace)
+    original = visible.filter(pk=job.rerun_of_id).first() if job.rerun_of_id else None
+    reruns = list(visible.filter(rerun_of=job).order_by("created_at"))
+    return JobView(
+        job=job,
+        error=shown(job.error),
+        payload=shown(job.trigger_payload),
+        steps=[_step_view(step) for step in job.steps.order_by("position", "path")],
+        rerun_of=original,
+        reruns=reruns,
+        may_rerun=job.status == JobStatus.FAILED
+        and content.may(actor, workspace, Perm.RECIPE_TEST if job.is_test else Perm.RECIPE_RUN, job.recipe),
+    )
+
+
+def run_by(job: Job) -> str:
+    """Who or what started a job, in words: a user's email, a service account's name, or the trigger."""
+    if job.run_by_user_id is not None:
+        return job.run_by_user.email if job.run_by_user is not None else "a removed user"
+    if job.run_by_service_account_id is not None:
+        account = job.run_by_service_account
+        return f"service account {account.name}" if account is not None else "a removed service account"
+    if job.trigger_type == "manual":
+        return "the operator"
+    return f"the {job.get_trigger_type_display().lower()} trigger"
+
+
+def recipe_for_run(*, actor: Any, workspace: Workspace, recipe_id: Any, test: bool) -> Any:
+    """The recipe the actor wants to run (or test). A service account may hold execute without read,
+    so the run list is asked first; anything else gets the policy's own answer (404 or 403)."""
+    need = Perm.RECIPE_TEST if test else Perm.RECIPE_RUN
+    if policy.is_system(actor):
+        return content.recipe_get(actor, workspace, recipe_id, need=need)
+    try:
+        pk: uuid.UUID | None = uuid.UUID(str(recipe_id))
+    except ValueError:
+        pk = None
+    if pk is not None:
+        found = (
+            content.recipes_visible(actor, workspace, need)
+            .filter(pk=pk)
+            .select_related("project", "workspace", "current_version", "active_version")
+            .first()
+        )
+        if found is not None:
+            return found
+    return content.recipe_get(actor, workspace, recipe_id, need=need)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    counts: dict[str, int]
+    total: int
+    recent: list[Job]
+    failures: list[Job]
+    active_recipes: list[Any]
+    recipes_count: int
+
+
+def dashboard(*, actor: Any, workspace: Workspace, recent: int = 10, failures: int = 5) -> Dashboard:
+    """The workspace overview's figures, each counted in the database over what the actor may see."""
+    jobs = content.jobs_visible(actor, workspace)
+    by_status = dict(jobs.order_by().values_list("status").annotate(n=Count("id")))
+    counts = {status.value: int(by_status.get(status.value, 0)) for status in JobStatus}
+    listed = jobs.select_related("recipe", "run_by_user", "run_by_service_account").order_by("-created_at")
+    recipes = content.recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
+    return Dashboard(
+        counts=counts,
+        total=sum(counts.values()),
+        recent=list(listed[:recent]),
+        failures=list(listed.filter(status=JobStatus.FAILED)[:failures]),
+        active_recipes=list(recipes.filter(active=True).select_related("project").order_by("name")),
+        recipes_count=recipes.count(),
+    )

@@ -1,0 +1,365 @@
+"""A job's life on the workers: handing it to the broker, claiming it by lease, heartbeating, finishing it,
+and the reaper that recovers jobs whose worker stopped (rule 15).
+
+The Job row is the source of truth, not the broker. A worker runs a job only after one conditional
+UPDATE gave it the lease (the job queued, or running under a lease that ran out); every later change
+it makes is conditional on still holding that lease. So a message delivered twice (a broker's
+visibility timeout, a reaper that re-sent it) runs nothing the second time, and a worker that lost
+its lease cannot overwrite what the job's new holder does. A message a broker lost, or one that the
+embedded broker hides forever after its worker was killed, does not matter either: the reaper finds
+the job by its row and sends another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from causeway.runs.models import FINISHED, Job, JobStatus
+from causeway.vault.masking import mask_text
+
+logger = logging.getLogger(__name__)
+
+RUN_JOB_TASK = "causeway.runs.tasks.run_job"
+# At most this many jobs of each kind per reaper run: a backlog is worked off over several runs.
+REAPER_BATCH = 500
+PURGE_CHUNK = 500
+
+
+class LeaseLost(Exception):
+    """Another worker holds the job now (the reaper gave it away, or failed it): stop, change nothing."""
+
+
+class DeadlinePassed(Exception):
+    """The job ran longer than its maximum duration."""
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.JOB_LEASE_SECONDS)
+
+
+def dispatch(job_id: uuid.UUID | str) -> None:
+    """Hand the job to the broker. A broker that is down loses nothing: the job stays queued with
+    its `dispatched_at`, and the reaper sends it again once that is older than a lease."""
+    from causeway.celery import app
+
+    try:
+        app.send_task(RUN_JOB_TASK, args=[str(job_id)])
+    except Exception as exc:
+        logger.warning("job %s: the broker did not take it (%s); the reaper will send it again", job_id, exc)
+
+
+def dispatch_on_commit(job_id: uuid.UUID | str) -> None:
+    """Dispatch once the caller's transaction commits, so no worker looks for a row that is not there."""
+    transaction.on_commit(lambda: dispatch(job_id))
+
+
+def max_duration_seconds(job: Job) -> int:
+    """The definition's `settings.max_duration_seconds`, capped by CAUSEWAY_JOB_MAX_DURATION_SECONDS."""
+    cap = int(settings.JOB_MAX_DURATION_SECONDS)
+    try:
+        wanted = int((job.version.definition or {}).get("settings", {}).get("max_duration_seconds") or cap)
+    except Exception:
+        # A definition that cannot be read is the engine's to report, as the job's failure; a job
+        # that could never be claimed would be sent again and again instead.
+        logger.warning("job %s: could not read its maximum duration; using %s s", job.pk, cap)
+        wanted = cap
+    return max(1, min(wanted, cap))
+
+
+def overdue_reason(job: Job) -> str:
+    if job.deadline_at is not None and job.started_at is not None:
+        seconds = round((job.deadline_at - job.started_at).total_seconds())
+    else:
+        seconds = max_duration_seconds(job)
+    return f"ran longer than {seconds} s"
+
+
+def stopped_reason(attempts: int) -> str:
+    return f"the worker stopped during this job {attempts} time{'s' if attempts != 1 else ''}"
+
+
+def _lease_owner() -> str:
+    # Host and process name the holder for an operator (and a test) reading the row; the random part
+    # makes each claim distinct, so a process that claims the same job again is another holder.
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def _claimable(now: datetime) -> Q:
+    return (
+        (Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now))
+        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+        & Q(attempts__lt=settings.JOB_MAX_ATTEMPTS)
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    job: Job
+    owner: str
+
+
+def claim(job_id: uuid.UUID | str) -> Claim | None:
+    """Take the job's lease with one conditional UPDATE; None when another worker holds it, it is
+    finished, not due yet, or gone. A duplicate delivery costs that one UPDATE and nothing more."""
+    now = timezone.now()
+    owner = _lease_owner()
+    taken = Job.objects.filter(_claimable(now), pk=job_id).update(
+        status=JobStatus.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=now + lease(),
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        # A resumed job keeps the start of its first claim, and with it its deadline.
+        started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
+    )
+    if taken != 1:
+        return None
+    job = Job.objects.select_related("version", "workspace").get(pk=job_id)
+    if job.deadline_at is None:
+        assert job.started_at is not None
+        deadline = job.started_at + timedelta(seconds=max_duration_seconds(job))
+        Job.objects.filter(pk=job.pk, lease_owner=owner, deadline_at__isnull=True).update(
+            deadline_at=deadline
+        )
+        job.deadline_at = deadline
+    return Claim(job=job, owner=owner)
+
+
+def renew(job_id: uuid.UUID | str, owner: str) -> bool:
+    """Extend the lease; False when this worker no longer holds it."""
+    now = timezone.now()
+    return (
+        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, lease_owner=owner).update(
+            lease_expires_at=now + lease(), heartbeat_at=now
+        )
+        == 1
+    )
+
+
+def _finish(job_id: uuid.UUID | str, condition: Q, *, status: str, error: str | None = None) -> bool:
+    """Mark the job finished if it still matches `condition`, in one transaction with a row lock."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(condition, pk=job_id).first()
+        if job is None:
+            return False
+        job.status = status
+        # The reason is masked (rule 13), then sealed twice with the rest of the job's history.
+        job.error = mask_text(error) if error else None
+        job.finished_at = timezone.now()
+        job.lease_expires_at = None
+        job.save(update_fields=["status", "error", "finished_at", "lease_expires_at"])
+    return True
+
+
+def finish_held(claimed: Claim, *, status: str, error: str | None = None) -> bool:
+    held = Q(status=JobStatus.RUNNING, lease_owner=claimed.owner)
+    return _finish(claimed.job.pk, held, status=status, error=error)
+
+
+class Heartbeat:
+    """The engine's `heartbeat()` callback, and a daemon thread renewing the lease while a step blocks.
+
+    Both stop at the first renewal that fails: the lease is someone else's. The callback then raises
+    LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk.
+    """
+
+    def __init__(self, claimed: Claim) -> None:
+        self.claimed = claimed
+        self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._last = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claimed.job.pk}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 35)
+
+    def _renew(self) -> None:
+        if not renew(self.claimed.job.pk, self.claimed.owner):
+            self.lost.set()
+        else:
+            self._last = time.monotonic()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval) and not self.lost.is_set():
+                try:
+                    self._renew()
+                except DatabaseError as exc:
+                    # The lease may yet run out; the reaper then decides, and the next renewal says so.
+                    logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
+        finally:
+            connection.close()
+
+    def __call__(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(str(self.claimed.job.pk))
+        deadline = self.claimed.job.deadline_at
+        if deadline is not None and timezone.now() > deadline:
+            raise DeadlinePassed(overdue_reason(self.claimed.job))
+        if time.monotonic() - self._last >= self.interval:
+            self._renew()
+            if self.lost.is_set():
+                raise LeaseLost(str(self.claimed.job.pk))
+
+
+def run(job_id: uuid.UUID | str) -> str:
+    """Claim the job and run it through the engine; what happened, as one word (for logs and tests)."""
+    from causeway.runs import engine
+
+    claimed = claim(job_id)
+    if claimed is None:
+        logger.info("job %s: not claimed (finished, held by another worker, or not due)", job_id)
+        return "skipped"
+    job = claimed.job
+    logger.info("job %s: claimed by %s (attempt %s)", job.pk, claimed.owner, job.attempts)
+    beat = Heartbeat(claimed)
+    beat.start()
+    outcome = "lost"
+    try:
+        engine.execute(job, heartbeat=beat)
+    except LeaseLost:
+        logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)
+    except DeadlinePassed as exc:
+        if finish_held(claimed, status=JobStatus.FAILED, error=str(exc)):
+            outcome = "failed"
+    except engine.StepFailed as exc:
+        if finish_held(claimed, status=JobStatus.FAILED, error=exc.message):
+            outcome = "failed"
+    except Exception as exc:
+        # The traceback may carry the job's data: it goes to the (masked) worker log, never to the job.
+        logger.exception("job %s: stopped on an unexpected error", job.pk)
+        reason = f"stopped on an internal error ({type(exc).__name__}); the worker's log has the details"
+        if finish_held(claimed, status=JobStatus.FAILED, error=reason):
+            outcome = "failed"
+    else:
+        if finish_held(claimed, status=JobStatus.SUCCEEDED):
+            outcome = "succeeded"
+    finally:
+        beat.stop()
+    logger.info("job %s: %s", job.pk, outcome)
+    return outcome
+
+
+# The reaper.
+
+
+def _overdue(now: datetime) -> int:
+    count = 0
+    overdue = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING], deadline_at__lt=now)
+    for job in Job.objects.filter(overdue).select_related("version").order_by("deadline_at")[:REAPER_BATCH]:
+        if _finish(job.pk, overdue, status=JobStatus.FAILED, error=overdue_reason(job)):
+            logger.warning("job %s: failed by the reaper: %s", job.pk, overdue_reason(job))
+            count += 1
+    return count
+
+
+def _expired(now: datetime) -> tuple[int, int]:
+    """Running jobs whose lease ran out: queued again, or failed once they used up their attempts."""
+    requeued = failed = 0
+    expired = Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+    rows = Job.objects.filter(expired).order_by("lease_expires_at").values_list("pk", "attempts")
+    for job_id, attempts in rows[:REAPER_BATCH]:
+        if attempts >= settings.JOB_MAX_ATTEMPTS:
+            spent = expired & Q(attempts__gte=settings.JOB_MAX_ATTEMPTS)
+            if _finish(job_id, spent, status=JobStatus.FAILED, error=stopped_reason(attempts)):
+                logger.warning("job %s: failed by the reaper: %s", job_id, stopped_reason(attempts))
+                failed += 1
+            continue
+        back = Job.objects.filter(expired, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
+            status=JobStatus.QUEUED, lease_expires_at=None, dispatched_at=now
+        )
+        if back:
+            logger.warning("job %s: its worker stopped (attempt %s); queued again", job_id, attempts)
+            dispatch(job_id)
+            requeued += 1
+    return requeued, failed
+
+
+def _lost_messages(now: datetime) -> int:
+    """Queued jobs handed to the broker longer than a lease ago and still not claimed: send again."""
+    resent = 0
+    stale = Q(status=JobStatus.QUEUED) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - lease()))
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    rows = (
+        Job.objects.filter(stale, due).order_by("created_at").values_list("pk", "dispatched_at", "attempts")
+    )
+    for job_id, dispatched_at, attempts in rows[:REAPER_BATCH]:
+        if attempts >= settings.JOB_MAX_ATTEMPTS:
+            # No claim would take it: end it rather than send it forever.
+            spent = Q(status=JobStatus.QUEUED, attempts__gte=settings.JOB_MAX_ATTEMPTS)
+            _finish(job_id, spent, status=JobStatus.FAILED, error=stopped_reason(attempts))
+            continue
+        # Conditional on the value read, so two reapers running at once send it once.
+        if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, dispatched_at=dispatched_at).update(
+            dispatched_at=now
+        ):
+            dispatch(job_id)
+            resent += 1
+    return resent
+
+
+def reap(now: datetime | None = None) -> dict[str, int]:
+    """One reaper run. Overdue jobs first, so a job both overdue and abandoned fails for being overdue."""
+    now = now or timezone.now()
+    overdue = _overdue(now)
+    requeued, failed = _expired(now)
+    resent = _lost_messages(now)
+    return {"overdue": overdue, "requeued": requeued, "failed": failed, "resent": resent}
+
+
+def job_history_purge(now: datetime | None = None) -> dict[str, int]:
+    """Delete finished jobs (with their steps) older than their workspace's retention (rule 14).
+
+    One audit event `job_history.purged` per workspace that lost any, in the transaction that deleted
+    them, by the platform itself (the system actor).
+    """
+    from causeway.audit.services import audit_record
+    from causeway.runs.models import JobStep
+    from causeway.workspaces.models import Workspace
+
+    now = now or timezone.now()
+    purged: dict[str, int] = {}
+    holding = Job.objects.filter(status__in=FINISHED).values("workspace_id")
+    for workspace in Workspace.objects.filter(pk__in=holding).order_by("created_at"):
+        before = now - timedelta(days=workspace.job_retention_days)
+        with transaction.atomic():
+            old = Job.objects.filter(workspace=workspace, status__in=FINISHED, created_at__lt=before)
+            jobs = steps = 0
+            while ids := list(old.values_list("pk", flat=True)[:PURGE_CHUNK]):
+                steps += JobStep.objects.filter(job_id__in=ids).count()
+                jobs += Job.objects.filter(pk__in=ids).delete()[1].get("runs.Job", 0)
+            if not jobs:
+                continue
+            audit_record(
+                actor=None,
+                action="job_history.purged",
+                target=workspace,
+                workspace_id=workspace.id,
+                details={
+                    "jobs": jobs,
+                    "steps": steps,
+                    "retention_days": workspace.job_retention_days,
+                    "created_before": before.isoformat(timespec="seconds"),
+                },
+            )
+        purged[str(workspace.id)] = jobs
+        logger.info("job history: purged %s jobs of workspace %s", jobs, workspace.id)
+    return purged

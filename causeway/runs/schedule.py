@@ -1,0 +1,89 @@
+"""The Schedule page's selector: every started recipe with a schedule trigger the viewer may read, and
+when it runs next.
+
+What runs is the recipe's active version, so the cron and time zone come from that version's
+definition (the recipe's plain `trigger_type` follows the current draft, which may differ).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+from django.db.models import F, Q
+from django.utils import timezone
+
+from causeway.access import content
+from causeway.access.perms import Perm
+from causeway.runs.models import TriggerState
+from causeway.workspaces.models import Workspace
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    recipe: Any
+    version: int
+    cron: str
+    timezone: str
+    missed: str
+    next_runs: list[dt.datetime]  # aware, in the schedule's own time zone
+    last_fired_for: dt.datetime | None
+
+
+def next_runs(cron: str, zone: str, *, now: dt.datetime, count: int) -> list[dt.datetime]:
+    """The next `count` times `cron` fires after `now`, read in the time zone `zone` (DST included).
+
+    As the schedule trigger fires them: a time the clocks skip runs at the first minute after it; a time
+    they repeat (when they go back) runs once, at its first occurrence.
+    """
+    tz = zoneinfo.ZoneInfo(zone)
+    walker = croniter(cron, now.astimezone(tz))
+    runs: list[dt.datetime] = []
+    while len(runs) < count:
+        when = walker.get_next(dt.datetime)
+        if runs and when.replace(tzinfo=None) == runs[-1].replace(tzinfo=None):
+            continue
+        runs.append(when)
+    return runs
+
+
+def schedules_visible(
+    actor: Any, workspace: Workspace, *, now: dt.datetime | None = None, count: int = 5
+) -> list[ScheduleRow]:
+    """Started recipes the actor may read whose active version has a schedule trigger, by next run."""
+    now = now or timezone.now()
+    started = (
+        content.recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
+        .filter(active=True, active_version__isnull=False)
+        # The plain trigger type speaks of the current version; where the active one differs, it is read.
+        .filter(Q(trigger_type="schedule") | ~Q(active_version=F("current_version")))
+        .select_related("project", "active_version")
+    )
+    recipes = list(started)
+    fired = dict(
+        TriggerState.objects.filter(recipe_id__in=[r.pk for r in recipes]).values_list(
+            "recipe_id", "last_fired_for"
+        )
+    )
+    rows = []
+    for recipe in recipes:
+        trigger = (recipe.active_version.definition or {}).get("trigger") or {}
+        if trigger.get("type") != "schedule" or not trigger.get("cron"):
+            continue
+        zone = trigger.get("timezone") or "UTC"
+        rows.append(
+            ScheduleRow(
+                recipe=recipe,
+                version=recipe.active_version.number,
+                cron=trigger["cron"],
+                timezone=zone,
+                missed=trigger.get("missed") or "skip",
+                next_runs=next_runs(trigger["cron"], zone, now=now, count=count),
+                last_fired_for=fired.get(recipe.pk),
+            )
+        )
+    rows.sort(key=lambda row: (row.next_runs[0] if row.next_runs else now, row.recipe.name))
+    return rows

@@ -1,0 +1,178 @@
+"""Starting jobs (by hand, by a service account, by a trigger), re-running failed ones, and the workspace's
+job history retention. Each asks `access`, runs in one transaction and records its audit event in it.
+
+Jobs themselves are not audit events (there are too many); a run started by a person is (`recipe.run`,
+`job.rerun`). A job is handed to the broker only once its row is committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from causeway.access import content as access
+from causeway.access import policy
+from causeway.access.errors import NotFound
+from causeway.access.perms import Perm
+from causeway.accounts.models import User
+from causeway.audit.services import audit_record
+from causeway.recipes.models import Recipe, RecipeVersion
+from causeway.runs import runtime
+from causeway.runs.models import Job, JobStatus, TriggerType
+from causeway.vault.masking import mask
+from causeway.workspaces.models import (
+    JOB_RETENTION_MAX_DAYS,
+    JOB_RETENTION_MIN_DAYS,
+    ServiceAccount,
+    Workspace,
+)
+
+
+def _masked(value: Any) -> Any:
+    """The payload with every known secret value masked in its text (rule 13), before it is sealed."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask(str(key)): _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
+def _by_hand(actor: Any) -> bool:
+    """A person: a user, or the operator's command line. Runs by them are audited; others are not."""
+    return isinstance(actor, User) or policy.is_system(actor)
+
+
+def _version_of(recipe: Recipe, version: RecipeVersion | None, *, is_test: bool, triggered: bool) -> Any:
+    if version is not None:
+        if version.recipe_id != recipe.id:
+            raise ValidationError({"version": "that version belongs to another recipe"})
+        return version
+    if is_test:
+        return recipe.current_version
+    if triggered:
+        return recipe.active_version
+    return recipe.active_version or recipe.current_version
+
+
+@transaction.atomic
+def job_create(
+    *,
+    actor: Any,
+    recipe: Recipe,
+    trigger_type: str,
+    payload: dict[str, Any] | None = None,
+    is_test: bool = False,
+    version: RecipeVersion | None = None,
+    rerun_of: Job | None = None,
+) -> Job:
+    """A queued job of the recipe, dispatched once the caller's transaction commits.
+
+    A user needs `recipe:test` for a test run (the current draft) and `recipe:run` otherwise (the
+    started version, or the current one if the recipe was never started); a service account needs an
+    execute grant. `actor=None` is a trigger (schedule, webhook, poll) firing for a started recipe.
+    """
+    workspace = recipe.workspace
+    if trigger_type not in TriggerType.values:
+        raise ValidationError({"trigger_type": f"must be one of {', '.join(TriggerType.values)}"})
+    if actor is None:
+        found = Recipe.objects.select_related("project", "active_version").filter(pk=recipe.pk).first()
+        if found is None:
+            raise NotFound("recipe")
+        if not found.active or found.active_version_id is None:
+            raise ValidationError({"recipe": "the recipe is stopped: its triggers start no jobs"})
+        recipe, is_test = found, False
+    else:
+        need = Perm.RECIPE_TEST if is_test else Perm.RECIPE_RUN
+        recipe = access.recipe_get(actor, workspace, recipe.id, need=need)
+    chosen = _version_of(recipe, version, is_test=is_test, triggered=actor is None)
+    if chosen is None:
+        raise ValidationError({"recipe": "the recipe has no version to run"})
+    now = timezone.now()
+    job = Job.objects.create(
+        workspace=workspace,
+        recipe=recipe,
+        version=chosen,
+        environment=recipe.project.environment,
+        status=JobStatus.QUEUED,
+        trigger_type=trigger_type,
+        is_test=is_test,
+        run_by_user=actor if isinstance(actor, User) else None,
+        run_by_service_account=actor if isinstance(actor, ServiceAccount) else None,
+        rerun_of=rerun_of,
+        trigger_payload=_masked(payload if payload is not None else {}),
+        # Counted as handed to the broker from now: if the commit's dispatch never happens, the
+        # reaper sends the job a lease later.
+        dispatched_at=now,
+    )
+    if _by_hand(actor) and rerun_of is None:
+        audit_record(
+            actor=actor,
+            action="recipe.run",
+            target=recipe,
+            workspace_id=workspace.id,
+            details={"job": str(job.id), "version": chosen.number, "test": is_test},
+        )
+    runtime.dispatch_on_commit(job.id)
+    return job
+
+
+@transaction.atomic
+def job_rerun(*, actor: Any, job: Job) -> Job:
+    """A new job with the failed job's version and trigger data, linked to it (`rerun_of`).
+
+    Only a failed job whose history is still kept can be re-run (rule 14); the old job and its history
+    stay as they were. The actor must see the old job and may run (or, for a test run, test) the recipe.
+    """
+    old = access.job_get(actor, job.workspace, job.id)
+    if old.status != JobStatus.FAILED:
+        raise ValidationError({"job": "only a failed job can be re-run"})
+    new = job_create(
+        actor=actor,
+        recipe=old.recipe,
+        trigger_type=old.trigger_type,
+        payload=old.trigger_payload,
+        is_test=old.is_test,
+        version=old.version,
+        rerun_of=old,
+    )
+    if _by_hand(actor):
+        audit_record(
+            actor=actor,
+            action="job.rerun",
+            target=new,
+            workspace_id=new.workspace_id,
+            details={"rerun_of": str(old.id), "recipe": str(old.recipe_id), "version": old.version.number},
+        )
+    return new
+
+
+@transaction.atomic
+def workspace_retention_set(*, actor: Any, workspace: Workspace, days: Any) -> Workspace:
+    """How many days job history is kept in the workspace (Admin only; rule 14)."""
+    if not policy.is_system(actor):
+        policy.require_perm(actor, workspace, Perm.WORKSPACE_SETTINGS)
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise ValidationError({"days": "must be a whole number of days"})
+    if not JOB_RETENTION_MIN_DAYS <= days <= JOB_RETENTION_MAX_DAYS:
+        raise ValidationError(
+            {"days": f"must be between {JOB_RETENTION_MIN_DAYS} and {JOB_RETENTION_MAX_DAYS} days"}
+        )
+    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if locked.job_retention_days != days:
+        previous = locked.job_retention_days
+        locked.job_retention_days = days
+        locked.save(update_fields=["job_retention_days"])
+        audit_record(
+            actor=actor,
+            action="workspace.job_retention_changed",
+            target=locked,
+            workspace_id=locked.id,
+            details={"from": previous, "to": days},
+        )
+    workspace.job_retention_days = locked.job_retention_days
+    return workspace

@@ -1,0 +1,44 @@
+"""Test helpers for triggers: a workspace with its people, and a started recipe with a given trigger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from causeway.recipes.models import Recipe
+from causeway.recipes.services import project_create, recipe_create, recipe_start
+from causeway.testing import make_user, make_workspace
+
+STEPS = [{"id": "note", "type": "map", "fields": {"seen": "{{ trigger }}"}}]
+
+
+def people() -> dict[str, Any]:
+    admin = make_user("admin@example.com")
+    analyst = make_user("analyst@example.com")
+    operator = make_user("operator@example.com")
+    outsider = make_user("outsider@example.com")
+    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
+    other = make_workspace("Other", members={outsider: "admin"})
+    return {
+        "admin": admin,
+        "analyst": analyst,
+        "operator": operator,
+        "outsider": outsider,
+        "acme": acme,
+        "other": other,
+    }
+
+
+def started_recipe(
+    actor: Any, workspace: Any, trigger: dict[str, Any], *, name: str = "Hooked", start: bool = True
+) -> Recipe:
+    project = project_create(actor=actor, workspace=workspace, name=f"Project of {name}")
+    recipe = recipe_create(
+        actor=actor,
+        workspace=workspace,
+        project=project,
+        name=name,
+        definition={"trigger": trigger, "steps": STEPS},
+    )
+    if start:
+        recipe = recipe_start(actor=actor, recipe=recipe)
+    return recipe

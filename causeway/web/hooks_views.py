@@ -1,0 +1,78 @@
+"""Webhook calls (`POST /hooks/<token>`, signed, public) and the recipe's Webhook page for its editors."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from causeway.access import content as access
+from causeway.access.perms import Perm
+from causeway.access.routes import page
+from causeway.runs import webhooks
+from causeway.workspaces.models import Workspace
+
+
+def _json(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)
+
+
+# Public: a machine calls it, with no session; the signature over its body is what lets it in, so there
+# is no CSRF token to check either.
+@page(public=True)
+@csrf_exempt
+@never_cache
+@require_POST
+def receive(request: HttpRequest, token: str) -> HttpResponse:
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
+        return _json(413, f"the body is larger than {webhooks.MAX_BODY_BYTES} bytes")
+    body = request.read(webhooks.MAX_BODY_BYTES + 1)
+    if len(body) > webhooks.MAX_BODY_BYTES:
+        return _json(413, f"the body is larger than {webhooks.MAX_BODY_BYTES} bytes")
+    try:
+        job = webhooks.webhook_receive(
+            token=token, body=body, signature=request.headers.get(webhooks.SIGNATURE_HEADER)
+        )
+    except webhooks.WebhookNotFound:
+        return _json(404, "Not found")
+    except webhooks.WebhookRefused as refused:
+        return _json(401, refused.reason)
+    except webhooks.BadPayload as bad:
+        return _json(400, str(bad))
+    return JsonResponse({"job": str(job.id)}, status=202)
+
+
+def _page(request: HttpRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = "") -> HttpResponse:
+    recipe = access.recipe_get(request.user, workspace, recipe_id, need=Perm.RECIPE_EDIT)
+    info = webhooks.webhook_info(actor=request.user, recipe=recipe)
+    context = {
+        "workspace": workspace,
+        "recipe": recipe,
+        "info": info,
+        "secret": secret,
+        "header": webhooks.SIGNATURE_HEADER,
+        "tolerance_minutes": webhooks.TOLERANCE_SECONDS // 60,
+    }
+    return render(request, "web/hooks/webhook.html", context)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@never_cache
+@require_GET
+def webhook(request: HttpRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+    return _page(request, workspace, recipe)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@never_cache
+@require_POST
+def webhook_rotate(request: HttpRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+    found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
+    secret = webhooks.webhook_secret_rotate(actor=request.user, recipe=found)
+    # Rendered, not redirected: the secret exists only in this one answer, never cached.
+    return _page(request, workspace, recipe, secret=secret)

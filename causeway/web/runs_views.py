@@ -1,0 +1,181 @@
+"""Pages for jobs: Run History, one job's step-by-step history, a recipe's jobs (Run, Test, Re-run), Schedule.
+
+Jobs are read only through `runs.history` (which starts from `access.content.jobs_visible`, rule 8),
+and started only through `runs.services.job_create` / `job_rerun`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from causeway.access import content
+from causeway.access.perms import Perm
+from causeway.access.routes import page
+from causeway.runs import history, schedule, services
+from causeway.runs.models import JobStatus, TriggerType
+from causeway.workspaces.models import Workspace
+
+PER_PAGE = 50
+TEST_CHOICES = [("", "any"), ("only", "only test runs"), ("exclude", "no test runs")]
+
+
+class JobFilterForm(forms.Form):
+    recipe = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *JobStatus.choices])
+    trigger_type = forms.ChoiceField(
+        required=False, label="Trigger", choices=[("", "any"), *TriggerType.choices]
+    )
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    test = forms.ChoiceField(required=False, label="Test runs", choices=TEST_CHOICES)
+
+    def __init__(self, *args: Any, recipes: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", "any"), *((str(r.pk), r.name) for r in recipes)]
+        self.fields["recipe"].choices = choices  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and until < since:
+            self.add_error("until", "must not be before the first day")
+        return cleaned
+
+    def filters(self, **fixed: Any) -> history.JobFilters:
+        data = self.cleaned_data
+        test = {"only": True, "exclude": False}.get(data.get("test") or "")
+        values: dict[str, Any] = {
+            "recipe": uuid.UUID(data["recipe"]) if data.get("recipe") else None,
+            "status": data.get("status") or None,
+            "trigger_type": data.get("trigger_type") or None,
+            "since": data.get("since"),
+            "until": data.get("until"),
+            "test": test,
+        }
+        values.update(fixed)
+        return history.JobFilters(**values)
+
+
+def _listing(
+    request: HttpRequest, workspace: Workspace, *, recipes: list[Any], **fixed: Any
+) -> dict[str, Any]:
+    """The filter form and one page of the jobs it selects; nothing when the filters are wrong."""
+    form = JobFilterForm(request.GET or None, recipes=recipes)
+    valid = form.is_valid()
+    jobs = history.jobs_list(
+        actor=request.user, workspace=workspace, filters=form.filters(**fixed) if valid else None
+    )
+    if form.is_bound and not valid:
+        jobs = jobs.none()
+    listing = Paginator(jobs, PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "workspace": workspace,
+        "form": form,
+        "page_obj": listing,
+        "rows": [(job, history.run_by(job)) for job in listing],
+        "query": query.urlencode(),
+    }
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def jobs(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    recipes = list(content.recipes_visible(request.user, workspace, Perm.RECIPE_VIEW).order_by("name"))
+    return render(request, "web/runs/jobs.html", _listing(request, workspace, recipes=recipes))
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def job(request: HttpRequest, workspace: Workspace, job: Any) -> HttpResponse:
+    view = history.job_view(actor=request.user, workspace=workspace, job_id=job)
+    context = {
+        "workspace": workspace,
+        "view": view,
+        "job": view.job,
+        "run_by": history.run_by(view.job),
+        "payload": _pretty(view.payload),
+        "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
+    }
+    return render(request, "web/runs/job.html", context)
+
+
+def _pretty(value: Any) -> str:
+    return "" if value is None else json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def job_rerun(request: HttpRequest, workspace: Workspace, job: Any) -> HttpResponse:
+    found = content.job_get(request.user, workspace, job)
+    try:
+        rerun = services.job_rerun(actor=request.user, job=found)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("web:runs_job", workspace=workspace.slug, job=found.pk)
+    messages.success(request, "Re-run queued.")
+    return redirect("web:runs_job", workspace=workspace.slug, job=rerun.pk)
+
+
+def _payload(raw: str) -> dict[str, Any] | None:
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValidationError({"payload": f"not valid JSON: {exc.msg} (line {exc.lineno})"}) from None
+    if not isinstance(value, dict):
+        raise ValidationError({"payload": "must be a JSON object, such as {}"})
+    return value
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_http_methods(["GET", "POST"])
+def recipe_jobs(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        test = request.POST.get("mode") == "test"
+        wanted = history.recipe_for_run(
+            actor=request.user, workspace=workspace, recipe_id=found.pk, test=test
+        )
+        try:
+            started = services.job_create(
+                actor=request.user,
+                recipe=wanted,
+                trigger_type=TriggerType.MANUAL,
+                payload=_payload(request.POST.get("payload", "")),
+                is_test=test,
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"payload": list(exc.messages)}
+        else:
+            messages.success(request, "Test run queued." if test else "Run queued.")
+            return redirect("web:runs_job", workspace=workspace.slug, job=started.pk)
+    context = {
+        **_listing(request, workspace, recipes=[found], recipe=found.pk),
+        "recipe": found,
+        "may_run": content.may(request.user, workspace, Perm.RECIPE_RUN, found),
+        "may_test": content.may(request.user, workspace, Perm.RECIPE_TEST, found),
+        "errors": errors,
+        "payload": request.POST.get("payload", ""),
+    }
+    return render(request, "web/runs/recipe_jobs.html", context, status=400 if errors else 200)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def schedule_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    rows = schedule.schedules_visible(request.user, workspace)
+    return render(request, "web/runs/schedule.html", {"workspace": workspace, "rows": rows})

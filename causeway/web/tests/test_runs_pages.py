@@ -1,0 +1,374 @@
+"""Run History, a job's page, a recipe's jobs (Run, Test, Re-run), Schedule and the Dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from causeway.access.models import RecipeGrant, Role
+from causeway.recipes.services import recipe_start
+from causeway.runs.models import Job
+from causeway.runs.tests.factories import make_job, make_recipe, make_step, schedule_definition
+from causeway.testing import https_client, make_user, make_workspace
+from causeway.workspaces.models import Membership
+from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+
+
+@pytest.fixture
+def people() -> dict[str, Any]:
+    admin = make_user("admin@example.com")
+    analyst = make_user("analyst@example.com")
+    operator = make_user("operator@example.com")
+    outsider = make_user("outsider@example.com")
+    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
+    other = make_workspace("Other", members={outsider: "admin"})
+    sync = make_recipe(admin, acme, "Sync")
+    jobs = {
+        "analyst": make_job(sync, by=analyst, status="failed", error="the API said no"),
+        "analyst2": make_job(sync, by=analyst),
+        "operator": make_job(sync, by=operator, status="failed", error="boom"),
+        "admin": make_job(sync, by=admin),
+        "schedule": make_job(sync, trigger_type="schedule"),
+    }
+    foreign = make_job(make_recipe(outsider, other, "Theirs"), by=outsider)
+    return {
+        "admin": admin,
+        "analyst": analyst,
+        "operator": operator,
+        "outsider": outsider,
+        "acme": acme,
+        "other": other,
+        "sync": sync,
+        "jobs": jobs,
+        "foreign": foreign,
+    }
+
+
+def as_user(user: Any) -> Any:
+    return sign_in(https_client(), user)
+
+
+def listed(html: str) -> set[str]:
+    return set(re.findall(r'<tr data-job="([0-9a-f-]+)"', html))
+
+
+def ids(*jobs: Job) -> set[str]:
+    return {str(job.pk) for job in jobs}
+
+
+# Rule 8: without debug, one's own jobs; with debug on a recipe, every job of it.
+
+
+@pytest.mark.parametrize("who", ["analyst", "operator"])
+def test_rule_08_without_debug_a_user_sees_only_their_own_jobs(people: dict[str, Any], who: str) -> None:
+    jobs = people["jobs"]
+    own = {key: job for key, job in jobs.items() if key.startswith(who)}
+    client = as_user(people[who])
+    page = client.get("/w/acme/jobs")
+    assert page.status_code == 200
+    assert listed(page.content.decode()) == ids(*own.values())
+    page = client.get(f"/w/acme/recipes/{people['sync'].pk}/jobs")
+    assert listed(page.content.decode()) == ids(*own.values())
+    assert client.get(f"/w/acme/jobs/{jobs['admin'].pk}").status_code == 404
+    assert client.get(f"/w/acme/jobs/{jobs['schedule'].pk}").status_code == 404
+
+
+def test_rule_08_a_debug_grant_shows_every_job_of_that_recipe_only(people: dict[str, Any]) -> None:
+    analyst, acme = people["analyst"], people["acme"]
+    other_recipe = make_recipe(people["admin"], acme, "Other recipe")
+    hidden = make_job(other_recipe, by=people["admin"])
+    RecipeGrant.objects.create(workspace=acme, recipe=people["sync"], user=analyst, read=True, debug=True)
+    client = as_user(analyst)
+    assert listed(client.get("/w/acme/jobs").content.decode()) == ids(*people["jobs"].values())
+    assert client.get(f"/w/acme/jobs/{people['jobs']['admin'].pk}").status_code == 200
+    assert client.get(f"/w/acme/jobs/{hidden.pk}").status_code == 404
+
+
+def test_rule_08_an_admin_debugs_every_recipe(people: dict[str, Any]) -> None:
+    html = as_user(people["admin"]).get("/w/acme/jobs").content.decode()
+    assert listed(html) == ids(*people["jobs"].values())
+
+
+def test_rule_08_dashboard_counts_only_the_jobs_the_viewer_may_see(people: dict[str, Any]) -> None:
+    def counts(user: Any) -> dict[str, str]:
+        html = as_user(user).get("/w/acme/").content.decode()
+        return dict(re.findall(r'<li data-count="([a-z-]+)">.*?<strong>(\d+)</strong>', html, re.S))
+
+    assert counts(people["analyst"]) == {
+        "total": "2",
+        "queued": "0",
+        "running": "0",
+        "succeeded": "1",
+        "failed": "1",
+        "active-recipes": "0",
+    }
+    assert counts(people["operator"])["total"] == "1"
+    assert counts(people["admin"])["total"] == "5"
+    RecipeGrant.objects.create(
+        workspace=people["acme"], recipe=people["sync"], user=people["analyst"], read=True, debug=True
+    )
+    assert counts(people["analyst"])["total"] == "5"
+    assert counts(people["analyst"])["failed"] == "2"
+
+
+def test_dashboard_lists_recent_jobs_failures_and_started_recipes(people: dict[str, Any]) -> None:
+    recipe_start(actor=people["admin"], recipe=people["sync"])
+    html = as_user(people["analyst"]).get("/w/acme/").content.decode()
+    recent = html[html.index('id="recent-jobs"') : html.index("Recent failures")]
+    assert listed(recent) == ids(people["jobs"]["analyst"], people["jobs"]["analyst2"])
+    failures = html[html.index('id="recent-failures"') : html.index("Started recipes</h2>")]
+    assert listed(failures) == ids(people["jobs"]["analyst"])
+    assert f'data-recipe="{people["sync"].pk}"' in html
+
+
+# The job's page.
+
+
+def test_the_job_page_shows_status_timing_who_and_each_step(people: dict[str, Any]) -> None:
+    job = people["jobs"]["analyst"]
+    job.started_at = timezone.now() - dt.timedelta(seconds=3)
+    job.finished_at = timezone.now()
+    job.trigger_payload = {"order": 42}
+    job.save()
+    make_step(job, "s1", 0, input={"url": "https://api.example.com/x"}, output={"status": 200})
+    make_step(job, "s2", 1, step_type="map", output={"total": 3}, duration_ms=4, attempts=2)
+    make_step(job, "s3[0].s4", 2, status="failed", error="HTTP 500 from api.example.com", duration_ms=77)
+    page = as_user(people["analyst"]).get(f"/w/acme/jobs/{job.pk}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="job-status" class="status-failed">Failed' in html
+    assert 'id="job-run-by">analyst@example.com' in html
+    assert "the API said no" in html
+    assert "&quot;order&quot;: 42" in html
+    rows = dict(re.findall(r'<tr data-step="([^"]+)" class="status-([a-z]+)">', html))
+    assert rows == {"s1": "succeeded", "s2": "succeeded", "s3[0].s4": "failed"}
+    assert "https://api.example.com/x" in html and "&quot;total&quot;: 3" in html
+    assert "HTTP 500 from api.example.com" in html and "77 ms" in html
+    assert html.index('data-step="s1"') < html.index('data-step="s2"') < html.index('data-step="s3[0].s4"')
+
+
+def test_the_job_page_says_who_or_what_ran_it(people: dict[str, Any]) -> None:
+    html = as_user(people["admin"]).get(f"/w/acme/jobs/{people['jobs']['schedule'].pk}").content.decode()
+    assert 'id="job-run-by">the schedule trigger' in html
+    assert 'id="rerun"' not in html
+
+
+def test_the_job_page_links_a_rerun_and_its_original(people: dict[str, Any]) -> None:
+    first = people["jobs"]["analyst"]
+    second = make_job(people["sync"], by=people["analyst"], rerun_of=first)
+    client = as_user(people["analyst"])
+    html = client.get(f"/w/acme/jobs/{first.pk}").content.decode()
+    assert f"/w/acme/jobs/{second.pk}" in html.split('id="job-reruns"')[1]
+    html = client.get(f"/w/acme/jobs/{second.pk}").content.decode()
+    assert f"/w/acme/jobs/{first.pk}" in html.split('id="job-rerun-of"')[1]
+
+
+def test_cross_workspace_job_and_recipe_ids_are_not_found(people: dict[str, Any]) -> None:
+    admin = as_user(people["admin"])
+    assert admin.get(f"/w/acme/jobs/{people['foreign'].pk}").status_code == 404
+    assert admin.get(f"/w/acme/recipes/{people['foreign'].recipe_id}/jobs").status_code == 404
+    assert admin.post(f"/w/acme/jobs/{people['foreign'].pk}/rerun").status_code == 404
+    outsider = as_user(people["outsider"])
+    assert outsider.get(f"/w/other/jobs/{people['jobs']['admin'].pk}").status_code == 404
+    assert outsider.get("/w/acme/jobs").status_code == 404
+    assert outsider.get("/w/acme/").status_code == 404
+
+
+# Filters and pages.
+
+
+def test_filters_narrow_the_list(people: dict[str, Any]) -> None:
+    jobs, admin = people["jobs"], people["admin"]
+    other = make_recipe(admin, people["acme"], "Other recipe")
+    tested = make_job(other, by=admin, is_test=True, status="failed")
+    old = make_job(other, by=admin, created_at=timezone.now() - dt.timedelta(days=40))
+    client = as_user(admin)
+
+    def get(query: str) -> set[str]:
+        return listed(client.get(f"/w/acme/jobs?{query}").content.decode())
+
+    assert get("status=failed") == ids(jobs["analyst"], jobs["operator"], tested)
+    assert get("trigger_type=schedule") == ids(jobs["schedule"])
+    assert get("test=only") == ids(tested)
+    assert tested.pk not in {j for j in get("test=exclude")}
+    assert get(f"recipe={other.pk}") == ids(tested, old)
+    today = timezone.now().date()
+    assert get(f"recipe={other.pk}&until={today - dt.timedelta(days=30)}") == ids(old)
+    assert get(f"recipe={other.pk}&since={today - dt.timedelta(days=1)}") == ids(tested)
+    assert get(f"recipe={other.pk}&status=failed&test=only") == ids(tested)
+
+
+def test_wrong_filters_are_named_under_their_field(people: dict[str, Any]) -> None:
+    client = as_user(people["admin"])
+    html = client.get("/w/acme/jobs?status=exploded&since=2026-02-01&until=2026-01-01").content.decode()
+    assert 'data-field="status"' in html and 'data-field="until"' in html
+    assert "must not be before the first day" in html
+    assert listed(html) == set()
+    html = client.get(f"/w/acme/jobs?recipe={people['foreign'].recipe_id}").content.decode()
+    assert 'data-field="recipe"' in html and listed(html) == set()
+
+
+def test_run_history_is_paginated(people: dict[str, Any]) -> None:
+    for _ in range(55):
+        make_job(people["sync"], by=people["operator"])
+    client = as_user(people["operator"])
+    first = client.get("/w/acme/jobs").content.decode()
+    assert len(listed(first)) == 50
+    assert "Page 1 of 2 · 56 jobs" in first and 'rel="next"' in first
+    second = client.get("/w/acme/jobs?page=2").content.decode()
+    assert len(listed(second)) == 6 and not listed(first) & listed(second)
+    filtered = client.get("/w/acme/jobs?status=failed&page=1").content.decode()
+    assert listed(filtered) == ids(people["jobs"]["operator"])
+
+
+# Run, Test and Re-run (rule 4: an Operator may run and test, and view history).
+
+
+def test_rule_04_operator_may_run_and_test_a_recipe_from_its_jobs_page(people: dict[str, Any]) -> None:
+    sync, operator = people["sync"], people["operator"]
+    client = as_user(operator)
+    html = client.get(f"/w/acme/recipes/{sync.pk}/jobs").content.decode()
+    assert 'value="run">Run</button>' in html and 'value="test"' in html
+    response = client.post(f"/w/acme/recipes/{sync.pk}/jobs", {"mode": "run", "payload": '{"n": 1}'})
+    assert response.status_code == 302
+    job = Job.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert (job.run_by_user, job.is_test, job.trigger_type, job.trigger_payload) == (
+        operator,
+        False,
+        "manual",
+        {"n": 1},
+    )
+    response = client.post(f"/w/acme/recipes/{sync.pk}/jobs", {"mode": "test"})
+    job = Job.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert job.is_test and job.run_by_user == operator and job.version == sync.current_version
+    assert client.get(response["Location"]).status_code == 200
+
+
+def test_rule_04_operator_cannot_run_where_the_ceiling_forbids_it(people: dict[str, Any]) -> None:
+    prod = make_recipe(people["admin"], people["acme"], "Prod recipe", environment="prod")
+    client = as_user(people["operator"])
+    html = client.get(f"/w/acme/recipes/{prod.pk}/jobs").content.decode()
+    assert 'value="run"' not in html and 'value="test"' not in html
+    response = client.post(f"/w/acme/recipes/{prod.pk}/jobs", {"mode": "run"})
+    assert response.status_code == 403 and b"recipe:run" in response.content
+    assert not Job.objects.filter(recipe=prod).exists()
+
+
+def test_rule_04_operator_reruns_its_own_failed_job_but_not_others_it_cannot_see(
+    people: dict[str, Any],
+) -> None:
+    jobs = people["jobs"]
+    client = as_user(people["operator"])
+    assert client.post(f"/w/acme/jobs/{jobs['analyst'].pk}/rerun").status_code == 404
+    assert not Job.objects.filter(rerun_of=jobs["analyst"]).exists()
+    assert 'id="rerun"' in client.get(f"/w/acme/jobs/{jobs['operator'].pk}").content.decode()
+    response = client.post(f"/w/acme/jobs/{jobs['operator'].pk}/rerun")
+    assert response.status_code == 302
+    rerun = Job.objects.get(rerun_of=jobs["operator"])
+    assert response["Location"] == f"/w/acme/jobs/{rerun.pk}"
+    assert rerun.run_by_user == people["operator"] and rerun.status == "queued"
+
+
+def test_only_a_failed_job_offers_a_rerun(people: dict[str, Any]) -> None:
+    client = as_user(people["analyst"])
+    assert 'id="rerun"' not in client.get(f"/w/acme/jobs/{people['jobs']['analyst2'].pk}").content.decode()
+    response = client.post(f"/w/acme/jobs/{people['jobs']['analyst2'].pk}/rerun", follow=True)
+    assert not Job.objects.filter(rerun_of=people["jobs"]["analyst2"]).exists()
+    assert response.status_code == 200
+
+
+def test_a_payload_that_is_not_a_json_object_is_refused_under_its_field(people: dict[str, Any]) -> None:
+    client = as_user(people["analyst"])
+    before = Job.objects.count()
+    for bad in ("{not json", "[1, 2]"):
+        response = client.post(f"/w/acme/recipes/{people['sync'].pk}/jobs", {"mode": "run", "payload": bad})
+        assert response.status_code == 400
+        assert 'data-field="payload"' in response.content.decode()
+    assert Job.objects.count() == before
+
+
+# Schedule.
+
+
+def test_schedule_lists_started_scheduled_recipes_with_their_next_runs(people: dict[str, Any]) -> None:
+    admin, acme = people["admin"], people["acme"]
+    daily = make_recipe(admin, acme, "Daily", definition=schedule_definition("0 9 * * *", "Europe/Paris"))
+    recipe_start(actor=admin, recipe=daily)
+    make_recipe(admin, acme, "Not started", definition=schedule_definition())
+    recipe_start(actor=admin, recipe=people["sync"])  # started, but a manual trigger
+    html = as_user(people["operator"]).get("/w/acme/schedule").content.decode()
+    rows = re.findall(r'<tr data-recipe="([0-9a-f-]+)">', html)
+    assert rows == [str(daily.pk)]
+    assert "<code>0 9 * * *</code>" in html and "Europe/Paris" in html
+    runs = re.findall(r'<time datetime="([^"]+)">', html.split('class="next-runs"')[1])
+    assert len(runs) == 5
+    parsed = [dt.datetime.fromisoformat(value) for value in runs]
+    assert all(when.hour == 9 and when.minute == 0 for when in parsed)
+    assert parsed == sorted(parsed)
+
+
+def test_schedule_shows_only_recipes_the_viewer_may_read(people: dict[str, Any]) -> None:
+    admin, acme = people["admin"], people["acme"]
+    daily = make_recipe(admin, acme, "Daily", definition=schedule_definition())
+    recipe_start(actor=admin, recipe=daily)
+    narrow = Role.objects.create(
+        workspace=acme, key="narrow", name="Narrow", permissions=["recipe:view"], all_projects=False
+    )
+    reader = make_user("reader@example.com")
+    Membership.objects.create(workspace=acme, user=reader, role=narrow)
+    assert "no-schedules" in as_user(reader).get("/w/acme/schedule").content.decode()
+    narrow.projects.add(daily.project)
+    assert f'data-recipe="{daily.pk}"' in as_user(reader).get("/w/acme/schedule").content.decode()
+
+
+# Rule 13: history was masked when written; a value learnt since is masked on the way out too.
+
+CANARY = "sk_live_history-canary-3141"
+
+
+@pytest.fixture
+def canary_in_history(people: dict[str, Any]) -> Any:
+    from causeway.vault.masking import register_value, registry
+
+    job = people["jobs"]["analyst"]
+    job.error = f"refused with {CANARY}"
+    job.trigger_payload = {"token": CANARY}
+    job.save()
+    make_step(
+        job, "s1", 0, input={"headers": {"Authorization": f"Bearer {CANARY}"}}, output=CANARY, error=CANARY
+    )
+    registry.clear()
+    register_value("STRIPE_KEY", CANARY)
+    yield job
+    registry.clear()
+
+
+def test_rule_13_job_history_is_masked_again_on_the_way_out(
+    people: dict[str, Any], canary_in_history: Any
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from causeway.workspaces.tests.helpers import bearer
+
+    job = canary_in_history
+    page = as_user(people["analyst"]).get(f"/w/acme/jobs/{job.pk}").content.decode()
+    api = https_client(**bearer(people["analyst"])).get(
+        f"/api/v1/workspaces/{people['acme'].pk}/jobs/{job.pk}"
+    )
+    listing = https_client(**bearer(people["analyst"])).get(f"/api/v1/workspaces/{people['acme'].pk}/jobs")
+    out = StringIO()
+    call_command("jobs", "show", "--workspace", "acme", str(job.pk), stdout=out)
+    for text in (page, api.content.decode(), listing.content.decode(), out.getvalue()):
+        assert CANARY not in text
+        assert "[masked:STRIPE_KEY]" in text
+    body = api.json()
+    assert body["trigger_payload"] == {"token": "[masked:STRIPE_KEY]"}
+    assert body["steps"][0]["input"] == {"headers": {"Authorization": "Bearer [masked:STRIPE_KEY]"}}
