@@ -6,8 +6,9 @@ account with an execute grant on R1 (`robot`); outside it, a staff user who is n
 Admin of another workspace (`other_admin`). Each human has an API token; the robot has one too.
 
 The content every endpoint is called on: projects P1 (R1 in it, two versions; an empty folder F1; a
-lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); the Analyst
-keeps a bookmark on R1. Two failed jobs of R1: one the Operator ran (`job`), one the robot ran
+lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); a PROD
+project P4 with R4, where rule 5's default ceiling lets people read and debug only. The Analyst keeps
+a bookmark on R1. Two failed jobs of R1: one the Operator ran (`job`), one the robot ran
 (`robot_job`); a failed job of R2 the Operator ran (`r2_job`: an Analyst holds no debug on R2).
 """
 
@@ -61,6 +62,7 @@ class World:
     job: Any = None
     robot_job: Any = None
     r2_job: Any = None
+    r4: Any = None
     ids: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +106,8 @@ def build_world() -> World:
     recipe_save(actor=people["analyst"], recipe=r1, definition=MANUAL_V2, message="second")
     r1.refresh_from_db()
     p3 = project_create(actor=system, workspace=ws, name="P3 empty")
+    p4 = project_create(actor=system, workspace=ws, name="P4", environment="prod")
+    r4 = recipe_create(actor=system, workspace=ws, project=p4, name="R4", definition=MANUAL)
     f1 = folder_create(actor=system, workspace=ws, project=p1, name="F1")
     t1 = lookup_table_create(
         actor=system, workspace=ws, project=p1, name="T1", columns=TABLE_COLUMNS, key_column="code"
@@ -173,6 +177,7 @@ def build_world() -> World:
         job=job,
         robot_job=robot_job,
         r2_job=r2_job,
+        r4=r4,
     )
 
 
