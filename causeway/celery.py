@@ -11,6 +11,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "causeway.settings")
 
 app = Celery("causeway")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _embedded_broker_polling(**kwargs: Any) -> None:
+    """How often the embedded broker's table is polled when idle.
+
+    kombu's SQLAlchemy transport hands every transport option to SQLAlchemy's `create_engine`, which
+    refuses `polling_interval`; the interval is the transport's class attribute instead.
+    """
+    from django.conf import settings
+    from kombu.transport import sqlalchemy
+
+    sqlalchemy.Transport.polling_interval = settings.BROKER_POLLING_INTERVAL
+
 app.autodiscover_tasks()
 # The schedule and poll ticks live with the triggers they run.
 app.autodiscover_tasks(["causeway.runs"], related_name="triggers")
@@ -45,3 +58,4 @@ def _feed_masking(**kwargs: Any) -> None:
 signals.after_setup_logger.connect(_mask_worker_logs, weak=False)
 signals.after_setup_task_logger.connect(_mask_worker_logs, weak=False)
 signals.task_prerun.connect(_feed_masking, weak=False)
+signals.worker_init.connect(_embedded_broker_polling, weak=False)

@@ -402,7 +402,8 @@ def recipe_get(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[
 def recipe_update(
     request: HttpRequest, workspace_id: str, recipe_id: str, body: RecipePatch
 ) -> dict[str, Any]:
-    recipe = _recipe(request, recipe_id)
+    # Even an empty change is a write: refused to whoever may not edit the recipe.
+    recipe = _recipe(request, recipe_id, need=Perm.RECIPE_EDIT)
     if body.name is not None or body.description is not None:
         recipe = services.recipe_rename(
             actor=_actor(request), recipe=recipe, name=body.name or recipe.name, description=body.description

@@ -60,9 +60,10 @@ def actions(world: World) -> list[str]:
 
 # Rule 1: one policy; an Operator is refused on every write operation of the API.
 
-# Writes an Operator may make (its own account; recipe runs and tests when those operations exist).
+# Writes an Operator may make: its own account; running a recipe, and starting and stopping it (rule 4:
+# "may run recipes and start and stop recipe tests", within the environment's ceiling); its own bookmarks.
 OPERATOR_WRITES = {"PATCH /me", "POST /me/password", "POST /me/tokens", "DELETE /me/tokens/{token_id}"}
-OPERATOR_WRITE_PATTERNS = (re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?)$"),)
+OPERATOR_WRITE_PATTERNS = (re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),)
 
 
 def test_rule_01_operator_is_refused_on_every_write_operation(world: World) -> None:

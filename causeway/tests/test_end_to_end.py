@@ -181,7 +181,7 @@ def test_rule_13_webhook_to_lookup_row_through_real_processes_with_the_secret_ma
     _, api_token = token_create(actor=admin, name="e2e", expires_in_days=1)
     seen: list[str] = []
     with httpx.Client(base_url=https_server.url, verify=False, timeout=30) as remote:  # noqa: S501  # nosec B501
-        api = client.get(
+        api = remote.get(
             f"/api/v1/workspaces/{workspace.id}/jobs/{job.id}",
             headers={"Authorization": f"Bearer {api_token}"},
         )
