@@ -8,8 +8,9 @@ Admin of another workspace (`other_admin`). Each human has an API token; the rob
 The content every endpoint is called on: projects P1 (R1 in it, two versions; an empty folder F1; a
 lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); a PROD
 project P4 with R4, where rule 5's default ceiling lets people read and debug only. The Analyst keeps
-a bookmark on R1. Two failed jobs of R1: one the Operator ran (`job`), one the robot ran
-(`robot_job`); a failed job of R2 the Operator ran (`r2_job`: an Analyst holds no debug on R2).
+a bookmark on R1. Failed jobs of R1: one the Analyst ran (`job`), one the Operator ran
+(`operator_job`), one the robot ran (`robot_job`); a failed job of R2 the Operator ran (`r2_job`: an
+Analyst holds no debug on R2).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class World:
     t1: Any = None
     bookmark: Any = None
     job: Any = None
+    operator_job: Any = None
     robot_job: Any = None
     r2_job: Any = None
     r4: Any = None
@@ -137,7 +139,8 @@ def build_world() -> World:
     robot_token, robot_secret = services.service_account_token_create(
         actor=system, workspace=ws, account=robot, name="ci", expires_in_days=30
     )
-    job = _failed_job(r1, user=people["operator"])
+    job = _failed_job(r1, user=people["analyst"])
+    operator_job = _failed_job(r1, user=people["operator"])
     robot_job = _failed_job(r1, service_account=robot)
     r2_job = _failed_job(r2, user=people["operator"])
     tokens = {
@@ -175,6 +178,7 @@ def build_world() -> World:
         t1=t1,
         bookmark=bookmark,
         job=job,
+        operator_job=operator_job,
         robot_job=robot_job,
         r2_job=r2_job,
         r4=r4,
