@@ -24,6 +24,7 @@ def _embedded_broker_polling(**kwargs: Any) -> None:
 
     sqlalchemy.Transport.polling_interval = settings.BROKER_POLLING_INTERVAL
 
+
 app.autodiscover_tasks()
 # The schedule and poll ticks live with the triggers they run.
 app.autodiscover_tasks(["causeway.runs"], related_name="triggers")
