@@ -8,17 +8,18 @@ definition (the recipe's plain `trigger_type` follows the current draft, which m
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from croniter import croniter
 from django.db.models import F, Q
 from django.utils import timezone
 
 from causeway.access import content
 from causeway.access.perms import Perm
 from causeway.runs.models import TriggerState
+from causeway.runs.triggers import cron_times
 from causeway.workspaces.models import Workspace
 
 
@@ -34,20 +35,14 @@ class ScheduleRow:
 
 
 def next_runs(cron: str, zone: str, *, now: dt.datetime, count: int) -> list[dt.datetime]:
-    """The next `count` times `cron` fires after `now`, read in the time zone `zone` (DST included).
+    """The next `count` times `cron` fires after `now`, in the time zone `zone` (DST included).
 
-    As the schedule trigger fires them: a time the clocks skip runs at the first minute after it; a time
-    they repeat (when they go back) runs once, at its first occurrence.
+    They are the times the schedule trigger itself fires (`triggers.cron_times`), so the page and the
+    firing cannot disagree: a time the clocks skip runs at the first minute after it; a time they
+    repeat runs once.
     """
     tz = zoneinfo.ZoneInfo(zone)
-    walker = croniter(cron, now.astimezone(tz))
-    runs: list[dt.datetime] = []
-    while len(runs) < count:
-        when = walker.get_next(dt.datetime)
-        if runs and when.replace(tzinfo=None) == runs[-1].replace(tzinfo=None):
-            continue
-        runs.append(when)
-    return runs
+    return [when.astimezone(tz) for when in itertools.islice(cron_times(cron, tz, now), count)]
 
 
 def schedules_visible(
