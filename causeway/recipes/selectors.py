@@ -10,30 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from causeway.access import content as access
-from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.recipes.definition import secret_names
 from causeway.recipes.models import Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.workspaces.models import Workspace
 
 
-def _recipes_visible(actor: Any, workspace: Workspace, need: Perm) -> QuerySet[Recipe]:
-    """`access.recipes_visible`, except for the system actor (the operator's command line), which holds
-    everything (`access.content.standing`) but has no grants to filter by: the grant filter would compare
-    it with user ids and fail."""
-    if policy.is_system(actor):
-        return Recipe.objects.filter(workspace=workspace)
-    return access.recipes_visible(actor, workspace, need)
-
-
 def projects_list(actor: Any, workspace: Workspace, *, environment: str | None = None) -> QuerySet[Project]:
-    # The system actor sees every project; `access.projects_visible` would ask for its recipe grants.
-    visible = (
-        Project.objects.filter(workspace=workspace)
-        if policy.is_system(actor)
-        else access.projects_visible(actor, workspace)
-    )
-    projects = visible.order_by("environment", "name")
+    projects = access.projects_visible(actor, workspace).order_by("environment", "name")
     if environment:
         projects = projects.filter(environment=environment)
     return projects
@@ -58,7 +42,9 @@ def recipes_list(
     need: Perm = Perm.RECIPE_VIEW,
 ) -> QuerySet[Recipe]:
     """The recipes the actor may `need`, narrowed by project, folder, a name search and started or not."""
-    recipes = _recipes_visible(actor, workspace, need).select_related("project", "folder", "current_version")
+    recipes = access.recipes_visible(actor, workspace, need).select_related(
+        "project", "folder", "current_version"
+    )
     if project is not None:
         recipes = recipes.filter(project=project)
     if folder is not None:
@@ -106,7 +92,7 @@ def lookup_rows(table: LookupTable) -> list[dict[str, Any]]:
 def bookmarked_recipes(actor: Any, workspace: Workspace) -> QuerySet[Recipe]:
     """The actor's bookmarks that it may still read."""
     return (
-        _recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
+        access.recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
         .filter(bookmarks__user=actor)
         .select_related("project", "folder")
         .order_by("name")
@@ -167,7 +153,7 @@ def secret_references(actor: Any, workspace: Workspace, names: Sequence[str]) ->
     found: dict[str, list[str]] = {}
     if not wanted:
         return found
-    recipes = _recipes_visible(actor, workspace, Perm.RECIPE_VIEW).select_related("current_version")
+    recipes = access.recipes_visible(actor, workspace, Perm.RECIPE_VIEW).select_related("current_version")
     for recipe in recipes:
         if recipe.current_version is None:
             continue
