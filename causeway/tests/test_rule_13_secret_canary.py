@@ -261,7 +261,9 @@ def test_rule_13_a_canary_secret_surfaces_nowhere_after_failing_requests(
         marker = f"end-of-canary-{uuid.uuid4().hex}"
         # The access log keeps paths, not query strings: the marker travels as a path.
         assert http.get(f"{base}/{marker}").status_code == 404
-        web_log = log.until(marker)
+        # The access log line is written after the answer, and after Django's own "Not Found" warning,
+        # which names the marker too: wait for the access line itself.
+        web_log = log.until("GET /" + marker)
 
     # Worker side, in a process that never saw the secret being set: a step tries to send it elsewhere.
     # (What this process logged so far was the test acting as an HTTP client, not as Causeway.)
