@@ -25,9 +25,10 @@ browser-deps:
 # database and broker keys (see causeway/testing.py). Many tests wait on real Causeway processes, so
 # more test processes than cores pay. TEST_PROCESSES=0 runs every test in one process.
 TEST_PROCESSES ?= 3
-# Branch coverage of the policy and the cryptography, measured by `make test`: each may only go up.
-COVERAGE_FLOOR_ACCESS := 0
-COVERAGE_FLOOR_VAULT := 0
+# Branch coverage of the policy and the cryptography as measured (92.3 % and 99.5 % on both the SQLite
+# and the PostgreSQL runs), rounded down: each may only go up.
+COVERAGE_FLOOR_ACCESS := 92
+COVERAGE_FLOOR_VAULT := 99
 
 test: export CAUSEWAY_HOME := $(CURDIR)/var/check
 test: $(STAMP) browser-deps
