@@ -22,9 +22,10 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The tests run in several processes side by side (pytest-xdist), each with its own data directory,
-# database and broker keys (see causeway/testing.py). Many tests wait on real Causeway processes, so
-# more test processes than cores pay. TEST_PROCESSES=0 runs every test in one process.
-TEST_PROCESSES ?= 3
+# database and broker keys (see causeway/testing.py). One per core: the Causeway processes the tests
+# wait on work too, so more test processes than cores measured slower. TEST_PROCESSES=0 runs every
+# test in one process.
+TEST_PROCESSES ?= 2
 # Branch coverage of the policy and the cryptography as measured (92.3 % and 99.5 % on both the SQLite
 # and the PostgreSQL runs), rounded down: each may only go up.
 COVERAGE_FLOOR_ACCESS := 92
