@@ -242,6 +242,39 @@ def test_rule_03_custom_role_cannot_hold_key_management(world: World) -> None:
     assert Perm.VAULT_KEY_MANAGE not in policy.perms_in(world.people["custom"], world.ws)
 
 
+def test_a_role_naming_another_workspaces_project_names_the_id_sent_and_nothing_of_it(world: World) -> None:
+    theirs = world.other_recipe.project
+    body = {"name": "Borrowed", "permissions": ["recipe:view"], "all_projects": False}
+    answer = api(
+        world, "admin", "POST", f"/workspaces/{world.ws.id}/roles", body | {"projects": [str(theirs.id)]}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["projects"] == [f"project {theirs.id} is not in this workspace"]
+    assert theirs.name.encode() not in answer.content and b"Other" not in answer.content
+    both = api(
+        world,
+        "admin",
+        "PATCH",
+        f"/workspaces/{world.ws.id}/roles/{world.custom_role.id}",
+        {"projects": [str(world.p1.id), str(theirs.id), str(world.r1.id)]},
+    )
+    named = ", ".join(sorted([str(theirs.id), str(world.r1.id)]))
+    assert both.status_code == 400
+    assert both.json()["errors"]["projects"] == [f"projects {named} are not in this workspace"]
+    shown = page(
+        world,
+        "admin",
+        "POST",
+        f"/w/{world.ws.slug}/access/roles/new",
+        {"name": "Borrowed", "permissions": ["recipe:view"], "scope": "chosen", "projects": [str(theirs.id)]},
+    )
+    assert (
+        shown.status_code == 400 and f"project {theirs.id} is not in this workspace".encode() in shown.content
+    )
+    assert not Role.objects.filter(name="Borrowed").exists()
+    assert list(world.custom_role.projects.all()) == [world.p1]
+
+
 def test_rule_04_system_roles_are_as_seeded_and_fixed(world: World) -> None:
     for key, perms in SYSTEM_ROLES.items():
         role = Role.objects.get(workspace__isnull=True, key=key)
