@@ -15,6 +15,7 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from causeway.access import policy
+from causeway.access import services as access_services
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.accounts.models import UserType
@@ -210,7 +211,13 @@ def member_update(
 ) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
-    return _member_out(services.member_role_change(actor=actor, membership=membership, role=body.role))
+    changed = access_services.member_role_change(
+        actor=actor,
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        membership=membership,
+        role=body.role,
+    )
+    return _member_out(changed)
 
 
 @router.delete(
@@ -233,7 +240,7 @@ def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> St
 def workspace_invitation_create(
     request: HttpRequest, workspace_id: str, body: WorkspaceInvitationIn
 ) -> Status[dict[str, Any]]:
-    issued = services.workspace_invitation_create(
+    issued = access_services.workspace_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         email=body.email,
