@@ -23,7 +23,15 @@ router = Router(tags=["access"])
 
 
 Strict = StrictIn
-Permission = Literal[tuple(p.value for p in Perm)]  # type: ignore[valid-type]
+# What a custom role may hold: the catalogue, never an Admin-only power (rule 3); checked by the service.
+RolePermission = Annotated[
+    str,
+    Field(
+        json_schema_extra={
+            "enum": sorted({p.value for p in services.CATALOGUE} | {Perm.WORKSPACE_VIEW.value})
+        }
+    ),
+]
 RoleKey = Annotated[str, Field(max_length=60, pattern=r"^[-a-z0-9_]+$", description="a role's key")]
 Capabilities = Annotated[list[Literal["read", "write", "execute", "debug"]], Field(max_length=4)]
 
@@ -40,14 +48,14 @@ class RoleOut(Schema):
 
 class RoleIn(Strict):
     name: str = name_field("the role's name, unique in the workspace")
-    permissions: list[Permission] = Field(max_length=100)
+    permissions: list[RolePermission] = Field(max_length=100)
     all_projects: bool = True
     projects: list[ObjectId] = Field([], max_length=100, description="the projects, when not all")
 
 
 class RolePatch(Strict):
     name: str | None = name_field("the role's name, unique in the workspace", default=None)
-    permissions: list[Permission] | None = Field(None, max_length=100)
+    permissions: list[RolePermission] | None = Field(None, max_length=100)
     all_projects: bool | None = None
     projects: list[ObjectId] | None = Field(None, max_length=100)
 
@@ -105,7 +113,7 @@ class EnvironmentIn(Strict):
     capabilities: Capabilities
 
 
-class TokenOut(Schema):
+class ServiceAccountTokenOut(Schema):
     id: uuid.UUID
     name: str
     prefix: str
@@ -115,7 +123,7 @@ class TokenOut(Schema):
     last_used_at: datetime | None
 
 
-class TokenCreatedOut(TokenOut):
+class ServiceAccountTokenCreatedOut(ServiceAccountTokenOut):
     token: str
 
 
@@ -124,7 +132,7 @@ class ServiceAccountOut(Schema):
     name: str
     active: bool
     created_at: datetime
-    tokens: list[TokenOut]
+    tokens: list[ServiceAccountTokenOut]
 
 
 class ServiceAccountIn(Strict):
@@ -135,7 +143,7 @@ class ServiceAccountPatch(Strict):
     active: bool
 
 
-class TokenIn(Strict):
+class ServiceAccountTokenIn(Strict):
     name: str = name_field("the token's name")
     expires_in_days: int = Field(json_schema_extra=stated(minimum=1, maximum=SERVICE_ACCOUNT_TOKEN_MAX_DAYS))
 
@@ -441,7 +449,7 @@ def grant_delete(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_explain(
-    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, permission: Permission
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, permission: Perm
 ) -> dict[str, Any]:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
     perm = Perm(permission)
@@ -533,12 +541,12 @@ def service_account_update(
 
 @router.post(
     "/workspaces/{workspace_id}/service-accounts/{account_id}/tokens",
-    response=answers({201: TokenCreatedOut}),
+    response=answers({201: ServiceAccountTokenCreatedOut}),
     summary="Make a token for a service account; the token is in this answer only",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_token_create(
-    request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, body: TokenIn
+    request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, body: ServiceAccountTokenIn
 ) -> Status[dict[str, Any]]:
     account = services.service_account_get(_actor(request), _ws(request), account_id)
     token, secret = services.service_account_token_create(

@@ -280,7 +280,9 @@ def test_rule_08_a_service_account_may_not_make_test_runs(people: dict[str, Any]
     assert Job.objects.count() == before
     other = make_recipe(admin, acme, "Not granted")
     hidden = client.post(
-        f"{API}{ws(people)}/recipes/{other.pk}/jobs", json.dumps({"test": True}), content_type="application/json"
+        f"{API}{ws(people)}/recipes/{other.pk}/jobs",
+        json.dumps({"test": True}),
+        content_type="application/json",
     )
     assert hidden.status_code == 404
     assert client.post(path, "{}", content_type="application/json").status_code == 201
