@@ -12,7 +12,7 @@ from ninja import Field, Router, Schema, Status
 from causeway.access import secrets
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.api.schemas import Host, StrictIn, WorkspaceRef, answers, stated
+from causeway.api.schemas import SEGMENT_PATTERN, Host, StrictIn, WorkspaceRef, answers, stated
 from causeway.vault.secrets import MAX_ALLOWED_HOSTS, MAX_VALUE_LENGTH
 
 router = Router(tags=["vault"])
@@ -34,6 +34,7 @@ SECRET_NAME = Annotated[
     str,
     Field(
         max_length=200,
+        pattern=SEGMENT_PATTERN,
         description="a letter, then up to 99 letters, digits, _ . or -",
         json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"},
     ),
