@@ -208,6 +208,9 @@ ROWS: list[Page | Api] = [
     Page("web:runs_recipe_jobs", "POST",                      "302  302  302  302  302  403  302  404  404",
         form=lambda w: {"mode": "test", "payload": "{}"}),
     Page("web:schedule", "GET",                               "302  200  200  200  200  200  302  404  404"),
+    # The API reference: signed-in people only; a service account is refused it (rule 8).
+    Page("api:openapi-view", "GET",                           "302  200  200  200  200  200  302  200  200"),
+    Page("api:openapi-json", "GET",                           "401  200  200  200  200  200  403  200  200"),
     # API: platform and accounts.
     Api("GET /health",                                        "200  200  200  200  200  200  200  200  200"),
     Api("GET /me",                                            "401  200  200  200  200  200  403  200  200"),
@@ -574,7 +577,15 @@ def api_operations() -> set[str]:
 def page_names() -> dict[str, str]:
     from django.urls import get_resolver
 
-    return {name: route for route, name, _ in walk(get_resolver()) if not name.startswith("api:")}
+    from causeway.access.routes import API_DELEGATED, declaration_of
+
+    # API routes whose access their operations declare are rows of `Api`; the others (the API
+    # reference) are pages.
+    return {
+        name: route
+        for route, name, callback in walk(get_resolver())
+        if not name.startswith("api:") or declaration_of(callback) != API_DELEGATED
+    }
 
 
 def test_every_endpoint_is_in_the_matrix() -> None:

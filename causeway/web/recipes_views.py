@@ -24,6 +24,7 @@ from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
+from causeway.web.params import query_choice, query_text, refused
 from causeway.workspaces.models import Workspace
 
 MAX_IMPORT_BYTES = 1_000_000
@@ -55,8 +56,8 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 
 
 def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any) -> HttpResponse:
-    search = request.GET.get("q", "").strip()
-    environment = request.GET.get("environment", "")
+    search = query_text(request, "q")
+    environment = query_choice(request, "environment", [e.value for e in Environment])
     context = _base(
         request,
         workspace,
@@ -455,7 +456,10 @@ def recipe_bookmark(request: HttpRequest, workspace: Workspace, recipe: Any) -> 
 def recipe_export(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     number = request.GET.get("version")
-    version = selectors.recipe_version(found, number) if number else None
+    try:
+        version = selectors.recipe_version(found, number) if number else None
+    except ValidationError as exc:
+        raise refused(exc) from None
     data = services.recipe_export(actor=request.user, recipe=found, version=version)
     response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")
     filename = f"{slugify(found.name) or 'recipe'}-v{data['version']}.json"

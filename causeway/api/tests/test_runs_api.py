@@ -281,3 +281,32 @@ def test_rule_08_a_service_account_runs_what_it_may_execute_and_reads_only_its_o
     Job.objects.filter(pk=body["id"]).update(status="failed")
     assert client.post(f"{base}/jobs/{body['id']}/rerun").status_code == 403
     assert client.get(f"{base}/schedule").status_code == 403
+
+
+def test_rule_08_a_service_account_may_not_make_test_runs(people: dict[str, Any]) -> None:
+    from causeway.access import services as access_services
+
+    acme, sync, admin = people["acme"], people["sync"], people["admin"]
+    robot = access_services.service_account_create(actor=admin, workspace=acme, name="robot")
+    access_services.grant_set(
+        actor=admin, workspace=acme, recipe=sync, service_account=robot, capabilities=["execute"]
+    )
+    _, secret = access_services.service_account_token_create(
+        actor=admin, workspace=acme, account=robot, name="ci", expires_in_days=1
+    )
+    client = https_client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    path = f"{API}{ws(people)}/recipes/{sync.pk}/jobs"
+    before = Job.objects.count()
+    # Test runs are `recipe:test`, which a service account never holds: refused, naming it, since the
+    # account knows the recipe it may run.
+    answer = client.post(path, json.dumps({"test": True}), content_type="application/json")
+    assert answer.status_code == 403 and answer.json()["permission"] == "recipe:test"
+    assert Job.objects.count() == before
+    other = make_recipe(admin, acme, "Not granted")
+    hidden = client.post(
+        f"{API}{ws(people)}/recipes/{other.pk}/jobs",
+        json.dumps({"test": True}),
+        content_type="application/json",
+    )
+    assert hidden.status_code == 404
+    assert client.post(path, "{}", content_type="application/json").status_code == 201

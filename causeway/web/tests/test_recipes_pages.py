@@ -178,7 +178,11 @@ def test_versions_and_the_diff_page(people: dict[str, Any]) -> None:
     assert re.search(r'class="added" data-step="first"', html)
     assert re.search(r'class="removed" data-step="shape"', html)
     assert "<del>https://api.example.com/items</del> → <ins>https://api.example.com/v2/items</ins>" in html
-    assert client.get(f"/w/acme/recipes/{recipe.id}/diff?from=1&to=9").status_code == 400
+    # A version the recipe does not have is not found; one that is no version number at all is a 400.
+    assert client.get(f"/w/acme/recipes/{recipe.id}/diff?from=1&to=9").status_code == 404
+    assert client.get(f"/w/acme/recipes/{recipe.id}/diff?from=1&to=abc").status_code == 400
+    assert client.get(f"/w/acme/recipes/{recipe.id}/export?version=abc").status_code == 400
+    assert client.get(f"/w/acme/recipes/{recipe.id}/export?version=999").status_code == 404
 
 
 def test_export_downloads_the_definition_and_import_makes_a_recipe_or_a_version(
