@@ -17,6 +17,7 @@ from causeway.access.routes import operation
 from causeway.recipes import selectors, services
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Folder, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.schema import DefinitionDocument, blank_definition
 
 router = Router(tags=["recipes"])
 WS = "/workspaces/{workspace_id}"
@@ -77,7 +78,7 @@ class RecipeOut(Schema):
 
 
 class RecipeDetailOut(RecipeOut):
-    definition: dict[str, Any] | None
+    definition: DefinitionDocument | None
 
 
 class RecipeIn(In):
@@ -85,9 +86,9 @@ class RecipeIn(In):
     name: str
     description: str = ""
     folder_id: str | None = None
-    definition: dict[str, Any] = Field(
-        default_factory=lambda: {"trigger": {"type": "manual"}, "steps": []},
-        description="trigger, steps and settings; see the definition schema",
+    definition: DefinitionDocument = Field(
+        default_factory=blank_definition,
+        description="trigger, steps and settings",
     )
 
 
@@ -98,7 +99,7 @@ class RecipePatch(In):
 
 
 class VersionIn(In):
-    definition: dict[str, Any]
+    definition: DefinitionDocument
     message: str = ""
 
 
@@ -110,7 +111,7 @@ class VersionOut(Schema):
 
 
 class VersionDetailOut(VersionOut):
-    definition: dict[str, Any]
+    definition: DefinitionDocument
 
 
 class ExportIn(In):
@@ -118,7 +119,7 @@ class ExportIn(In):
     name: str = ""
     description: str = ""
     version: int | None = None
-    definition: dict[str, Any]
+    definition: DefinitionDocument
 
 
 class ImportIn(In):
