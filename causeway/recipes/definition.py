@@ -36,8 +36,9 @@ def definition_clean(raw: Any) -> dict[str, Any]:
     return definition_load(raw).normalised()
 
 
-def trigger_load(raw: Any) -> Trigger:
-    """A stored definition's trigger as its model (a missing one is manual)."""
+def trigger_load(definition: Any) -> Trigger:
+    """The trigger of a stored definition, as its model (none: manual), without reading its steps."""
+    raw = definition.get("trigger") if isinstance(definition, dict) else None
     try:
         return TRIGGERS.load(raw if raw is not None else {})
     except ModelValidationError as exc:

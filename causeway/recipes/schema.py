@@ -371,7 +371,8 @@ class Part(BaseModel):
 P = TypeVar("P", bound=Part)
 
 
-def _tag(model: type[Part]) -> str:
+def type_of(model: type[Part]) -> str:
+    """The `type` a trigger or step model stands for (its `Literal`)."""
     (tag,) = get_args(model.model_fields["type"].annotation)
     return str(tag)
 
@@ -391,7 +392,7 @@ class Registry(Generic[P]):
         self.models: dict[str, type[P]] = {}
 
     def register(self, model: type[P]) -> type[P]:
-        tag = _tag(model)
+        tag = type_of(model)
         if tag in self.models:
             raise ValueError(f"the type {tag!r} is already registered")
         self.models[tag] = model
@@ -457,7 +458,8 @@ class Registry(Generic[P]):
     ) -> JsonSchemaValue:
         ref = f"{__name__}.{self.schema_name}"
         reference = core_schema.definition_reference_schema(ref)
-        if _DESCRIBING.get():
+        describing = _DESCRIBING.get()
+        if self.schema_name in describing:
             # Inside the union's own description (a condition's branches): a reference to it.
             return handler(reference)
         union = core_schema.tagged_union_schema(
@@ -465,14 +467,14 @@ class Registry(Generic[P]):
             discriminator="type",
             ref=ref,
         )
-        token = _DESCRIBING.set(True)
+        token = _DESCRIBING.set(describing | {self.schema_name})
         try:
             return handler(core_schema.definitions_schema(reference, [union]))
         finally:
             _DESCRIBING.reset(token)
 
 
-_DESCRIBING: ContextVar[bool] = ContextVar("causeway_definition_describing", default=False)
+_DESCRIBING: ContextVar[frozenset[str]] = ContextVar("causeway_definition_describing", default=frozenset())
 
 
 class _StepTypes(Registry["Step"]):

@@ -28,7 +28,14 @@ from causeway.access.perms import Perm
 from causeway.access.secrets import secret_use_for_destination
 from causeway.recipes.definition import trigger_load
 from causeway.recipes.models import Recipe
-from causeway.recipes.schema import ManualTrigger, PollTrigger, ScheduleTrigger, Trigger, WebhookTrigger
+from causeway.recipes.schema import (
+    ManualTrigger,
+    PollTrigger,
+    ScheduleTrigger,
+    Trigger,
+    WebhookTrigger,
+    type_of,
+)
 from causeway.runs import outbound
 from causeway.runs.models import Job, PolledItem, TriggerState, TriggerType
 from causeway.runs.services import job_create
@@ -58,7 +65,7 @@ def active_trigger(recipe: Recipe) -> Trigger:
     version = recipe.active_version
     if version is None:
         return ManualTrigger()
-    return trigger_load((version.definition or {}).get("trigger"))
+    return trigger_load(version.definition)
 
 
 def _started(kind: type[T]) -> Iterator[tuple[Recipe, T]]:
@@ -67,7 +74,7 @@ def _started(kind: type[T]) -> Iterator[tuple[Recipe, T]]:
     # opened to find out.
     recipes = (
         Recipe.objects.filter(active=True, active_version__isnull=False)
-        .filter(Q(trigger_type=kind.model_fields["type"].default) | ~Q(active_version=F("current_version")))
+        .filter(Q(trigger_type=type_of(kind)) | ~Q(active_version=F("current_version")))
         .select_related("active_version", "workspace", "project")
         .order_by("id")
     )
