@@ -41,7 +41,7 @@ import re
 import zoneinfo
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar, Final, Generic, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, ClassVar, Final, Generic, Literal, TypeGuard, TypeVar, get_args, get_origin
 
 from croniter import croniter
 from pydantic import (
@@ -58,6 +58,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -196,8 +197,12 @@ Template = Annotated[Text, AfterValidator(_no_secrets)]
 SecretTemplate = Text
 
 
+def _named(name: object) -> TypeGuard[str]:
+    return isinstance(name, str) and bool(name.strip())
+
+
 def _entry_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not _named(value):
         raise _refused("every name must be non-empty text")
     return value
 
@@ -209,7 +214,8 @@ def _entry_value(value: object) -> object:
 def _mapping(value: object) -> object:
     if not isinstance(value, dict):
         raise _refused("must be an object of names to templates")
-    return value
+    # An entry without a name is refused for that alone; what it holds is not looked at.
+    return {name: template if _named(name) else "" for name, template in value.items()}
 
 
 _EntryName = Annotated[str, BeforeValidator(_entry_name)]
@@ -312,6 +318,13 @@ def _loop_variable(value: object) -> str:
     if not isinstance(value, str) or not VARIABLE.match(value) or value in RESERVED_NAMES:
         raise _refused("a loop variable is a lower-case name that is not reserved")
     return value
+
+
+def _json_data(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise _refused("must be JSON data") from None
 
 
 def _is_none(value: object) -> bool:
@@ -682,7 +695,7 @@ class HttpStep(Step):
     headers: SecretTemplates = Field(default_factory=dict, title="Headers")
     query: SecretTemplates = Field(default_factory=dict, title="Query parameters")
     body_type: Annotated[BodyType, OneOf()] = Field(default="none", title="Body")
-    body: JsonValue = Field(
+    body: Annotated[JsonValue, WrapValidator(_json_data)] = Field(
         default="",
         title="Body content",
         description="json: JSON whose strings are templates; text: a template",

@@ -250,13 +250,16 @@ SECRETS_ONLY = "secrets may only be used in an http step's headers, query or bod
                         "body": {"a": 1},
                         "timeout_seconds": True,
                         "retries": "many",
-                        "headers": {" ": "x", "X": 5},
+                        "headers": {" ": "x", "X": 5, "": 5},
                     }
                 ],
             },
             {
                 "steps[0].method": ["must be one of GET, POST, PUT, PATCH, DELETE, HEAD"],
-                "steps[0].headers": ["every name must be non-empty text"],
+                "steps[0].headers": [
+                    "every name must be non-empty text",
+                    "every name must be non-empty text",
+                ],
                 "steps[0].headers.X": ["must be text"],
                 "steps[0].timeout_seconds": ["must be a whole number"],
                 "steps[0].retries": ["must be a whole number"],
@@ -337,7 +340,7 @@ SENTENCES = re.compile(
     r"|the id .+ is used by another step|steps nest at most 5 deep|a recipe has at most 200 steps"
     r"|every name must be non-empty text|a loop variable is a lower-case name that is not reserved"
     r"|not a valid cron expression .+|use five fields: .+|unknown time zone .+|unknown field\(s\): .+"
-    r"|secrets may only be used in an http step's headers, query or body|not a valid value",
+    r"|secrets may only be used in an http step's headers, query or body|must be JSON data",
     re.S,
 )
 anything = st.recursive(
