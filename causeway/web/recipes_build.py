@@ -4,7 +4,8 @@
 Every field is named by its path in the definition (`trigger.cron`, `steps[1].url`,
 `steps[0].then[2].fields`), the same path `definition_clean` names in its errors, so each error is
 shown under the field it is about. Mappings (headers, query, fields, values) are edited as one
-`name: template` per line; a JSON body as JSON text.
+`name: template` per line; a JSON body as JSON text. Which fields each trigger and step type has, with
+their labels, widgets, options, defaults and help, comes from the definition's models.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from causeway.recipes.schema import STEPS, TRIGGERS, Definition, FormField, Sett
 # The fields every step has, shown first; each type's own fields and nested lists come from its model.
 _STEP_BASE = {f.key: f for f in form_fields(Step)}
 _SETTINGS = form_fields(Settings)
-TRIGGER_LABEL = {f.key: f for f in form_fields(Definition)}["trigger"].label
+_TRIGGER_LABEL = {f.key: f for f in form_fields(Definition)}["trigger"].label
 
 
 def step_label(kind: str) -> str:
@@ -365,7 +366,7 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     trigger_fields = [
         Field(
             "trigger.type",
-            TRIGGER_LABEL,
+            _TRIGGER_LABEL,
             "triggertype",
             trigger_type,
             TRIGGERS.labels(),
