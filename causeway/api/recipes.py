@@ -26,6 +26,7 @@ from causeway.api.schemas import (
 from causeway.recipes import selectors, services
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Folder, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.schema import DefinitionDocument, blank_definition
 from causeway.recipes.services import EXPORT_FORMAT
 
 router = Router(tags=["recipes"])
@@ -91,7 +92,7 @@ class RecipeOut(Schema):
 
 
 class RecipeDetailOut(RecipeOut):
-    definition: dict[str, Any] | None
+    definition: DefinitionDocument | None
 
 
 class RecipeIn(In):
@@ -99,9 +100,9 @@ class RecipeIn(In):
     name: str = name_field("the recipe's name, unique in its project")
     description: Description = ""
     folder_id: ObjectId | None = None
-    definition: dict[str, Any] = Field(
-        default_factory=lambda: {"trigger": {"type": "manual"}, "steps": []},
-        description="trigger, steps and settings; see the definition schema",
+    definition: DefinitionDocument = Field(
+        default_factory=blank_definition,
+        description="trigger, steps and settings",
     )
 
 
@@ -112,7 +113,7 @@ class RecipePatch(In):
 
 
 class VersionIn(In):
-    definition: dict[str, Any]
+    definition: DefinitionDocument
     message: str = Field("", max_length=200)
 
 
@@ -124,7 +125,7 @@ class VersionOut(Schema):
 
 
 class VersionDetailOut(VersionOut):
-    definition: dict[str, Any]
+    definition: DefinitionDocument
 
 
 class ExportOut(Schema):
@@ -132,7 +133,7 @@ class ExportOut(Schema):
     name: str
     description: str
     version: int
-    definition: dict[str, Any]
+    definition: DefinitionDocument
 
 
 class ExportIn(In):
@@ -140,7 +141,7 @@ class ExportIn(In):
     name: str = Field("", max_length=100)
     description: Description = ""
     version: int | None = Field(None, ge=1, le=MAX_INT)
-    definition: dict[str, Any]
+    definition: DefinitionDocument
 
 
 class ImportIn(In):

@@ -10,6 +10,7 @@ import pytest
 
 from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.schema import STEPS, TRIGGERS
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import https_client
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing  # noqa: F401
@@ -322,3 +323,41 @@ def test_the_openapi_document_lists_the_recipe_operations(people: dict[str, Any]
         "/api/v1/workspaces/{workspace_id}/bookmarks",
     ):
         assert path in paths
+
+
+def test_the_openapi_document_describes_the_definition_with_its_step_union() -> None:
+    components = https_client().get(f"{API}/openapi.json").json()["components"]["schemas"]
+    definition_ref = "#/components/schemas/Definition"
+    for body, field in (("RecipeIn", "definition"), ("VersionIn", "definition"), ("ExportIn", "definition")):
+        assert definition_ref in json.dumps(components[body]["properties"][field]), body
+    for answer in ("RecipeDetailOut", "VersionDetailOut"):
+        assert definition_ref in json.dumps(components[answer]["properties"]["definition"]), answer
+    described = components["Definition"]
+    assert set(described["properties"]) == {"trigger", "steps", "settings"}
+    assert described["properties"]["steps"]["items"] == {"$ref": "#/components/schemas/AnyStep"}
+    for union, registry in (("AnyStep", STEPS), ("AnyTrigger", TRIGGERS)):
+        found = components[union]
+        assert found["discriminator"]["propertyName"] == "type"
+        mapping = found["discriminator"]["mapping"]
+        assert set(mapping) == set(registry.models)
+        assert sorted(one["$ref"] for one in found["oneOf"]) == sorted(mapping.values())
+        for kind, ref in mapping.items():
+            model = components[ref.rsplit("/", 1)[-1]]
+            assert model["properties"]["type"]["const"] == kind
+            assert model["title"] == registry.label(kind)
+    condition = components[mapping_of(components, "AnyStep")["condition"]]
+    assert {"if", "then", "else"} <= set(condition["properties"])
+    assert condition["properties"]["then"]["items"] == {"$ref": "#/components/schemas/AnyStep"}
+    timeout = components[mapping_of(components, "AnyStep")["http"]]["properties"]["timeout_seconds"]
+    assert (timeout["type"], timeout["minimum"], timeout["maximum"], timeout["default"]) == (
+        "integer",
+        1,
+        300,
+        30,
+    )
+
+
+def mapping_of(components: dict[str, Any], union: str) -> dict[str, str]:
+    return {
+        kind: ref.rsplit("/", 1)[-1] for kind, ref in components[union]["discriminator"]["mapping"].items()
+    }
