@@ -325,8 +325,9 @@ def test_the_openapi_document_lists_the_recipe_operations(people: dict[str, Any]
         assert path in paths
 
 
-def test_the_openapi_document_describes_the_definition_with_its_step_union() -> None:
-    components = https_client().get(f"{API}/openapi.json").json()["components"]["schemas"]
+def test_the_openapi_document_describes_the_definition_with_its_step_union(people: dict[str, Any]) -> None:
+    document = https_client(**bearer(people["admin"])).get(f"{API}/openapi.json")
+    components = document.json()["components"]["schemas"]
     definition_ref = "#/components/schemas/Definition"
     for body, field in (("RecipeIn", "definition"), ("VersionIn", "definition"), ("ExportIn", "definition")):
         assert definition_ref in json.dumps(components[body]["properties"][field]), body
