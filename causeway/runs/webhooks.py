@@ -288,21 +288,21 @@ def _idempotency_index(endpoint: WebhookEndpoint, key: str | None) -> str:
 
 
 def _earlier(endpoint: WebhookEndpoint, signature_digest: str, key_index: str) -> WebhookReceipt | None:
-    """How an earlier delivery answers this call: its job, for the same Idempotency-Key; a replayed
-    signature is refused."""
-    if key_index:
-        found = (
-            WebhookDelivery.objects.select_related("job")
-            .filter(endpoint=endpoint, idempotency_index=key_index)
-            .first()
-        )
-        if found is not None:
-            return WebhookReceipt(job=found.job, repeated=True)
-    if WebhookDelivery.objects.filter(endpoint=endpoint, signature_digest=signature_digest).exists():
+    """How an earlier delivery answers this call: its job, for the same Idempotency-Key; a signature
+    accepted before is refused, unless it comes back with the key it came with."""
+    deliveries = WebhookDelivery.objects.select_related("job").filter(endpoint=endpoint)
+    same_signature = deliveries.filter(signature_digest=signature_digest).first()
+    if same_signature is not None:
+        if key_index and same_signature.idempotency_index == key_index:
+            return WebhookReceipt(job=same_signature.job, repeated=True)
         raise WebhookReplayed(
             "this signed call was received before: sign every call anew, and send an "
             f"{IDEMPOTENCY_HEADER} header to have a retry answered with the job its first call started"
         )
+    if key_index:
+        same_key = deliveries.filter(idempotency_index=key_index).first()
+        if same_key is not None:
+            return WebhookReceipt(job=same_key.job, repeated=True)
     return None
 
 

@@ -152,9 +152,11 @@ def test_webhook_retry_with_the_same_idempotency_key_and_a_new_signature_answers
     assert Job.objects.count() == 2
     assert not WebhookDelivery.objects.filter(idempotency_index__contains="evt_").exists()
     assert refusals() == []
-    # A captured call whose key was changed is still the same signature: refused.
-    replayed = call(hooked["endpoint"], body, webhooks.sign(hooked["secret"], now, body), key="evt_3")
-    assert replayed.status_code == 409
+    # A captured call whose key was changed, left out or swapped for another known key is still the
+    # same signature: refused.
+    for key in ("evt_3", None, "evt_2"):
+        replayed = call(hooked["endpoint"], body, webhooks.sign(hooked["secret"], now, body), key=key)
+        assert replayed.status_code == 409
     assert Job.objects.count() == 2
 
 
