@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import time_machine
 from django.db import connection
@@ -118,3 +119,23 @@ def test_api_revoked_and_expired_tokens_count_as_failures(clock: Any, kind: str)
     answers = [get_me(ATTACKER, secret).status_code for _ in range(4)]
     assert answers == [401, 401, 401, 429]
     assert len(events("api.auth_failed")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_failures_counted_by_one_web_process_throttle_the_address_in_every_other(
+    https_server: Any, settings: Any
+) -> None:
+    """The running server and this test are two web processes sharing the counts (database or Redis)."""
+    bad = {"Authorization": f"Bearer cw_guess_{'x' * 40}"}
+    with httpx.Client(base_url=https_server.url, verify=False, timeout=30) as http:  # noqa: S501  # nosec B501
+        # Until the server throttles this address with time to spare in its interval.
+        for _ in range(3 * settings.THROTTLE_API_AUTH_FAILURES):
+            answer = http.get("/api/v1/me", headers=bad)
+            if answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 3:
+                break
+        else:
+            raise AssertionError("the server never throttled this address")
+    # This process has refused nothing itself, yet the address is throttled here too.
+    here = https_client(REMOTE_ADDR="127.0.0.1").get("/api/v1/me", HTTP_AUTHORIZATION=bad["Authorization"])
+    assert here.status_code == 429
+    assert int(here["Retry-After"]) <= int(answer.headers["Retry-After"])
