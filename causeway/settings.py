@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from causeway.config import (
     broker_url,
+    cache_url,
     database_from_url,
     env_bool,
     env_choice,
@@ -239,6 +240,18 @@ JOB_HEARTBEAT_SECONDS = max(0.5, JOB_LEASE_SECONDS / 4)
 JOB_MAX_ATTEMPTS = env_int("CAUSEWAY_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 JOB_MAX_DURATION_SECONDS = env_int("CAUSEWAY_JOB_MAX_DURATION_SECONDS", 86400, minimum=1, maximum=7 * 86400)
 REAPER_INTERVAL_SECONDS = env_int("CAUSEWAY_REAPER_INTERVAL_SECONDS", 15, minimum=1, maximum=3600)
+# Refused calls (bad webhook signatures, bad API tokens) are counted per source address. Past its
+# allowance in an interval a source is answered 429 without its calls being examined, and its refusals
+# reach the audit log as one event at once and one with the count when the interval closes. The counts
+# are shared by every web process: in the database, or in Redis (by default the broker's) at scale.
+CACHE_URL = cache_url("CAUSEWAY_CACHE_URL", env_str("CAUSEWAY_CACHE_URL", ""), broker=CELERY_BROKER_URL)
+THROTTLE_INTERVAL_SECONDS = env_int("CAUSEWAY_THROTTLE_INTERVAL_SECONDS", 60, minimum=1, maximum=3600)
+THROTTLE_WEBHOOK_REFUSALS = env_int("CAUSEWAY_THROTTLE_WEBHOOK_REFUSALS", 20, minimum=1, maximum=100000)
+THROTTLE_API_AUTH_FAILURES = env_int("CAUSEWAY_THROTTLE_API_AUTH_FAILURES", 20, minimum=1, maximum=100000)
+# How long a webhook sender's Idempotency-Key names the job its first call started.
+WEBHOOK_IDEMPOTENCY_SECONDS = env_int(
+    "CAUSEWAY_WEBHOOK_IDEMPOTENCY_SECONDS", 86400, minimum=300, maximum=30 * 86400
+)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.
@@ -258,6 +271,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=REAPER_INTERVAL_SECONDS),
         # A reaper run that waited longer than its interval is stale: the next one does its work.
         "options": {"expires": REAPER_INTERVAL_SECONDS},
+    },
+    # Refusals whose interval closed are written as one event each, with their count.
+    "audit-flush-refusals": {
+        "task": "causeway.audit.tasks.flush_refusals",
+        "schedule": timedelta(seconds=THROTTLE_INTERVAL_SECONDS),
+        "options": {"expires": THROTTLE_INTERVAL_SECONDS},
+    },
+    # Accepted webhook calls are remembered only as long as they could come back.
+    "runs-purge-webhook-deliveries": {
+        "task": "causeway.runs.tasks.purge_webhook_deliveries",
+        "schedule": 300.0,
+        "options": {"expires": 300},
     },
     "runs-purge-job-history": {
         "task": "causeway.runs.tasks.purge_job_history",

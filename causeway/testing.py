@@ -66,6 +66,19 @@ def _fresh_key_caches() -> Iterator[None]:
     forget_cached_keysets()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_refusal_counts() -> Iterator[None]:
+    """Every test starts with no refused calls counted against any address.
+
+    Counts kept in the database go with each test's data; counts kept in Redis outlive it.
+    """
+    from causeway.audit.refusals import counts_forget_all, counts_in_database
+
+    if not counts_in_database():
+        counts_forget_all()
+    yield
+
+
 def _commits_for_real(request: pytest.FixtureRequest) -> bool:
     if {"transactional_db", "live_server"} & set(request.fixturenames):
         return True

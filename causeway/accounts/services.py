@@ -232,13 +232,15 @@ def login_succeeded(*, user: User) -> None:
     audit_record(actor=user, action="auth.login", target=user)
 
 
-def login_failed(*, email: str, locked_out: bool = False) -> None:
-    """One failed sign-in; `locked_out` when throttling refused it (or it was the one that tripped it)."""
+def login_failed(*, email: str, locked_out: bool = False, locks_out: bool = False) -> None:
+    """One failed sign-in: `locks_out` when it is the failure that locks the account and address out,
+    `locked_out` when throttling refused the attempt without checking the password."""
     audit_record(
         actor=ANONYMOUS,
         action="auth.login_locked_out" if locked_out else "auth.login_failed",
         target=("user", "", email[:320]),
         outcome=Outcome.DENIED if locked_out else Outcome.FAILURE,
+        details={"locks_out": True} if locks_out else None,
     )
 
 

@@ -40,6 +40,7 @@ from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
 from causeway.api.schemas import ERROR_DESCRIPTIONS
 from causeway.audit import context
+from causeway.audit.refusals import Throttled
 from causeway.vault.masking import mask_text
 from causeway.workspaces.models import ServiceAccount
 
@@ -188,6 +189,13 @@ def internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(request, {"detail": "Authentication required"}, status=401)
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = api.create_response(request, {"detail": exc.detail}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def undeclared_operations() -> list[str]:

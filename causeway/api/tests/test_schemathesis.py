@@ -143,6 +143,7 @@ def _path_value(name: str, path: str, values: dict[str, str], world: World) -> s
 
 
 def _run(operation: Any, strategy: Any, token: str) -> list[str]:
+    from causeway.audit.refusals import counts_forget_all, counts_in_database
     from causeway.vault.keysets import forget_cached_keysets
 
     found: list[str] = []
@@ -169,6 +170,9 @@ def _run(operation: Any, strategy: Any, token: str) -> list[str]:
                         found.append("    " + str(exc).replace("\n", "\n    ")[:1500])
             transaction.set_rollback(True)
         forget_cached_keysets()
+        # Refused calls counted in Redis outlive the rollback; in the database they went with it.
+        if not counts_in_database():
+            counts_forget_all()
 
     run()
     return found

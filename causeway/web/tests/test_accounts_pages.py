@@ -101,7 +101,7 @@ def test_login_throttling_locks_the_pair_out_even_with_the_right_password(ada: A
     statuses = [
         client.post("/login", {"username": ada.email, "password": f"wrong-{n}"}).status_code for n in range(5)
     ]
-    assert statuses == [200, 200, 200, 200, 429], "the fifth failure trips the lock"
+    assert statuses == [200, 200, 200, 200, 200], "five failures, each answered as one"
 
     response = client.post("/login", {"username": ada.email, "password": STRONG_PASSWORD})
     assert response.status_code == 429
@@ -113,12 +113,37 @@ def test_login_throttling_locks_the_pair_out_even_with_the_right_password(ada: A
     )
     assert client.get("/").status_code == 302, "not signed in"
 
-    # One event per attempt: four failures, then the tripping attempt and two refused ones as lockouts.
-    assert count("auth.login_failed") == 4
+    # One event per attempt: five failures (the fifth locks the pair out), then two refused ones as lockouts.
+    failures = list(AuditEvent.objects.filter(action="auth.login_failed").order_by("seq"))
+    assert [event.details for event in failures] == [{}, {}, {}, {}, {"locks_out": True}]
     lockouts = list(AuditEvent.objects.filter(action="auth.login_locked_out"))
-    assert len(lockouts) == 3
+    assert len(lockouts) == 2
     assert {event.target_label for event in lockouts} == {ada.email}
     assert {event.outcome for event in lockouts} == {"denied"}
+
+
+@pytest.mark.django_db
+def test_login_fifth_failure_is_answered_as_a_failure_and_the_sixth_attempt_is_refused(ada: Any) -> None:
+    """As docs/accounts.md says: five failures lock the pair out; the fifth is answered as a failure, and
+    the next attempt is refused."""
+    client = https_client()
+    for n in range(4):
+        client.post("/login", {"username": ada.email, "password": f"wrong-{n}"})
+    fifth = client.post("/login", {"username": ada.email, "password": "wrong-4"})
+    assert fifth.status_code == 200
+    assert "Email or password is wrong." in fifth.content.decode()
+    assert "Too many failed attempts" not in fifth.content.decode()
+
+    sixth = client.post("/login", {"username": ada.email, "password": "wrong-5"})
+    assert sixth.status_code == 429
+    assert "Too many failed attempts" in sixth.content.decode()
+    assert "Email or password is wrong." not in sixth.content.decode()
+    # Scripts that ask for JSON get the same answers.
+    xhr = https_client(HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    for n in range(4):
+        xhr.post("/login", {"username": "bob@example.com", "password": f"wrong-{n}"})
+    assert xhr.post("/login", {"username": "bob@example.com", "password": "wrong-4"}).status_code == 200
+    assert xhr.post("/login", {"username": "bob@example.com", "password": "wrong-5"}).status_code == 429
 
 
 @pytest.mark.django_db
