@@ -61,6 +61,9 @@ class Throttle:
 
 WEBHOOK_SIGNATURES = Throttle("webhook", "THROTTLE_WEBHOOK_REFUSALS", "webhook.throttled")
 API_TOKENS = Throttle("api-token", "THROTTLE_API_AUTH_FAILURES", "api.auth_throttled")
+# Failed sign-ins from one address, whichever accounts they name: the per-account lockout (axes) never
+# stops one address trying many accounts, each failure one audit event.
+SIGN_INS = Throttle("sign-in", "THROTTLE_SIGN_IN_FAILURES", "auth.login_throttled")
 
 
 class Throttled(Exception):
@@ -262,6 +265,17 @@ def refusal_record(
         workspace_id=workspace_id,
         details=details or {},
     )
+
+
+def refusal_count(throttle: Throttle, *, now: datetime | None = None) -> None:
+    """Count one refused call against the calling source's allowance, leaving its audit to the caller.
+
+    For refusals audited one by one (a failed sign-in is one event each): the allowance bounds how many
+    a source can write per interval, and the throttled calls past it are aggregated as usual.
+    """
+    now = now or timezone.now()
+    interval = _interval(now)
+    _counts().add(_limit_key(throttle, _current_source(), interval), now=now, expires_at=interval.end)
 
 
 def _target_tuple(target: HasAuditTarget | tuple[str, str, str] | None) -> tuple[str, str, str]:

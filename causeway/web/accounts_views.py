@@ -27,6 +27,7 @@ from causeway.access.routes import page
 from causeway.accounts import selectors
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
+from causeway.audit.refusals import Throttled
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
 
@@ -107,6 +108,10 @@ def _next_url(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        try:
+            accounts.login_throttle_check()
+        except Throttled as throttled:
+            return _throttled_login(request, throttled)
         form = LoginForm(request, data=request.POST)
         if form.is_valid():
             user = form.get_user()
@@ -145,6 +150,18 @@ def _refused_by_lockout(request: HttpRequest) -> bool:
         return False
     failures = getattr(request, "axes_failures_since_start", None)
     return failures is None or failures > settings.AXES_FAILURE_LIMIT
+
+
+def _throttled_login(request: HttpRequest, throttled: Throttled) -> HttpResponse:
+    """This address has failed to sign in too often in this interval: refused before any password check."""
+    response = render(
+        request,
+        "web/login.html",
+        {"form": LoginForm(request), "throttled": throttled.retry_after, "next": _next_url(request)},
+        status=429,
+    )
+    response["Retry-After"] = str(throttled.retry_after)
+    return response
 
 
 def locked_out(
