@@ -151,7 +151,9 @@ def test_login_fifth_failure_is_answered_as_a_failure_and_the_sixth_attempt_is_r
 
 
 @pytest.mark.django_db
-def test_sign_in_spray_from_one_address_is_throttled_and_its_refusals_aggregated(ada: Any, settings: Any) -> None:
+def test_sign_in_spray_from_one_address_is_throttled_and_its_refusals_aggregated(
+    ada: Any, settings: Any
+) -> None:
     """One address trying many accounts is never locked per account; past its allowance of failures
     it is refused before any password is checked, and the audit log grows by a bounded number of
     events however long it goes on."""
