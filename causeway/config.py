@@ -107,6 +107,19 @@ def database_from_url(name: str, url: str, *, home: Path) -> dict[str, object]:
     return config
 
 
+def cache_url(name: str, url: str, *, broker: str) -> str:
+    """Where counts shared by every process are kept: `database`, or a redis:// (rediss://) URL.
+
+    Empty follows the broker: its Redis when it is one, else the database.
+    """
+    value = url.strip()
+    if not value:
+        return broker if broker.startswith(("redis://", "rediss://")) else "database"
+    if value != "database" and not value.startswith(("redis://", "rediss://")):
+        raise ImproperlyConfigured(f"{name}: expected database or a redis:// URL, got {url!r}")
+    return value
+
+
 def broker_url(name: str, url: str) -> str:
     allowed = ("redis://", "rediss://", "sqla+sqlite:///", "sqla+postgresql://")
     if not url.startswith(allowed):

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from causeway.config import (
     broker_url,
+    cache_url,
     database_from_url,
     env_bool,
     env_choice,
@@ -218,9 +219,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(env_path("CAUSEWAY_BEAT_SCHEDULE_FILE", HOME
 # (the Job row, not the broker, says who runs a job). The sweep that gives messages back runs often
 # enough for a short timeout to mean what it says.
 BROKER_VISIBILITY_TIMEOUT = env_int("CAUSEWAY_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1, maximum=7 * 86400)
-# Redis only: every key and channel of the broker under this prefix, so that installations sharing one
-# Redis database never take each other's messages.
-BROKER_KEY_PREFIX = env_str("CAUSEWAY_BROKER_KEY_PREFIX", "")
+# Every key and channel Causeway keeps in Redis (the broker's, the refusal counts) under this prefix, so
+# that installations sharing one Redis database never take each other's jobs or counts.
+REDIS_KEY_PREFIX = env_str("CAUSEWAY_REDIS_KEY_PREFIX", "")
 if CELERY_BROKER_URL.startswith("sqla+sqlite"):
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"connect_args": {"timeout": 30}}
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -229,8 +230,8 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "unacked_restore_interval": max(1, min(10, BROKER_VISIBILITY_TIMEOUT // 2)),
         "unacked_restore_throttle": 1,
     }
-    if BROKER_KEY_PREFIX:
-        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = BROKER_KEY_PREFIX
+    if REDIS_KEY_PREFIX:
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = REDIS_KEY_PREFIX
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 # The embedded broker is a table the worker polls; kombu's default of once a second hands each pool
@@ -244,6 +245,19 @@ JOB_HEARTBEAT_SECONDS = max(0.5, JOB_LEASE_SECONDS / 4)
 JOB_MAX_ATTEMPTS = env_int("CAUSEWAY_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 JOB_MAX_DURATION_SECONDS = env_int("CAUSEWAY_JOB_MAX_DURATION_SECONDS", 86400, minimum=1, maximum=7 * 86400)
 REAPER_INTERVAL_SECONDS = env_int("CAUSEWAY_REAPER_INTERVAL_SECONDS", 15, minimum=1, maximum=3600)
+# Refused calls (bad webhook signatures, bad API tokens) are counted per source address. Past its
+# allowance in an interval a source is answered 429 without its calls being examined, and its refusals
+# reach the audit log as one event at once and one with the count when the interval closes. The counts
+# are shared by every web process: in the database, or in Redis (by default the broker's) at scale.
+CACHE_URL = cache_url("CAUSEWAY_CACHE_URL", env_str("CAUSEWAY_CACHE_URL", ""), broker=CELERY_BROKER_URL)
+THROTTLE_INTERVAL_SECONDS = env_int("CAUSEWAY_THROTTLE_INTERVAL_SECONDS", 60, minimum=1, maximum=3600)
+THROTTLE_WEBHOOK_REFUSALS = env_int("CAUSEWAY_THROTTLE_WEBHOOK_REFUSALS", 20, minimum=1, maximum=100000)
+THROTTLE_API_AUTH_FAILURES = env_int("CAUSEWAY_THROTTLE_API_AUTH_FAILURES", 20, minimum=1, maximum=100000)
+THROTTLE_SIGN_IN_FAILURES = env_int("CAUSEWAY_THROTTLE_SIGN_IN_FAILURES", 30, minimum=1, maximum=100000)
+# How long a webhook sender's Idempotency-Key names the job its first call started.
+WEBHOOK_IDEMPOTENCY_SECONDS = env_int(
+    "CAUSEWAY_WEBHOOK_IDEMPOTENCY_SECONDS", 86400, minimum=300, maximum=30 * 86400
+)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.
@@ -263,6 +277,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=REAPER_INTERVAL_SECONDS),
         # A reaper run that waited longer than its interval is stale: the next one does its work.
         "options": {"expires": REAPER_INTERVAL_SECONDS},
+    },
+    # Refusals whose interval closed are written as one event each, with their count.
+    "audit-flush-refusals": {
+        "task": "causeway.audit.tasks.flush_refusals",
+        "schedule": timedelta(seconds=THROTTLE_INTERVAL_SECONDS),
+        "options": {"expires": THROTTLE_INTERVAL_SECONDS},
+    },
+    # Accepted webhook calls are remembered only as long as they could come back.
+    "runs-purge-webhook-deliveries": {
+        "task": "causeway.runs.tasks.purge_webhook_deliveries",
+        "schedule": 300.0,
+        "options": {"expires": 300},
     },
     "runs-purge-job-history": {
         "task": "causeway.runs.tasks.purge_job_history",

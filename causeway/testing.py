@@ -3,7 +3,8 @@
 Test processes run side by side (pytest-xdist workers gw0, gw1, ...). Each has what a Causeway
 installation has, of its own: a data directory below the run's (root key, certificate, SQLite
 database and embedded broker, mail, logs), a test database (pytest-django names it per worker), and
-on Redis a key prefix under which every key and channel of its broker lives. The Causeway processes a
+on Redis a key prefix under which every key and channel it keeps there lives (the broker's, the
+refusal counts). The Causeway processes a
 test starts inherit all three, so they never meet another worker's data or take its jobs.
 """
 
@@ -26,8 +27,8 @@ os.environ["CAUSEWAY_HOME"] = str(TEST_HOME)
 os.environ["CAUSEWAY_AUDIT_CHECKPOINT_FILE"] = str(TEST_HOME / "audit-checkpoints.jsonl")
 # New for every run, so a message a stopped run left behind is never taken by a later one.
 _RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
-BROKER_KEY_PREFIX = f"causeway-test-{_RUN_ID[:12]}-{WORKER or 'main'}:"
-os.environ["CAUSEWAY_BROKER_KEY_PREFIX"] = BROKER_KEY_PREFIX
+REDIS_KEY_PREFIX = f"causeway-test-{_RUN_ID[:12]}-{WORKER or 'main'}:"
+os.environ["CAUSEWAY_REDIS_KEY_PREFIX"] = REDIS_KEY_PREFIX
 
 STRONG_PASSWORD = "correct-Horse-battery-9"  # noqa: S105
 
@@ -63,16 +64,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """On Redis, this process's broker keys go with it (a reply queue, a job a test left unrun)."""
+    """On Redis, this process's keys go with it (a reply queue, a job a test left unrun, counts)."""
+    import redis
     from django.conf import settings
 
-    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        return
-    import redis
-
-    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as broker:
-        for key in broker.scan_iter(match=f"{BROKER_KEY_PREFIX}*"):
-            broker.delete(key)
+    for url in {settings.CELERY_BROKER_URL, settings.CACHE_URL}:
+        if url.startswith(("redis://", "rediss://")):
+            with redis.Redis.from_url(url) as kept:
+                for key in kept.scan_iter(match=f"{REDIS_KEY_PREFIX}*"):
+                    kept.delete(key)
 
 
 def https_client(**defaults: Any) -> Any:
@@ -100,6 +100,19 @@ def _fresh_key_caches() -> Iterator[None]:
     forget_cached_keysets()
     yield
     forget_cached_keysets()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_refusal_counts() -> Iterator[None]:
+    """Every test starts with no refused calls counted against any address.
+
+    Counts kept in the database go with each test's data; counts kept in Redis outlive it.
+    """
+    from causeway.audit.refusals import counts_forget_all, counts_in_database
+
+    if not counts_in_database():
+        counts_forget_all()
+    yield
 
 
 def _commits_for_real(request: pytest.FixtureRequest) -> bool:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("causeway.web.urls")),
 ]
 
+handler400 = "causeway.web.errors.bad_request"
 handler403 = "causeway.web.errors.forbidden"
 handler404 = "causeway.web.errors.not_found"
 handler500 = "causeway.web.errors.server_error"

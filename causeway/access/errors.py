@@ -12,8 +12,8 @@ class NotFound(Exception):
 
 
 class Forbidden(Exception):
-    def __init__(self, perm: str, *, workspace: Any = None, actor: Any = None) -> None:
-        super().__init__(f"you do not have the permission {perm}")
+    def __init__(self, perm: str, *, workspace: Any = None, actor: Any = None, detail: str = "") -> None:
+        super().__init__(detail or f"you do not have the permission {perm}")
         self.perm = perm
         self.workspace = workspace
         self.actor = actor

@@ -61,12 +61,12 @@ ADMIN_ONLY: frozenset[Perm] = frozenset(
     }
 )
 
+# Rule 4: full access to the content of every project, job history (`recipe:debug`, every job of a
+# recipe) included.
 _FULL_BUILDER = frozenset(
     p
     for p in Perm
     if p.value.split(":")[0] in {"project", "folder", "connection", "recipe", "lookup_table", "job"}
-    # Rule 4 lists no debug for Analysts: seeing other people's jobs of a recipe takes a debug grant.
-    and p is not Perm.RECIPE_DEBUG
 )
 
 SYSTEM_ROLES: dict[str, frozenset[Perm]] = {
@@ -80,6 +80,7 @@ SYSTEM_ROLES: dict[str, frozenset[Perm]] = {
             Perm.RECIPE_VIEW,
             Perm.RECIPE_RUN,
             Perm.RECIPE_TEST,
+            Perm.RECIPE_DEBUG,
             Perm.JOB_VIEW,
         }
     ),

@@ -87,6 +87,13 @@ def record_denial(actor: Any, error: Forbidden, path: str) -> None:
         )
 
 
+def refused_form_errors(request: HttpRequest, error: Forbidden, field: str) -> dict[str, list[str]]:
+    """A refusal met by a form (giving what one does not hold), on record like every denial and
+    shown under the form's field rather than as a page of its own."""
+    record_denial(request.user, error, request.path)
+    return {field: [str(error)]}
+
+
 def forbidden_page(request: HttpRequest, error: Forbidden) -> HttpResponse:
     record_denial(request.user, error, request.path)
     return TemplateResponse(request, "web/forbidden.html", {"permission": error.perm}, status=403).render()

@@ -13,13 +13,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils.text import slugify
 
-from causeway.access import content, policy
+from causeway.access import content, giving, policy
 from causeway.access.errors import NotFound
 from causeway.access.models import EnvironmentPolicy, Group, GroupMember, RecipeGrant, Role
 from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Capability, Environment, Perm
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.workspaces import service_accounts as accounts
+from causeway.workspaces import services as workspace_services
 from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
 
 # What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
@@ -102,8 +103,12 @@ def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any])
     if len(ids) != len(set(parsed)):
         raise ValidationError({"projects": "a project is named by its id"})
     found = list(project_model._default_manager.filter(workspace=workspace, pk__in=ids))
-    if len(found) != len(ids):
-        raise ValidationError({"projects": "a project named is not in this workspace"})
+    # Named by the ids the caller sent, and nothing more: whether another workspace holds one stays unsaid.
+    missing = sorted(str(pk) for pk in ids - {p.pk for p in found})
+    if len(missing) == 1:
+        raise ValidationError({"projects": f"project {missing[0]} is not in this workspace"})
+    if missing:
+        raise ValidationError({"projects": f"projects {', '.join(missing)} are not in this workspace"})
     if not found:
         raise ValidationError({"projects": "choose all projects, or at least one project"})
     return found
@@ -143,6 +148,13 @@ def role_create(
     name = _name(name)
     perms = clean_role_permissions(permissions)
     projects = _scope(workspace, all_projects, project_ids)
+    giving.require_may_give_permissions(
+        actor,
+        workspace,
+        [Perm(p) for p in perms],
+        all_projects=all_projects,
+        project_ids=[p.id for p in projects],
+    )
     key = slugify(name)[:60] or "role"
     if key in SYSTEM_ROLES:
         raise ValidationError({"name": "is the name of a system role"})
@@ -202,6 +214,15 @@ def role_update(
         )
     else:
         projects = list(locked.projects.all())
+    if permissions is not None or all_projects is not None or project_ids is not None:
+        # A role whose permissions or scope change is given anew to everyone holding it.
+        giving.require_may_give_permissions(
+            actor,
+            workspace,
+            locked.perms,
+            all_projects=locked.all_projects,
+            project_ids=[p.id for p in projects],
+        )
     locked.save()
     locked.projects.set(projects)
     audit_record(
@@ -225,6 +246,37 @@ def role_delete(*, actor: Any, role: Role) -> None:
     workspace_id = role.workspace_id
     role.delete()
     audit_record(actor=_audit_actor(actor), action="role.deleted", target=target, workspace_id=workspace_id)
+
+
+# Members' roles and invitations: the workspace's services make the change; what may be given is
+# asked here first.
+
+
+@transaction.atomic
+def member_role_change(*, actor: Any, workspace: Workspace, membership: Membership, role: str) -> Membership:
+    """Give a member another role, never one carrying more than the giver holds: so nobody changes
+    their own role upward either."""
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    if membership.workspace_id != workspace.id:
+        raise NotFound("member")
+    found = policy.roles_assignable(workspace).filter(key=role).first()
+    if found is not None:
+        giving.require_may_give_roles(actor, workspace, [found])
+    return workspace_services.member_role_change(actor=actor, membership=membership, role=role)
+
+
+@transaction.atomic
+def workspace_invitation_create(
+    *, actor: Any, workspace: Workspace, email: str, role: str
+) -> workspace_services.IssuedInvitation:
+    """Invite someone with a role the inviter could give them as a member."""
+    require(actor, workspace, Perm.MEMBER_MANAGE)
+    found = Role.objects.filter(workspace__isnull=True, is_system=True, key=role).first()
+    if found is not None:
+        giving.require_may_give_roles(actor, workspace, [found])
+    return workspace_services.workspace_invitation_create(
+        actor=actor, workspace=workspace, email=email, role=role
+    )
 
 
 # Groups.
@@ -300,6 +352,7 @@ def group_roles_set(*, actor: Any, group: Group, roles: Iterable[str]) -> Group:
     if missing:
         raise ValidationError({"roles": f"not a role of this workspace: {', '.join(sorted(missing))}"})
     before = sorted(group.roles.values_list("key", flat=True))
+    giving.require_may_give_roles(actor, group.workspace, [r for r in found if r.key not in before])
     group.roles.set(found)
     audit_record(
         actor=_audit_actor(actor),
@@ -348,6 +401,7 @@ def group_member_add(
 ) -> GroupMember:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
     found_user, found_sa = _identity(group.workspace, user=user, service_account=service_account)
+    giving.require_may_add_to_group(actor, group.workspace, group, service_account=found_sa is not None)
     member = GroupMember(group=group, user=found_user, service_account=found_sa)
     try:
         with transaction.atomic():
@@ -420,7 +474,7 @@ def grant_set(
     capabilities: Iterable[str],
 ) -> RecipeGrant | None:
     """Give a user, a service account or a group exactly these capabilities on a recipe (none: take
-    the grant away). Needs write on the recipe."""
+    the grant away). Needs write on the recipe, and every capability added held by the giver there."""
     recipe = content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_EDIT)
     caps = set()
     for value in capabilities:
@@ -455,6 +509,14 @@ def grant_set(
         else Q(group=found_group)
     )
     grant = RecipeGrant.objects.select_for_update().filter(who, recipe_id=recipe.id).first()
+    # Only what the grant does not give yet is given now; keeping or taking away gives nothing.
+    giving.require_may_grant(
+        actor,
+        workspace,
+        recipe,
+        caps - (grant.capabilities if grant else frozenset()),
+        service_account=found_sa is not None,
+    )
     before = sorted(c.value for c in grant.capabilities) if grant else []
     details: dict[str, Any] = {"recipe_id": str(recipe.id), "recipe": recipe.name}
     if found_user:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from causeway.accounts.models import ApiToken, User, UserSession, UserType, email_index
 from causeway.accounts.validation import clean_password, clean_profile
+from causeway.audit import refusals
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, Actor, audit_record
 from causeway.vault.masking import register_value
@@ -232,14 +233,32 @@ def login_succeeded(*, user: User) -> None:
     audit_record(actor=user, action="auth.login", target=user)
 
 
-def login_failed(*, email: str, locked_out: bool = False) -> None:
-    """One failed sign-in; `locked_out` when throttling refused it (or it was the one that tripped it)."""
+def login_failed(*, email: str, locked_out: bool = False, locks_out: bool = False) -> None:
+    """One failed sign-in: `locks_out` when it is the failure that locks the account and address out,
+    `locked_out` when throttling refused the attempt without checking the password.
+
+    Both count against the address's allowance of failed sign-ins (`refusals.SIGN_INS`). A failure is
+    one audit event; attempts refused by the lockout cost nothing to make, so they are aggregated per
+    address and interval like every other refused call.
+    """
+    target = ("user", "", email[:320])
+    if locked_out:
+        refusals.refusal_record(refusals.SIGN_INS, action="auth.login_locked_out", target=target)
+        return
+    refusals.refusal_count(refusals.SIGN_INS)
     audit_record(
         actor=ANONYMOUS,
-        action="auth.login_locked_out" if locked_out else "auth.login_failed",
-        target=("user", "", email[:320]),
-        outcome=Outcome.DENIED if locked_out else Outcome.FAILURE,
+        action="auth.login_failed",
+        target=target,
+        outcome=Outcome.FAILURE,
+        details={"locks_out": True} if locks_out else None,
     )
+
+
+def login_throttle_check() -> None:
+    """Throttled (with the seconds to wait) once this address has failed to sign in too often lately,
+    whichever accounts it named; checked before the password is."""
+    refusals.throttle_check(refusals.SIGN_INS)
 
 
 def logout_recorded(*, user: User) -> None:

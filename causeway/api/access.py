@@ -6,23 +6,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from ninja import Field, Router, Schema, Status
 
 from causeway.access import content, review, services
 from causeway.access.models import Group, RecipeGrant, Role
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import Email, ObjectId, Ref, StrictIn, WorkspaceRef, answers, name_field, stated
 from causeway.workspaces.models import ServiceAccount, ServiceAccountToken
+from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
 
 router = Router(tags=["access"])
 
 
-class Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
+Strict = StrictIn
+# What a custom role may hold: the catalogue, never an Admin-only power (rule 3); checked by the service.
+RolePermission = Annotated[
+    str,
+    Field(
+        json_schema_extra={
+            "enum": sorted({p.value for p in services.CATALOGUE} | {Perm.WORKSPACE_VIEW.value})
+        }
+    ),
+]
+RoleKey = Annotated[str, Field(max_length=60, pattern=r"^[-a-z0-9_]+$", description="a role's key")]
+Capabilities = Annotated[list[Literal["read", "write", "execute", "debug"]], Field(max_length=4)]
 
 
 class RoleOut(Schema):
@@ -36,17 +47,17 @@ class RoleOut(Schema):
 
 
 class RoleIn(Strict):
-    name: str
-    permissions: list[str]
+    name: str = name_field("the role's name, unique in the workspace")
+    permissions: list[RolePermission] = Field(max_length=100)
     all_projects: bool = True
-    projects: list[str] = []
+    projects: list[ObjectId] = Field([], max_length=100, description="the projects, when not all")
 
 
 class RolePatch(Strict):
-    name: str | None = None
-    permissions: list[str] | None = None
+    name: str | None = name_field("the role's name, unique in the workspace", default=None)
+    permissions: list[RolePermission] | None = Field(None, max_length=100)
     all_projects: bool | None = None
-    projects: list[str] | None = None
+    projects: list[ObjectId] | None = Field(None, max_length=100)
 
 
 class GroupMemberOut(Schema):
@@ -65,17 +76,17 @@ class GroupOut(Schema):
 
 
 class GroupIn(Strict):
-    name: str
+    name: str = name_field("the group's name, unique in the workspace")
 
 
 class GroupPatch(Strict):
-    name: str | None = None
-    roles: list[str] | None = None
+    name: str | None = name_field("the group's name, unique in the workspace", default=None)
+    roles: list[RoleKey] | None = Field(None, max_length=100)
 
 
 class GroupMemberIn(Strict):
-    user: str | None = None
-    service_account: str | None = None
+    user: Email | None = Field(None, description="a member's email")
+    service_account: Ref | None = Field(None, description="a service account's id or name")
 
 
 class GrantOut(Schema):
@@ -87,10 +98,10 @@ class GrantOut(Schema):
 
 
 class GrantIn(Strict):
-    user: str | None = None
-    service_account: str | None = None
-    group: str | None = None
-    capabilities: list[Literal["read", "write", "execute", "debug"]]
+    user: Email | None = Field(None, description="a member's email")
+    service_account: Ref | None = Field(None, description="a service account's id or name")
+    group: Ref | None = Field(None, description="a group's id or name")
+    capabilities: Capabilities
 
 
 class EnvironmentOut(Schema):
@@ -99,10 +110,10 @@ class EnvironmentOut(Schema):
 
 
 class EnvironmentIn(Strict):
-    capabilities: list[Literal["read", "write", "execute", "debug"]]
+    capabilities: Capabilities
 
 
-class TokenOut(Schema):
+class ServiceAccountTokenOut(Schema):
     id: uuid.UUID
     name: str
     prefix: str
@@ -112,7 +123,7 @@ class TokenOut(Schema):
     last_used_at: datetime | None
 
 
-class TokenCreatedOut(TokenOut):
+class ServiceAccountTokenCreatedOut(ServiceAccountTokenOut):
     token: str
 
 
@@ -121,20 +132,20 @@ class ServiceAccountOut(Schema):
     name: str
     active: bool
     created_at: datetime
-    tokens: list[TokenOut]
+    tokens: list[ServiceAccountTokenOut]
 
 
 class ServiceAccountIn(Strict):
-    name: str
+    name: str = name_field("the service account's name, unique in the workspace")
 
 
 class ServiceAccountPatch(Strict):
     active: bool
 
 
-class TokenIn(Strict):
-    name: str
-    expires_in_days: int
+class ServiceAccountTokenIn(Strict):
+    name: str = name_field("the token's name")
+    expires_in_days: int = Field(json_schema_extra=stated(minimum=1, maximum=SERVICE_ACCOUNT_TOKEN_MAX_DAYS))
 
 
 class ExplainOut(Schema):
@@ -225,15 +236,23 @@ def _ws(request: HttpRequest) -> Any:
 # Roles.
 
 
-@router.get("/workspaces/{workspace_id}/roles", response=list[RoleOut], summary="System and custom roles")
+@router.get(
+    "/workspaces/{workspace_id}/roles",
+    response=answers({200: list[RoleOut]}),
+    summary="System and custom roles",
+)
 @operation(need=Perm.MEMBER_VIEW)
-def role_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     return [_role_out(r) for r in services.roles_visible(_actor(request), _ws(request))]
 
 
-@router.post("/workspaces/{workspace_id}/roles", response={201: RoleOut}, summary="Create a custom role")
+@router.post(
+    "/workspaces/{workspace_id}/roles",
+    response=answers({201: RoleOut}, conflict=True),
+    summary="Create a custom role",
+)
 @operation(need=Perm.ROLE_MANAGE)
-def role_create(request: HttpRequest, workspace_id: str, body: RoleIn) -> Status[dict[str, Any]]:
+def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) -> Status[dict[str, Any]]:
     role = services.role_create(
         actor=_actor(request),
         workspace=_ws(request),
@@ -245,9 +264,15 @@ def role_create(request: HttpRequest, workspace_id: str, body: RoleIn) -> Status
     return Status(201, _role_out(role))
 
 
-@router.patch("/workspaces/{workspace_id}/roles/{role_id}", response=RoleOut, summary="Change a custom role")
+@router.patch(
+    "/workspaces/{workspace_id}/roles/{role_id}",
+    response=answers({200: RoleOut}, conflict=True),
+    summary="Change a custom role",
+)
 @operation(need=Perm.ROLE_MANAGE)
-def role_update(request: HttpRequest, workspace_id: str, role_id: str, body: RolePatch) -> dict[str, Any]:
+def role_update(
+    request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref, body: RolePatch
+) -> dict[str, Any]:
     role = services.role_get(_actor(request), _ws(request), role_id)
     role = services.role_update(
         actor=_actor(request),
@@ -261,10 +286,12 @@ def role_update(request: HttpRequest, workspace_id: str, role_id: str, body: Rol
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/roles/{role_id}", response={204: None}, summary="Delete a custom role"
+    "/workspaces/{workspace_id}/roles/{role_id}",
+    response=answers({204: None}),
+    summary="Delete a custom role",
 )
 @operation(need=Perm.ROLE_MANAGE)
-def role_delete(request: HttpRequest, workspace_id: str, role_id: str) -> Status[None]:
+def role_delete(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref) -> Status[None]:
     role = services.role_get(_actor(request), _ws(request), role_id)
     services.role_delete(actor=_actor(request), role=role)
     return Status(204, None)
@@ -273,33 +300,45 @@ def role_delete(request: HttpRequest, workspace_id: str, role_id: str) -> Status
 # Groups.
 
 
-@router.get("/workspaces/{workspace_id}/groups", response=list[GroupOut], summary="The workspace's groups")
+@router.get(
+    "/workspaces/{workspace_id}/groups",
+    response=answers({200: list[GroupOut]}),
+    summary="The workspace's groups",
+)
 @operation(need=Perm.MEMBER_VIEW)
-def group_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def group_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     return [_group_out(g) for g in services.groups_visible(_actor(request), _ws(request))]
 
 
-@router.post("/workspaces/{workspace_id}/groups", response={201: GroupOut}, summary="Create a group")
+@router.post(
+    "/workspaces/{workspace_id}/groups",
+    response=answers({201: GroupOut}, conflict=True),
+    summary="Create a group",
+)
 @operation(need=Perm.MEMBER_MANAGE)
-def group_create(request: HttpRequest, workspace_id: str, body: GroupIn) -> Status[dict[str, Any]]:
+def group_create(request: HttpRequest, workspace_id: WorkspaceRef, body: GroupIn) -> Status[dict[str, Any]]:
     return Status(
         201, _group_out(services.group_create(actor=_actor(request), workspace=_ws(request), name=body.name))
     )
 
 
-@router.get("/workspaces/{workspace_id}/groups/{group_id}", response=GroupOut, summary="One group")
+@router.get(
+    "/workspaces/{workspace_id}/groups/{group_id}", response=answers({200: GroupOut}), summary="One group"
+)
 @operation(need=Perm.MEMBER_VIEW)
-def group_get(request: HttpRequest, workspace_id: str, group_id: str) -> dict[str, Any]:
+def group_get(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref) -> dict[str, Any]:
     return _group_out(services.group_get(_actor(request), _ws(request), group_id))
 
 
 @router.patch(
     "/workspaces/{workspace_id}/groups/{group_id}",
-    response=GroupOut,
+    response=answers({200: GroupOut}, conflict=True),
     summary="Rename a group or set its roles",
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def group_update(request: HttpRequest, workspace_id: str, group_id: str, body: GroupPatch) -> dict[str, Any]:
+def group_update(
+    request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, body: GroupPatch
+) -> dict[str, Any]:
     actor = _actor(request)
     group = services.group_get(actor, _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     if body.name is not None:
@@ -309,9 +348,11 @@ def group_update(request: HttpRequest, workspace_id: str, group_id: str, body: G
     return _group_out(group)
 
 
-@router.delete("/workspaces/{workspace_id}/groups/{group_id}", response={204: None}, summary="Delete a group")
+@router.delete(
+    "/workspaces/{workspace_id}/groups/{group_id}", response=answers({204: None}), summary="Delete a group"
+)
 @operation(need=Perm.MEMBER_MANAGE)
-def group_delete(request: HttpRequest, workspace_id: str, group_id: str) -> Status[None]:
+def group_delete(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref) -> Status[None]:
     group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     services.group_delete(actor=_actor(request), group=group)
     return Status(204, None)
@@ -319,12 +360,12 @@ def group_delete(request: HttpRequest, workspace_id: str, group_id: str) -> Stat
 
 @router.post(
     "/workspaces/{workspace_id}/groups/{group_id}/members",
-    response={201: GroupOut},
+    response=answers({201: GroupOut}, conflict=True),
     summary="Add a member to a group",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def group_member_add(
-    request: HttpRequest, workspace_id: str, group_id: str, body: GroupMemberIn
+    request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, body: GroupMemberIn
 ) -> Status[dict[str, Any]]:
     group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     services.group_member_add(
@@ -335,12 +376,12 @@ def group_member_add(
 
 @router.delete(
     "/workspaces/{workspace_id}/groups/{group_id}/members/{member_id}",
-    response={204: None},
+    response=answers({204: None}),
     summary="Take a member out of a group",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def group_member_remove(
-    request: HttpRequest, workspace_id: str, group_id: str, member_id: str
+    request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, member_id: ObjectId
 ) -> Status[None]:
     group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     services.group_member_remove(actor=_actor(request), group=group, member_id=member_id)
@@ -352,22 +393,22 @@ def group_member_remove(
 
 @router.get(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/grants",
-    response=list[GrantOut],
+    response=answers({200: list[GrantOut]}),
     summary="Who holds what on a recipe",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def grant_list(request: HttpRequest, workspace_id: str, recipe_id: str) -> list[dict[str, Any]]:
+def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> list[dict[str, Any]]:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
     return [_grant_out(g) for g in services.grants_visible(_actor(request), _ws(request), recipe)]
 
 
 @router.put(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/grants",
-    response={200: GrantOut, 204: None},
+    response=answers({200: GrantOut, 204: None}),
     summary="Give a user, service account or group exactly these capabilities (none: take the grant away)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def grant_set(request: HttpRequest, workspace_id: str, recipe_id: str, body: GrantIn) -> Any:
+def grant_set(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: GrantIn) -> Any:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
     grant = services.grant_set(
         actor=_actor(request),
@@ -388,11 +429,13 @@ def grant_set(request: HttpRequest, workspace_id: str, recipe_id: str, body: Gra
 
 @router.delete(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/grants/{grant_id}",
-    response={204: None},
+    response=answers({204: None}),
     summary="Take a grant away",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def grant_delete(request: HttpRequest, workspace_id: str, recipe_id: str, grant_id: str) -> Status[None]:
+def grant_delete(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, grant_id: ObjectId
+) -> Status[None]:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
     grant = services.grant_get(_actor(request), _ws(request), recipe, grant_id)
     services.grant_remove(actor=_actor(request), workspace=_ws(request), grant=grant)
@@ -401,20 +444,15 @@ def grant_delete(request: HttpRequest, workspace_id: str, recipe_id: str, grant_
 
 @router.get(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/explain",
-    response=ExplainOut,
+    response=answers({200: ExplainOut}),
     summary="Why you hold, or do not hold, a permission on a recipe",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_explain(
-    request: HttpRequest, workspace_id: str, recipe_id: str, permission: str
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, permission: Perm
 ) -> dict[str, Any]:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
-    try:
-        perm = Perm(permission)
-    except ValueError:
-        from django.core.exceptions import ValidationError
-
-        raise ValidationError({"permission": f"{permission} is not a permission"}) from None
+    perm = Perm(permission)
     found = content.explain(_actor(request), _ws(request), recipe, perm)
     return {
         "permission": str(perm),
@@ -430,11 +468,11 @@ def recipe_explain(
 
 @router.get(
     "/workspaces/{workspace_id}/environments",
-    response=list[EnvironmentOut],
+    response=answers({200: list[EnvironmentOut]}),
     summary="Each environment's ceiling",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def environment_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def environment_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     ceilings = services.environment_policies(_actor(request), _ws(request))
     return [
         {"environment": env, "capabilities": sorted(c.value for c in caps)} for env, caps in ceilings.items()
@@ -443,12 +481,15 @@ def environment_list(request: HttpRequest, workspace_id: str) -> list[dict[str, 
 
 @router.put(
     "/workspaces/{workspace_id}/environments/{environment}",
-    response=EnvironmentOut,
+    response=answers({200: EnvironmentOut}),
     summary="Widen or narrow an environment's ceiling",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
 def environment_set(
-    request: HttpRequest, workspace_id: str, environment: str, body: EnvironmentIn
+    request: HttpRequest,
+    workspace_id: WorkspaceRef,
+    environment: Literal["dev", "test", "prod"],
+    body: EnvironmentIn,
 ) -> dict[str, Any]:
     found = services.environment_policy_set(
         actor=_actor(request), workspace=_ws(request), environment=environment, capabilities=body.capabilities
@@ -461,22 +502,22 @@ def environment_set(
 
 @router.get(
     "/workspaces/{workspace_id}/service-accounts",
-    response=list[ServiceAccountOut],
+    response=answers({200: list[ServiceAccountOut]}),
     summary="The workspace's service accounts",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def service_account_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def service_account_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     return [_account_out(a) for a in services.service_accounts_visible(_actor(request), _ws(request))]
 
 
 @router.post(
     "/workspaces/{workspace_id}/service-accounts",
-    response={201: ServiceAccountOut},
+    response=answers({201: ServiceAccountOut}, conflict=True),
     summary="Create a service account",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_create(
-    request: HttpRequest, workspace_id: str, body: ServiceAccountIn
+    request: HttpRequest, workspace_id: WorkspaceRef, body: ServiceAccountIn
 ) -> Status[dict[str, Any]]:
     account = services.service_account_create(actor=_actor(request), workspace=_ws(request), name=body.name)
     return Status(201, _account_out(account))
@@ -484,12 +525,12 @@ def service_account_create(
 
 @router.patch(
     "/workspaces/{workspace_id}/service-accounts/{account_id}",
-    response=ServiceAccountOut,
+    response=answers({200: ServiceAccountOut}),
     summary="Disable or enable a service account",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_update(
-    request: HttpRequest, workspace_id: str, account_id: str, body: ServiceAccountPatch
+    request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, body: ServiceAccountPatch
 ) -> dict[str, Any]:
     account = services.service_account_get(_actor(request), _ws(request), account_id)
     account = services.service_account_set_enabled(
@@ -500,12 +541,12 @@ def service_account_update(
 
 @router.post(
     "/workspaces/{workspace_id}/service-accounts/{account_id}/tokens",
-    response={201: TokenCreatedOut},
+    response=answers({201: ServiceAccountTokenCreatedOut}),
     summary="Make a token for a service account; the token is in this answer only",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_token_create(
-    request: HttpRequest, workspace_id: str, account_id: str, body: TokenIn
+    request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, body: ServiceAccountTokenIn
 ) -> Status[dict[str, Any]]:
     account = services.service_account_get(_actor(request), _ws(request), account_id)
     token, secret = services.service_account_token_create(
@@ -520,12 +561,12 @@ def service_account_token_create(
 
 @router.delete(
     "/workspaces/{workspace_id}/service-accounts/{account_id}/tokens/{token_id}",
-    response={204: None},
+    response=answers({204: None}),
     summary="Revoke a service account's token",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_token_revoke(
-    request: HttpRequest, workspace_id: str, account_id: str, token_id: str
+    request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, token_id: Ref
 ) -> Status[None]:
     account = services.service_account_get(_actor(request), _ws(request), account_id)
     token = services.service_account_token_get(_actor(request), _ws(request), account, token_id)
@@ -538,12 +579,23 @@ def service_account_token_revoke(
 
 @router.get(
     "/workspaces/{workspace_id}/access-review",
-    response={200: Any},
+    response=answers({200: Any}),
     summary="Every actor and what it may do on each project and recipe, and why (format=json or csv)",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The review: a JSON list (format=json) or a CSV file (format=csv)",
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        }
+    },
 )
 @operation(need=Perm.MEMBER_VIEW)
 def access_review(
-    request: HttpRequest, workspace_id: str, format: Literal["json", "csv"] = "json"
+    request: HttpRequest, workspace_id: WorkspaceRef, format: Literal["json", "csv"] = "json"
 ) -> HttpResponse:
     rows = review.access_review(_actor(request), _ws(request))
     if format == "csv":

@@ -8,23 +8,37 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import logout
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from ninja import Field, Router, Schema, Status
 
 from causeway.access.errors import NotFound
 from causeway.access.routes import operation
 from causeway.accounts import selectors
 from causeway.accounts import services as accounts
 from causeway.accounts.models import ApiToken, User
+from causeway.accounts.services import TOKEN_MAX_DAYS, TOKEN_NAME_MAX_LENGTH
+from causeway.accounts.validation import NAME_MAX_LENGTH
+from causeway.api.schemas import StrictIn, answers, stated
 
 router = Router(tags=["account"])
 
 
-class StrictIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+def _stated(minimum: int, pattern: str, description: str) -> dict[str, Any]:
+    return {
+        "minLength": minimum,
+        "maxLength": NAME_MAX_LENGTH,
+        "pattern": pattern,
+        "description": description,
+    }
+
+
+# Letters of any script are accepted by the service; the schema states a part of them it can say
+# exactly (Latin letters with their accented forms), so nothing it calls valid is refused.
+PERSON_NAME = r"^[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+$"
+EMAIL = r"^[A-Za-z0-9_+-]{1,32}(\.[A-Za-z0-9_+-]{1,32}){0,2}@([a-z0-9]{1,20}\.){1,3}[a-z]{2,10}$"
 
 
 class MeOut(Schema):
@@ -37,14 +51,18 @@ class MeOut(Schema):
 
 
 class MeUpdateIn(StrictIn):
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
+    # The rules are stated in the schema but checked by the service, whose messages name the field in
+    # words a person reads (rule 19); what the schema calls valid, the service accepts.
+    first_name: str | None = Field(
+        None, json_schema_extra=_stated(2, PERSON_NAME, "letters only, 2 at least")
+    )
+    last_name: str | None = Field(None, json_schema_extra=_stated(1, PERSON_NAME, "letters only"))
+    email: str | None = Field(None, json_schema_extra={"format": "email", "maxLength": 254})
 
 
 class PasswordIn(StrictIn):
-    current_password: str
-    new_password: str
+    current_password: str = Field(max_length=4096)
+    new_password: str = Field(max_length=4096, description="must pass the password rules (400 if not)")
 
 
 class PasswordOut(Schema):
@@ -62,8 +80,8 @@ class TokenOut(Schema):
 
 
 class TokenIn(StrictIn):
-    name: str
-    expires_in_days: int = 30
+    name: str = Field(json_schema_extra=stated(minLength=1, maxLength=TOKEN_NAME_MAX_LENGTH, pattern=r"\S"))
+    expires_in_days: int = Field(30, json_schema_extra=stated(minimum=1, maximum=TOKEN_MAX_DAYS))
 
 
 class TokenCreatedOut(TokenOut):
@@ -75,13 +93,13 @@ def _me(request: HttpRequest) -> User:
     return user
 
 
-@router.get("/me", response=MeOut, summary="Your account")
+@router.get("/me", response=answers({200: MeOut}), summary="Your account")
 @operation(authenticated=True)
 def me_get(request: HttpRequest) -> User:
     return _me(request)
 
 
-@router.patch("/me", response=MeOut, summary="Change your name or email")
+@router.patch("/me", response=answers({200: MeOut}, conflict=True), summary="Change your name or email")
 @operation(authenticated=True)
 def me_update(request: HttpRequest, payload: MeUpdateIn) -> User:
     return accounts.profile_update(
@@ -89,7 +107,11 @@ def me_update(request: HttpRequest, payload: MeUpdateIn) -> User:
     )
 
 
-@router.post("/me/password", response=PasswordOut, summary="Change your password; ends all your sessions")
+@router.post(
+    "/me/password",
+    response=answers({200: PasswordOut}),
+    summary="Change your password; ends all your sessions",
+)
 @operation(authenticated=True)
 def me_password(request: HttpRequest, payload: PasswordIn) -> dict[str, int]:
     user = _me(request)
@@ -103,14 +125,16 @@ def me_password(request: HttpRequest, payload: PasswordIn) -> dict[str, int]:
     return {"sessions_ended": ended}
 
 
-@router.get("/me/tokens", response=list[TokenOut], summary="Your API tokens")
+@router.get("/me/tokens", response=answers({200: list[TokenOut]}), summary="Your API tokens")
 @operation(authenticated=True)
 def tokens_list(request: HttpRequest) -> list[ApiToken]:
     return list(selectors.token_list(user=_me(request)))
 
 
 @router.post(
-    "/me/tokens", response={201: TokenCreatedOut}, summary="Create an API token; its secret is shown once"
+    "/me/tokens",
+    response=answers({201: TokenCreatedOut}),
+    summary="Create an API token; its secret is shown once",
 )
 @operation(authenticated=True)
 def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, object]]:
@@ -124,7 +148,9 @@ def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, ob
     return Status(201, {**TokenOut.model_validate(token).model_dump(), "secret": secret})
 
 
-@router.delete("/me/tokens/{token_id}", response={204: None}, summary="Revoke one of your API tokens")
+@router.delete(
+    "/me/tokens/{token_id}", response=answers({204: None}), summary="Revoke one of your API tokens"
+)
 @operation(authenticated=True)
 def tokens_revoke(request: HttpRequest, token_id: uuid.UUID) -> Status[None]:
     token = selectors.token_get_own(user=_me(request), token_id=token_id)

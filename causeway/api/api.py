@@ -6,16 +6,27 @@ caller's input echoed in a message must not carry a known secret or token value 
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
+from ninja.openapi.views import openapi_view
 
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.routes import declaration_of, delegate_to_operations, record_denial
+from causeway.access.routes import (
+    ATTRIBUTE,
+    SERVICE_ACCOUNT_REFUSED,
+    Declaration,
+    declaration_of,
+    delegate_to_operations,
+    page,
+    record_denial,
+)
 from causeway.api import access as access_api
 from causeway.api import accounts as accounts_api
 from causeway.api import audit as audit_api
@@ -27,8 +38,11 @@ from causeway.api import runs_admin as runs_admin_api
 from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
+from causeway.api.schemas import ERROR_DESCRIPTIONS
 from causeway.audit import context
+from causeway.audit.refusals import Throttled
 from causeway.vault.masking import mask_text
+from causeway.workspaces.models import ServiceAccount
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +51,49 @@ class CausewayAPI(NinjaAPI):
     def on_exception(self, request: HttpRequest, exc: Any) -> HttpResponse:
         response = super().on_exception(request, exc)
         return masked(response)
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """The document, with each error answer described and 429's `Retry-After` header stated."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for path_item in schema["paths"].values():
+            for operation_ in path_item.values():
+                for code, answer in operation_.get("responses", {}).items():
+                    described = ERROR_DESCRIPTIONS.get(int(code))
+                    if described is not None:
+                        answer["description"] = described
+                    if code == "429" or code == 429:
+                        answer["headers"] = {
+                            "Retry-After": {
+                                "description": "seconds to wait before trying again",
+                                "schema": {"type": "integer", "minimum": 0},
+                            }
+                        }
+        return schema
+
+
+def _signed_in_only(view: Any) -> Any:
+    """The API reference, for signed-in callers only: it maps every operation, which is an attacker's
+    first read. The page takes the browser's session (anonymous: to the login page); the document also
+    a personal token (anonymous: 401). A service account may only run recipes and read its jobs
+    (rule 8): it is refused both."""
+    if getattr(view, "func", None) is openapi_view:
+        return page(authenticated=True)(view)
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        by_token = "authorization" in request.headers
+        actor = BearerToken()(request) if by_token else BrowserSession()(request)
+        if actor is None:
+            return JsonResponse({"detail": "Authentication required"}, status=401)
+        if isinstance(actor, ServiceAccount):
+            error = Forbidden(SERVICE_ACCOUNT_REFUSED, workspace=actor.workspace, actor=actor)
+            record_denial(actor, error, request.path)
+            return JsonResponse({"detail": str(error), "permission": error.perm}, status=403)
+        response: HttpResponse = view(request, *args, **kwargs)
+        return response
+
+    setattr(guarded, ATTRIBUTE, Declaration(kind="authenticated"))
+    return guarded
 
 
 def masked(response: HttpResponse) -> HttpResponse:
@@ -63,6 +120,7 @@ api = CausewayAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    docs_decorator=_signed_in_only,
 )
 api.add_router("", core_api.router)
 api.add_router("", accounts_api.router)
@@ -92,8 +150,29 @@ def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors: dict[str, Any] = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
     first = next(iter(errors.items()))
     return api.create_response(
-        request, {"detail": f"{first[0]}: {'; '.join(first[1])}", "errors": errors}, status=400
+        request,
+        {"detail": f"{first[0]}: {'; '.join(first[1])}", "errors": errors},
+        status=409 if is_conflict(exc) else 400,
     )
+
+
+CONFLICT = "conflict"
+
+
+def is_conflict(exc: ValidationError) -> bool:
+    """A refusal because of what is stored (a name already taken, a pending invitation): the request
+    was well formed, so 409. Services mark it with the code `conflict`, or raise it from the database's
+    own unique constraint."""
+    if isinstance(exc.__context__, IntegrityError):
+        return True
+    leaves = _leaves(exc)
+    return bool(leaves) and all(error.code == CONFLICT for error in leaves)
+
+
+def _leaves(exc: ValidationError) -> list[ValidationError]:
+    if hasattr(exc, "error_dict"):
+        return [leaf for errors in exc.error_dict.values() for leaf in errors]
+    return list(exc.error_list)
 
 
 @api.exception_handler(Exception)
@@ -110,6 +189,13 @@ def internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(request, {"detail": "Authentication required"}, status=401)
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = api.create_response(request, {"detail": exc.detail}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def undeclared_operations() -> list[str]:
@@ -129,5 +215,6 @@ def api_urls() -> Any:
         raise ImproperlyConfigured(f"API operations without an access declaration: {', '.join(missing)}")
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
-        delegate_to_operations(pattern.callback)
+        if declaration_of(pattern.callback) is None:
+            delegate_to_operations(pattern.callback)
     return (patterns, app_name, namespace)

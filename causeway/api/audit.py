@@ -14,11 +14,22 @@ from ninja.pagination import PageNumberPagination, paginate
 
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import MAX_INT, StrictIn, WorkspaceRef, answers, stated
 from causeway.audit.models import AuditEvent
 from causeway.audit.selectors import audit_chain_verify, audit_event_list
 from causeway.audit.verify import VerificationError
 
 router = Router(tags=["audit"])
+
+
+class AuditPages(PageNumberPagination):
+    """Pages of events; a page number past any the database could reach is refused (422)."""
+
+    class Input(Schema):
+        page: int = Field(1, ge=1, le=MAX_INT)
+        page_size: int | None = Field(None, ge=1, le=MAX_INT, description="at most 100 are given")
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,12 +52,16 @@ class AuditEventOut(Schema):
     mac_key_id: int = Field(description="the version of the audit MAC key that sealed this event's link")
 
 
-class AuditFilter(Schema):
+class AuditFilter(StrictIn):
     action: str = Field(
         "", max_length=100, description='action, or its prefix ("user." for every user event)'
     )
     actor: str = Field("", max_length=320, description="an actor's id, or part of their label")
-    outcome: str = Field("", description="success, failure or denied")
+    outcome: str = Field(
+        "",
+        description="success, failure or denied; empty: every outcome",
+        json_schema_extra=stated(enum=["", "success", "failure", "denied"]),
+    )
     since: date | None = Field(None, description="first day included (UTC)")
     until: date | None = Field(None, description="last day included (UTC)")
 
@@ -57,10 +72,6 @@ class ProblemOut(Schema):
     event_id: str | None
     action: str | None
     reason: str
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 class VerificationOut(Schema):
@@ -75,24 +86,24 @@ class VerificationOut(Schema):
 
 @router.get(
     "/workspaces/{workspace_id}/audit-events",
-    response=list[AuditEventOut],
+    response=answers({200: list[AuditEventOut]}),
     summary="The workspace's audit events, newest first",
 )
-@paginate(PageNumberPagination)
+@paginate(AuditPages)
 @operation(need=Perm.AUDIT_VIEW)
 def audit_events(
-    request: HttpRequest, workspace_id: uuid.UUID, filters: Query[AuditFilter]
+    request: HttpRequest, workspace_id: WorkspaceRef, filters: Query[AuditFilter]
 ) -> QuerySet[AuditEvent]:
     return audit_event_list(workspace_id=request.workspace.id, **filters.dict())  # type: ignore[attr-defined]
 
 
 @router.post(
     "/workspaces/{workspace_id}/audit-events/verify",
-    response={200: VerificationOut, 503: ErrorOut},
+    response=answers({200: VerificationOut}, also=(503,)),
     summary="Verify the workspace's audit chain now",
 )
 @operation(need=Perm.AUDIT_VIEW)
-def audit_verify(request: HttpRequest, workspace_id: uuid.UUID) -> Status[dict[str, Any]]:
+def audit_verify(request: HttpRequest, workspace_id: WorkspaceRef) -> Status[dict[str, Any]]:
     try:
         report = audit_chain_verify(workspace_id=request.workspace.id)  # type: ignore[attr-defined]
     except VerificationError as exc:

@@ -3,6 +3,8 @@ or the browser session.
 
 A service account's token authenticates as the ServiceAccount itself (`request.auth`); it is checked
 against the database on every request, so a revoked token or a disabled account fails at once.
+A token that fails is audited and counted against the caller's address; an address past its allowance
+of failures is answered 429 before its token is looked up (`causeway.audit.refusals`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
 from causeway.accounts.services import token_authenticate
+from causeway.audit.refusals import API_TOKENS, refusal_record, throttle_check
 from causeway.vault.masking import register_value
 from causeway.workspaces.service_accounts import TOKEN_PREFIX as SERVICE_ACCOUNT_TOKEN_PREFIX
 from causeway.workspaces.service_accounts import service_account_token_authenticate
@@ -20,6 +23,17 @@ from causeway.workspaces.service_accounts import service_account_token_authentic
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        throttle_check(API_TOKENS)
+        principal = self._principal(request, token)
+        if principal is None:
+            refusal_record(
+                API_TOKENS,
+                action="api.auth_failed",
+                details={"reason": "unknown, expired or revoked token", "path": request.path[:200]},
+            )
+        return principal
+
+    def _principal(self, request: HttpRequest, token: str) -> Any:
         if token.startswith(f"{SERVICE_ACCOUNT_TOKEN_PREFIX}_"):
             sa_token = service_account_token_authenticate(token)
             if sa_token is None:

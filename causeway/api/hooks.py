@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import WorkspaceRef, answers
 from causeway.runs import triggers, webhooks
 
 router = Router(tags=["webhooks"])
@@ -47,22 +48,22 @@ def _out(info: webhooks.WebhookInfo) -> dict[str, Any]:
 
 @router.get(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/webhook",
-    response=WebhookOut,
+    response=answers({200: WebhookOut}),
     summary="The recipe's webhook URL and metadata (editors of the recipe); never the signing secret",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def webhook_get(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+def webhook_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID) -> dict[str, Any]:
     recipe = access.recipe_get(request.auth, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
     return _out(webhooks.webhook_info(actor=request.auth, recipe=recipe))  # type: ignore[attr-defined]
 
 
 @router.post(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/webhook/rotate",
-    response=RotatedOut,
+    response=answers({200: RotatedOut}),
     summary="Replace the signing secret; the answer carries the new one, this once",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def webhook_rotate(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+def webhook_rotate(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
     secret = webhooks.webhook_secret_rotate(actor=actor, recipe=recipe)
@@ -81,11 +82,11 @@ class TriggerStatusOut(Schema):
 
 @router.get(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
-    response=TriggerStatusOut,
+    response=answers({200: TriggerStatusOut}),
     summary="The state of the recipe's trigger: next run, last poll, last error (readers of the recipe)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def trigger_get(request: HttpRequest, workspace_id: str, recipe_id: uuid.UUID) -> dict[str, Any]:
+def trigger_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
     return asdict(triggers.trigger_status(actor=actor, recipe=recipe))

@@ -5,26 +5,41 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict
 
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import (
+    MAX_INT,
+    SEGMENT_PATTERN,
+    Count,
+    ObjectId,
+    StrictIn,
+    WorkspaceRef,
+    answers,
+    name_field,
+)
 from causeway.recipes import selectors, services
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Folder, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.schema import DefinitionDocument, blank_definition
+from causeway.recipes.services import EXPORT_FORMAT
 
 router = Router(tags=["recipes"])
 WS = "/workspaces/{workspace_id}"
 
 
-class In(Schema):
-    # Unknown fields are refused, not dropped: `workspace_id`, `created_by` and the like are never applied.
-    model_config = ConfigDict(extra="forbid")
+In = StrictIn
+Environment = Literal["dev", "test", "prod"]
+Description = Annotated[str, Field(max_length=500)]
+RowKey = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=SEGMENT_PATTERN, description="the row's key column value"),
+]
 
 
 class ProjectOut(Schema):
@@ -36,14 +51,14 @@ class ProjectOut(Schema):
 
 
 class ProjectIn(In):
-    name: str
-    environment: str = Field("dev", description="dev, test or prod")
-    description: str = ""
+    name: str = name_field("the project's name, unique in its environment")
+    environment: Environment = "dev"
+    description: Description = ""
 
 
 class ProjectPatch(In):
-    name: str
-    description: str | None = None
+    name: str = name_field("the project's name, unique in its environment")
+    description: Description | None = None
 
 
 class FolderOut(Schema):
@@ -54,13 +69,13 @@ class FolderOut(Schema):
 
 
 class FolderIn(In):
-    project_id: str
-    name: str
-    parent_id: str | None = None
+    project_id: ObjectId
+    name: str = name_field("the folder's name, unique beside it")
+    parent_id: ObjectId | None = None
 
 
 class FolderPatch(In):
-    name: str
+    name: str = name_field("the folder's name, unique beside it")
 
 
 class RecipeOut(Schema):
@@ -77,29 +92,29 @@ class RecipeOut(Schema):
 
 
 class RecipeDetailOut(RecipeOut):
-    definition: dict[str, Any] | None
+    definition: DefinitionDocument | None
 
 
 class RecipeIn(In):
-    project_id: str
-    name: str
-    description: str = ""
-    folder_id: str | None = None
-    definition: dict[str, Any] = Field(
-        default_factory=lambda: {"trigger": {"type": "manual"}, "steps": []},
-        description="trigger, steps and settings; see the definition schema",
+    project_id: ObjectId
+    name: str = name_field("the recipe's name, unique in its project")
+    description: Description = ""
+    folder_id: ObjectId | None = None
+    definition: DefinitionDocument = Field(
+        default_factory=blank_definition,
+        description="trigger, steps and settings",
     )
 
 
 class RecipePatch(In):
-    name: str | None = None
-    description: str | None = None
-    folder_id: str | None = Field(None, description="move into this folder; null: to the project's top")
+    name: str | None = name_field("the recipe's name, unique in its project", default=None)
+    description: Description | None = None
+    folder_id: ObjectId | None = Field(None, description="move into this folder; null: to the project's top")
 
 
 class VersionIn(In):
-    definition: dict[str, Any]
-    message: str = ""
+    definition: DefinitionDocument
+    message: str = Field("", max_length=200)
 
 
 class VersionOut(Schema):
@@ -110,21 +125,29 @@ class VersionOut(Schema):
 
 
 class VersionDetailOut(VersionOut):
-    definition: dict[str, Any]
+    definition: DefinitionDocument
+
+
+class ExportOut(Schema):
+    format: str
+    name: str
+    description: str
+    version: int
+    definition: DefinitionDocument
 
 
 class ExportIn(In):
-    format: str
-    name: str = ""
-    description: str = ""
-    version: int | None = None
-    definition: dict[str, Any]
+    format: Literal["causeway.recipe/1"] = Field(description="the export format: " + EXPORT_FORMAT)
+    name: str = Field("", max_length=100)
+    description: Description = ""
+    version: int | None = Field(None, ge=1, le=MAX_INT)
+    definition: DefinitionDocument
 
 
 class ImportIn(In):
-    project_id: str
-    folder_id: str | None = None
-    name: str = Field("", description="the new recipe's name; empty: the one in the export")
+    project_id: ObjectId
+    folder_id: ObjectId | None = None
+    name: str = Field("", max_length=100, description="the new recipe's name; empty: the one in the export")
     export: ExportIn
 
 
@@ -133,8 +156,8 @@ class ImportVersionIn(In):
 
 
 class Column(In):
-    name: str
-    type: str = "text"
+    name: str = name_field("the column's name, unique in the table", max_length=60)
+    type: Literal["text", "integer", "number", "boolean", "date"] = "text"
 
 
 class TableOut(Schema):
@@ -147,21 +170,21 @@ class TableOut(Schema):
 
 
 class TableIn(In):
-    project_id: str
-    name: str
-    columns: list[Column]
-    key_column: str
-    folder_id: str | None = None
+    project_id: ObjectId
+    name: str = name_field("the table's name, unique in its project")
+    columns: list[Column] = Field(min_length=1, max_length=50)
+    key_column: str = Field(max_length=60, description="the name of one of the columns")
+    folder_id: ObjectId | None = None
 
 
 class RowIn(In):
     values: dict[str, Any] = Field(description="column name to value; the key column comes from the path")
 
 
-class RecipeFilters(Schema):
-    project_id: str | None = None
-    folder_id: str | None = None
-    search: str = ""
+class RecipeFilters(StrictIn):
+    project_id: ObjectId | None = None
+    folder_id: ObjectId | None = None
+    search: str = Field("", max_length=100)
     active: bool | None = None
 
 
@@ -232,11 +255,11 @@ def _table_out(t: LookupTable) -> dict[str, Any]:
     }
 
 
-def _folder(request: HttpRequest, ref: str | None) -> Folder | None:
+def _folder(request: HttpRequest, ref: Any) -> Folder | None:
     return access.folder_get(_actor(request), _ws(request), ref) if ref else None
 
 
-def _recipe(request: HttpRequest, ref: str, need: Perm = Perm.RECIPE_VIEW) -> Recipe:
+def _recipe(request: HttpRequest, ref: Any, need: Perm = Perm.RECIPE_VIEW) -> Recipe:
     found: Recipe = access.recipe_get(_actor(request), _ws(request), ref, need=need)
     return found
 
@@ -244,10 +267,10 @@ def _recipe(request: HttpRequest, ref: str, need: Perm = Perm.RECIPE_VIEW) -> Re
 # Projects.
 
 
-@router.get(WS + "/projects", response=list[ProjectOut], summary="Projects you may see")
+@router.get(WS + "/projects", response=answers({200: list[ProjectOut]}), summary="Projects you may see")
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_list(
-    request: HttpRequest, workspace_id: str, environment: str | None = None
+    request: HttpRequest, workspace_id: WorkspaceRef, environment: Environment | None = None
 ) -> list[dict[str, Any]]:
     return [
         _project_out(p)
@@ -255,9 +278,15 @@ def project_list(
     ]
 
 
-@router.post(WS + "/projects", response={201: ProjectOut}, summary="Create a project in one environment")
+@router.post(
+    WS + "/projects",
+    response=answers({201: ProjectOut}, conflict=True),
+    summary="Create a project in one environment",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def project_create(request: HttpRequest, workspace_id: str, body: ProjectIn) -> Status[dict[str, Any]]:
+def project_create(
+    request: HttpRequest, workspace_id: WorkspaceRef, body: ProjectIn
+) -> Status[dict[str, Any]]:
     project = services.project_create(
         actor=_actor(request),
         workspace=_ws(request),
@@ -268,10 +297,14 @@ def project_create(request: HttpRequest, workspace_id: str, body: ProjectIn) -> 
     return Status(201, _project_out(project))
 
 
-@router.patch(WS + "/projects/{project_id}", response=ProjectOut, summary="Rename a project")
+@router.patch(
+    WS + "/projects/{project_id}",
+    response=answers({200: ProjectOut}, conflict=True),
+    summary="Rename a project",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_update(
-    request: HttpRequest, workspace_id: str, project_id: str, body: ProjectPatch
+    request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId, body: ProjectPatch
 ) -> dict[str, Any]:
     found = access.project_get(_actor(request), _ws(request), project_id)
     return _project_out(
@@ -281,9 +314,11 @@ def project_update(
     )
 
 
-@router.delete(WS + "/projects/{project_id}", response={204: None}, summary="Delete an empty project")
+@router.delete(
+    WS + "/projects/{project_id}", response=answers({204: None}), summary="Delete an empty project"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def project_delete(request: HttpRequest, workspace_id: str, project_id: str) -> Status[None]:
+def project_delete(request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId) -> Status[None]:
     found = access.project_get(_actor(request), _ws(request), project_id)
     services.project_delete(actor=_actor(request), project=found)
     return Status(204, None)
@@ -292,20 +327,22 @@ def project_delete(request: HttpRequest, workspace_id: str, project_id: str) -> 
 # Folders.
 
 
-@router.get(WS + "/folders", response=list[FolderOut], summary="Folders you may see")
+@router.get(WS + "/folders", response=answers({200: list[FolderOut]}), summary="Folders you may see")
 @operation(need=Perm.WORKSPACE_VIEW)
 def folder_list(
-    request: HttpRequest, workspace_id: str, project_id: str | None = None
+    request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId | None = None
 ) -> list[dict[str, Any]]:
     project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
     return [_folder_out(f) for f in selectors.folders_list(_actor(request), _ws(request), project=project)]
 
 
 @router.post(
-    WS + "/folders", response={201: FolderOut}, summary="Create a folder, nested if a parent is given"
+    WS + "/folders",
+    response=answers({201: FolderOut}, conflict=True),
+    summary="Create a folder, nested if a parent is given",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def folder_create(request: HttpRequest, workspace_id: str, body: FolderIn) -> Status[dict[str, Any]]:
+def folder_create(request: HttpRequest, workspace_id: WorkspaceRef, body: FolderIn) -> Status[dict[str, Any]]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     folder = services.folder_create(
         actor=_actor(request),
@@ -317,18 +354,20 @@ def folder_create(request: HttpRequest, workspace_id: str, body: FolderIn) -> St
     return Status(201, _folder_out(folder))
 
 
-@router.patch(WS + "/folders/{folder_id}", response=FolderOut, summary="Rename a folder")
+@router.patch(
+    WS + "/folders/{folder_id}", response=answers({200: FolderOut}, conflict=True), summary="Rename a folder"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def folder_update(
-    request: HttpRequest, workspace_id: str, folder_id: str, body: FolderPatch
+    request: HttpRequest, workspace_id: WorkspaceRef, folder_id: ObjectId, body: FolderPatch
 ) -> dict[str, Any]:
     found = access.folder_get(_actor(request), _ws(request), folder_id)
     return _folder_out(services.folder_rename(actor=_actor(request), folder=found, name=body.name))
 
 
-@router.delete(WS + "/folders/{folder_id}", response={204: None}, summary="Delete an empty folder")
+@router.delete(WS + "/folders/{folder_id}", response=answers({204: None}), summary="Delete an empty folder")
 @operation(need=Perm.WORKSPACE_VIEW)
-def folder_delete(request: HttpRequest, workspace_id: str, folder_id: str) -> Status[None]:
+def folder_delete(request: HttpRequest, workspace_id: WorkspaceRef, folder_id: ObjectId) -> Status[None]:
     found = access.folder_get(_actor(request), _ws(request), folder_id)
     services.folder_delete(actor=_actor(request), folder=found)
     return Status(204, None)
@@ -337,10 +376,12 @@ def folder_delete(request: HttpRequest, workspace_id: str, folder_id: str) -> St
 # Recipes.
 
 
-@router.get(WS + "/recipes", response=list[RecipeOut], summary="Recipes you may read, filtered")
+@router.get(
+    WS + "/recipes", response=answers({200: list[RecipeOut]}), summary="Recipes you may read, filtered"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_list(
-    request: HttpRequest, workspace_id: str, filters: Query[RecipeFilters]
+    request: HttpRequest, workspace_id: WorkspaceRef, filters: Query[RecipeFilters]
 ) -> list[dict[str, Any]]:
     project = (
         access.project_get(_actor(request), _ws(request), filters.project_id) if filters.project_id else None
@@ -356,9 +397,13 @@ def recipe_list(
     return [_recipe_out(r) for r in recipes]
 
 
-@router.post(WS + "/recipes", response={201: RecipeDetailOut}, summary="Create a recipe (its version 1)")
+@router.post(
+    WS + "/recipes",
+    response=answers({201: RecipeDetailOut}, conflict=True),
+    summary="Create a recipe (its version 1)",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_create(request: HttpRequest, workspace_id: str, body: RecipeIn) -> Status[dict[str, Any]]:
+def recipe_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RecipeIn) -> Status[dict[str, Any]]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     recipe = services.recipe_create(
         actor=_actor(request),
@@ -373,10 +418,12 @@ def recipe_create(request: HttpRequest, workspace_id: str, body: RecipeIn) -> St
 
 
 @router.post(
-    WS + "/recipes/import", response={201: RecipeDetailOut}, summary="Import an export as a new recipe"
+    WS + "/recipes/import",
+    response=answers({201: RecipeDetailOut}, conflict=True),
+    summary="Import an export as a new recipe",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_import(request: HttpRequest, workspace_id: str, body: ImportIn) -> Status[dict[str, Any]]:
+def recipe_import(request: HttpRequest, workspace_id: WorkspaceRef, body: ImportIn) -> Status[dict[str, Any]]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     version = services.recipe_import(
         actor=_actor(request),
@@ -390,17 +437,23 @@ def recipe_import(request: HttpRequest, workspace_id: str, body: ImportIn) -> St
 
 
 @router.get(
-    WS + "/recipes/{recipe_id}", response=RecipeDetailOut, summary="A recipe with its current definition"
+    WS + "/recipes/{recipe_id}",
+    response=answers({200: RecipeDetailOut}),
+    summary="A recipe with its current definition",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_get(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
+def recipe_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> dict[str, Any]:
     return _recipe_out(_recipe(request, recipe_id), definition=True)
 
 
-@router.patch(WS + "/recipes/{recipe_id}", response=RecipeDetailOut, summary="Rename or move a recipe")
+@router.patch(
+    WS + "/recipes/{recipe_id}",
+    response=answers({200: RecipeDetailOut}, conflict=True),
+    summary="Rename or move a recipe",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_update(
-    request: HttpRequest, workspace_id: str, recipe_id: str, body: RecipePatch
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: RecipePatch
 ) -> dict[str, Any]:
     # Even an empty change is a write: refused to whoever may not edit the recipe.
     recipe = _recipe(request, recipe_id, need=Perm.RECIPE_EDIT)
@@ -415,25 +468,33 @@ def recipe_update(
     return _recipe_out(_recipe(request, recipe_id), definition=True)
 
 
-@router.delete(WS + "/recipes/{recipe_id}", response={204: None}, summary="Delete a stopped recipe")
+@router.delete(WS + "/recipes/{recipe_id}", response=answers({204: None}), summary="Delete a stopped recipe")
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
+def recipe_delete(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Status[None]:
     services.recipe_delete(actor=_actor(request), recipe=_recipe(request, recipe_id))
     return Status(204, None)
 
 
-@router.get(WS + "/recipes/{recipe_id}/versions", response=list[VersionOut], summary="A recipe's versions")
+@router.get(
+    WS + "/recipes/{recipe_id}/versions",
+    response=answers({200: list[VersionOut]}),
+    summary="A recipe's versions",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def version_list(request: HttpRequest, workspace_id: str, recipe_id: str) -> list[dict[str, Any]]:
+def version_list(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId
+) -> list[dict[str, Any]]:
     return [_version_out(v) for v in selectors.recipe_versions(_recipe(request, recipe_id))]
 
 
 @router.post(
-    WS + "/recipes/{recipe_id}/versions", response={201: VersionDetailOut}, summary="Save a new version"
+    WS + "/recipes/{recipe_id}/versions",
+    response=answers({201: VersionDetailOut}),
+    summary="Save a new version",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def version_create(
-    request: HttpRequest, workspace_id: str, recipe_id: str, body: VersionIn
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: VersionIn
 ) -> Status[dict[str, Any]]:
     version = services.recipe_save(
         actor=_actor(request),
@@ -444,20 +505,30 @@ def version_create(
     return Status(201, _version_out(version, definition=True))
 
 
-@router.get(WS + "/recipes/{recipe_id}/versions/{number}", response=VersionDetailOut, summary="One version")
+@router.get(
+    WS + "/recipes/{recipe_id}/versions/{number}",
+    response=answers({200: VersionDetailOut}),
+    summary="One version",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def version_get(request: HttpRequest, workspace_id: str, recipe_id: str, number: int) -> dict[str, Any]:
+def version_get(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, number: Count
+) -> dict[str, Any]:
     return _version_out(selectors.recipe_version(_recipe(request, recipe_id), number), definition=True)
 
 
-@router.get(WS + "/recipes/{recipe_id}/diff", summary="What changed between two versions, step by step")
+@router.get(
+    WS + "/recipes/{recipe_id}/diff",
+    response=answers({200: dict[str, Any]}),
+    summary="What changed between two versions, step by step",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_diff(
     request: HttpRequest,
-    workspace_id: str,
-    recipe_id: str,
-    from_version: int = Query(..., alias="from"),  # type: ignore[type-arg]
-    to_version: int = Query(..., alias="to"),  # type: ignore[type-arg]
+    workspace_id: WorkspaceRef,
+    recipe_id: ObjectId,
+    from_version: int = Query(..., alias="from", ge=1, le=MAX_INT),  # type: ignore[type-arg]
+    to_version: int = Query(..., alias="to", ge=1, le=MAX_INT),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
     recipe = _recipe(request, recipe_id)
     old = selectors.recipe_version(recipe, from_version)
@@ -467,26 +538,30 @@ def recipe_diff(
 
 @router.post(
     WS + "/recipes/{recipe_id}/start",
-    response=RecipeOut,
+    response=answers({200: RecipeOut}),
     summary="Start: the trigger runs the current version",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_start(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
+def recipe_start(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> dict[str, Any]:
     return _recipe_out(services.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id)))
 
 
-@router.post(WS + "/recipes/{recipe_id}/stop", response=RecipeOut, summary="Stop: only test runs")
+@router.post(
+    WS + "/recipes/{recipe_id}/stop", response=answers({200: RecipeOut}), summary="Stop: only test runs"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_stop(request: HttpRequest, workspace_id: str, recipe_id: str) -> dict[str, Any]:
+def recipe_stop(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> dict[str, Any]:
     return _recipe_out(services.recipe_stop(actor=_actor(request), recipe=_recipe(request, recipe_id)))
 
 
 @router.get(
-    WS + "/recipes/{recipe_id}/export", summary="Export a version: its definition, secrets by name only"
+    WS + "/recipes/{recipe_id}/export",
+    response=answers({200: ExportOut}),
+    summary="Export a version: its definition, secrets by name only",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_export(
-    request: HttpRequest, workspace_id: str, recipe_id: str, version: int | None = None
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, version: Count | None = None
 ) -> dict[str, Any]:
     recipe = _recipe(request, recipe_id)
     chosen = selectors.recipe_version(recipe, version) if version is not None else None
@@ -495,12 +570,12 @@ def recipe_export(
 
 @router.post(
     WS + "/recipes/{recipe_id}/import",
-    response={201: VersionDetailOut},
+    response=answers({201: VersionDetailOut}),
     summary="Import an export as a new version",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_import_version(
-    request: HttpRequest, workspace_id: str, recipe_id: str, body: ImportVersionIn
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: ImportVersionIn
 ) -> Status[dict[str, Any]]:
     version = services.recipe_import(
         actor=_actor(request),
@@ -515,23 +590,27 @@ def recipe_import_version(
 
 
 @router.get(
-    WS + "/bookmarks", response=list[RecipeOut], summary="Your bookmarked recipes that you may still read"
+    WS + "/bookmarks",
+    response=answers({200: list[RecipeOut]}),
+    summary="Your bookmarked recipes that you may still read",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def bookmark_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def bookmark_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     return [_recipe_out(r) for r in selectors.bookmarked_recipes(_actor(request), _ws(request))]
 
 
-@router.put(WS + "/recipes/{recipe_id}/bookmark", response={204: None}, summary="Bookmark a recipe")
+@router.put(WS + "/recipes/{recipe_id}/bookmark", response=answers({204: None}), summary="Bookmark a recipe")
 @operation(need=Perm.WORKSPACE_VIEW)
-def bookmark_put(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
+def bookmark_put(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Status[None]:
     services.bookmark_add(actor=_actor(request), recipe=_recipe(request, recipe_id))
     return Status(204, None)
 
 
-@router.delete(WS + "/recipes/{recipe_id}/bookmark", response={204: None}, summary="Remove a bookmark")
+@router.delete(
+    WS + "/recipes/{recipe_id}/bookmark", response=answers({204: None}), summary="Remove a bookmark"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def bookmark_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> Status[None]:
+def bookmark_delete(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Status[None]:
     services.bookmark_remove(actor=_actor(request), recipe=_recipe(request, recipe_id))
     return Status(204, None)
 
@@ -539,10 +618,12 @@ def bookmark_delete(request: HttpRequest, workspace_id: str, recipe_id: str) -> 
 # Lookup tables.
 
 
-@router.get(WS + "/lookup-tables", response=list[TableOut], summary="Lookup tables you may see")
+@router.get(
+    WS + "/lookup-tables", response=answers({200: list[TableOut]}), summary="Lookup tables you may see"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def table_list(
-    request: HttpRequest, workspace_id: str, project_id: str | None = None
+    request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId | None = None
 ) -> list[dict[str, Any]]:
     project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
     return [
@@ -551,10 +632,12 @@ def table_list(
 
 
 @router.post(
-    WS + "/lookup-tables", response={201: TableOut}, summary="Create a lookup table with typed columns"
+    WS + "/lookup-tables",
+    response=answers({201: TableOut}, conflict=True),
+    summary="Create a lookup table with typed columns",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def table_create(request: HttpRequest, workspace_id: str, body: TableIn) -> Status[dict[str, Any]]:
+def table_create(request: HttpRequest, workspace_id: WorkspaceRef, body: TableIn) -> Status[dict[str, Any]]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     table = services.lookup_table_create(
         actor=_actor(request),
@@ -568,38 +651,56 @@ def table_create(request: HttpRequest, workspace_id: str, body: TableIn) -> Stat
     return Status(201, _table_out(table))
 
 
-@router.get(WS + "/lookup-tables/{table_id}", response=TableOut, summary="A lookup table's columns")
+@router.get(
+    WS + "/lookup-tables/{table_id}", response=answers({200: TableOut}), summary="A lookup table's columns"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def table_get(request: HttpRequest, workspace_id: str, table_id: str) -> dict[str, Any]:
+def table_get(request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId) -> dict[str, Any]:
     return _table_out(access.lookup_table_get(_actor(request), _ws(request), table_id))
 
 
-@router.delete(WS + "/lookup-tables/{table_id}", response={204: None}, summary="Delete a table and its rows")
+@router.delete(
+    WS + "/lookup-tables/{table_id}", response=answers({204: None}), summary="Delete a table and its rows"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def table_delete(request: HttpRequest, workspace_id: str, table_id: str) -> Status[None]:
+def table_delete(request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId) -> Status[None]:
     found = access.lookup_table_get(_actor(request), _ws(request), table_id)
     services.lookup_table_delete(actor=_actor(request), table=found)
     return Status(204, None)
 
 
-@router.get(WS + "/lookup-tables/{table_id}/rows", summary="Every row of a lookup table")
+@router.get(
+    WS + "/lookup-tables/{table_id}/rows",
+    response=answers({200: list[dict[str, Any]]}),
+    summary="Every row of a lookup table",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def row_list(request: HttpRequest, workspace_id: str, table_id: str) -> list[dict[str, Any]]:
+def row_list(request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId) -> list[dict[str, Any]]:
     return selectors.lookup_rows(access.lookup_table_get(_actor(request), _ws(request), table_id))
 
 
-@router.put(WS + "/lookup-tables/{table_id}/rows/{key}", summary="Create or update the row with this key")
+@router.put(
+    WS + "/lookup-tables/{table_id}/rows/{key}",
+    response=answers({200: dict[str, Any]}),
+    summary="Create or update the row with this key",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def row_put(request: HttpRequest, workspace_id: str, table_id: str, key: str, body: RowIn) -> dict[str, Any]:
+def row_put(
+    request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId, key: RowKey, body: RowIn
+) -> dict[str, Any]:
     found = access.lookup_table_get(_actor(request), _ws(request), table_id)
     row = services.lookup_row_edit(actor=_actor(request), table=found, key=key, values=body.values)
     values: dict[str, Any] = row.values
     return values
 
 
-@router.delete(WS + "/lookup-tables/{table_id}/rows/{key}", response={204: None}, summary="Delete a row")
+@router.delete(
+    WS + "/lookup-tables/{table_id}/rows/{key}", response=answers({204: None}), summary="Delete a row"
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def row_delete(request: HttpRequest, workspace_id: str, table_id: str, key: str) -> Status[None]:
+def row_delete(
+    request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId, key: RowKey
+) -> Status[None]:
     found = access.lookup_table_get(_actor(request), _ws(request), table_id)
     services.lookup_row_remove(actor=_actor(request), table=found, key=key)
     return Status(204, None)

@@ -15,11 +15,12 @@ from typing import Any, Literal
 from django.core.paginator import Paginator
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict, model_validator
+from pydantic import model_validator
 
 from causeway.access import content
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import MAX_INT, ObjectId, StrictIn, WorkspaceRef, answers
 from causeway.runs import history, schedule, services
 from causeway.runs.models import Job, TriggerType
 
@@ -28,16 +29,14 @@ router = Router(tags=["jobs"])
 MAX_PAGE_SIZE = 200
 
 
-class JobFiltersIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class JobFiltersIn(StrictIn):
     recipe: uuid.UUID | None = Field(None, description="only this recipe's jobs")
     status: Literal["queued", "running", "succeeded", "failed"] | None = None
     trigger_type: Literal["manual", "schedule", "webhook", "poll"] | None = None
     since: dt.date | None = Field(None, description="created on or after this day (UTC)")
     until: dt.date | None = Field(None, description="created on or before this day (UTC)")
     test: bool | None = Field(None, description="true: only test runs; false: no test runs")
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_INT)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
 
     @model_validator(mode="after")
@@ -95,9 +94,7 @@ class JobDetailOut(JobOut):
     steps: list[StepOut]
 
 
-class RunIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class RunIn(StrictIn):
     payload: dict[str, Any] | None = Field(None, description="the trigger payload the steps see")
     test: bool = Field(False, description="a test run of the current draft instead of the started version")
 
@@ -153,11 +150,13 @@ def _step_out(step: history.StepView) -> dict[str, Any]:
 
 @router.get(
     "/workspaces/{workspace_id}/jobs",
-    response=JobPageOut,
+    response=answers({200: JobPageOut}),
     summary="The jobs you may see, newest first: all of a recipe you may debug, otherwise your own",
 )
 @operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
-def job_list(request: HttpRequest, workspace_id: str, filters: Query[JobFiltersIn]) -> dict[str, Any]:
+def job_list(
+    request: HttpRequest, workspace_id: WorkspaceRef, filters: Query[JobFiltersIn]
+) -> dict[str, Any]:
     wanted = history.JobFilters(
         recipe=filters.recipe,
         status=filters.status,
@@ -180,11 +179,11 @@ def job_list(request: HttpRequest, workspace_id: str, filters: Query[JobFiltersI
 
 @router.get(
     "/workspaces/{workspace_id}/jobs/{job_id}",
-    response=JobDetailOut,
+    response=answers({200: JobDetailOut}),
     summary="One job with its step-by-step history (input, output and errors masked)",
 )
 @operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
-def job_get(request: HttpRequest, workspace_id: str, job_id: str) -> dict[str, Any]:
+def job_get(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> dict[str, Any]:
     view = history.job_view(actor=request.auth, workspace=request.workspace, job_id=job_id)  # type: ignore[attr-defined]
     return {
         **_job_out(view.job),
@@ -197,11 +196,13 @@ def job_get(request: HttpRequest, workspace_id: str, job_id: str) -> dict[str, A
 
 @router.post(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
-    response={201: JobOut},
+    response=answers({201: JobOut}),
     summary="Run a recipe (recipe:run), or test its current draft (recipe:test); the job is queued",
 )
 @operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
-def job_run(request: HttpRequest, workspace_id: str, recipe_id: str, body: RunIn) -> Status[dict[str, Any]]:
+def job_run(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: RunIn
+) -> Status[dict[str, Any]]:
     actor = request.auth  # type: ignore[attr-defined]
     recipe = history.recipe_for_run(
         actor=actor,
@@ -217,11 +218,11 @@ def job_run(request: HttpRequest, workspace_id: str, recipe_id: str, body: RunIn
 
 @router.post(
     "/workspaces/{workspace_id}/jobs/{job_id}/rerun",
-    response={201: JobOut},
+    response=answers({201: JobOut}),
     summary="Re-run a failed job you may see; its history is kept and the new job names it",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def job_rerun(request: HttpRequest, workspace_id: str, job_id: str) -> Status[dict[str, Any]]:
+def job_rerun(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Status[dict[str, Any]]:
     found = content.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
     job = services.job_rerun(actor=request.auth, job=found)  # type: ignore[attr-defined]
     return Status(201, _job_out(job))
@@ -229,11 +230,11 @@ def job_rerun(request: HttpRequest, workspace_id: str, job_id: str) -> Status[di
 
 @router.get(
     "/workspaces/{workspace_id}/schedule",
-    response=list[ScheduleOut],
+    response=answers({200: list[ScheduleOut]}),
     summary="Started recipes with a schedule trigger that you may read, and their next runs",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def schedule_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def schedule_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     rows = schedule.schedules_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
     return [
         {

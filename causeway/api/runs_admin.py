@@ -6,10 +6,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from pydantic import ConfigDict
 
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import StrictIn, WorkspaceRef, answers, stated
 from causeway.runs import services
 from causeway.workspaces.models import JOB_RETENTION_MAX_DAYS, JOB_RETENTION_MIN_DAYS, Workspace
 
@@ -22,10 +22,11 @@ class RetentionOut(Schema):
     max_days: int
 
 
-class RetentionIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    days: int = Field(description=f"{JOB_RETENTION_MIN_DAYS} to {JOB_RETENTION_MAX_DAYS}")
+class RetentionIn(StrictIn):
+    days: int = Field(
+        description=f"{JOB_RETENTION_MIN_DAYS} to {JOB_RETENTION_MAX_DAYS}",
+        json_schema_extra=stated(minimum=JOB_RETENTION_MIN_DAYS, maximum=JOB_RETENTION_MAX_DAYS),
+    )
 
 
 def _out(workspace: Workspace) -> dict[str, Any]:
@@ -38,21 +39,21 @@ def _out(workspace: Workspace) -> dict[str, Any]:
 
 @router.get(
     "/workspaces/{workspace_id}/job-retention",
-    response=RetentionOut,
+    response=answers({200: RetentionOut}),
     summary="How many days the workspace keeps job history (Admins)",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def job_retention_get(request: HttpRequest, workspace_id: str) -> dict[str, Any]:
+def job_retention_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
     return _out(request.workspace)  # type: ignore[attr-defined]
 
 
 @router.put(
     "/workspaces/{workspace_id}/job-retention",
-    response=RetentionOut,
+    response=answers({200: RetentionOut}),
     summary="Set how many days the workspace keeps job history (Admins; audited)",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def job_retention_put(request: HttpRequest, workspace_id: str, body: RetentionIn) -> dict[str, Any]:
+def job_retention_put(request: HttpRequest, workspace_id: WorkspaceRef, body: RetentionIn) -> dict[str, Any]:
     workspace = services.workspace_retention_set(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from pydantic import ConfigDict
 
 from causeway.access import secrets
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
+from causeway.api.schemas import SEGMENT_PATTERN, Host, StrictIn, WorkspaceRef, answers, stated
+from causeway.vault.secrets import MAX_ALLOWED_HOSTS, MAX_VALUE_LENGTH
 
 router = Router(tags=["vault"])
 
@@ -29,14 +30,28 @@ class SecretOut(Schema):
     referenced_by: list[str] = Field(description="recipes you may read that refer to this secret")
 
 
-class SecretIn(Schema):
+SECRET_NAME = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=SEGMENT_PATTERN,
+        description="a letter, then up to 99 letters, digits, _ . or -",
+        json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"},
+    ),
+]
+
+
+class SecretIn(StrictIn):
     # Unknown fields are refused, not dropped: a caller who sends `name` or `created_by` in the body
     # learns at once that it is not applied.
-    model_config = ConfigDict(extra="forbid")
-
-    value: str = Field(description="the value; never shown again, in any answer")
-    allowed_hosts: list[str] = Field(
-        default_factory=list, description='host names, or "*.example.com" for any subdomain'
+    value: str = Field(
+        description="the value; never shown again, in any answer",
+        json_schema_extra=stated(minLength=1, maxLength=MAX_VALUE_LENGTH),
+    )
+    allowed_hosts: list[Host] = Field(
+        default_factory=list,
+        description='host names, or "*.example.com" for any subdomain',
+        json_schema_extra=stated(maxItems=MAX_ALLOWED_HOSTS),
     )
 
 
@@ -56,22 +71,24 @@ def _out(row: secrets.SecretRow) -> dict[str, Any]:
 
 @router.get(
     "/workspaces/{workspace_id}/secrets",
-    response=list[SecretOut],
+    response=answers({200: list[SecretOut]}),
     summary="The workspace's secrets: names and metadata, never values",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def secret_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def secret_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     rows = secrets.secrets_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
     return [_out(row) for row in rows]
 
 
 @router.put(
     "/workspaces/{workspace_id}/secrets/{name}",
-    response={200: SecretOut, 201: SecretOut},
+    response=answers({200: SecretOut, 201: SecretOut}),
     summary="Create a secret or replace its value (Admins); the answer never includes the value",
 )
 @operation(need=Perm.VAULT_SECRET_MANAGE)
-def secret_put(request: HttpRequest, workspace_id: str, name: str, body: SecretIn) -> Status[dict[str, Any]]:
+def secret_put(
+    request: HttpRequest, workspace_id: WorkspaceRef, name: SECRET_NAME, body: SecretIn
+) -> Status[dict[str, Any]]:
     written = secrets.secret_write(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
@@ -83,9 +100,11 @@ def secret_put(request: HttpRequest, workspace_id: str, name: str, body: SecretI
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/secrets/{name}", response={204: None}, summary="Delete a secret (Admins)"
+    "/workspaces/{workspace_id}/secrets/{name}",
+    response=answers({204: None}),
+    summary="Delete a secret (Admins)",
 )
 @operation(need=Perm.VAULT_SECRET_MANAGE)
-def secret_delete(request: HttpRequest, workspace_id: str, name: str) -> Status[None]:
+def secret_delete(request: HttpRequest, workspace_id: WorkspaceRef, name: SECRET_NAME) -> Status[None]:
     secrets.secret_remove(actor=request.auth, workspace=request.workspace, name=name)  # type: ignore[attr-defined]
     return Status(204, None)

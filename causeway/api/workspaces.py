@@ -1,7 +1,7 @@
 """API operations on workspaces, members, invitations and workspace settings.
 
 Input schemas list the fields a caller may set; anything else in the body (`id`, `workspace_id`,
-`created_by`, `is_staff`, ...) is dropped by the schema and never reaches a service.
+`created_by`, `is_staff`, ...) is refused (422) and never reaches a service.
 """
 
 from __future__ import annotations
@@ -11,16 +11,35 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from ninja import Field, Router, Schema, Status
 
 from causeway.access import policy
+from causeway.access import services as access_services
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.accounts.models import UserType
+from causeway.api.schemas import (
+    Email,
+    Host,
+    ObjectId,
+    StrictIn,
+    WorkspaceRef,
+    answers,
+    name_field,
+    stated,
+)
 from causeway.runs import outbound
 from causeway.workspaces import selectors, services
-from causeway.workspaces.models import Invitation, Membership, Workspace
+from causeway.workspaces.models import (
+    SESSION_TIMEOUT_MAX,
+    SESSION_TIMEOUT_MIN,
+    Invitation,
+    Membership,
+    Workspace,
+)
+
+TIMEOUT_MIN = int(SESSION_TIMEOUT_MIN.total_seconds() // 60)
+TIMEOUT_MAX = int(SESSION_TIMEOUT_MAX.total_seconds() // 60)
+# Host names the service's check accepts (a part of them, stated exactly), or `*.` and a domain.
 
 router = Router(tags=["workspaces"])
 
@@ -34,21 +53,32 @@ class WorkspaceOut(Schema):
     role: str | None
 
 
-class WorkspaceCreateIn(Schema):
-    name: str
-    slug: str = ""
-    admin_email: str = ""
+class WorkspaceCreateIn(StrictIn):
+    name: str = name_field("the workspace's name (its slug is made from it when none is given)")
+    slug: str = Field(
+        "",
+        description="lower-case letters, digits and single hyphens; empty: made from the name",
+        json_schema_extra=stated(maxLength=services.SLUG_MAX, pattern=r"^([a-z0-9]+(-[a-z0-9]+)*)?$"),
+    )
+    admin_email: str = Field(
+        "", description="the first Admin; empty: you", json_schema_extra=stated(maxLength=254)
+    )
 
 
-class WorkspaceSettingsIn(Schema):
-    name: str | None = None
-    session_timeout_minutes: int | None = None
+class WorkspaceSettingsIn(StrictIn):
+    name: str | None = name_field("the workspace's name", default=None)
+    session_timeout_minutes: int | None = Field(
+        None,
+        description="sign out after this long without activity",
+        json_schema_extra=stated(minimum=TIMEOUT_MIN, maximum=TIMEOUT_MAX),
+    )
 
 
-class OutboundHostsIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    hosts: list[str]
+class OutboundHostsIn(StrictIn):
+    hosts: list[Host] = Field(
+        description='host names, IP addresses, or "*." and a domain',
+        json_schema_extra=stated(maxItems=outbound.MAX_ALLOWED_HOSTS),
+    )
 
 
 class OutboundHostsOut(Schema):
@@ -65,8 +95,12 @@ class MemberOut(Schema):
     created_at: datetime
 
 
-class MemberRoleIn(Schema):
-    role: str
+class MemberRoleIn(StrictIn):
+    role: str = Field(
+        max_length=60,
+        description="a system role's key or a custom role's key",
+        json_schema_extra=stated(pattern=r"^[-a-z0-9_]+$"),
+    )
 
 
 class InvitationOut(Schema):
@@ -83,14 +117,16 @@ class InvitationCreatedOut(InvitationOut):
     link: str
 
 
-class WorkspaceInvitationIn(Schema):
-    email: str
-    role: str
+class WorkspaceInvitationIn(StrictIn):
+    email: Email
+    role: str = Field(
+        description="a system role", json_schema_extra=stated(enum=["admin", "analyst", "operator"])
+    )
 
 
-class PlatformInvitationIn(Schema):
-    email: str
-    user_type: str = UserType.STANDARD
+class PlatformInvitationIn(StrictIn):
+    email: Email
+    user_type: str = Field("standard", json_schema_extra=stated(enum=["standard", "staff"]))
 
 
 def _workspace_out(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
@@ -133,13 +169,17 @@ def _invitation_out(invitation: Invitation, link: str | None = None) -> dict[str
     return out
 
 
-@router.get("/workspaces", response=list[WorkspaceOut], summary="The workspaces you are a member of")
+@router.get(
+    "/workspaces", response=answers({200: list[WorkspaceOut]}), summary="The workspaces you are a member of"
+)
 @operation(authenticated=True)
 def workspace_list(request: HttpRequest) -> list[dict[str, Any]]:
     return [_workspace_out(request, ws) for ws in policy.workspaces_visible(request.auth)]  # type: ignore[attr-defined]
 
 
-@router.post("/workspaces", response={201: WorkspaceOut}, summary="Create a workspace (staff)")
+@router.post(
+    "/workspaces", response=answers({201: WorkspaceOut}, conflict=True), summary="Create a workspace (staff)"
+)
 @operation(staff=True)
 def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> Status[dict[str, Any]]:
     workspace = services.workspace_create(
@@ -151,15 +191,25 @@ def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> Status[di
     return Status(201, _workspace_out(request, workspace))
 
 
-@router.get("/workspaces/{workspace_id}", response=WorkspaceOut, summary="One workspace and its settings")
+@router.get(
+    "/workspaces/{workspace_id}",
+    response=answers({200: WorkspaceOut}),
+    summary="One workspace and its settings",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
-def workspace_get(request: HttpRequest, workspace_id: str) -> dict[str, Any]:
+def workspace_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
     return _workspace_out(request, request.workspace)  # type: ignore[attr-defined]
 
 
-@router.patch("/workspaces/{workspace_id}", response=WorkspaceOut, summary="Change the workspace's settings")
+@router.patch(
+    "/workspaces/{workspace_id}",
+    response=answers({200: WorkspaceOut}),
+    summary="Change the workspace's settings",
+)
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def workspace_update(request: HttpRequest, workspace_id: str, body: WorkspaceSettingsIn) -> dict[str, Any]:
+def workspace_update(
+    request: HttpRequest, workspace_id: WorkspaceRef, body: WorkspaceSettingsIn
+) -> dict[str, Any]:
     workspace = services.workspace_settings_update(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
@@ -171,21 +221,23 @@ def workspace_update(request: HttpRequest, workspace_id: str, body: WorkspaceSet
 
 @router.get(
     "/workspaces/{workspace_id}/outbound-hosts",
-    response=OutboundHostsOut,
+    response=answers({200: OutboundHostsOut}),
     summary="Hosts recipes may call even at loopback, private or link-local addresses (Admin)",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def outbound_hosts_get(request: HttpRequest, workspace_id: str) -> dict[str, Any]:
+def outbound_hosts_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
     return {"hosts": list(request.workspace.outbound_allowed_hosts or [])}  # type: ignore[attr-defined]
 
 
 @router.put(
     "/workspaces/{workspace_id}/outbound-hosts",
-    response=OutboundHostsOut,
+    response=answers({200: OutboundHostsOut}),
     summary="Replace the hosts recipes may call even at non-public addresses (Admin; audited)",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def outbound_hosts_put(request: HttpRequest, workspace_id: str, body: OutboundHostsIn) -> dict[str, Any]:
+def outbound_hosts_put(
+    request: HttpRequest, workspace_id: WorkspaceRef, body: OutboundHostsIn
+) -> dict[str, Any]:
     hosts = outbound.outbound_hosts_set(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
@@ -194,30 +246,42 @@ def outbound_hosts_put(request: HttpRequest, workspace_id: str, body: OutboundHo
     return {"hosts": hosts}
 
 
-@router.get("/workspaces/{workspace_id}/members", response=list[MemberOut], summary="The workspace's members")
+@router.get(
+    "/workspaces/{workspace_id}/members",
+    response=answers({200: list[MemberOut]}),
+    summary="The workspace's members",
+)
 @operation(need=Perm.MEMBER_VIEW)
-def member_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def member_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     found = policy.memberships_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
     return [_member_out(m) for m in found]
 
 
 @router.patch(
-    "/workspaces/{workspace_id}/members/{member_id}", response=MemberOut, summary="Change a member's role"
+    "/workspaces/{workspace_id}/members/{member_id}",
+    response=answers({200: MemberOut}),
+    summary="Change a member's role",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def member_update(
-    request: HttpRequest, workspace_id: str, member_id: str, body: MemberRoleIn
+    request: HttpRequest, workspace_id: WorkspaceRef, member_id: ObjectId, body: MemberRoleIn
 ) -> dict[str, Any]:
     actor = request.auth  # type: ignore[attr-defined]
     membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
-    return _member_out(services.member_role_change(actor=actor, membership=membership, role=body.role))
+    changed = access_services.member_role_change(
+        actor=actor,
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        membership=membership,
+        role=body.role,
+    )
+    return _member_out(changed)
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/members/{member_id}", response={204: None}, summary="Remove a member"
+    "/workspaces/{workspace_id}/members/{member_id}", response=answers({204: None}), summary="Remove a member"
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> Status[None]:
+def member_delete(request: HttpRequest, workspace_id: WorkspaceRef, member_id: ObjectId) -> Status[None]:
     actor = request.auth  # type: ignore[attr-defined]
     membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
     services.member_remove(actor=actor, membership=membership)
@@ -226,14 +290,14 @@ def member_delete(request: HttpRequest, workspace_id: str, member_id: str) -> St
 
 @router.post(
     "/workspaces/{workspace_id}/invitations",
-    response={201: InvitationCreatedOut},
+    response=answers({201: InvitationCreatedOut}, conflict=True),
     summary="Invite someone into the workspace; the link is in this answer only",
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def workspace_invitation_create(
-    request: HttpRequest, workspace_id: str, body: WorkspaceInvitationIn
+    request: HttpRequest, workspace_id: WorkspaceRef, body: WorkspaceInvitationIn
 ) -> Status[dict[str, Any]]:
-    issued = services.workspace_invitation_create(
+    issued = access_services.workspace_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         email=body.email,
@@ -244,22 +308,24 @@ def workspace_invitation_create(
 
 @router.get(
     "/workspaces/{workspace_id}/invitations",
-    response=list[InvitationOut],
+    response=answers({200: list[InvitationOut]}),
     summary="The workspace's pending invitations",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def workspace_invitation_list(request: HttpRequest, workspace_id: str) -> list[dict[str, Any]]:
+def workspace_invitation_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     found = policy.invitations_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
     return [_invitation_out(i) for i in found]
 
 
 @router.delete(
     "/workspaces/{workspace_id}/invitations/{invitation_id}",
-    response={204: None},
+    response=answers({204: None}),
     summary="Revoke a pending invitation",
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def workspace_invitation_revoke(request: HttpRequest, workspace_id: str, invitation_id: str) -> Status[None]:
+def workspace_invitation_revoke(
+    request: HttpRequest, workspace_id: WorkspaceRef, invitation_id: ObjectId
+) -> Status[None]:
     actor = request.auth  # type: ignore[attr-defined]
     found = policy.invitation_get(actor, invitation_id, workspace=request.workspace)  # type: ignore[attr-defined]
     services.invitation_revoke(actor=actor, invitation=found)
@@ -268,7 +334,7 @@ def workspace_invitation_revoke(request: HttpRequest, workspace_id: str, invitat
 
 @router.post(
     "/platform/invitations",
-    response={201: InvitationCreatedOut},
+    response=answers({201: InvitationCreatedOut}, conflict=True),
     summary="Invite someone to the platform (staff); the link is in this answer only",
 )
 @operation(staff=True)
@@ -282,7 +348,9 @@ def platform_invitation_create(request: HttpRequest, body: PlatformInvitationIn)
 
 
 @router.get(
-    "/platform/invitations", response=list[InvitationOut], summary="Pending platform invitations (staff)"
+    "/platform/invitations",
+    response=answers({200: list[InvitationOut]}),
+    summary="Pending platform invitations (staff)",
 )
 @operation(staff=True)
 def platform_invitation_list(request: HttpRequest) -> list[dict[str, Any]]:
@@ -292,11 +360,11 @@ def platform_invitation_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.delete(
     "/platform/invitations/{invitation_id}",
-    response={204: None},
+    response=answers({204: None}),
     summary="Revoke a platform invitation (staff)",
 )
 @operation(staff=True)
-def platform_invitation_revoke(request: HttpRequest, invitation_id: str) -> Status[None]:
+def platform_invitation_revoke(request: HttpRequest, invitation_id: ObjectId) -> Status[None]:
     actor = request.auth  # type: ignore[attr-defined]
     found = policy.invitation_get(actor, invitation_id, workspace=None)
     services.invitation_revoke(actor=actor, invitation=found)

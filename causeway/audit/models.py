@@ -113,3 +113,47 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.chain}#{self.seq}"
+
+
+class RefusalCount(models.Model):
+    """A count of refused calls shared by every process, when the counts are kept in the database.
+
+    Keys name the kind of count, the source and the interval; a row outlives its interval only until
+    the interval's aggregate event is written, and the periodic flush deletes it after `expires_at`.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    count = models.PositiveBigIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
+
+
+class RefusalTally(models.Model):
+    """An interval in which one source had calls of one kind refused: the first refusal is on the chain at
+    once (`first_event`); the others are counted and written as one event when the interval closes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The key of the interval's count (a RefusalCount row, or a Redis key at scale): one tally per key.
+    key = models.CharField(max_length=200, unique=True)
+    source = models.CharField(max_length=64)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # What the interval's events record, as the first event recorded it.
+    action = models.CharField(max_length=100)
+    workspace_id = models.UUIDField(null=True, blank=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = SealedTextField(workspace_field="workspace_id")
+    opened_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    first_event = models.ForeignKey(AuditEvent, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["closes_at"], name="audit_refusal_closes"),
+            models.Index(fields=["source", "closes_at"], name="audit_refusal_source_closes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refusals {self.key}"

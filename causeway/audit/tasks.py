@@ -1,4 +1,5 @@
-"""Scheduled audit work: checkpointing every chain's head, and a daily verification of every chain."""
+"""Scheduled audit work: checkpointing every chain's head, a daily verification of every chain, and the
+aggregate events of refused calls."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from celery import shared_task
 
+from causeway.audit.refusals import refusals_flush
 from causeway.audit.services import audit_checkpoint
 from causeway.audit.verify import verify_chains as verify_all
 
@@ -45,3 +47,9 @@ def verify_chains() -> bool:
     if result.ok:
         logger.info("audit chains verified: %s chains, all intact", len(result.chains))
     return result.ok
+
+
+@shared_task(name="causeway.audit.tasks.flush_refusals")  # type: ignore[untyped-decorator]
+def flush_refusals() -> int:
+    """Write the aggregate event of every interval of refused calls that has closed; returns how many."""
+    return refusals_flush()

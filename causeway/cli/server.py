@@ -16,6 +16,7 @@ from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi
 
 from causeway.cli import checks
 from causeway.logfilters import redact_url_secrets
@@ -143,6 +144,18 @@ def _mask_worker_logs(worker: Any) -> None:
     attach_masking_filter()
 
 
+class AnonymousResponse(wsgi.Response):  # type: ignore[misc]
+    """gunicorn's HTTP/1.1 answer without its `Server` header: an answer names no software or version.
+
+    gunicorn writes that header itself, before the application's own, and has no setting to leave it
+    out; `serve` puts this class in the place gunicorn builds its answers from.
+    """
+
+    def default_headers(self) -> list[str]:
+        headers: list[str] = super().default_headers()
+        return [line for line in headers if not line.lower().startswith("server:")]
+
+
 class WebServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
@@ -160,6 +173,7 @@ class WebServer(BaseApplication):  # type: ignore[misc]
 
 def serve(*, bind: Bind, workers: int) -> None:
     refuse_unless_ready(tls=True)
+    wsgi.Response = AnonymousResponse
     WebServer(
         {
             "bind": [str(bind)],
@@ -176,6 +190,8 @@ def serve(*, bind: Bind, workers: int) -> None:
             "graceful_timeout": 10,
             "forwarded_allow_ips": "",
             "proc_name": "causeway-web",
+            # HTTP/1.1 only: the answers are built by AnonymousResponse.
+            "http_protocols": "h1",
             # gunicorn's runtime control socket sits in the user's home directory, outside the data
             # directory, and is a management door Causeway does not use; several servers on one
             # machine would also contend for it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CHILD_LISTS = ("then", "else", "steps")
+from causeway.recipes.schema import STEPS
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _place(steps: list[dict[str, Any]], container: str, found: dict[str, _Placed
     for index, step in enumerate(steps):
         path = f"{container}[{index}]"
         found[str(step.get("id"))] = _Placed(step, path, container, index)
-        for branch in CHILD_LISTS:
+        for branch in STEPS.step_lists(str(step.get("type"))):
             if isinstance(step.get(branch), list):
                 _place(step[branch], f"{path}.{branch}", found)
 
@@ -141,7 +141,8 @@ def definition_diff(old: dict[str, Any], new: dict[str, Any]) -> DefinitionDiff:
             continue
         was = before[sid]
         moved = sid not in kept
-        changes = _fields(was.step, placed.step, skip=CHILD_LISTS)
+        nested = STEPS.step_lists(str(was.step.get("type"))) + STEPS.step_lists(str(placed.step.get("type")))
+        changes = _fields(was.step, placed.step, skip=nested)
         if not moved and not changes:
             result.unchanged += 1
             continue

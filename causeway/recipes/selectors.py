@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from causeway.access import content as access
+from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.recipes.definition import secret_names
 from causeway.recipes.models import Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
@@ -72,15 +73,21 @@ def recipe_versions(recipe: Recipe) -> QuerySet[RecipeVersion]:
     return RecipeVersion.objects.filter(recipe=recipe).select_related("created_by").order_by("-number")
 
 
+MAX_VERSION = 2**31 - 1
+
+
 def recipe_version(recipe: Recipe, number: Any) -> RecipeVersion:
-    """One version by number, or ValidationError naming `version`."""
+    """One version by number: ValidationError naming `version` if `number` is not a version number at
+    all, NotFound if the recipe has no such version."""
     try:
-        wanted = int(number)
+        wanted = int(str(number).strip())
     except (TypeError, ValueError):
-        raise ValidationError({"version": "a version is a whole number"}) from None
+        wanted = 0
+    if not 1 <= wanted <= MAX_VERSION:
+        raise ValidationError({"version": f"a version is a whole number from 1 to {MAX_VERSION}"})
     found = RecipeVersion.objects.filter(recipe=recipe, number=wanted).first()
     if found is None:
-        raise ValidationError({"version": f"this recipe has no version {wanted}"})
+        raise NotFound("version")
     return found
 
 

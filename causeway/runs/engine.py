@@ -11,11 +11,23 @@ JobStep fields do the sealing). The Job's status is the runtime's to change, not
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from causeway.recipes.definition import definition_load
+from causeway.recipes.schema import (
+    ConditionStep,
+    ForeachStep,
+    HttpStep,
+    LookupReadStep,
+    LookupWriteStep,
+    MapStep,
+    Step,
+    StopStep,
+)
 from causeway.runs import steps as runners
 from causeway.runs.models import Job, JobStep, StepStatus
 from causeway.runs.steps import StepFailed, StepResult, masked
@@ -45,7 +57,7 @@ class _Run:
 
     # History.
 
-    def _begin(self, path: str, step: dict[str, Any]) -> tuple[JobStep, float]:
+    def _begin(self, path: str, step: Step) -> tuple[JobStep, float]:
         self.position += 1
         now = timezone.now()
         row = self.rows.get(path)
@@ -56,7 +68,7 @@ class _Run:
                 job=self.job,
                 path=path,
                 position=self.last_position,
-                step_type=step["type"],
+                step_type=step.type,
                 status=StepStatus.RUNNING,
                 attempts=1,
                 started_at=now,
@@ -106,35 +118,30 @@ class _Run:
 
     # Walking.
 
-    def walk(
-        self, steps: list[dict[str, Any]], prefix: str, outputs: dict[str, Any], loop: dict[str, Any]
-    ) -> None:
+    def walk(self, steps: Sequence[Step], prefix: str, outputs: dict[str, Any], loop: dict[str, Any]) -> None:
         for step in steps:
             self.heartbeat()
             if self.job.deadline_at is not None and timezone.now() > self.job.deadline_at:
                 raise StepFailed("the job ran past its maximum duration")
-            path = f"{prefix}{step['id']}"
+            path = f"{prefix}{step.id}"
             done = self._succeeded(path)
             if done is not None:
                 self.position += 1
                 output = done.output
-                if step["type"] == "condition":
-                    outputs[step["id"]] = output
+                outputs[step.id] = output
+                if isinstance(step, ConditionStep):
                     branch = (output or {}).get("branch", "else")
-                    self.walk(list(step.get(branch) or []), prefix, outputs, loop)
-                else:
-                    outputs[step["id"]] = output
+                    self.walk(runners.condition_branch(step, branch), prefix, outputs, loop)
                 continue
             self.run_step(step, path, prefix, outputs, loop)
 
     def run_step(
-        self, step: dict[str, Any], path: str, prefix: str, outputs: dict[str, Any], loop: dict[str, Any]
+        self, step: Step, path: str, prefix: str, outputs: dict[str, Any], loop: dict[str, Any]
     ) -> None:
         row, started = self._begin(path, step)
         context = self.context(outputs, loop)
-        kind = step["type"]
         try:
-            result = self._dispatch(step, kind, context, path)
+            result = self._dispatch(step, context, path)
         except StepFailed as failure:
             self._finish(
                 row, started, status=StepStatus.FAILED, input=None, output=None, error=failure.message
@@ -155,12 +162,12 @@ class _Run:
                 attempts=result.attempts,
             )
             raise result.failure
-        if kind == "condition":
+        if isinstance(step, ConditionStep):
             self._finish(row, started, status=StepStatus.SUCCEEDED, input=result.input, output=result.output)
-            outputs[step["id"]] = masked(result.output)
+            outputs[step.id] = masked(result.output)
             self.walk(result.branch or [], prefix, outputs, loop)
             return
-        if kind == "foreach":
+        if isinstance(step, ForeachStep):
             self._foreach(step, path, row, started, result, outputs, loop)
             return
         self._finish(
@@ -173,28 +180,29 @@ class _Run:
         )
         # Later steps see what history holds (masked), fresh or resumed alike: a secret that came back
         # in an answer cannot travel on into a mapping, a lookup table or another host.
-        outputs[step["id"]] = row.output
+        outputs[step.id] = row.output
 
-    def _dispatch(self, step: dict[str, Any], kind: str, context: dict[str, Any], path: str) -> StepResult:
-        if kind == "http":
-            return runners.run_http(step, context, self.job, path, self.heartbeat)
-        if kind == "map":
-            return runners.run_map(step, context)
-        if kind == "lookup_read":
-            return runners.run_lookup_read(step, context, self.job)
-        if kind == "lookup_write":
-            return runners.run_lookup_write(step, context, self.job)
-        if kind == "condition":
-            return runners.run_condition(step, context)
-        if kind == "foreach":
-            return runners.run_foreach(step, context)
-        if kind == "stop":
-            return runners.run_stop(step, context)
-        raise StepFailed(f"unknown step type {kind!r}")
+    def _dispatch(self, step: Step, context: dict[str, Any], path: str) -> StepResult:
+        match step:
+            case HttpStep():
+                return runners.run_http(step, context, self.job, path, self.heartbeat)
+            case MapStep():
+                return runners.run_map(step, context)
+            case LookupReadStep():
+                return runners.run_lookup_read(step, context, self.job)
+            case LookupWriteStep():
+                return runners.run_lookup_write(step, context, self.job)
+            case ConditionStep():
+                return runners.run_condition(step, context)
+            case ForeachStep():
+                return runners.run_foreach(step, context)
+            case StopStep():
+                return runners.run_stop(step, context)
+        raise StepFailed(f"there is no runner for steps of type {step.type!r}")
 
     def _foreach(
         self,
-        step: dict[str, Any],
+        step: ForeachStep,
         path: str,
         row: JobStep,
         started: float,
@@ -203,7 +211,7 @@ class _Run:
         loop: dict[str, Any],
     ) -> None:
         items = result.items or []
-        variable = step.get("as") or "item"
+        variable = step.as_
         iterations: list[dict[str, Any]] = []
         try:
             for index, item in enumerate(items):
@@ -219,7 +227,7 @@ class _Run:
                         "length": len(items),
                     },
                 }
-                self.walk(list(step.get("steps") or []), f"{path}[{index}].", inner, scope)
+                self.walk(step.steps, f"{path}[{index}].", inner, scope)
                 iterations.append({key: inner[key] for key in inner if key not in outputs})
         except StepFailed as failure:
             self._finish(
@@ -232,7 +240,7 @@ class _Run:
             )
             raise
         self._finish(row, started, status=StepStatus.SUCCEEDED, input=result.input, output=iterations)
-        outputs[step["id"]] = row.output
+        outputs[step.id] = row.output
 
 
 def execute(job: Job, *, heartbeat: Callable[[], None]) -> None:
@@ -240,7 +248,11 @@ def execute(job: Job, *, heartbeat: Callable[[], None]) -> None:
 
     Steps that already succeeded (a resumed job) are not run again; their recorded outputs are reused.
     """
-    definition = job.version.definition or {}
+    try:
+        definition = definition_load(job.version.definition)
+    except ValidationError as exc:
+        where = ", ".join(sorted(exc.message_dict))
+        raise StepFailed(f"the version's definition cannot be read ({where})") from None
     run = _Run(job, heartbeat)
-    run.walk(list(definition.get("steps") or []), "", {}, {})
+    run.walk(definition.steps, "", {}, {})
     heartbeat()

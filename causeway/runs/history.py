@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from causeway.access import content, policy
+from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
 from causeway.runs.models import Job, JobStatus, JobStep
 from causeway.vault.masking import mask_text
@@ -169,7 +170,15 @@ def recipe_for_run(*, actor: Any, workspace: Workspace, recipe_id: Any, test: bo
         )
         if found is not None:
             return found
+        if test and content.is_service_account(actor, workspace) and _runs(actor, workspace, pk):
+            # Rule 8: a service account only executes. It knows this recipe (it may run it), so the
+            # refusal names what it lacks rather than hiding the recipe.
+            raise Forbidden(Perm.RECIPE_TEST, workspace=workspace, actor=actor)
     return content.recipe_get(actor, workspace, recipe_id, need=need)
+
+
+def _runs(actor: Any, workspace: Workspace, pk: uuid.UUID) -> bool:
+    return bool(content.recipes_visible(actor, workspace, Perm.RECIPE_RUN).filter(pk=pk).exists())
 
 
 @dataclass(frozen=True)

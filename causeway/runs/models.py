@@ -162,6 +162,37 @@ class WebhookEndpoint(models.Model):
         return ("webhook", str(self.id), str(self.recipe_id))
 
 
+class WebhookDelivery(models.Model):
+    """A call a webhook accepted, kept as long as it could come back: its signature is never accepted
+    twice, and the sender's Idempotency-Key names the job the first call started."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
+    # SHA-256 of the signature's matching v1 digest (which binds the time and the body).
+    signature_digest = models.CharField(max_length=64)
+    # A blind index of the sender's Idempotency-Key; empty when it sent none.
+    idempotency_index = models.CharField(max_length=INDEX_LENGTH, blank=True, default="")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+    # The later of: the signature's time plus the tolerance; the idempotency window, with a key.
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "signature_digest"], name="webhook_delivery_signature"
+            ),
+            models.UniqueConstraint(
+                fields=["endpoint", "idempotency_index"],
+                condition=~models.Q(idempotency_index=""),
+                name="webhook_delivery_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery to {self.endpoint_id}"
+
+
 class TriggerState(models.Model):
     """What a schedule or poll trigger remembers between firings."""
 

@@ -27,6 +27,7 @@ from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from causeway.recipes.definition import definition_load
 from causeway.runs.models import FINISHED, Job, JobStatus
 from causeway.vault.masking import mask_text
 
@@ -70,7 +71,7 @@ def max_duration_seconds(job: Job) -> int:
     """The definition's `settings.max_duration_seconds`, capped by CAUSEWAY_JOB_MAX_DURATION_SECONDS."""
     cap = int(settings.JOB_MAX_DURATION_SECONDS)
     try:
-        wanted = int((job.version.definition or {}).get("settings", {}).get("max_duration_seconds") or cap)
+        wanted = definition_load(job.version.definition).settings.max_duration_seconds
     except Exception:
         # A definition that cannot be read is the engine's to report, as the job's failure; a job
         # that could never be claimed would be sent again and again instead.

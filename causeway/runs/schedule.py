@@ -13,13 +13,15 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.utils import timezone
 
 from causeway.access import content
 from causeway.access.perms import Perm
+from causeway.recipes.schema import ScheduleTrigger
 from causeway.runs.models import TriggerState
-from causeway.runs.triggers import cron_times
+from causeway.runs.triggers import active_trigger, cron_times
 from causeway.workspaces.models import Workspace
 
 
@@ -65,18 +67,20 @@ def schedules_visible(
     )
     rows = []
     for recipe in recipes:
-        trigger = (recipe.active_version.definition or {}).get("trigger") or {}
-        if trigger.get("type") != "schedule" or not trigger.get("cron"):
+        try:
+            trigger = active_trigger(recipe)
+        except ValidationError:
+            continue  # a version that cannot be read has no times to show
+        if not isinstance(trigger, ScheduleTrigger):
             continue
-        zone = trigger.get("timezone") or "UTC"
         rows.append(
             ScheduleRow(
                 recipe=recipe,
                 version=recipe.active_version.number,
-                cron=trigger["cron"],
-                timezone=zone,
-                missed=trigger.get("missed") or "skip",
-                next_runs=next_runs(trigger["cron"], zone, now=now, count=count),
+                cron=trigger.cron,
+                timezone=trigger.timezone,
+                missed=trigger.missed,
+                next_runs=next_runs(trigger.cron, trigger.timezone, now=now, count=count),
                 last_fired_for=fired.get(recipe.pk),
             )
         )

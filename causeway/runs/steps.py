@@ -1,10 +1,10 @@
 """What each kind of step does: render its templates, act, and say what it received and gave.
 
-Each runner takes the step's definition and the template context and returns a `StepResult`: the
-input and output to record (masked before they are stored) and, for condition and for-each, what the
-engine walks next. A failure is a `StepFailed` whose message is masked and safe to show. Secrets are
-resolved here alone, for an http step's destination host, and only while its headers, query and body
-are rendered.
+Each runner takes the step (its model, every default filled in by the schema) and the template context
+and returns a `StepResult`: the input and output to record (masked before they are stored) and, for
+condition and for-each, what the engine walks next. A failure is a `StepFailed` whose message is masked
+and safe to show. Secrets are resolved here alone, for an http step's destination host, and only while
+its headers, query and body are rendered.
 """
 
 from __future__ import annotations
@@ -24,6 +24,17 @@ from causeway.access.errors import NotFound
 from causeway.access.secrets import secret_use_for_destination
 from causeway.recipes import services as recipes
 from causeway.recipes.definition import secret_names
+from causeway.recipes.schema import (
+    ConditionStep,
+    ForeachStep,
+    HttpStep,
+    LookupReadStep,
+    LookupStep,
+    LookupWriteStep,
+    MapStep,
+    Step,
+    StopStep,
+)
 from causeway.runs import outbound, sandbox
 from causeway.runs.models import Job, SecretUse
 from causeway.vault.masking import mask_text, register_value
@@ -51,7 +62,7 @@ class StepResult:
     output: Any
     attempts: int = 1
     # condition: the steps of the branch to run; foreach: the items to iterate over.
-    branch: list[dict[str, Any]] | None = None
+    branch: list[Step] | None = None
     items: list[Any] | None = None
     failure: StepFailed | None = None
 
@@ -122,32 +133,37 @@ def evaluate(expression: str, context: dict[str, Any], where: str) -> Any:
 # map, stop
 
 
-def run_map(step: dict[str, Any], context: dict[str, Any]) -> StepResult:
-    fields = step.get("fields") or {}
+def run_map(step: MapStep, context: dict[str, Any]) -> StepResult:
+    fields = dict(step.fields)
     output = {name: _render(template, context, f"fields.{name}") for name, template in fields.items()}
     return StepResult(input={"fields": fields}, output=output)
 
 
-def run_stop(step: dict[str, Any], context: dict[str, Any]) -> StepResult:
-    message = _render_text(step.get("message", ""), context, "message") or "the recipe stopped"
+def run_stop(step: StopStep, context: dict[str, Any]) -> StepResult:
+    message = _render_text(step.message, context, "message") or "the recipe stopped"
     return StepResult(input={"message": message}, output=None, failure=StepFailed(message))
 
 
 # condition, foreach
 
 
-def run_condition(step: dict[str, Any], context: dict[str, Any]) -> StepResult:
-    value = bool(evaluate(step["if"], context, "if"))
+def run_condition(step: ConditionStep, context: dict[str, Any]) -> StepResult:
+    value = bool(evaluate(step.if_, context, "if"))
     branch = "then" if value else "else"
     return StepResult(
-        input={"if": step["if"]},
+        input={"if": step.if_},
         output={"value": value, "branch": branch},
-        branch=list(step.get(branch) or []),
+        branch=condition_branch(step, branch),
     )
 
 
-def run_foreach(step: dict[str, Any], context: dict[str, Any]) -> StepResult:
-    items = evaluate(step["items"], context, "items")
+def condition_branch(step: ConditionStep, branch: str) -> list[Step]:
+    """The steps of a condition's branch by name (`then`, `else`), as its output records it."""
+    return list(step.then if branch == "then" else step.else_)
+
+
+def run_foreach(step: ForeachStep, context: dict[str, Any]) -> StepResult:
+    items = evaluate(step.items, context, "items")
     if items is None:
         items = []
     if isinstance(items, dict):
@@ -156,31 +172,31 @@ def run_foreach(step: dict[str, Any], context: dict[str, Any]) -> StepResult:
         raise StepFailed(f"items: gives a {type(items).__name__}, not a list")
     if len(items) > MAX_ITERATIONS:
         raise StepFailed(f"items: {len(items)} items; a for-each runs at most {MAX_ITERATIONS} times")
-    return StepResult(input={"items": step["items"], "count": len(items)}, output=None, items=items)
+    return StepResult(input={"items": step.items, "count": len(items)}, output=None, items=items)
 
 
 # lookup tables
 
 
-def _table(step: dict[str, Any], job: Job) -> Any:
-    table = recipes.lookup_table_by_name(project=job.recipe.project, name=step["table"])
+def _table(step: LookupStep, job: Job) -> Any:
+    table = recipes.lookup_table_by_name(project=job.recipe.project, name=step.table)
     if table is None:
-        raise StepFailed(f"table: there is no lookup table named {step['table']!r} in the recipe's project")
+        raise StepFailed(f"table: there is no lookup table named {step.table!r} in the recipe's project")
     return table
 
 
-def run_lookup_read(step: dict[str, Any], context: dict[str, Any], job: Job) -> StepResult:
+def run_lookup_read(step: LookupReadStep, context: dict[str, Any], job: Job) -> StepResult:
     table = _table(step, job)
-    key = _render(step["key"], context, "key")
+    key = _render(step.key, context, "key")
     row = recipes.lookup_row_get(table=table, key=key)
     output = {"found": row is not None, "row": dict(row.values) if row is not None else None}
     return StepResult(input={"table": table.name, "key": key}, output=output)
 
 
-def run_lookup_write(step: dict[str, Any], context: dict[str, Any], job: Job) -> StepResult:
+def run_lookup_write(step: LookupWriteStep, context: dict[str, Any], job: Job) -> StepResult:
     table = _table(step, job)
-    key = _render(step["key"], context, "key")
-    values = {name: _render(t, context, f"values.{name}") for name, t in (step.get("values") or {}).items()}
+    key = _render(step.key, context, "key")
+    values = {name: _render(t, context, f"values.{name}") for name, t in step.values.items()}
     try:
         row = recipes.lookup_row_put(actor=None, table=table, key=key, values=values, audit=False)
     except ValidationError as exc:
@@ -203,10 +219,10 @@ def _secret_actor(job: Job) -> Any:
     return None
 
 
-def _resolve_secrets(step: dict[str, Any], job: Job, path: str, host: str) -> dict[str, str]:
-    sent = {"h": step.get("headers"), "q": step.get("query")}
-    if step.get("body_type", "none") != "none":
-        sent["b"] = step.get("body")
+def _resolve_secrets(step: HttpStep, job: Job, path: str, host: str) -> dict[str, str]:
+    sent: dict[str, Any] = {"h": dict(step.headers), "q": dict(step.query)}
+    if step.body_type != "none":
+        sent["b"] = step.body
     names = sorted(secret_names(sent))
     values: dict[str, str] = {}
     try:
@@ -278,10 +294,10 @@ def _wait(seconds: float, heartbeat: Callable[[], None]) -> None:
 
 
 def run_http(
-    step: dict[str, Any], context: dict[str, Any], job: Job, path: str, heartbeat: Callable[[], None]
+    step: HttpStep, context: dict[str, Any], job: Job, path: str, heartbeat: Callable[[], None]
 ) -> StepResult:
-    method = step.get("method", "GET")
-    url = _render_text(step["url"], context, "url")
+    method = step.method
+    url = _render_text(step.url, context, "url")
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -290,25 +306,23 @@ def run_http(
         raise StepFailed("url: must be an http or https URL with a host")
     secrets = _resolve_secrets(step, job, path, parsed.host)
     scoped = {**context, "secret": secrets}
-    headers = {
-        name: _render_text(t, scoped, f"headers.{name}") for name, t in (step.get("headers") or {}).items()
-    }
-    query = {name: _render_text(t, scoped, f"query.{name}") for name, t in (step.get("query") or {}).items()}
-    body_type = step.get("body_type", "none")
+    headers = {name: _render_text(t, scoped, f"headers.{name}") for name, t in step.headers.items()}
+    query = {name: _render_text(t, scoped, f"query.{name}") for name, t in step.query.items()}
+    body_type = step.body_type
     content: str | None = None
     json_body: Any = None
     if body_type == "json":
-        json_body = _render_tree(step.get("body"), scoped, "body")
+        json_body = _render_tree(step.body, scoped, "body")
     elif body_type == "text":
-        content = _render_text(step.get("body", ""), scoped, "body")
-    if step.get("idempotency_key", True):
+        content = _render_text(step.body, scoped, "body")
+    if step.idempotency_key:
         headers["Idempotency-Key"] = f"{job.id}:{path}"
-    recorded = {"method": method, "url": url, "headers": headers, "query": query}
+    recorded: dict[str, Any] = {"method": method, "url": url, "headers": headers, "query": query}
     if body_type == "json":
         recorded["body"] = json_body
     elif body_type == "text":
         recorded["body"] = content
-    retries = int(step.get("retries", 2))
+    retries = step.retries
     attempt = 0
     while True:
         attempt += 1
@@ -323,7 +337,7 @@ def run_http(
                 params=query or None,
                 content=content,
                 json=json_body if body_type == "json" else None,
-                timeout=float(step.get("timeout_seconds", 30)),
+                timeout=float(step.timeout_seconds),
                 carries_secrets=bool(secrets),
             )
         except outbound.DestinationRefused as exc:

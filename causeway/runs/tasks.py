@@ -1,4 +1,5 @@
-"""The Celery tasks of the runs app: running one job, the job reaper, and the job history purge.
+"""The Celery tasks of the runs app: running one job, the job reaper, the job history purge, and forgetting
+webhook calls that can no longer come back.
 
 Tasks take ids; the Job row, not the message, says whether there is anything to do (see `runtime`).
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from causeway.runs import runtime
+from causeway.runs import runtime, webhooks
 
 
 @shared_task(name="causeway.runs.tasks.run_job", ignore_result=True)  # type: ignore[untyped-decorator]
@@ -26,3 +27,10 @@ def reap_jobs() -> dict[str, int]:
 def purge_job_history() -> dict[str, int]:
     """Beat, daily: delete job history older than each workspace's retention."""
     return runtime.job_history_purge()
+
+
+@shared_task(name="causeway.runs.tasks.purge_webhook_deliveries", ignore_result=True)  # type: ignore[untyped-decorator]
+def purge_webhook_deliveries() -> int:
+    """Beat, every 5 minutes: forget accepted webhook calls past their signature's tolerance and their
+    Idempotency-Key's window."""
+    return webhooks.webhook_deliveries_purge()

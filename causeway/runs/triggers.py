@@ -13,11 +13,12 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from celery import shared_task
 from croniter import croniter
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -25,7 +26,16 @@ from django.utils import timezone
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.secrets import secret_use_for_destination
+from causeway.recipes.definition import trigger_load
 from causeway.recipes.models import Recipe
+from causeway.recipes.schema import (
+    ManualTrigger,
+    PollTrigger,
+    ScheduleTrigger,
+    Trigger,
+    WebhookTrigger,
+    type_of,
+)
 from causeway.runs import outbound
 from causeway.runs.models import Job, PolledItem, TriggerState, TriggerType
 from causeway.runs.services import job_create
@@ -47,27 +57,37 @@ MAX_ERROR = 500
 _SECRET_IN_HEADER = re.compile(r"\{\{\s*secret\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def _trigger_of(recipe: Recipe) -> dict[str, Any]:
+T = TypeVar("T", bound=Trigger)
+
+
+def active_trigger(recipe: Recipe) -> Trigger:
+    """The trigger of the recipe's active version (manual if none is active)."""
     version = recipe.active_version
     if version is None:
-        return {"type": "manual"}
-    trigger: dict[str, Any] = version.definition.get("trigger") or {"type": "manual"}
-    return trigger
+        return ManualTrigger()
+    return trigger_load(version.definition)
 
 
-def _started(kind: str) -> Iterator[tuple[Recipe, dict[str, Any]]]:
-    """Started recipes whose active version has a `kind` trigger."""
+def _started(kind: type[T]) -> Iterator[tuple[Recipe, T]]:
+    """Started recipes whose active version has a trigger of this kind."""
     # `trigger_type` follows the current version; an active version that is not the current one is
     # opened to find out.
     recipes = (
         Recipe.objects.filter(active=True, active_version__isnull=False)
-        .filter(Q(trigger_type=kind) | ~Q(active_version=F("current_version")))
+        .filter(Q(trigger_type=type_of(kind)) | ~Q(active_version=F("current_version")))
         .select_related("active_version", "workspace", "project")
         .order_by("id")
     )
     for recipe in recipes:
-        trigger = _trigger_of(recipe)
-        if trigger.get("type") == kind:
+        try:
+            trigger = active_trigger(recipe)
+        except ValidationError as exc:
+            # One unreadable version does not stop the other recipes' triggers.
+            logger.warning(
+                "recipe %s: its trigger cannot be read (%s)", recipe.id, ", ".join(exc.message_dict)
+            )
+            continue
+        if isinstance(trigger, kind):
             yield recipe, trigger
 
 
@@ -85,8 +105,8 @@ def _state(recipe: Recipe) -> TriggerState:
 # Schedules.
 
 
-def _zone(trigger: dict[str, Any]) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(trigger.get("timezone") or "UTC")
+def _zone(trigger: ScheduleTrigger) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(trigger.timezone)
 
 
 def _to_utc(local: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
@@ -116,11 +136,11 @@ def cron_times(cron: str, zone: zoneinfo.ZoneInfo, after: datetime) -> Iterator[
             yield instant
 
 
-def _next_after(trigger: dict[str, Any], after: datetime) -> datetime | None:
-    return next(cron_times(trigger["cron"], _zone(trigger), after), None)
+def _next_after(trigger: ScheduleTrigger, after: datetime) -> datetime | None:
+    return next(cron_times(trigger.cron, _zone(trigger), after), None)
 
 
-def _is_on_schedule(trigger: dict[str, Any], moment: datetime) -> bool:
+def _is_on_schedule(trigger: ScheduleTrigger, moment: datetime) -> bool:
     """Whether moment is one of the schedule's times (not so after the cron or zone changed)."""
     return _next_after(trigger, moment - timedelta(seconds=1)) == moment
 
@@ -135,16 +155,16 @@ class Due:
     next_run_at: datetime | None
 
 
-def _due(trigger: dict[str, Any], next_run_at: datetime, now: datetime) -> Due:
+def _due(trigger: ScheduleTrigger, next_run_at: datetime, now: datetime) -> Due:
     times = [next_run_at]
     upcoming = None
-    for instant in cron_times(trigger["cron"], _zone(trigger), next_run_at):
+    for instant in cron_times(trigger.cron, _zone(trigger), next_run_at):
         if instant > now:
             upcoming = instant
             break
         times.append(instant)
     latest = times[-1]
-    if trigger.get("missed") == "catch_up":
+    if trigger.missed == "catch_up":
         # One run for all of them: the latest time, with how many earlier ones it stands for.
         return Due(run=True, scheduled_for=latest, missed=len(times) - 1, next_run_at=upcoming)
     # skip: only a time that is not yet late runs; the ones missed while beat was down are dropped.
@@ -153,15 +173,15 @@ def _due(trigger: dict[str, Any], next_run_at: datetime, now: datetime) -> Due:
 
 def schedule_reset(*, recipe: Recipe, now: datetime | None = None) -> None:
     """A recipe was started: its schedule counts from now, not from before it was stopped."""
-    trigger = _trigger_of(recipe)
-    if trigger.get("type") != "schedule":
+    trigger = active_trigger(recipe)
+    if not isinstance(trigger, ScheduleTrigger):
         return
     state = _state(recipe)
     state.next_run_at = _next_after(trigger, now or timezone.now())
     state.save(update_fields=["next_run_at"])
 
 
-def _schedule_one(recipe: Recipe, trigger: dict[str, Any], now: datetime) -> Job | None:
+def _schedule_one(recipe: Recipe, trigger: ScheduleTrigger, now: datetime) -> Job | None:
     state = _state(recipe)
     current = state.next_run_at
     if current is None or not _is_on_schedule(trigger, current):
@@ -199,7 +219,7 @@ def schedule_tick(now: datetime | None = None) -> list[Job]:
     """Start the job of every started schedule that is due; returns the jobs started."""
     now = now or timezone.now()
     started: list[Job] = []
-    for recipe, trigger in _started("schedule"):
+    for recipe, trigger in _started(ScheduleTrigger):
         try:
             job = _schedule_one(recipe, trigger, now)
         except Exception:
@@ -215,8 +235,8 @@ def next_runs(recipe: Recipe, count: int = 3, now: datetime | None = None) -> li
     """The next times a started recipe's schedule runs, in the schedule's time zone (none if stopped)."""
     if not recipe.active:
         return []
-    trigger = _trigger_of(recipe)
-    if trigger.get("type") != "schedule":
+    trigger = active_trigger(recipe)
+    if not isinstance(trigger, ScheduleTrigger):
         return []
     zone = _zone(trigger)
     now = now or timezone.now()
@@ -224,7 +244,7 @@ def next_runs(recipe: Recipe, count: int = 3, now: datetime | None = None) -> li
     pending = state.next_run_at if state is not None else None
     start = pending - timedelta(seconds=1) if pending is not None and pending > now else now
     times: list[datetime] = []
-    for instant in cron_times(trigger["cron"], zone, start):
+    for instant in cron_times(trigger.cron, zone, start):
         times.append(instant.astimezone(zone))
         if len(times) >= count:
             break
@@ -249,10 +269,10 @@ def _dotted(value: Any, path: str) -> Any:
     return value
 
 
-def _headers(recipe: Recipe, trigger: dict[str, Any], host: str) -> dict[str, str]:
+def _headers(recipe: Recipe, trigger: PollTrigger, host: str) -> dict[str, str]:
     """The poll's headers; `{{ secret.NAME }}` in one is resolved for this host alone (and audited)."""
     headers: dict[str, str] = {}
-    for name, template in (trigger.get("headers") or {}).items():
+    for name, template in trigger.headers.items():
 
         def resolve(match: re.Match[str]) -> str:
             return secret_use_for_destination(
@@ -263,14 +283,14 @@ def _headers(recipe: Recipe, trigger: dict[str, Any], host: str) -> dict[str, st
                 context={"recipe": str(recipe.id), "step": "trigger"},
             )
 
-        headers[name] = _SECRET_IN_HEADER.sub(resolve, str(template))
+        headers[name] = _SECRET_IN_HEADER.sub(resolve, template)
     return headers
 
 
-def _fetch(recipe: Recipe, trigger: dict[str, Any]) -> list[Any]:
-    url = trigger.get("url") or ""
+def _fetch(recipe: Recipe, trigger: PollTrigger) -> list[Any]:
+    url = trigger.url
     host = urlsplit(url).hostname or ""
-    carries_secrets = any(_SECRET_IN_HEADER.search(str(v)) for v in (trigger.get("headers") or {}).values())
+    carries_secrets = any(_SECRET_IN_HEADER.search(v) for v in trigger.headers.values())
     try:
         headers = _headers(recipe, trigger, host)
     except (SecretRefusedError, SecretNotFoundError) as refused:
@@ -279,7 +299,7 @@ def _fetch(recipe: Recipe, trigger: dict[str, Any]) -> list[Any]:
     try:
         response = outbound.request(
             workspace=recipe.workspace,
-            method=trigger.get("method") or "GET",
+            method=trigger.method,
             url=url,
             headers=headers,
             timeout=POLL_TIMEOUT_SECONDS,
@@ -299,9 +319,9 @@ def _fetch(recipe: Recipe, trigger: dict[str, Any]) -> list[Any]:
         answer = response.json()
     except ValueError:
         raise PollError(f"{host} did not answer JSON") from None
-    items = _dotted(answer, trigger.get("items") or "")
+    items = _dotted(answer, trigger.items)
     if not isinstance(items, list):
-        where = trigger.get("items") or "the answer"
+        where = trigger.items or "the answer"
         raise PollError(f"no list at {where!r} in the answer of {host}")
     return items
 
@@ -326,9 +346,9 @@ def _record(state: TriggerState, error: str | None, now: datetime) -> None:
     state.save(update_fields=["last_error", "last_error_at"])
 
 
-def _poll_one(recipe: Recipe, trigger: dict[str, Any], now: datetime) -> list[Job]:
+def _poll_one(recipe: Recipe, trigger: PollTrigger, now: datetime) -> list[Job]:
     state = _state(recipe)
-    interval = timedelta(seconds=int(trigger.get("interval_seconds") or 300))
+    interval = timedelta(seconds=trigger.interval_seconds)
     previous = state.last_polled_at
     if previous is not None and now - previous < interval:
         return []
@@ -340,7 +360,7 @@ def _poll_one(recipe: Recipe, trigger: dict[str, Any], now: datetime) -> list[Jo
     except PollError as error:
         _record(state, str(error), now)
         return []
-    return poll_items(recipe=recipe, state=state, items=items, key=trigger.get("key") or "id", now=now)
+    return poll_items(recipe=recipe, state=state, items=items, key=trigger.key, now=now)
 
 
 def poll_items(
@@ -393,7 +413,7 @@ def poll_tick(now: datetime | None = None) -> list[Job]:
     """Poll every started poll trigger whose interval has passed; returns the jobs started."""
     now = now or timezone.now()
     started: list[Job] = []
-    for recipe, trigger in _started("poll"):
+    for recipe, trigger in _started(PollTrigger):
         try:
             started += _poll_one(recipe, trigger, now)
         except Exception:
@@ -418,10 +438,10 @@ class TriggerStatus:
 def trigger_status(*, actor: Any, recipe: Recipe) -> TriggerStatus:
     """The state of the recipe's trigger, for anyone who may read the recipe (never the poll cursor)."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
-    trigger = _trigger_of(recipe) if recipe.active else {"type": recipe.trigger_type}
+    trigger_type = active_trigger(recipe).type if recipe.active else recipe.trigger_type
     state = TriggerState.objects.filter(recipe=recipe).first()
     return TriggerStatus(
-        trigger_type=str(trigger.get("type", "manual")),
+        trigger_type=trigger_type,
         active=recipe.active,
         next_run_at=state.next_run_at if state and recipe.active else None,
         last_fired_for=state.last_fired_for if state else None,
@@ -435,10 +455,10 @@ def recipe_started(*, recipe: Recipe) -> None:
     """A recipe was started: a webhook trigger gets its endpoint, a schedule counts from now."""
     from causeway.runs.webhooks import webhook_endpoint_ensure
 
-    kind = _trigger_of(recipe).get("type")
-    if kind == "webhook":
+    trigger = active_trigger(recipe)
+    if isinstance(trigger, WebhookTrigger):
         webhook_endpoint_ensure(recipe=recipe)
-    elif kind == "schedule":
+    elif isinstance(trigger, ScheduleTrigger):
         schedule_reset(recipe=recipe)
 
 

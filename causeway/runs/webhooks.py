@@ -5,8 +5,11 @@ A call is `POST /hooks/<token>` with the header
     X-Causeway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(signing secret, "<t>." + raw body)>
 
 The token in the URL only finds the recipe; the signature proves the caller holds the secret, and the
-time in it bounds how long a captured call can be replayed (TOLERANCE). A refused call is on the
-workspace's audit record, without its body or its signature.
+time in it bounds how long the signature is good (TOLERANCE). Within that time an accepted signature is
+remembered (WebhookDelivery), so a captured call sent again is refused; a sender that retries with a
+new signature sends the same `Idempotency-Key` and is answered with the job its first call started.
+Refused calls are on the workspace's audit record, without their body or signature, aggregated per
+source and throttled (`causeway.audit.refusals`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any
 
@@ -27,13 +30,15 @@ from django.utils import timezone
 
 from causeway.access import content as access
 from causeway.access.perms import Perm
-from causeway.audit.models import Outcome
-from causeway.audit.services import ANONYMOUS, audit_record
-from causeway.runs.models import Job, TriggerType, WebhookEndpoint
+from causeway.audit import refusals
+from causeway.audit.services import audit_record
+from causeway.runs.models import Job, TriggerType, WebhookDelivery, WebhookEndpoint
 from causeway.runs.services import job_create
+from causeway.vault.fields import blind_index
 from causeway.vault.masking import register_value
 
 SIGNATURE_HEADER = "X-Causeway-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 # How far the signed time may be from the server's clock, either way.
 TOLERANCE_SECONDS = 300
 # A body larger than this is refused before it is read in full.
@@ -42,6 +47,7 @@ SECRET_PREFIX = "whsec_"  # noqa: S105  # a recognisable prefix, not a secret
 _SIGNATURE_PART = re.compile(r"^(t|v1)=([0-9A-Za-z]+)$")
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class WebhookNotFound(Exception):
@@ -56,8 +62,20 @@ class WebhookRefused(Exception):
         self.reason = reason
 
 
+class WebhookReplayed(WebhookRefused):
+    """This signed call was accepted before: the same call sent again."""
+
+
 class BadPayload(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class WebhookReceipt:
+    """The job a call started; `repeated` when an earlier call with its Idempotency-Key started it."""
+
+    job: Job
+    repeated: bool
 
 
 @dataclass(frozen=True)
@@ -202,7 +220,8 @@ def _parse(header: str | None) -> tuple[int, list[str]]:
     return timestamp, digests
 
 
-def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> None:
+def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> tuple[int, str]:
+    """The signed time and the matching digest of a correctly signed call; WebhookRefused otherwise."""
     timestamp, digests = _parse(header)
     if abs(now.timestamp() - timestamp) > TOLERANCE_SECONDS:
         raise WebhookRefused(
@@ -215,6 +234,7 @@ def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> None
         matched |= hmac.compare_digest(expected, digest)
     if not matched:
         raise WebhookRefused("signature does not match the body")
+    return timestamp, expected
 
 
 def _endpoint_for(token: str) -> WebhookEndpoint:
@@ -234,17 +254,17 @@ def _endpoint_for(token: str) -> WebhookEndpoint:
     return endpoint
 
 
-def _refuse(endpoint: WebhookEndpoint, reason: str) -> None:
-    # Committed on its own: the call is refused, its record stays.
-    with transaction.atomic():
-        audit_record(
-            actor=ANONYMOUS,
-            action="webhook.refused",
-            target=endpoint.recipe,
-            workspace_id=endpoint.workspace_id,
-            outcome=Outcome.DENIED,
-            details={"reason": reason},
-        )
+def _refuse(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
+    # Committed on its own: the call is refused, its record stays (the first of its source's interval at
+    # once, the others as one count).
+    refusals.refusal_record(
+        refusals.WEBHOOK_SIGNATURES,
+        action="webhook.refused",
+        target=endpoint.recipe,
+        workspace_id=endpoint.workspace_id,
+        details={"reason": reason},
+        now=now,
+    )
 
 
 def _payload(body: bytes) -> dict[str, Any]:
@@ -257,23 +277,124 @@ def _payload(body: bytes) -> dict[str, Any]:
     return value
 
 
-def webhook_receive(*, token: str, body: bytes, signature: str | None, now: datetime | None = None) -> Job:
-    """The job a correctly signed call starts; WebhookNotFound, WebhookRefused (audited) or BadPayload."""
-    endpoint = _endpoint_for(token)
-    secret = endpoint.signing_secret
-    _remember(endpoint, secret)
+def _idempotency_index(endpoint: WebhookEndpoint, key: str | None) -> str:
+    """The blind index of the sender's Idempotency-Key; empty when it sent none."""
+    if key is None:
+        return ""
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise BadPayload(f"the {IDEMPOTENCY_HEADER} header must be 1 to 255 visible ASCII characters")
+    # Kept as a blind index: a sender's key may be an event id from its own data.
+    return blind_index(f"runs.webhook.{endpoint.id}", key)
+
+
+def _earlier(endpoint: WebhookEndpoint, signature_digest: str, key_index: str) -> WebhookReceipt | None:
+    """How an earlier delivery answers this call: its job, for the same Idempotency-Key; a signature
+    accepted before is refused, unless it comes back with the key it came with."""
+    deliveries = WebhookDelivery.objects.select_related("job").filter(endpoint=endpoint)
+    same_signature = deliveries.filter(signature_digest=signature_digest).first()
+    if same_signature is not None:
+        if key_index and same_signature.idempotency_index == key_index:
+            return WebhookReceipt(job=same_signature.job, repeated=True)
+        raise WebhookReplayed(
+            "this signed call was received before: sign every call anew, and send an "
+            f"{IDEMPOTENCY_HEADER} header to have a retry answered with the job its first call started"
+        )
+    if key_index:
+        same_key = deliveries.filter(idempotency_index=key_index).first()
+        if same_key is not None:
+            return WebhookReceipt(job=same_key.job, repeated=True)
+    return None
+
+
+def _deliver(
+    endpoint: WebhookEndpoint,
+    payload: dict[str, Any],
+    *,
+    signed_at: int,
+    signature_digest: str,
+    key_index: str,
+    now: datetime,
+) -> WebhookReceipt:
+    earlier = _earlier(endpoint, signature_digest, key_index)
+    if earlier is not None:
+        return earlier
+    # A signature is good until its time plus the tolerance; a key names its job for longer.
+    expires_at = datetime.fromtimestamp(signed_at + TOLERANCE_SECONDS, tz=UTC)
+    if key_index:
+        expires_at = max(expires_at, now + timedelta(seconds=settings.WEBHOOK_IDEMPOTENCY_SECONDS))
     try:
-        _verify(secret, signature, body, now or timezone.now())
-    except WebhookRefused as refused:
-        _refuse(endpoint, refused.reason)
-        raise
-    payload = _payload(body)
-    try:
+        # The delivery is written with its job: two copies of one call racing each other start one.
         with transaction.atomic():
             job: Job = job_create(
                 actor=None, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
             )
+            WebhookDelivery.objects.create(
+                endpoint=endpoint,
+                signature_digest=signature_digest,
+                idempotency_index=key_index,
+                job=job,
+                received_at=now,
+                expires_at=expires_at,
+            )
     except ValidationError:
         # Stopped in the meantime: as if it had been stopped before the call.
         raise WebhookNotFound from None
-    return job
+    except IntegrityError:
+        earlier = _earlier(endpoint, signature_digest, key_index)
+        if earlier is None:
+            raise
+        return earlier
+    return WebhookReceipt(job=job, repeated=False)
+
+
+def webhook_admit(*, now: datetime | None = None) -> None:
+    """Raise `refusals.Throttled` when the calling address has had its allowance of refused calls.
+
+    Called before anything of the call is read: a throttled call costs no body, lookup or signature check.
+    """
+    refusals.throttle_check(refusals.WEBHOOK_SIGNATURES, now=now)
+
+
+def webhook_receive(
+    *,
+    token: str,
+    body: bytes,
+    signature: str | None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> WebhookReceipt:
+    """The job a correctly signed call starts (or started, for a repeated Idempotency-Key).
+
+    Raises WebhookNotFound; WebhookRefused or WebhookReplayed (both audited, and counted against the
+    caller's allowance); or BadPayload. The caller admits the call first (`webhook_admit`).
+    """
+    now = now or timezone.now()
+    endpoint = _endpoint_for(token)
+    secret = endpoint.signing_secret
+    _remember(endpoint, secret)
+    try:
+        signed_at, digest = _verify(secret, signature, body, now)
+    except WebhookRefused as refused:
+        _refuse(endpoint, refused.reason, now)
+        raise
+    payload = _payload(body)
+    key_index = _idempotency_index(endpoint, idempotency_key)
+    try:
+        return _deliver(
+            endpoint,
+            payload,
+            signed_at=signed_at,
+            signature_digest=sha256(digest.encode()).hexdigest(),
+            key_index=key_index,
+            now=now,
+        )
+    except WebhookReplayed as replayed:
+        _refuse(endpoint, replayed.reason, now)
+        raise
+
+
+def webhook_deliveries_purge(*, now: datetime | None = None) -> int:
+    """Forget accepted calls that can no longer come back; how many were forgotten."""
+    # A signature is good up to and including its last second: kept until after it.
+    deleted, _ = WebhookDelivery.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    return deleted

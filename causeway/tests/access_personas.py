@@ -9,8 +9,8 @@ The content every endpoint is called on: projects P1 (R1 in it, two versions; an
 lookup table T1 with the row `k1`) and P2 (R2), both DEV; an empty project P3 (deletable); a PROD
 project P4 with R4, where rule 5's default ceiling lets people read and debug only. The Analyst keeps
 a bookmark on R1. Failed jobs of R1: one the Analyst ran (`job`), one the Operator ran
-(`operator_job`), one the robot ran (`robot_job`); a failed job of R2 the Operator ran (`r2_job`: an
-Analyst holds no debug on R2).
+(`operator_job`), one the robot ran (`robot_job`), one the schedule fired (`trigger_job`, run by no
+one); a failed job of R2 the Operator ran (`r2_job`). The custom role holds no `recipe:debug`.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class World:
     operator_job: Any = None
     robot_job: Any = None
     r2_job: Any = None
+    trigger_job: Any = None
     r4: Any = None
     ids: dict[str, Any] = field(default_factory=dict)
 
@@ -143,6 +144,7 @@ def build_world() -> World:
     operator_job = _failed_job(r1, user=people["operator"])
     robot_job = _failed_job(r1, service_account=robot)
     r2_job = _failed_job(r2, user=people["operator"])
+    trigger_job = _failed_job(r1, trigger_type="schedule")
     tokens = {
         name: token_create(actor=user, name="t", expires_in_days=365)[1] for name, user in people.items()
     }
@@ -181,11 +183,14 @@ def build_world() -> World:
         operator_job=operator_job,
         robot_job=robot_job,
         r2_job=r2_job,
+        trigger_job=trigger_job,
         r4=r4,
     )
 
 
-def _failed_job(recipe: Any, *, user: Any = None, service_account: Any = None) -> Any:
+def _failed_job(
+    recipe: Any, *, user: Any = None, service_account: Any = None, trigger_type: str = "manual"
+) -> Any:
     """A job as a worker leaves one that failed (a failed job may be re-run, rule 14)."""
     from causeway.runs.models import Job
 
@@ -195,7 +200,7 @@ def _failed_job(recipe: Any, *, user: Any = None, service_account: Any = None) -
         version=recipe.current_version,
         environment=recipe.project.environment,
         status="failed",
-        trigger_type="manual",
+        trigger_type=trigger_type,
         run_by_user=user,
         run_by_service_account=service_account,
         error="the step s1 failed",

@@ -61,9 +61,13 @@ def actions(world: World) -> list[str]:
 # Rule 1: one policy; an Operator is refused on every write operation of the API.
 
 # Writes an Operator may make: its own account; running a recipe, and starting and stopping it (rule 4:
-# "may run recipes and start and stop recipe tests", within the environment's ceiling); its own bookmarks.
+# "may run recipes and start and stop recipe tests", within the environment's ceiling); re-running a
+# failed job of a recipe whose job history it holds (rule 4); its own bookmarks.
 OPERATOR_WRITES = {"PATCH /me", "POST /me/password", "POST /me/tokens", "DELETE /me/tokens/{token_id}"}
-OPERATOR_WRITE_PATTERNS = (re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),)
+OPERATOR_WRITE_PATTERNS = (
+    re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),
+    re.compile(r"/jobs/\{job_id\}/rerun$"),
+)
 
 
 def test_rule_01_operator_is_refused_on_every_write_operation(world: World) -> None:
@@ -238,12 +242,46 @@ def test_rule_03_custom_role_cannot_hold_key_management(world: World) -> None:
     assert Perm.VAULT_KEY_MANAGE not in policy.perms_in(world.people["custom"], world.ws)
 
 
+def test_a_role_naming_another_workspaces_project_names_the_id_sent_and_nothing_of_it(world: World) -> None:
+    theirs = world.other_recipe.project
+    body = {"name": "Borrowed", "permissions": ["recipe:view"], "all_projects": False}
+    answer = api(
+        world, "admin", "POST", f"/workspaces/{world.ws.id}/roles", body | {"projects": [str(theirs.id)]}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["projects"] == [f"project {theirs.id} is not in this workspace"]
+    assert theirs.name.encode() not in answer.content and b"Other" not in answer.content
+    both = api(
+        world,
+        "admin",
+        "PATCH",
+        f"/workspaces/{world.ws.id}/roles/{world.custom_role.id}",
+        {"projects": [str(world.p1.id), str(theirs.id), str(world.r1.id)]},
+    )
+    named = ", ".join(sorted([str(theirs.id), str(world.r1.id)]))
+    assert both.status_code == 400
+    assert both.json()["errors"]["projects"] == [f"projects {named} are not in this workspace"]
+    shown = page(
+        world,
+        "admin",
+        "POST",
+        f"/w/{world.ws.slug}/access/roles/new",
+        {"name": "Borrowed", "permissions": ["recipe:view"], "scope": "chosen", "projects": [str(theirs.id)]},
+    )
+    assert (
+        shown.status_code == 400 and f"project {theirs.id} is not in this workspace".encode() in shown.content
+    )
+    assert not Role.objects.filter(name="Borrowed").exists()
+    assert list(world.custom_role.projects.all()) == [world.p1]
+
+
 def test_rule_04_system_roles_are_as_seeded_and_fixed(world: World) -> None:
     for key, perms in SYSTEM_ROLES.items():
         role = Role.objects.get(workspace__isnull=True, key=key)
         assert role.perms == perms and role.is_system and role.all_projects
     assert SYSTEM_ROLES["admin"] == frozenset(Perm)
     assert not SYSTEM_ROLES["analyst"] & ADMIN_ONLY
+    assert Perm.RECIPE_DEBUG in SYSTEM_ROLES["analyst"]
     assert SYSTEM_ROLES["operator"] == {
         Perm.WORKSPACE_VIEW,
         Perm.PROJECT_VIEW,
@@ -251,6 +289,7 @@ def test_rule_04_system_roles_are_as_seeded_and_fixed(world: World) -> None:
         Perm.RECIPE_VIEW,
         Perm.RECIPE_RUN,
         Perm.RECIPE_TEST,
+        Perm.RECIPE_DEBUG,
         Perm.JOB_VIEW,
     }
     admin_role = Role.objects.get(workspace__isnull=True, key="admin")
@@ -650,10 +689,10 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
         "analyst",
         "POST",
         path + "/grant",
-        {"grantee_type": "user", "grantee": "operator@acme.test", "capabilities": ["debug"]},
+        {"grantee_type": "user", "grantee": "grouponly@acme.test", "capabilities": ["debug"]},
     )
     assert given.status_code == 302
-    assert content.may(world.people["operator"], world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert content.may(world.people["group_only"], world.ws, Perm.RECIPE_DEBUG, world.r1)
     refused = page(
         world,
         "operator",
@@ -664,9 +703,9 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
     assert refused.status_code == 403 and b"recipe:edit" in refused.content
     shown = page(world, "operator", "GET", path)
     assert shown.status_code == 200 and b"Readers" in shown.content and b"Give access" not in shown.content
-    grant = world.r1.grants.get(user=world.people["operator"])
+    grant = world.r1.grants.get(user=world.people["group_only"])
     assert page(world, "analyst", "POST", f"{path}/{grant.id}/remove").status_code == 302
-    assert not content.may(world.people["operator"], world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert not content.may(world.people["group_only"], world.ws, Perm.RECIPE_DEBUG, world.r1)
     out = io.StringIO()
     call_command(
         "grants",

@@ -58,7 +58,7 @@ def _broker_bytes() -> bytes:
         return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
     db = url.rsplit("/", 1)[-1] or "0"
     keys = subprocess.run(
-        ["redis-cli", "-n", db, "--scan", "--pattern", f"{settings.BROKER_KEY_PREFIX}*"],
+        ["redis-cli", "-n", db, "--scan", "--pattern", f"{settings.REDIS_KEY_PREFIX}*"],
         capture_output=True,
         check=True,
         text=True,

@@ -189,18 +189,21 @@ ROWS: list[Page | Api] = [
     Page("web:lookup_row_delete", "POST",                     "302  302  302  404  404  404  302  404  404",
         form=lambda w: {"key": "k1"}),
     Page("web:lookup_table_delete", "POST",                   "302  302  302  404  404  404  302  404  404"),
-    # Pages: jobs (rule 8). `job` is a failed job of R1 the Analyst ran: the Admin and the Analyst (R1's
-    # creator) hold debug on R1 and see every job of it; the others hold no debug and did not run it.
-    # `operator_job` is the Operator's own; `r2_job` the Operator's job of R2 (the Analyst: no debug there).
+    # Pages: jobs (rule 8). `job` is a failed job of R1 the Analyst ran: the Admin, the Analyst and the
+    # Operator hold debug (rule 4: job history) and see every job of R1; the custom role holds no debug and
+    # the group member only a read grant, and neither ran it. `operator_job` is the Operator's own;
+    # `r2_job` the Operator's job of R2; `trigger_job` a job of R1 the schedule fired (no one ran it).
     Page("web:runs", "GET",                                   "302  200  200  200  200  200  302  404  404"),
-    Page("web:runs_job", "GET",                               "302  200  200  404  404  404  302  404  404"),
+    Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404"),
     Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404",
         params=(("job", "operator_job"),)),
-    Page("web:runs_job", "GET",                               "302  200  404  200  404  404  302  404  404",
+    Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404",
         params=(("job", "r2_job"),)),
-    Page("web:runs_job", "GET",                               "302  200  200  404  404  404  302  404  404",
+    Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404",
         params=(("job", "robot_job"),)),
-    Page("web:runs_job_rerun", "POST",                        "302  302  302  404  404  404  302  404  404"),
+    Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404",
+        params=(("job", "trigger_job"),)),
+    Page("web:runs_job_rerun", "POST",                        "302  302  302  302  404  404  302  404  404"),
     Page("web:runs_job_rerun", "POST",                        "302  302  302  302  404  404  302  404  404",
         params=(("job", "operator_job"),)),
     Page("web:runs_recipe_jobs", "GET",                       "302  200  200  200  200  200  302  404  404"),
@@ -209,6 +212,9 @@ ROWS: list[Page | Api] = [
     Page("web:runs_recipe_jobs", "POST",                      "302  302  302  302  302  403  302  404  404",
         form=lambda w: {"mode": "test", "payload": "{}"}),
     Page("web:schedule", "GET",                               "302  200  200  200  200  200  302  404  404"),
+    # The API reference: signed-in people only; a service account is refused it (rule 8).
+    Page("api:openapi-view", "GET",                           "302  200  200  200  200  200  302  200  200"),
+    Page("api:openapi-json", "GET",                           "401  200  200  200  200  200  403  200  200"),
     # API: platform and accounts.
     Api("GET /health",                                        "200  200  200  200  200  200  200  200  200"),
     Api("GET /me",                                            "401  200  200  200  200  200  403  200  200"),
@@ -399,13 +405,15 @@ ROWS: list[Page | Api] = [
     # API: jobs.
     Api("GET /workspaces/{workspace_id}/jobs",                "401  200  200  200  200  200  200  404  404"),
     # The jobs of the pages above; a service account reads only the jobs it started (rule 8).
-    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  404  404  404  404  404  404"),
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404"),
     Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404",
         params=(("job_id", "operator_job"),)),
-    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  404  200  404  404  404  404  404",
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404",
         params=(("job_id", "r2_job"),)),
-    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  404  404  404  200  404  404",
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  200  404  404",
         params=(("job_id", "robot_job"),)),
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404",
+        params=(("job_id", "trigger_job"),)),
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
                                                               "401  201  201  201  201  403  201  404  404",
         body={}),
@@ -416,7 +424,7 @@ ROWS: list[Page | Api] = [
                                                               "401  403  403  403  404  404  404  404  404",
         body={}, params=(("recipe_id", "r4"),)),
     Api("POST /workspaces/{workspace_id}/jobs/{job_id}/rerun",
-                                                              "401  201  201  404  404  404  403  404  404"),
+                                                              "401  201  201  201  404  404  403  404  404"),
     Api("POST /workspaces/{workspace_id}/jobs/{job_id}/rerun",
                                                               "401  201  201  201  404  404  403  404  404",
         params=(("job_id", "operator_job"),)),
@@ -469,6 +477,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "robot_job": lambda w: w.robot_job.id,
     "operator_job": lambda w: w.operator_job.id,
     "r2_job": lambda w: w.r2_job.id,
+    "trigger_job": lambda w: w.trigger_job.id,
     "r4": lambda w: w.r4.id,
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
 }
@@ -572,7 +581,15 @@ def api_operations() -> set[str]:
 def page_names() -> dict[str, str]:
     from django.urls import get_resolver
 
-    return {name: route for route, name, _ in walk(get_resolver()) if not name.startswith("api:")}
+    from causeway.access.routes import API_DELEGATED, declaration_of
+
+    # API routes whose access their operations declare are rows of `Api`; the others (the API
+    # reference) are pages.
+    return {
+        name: route
+        for route, name, callback in walk(get_resolver())
+        if not name.startswith("api:") or declaration_of(callback) != API_DELEGATED
+    }
 
 
 def test_every_endpoint_is_in_the_matrix() -> None:

@@ -383,7 +383,7 @@ def test_rule_10_sign_in_throttling_keyed_by_the_blind_index_keeps_addresses_out
     assert not AccessAttempt.objects.exists()
 
     client = https_client()
-    assert [attempt("ADA@example.com", f"wrong-password-{n}") for n in range(5)] == [200, 200, 200, 200, 429]
+    assert [attempt("ADA@example.com", f"wrong-password-{n}") for n in range(5)] == [200] * 5
     assert attempt("ada@EXAMPLE.com", STRONG_PASSWORD) == 429
     stored = AccessAttempt.objects.values_list("username", "post_data")
     assert [username for username, _ in stored] == [email_index("ada@example.com")]

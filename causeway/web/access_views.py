@@ -14,8 +14,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from causeway.access import content, policy, review, services
+from causeway.access.errors import Forbidden
 from causeway.access.perms import Capability, Environment, Perm
-from causeway.access.routes import page
+from causeway.access.routes import page, refused_form_errors
 from causeway.workspaces.models import Workspace
 
 
@@ -82,6 +83,9 @@ def role_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         )
     except ValidationError as exc:
         return _roles_page(request, workspace, status=400, errors=_errors(exc), values=values)
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "permissions")
+        return _roles_page(request, workspace, status=403, errors=errors, values=values)
     messages.success(request, f"Role {role.name} created.")
     return redirect("web:access_roles", workspace=workspace.slug)
 
@@ -102,6 +106,9 @@ def role_update(request: HttpRequest, workspace: Workspace, role: Any) -> HttpRe
         )
     except ValidationError as exc:
         return _roles_page(request, workspace, status=400, role_errors={found.pk: _errors(exc)})
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "permissions")
+        return _roles_page(request, workspace, status=403, role_errors={found.pk: errors})
     messages.success(request, f"Role {found.name} saved.")
     return redirect("web:access_roles", workspace=workspace.slug)
 
@@ -171,6 +178,9 @@ def group_roles(request: HttpRequest, workspace: Workspace, group: Any) -> HttpR
         services.group_roles_set(actor=request.user, group=found, roles=request.POST.getlist("roles"))
     except ValidationError as exc:
         return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "roles")
+        return _groups_page(request, workspace, status=403, group_errors={found.pk: errors})
     messages.success(request, f"Roles of {found.name} saved.")
     return redirect("web:access_groups", workspace=workspace.slug)
 
@@ -189,6 +199,9 @@ def group_member_add(request: HttpRequest, workspace: Workspace, group: Any) -> 
         )
     except ValidationError as exc:
         return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "member")
+        return _groups_page(request, workspace, status=403, group_errors={found.pk: errors})
     messages.success(request, f"Added to {found.name}.")
     return redirect("web:access_groups", workspace=workspace.slug)
 
@@ -247,6 +260,9 @@ def recipe_grant_set(request: HttpRequest, workspace: Workspace, recipe: Any) ->
         )
     except ValidationError as exc:
         return _recipe_access_page(request, workspace, found, status=400, errors=_errors(exc))
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "capabilities")
+        return _recipe_access_page(request, workspace, found, status=403, errors=errors)
     messages.success(request, "Access saved.")
     return redirect("web:recipe_access", workspace=workspace.slug, recipe=found.pk)
 

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
@@ -26,6 +27,7 @@ from causeway.access.routes import page
 from causeway.accounts import selectors
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
+from causeway.audit.refusals import Throttled
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
 
@@ -106,6 +108,10 @@ def _next_url(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        try:
+            accounts.login_throttle_check()
+        except Throttled as throttled:
+            return _throttled_login(request, throttled)
         form = LoginForm(request, data=request.POST)
         if form.is_valid():
             user = form.get_user()
@@ -113,11 +119,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 accounts.login_succeeded(user=user)
                 login(request, user)
             return redirect(_next_url(request))
-        # An attempt that axes refused, or the one that tripped the lockout, is recorded once,
-        # as a lockout, by `locked_out` below.
-        if form.data.get("username") and not getattr(request, "axes_locked_out", False):
+        # An attempt that axes refused is recorded once, as a lockout, by `locked_out` below.
+        if form.data.get("username") and not _refused_by_lockout(request):
             with transaction.atomic():
-                accounts.login_failed(email=str(form.data.get("username", "")).strip().lower())
+                accounts.login_failed(
+                    email=str(form.data.get("username", "")).strip().lower(),
+                    locks_out=bool(getattr(request, "axes_locked_out", False)),
+                )
     else:
         form = LoginForm(request)
     return render(request, "web/login.html", {"form": form, "next": _next_url(request)})
@@ -132,10 +140,40 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("web:login")
 
 
+def _refused_by_lockout(request: HttpRequest) -> bool:
+    """Whether axes refused this attempt without checking the password, the pair being locked out.
+
+    axes marks the request locked out both for an attempt it refused and for the failure that just
+    reached the limit; it counts each as a failure. Only the latter brings the count to the limit.
+    """
+    if not getattr(request, "axes_locked_out", False):
+        return False
+    failures = getattr(request, "axes_failures_since_start", None)
+    return failures is None or failures > settings.AXES_FAILURE_LIMIT
+
+
+def _throttled_login(request: HttpRequest, throttled: Throttled) -> HttpResponse:
+    """This address has failed to sign in too often in this interval: refused before any password check."""
+    response = render(
+        request,
+        "web/login.html",
+        {"form": LoginForm(request), "throttled": throttled.retry_after, "next": _next_url(request)},
+        status=429,
+    )
+    response["Retry-After"] = str(throttled.retry_after)
+    return response
+
+
 def locked_out(
     request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
 ) -> HttpResponse:
-    """What axes answers once an account and address pair has failed too often (429)."""
+    """What axes answers once an account and address pair has failed too often.
+
+    The failure that reaches the limit is answered as the failure it is; from the next attempt on, the
+    pair is refused with 429, even with the right password.
+    """
+    if not _refused_by_lockout(request) and original_response is not None:
+        return original_response
     email = ""
     if isinstance(credentials, dict):
         email = str(credentials.get("username") or "")

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from causeway.vault.masking import mask_text
+from causeway.web.params import BadParameter
 
 
 def masked_page(response: HttpResponse) -> HttpResponse:
@@ -21,6 +22,12 @@ def masked_page(response: HttpResponse) -> HttpResponse:
     if cleaned != text:
         response.content = cleaned.encode(charset)
     return response
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Only a page parameter's own message is shown: it names the parameter, never what was sent.
+    message = str(exception) if isinstance(exception, BadParameter) else ""
+    return masked_page(render(request, "web/bad_request.html", {"message": message}, status=400))
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.routes import page
+from causeway.audit.refusals import Throttled
 from causeway.runs import webhooks
 from causeway.workspaces.models import Workspace
 
@@ -28,6 +29,12 @@ def _json(status: int, detail: str) -> JsonResponse:
 @never_cache
 @require_POST
 def receive(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        webhooks.webhook_admit()
+    except Throttled as throttled:
+        response = _json(429, throttled.detail)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
     declared = request.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
         return _json(413, f"the body is larger than {webhooks.MAX_BODY_BYTES} bytes")
@@ -35,16 +42,22 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
     if len(body) > webhooks.MAX_BODY_BYTES:
         return _json(413, f"the body is larger than {webhooks.MAX_BODY_BYTES} bytes")
     try:
-        job = webhooks.webhook_receive(
-            token=token, body=body, signature=request.headers.get(webhooks.SIGNATURE_HEADER)
+        receipt = webhooks.webhook_receive(
+            token=token,
+            body=body,
+            signature=request.headers.get(webhooks.SIGNATURE_HEADER),
+            idempotency_key=request.headers.get(webhooks.IDEMPOTENCY_HEADER),
         )
     except webhooks.WebhookNotFound:
         return _json(404, "Not found")
+    except webhooks.WebhookReplayed as replayed:
+        return _json(409, replayed.reason)
     except webhooks.WebhookRefused as refused:
         return _json(401, refused.reason)
     except webhooks.BadPayload as bad:
         return _json(400, str(bad))
-    return JsonResponse({"job": str(job.id)}, status=202)
+    # A repeat of an Idempotency-Key is answered with the job its first call started.
+    return JsonResponse({"job": str(receipt.job.id)}, status=200 if receipt.repeated else 202)
 
 
 def _page(request: HttpRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = "") -> HttpResponse:

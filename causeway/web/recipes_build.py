@@ -4,7 +4,8 @@
 Every field is named by its path in the definition (`trigger.cron`, `steps[1].url`,
 `steps[0].then[2].fields`), the same path `definition_clean` names in its errors, so each error is
 shown under the field it is about. Mappings (headers, query, fields, values) are edited as one
-`name: template` per line; a JSON body as JSON text.
+`name: template` per line; a JSON body as JSON text. Which fields each trigger and step type has, with
+their labels, widgets, options, defaults and help, comes from the definition's models.
 """
 
 from __future__ import annotations
@@ -16,68 +17,35 @@ from typing import Any
 
 from django.http import QueryDict
 
-from causeway.recipes.definition import (
-    BODY_TYPES,
-    HTTP_METHODS,
-    MAX_DURATION_DEFAULT,
-    STEP_TYPES,
-    TRIGGER_TYPES,
-    walk_steps,
-)
+from causeway.recipes.definition import walk_steps
+from causeway.recipes.schema import STEPS, TRIGGERS, Definition, FormField, Settings, Step, form_fields
 
-CHILD_LISTS = {"condition": ("then", "else"), "foreach": ("steps",)}
-MAPPINGS = ("headers", "query", "fields", "values")
-STEP_LABELS = {
-    "http": "HTTP request",
-    "map": "Map data",
-    "lookup_read": "Read a lookup table",
-    "lookup_write": "Write a lookup table",
-    "condition": "Condition",
-    "foreach": "For each",
-    "stop": "Stop with error",
-}
+# The fields every step has, shown first; each type's own fields and nested lists come from its model.
+_STEP_BASE = {f.key: f for f in form_fields(Step)}
+_SETTINGS = form_fields(Settings)
+_TRIGGER_LABEL = {f.key: f for f in form_fields(Definition)}["trigger"].label
 
-# (field, label, kind, options) per step type, in the order shown.
-STEP_FIELDS: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
-    "http": [
-        ("method", "Method", "select", HTTP_METHODS),
-        ("url", "URL", "text", ()),
-        ("headers", "Headers", "mapping", ()),
-        ("query", "Query parameters", "mapping", ()),
-        ("body_type", "Body", "select", BODY_TYPES),
-        ("body", "Body content", "textarea", ()),
-        ("timeout_seconds", "Time-out (seconds)", "number", ()),
-        ("retries", "Retries", "number", ()),
-        ("idempotency_key", "Send an idempotency key", "checkbox", ()),
-    ],
-    "map": [("fields", "Fields", "mapping", ())],
-    "lookup_read": [("table", "Lookup table", "text", ()), ("key", "Key", "text", ())],
-    "lookup_write": [
-        ("table", "Lookup table", "text", ()),
-        ("key", "Key", "text", ()),
-        ("values", "Values", "mapping", ()),
-    ],
-    "condition": [("if", "If", "text", ())],
-    "foreach": [("items", "Items", "text", ()), ("as", "As (loop variable)", "text", ())],
-    "stop": [("message", "Message", "text", ())],
-}
-TRIGGER_FIELDS: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
-    "manual": [],
-    "webhook": [],
-    "schedule": [
-        ("cron", "Cron (five fields)", "text", ()),
-        ("timezone", "Time zone", "text", ()),
-        ("missed", "Missed runs", "select", ("skip", "catch_up")),
-    ],
-    "poll": [
-        ("url", "URL", "text", ()),
-        ("method", "Method", "select", ("GET", "POST")),
-        ("headers", "Headers", "mapping", ()),
-        ("items", "Items (dotted path)", "text", ()),
-        ("key", "Item key field", "text", ()),
-        ("interval_seconds", "Interval (seconds)", "number", ()),
-    ],
-}
+
+def step_label(kind: str) -> str:
+    return STEPS.label(kind)
+
+
+def _shown(fields: tuple[FormField, ...]) -> list[FormField]:
+    """The fields that are form inputs (nested step lists are drawn as lists of their own)."""
+    return [f for f in fields if f.widget != "steps"]
+
+
+def _step_fields(kind: str) -> list[FormField]:
+    return _shown(STEPS.fields(kind))
+
+
+def _trigger_fields(kind: str) -> list[FormField]:
+    return _shown(TRIGGERS.fields(kind))
+
+
+def child_lists(kind: str) -> tuple[str, ...]:
+    return STEPS.step_lists(kind)
+
 
 _TOKEN = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
 
@@ -103,36 +71,36 @@ def _mapping_parse(text: str) -> tuple[dict[str, str], str | None]:
     return found, None
 
 
+def _as_text(spec: FormField, value: Any) -> str:
+    """A definition's value as the form's field holds it."""
+    if spec.widget == "mapping":
+        return _mapping_text(value)
+    if spec.widget == "checkbox":
+        return "on" if value else ""
+    if spec.widget == "json" and value is not None and not isinstance(value, str):
+        return json.dumps(value, indent=2)
+    return "" if value is None else str(value)
+
+
 def draft_from_definition(definition: dict[str, Any]) -> dict[str, Any]:
     def step_draft(step: dict[str, Any]) -> dict[str, Any]:
-        kind = step.get("type", "map")
+        kind = step.get("type", STEPS.default)
         draft: dict[str, Any] = {"id": step.get("id", ""), "type": kind, "name": step.get("name", "")}
-        for name, _label, widget, _options in STEP_FIELDS.get(kind, []):
-            value = step.get(name)
-            if widget == "mapping":
-                draft[name] = _mapping_text(value)
-            elif widget == "checkbox":
-                draft[name] = "on" if value else ""
-            elif name == "body" and not isinstance(value, str):
-                draft[name] = json.dumps(value, indent=2) if value is not None else ""
-            else:
-                draft[name] = "" if value is None else str(value)
-        for branch in CHILD_LISTS.get(kind, ()):
+        for spec in _step_fields(kind):
+            draft[spec.key] = _as_text(spec, step.get(spec.key))
+        for branch in child_lists(kind):
             draft[branch] = [step_draft(s) for s in step.get(branch) or []]
         return draft
 
-    trigger = definition.get("trigger") or {"type": "manual"}
-    trigger_draft: dict[str, Any] = {"type": trigger.get("type", "manual")}
-    for name, _label, widget, _options in TRIGGER_FIELDS.get(trigger_draft["type"], []):
-        value = trigger.get(name)
-        trigger_draft[name] = (
-            _mapping_text(value) if widget == "mapping" else ("" if value is None else str(value))
-        )
+    trigger = definition.get("trigger") or {"type": TRIGGERS.default}
+    trigger_draft: dict[str, Any] = {"type": trigger.get("type", TRIGGERS.default)}
+    for spec in _trigger_fields(trigger_draft["type"]):
+        trigger_draft[spec.key] = _as_text(spec, trigger.get(spec.key))
     settings = definition.get("settings") or {}
     return {
         "trigger": trigger_draft,
         "steps": [step_draft(s) for s in definition.get("steps") or []],
-        "settings": {"max_duration_seconds": str(settings.get("max_duration_seconds", MAX_DURATION_DEFAULT))},
+        "settings": {spec.key: _as_text(spec, settings.get(spec.key, spec.default)) for spec in _SETTINGS},
     }
 
 
@@ -142,10 +110,10 @@ def _tokens(path: str) -> list[tuple[str, int | None]]:
 
 def draft_from_post(post: QueryDict) -> dict[str, Any]:
     """The draft the form holds: steps found by their `<path>.type` field, nested by their paths."""
-    trigger_type = post.get("trigger.type", "manual")
+    trigger_type = post.get("trigger.type", TRIGGERS.default)
     trigger: dict[str, Any] = {"type": trigger_type}
-    for name, _label, _widget, _options in TRIGGER_FIELDS.get(trigger_type, []):
-        trigger[name] = post.get(f"trigger.{name}", "")
+    for spec in _trigger_fields(trigger_type):
+        trigger[spec.key] = post.get(f"trigger.{spec.key}", "")
     step_paths = sorted(
         (key[: -len(".type")] for key in post if key.startswith("steps[") and key.endswith(".type")),
         key=lambda p: [(name, index) for name, index in _tokens(p)],
@@ -153,15 +121,15 @@ def draft_from_post(post: QueryDict) -> dict[str, Any]:
     drafts: dict[str, dict[str, Any]] = {}
     root: list[dict[str, Any]] = []
     for path in step_paths:
-        kind = post.get(f"{path}.type", "map")
+        kind = post.get(f"{path}.type", STEPS.default)
         step: dict[str, Any] = {
             "id": post.get(f"{path}.id", ""),
             "type": kind,
             "name": post.get(f"{path}.name", ""),
         }
-        for name, _label, _widget, _options in STEP_FIELDS.get(kind, []):
-            step[name] = post.get(f"{path}.{name}", "")
-        for branch in CHILD_LISTS.get(kind, ()):
+        for spec in _step_fields(kind):
+            step[spec.key] = post.get(f"{path}.{spec.key}", "")
+        for branch in child_lists(kind):
             step[branch] = []
         drafts[path] = step
         owner_path, _, last = path.rpartition(".")
@@ -175,7 +143,7 @@ def draft_from_post(post: QueryDict) -> dict[str, Any]:
     return {
         "trigger": trigger,
         "steps": root,
-        "settings": {"max_duration_seconds": post.get("settings.max_duration_seconds", "")},
+        "settings": {spec.key: post.get(f"settings.{spec.key}", "") for spec in _SETTINGS},
     }
 
 
@@ -183,45 +151,41 @@ def definition_from_draft(draft: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     """The definition to check and save, and the errors of the form's own formats (mappings, JSON body)."""
     errors: dict[str, list[str]] = {}
 
-    def convert(step: dict[str, Any], path: str) -> dict[str, Any]:
-        kind = step.get("type")
-        out: dict[str, Any] = {"id": step.get("id", ""), "type": kind}
-        if step.get("name"):
-            out["name"] = step["name"]
-        for name, _label, widget, _options in STEP_FIELDS.get(str(kind), []):
-            value = step.get(name, "")
-            if widget == "mapping":
-                parsed, problem = _mapping_parse(value)
-                if problem:
-                    errors.setdefault(f"{path}.{name}", []).append(problem)
-                out[name] = parsed
-            elif widget == "checkbox":
-                out[name] = value == "on"
-            elif name == "body" and step.get("body_type") == "json" and str(value).strip():
+    def value_of(spec: FormField, owner: dict[str, Any], path: str) -> Any:
+        value = owner.get(spec.key, "")
+        if spec.widget == "mapping":
+            parsed, problem = _mapping_parse(value)
+            if problem:
+                errors.setdefault(f"{path}.{spec.key}", []).append(problem)
+            return parsed
+        if spec.widget == "checkbox":
+            return value == "on"
+        if spec.widget == "json" and spec.json_when is not None and str(value).strip():
+            other, wanted = spec.json_when
+            if owner.get(other) == wanted:
                 try:
-                    out[name] = json.loads(value)
+                    return json.loads(value)
                 except json.JSONDecodeError as exc:
-                    errors.setdefault(f"{path}.body", []).append(
+                    errors.setdefault(f"{path}.{spec.key}", []).append(
                         f"not valid JSON: {exc.msg} (line {exc.lineno})"
                     )
-                    out[name] = value
-            else:
-                out[name] = value
-        for branch in CHILD_LISTS.get(str(kind), ()):
+        return value
+
+    def convert(step: dict[str, Any], path: str) -> dict[str, Any]:
+        kind = str(step.get("type"))
+        out: dict[str, Any] = {"id": step.get("id", ""), "type": step.get("type")}
+        if step.get("name"):
+            out["name"] = step["name"]
+        for spec in _step_fields(kind):
+            out[spec.key] = value_of(spec, step, path)
+        for branch in child_lists(kind):
             out[branch] = [convert(s, f"{path}.{branch}[{i}]") for i, s in enumerate(step.get(branch) or [])]
         return out
 
     trigger_in = draft.get("trigger") or {}
-    trigger: dict[str, Any] = {"type": trigger_in.get("type", "manual")}
-    for name, _label, widget, _options in TRIGGER_FIELDS.get(trigger["type"], []):
-        value = trigger_in.get(name, "")
-        if widget == "mapping":
-            parsed, problem = _mapping_parse(value)
-            if problem:
-                errors.setdefault(f"trigger.{name}", []).append(problem)
-            trigger[name] = parsed
-        else:
-            trigger[name] = value
+    trigger: dict[str, Any] = {"type": trigger_in.get("type", TRIGGERS.default)}
+    for spec in _trigger_fields(trigger["type"]):
+        trigger[spec.key] = value_of(spec, trigger_in, "trigger")
     definition = {
         "trigger": trigger,
         "steps": [convert(s, f"steps[{i}]") for i, s in enumerate(draft.get("steps") or [])],
@@ -256,11 +220,11 @@ def _fresh_id(draft: dict[str, Any], kind: str) -> str:
 
 
 def new_step(draft: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A step of the type, with a fresh id, its fields at the type's defaults."""
     step: dict[str, Any] = {"id": _fresh_id(draft, kind), "type": kind, "name": ""}
-    defaults = {"method": "GET", "body_type": "none", "timeout_seconds": "30", "retries": "2", "as": "item"}
-    for name, _label, widget, _options in STEP_FIELDS[kind]:
-        step[name] = "on" if widget == "checkbox" else defaults.get(name, "")
-    for branch in CHILD_LISTS.get(kind, ()):
+    for spec in _step_fields(kind):
+        step[spec.key] = _as_text(spec, spec.default)
+    for branch in child_lists(kind):
         step[branch] = []
     return step
 
@@ -271,7 +235,7 @@ def apply_operation(draft: dict[str, Any], op: str, post: QueryDict) -> str | No
     if verb == "add":
         kind = post.get(f"newtype:{path}", "http")
         steps = _list_at(draft, path)
-        if steps is None or kind not in STEP_TYPES:
+        if steps is None or kind not in STEPS.models:
             return "that step list no longer exists"
         steps.append(new_step(draft, kind))
         return None
@@ -301,8 +265,22 @@ class Field:
     label: str
     kind: str
     value: str
-    options: tuple[str, ...] = ()
+    # (value, label) of each option of a select.
+    options: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    help: str = ""
+
+    @classmethod
+    def of(cls, spec: FormField, name: str, value: Any, errors: list[str] | None = None) -> Field:
+        return cls(
+            name,
+            spec.label,
+            "textarea" if spec.widget == "json" else spec.widget,
+            str(value),
+            [(option, option) for option in spec.options],
+            errors or [],
+            spec.help,
+        )
 
     @property
     def dom_id(self) -> str:
@@ -346,25 +324,29 @@ class _Errors:
 def _step_node(
     step: dict[str, Any], path: str, index: int, last: bool, depth: int, errors: _Errors
 ) -> StepNode:
-    kind = str(step.get("type", "map"))
+    kind = str(step.get("type", STEPS.default))
     fields = [
-        Field(f"{path}.id", "Id", "text", str(step.get("id", "")), errors=errors.claim(f"{path}.id")),
-        Field(f"{path}.name", "Name", "text", str(step.get("name", "")), errors=errors.claim(f"{path}.name")),
-        Field(f"{path}.type", "Type", "steptype", kind, STEP_TYPES, errors=errors.claim(f"{path}.type")),
+        Field.of(_STEP_BASE["id"], f"{path}.id", step.get("id", ""), errors.claim(f"{path}.id")),
+        Field.of(_STEP_BASE["name"], f"{path}.name", step.get("name", ""), errors.claim(f"{path}.name")),
+        Field(
+            f"{path}.type",
+            _STEP_BASE["type"].label,
+            "steptype",
+            kind,
+            STEPS.labels(),
+            errors=errors.claim(f"{path}.type"),
+        ),
     ]
-    for name, label, widget, options in STEP_FIELDS.get(kind, []):
-        full = f"{path}.{name}"
-        fields.append(Field(full, label, widget, str(step.get(name, "")), options, errors=[]))
+    for spec in _step_fields(kind):
+        fields.append(Field.of(spec, f"{path}.{spec.key}", step.get(spec.key, "")))
     children = [
         _list_node(step.get(branch) or [], f"{path}.{branch}", branch, depth + 1, errors)
-        for branch in CHILD_LISTS.get(kind, ())
+        for branch in child_lists(kind)
     ]
     # Fields claim after their children, so `steps[0].then[1].url` is not taken by `steps[0].then`.
     for f in fields[3:]:
         f.errors = errors.claim(f.name)
-    return StepNode(
-        path, kind, STEP_LABELS.get(kind, kind), index, last, fields, children, errors.claim(path)
-    )
+    return StepNode(path, kind, step_label(kind), index, last, fields, children, errors.claim(path))
 
 
 def _list_node(steps: list[dict[str, Any]], path: str, label: str, depth: int, errors: _Errors) -> ListNode:
@@ -380,26 +362,24 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     pool = _Errors(errors)
     steps = _list_node(draft.get("steps") or [], "steps", "steps", 1, pool)
     trigger = draft.get("trigger") or {}
-    trigger_type = str(trigger.get("type", "manual"))
+    trigger_type = str(trigger.get("type", TRIGGERS.default))
     trigger_fields = [
         Field(
-            "trigger.type", "Trigger", "triggertype", trigger_type, TRIGGER_TYPES, pool.claim("trigger.type")
+            "trigger.type",
+            _TRIGGER_LABEL,
+            "triggertype",
+            trigger_type,
+            TRIGGERS.labels(),
+            pool.claim("trigger.type"),
         )
     ]
-    for name, label, widget, options in TRIGGER_FIELDS.get(trigger_type, []):
-        full = f"trigger.{name}"
-        trigger_fields.append(
-            Field(full, label, widget, str(trigger.get(name, "")), options, pool.claim(full))
-        )
+    for spec in _trigger_fields(trigger_type):
+        full = f"trigger.{spec.key}"
+        trigger_fields.append(Field.of(spec, full, trigger.get(spec.key, ""), pool.claim(full)))
     settings = draft.get("settings") or {}
     settings_fields = [
-        Field(
-            "settings.max_duration_seconds",
-            "Longest run (seconds)",
-            "number",
-            str(settings.get("max_duration_seconds", "")),
-            errors=pool.claim("settings.max_duration_seconds"),
-        )
+        Field.of(spec, f"settings.{spec.key}", settings.get(spec.key, ""), pool.claim(f"settings.{spec.key}"))
+        for spec in _SETTINGS
     ]
     trigger_errors = pool.claim("trigger")
     steps_errors = pool.claim("steps")
@@ -409,5 +389,5 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
         "steps": steps,
         "settings_fields": settings_fields,
         "general_errors": trigger_errors + steps_errors + left,
-        "step_types": [(kind, STEP_LABELS[kind]) for kind in STEP_TYPES],
+        "step_types": STEPS.labels(),
     }

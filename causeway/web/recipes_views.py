@@ -22,8 +22,10 @@ from causeway.recipes import selectors, services
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
+from causeway.recipes.schema import blank_definition
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
+from causeway.web.params import query_choice, query_text, refused
 from causeway.workspaces.models import Workspace
 
 MAX_IMPORT_BYTES = 1_000_000
@@ -55,8 +57,8 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 
 
 def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any) -> HttpResponse:
-    search = request.GET.get("q", "").strip()
-    environment = request.GET.get("environment", "")
+    search = query_text(request, "q")
+    environment = query_choice(request, "environment", [e.value for e in Environment])
     context = _base(
         request,
         workspace,
@@ -218,7 +220,7 @@ def recipe_create(request: HttpRequest, workspace: Workspace, project: Any) -> H
             folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
             name=request.POST.get("name", ""),
             description=request.POST.get("description", ""),
-            definition={"trigger": {"type": "manual"}, "steps": []},
+            definition=blank_definition(),
         )
     except ValidationError as exc:
         return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="recipe")
@@ -252,10 +254,8 @@ def _recipe_page(
 def _outline(steps: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for step in steps:
-        rows.append(
-            {"step": step, "depth": depth, "label": build.STEP_LABELS.get(step["type"], step["type"])}
-        )
-        for branch in ("then", "else", "steps"):
+        rows.append({"step": step, "depth": depth, "label": build.step_label(step["type"])})
+        for branch in build.child_lists(step["type"]):
             if isinstance(step.get(branch), list):
                 rows.append({"branch": branch, "depth": depth + 1})
                 rows += _outline(step[branch], depth + 1)
@@ -455,7 +455,10 @@ def recipe_bookmark(request: HttpRequest, workspace: Workspace, recipe: Any) -> 
 def recipe_export(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     number = request.GET.get("version")
-    version = selectors.recipe_version(found, number) if number else None
+    try:
+        version = selectors.recipe_version(found, number) if number else None
+    except ValidationError as exc:
+        raise refused(exc) from None
     data = services.recipe_export(actor=request.user, recipe=found, version=version)
     response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")
     filename = f"{slugify(found.name) or 'recipe'}-v{data['version']}.json"

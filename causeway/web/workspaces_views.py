@@ -14,9 +14,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from causeway.access import policy
-from causeway.access.errors import NotFound
+from causeway.access import services as access_services
+from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import page, refused_form_errors
 from causeway.accounts.models import UserType
 from causeway.runs import history, outbound
 from causeway.workspaces import selectors, services
@@ -82,15 +83,17 @@ def members(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     email, role = request.POST.get("email", ""), request.POST.get("role", "")
     try:
-        issued = services.workspace_invitation_create(
-            actor=request.user,  # type: ignore[arg-type]
-            workspace=workspace,
-            email=email,
-            role=role,
+        issued = access_services.workspace_invitation_create(
+            actor=request.user, workspace=workspace, email=email, role=role
         )
     except ValidationError as exc:
         return _members_page(
             request, workspace, status=400, invite_errors=_errors(exc), invite_email=email, invite_role=role
+        )
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "role")
+        return _members_page(
+            request, workspace, status=403, invite_errors=errors, invite_email=email, invite_role=role
         )
     # Rendered, not redirected: the link holds the secret and must not travel through a message cookie.
     return _members_page(request, workspace, issued=issued)
@@ -101,13 +104,14 @@ def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
     membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
     try:
-        services.member_role_change(
-            actor=request.user,  # type: ignore[arg-type]
-            membership=membership,
-            role=request.POST.get("role", ""),
+        access_services.member_role_change(
+            actor=request.user, workspace=workspace, membership=membership, role=request.POST.get("role", "")
         )
     except ValidationError as exc:
         return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
+    except Forbidden as exc:
+        errors = refused_form_errors(request, exc, "role")
+        return _members_page(request, workspace, status=403, member_errors={membership.pk: errors})
     messages.success(request, f"{membership.user.email} is now {membership.role.name}.")
     return redirect("web:workspace_members", workspace=workspace.slug)
 

@@ -244,3 +244,16 @@ def test_verify_with_a_session_needs_the_csrf_token(people: People) -> None:
     strict = https_client(enforce_csrf_checks=True)
     strict.force_login(people.admin)
     assert strict.post(f"{events_url(people)}/verify").status_code == 403
+
+
+def test_the_audit_operations_take_the_workspace_by_id_or_slug(people: People) -> None:
+    # Like every other workspace-scoped operation: `{workspace_id}` is the id or the slug.
+    record(people.acme.id, "user.created")
+    admin = api(people.admin)
+    for ref in (people.acme.id, people.acme.slug):
+        listed = admin.get(f"/api/v1/workspaces/{ref}/audit-events")
+        assert listed.status_code == 200 and listed.json()["count"] == 1
+        assert admin.post(f"/api/v1/workspaces/{ref}/audit-events/verify").json()["ok"] is True
+    # Another workspace's slug is not found, as its id is (rule 9).
+    assert admin.get(f"/api/v1/workspaces/{people.globex.slug}/audit-events").status_code == 404
+    assert api(people.analyst).get(f"/api/v1/workspaces/{people.acme.slug}/audit-events").status_code == 403

@@ -10,6 +10,7 @@ import pytest
 
 from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.schema import STEPS, TRIGGERS
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import https_client
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing  # noqa: F401
@@ -115,7 +116,9 @@ def test_versions_diff_start_stop(people: dict[str, Any]) -> None:
     assert fetch["changes"] == [
         {"field": "url", "old": "https://api.example.com/items", "new": "https://api.example.com/v2"}
     ]
-    assert api.get(f"/recipes/{recipe.id}/diff", **{"from": 1, "to": 7}).status_code == 400
+    # A version the recipe does not have is not found; one that is no version number at all is malformed.
+    assert api.get(f"/recipes/{recipe.id}/diff", **{"from": 1, "to": 7}).status_code == 404
+    assert api.get(f"/recipes/{recipe.id}/diff", **{"from": 1, "to": "abc"}).status_code == 422
     started = api.post(f"/recipes/{recipe.id}/start")
     assert started.json()["active"] and started.json()["active_version"] == 2
     assert api.get(f"/recipes/{recipe.id}").json()["definition"]["steps"][0]["url"].endswith("/v2")
@@ -136,7 +139,8 @@ def test_export_and_import_as_a_new_recipe_or_version(people: dict[str, Any]) ->
     assert version.status_code == 201 and version.json()["number"] == 2
     forged = dict(exported, workspace_id=str(people["other"].id))
     assert api.post(f"/recipes/{recipe.id}/import", {"export": forged}).status_code == 422
-    assert api.get(f"/recipes/{recipe.id}/export", version=5).status_code == 400
+    assert api.get(f"/recipes/{recipe.id}/export", version=5).status_code == 404
+    assert api.get(f"/recipes/{recipe.id}/export", version=0).status_code == 422
 
 
 def test_lookup_tables_and_rows(people: dict[str, Any]) -> None:
@@ -309,7 +313,7 @@ def test_rule_09_another_workspaces_ids_are_not_found(people: dict[str, Any]) ->
 
 
 def test_the_openapi_document_lists_the_recipe_operations(people: dict[str, Any]) -> None:
-    answer = https_client().get(f"{API}/openapi.json")
+    answer = https_client(**bearer(people["admin"])).get(f"{API}/openapi.json")
     assert answer.status_code == 200
     paths = answer.json()["paths"]
     for path in (
@@ -319,3 +323,42 @@ def test_the_openapi_document_lists_the_recipe_operations(people: dict[str, Any]
         "/api/v1/workspaces/{workspace_id}/bookmarks",
     ):
         assert path in paths
+
+
+def test_the_openapi_document_describes_the_definition_with_its_step_union(people: dict[str, Any]) -> None:
+    document = https_client(**bearer(people["admin"])).get(f"{API}/openapi.json")
+    components = document.json()["components"]["schemas"]
+    definition_ref = "#/components/schemas/Definition"
+    for body, field in (("RecipeIn", "definition"), ("VersionIn", "definition"), ("ExportIn", "definition")):
+        assert definition_ref in json.dumps(components[body]["properties"][field]), body
+    for answer in ("RecipeDetailOut", "VersionDetailOut"):
+        assert definition_ref in json.dumps(components[answer]["properties"]["definition"]), answer
+    described = components["Definition"]
+    assert set(described["properties"]) == {"trigger", "steps", "settings"}
+    assert described["properties"]["steps"]["items"] == {"$ref": "#/components/schemas/AnyStep"}
+    for union, registry in (("AnyStep", STEPS), ("AnyTrigger", TRIGGERS)):
+        found = components[union]
+        assert found["discriminator"]["propertyName"] == "type"
+        mapping = found["discriminator"]["mapping"]
+        assert set(mapping) == set(registry.models)
+        assert sorted(one["$ref"] for one in found["oneOf"]) == sorted(mapping.values())
+        for kind, ref in mapping.items():
+            model = components[ref.rsplit("/", 1)[-1]]
+            assert model["properties"]["type"]["const"] == kind
+            assert model["title"] == registry.label(kind)
+    condition = components[mapping_of(components, "AnyStep")["condition"]]
+    assert {"if", "then", "else"} <= set(condition["properties"])
+    assert condition["properties"]["then"]["items"] == {"$ref": "#/components/schemas/AnyStep"}
+    timeout = components[mapping_of(components, "AnyStep")["http"]]["properties"]["timeout_seconds"]
+    assert (timeout["type"], timeout["minimum"], timeout["maximum"], timeout["default"]) == (
+        "integer",
+        1,
+        300,
+        30,
+    )
+
+
+def mapping_of(components: dict[str, Any], union: str) -> dict[str, str]:
+    return {
+        kind: ref.rsplit("/", 1)[-1] for kind, ref in components[union]["discriminator"]["mapping"].items()
+    }

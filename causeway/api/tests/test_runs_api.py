@@ -12,7 +12,13 @@ from django.utils import timezone
 from causeway.access.models import RecipeGrant
 from causeway.recipes.services import recipe_start
 from causeway.runs.models import Job
-from causeway.runs.tests.factories import make_job, make_recipe, make_step, schedule_definition
+from causeway.runs.tests.factories import (
+    make_job,
+    make_recipe,
+    make_step,
+    schedule_definition,
+    without_job_history,
+)
 from causeway.testing import https_client, make_user, make_workspace
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
 
@@ -74,13 +80,30 @@ def ws(people: dict[str, Any]) -> str:
     return f"/workspaces/{people['acme'].pk}"
 
 
+@pytest.mark.parametrize("who", ["analyst", "operator"])
+def test_rule_04_the_api_lists_every_job_of_their_recipes_to_analysts_and_operators(
+    people: dict[str, Any], who: str
+) -> None:
+    jobs = {**people["jobs"], "webhook": make_job(people["sync"], trigger_type="webhook")}
+    caller = Caller(people[who])
+    answer = caller.get(f"{ws(people)}/jobs")
+    assert item_ids(answer) == ids(*jobs.values()) and answer.json()["count"] == len(jobs)
+    for trigger in ("schedule", "webhook"):
+        one = caller.get(f"{ws(people)}/jobs/{jobs[trigger].pk}")
+        assert one.status_code == 200
+        assert one.json()["run_by_user_id"] is None and one.json()["run_by_service_account_id"] is None
+    assert caller.get(f"{ws(people)}/jobs/{people['foreign'].pk}").status_code == 404
+
+
 def test_rule_08_the_api_lists_only_ones_own_jobs_without_debug(people: dict[str, Any]) -> None:
     jobs = people["jobs"]
+    without_job_history(people["acme"], people["analyst"])
     analyst = Caller(people["analyst"])
     answer = analyst.get(f"{ws(people)}/jobs")
     assert answer.status_code == 200
     assert item_ids(answer) == ids(jobs["analyst"]) and answer.json()["count"] == 1
     assert analyst.get(f"{ws(people)}/jobs/{jobs['admin'].pk}").status_code == 404
+    assert analyst.get(f"{ws(people)}/jobs/{jobs['schedule'].pk}").status_code == 404
     assert item_ids(Caller(people["admin"]).get(f"{ws(people)}/jobs")) == ids(*jobs.values())
     RecipeGrant.objects.create(
         workspace=people["acme"], recipe=people["sync"], user=people["analyst"], read=True, debug=True
@@ -187,6 +210,7 @@ def test_run_input_is_checked(people: dict[str, Any]) -> None:
 
 
 def test_rule_04_operator_reruns_only_jobs_it_may_see(people: dict[str, Any]) -> None:
+    without_job_history(people["acme"], people["operator"])
     operator = Caller(people["operator"])
     jobs = people["jobs"]
     assert operator.post(f"{ws(people)}/jobs/{jobs['analyst'].pk}/rerun").status_code == 404
@@ -257,3 +281,32 @@ def test_rule_08_a_service_account_runs_what_it_may_execute_and_reads_only_its_o
     Job.objects.filter(pk=body["id"]).update(status="failed")
     assert client.post(f"{base}/jobs/{body['id']}/rerun").status_code == 403
     assert client.get(f"{base}/schedule").status_code == 403
+
+
+def test_rule_08_a_service_account_may_not_make_test_runs(people: dict[str, Any]) -> None:
+    from causeway.access import services as access_services
+
+    acme, sync, admin = people["acme"], people["sync"], people["admin"]
+    robot = access_services.service_account_create(actor=admin, workspace=acme, name="robot")
+    access_services.grant_set(
+        actor=admin, workspace=acme, recipe=sync, service_account=robot, capabilities=["execute"]
+    )
+    _, secret = access_services.service_account_token_create(
+        actor=admin, workspace=acme, account=robot, name="ci", expires_in_days=1
+    )
+    client = https_client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    path = f"{API}{ws(people)}/recipes/{sync.pk}/jobs"
+    before = Job.objects.count()
+    # Test runs are `recipe:test`, which a service account never holds: refused, naming it, since the
+    # account knows the recipe it may run.
+    answer = client.post(path, json.dumps({"test": True}), content_type="application/json")
+    assert answer.status_code == 403 and answer.json()["permission"] == "recipe:test"
+    assert Job.objects.count() == before
+    other = make_recipe(admin, acme, "Not granted")
+    hidden = client.post(
+        f"{API}{ws(people)}/recipes/{other.pk}/jobs",
+        json.dumps({"test": True}),
+        content_type="application/json",
+    )
+    assert hidden.status_code == 404
+    assert client.post(path, "{}", content_type="application/json").status_code == 201

@@ -111,22 +111,23 @@ def test_anonymous_callers_get_401() -> None:
     assert https_client().get(f"{API}/workspaces").status_code == 401
 
 
-def test_staff_create_a_workspace_and_extra_fields_are_ignored(people: dict[str, Any]) -> None:
+def test_staff_create_a_workspace_and_extra_fields_are_refused(people: dict[str, Any]) -> None:
     staff = Caller(people["staff"])
     watch = AuditWatch()
     forged_id = str(uuid.uuid4())
-    answer = staff.post(
-        "/workspaces",
-        {
-            "name": "Blue",
-            "admin_email": "operator@example.com",
-            "id": forged_id,
-            "created_by": str(people["admin"].id),
-            "session_timeout": "P1D",
-            "session_timeout_minutes": 15,
-            "is_staff": True,
-        },
-    )
+    forged = {
+        "id": forged_id,
+        "created_by": str(people["admin"].id),
+        "session_timeout": "P1D",
+        "session_timeout_minutes": 15,
+        "is_staff": True,
+    }
+    wanted = {"name": "Blue", "admin_email": "operator@example.com"}
+    refused = staff.post("/workspaces", {**wanted, **forged})
+    assert refused.status_code == 422
+    assert {item["loc"][-1] for item in refused.json()["detail"]} == set(forged)
+    assert not Workspace.objects.filter(slug="blue").exists()
+    answer = staff.post("/workspaces", wanted)
     assert answer.status_code == 201
     body = answer.json()
     blue = Workspace.objects.get(slug="blue")
@@ -166,7 +167,7 @@ def test_session_timeout_out_of_range_is_a_400_naming_the_field(people: dict[str
     assert watch.new() == []
 
 
-def test_settings_patch_ignores_fields_a_caller_may_not_set(people: dict[str, Any]) -> None:
+def test_settings_patch_refuses_fields_a_caller_may_not_set(people: dict[str, Any]) -> None:
     acme = people["acme"]
     answer = Caller(people["admin"]).patch(
         f"/workspaces/{acme.id}",
@@ -178,9 +179,11 @@ def test_settings_patch_ignores_fields_a_caller_may_not_set(people: dict[str, An
             "name": "Renamed",
         },
     )
-    assert answer.status_code == 200
+    assert answer.status_code == 422
     fresh = Workspace.objects.get(pk=acme.pk)
-    assert (fresh.slug, fresh.created_by, fresh.name) == ("acme", None, "Renamed")
+    assert (fresh.slug, fresh.created_by, fresh.name) == ("acme", None, "Acme")
+    assert Caller(people["admin"]).patch(f"/workspaces/{acme.id}", {"name": "Renamed"}).status_code == 200
+    assert Workspace.objects.get(pk=acme.pk).name == "Renamed"
     assert Workspace.objects.get(pk=people["other"].pk).name == "Other"
 
 
@@ -260,10 +263,9 @@ def test_members_list_and_role_change_with_one_event(people: dict[str, Any]) -> 
     ]
     watch = AuditWatch()
     target = member_id(people, "operator")
-    answer = admin.patch(
-        f"/workspaces/{ws}/members/{target}",
-        {"role": "analyst", "user_id": str(people["admin"].id), "workspace_id": str(people["other"].id)},
-    )
+    forged = {"user_id": str(people["admin"].id), "workspace_id": str(people["other"].id)}
+    assert admin.patch(f"/workspaces/{ws}/members/{target}", {"role": "analyst", **forged}).status_code == 422
+    answer = admin.patch(f"/workspaces/{ws}/members/{target}", {"role": "analyst"})
     assert answer.status_code == 200 and answer.json()["role"] == "analyst"
     moved = Membership.objects.get(pk=target)
     assert (moved.user, moved.workspace) == (people["operator"], people["acme"])
@@ -306,23 +308,22 @@ def test_the_last_admin_cannot_be_demoted_or_removed(people: dict[str, Any]) -> 
 # Invitations
 
 
-def test_workspace_invitation_returns_the_link_once_and_ignores_forged_fields(
+def test_workspace_invitation_returns_the_link_once_and_refuses_forged_fields(
     people: dict[str, Any], mailoutbox: Any
 ) -> None:
     admin = Caller(people["admin"])
     ws = people["acme"].id
     watch = AuditWatch()
-    answer = admin.post(
-        f"/workspaces/{ws}/invitations",
-        {
-            "email": "bob@example.com",
-            "role": "analyst",
-            "user_type": "staff",
-            "is_staff": True,
-            "workspace_id": str(people["other"].id),
-            "invited_by": str(people["outsider"].id),
-        },
-    )
+    forged = {
+        "user_type": "staff",
+        "is_staff": True,
+        "workspace_id": str(people["other"].id),
+        "invited_by": str(people["outsider"].id),
+    }
+    wanted = {"email": "bob@example.com", "role": "analyst"}
+    assert admin.post(f"/workspaces/{ws}/invitations", {**wanted, **forged}).status_code == 422
+    assert not Invitation.objects.exists() and mailoutbox == []
+    answer = admin.post(f"/workspaces/{ws}/invitations", wanted)
     assert answer.status_code == 201
     link = answer.json()["link"]
     invitation = Invitation.objects.get(email_index=invitation_email_index("bob@example.com"))
@@ -366,10 +367,9 @@ def test_platform_invitations_are_for_staff_who_may_choose_the_user_type(
         assert Caller(people[who]).get("/platform/invitations").status_code == 404
     staff = Caller(people["staff"])
     watch = AuditWatch()
-    answer = staff.post(
-        "/platform/invitations",
-        {"email": "new@example.com", "user_type": "staff", "workspace_id": str(uuid.uuid4())},
-    )
+    forged = {"email": "new@example.com", "user_type": "staff", "workspace_id": str(uuid.uuid4())}
+    assert staff.post("/platform/invitations", forged).status_code == 422
+    answer = staff.post("/platform/invitations", {"email": "new@example.com", "user_type": "staff"})
     assert answer.status_code == 201
     invitation = Invitation.objects.get(email_index=invitation_email_index("new@example.com"))
     assert (invitation.user_type, invitation.workspace) == (UserType.STAFF, None)

@@ -206,6 +206,28 @@ def test_rule_18_security_headers_on_every_answer(https_server: Any) -> None:
             assert "object-src 'none'" in policy
 
 
+def test_no_answer_names_the_server_software(https_server: Any) -> None:
+    with _browser(https_server.url) as browser:
+        answers = [browser.get(path) for path in ("/login", "/health", "/api/v1/health", "/no-such-page")]
+        answers.append(browser.post("/hooks/" + "C" * 43, content=b"{}"))
+        answers.append(browser.get("/api/v1/me", headers={"Authorization": "Bearer cw_not-a-token"}))
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 404, 404, 401]
+    for answer in answers:
+        assert "server" not in answer.headers, answer.url
+        assert "gunicorn" not in str(answer.headers.raw).lower()
+    # Nor does the answer the HTTP server makes on its own to a request it cannot parse.
+    port = _port(https_server.url)
+    context = ssl.create_default_context(cafile=str(SERVER_CERT))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"NOT A REQUEST\r\n\r\n")
+        answer = _read_all(tls)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:40]
+    assert b"server:" not in answer.lower() and b"gunicorn" not in answer.lower()
+
+
 def test_rule_18_session_and_csrf_cookies_are_secure_httponly_samesite(https_server: Any) -> None:
     make_user("cookie@example.com")
     with _browser(https_server.url) as browser:

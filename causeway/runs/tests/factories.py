@@ -90,3 +90,23 @@ def make_step(job: Job, path: str, position: int, **fields: Any) -> JobStep:
     return JobStep.objects.create(
         workspace_id=job.workspace_id, job=job, path=path, position=position, **values
     )
+
+
+def without_job_history(workspace: Any, user: Any) -> Any:
+    """Give a member a custom role: their system role without `recipe:debug`, so that, as rule 8 says of
+    anyone without debug, they see only the jobs they ran themselves."""
+    from causeway.access.models import Role
+    from causeway.workspaces.models import Membership
+
+    membership = Membership.objects.select_related("role").get(workspace=workspace, user=user)
+    system = membership.role
+    role = Role.objects.create(
+        workspace=workspace,
+        key=f"{system.key}-without-job-history",
+        name=f"{system.name} without job history",
+        permissions=[p for p in system.permissions if p != "recipe:debug"],
+        all_projects=True,
+    )
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return role

@@ -14,6 +14,7 @@ from causeway.audit.services import SYSTEM
 from causeway.recipes.services import project_create, recipe_save, recipe_start
 from causeway.runs.models import Job
 from causeway.runs.services import job_create, job_rerun, workspace_retention_set
+from causeway.runs.tests.factories import without_job_history
 from causeway.runs.tests.helpers import definition, http_step, recipe, setting
 from causeway.testing import make_user
 from causeway.vault.masking import forget_value, register_value
@@ -175,6 +176,7 @@ def test_only_a_failed_job_can_be_re_run(place: Any, sync: Any) -> None:
 def test_re_running_needs_the_job_in_sight_and_the_right_to_run(place: Any, sync: Any) -> None:
     old = failed_job(place, sync)
     operator = member(place, "operator@acme.example", "operator")
+    without_job_history(place.workspace, operator)
     # Rule 8: without debug, an operator sees only the jobs it ran itself.
     with pytest.raises(NotFound):
         job_rerun(actor=operator, job=old)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.sessions.models import Session
 
 from causeway.accounts import services
 from causeway.accounts.models import ApiToken, User, UserSession
 from causeway.audit.models import AuditEvent
+from causeway.audit.tasks import flush_refusals
 from causeway.testing import STRONG_PASSWORD, https_client, make_user
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
@@ -101,7 +104,7 @@ def test_login_throttling_locks_the_pair_out_even_with_the_right_password(ada: A
     statuses = [
         client.post("/login", {"username": ada.email, "password": f"wrong-{n}"}).status_code for n in range(5)
     ]
-    assert statuses == [200, 200, 200, 200, 429], "the fifth failure trips the lock"
+    assert statuses == [200, 200, 200, 200, 200], "five failures, each answered as one"
 
     response = client.post("/login", {"username": ada.email, "password": STRONG_PASSWORD})
     assert response.status_code == 429
@@ -113,12 +116,74 @@ def test_login_throttling_locks_the_pair_out_even_with_the_right_password(ada: A
     )
     assert client.get("/").status_code == 302, "not signed in"
 
-    # One event per attempt: four failures, then the tripping attempt and two refused ones as lockouts.
-    assert count("auth.login_failed") == 4
-    lockouts = list(AuditEvent.objects.filter(action="auth.login_locked_out"))
-    assert len(lockouts) == 3
-    assert {event.target_label for event in lockouts} == {ada.email}
-    assert {event.outcome for event in lockouts} == {"denied"}
+    # One event per failure (the fifth locks the pair out). The refused attempts cost nothing to make,
+    # so they are aggregated: the first at once, the second counted into one event when the interval
+    # closes (see test_sign_in_spray_from_one_address_is_throttled_and_its_refusals_aggregated).
+    failures = list(AuditEvent.objects.filter(action="auth.login_failed").order_by("seq"))
+    assert [event.details for event in failures] == [{}, {}, {}, {}, {"locks_out": True}]
+    [lockout] = AuditEvent.objects.filter(action="auth.login_locked_out")
+    assert lockout.target_label == ada.email
+    assert lockout.outcome == "denied"
+
+
+@pytest.mark.django_db
+def test_login_fifth_failure_is_answered_as_a_failure_and_the_sixth_attempt_is_refused(ada: Any) -> None:
+    """As docs/accounts.md says: five failures lock the pair out; the fifth is answered as a failure, and
+    the next attempt is refused."""
+    client = https_client()
+    for n in range(4):
+        client.post("/login", {"username": ada.email, "password": f"wrong-{n}"})
+    fifth = client.post("/login", {"username": ada.email, "password": "wrong-4"})
+    assert fifth.status_code == 200
+    assert "Email or password is wrong." in fifth.content.decode()
+    assert "Too many failed attempts" not in fifth.content.decode()
+
+    sixth = client.post("/login", {"username": ada.email, "password": "wrong-5"})
+    assert sixth.status_code == 429
+    assert "Too many failed attempts" in sixth.content.decode()
+    assert "Email or password is wrong." not in sixth.content.decode()
+    # Scripts that ask for JSON get the same answers.
+    xhr = https_client(HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    for n in range(4):
+        xhr.post("/login", {"username": "bob@example.com", "password": f"wrong-{n}"})
+    assert xhr.post("/login", {"username": "bob@example.com", "password": "wrong-4"}).status_code == 200
+    assert xhr.post("/login", {"username": "bob@example.com", "password": "wrong-5"}).status_code == 429
+
+
+@pytest.mark.django_db
+def test_sign_in_spray_from_one_address_is_throttled_and_its_refusals_aggregated(
+    ada: Any, settings: Any
+) -> None:
+    """One address trying many accounts is never locked per account; past its allowance of failures
+    it is refused before any password is checked, and the audit log grows by a bounded number of
+    events however long it goes on."""
+    settings.THROTTLE_SIGN_IN_FAILURES = 4
+    settings.THROTTLE_INTERVAL_SECONDS = 60
+    start = datetime(2031, 5, 4, 12, 0, 15, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        attacker = https_client(REMOTE_ADDR="203.0.113.9")
+        statuses = [
+            attacker.post("/login", {"username": f"user{n}@example.com", "password": "wrong"}).status_code
+            for n in range(40)
+        ]
+        assert statuses == [200] * 4 + [429] * 36
+        refused = attacker.post("/login", {"username": ada.email, "password": STRONG_PASSWORD})
+        assert refused.status_code == 429
+        assert refused["Retry-After"] == "45"
+        assert "Too many failed sign-ins from this address" in refused.content.decode()
+        assert count("auth.login") == 0
+        # Another address is served as ever.
+        sign_in(https_client(REMOTE_ADDR="198.51.100.7"), ada.email)
+
+        assert count("auth.login_failed") == 4
+        [throttled] = AuditEvent.objects.filter(action="auth.login_throttled")
+        assert throttled.details == {"limit": 4, "interval_seconds": 60, "source": "203.0.113.9"}
+        clock.shift(timedelta(seconds=45))
+        assert flush_refusals() == 1
+        counted = AuditEvent.objects.filter(action="auth.login_throttled").order_by("seq")
+        assert [event.details.get("count") for event in counted] == [None, 36]
+        # The next interval starts afresh.
+        sign_in(attacker, ada.email)
 
 
 @pytest.mark.django_db

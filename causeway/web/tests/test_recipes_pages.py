@@ -3,6 +3,7 @@ tables, bookmarks; what an Operator and an outsider are refused."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -15,6 +16,7 @@ from causeway.audit.models import ActorType, AuditEvent
 from causeway.audit.services import Actor
 from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.schema import STEPS, TRIGGERS
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
@@ -56,8 +58,6 @@ def build_form(html: str) -> dict[str, str]:
 
 
 def _unescape(text: str) -> str:
-    import html
-
     return html.unescape(text)
 
 
@@ -178,7 +178,11 @@ def test_versions_and_the_diff_page(people: dict[str, Any]) -> None:
     assert re.search(r'class="added" data-step="first"', html)
     assert re.search(r'class="removed" data-step="shape"', html)
     assert "<del>https://api.example.com/items</del> → <ins>https://api.example.com/v2/items</ins>" in html
-    assert client.get(f"/w/acme/recipes/{recipe.id}/diff?from=1&to=9").status_code == 400
+    # A version the recipe does not have is not found; one that is no version number at all is a 400.
+    assert client.get(f"/w/acme/recipes/{recipe.id}/diff?from=1&to=9").status_code == 404
+    assert client.get(f"/w/acme/recipes/{recipe.id}/diff?from=1&to=abc").status_code == 400
+    assert client.get(f"/w/acme/recipes/{recipe.id}/export?version=abc").status_code == 400
+    assert client.get(f"/w/acme/recipes/{recipe.id}/export?version=999").status_code == 404
 
 
 def test_export_downloads_the_definition_and_import_makes_a_recipe_or_a_version(
@@ -478,3 +482,38 @@ def test_a_secret_value_pasted_into_a_template_comes_back_masked(people: dict[st
         html = client.get(path).content.decode()
         assert value not in html and "[masked:CRM_TOKEN]" in html
     registry.clear()
+
+
+def test_every_step_and_trigger_type_is_on_the_build_page_with_its_models_labels(
+    people: dict[str, Any],
+) -> None:
+    client, recipe = as_user(people["analyst"]), people["recipe"]
+    page = client.get(build_url(recipe)).content.decode()
+    for kind, label in STEPS.labels():
+        assert f'<option value="{kind}">{html.escape(label)}</option>' in page, kind
+    for kind, label in TRIGGERS.labels():
+        assert re.search(
+            rf'<option value="{kind}"( selected)?>{re.escape(html.escape(label))}</option>', page
+        )
+    # One step of each type: its header says the type's label, and each of its fields has its label.
+    kinds = list(STEPS.models)
+    for kind in kinds:
+        data = build_form(page) | {"op": "add:steps", "newtype:steps": kind}
+        page = client.post(build_url(recipe), data).content.decode()
+    for index, kind in enumerate(kinds, start=2):
+        assert f"{index + 1}. {html.escape(STEPS.label(kind))}</strong>" in page, kind
+        for spec in STEPS.fields(kind):
+            if spec.widget == "steps":
+                assert f'data-list="steps[{index}].{spec.key}"' in page, (kind, spec.key)
+            else:
+                field = f"steps[{index}].{spec.key}"
+                dom_id = "f-" + re.sub(r"[^a-z0-9_]+", "-", field.lower()).strip("-")
+                assert f'<label for="{dom_id}">{html.escape(spec.label)}</label>' in page, field
+    for kind in TRIGGERS.models:
+        data = build_form(page) | {"op": "refresh", "trigger.type": kind}
+        page = client.post(build_url(recipe), data).content.decode()
+        for spec in TRIGGERS.fields(kind):
+            assert f'<label for="f-trigger-{spec.key}">{html.escape(spec.label)}</label>' in page, (
+                kind,
+                spec.key,
+            )

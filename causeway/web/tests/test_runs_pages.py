@@ -12,7 +12,13 @@ from django.utils import timezone
 from causeway.access.models import RecipeGrant, Role
 from causeway.recipes.services import recipe_start
 from causeway.runs.models import Job
-from causeway.runs.tests.factories import make_job, make_recipe, make_step, schedule_definition
+from causeway.runs.tests.factories import (
+    make_job,
+    make_recipe,
+    make_step,
+    schedule_definition,
+    without_job_history,
+)
 from causeway.testing import https_client, make_user, make_workspace
 from causeway.workspaces.models import Membership
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
@@ -62,13 +68,33 @@ def ids(*jobs: Job) -> set[str]:
     return {str(job.pk) for job in jobs}
 
 
-# Rule 8: without debug, one's own jobs; with debug on a recipe, every job of it.
+# Rule 8: without debug, one's own jobs; with debug on a recipe, every job of it. Rule 4 gives Analysts
+# and Operators debug (job history); a custom role may leave it out.
+
+
+@pytest.mark.parametrize("who", ["analyst", "operator"])
+def test_rule_04_analysts_and_operators_see_every_job_of_their_recipes_trigger_jobs_included(
+    people: dict[str, Any], who: str
+) -> None:
+    jobs = {**people["jobs"], "webhook": make_job(people["sync"], trigger_type="webhook", status="failed")}
+    client = as_user(people[who])
+    assert listed(client.get("/w/acme/jobs").content.decode()) == ids(*jobs.values())
+    assert listed(client.get("/w/acme/jobs?trigger_type=schedule").content.decode()) == ids(jobs["schedule"])
+    recipe_jobs = client.get(f"/w/acme/recipes/{people['sync'].pk}/jobs").content.decode()
+    assert listed(recipe_jobs) == ids(*jobs.values())
+    for trigger in ("schedule", "webhook"):
+        assert client.get(f"/w/acme/jobs/{jobs[trigger].pk}").status_code == 200
+    assert client.get(f"/w/acme/jobs/{people['foreign'].pk}").status_code == 404
+    # A failed job a trigger fired is theirs to follow, and to run again (both may run recipes).
+    rerun = client.post(f"/w/acme/jobs/{jobs['webhook'].pk}/rerun")
+    assert rerun.status_code == 302 and Job.objects.get(rerun_of=jobs["webhook"]).run_by_user == people[who]
 
 
 @pytest.mark.parametrize("who", ["analyst", "operator"])
 def test_rule_08_without_debug_a_user_sees_only_their_own_jobs(people: dict[str, Any], who: str) -> None:
     jobs = people["jobs"]
     own = {key: job for key, job in jobs.items() if key.startswith(who)}
+    without_job_history(people["acme"], people[who])
     client = as_user(people[who])
     page = client.get("/w/acme/jobs")
     assert page.status_code == 200
@@ -81,6 +107,7 @@ def test_rule_08_without_debug_a_user_sees_only_their_own_jobs(people: dict[str,
 
 def test_rule_08_a_debug_grant_shows_every_job_of_that_recipe_only(people: dict[str, Any]) -> None:
     analyst, acme = people["analyst"], people["acme"]
+    without_job_history(acme, analyst)
     other_recipe = make_recipe(people["admin"], acme, "Other recipe")
     hidden = make_job(other_recipe, by=people["admin"])
     RecipeGrant.objects.create(workspace=acme, recipe=people["sync"], user=analyst, read=True, debug=True)
@@ -100,6 +127,8 @@ def test_rule_08_dashboard_counts_only_the_jobs_the_viewer_may_see(people: dict[
         html = as_user(user).get("/w/acme/").content.decode()
         return dict(re.findall(r'<li data-count="([a-z-]+)">.*?<strong>(\d+)</strong>', html, re.S))
 
+    without_job_history(people["acme"], people["analyst"])
+    without_job_history(people["acme"], people["operator"])
     assert counts(people["analyst"]) == {
         "total": "2",
         "queued": "0",
@@ -119,6 +148,7 @@ def test_rule_08_dashboard_counts_only_the_jobs_the_viewer_may_see(people: dict[
 
 def test_dashboard_lists_recent_jobs_failures_and_started_recipes(people: dict[str, Any]) -> None:
     recipe_start(actor=people["admin"], recipe=people["sync"])
+    without_job_history(people["acme"], people["analyst"])
     html = as_user(people["analyst"]).get("/w/acme/").content.decode()
     recent = html[html.index('id="recent-jobs"') : html.index("Recent failures")]
     assert listed(recent) == ids(people["jobs"]["analyst"], people["jobs"]["analyst2"])
@@ -217,6 +247,7 @@ def test_wrong_filters_are_named_under_their_field(people: dict[str, Any]) -> No
 def test_run_history_is_paginated(people: dict[str, Any]) -> None:
     for _ in range(55):
         make_job(people["sync"], by=people["operator"])
+    without_job_history(people["acme"], people["operator"])
     client = as_user(people["operator"])
     first = client.get("/w/acme/jobs").content.decode()
     assert len(listed(first)) == 50
@@ -264,6 +295,7 @@ def test_rule_04_operator_reruns_its_own_failed_job_but_not_others_it_cannot_see
     people: dict[str, Any],
 ) -> None:
     jobs = people["jobs"]
+    without_job_history(people["acme"], people["operator"])
     client = as_user(people["operator"])
     assert client.post(f"/w/acme/jobs/{jobs['analyst'].pk}/rerun").status_code == 404
     assert not Job.objects.filter(rerun_of=jobs["analyst"]).exists()

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
-from causeway.access.errors import NotFound
+from causeway.access import services as access_services
+from causeway.access.errors import Forbidden, NotFound
 from causeway.accounts.models import UserType
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.workspaces import services
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         try:
             if options["workspace"]:
                 workspace = policy.system_workspace_get(actor, options["workspace"])
-                issued = services.workspace_invitation_create(
+                issued = access_services.workspace_invitation_create(
                     actor=actor, workspace=workspace, email=options["email"], role=options["role"]
                 )
             else:
@@ -49,6 +50,8 @@ class Command(BaseCommand):
             raise refusal(exc) from None
         except NotFound:
             raise CommandError(f"workspace: no workspace {options['workspace']!r}") from None
+        except Forbidden as exc:
+            raise CommandError(str(exc)) from None
         expires = issued.invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
         self.stdout.write(f"Invitation sent to {issued.invitation.email}; it works once, until {expires}.")
         self.stdout.write("Link (shown only now):")

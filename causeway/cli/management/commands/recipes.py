@@ -16,6 +16,7 @@ from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.recipes import selectors, services
+from causeway.recipes.schema import blank_definition
 
 
 def read_json(path: str, field: str) -> Any:
@@ -112,7 +113,7 @@ class Command(BaseCommand):
         definition = (
             read_json(options["definition_file"], "definition")
             if options["definition_file"]
-            else {"trigger": {"type": "manual"}, "steps": []}
+            else blank_definition()
         )
         recipe = services.recipe_create(
             actor=actor,
