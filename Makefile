@@ -21,6 +21,16 @@ up: $(STAMP)
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The tests run in several processes side by side (pytest-xdist), each with its own data directory,
+# database and broker keys (see causeway/testing.py). One per core: the Causeway processes the tests
+# wait on work too, so more test processes than cores measured slower. TEST_PROCESSES=0 runs every
+# test in one process.
+TEST_PROCESSES ?= 2
+# Branch coverage of the policy and the cryptography as measured (92.3 % and 99.5 % on both the SQLite
+# and the PostgreSQL runs), rounded down: each may only go up.
+COVERAGE_FLOOR_ACCESS := 92
+COVERAGE_FLOOR_VAULT := 99
+
 test: export CAUSEWAY_HOME := $(CURDIR)/var/check
 test: $(STAMP) browser-deps
 	$(BIN)/ruff check causeway bench
@@ -29,7 +39,9 @@ test: $(STAMP) browser-deps
 	$(BIN)/causeway init --no-admin
 	$(BIN)/causeway check
 	$(BIN)/mypy causeway
-	CAUSEWAY_HOME=$(CURDIR)/var/test $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	CAUSEWAY_HOME=$(CURDIR)/var/test $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/coverage report --include='causeway/access/*' --skip-covered --fail-under=$(COVERAGE_FLOOR_ACCESS)
+	$(BIN)/coverage report --include='causeway/vault/*' --skip-covered --fail-under=$(COVERAGE_FLOOR_VAULT)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

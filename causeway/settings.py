@@ -219,6 +219,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(env_path("CAUSEWAY_BEAT_SCHEDULE_FILE", HOME
 # (the Job row, not the broker, says who runs a job). The sweep that gives messages back runs often
 # enough for a short timeout to mean what it says.
 BROKER_VISIBILITY_TIMEOUT = env_int("CAUSEWAY_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1, maximum=7 * 86400)
+# Every key and channel Causeway keeps in Redis (the broker's, the refusal counts) under this prefix, so
+# that installations sharing one Redis database never take each other's jobs or counts.
+REDIS_KEY_PREFIX = env_str("CAUSEWAY_REDIS_KEY_PREFIX", "")
 if CELERY_BROKER_URL.startswith("sqla+sqlite"):
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"connect_args": {"timeout": 30}}
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -227,6 +230,8 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "unacked_restore_interval": max(1, min(10, BROKER_VISIBILITY_TIMEOUT // 2)),
         "unacked_restore_throttle": 1,
     }
+    if REDIS_KEY_PREFIX:
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = REDIS_KEY_PREFIX
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 # The embedded broker is a table the worker polls; kombu's default of once a second hands each pool

@@ -1,9 +1,18 @@
-"""Test support, loaded as a pytest plugin before Django starts: data directory, personas, fixtures."""
+"""Test support, loaded as a pytest plugin before Django starts: data directory, personas, fixtures.
+
+Test processes run side by side (pytest-xdist workers gw0, gw1, ...). Each has what a Causeway
+installation has, of its own: a data directory below the run's (root key, certificate, SQLite
+database and embedded broker, mail, logs), a test database (pytest-django names it per worker), and
+on Redis a key prefix under which every key and channel it keeps there lives (the broker's, the
+refusal counts). The Causeway processes a
+test starts inherit all three, so they never meet another worker's data or take its jobs.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,14 +20,29 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_HOME = Path(os.environ.setdefault("CAUSEWAY_HOME", str(ROOT / "var" / "test")))
-os.environ.setdefault("CAUSEWAY_AUDIT_CHECKPOINT_FILE", str(TEST_HOME / "audit-checkpoints.jsonl"))
-
-from causeway.bootstrap import prepare_home  # noqa: E402
-
-prepare_home()
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+RUN_HOME = Path(os.environ.setdefault("CAUSEWAY_HOME", str(ROOT / "var" / "test")))
+TEST_HOME = RUN_HOME / WORKER if WORKER else RUN_HOME
+os.environ["CAUSEWAY_HOME"] = str(TEST_HOME)
+os.environ["CAUSEWAY_AUDIT_CHECKPOINT_FILE"] = str(TEST_HOME / "audit-checkpoints.jsonl")
+# New for every run, so a message a stopped run left behind is never taken by a later one.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+REDIS_KEY_PREFIX = f"causeway-test-{_RUN_ID[:12]}-{WORKER or 'main'}:"
+os.environ["CAUSEWAY_REDIS_KEY_PREFIX"] = REDIS_KEY_PREFIX
 
 STRONG_PASSWORD = "correct-Horse-battery-9"  # noqa: S105
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """The data directory's keys and certificate, before Django reads its settings.
+
+    Here rather than on import: pytest-cov starts measuring in its own (earlier) hook of this name, so
+    the vault modules this imports are measured from their first line.
+    """
+    from causeway.bootstrap import prepare_home
+
+    prepare_home()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,6 +61,18 @@ def pytest_configure(config: pytest.Config) -> None:
     shutil.rmtree(TEST_HOME / "mail", ignore_errors=True)
     for old_log in TEST_HOME.glob("web-*.log"):
         old_log.unlink()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On Redis, this process's keys go with it (a reply queue, a job a test left unrun, counts)."""
+    import redis
+    from django.conf import settings
+
+    for url in {settings.CELERY_BROKER_URL, settings.CACHE_URL}:
+        if url.startswith(("redis://", "rediss://")):
+            with redis.Redis.from_url(url) as kept:
+                for key in kept.scan_iter(match=f"{REDIS_KEY_PREFIX}*"):
+                    kept.delete(key)
 
 
 def https_client(**defaults: Any) -> Any:
@@ -217,44 +253,76 @@ class RunningServer:
         self.log_path = log_path
 
 
-@pytest.fixture(scope="session")
-def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[RunningServer]:
-    """A real `causeway web` process over HTTPS on a free port, sharing the test database.
+# gunicorn's line when another process holds the address it was asked to bind.
+_ADDRESS_TAKEN = "Connection in use"
 
-    Tests that use it need `transactional_db`, so what they write is committed and visible to it.
+
+def _start_web(env: dict[str, str], *, tries: int = 5) -> tuple[RunningServer, Any]:
+    """A `causeway web` over HTTPS on a free port, answering /health; with its open log file.
+
+    A port free when chosen can be taken before the server binds it (by another test process that
+    chose the same one, or by an outgoing connection); the server then starts again on another port.
+    Readiness is checked against this data directory's own certificate, so a server of another test
+    process that holds the port is never mistaken for this one.
     """
+    import ssl
     import subprocess
     import sys
-    import time
 
     import httpx
 
-    port = free_port()
-    url = f"https://127.0.0.1:{port}"
-    with django_db_blocker.unblock():
-        env = process_env(CAUSEWAY_CSRF_TRUSTED_ORIGINS=url)
-    log = open(TEST_HOME / f"web-{port}.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "causeway", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
+    trust = ssl.create_default_context(cafile=str(TEST_HOME / "tls" / "localhost.crt"))
+
+    for _ in range(tries):
+        port = free_port()
+        url = f"https://127.0.0.1:{port}"
+        log_path = TEST_HOME / f"web-{port}.log"
+        log = open(log_path, "w")  # closed when the server stops
+        process = subprocess.Popen(
+            [sys.executable, "-m", "causeway", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=ROOT,
+            env={**env, "CAUSEWAY_CSRF_TRUSTED_ORIGINS": url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def state(process: Any = process, url: str = url, log_path: Path = log_path) -> str:
+            if _ADDRESS_TAKEN in log_path.read_text(errors="replace"):
+                return "taken"
+            if process.poll() is not None:
+                return "exited"
+            try:
+                answer = httpx.get(f"{url}/health", verify=trust, timeout=2)
+            except httpx.TransportError:
+                return ""
+            return "ready" if answer.status_code == 200 else ""
+
         try:
-            if httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200:  # noqa: S501  # nosec B501
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"causeway web did not start; see {log.name}")
-        time.sleep(0.1)
-    yield RunningServer(url, process, Path(log.name))
-    process.terminate()
-    process.wait(timeout=15)
+            outcome = poll_until(state, seconds=60, what="causeway web to answer /health")
+        except AssertionError:
+            outcome = "slow"
+        if outcome == "ready":
+            return RunningServer(url, process, log_path), log
+        process.kill()
+        process.wait(timeout=30)
+        log.close()
+        if outcome != "taken":
+            raise RuntimeError(f"causeway web did not start ({outcome}); see {log_path}")
+    raise RuntimeError(f"causeway web found no free port in {tries} tries")
+
+
+@pytest.fixture(scope="session")
+def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[RunningServer]:
+    """A real `causeway web` process over HTTPS on a free port, sharing this test process's database.
+
+    Tests that use it need `transactional_db`, so what they write is committed and visible to it.
+    """
+    with django_db_blocker.unblock():
+        env = process_env()
+    server, log = _start_web(env)
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=15)
     log.close()
 
 

@@ -159,9 +159,11 @@ class _RedisCounts:
 
     def __init__(self, url: str) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # The installation's own prefix first: another installation may share this Redis database.
+        self._prefix = settings.REDIS_KEY_PREFIX + REDIS_KEY_PREFIX
 
     def add(self, key: str, *, now: datetime, expires_at: datetime) -> int:
-        name = REDIS_KEY_PREFIX + key
+        name = self._prefix + key
         ttl = max(1, math.ceil((expires_at - now).total_seconds()))
         pipe = self._client.pipeline(transaction=True)
         pipe.set(name, 0, ex=ttl, nx=True)
@@ -169,18 +171,18 @@ class _RedisCounts:
         return int(pipe.execute()[1])
 
     def get(self, key: str) -> int | None:
-        value = self._client.get(REDIS_KEY_PREFIX + key)
+        value = self._client.get(self._prefix + key)
         return None if value is None else int(value)
 
     def forget(self, key: str) -> None:
-        self._client.delete(REDIS_KEY_PREFIX + key)
+        self._client.delete(self._prefix + key)
 
     def purge(self, *, now: datetime) -> None:
         """Nothing to do: Redis expires the keys itself."""
 
     def forget_all(self) -> None:
         # Only Causeway's counts: the broker may share this Redis database.
-        for name in self._client.scan_iter(match=REDIS_KEY_PREFIX + "*", count=1000):
+        for name in self._client.scan_iter(match=self._prefix + "*", count=1000):
             self._client.delete(name)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import ssl
 import subprocess
@@ -18,6 +19,8 @@ from causeway.testing import ROOT, free_port
 
 pytestmark = pytest.mark.server
 
+# gunicorn's line when another process holds the address web was asked to bind.
+ADDRESS_TAKEN = "Connection in use"
 PASSWORD_LINE = re.compile(r"One-time password \(shown only now\): (\S+)")
 
 
@@ -81,7 +84,8 @@ class Up:
     def output(self) -> str:
         return self.log.read_text()
 
-    def wait_ready(self) -> None:
+    def wait_ready(self) -> bool:
+        """True once up says it is ready; False when its web server found the port taken."""
         wait_for(
             lambda: (
                 f"Causeway is ready: https://localhost:{self.port}" in self.output()
@@ -90,7 +94,10 @@ class Up:
             seconds=180,
             what="causeway up to be ready",
         )
+        if self.process.poll() is not None and ADDRESS_TAKEN in self.output():
+            return False
         assert self.process.poll() is None, self.output()
+        return True
 
     def health(self) -> int:
         context = ssl.create_default_context(cafile=str(self.home / "tls" / "localhost.crt"))
@@ -126,6 +133,25 @@ def _parent(pid: int) -> int:
         return -1
 
 
+def start_up(home: Path, log: Path, started: list[Up], *, port: int = 0, first: bool = False) -> Up:
+    """`causeway up` on the port given (a free one if none), ready when this returns.
+
+    A port free when chosen can be taken before web binds it (another test process chose the same
+    one): up then stops, and starts again on another port; a first start from an empty data
+    directory again, so it is still a first start.
+    """
+    for _ in range(5):
+        up = Up(home, port or free_port(), log)
+        started.append(up)
+        if up.wait_ready():
+            return up
+        up.finish(signal.SIGTERM)
+        port = 0
+        if first:
+            shutil.rmtree(home)
+    raise AssertionError(f"causeway up found no free port in 5 tries:\n{up.output()}")
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
@@ -155,10 +181,7 @@ def _sign_in(port: int, home: Path, email: str, password: str) -> int:
 
 
 def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, started: list[Up]) -> None:
-    port = free_port()
-    first = Up(home, port, tmp_path / "first.log")
-    started.append(first)
-    first.wait_ready()
+    first = start_up(home, tmp_path / "first.log", started, first=True)
 
     assert first.health() == 200
     root_key = home / "root-key.json"
@@ -169,7 +192,7 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert len(passwords) == 1, first.output()
     assert first.output().count(passwords[0]) == 1
     assert staff_emails(home / "causeway.sqlite3") == ["admin@localhost.localdomain"]
-    assert _sign_in(port, home, "admin@localhost.localdomain", passwords[0]) == 302
+    assert _sign_in(first.port, home, "admin@localhost.localdomain", passwords[0]) == 302
 
     children = first.children()
     assert sorted(children) == ["beat", "web", "worker"], first.output()
@@ -179,9 +202,7 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
 
     key_bytes = root_key.read_bytes()
-    second = Up(home, port, tmp_path / "second.log")
-    started.append(second)
-    second.wait_ready()
+    second = start_up(home, tmp_path / "second.log", started, port=first.port)
     assert second.health() == 200
     assert "One-time password" not in second.output()
     assert "Created" not in second.output()
@@ -193,9 +214,7 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
 
     # Closing the terminal (SIGHUP) stops everything just as cleanly.
-    third = Up(home, port, tmp_path / "third.log")
-    started.append(third)
-    third.wait_ready()
+    third = start_up(home, tmp_path / "third.log", started, port=second.port)
     tree = descendants(third.process.pid)
     assert third.finish(signal.SIGHUP) == 0, third.output()
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
@@ -205,9 +224,7 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
 def test_up_stops_everything_when_one_child_dies(
     home: Path, tmp_path: Path, started: list[Up], victim: str
 ) -> None:
-    up = Up(home, free_port(), tmp_path / "up.log")
-    started.append(up)
-    up.wait_ready()
+    up = start_up(home, tmp_path / "up.log", started)
     children = up.children()
     assert sorted(children) == ["beat", "web", "worker"], up.output()
     tree = descendants(up.process.pid)

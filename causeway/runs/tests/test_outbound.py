@@ -18,7 +18,7 @@ from causeway.audit.models import AuditEvent
 from causeway.runs import outbound
 from causeway.runs.outbound import DestinationRefused, address_refused, outbound_hosts_set
 from causeway.runs.tests.servers import Answer, Received, http_server
-from causeway.testing import free_port, make_user, make_workspace
+from causeway.testing import make_user, make_workspace
 from causeway.vault.tls import create_self_signed_certificate, server_tls_context
 
 pytestmark = pytest.mark.django_db
@@ -229,8 +229,11 @@ def test_rule_20_allowed_hosts_are_set_by_an_admin_only_and_audited(people: dict
 def test_rule_20_a_closed_port_is_a_connection_error(people: dict[str, Any]) -> None:
     workspace = people["workspace"]
     outbound_hosts_set(actor=people["admin"], workspace=workspace, hosts=["127.0.0.1"])
-    with pytest.raises(httpx.ConnectError):
-        call(workspace, f"http://127.0.0.1:{free_port()}/")
+    # Bound but never listening: the port stays closed, and no other process can open it meanwhile.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        with pytest.raises(httpx.ConnectError):
+            call(workspace, f"http://127.0.0.1:{closed.getsockname()[1]}/")
 
 
 def test_rule_20_https_names_the_host_and_verifies_its_certificate(
