@@ -7,7 +7,8 @@ the posted text into the values a service takes. A rule copied here would drift 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -42,18 +43,19 @@ class PageForm(forms.Form):
     """One page action's input."""
 
     # A service's name for a field, where it differs from the name the page posts it under.
-    service_names: ClassVar[dict[str, str]] = {}
+    service_names: ClassVar[Mapping[str, str]] = {}
     # The fields' element ids: a page with several forms gives each its own.
     ids: ClassVar[str] = "id_%s"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", self.ids)
         super().__init__(*args, **kwargs)
+        self.renamed = dict(self.service_names)
 
-    def refuse(self, error: ValidationError) -> PageForm:
+    def refuse(self, error: ValidationError) -> Self:
         """File a service's refusal under this form's fields; a field this form lacks is named."""
         for name, problems in messages_of(error).items():
-            field = self.service_names.get(name, name)
+            field = self.renamed.get(name, name)
             if field in self.fields:
                 self.add_error(field, problems)
             elif name == NON_FIELD_ERRORS:

@@ -104,8 +104,8 @@ class LookupRowForm(PageForm):
     def __init__(self, *args: Any, table: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.key_column = table.key_column
-        self.service_names = {c["name"]: f"col:{c['name']}" for c in table.columns}
-        self.service_names["key"] = f"col:{table.key_column}"
+        self.renamed = {c["name"]: f"col:{c['name']}" for c in table.columns}
+        self.renamed["key"] = f"col:{table.key_column}"
         for column in table.columns:
             self.fields[f"col:{column['name']}"] = text()
 
