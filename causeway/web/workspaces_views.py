@@ -19,7 +19,8 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import page, refused_form_errors
 from causeway.accounts.models import UserType
-from causeway.runs import history, outbound
+from causeway.connections import outbound
+from causeway.runs import history
 from causeway.workspaces import selectors, services
 from causeway.workspaces.models import Workspace
 
