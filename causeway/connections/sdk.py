@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -111,6 +111,8 @@ class Call:
     # `<job>:<step path>` for a job's step (the same on every try); empty for a connection test.
     idempotency_key: str = ""
     timeout: float = 30.0
+    # The hosts this call sent requests to, for the connection's usage history.
+    hosts: list[str] = field(default_factory=list)
 
     def authorize(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         """Put the connection's credentials where its auth method says, in place."""
@@ -142,6 +144,10 @@ class Call:
         self.authorize(sent_headers, sent_params)
         if self.idempotency_key:
             sent_headers.setdefault("Idempotency-Key", self.idempotency_key)
+        try:
+            self.hosts.append(httpx.URL(url).host)
+        except (httpx.InvalidURL, TypeError):
+            self.hosts.append("")
         return self.transport(
             method=method,
             url=url,
