@@ -358,6 +358,33 @@ def may(actor: Any, workspace: Workspace, perm: Perm, obj: Any) -> bool:
     return perm in project_perms(st, project)
 
 
+def environment_perms(st: Standing, environment: str) -> frozenset[Perm]:
+    """What the actor's roles that cover every project give it in one environment, capped by that
+    environment's ceiling: what creating a new project there asks (a role scoped to chosen projects
+    covers no project yet to be made)."""
+    if st.system:
+        return frozenset(Perm)
+    if not st.member or st.service_account:
+        return frozenset()
+    held: set[Perm] = set()
+    for scoped in st.roles:
+        if scoped.all_projects:
+            held |= scoped.role.perms
+    return st.cap(held, environment)
+
+
+def require_in_environment(actor: Any, workspace: Workspace, need: Perm, environment: str | None) -> None:
+    """For creating a project: NotFound for a non-member (rule 9), Forbidden without `need` in that
+    environment (rule 5: in TEST and PROD no human creates content under the default policies), or in
+    any environment when `environment` is None."""
+    st = standing(actor, workspace)
+    if not st.member:
+        raise NotFound("workspace")
+    wanted = [e.value for e in Environment] if environment is None else [environment]
+    if not any(need in environment_perms(st, e) for e in wanted):
+        raise Forbidden(need, workspace=workspace, actor=actor)
+
+
 def require_on_project(actor: Any, workspace: Workspace, project: Any, need: Perm) -> None:
     """For creating content in a project: NotFound without view, Forbidden without `need`."""
     _in_workspace(actor, workspace, project, need, "project")

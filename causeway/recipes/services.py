@@ -41,9 +41,10 @@ def _audit_actor(actor: Any) -> Any:
 def project_create(
     *, actor: Any, workspace: Workspace, name: str, environment: str = "dev", description: str = ""
 ) -> Project:
-    if not policy.is_system(actor):
-        policy.require_perm(actor, workspace, Perm.PROJECT_CREATE)
-    if environment not in {e.value for e in Environment}:
+    known = environment in {e.value for e in Environment}
+    # An unknown environment is named only to whoever may create a project somewhere.
+    access.require_in_environment(actor, workspace, Perm.PROJECT_CREATE, environment if known else None)
+    if not known:
         raise ValidationError({"environment": "must be dev, test or prod"})
     project = Project(
         workspace=workspace,

@@ -78,7 +78,7 @@ def test_an_operator_runs_in_dev_but_not_in_prod_and_an_outsider_finds_nothing(p
     operator = member(place, "operator@acme.example", "operator")
     dev = recipe(place, definition(http_step("s1", URL)))
     assert job_create(actor=operator, recipe=dev, trigger_type="manual").run_by_user == operator
-    prod = project_create(actor=place.admin, workspace=place.workspace, name="Live", environment="prod")
+    prod = project_create(actor=SYSTEM, workspace=place.workspace, name="Live", environment="prod")
     from causeway.recipes.services import recipe_create
 
     # Rule 5: recipes change in PROD only by promotion; the operator's command line stands in for it.
