@@ -448,7 +448,9 @@ class NoteStep(Step):
 def test_a_step_type_is_added_by_registering_its_model() -> None:
     raw = {"trigger": {}, "steps": [{"id": "n", "type": "note", "text": "hello"}]}
     assert refused(raw) == {
-        "steps[0].type": ["must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop"]
+        "steps[0].type": [
+            "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop"
+        ]
     }
     with registered(NoteStep):
         nested = {
