@@ -21,13 +21,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpx
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.audit.services import audit_record
-from causeway.vault.secrets import normalize_host
+from causeway.vault.hosts import clean_patterns, host_allowed
 from causeway.workspaces.models import Workspace
 
 MAX_ALLOWED_HOSTS = 100
@@ -51,46 +50,7 @@ class DestinationRefused(Exception):
 
 def clean_hosts(hosts: Any) -> list[str]:
     """The allowed-hosts list normalised: host names, `*.example.com` patterns or IP addresses."""
-    if isinstance(hosts, str) or not isinstance(hosts, list | tuple):
-        raise ValidationError({"hosts": "a list of host names"})
-    cleaned: list[str] = []
-    for entry in hosts:
-        if not isinstance(entry, str) or not entry.strip():
-            raise ValidationError({"hosts": "each allowed host is a host name, *.domain or an IP address"})
-        text = entry.strip()
-        wildcard = text.startswith("*.")
-        try:
-            host = normalize_host(text[2:] if wildcard else text)
-        except ValueError as exc:
-            raise ValidationError({"hosts": str(exc)}) from None
-        if wildcard and _ip(host) is not None:
-            raise ValidationError({"hosts": f"{entry!r}: a wildcard takes a domain, not an address"})
-        pattern = f"*.{host}" if wildcard else host
-        if pattern not in cleaned:
-            cleaned.append(pattern)
-    if len(cleaned) > MAX_ALLOWED_HOSTS:
-        raise ValidationError({"hosts": f"at most {MAX_ALLOWED_HOSTS} allowed hosts"})
-    return cleaned
-
-
-def host_allowed(host: str, allowed: Any) -> bool:
-    """Whether the workspace's setting lets recipes reach host even at a non-public address.
-
-    Matched on the host as the URL names it: allowing an address does not allow names resolving to it.
-    """
-    try:
-        name = normalize_host(host)
-    except ValueError:
-        return False
-    for pattern in allowed or ():
-        if not isinstance(pattern, str):
-            continue
-        if pattern.startswith("*."):
-            if name.endswith(pattern[1:]) and len(name) > len(pattern) - 1:
-                return True
-        elif name == pattern:
-            return True
-    return False
+    return clean_patterns(hosts, field="hosts", limit=MAX_ALLOWED_HOSTS)
 
 
 @transaction.atomic
@@ -194,6 +154,7 @@ def checked_address(*, workspace: Workspace, host: str, port: int, deadline: flo
     """The address to connect to for host; DestinationRefused when any address it has is not public
     and the workspace has not allowed the host."""
     addresses = _resolve(host, port, deadline)
+    # Matched on the host as the URL names it: allowing an address does not allow names resolving to it.
     if host_allowed(host, workspace.outbound_allowed_hosts):
         return addresses[0]
     for text in addresses:

@@ -38,8 +38,9 @@ from causeway.recipes.schema import (
 )
 from causeway.runs import sandbox
 from causeway.runs.models import Job, SecretUse
+from causeway.vault.hosts import normalize_host
 from causeway.vault.masking import mask_text, register_value
-from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError, normalize_host
+from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError
 
 # What a step's output keeps of an answer's body; past it the text is cut and marked truncated.
 MAX_BODY_STORED = 1024 * 1024

@@ -7,7 +7,6 @@ which knows the actor, records the audit event, and a failure to record it undoe
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -19,13 +18,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from causeway.vault.events import OnChange, VaultEvent
+from causeway.vault.hosts import clean_patterns, host_allowed, normalize_host
 from causeway.vault.masking import register_value
 from causeway.vault.models import Secret
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
 MAX_VALUE_LENGTH = 64 * 1024
 MAX_ALLOWED_HOSTS = 50
-_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 class SecretNotFoundError(LookupError):
@@ -79,56 +78,6 @@ def _info(secret: Secret) -> SecretInfo:
     )
 
 
-def normalize_host(host: str) -> str:
-    """A destination host in one canonical form; ValueError when it is not a host name or address."""
-    text = host.strip().lower().rstrip(".")
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return ipaddress.ip_address(text).compressed
-    except ValueError:
-        pass
-    try:
-        ascii_name = text.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError(f"{host!r} is not a host name") from None
-    if not ascii_name or len(ascii_name) > 253 or not all(_LABEL.fullmatch(p) for p in ascii_name.split(".")):
-        raise ValueError(f"{host!r} is not a host name")
-    return ascii_name
-
-
-def _clean_hosts(hosts: Iterable[str]) -> list[str]:
-    cleaned: list[str] = []
-    for entry in hosts:
-        if not isinstance(entry, str):
-            raise ValidationError({"allowed_hosts": "each allowed host is a host name"})
-        wildcard = entry.strip().startswith("*.")
-        try:
-            host = normalize_host(entry.strip()[2:] if wildcard else entry)
-        except ValueError as exc:
-            raise ValidationError({"allowed_hosts": str(exc)}) from None
-        pattern = f"*.{host}" if wildcard else host
-        if pattern not in cleaned:
-            cleaned.append(pattern)
-    if len(cleaned) > MAX_ALLOWED_HOSTS:
-        raise ValidationError({"allowed_hosts": f"at most {MAX_ALLOWED_HOSTS} allowed hosts"})
-    return cleaned
-
-
-def host_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
-    """Whether a normalised host is in the list; "*.example.com" admits subdomains, not example.com."""
-    patterns = list(allowed_hosts)
-    if not patterns:
-        return True
-    for pattern in patterns:
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]):
-                return True
-        elif host == pattern:
-            return True
-    return False
-
-
 def _clean_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValidationError(
@@ -157,7 +106,7 @@ def secret_set(
     """Create the secret, or replace its value and allowed hosts if the name exists."""
     name = _clean_name(name)
     _check_value(value)
-    hosts = _clean_hosts(allowed_hosts)
+    hosts = clean_patterns(list(allowed_hosts), field="allowed_hosts", limit=MAX_ALLOWED_HOSTS)
     now = timezone.now()
     secret = Secret.objects.select_for_update().filter(workspace_id=workspace_id, name=name).first()
     if secret is None:
@@ -242,7 +191,9 @@ def secret_resolve_for_destination(
             destination = normalize_host(host)
         except ValueError:
             destination = ""
-        allowed = bool(destination) and host_allowed(destination, secret.allowed_hosts)
+        # A secret without allowed hosts is not restricted by destination (the outbound rules still apply).
+        unrestricted = not secret.allowed_hosts
+        allowed = bool(destination) and (unrestricted or host_allowed(destination, secret.allowed_hosts))
         details["host"] = destination or host.strip()[:253]
         if allowed:
             value: str = secret.value
