@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.text import slugify
 
@@ -19,6 +19,7 @@ from causeway.access.models import EnvironmentPolicy, Group, GroupMember, Recipe
 from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Capability, Environment, Perm
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.db import save_or_conflict
 from causeway.workspaces import service_accounts as accounts
 from causeway.workspaces import services as workspace_services
 from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
@@ -161,11 +162,7 @@ def role_create(
     role = Role(
         workspace=workspace, key=key, name=name, is_system=False, permissions=perms, all_projects=all_projects
     )
-    try:
-        with transaction.atomic():
-            role.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": "a role with this name already exists"}) from None
+    save_or_conflict(role, field="name", message="a role with this name already exists", force_insert=True)
     role.projects.set(projects)
     audit_record(
         actor=_audit_actor(actor),
@@ -303,11 +300,7 @@ def group_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.M
 def group_create(*, actor: Any, workspace: Workspace, name: str) -> Group:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     group = Group(workspace=workspace, name=_name(name))
-    try:
-        with transaction.atomic():
-            group.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": "a group with this name already exists"}) from None
+    save_or_conflict(group, field="name", message="a group with this name already exists", force_insert=True)
     audit_record(actor=_audit_actor(actor), action="group.created", target=group, workspace_id=workspace.id)
     return group
 
@@ -317,11 +310,9 @@ def group_rename(*, actor: Any, group: Group, name: str) -> Group:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
     before = group.name
     group.name = _name(name)
-    try:
-        with transaction.atomic():
-            group.save(update_fields=["name"])
-    except IntegrityError:
-        raise ValidationError({"name": "a group with this name already exists"}) from None
+    save_or_conflict(
+        group, field="name", message="a group with this name already exists", update_fields=["name"]
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="group.renamed",
@@ -403,11 +394,13 @@ def group_member_add(
     found_user, found_sa = _identity(group.workspace, user=user, service_account=service_account)
     giving.require_may_add_to_group(actor, group.workspace, group, service_account=found_sa is not None)
     member = GroupMember(group=group, user=found_user, service_account=found_sa)
-    try:
-        with transaction.atomic():
-            member.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"member": "is already in this group"}) from None
+    save_or_conflict(
+        member,
+        field="member",
+        message="is already in this group",
+        on=("user", "service_account"),
+        force_insert=True,
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="group.member_added",

@@ -18,6 +18,7 @@ from causeway.accounts.validation import clean_password, clean_profile
 from causeway.audit import refusals
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, Actor, audit_record
+from causeway.db import conflict, conflict_named
 from causeway.vault.masking import register_value
 
 TOKEN_PREFIX = "cw"  # noqa: S105
@@ -25,6 +26,9 @@ TOKEN_MAX_DAYS = 365
 TOKEN_NAME_MAX_LENGTH = 100
 # Refreshing a token's last-used stamp at most once a minute keeps API reads from turning into writes.
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+_EMAIL_TAKEN = "Email is already used by another account."
 
 
 def _digest(secret: str) -> str:
@@ -44,12 +48,13 @@ def user_create(
 ) -> User:
     profile = clean_profile(first_name=first_name, last_name=last_name, email=email)
     if User.objects.with_email(profile["email"]).exists():
-        raise ValidationError({"email": "Email is already used by another account."})
+        raise conflict("email", _EMAIL_TAKEN)
     if user_type not in UserType.values:
         raise ValidationError({"user_type": f"User type must be one of {', '.join(UserType.values)}."})
     candidate = User(user_type=user_type, **profile)
     clean_password(password, user=candidate)
-    user = User.objects.create_user(password=password, user_type=user_type, **profile)
+    with conflict_named(User, "email", _EMAIL_TAKEN, on=("email_index",)):
+        user = User.objects.create_user(password=password, user_type=user_type, **profile)
     audit_record(
         actor=actor,
         action="user.created",
@@ -75,13 +80,14 @@ def profile_update(
         email=user.email if email is None else email,
     )
     if User.objects.with_email(profile["email"]).exclude(pk=user.pk).exists():
-        raise ValidationError({"email": "Email is already used by another account."})
+        raise conflict("email", _EMAIL_TAKEN)
     changed = sorted(name for name, value in profile.items() if getattr(user, name) != value)
     if not changed:
         return user
     for name in changed:
         setattr(user, name, profile[name])
-    user.save(update_fields=changed)
+    with conflict_named(User, "email", _EMAIL_TAKEN, on=("email_index",)):
+        user.save(update_fields=changed)
     audit_record(actor=actor, action="user.profile_changed", target=user, details={"fields": changed})
     return user
 

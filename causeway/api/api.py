@@ -41,6 +41,7 @@ from causeway.api.auth import BearerToken, BrowserSession
 from causeway.api.schemas import ERROR_DESCRIPTIONS
 from causeway.audit import context
 from causeway.audit.refusals import Throttled
+from causeway.db import CONFLICT
 from causeway.vault.masking import mask_text
 from causeway.workspaces.models import ServiceAccount
 
@@ -154,9 +155,6 @@ def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         {"detail": f"{first[0]}: {'; '.join(first[1])}", "errors": errors},
         status=409 if is_conflict(exc) else 400,
     )
-
-
-CONFLICT = "conflict"
 
 
 def is_conflict(exc: ValidationError) -> bool:

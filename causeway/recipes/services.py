@@ -15,6 +15,7 @@ from causeway.access.models import RecipeGrant
 from causeway.access.perms import Environment, Perm
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.db import save_or_conflict
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.vault.fields import blind_index
@@ -53,13 +54,12 @@ def project_create(
         description=(description or "")[:500],
         created_by=actor if isinstance(actor, User) else None,
     )
-    try:
-        with transaction.atomic():
-            project.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError(
-            {"name": f"a project named {project.name} already exists in {environment.upper()}"}
-        ) from None
+    save_or_conflict(
+        project,
+        field="name",
+        message=f"a project named {project.name} already exists in {environment.upper()}",
+        force_insert=True,
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="project.created",
@@ -99,13 +99,12 @@ def recipe_create(
         trigger_type=clean["trigger"]["type"],
         created_by=actor if isinstance(actor, User) else None,
     )
-    try:
-        with transaction.atomic():
-            recipe.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError(
-            {"name": f"a recipe named {recipe.name} already exists in this project"}
-        ) from None
+    save_or_conflict(
+        recipe,
+        field="name",
+        message=f"a recipe named {recipe.name} already exists in this project",
+        force_insert=True,
+    )
     version = RecipeVersion.objects.create(
         workspace=workspace,
         recipe=recipe,
@@ -233,11 +232,12 @@ def lookup_table_create(
         columns=clean,
         key_column=key_column,
     )
-    try:
-        with transaction.atomic():
-            table.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": f"a lookup table named {table.name} already exists here"}) from None
+    save_or_conflict(
+        table,
+        field="name",
+        message=f"a lookup table named {table.name} already exists here",
+        force_insert=True,
+    )
     audit_record(
         actor=_audit_actor(actor), action="lookup_table.created", target=table, workspace_id=workspace.id
     )
@@ -366,11 +366,12 @@ def project_rename(*, actor: Any, project: Project, name: str, description: str 
     project.name = _name(name)
     if description is not None:
         project.description = description[:500]
-    try:
-        with transaction.atomic():
-            project.save(update_fields=["name", "description"])
-    except IntegrityError:
-        raise ValidationError({"name": f"a project named {project.name} already exists here"}) from None
+    save_or_conflict(
+        project,
+        field="name",
+        message=f"a project named {project.name} already exists here",
+        update_fields=["name", "description"],
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="project.renamed",
@@ -409,11 +410,9 @@ def folder_create(
     if parent is not None and parent.project_id != project.id:
         raise ValidationError({"parent": "the parent folder is not in this project"})
     folder = Folder(workspace=workspace, project=project, parent=parent, name=_name(name))
-    try:
-        with transaction.atomic():
-            folder.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": f"a folder named {folder.name} already exists here"}) from None
+    save_or_conflict(
+        folder, field="name", message=f"a folder named {folder.name} already exists here", force_insert=True
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="folder.created",
@@ -429,11 +428,12 @@ def folder_rename(*, actor: Any, folder: Folder, name: str) -> Folder:
     folder = access.folder_get(actor, folder.workspace, folder.id, need=Perm.FOLDER_EDIT)
     old = folder.name
     folder.name = _name(name)
-    try:
-        with transaction.atomic():
-            folder.save(update_fields=["name"])
-    except IntegrityError:
-        raise ValidationError({"name": f"a folder named {folder.name} already exists here"}) from None
+    save_or_conflict(
+        folder,
+        field="name",
+        message=f"a folder named {folder.name} already exists here",
+        update_fields=["name"],
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="folder.renamed",
@@ -472,13 +472,12 @@ def recipe_rename(*, actor: Any, recipe: Recipe, name: str, description: str | N
     recipe.name = _name(name)
     if description is not None:
         recipe.description = description[:500]
-    try:
-        with transaction.atomic():
-            recipe.save(update_fields=["name", "description", "updated_at"])
-    except IntegrityError:
-        raise ValidationError(
-            {"name": f"a recipe named {recipe.name} already exists in this project"}
-        ) from None
+    save_or_conflict(
+        recipe,
+        field="name",
+        message=f"a recipe named {recipe.name} already exists in this project",
+        update_fields=["name", "description", "updated_at"],
+    )
     audit_record(
         actor=_audit_actor(actor),
         action="recipe.renamed",

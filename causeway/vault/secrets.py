@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from causeway.db import save_or_conflict
 from causeway.vault.events import OnChange, VaultEvent
 from causeway.vault.hosts import clean_patterns, host_allowed, normalize_host
 from causeway.vault.masking import register_value
@@ -120,11 +121,12 @@ def secret_set(
             created_at=now,
             updated_at=now,
         )
-        try:
-            with transaction.atomic():
-                secret.save(force_insert=True)
-        except IntegrityError:
-            raise ValidationError({"name": f"a secret named {name} was created at the same moment"}) from None
+        save_or_conflict(
+            secret,
+            field="name",
+            message=f"a secret named {name} was created at the same moment",
+            force_insert=True,
+        )
         action = "secret.created"
     else:
         secret.value = value

@@ -14,10 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from causeway.audit.services import audit_record
+from causeway.db import save_or_conflict
 from causeway.vault.masking import register_value
 from causeway.workspaces.models import ServiceAccount, ServiceAccountToken, Workspace
 
@@ -49,11 +50,9 @@ def _user(actor: Any) -> Any:
 @transaction.atomic
 def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> ServiceAccount:
     account = ServiceAccount(workspace=workspace, name=_name(name), created_by=_user(actor))
-    try:
-        with transaction.atomic():
-            account.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": "a service account with this name already exists"}) from None
+    save_or_conflict(
+        account, field="name", message="a service account with this name already exists", force_insert=True
+    )
     audit_record(actor=actor, action="service_account.created", target=account, workspace_id=workspace.id)
     return account
 

@@ -18,7 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +29,7 @@ from causeway.accounts.services import user_create
 from causeway.accounts.validation import clean_email
 from causeway.audit.models import ActorType
 from causeway.audit.services import Actor, audit_record
+from causeway.db import conflict_named
 from causeway.workspaces import selectors
 from causeway.workspaces.models import (
     SESSION_TIMEOUT_MAX,
@@ -163,11 +164,8 @@ def workspace_create(*, actor: User | Actor, name: str, slug: str = "", admin_em
         admin = _actor_user(actor)
         if admin is None:
             raise ValidationError({"admin_email": "is required: name the user who becomes the first Admin"})
-    try:
-        with transaction.atomic():
-            workspace = Workspace.objects.create(name=name, slug=slug, created_by=_actor_user(actor))
-    except IntegrityError:
-        raise ValidationError({"slug": "is already used by another workspace"}) from None
+    with conflict_named(Workspace, "slug", "is already used by another workspace"):
+        workspace = Workspace.objects.create(name=name, slug=slug, created_by=_actor_user(actor))
     Membership.objects.create(workspace=workspace, user=admin, role=_system_role(ADMIN_ROLE_KEY))
     audit_record(
         actor=actor,
