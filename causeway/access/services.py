@@ -22,7 +22,8 @@ from causeway.audit.services import audit_record
 from causeway.db import save_or_conflict
 from causeway.workspaces import service_accounts as accounts
 from causeway.workspaces import services as workspace_services
-from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
+from causeway.workspaces import tokens
+from causeway.workspaces.models import ApiToken, Membership, ServiceAccount, TokenKind, Workspace
 
 # What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
 CATALOGUE: tuple[Perm, ...] = tuple(
@@ -634,10 +635,12 @@ def service_account_get(
 
 def service_account_token_get(
     actor: Any, workspace: Workspace, account: ServiceAccount, ref: Any
-) -> ServiceAccountToken:
+) -> ApiToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     pk = _pk(ref)
-    query = ServiceAccountToken.objects.filter(service_account=account, service_account__workspace=workspace)
+    query = ApiToken.objects.filter(
+        kind=TokenKind.SERVICE_ACCOUNT, service_account=account, service_account__workspace=workspace
+    )
     found = (query.filter(pk=pk) if pk else query.filter(prefix=str(ref))).first()
     if found is None:
         raise NotFound("token")
@@ -660,15 +663,13 @@ def service_account_set_enabled(
 
 def service_account_token_create(
     *, actor: Any, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
-) -> tuple[ServiceAccountToken, str]:
+) -> tuple[ApiToken, str]:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_token_create(
-        actor=_audit_actor(actor), service_account=account, name=name, expires_in_days=expires_in_days
+    return tokens.token_issue(
+        actor=_audit_actor(actor), owner=account, name=name, expires_in_days=expires_in_days
     )
 
 
-def service_account_token_revoke(
-    *, actor: Any, workspace: Workspace, token: ServiceAccountToken
-) -> ServiceAccountToken:
+def service_account_token_revoke(*, actor: Any, workspace: Workspace, token: ApiToken) -> ApiToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_token_revoke(actor=_audit_actor(actor), token=token)
+    return tokens.token_revoke(actor=_audit_actor(actor), token=token)

@@ -1,4 +1,4 @@
-"""Users (standard or staff), the sessions they hold and their personal API tokens.
+"""Users (standard or staff) and the sessions they hold (their API tokens are `workspaces.ApiToken`).
 
 Profile details are sealed (rule 10): names and email under the platform's keyset, bound to the row.
 A user is found by email through `email_index`, a keyed blind index of the normalised address, which
@@ -122,35 +122,3 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
-
-
-class ApiToken(models.Model):
-    """A personal API token. Only a SHA-256 digest of the secret is kept; the secret is shown once.
-
-    The digest stays a plain indexed column (it is what a request's token is looked up by, and a digest
-    of 256 random bits reveals nothing); the name the user gave it is sealed under the platform's keyset.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    name = SealedTextField()
-    prefix = models.CharField(max_length=16, unique=True)
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix})"
-
-    @property
-    def is_usable(self) -> bool:
-        return self.revoked_at is None and self.expires_at > timezone.now()
-
-    @property
-    def audit_target(self) -> tuple[str, str, str]:
-        return ("api_token", str(self.id), f"{self.name} ({self.prefix})")

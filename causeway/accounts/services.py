@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
-from causeway.accounts.models import ApiToken, User, UserSession, UserType, email_index
+from causeway.accounts.models import User, UserSession, UserType, email_index
 from causeway.accounts.validation import clean_password, clean_profile
 from causeway.audit import refusals
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, Actor, audit_record
 from causeway.db import conflict, conflict_named
-from causeway.vault.masking import register_value
 
-TOKEN_PREFIX = "cw"  # noqa: S105
-TOKEN_MAX_DAYS = 365
-TOKEN_NAME_MAX_LENGTH = 100
 # Refreshing a token's last-used stamp at most once a minute keeps API reads from turning into writes.
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 _EMAIL_TAKEN = "Email is already used by another account."
-
-
-def _digest(secret: str) -> str:
-    # Tokens carry 256 random bits, so a fast unsalted digest cannot be brute-forced.
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -126,7 +114,7 @@ def password_change(*, actor: User, user: User, current_password: str, new_passw
 def user_disable(*, actor: User | Actor | None, user: User) -> int:
     """Stop the user from signing in and end all their sessions; returns how many were ended.
 
-    Tokens are not revoked (that would be a second, silent change): `token_authenticate`
+    Tokens are not revoked (that would be a second, silent change): `workspaces.tokens.token_verify`
     refuses every token of an inactive user, and enabling the user again brings them back.
     """
     if not user.is_active:
@@ -146,81 +134,6 @@ def user_enable(*, actor: User | Actor | None, user: User) -> User:
     user.save(update_fields=["is_active"])
     audit_record(actor=actor, action="user.enabled", target=user)
     return user
-
-
-@transaction.atomic
-def token_create(
-    *, actor: User, name: str, expires_in_days: int, not_after: datetime | None = None
-) -> tuple[ApiToken, str]:
-    """Create a token and return it with its secret, which is never shown again.
-
-    `not_after` caps the expiry: a token made with another token may not outlive it, so a
-    leaked short-lived token cannot be turned into a long-lived one.
-    """
-    name = name.strip()
-    if not name or len(name) > TOKEN_NAME_MAX_LENGTH:
-        raise ValidationError(
-            {"name": f"Token name must be between 1 and {TOKEN_NAME_MAX_LENGTH} characters."}
-        )
-    if not 1 <= expires_in_days <= TOKEN_MAX_DAYS:
-        raise ValidationError({"expires_in_days": f"Expiry must be between 1 and {TOKEN_MAX_DAYS} days."})
-    expires_at = timezone.now() + timedelta(days=expires_in_days)
-    if not_after is not None and expires_at > not_after:
-        raise ValidationError(
-            {
-                "expires_in_days": "Expiry may not be later than that of the token making this request "
-                f"({not_after.isoformat(timespec='seconds')})."
-            }
-        )
-    prefix = secrets.token_hex(6)
-    secret = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    token = ApiToken.objects.create(
-        user=actor,
-        name=name,
-        prefix=prefix,
-        digest=_digest(secret),
-        expires_at=expires_at,
-    )
-    audit_record(
-        actor=actor,
-        action="api_token.created",
-        target=token,
-        details={"expires_at": token.expires_at.isoformat()},
-    )
-    # The secret is kept only as a digest, so this is the one moment it can be known for masking.
-    register_value(f"api-token:{prefix}", secret)
-    return token, secret
-
-
-@transaction.atomic
-def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
-    """Revoke one of the actor's own tokens; revoking a revoked token changes and records nothing."""
-    if token.user_id != actor.pk:
-        # Callers fetch through `selectors.token_get_own`; this guards against one that does not.
-        raise ApiToken.DoesNotExist
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, action="api_token.revoked", target=token)
-    return token
-
-
-def token_authenticate(secret: str) -> ApiToken | None:
-    """The usable token whose secret this is, with its active user loaded; None for anything else."""
-    if not secret.startswith(f"{TOKEN_PREFIX}_") or len(secret) > 200:
-        return None
-    now = timezone.now()
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=_digest(secret), revoked_at__isnull=True, expires_at__gt=now)
-        .first()
-    )
-    if token is None or not token.user.is_active:
-        return None
-    if token.last_used_at is None or now - token.last_used_at > TOKEN_LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token
 
 
 def login_throttle_key(request: HttpRequest, credentials: dict[str, Any] | None) -> str:

@@ -27,7 +27,7 @@ from causeway.api.schemas import (
     stated,
 )
 from causeway.workspaces.models import ServiceAccount
-from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
+from causeway.workspaces.tokens import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
 
 router = Router(tags=["access"])
 

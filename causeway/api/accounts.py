@@ -16,12 +16,12 @@ from ninja import Field, Router, Schema, Status
 
 from causeway.access.errors import NotFound
 from causeway.access.routes import operation
-from causeway.accounts import selectors
 from causeway.accounts import services as accounts
-from causeway.accounts.models import ApiToken, User
-from causeway.accounts.services import TOKEN_MAX_DAYS, TOKEN_NAME_MAX_LENGTH
+from causeway.accounts.models import User
 from causeway.accounts.validation import NAME_MAX_LENGTH
 from causeway.api.schemas import StrictIn, answers, stated
+from causeway.workspaces import tokens
+from causeway.workspaces.models import ApiToken
 
 router = Router(tags=["account"])
 
@@ -80,8 +80,8 @@ class TokenOut(Schema):
 
 
 class TokenIn(StrictIn):
-    name: str = Field(json_schema_extra=stated(minLength=1, maxLength=TOKEN_NAME_MAX_LENGTH, pattern=r"\S"))
-    expires_in_days: int = Field(30, json_schema_extra=stated(minimum=1, maximum=TOKEN_MAX_DAYS))
+    name: str = Field(json_schema_extra=stated(minLength=1, maxLength=tokens.NAME_MAX, pattern=r"\S"))
+    expires_in_days: int = Field(30, json_schema_extra=stated(minimum=1, maximum=tokens.TOKEN_MAX_DAYS))
 
 
 class TokenCreatedOut(TokenOut):
@@ -128,7 +128,7 @@ def me_password(request: HttpRequest, payload: PasswordIn) -> dict[str, int]:
 @router.get("/me/tokens", response=answers({200: list[TokenOut]}), summary="Your API tokens")
 @operation(authenticated=True)
 def tokens_list(request: HttpRequest) -> list[ApiToken]:
-    return list(selectors.token_list(user=_me(request)))
+    return list(tokens.token_list(user=_me(request)))
 
 
 @router.post(
@@ -139,7 +139,7 @@ def tokens_list(request: HttpRequest) -> list[ApiToken]:
 @operation(authenticated=True)
 def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, object]]:
     calling: ApiToken | None = getattr(request, "api_token", None)
-    token, secret = accounts.token_create(
+    token, secret = tokens.token_create(
         actor=_me(request),
         name=payload.name,
         expires_in_days=payload.expires_in_days,
@@ -153,8 +153,8 @@ def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, ob
 )
 @operation(authenticated=True)
 def tokens_revoke(request: HttpRequest, token_id: uuid.UUID) -> Status[None]:
-    token = selectors.token_get_own(user=_me(request), token_id=token_id)
+    token = tokens.token_get_own(user=_me(request), token_id=token_id)
     if token is None:
         raise NotFound("token")
-    accounts.token_revoke(actor=_me(request), token=token)
+    tokens.token_revoke(actor=_me(request), token=token)
     return Status(204, None)

@@ -14,11 +14,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
-from causeway.accounts.services import token_authenticate
 from causeway.audit.refusals import API_TOKENS, refusal_record, throttle_check
-from causeway.vault.masking import register_value
-from causeway.workspaces.service_accounts import TOKEN_PREFIX as SERVICE_ACCOUNT_TOKEN_PREFIX
-from causeway.workspaces.service_accounts import service_account_token_authenticate
+from causeway.workspaces.tokens import token_verify
 
 
 class BearerToken(HttpBearer):
@@ -34,20 +31,11 @@ class BearerToken(HttpBearer):
         return principal
 
     def _principal(self, request: HttpRequest, token: str) -> Any:
-        if token.startswith(f"{SERVICE_ACCOUNT_TOKEN_PREFIX}_"):
-            sa_token = service_account_token_authenticate(token)
-            if sa_token is None:
-                return None
-            request.api_token = sa_token  # type: ignore[attr-defined]
-            register_value(f"sa-token:{sa_token.prefix}", token)
-            return sa_token.service_account
-        found = token_authenticate(token)
+        found = token_verify(token)
         if found is None:
             return None
         request.api_token = found  # type: ignore[attr-defined]
-        # Only digests are stored, so each process learns a token for masking when it sees it used.
-        register_value(f"api-token:{found.prefix}", token)
-        return found.user
+        return found.user or found.service_account
 
 
 class BrowserSession(SessionAuth):

@@ -72,7 +72,6 @@ class World:
 def build_world() -> World:
     from causeway.access import services
     from causeway.access.perms import Perm  # noqa: F401
-    from causeway.accounts.services import token_create
     from causeway.audit.models import ActorType
     from causeway.audit.services import Actor
     from causeway.recipes.services import (
@@ -86,6 +85,7 @@ def build_world() -> World:
     )
     from causeway.workspaces import services as ws_services
     from causeway.workspaces.models import Membership
+    from causeway.workspaces.tokens import token_create
 
     system = Actor(type=ActorType.SYSTEM, label="test")
     people = {

@@ -20,7 +20,6 @@ import pytest
 from django.conf import settings
 
 from causeway.access.secrets import secret_write
-from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
@@ -35,6 +34,7 @@ from causeway.runs.models import FINISHED, Job, SecretUse, WebhookEndpoint
 from causeway.runs.webhooks import sign, webhook_secret_rotate
 from causeway.testing import TEST_HOME, make_user, make_workspace, poll_until, process_env, start_worker
 from causeway.tests.at_rest import database_bytes, found_in, stored_forms
+from causeway.workspaces.tokens import token_create
 
 
 def _customer_service(got: Received) -> Answer:

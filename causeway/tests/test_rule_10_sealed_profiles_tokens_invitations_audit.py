@@ -21,9 +21,9 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.test import RequestFactory
 
-from causeway.accounts.models import ApiToken, User, email_index
+from causeway.accounts.models import User, email_index
 from causeway.accounts.selectors import user_by_email
-from causeway.accounts.services import profile_update, token_create, user_create
+from causeway.accounts.services import profile_update, user_create
 from causeway.audit import context
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent, workspace_chain
 from causeway.audit.selectors import audit_event_list
@@ -37,8 +37,9 @@ from causeway.vault.fields import StoredCiphertext, sealed_fields
 from causeway.vault.keysets import PLATFORM_PURPOSE, WORKSPACE_PURPOSE, keyring, workspace_keyring
 from causeway.vault.rotation import RotationError, key_status, reencrypt, retire_key, rotate_keyset
 from causeway.vault.sealing import SealedValueError
-from causeway.workspaces.models import Invitation, invitation_email_index
+from causeway.workspaces.models import ApiToken, Invitation, invitation_email_index
 from causeway.workspaces.services import platform_invitation_create, workspace_invitation_create
+from causeway.workspaces.tokens import token_create
 
 CANARY_FIRST = "Qzxcanaryfirstname"
 CANARY_LAST = "Qzxcanarylastname"
@@ -151,7 +152,7 @@ def test_rule_10_token_names_and_invitation_emails_moved_elsewhere_refuse_naming
     mine, _ = token_create(actor=ada, name="mine", expires_in_days=5)
     other, _ = token_create(actor=ada, name="other", expires_in_days=5)
     ApiToken.objects.filter(pk=other.pk).update(name=_raw(ApiToken, mine.pk, "name"))
-    with pytest.raises(SealedValueError, match=f"accounts_apitoken row {other.pk} field name"):
+    with pytest.raises(SealedValueError, match=f"workspaces_apitoken row {other.pk} field name"):
         ApiToken.objects.get(pk=other.pk).name  # noqa: B018
 
     acme = make_workspace("Acme", members={ada: "admin"})
@@ -325,7 +326,7 @@ def test_rule_10_rotation_moves_accounts_tokens_invitations_but_audit_events_kee
     assert dict(old.tables) == {"audit_auditevent": platform_events * audit_columns}
     assert old.kept == old.uses == platform_events * audit_columns
     new = dict(usage[(PLATFORM_PURPOSE, None, new_platform)].tables)
-    assert (new["accounts_user"], new["accounts_apitoken"], new["workspaces_invitation"]) == (6, 1, 1)
+    assert (new["accounts_user"], new["workspaces_apitoken"], new["workspaces_invitation"]) == (6, 1, 1)
     # Only events written after the rotation (the key operations themselves) are under the new key.
     assert new["audit_auditevent"] == audit_columns * (
         AuditEvent.objects.filter(chain=PLATFORM_CHAIN).count() - platform_events

@@ -21,8 +21,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from causeway.access.models import Role
-from causeway.accounts.models import ApiToken, User
-from causeway.accounts.services import token_create, user_create
+from causeway.accounts.models import User
+from causeway.accounts.services import user_create
 from causeway.audit import canonical
 from causeway.audit.models import AuditEvent, workspace_chain
 from causeway.audit.selectors import audit_event_list
@@ -31,8 +31,9 @@ from causeway.audit.verify import verify_chains
 from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.vault import keysets, mac
-from causeway.workspaces.models import Invitation, invitation_email_index
+from causeway.workspaces.models import ApiToken, Invitation, invitation_email_index
 from causeway.workspaces.services import workspace_invitation_create
+from causeway.workspaces.tokens import token_create
 
 BEFORE_SEALING = [
     ("accounts", "0001_initial"),

@@ -27,7 +27,6 @@ import pytest
 from django.db import connection
 
 from causeway.access.secrets import secret_use_for_destination
-from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
 from causeway.testing import (
     STRONG_PASSWORD,
@@ -39,6 +38,7 @@ from causeway.testing import (
 )
 from causeway.vault.masking import attach_masking_filter, registry
 from causeway.vault.secrets import SecretRefusedError
+from causeway.workspaces.tokens import token_create
 
 # Characters that URL-encoding, JSON and HTML each change; no slash, so that it fits in one path segment,
 # and no single quote or backslash (which a Python repr in an error message would escape into a form no

@@ -73,7 +73,7 @@ ROOT = "root"
 # The model attribute by which a table says its rows are never rewritten (see the module's note).
 APPEND_ONLY_ATTRIBUTE = "sealed_append_only"
 # The name of the annotation holding a ciphertext's first bytes: one no model is likely to have as a
-# field (accounts.ApiToken has a "prefix"), since Django refuses an annotation named like a field.
+# field (workspaces.ApiToken has a "prefix"), since Django refuses an annotation named like a field.
 KEY_PREFIX = "sealed_key_prefix"
 
 

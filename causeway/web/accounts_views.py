@@ -24,10 +24,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from causeway.access.routes import page
-from causeway.accounts import selectors
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
 from causeway.audit.refusals import Throttled
+from causeway.workspaces import tokens
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
 
@@ -256,8 +256,8 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
 
 
 def _tokens_page(request: HttpRequest, *, form: TokenForm | None = None, status: int = 200) -> HttpResponse:
-    tokens = selectors.token_list(user=request.user)  # type: ignore[arg-type]
-    context = {"tokens": tokens, "form": form or TokenForm()}
+    listed = tokens.token_list(user=request.user)  # type: ignore[arg-type]
+    context = {"tokens": listed, "form": form or TokenForm()}
     return render(request, "web/accounts/tokens.html", context, status=status)
 
 
@@ -270,7 +270,7 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST)
     if form.is_valid():
         try:
-            token, secret = accounts.token_create(
+            token, secret = tokens.token_create(
                 actor=request.user,  # type: ignore[arg-type]
                 name=form.cleaned_data["name"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
@@ -286,9 +286,9 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
 @page(authenticated=True)
 @require_POST
 def token_revoke_view(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
-    token = selectors.token_get_own(user=request.user, token_id=token_id)  # type: ignore[arg-type]
+    token = tokens.token_get_own(user=request.user, token_id=token_id)  # type: ignore[arg-type]
     if token is None:
         raise Http404
-    accounts.token_revoke(actor=request.user, token=token)  # type: ignore[arg-type]
+    tokens.token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name} ({token.prefix}) revoked; it no longer works.")
     return redirect("web:tokens")

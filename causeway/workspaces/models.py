@@ -171,12 +171,28 @@ class ServiceAccount(models.Model):
         return ("service_account", str(self.id), self.name)
 
 
-class ServiceAccountToken(models.Model):
-    """A service account's API token: shown once, kept as a SHA-256 digest, expiring, revocable."""
+class TokenKind(models.TextChoices):
+    PERSONAL = "personal", "personal"
+    SERVICE_ACCOUNT = "service_account", "service account"
+
+
+class ApiToken(models.Model):
+    """An API token: a person's own (personal) or a service account's. Shown once; only a SHA-256
+    digest of the secret is kept, found by the token's public prefix and compared in constant time.
+
+    The name its maker gave it is sealed under the platform's keyset, bound to the row (rule 10).
+    Exactly one owner is set, the one its kind names.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    service_account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="tokens")
-    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=TokenKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    service_account = models.ForeignKey(
+        ServiceAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="tokens"
+    )
+    name = SealedTextField()
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -186,6 +202,17 @@ class ServiceAccountToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=TokenKind.PERSONAL, user__isnull=False, service_account__isnull=True)
+                    | models.Q(
+                        kind=TokenKind.SERVICE_ACCOUNT, user__isnull=True, service_account__isnull=False
+                    )
+                ),
+                name="api_token_one_owner_of_its_kind",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
@@ -196,4 +223,5 @@ class ServiceAccountToken(models.Model):
 
     @property
     def audit_target(self) -> tuple[str, str, str]:
-        return ("service_account_token", str(self.id), f"{self.name} ({self.prefix})")
+        kind = "api_token" if self.kind == TokenKind.PERSONAL else "service_account_token"
+        return (kind, str(self.id), f"{self.name} ({self.prefix})")

@@ -12,10 +12,12 @@ import time_machine
 from django.utils import timezone
 
 from causeway.accounts import services
-from causeway.accounts.models import ApiToken, User
+from causeway.accounts.models import User
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import SYSTEM
 from causeway.testing import STRONG_PASSWORD, https_client, make_user
+from causeway.workspaces import tokens
+from causeway.workspaces.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another-Lantern-orbit-4"
@@ -48,7 +50,7 @@ def ada() -> User:
 
 @pytest.fixture
 def api(ada: User) -> Api:
-    _, secret = services.token_create(actor=ada, name="tests", expires_in_days=30)
+    _, secret = tokens.token_create(actor=ada, name="tests", expires_in_days=30)
     return Api(secret)
 
 
@@ -311,7 +313,7 @@ def test_token_create_refuses_bad_or_extra_fields(
 
 
 def test_a_token_cannot_mint_a_token_that_outlives_it(ada: User) -> None:
-    _, secret = services.token_create(actor=ada, name="short", expires_in_days=5)
+    _, secret = tokens.token_create(actor=ada, name="short", expires_in_days=5)
     caller = Api(secret)
     response = caller.send("post", "/me/tokens", {"name": "long", "expires_in_days": 30})
     assert response.status_code == 400
@@ -321,7 +323,7 @@ def test_a_token_cannot_mint_a_token_that_outlives_it(ada: User) -> None:
 
 def test_rule_17_an_expired_token_gets_401(ada: User) -> None:
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        _, secret = services.token_create(actor=ada, name="day", expires_in_days=1)
+        _, secret = tokens.token_create(actor=ada, name="day", expires_in_days=1)
         caller = Api(secret)
         assert caller.get("/me").status_code == 200
         clock.shift(timedelta(hours=23, minutes=59))
@@ -331,7 +333,7 @@ def test_rule_17_an_expired_token_gets_401(ada: User) -> None:
 
 
 def test_rule_17_a_revoked_token_gets_401_on_the_very_next_request(api: Api, ada: User) -> None:
-    token, secret = services.token_create(actor=ada, name="victim", expires_in_days=5)
+    token, secret = tokens.token_create(actor=ada, name="victim", expires_in_days=5)
     victim = Api(secret)
     assert victim.get("/me").status_code == 200
 
@@ -348,7 +350,7 @@ def test_rule_17_a_revoked_token_gets_401_on_the_very_next_request(api: Api, ada
 
 
 def test_a_token_can_revoke_itself(ada: User) -> None:
-    token, secret = services.token_create(actor=ada, name="self", expires_in_days=5)
+    token, secret = tokens.token_create(actor=ada, name="self", expires_in_days=5)
     caller = Api(secret)
     assert caller.send("delete", f"/me/tokens/{token.id}").status_code == 204
     assert caller.get("/me").status_code == 401
@@ -356,7 +358,7 @@ def test_a_token_can_revoke_itself(ada: User) -> None:
 
 def test_another_users_token_id_answers_404_and_is_untouched(api: Api) -> None:
     bob = make_user("bob@example.com")
-    token, secret = services.token_create(actor=bob, name="bobs", expires_in_days=5)
+    token, secret = tokens.token_create(actor=bob, name="bobs", expires_in_days=5)
     assert api.send("delete", f"/me/tokens/{token.id}").status_code == 404
     assert api.send("delete", f"/me/tokens/{uuid.uuid4()}").status_code == 404
     assert ApiToken.objects.get(pk=token.pk).revoked_at is None

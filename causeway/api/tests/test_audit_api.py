@@ -14,12 +14,12 @@ from django.utils import timezone
 from causeway.access.models import Role
 from causeway.access.perms import SYSTEM_ROLE_NAMES, SYSTEM_ROLES
 from causeway.accounts.models import User, UserType
-from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent, Outcome
 from causeway.audit.services import Actor, audit_record
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
 from causeway.testing import https_client, make_workspace
 from causeway.vault import mac
+from causeway.workspaces.tokens import token_create
 
 pytestmark = pytest.mark.django_db
 

@@ -12,15 +12,11 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from causeway.accounts import services
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
 from causeway.audit.tasks import flush_refusals
 from causeway.testing import https_client, make_user, make_workspace, poll_until
-from causeway.workspaces.service_accounts import (
-    service_account_create,
-    service_account_token_create,
-    service_account_token_revoke,
-)
+from causeway.workspaces import tokens
+from causeway.workspaces.service_accounts import service_account_create
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +36,7 @@ def clock(settings: Any) -> Iterator[Any]:
 @pytest.fixture
 def good_token(db: Any) -> str:
     user = make_user("ada@example.com")
-    _, secret = services.token_create(actor=user, name="laptop", expires_in_days=30)
+    _, secret = tokens.token_create(actor=user, name="laptop", expires_in_days=30)
     return secret
 
 
@@ -96,7 +92,7 @@ def test_api_throttled_call_is_answered_before_its_token_is_looked_up(clock: Any
         answer = get_me(ATTACKER, good_token)
     assert answer.status_code == 429
     touched = " ".join(query["sql"] for query in queries.captured_queries).lower()
-    for table in ("accounts_apitoken", "workspaces_serviceaccounttoken", "audit_auditevent"):
+    for table in ("workspaces_apitoken", "audit_auditevent"):
         assert table not in touched
 
 
@@ -106,14 +102,12 @@ def test_api_revoked_and_expired_tokens_count_as_failures(clock: Any, kind: str)
     if kind == "service account's revoked":
         workspace = make_workspace("Acme", members={user: "admin"})
         robot = service_account_create(actor=user, workspace=workspace, name="robot")
-        token, secret = service_account_token_create(
-            actor=user, service_account=robot, name="ci", expires_in_days=30
-        )
-        service_account_token_revoke(actor=user, token=token)
+        token, secret = tokens.token_issue(actor=user, owner=robot, name="ci", expires_in_days=30)
+        tokens.token_revoke(actor=user, token=token)
     else:
-        token, secret = services.token_create(actor=user, name="laptop", expires_in_days=1)
+        token, secret = tokens.token_create(actor=user, name="laptop", expires_in_days=1)
         if kind == "revoked":
-            services.token_revoke(actor=user, token=token)
+            tokens.token_revoke(actor=user, token=token)
         else:
             clock.shift(timedelta(days=2))
     answers = [get_me(ATTACKER, secret).status_code for _ in range(4)]

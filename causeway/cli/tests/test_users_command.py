@@ -15,6 +15,7 @@ from causeway.accounts import services
 from causeway.accounts.models import User, UserSession
 from causeway.audit.models import AuditEvent
 from causeway.testing import ROOT, STRONG_PASSWORD, https_client, make_user, process_env
+from causeway.workspaces import tokens
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
 
@@ -148,7 +149,7 @@ def test_disable_ends_sessions_and_stops_tokens_without_revoking_them() -> None:
     browsers = [https_client(), https_client()]
     for browser in browsers:
         sign_in(browser, ada.email)
-    token, secret = services.token_create(actor=ada, name="ci", expires_in_days=5)
+    token, secret = tokens.token_create(actor=ada, name="ci", expires_in_days=5)
     api = https_client()
 
     output = run("disable", "ADA@example.com")

@@ -12,11 +12,12 @@ import pytest
 import time_machine
 from django.contrib.sessions.models import Session
 
-from causeway.accounts import services
-from causeway.accounts.models import ApiToken, User, UserSession
+from causeway.accounts.models import User, UserSession
 from causeway.audit.models import AuditEvent
 from causeway.audit.tasks import flush_refusals
 from causeway.testing import STRONG_PASSWORD, field_errors, https_client, make_user
+from causeway.workspaces import tokens
+from causeway.workspaces.models import ApiToken
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
 CHROMIUM_ARGS = [
@@ -376,7 +377,7 @@ def test_rule_17_token_page_shows_the_secret_once_and_stores_only_a_hash(signed_
         r'<p class="secret" id="token-secret">(cw_[^<]+)</p>', response.content.decode()
     ).group(1)
     token = ApiToken.objects.get(user=ada)
-    assert services.token_authenticate(secret) == token
+    assert tokens.token_verify(secret) == token
 
     listing = signed_in.get("/tokens").content.decode()
     assert "deploy bot" in listing and token.prefix in listing
@@ -410,7 +411,7 @@ def test_token_page_errors_name_the_field(
 
 @pytest.mark.django_db
 def test_rule_17_token_page_revokes_and_the_token_stops_at_once(signed_in: Any, ada: Any) -> None:
-    token, secret = services.token_create(actor=ada, name="ci", expires_in_days=5)
+    token, secret = tokens.token_create(actor=ada, name="ci", expires_in_days=5)
     api = https_client()
     assert api.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
     assert signed_in.get(f"/tokens/{token.id}/revoke").status_code == 405
@@ -426,10 +427,10 @@ def test_rule_17_token_page_revokes_and_the_token_stops_at_once(signed_in: Any, 
 @pytest.mark.django_db
 def test_token_page_cannot_touch_another_users_token(signed_in: Any) -> None:
     bob = make_user("bob@example.com")
-    token, secret = services.token_create(actor=bob, name="bobs", expires_in_days=5)
+    token, secret = tokens.token_create(actor=bob, name="bobs", expires_in_days=5)
     assert signed_in.post(f"/tokens/{token.id}/revoke").status_code == 404
     assert "bobs" not in signed_in.get("/tokens").content.decode()
-    assert services.token_authenticate(secret) is not None
+    assert tokens.token_verify(secret) is not None
 
 
 @pytest.mark.django_db

@@ -93,7 +93,7 @@ def sign_in(client: Any, user: Any) -> Any:
 
 def bearer(user: Any) -> dict[str, str]:
     """Request headers carrying a fresh personal API token of the user."""
-    from causeway.accounts.services import token_create
+    from causeway.workspaces.tokens import token_create
 
     _, secret = token_create(actor=user, name="tests", expires_in_days=1)
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
