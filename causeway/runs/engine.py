@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from causeway.recipes.schema import (
     ConditionStep,
+    ConnectorStep,
     ForeachStep,
     HttpStep,
     LookupReadStep,
@@ -30,6 +31,7 @@ from causeway.recipes.schema import (
     StopStep,
 )
 from causeway.runs import steps as runners
+from causeway.runs.connector import run_connector
 from causeway.runs.models import Job, JobStep, StepStatus
 from causeway.runs.runtime import definition_of
 from causeway.runs.steps import StepFailed, StepResult, masked
@@ -47,10 +49,10 @@ class History:
 
     A light step (a mapping, a condition, a lookup read) has no effect outside the job, so a run that
     dies before its row is written only runs it again. Before a step that reaches outside (an HTTP call,
-    a lookup write) every row so far is written, that step's own `running` row with them: a resumed job
-    then goes on from there, with the same idempotency key and its tries counted. The rest is written
-    by whoever ends the job, in the transaction that finishes it (`runtime`), so the history and the
-    job's status are committed together, by the lease's holder only.
+    a connector action, a lookup write) every row so far is written, that step's own `running` row with
+    them: a resumed job then goes on from there, with the same idempotency key and its tries counted.
+    The rest is written by whoever ends the job, in the transaction that finishes it (`runtime`), so
+    the history and the job's status are committed together, by the lease's holder only.
     """
 
     def __init__(self, job: Job) -> None:
@@ -90,7 +92,7 @@ class History:
 
 
 def _reaches_outside(step: Step) -> bool:
-    return isinstance(step, HttpStep | LookupWriteStep)
+    return isinstance(step, HttpStep | ConnectorStep | LookupWriteStep)
 
 
 # Told the answer for a waiting caller: a respond step's (`final` False, as soon as it ran), or the last
@@ -253,6 +255,8 @@ class _Run:
         match step:
             case HttpStep():
                 return runners.run_http(step, context, self.job, path, self.heartbeat)
+            case ConnectorStep():
+                return run_connector(step, context, self.job, path, self.heartbeat)
             case MapStep():
                 return runners.run_map(step, context)
             case LookupReadStep():

@@ -26,6 +26,7 @@ from django.utils import timezone
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.secrets import secret_use_for_destination
+from causeway.connections import outbound
 from causeway.recipes.definition import trigger_load
 from causeway.recipes.models import Recipe
 from causeway.recipes.schema import (
@@ -36,7 +37,6 @@ from causeway.recipes.schema import (
     WebhookTrigger,
     type_of,
 )
-from causeway.runs import outbound
 from causeway.runs.models import Job, PolledItem, TriggerState, TriggerType
 from causeway.runs.services import job_create
 from causeway.vault.fields import blind_index

@@ -12,7 +12,7 @@ from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.audit.models import ActorType
 from causeway.audit.services import Actor
-from causeway.runs import outbound
+from causeway.connections import outbound
 from causeway.workspaces import selectors, services
 
 
