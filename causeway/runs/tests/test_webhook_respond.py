@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from causeway.connections.outbound import outbound_hosts_set
+from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import project_create, recipe_create, recipe_start
 from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookEndpoint
-from causeway.runs.outbound import outbound_hosts_set
-from causeway.runs.tests.servers import Answer, Received, http_server
 from causeway.runs.tests.trigger_helpers import people
 from causeway.testing import poll_until
 
