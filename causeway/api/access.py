@@ -11,11 +11,14 @@ from typing import Annotated, Any, Literal
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
-from causeway.access import content, review, services
+from causeway.access import policy, services
 from causeway.access.models import Group, RecipeGrant, Role
 from causeway.access.perms import Perm
-from causeway.access.routes import operation
+from causeway.access.policy import Actor
+from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import Email, ObjectId, Ref, StrictIn, WorkspaceRef, answers, name_field, stated
+from causeway.recipes import grants, review
+from causeway.recipes import policy as recipes_policy
 from causeway.workspaces.models import ServiceAccount, ServiceAccountToken
 from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
 
@@ -199,7 +202,7 @@ def _grant_out(grant: RecipeGrant) -> dict[str, Any]:
         "grantee_type": kind,
         "grantee_id": pk,
         "grantee": label,
-        "capabilities": sorted(c.value for c in grant.capabilities),
+        "capabilities": sorted(grant.capabilities),
     }
 
 
@@ -225,8 +228,8 @@ def _account_out(account: ServiceAccount) -> dict[str, Any]:
     }
 
 
-def _actor(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
+def _actor(request: HttpRequest) -> Actor:
+    return request_actor(request)
 
 
 def _ws(request: HttpRequest) -> Any:
@@ -398,8 +401,8 @@ def group_member_remove(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> list[dict[str, Any]]:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
-    return [_grant_out(g) for g in services.grants_visible(_actor(request), _ws(request), recipe)]
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
+    return [_grant_out(g) for g in grants.grants_visible(_actor(request), _ws(request), recipe)]
 
 
 @router.put(
@@ -409,8 +412,8 @@ def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: Obje
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def grant_set(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: GrantIn) -> Any:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
-    grant = services.grant_set(
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
+    grant = grants.grant_set(
         actor=_actor(request),
         workspace=_ws(request),
         recipe=recipe,
@@ -436,9 +439,9 @@ def grant_set(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: Objec
 def grant_delete(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, grant_id: ObjectId
 ) -> Status[None]:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
-    grant = services.grant_get(_actor(request), _ws(request), recipe, grant_id)
-    services.grant_remove(actor=_actor(request), workspace=_ws(request), grant=grant)
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
+    grant = grants.grant_get(_actor(request), _ws(request), recipe, grant_id)
+    grants.grant_remove(actor=_actor(request), workspace=_ws(request), grant=grant)
     return Status(204, None)
 
 
@@ -451,9 +454,9 @@ def grant_delete(
 def recipe_explain(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, permission: Perm
 ) -> dict[str, Any]:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
     perm = Perm(permission)
-    found = content.explain(_actor(request), _ws(request), recipe, perm)
+    found = policy.explain(_actor(request), perm, recipe)
     return {
         "permission": str(perm),
         "allowed": found.allowed,
@@ -474,9 +477,7 @@ def recipe_explain(
 @operation(need=Perm.WORKSPACE_VIEW)
 def environment_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     ceilings = services.environment_policies(_actor(request), _ws(request))
-    return [
-        {"environment": env, "capabilities": sorted(c.value for c in caps)} for env, caps in ceilings.items()
-    ]
+    return [{"environment": env, "capabilities": sorted(caps)} for env, caps in ceilings.items()]
 
 
 @router.put(

@@ -7,14 +7,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from causeway.access import policy, secrets
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 from causeway.web.errors import masked_page
 from causeway.workspaces.models import Workspace
 
@@ -30,9 +30,9 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
 
 
 def _vault_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
-    perms = policy.perms_in(request.user, workspace)
+    perms = policy.workspace_perms(request.user, workspace)
     context = {
         "workspace": workspace,
         "can_view_members": Perm.MEMBER_VIEW in perms,
@@ -52,14 +52,14 @@ def _vault_page(
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_GET
-def vault(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def vault(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _vault_page(request, workspace)
 
 
 @page(need=Perm.VAULT_SECRET_MANAGE)
 @never_cache
 @require_POST
-def vault_set(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def vault_set(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     name, hosts = request.POST.get("name", "").strip(), request.POST.get("allowed_hosts", "")
     try:
         written = secrets.secret_write(
@@ -80,7 +80,7 @@ def vault_set(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 @page(need=Perm.VAULT_SECRET_MANAGE)
 @require_POST
-def vault_delete(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def vault_delete(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     name = request.POST.get("name", "")
     secrets.secret_remove(actor=request.user, workspace=workspace, name=name)
     messages.success(request, f"Secret {name} deleted.")

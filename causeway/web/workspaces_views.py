@@ -17,7 +17,7 @@ from causeway.access import policy
 from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
-from causeway.access.routes import page, refused_form_errors
+from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
 from causeway.accounts.models import UserType
 from causeway.runs import history, outbound
 from causeway.workspaces import selectors, services
@@ -28,10 +28,10 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
     return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
 
 
-def _workspace_context(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
+def _workspace_context(request: AuthenticatedRequest, workspace: Workspace) -> dict[str, Any]:
     """What the workspace pages show of the viewer: their role and the links they may use."""
     membership = policy.membership_of(request.user, workspace)
-    perms = policy.perms_in(request.user, workspace)
+    perms = policy.workspace_perms(request.user, workspace)
     return {
         "workspace": workspace,
         "membership": membership,
@@ -43,7 +43,7 @@ def _workspace_context(request: HttpRequest, workspace: Workspace) -> dict[str, 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def overview(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def overview(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     """The Dashboard: recent jobs, recent failures, started recipes and counts, of what the viewer may see."""
     board = history.dashboard(actor=request.user, workspace=workspace)
     context = {
@@ -56,7 +56,7 @@ def overview(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 
 def _members_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     roles = list(policy.roles_assignable(workspace))
     context = {
@@ -73,14 +73,14 @@ def _members_page(
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def members(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def members(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _members_page(request, workspace)
 
 
 @page(need=Perm.MEMBER_MANAGE)
 @never_cache
 @require_POST
-def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def member_invite(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     email, role = request.POST.get("email", ""), request.POST.get("role", "")
     try:
         issued = access_services.workspace_invitation_create(
@@ -101,7 +101,7 @@ def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
+def member_role(request: AuthenticatedRequest, workspace: Workspace, member: Any) -> HttpResponse:
     membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
     try:
         access_services.member_role_change(
@@ -118,10 +118,10 @@ def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> Http
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def member_remove(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
+def member_remove(request: AuthenticatedRequest, workspace: Workspace, member: Any) -> HttpResponse:
     membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
     try:
-        services.member_remove(actor=request.user, membership=membership)  # type: ignore[arg-type]
+        services.member_remove(actor=request.user, membership=membership)
     except ValidationError as exc:
         return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
     messages.success(request, f"{membership.user.email} was removed from {workspace.name}.")
@@ -132,10 +132,12 @@ def member_remove(request: HttpRequest, workspace: Workspace, member: Any) -> Ht
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def workspace_invitation_revoke(request: HttpRequest, workspace: Workspace, invitation: Any) -> HttpResponse:
+def workspace_invitation_revoke(
+    request: AuthenticatedRequest, workspace: Workspace, invitation: Any
+) -> HttpResponse:
     found = policy.invitation_get(request.user, invitation, workspace=workspace)
     try:
-        services.invitation_revoke(actor=request.user, invitation=found)  # type: ignore[arg-type]
+        services.invitation_revoke(actor=request.user, invitation=found)
     except ValidationError as exc:
         return _members_page(request, workspace, status=400, invitation_errors=_errors(exc))
     messages.success(request, f"The invitation for {found.email} was revoked.")
@@ -158,7 +160,7 @@ def _host_lines(raw: str) -> list[str]:
 
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_http_methods(["GET", "POST"])
-def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     section = request.POST.get("section", "general") if request.method == "POST" else ""
     values = {
         "name": workspace.name,
@@ -182,7 +184,7 @@ def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         values["session_timeout"] = request.POST.get("session_timeout", values["session_timeout"])
         try:
             services.workspace_settings_update(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 workspace=workspace,
                 name=values["name"],
                 session_timeout_minutes=_minutes(values["session_timeout"]),
@@ -196,7 +198,7 @@ def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     return render(request, "web/workspaces/settings.html", context, status=400 if errors else 200)
 
 
-def _platform_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "users": policy.users_visible(request.user),
         "invitations": policy.invitations_visible(request.user, None),
@@ -207,19 +209,19 @@ def _platform_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> 
 
 @page(staff=True)
 @require_GET
-def platform(request: HttpRequest) -> HttpResponse:
+def platform(request: AuthenticatedRequest) -> HttpResponse:
     return _platform_page(request)
 
 
 @page(staff=True)
 @never_cache
 @require_POST
-def platform_invite(request: HttpRequest) -> HttpResponse:
+def platform_invite(request: AuthenticatedRequest) -> HttpResponse:
     email = request.POST.get("email", "")
     user_type = UserType.STAFF if request.POST.get("staff") == "on" else UserType.STANDARD
     try:
         issued = services.platform_invitation_create(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             email=email,
             user_type=user_type,
         )
@@ -230,10 +232,10 @@ def platform_invite(request: HttpRequest) -> HttpResponse:
 
 @page(staff=True)
 @require_POST
-def platform_workspace_create(request: HttpRequest) -> HttpResponse:
+def platform_workspace_create(request: AuthenticatedRequest) -> HttpResponse:
     fields = {key: request.POST.get(key, "") for key in ("name", "slug", "admin_email")}
     try:
-        workspace = services.workspace_create(actor=request.user, **fields)  # type: ignore[arg-type]
+        workspace = services.workspace_create(actor=request.user, **fields)
     except ValidationError as exc:
         return _platform_page(request, status=400, create_errors=_errors(exc), create=fields)
     messages.success(request, f"Workspace {workspace.name} created at /w/{workspace.slug}/.")
@@ -242,10 +244,10 @@ def platform_workspace_create(request: HttpRequest) -> HttpResponse:
 
 @page(staff=True)
 @require_POST
-def platform_invitation_revoke(request: HttpRequest, invitation: Any) -> HttpResponse:
+def platform_invitation_revoke(request: AuthenticatedRequest, invitation: Any) -> HttpResponse:
     found = policy.invitation_get(request.user, invitation, workspace=None)
     try:
-        services.invitation_revoke(actor=request.user, invitation=found)  # type: ignore[arg-type]
+        services.invitation_revoke(actor=request.user, invitation=found)
     except ValidationError as exc:
         return _platform_page(request, status=400, invitation_errors=_errors(exc))
     messages.success(request, f"The invitation for {found.email} was revoked.")

@@ -9,8 +9,9 @@ import pytest
 
 from causeway.access import secrets
 from causeway.access.errors import Forbidden, NotFound
+from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import ActorType, AuditEvent, Outcome
-from causeway.audit.services import SYSTEM, AuditWriteError
+from causeway.audit.services import AuditWriteError
 from causeway.testing import make_user, make_workspace
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret

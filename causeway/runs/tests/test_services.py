@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import RecipeGrant
+from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM
 from causeway.recipes.services import project_create, recipe_save, recipe_start
 from causeway.runs.models import Job
 from causeway.runs.services import job_create, job_rerun, workspace_retention_set
