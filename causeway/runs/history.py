@@ -1,6 +1,6 @@
 """Job history as the interfaces show it: filtered lists, one job with its steps, the Dashboard's figures.
 
-Every list starts from `access.content.jobs_visible` (rule 8: every job of a recipe the viewer may
+Every list starts from `Job.objects.visible_to` (rule 8: every job of a recipe the viewer may
 debug, otherwise only the viewer's own; a service account only the jobs it started), so each filter
 here only narrows what the policy already allowed, in the database.
 """

@@ -25,6 +25,7 @@ from django.core.management.base import CommandError
 from causeway.access import services as access_services
 from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.accounts.actors import SystemActor
 from causeway.recipes import services
 from causeway.recipes.models import Folder, Project, Recipe, RecipeVersion
@@ -98,7 +99,7 @@ def _content() -> tuple[Any, ...]:
     )
 
 
-def _service_attempts(w: dict[str, Any], actor: Any) -> dict[str, Callable[[], Any]]:
+def _service_attempts(w: dict[str, Any], actor: Actor) -> dict[str, Callable[[], Any]]:
     ws, project, folder, recipe = w["ws"], w["project"], w["folder"], w["recipe"]
     return {
         "project create": lambda: services.project_create(
