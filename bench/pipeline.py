@@ -1,12 +1,20 @@
 """End-to-end jobs per second: signed webhook calls -> a 3-step recipe (webhook, map, HTTP call to a local
-server) -> finished jobs, through real `causeway web` and `causeway worker` processes (2 pool processes),
-against the same machine's raw Celery throughput for a no-op task on the same broker.
+server) -> finished jobs, through real Causeway processes, against the same machine's raw Celery
+throughput for a no-op task on the same broker.
 
-Each configuration runs in a child process with its own data directory: the embedded default (SQLite and
-the SQLite broker), and PostgreSQL + Redis when `CAUSEWAY_BENCH_DATABASE_URL` and
-`CAUSEWAY_BENCH_BROKER_URL` are set (or the local services answer). Latency is from the webhook call
-being accepted (the job row's creation) to the job finishing, as the job rows record it. Every job
-keeps its full history, masked and sealed twice, as in production.
+Two configurations, each in a child process with its own data directory, and both must run:
+
+- the embedded default: exactly what `make up` starts (`causeway up`: SQLite, the embedded broker);
+- PostgreSQL + Redis: `causeway web` and `causeway worker` processes on the database and broker named by
+  `CAUSEWAY_BENCH_DATABASE_URL` and `CAUSEWAY_BENCH_BROKER_URL` (or `CAUSEWAY_DATABASE_URL` and
+  `CAUSEWAY_BROKER_URL`). The database is emptied and rebuilt; the Redis database is flushed.
+
+Latency is from the webhook call being accepted (the job row's creation) to the job finishing, as the job
+rows record it. Every job keeps its full history, masked and sealed twice, as in production. After the
+32-client run the resident memory of every process of the configuration is read from /proc, and the
+per-job counts (`bench.counts`) are taken in the child's own process.
+
+The run prints one table, and exits non-zero when a configuration could not run.
 
 Reference (n8n 1.123, a machine like ours, SQLite, history kept): about 80 such jobs per second with
 32 concurrent clients, 47 per second with one client at a p50 of 20 ms.
@@ -27,12 +35,16 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 JOBS_CONCURRENT = int(os.environ.get("CAUSEWAY_BENCH_JOBS", "600"))
 JOBS_SEQUENTIAL = 100
 CLIENTS = 32
 NOOP_TASKS = 2000
 N8N_CONCURRENT = 80.0
+GOAL_EMBEDDED = 2 * N8N_CONCURRENT
+GOAL_RATIO = 0.5
+GOAL_MEMORY_MB = 500
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -127,7 +139,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        process.wait(timeout=30)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
             os.killpg(process.pid, signal.SIGKILL)
@@ -246,9 +258,66 @@ def _raw_celery(env: dict[str, str], broker: str, home: Path) -> float:
         _stop(worker)
 
 
+def _descendants(roots: list[int]) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return sorted(found)
+
+
+def _status_kb(pid: int, field: str, source: str = "status") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def memory(roots: list[int]) -> dict[str, Any]:
+    """Resident memory (RSS, and PSS, which shares pages between forked processes fairly) of every process
+    under `roots`, in MB."""
+    processes = []
+    for pid in _descendants(roots):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [part.decode(errors="replace") for part in argv if part]
+        name = " ".join(w for w in words[1:4] if not w.startswith("/")) or (words[0] if words else "?")
+        processes.append(
+            {
+                "pid": pid,
+                "name": name[:60],
+                "rss_mb": _status_kb(pid, "VmRSS") / 1024,
+                "pss_mb": _status_kb(pid, "Pss", "smaps_rollup") / 1024,
+            }
+        )
+    return {
+        "processes": processes,
+        "rss_mb": sum(p["rss_mb"] for p in processes),
+        "pss_mb": sum(p["pss_mb"] for p in processes),
+    }
+
+
 def child(label: str) -> None:
     """One configuration, in this process's own data directory; prints one JSON line of figures."""
     home = Path(os.environ["CAUSEWAY_HOME"])
+    embedded = "CAUSEWAY_DATABASE_URL" not in os.environ
     env = {**os.environ, "CAUSEWAY_WORKER_CONCURRENCY": "2", "CAUSEWAY_LOG_LEVEL": "WARNING"}
     subprocess.run(
         [sys.executable, "-m", "causeway", "init", "--no-admin"],
@@ -262,17 +331,24 @@ def child(label: str) -> None:
     django.setup()
     from django.conf import settings
 
+    from bench import counts
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     token, secret, _ = _setup(f"http://127.0.0.1:{server.server_address[1]}")
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
-    web = _process(
-        [sys.executable, "-m", "causeway", "web", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        env,
-        home / "web.log",
-    )
-    worker = _process([sys.executable, "-m", "causeway", "worker"], env, home / "worker.log")
+    causeway = [sys.executable, "-m", "causeway"]
+    if embedded:
+        # Exactly what `make up` runs.
+        processes = [_process([*causeway, "up", "--bind", f"127.0.0.1:{port}"], env, home / "up.log")]
+    else:
+        processes = [
+            _process(
+                [*causeway, "web", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, home / "web.log"
+            ),
+            _process([*causeway, "worker"], env, home / "worker.log"),
+        ]
     try:
         import httpx
 
@@ -282,10 +358,10 @@ def child(label: str) -> None:
             except httpx.TransportError:
                 return False
 
-        _wait(web_up, 90, "causeway web")
+        _wait(web_up, 120, "causeway web")
         # The worker logs at WARNING here; a health probe through the broker says it is taking tasks.
         subprocess.run(
-            [sys.executable, "-m", "causeway", "worker", "--probe", "--timeout", "120"],
+            [*causeway, "worker", "--probe", "--timeout", "120"],
             cwd=ROOT,
             env=env,
             check=True,
@@ -294,11 +370,21 @@ def child(label: str) -> None:
         _measure(url, token, secret, 20, 4)  # warm-up
         sequential = _measure(url, token, secret, JOBS_SEQUENTIAL, 1)
         concurrent = _measure(url, token, secret, JOBS_CONCURRENT, CLIENTS)
+        held = memory([p.pid for p in processes])
     finally:
-        _stop(web)
-        _stop(worker)
+        for process in processes:
+            _stop(process)
+    per_job = counts.per_job(token, secret)
     raw = _raw_celery(env, settings.CELERY_BROKER_URL, home)
-    print(json.dumps({"label": label, "sequential": sequential, "concurrent": concurrent, "raw": raw}))
+    figures = {
+        "label": label,
+        "sequential": sequential,
+        "concurrent": concurrent,
+        "raw": raw,
+        "memory": held,
+        "counts": per_job,
+    }
+    print(json.dumps(figures))
 
 
 def _run_child(label: str, extra: dict[str, str]) -> dict[str, Any] | None:
@@ -317,75 +403,144 @@ def _run_child(label: str, extra: dict[str, str]) -> dict[str, Any] | None:
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        print(f"{label}: failed ({done.returncode}); see {home}\n{done.stderr[-2000:]}")
+        print(
+            f"{label}: could not run (exit status {done.returncode}); logs in {home}\n{done.stderr[-2000:]}"
+        )
         return None
     found: dict[str, Any] = json.loads(lines[-1])
     return found
 
 
-def _postgres_and_redis() -> dict[str, str] | None:
-    database = os.environ.get("CAUSEWAY_BENCH_DATABASE_URL")
-    broker = os.environ.get("CAUSEWAY_BENCH_BROKER_URL")
-    if database and broker:
-        return {"CAUSEWAY_DATABASE_URL": database, "CAUSEWAY_BROKER_URL": broker}
-    name = f"causeway_bench_{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
-    redis = subprocess.run(["redis-cli", "-n", "14", "FLUSHDB"], capture_output=True)
-    if made.returncode != 0 or redis.returncode != 0:
+def postgres_and_redis() -> dict[str, str] | None:
+    """The scale configuration's settings, its database emptied and its Redis database flushed; None
+    when none is named."""
+    database = os.environ.get("CAUSEWAY_BENCH_DATABASE_URL") or os.environ.get("CAUSEWAY_DATABASE_URL")
+    broker = os.environ.get("CAUSEWAY_BENCH_BROKER_URL") or os.environ.get("CAUSEWAY_BROKER_URL")
+    if not (database and broker and database.startswith("postgresql") and broker.startswith("redis")):
         return None
-    return {
-        "CAUSEWAY_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
-        "CAUSEWAY_BROKER_URL": "redis://127.0.0.1:6379/14",
-        "_drop": name,
-    }
+    db = urlsplit(database)
+    name = db.path.lstrip("/")
+    connect = ["-h", db.hostname or "127.0.0.1", "-p", str(db.port or 5432), "-U", db.username or "postgres"]
+    subprocess.run(["dropdb", *connect, "--if-exists", name], check=True, capture_output=True)
+    subprocess.run(["createdb", *connect, name], check=True, capture_output=True)
+    redis = urlsplit(broker)
+    number = redis.path.lstrip("/") or "0"
+    subprocess.run(
+        [
+            "redis-cli",
+            "-h",
+            redis.hostname or "127.0.0.1",
+            "-p",
+            str(redis.port or 6379),
+            "-n",
+            number,
+            "FLUSHDB",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return {"CAUSEWAY_DATABASE_URL": database, "CAUSEWAY_BROKER_URL": broker}
 
 
-def main() -> None:
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def report(results: dict[str, dict[str, Any]]) -> None:
     print(
         "end-to-end jobs (webhook -> map -> HTTP call), 2 worker pool processes, history kept, sealed twice"
     )
     print(
-        f"{'configuration':<22} {'clients':>7} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'raw celery/s':>13} {'ratio':>6}"
+        f"{'configuration':<20} {'clients':>7} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'raw celery/s':>13} {'ratio':>6} {'RSS MB':>7} {'PSS MB':>7}"
     )
-    configurations: list[tuple[str, dict[str, str]]] = [("embedded (SQLite)", {})]
-    pg = _postgres_and_redis()
-    if pg is not None:
-        configurations.append(("PostgreSQL + Redis", {k: v for k, v in pg.items() if not k.startswith("_")}))
-    else:
-        print("PostgreSQL + Redis: not reachable; skipped")
-    for label, extra in configurations:
-        figures = _run_child(label, extra)
-        if figures is None:
-            continue
+    for label, figures in results.items():
         raw = figures["raw"]
         for clients, key in ((1, "sequential"), (CLIENTS, "concurrent")):
             f = figures[key]
             print(
-                f"{label:<22} {clients:>7} {f['jobs_per_second']:>8.1f}"
+                f"{label:<20} {clients:>7} {f['jobs_per_second']:>8.1f}"
                 f" {f['p50_ms']:>8.0f} {f['p99_ms']:>8.0f}"
                 f" {raw:>13.0f} {f['jobs_per_second'] / raw:>6.2f}"
+                f" {figures['memory']['rss_mb']:>7.0f} {figures['memory']['pss_mb']:>7.0f}"
             )
-        if label.startswith("embedded"):
-            goal = 2 * N8N_CONCURRENT
-            rate = figures["concurrent"]["jobs_per_second"]
+    print()
+    print("per job: database round trips, commits that wrote, sealing / opening calls, broker messages")
+    print(
+        f"{'configuration':<20} {'side':<7} {'round trips':>11} {'commits':>8}"
+        f" {'seals':>6} {'opens':>6} {'messages':>8}"
+    )
+    for label, figures in results.items():
+        for side in ("web", "worker"):
+            c = figures["counts"][side]
             print(
-                f"goal: >= {goal:.0f} jobs/s with {CLIENTS} clients on the embedded default: "
-                f"{'met' if rate >= goal else 'not met'} ({rate:.1f})"
+                f"{label:<20} {side:<7} {c['round_trips']:>11.1f} {c['commits']:>8.1f} {c['seals']:>6.1f}"
+                f" {c['opens']:>6.1f} {c['messages']:>8.1f}"
             )
-        else:
-            ratio = figures["concurrent"]["jobs_per_second"] / raw
+    print()
+    print("resident memory after the 32-client run, per process")
+    for label, figures in results.items():
+        for p in figures["memory"]["processes"]:
             print(
-                f"goal: >= 0.25 of raw Celery at scale: {'met' if ratio >= 0.25 else 'not met'} ({ratio:.2f})"
+                f"{label:<20} {p['pid']:>7} {p['name']:<48}"
+                f" RSS {p['rss_mb']:>6.0f} MB  PSS {p['pss_mb']:>6.0f} MB"
             )
-    if pg is not None and "_drop" in pg:
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", pg["_drop"]], capture_output=True
+    print()
+    embedded = results.get("embedded (SQLite)")
+    if embedded is not None:
+        rate = embedded["concurrent"]["jobs_per_second"]
+        print(
+            f"goal: >= {GOAL_EMBEDDED:.0f} jobs/s with {CLIENTS} clients on the embedded default: "
+            f"{'met' if rate >= GOAL_EMBEDDED else 'not met'} ({rate:.1f}, {rate / N8N_CONCURRENT:.2f} x n8n)"
         )
+        rss = embedded["memory"]["rss_mb"]
+        print(
+            f"goal: the embedded default under {GOAL_MEMORY_MB} MB resident after the run: "
+            f"{'met' if rss < GOAL_MEMORY_MB else 'not met'}"
+            f" ({rss:.0f} MB RSS, {embedded['memory']['pss_mb']:.0f} MB PSS)"
+        )
+    scale = results.get("PostgreSQL + Redis")
+    if scale is not None:
+        ratio = scale["concurrent"]["jobs_per_second"] / scale["raw"]
+        print(
+            f"goal: >= {GOAL_RATIO} x raw Celery on PostgreSQL + Redis: "
+            f"{'met' if ratio >= GOAL_RATIO else 'not met'} ({ratio:.2f})"
+        )
+
+
+def main() -> int:
+    """Run both configurations and print their table; 1 when either could not run."""
+    print(f"load average before: {_load()}")
+    results: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    embedded = _run_child("embedded (SQLite)", {})
+    if embedded is None:
+        failed.append("embedded (SQLite)")
+    else:
+        results["embedded (SQLite)"] = embedded
+    scale = postgres_and_redis()
+    if scale is None:
+        print(
+            "PostgreSQL + Redis: not configured; set CAUSEWAY_BENCH_DATABASE_URL=postgresql://... and "
+            "CAUSEWAY_BENCH_BROKER_URL=redis://..."
+        )
+        failed.append("PostgreSQL + Redis")
+    else:
+        figures = _run_child("PostgreSQL + Redis", scale)
+        if figures is None:
+            failed.append("PostgreSQL + Redis")
+        else:
+            results["PostgreSQL + Redis"] = figures
+    print(f"load average after: {_load()}")
+    if failed:
+        print(f"bench: {' and '.join(failed)} could not run; no table")
+        return 1
+    report(results)
+    return 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child(sys.argv[2])
     else:
-        main()
+        raise SystemExit(main())

@@ -11,6 +11,7 @@ test starts inherit all three, so they never meet another worker's data or take 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -448,3 +449,9 @@ def start_beat(env: dict[str, str], log_dir: Path) -> CausewayProcess:
     if not beat.alive():
         raise RuntimeError(f"causeway beat did not start:\n{beat.output()}")
     return beat
+
+
+def field_errors(html: str, field: str, ids: str = "id_%s") -> list[str]:
+    """The errors a page shows next to one form field: the list Django ties to the field by id."""
+    match = re.search(rf'<ul class="errorlist" id="{re.escape(ids % field)}_error">(.*?)</ul>', html, re.S)
+    return re.findall(r"<li>(.*?)</li>", match.group(1), re.S) if match else []

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
-from causeway.recipes.definition import definition_load
 from causeway.recipes.schema import (
     ConditionStep,
     ForeachStep,
@@ -30,16 +30,74 @@ from causeway.recipes.schema import (
 )
 from causeway.runs import steps as runners
 from causeway.runs.models import Job, JobStep, StepStatus
+from causeway.runs.runtime import definition_of
 from causeway.runs.steps import StepFailed, StepResult, masked
 
-__all__ = ["StepFailed", "execute"]
+__all__ = ["History", "StepFailed", "execute"]
+
+
+# Rows written at most this many at a time when a job runs many light steps in a row.
+FLUSH_ROWS = 200
+_CHANGING = ["status", "input", "output", "error", "attempts", "started_at", "finished_at", "duration_ms"]
+
+
+class History:
+    """A job's step rows as this run writes them: kept in memory and written together, in one transaction.
+
+    A light step (a mapping, a condition, a lookup read) has no effect outside the job, so a run that
+    dies before its row is written only runs it again. Before a step that reaches outside (an HTTP call,
+    a lookup write) every row so far is written, that step's own `running` row with them: a resumed job
+    then goes on from there, with the same idempotency key and its tries counted. The rest is written
+    by whoever ends the job, in the transaction that finishes it (`runtime`), so the history and the
+    job's status are committed together, by the lease's holder only.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        # A job on its first claim has no rows yet: no earlier run wrote any.
+        found = JobStep.objects.filter(job=job) if job.attempts != 1 else []
+        self.rows: dict[str, JobStep] = {row.path: row for row in found}
+        self._new: dict[str, JobStep] = {}
+        self._changed: dict[str, JobStep] = {}
+
+    def add(self, row: JobStep) -> None:
+        self.rows[row.path] = row
+        self._new[row.path] = row
+        self._full()
+
+    def changed(self, row: JobStep) -> None:
+        if row.path not in self._new:
+            self._changed[row.path] = row
+        self._full()
+
+    def _full(self) -> None:
+        if len(self._new) + len(self._changed) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every row added or changed since the last flush."""
+        if not self._new and not self._changed:
+            return
+        # Within the caller's transaction when there is one (the job's finish): no savepoint of its own.
+        with transaction.atomic(savepoint=False):
+            if self._new:
+                JobStep.objects.bulk_create(list(self._new.values()))
+            for row in self._changed.values():
+                row.save(update_fields=_CHANGING)
+        self._new.clear()
+        self._changed.clear()
+
+
+def _reaches_outside(step: Step) -> bool:
+    return isinstance(step, HttpStep | LookupWriteStep)
 
 
 class _Run:
-    def __init__(self, job: Job, heartbeat: Callable[[], None]) -> None:
+    def __init__(self, job: Job, heartbeat: Callable[[], None], history: History) -> None:
         self.job = job
         self.heartbeat = heartbeat
-        self.rows: dict[str, JobStep] = {row.path: row for row in JobStep.objects.filter(job=job)}
+        self.history = history
+        self.rows = history.rows
         self.position = 0
         # Tries of each step made before this run (a resumed or re-run job), so attempts add up.
         self.prior: dict[str, int] = {}
@@ -63,7 +121,7 @@ class _Run:
         row = self.rows.get(path)
         if row is None:
             self.last_position = max(self.last_position, self.position) + 1
-            row = JobStep.objects.create(
+            row = JobStep(
                 workspace_id=self.job.workspace_id,
                 job=self.job,
                 path=path,
@@ -73,7 +131,7 @@ class _Run:
                 attempts=1,
                 started_at=now,
             )
-            self.rows[path] = row
+            self.history.add(row)
         else:
             # A try that did not finish (its worker died, or it failed and the job is run again).
             self.prior[path] = row.attempts
@@ -83,9 +141,9 @@ class _Run:
             row.finished_at = None
             row.duration_ms = None
             row.error = None
-            row.save(
-                update_fields=["status", "attempts", "started_at", "finished_at", "duration_ms", "error"]
-            )
+            self.history.changed(row)
+        if _reaches_outside(step):
+            self.history.flush()
         return row, time.monotonic()
 
     def _finish(
@@ -106,9 +164,7 @@ class _Run:
         row.attempts = self.prior.get(row.path, 0) + attempts
         row.finished_at = timezone.now()
         row.duration_ms = int((time.monotonic() - started) * 1000)
-        row.save(
-            update_fields=["status", "input", "output", "error", "attempts", "finished_at", "duration_ms"]
-        )
+        self.history.changed(row)
 
     def _succeeded(self, path: str) -> JobStep | None:
         row = self.rows.get(path)
@@ -243,16 +299,23 @@ class _Run:
         outputs[step.id] = row.output
 
 
-def execute(job: Job, *, heartbeat: Callable[[], None]) -> None:
+def execute(job: Job, *, heartbeat: Callable[[], None], history: History | None = None) -> None:
     """Run the job's version's steps; StepFailed (after recording it) when a step fails or stops the job.
 
     Steps that already succeeded (a resumed job) are not run again; their recorded outputs are reused.
+    With `history`, rows not yet written stay in it for the caller to write as it ends the job; without,
+    they are written before this returns or raises.
     """
     try:
-        definition = definition_load(job.version.definition)
+        definition = definition_of(job.version)
     except ValidationError as exc:
         where = ", ".join(sorted(exc.message_dict))
         raise StepFailed(f"the version's definition cannot be read ({where})") from None
-    run = _Run(job, heartbeat)
-    run.walk(definition.steps, "", {}, {})
-    heartbeat()
+    kept = history if history is not None else History(job)
+    run = _Run(job, heartbeat, kept)
+    try:
+        run.walk(definition.steps, "", {}, {})
+        heartbeat()
+    finally:
+        if history is None:
+            kept.flush()

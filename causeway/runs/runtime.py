@@ -18,18 +18,25 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import DateTimeField, F, Q, Value
+from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from causeway.recipes.definition import definition_load
+from causeway.recipes.models import RecipeVersion
+from causeway.recipes.schema import Definition
 from causeway.runs.models import FINISHED, Job, JobStatus
 from causeway.vault.masking import mask_text
+
+if TYPE_CHECKING:
+    from causeway.runs.engine import History
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +74,33 @@ def dispatch_on_commit(job_id: uuid.UUID | str) -> None:
     transaction.on_commit(lambda: dispatch(job_id))
 
 
+# Versions never change once saved, so a worker reads and checks each one's definition once; the
+# ciphertext is not even opened again. Bounded, and held per process only.
+_DEFINITIONS: OrderedDict[Any, Definition] = OrderedDict()
+_DEFINITIONS_KEPT = 256
+_definitions_lock = threading.Lock()
+
+
+def definition_of(version: RecipeVersion) -> Definition:
+    """The version's definition as its model; ValidationError when it cannot be read."""
+    with _definitions_lock:
+        found = _DEFINITIONS.get(version.pk)
+        if found is not None:
+            _DEFINITIONS.move_to_end(version.pk)
+            return found
+    loaded = definition_load(version.definition)
+    with _definitions_lock:
+        _DEFINITIONS[version.pk] = loaded
+        while len(_DEFINITIONS) > _DEFINITIONS_KEPT:
+            _DEFINITIONS.popitem(last=False)
+    return loaded
+
+
 def max_duration_seconds(job: Job) -> int:
     """The definition's `settings.max_duration_seconds`, capped by CAUSEWAY_JOB_MAX_DURATION_SECONDS."""
     cap = int(settings.JOB_MAX_DURATION_SECONDS)
     try:
-        wanted = definition_load(job.version.definition).settings.max_duration_seconds
+        wanted = definition_of(job.version).settings.max_duration_seconds
     except Exception:
         # A definition that cannot be read is the engine's to report, as the job's failure; a job
         # that could never be claimed would be sent again and again instead.
@@ -112,30 +141,48 @@ class Claim:
     owner: str
 
 
+def _claimable_now(job: Job, now: datetime) -> bool:
+    """`_claimable`, asked of a row already read."""
+    if job.status == JobStatus.QUEUED:
+        pass
+    elif job.status != JobStatus.RUNNING or job.lease_expires_at is None or job.lease_expires_at >= now:
+        return False
+    return (job.not_before is None or job.not_before <= now) and job.attempts < settings.JOB_MAX_ATTEMPTS
+
+
 def claim(job_id: uuid.UUID | str) -> Claim | None:
-    """Take the job's lease with one conditional UPDATE; None when another worker holds it, it is
-    finished, not due yet, or gone. A duplicate delivery costs that one UPDATE and nothing more."""
+    """Take the job's lease; None when another worker holds it, it is finished, not due yet, or gone.
+
+    One read of the job (which the run needs anyway), then one conditional UPDATE that takes the lease
+    and sets the deadline together. The UPDATE also requires the attempts count read, so the row in
+    hand is exactly the row written. A duplicate delivery costs the read and nothing more.
+    """
     now = timezone.now()
+    job = Job.objects.select_related("version", "workspace", "recipe").filter(pk=job_id).first()
+    if job is None or not _claimable_now(job, now):
+        return None
     owner = _lease_owner()
-    taken = Job.objects.filter(_claimable(now), pk=job_id).update(
+    started_at = job.started_at or now
+    # A resumed job keeps the start of its first claim, and with it its deadline.
+    deadline_at = job.deadline_at or started_at + timedelta(seconds=max_duration_seconds(job))
+    taken = Job.objects.filter(_claimable(now), pk=job.pk, attempts=job.attempts).update(
         status=JobStatus.RUNNING,
         lease_owner=owner,
         lease_expires_at=now + lease(),
         heartbeat_at=now,
-        attempts=F("attempts") + 1,
-        # A resumed job keeps the start of its first claim, and with it its deadline.
+        attempts=job.attempts + 1,
         started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
+        deadline_at=Coalesce("deadline_at", Value(deadline_at, output_field=DateTimeField())),
     )
     if taken != 1:
         return None
-    job = Job.objects.select_related("version", "workspace").get(pk=job_id)
-    if job.deadline_at is None:
-        assert job.started_at is not None
-        deadline = job.started_at + timedelta(seconds=max_duration_seconds(job))
-        Job.objects.filter(pk=job.pk, lease_owner=owner, deadline_at__isnull=True).update(
-            deadline_at=deadline
-        )
-        job.deadline_at = deadline
+    job.status = JobStatus.RUNNING
+    job.lease_owner = owner
+    job.lease_expires_at = now + lease()
+    job.heartbeat_at = now
+    job.attempts += 1
+    job.started_at = started_at
+    job.deadline_at = deadline_at
     return Claim(job=job, owner=owner)
 
 
@@ -150,12 +197,22 @@ def renew(job_id: uuid.UUID | str, owner: str) -> bool:
     )
 
 
-def _finish(job_id: uuid.UUID | str, condition: Q, *, status: str, error: str | None = None) -> bool:
-    """Mark the job finished if it still matches `condition`, in one transaction with a row lock."""
+def _finish(
+    job_id: uuid.UUID | str,
+    condition: Q,
+    *,
+    status: str,
+    error: str | None = None,
+    history: History | None = None,
+) -> bool:
+    """Mark the job finished if it still matches `condition`, in one transaction with a row lock, and
+    write in that transaction whatever step history the run still holds."""
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(condition, pk=job_id).first()
         if job is None:
             return False
+        if history is not None:
+            history.flush()
         job.status = status
         # The reason is masked (rule 13), then sealed twice with the rest of the job's history.
         job.error = mask_text(error) if error else None
@@ -165,9 +222,11 @@ def _finish(job_id: uuid.UUID | str, condition: Q, *, status: str, error: str | 
     return True
 
 
-def finish_held(claimed: Claim, *, status: str, error: str | None = None) -> bool:
+def finish_held(
+    claimed: Claim, *, status: str, error: str | None = None, history: History | None = None
+) -> bool:
     held = Q(status=JobStatus.RUNNING, lease_owner=claimed.owner)
-    return _finish(claimed.job.pk, held, status=status, error=error)
+    return _finish(claimed.job.pk, held, status=status, error=error, history=history)
 
 
 class Heartbeat:
@@ -235,24 +294,27 @@ def run(job_id: uuid.UUID | str) -> str:
     beat.start()
     outcome = "lost"
     try:
-        engine.execute(job, heartbeat=beat)
-    except LeaseLost:
-        logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)
-    except DeadlinePassed as exc:
-        if finish_held(claimed, status=JobStatus.FAILED, error=str(exc)):
-            outcome = "failed"
-    except engine.StepFailed as exc:
-        if finish_held(claimed, status=JobStatus.FAILED, error=exc.message):
-            outcome = "failed"
-    except Exception as exc:
-        # The traceback may carry the job's data: it goes to the (masked) worker log, never to the job.
-        logger.exception("job %s: stopped on an unexpected error", job.pk)
-        reason = f"stopped on an internal error ({type(exc).__name__}); the worker's log has the details"
-        if finish_held(claimed, status=JobStatus.FAILED, error=reason):
-            outcome = "failed"
-    else:
-        if finish_held(claimed, status=JobStatus.SUCCEEDED):
-            outcome = "succeeded"
+        history = engine.History(job)
+        try:
+            engine.execute(job, heartbeat=beat, history=history)
+        except LeaseLost:
+            # What the run still held is dropped: the job's new holder writes its own.
+            logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)
+        except DeadlinePassed as exc:
+            if finish_held(claimed, status=JobStatus.FAILED, error=str(exc), history=history):
+                outcome = "failed"
+        except engine.StepFailed as exc:
+            if finish_held(claimed, status=JobStatus.FAILED, error=exc.message, history=history):
+                outcome = "failed"
+        except Exception as exc:
+            # The traceback may carry the job's data: it goes to the (masked) worker log, never to the job.
+            logger.exception("job %s: stopped on an unexpected error", job.pk)
+            reason = f"stopped on an internal error ({type(exc).__name__}); the worker's log has the details"
+            if finish_held(claimed, status=JobStatus.FAILED, error=reason, history=history):
+                outcome = "failed"
+        else:
+            if finish_held(claimed, status=JobStatus.SUCCEEDED, history=history):
+                outcome = "succeeded"
     finally:
         beat.stop()
     logger.info("job %s: %s", job.pk, outcome)

@@ -33,6 +33,8 @@ from causeway.access.policy import TRIGGER, Actor
 from causeway.audit import refusals
 from causeway.audit.services import audit_record
 from causeway.recipes import policy as access
+from causeway.recipes.schema import WebhookTrigger
+from causeway.runs import runtime
 from causeway.runs.models import Job, TriggerType, WebhookDelivery, WebhookEndpoint
 from causeway.runs.services import job_create
 from causeway.vault.fields import blind_index
@@ -243,14 +245,18 @@ def _endpoint_for(token: str) -> WebhookEndpoint:
         raise WebhookNotFound
     endpoint = (
         WebhookEndpoint.objects.select_related(
-            "recipe", "recipe__active_version", "recipe__project", "workspace"
+            "recipe", "recipe__active_version", "recipe__project", "recipe__workspace", "workspace"
         )
         .filter(token=token)
         .first()
     )
     if endpoint is None or not endpoint.recipe.active or endpoint.recipe.active_version is None:
         raise WebhookNotFound
-    if endpoint.recipe.active_version.definition.get("trigger", {}).get("type") != "webhook":
+    try:
+        trigger = runtime.definition_of(endpoint.recipe.active_version).trigger
+    except ValidationError:
+        raise WebhookNotFound from None
+    if not isinstance(trigger, WebhookTrigger):
         raise WebhookNotFound
     return endpoint
 
@@ -316,9 +322,8 @@ def _deliver(
     key_index: str,
     now: datetime,
 ) -> WebhookReceipt:
-    earlier = _earlier(endpoint, signature_digest, key_index)
-    if earlier is not None:
-        return earlier
+    # The delivery's unique constraints, not a read before it, find a call seen before: the common
+    # call, a new one, costs no lookup; a repeat rolls back its job and is answered below.
     # A signature is good until its time plus the tolerance; a key names its job for longer.
     expires_at = datetime.fromtimestamp(signed_at + TOLERANCE_SECONDS, tz=UTC)
     if key_index:

@@ -29,7 +29,14 @@ from django.db import connection
 from causeway.access.secrets import secret_use_for_destination
 from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
-from causeway.testing import STRONG_PASSWORD, TEST_HOME, RunningServer, make_user, make_workspace
+from causeway.testing import (
+    STRONG_PASSWORD,
+    TEST_HOME,
+    RunningServer,
+    field_errors,
+    make_user,
+    make_workspace,
+)
 from causeway.vault.masking import attach_masking_filter, registry
 from causeway.vault.secrets import SecretRefusedError
 
@@ -215,7 +222,7 @@ def test_rule_13_a_canary_secret_surfaces_nowhere_after_failing_requests(
             headers={"Origin": base},
         )
         assert page_form.status_code == 400
-        assert "name: a secret name starts with a letter" in page_form.text
+        assert field_errors(page_form.text, "name")[0].startswith("a secret name starts with a letter")
         assert "[masked:CANARY]" in page_form.text
         http.cookies.clear()
         # As a query parameter, form-encoded and percent-encoded, on answers that fail.

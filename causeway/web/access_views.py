@@ -20,6 +20,16 @@ from causeway.access.routes import AuthenticatedRequest, page, refused_form_erro
 from causeway.recipes import grants, review
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Project
+from causeway.web.access_forms import (
+    CapabilitiesForm,
+    EnabledForm,
+    GrantForm,
+    GroupMemberForm,
+    GroupRolesForm,
+    NameForm,
+    RoleForm,
+    ServiceAccountTokenForm,
+)
 from causeway.workspaces.models import Workspace
 
 
@@ -58,15 +68,6 @@ def _roles_page(
     return render(request, "web/access/roles.html", context, status=status)
 
 
-def _role_form(request: AuthenticatedRequest) -> dict[str, Any]:
-    return {
-        "name": request.POST.get("name", ""),
-        "permissions": request.POST.getlist("permissions"),
-        "all_projects": request.POST.get("scope", "all") == "all",
-        "projects": request.POST.getlist("projects"),
-    }
-
-
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
 def roles(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
@@ -76,21 +77,16 @@ def roles(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
 def role_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
-    values = _role_form(request)
+    form = RoleForm(request.POST)
     try:
-        role = services.role_create(
-            actor=request.user,
-            workspace=workspace,
-            name=values["name"],
-            permissions=values["permissions"],
-            all_projects=values["all_projects"],
-            project_ids=values["projects"],
-        )
+        form.is_valid()
+        role = services.role_create(actor=request.user, workspace=workspace, **form.values())
     except ValidationError as exc:
-        return _roles_page(request, workspace, status=400, errors=_errors(exc), values=values)
+        form.refuse(exc)
+        return _roles_page(request, workspace, status=400, role_form=form, values=form.shown())
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "permissions")
-        return _roles_page(request, workspace, status=403, errors=errors, values=values)
+        form.refuse(ValidationError(refused_form_errors(request, exc, "permissions")))
+        return _roles_page(request, workspace, status=403, role_form=form, values=form.shown())
     messages.success(request, f"Role {role.name} created.")
     return redirect("web:access_roles", workspace=workspace.slug)
 
@@ -99,16 +95,10 @@ def role_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResp
 @require_POST
 def role_update(request: AuthenticatedRequest, workspace: Workspace, role: Any) -> HttpResponse:
     found = services.role_get(request.user, workspace, role)
-    values = _role_form(request)
+    form = RoleForm(request.POST)
     try:
-        services.role_update(
-            actor=request.user,
-            role=found,
-            name=values["name"],
-            permissions=values["permissions"],
-            all_projects=values["all_projects"],
-            project_ids=values["projects"],
-        )
+        form.is_valid()
+        services.role_update(actor=request.user, role=found, **form.values())
     except ValidationError as exc:
         return _roles_page(request, workspace, status=400, role_errors={found.pk: _errors(exc)})
     except Forbidden as exc:
@@ -156,12 +146,12 @@ def groups(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
 def group_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    form = NameForm(request.POST, auto_id="group-%s")
     try:
-        group = services.group_create(
-            actor=request.user, workspace=workspace, name=request.POST.get("name", "")
-        )
+        form.is_valid()
+        group = services.group_create(actor=request.user, workspace=workspace, name=form.cleaned_data["name"])
     except ValidationError as exc:
-        return _groups_page(request, workspace, status=400, errors=_errors(exc))
+        return _groups_page(request, workspace, status=400, group_form=form.refuse(exc))
     messages.success(request, f"Group {group.name} created.")
     return redirect("web:access_groups", workspace=workspace.slug)
 
@@ -179,8 +169,10 @@ def group_delete(request: AuthenticatedRequest, workspace: Workspace, group: Any
 @require_POST
 def group_roles(request: AuthenticatedRequest, workspace: Workspace, group: Any) -> HttpResponse:
     found = services.group_get(request.user, workspace, group, need=Perm.ROLE_MANAGE)
+    form = GroupRolesForm(request.POST)
     try:
-        services.group_roles_set(actor=request.user, group=found, roles=request.POST.getlist("roles"))
+        form.is_valid()
+        services.group_roles_set(actor=request.user, group=found, roles=form.cleaned_data["roles"])
     except ValidationError as exc:
         return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
     except Forbidden as exc:
@@ -194,14 +186,10 @@ def group_roles(request: AuthenticatedRequest, workspace: Workspace, group: Any)
 @require_POST
 def group_member_add(request: AuthenticatedRequest, workspace: Workspace, group: Any) -> HttpResponse:
     found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
-    kind, _, ref = request.POST.get("member", "").partition(":")
+    form = GroupMemberForm(request.POST)
     try:
-        services.group_member_add(
-            actor=request.user,
-            group=found,
-            user=ref if kind == "user" else None,
-            service_account=ref if kind == "service_account" else None,
-        )
+        form.is_valid()
+        services.group_member_add(actor=request.user, group=found, **form.who())
     except ValidationError as exc:
         return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
     except Forbidden as exc:
@@ -234,6 +222,7 @@ def _recipe_access_page(
         "grants": grants.grants_visible(request.user, workspace, recipe),
         "can_edit": policy.may(request.user, Perm.RECIPE_EDIT, recipe),
         "capabilities": list(CAPABILITY_NAMES),
+        "grantee_types": GrantForm.GRANTEE_TYPES,
         "groups": services.groups_visible(request.user, workspace)
         if policy.may(request.user, Perm.MEMBER_VIEW, workspace)
         else [],
@@ -253,23 +242,22 @@ def recipe_access(request: AuthenticatedRequest, workspace: Workspace, recipe: A
 @require_POST
 def recipe_grant_set(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = recipes_policy.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
-    kind = request.POST.get("grantee_type", "")
-    ref = request.POST.get("grantee", "").strip()
+    form = GrantForm(request.POST)
+    if not form.is_valid():
+        return _recipe_access_page(request, workspace, found, status=400, grant_form=form)
     try:
-        if kind not in ("user", "service_account", "group"):
-            raise ValidationError({"grantee": "choose a user, a service account or a group"})
         grants.grant_set(
             actor=request.user,
             workspace=workspace,
             recipe=found,
-            capabilities=request.POST.getlist("capabilities"),
-            **{kind: ref},
+            capabilities=form.cleaned_data["capabilities"],
+            **form.grantee_kwargs(),
         )
     except ValidationError as exc:
-        return _recipe_access_page(request, workspace, found, status=400, errors=_errors(exc))
+        return _recipe_access_page(request, workspace, found, status=400, grant_form=form.refuse(exc))
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "capabilities")
-        return _recipe_access_page(request, workspace, found, status=403, errors=errors)
+        form.refuse(ValidationError(refused_form_errors(request, exc, "capabilities")))
+        return _recipe_access_page(request, workspace, found, status=403, grant_form=form)
     messages.success(request, "Access saved.")
     return redirect("web:recipe_access", workspace=workspace.slug, recipe=found.pk)
 
@@ -314,12 +302,14 @@ def _environments_page(
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_POST
 def environment_set(request: AuthenticatedRequest, workspace: Workspace, environment: str) -> HttpResponse:
+    form = CapabilitiesForm(request.POST)
     try:
+        form.is_valid()
         services.environment_policy_set(
             actor=request.user,
             workspace=workspace,
             environment=environment,
-            capabilities=request.POST.getlist("capabilities"),
+            capabilities=form.cleaned_data["capabilities"],
         )
     except ValidationError as exc:
         return _environments_page(request, workspace, status=400, errors=_errors(exc))
@@ -350,12 +340,14 @@ def service_accounts(request: AuthenticatedRequest, workspace: Workspace) -> Htt
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
 def service_account_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    form = NameForm(request.POST, auto_id="sa-%s")
     try:
+        form.is_valid()
         account = services.service_account_create(
-            actor=request.user, workspace=workspace, name=request.POST.get("name", "")
+            actor=request.user, workspace=workspace, name=form.cleaned_data["name"]
         )
     except ValidationError as exc:
-        return _accounts_page(request, workspace, status=400, errors=_errors(exc))
+        return _accounts_page(request, workspace, status=400, account_form=form.refuse(exc))
     messages.success(request, f"Service account {account.name} created.")
     return redirect("web:access_service_accounts", workspace=workspace.slug)
 
@@ -364,7 +356,9 @@ def service_account_create(request: AuthenticatedRequest, workspace: Workspace) 
 @require_POST
 def service_account_state(request: AuthenticatedRequest, workspace: Workspace, account: Any) -> HttpResponse:
     found = services.service_account_get(request.user, workspace, account)
-    enabled = request.POST.get("active") == "on"
+    form = EnabledForm(request.POST)
+    form.is_valid()
+    enabled = form.cleaned_data["active"]
     services.service_account_set_enabled(
         actor=request.user, workspace=workspace, account=found, enabled=enabled
     )
@@ -379,17 +373,11 @@ def service_account_token_create(
     request: AuthenticatedRequest, workspace: Workspace, account: Any
 ) -> HttpResponse:
     found = services.service_account_get(request.user, workspace, account)
+    form = ServiceAccountTokenForm(request.POST)
     try:
-        days = int(request.POST.get("expires_in_days", ""))
-    except ValueError:
-        days = 0
-    try:
+        form.is_valid()
         token, secret = services.service_account_token_create(
-            actor=request.user,
-            workspace=workspace,
-            account=found,
-            name=request.POST.get("name", ""),
-            expires_in_days=days,
+            actor=request.user, workspace=workspace, account=found, **form.cleaned_data
         )
     except ValidationError as exc:
         return _accounts_page(request, workspace, status=400, account_errors={found.pk: _errors(exc)})

@@ -96,8 +96,16 @@ def _apply(form: forms.Form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, problems)
 
 
+class NextForm(forms.Form):
+    """Where to go after signing in: posted with the form, or in the address of the login page."""
+
+    next = forms.CharField(required=False)
+
+
 def _next_url(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
+    posted, asked = NextForm(request.POST), NextForm(request.GET)
+    posted.is_valid(), asked.is_valid()
+    target = posted.cleaned_data.get("next") or asked.cleaned_data.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=True):
         return target
     return "/"

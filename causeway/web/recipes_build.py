@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from django.http import QueryDict
 
 from causeway.recipes.definition import walk_steps
 from causeway.recipes.schema import STEPS, TRIGGERS, Definition, FormField, Settings, Step, form_fields
@@ -108,7 +107,7 @@ def _tokens(path: str) -> list[tuple[str, int | None]]:
     return [(m.group(1), int(m.group(2)) if m.group(2) is not None else None) for m in _TOKEN.finditer(path)]
 
 
-def draft_from_post(post: QueryDict) -> dict[str, Any]:
+def draft_from_post(post: Mapping[str, Any]) -> dict[str, Any]:
     """The draft the form holds: steps found by their `<path>.type` field, nested by their paths."""
     trigger_type = post.get("trigger.type", TRIGGERS.default)
     trigger: dict[str, Any] = {"type": trigger_type}
@@ -229,7 +228,7 @@ def new_step(draft: dict[str, Any], kind: str) -> dict[str, Any]:
     return step
 
 
-def apply_operation(draft: dict[str, Any], op: str, post: QueryDict) -> str | None:
+def apply_operation(draft: dict[str, Any], op: str, post: Mapping[str, Any]) -> str | None:
     """Apply `add:<list>`, `remove:<step>`, `up:<step>` or `down:<step>`; a message if it cannot be."""
     verb, _, path = op.partition(":")
     if verb == "add":

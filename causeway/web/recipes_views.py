@@ -25,10 +25,23 @@ from causeway.recipes.models import Recipe
 from causeway.recipes.schema import blank_definition
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
+from causeway.web.forms import PageForm
 from causeway.web.params import query_choice, query_text, refused
+from causeway.web.recipes_forms import (
+    BookmarkForm,
+    BuildForm,
+    FolderCreateForm,
+    FolderRenameForm,
+    ImportForm,
+    LookupRowDeleteForm,
+    LookupRowForm,
+    LookupTableCreateForm,
+    ProjectCreateForm,
+    RecipeCreateForm,
+    RecipeMoveForm,
+    RenameForm,
+)
 from causeway.workspaces.models import Workspace
-
-MAX_IMPORT_BYTES = 1_000_000
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
@@ -42,7 +55,6 @@ def _base(request: AuthenticatedRequest, workspace: Workspace, **extra: Any) -> 
         "can_view_members": Perm.MEMBER_VIEW in perms,
         "can_settings": Perm.WORKSPACE_SETTINGS in perms,
         "errors": {},
-        "form": "",
         **extra,
     }
 
@@ -86,16 +98,12 @@ def recipes_home(request: AuthenticatedRequest, workspace: Workspace) -> HttpRes
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def project_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    form = ProjectCreateForm(request.POST)
     try:
-        project = services.project_create(
-            actor=request.user,
-            workspace=workspace,
-            name=request.POST.get("name", ""),
-            environment=request.POST.get("environment", "dev"),
-            description=request.POST.get("description", ""),
-        )
+        form.is_valid()
+        project = services.project_create(actor=request.user, workspace=workspace, **form.cleaned_data)
     except ValidationError as exc:
-        return _home(request, workspace, status=400, errors=_errors(exc), form="project", posted=request.POST)
+        return _home(request, workspace, status=400, project_form=form.refuse(exc))
     messages.success(request, f"Project {project.name} created.")
     return redirect("web:project", workspace=workspace.slug, project=project.id)
 
@@ -134,15 +142,17 @@ def project_detail(request: AuthenticatedRequest, workspace: Workspace, project:
 @require_POST
 def project_rename(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
+    form = RenameForm(request.POST, auto_id="id_project_%s")
     try:
+        form.is_valid()
         services.project_rename(
             actor=request.user,
             project=found,
-            name=request.POST.get("name", ""),
-            description=request.POST.get("description", found.description),
+            name=form.cleaned_data["name"],
+            description=form.posted("description", found.description),
         )
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="rename")
+        return _project_page(request, workspace, found, status=400, rename_form=form.refuse(exc))
     messages.success(request, "Project renamed.")
     return redirect("web:project", workspace=workspace.slug, project=found.id)
 
@@ -154,7 +164,7 @@ def project_delete(request: AuthenticatedRequest, workspace: Workspace, project:
     try:
         services.project_delete(actor=request.user, project=found)
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="delete")
+        return _project_page(request, workspace, found, status=400, errors=_errors(exc))
     messages.success(request, f"Project {found.name} deleted.")
     return redirect("web:recipes", workspace=workspace.slug)
 
@@ -167,16 +177,18 @@ def _folder_or_none(request: AuthenticatedRequest, workspace: Workspace, ref: st
 @require_POST
 def folder_create(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
+    form = FolderCreateForm(request.POST)
     try:
+        form.is_valid()
         services.folder_create(
             actor=request.user,
             workspace=workspace,
             project=found,
-            name=request.POST.get("name", ""),
-            parent=_folder_or_none(request, workspace, request.POST.get("parent", "")),
+            name=form.cleaned_data["name"],
+            parent=_folder_or_none(request, workspace, form.cleaned_data["parent"]),
         )
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="folder")
+        return _project_page(request, workspace, found, status=400, folder_form=form.refuse(exc))
     messages.success(request, "Folder created.")
     return redirect("web:project", workspace=workspace.slug, project=found.id)
 
@@ -185,11 +197,13 @@ def folder_create(request: AuthenticatedRequest, workspace: Workspace, project: 
 @require_POST
 def folder_rename(request: AuthenticatedRequest, workspace: Workspace, folder: Any) -> HttpResponse:
     found = access.folder_get(request.user, workspace, folder)
+    form = FolderRenameForm(request.POST, auto_id=f"id_folder_{found.id}_%s")
     try:
-        services.folder_rename(actor=request.user, folder=found, name=request.POST.get("name", ""))
+        form.is_valid()
+        services.folder_rename(actor=request.user, folder=found, name=form.cleaned_data["name"])
     except ValidationError as exc:
         return _project_page(
-            request, workspace, found.project, status=400, errors=_errors(exc), form=f"folder-{found.id}"
+            request, workspace, found.project, status=400, row_form=form.refuse(exc), row_folder=found.id
         )
     messages.success(request, "Folder renamed.")
     return redirect("web:project", workspace=workspace.slug, project=found.project_id)
@@ -202,9 +216,7 @@ def folder_delete(request: AuthenticatedRequest, workspace: Workspace, folder: A
     try:
         services.folder_delete(actor=request.user, folder=found)
     except ValidationError as exc:
-        return _project_page(
-            request, workspace, found.project, status=400, errors=_errors(exc), form=f"folder-{found.id}"
-        )
+        return _project_page(request, workspace, found.project, status=400, errors=_errors(exc))
     messages.success(request, f"Folder {found.name} deleted.")
     return redirect("web:project", workspace=workspace.slug, project=found.project_id)
 
@@ -216,18 +228,20 @@ def folder_delete(request: AuthenticatedRequest, workspace: Workspace, folder: A
 @require_POST
 def recipe_create(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
+    form = RecipeCreateForm(request.POST)
     try:
+        form.is_valid()
         recipe = services.recipe_create(
             actor=request.user,
             workspace=workspace,
             project=found,
-            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
-            name=request.POST.get("name", ""),
-            description=request.POST.get("description", ""),
+            folder=_folder_or_none(request, workspace, form.cleaned_data["folder"]),
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
             definition=blank_definition(),
         )
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="recipe")
+        return _project_page(request, workspace, found, status=400, recipe_form=form.refuse(exc))
     messages.success(request, f"Recipe {recipe.name} created: add its trigger and steps.")
     return redirect("web:recipe_build", workspace=workspace.slug, recipe=recipe.id)
 
@@ -319,10 +333,12 @@ def recipe_build(request: AuthenticatedRequest, workspace: Workspace, recipe: An
     if request.method == "GET":
         definition = found.current_version.definition if found.current_version else {}
         return _build_page(request, workspace, found, build.draft_from_definition(definition), {})
-    draft = build.draft_from_post(request.POST)
-    op = request.POST.get("op", "save")
+    form = BuildForm(request.POST)
+    form.is_valid()
+    draft = build.draft_from_post(form.data)
+    op = form.cleaned_data["op"]
     if op != "save":
-        problem = build.apply_operation(draft, op, request.POST) if op != "refresh" else None
+        problem = build.apply_operation(draft, op, form.data) if op != "refresh" else None
         return _build_page(request, workspace, found, draft, {"__all__": [problem]} if problem else {})
     definition, errors = build.definition_from_draft(draft)
     try:
@@ -331,7 +347,7 @@ def recipe_build(request: AuthenticatedRequest, workspace: Workspace, recipe: An
             _also_schema_errors(definition, errors)
             raise ValidationError(errors)
         version = services.recipe_save(
-            actor=request.user, recipe=found, definition=definition, message=request.POST.get("message", "")
+            actor=request.user, recipe=found, definition=definition, message=form.cleaned_data["message"]
         )
     except ValidationError as exc:
         return _build_page(request, workspace, found, draft, _errors(exc), status=400)
@@ -371,12 +387,23 @@ def recipe_diff(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
 
 
 def _recipe_action(
-    request: AuthenticatedRequest, workspace: Workspace, recipe: Any, act: Any, done: str
+    request: AuthenticatedRequest,
+    workspace: Workspace,
+    recipe: Any,
+    act: Any,
+    done: str,
+    form: tuple[str, PageForm] | None = None,
 ) -> HttpResponse:
+    """Do `act` to the recipe; with a form (its name in the page, the form), a refusal is shown under
+    the form's fields."""
     found = _recipe(request, workspace, recipe)
     try:
+        if form is not None:
+            form[1].is_valid()
         act(found)
     except ValidationError as exc:
+        if form is not None:
+            return _recipe_page(request, workspace, found, status=400, **{form[0]: form[1].refuse(exc)})
         return _recipe_page(request, workspace, found, status=400, errors=_errors(exc))
     messages.success(request, done)
     return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
@@ -401,6 +428,7 @@ def recipe_stop(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def recipe_rename(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    form = RenameForm(request.POST)
     return _recipe_action(
         request,
         workspace,
@@ -408,16 +436,18 @@ def recipe_rename(request: AuthenticatedRequest, workspace: Workspace, recipe: A
         lambda r: services.recipe_rename(
             actor=request.user,
             recipe=r,
-            name=request.POST.get("name", ""),
-            description=request.POST.get("description", r.description),
+            name=form.cleaned_data["name"],
+            description=form.posted("description", r.description),
         ),
         "Recipe renamed.",
+        ("rename_form", form),
     )
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def recipe_move(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    form = RecipeMoveForm(request.POST)
     return _recipe_action(
         request,
         workspace,
@@ -425,9 +455,10 @@ def recipe_move(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
         lambda r: services.recipe_move(
             actor=request.user,
             recipe=r,
-            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
+            folder=_folder_or_none(request, workspace, form.cleaned_data["folder"]),
         ),
         "Recipe moved.",
+        ("move_form", form),
     )
 
 
@@ -447,12 +478,14 @@ def recipe_delete(request: AuthenticatedRequest, workspace: Workspace, recipe: A
 @require_POST
 def recipe_bookmark(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
-    if request.POST.get("pin") == "0":
-        services.bookmark_remove(actor=request.user, recipe=found)
-        messages.success(request, "Bookmark removed.")
-    else:
+    form = BookmarkForm(request.POST)
+    form.is_valid()
+    if form.cleaned_data["pin"]:
         services.bookmark_add(actor=request.user, recipe=found)
         messages.success(request, "Bookmarked.")
+    else:
+        services.bookmark_remove(actor=request.user, recipe=found)
+        messages.success(request, "Bookmark removed.")
     return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
 
 
@@ -472,28 +505,19 @@ def recipe_export(request: AuthenticatedRequest, workspace: Workspace, recipe: A
     return response
 
 
-def _uploaded(request: AuthenticatedRequest) -> Any:
-    upload = request.FILES.get("file")
-    if upload is None:
-        raise ValidationError({"file": "choose an export file (.json)"})
-    if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
-        raise ValidationError({"file": "an export file is at most 1 MB"})
-    try:
-        return json.loads(upload.read())
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError({"file": "the file is not JSON"}) from None
-
-
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def recipe_import_version(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
+    form = ImportForm(request.POST, request.FILES, auto_id="id_%s")
+    if not form.is_valid():
+        return _recipe_page(request, workspace, found, status=400, import_form=form)
     try:
         version = services.recipe_import(
-            actor=request.user, workspace=workspace, data=_uploaded(request), into=found
+            actor=request.user, workspace=workspace, data=form.cleaned_data["file"], into=found
         )
     except ValidationError as exc:
-        return _recipe_page(request, workspace, found, status=400, errors=_errors(exc), form="import")
+        return _recipe_page(request, workspace, found, status=400, import_form=form.refuse(exc))
     messages.success(request, f"Imported as version {version.number}.")
     return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
 
@@ -502,17 +526,20 @@ def recipe_import_version(request: AuthenticatedRequest, workspace: Workspace, r
 @require_POST
 def project_import(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _project_page(request, workspace, found, status=400, import_form=form)
     try:
         version = services.recipe_import(
             actor=request.user,
             workspace=workspace,
-            data=_uploaded(request),
+            data=form.cleaned_data["file"],
             project=found,
-            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
-            name=request.POST.get("name", "").strip(),
+            folder=_folder_or_none(request, workspace, form.cleaned_data["folder"]),
+            name=form.cleaned_data["name"],
         )
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="import")
+        return _project_page(request, workspace, found, status=400, import_form=form.refuse(exc))
     messages.success(request, f"Imported recipe {version.recipe.name}.")
     return redirect("web:recipe", workspace=workspace.slug, recipe=version.recipe_id)
 
@@ -520,48 +547,55 @@ def project_import(request: AuthenticatedRequest, workspace: Workspace, project:
 # Lookup tables.
 
 
-def _columns(request: AuthenticatedRequest) -> list[dict[str, str]]:
-    names = request.POST.getlist("column_name")
-    kinds = request.POST.getlist("column_type")
-    return [{"name": n.strip(), "type": t} for n, t in zip(names, kinds, strict=False) if n.strip()]
-
-
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def lookup_table_create(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
+    form = LookupTableCreateForm(request.POST)
     try:
+        form.is_valid()
         table = services.lookup_table_create(
             actor=request.user,
             workspace=workspace,
             project=found,
-            folder=_folder_or_none(request, workspace, request.POST.get("folder", "")),
-            name=request.POST.get("name", ""),
-            columns=_columns(request),
-            key_column=request.POST.get("key_column", "").strip(),
+            folder=_folder_or_none(request, workspace, form.cleaned_data["folder"]),
+            name=form.cleaned_data["name"],
+            columns=form.columns(),
+            key_column=form.cleaned_data["key_column"],
         )
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc), form="table")
+        return _project_page(request, workspace, found, status=400, table_form=form.refuse(exc))
     messages.success(request, f"Lookup table {table.name} created.")
     return redirect("web:lookup_table", workspace=workspace.slug, table=table.id)
 
 
 def _table_page(
-    request: AuthenticatedRequest, workspace: Workspace, table: Any, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest,
+    workspace: Workspace,
+    table: Any,
+    *,
+    status: int = 200,
+    row_form: LookupRowForm | None = None,
+    **extra: Any,
 ) -> HttpResponse:
     rows = selectors.lookup_rows(table)
     wanted = request.GET.get("edit")
     editing = next(
         (row for row in rows if wanted is not None and str(row.get(table.key_column)) == wanted), None
     )
+
+    def field(column: dict[str, str]) -> dict[str, Any]:
+        if row_form is None:
+            return {**column, "value": (editing or {}).get(column["name"])}
+        bound = row_form[f"col:{column['name']}"]
+        return {**column, "value": bound.value(), "errors": bound.errors}
+
     context = _base(
         request,
         workspace,
         table=table,
-        fields=[
-            {"name": c["name"], "type": c["type"], "value": (editing or {}).get(c["name"])}
-            for c in table.columns
-        ],
+        fields=[field(c) for c in table.columns],
+        row_form=row_form,
         editing=editing is not None,
         rows=[
             {"key": row.get(table.key_column), "cells": [row.get(c["name"]) for c in table.columns]}
@@ -584,12 +618,12 @@ def lookup_table_detail(request: AuthenticatedRequest, workspace: Workspace, tab
 @require_POST
 def lookup_row_put(request: AuthenticatedRequest, workspace: Workspace, table: Any) -> HttpResponse:
     found = access.lookup_table_get(request.user, workspace, table)
-    values = {c["name"]: request.POST.get(f"col:{c['name']}", "") for c in found.columns}
-    key = values.pop(found.key_column, "")
+    form = LookupRowForm(request.POST, table=found)
     try:
-        services.lookup_row_edit(actor=request.user, table=found, key=key, values=values)
+        form.is_valid()
+        services.lookup_row_edit(actor=request.user, table=found, key=form.key(), values=form.values())
     except ValidationError as exc:
-        return _table_page(request, workspace, found, status=400, errors=_errors(exc), posted=request.POST)
+        return _table_page(request, workspace, found, status=400, row_form=form.refuse(exc))
     messages.success(request, "Row saved.")
     return redirect("web:lookup_table", workspace=workspace.slug, table=found.id)
 
@@ -598,8 +632,10 @@ def lookup_row_put(request: AuthenticatedRequest, workspace: Workspace, table: A
 @require_POST
 def lookup_row_delete(request: AuthenticatedRequest, workspace: Workspace, table: Any) -> HttpResponse:
     found = access.lookup_table_get(request.user, workspace, table)
+    form = LookupRowDeleteForm(request.POST)
     try:
-        services.lookup_row_remove(actor=request.user, table=found, key=request.POST.get("key", ""))
+        form.is_valid()
+        services.lookup_row_remove(actor=request.user, table=found, key=form.cleaned_data["key"])
     except ValidationError as exc:
         return _table_page(request, workspace, found, status=400, errors=_errors(exc))
     messages.success(request, "Row deleted.")

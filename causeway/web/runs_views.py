@@ -1,6 +1,6 @@
 """Pages for jobs: Run History, one job's step-by-step history, a recipe's jobs (Run, Test, Re-run), Schedule.
 
-Jobs are read only through `runs.history` (which starts from `Job.objects.visible_to`, rule 8),
+Jobs are read only through `runs.history` (which starts from `access.content.jobs_visible`, rule 8),
 and started only through `runs.services.job_create` / `job_rerun`.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -26,10 +26,35 @@ from causeway.recipes.models import Recipe
 from causeway.runs import history, schedule, services
 from causeway.runs import policy as runs_policy
 from causeway.runs.models import JobStatus, TriggerType
+from causeway.web.forms import PageForm, text
 from causeway.workspaces.models import Workspace
 
 PER_PAGE = 50
 TEST_CHOICES = [("", "any"), ("only", "only test runs"), ("exclude", "no test runs")]
+
+
+class RunForm(PageForm):
+    """Run or test a recipe by hand, with an optional trigger payload."""
+
+    mode = text()
+    payload = text()
+    service_names = {NON_FIELD_ERRORS: "payload"}
+
+    def clean_mode(self) -> bool:
+        """Whether this is a test run (of the current draft)."""
+        return self.cleaned_data.get("mode") == "test"
+
+    def clean_payload(self) -> dict[str, Any] | None:
+        raw = self.cleaned_data["payload"]
+        if not raw.strip():
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        if not isinstance(value, dict):
+            raise ValidationError("must be a JSON object, such as {}")
+        return value
 
 
 class JobFilterForm(forms.Form):
@@ -131,25 +156,13 @@ def job_rerun(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> 
     return redirect("web:runs_job", workspace=workspace.slug, job=rerun.pk)
 
 
-def _payload(raw: str) -> dict[str, Any] | None:
-    if not raw.strip():
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValidationError({"payload": f"not valid JSON: {exc.msg} (line {exc.lineno})"}) from None
-    if not isinstance(value, dict):
-        raise ValidationError({"payload": "must be a JSON object, such as {}"})
-    return value
-
-
 @page(need=Perm.WORKSPACE_VIEW)
 @require_http_methods(["GET", "POST"])
 def recipe_jobs(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = recipes_policy.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
-    errors: dict[str, list[str]] = {}
-    if request.method == "POST":
-        test = request.POST.get("mode") == "test"
+    form = RunForm(request.POST) if request.method == "POST" else RunForm()
+    if form.is_valid():
+        test = form.cleaned_data["mode"]
         wanted = history.recipe_for_run(
             actor=request.user, workspace=workspace, recipe_id=found.pk, test=test
         )
@@ -158,11 +171,11 @@ def recipe_jobs(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
                 actor=request.user,
                 recipe=wanted,
                 trigger_type=TriggerType.MANUAL,
-                payload=_payload(request.POST.get("payload", "")),
+                payload=form.cleaned_data["payload"],
                 is_test=test,
             )
         except ValidationError as exc:
-            errors = exc.message_dict if hasattr(exc, "error_dict") else {"payload": list(exc.messages)}
+            form.refuse(exc)
         else:
             messages.success(request, "Test run queued." if test else "Run queued.")
             return redirect("web:runs_job", workspace=workspace.slug, job=started.pk)
@@ -171,10 +184,9 @@ def recipe_jobs(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
         "recipe": found,
         "may_run": policy.may(request.user, Perm.RECIPE_RUN, found),
         "may_test": policy.may(request.user, Perm.RECIPE_TEST, found),
-        "errors": errors,
-        "payload": request.POST.get("payload", ""),
+        "form": form,
     }
-    return render(request, "web/runs/recipe_jobs.html", context, status=400 if errors else 200)
+    return render(request, "web/runs/recipe_jobs.html", context, status=400 if form.errors else 200)
 
 
 @page(need=Perm.WORKSPACE_VIEW)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.contrib import messages
@@ -16,17 +15,8 @@ from causeway.access import policy, secrets
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.web.errors import masked_page
+from causeway.web.vault_forms import SecretDeleteForm, SecretForm
 from causeway.workspaces.models import Workspace
-
-_HOST_SEPARATORS = re.compile(r"[\s,]+")
-
-
-def _hosts(raw: str) -> list[str]:
-    return [host for host in _HOST_SEPARATORS.split(raw.strip()) if host]
-
-
-def _errors(exc: ValidationError) -> dict[str, list[str]]:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
 
 
 def _vault_page(
@@ -39,7 +29,6 @@ def _vault_page(
         "can_settings": Perm.WORKSPACE_SETTINGS in perms,
         "secrets": secrets.secrets_visible(request.user, workspace),
         "can_manage_secrets": secrets.can_manage_secrets(request.user, workspace),
-        "errors": {},
         "failed": "",
         **extra,
     }
@@ -60,20 +49,21 @@ def vault(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
 @never_cache
 @require_POST
 def vault_set(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
-    name, hosts = request.POST.get("name", "").strip(), request.POST.get("allowed_hosts", "")
+    form = SecretForm(request.POST)
     try:
+        form.is_valid()
         written = secrets.secret_write(
             actor=request.user,
             workspace=workspace,
-            name=name,
-            value=request.POST.get("value", ""),
-            allowed_hosts=_hosts(hosts),
+            name=form.cleaned_data["name"],
+            value=form.cleaned_data["value"],
+            allowed_hosts=form.hosts(),
         )
     except ValidationError as exc:
-        failed = name if request.POST.get("form") == "replace" else "new"
-        return _vault_page(
-            request, workspace, status=400, errors=_errors(exc), failed=failed, name=name, hosts=hosts
-        )
+        form.refuse(exc)
+        if form.replaces():
+            return _vault_page(request, workspace, status=400, row_form=form, failed=form["name"].value())
+        return _vault_page(request, workspace, status=400, new_form=form)
     messages.success(request, f"Secret {written.row.name} {'created' if written.created else 'replaced'}.")
     return redirect("web:vault", workspace=workspace.slug)
 
@@ -81,7 +71,9 @@ def vault_set(request: AuthenticatedRequest, workspace: Workspace) -> HttpRespon
 @page(need=Perm.VAULT_SECRET_MANAGE)
 @require_POST
 def vault_delete(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
-    name = request.POST.get("name", "")
+    form = SecretDeleteForm(request.POST)
+    form.is_valid()
+    name = form.cleaned_data["name"]
     secrets.secret_remove(actor=request.user, workspace=workspace, name=name)
     messages.success(request, f"Secret {name} deleted.")
     return redirect("web:vault", workspace=workspace.slug)

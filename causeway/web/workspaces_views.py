@@ -18,8 +18,17 @@ from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
-from causeway.accounts.models import UserType
 from causeway.runs import history, outbound
+from causeway.web.workspaces_forms import (
+    InvitationAcceptForm,
+    InviteForm,
+    OutboundHostsForm,
+    PlatformInviteForm,
+    RoleChoiceForm,
+    SettingsSectionForm,
+    WorkspaceCreateForm,
+    WorkspaceSettingsForm,
+)
 from causeway.workspaces import selectors, services
 from causeway.workspaces.models import Workspace
 
@@ -65,7 +74,7 @@ def _members_page(
         "invitations": policy.invitations_visible(request.user, workspace),
         "roles": roles,
         "system_roles": [role for role in roles if role.is_system],
-        "invite_role": "analyst",
+        "invite_form": InviteForm(initial={"role": "analyst"}),
         **extra,
     }
     return render(request, "web/workspaces/members.html", context, status=status)
@@ -81,20 +90,17 @@ def members(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse
 @never_cache
 @require_POST
 def member_invite(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
-    email, role = request.POST.get("email", ""), request.POST.get("role", "")
+    form = InviteForm(request.POST)
     try:
+        form.is_valid()
         issued = access_services.workspace_invitation_create(
-            actor=request.user, workspace=workspace, email=email, role=role
+            actor=request.user, workspace=workspace, **form.cleaned_data
         )
     except ValidationError as exc:
-        return _members_page(
-            request, workspace, status=400, invite_errors=_errors(exc), invite_email=email, invite_role=role
-        )
+        return _members_page(request, workspace, status=400, invite_form=form.refuse(exc))
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "role")
-        return _members_page(
-            request, workspace, status=403, invite_errors=errors, invite_email=email, invite_role=role
-        )
+        form.refuse(ValidationError(refused_form_errors(request, exc, "role")))
+        return _members_page(request, workspace, status=403, invite_form=form)
     # Rendered, not redirected: the link holds the secret and must not travel through a message cookie.
     return _members_page(request, workspace, issued=issued)
 
@@ -103,9 +109,11 @@ def member_invite(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
 @require_POST
 def member_role(request: AuthenticatedRequest, workspace: Workspace, member: Any) -> HttpResponse:
     membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
+    form = RoleChoiceForm(request.POST)
     try:
+        form.is_valid()
         access_services.member_role_change(
-            actor=request.user, workspace=workspace, membership=membership, role=request.POST.get("role", "")
+            actor=request.user, workspace=workspace, membership=membership, role=form.cleaned_data["role"]
         )
     except ValidationError as exc:
         return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
@@ -144,58 +152,49 @@ def workspace_invitation_revoke(
     return redirect("web:workspace_members", workspace=workspace.slug)
 
 
-def _minutes(raw: str) -> int | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError({"session_timeout": "must be a whole number of minutes"}) from None
-
-
-def _host_lines(raw: str) -> list[str]:
-    return [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
-
-
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
-    section = request.POST.get("section", "general") if request.method == "POST" else ""
-    values = {
+    current = {
         "name": workspace.name,
         "session_timeout": str(selectors.session_timeout_minutes(workspace)),
-        "outbound_hosts": "\n".join(workspace.outbound_allowed_hosts or []),
     }
-    errors: dict[str, list[str]] = {}
-    if section == "outbound":
-        values["outbound_hosts"] = request.POST.get("outbound_hosts", "")
+    form = WorkspaceSettingsForm(initial=current)
+    hosts_form = OutboundHostsForm(
+        initial={"outbound_hosts": "\n".join(workspace.outbound_allowed_hosts or [])}
+    )
+    section = SettingsSectionForm(request.POST)
+    if request.method == "POST" and section.is_valid() and section.cleaned_data["section"] == "outbound":
+        hosts_form = OutboundHostsForm(request.POST)
         try:
-            outbound.outbound_hosts_set(
-                actor=request.user, workspace=workspace, hosts=_host_lines(values["outbound_hosts"])
-            )
+            hosts_form.is_valid()
+            outbound.outbound_hosts_set(actor=request.user, workspace=workspace, hosts=hosts_form.hosts())
         except ValidationError as exc:
-            errors = _errors(exc)
+            hosts_form.refuse(exc)
         else:
             messages.success(request, "Outbound hosts saved.")
             return redirect("web:workspace_settings", workspace=workspace.slug)
-    elif section:
-        values["name"] = request.POST.get("name", workspace.name)
-        values["session_timeout"] = request.POST.get("session_timeout", values["session_timeout"])
-        try:
-            services.workspace_settings_update(
-                actor=request.user,
-                workspace=workspace,
-                name=values["name"],
-                session_timeout_minutes=_minutes(values["session_timeout"]),
-            )
-        except ValidationError as exc:
-            errors = _errors(exc)
-        else:
-            messages.success(request, "Settings saved.")
-            return redirect("web:workspace_settings", workspace=workspace.slug)
-    context = {**_workspace_context(request, workspace), "values": values, "errors": errors}
-    return render(request, "web/workspaces/settings.html", context, status=400 if errors else 200)
+    elif request.method == "POST":
+        form = WorkspaceSettingsForm(request.POST, initial=current)
+        if form.is_valid():
+            try:
+                # A field the page did not post keeps its current value.
+                services.workspace_settings_update(
+                    actor=request.user,
+                    workspace=workspace,
+                    name=form.posted("name", workspace.name),
+                    session_timeout_minutes=form.posted(
+                        "session_timeout", selectors.session_timeout_minutes(workspace)
+                    ),
+                )
+            except ValidationError as exc:
+                form.refuse(exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("web:workspace_settings", workspace=workspace.slug)
+    refused = bool(form.errors or hosts_form.errors)
+    context = {**_workspace_context(request, workspace), "form": form, "hosts_form": hosts_form}
+    return render(request, "web/workspaces/settings.html", context, status=400 if refused else 200)
 
 
 def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
@@ -217,27 +216,28 @@ def platform(request: AuthenticatedRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def platform_invite(request: AuthenticatedRequest) -> HttpResponse:
-    email = request.POST.get("email", "")
-    user_type = UserType.STAFF if request.POST.get("staff") == "on" else UserType.STANDARD
+    form = PlatformInviteForm(request.POST)
     try:
+        form.is_valid()
         issued = services.platform_invitation_create(
             actor=request.user,
-            email=email,
-            user_type=user_type,
+            email=form.cleaned_data["email"],
+            user_type=form.cleaned_data["staff"],
         )
     except ValidationError as exc:
-        return _platform_page(request, status=400, invite_errors=_errors(exc), invite_email=email)
+        return _platform_page(request, status=400, invite_form=form.refuse(exc))
     return _platform_page(request, issued=issued)
 
 
 @page(staff=True)
 @require_POST
 def platform_workspace_create(request: AuthenticatedRequest) -> HttpResponse:
-    fields = {key: request.POST.get(key, "") for key in ("name", "slug", "admin_email")}
+    form = WorkspaceCreateForm(request.POST)
     try:
-        workspace = services.workspace_create(actor=request.user, **fields)
+        form.is_valid()
+        workspace = services.workspace_create(actor=request.user, **form.cleaned_data)
     except ValidationError as exc:
-        return _platform_page(request, status=400, create_errors=_errors(exc), create=fields)
+        return _platform_page(request, status=400, create_form=form.refuse(exc))
     messages.success(request, f"Workspace {workspace.name} created at /w/{workspace.slug}/.")
     return redirect("web:platform")
 
@@ -271,23 +271,23 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         # One answer for unknown, used, revoked and expired links alike.
         return _invitation_page(request, {"unusable": True}, status=404)
     view = selectors.invitation_next_step(found, request.user)
-    context: dict[str, Any] = {"step": view.step, "invitation": found, "values": {}, "errors": {}}
+    signing_up = view.step == "sign_up"
+    context: dict[str, Any] = {"step": view.step, "invitation": found}
     if request.method == "GET":
-        return _invitation_page(request, context)
-    values = {key: request.POST.get(key, "") for key in ("first_name", "last_name")}
-    context["values"] = values
-    password = request.POST.get("password", "")
-    if view.step == "sign_up" and password != request.POST.get("password2", ""):
-        context["errors"] = {"password2": ["Password (again) does not match the password."]}
+        return _invitation_page(request, {**context, "form": InvitationAcceptForm(signing_up=signing_up)})
+    form = InvitationAcceptForm(request.POST, signing_up=signing_up)
+    context["form"] = form
+    if not form.is_valid():
         return _invitation_page(request, context)
     try:
-        accepted = services.invitation_accept(actor=request.user, token=token, password=password, **values)
+        accepted = services.invitation_accept(actor=request.user, token=token, **form.values())
     except services.InvitationUnusable:
         return _invitation_page(request, {"unusable": True}, status=404)
     except services.InvitationWrongAccount as exc:
         return _invitation_page(request, {**context, "refusal": str(exc)})
     except ValidationError as exc:
-        return _invitation_page(request, {**context, "errors": _errors(exc)})
+        form.refuse(exc)
+        return _invitation_page(request, context)
     target = f"/w/{found.workspace.slug}/" if found.workspace is not None else reverse("web:home")
     if accepted.account_created:
         messages.success(

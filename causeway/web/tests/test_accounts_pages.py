@@ -16,7 +16,7 @@ from causeway.accounts import services
 from causeway.accounts.models import ApiToken, User, UserSession
 from causeway.audit.models import AuditEvent
 from causeway.audit.tasks import flush_refusals
-from causeway.testing import STRONG_PASSWORD, https_client, make_user
+from causeway.testing import STRONG_PASSWORD, field_errors, https_client, make_user
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
 CHROMIUM_ARGS = [
@@ -37,12 +37,6 @@ def sign_in(client: Any, email: str, password: str = STRONG_PASSWORD) -> Any:
     response = client.post("/login", {"username": email, "password": password})
     assert response.status_code == 302, response.content.decode()[:300]
     return response
-
-
-def field_errors(html: str, field: str) -> list[str]:
-    """The errors the page shows next to one field: the list Django ties to it by id."""
-    match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
-    return re.findall(r"<li>(.*?)</li>", match.group(1), re.S) if match else []
 
 
 def all_field_errors(html: str) -> dict[str, list[str]]:

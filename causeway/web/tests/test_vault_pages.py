@@ -9,7 +9,7 @@ import pytest
 
 from causeway.access.secrets import secret_write
 from causeway.audit.models import AuditEvent
-from causeway.testing import STRONG_PASSWORD, https_client, make_user, make_workspace
+from causeway.testing import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
@@ -128,7 +128,8 @@ def test_a_refused_form_names_the_field_and_never_echoes_the_value(people: dict[
     response = admin.post("/w/acme/vault/set", {"form": "new", "name": "9lives", "value": "never-echoed-77"})
     assert response.status_code == 400
     html = response.content.decode()
-    assert '<p class="error" role="alert">name: a secret name starts with a letter' in html
+    name = field_errors(html, "name")
+    assert name and name[0].startswith("a secret name starts with a letter")
     assert 'id="id_name" maxlength="100" required value="9lives" aria-invalid="true"' in html
     assert "never-echoed-77" not in html
     hosts = admin.post(
