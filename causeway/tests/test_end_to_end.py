@@ -22,6 +22,8 @@ from django.conf import settings
 from causeway.access.secrets import secret_write
 from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
+from causeway.connections.outbound import outbound_hosts_set
+from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import (
     lookup_row_get,
     lookup_table_create,
@@ -30,8 +32,6 @@ from causeway.recipes.services import (
     recipe_start,
 )
 from causeway.runs.models import FINISHED, Job, SecretUse, WebhookEndpoint
-from causeway.runs.outbound import outbound_hosts_set
-from causeway.runs.tests.servers import Answer, Received, http_server
 from causeway.runs.webhooks import sign, webhook_secret_rotate
 from causeway.testing import TEST_HOME, make_user, make_workspace, poll_until, process_env, start_worker
 from causeway.tests.at_rest import database_bytes, found_in, stored_forms

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.accounts.actors import SystemActor
-from causeway.runs import outbound
+from causeway.connections import outbound
 from causeway.workspaces import selectors, services
 
 
