@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
+from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User, UserSession, UserType, email_index
 from causeway.accounts.validation import clean_password, clean_profile
 from causeway.audit import refusals
@@ -27,7 +28,7 @@ _EMAIL_TAKEN = "Email is already used by another account."
 @transaction.atomic
 def user_create(
     *,
-    actor: User | Actor | None,
+    actor: User | SystemActor | Actor | None,
     email: str,
     first_name: str,
     last_name: str,
@@ -111,7 +112,7 @@ def password_change(*, actor: User, user: User, current_password: str, new_passw
 
 
 @transaction.atomic
-def user_disable(*, actor: User | Actor | None, user: User) -> int:
+def user_disable(*, actor: User | SystemActor | None, user: User) -> int:
     """Stop the user from signing in and end all their sessions; returns how many were ended.
 
     Tokens are not revoked (that would be a second, silent change): `workspaces.tokens.token_verify`
@@ -127,7 +128,7 @@ def user_disable(*, actor: User | Actor | None, user: User) -> int:
 
 
 @transaction.atomic
-def user_enable(*, actor: User | Actor | None, user: User) -> User:
+def user_enable(*, actor: User | SystemActor | None, user: User) -> User:
     if user.is_active:
         raise ValidationError({"email": f"Email {user.email} belongs to a user who is already enabled."})
     user.is_active = True

@@ -18,7 +18,7 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any
@@ -28,10 +28,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
+from causeway.access.policy import TRIGGER, Actor
 from causeway.audit import refusals
 from causeway.audit.services import audit_record
+from causeway.recipes import policy as access
 from causeway.recipes.schema import WebhookTrigger
 from causeway.runs import runtime
 from causeway.runs.models import Job, TriggerType, WebhookDelivery, WebhookEndpoint
@@ -74,10 +75,12 @@ class BadPayload(Exception):
 
 @dataclass(frozen=True)
 class WebhookReceipt:
-    """The job a call started; `repeated` when an earlier call with its Idempotency-Key started it."""
+    """The job a call started; `repeated` when an earlier call with its Idempotency-Key started it.
+    `respond_within`: seconds the caller waits for the job's answer, when the trigger says so."""
 
     job: Job
     repeated: bool
+    respond_within: float | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def _trigger_type(recipe: Any) -> str:
 
 
 @transaction.atomic
-def webhook_info(*, actor: Any, recipe: Any) -> WebhookInfo:
+def webhook_info(*, actor: Actor, recipe: Any) -> WebhookInfo:
     """The recipe's webhook URL and metadata, for those who may edit it (the URL is a capability)."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     endpoint = _ensure(recipe)
@@ -171,7 +174,7 @@ def webhook_info(*, actor: Any, recipe: Any) -> WebhookInfo:
 
 
 @transaction.atomic
-def webhook_secret_rotate(*, actor: Any, recipe: Any) -> str:
+def webhook_secret_rotate(*, actor: Actor, recipe: Any) -> str:
     """A new signing secret, returned this once; the old one stops working at once."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     _ensure(recipe)
@@ -239,7 +242,7 @@ def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> tupl
     return timestamp, expected
 
 
-def _endpoint_for(token: str) -> WebhookEndpoint:
+def _endpoint_for(token: str) -> tuple[WebhookEndpoint, WebhookTrigger]:
     if not _TOKEN.match(token or ""):
         raise WebhookNotFound
     endpoint = (
@@ -257,7 +260,7 @@ def _endpoint_for(token: str) -> WebhookEndpoint:
         raise WebhookNotFound from None
     if not isinstance(trigger, WebhookTrigger):
         raise WebhookNotFound
-    return endpoint
+    return endpoint, trigger
 
 
 def _refuse(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
@@ -320,6 +323,7 @@ def _deliver(
     signature_digest: str,
     key_index: str,
     now: datetime,
+    waited: bool,
 ) -> WebhookReceipt:
     # The delivery's unique constraints, not a read before it, find a call seen before: the common
     # call, a new one, costs no lookup; a repeat rolls back its job and is answered below.
@@ -331,7 +335,11 @@ def _deliver(
         # The delivery is written with its job: two copies of one call racing each other start one.
         with transaction.atomic():
             job: Job = job_create(
-                actor=None, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
+                actor=TRIGGER,
+                recipe=endpoint.recipe,
+                trigger_type=TriggerType.WEBHOOK.value,
+                payload=payload,
+                waited=waited,
             )
             WebhookDelivery.objects.create(
                 endpoint=endpoint,
@@ -374,7 +382,7 @@ def webhook_receive(
     caller's allowance); or BadPayload. The caller admits the call first (`webhook_admit`).
     """
     now = now or timezone.now()
-    endpoint = _endpoint_for(token)
+    endpoint, trigger = _endpoint_for(token)
     secret = endpoint.signing_secret
     _remember(endpoint, secret)
     try:
@@ -385,17 +393,26 @@ def webhook_receive(
     payload = _payload(body)
     key_index = _idempotency_index(endpoint, idempotency_key)
     try:
-        return _deliver(
+        receipt = _deliver(
             endpoint,
             payload,
             signed_at=signed_at,
             signature_digest=sha256(digest.encode()).hexdigest(),
             key_index=key_index,
             now=now,
+            waited=trigger.respond,
         )
     except WebhookReplayed as replayed:
         _refuse(endpoint, replayed.reason, now)
         raise
+    if trigger.respond and not receipt.repeated:
+        return replace(receipt, respond_within=float(trigger.respond_timeout_seconds))
+    return receipt
+
+
+def job_url(job: Job) -> str:
+    """Where the job's caller (or anyone it tells, with a token that may see the job) finds it."""
+    return f"{settings.BASE_URL.rstrip('/')}/api/v1/workspaces/{job.workspace_id}/jobs/{job.id}"
 
 
 def webhook_deliveries_purge(*, now: datetime | None = None) -> int:

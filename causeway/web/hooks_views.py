@@ -10,11 +10,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 from causeway.audit.refusals import Throttled
-from causeway.runs import webhooks
+from causeway.recipes import policy as access
+from causeway.runs import local, webhooks
 from causeway.workspaces.models import Workspace
 
 
@@ -56,11 +56,27 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
         return _json(401, refused.reason)
     except webhooks.BadPayload as bad:
         return _json(400, str(bad))
+    if receipt.respond_within is not None:
+        return _answer(receipt)
     # A repeat of an Idempotency-Key is answered with the job its first call started.
     return JsonResponse({"job": str(receipt.job.id)}, status=200 if receipt.repeated else 202)
 
 
-def _page(request: HttpRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = "") -> HttpResponse:
+def _answer(receipt: webhooks.WebhookReceipt) -> HttpResponse:
+    """The job's answer when it comes within the recipe's time; 202 with the job's URL otherwise."""
+    answer = local.wait(receipt.job.id, receipt.respond_within or 0)
+    if answer is None:
+        return JsonResponse({"job": str(receipt.job.id), "url": webhooks.job_url(receipt.job)}, status=202)
+    response = JsonResponse(answer.body, status=answer.status, safe=False)
+    for name, value in answer.headers.items():
+        response[name] = value
+    response["X-Causeway-Job"] = str(receipt.job.id)
+    return response
+
+
+def _page(
+    request: AuthenticatedRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = ""
+) -> HttpResponse:
     recipe = access.recipe_get(request.user, workspace, recipe_id, need=Perm.RECIPE_EDIT)
     info = webhooks.webhook_info(actor=request.user, recipe=recipe)
     context = {
@@ -77,14 +93,14 @@ def _page(request: HttpRequest, workspace: Workspace, recipe_id: uuid.UUID, secr
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_GET
-def webhook(request: HttpRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+def webhook(request: AuthenticatedRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
     return _page(request, workspace, recipe)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_POST
-def webhook_rotate(request: HttpRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+def webhook_rotate(request: AuthenticatedRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
     found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
     secret = webhooks.webhook_secret_rotate(actor=request.user, recipe=found)
     # Rendered, not redirected: the secret exists only in this one answer, never cached.

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from causeway.accounts.actors import SystemActor
+from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.db import save_or_conflict
 from causeway.workspaces.models import ServiceAccount, Workspace
@@ -29,14 +31,12 @@ def _name(value: Any, field: str = "name") -> str:
     return clean
 
 
-def _user(actor: Any) -> Any:
-    from causeway.accounts.models import User
-
+def _user(actor: User | SystemActor) -> User | None:
     return actor if isinstance(actor, User) else None
 
 
 @transaction.atomic
-def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> ServiceAccount:
+def service_account_create(*, actor: User | SystemActor, workspace: Workspace, name: str) -> ServiceAccount:
     account = ServiceAccount(workspace=workspace, name=_name(name), created_by=_user(actor))
     save_or_conflict(
         account, field="name", message="a service account with this name already exists", force_insert=True
@@ -47,7 +47,7 @@ def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> Se
 
 @transaction.atomic
 def service_account_set_enabled(
-    *, actor: Any, service_account: ServiceAccount, enabled: bool
+    *, actor: User | SystemActor, service_account: ServiceAccount, enabled: bool
 ) -> ServiceAccount:
     """Disable (its tokens stop working on the next request) or enable a service account again."""
     locked = ServiceAccount.objects.select_for_update().get(pk=service_account.pk)

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.vault.masking import register_value
@@ -81,7 +82,7 @@ def _mask_label(token: ApiToken) -> str:
 @transaction.atomic
 def token_issue(
     *,
-    actor: Any,
+    actor: User | SystemActor,
     owner: User | ServiceAccount,
     name: str,
     expires_in_days: int,
@@ -135,7 +136,7 @@ def token_create(
 
 
 @transaction.atomic
-def token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
+def token_revoke(*, actor: User | SystemActor, token: ApiToken) -> ApiToken:
     """Revoke a token; revoking a revoked token changes and records nothing.
 
     A person revokes only their own personal tokens (callers fetch through `token_get_own`; this

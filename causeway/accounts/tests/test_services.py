@@ -12,10 +12,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from causeway.accounts import services
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User, UserSession
 from causeway.accounts.tests.conftest import PASSWORD, Browser, new_user, sign_in
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM, AuditWriteError
+from causeway.audit.services import AuditWriteError
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another-Lantern-orbit-4"

@@ -12,9 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from causeway.accounts import services
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.tests.conftest import PASSWORD, Browser, new_user, sign_in
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM
 from causeway.workspaces import tokens
 from causeway.workspaces.models import ApiToken
 
