@@ -93,6 +93,28 @@ def client() -> Any:
     return https_client()
 
 
+def migrate_database(targets: list[tuple[str, str]] | None = None) -> Any:
+    """Migrate the test database to targets (None: the latest) and return the apps of that state."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from causeway.vault.keysets import forget_cached_keysets
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    targets = targets or executor.loader.graph.leaf_nodes()
+    executor.migrate(targets)
+    forget_cached_keysets()
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def latest_afterwards() -> Iterator[None]:
+    """For a test that migrates the database back: forward to the latest again afterwards."""
+    yield
+    migrate_database()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_key_caches() -> Iterator[None]:
     """Keysets cached by one test may have been rolled back or flushed away by the next."""

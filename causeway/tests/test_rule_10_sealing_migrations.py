@@ -10,14 +10,12 @@ PostgreSQL alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.db import DatabaseError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from causeway.access.models import Role
@@ -28,9 +26,9 @@ from causeway.audit.models import AuditEvent, workspace_chain
 from causeway.audit.selectors import audit_event_list
 from causeway.audit.services import MAC_PURPOSE
 from causeway.audit.verify import verify_chains
-from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
+from causeway.testing import STRONG_PASSWORD, make_user, make_workspace, migrate_database
 from causeway.tests.at_rest import database_bytes, found_in
-from causeway.vault import keysets, mac
+from causeway.vault import mac
 from causeway.workspaces.models import ApiToken, Invitation, invitation_email_index
 from causeway.workspaces.services import workspace_invitation_create
 from causeway.workspaces.tokens import token_create
@@ -49,22 +47,6 @@ LEGACY = {
     "detail": "legacy-detail-41c9",
     "target": "legacy target label 41c9",
 }
-
-
-def _migrate(targets: list[tuple[str, str]] | None = None) -> Any:
-    """Migrate the test database to targets (None: the latest) and return the apps of that state."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    targets = targets or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
-    keysets.forget_cached_keysets()
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def latest_afterwards() -> Iterator[None]:
-    yield
-    _migrate()
 
 
 def _legacy_event(old: Any, workspace_id: uuid.UUID, actor: User) -> uuid.UUID:
@@ -113,7 +95,7 @@ def test_rule_10_the_migrations_seal_rows_written_before_them(latest_afterwards:
             actor=admin, email="eve@example.com", first_name="Eve", last_name="Ng", password=STRONG_PASSWORD
         )
 
-    old = _migrate(BEFORE_SEALING)
+    old = migrate_database(BEFORE_SEALING)
     OldUser = old.get_model("accounts", "User")
     assert OldUser.objects.get(pk=admin.pk).email == "admin@example.com"  # plaintext again
     legacy = OldUser.objects.create(
@@ -144,7 +126,7 @@ def test_rule_10_the_migrations_seal_rows_written_before_them(latest_afterwards:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA secure_delete = OFF")
 
-    _migrate()
+    migrate_database()
 
     person = User.objects.get_by_natural_key("LEGACY.PERSON@example.com")
     assert (person.pk, person.email, person.first_name, person.last_name) == (
@@ -188,12 +170,12 @@ def test_rule_10_the_migrations_seal_rows_written_before_them(latest_afterwards:
 
 @pytest.mark.django_db(transaction=True)
 def test_rule_10_the_user_migration_refuses_emails_equal_but_for_case(latest_afterwards: None) -> None:
-    old = _migrate(BEFORE_SEALING)
+    old = migrate_database(BEFORE_SEALING)
     OldUser = old.get_model("accounts", "User")
     first = OldUser.objects.create(email="twin@example.com", first_name="Tw", last_name="In", password="!")
     second = OldUser.objects.create(email="TWIN@example.com", first_name="Tw", last_name="In", password="!")
     with pytest.raises(RuntimeError) as refused:
-        _migrate()
+        migrate_database()
     # Nothing was half done: the user table is still as the foundation left it.
     assert OldUser.objects.filter(email__iexact="twin@example.com").count() == 2
     OldUser.objects.filter(pk=second.pk).delete()

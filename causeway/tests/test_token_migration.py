@@ -8,18 +8,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import https_client, make_user, make_workspace, migrate_database
 from causeway.tests.at_rest import database_bytes, found_in
-from causeway.vault import keysets
 from causeway.workspaces.models import ApiToken, ServiceAccount, TokenKind
 from causeway.workspaces.tokens import token_verify
 
@@ -28,21 +24,6 @@ BEFORE = [
     ("workspaces", "0003_serviceaccount_serviceaccounttoken_and_more"),
 ]
 ROBOT_TOKEN_NAME = "robot-deploy-token-7d21"
-
-
-def _migrate(targets: list[tuple[str, str]] | None = None) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    targets = targets or executor.loader.graph.leaf_nodes()
-    executor.migrate(targets)
-    keysets.forget_cached_keysets()
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def latest_afterwards() -> Iterator[None]:
-    yield
-    _migrate()
 
 
 def _old_token(model: Any, tag: str, **fields: Any) -> tuple[Any, str]:
@@ -61,7 +42,7 @@ def test_tokens_of_both_old_models_authenticate_after_the_migration(latest_after
     acme = make_workspace("Acme", members={ada: "admin"})
     robot = ServiceAccount.objects.create(workspace=acme, name="robot")
 
-    old = _migrate(BEFORE)
+    old = migrate_database(BEFORE)
     Personal = old.get_model("accounts", "ApiToken")
     Robotic = old.get_model("workspaces", "ServiceAccountToken")
     made = timezone.now() - timedelta(days=2)
@@ -74,7 +55,7 @@ def test_tokens_of_both_old_models_authenticate_after_the_migration(latest_after
     )
     assert found_in(database_bytes(), ROBOT_TOKEN_NAME)  # the control: stored in plaintext before
 
-    _migrate()
+    migrate_database()
 
     personal = token_verify(laptop_secret)
     assert personal is not None
@@ -108,7 +89,7 @@ def test_tokens_of_both_old_models_authenticate_after_the_migration(latest_after
     assert isinstance(raw, bytes | memoryview)
     assert not found_in(bytes(raw), ROBOT_TOKEN_NAME)
 
-    back = _migrate(BEFORE)
+    back = migrate_database(BEFORE)
     assert back.get_model("accounts", "ApiToken").objects.get(pk=laptop.pk).name == "laptop"
     returned = back.get_model("workspaces", "ServiceAccountToken").objects.get(pk=deploy.pk)
     assert (returned.name, returned.service_account_id, returned.digest) == (
