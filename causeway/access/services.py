@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.text import slugify
 
 from causeway.access import giving, policy
@@ -20,8 +22,8 @@ from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, En
 from causeway.access.policy import Actor, uuid_or_none
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.vault.masking import register_value
 from causeway.workspaces import service_accounts as accounts
-from causeway.workspaces import services as workspace_services
 from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
 
 # What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
@@ -240,39 +242,6 @@ def role_delete(*, actor: Actor, role: Role) -> None:
     audit_record(actor=_audit_actor(actor), action="role.deleted", target=target, workspace_id=workspace_id)
 
 
-# Members' roles and invitations: the workspace's services make the change; what may be given is
-# asked here first.
-
-
-@transaction.atomic
-def member_role_change(
-    *, actor: Actor, workspace: Workspace, membership: Membership, role: str
-) -> Membership:
-    """Give a member another role, never one carrying more than the giver holds: so nobody changes
-    their own role upward either."""
-    require(actor, workspace, Perm.MEMBER_MANAGE)
-    if membership.workspace_id != workspace.id:
-        raise NotFound("member")
-    found = policy.roles_assignable(workspace).filter(key=role).first()
-    if found is not None:
-        giving.require_may_give_roles(actor, workspace, [found])
-    return workspace_services.member_role_change(actor=actor, membership=membership, role=role)
-
-
-@transaction.atomic
-def workspace_invitation_create(
-    *, actor: Actor, workspace: Workspace, email: str, role: str
-) -> workspace_services.IssuedInvitation:
-    """Invite someone with a role the inviter could give them as a member."""
-    require(actor, workspace, Perm.MEMBER_MANAGE)
-    found = Role.objects.filter(workspace__isnull=True, is_system=True, key=role).first()
-    if found is not None:
-        giving.require_may_give_roles(actor, workspace, [found])
-    return workspace_services.workspace_invitation_create(
-        actor=actor, workspace=workspace, email=email, role=role
-    )
-
-
 # Groups.
 
 
@@ -323,6 +292,18 @@ def group_rename(*, actor: Actor, group: Group, name: str) -> Group:
         workspace_id=group.workspace_id,
         details={"from": before, "to": group.name},
     )
+    return group
+
+
+@transaction.atomic
+def group_update(
+    *, actor: Actor, group: Group, name: str | None = None, roles: Iterable[str] | None = None
+) -> Group:
+    """Rename a group and set its roles in one transaction: both change, or neither does."""
+    if name is not None:
+        group = group_rename(actor=actor, group=group, name=name)
+    if roles is not None:
+        group = group_roles_set(actor=actor, group=group, roles=roles)
     return group
 
 
@@ -509,31 +490,105 @@ def service_account_token_get(
     return found
 
 
+def _account_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({"name": "a name is required"})
+    clean: str = value.strip()
+    if len(clean) > NAME_MAX or any(ord(ch) < 32 for ch in clean):
+        raise ValidationError({"name": f"at most {NAME_MAX} characters, no control characters"})
+    return clean
+
+
+@transaction.atomic
 def service_account_create(*, actor: Actor, workspace: Workspace, name: str) -> ServiceAccount:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_create(actor=_audit_actor(actor), workspace=workspace, name=name)
+    account = ServiceAccount(
+        workspace=workspace,
+        name=_account_name(name),
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    try:
+        with transaction.atomic():
+            account.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"name": "a service account with this name already exists"}) from None
+    audit_record(actor=actor, action="service_account.created", target=account, workspace_id=workspace.id)
+    return account
 
 
+@transaction.atomic
 def service_account_set_enabled(
     *, actor: Actor, workspace: Workspace, account: ServiceAccount, enabled: bool
 ) -> ServiceAccount:
+    """Disable (its tokens stop working on the next request) or enable a service account again."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_set_enabled(
-        actor=_audit_actor(actor), service_account=account, enabled=enabled
+    locked = ServiceAccount.objects.select_for_update().get(pk=account.pk, workspace=workspace)
+    if enabled == locked.is_active:
+        return locked
+    locked.disabled_at = None if enabled else timezone.now()
+    locked.save(update_fields=["disabled_at"])
+    audit_record(
+        actor=actor,
+        action="service_account.enabled" if enabled else "service_account.disabled",
+        target=locked,
+        workspace_id=locked.workspace_id,
     )
+    return locked
 
 
+@transaction.atomic
 def service_account_token_create(
     *, actor: Actor, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
 ) -> tuple[ServiceAccountToken, str]:
+    """A new token and its secret, which is never shown again."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_token_create(
-        actor=_audit_actor(actor), service_account=account, name=name, expires_in_days=expires_in_days
+    if account.workspace_id != workspace.id:
+        raise NotFound("service account")
+    name = _account_name(name)
+    days = f"Expiry must be between 1 and {accounts.TOKEN_MAX_DAYS} days."
+    if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
+        raise ValidationError({"expires_in_days": days})
+    if not 1 <= expires_in_days <= accounts.TOKEN_MAX_DAYS:
+        raise ValidationError({"expires_in_days": days})
+    if not account.is_active:
+        raise ValidationError({"service_account": "is disabled; enable it before making tokens"})
+    prefix, secret = accounts.token_secret()
+    token = ServiceAccountToken.objects.create(
+        service_account=account,
+        name=name,
+        prefix=prefix,
+        digest=accounts.digest(secret),
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
     )
+    audit_record(
+        actor=actor,
+        action="service_account_token.created",
+        target=token,
+        workspace_id=account.workspace_id,
+        details={"service_account": account.name, "expires_at": token.expires_at.isoformat()},
+    )
+    register_value(f"sa-token:{prefix}", secret)
+    return token, secret
 
 
+@transaction.atomic
 def service_account_token_revoke(
     *, actor: Actor, workspace: Workspace, token: ServiceAccountToken
 ) -> ServiceAccountToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_token_revoke(actor=_audit_actor(actor), token=token)
+    locked = (
+        ServiceAccountToken.objects.select_for_update()
+        .select_related("service_account")
+        .get(pk=token.pk, service_account__workspace=workspace)
+    )
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="service_account_token.revoked",
+            target=locked,
+            workspace_id=locked.service_account.workspace_id,
+            details={"service_account": locked.service_account.name},
+        )
+    return locked

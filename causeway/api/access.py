@@ -344,11 +344,7 @@ def group_update(
 ) -> dict[str, Any]:
     actor = _actor(request)
     group = services.group_get(actor, _ws(request), group_id, need=Perm.MEMBER_MANAGE)
-    if body.name is not None:
-        group = services.group_rename(actor=actor, group=group, name=body.name)
-    if body.roles is not None:
-        group = services.group_roles_set(actor=actor, group=group, roles=body.roles)
-    return _group_out(group)
+    return _group_out(services.group_update(actor=actor, group=group, name=body.name, roles=body.roles))
 
 
 @router.delete(

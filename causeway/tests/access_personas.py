@@ -72,6 +72,7 @@ class World:
 
 
 def build_world() -> World:
+    from causeway.access import members as ws_services
     from causeway.access import services
     from causeway.access.perms import Perm  # noqa: F401
     from causeway.accounts.services import token_create
@@ -84,7 +85,6 @@ def build_world() -> World:
         recipe_create,
         recipe_save,
     )
-    from causeway.workspaces import services as ws_services
     from causeway.workspaces.models import Membership
 
     system = SystemActor(label="test")
