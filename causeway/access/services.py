@@ -13,12 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.text import slugify
 
 from causeway.access import giving, policy
 from causeway.access.errors import NotFound
-from causeway.access.models import EnvironmentPolicy, Group, GroupMember, Role
-from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, Environment, Perm
+from causeway.access.models import EnvironmentPolicy, Group, GroupMember
+from causeway.access.perms import CAPABILITY_NAMES, Environment, Perm
 from causeway.access.policy import Actor, uuid_or_none
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
@@ -26,10 +25,6 @@ from causeway.vault.masking import register_value
 from causeway.workspaces import service_accounts as accounts
 from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
 
-# What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
-CATALOGUE: tuple[Perm, ...] = tuple(
-    p for p in Perm if p in SYSTEM_ROLES["analyst"] and p is not Perm.WORKSPACE_VIEW
-)
 NAME_MAX = 100
 
 
@@ -42,7 +37,7 @@ def require(actor: Actor | None, workspace: Workspace, perm: Perm) -> None:
     policy.require_in(actor, workspace, perm)
 
 
-def _name(value: Any) -> str:
+def clean_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError({"name": "a name is required"})
     clean: str = value.strip()
@@ -61,185 +56,6 @@ def hidden(actor: Actor | None, model: Any, pk: uuid.UUID | None, need: Perm, wh
     if found is not None and workspace_id is not None:
         policy.deny_hidden(actor, Workspace.objects.get(pk=workspace_id), found, need)
     return NotFound(what)
-
-
-# Roles.
-
-
-def clean_role_permissions(raw: Iterable[Any]) -> list[str]:
-    """The permissions of a custom role: known, from the catalogue, never an Admin-only power (rule 3)."""
-    known = {p.value: p for p in Perm}
-    chosen: set[Perm] = set()
-    for value in raw:
-        perm = known.get(str(value))
-        if perm is None:
-            raise ValidationError({"permissions": f"{value} is not a permission"})
-        if perm in ADMIN_ONLY:
-            raise ValidationError(
-                {"permissions": f"{perm} is an Admin-only power (rule 3): no custom role can hold it"}
-            )
-        if perm is Perm.WORKSPACE_VIEW:
-            continue
-        if perm not in CATALOGUE:
-            raise ValidationError({"permissions": f"{perm} cannot be part of a custom role"})
-        chosen.add(perm)
-    return sorted(p.value for p in chosen)
-
-
-def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any]) -> list[Any]:
-    if all_projects:
-        return []
-    from django.apps import apps
-
-    project_model = apps.get_model("recipes", "Project")
-    parsed = [uuid_or_none(ref) for ref in project_ids]
-    ids = {pk for pk in parsed if pk is not None}
-    if len(ids) != len(set(parsed)):
-        raise ValidationError({"projects": "a project is named by its id"})
-    found = list(project_model._default_manager.filter(workspace=workspace, pk__in=ids))
-    # Named by the ids the caller sent, and nothing more: whether another workspace holds one stays unsaid.
-    missing = sorted(str(pk) for pk in ids - {p.pk for p in found})
-    if len(missing) == 1:
-        raise ValidationError({"projects": f"project {missing[0]} is not in this workspace"})
-    if missing:
-        raise ValidationError({"projects": f"projects {', '.join(missing)} are not in this workspace"})
-    if not found:
-        raise ValidationError({"projects": "choose all projects, or at least one project"})
-    return found
-
-
-def roles_visible(actor: Actor, workspace: Workspace) -> QuerySet[Role]:
-    if not policy.may(actor, Perm.MEMBER_VIEW, workspace):
-        return Role.objects.none()
-    return policy.roles_assignable(workspace).prefetch_related("projects")
-
-
-def role_get(actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm.ROLE_MANAGE) -> Role:
-    """One of the workspace's custom roles, by id or key. System roles are not editable."""
-    require(actor, workspace, need)
-    pk = uuid_or_none(ref)
-    found = Role.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(key=str(ref))).first()
-    if found is None:
-        if Role.objects.filter(workspace__isnull=True, is_system=True, key=str(ref)).exists() or (
-            pk and Role.objects.filter(workspace__isnull=True, pk=pk).exists()
-        ):
-            raise ValidationError({"role": "system roles are fixed and cannot be changed"})
-        raise hidden(actor, Role, pk, need, "role")
-    return found
-
-
-@transaction.atomic
-def role_create(
-    *,
-    actor: Actor,
-    workspace: Workspace,
-    name: str,
-    permissions: Iterable[Any],
-    all_projects: bool = True,
-    project_ids: Iterable[Any] = (),
-) -> Role:
-    require(actor, workspace, Perm.ROLE_MANAGE)
-    name = _name(name)
-    perms = clean_role_permissions(permissions)
-    projects = _scope(workspace, all_projects, project_ids)
-    giving.require_may_give_permissions(
-        actor,
-        workspace,
-        [Perm(p) for p in perms],
-        all_projects=all_projects,
-        project_ids=[p.id for p in projects],
-    )
-    key = slugify(name)[:60] or "role"
-    if key in SYSTEM_ROLES:
-        raise ValidationError({"name": "is the name of a system role"})
-    role = Role(
-        workspace=workspace, key=key, name=name, is_system=False, permissions=perms, all_projects=all_projects
-    )
-    try:
-        with transaction.atomic():
-            role.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": "a role with this name already exists"}) from None
-    role.projects.set(projects)
-    audit_record(
-        actor=_audit_actor(actor),
-        action="role.created",
-        target=role,
-        workspace_id=workspace.id,
-        details=_role_details(role, projects),
-    )
-    return role
-
-
-def _role_details(role: Role, projects: list[Any]) -> dict[str, Any]:
-    return {
-        "key": role.key,
-        "permissions": list(role.permissions),
-        "all_projects": role.all_projects,
-        "projects": sorted(str(p.id) for p in projects),
-    }
-
-
-@transaction.atomic
-def role_update(
-    *,
-    actor: Actor,
-    role: Role,
-    name: str | None = None,
-    permissions: Iterable[Any] | None = None,
-    all_projects: bool | None = None,
-    project_ids: Iterable[Any] | None = None,
-) -> Role:
-    if role.is_system or role.workspace is None:
-        raise ValidationError({"role": "system roles are fixed and cannot be changed"})
-    workspace = role.workspace
-    require(actor, workspace, Perm.ROLE_MANAGE)
-    locked = Role.objects.select_for_update().get(pk=role.pk)
-    before = _role_details(locked, list(locked.projects.all()))
-    if name is not None:
-        locked.name = _name(name)
-    if permissions is not None:
-        locked.permissions = clean_role_permissions(permissions)
-    if all_projects is not None:
-        locked.all_projects = all_projects
-    if all_projects is not None or project_ids is not None:
-        projects = _scope(
-            workspace, locked.all_projects, project_ids or [p.id for p in locked.projects.all()]
-        )
-    else:
-        projects = list(locked.projects.all())
-    if permissions is not None or all_projects is not None or project_ids is not None:
-        # A role whose permissions or scope change is given anew to everyone holding it.
-        giving.require_may_give_permissions(
-            actor,
-            workspace,
-            locked.perms,
-            all_projects=locked.all_projects,
-            project_ids=[p.id for p in projects],
-        )
-    locked.save()
-    locked.projects.set(projects)
-    audit_record(
-        actor=_audit_actor(actor),
-        action="role.updated",
-        target=locked,
-        workspace_id=workspace.id,
-        details={"before": before, "after": _role_details(locked, projects)},
-    )
-    return locked
-
-
-@transaction.atomic
-def role_delete(*, actor: Actor, role: Role) -> None:
-    if role.is_system or role.workspace is None:
-        raise ValidationError({"role": "system roles are fixed and cannot be deleted"})
-    require(actor, role.workspace, Perm.ROLE_MANAGE)
-    if Membership.objects.filter(role=role).exists():
-        raise ValidationError({"role": "members still hold this role; give them another role first"})
-    target = role.audit_target
-    workspace_id = role.workspace_id
-    role.delete()
-    audit_record(actor=_audit_actor(actor), action="role.deleted", target=target, workspace_id=workspace_id)
 
 
 # Groups.
@@ -265,7 +81,7 @@ def group_get(actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm
 @transaction.atomic
 def group_create(*, actor: Actor, workspace: Workspace, name: str) -> Group:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    group = Group(workspace=workspace, name=_name(name))
+    group = Group(workspace=workspace, name=clean_name(name))
     try:
         with transaction.atomic():
             group.save(force_insert=True)
@@ -279,7 +95,7 @@ def group_create(*, actor: Actor, workspace: Workspace, name: str) -> Group:
 def group_rename(*, actor: Actor, group: Group, name: str) -> Group:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
     before = group.name
-    group.name = _name(name)
+    group.name = clean_name(name)
     try:
         with transaction.atomic():
             group.save(update_fields=["name"])

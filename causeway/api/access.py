@@ -17,7 +17,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import Email, ObjectId, Ref, StrictIn, WorkspaceRef, answers, name_field, stated
-from causeway.recipes import grants, review
+from causeway.recipes import grants, review, roles
 from causeway.recipes import policy as recipes_policy
 from causeway.workspaces.models import ServiceAccount, ServiceAccountToken
 from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
@@ -30,9 +30,7 @@ Strict = StrictIn
 RolePermission = Annotated[
     str,
     Field(
-        json_schema_extra={
-            "enum": sorted({p.value for p in services.CATALOGUE} | {Perm.WORKSPACE_VIEW.value})
-        }
+        json_schema_extra={"enum": sorted({p.value for p in roles.CATALOGUE} | {Perm.WORKSPACE_VIEW.value})}
     ),
 ]
 RoleKey = Annotated[str, Field(max_length=60, pattern=r"^[-a-z0-9_]+$", description="a role's key")]
@@ -246,7 +244,7 @@ def _ws(request: HttpRequest) -> Any:
 )
 @operation(need=Perm.MEMBER_VIEW)
 def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    return [_role_out(r) for r in services.roles_visible(_actor(request), _ws(request))]
+    return [_role_out(r) for r in roles.roles_visible(_actor(request), _ws(request))]
 
 
 @router.post(
@@ -256,7 +254,7 @@ def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str
 )
 @operation(need=Perm.ROLE_MANAGE)
 def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) -> Status[dict[str, Any]]:
-    role = services.role_create(
+    role = roles.role_create(
         actor=_actor(request),
         workspace=_ws(request),
         name=body.name,
@@ -276,8 +274,8 @@ def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) 
 def role_update(
     request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref, body: RolePatch
 ) -> dict[str, Any]:
-    role = services.role_get(_actor(request), _ws(request), role_id)
-    role = services.role_update(
+    role = roles.role_get(_actor(request), _ws(request), role_id)
+    role = roles.role_update(
         actor=_actor(request),
         role=role,
         name=body.name,
@@ -295,8 +293,8 @@ def role_update(
 )
 @operation(need=Perm.ROLE_MANAGE)
 def role_delete(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref) -> Status[None]:
-    role = services.role_get(_actor(request), _ws(request), role_id)
-    services.role_delete(actor=_actor(request), role=role)
+    role = roles.role_get(_actor(request), _ws(request), role_id)
+    roles.role_delete(actor=_actor(request), role=role)
     return Status(204, None)
 
 

@@ -15,8 +15,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from causeway.access.secrets import secret_write
 from causeway.audit.models import AuditEvent
+from causeway.recipes.secrets import secret_write
 from causeway.recipes.services import lookup_row_get, lookup_table_create, project_create, recipe_create
 from causeway.runs.engine import StepFailed, execute
 from causeway.runs.models import Job, JobStep, SecretUse

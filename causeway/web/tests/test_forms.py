@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from causeway.access.secrets import secret_write
 from causeway.recipes import selectors, services
 from causeway.recipes.models import Project
+from causeway.recipes.secrets import secret_write
 from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
