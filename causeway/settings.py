@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "causeway.accounts",
     "causeway.workspaces",
     "causeway.access",
+    "causeway.connections",
     "causeway.recipes",
     "causeway.runs",
     "causeway.web",

@@ -27,7 +27,7 @@ from causeway.api.schemas import (
     name_field,
     stated,
 )
-from causeway.runs import outbound
+from causeway.connections import outbound
 from causeway.workspaces import selectors
 from causeway.workspaces.models import (
     SESSION_TIMEOUT_MAX,

@@ -17,6 +17,9 @@ Steps, each with an `id` unique in the recipe (`[a-z][a-z0-9_]*`) and an optiona
 - `http`: `method`, `url`, `headers`, `query`, `body_type` ("none", "json" or "text"), `body`
   (for json, any JSON value whose strings are templates; for text, a template), `timeout_seconds`,
   `retries` (transient failures), `idempotency_key` (send `Idempotency-Key: <job>:<step path>`).
+- `connector`: `connection` (a connection's id), `action` (one of its connector's actions), `input`
+  (JSON whose strings are templates, checked against the action's input model when it runs),
+  `timeout_seconds`, `retries`. The connection carries its own credentials: no `secret.NAME` here.
 - `map`: `fields`, a name to template mapping; its output is the rendered object.
 - `lookup_read`: `table` (a lookup table's name in the recipe's project), `key` (template).
 - `lookup_write`: `table`, `key`, `values` (a column to template mapping).
@@ -719,6 +722,49 @@ class HttpStep(Step):
             if len(value) > MAX_TEMPLATE:
                 raise _refused(f"at most {MAX_TEMPLATE} characters")
         return value
+
+
+def _template_tree(value: JsonValue) -> JsonValue:
+    """JSON whose strings are templates that may not refer to secrets (a connection carries its own)."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEMPLATE:
+            raise _refused(f"at most {MAX_TEMPLATE} characters")
+        return _no_secrets(value)
+    if isinstance(value, dict):
+        for item in value.values():
+            _template_tree(item)
+    elif isinstance(value, list):
+        for item in value:
+            _template_tree(item)
+    return value
+
+
+def _action_key(value: str) -> str:
+    if not STEP_ID.match(value):
+        raise _refused("an action's key: a lower-case letter, then letters, digits or _")
+    return value
+
+
+@STEPS.register
+class ConnectorStep(Step):
+    model_config = ConfigDict(title="Connector action")
+
+    type: Literal["connector"] = "connector"
+    # Checked when the step runs, for the person the job runs on behalf of (rule 6).
+    connection: Text = Field(title="Connection", description="the id of a connection you may use")
+    action: Annotated[Text, AfterValidator(_action_key)] = Field(
+        title="Action", description="one of the connector's actions, such as get"
+    )
+    input: Annotated[JsonValue, WrapValidator(_json_data), AfterValidator(_template_tree)] = Field(
+        default_factory=dict,
+        title="Input",
+        description="the action's input: JSON whose strings are templates",
+        json_schema_extra={"x-widget": "json"},
+    )
+    timeout_seconds: Annotated[int, Between(1, 300)] = Field(default=30, title="Time-out (seconds)")
+    retries: Annotated[int, Between(0, 5)] = Field(
+        default=2, title="Retries", description="tries again after a transient failure"
+    )
 
 
 @STEPS.register

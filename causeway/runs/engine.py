@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from causeway.recipes.schema import (
     ConditionStep,
+    ConnectorStep,
     ForeachStep,
     HttpStep,
     LookupReadStep,
@@ -29,6 +30,7 @@ from causeway.recipes.schema import (
     StopStep,
 )
 from causeway.runs import steps as runners
+from causeway.runs.connector import run_connector
 from causeway.runs.models import Job, JobStep, StepStatus
 from causeway.runs.runtime import definition_of
 from causeway.runs.steps import StepFailed, StepResult, masked
@@ -242,6 +244,8 @@ class _Run:
         match step:
             case HttpStep():
                 return runners.run_http(step, context, self.job, path, self.heartbeat)
+            case ConnectorStep():
+                return run_connector(step, context, self.job, path, self.heartbeat)
             case MapStep():
                 return runners.run_map(step, context)
             case LookupReadStep():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -19,6 +19,8 @@ from causeway.access import policy
 from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
+from causeway.accounts.models import User
+from causeway.connections.selectors import personal_owner_of_job
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Recipe
 from causeway.runs import policy as runs_policy
@@ -122,8 +124,19 @@ class JobView:
     may_rerun: bool
 
 
+PRIVATE = "[hidden: this job used another person's personal connection]"
+
+
+def _private(step: StepView) -> StepView:
+    return replace(step, input=PRIVATE, output=PRIVATE, error=PRIVATE if step.error else None)
+
+
 def job_view(*, actor: Actor, workspace: Workspace, job_id: Any) -> JobView:
-    """One job the actor may see (NotFound otherwise, rule 9), with its steps and visible re-runs."""
+    """One job the actor may see (NotFound otherwise, rule 9), with its steps and visible re-runs.
+
+    A job that used a personal connection shows its data (payload, each step's input, output and
+    error) to that connection's owner alone (rule 6); others see that it ran, and how it ended.
+    """
     job = runs_policy.job_get(actor, workspace, job_id)
     job = Job.objects.select_related(
         "recipe", "recipe__project", "version", "run_by_user", "run_by_service_account"
@@ -131,11 +144,14 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any) -> JobView:
     visible = Job.objects.visible_to(actor, workspace=workspace)
     original = visible.filter(pk=job.rerun_of_id).first() if job.rerun_of_id else None
     reruns = list(visible.filter(rerun_of=job).order_by("created_at"))
+    owner = personal_owner_of_job(job.id)
+    private = owner is not None and not (isinstance(actor, User) and actor.pk == owner)
+    steps = [_step_view(step) for step in job.steps.order_by("position", "path")]
     return JobView(
         job=job,
-        error=shown(job.error),
-        payload=shown(job.trigger_payload),
-        steps=[_step_view(step) for step in job.steps.order_by("position", "path")],
+        error=PRIVATE if private and job.error else shown(job.error),
+        payload=PRIVATE if private else shown(job.trigger_payload),
+        steps=[_private(step) for step in steps] if private else steps,
         rerun_of=original,
         reruns=reruns,
         may_rerun=job.status == JobStatus.FAILED

@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 
 from causeway.access.errors import NotFound
 from causeway.access.policy import SystemActor
+from causeway.connections import outbound
 from causeway.recipes import services as recipes
 from causeway.recipes.definition import secret_names
 from causeway.recipes.schema import (
@@ -36,7 +37,7 @@ from causeway.recipes.schema import (
     StopStep,
 )
 from causeway.recipes.secrets import secret_use_for_destination
-from causeway.runs import outbound, sandbox
+from causeway.runs import sandbox
 from causeway.runs.models import Job, SecretUse
 from causeway.vault.masking import mask_text, register_value
 from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError, normalize_host

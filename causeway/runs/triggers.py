@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
+from causeway.connections import outbound
 from causeway.recipes import policy as access
 from causeway.recipes.definition import trigger_load
 from causeway.recipes.models import Recipe
@@ -38,7 +39,6 @@ from causeway.recipes.schema import (
 )
 from causeway.recipes.secrets import secret_use_for_destination
 from causeway.recipes.services import recipe_activate
-from causeway.runs import outbound
 from causeway.runs.models import Job, PolledItem, TriggerState, TriggerType
 from causeway.runs.services import job_create
 from causeway.vault.fields import blind_index

@@ -1,6 +1,6 @@
 """Pages for jobs: Run History, one job's step-by-step history, a recipe's jobs (Run, Test, Re-run), Schedule.
 
-Jobs are read only through `runs.history` (which starts from `access.content.jobs_visible`, rule 8),
+Jobs are read only through `runs.history` (which starts from `Job.objects.visible_to`, rule 8),
 and started only through `runs.services.job_create` / `job_rerun`.
 """
 

@@ -18,7 +18,8 @@ from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
-from causeway.runs import history, outbound
+from causeway.connections import outbound
+from causeway.runs import history
 from causeway.web.workspaces_forms import (
     InvitationAcceptForm,
     InviteForm,

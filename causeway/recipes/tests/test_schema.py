@@ -60,6 +60,10 @@ def step_fields(kind: str, children: st.SearchStrategy[list[dict[str, Any]]]) ->
     whole = st.one_of(st.integers(min_value=0, max_value=5), st.sampled_from(["1", "3", " 2 "]))
     required: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "http": {"url": st.sampled_from(["https://api.example.com/items", "{{ trigger.url }}"])},
+        "connector": {
+            "connection": st.just("3f2b9c1e-8d4a-4e6f-9a1b-2c3d4e5f6a7b"),
+            "action": st.sampled_from(["get", "post"]),
+        },
         "map": {},
         "lookup_read": {"table": st.just("Prices"), "key": templates.filter(bool)},
         "lookup_write": {"table": st.just("Prices"), "key": templates.filter(bool)},
@@ -232,7 +236,7 @@ SECRETS_ONLY = "secrets may only be used in an http step's headers, query or bod
                 "steps[3].id": ["the id a is used by another step"],
                 "steps[4]": ["a step must be an object"],
                 "steps[5].type": [
-                    "must be one of http, map, lookup_read, lookup_write, condition, foreach, stop"
+                    "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop"
                 ],
                 "steps[5].fields": ["must be an object of names to templates"],
             },
@@ -444,7 +448,9 @@ class NoteStep(Step):
 def test_a_step_type_is_added_by_registering_its_model() -> None:
     raw = {"trigger": {}, "steps": [{"id": "n", "type": "note", "text": "hello"}]}
     assert refused(raw) == {
-        "steps[0].type": ["must be one of http, map, lookup_read, lookup_write, condition, foreach, stop"]
+        "steps[0].type": [
+            "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop"
+        ]
     }
     with registered(NoteStep):
         nested = {

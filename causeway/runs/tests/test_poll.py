@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from causeway.connections.outbound import outbound_hosts_set
 from causeway.runs.models import Job, PolledItem, TriggerState
-from causeway.runs.outbound import outbound_hosts_set
 from causeway.runs.tests.trigger_helpers import people, started_recipe
 from causeway.runs.triggers import poll_items, poll_tick, trigger_status
 

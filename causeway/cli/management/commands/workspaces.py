@@ -12,7 +12,7 @@ from causeway.access import members as services
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.accounts.actors import SystemActor
-from causeway.runs import outbound
+from causeway.connections import outbound
 from causeway.workspaces import selectors
 
 

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 
 from causeway.access.errors import Forbidden
 from causeway.audit.models import AuditEvent
-from causeway.runs import outbound
-from causeway.runs.outbound import DestinationRefused, address_refused, outbound_hosts_set
-from causeway.runs.tests.servers import Answer, Received, http_server
+from causeway.connections import outbound
+from causeway.connections.outbound import DestinationRefused, address_refused, outbound_hosts_set
+from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.testing import make_user, make_workspace
 from causeway.vault.tls import create_self_signed_certificate, server_tls_context
 

@@ -1,0 +1,141 @@
+"""Connections' reads for the interfaces: the connector catalogue, connections as they may be shown
+(never a credential: secret fields only say that they are set), their links and their usage history."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from causeway.access.policy import Actor
+from causeway.accounts.models import User
+from causeway.connections import registry
+from causeway.connections.models import (
+    Connection,
+    ConnectionLink,
+    ConnectionUse,
+    ConnectorEnablement,
+    Kind,
+    Outcome,
+)
+from causeway.connections.policy import EDIT, REVOKE, VIEW, connection_get, may, require_member
+from causeway.connections.policy import visible_to as connections_visible
+from causeway.connections.sdk import Connector
+from causeway.workspaces.models import Workspace
+
+MASK = "••••••••"
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    connector: Connector
+    enabled: bool
+
+
+def catalogue(*, actor: Actor, workspace: Workspace) -> list[CatalogueEntry]:
+    """Every installed connector, and whether it is enabled here (every member may see the catalogue)."""
+    require_member(actor, workspace)
+    enabled = set(
+        ConnectorEnablement.objects.filter(workspace=workspace).values_list("connector_key", flat=True)
+    )
+    return [CatalogueEntry(c, c.key in enabled) for c in registry.connectors().values()]
+
+
+def enabled_connectors(*, actor: Actor, workspace: Workspace) -> list[Connector]:
+    return [entry.connector for entry in catalogue(actor=actor, workspace=workspace) if entry.enabled]
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """A connection as the viewer may see it. `details`: whether they may see its settings,
+    credentials (masked), health and usage, which for a personal connection is its owner alone."""
+
+    connection: Connection
+    connector_name: str
+    owner: str
+    details: bool
+    may_edit: bool
+    may_revoke: bool
+    linked: bool
+    settings: dict[str, Any]
+    credentials: dict[str, str]
+    scopes: list[tuple[str, str, bool]]
+    actions: list[tuple[str, str, str, bool, bool]]
+
+
+def _view(
+    actor: Actor, workspace: Workspace, connection: Connection, linked: set[uuid.UUID]
+) -> ConnectionView:
+    connector = registry.connectors().get(connection.connector_key)
+    details = may(actor, EDIT, connection, workspace) or (
+        connection.kind == Kind.COMPANY and may(actor, VIEW, connection, workspace)
+    )
+    credentials: dict[str, str] = {}
+    method = connector.auth_method(connection.auth_method) if connector else None
+    if details and method is not None and may(actor, EDIT, connection, workspace):
+        stored = connection.credentials or {}
+        for item in method.fields:
+            credentials[item.label] = MASK if item.secret else str(stored.get(item.key, ""))
+    scopes = [
+        (s.key, s.description, s.key in connection.granted_scopes)
+        for s in (connector.scopes if connector else ())
+    ]
+    actions = [
+        (a.key, a.name, ", ".join(sorted(a.scopes)), a.side_effects, a.key in connection.enabled_actions)
+        for a in (connector.actions if connector else ())
+    ]
+    return ConnectionView(
+        connection=connection,
+        connector_name=connector.name if connector else f"{connection.connector_key} (not installed)",
+        owner=connection.owner.email if connection.owner is not None else "company",
+        details=details,
+        may_edit=may(actor, EDIT, connection, workspace),
+        may_revoke=may(actor, REVOKE, connection, workspace),
+        linked=connection.id in linked,
+        settings=dict(connection.settings) if details else {},
+        credentials=credentials,
+        scopes=scopes,
+        actions=actions,
+    )
+
+
+def _linked(actor: Actor, connections: list[Connection]) -> set[uuid.UUID]:
+    if not connections or not isinstance(actor, User):
+        return set()
+    links = ConnectionLink.objects.filter(connection__in=connections, user=actor)
+    return set(links.values_list("connection_id", flat=True))
+
+
+def connections_list(*, actor: Actor, workspace: Workspace, kind: str | None = None) -> list[ConnectionView]:
+    require_member(actor, workspace)
+    rows: QuerySet[Connection] = connections_visible(actor, workspace).defer("credentials")
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    found = list(rows)
+    linked = _linked(actor, found)
+    return [_view(actor, workspace, c, linked) for c in found]
+
+
+def connection_detail(*, actor: Actor, workspace: Workspace, connection_id: Any) -> ConnectionView:
+    connection = connection_get(actor, workspace, connection_id, need=VIEW)
+    return _view(actor, workspace, connection, _linked(actor, [connection]))
+
+
+def connection_uses(
+    *, actor: Actor, workspace: Workspace, connection_id: Any, limit: int = 50
+) -> list[ConnectionUse]:
+    """The usage history: its owner's (personal), an Admin's (company)."""
+    connection = connection_get(actor, workspace, connection_id, need=EDIT)
+    return list(ConnectionUse.objects.filter(connection=connection).select_related("on_behalf_of")[:limit])
+
+
+def personal_owner_of_job(job_id: uuid.UUID) -> uuid.UUID | None:
+    """The owner of a personal connection a job used (or tried), if any: that job's data is theirs alone."""
+    return (
+        ConnectionUse.objects.filter(job_id=job_id, connection__kind=Kind.PERSONAL)
+        .exclude(outcome=Outcome.REFUSED)
+        .values_list("connection__owner_id", flat=True)
+        .first()
+    )

@@ -1,0 +1,565 @@
+"""Connections' writes: enabling connectors, creating, changing, testing, linking and revoking connections,
+and resolving one for a job's step. Each checks permission itself (`connections.policy`), runs in one
+transaction and records its audit event inside it; none ever returns or records a credential.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
+
+from causeway.access import policy as access_policy
+from causeway.access.perms import Perm
+from causeway.access.policy import Actor
+from causeway.accounts.models import User
+from causeway.audit.services import audit_record
+from causeway.connections import outbound, registry
+from causeway.connections.models import (
+    Connection,
+    ConnectionLink,
+    ConnectionUse,
+    ConnectorEnablement,
+    Health,
+    Kind,
+    Outcome,
+)
+from causeway.connections.policy import (
+    EDIT,
+    REVOKE,
+    connection_get,
+    require_admin,
+    require_personal_create,
+)
+from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector
+from causeway.vault.masking import mask_text, register_value
+from causeway.workspaces.models import Workspace
+
+MAX_NAME = 100
+MAX_CREDENTIAL = 8 * 1024
+
+
+def _pydantic_errors(exc: PydanticError, prefix: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        key = f"{prefix}.{where}" if where else prefix
+        message = str(error["msg"]).removeprefix("Value error, ")
+        found.setdefault(key, []).append(message)
+    return found
+
+
+def _connector(key: Any) -> Connector:
+    try:
+        return registry.get(key)
+    except registry.UnknownConnector as exc:
+        raise ValidationError({"connector": str(exc)}) from None
+
+
+def connector_enabled(workspace: Workspace, key: str) -> bool:
+    return ConnectorEnablement.objects.filter(workspace=workspace, connector_key=key).exists()
+
+
+# Enablement.
+
+
+@transaction.atomic
+def connector_enable(*, actor: Actor, workspace: Workspace, key: str, enabled: bool) -> bool:
+    """Enable or disable a connector for the workspace (Admin only, audited). A disabled connector's
+    connections stay, unusable, until it is enabled again."""
+    require_admin(actor, workspace)
+    connector = _connector(key)
+    row = (
+        ConnectorEnablement.objects.select_for_update().filter(workspace=workspace, connector_key=key).first()
+    )
+    if enabled and row is None:
+        ConnectorEnablement.objects.create(
+            workspace=workspace, connector_key=key, enabled_by=actor if isinstance(actor, User) else None
+        )
+    elif not enabled and row is not None:
+        row.delete()
+    else:
+        return enabled
+    audit_record(
+        actor=actor,
+        action="connector.enabled" if enabled else "connector.disabled",
+        target=("connector", connector.key, connector.name),
+        workspace_id=workspace.id,
+    )
+    return enabled
+
+
+# Creating and changing.
+
+
+def _clean_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": "a connection needs a name"})
+    if len(name.strip()) > MAX_NAME:
+        raise ValidationError({"name": f"at most {MAX_NAME} characters"})
+    return name.strip()
+
+
+def _clean_settings(connector: Connector, given: Any) -> dict[str, Any]:
+    if not isinstance(given, dict):
+        raise ValidationError({"settings": "an object of the connector's settings"})
+    try:
+        model = connector.settings.model_validate(given)
+    except PydanticError as exc:
+        raise ValidationError(_pydantic_errors(exc, "settings")) from None
+    return model.model_dump(mode="json")
+
+
+def _auth(connector: Connector, kind: Any) -> AuthMethod:
+    method = connector.auth_method(kind) if isinstance(kind, str) else None
+    if method is None:
+        offered = ", ".join(m.kind for m in connector.auth_methods)
+        raise ValidationError({"auth_method": f"{connector.name} offers {offered}"})
+    return method
+
+
+def _clean_credentials(method: AuthMethod, given: Any) -> dict[str, str]:
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise ValidationError({"credentials": "an object of the auth method's fields"})
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(str(k) for k in given if method.field(str(k)) is None)
+    if unknown:
+        errors["credentials"] = [f"unknown field(s) for {method.label}: {', '.join(unknown)}"]
+    cleaned: dict[str, str] = {}
+    for item in method.fields:
+        value = given.get(item.key)
+        if value is None or value == "":
+            value = item.default
+        if not isinstance(value, str):
+            errors.setdefault(f"credentials.{item.key}", []).append("must be text")
+            continue
+        if not value:
+            errors.setdefault(f"credentials.{item.key}", []).append("this field is required")
+        elif len(value) > MAX_CREDENTIAL:
+            errors.setdefault(f"credentials.{item.key}", []).append(f"at most {MAX_CREDENTIAL} characters")
+        elif item.choices and value not in item.choices:
+            errors.setdefault(f"credentials.{item.key}", []).append(f"one of {', '.join(item.choices)}")
+        cleaned[item.key] = value
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _clean_scopes(connector: Connector, given: Any) -> list[str]:
+    if given is None:
+        return []
+    if isinstance(given, str) or not isinstance(given, list | tuple):
+        raise ValidationError({"scopes": "a list of scope keys"})
+    offered = [s.key for s in connector.scopes]
+    unknown = sorted({str(s) for s in given} - set(offered))
+    if unknown:
+        raise ValidationError({"scopes": f"{connector.name} offers no scope {', '.join(unknown)}"})
+    return [key for key in offered if key in given]
+
+
+def _clean_actions(connector: Connector, given: Any) -> list[str]:
+    offered = [a.key for a in connector.actions]
+    if given is None:
+        return offered
+    if isinstance(given, str) or not isinstance(given, list | tuple):
+        raise ValidationError({"enabled_actions": "a list of action keys"})
+    unknown = sorted({str(a) for a in given} - set(offered))
+    if unknown:
+        raise ValidationError({"enabled_actions": f"{connector.name} has no action {', '.join(unknown)}"})
+    return [key for key in offered if key in given]
+
+
+def _remember_secrets(connection: Connection, method: AuthMethod, credentials: Mapping[str, str]) -> None:
+    """Mask the secret fields in everything this process logs or answers from now on (rule 13)."""
+    for item in method.fields:
+        value = credentials.get(item.key, "")
+        if item.secret and value:
+            register_value(f"connection.{connection.name}.{item.key}", value)
+
+
+def _details(connection: Connection) -> dict[str, Any]:
+    return {
+        "kind": connection.kind,
+        "connector": connection.connector_key,
+        "auth_method": connection.auth_method,
+        "scopes": list(connection.granted_scopes),
+        "enabled_actions": list(connection.enabled_actions),
+        "owner": str(connection.owner_id) if connection.owner_id else None,
+    }
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    actor: Actor,
+    workspace: Workspace,
+    kind: str,
+    connector_key: str,
+    name: str,
+    auth_method: str,
+    settings: Mapping[str, Any] | None = None,
+    credentials: Mapping[str, Any] | None = None,
+    scopes: Iterable[str] | None = None,
+    enabled_actions: Iterable[str] | None = None,
+) -> Connection:
+    """A personal connection (the actor's own) or a company one (Admin only)."""
+    if kind == Kind.PERSONAL:
+        owner: User | None = require_personal_create(actor, workspace)
+    elif kind == Kind.COMPANY:
+        require_admin(actor, workspace)
+        owner = None
+    else:
+        raise ValidationError({"kind": "personal or company"})
+    connector = _connector(connector_key)
+    if not connector_enabled(workspace, connector.key):
+        raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
+    method = _auth(connector, auth_method)
+    connection = Connection(
+        workspace=workspace,
+        kind=kind,
+        owner=owner,
+        name=_clean_name(name),
+        connector_key=connector.key,
+        auth_method=method.kind,
+        settings=_clean_settings(connector, dict(settings or {})),
+        credentials=_clean_credentials(method, dict(credentials) if credentials is not None else None),
+        granted_scopes=_clean_scopes(connector, list(scopes) if scopes is not None else None),
+        enabled_actions=_clean_actions(
+            connector, list(enabled_actions) if enabled_actions is not None else None
+        ),
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    connection.save(force_insert=True)
+    _remember_secrets(connection, method, connection.credentials or {})
+    audit_record(
+        actor=actor,
+        action="connection.created",
+        target=connection,
+        workspace_id=workspace.id,
+        details=_details(connection),
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_update(
+    *,
+    actor: Actor,
+    workspace: Workspace,
+    connection_id: Any,
+    name: str | None = None,
+    scopes: Iterable[str] | None = None,
+    enabled_actions: Iterable[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    credentials: Mapping[str, Any] | None = None,
+) -> Connection:
+    """Rename, change its scopes, enabled actions or settings, or replace its credentials (its owner's,
+    or an Admin's for a company connection). Reduced scopes count from the very next step (rule 7)."""
+    found = connection_get(actor, workspace, connection_id, need=EDIT)
+    connection = Connection.objects.select_for_update().get(pk=found.pk)
+    connector = _connector(connection.connector_key)
+    changed: list[str] = []
+    if name is not None and _clean_name(name) != connection.name:
+        connection.name = _clean_name(name)
+        changed.append("name")
+    if scopes is not None:
+        cleaned = _clean_scopes(connector, list(scopes))
+        if cleaned != connection.granted_scopes:
+            connection.granted_scopes = cleaned
+            changed.append("granted_scopes")
+    if enabled_actions is not None:
+        actions = _clean_actions(connector, list(enabled_actions))
+        if actions != connection.enabled_actions:
+            connection.enabled_actions = actions
+            changed.append("enabled_actions")
+    if settings is not None:
+        cleaned_settings = _clean_settings(connector, dict(settings))
+        if cleaned_settings != connection.settings:
+            connection.settings = cleaned_settings
+            changed.append("settings")
+    if credentials is not None:
+        method = _auth(connector, connection.auth_method)
+        connection.credentials = _clean_credentials(method, dict(credentials))
+        _remember_secrets(connection, method, connection.credentials or {})
+        connection.health, connection.health_message = Health.UNKNOWN, ""
+        changed += ["credentials", "health", "health_message"]
+    if not changed:
+        return connection
+    connection.save(update_fields=[*changed, "updated_at"])
+    audit_record(
+        actor=actor,
+        action="connection.changed",
+        target=connection,
+        workspace_id=workspace.id,
+        details={"changed": [c for c in changed if not c.startswith("health")], **_details(connection)},
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_revoke(*, actor: Actor, workspace: Workspace, connection_id: Any) -> None:
+    """Destroy the connection and its credentials (its owner, or an Admin). The audit log keeps the act."""
+    found = connection_get(actor, workspace, connection_id, need=REVOKE)
+    details = _details(found)
+    target = found.audit_target
+    found.delete()
+    audit_record(
+        actor=actor, action="connection.revoked", target=target, workspace_id=workspace.id, details=details
+    )
+
+
+# Linking a company connection.
+
+
+def _linker(actor: Actor, workspace: Workspace, connection_id: Any) -> tuple[User, Connection]:
+    if not isinstance(actor, User):
+        raise ValidationError({"connection": "only a person links a company connection to themselves"})
+    connection = connection_get(actor, workspace, connection_id, need=Perm.CONNECTION_VIEW)
+    if connection.kind != Kind.COMPANY:
+        raise ValidationError({"connection": "only a company connection is linked"})
+    return actor, connection
+
+
+@transaction.atomic
+def connection_link(*, actor: Actor, workspace: Workspace, connection_id: Any) -> ConnectionLink:
+    """The actor agrees that jobs run on their behalf may use this company connection."""
+    user, connection = _linker(actor, workspace, connection_id)
+    existing = ConnectionLink.objects.filter(connection=connection, user=user).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            link = ConnectionLink.objects.create(connection=connection, user=user)
+    except IntegrityError:
+        return ConnectionLink.objects.get(connection=connection, user=user)
+    audit_record(actor=actor, action="connection.linked", target=connection, workspace_id=workspace.id)
+    return link
+
+
+@transaction.atomic
+def connection_unlink(*, actor: Actor, workspace: Workspace, connection_id: Any) -> None:
+    """Ends the actor's use of the company connection at once."""
+    user, connection = _linker(actor, workspace, connection_id)
+    deleted, _ = ConnectionLink.objects.filter(connection=connection, user=user).delete()
+    if deleted:
+        audit_record(actor=actor, action="connection.unlinked", target=connection, workspace_id=workspace.id)
+
+
+# Using a connection.
+
+
+def _transport(workspace: Workspace) -> Any:
+    def send(**kwargs: Any) -> httpx.Response:
+        return outbound.request(workspace=workspace, carries_secrets=True, **kwargs)
+
+    return send
+
+
+def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
+    method = _auth(connector, connection.auth_method)
+    credentials = dict(connection.credentials or {})
+    _remember_secrets(connection, method, credentials)
+    return Call(
+        settings=connector.settings.model_validate(connection.settings),
+        auth=method.kind,
+        credentials=credentials,
+        transport=_transport(workspace),
+        **extra,
+    )
+
+
+def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -> Connection:
+    """Call the connector's test with the connection's credentials and record its health. Its owner
+    (personal), or an Admin (company); the command line never tests a personal connection (rule 6)."""
+    found = connection_get(actor, workspace, connection_id, need=EDIT)
+    connector = _connector(found.connector_key)
+    if not connector_enabled(workspace, connector.key):
+        raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
+    try:
+        message = connector.test(_call(found, connector, workspace, timeout=15.0))
+        health = Health.HEALTHY
+    except ActionFailed as exc:
+        health, message = Health.FAILING, str(exc)
+    except outbound.DestinationRefused as exc:
+        health, message = Health.FAILING, str(exc)
+    except httpx.HTTPError as exc:
+        health, message = Health.FAILING, f"{type(exc).__name__}: {exc}"
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=found.pk)
+        connection.health = health
+        connection.health_message = mask_text(message)[:300]
+        connection.health_checked_at = timezone.now()
+        connection.save(update_fields=["health", "health_message", "health_checked_at"])
+        audit_record(
+            actor=actor,
+            action="connection.tested",
+            target=connection,
+            workspace_id=workspace.id,
+            details={"health": health},
+        )
+    return connection
+
+
+class ConnectionRefused(Exception):
+    """The step may not use the connection; the message says why and is safe to show."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A connection ready for one step: the connector's action and the call that carries the credentials."""
+
+    connection: Connection
+    connector: Connector
+    action: Action
+    call: Call
+
+    def describe(self) -> dict[str, Any]:
+        """What the job history records of it: never a credential."""
+        return {
+            "id": str(self.connection.id),
+            "name": self.connection.name,
+            "kind": self.connection.kind,
+            "connector": self.connector.key,
+            "action": self.action.key,
+        }
+
+
+def _refuse(
+    connection: Connection | None,
+    reason: str,
+    *,
+    action: str,
+    job_id: uuid.UUID | None,
+    step_path: str,
+    on_behalf_of: User | None,
+) -> ConnectionRefused:
+    if connection is not None:
+        use_record(
+            connection=connection,
+            action=action,
+            job_id=job_id,
+            step_path=step_path,
+            on_behalf_of=on_behalf_of,
+            outcome=Outcome.REFUSED,
+            detail=reason,
+        )
+    return ConnectionRefused(reason)
+
+
+def connection_for_step(
+    *,
+    workspace: Workspace,
+    connection_ref: Any,
+    action_key: str,
+    on_behalf_of: User | None,
+    job_id: uuid.UUID | None,
+    step_path: str,
+    idempotency_key: str = "",
+    timeout: float = 30.0,
+) -> Resolved:
+    """The connection a job's step names, checked before anything is sent (rules 6 and 7).
+
+    `on_behalf_of` is the person the job runs for (see docs/connections.md). Refused, with a reason,
+    and recorded as a refused use: a connection of another workspace or none; a disabled connector; a
+    personal connection of anyone else; a company connection the person has not linked; a person who
+    is no longer a member; an action the connection has disabled, or whose scopes it was not granted.
+    """
+
+    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
+        return _refuse(
+            connection,
+            reason,
+            action=action_key,
+            job_id=job_id,
+            step_path=step_path,
+            on_behalf_of=on_behalf_of,
+        )
+
+    try:
+        pk = uuid.UUID(str(connection_ref))
+    except ValueError:
+        pk = None
+    connection = Connection.objects.filter(workspace=workspace, pk=pk).first() if pk else None
+    if connection is None:
+        raise refused(None, f"there is no connection {str(connection_ref)[:40]!r} in this workspace")
+    label = f"connection {connection.name!r}"
+    try:
+        connector = registry.get(connection.connector_key)
+    except registry.UnknownConnector:
+        raise refused(connection, f"{label}: its connector is not installed") from None
+    if not connector_enabled(workspace, connector.key):
+        raise refused(connection, f"{label}: {connector.name} is disabled in this workspace")
+    if on_behalf_of is None:
+        raise refused(connection, f"{label}: this job runs on behalf of no one, so it uses no connection")
+    if access_policy.membership_of(on_behalf_of, workspace) is None:
+        raise refused(connection, f"{label}: the job runs for someone who is not a member here")
+    if connection.kind == Kind.PERSONAL and connection.owner_id != on_behalf_of.pk:
+        raise refused(
+            connection,
+            f"{label} is someone else's personal connection; only jobs run on its owner's behalf use it",
+        )
+    if (
+        connection.kind == Kind.COMPANY
+        and not ConnectionLink.objects.filter(connection=connection, user=on_behalf_of).exists()
+    ):
+        raise refused(
+            connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
+        )
+    action = connector.action(action_key)
+    if action is None:
+        raise refused(connection, f"{label}: {connector.name} has no action {action_key!r}")
+    if action.key not in connection.enabled_actions:
+        raise refused(connection, f"{label}: the action {action.key!r} is disabled on it")
+    missing = sorted(action.scopes - set(connection.granted_scopes))
+    if missing:
+        raise refused(
+            connection,
+            f"{label}: the action {action.key!r} needs the scope(s) {', '.join(missing)}, not granted to it",
+        )
+    call = _call(connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout)
+    return Resolved(connection=connection, connector=connector, action=action, call=call)
+
+
+def action_input(resolved: Resolved, given: Any) -> BaseModel:
+    """The step's input checked against the action's model; ValidationError naming each field."""
+    try:
+        return resolved.action.input.model_validate(given)
+    except PydanticError as exc:
+        raise ValidationError(_pydantic_errors(exc, "input")) from None
+
+
+def use_record(
+    *,
+    connection: Connection,
+    action: str,
+    job_id: uuid.UUID | None,
+    step_path: str,
+    on_behalf_of: User | None,
+    outcome: str,
+    host: str = "",
+    detail: str = "",
+) -> None:
+    """One line of the connection's usage history (and its last use)."""
+    ConnectionUse.objects.create(
+        workspace_id=connection.workspace_id,
+        connection=connection,
+        action=action[:40],
+        job_id=job_id,
+        step_path=step_path[:200],
+        on_behalf_of=on_behalf_of,
+        host=host[:255],
+        outcome=outcome,
+        detail=mask_text(detail)[:300],
+    )
+    if outcome != Outcome.REFUSED:
+        Connection.objects.filter(pk=connection.pk).update(last_used_at=timezone.now())

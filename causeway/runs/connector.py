@@ -1,0 +1,102 @@
+"""The `connector` step: one action of a connection, for the person the job runs on behalf of.
+
+Before anything is sent, the connection is resolved for that person (`connections.connection_for_step`:
+rules 6 and 7, the connector's enablement, the action's scopes and switch); a refusal fails the step
+with its reason and reaches no provider. The action's input is rendered in the template sandbox,
+checked against the action's model, and sent through the outbound rules (rule 20), with the step's
+`Idempotency-Key` (job and path). Each try is one line of the connection's usage history.
+
+On whose behalf a job runs (docs/connections.md):
+- a run or test run started by a person, and a re-run: that person;
+- a schedule, webhook or poll, and a run by a service account (the API): the person who saved the
+  version being run, who chose its connections;
+- a run from the operator's command line: no one, so it uses no connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from django.core.exceptions import ValidationError
+
+from causeway.accounts.models import User
+from causeway.connections import outbound
+from causeway.connections import services as connections
+from causeway.connections.models import Outcome
+from causeway.connections.sdk import ActionFailed
+from causeway.recipes.schema import ConnectorStep
+from causeway.runs.models import Job, TriggerType
+from causeway.runs.steps import StepFailed, StepResult, _backoff, _render_tree, _wait
+
+
+def on_behalf_of(job: Job) -> User | None:
+    if job.run_by_user_id is not None:
+        return job.run_by_user
+    if job.run_by_service_account_id is None and job.trigger_type == TriggerType.MANUAL:
+        return None
+    return job.version.created_by
+
+
+def run_connector(
+    step: ConnectorStep, context: dict[str, Any], job: Job, path: str, heartbeat: Callable[[], None]
+) -> StepResult:
+    given = _render_tree(step.input, context, "input")
+    recorded: dict[str, Any] = {"connection": step.connection, "action": step.action, "input": given}
+    person = on_behalf_of(job)
+    try:
+        resolved = connections.connection_for_step(
+            workspace=job.workspace,
+            connection_ref=step.connection,
+            action_key=step.action,
+            on_behalf_of=person,
+            job_id=job.id,
+            step_path=path,
+            idempotency_key=f"{job.id}:{path}",
+            timeout=float(step.timeout_seconds),
+        )
+    except connections.ConnectionRefused as exc:
+        return StepResult(input=recorded, output=None, failure=StepFailed(str(exc)))
+    recorded["connection"] = resolved.describe()
+    try:
+        checked = connections.action_input(resolved, given)
+    except ValidationError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        return StepResult(input=recorded, output=None, failure=StepFailed(detail))
+    attempt = 0
+    while True:
+        attempt += 1
+        heartbeat()
+        output: Any = None
+        outcome, detail = Outcome.SUCCEEDED, ""
+        try:
+            answer = resolved.action.run(resolved.call, checked)
+            output = answer.model_dump(mode="json")
+            failure: StepFailed | None = None
+        except ActionFailed as exc:
+            output = exc.output
+            failure = StepFailed(str(exc), transient=exc.transient)
+        except outbound.DestinationRefused as exc:
+            failure = StepFailed(str(exc))
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            failure = StepFailed(f"{type(exc).__name__}: {exc}", transient=True)
+        except httpx.TooManyRedirects as exc:
+            failure = StepFailed(str(exc))
+        if failure is not None:
+            outcome, detail = Outcome.FAILED, failure.message
+        connections.use_record(
+            connection=resolved.connection,
+            action=resolved.action.key,
+            job_id=job.id,
+            step_path=path,
+            on_behalf_of=person,
+            outcome=outcome,
+            host=resolved.call.hosts[-1] if resolved.call.hosts else "",
+            detail=detail,
+        )
+        if failure is None:
+            return StepResult(input=recorded, output=output, attempts=attempt)
+        if not failure.transient or attempt > step.retries:
+            return StepResult(input=recorded, output=output, attempts=attempt, failure=failure)
+        _wait(_backoff(attempt, None), heartbeat)

@@ -1,0 +1,183 @@
+"""Rule 6: a personal connection is used only in jobs run on behalf of its owner. Nobody else (an Admin,
+staff, a re-run by someone else, a member of another workspace) uses it or sees what it fetched, and a
+refused attempt sends nothing: the real local server records every request it receives."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from causeway.access.errors import NotFound
+from causeway.connections import selectors
+from causeway.connections import services as connections
+from causeway.connections.models import ConnectionUse
+from causeway.connections.tests.servers import Answer, Received, http_server
+from causeway.recipes.services import recipe_save
+from causeway.runs.history import PRIVATE, job_view
+from causeway.runs.services import job_rerun
+from causeway.tests.connections_kit import COMPANY_PASSWORD, TOKEN, Kit, build, recipe, run, step, triggered
+from causeway.workspaces.models import Membership
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    def answer(got: Received) -> Answer:
+        return Answer(body={"items": [{"id": 1, "private": "olive's data"}], "path": got.path})
+
+    with http_server(answer) as running:
+        yield running
+
+
+@pytest.fixture
+def kit(server: Any) -> Kit:
+    return build(server.url + "/v1")
+
+
+def test_rule_06_the_owner_runs_a_recipe_with_their_personal_connection(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    job = run(kit.owner, recipe(kit, kit.owner, [step(kit.personal)]))
+    assert job.status == "succeeded", job.error
+    (got,) = server.received
+    assert got.path == "/v1/items"
+    assert got.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert got.headers["Idempotency-Key"] == f"{job.id}:call"
+    view = job_view(actor=kit.owner, workspace=kit.workspace, job_id=job.id)
+    assert view.steps[0].output["body"]["items"][0]["private"] == "olive's data"
+    assert TOKEN not in str(view.steps[0].input)
+    use = ConnectionUse.objects.get()
+    assert (use.outcome, use.host, use.on_behalf_of, use.job_id) == (
+        "succeeded",
+        "127.0.0.1",
+        kit.owner,
+        job.id,
+    )
+
+
+def test_rule_06_a_recipe_run_by_an_admin_is_refused_before_any_request(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    job = run(kit.admin, recipe(kit, kit.owner, [step(kit.personal)]))
+    assert job.status == "failed"
+    assert "someone else's personal connection" in (job.error or "")
+    assert server.received == []
+    assert ConnectionUse.objects.get().outcome == "refused"
+
+
+def test_rule_06_a_version_saved_by_someone_else_does_not_run_on_the_owners_behalf(
+    kit: Kit, server: Any
+) -> None:
+    assert kit.personal is not None
+    found = recipe(kit, kit.owner, [step(kit.personal)])
+    # The owner's own version fires on their behalf from a schedule...
+    assert triggered(found).status == "succeeded"
+    assert len(server.received) == 1
+    # ...but once an Admin saves a version, it runs on the Admin's behalf, and is refused.
+    recipe_save(actor=kit.admin, recipe=found, definition=found.current_version.definition)
+    found.refresh_from_db()
+    job = triggered(found, "webhook")
+    assert job.status == "failed" and "someone else's personal connection" in (job.error or "")
+    assert len(server.received) == 1
+
+
+def test_rule_06_a_rerun_by_someone_else_is_refused_and_sends_nothing(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    found = recipe(kit, kit.owner, [step(kit.personal, path="/fail")])
+
+    def failing(got: Received) -> Answer:
+        return Answer(status=400, body={"error": "bad"})
+
+    server.recorder.responder = failing
+    first = run(kit.owner, found)
+    assert first.status == "failed" and len(server.received) == 1
+    again = job_rerun(actor=kit.analyst, job=first)
+    from causeway.runs import runtime
+
+    runtime.run(again.pk)
+    again.refresh_from_db()
+    assert again.status == "failed" and "someone else's personal connection" in (again.error or "")
+    assert len(server.received) == 1
+
+
+def test_rule_06_job_history_keeps_what_it_fetched_from_everyone_but_the_owner(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    job = run(
+        kit.owner,
+        recipe(
+            kit,
+            kit.owner,
+            [step(kit.personal), {"id": "copy", "type": "map", "fields": {"x": "{{ steps.call.body }}"}}],
+        ),
+    )
+    assert job.status == "succeeded"
+    for viewer in (kit.admin, kit.analyst, kit.operator):
+        view = job_view(actor=viewer, workspace=kit.workspace, job_id=job.id)
+        assert [s.output for s in view.steps] == [PRIVATE, PRIVATE]
+        assert [s.input for s in view.steps] == [PRIVATE, PRIVATE]
+        assert "olive's data" not in repr(view)
+    for stranger in (kit.staff, kit.outsider):
+        with pytest.raises(NotFound):
+            job_view(actor=stranger, workspace=kit.workspace, job_id=job.id)
+
+
+def test_rule_06_staff_and_other_workspaces_neither_see_nor_use_it(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    for stranger in (kit.staff, kit.outsider):
+        with pytest.raises(NotFound):
+            selectors.connection_detail(
+                actor=stranger, workspace=kit.workspace, connection_id=kit.personal.id
+            )
+        with pytest.raises(NotFound):
+            connections.connection_test(
+                actor=stranger, workspace=kit.workspace, connection_id=kit.personal.id
+            )
+        with pytest.raises(NotFound):
+            connections.connection_revoke(
+                actor=stranger, workspace=kit.workspace, connection_id=kit.personal.id
+            )
+    assert server.received == []
+
+
+def test_rule_06_leaving_the_workspace_ends_use_at_once(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    found = recipe(kit, kit.owner, [step(kit.personal)])
+    found.active, found.active_version = True, found.current_version
+    found.save(update_fields=["active", "active_version"])
+    Membership.objects.filter(user=kit.owner, workspace=kit.workspace).delete()
+    job = triggered(found)
+    assert job.status == "failed" and "not a member" in (job.error or "")
+    assert server.received == []
+
+
+def test_rule_06_a_company_connection_needs_a_link_by_the_person_the_job_runs_for(
+    kit: Kit, server: Any
+) -> None:
+    assert kit.company is not None
+    found = recipe(kit, kit.analyst, [step(kit.company)])
+    job = run(kit.analyst, found)
+    assert job.status == "failed" and "is not linked by analyst@example.com" in (job.error or "")
+    assert server.received == []
+    connections.connection_link(actor=kit.analyst, workspace=kit.workspace, connection_id=kit.company.id)
+    assert run(kit.analyst, found).status == "succeeded"
+    (got,) = server.received
+    assert (
+        got.headers["Authorization"]
+        == "Basic " + base64.b64encode(f"acme:{COMPANY_PASSWORD}".encode()).decode()
+    )
+    # Linked by the analyst, not by the operator: the operator's run is refused.
+    assert run(kit.operator, found).status == "failed"
+    connections.connection_unlink(actor=kit.analyst, workspace=kit.workspace, connection_id=kit.company.id)
+    assert run(kit.analyst, found).status == "failed"
+    assert len(server.received) == 1
+
+
+def test_rule_06_the_operators_command_line_runs_on_behalf_of_no_one(kit: Kit, server: Any) -> None:
+    from causeway.accounts.actors import SYSTEM
+
+    assert kit.personal is not None
+    job = run(SYSTEM, recipe(kit, kit.owner, [step(kit.personal)]))
+    assert job.status == "failed" and "on behalf of no one" in (job.error or "")
+    assert server.received == []
