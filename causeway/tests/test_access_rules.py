@@ -762,3 +762,31 @@ def test_the_access_commands_list_and_change_what_the_pages_do(world: World) -> 
         run("roles", "list", "--workspace", "nowhere")
     with pytest.raises(CommandError, match="members still hold"):
         run("roles", "delete", "--workspace", slug, "scoped-builder")
+
+
+def test_a_group_renamed_with_roles_it_may_not_carry_keeps_its_name_and_roles(world: World) -> None:
+    """The group's name and roles change together or not at all."""
+    before = (world.group.name, sorted(world.group.roles.values_list("key", flat=True)))
+    refused = api(
+        world,
+        "admin",
+        "PATCH",
+        f"/workspaces/{world.ws.id}/groups/{world.group.id}",
+        {"name": "Renamed", "roles": ["admin"]},
+    )
+    assert refused.status_code == 400, refused.content
+    world.group.refresh_from_db()
+    assert (world.group.name, sorted(world.group.roles.values_list("key", flat=True))) == before
+    changed = api(
+        world,
+        "admin",
+        "PATCH",
+        f"/workspaces/{world.ws.id}/groups/{world.group.id}",
+        {"name": "Renamed", "roles": ["operator"]},
+    )
+    assert changed.status_code == 200, changed.content
+    world.group.refresh_from_db()
+    assert (world.group.name, sorted(world.group.roles.values_list("key", flat=True))) == (
+        "Renamed",
+        ["operator"],
+    )
