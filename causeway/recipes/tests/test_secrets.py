@@ -160,7 +160,15 @@ def test_references_name_the_recipes_the_viewer_may_read_once_each(acme: dict[st
     project = project_create(actor=acme["admin"], workspace=workspace, name="Billing")
     uses_a = {
         "trigger": {"type": "manual"},
-        "steps": [{"id": "s1", "type": "map", "fields": {"a": "{{ secret.A }}", "b": "{{ secret.A }}"}}],
+        "steps": [
+            {
+                "id": "s1",
+                "type": "http",
+                "method": "GET",
+                "url": "https://api.example.com/items",
+                "headers": {"Authorization": "Bearer {{ secret.A }}", "X-Again": "{{ secret.A }}"},
+            }
+        ],
     }
     for name in ("Sync invoices", "Alert on failure"):
         recipe_create(actor=acme["admin"], workspace=workspace, project=project, name=name, definition=uses_a)
