@@ -83,8 +83,9 @@ def _setup(target_url: str) -> tuple[str, str, Any]:
     from causeway.access.models import Role
     from causeway.accounts.models import User
     from causeway.connections.outbound import outbound_hosts_set
-    from causeway.recipes.services import project_create, recipe_create, recipe_start
+    from causeway.recipes.services import project_create, recipe_create
     from causeway.runs.models import WebhookEndpoint
+    from causeway.runs.triggers import recipe_start
     from causeway.runs.webhooks import webhook_secret_rotate
     from causeway.workspaces.models import Membership, Workspace
 

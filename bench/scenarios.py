@@ -25,8 +25,9 @@ def _percentile(values: list[float], share: float) -> float:
 
 def respond_recipe(recipe: Any) -> tuple[str, str]:
     """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result."""
-    from causeway.recipes.services import recipe_create, recipe_start
+    from causeway.recipes.services import recipe_create
     from causeway.runs.models import WebhookEndpoint
+    from causeway.runs.triggers import recipe_start
     from causeway.runs.webhooks import webhook_secret_rotate
 
     admin = _admin(recipe)
