@@ -34,6 +34,9 @@ TLS_KEY = env_path("CAUSEWAY_TLS_KEY", HOME / "tls" / "localhost.key")
 AUDIT_CHECKPOINT_FILE = env_path("CAUSEWAY_AUDIT_CHECKPOINT_FILE", HOME / "audit-checkpoints.jsonl")
 WEB_BIND = env_str("CAUSEWAY_WEB_BIND", "127.0.0.1:8443")
 WEB_WORKERS = env_int("CAUSEWAY_WEB_WORKERS", 2, minimum=1, maximum=64)
+# `causeway up`'s web workers: one by default, which runs the jobs it starts in its own threads, so that
+# the whole embedded installation stays within about half a gigabyte.
+UP_WEB_WORKERS = env_int("CAUSEWAY_UP_WEB_WORKERS", 1, minimum=1, maximum=64)
 
 _secret_file = env_path("CAUSEWAY_SECRET_KEY_FILE", HOME / "secret-key.txt")
 SECRET_KEY = env_str("CAUSEWAY_SECRET_KEY", "")

@@ -18,6 +18,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from causeway.access.members import workspace_invitation_create
 from causeway.access.models import Role
 from causeway.accounts.models import User
 from causeway.accounts.services import user_create
@@ -30,7 +31,6 @@ from causeway.testing import STRONG_PASSWORD, make_user, make_workspace, migrate
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.vault import mac
 from causeway.workspaces.models import ApiToken, Invitation, invitation_email_index
-from causeway.workspaces.services import workspace_invitation_create
 from causeway.workspaces.tokens import token_create
 
 BEFORE_SEALING = [

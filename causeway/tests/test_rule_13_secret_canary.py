@@ -26,8 +26,8 @@ import httpx
 import pytest
 from django.db import connection
 
-from causeway.access.secrets import secret_use_for_destination
 from causeway.audit.models import AuditEvent
+from causeway.recipes.secrets import secret_use_for_destination
 from causeway.testing import (
     STRONG_PASSWORD,
     TEST_HOME,

@@ -82,7 +82,7 @@ def _mask_label(token: ApiToken) -> str:
 @transaction.atomic
 def token_issue(
     *,
-    actor: User | SystemActor,
+    actor: User | ServiceAccount | SystemActor,
     owner: User | ServiceAccount,
     name: str,
     expires_in_days: int,
@@ -136,7 +136,7 @@ def token_create(
 
 
 @transaction.atomic
-def token_revoke(*, actor: User | SystemActor, token: ApiToken) -> ApiToken:
+def token_revoke(*, actor: User | ServiceAccount | SystemActor, token: ApiToken) -> ApiToken:
     """Revoke a token; revoking a revoked token changes and records nothing.
 
     A person revokes only their own personal tokens (callers fetch through `token_get_own`; this

@@ -12,11 +12,15 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from causeway.access.services import (
+    service_account_create,
+    service_account_token_create,
+    service_account_token_revoke,
+)
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
 from causeway.audit.tasks import flush_refusals
 from causeway.testing import https_client, make_user, make_workspace, poll_until
 from causeway.workspaces import tokens
-from causeway.workspaces.service_accounts import service_account_create
 
 pytestmark = pytest.mark.django_db
 
@@ -102,8 +106,10 @@ def test_api_revoked_and_expired_tokens_count_as_failures(clock: Any, kind: str)
     if kind == "service account's revoked":
         workspace = make_workspace("Acme", members={user: "admin"})
         robot = service_account_create(actor=user, workspace=workspace, name="robot")
-        token, secret = tokens.token_issue(actor=user, owner=robot, name="ci", expires_in_days=30)
-        tokens.token_revoke(actor=user, token=token)
+        token, secret = service_account_token_create(
+            actor=user, workspace=workspace, account=robot, name="ci", expires_in_days=30
+        )
+        service_account_token_revoke(actor=user, workspace=workspace, token=token)
     else:
         token, secret = tokens.token_create(actor=user, name="laptop", expires_in_days=1)
         if kind == "revoked":
