@@ -751,9 +751,7 @@ class ConnectorStep(Step):
 
     type: Literal["connector"] = "connector"
     # Checked when the step runs, for the person the job runs on behalf of (rule 6).
-    connection: Text = Field(
-        title="Connection", description="the id of a connection you may use"
-    )
+    connection: Text = Field(title="Connection", description="the id of a connection you may use")
     action: Annotated[Text, AfterValidator(_action_key)] = Field(
         title="Action", description="one of the connector's actions, such as get"
     )

@@ -1,0 +1,354 @@
+"""API operations on connectors and connections: the catalogue and its switches (Admins), connections
+created, tested, changed, linked and revoked. Every answer is metadata: a credential never leaves."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from causeway.access.perms import Perm
+from causeway.access.routes import operation
+from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
+from causeway.connections import selectors, services
+from causeway.connections.sdk import Connector
+
+router = Router(tags=["connections"])
+
+
+def _who(request: HttpRequest) -> tuple[Any, Any]:
+    """The caller and the workspace `operation` checked."""
+    return getattr(request, "auth"), getattr(request, "workspace")  # noqa: B009
+
+
+ConnectorKey = Annotated[str, Field(max_length=40, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class CredentialFieldOut(Schema):
+    key: str
+    label: str
+    secret: bool
+    choices: list[str]
+
+
+class AuthMethodOut(Schema):
+    kind: str
+    label: str
+    fields: list[CredentialFieldOut]
+
+
+class ScopeOut(Schema):
+    key: str
+    description: str
+
+
+class ActionOut(Schema):
+    key: str
+    name: str
+    description: str
+    scopes: list[str]
+    side_effects: bool
+    input_schema: dict[str, Any]
+
+
+class ConnectorOut(Schema):
+    key: str
+    name: str
+    description: str
+    enabled: bool = Field(description="whether an Admin enabled it for this workspace")
+    auth_methods: list[AuthMethodOut]
+    settings_schema: dict[str, Any]
+    scopes: list[ScopeOut]
+    actions: list[ActionOut]
+
+
+def _connector(connector: Connector, enabled: bool) -> dict[str, Any]:
+    return {
+        "key": connector.key,
+        "name": connector.name,
+        "description": connector.description,
+        "enabled": enabled,
+        "auth_methods": [
+            {
+                "kind": m.kind,
+                "label": m.label,
+                "fields": [
+                    {"key": f.key, "label": f.label, "secret": f.secret, "choices": list(f.choices)}
+                    for f in m.fields
+                ],
+            }
+            for m in connector.auth_methods
+        ],
+        "settings_schema": connector.settings.model_json_schema(),
+        "scopes": [{"key": s.key, "description": s.description} for s in connector.scopes],
+        "actions": [
+            {
+                "key": a.key,
+                "name": a.name,
+                "description": a.description,
+                "scopes": sorted(a.scopes),
+                "side_effects": a.side_effects,
+                "input_schema": a.input.model_json_schema(),
+            }
+            for a in connector.actions
+        ],
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/connectors",
+    response=answers({200: list[ConnectorOut]}),
+    summary="The connectors this installation has, and which are enabled in the workspace",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connector_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
+    entries = selectors.catalogue(actor=_who(request)[0], workspace=_who(request)[1])
+    return [_connector(e.connector, e.enabled) for e in entries]
+
+
+class EnableIn(StrictIn):
+    enabled: bool
+
+
+@router.put(
+    "/workspaces/{workspace_id}/connectors/{key}",
+    response=answers({200: ConnectorOut}),
+    summary="Enable or disable a connector for the workspace (Admins; audited)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connector_set(request: HttpRequest, workspace_id: WorkspaceRef, key: ConnectorKey, body: EnableIn) -> Any:
+    actor, workspace = _who(request)
+    services.connector_enable(actor=actor, workspace=workspace, key=key, enabled=body.enabled)
+    entry = next(e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == key)
+    return _connector(entry.connector, entry.enabled)
+
+
+class ConnectionOut(Schema):
+    id: uuid.UUID
+    name: str
+    kind: str
+    connector: str
+    connector_name: str
+    auth_method: str
+    owner: str = Field(description="the owner's email (personal), or `company`")
+    scopes: list[str]
+    enabled_actions: list[str]
+    health: str
+    health_message: str
+    settings: dict[str, Any] = Field(description="shown to those who may change it, and for company")
+    credentials: dict[str, str] = Field(description="the auth method's fields; secret ones always masked")
+    linked: bool = Field(description="whether you linked it (company connections)")
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def _connection(view: selectors.ConnectionView) -> dict[str, Any]:
+    c = view.connection
+    return {
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind,
+        "connector": c.connector_key,
+        "connector_name": view.connector_name,
+        "auth_method": c.auth_method,
+        "owner": view.owner,
+        "scopes": list(c.granted_scopes),
+        "enabled_actions": list(c.enabled_actions) if view.details else [],
+        "health": c.health if view.details else "",
+        "health_message": c.health_message if view.may_edit else "",
+        "settings": view.settings,
+        "credentials": view.credentials,
+        "linked": view.linked,
+        "created_at": c.created_at,
+        "last_used_at": c.last_used_at,
+    }
+
+
+@router.get(
+    "/workspaces/{workspace_id}/connections",
+    response=answers({200: list[ConnectionOut]}),
+    summary="Connections you may see: your own, the company's, and (Admins) that others' exist",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_list(
+    request: HttpRequest, workspace_id: WorkspaceRef, kind: Literal["personal", "company"] | None = None
+) -> list[dict[str, Any]]:
+    views = selectors.connections_list(actor=_who(request)[0], workspace=_who(request)[1], kind=kind)
+    return [_connection(v) for v in views]
+
+
+class ConnectionIn(StrictIn):
+    kind: Literal["personal", "company"]
+    connector: ConnectorKey
+    name: str = Field(min_length=1, max_length=100)
+    auth_method: str = Field(max_length=20)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    credentials: dict[str, str] = Field(default_factory=dict, description="never shown again")
+    scopes: list[str] = Field(default_factory=list, description="the scopes you grant it")
+    enabled_actions: list[str] | None = Field(default=None, description="omitted: every action")
+
+
+@router.post(
+    "/workspaces/{workspace_id}/connections",
+    response=answers({201: ConnectionOut}),
+    summary="Connect an account: personal (yours) or company (Admins)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_create(request: HttpRequest, workspace_id: WorkspaceRef, body: ConnectionIn) -> Status[Any]:
+    actor, workspace = _who(request)
+    created = services.connection_create(
+        actor=actor,
+        workspace=workspace,
+        kind=body.kind,
+        connector_key=body.connector,
+        name=body.name,
+        auth_method=body.auth_method,
+        settings=body.settings,
+        credentials=body.credentials,
+        scopes=body.scopes,
+        enabled_actions=body.enabled_actions,
+    )
+    view = selectors.connection_detail(actor=actor, workspace=workspace, connection_id=created.id)
+    return Status(201, _connection(view))
+
+
+@router.get(
+    "/workspaces/{workspace_id}/connections/{connection_id}",
+    response=answers({200: ConnectionOut}),
+    summary="One connection (never its credentials)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_get(request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId) -> Any:
+    view = selectors.connection_detail(
+        actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
+    )
+    return _connection(view)
+
+
+class ConnectionPatch(StrictIn):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    scopes: list[str] | None = None
+    enabled_actions: list[str] | None = None
+    settings: dict[str, Any] | None = None
+    credentials: dict[str, str] | None = Field(default=None, description="replaces them; never shown again")
+
+
+@router.patch(
+    "/workspaces/{workspace_id}/connections/{connection_id}",
+    response=answers({200: ConnectionOut}),
+    summary="Change a connection's name, scopes, enabled actions, settings or credentials",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_update(
+    request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId, body: ConnectionPatch
+) -> Any:
+    actor, workspace = _who(request)
+    services.connection_update(
+        actor=actor,
+        workspace=workspace,
+        connection_id=connection_id,
+        name=body.name,
+        scopes=body.scopes,
+        enabled_actions=body.enabled_actions,
+        settings=body.settings,
+        credentials=body.credentials,
+    )
+    return _connection(
+        selectors.connection_detail(actor=actor, workspace=workspace, connection_id=connection_id)
+    )
+
+
+@router.post(
+    "/workspaces/{workspace_id}/connections/{connection_id}/test",
+    response=answers({200: ConnectionOut}),
+    summary="Test a connection with its credentials; its health is recorded",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_test(request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId) -> Any:
+    actor, workspace = _who(request)
+    services.connection_test(actor=actor, workspace=workspace, connection_id=connection_id)
+    return _connection(
+        selectors.connection_detail(actor=actor, workspace=workspace, connection_id=connection_id)
+    )
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/connections/{connection_id}",
+    response=answers({204: None}),
+    summary="Revoke a connection: its credentials are destroyed (its owner, or an Admin)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_revoke(
+    request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId
+) -> Status[None]:
+    services.connection_revoke(
+        actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
+    )
+    return Status(204, None)
+
+
+@router.put(
+    "/workspaces/{workspace_id}/connections/{connection_id}/link",
+    response=answers({204: None}),
+    summary="Link a company connection to yourself: jobs run on your behalf may use it",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_link(
+    request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId
+) -> Status[None]:
+    services.connection_link(actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id)
+    return Status(204, None)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/connections/{connection_id}/link",
+    response=answers({204: None}),
+    summary="Unlink a company connection: jobs on your behalf stop using it at once",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_unlink(
+    request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId
+) -> Status[None]:
+    services.connection_unlink(
+        actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
+    )
+    return Status(204, None)
+
+
+class UseOut(Schema):
+    action: str
+    job_id: uuid.UUID | None
+    step_path: str
+    on_behalf_of: str
+    host: str
+    outcome: str
+    detail: str
+    used_at: datetime
+
+
+@router.get(
+    "/workspaces/{workspace_id}/connections/{connection_id}/uses",
+    response=answers({200: list[UseOut]}),
+    summary="A connection's usage history, newest first (its owner; Admins for company connections)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_uses(request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId) -> list[Any]:
+    uses = selectors.connection_uses(
+        actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
+    )
+    return [
+        {
+            "action": u.action,
+            "job_id": u.job_id,
+            "step_path": u.step_path,
+            "on_behalf_of": u.on_behalf_of.email if u.on_behalf_of else "",
+            "host": u.host,
+            "outcome": u.outcome,
+            "detail": u.detail,
+            "used_at": u.used_at,
+        }
+        for u in uses
+    ]
