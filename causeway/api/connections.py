@@ -13,7 +13,7 @@ from ninja import Field, Router, Schema, Status
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
-from causeway.connections import selectors, services
+from causeway.connections import declarative, selectors, services
 from causeway.connections.sdk import Connector
 
 router = Router(tags=["connections"])
@@ -124,6 +124,53 @@ def connector_set(request: HttpRequest, workspace_id: WorkspaceRef, key: Connect
     services.connector_enable(actor=actor, workspace=workspace, key=key, enabled=body.enabled)
     entry = next(e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == key)
     return _connector(entry.connector, entry.enabled)
+
+
+class CustomConnectorIn(StrictIn):
+    document: str | dict[str, Any] = Field(
+        description="the connector as JSON or YAML text, or as a JSON object (see the schema operation)"
+    )
+
+
+@router.get(
+    "/workspaces/{workspace_id}/custom-connectors/schema",
+    response=answers({200: dict[str, Any]}),
+    summary="The JSON schema a declarative connector's document is checked against",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def custom_connector_schema(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
+    return declarative.schema()
+
+
+@router.post(
+    "/workspaces/{workspace_id}/custom-connectors",
+    response=answers({201: ConnectorOut}),
+    summary="Define a declarative connector, or replace the one with its key (connection:create)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def custom_connector_save(
+    request: HttpRequest, workspace_id: WorkspaceRef, body: CustomConnectorIn
+) -> Status[Any]:
+    actor, workspace = _who(request)
+    row = services.custom_connector_save(actor=actor, workspace=workspace, document=body.document)
+    entry = next(
+        e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == row.key
+    )
+    return Status(201, _connector(entry.connector, entry.enabled))
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/custom-connectors/{key}",
+    response=answers({204: None}),
+    summary="Remove a declarative connector that no connection uses (connection:create)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def custom_connector_delete(
+    request: HttpRequest, workspace_id: WorkspaceRef, key: ConnectorKey
+) -> Status[None]:
+    actor, workspace = _who(request)
+    services.custom_connector_delete(actor=actor, workspace=workspace, key=key)
+    return Status(204, None)
 
 
 class ConnectionOut(Schema):

@@ -190,6 +190,15 @@ def build_world() -> World:
     )
 
 
+PINGER = {
+    "key": "pinger",
+    "name": "Pinger",
+    "base_url": "http://127.0.0.1:9",
+    "auth": ["none"],
+    "actions": [{"key": "ping", "name": "Ping", "request": {"path": "/ping"}}],
+}
+
+
 def _connections(ws: Any, people: dict[str, Any], system: Any) -> dict[str, Any]:
     """The HTTP connector enabled; the Analyst's personal connection and a company one. Their base URL
     is a loopback address the workspace does not allow, so a test of either sends nothing anywhere."""
@@ -209,6 +218,7 @@ def _connections(ws: Any, people: dict[str, Any], system: Any) -> dict[str, Any]
     company = connections.connection_create(
         actor=system, workspace=ws, kind="company", name="Shared", **fields
     )
+    connections.custom_connector_save(actor=system, workspace=ws, document=PINGER)
     return {"personal_connection": personal.id, "company_connection": company.id}
 
 

@@ -38,7 +38,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from causeway.testing import https_client
-from causeway.tests.access_personas import ACTORS, MANUAL, World, build_world
+from causeway.tests.access_personas import ACTORS, MANUAL, PINGER, World, build_world
 from causeway.tests.test_default_deny import walk
 
 
@@ -114,6 +114,10 @@ ROWS: list[Page | Api] = [
     Page("web:connectors", "GET",                             "302  200  200  200  200  200  302  404  404"),
     Page("web:connector_toggle", "POST",                      "302  302  403  403  403  403  302  404  404",
         params=(("key", "connector_key"),), form=lambda w: {"enabled": "0"}),
+    Page("web:custom_connector_save", "POST",                 "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"document": json.dumps({**PINGER, "key": "pinger_two"})}),
+    Page("web:custom_connector_delete", "POST",               "302  302  302  403  403  403  302  404  404",
+        params=(("key", "custom_key"),)),
     Page("web:connections", "GET",                            "302  200  200  200  200  200  302  404  404"),
     Page("web:connection_new", "GET",                         "302  200  200  200  200  200  302  404  404"),
     Page("web:connection_new", "POST",                        "302  302  302  403  403  403  302  404  404",
@@ -278,6 +282,13 @@ ROWS: list[Page | Api] = [
     Api("GET /workspaces/{workspace_id}/connectors",          "401  200  200  200  200  200  403  404  404"),
     Api("PUT /workspaces/{workspace_id}/connectors/{key}",    "401  200  403  403  403  403  403  404  404",
         body={"enabled": True}, params=(("key", "connector_key"),)),
+    Api("GET /workspaces/{workspace_id}/custom-connectors/schema",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/custom-connectors",  "401  201  201  403  403  403  403  404  404",
+        body={"document": {**PINGER, "key": "pinger_two"}}),
+    Api("DELETE /workspaces/{workspace_id}/custom-connectors/{key}",
+                                                              "401  204  204  403  403  403  403  404  404",
+        params=(("key", "custom_key"),)),
     Api("GET /workspaces/{workspace_id}/connections",         "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/connections",        "401  201  201  403  403  403  403  404  404",
         body={"kind": "personal", "connector": "http", "name": "Mine", "auth_method": "none",
@@ -532,6 +543,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "connection_id": lambda w: w.ids["personal_connection"],
     "company_connection": lambda w: w.ids["company_connection"],
     "connector_key": lambda w: "http",
+    "custom_key": lambda w: "pinger",
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
 }
 

@@ -69,6 +69,29 @@ def connector_toggle(request: HttpRequest, workspace: Workspace, key: str) -> Ht
 
 
 @page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def custom_connector_save(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    document = request.POST.get("document", "")
+    try:
+        row = services.custom_connector_save(actor=_me(request), workspace=workspace, document=document)
+    except ValidationError as exc:
+        return _catalogue(request, workspace, errors=_errors(exc), document=document)
+    messages.success(request, f"Connector {row.key} saved. An Admin enables it for the workspace.")
+    return redirect("web:connectors", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def custom_connector_delete(request: HttpRequest, workspace: Workspace, key: str) -> HttpResponse:
+    try:
+        services.custom_connector_delete(actor=_me(request), workspace=workspace, key=key)
+    except ValidationError as exc:
+        return _catalogue(request, workspace, errors=_errors(exc))
+    messages.success(request, f"Connector {key} removed.")
+    return redirect("web:connectors", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_GET
 def connections(request: HttpRequest, workspace: Workspace) -> HttpResponse:

@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
-from causeway.connections import selectors, services
+from causeway.connections import registry, selectors, services
 
 
 def _credentials(path: str | None, stdin: TextIO) -> dict[str, Any]:
@@ -46,6 +46,16 @@ def _credentials(path: str | None, stdin: TextIO) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise CommandError("credentials: not a JSON object")
     return found
+
+
+def _document(path: str, stdin: TextIO) -> str:
+    if path == "-":
+        return stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CommandError(f"file: cannot read {path}: {reason}") from None
 
 
 def _list(raw: str | None) -> list[str] | None:
@@ -80,6 +90,16 @@ class Command(BaseCommand):
             sub = actions.add_parser(name, help=text)
             sub.add_argument("--workspace", required=True, metavar="SLUG")
             sub.add_argument("connector", metavar="KEY")
+        define = actions.add_parser(
+            "define", help="define or replace a declarative connector from a JSON or YAML document"
+        )
+        define.add_argument("--workspace", required=True, metavar="SLUG")
+        define.add_argument(
+            "--file", required=True, metavar="PATH", help="the document; - for standard input"
+        )
+        undefine = actions.add_parser("undefine", help="remove a declarative connector no connection uses")
+        undefine.add_argument("--workspace", required=True, metavar="SLUG")
+        undefine.add_argument("connector", metavar="KEY")
         create = actions.add_parser(
             "create", help="create a company connection; credentials as JSON from a file or standard input"
         )
@@ -115,6 +135,8 @@ class Command(BaseCommand):
             self._act(actor, workspace, options)
         except ValidationError as exc:
             raise refusal(exc) from None
+        except registry.UnknownConnector as exc:
+            raise CommandError(f"connector: {exc}") from None
         except NotFound as exc:
             raise CommandError(f"{exc.what}: not found") from None
         except Forbidden as exc:
@@ -132,6 +154,16 @@ class Command(BaseCommand):
                 actor=actor, workspace=workspace, key=options["connector"], enabled=action == "enable"
             )
             out(f"{options['connector']} {action}d in {workspace.slug}.")
+        elif action == "define":
+            row = services.custom_connector_save(
+                actor=actor,
+                workspace=workspace,
+                document=_document(options["file"], options.get("stdin") or sys.stdin),
+            )
+            out(f"Saved connector {row.key} in {workspace.slug}; enable it with: causeway connections enable")
+        elif action == "undefine":
+            services.custom_connector_delete(actor=actor, workspace=workspace, key=options["connector"])
+            out(f"Removed connector {options['connector']} from {workspace.slug}.")
         elif action == "list":
             for view in selectors.connections_list(actor=actor, workspace=workspace):
                 c = view.connection
