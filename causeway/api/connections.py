@@ -114,15 +114,18 @@ class EnableIn(StrictIn):
 
 
 @router.put(
-    "/workspaces/{workspace_id}/connectors/{key}",
+    "/workspaces/{workspace_id}/connectors/{connector_key}",
     response=answers({200: ConnectorOut}),
     summary="Enable or disable a connector for the workspace (Admins; audited)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def connector_set(request: HttpRequest, workspace_id: WorkspaceRef, key: ConnectorKey, body: EnableIn) -> Any:
+def connector_set(
+    request: HttpRequest, workspace_id: WorkspaceRef, connector_key: ConnectorKey, body: EnableIn
+) -> Any:
     actor, workspace = _who(request)
-    services.connector_enable(actor=actor, workspace=workspace, key=key, enabled=body.enabled)
-    entry = next(e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == key)
+    services.connector_enable(actor=actor, workspace=workspace, key=connector_key, enabled=body.enabled)
+    entries = selectors.catalogue(actor=actor, workspace=workspace)
+    entry = next(e for e in entries if e.connector.key == connector_key)
     return _connector(entry.connector, entry.enabled)
 
 
@@ -160,16 +163,16 @@ def custom_connector_save(
 
 
 @router.delete(
-    "/workspaces/{workspace_id}/custom-connectors/{key}",
+    "/workspaces/{workspace_id}/custom-connectors/{custom_key}",
     response=answers({204: None}),
     summary="Remove a declarative connector that no connection uses (connection:create)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def custom_connector_delete(
-    request: HttpRequest, workspace_id: WorkspaceRef, key: ConnectorKey
+    request: HttpRequest, workspace_id: WorkspaceRef, custom_key: ConnectorKey
 ) -> Status[None]:
     actor, workspace = _who(request)
-    services.custom_connector_delete(actor=actor, workspace=workspace, key=key)
+    services.custom_connector_delete(actor=actor, workspace=workspace, key=custom_key)
     return Status(204, None)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
 from causeway.access import policy as access_policy
+from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
@@ -620,7 +621,7 @@ def custom_connector_delete(*, actor: Actor, workspace: Workspace, key: str) -> 
     _builder(actor, workspace)
     row = CustomConnector.objects.select_for_update().filter(workspace=workspace, key=str(key)[:40]).first()
     if row is None:
-        raise ValidationError({"connector": f"there is no declarative connector {str(key)[:60]!r} here"})
+        raise NotFound("connector")
     using = Connection.objects.filter(workspace=workspace, connector_key=row.key).count()
     if using:
         raise ValidationError({"connector": f"{using} connection(s) use it: revoke them first"})

@@ -10,11 +10,13 @@ urlpatterns = [
     path("w/<slug:workspace>/connectors", views.connectors, name="connectors"),
     path("w/<slug:workspace>/custom-connectors", views.custom_connector_save, name="custom_connector_save"),
     path(
-        "w/<slug:workspace>/custom-connectors/<slug:key>/delete",
+        "w/<slug:workspace>/custom-connectors/<slug:custom_key>/delete",
         views.custom_connector_delete,
         name="custom_connector_delete",
     ),
-    path("w/<slug:workspace>/connectors/<slug:key>", views.connector_toggle, name="connector_toggle"),
+    path(
+        "w/<slug:workspace>/connectors/<slug:connector_key>", views.connector_toggle, name="connector_toggle"
+    ),
     path("w/<slug:workspace>/connections", views.connections, name="connections"),
     path("w/<slug:workspace>/connections/new", views.connection_new, name="connection_new"),
     path("w/<slug:workspace>/connections/<str:connection>", views.connection, name="connection"),

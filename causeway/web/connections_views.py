@@ -17,8 +17,16 @@ from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import User
-from causeway.connections import registry, selectors, services
+from causeway.connections import selectors, services
 from causeway.connections.sdk import Connector
+from causeway.web.connections_forms import (
+    ChooseForm,
+    ConnectionForm,
+    DocumentForm,
+    LinkForm,
+    ScopesForm,
+    ToggleForm,
+)
 from causeway.web.errors import masked_page
 from causeway.workspaces.models import Workspace
 
@@ -58,20 +66,24 @@ def _catalogue(request: HttpRequest, workspace: Workspace, **extra: Any) -> Http
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def connector_toggle(request: HttpRequest, workspace: Workspace, key: str) -> HttpResponse:
-    enabled = request.POST.get("enabled") == "1"
+def connector_toggle(request: HttpRequest, workspace: Workspace, connector_key: str) -> HttpResponse:
+    form = ToggleForm(request.POST)
+    form.is_valid()
+    enabled = form.on()
     try:
-        services.connector_enable(actor=_me(request), workspace=workspace, key=key, enabled=enabled)
+        services.connector_enable(actor=_me(request), workspace=workspace, key=connector_key, enabled=enabled)
     except ValidationError as exc:
         return _catalogue(request, workspace, errors=_errors(exc))
-    messages.success(request, f"{registry.get(key).name} {'enabled' if enabled else 'disabled'}.")
+    messages.success(request, f"{connector_key} {'enabled' if enabled else 'disabled'}.")
     return redirect("web:connectors", workspace=workspace.slug)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def custom_connector_save(request: HttpRequest, workspace: Workspace) -> HttpResponse:
-    document = request.POST.get("document", "")
+    form = DocumentForm(request.POST)
+    form.is_valid()
+    document = form.cleaned_data.get("document", "")
     try:
         row = services.custom_connector_save(actor=_me(request), workspace=workspace, document=document)
     except ValidationError as exc:
@@ -82,12 +94,12 @@ def custom_connector_save(request: HttpRequest, workspace: Workspace) -> HttpRes
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def custom_connector_delete(request: HttpRequest, workspace: Workspace, key: str) -> HttpResponse:
+def custom_connector_delete(request: HttpRequest, workspace: Workspace, custom_key: str) -> HttpResponse:
     try:
-        services.custom_connector_delete(actor=_me(request), workspace=workspace, key=key)
+        services.custom_connector_delete(actor=_me(request), workspace=workspace, key=custom_key)
     except ValidationError as exc:
         return _catalogue(request, workspace, errors=_errors(exc))
-    messages.success(request, f"Connector {key} removed.")
+    messages.success(request, f"Connector {custom_key} removed.")
     return redirect("web:connectors", workspace=workspace.slug)
 
 
@@ -111,10 +123,10 @@ def connections(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 def _chosen(request: HttpRequest, workspace: Workspace) -> tuple[list[Connector], Connector | None, str]:
     enabled = selectors.enabled_connectors(actor=_me(request), workspace=workspace)
-    source = request.POST if request.method == "POST" else request.GET
-    key = source.get("connector", "")
+    form = ChooseForm(request.POST) if request.method == "POST" else ChooseForm(request.GET)
+    form.is_valid()
+    key, auth = form.cleaned_data.get("connector", ""), form.cleaned_data.get("auth_method", "")
     connector = next((c for c in enabled if c.key == key), enabled[0] if len(enabled) == 1 else None)
-    auth = source.get("auth_method", "")
     if connector is not None and connector.auth_method(auth) is None:
         auth = connector.auth_methods[0].kind
     return enabled, connector, auth
@@ -135,20 +147,25 @@ def _settings_fields(connector: Connector | None) -> list[tuple[str, str, str, b
 def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     enabled, connector, auth = _chosen(request, workspace)
     errors: dict[str, list[str]] = {}
-    if request.method == "POST" and connector is not None:
-        post = request.POST
+    form = (
+        ConnectionForm(request.POST, connector=connector, auth=auth)
+        if request.method == "POST"
+        else ConnectionForm(connector=connector, auth=auth)
+    )
+    if request.method == "POST" and connector is not None and form.is_valid():
+        data = form.cleaned_data
         try:
             created = services.connection_create(
                 actor=_me(request),
                 workspace=workspace,
-                kind=post.get("kind", "personal"),
+                kind=data.get("kind") or "personal",
                 connector_key=connector.key,
-                name=post.get("name", ""),
+                name=data.get("name", ""),
                 auth_method=auth,
-                settings={k[8:]: v for k, v in post.items() if k.startswith("setting:") and v != ""},
-                credentials={k[5:]: v for k, v in post.items() if k.startswith("cred:")},
-                scopes=post.getlist("scope"),
-                enabled_actions=post.getlist("action"),
+                settings=form.settings(),
+                credentials=form.credentials(),
+                scopes=data.get("scope", []),
+                enabled_actions=data.get("action", []),
             )
         except ValidationError as exc:
             errors = _errors(exc)
@@ -166,8 +183,10 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         "can_personal": policy.has_perm(request.user, workspace, Perm.CONNECTION_CREATE),
         "is_admin": _admin(request, workspace),
         "errors": errors,
-        "posted": request.POST if errors else {},
-        "scopes_posted": request.POST.getlist("scope") if errors else [],
+        "posted": {"kind": form.cleaned_data.get("kind"), "name": form.cleaned_data.get("name")}
+        if errors
+        else {},
+        "scopes_posted": form.cleaned_data.get("scope", []) if errors else [],
     }
     response = render(request, "web/connections/new.html", context, status=400 if errors else 200)
     # Should a credential have been typed into a field that is shown again, it comes back masked.
@@ -196,13 +215,15 @@ def connection(request: HttpRequest, workspace: Workspace, connection: str) -> H
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def connection_update(request: HttpRequest, workspace: Workspace, connection: str) -> HttpResponse:
+    form = ScopesForm(request.POST)
+    form.is_valid()
     try:
         services.connection_update(
             actor=_me(request),
             workspace=workspace,
             connection_id=connection,
-            scopes=request.POST.getlist("scope"),
-            enabled_actions=request.POST.getlist("action"),
+            scopes=form.cleaned_data.get("scope", []),
+            enabled_actions=form.cleaned_data.get("action", []),
         )
     except ValidationError as exc:
         return _detail(request, workspace, connection, errors=_errors(exc))
@@ -224,8 +245,10 @@ def connection_test(request: HttpRequest, workspace: Workspace, connection: str)
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def connection_link(request: HttpRequest, workspace: Workspace, connection: str) -> HttpResponse:
+    form = LinkForm(request.POST)
+    form.is_valid()
     try:
-        if request.POST.get("link") == "1":
+        if form.cleaned_data.get("link") == "1":
             services.connection_link(actor=_me(request), workspace=workspace, connection_id=connection)
         else:
             services.connection_unlink(actor=_me(request), workspace=workspace, connection_id=connection)
