@@ -12,11 +12,21 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
 from causeway.access import content, review, services
-from causeway.access.models import Group, RecipeGrant, Role
+from causeway.access.models import Group, GroupMember, RecipeGrant, Role
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.api.schemas import Email, ObjectId, Ref, StrictIn, WorkspaceRef, answers, name_field, stated
-from causeway.workspaces.models import ServiceAccount, ServiceAccountToken
+from causeway.api.schemas import (
+    Email,
+    ObjectId,
+    Ref,
+    Shown,
+    StrictIn,
+    WorkspaceRef,
+    answers,
+    name_field,
+    stated,
+)
+from causeway.workspaces.models import ServiceAccount
 from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
 
 router = Router(tags=["access"])
@@ -45,6 +55,14 @@ class RoleOut(Schema):
     all_projects: bool
     projects: list[uuid.UUID]
 
+    @staticmethod
+    def resolve_permissions(role: Role) -> list[str]:
+        return sorted(role.permissions)
+
+    @staticmethod
+    def resolve_projects(role: Role) -> list[uuid.UUID]:
+        return [p.id for p in role.projects.all()]
+
 
 class RoleIn(Strict):
     name: str = name_field("the role's name, unique in the workspace")
@@ -67,12 +85,24 @@ class GroupMemberOut(Schema):
     service_account_id: uuid.UUID | None
     service_account: str | None
 
+    @staticmethod
+    def resolve_email(member: GroupMember) -> str | None:
+        return member.user.email if member.user is not None else None
+
+    @staticmethod
+    def resolve_service_account(member: GroupMember) -> str | None:
+        return member.service_account.name if member.service_account is not None else None
+
 
 class GroupOut(Schema):
     id: uuid.UUID
     name: str
     roles: list[str]
     members: list[GroupMemberOut]
+
+    @staticmethod
+    def resolve_roles(group: Group) -> list[str]:
+        return sorted(r.key for r in group.roles.all())
 
 
 class GroupIn(Strict):
@@ -95,6 +125,32 @@ class GrantOut(Schema):
     grantee_id: uuid.UUID
     grantee: str
     capabilities: list[str]
+
+    @staticmethod
+    def _grantee(grant: RecipeGrant) -> tuple[str, uuid.UUID, str]:
+        """Who holds the grant: its kind, id and how a person recognises it."""
+        if grant.user is not None:
+            return "user", grant.user.id, grant.user.email
+        if grant.service_account is not None:
+            return "service_account", grant.service_account.id, grant.service_account.name
+        assert grant.group is not None  # nosec B101
+        return "group", grant.group.id, grant.group.name
+
+    @staticmethod
+    def resolve_grantee_type(grant: RecipeGrant) -> str:
+        return GrantOut._grantee(grant)[0]
+
+    @staticmethod
+    def resolve_grantee_id(grant: RecipeGrant) -> uuid.UUID:
+        return GrantOut._grantee(grant)[1]
+
+    @staticmethod
+    def resolve_grantee(grant: RecipeGrant) -> str:
+        return GrantOut._grantee(grant)[2]
+
+    @staticmethod
+    def resolve_capabilities(grant: RecipeGrant) -> list[str]:
+        return sorted(c.value for c in grant.capabilities)
 
 
 class GrantIn(Strict):
@@ -134,6 +190,10 @@ class ServiceAccountOut(Schema):
     created_at: datetime
     tokens: list[ServiceAccountTokenOut]
 
+    @staticmethod
+    def resolve_active(account: ServiceAccount) -> bool:
+        return account.is_active
+
 
 class ServiceAccountIn(Strict):
     name: str = name_field("the service account's name, unique in the workspace")
@@ -155,74 +215,17 @@ class ExplainOut(Schema):
     withheld_by: str
     summary: str
 
+    @staticmethod
+    def resolve_permission(found: content.Explanation) -> str:
+        return str(found.perm)
 
-def _role_out(role: Role) -> dict[str, Any]:
-    return {
-        "id": role.id,
-        "key": role.key,
-        "name": role.name,
-        "is_system": role.is_system,
-        "permissions": sorted(role.permissions),
-        "all_projects": role.all_projects,
-        "projects": [p.id for p in role.projects.all()],
-    }
+    @staticmethod
+    def resolve_reasons(found: content.Explanation) -> list[str]:
+        return [str(r) for r in found.reasons]
 
-
-def _group_out(group: Group) -> dict[str, Any]:
-    return {
-        "id": group.id,
-        "name": group.name,
-        "roles": sorted(r.key for r in group.roles.all()),
-        "members": [
-            {
-                "id": m.id,
-                "user_id": m.user_id,
-                "email": m.user.email if m.user is not None else None,
-                "service_account_id": m.service_account_id,
-                "service_account": m.service_account.name if m.service_account is not None else None,
-            }
-            for m in group.members.all()
-        ],
-    }
-
-
-def _grant_out(grant: RecipeGrant) -> dict[str, Any]:
-    if grant.user is not None:
-        kind, pk, label = "user", grant.user.id, grant.user.email
-    elif grant.service_account is not None:
-        kind, pk, label = "service_account", grant.service_account.id, grant.service_account.name
-    else:
-        assert grant.group is not None  # nosec B101
-        kind, pk, label = "group", grant.group.id, grant.group.name
-    return {
-        "id": grant.id,
-        "grantee_type": kind,
-        "grantee_id": pk,
-        "grantee": label,
-        "capabilities": sorted(c.value for c in grant.capabilities),
-    }
-
-
-def _token_out(token: ServiceAccountToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "revoked_at": token.revoked_at,
-        "last_used_at": token.last_used_at,
-    }
-
-
-def _account_out(account: ServiceAccount) -> dict[str, Any]:
-    return {
-        "id": account.id,
-        "name": account.name,
-        "active": account.is_active,
-        "created_at": account.created_at,
-        "tokens": [_token_out(t) for t in account.tokens.all()],
-    }
+    @staticmethod
+    def resolve_summary(found: content.Explanation) -> str:
+        return str(found)
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -242,8 +245,8 @@ def _ws(request: HttpRequest) -> Any:
     summary="System and custom roles",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    return [_role_out(r) for r in services.roles_visible(_actor(request), _ws(request))]
+def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Role]:
+    return list(services.roles_visible(_actor(request), _ws(request)))
 
 
 @router.post(
@@ -252,7 +255,7 @@ def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str
     summary="Create a custom role",
 )
 @operation(need=Perm.ROLE_MANAGE)
-def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) -> Status[dict[str, Any]]:
+def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) -> Status[Role]:
     role = services.role_create(
         actor=_actor(request),
         workspace=_ws(request),
@@ -261,7 +264,7 @@ def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) 
         all_projects=body.all_projects,
         project_ids=body.projects,
     )
-    return Status(201, _role_out(role))
+    return Status(201, role)
 
 
 @router.patch(
@@ -270,9 +273,7 @@ def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) 
     summary="Change a custom role",
 )
 @operation(need=Perm.ROLE_MANAGE)
-def role_update(
-    request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref, body: RolePatch
-) -> dict[str, Any]:
+def role_update(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref, body: RolePatch) -> Role:
     role = services.role_get(_actor(request), _ws(request), role_id)
     role = services.role_update(
         actor=_actor(request),
@@ -282,7 +283,7 @@ def role_update(
         all_projects=body.all_projects,
         project_ids=body.projects,
     )
-    return _role_out(role)
+    return role
 
 
 @router.delete(
@@ -306,8 +307,8 @@ def role_delete(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref) 
     summary="The workspace's groups",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def group_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    return [_group_out(g) for g in services.groups_visible(_actor(request), _ws(request))]
+def group_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Group]:
+    return list(services.groups_visible(_actor(request), _ws(request)))
 
 
 @router.post(
@@ -316,18 +317,16 @@ def group_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[st
     summary="Create a group",
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def group_create(request: HttpRequest, workspace_id: WorkspaceRef, body: GroupIn) -> Status[dict[str, Any]]:
-    return Status(
-        201, _group_out(services.group_create(actor=_actor(request), workspace=_ws(request), name=body.name))
-    )
+def group_create(request: HttpRequest, workspace_id: WorkspaceRef, body: GroupIn) -> Status[Group]:
+    return Status(201, services.group_create(actor=_actor(request), workspace=_ws(request), name=body.name))
 
 
 @router.get(
     "/workspaces/{workspace_id}/groups/{group_id}", response=answers({200: GroupOut}), summary="One group"
 )
 @operation(need=Perm.MEMBER_VIEW)
-def group_get(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref) -> dict[str, Any]:
-    return _group_out(services.group_get(_actor(request), _ws(request), group_id))
+def group_get(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref) -> Group:
+    return services.group_get(_actor(request), _ws(request), group_id)
 
 
 @router.patch(
@@ -336,16 +335,14 @@ def group_get(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref) -
     summary="Rename a group or set its roles",
 )
 @operation(need=Perm.MEMBER_MANAGE)
-def group_update(
-    request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, body: GroupPatch
-) -> dict[str, Any]:
+def group_update(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, body: GroupPatch) -> Group:
     actor = _actor(request)
     group = services.group_get(actor, _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     if body.name is not None:
         group = services.group_rename(actor=actor, group=group, name=body.name)
     if body.roles is not None:
         group = services.group_roles_set(actor=actor, group=group, roles=body.roles)
-    return _group_out(group)
+    return group
 
 
 @router.delete(
@@ -366,12 +363,12 @@ def group_delete(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref
 @operation(need=Perm.MEMBER_MANAGE)
 def group_member_add(
     request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, body: GroupMemberIn
-) -> Status[dict[str, Any]]:
+) -> Status[Group]:
     group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     services.group_member_add(
         actor=_actor(request), group=group, user=body.user, service_account=body.service_account
     )
-    return Status(201, _group_out(group))
+    return Status(201, group)
 
 
 @router.delete(
@@ -397,9 +394,9 @@ def group_member_remove(
     summary="Who holds what on a recipe",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> list[dict[str, Any]]:
+def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> list[RecipeGrant]:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
-    return [_grant_out(g) for g in services.grants_visible(_actor(request), _ws(request), recipe)]
+    return list(services.grants_visible(_actor(request), _ws(request), recipe))
 
 
 @router.put(
@@ -423,7 +420,7 @@ def grant_set(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: Objec
         return Status(204, None)
     return Status(
         200,
-        _grant_out(RecipeGrant.objects.select_related("user", "service_account", "group").get(pk=grant.pk)),
+        RecipeGrant.objects.select_related("user", "service_account", "group").get(pk=grant.pk),
     )
 
 
@@ -450,17 +447,10 @@ def grant_delete(
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_explain(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, permission: Perm
-) -> dict[str, Any]:
+) -> content.Explanation:
     recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
     perm = Perm(permission)
-    found = content.explain(_actor(request), _ws(request), recipe, perm)
-    return {
-        "permission": str(perm),
-        "allowed": found.allowed,
-        "reasons": [str(r) for r in found.reasons],
-        "withheld_by": found.withheld_by,
-        "summary": str(found),
-    }
+    return content.explain(_actor(request), _ws(request), recipe, perm)
 
 
 # Environments.
@@ -506,8 +496,8 @@ def environment_set(
     summary="The workspace's service accounts",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def service_account_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    return [_account_out(a) for a in services.service_accounts_visible(_actor(request), _ws(request))]
+def service_account_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[ServiceAccount]:
+    return list(services.service_accounts_visible(_actor(request), _ws(request)))
 
 
 @router.post(
@@ -518,9 +508,9 @@ def service_account_list(request: HttpRequest, workspace_id: WorkspaceRef) -> li
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_create(
     request: HttpRequest, workspace_id: WorkspaceRef, body: ServiceAccountIn
-) -> Status[dict[str, Any]]:
+) -> Status[ServiceAccount]:
     account = services.service_account_create(actor=_actor(request), workspace=_ws(request), name=body.name)
-    return Status(201, _account_out(account))
+    return Status(201, account)
 
 
 @router.patch(
@@ -531,12 +521,12 @@ def service_account_create(
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_update(
     request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, body: ServiceAccountPatch
-) -> dict[str, Any]:
+) -> ServiceAccount:
     account = services.service_account_get(_actor(request), _ws(request), account_id)
     account = services.service_account_set_enabled(
         actor=_actor(request), workspace=_ws(request), account=account, enabled=body.active
     )
-    return _account_out(account)
+    return account
 
 
 @router.post(
@@ -547,7 +537,7 @@ def service_account_update(
 @operation(need=Perm.MEMBER_MANAGE)
 def service_account_token_create(
     request: HttpRequest, workspace_id: WorkspaceRef, account_id: Ref, body: ServiceAccountTokenIn
-) -> Status[dict[str, Any]]:
+) -> Status[Shown]:
     account = services.service_account_get(_actor(request), _ws(request), account_id)
     token, secret = services.service_account_token_create(
         actor=_actor(request),
@@ -556,7 +546,7 @@ def service_account_token_create(
         name=body.name,
         expires_in_days=body.expires_in_days,
     )
-    return Status(201, {**_token_out(token), "token": secret})
+    return Status(201, Shown(token, token=secret))
 
 
 @router.delete(

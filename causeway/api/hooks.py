@@ -14,7 +14,7 @@ from ninja import Field, Router, Schema
 from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.api.schemas import WorkspaceRef, answers
+from causeway.api.schemas import Shown, WorkspaceRef, answers
 from causeway.runs import triggers, webhooks
 
 router = Router(tags=["webhooks"])
@@ -29,21 +29,17 @@ class WebhookOut(Schema):
     signature_header: str
     tolerance_seconds: int
 
+    @staticmethod
+    def resolve_signature_header(info: webhooks.WebhookInfo) -> str:
+        return webhooks.SIGNATURE_HEADER
+
+    @staticmethod
+    def resolve_tolerance_seconds(info: webhooks.WebhookInfo) -> int:
+        return webhooks.TOLERANCE_SECONDS
+
 
 class RotatedOut(WebhookOut):
     signing_secret: str = Field(description="the new signing secret: shown in this answer only, never again")
-
-
-def _out(info: webhooks.WebhookInfo) -> dict[str, Any]:
-    return {
-        "url": info.url,
-        "created_at": info.created_at,
-        "secret_set_at": info.secret_set_at,
-        "active": info.active,
-        "trigger_is_webhook": info.trigger_is_webhook,
-        "signature_header": webhooks.SIGNATURE_HEADER,
-        "tolerance_seconds": webhooks.TOLERANCE_SECONDS,
-    }
 
 
 @router.get(
@@ -52,9 +48,11 @@ def _out(info: webhooks.WebhookInfo) -> dict[str, Any]:
     summary="The recipe's webhook URL and metadata (editors of the recipe); never the signing secret",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def webhook_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID) -> dict[str, Any]:
+def webhook_get(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID
+) -> webhooks.WebhookInfo:
     recipe = access.recipe_get(request.auth, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
-    return _out(webhooks.webhook_info(actor=request.auth, recipe=recipe))  # type: ignore[attr-defined]
+    return webhooks.webhook_info(actor=request.auth, recipe=recipe)  # type: ignore[attr-defined]
 
 
 @router.post(
@@ -63,11 +61,11 @@ def webhook_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uui
     summary="Replace the signing secret; the answer carries the new one, this once",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def webhook_rotate(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID) -> dict[str, Any]:
+def webhook_rotate(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID) -> Shown:
     actor = request.auth  # type: ignore[attr-defined]
     recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
     secret = webhooks.webhook_secret_rotate(actor=actor, recipe=recipe)
-    return {**_out(webhooks.webhook_info(actor=actor, recipe=recipe)), "signing_secret": secret}
+    return Shown(webhooks.webhook_info(actor=actor, recipe=recipe), signing_secret=secret)
 
 
 class TriggerStatusOut(Schema):

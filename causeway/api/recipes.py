@@ -90,9 +90,22 @@ class RecipeOut(Schema):
     active_version: int | None
     updated_at: datetime
 
+    @staticmethod
+    def resolve_current_version(recipe: Recipe) -> int | None:
+        return recipe.current_version.number if recipe.current_version is not None else None
+
+    @staticmethod
+    def resolve_active_version(recipe: Recipe) -> int | None:
+        # The version a stopped recipe last ran is no answer to "which version runs".
+        return recipe.active_version.number if recipe.active and recipe.active_version is not None else None
+
 
 class RecipeDetailOut(RecipeOut):
     definition: DefinitionDocument | None
+
+    @staticmethod
+    def resolve_definition(recipe: Recipe) -> dict[str, Any] | None:
+        return recipe.current_version.definition if recipe.current_version is not None else None
 
 
 class RecipeIn(In):
@@ -196,65 +209,6 @@ def _ws(request: HttpRequest) -> Any:
     return request.workspace  # type: ignore[attr-defined]
 
 
-def _project_out(p: Project) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "environment": p.environment,
-        "description": p.description,
-        "created_at": p.created_at,
-    }
-
-
-def _folder_out(f: Folder) -> dict[str, Any]:
-    return {"id": f.id, "project_id": f.project_id, "parent_id": f.parent_id, "name": f.name}
-
-
-def _number(version: RecipeVersion | None) -> int | None:
-    return version.number if version is not None else None
-
-
-def _recipe_out(r: Recipe, *, definition: bool = False) -> dict[str, Any]:
-    out = {
-        "id": r.id,
-        "name": r.name,
-        "description": r.description,
-        "project_id": r.project_id,
-        "folder_id": r.folder_id,
-        "trigger_type": r.trigger_type,
-        "active": r.active,
-        "current_version": _number(r.current_version),
-        "active_version": _number(r.active_version) if r.active else None,
-        "updated_at": r.updated_at,
-    }
-    if definition:
-        out["definition"] = r.current_version.definition if r.current_version else None
-    return out
-
-
-def _version_out(v: RecipeVersion, *, definition: bool = False) -> dict[str, Any]:
-    out = {
-        "number": v.number,
-        "message": v.message,
-        "created_at": v.created_at,
-        "created_by_id": v.created_by_id,
-    }
-    if definition:
-        out["definition"] = v.definition
-    return out
-
-
-def _table_out(t: LookupTable) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "name": t.name,
-        "project_id": t.project_id,
-        "folder_id": t.folder_id,
-        "columns": t.columns,
-        "key_column": t.key_column,
-    }
-
-
 def _folder(request: HttpRequest, ref: Any) -> Folder | None:
     return access.folder_get(_actor(request), _ws(request), ref) if ref else None
 
@@ -271,11 +225,8 @@ def _recipe(request: HttpRequest, ref: Any, need: Perm = Perm.RECIPE_VIEW) -> Re
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_list(
     request: HttpRequest, workspace_id: WorkspaceRef, environment: Environment | None = None
-) -> list[dict[str, Any]]:
-    return [
-        _project_out(p)
-        for p in selectors.projects_list(_actor(request), _ws(request), environment=environment)
-    ]
+) -> list[Project]:
+    return list(selectors.projects_list(_actor(request), _ws(request), environment=environment))
 
 
 @router.post(
@@ -284,9 +235,7 @@ def project_list(
     summary="Create a project in one environment",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def project_create(
-    request: HttpRequest, workspace_id: WorkspaceRef, body: ProjectIn
-) -> Status[dict[str, Any]]:
+def project_create(request: HttpRequest, workspace_id: WorkspaceRef, body: ProjectIn) -> Status[Project]:
     project = services.project_create(
         actor=_actor(request),
         workspace=_ws(request),
@@ -294,7 +243,7 @@ def project_create(
         environment=body.environment,
         description=body.description,
     )
-    return Status(201, _project_out(project))
+    return Status(201, project)
 
 
 @router.patch(
@@ -305,12 +254,10 @@ def project_create(
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_update(
     request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId, body: ProjectPatch
-) -> dict[str, Any]:
+) -> Project:
     found = access.project_get(_actor(request), _ws(request), project_id)
-    return _project_out(
-        services.project_rename(
-            actor=_actor(request), project=found, name=body.name, description=body.description
-        )
+    return services.project_rename(
+        actor=_actor(request), project=found, name=body.name, description=body.description
     )
 
 
@@ -331,9 +278,9 @@ def project_delete(request: HttpRequest, workspace_id: WorkspaceRef, project_id:
 @operation(need=Perm.WORKSPACE_VIEW)
 def folder_list(
     request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId | None = None
-) -> list[dict[str, Any]]:
+) -> list[Folder]:
     project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
-    return [_folder_out(f) for f in selectors.folders_list(_actor(request), _ws(request), project=project)]
+    return list(selectors.folders_list(_actor(request), _ws(request), project=project))
 
 
 @router.post(
@@ -342,7 +289,7 @@ def folder_list(
     summary="Create a folder, nested if a parent is given",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def folder_create(request: HttpRequest, workspace_id: WorkspaceRef, body: FolderIn) -> Status[dict[str, Any]]:
+def folder_create(request: HttpRequest, workspace_id: WorkspaceRef, body: FolderIn) -> Status[Folder]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     folder = services.folder_create(
         actor=_actor(request),
@@ -351,7 +298,7 @@ def folder_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Folder
         name=body.name,
         parent=_folder(request, body.parent_id),
     )
-    return Status(201, _folder_out(folder))
+    return Status(201, folder)
 
 
 @router.patch(
@@ -360,9 +307,9 @@ def folder_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Folder
 @operation(need=Perm.WORKSPACE_VIEW)
 def folder_update(
     request: HttpRequest, workspace_id: WorkspaceRef, folder_id: ObjectId, body: FolderPatch
-) -> dict[str, Any]:
+) -> Folder:
     found = access.folder_get(_actor(request), _ws(request), folder_id)
-    return _folder_out(services.folder_rename(actor=_actor(request), folder=found, name=body.name))
+    return services.folder_rename(actor=_actor(request), folder=found, name=body.name)
 
 
 @router.delete(WS + "/folders/{folder_id}", response=answers({204: None}), summary="Delete an empty folder")
@@ -382,7 +329,7 @@ def folder_delete(request: HttpRequest, workspace_id: WorkspaceRef, folder_id: O
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_list(
     request: HttpRequest, workspace_id: WorkspaceRef, filters: Query[RecipeFilters]
-) -> list[dict[str, Any]]:
+) -> list[Recipe]:
     project = (
         access.project_get(_actor(request), _ws(request), filters.project_id) if filters.project_id else None
     )
@@ -394,7 +341,7 @@ def recipe_list(
         search=filters.search,
         active=filters.active,
     ).select_related("active_version")
-    return [_recipe_out(r) for r in recipes]
+    return list(recipes)
 
 
 @router.post(
@@ -403,7 +350,7 @@ def recipe_list(
     summary="Create a recipe (its version 1)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RecipeIn) -> Status[dict[str, Any]]:
+def recipe_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RecipeIn) -> Status[Recipe]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     recipe = services.recipe_create(
         actor=_actor(request),
@@ -414,7 +361,7 @@ def recipe_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Recipe
         description=body.description,
         definition=body.definition,
     )
-    return Status(201, _recipe_out(recipe, definition=True))
+    return Status(201, recipe)
 
 
 @router.post(
@@ -423,7 +370,7 @@ def recipe_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Recipe
     summary="Import an export as a new recipe",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_import(request: HttpRequest, workspace_id: WorkspaceRef, body: ImportIn) -> Status[dict[str, Any]]:
+def recipe_import(request: HttpRequest, workspace_id: WorkspaceRef, body: ImportIn) -> Status[Recipe]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     version = services.recipe_import(
         actor=_actor(request),
@@ -433,7 +380,7 @@ def recipe_import(request: HttpRequest, workspace_id: WorkspaceRef, body: Import
         folder=_folder(request, body.folder_id),
         name=body.name,
     )
-    return Status(201, _recipe_out(_recipe(request, str(version.recipe_id)), definition=True))
+    return Status(201, _recipe(request, str(version.recipe_id)))
 
 
 @router.get(
@@ -442,8 +389,8 @@ def recipe_import(request: HttpRequest, workspace_id: WorkspaceRef, body: Import
     summary="A recipe with its current definition",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> dict[str, Any]:
-    return _recipe_out(_recipe(request, recipe_id), definition=True)
+def recipe_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Recipe:
+    return _recipe(request, recipe_id)
 
 
 @router.patch(
@@ -454,7 +401,7 @@ def recipe_get(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: Obje
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_update(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: RecipePatch
-) -> dict[str, Any]:
+) -> Recipe:
     # Even an empty change is a write: refused to whoever may not edit the recipe.
     recipe = _recipe(request, recipe_id, need=Perm.RECIPE_EDIT)
     if body.name is not None or body.description is not None:
@@ -465,7 +412,7 @@ def recipe_update(
         recipe = services.recipe_move(
             actor=_actor(request), recipe=recipe, folder=_folder(request, body.folder_id)
         )
-    return _recipe_out(_recipe(request, recipe_id), definition=True)
+    return _recipe(request, recipe_id)
 
 
 @router.delete(WS + "/recipes/{recipe_id}", response=answers({204: None}), summary="Delete a stopped recipe")
@@ -483,8 +430,8 @@ def recipe_delete(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: O
 @operation(need=Perm.WORKSPACE_VIEW)
 def version_list(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId
-) -> list[dict[str, Any]]:
-    return [_version_out(v) for v in selectors.recipe_versions(_recipe(request, recipe_id))]
+) -> list[RecipeVersion]:
+    return list(selectors.recipe_versions(_recipe(request, recipe_id)))
 
 
 @router.post(
@@ -495,14 +442,14 @@ def version_list(
 @operation(need=Perm.WORKSPACE_VIEW)
 def version_create(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: VersionIn
-) -> Status[dict[str, Any]]:
+) -> Status[RecipeVersion]:
     version = services.recipe_save(
         actor=_actor(request),
         recipe=_recipe(request, recipe_id),
         definition=body.definition,
         message=body.message,
     )
-    return Status(201, _version_out(version, definition=True))
+    return Status(201, version)
 
 
 @router.get(
@@ -513,8 +460,8 @@ def version_create(
 @operation(need=Perm.WORKSPACE_VIEW)
 def version_get(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, number: Count
-) -> dict[str, Any]:
-    return _version_out(selectors.recipe_version(_recipe(request, recipe_id), number), definition=True)
+) -> RecipeVersion:
+    return selectors.recipe_version(_recipe(request, recipe_id), number)
 
 
 @router.get(
@@ -542,16 +489,16 @@ def recipe_diff(
     summary="Start: the trigger runs the current version",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_start(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> dict[str, Any]:
-    return _recipe_out(services.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id)))
+def recipe_start(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Recipe:
+    return services.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id))
 
 
 @router.post(
     WS + "/recipes/{recipe_id}/stop", response=answers({200: RecipeOut}), summary="Stop: only test runs"
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def recipe_stop(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> dict[str, Any]:
-    return _recipe_out(services.recipe_stop(actor=_actor(request), recipe=_recipe(request, recipe_id)))
+def recipe_stop(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Recipe:
+    return services.recipe_stop(actor=_actor(request), recipe=_recipe(request, recipe_id))
 
 
 @router.get(
@@ -576,14 +523,14 @@ def recipe_export(
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_import_version(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: ImportVersionIn
-) -> Status[dict[str, Any]]:
+) -> Status[RecipeVersion]:
     version = services.recipe_import(
         actor=_actor(request),
         workspace=_ws(request),
         data=body.export.model_dump(),
         into=_recipe(request, recipe_id),
     )
-    return Status(201, _version_out(version, definition=True))
+    return Status(201, version)
 
 
 # Bookmarks.
@@ -595,8 +542,8 @@ def recipe_import_version(
     summary="Your bookmarked recipes that you may still read",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def bookmark_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    return [_recipe_out(r) for r in selectors.bookmarked_recipes(_actor(request), _ws(request))]
+def bookmark_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Recipe]:
+    return list(selectors.bookmarked_recipes(_actor(request), _ws(request)))
 
 
 @router.put(WS + "/recipes/{recipe_id}/bookmark", response=answers({204: None}), summary="Bookmark a recipe")
@@ -624,11 +571,9 @@ def bookmark_delete(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id:
 @operation(need=Perm.WORKSPACE_VIEW)
 def table_list(
     request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId | None = None
-) -> list[dict[str, Any]]:
+) -> list[LookupTable]:
     project = access.project_get(_actor(request), _ws(request), project_id) if project_id else None
-    return [
-        _table_out(t) for t in selectors.lookup_tables_list(_actor(request), _ws(request), project=project)
-    ]
+    return list(selectors.lookup_tables_list(_actor(request), _ws(request), project=project))
 
 
 @router.post(
@@ -637,7 +582,7 @@ def table_list(
     summary="Create a lookup table with typed columns",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def table_create(request: HttpRequest, workspace_id: WorkspaceRef, body: TableIn) -> Status[dict[str, Any]]:
+def table_create(request: HttpRequest, workspace_id: WorkspaceRef, body: TableIn) -> Status[LookupTable]:
     project = access.project_get(_actor(request), _ws(request), body.project_id)
     table = services.lookup_table_create(
         actor=_actor(request),
@@ -648,15 +593,16 @@ def table_create(request: HttpRequest, workspace_id: WorkspaceRef, body: TableIn
         columns=[c.model_dump() for c in body.columns],
         key_column=body.key_column,
     )
-    return Status(201, _table_out(table))
+    return Status(201, table)
 
 
 @router.get(
     WS + "/lookup-tables/{table_id}", response=answers({200: TableOut}), summary="A lookup table's columns"
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def table_get(request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId) -> dict[str, Any]:
-    return _table_out(access.lookup_table_get(_actor(request), _ws(request), table_id))
+def table_get(request: HttpRequest, workspace_id: WorkspaceRef, table_id: ObjectId) -> LookupTable:
+    found: LookupTable = access.lookup_table_get(_actor(request), _ws(request), table_id)
+    return found
 
 
 @router.delete(

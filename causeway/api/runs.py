@@ -20,7 +20,7 @@ from pydantic import model_validator
 from causeway.access import content
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.api.schemas import MAX_INT, ObjectId, StrictIn, WorkspaceRef, answers
+from causeway.api.schemas import MAX_INT, ObjectId, Shown, StrictIn, WorkspaceRef, answers
 from causeway.runs import history, schedule, services
 from causeway.runs.models import Job, TriggerType
 
@@ -64,6 +64,28 @@ class JobOut(Schema):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     error: str | None = Field(description="why it failed (masked)")
+
+    @staticmethod
+    def resolve_recipe(job: Job) -> str:
+        return job.recipe.name
+
+    @staticmethod
+    def resolve_version(job: Job) -> int:
+        return job.version.number
+
+    @staticmethod
+    def resolve_run_by(job: Job) -> str:
+        return history.run_by(job)
+
+    @staticmethod
+    def resolve_rerun_of(job: Job) -> uuid.UUID | None:
+        return job.rerun_of_id
+
+    @staticmethod
+    def resolve_error(job: Job) -> str | None:
+        # Masked again on the way out, for secrets learnt since the job ran (rule 13).
+        shown: str | None = history.shown(job.error)
+        return shown
 
 
 class JobPageOut(Schema):
@@ -109,43 +131,15 @@ class ScheduleOut(Schema):
     next_runs: list[dt.datetime]
     last_fired_for: dt.datetime | None
 
+    @staticmethod
+    def resolve_recipe_id(row: schedule.ScheduleRow) -> uuid.UUID:
+        pk: uuid.UUID = row.recipe.pk
+        return pk
 
-def _job_out(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "recipe_id": job.recipe_id,
-        "recipe": job.recipe.name,
-        "version": job.version.number,
-        "environment": job.environment,
-        "status": job.status,
-        "trigger_type": job.trigger_type,
-        "is_test": job.is_test,
-        "run_by": history.run_by(job),
-        "run_by_user_id": job.run_by_user_id,
-        "run_by_service_account_id": job.run_by_service_account_id,
-        "rerun_of": job.rerun_of_id,
-        "attempts": job.attempts,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "error": history.shown(job.error),
-    }
-
-
-def _step_out(step: history.StepView) -> dict[str, Any]:
-    return {
-        "path": step.path,
-        "position": step.position,
-        "step_type": step.step_type,
-        "status": step.status,
-        "attempts": step.attempts,
-        "started_at": step.started_at,
-        "finished_at": step.finished_at,
-        "duration_ms": step.duration_ms,
-        "input": step.input,
-        "output": step.output,
-        "error": step.error,
-    }
+    @staticmethod
+    def resolve_recipe(row: schedule.ScheduleRow) -> str:
+        name: str = row.recipe.name
+        return name
 
 
 @router.get(
@@ -173,7 +167,7 @@ def job_list(
         "page": number,
         "pages": paginator.num_pages,
         "page_size": filters.page_size,
-        "items": [_job_out(job) for job in paginator.page(number)],
+        "items": list(paginator.page(number)),
     }
 
 
@@ -183,15 +177,15 @@ def job_list(
     summary="One job with its step-by-step history (input, output and errors masked)",
 )
 @operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
-def job_get(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> dict[str, Any]:
+def job_get(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Shown:
     view = history.job_view(actor=request.auth, workspace=request.workspace, job_id=job_id)  # type: ignore[attr-defined]
-    return {
-        **_job_out(view.job),
-        "error": view.error,
-        "trigger_payload": view.payload,
-        "reruns": [other.id for other in view.reruns],
-        "steps": [_step_out(step) for step in view.steps],
-    }
+    return Shown(
+        view.job,
+        error=view.error,
+        trigger_payload=view.payload,
+        reruns=[other.id for other in view.reruns],
+        steps=view.steps,
+    )
 
 
 @router.post(
@@ -202,7 +196,7 @@ def job_get(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) 
 @operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
 def job_run(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: RunIn
-) -> Status[dict[str, Any]]:
+) -> Status[Job]:
     actor = request.auth  # type: ignore[attr-defined]
     recipe = history.recipe_for_run(
         actor=actor,
@@ -213,7 +207,7 @@ def job_run(
     job = services.job_create(
         actor=actor, recipe=recipe, trigger_type=TriggerType.MANUAL, payload=body.payload, is_test=body.test
     )
-    return Status(201, _job_out(job))
+    return Status(201, job)
 
 
 @router.post(
@@ -222,10 +216,10 @@ def job_run(
     summary="Re-run a failed job you may see; its history is kept and the new job names it",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def job_rerun(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Status[dict[str, Any]]:
+def job_rerun(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Status[Job]:
     found = content.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
     job = services.job_rerun(actor=request.auth, job=found)  # type: ignore[attr-defined]
-    return Status(201, _job_out(job))
+    return Status(201, job)
 
 
 @router.get(
@@ -234,18 +228,5 @@ def job_rerun(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId
     summary="Started recipes with a schedule trigger that you may read, and their next runs",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def schedule_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    rows = schedule.schedules_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
-    return [
-        {
-            "recipe_id": row.recipe.pk,
-            "recipe": row.recipe.name,
-            "version": row.version,
-            "cron": row.cron,
-            "timezone": row.timezone,
-            "missed": row.missed,
-            "next_runs": row.next_runs,
-            "last_fired_for": row.last_fired_for,
-        }
-        for row in rows
-    ]
+def schedule_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[schedule.ScheduleRow]:
+    return list(schedule.schedules_visible(request.auth, request.workspace))  # type: ignore[attr-defined]

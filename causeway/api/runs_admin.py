@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
@@ -21,6 +19,18 @@ class RetentionOut(Schema):
     min_days: int
     max_days: int
 
+    @staticmethod
+    def resolve_days(workspace: Workspace) -> int:
+        return workspace.job_retention_days
+
+    @staticmethod
+    def resolve_min_days(workspace: Workspace) -> int:
+        return JOB_RETENTION_MIN_DAYS
+
+    @staticmethod
+    def resolve_max_days(workspace: Workspace) -> int:
+        return JOB_RETENTION_MAX_DAYS
+
 
 class RetentionIn(StrictIn):
     days: int = Field(
@@ -29,22 +39,15 @@ class RetentionIn(StrictIn):
     )
 
 
-def _out(workspace: Workspace) -> dict[str, Any]:
-    return {
-        "days": workspace.job_retention_days,
-        "min_days": JOB_RETENTION_MIN_DAYS,
-        "max_days": JOB_RETENTION_MAX_DAYS,
-    }
-
-
 @router.get(
     "/workspaces/{workspace_id}/job-retention",
     response=answers({200: RetentionOut}),
     summary="How many days the workspace keeps job history (Admins)",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def job_retention_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
-    return _out(request.workspace)  # type: ignore[attr-defined]
+def job_retention_get(request: HttpRequest, workspace_id: WorkspaceRef) -> Workspace:
+    found: Workspace = request.workspace  # type: ignore[attr-defined]
+    return found
 
 
 @router.put(
@@ -53,10 +56,10 @@ def job_retention_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[
     summary="Set how many days the workspace keeps job history (Admins; audited)",
 )
 @operation(need=Perm.WORKSPACE_SETTINGS)
-def job_retention_put(request: HttpRequest, workspace_id: WorkspaceRef, body: RetentionIn) -> dict[str, Any]:
+def job_retention_put(request: HttpRequest, workspace_id: WorkspaceRef, body: RetentionIn) -> Workspace:
     workspace = services.workspace_retention_set(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         days=body.days,
     )
-    return _out(workspace)
+    return workspace

@@ -1,5 +1,9 @@
-"""What every API operation shares: the strict base of input schemas, the bounds of common values, and
-the error answers with their schemas, so the OpenAPI document states every answer an operation gives.
+"""What every API operation shares: the strict base of input schemas, the bounds of common values, the
+error answers with their schemas, so the OpenAPI document states every answer an operation gives, and
+`Shown` for answers that add a value to their object.
+
+Answers are built from the objects themselves: each output schema reads its fields from the object's
+attributes (`from_attributes`), a computed or masked field through the schema's `resolve_<field>`.
 
 The bounds here are the services' own rules, stated where a caller can read them: a request the
 schema calls valid is not refused by a rule the schema does not state.
@@ -168,3 +172,15 @@ def answers(ok: dict[int, Any], *, conflict: bool = False, also: tuple[int, ...]
     for code in also:
         found[code] = ERRORS.get(code, ErrorOut)
     return found
+
+
+class Shown:
+    """An object with values an answer adds to it: a new token's secret, an invitation's link, shown in
+    that answer only. The output schema reads these like the object's own attributes."""
+
+    def __init__(self, obj: Any, **added: Any) -> None:
+        self._obj = obj
+        self.__dict__.update(added)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._obj, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -28,6 +28,7 @@ class SecretOut(Schema):
     updated_by_id: uuid.UUID | None = Field(description="the user who last set it; null: the operator")
     updated_by: str
     referenced_by: list[str] = Field(description="recipes you may read that refer to this secret")
+    # Built from a `SecretRow`, which has no value to show: the answer cannot carry one (rule 13).
 
 
 SECRET_NAME = Annotated[
@@ -55,29 +56,15 @@ class SecretIn(StrictIn):
     )
 
 
-def _out(row: secrets.SecretRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "allowed_hosts": list(row.allowed_hosts),
-        "created_at": row.created_at,
-        "created_by_id": row.created_by_id,
-        "created_by": row.created_by,
-        "updated_at": row.updated_at,
-        "updated_by_id": row.updated_by_id,
-        "updated_by": row.updated_by,
-        "referenced_by": list(row.referenced_by),
-    }
-
-
 @router.get(
     "/workspaces/{workspace_id}/secrets",
     response=answers({200: list[SecretOut]}),
     summary="The workspace's secrets: names and metadata, never values",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def secret_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
+def secret_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[secrets.SecretRow]:
     rows = secrets.secrets_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
-    return [_out(row) for row in rows]
+    return list(rows)
 
 
 @router.put(
@@ -88,7 +75,7 @@ def secret_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[s
 @operation(need=Perm.VAULT_SECRET_MANAGE)
 def secret_put(
     request: HttpRequest, workspace_id: WorkspaceRef, name: SECRET_NAME, body: SecretIn
-) -> Status[dict[str, Any]]:
+) -> Status[secrets.SecretRow]:
     written = secrets.secret_write(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
@@ -96,7 +83,7 @@ def secret_put(
         value=body.value,
         allowed_hosts=body.allowed_hosts,
     )
-    return Status(201 if written.created else 200, _out(written.row))
+    return Status(201 if written.created else 200, written.row)
 
 
 @router.delete(

@@ -21,6 +21,7 @@ from causeway.api.schemas import (
     Email,
     Host,
     ObjectId,
+    Shown,
     StrictIn,
     WorkspaceRef,
     answers,
@@ -51,6 +52,15 @@ class WorkspaceOut(Schema):
     created_at: datetime
     session_timeout_minutes: int
     role: str | None
+
+    @staticmethod
+    def resolve_session_timeout_minutes(workspace: Workspace) -> int:
+        return selectors.session_timeout_minutes(workspace)
+
+    @staticmethod
+    def resolve_role(workspace: Workspace, context: dict[str, Any]) -> str | None:
+        membership = policy.membership_of(context["request"].auth, workspace)
+        return membership.role.key if membership is not None else None
 
 
 class WorkspaceCreateIn(StrictIn):
@@ -94,6 +104,22 @@ class MemberOut(Schema):
     role: str
     created_at: datetime
 
+    @staticmethod
+    def resolve_email(membership: Membership) -> str:
+        return str(membership.user.email)
+
+    @staticmethod
+    def resolve_first_name(membership: Membership) -> str:
+        return str(membership.user.first_name)
+
+    @staticmethod
+    def resolve_last_name(membership: Membership) -> str:
+        return str(membership.user.last_name)
+
+    @staticmethod
+    def resolve_role(membership: Membership) -> str:
+        return membership.role.key
+
 
 class MemberRoleIn(StrictIn):
     role: str = Field(
@@ -112,6 +138,14 @@ class InvitationOut(Schema):
     created_at: datetime
     expires_at: datetime
 
+    @staticmethod
+    def resolve_role(invitation: Invitation) -> str | None:
+        return invitation.role.key if invitation.role is not None else None
+
+    @staticmethod
+    def resolve_invited_by(invitation: Invitation) -> str | None:
+        return invitation.invited_by.email if invitation.invited_by is not None else None
+
 
 class InvitationCreatedOut(InvitationOut):
     link: str
@@ -129,66 +163,26 @@ class PlatformInvitationIn(StrictIn):
     user_type: str = Field("standard", json_schema_extra=stated(enum=["standard", "staff"]))
 
 
-def _workspace_out(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
-    membership = policy.membership_of(request.auth, workspace)  # type: ignore[attr-defined]
-    return {
-        "id": workspace.id,
-        "name": workspace.name,
-        "slug": workspace.slug,
-        "created_at": workspace.created_at,
-        "session_timeout_minutes": selectors.session_timeout_minutes(workspace),
-        "role": membership.role.key if membership is not None else None,
-    }
-
-
-def _member_out(membership: Membership) -> dict[str, Any]:
-    user = membership.user
-    return {
-        "id": membership.id,
-        "user_id": user.id,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "role": membership.role.key,
-        "created_at": membership.created_at,
-    }
-
-
-def _invitation_out(invitation: Invitation, link: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": invitation.id,
-        "email": invitation.email,
-        "role": invitation.role.key if invitation.role is not None else None,
-        "user_type": invitation.user_type,
-        "invited_by": invitation.invited_by.email if invitation.invited_by is not None else None,
-        "created_at": invitation.created_at,
-        "expires_at": invitation.expires_at,
-    }
-    if link is not None:
-        out["link"] = link
-    return out
-
-
 @router.get(
     "/workspaces", response=answers({200: list[WorkspaceOut]}), summary="The workspaces you are a member of"
 )
 @operation(authenticated=True)
-def workspace_list(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_workspace_out(request, ws) for ws in policy.workspaces_visible(request.auth)]  # type: ignore[attr-defined]
+def workspace_list(request: HttpRequest) -> list[Workspace]:
+    return list(policy.workspaces_visible(request.auth))  # type: ignore[attr-defined]
 
 
 @router.post(
     "/workspaces", response=answers({201: WorkspaceOut}, conflict=True), summary="Create a workspace (staff)"
 )
 @operation(staff=True)
-def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> Status[dict[str, Any]]:
+def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> Status[Workspace]:
     workspace = services.workspace_create(
         actor=request.auth,  # type: ignore[attr-defined]
         name=body.name,
         slug=body.slug,
         admin_email=body.admin_email,
     )
-    return Status(201, _workspace_out(request, workspace))
+    return Status(201, workspace)
 
 
 @router.get(
@@ -197,8 +191,9 @@ def workspace_create(request: HttpRequest, body: WorkspaceCreateIn) -> Status[di
     summary="One workspace and its settings",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def workspace_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
-    return _workspace_out(request, request.workspace)  # type: ignore[attr-defined]
+def workspace_get(request: HttpRequest, workspace_id: WorkspaceRef) -> Workspace:
+    found: Workspace = request.workspace  # type: ignore[attr-defined]
+    return found
 
 
 @router.patch(
@@ -209,14 +204,14 @@ def workspace_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str,
 @operation(need=Perm.WORKSPACE_SETTINGS)
 def workspace_update(
     request: HttpRequest, workspace_id: WorkspaceRef, body: WorkspaceSettingsIn
-) -> dict[str, Any]:
+) -> Workspace:
     workspace = services.workspace_settings_update(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         name=body.name,
         session_timeout_minutes=body.session_timeout_minutes,
     )
-    return _workspace_out(request, workspace)
+    return workspace
 
 
 @router.get(
@@ -252,9 +247,9 @@ def outbound_hosts_put(
     summary="The workspace's members",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def member_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
+def member_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Membership]:
     found = policy.memberships_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
-    return [_member_out(m) for m in found]
+    return list(found)
 
 
 @router.patch(
@@ -265,7 +260,7 @@ def member_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[s
 @operation(need=Perm.MEMBER_MANAGE)
 def member_update(
     request: HttpRequest, workspace_id: WorkspaceRef, member_id: ObjectId, body: MemberRoleIn
-) -> dict[str, Any]:
+) -> Membership:
     actor = request.auth  # type: ignore[attr-defined]
     membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
     changed = access_services.member_role_change(
@@ -274,7 +269,7 @@ def member_update(
         membership=membership,
         role=body.role,
     )
-    return _member_out(changed)
+    return changed
 
 
 @router.delete(
@@ -296,14 +291,14 @@ def member_delete(request: HttpRequest, workspace_id: WorkspaceRef, member_id: O
 @operation(need=Perm.MEMBER_MANAGE)
 def workspace_invitation_create(
     request: HttpRequest, workspace_id: WorkspaceRef, body: WorkspaceInvitationIn
-) -> Status[dict[str, Any]]:
+) -> Status[Shown]:
     issued = access_services.workspace_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         email=body.email,
         role=body.role,
     )
-    return Status(201, _invitation_out(issued.invitation, issued.link))
+    return Status(201, Shown(issued.invitation, link=issued.link))
 
 
 @router.get(
@@ -312,9 +307,9 @@ def workspace_invitation_create(
     summary="The workspace's pending invitations",
 )
 @operation(need=Perm.MEMBER_VIEW)
-def workspace_invitation_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
+def workspace_invitation_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Invitation]:
     found = policy.invitations_visible(request.auth, request.workspace)  # type: ignore[attr-defined]
-    return [_invitation_out(i) for i in found]
+    return list(found)
 
 
 @router.delete(
@@ -338,13 +333,13 @@ def workspace_invitation_revoke(
     summary="Invite someone to the platform (staff); the link is in this answer only",
 )
 @operation(staff=True)
-def platform_invitation_create(request: HttpRequest, body: PlatformInvitationIn) -> Status[dict[str, Any]]:
+def platform_invitation_create(request: HttpRequest, body: PlatformInvitationIn) -> Status[Shown]:
     issued = services.platform_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         email=body.email,
         user_type=body.user_type,
     )
-    return Status(201, _invitation_out(issued.invitation, issued.link))
+    return Status(201, Shown(issued.invitation, link=issued.link))
 
 
 @router.get(
@@ -353,9 +348,9 @@ def platform_invitation_create(request: HttpRequest, body: PlatformInvitationIn)
     summary="Pending platform invitations (staff)",
 )
 @operation(staff=True)
-def platform_invitation_list(request: HttpRequest) -> list[dict[str, Any]]:
+def platform_invitation_list(request: HttpRequest) -> list[Invitation]:
     found = policy.invitations_visible(request.auth, None)  # type: ignore[attr-defined]
-    return [_invitation_out(i) for i in found]
+    return list(found)
 
 
 @router.delete(

@@ -7,6 +7,7 @@ Jobs themselves are not audit events (there are too many); a run started by a pe
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -57,6 +58,17 @@ def _version_of(recipe: Recipe, version: RecipeVersion | None, *, is_test: bool,
     if triggered:
         return recipe.active_version
     return recipe.active_version or recipe.current_version
+
+
+def trigger_payload_parse(text: str) -> dict[str, Any]:
+    """A trigger payload typed by a person (a page's field, a command's option): a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError({"payload": f"not valid JSON: {exc.msg} (line {exc.lineno})"}) from None
+    if not isinstance(value, dict):
+        raise ValidationError({"payload": "must be a JSON object, such as {}"})
+    return value
 
 
 @transaction.atomic

@@ -95,10 +95,10 @@ def role_update(request: HttpRequest, workspace: Workspace, role: Any) -> HttpRe
         form.is_valid()
         services.role_update(actor=request.user, role=found, **form.values())
     except ValidationError as exc:
-        return _roles_page(request, workspace, status=400, role_errors={found.pk: _errors(exc)})
+        return _roles_page(request, workspace, status=400, row_form=form.refuse(exc), row_pk=found.pk)
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "permissions")
-        return _roles_page(request, workspace, status=403, role_errors={found.pk: errors})
+        form.refuse(ValidationError(refused_form_errors(request, exc, "permissions")))
+        return _roles_page(request, workspace, status=403, row_form=form, row_pk=found.pk)
     messages.success(request, f"Role {found.name} saved.")
     return redirect("web:access_roles", workspace=workspace.slug)
 
@@ -169,10 +169,10 @@ def group_roles(request: HttpRequest, workspace: Workspace, group: Any) -> HttpR
         form.is_valid()
         services.group_roles_set(actor=request.user, group=found, roles=form.cleaned_data["roles"])
     except ValidationError as exc:
-        return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
+        return _groups_page(request, workspace, status=400, row_form=form.refuse(exc), row_pk=found.pk)
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "roles")
-        return _groups_page(request, workspace, status=403, group_errors={found.pk: errors})
+        form.refuse(ValidationError(refused_form_errors(request, exc, "roles")))
+        return _groups_page(request, workspace, status=403, row_form=form, row_pk=found.pk)
     messages.success(request, f"Roles of {found.name} saved.")
     return redirect("web:access_groups", workspace=workspace.slug)
 
@@ -186,10 +186,10 @@ def group_member_add(request: HttpRequest, workspace: Workspace, group: Any) -> 
         form.is_valid()
         services.group_member_add(actor=request.user, group=found, **form.who())
     except ValidationError as exc:
-        return _groups_page(request, workspace, status=400, group_errors={found.pk: _errors(exc)})
+        return _groups_page(request, workspace, status=400, row_form=form.refuse(exc), row_pk=found.pk)
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "member")
-        return _groups_page(request, workspace, status=403, group_errors={found.pk: errors})
+        form.refuse(ValidationError(refused_form_errors(request, exc, "member")))
+        return _groups_page(request, workspace, status=403, row_form=form, row_pk=found.pk)
     messages.success(request, f"Added to {found.name}.")
     return redirect("web:access_groups", workspace=workspace.slug)
 
@@ -369,7 +369,7 @@ def service_account_token_create(request: HttpRequest, workspace: Workspace, acc
             actor=request.user, workspace=workspace, account=found, **form.cleaned_data
         )
     except ValidationError as exc:
-        return _accounts_page(request, workspace, status=400, account_errors={found.pk: _errors(exc)})
+        return _accounts_page(request, workspace, status=400, row_form=form.refuse(exc), row_pk=found.pk)
     # Rendered, not redirected: the token is shown this once and never travels in a message cookie.
     return _accounts_page(request, workspace, issued={"account": found, "token": token, "secret": secret})
 

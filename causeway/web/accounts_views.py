@@ -87,7 +87,8 @@ class TokenForm(forms.Form):
         try:
             return int(raw)
         except ValueError:
-            raise ValidationError("Expiry must be a whole number of days between 1 and 365.") from None
+            # The range is the service's to state; this only says the text is not a number of days.
+            raise ValidationError("Expiry must be a whole number of days.") from None
 
 
 def _apply(form: forms.Form, error: ValidationError) -> None:

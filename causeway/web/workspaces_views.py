@@ -117,10 +117,10 @@ def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> Http
             actor=request.user, workspace=workspace, membership=membership, role=form.cleaned_data["role"]
         )
     except ValidationError as exc:
-        return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
+        return _members_page(request, workspace, status=400, row_form=form.refuse(exc), row_pk=membership.pk)
     except Forbidden as exc:
-        errors = refused_form_errors(request, exc, "role")
-        return _members_page(request, workspace, status=403, member_errors={membership.pk: errors})
+        form.refuse(ValidationError(refused_form_errors(request, exc, "role")))
+        return _members_page(request, workspace, status=403, row_form=form, row_pk=membership.pk)
     messages.success(request, f"{membership.user.email} is now {membership.role.name}.")
     return redirect("web:workspace_members", workspace=workspace.slug)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from causeway.access import services as access_services
 from causeway.access.secrets import secret_write
 from causeway.recipes import selectors, services
 from causeway.recipes.models import Project
@@ -75,6 +76,9 @@ def test_browser_a_bad_input_shows_its_error_beside_the_field_and_changes_nothin
     )
     services.lookup_row_edit(actor=admin, table=prices, key="A-1", values={"price": "4.5"})
     secret_write(actor=admin, workspace=acme, name="STRIPE_KEY", value="sk-browser-canary-1")
+    writers = access_services.role_create(
+        actor=admin, workspace=acme, name="Writers", permissions=["recipe:view", "recipe:edit"]
+    )
     base = https_server.url
     with chromium() as browser:
         page = browser.new_context(ignore_https_errors=True).new_page()
@@ -108,6 +112,19 @@ def test_browser_a_bad_input_shows_its_error_beside_the_field_and_changes_nothin
         assert page.input_value("#id_name") == "9lives"
         assert page.input_value("#id_value") == ""
         assert "sk-browser-canary-2" not in page.content()
+
+        # A form in a row of a list: its errors are shown in that row's form, opened.
+        page.goto(f"{base}/w/acme/access/roles")
+        row = page.locator(f'tr[data-key="{writers.key}"]')
+        row.locator("summary").click()
+        row.locator('input[name="name"]').fill("   ")
+        row.locator("form.stacked button[type=submit]").click()
+        row = page.locator(f'tr[data-key="{writers.key}"]')
+        beside = row.locator('label:has(input[name="name"]) + ul.errorlist')
+        assert beside.inner_text() == "a name is required"
+        assert beside.is_visible()
     assert list(Project.objects.filter(workspace=acme).values_list("name", flat=True)) == ["Billing"]
     assert selectors.lookup_rows(prices) == [{"sku": "A-1", "price": 4.5}]
     assert list(Secret.objects.filter(workspace_id=acme.id).values_list("name", flat=True)) == ["STRIPE_KEY"]
+    writers.refresh_from_db()
+    assert writers.name == "Writers"

@@ -40,12 +40,9 @@ def _payload(options: dict[str, Any]) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"payload: not valid JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise CommandError("payload: must be a JSON object, such as {}")
-    return value
+        return services.trigger_payload_parse(raw)
+    except ValidationError as exc:
+        raise CommandError(f"payload: {exc.message_dict['payload'][0]}") from None
 
 
 def _line(job: Job) -> str:
