@@ -14,7 +14,8 @@ from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
 from causeway.connections import declarative, selectors, services
-from causeway.connections.sdk import Connector
+from causeway.connections.models import ConnectionUse
+from causeway.connections.sdk import Action, AuthMethod, Scope
 
 router = Router(tags=["connections"])
 
@@ -53,49 +54,63 @@ class ActionOut(Schema):
     side_effects: bool
     input_schema: dict[str, Any]
 
+    @staticmethod
+    def resolve_scopes(action: Action) -> list[str]:
+        return sorted(action.scopes)
+
+    @staticmethod
+    def resolve_input_schema(action: Action) -> dict[str, Any]:
+        return action.input.model_json_schema()
+
 
 class ConnectorOut(Schema):
+    """Built from a catalogue entry: the connector and whether it is enabled in the workspace."""
+
     key: str
     name: str
     description: str
     enabled: bool = Field(description="whether an Admin enabled it for this workspace")
+    declarative: bool = Field(description="a declarative connector of this workspace")
     auth_methods: list[AuthMethodOut]
     settings_schema: dict[str, Any]
     scopes: list[ScopeOut]
     actions: list[ActionOut]
 
+    @staticmethod
+    def resolve_key(entry: selectors.CatalogueEntry) -> str:
+        return entry.connector.key
 
-def _connector(connector: Connector, enabled: bool) -> dict[str, Any]:
-    return {
-        "key": connector.key,
-        "name": connector.name,
-        "description": connector.description,
-        "enabled": enabled,
-        "auth_methods": [
-            {
-                "kind": m.kind,
-                "label": m.label,
-                "fields": [
-                    {"key": f.key, "label": f.label, "secret": f.secret, "choices": list(f.choices)}
-                    for f in m.fields
-                ],
-            }
-            for m in connector.auth_methods
-        ],
-        "settings_schema": connector.settings.model_json_schema(),
-        "scopes": [{"key": s.key, "description": s.description} for s in connector.scopes],
-        "actions": [
-            {
-                "key": a.key,
-                "name": a.name,
-                "description": a.description,
-                "scopes": sorted(a.scopes),
-                "side_effects": a.side_effects,
-                "input_schema": a.input.model_json_schema(),
-            }
-            for a in connector.actions
-        ],
-    }
+    @staticmethod
+    def resolve_name(entry: selectors.CatalogueEntry) -> str:
+        return entry.connector.name
+
+    @staticmethod
+    def resolve_description(entry: selectors.CatalogueEntry) -> str:
+        return entry.connector.description
+
+    @staticmethod
+    def resolve_declarative(entry: selectors.CatalogueEntry) -> bool:
+        return entry.custom
+
+    @staticmethod
+    def resolve_auth_methods(entry: selectors.CatalogueEntry) -> list[AuthMethod]:
+        return list(entry.connector.auth_methods)
+
+    @staticmethod
+    def resolve_settings_schema(entry: selectors.CatalogueEntry) -> dict[str, Any]:
+        return entry.connector.settings.model_json_schema()
+
+    @staticmethod
+    def resolve_scopes(entry: selectors.CatalogueEntry) -> list[Scope]:
+        return list(entry.connector.scopes)
+
+    @staticmethod
+    def resolve_actions(entry: selectors.CatalogueEntry) -> list[Action]:
+        return list(entry.connector.actions)
+
+
+def _entry(actor: Any, workspace: Any, key: str) -> selectors.CatalogueEntry:
+    return next(e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == key)
 
 
 @router.get(
@@ -104,9 +119,8 @@ def _connector(connector: Connector, enabled: bool) -> dict[str, Any]:
     summary="The connectors this installation has, and which are enabled in the workspace",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def connector_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
-    entries = selectors.catalogue(actor=_who(request)[0], workspace=_who(request)[1])
-    return [_connector(e.connector, e.enabled) for e in entries]
+def connector_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[selectors.CatalogueEntry]:
+    return selectors.catalogue(actor=_who(request)[0], workspace=_who(request)[1])
 
 
 class EnableIn(StrictIn):
@@ -124,9 +138,7 @@ def connector_set(
 ) -> Any:
     actor, workspace = _who(request)
     services.connector_enable(actor=actor, workspace=workspace, key=connector_key, enabled=body.enabled)
-    entries = selectors.catalogue(actor=actor, workspace=workspace)
-    entry = next(e for e in entries if e.connector.key == connector_key)
-    return _connector(entry.connector, entry.enabled)
+    return _entry(actor, workspace, connector_key)
 
 
 class CustomConnectorIn(StrictIn):
@@ -156,10 +168,7 @@ def custom_connector_save(
 ) -> Status[Any]:
     actor, workspace = _who(request)
     row = services.custom_connector_save(actor=actor, workspace=workspace, document=body.document)
-    entry = next(
-        e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == row.key
-    )
-    return Status(201, _connector(entry.connector, entry.enabled))
+    return Status(201, _entry(actor, workspace, row.key))
 
 
 @router.delete(
@@ -177,6 +186,8 @@ def custom_connector_delete(
 
 
 class ConnectionOut(Schema):
+    """Built from a `ConnectionView`, which holds no credential: secret fields are masked there already."""
+
     id: uuid.UUID
     name: str
     kind: str
@@ -194,27 +205,49 @@ class ConnectionOut(Schema):
     created_at: datetime
     last_used_at: datetime | None
 
+    @staticmethod
+    def resolve_id(view: selectors.ConnectionView) -> uuid.UUID:
+        return view.connection.id
 
-def _connection(view: selectors.ConnectionView) -> dict[str, Any]:
-    c = view.connection
-    return {
-        "id": c.id,
-        "name": c.name,
-        "kind": c.kind,
-        "connector": c.connector_key,
-        "connector_name": view.connector_name,
-        "auth_method": c.auth_method,
-        "owner": view.owner,
-        "scopes": list(c.granted_scopes),
-        "enabled_actions": list(c.enabled_actions) if view.details else [],
-        "health": c.health if view.details else "",
-        "health_message": c.health_message if view.may_edit else "",
-        "settings": view.settings,
-        "credentials": view.credentials,
-        "linked": view.linked,
-        "created_at": c.created_at,
-        "last_used_at": c.last_used_at,
-    }
+    @staticmethod
+    def resolve_name(view: selectors.ConnectionView) -> str:
+        return view.connection.name
+
+    @staticmethod
+    def resolve_kind(view: selectors.ConnectionView) -> str:
+        return view.connection.kind
+
+    @staticmethod
+    def resolve_connector(view: selectors.ConnectionView) -> str:
+        return view.connection.connector_key
+
+    @staticmethod
+    def resolve_auth_method(view: selectors.ConnectionView) -> str:
+        return view.connection.auth_method
+
+    @staticmethod
+    def resolve_scopes(view: selectors.ConnectionView) -> list[str]:
+        return list(view.connection.granted_scopes)
+
+    @staticmethod
+    def resolve_enabled_actions(view: selectors.ConnectionView) -> list[str]:
+        return list(view.connection.enabled_actions) if view.details else []
+
+    @staticmethod
+    def resolve_health(view: selectors.ConnectionView) -> str:
+        return view.connection.health if view.details else ""
+
+    @staticmethod
+    def resolve_health_message(view: selectors.ConnectionView) -> str:
+        return view.connection.health_message if view.may_edit else ""
+
+    @staticmethod
+    def resolve_created_at(view: selectors.ConnectionView) -> datetime:
+        return view.connection.created_at
+
+    @staticmethod
+    def resolve_last_used_at(view: selectors.ConnectionView) -> datetime | None:
+        return view.connection.last_used_at
 
 
 @router.get(
@@ -225,9 +258,8 @@ def _connection(view: selectors.ConnectionView) -> dict[str, Any]:
 @operation(need=Perm.WORKSPACE_VIEW)
 def connection_list(
     request: HttpRequest, workspace_id: WorkspaceRef, kind: Literal["personal", "company"] | None = None
-) -> list[dict[str, Any]]:
-    views = selectors.connections_list(actor=_who(request)[0], workspace=_who(request)[1], kind=kind)
-    return [_connection(v) for v in views]
+) -> list[selectors.ConnectionView]:
+    return selectors.connections_list(actor=_who(request)[0], workspace=_who(request)[1], kind=kind)
 
 
 class ConnectionIn(StrictIn):
@@ -261,8 +293,9 @@ def connection_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Co
         scopes=body.scopes,
         enabled_actions=body.enabled_actions,
     )
-    view = selectors.connection_detail(actor=actor, workspace=workspace, connection_id=created.id)
-    return Status(201, _connection(view))
+    return Status(
+        201, selectors.connection_detail(actor=actor, workspace=workspace, connection_id=created.id)
+    )
 
 
 @router.get(
@@ -272,10 +305,9 @@ def connection_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Co
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def connection_get(request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId) -> Any:
-    view = selectors.connection_detail(
+    return selectors.connection_detail(
         actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
     )
-    return _connection(view)
 
 
 class ConnectionPatch(StrictIn):
@@ -306,9 +338,7 @@ def connection_update(
         settings=body.settings,
         credentials=body.credentials,
     )
-    return _connection(
-        selectors.connection_detail(actor=actor, workspace=workspace, connection_id=connection_id)
-    )
+    return selectors.connection_detail(actor=actor, workspace=workspace, connection_id=connection_id)
 
 
 @router.post(
@@ -320,9 +350,7 @@ def connection_update(
 def connection_test(request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId) -> Any:
     actor, workspace = _who(request)
     services.connection_test(actor=actor, workspace=workspace, connection_id=connection_id)
-    return _connection(
-        selectors.connection_detail(actor=actor, workspace=workspace, connection_id=connection_id)
-    )
+    return selectors.connection_detail(actor=actor, workspace=workspace, connection_id=connection_id)
 
 
 @router.delete(
@@ -378,6 +406,10 @@ class UseOut(Schema):
     detail: str
     used_at: datetime
 
+    @staticmethod
+    def resolve_on_behalf_of(use: ConnectionUse) -> str:
+        return use.on_behalf_of.email if use.on_behalf_of is not None else ""
+
 
 @router.get(
     "/workspaces/{workspace_id}/connections/{connection_id}/uses",
@@ -385,20 +417,9 @@ class UseOut(Schema):
     summary="A connection's usage history, newest first (its owner; Admins for company connections)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def connection_uses(request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId) -> list[Any]:
-    uses = selectors.connection_uses(
+def connection_uses(
+    request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId
+) -> list[ConnectionUse]:
+    return selectors.connection_uses(
         actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
     )
-    return [
-        {
-            "action": u.action,
-            "job_id": u.job_id,
-            "step_path": u.step_path,
-            "on_behalf_of": u.on_behalf_of.email if u.on_behalf_of else "",
-            "host": u.host,
-            "outcome": u.outcome,
-            "detail": u.detail,
-            "used_at": u.used_at,
-        }
-        for u in uses
-    ]
