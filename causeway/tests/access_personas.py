@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from causeway.accounts.actors import SystemActor
+from causeway.recipes import grants
 from causeway.testing import make_user, make_workspace
 
 MANUAL = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "1"}}]}
@@ -73,8 +75,6 @@ def build_world() -> World:
     from causeway.access import services
     from causeway.access.perms import Perm  # noqa: F401
     from causeway.accounts.services import token_create
-    from causeway.audit.models import ActorType
-    from causeway.audit.services import Actor
     from causeway.recipes.services import (
         bookmark_add,
         folder_create,
@@ -87,7 +87,7 @@ def build_world() -> World:
     from causeway.workspaces import services as ws_services
     from causeway.workspaces.models import Membership
 
-    system = Actor(type=ActorType.SYSTEM, label="test")
+    system = SystemActor(label="test")
     people = {
         "admin": make_user("admin@acme.test"),
         "analyst": make_user("analyst@acme.test"),
@@ -132,11 +132,9 @@ def build_world() -> World:
     Membership.objects.create(workspace=ws, user=people["group_only"], role=nothing_role)
     group = services.group_create(actor=system, workspace=ws, name="Readers")
     group_member = services.group_member_add(actor=system, group=group, user=people["group_only"])
-    group_grant = services.grant_set(
-        actor=system, workspace=ws, recipe=r1, group=group, capabilities=["read"]
-    )
+    group_grant = grants.grant_set(actor=system, workspace=ws, recipe=r1, group=group, capabilities=["read"])
     robot = services.service_account_create(actor=system, workspace=ws, name="robot")
-    services.grant_set(actor=system, workspace=ws, recipe=r1, service_account=robot, capabilities=["execute"])
+    grants.grant_set(actor=system, workspace=ws, recipe=r1, service_account=robot, capabilities=["execute"])
     robot_token, robot_secret = services.service_account_token_create(
         actor=system, workspace=ws, account=robot, name="ci", expires_in_days=30
     )
