@@ -52,8 +52,8 @@ def _median_ms(operation: object) -> float:
 def main() -> None:
     _setup_django()
     from causeway.access.models import Role
+    from causeway.accounts.actors import SYSTEM
     from causeway.accounts.models import User
-    from causeway.audit.services import SYSTEM
     from causeway.connections import services
     from causeway.connections.models import Connection
     from causeway.workspaces.models import Membership, Workspace
@@ -62,7 +62,9 @@ def main() -> None:
     person = User.objects.create_user(
         email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password=None, first_name="Ben", last_name="Ch"
     )
-    Membership.objects.create(workspace=workspace, user=person, role=Role.objects.get(workspace=None, key="operator"))
+    Membership.objects.create(
+        workspace=workspace, user=person, role=Role.objects.get(workspace=None, key="operator")
+    )
     services.connector_enable(actor=SYSTEM, workspace=workspace, key="http", enabled=True)
     connection = services.connection_create(
         actor=SYSTEM,

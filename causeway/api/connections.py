@@ -11,11 +11,13 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.access.routes import operation
 from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
 from causeway.connections import declarative, selectors, services
 from causeway.connections.models import ConnectionUse
 from causeway.connections.sdk import Action, AuthMethod, Scope
+from causeway.workspaces.models import Workspace
 
 router = Router(tags=["connections"])
 
@@ -109,7 +111,7 @@ class ConnectorOut(Schema):
         return list(entry.connector.actions)
 
 
-def _entry(actor: Any, workspace: Any, key: str) -> selectors.CatalogueEntry:
+def _entry(actor: Actor, workspace: Workspace, key: str) -> selectors.CatalogueEntry:
     return next(e for e in selectors.catalogue(actor=actor, workspace=workspace) if e.connector.key == key)
 
 

@@ -577,7 +577,7 @@ def _builder(actor: Actor, workspace: Workspace) -> None:
     """Building a declarative connector is `connection:create` (Analysts and Admins, rule 4); enabling it
     is the Admin's, as for every connector."""
     if not access_policy.is_system(actor):
-        access_policy.require_perm(actor, workspace, Perm.CONNECTION_CREATE)
+        access_policy.require_in(actor, workspace, Perm.CONNECTION_CREATE)
 
 
 @transaction.atomic

@@ -41,7 +41,7 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
 
 
 def _admin(request: HttpRequest, workspace: Workspace) -> bool:
-    return policy.has_perm(request.user, workspace, Perm.CONNECTOR_MANAGE)
+    return policy.may(_me(request), Perm.CONNECTOR_MANAGE, workspace)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -115,7 +115,7 @@ def connections(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         "others": [
             v for v in views if v.connection.kind == "personal" and v.connection.owner_id != request.user.pk
         ],
-        "can_create": policy.has_perm(request.user, workspace, Perm.CONNECTION_CREATE),
+        "can_create": policy.may(_me(request), Perm.CONNECTION_CREATE, workspace),
         "is_admin": _admin(request, workspace),
     }
     return render(request, "web/connections/list.html", context)
@@ -180,7 +180,7 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         "auth": auth,
         "method": method,
         "settings_fields": _settings_fields(connector),
-        "can_personal": policy.has_perm(request.user, workspace, Perm.CONNECTION_CREATE),
+        "can_personal": policy.may(_me(request), Perm.CONNECTION_CREATE, workspace),
         "is_admin": _admin(request, workspace),
         "errors": errors,
         "posted": {"kind": form.cleaned_data.get("kind"), "name": form.cleaned_data.get("name")}

@@ -22,8 +22,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
+from causeway.access.policy import Actor
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.connections import registry, selectors, services
+from causeway.workspaces.models import Workspace
 
 
 def _credentials(path: str | None, stdin: TextIO) -> dict[str, Any]:
@@ -142,7 +144,7 @@ class Command(BaseCommand):
         except Forbidden as exc:
             raise CommandError(str(exc)) from None
 
-    def _act(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _act(self, actor: Actor, workspace: Workspace, options: dict[str, Any]) -> None:
         action = options["action"]
         out = self.stdout.write
         if action == "connectors":
