@@ -25,8 +25,9 @@ def _percentile(values: list[float], share: float) -> float:
 
 def respond_recipe(recipe: Any) -> tuple[str, str]:
     """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result."""
-    from causeway.recipes.services import recipe_create, recipe_start
+    from causeway.recipes.services import recipe_create
     from causeway.runs.models import WebhookEndpoint
+    from causeway.runs.triggers import recipe_start
     from causeway.runs.webhooks import webhook_secret_rotate
 
     admin = _admin(recipe)
@@ -59,7 +60,7 @@ def respond_latency(url: str, token: str, secret: str, calls: int) -> dict[str, 
     latencies: list[float] = []
     with httpx.Client(verify=False, timeout=60) as client:  # noqa: S501  # nosec B501
         for n in range(calls + 10):
-            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n}).encode()
+            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
             headers = {
                 "Content-Type": "application/json",
                 "X-Causeway-Signature": sign(secret, int(time.time()), body),

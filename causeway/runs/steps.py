@@ -23,7 +23,6 @@ from django.core.exceptions import ValidationError
 
 from causeway.access.errors import NotFound
 from causeway.access.policy import SystemActor
-from causeway.access.secrets import secret_use_for_destination
 from causeway.connections import outbound
 from causeway.recipes import services as recipes
 from causeway.recipes.definition import secret_names
@@ -39,6 +38,7 @@ from causeway.recipes.schema import (
     Step,
     StopStep,
 )
+from causeway.recipes.secrets import secret_use_for_destination
 from causeway.runs import sandbox
 from causeway.runs.models import Job, SecretUse
 from causeway.vault.masking import mask_text, register_value

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from causeway.accounts.actors import SystemActor
-from causeway.recipes import grants
+from causeway.recipes import grants, roles
 from causeway.testing import make_user, make_workspace
 
 MANUAL = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "1"}}]}
@@ -72,6 +72,7 @@ class World:
 
 
 def build_world() -> World:
+    from causeway.access import members as ws_services
     from causeway.access import services
     from causeway.access.perms import Perm  # noqa: F401
     from causeway.accounts.services import token_create
@@ -84,7 +85,6 @@ def build_world() -> World:
         recipe_create,
         recipe_save,
     )
-    from causeway.workspaces import services as ws_services
     from causeway.workspaces.models import Membership
 
     system = SystemActor(label="test")
@@ -119,7 +119,7 @@ def build_world() -> World:
     bookmark = bookmark_add(actor=people["analyst"], recipe=r1)
     op = project_create(actor=system, workspace=other, name="O1")
     other_recipe = recipe_create(actor=system, workspace=other, project=op, name="Theirs", definition=MANUAL)
-    custom_role = services.role_create(
+    custom_role = roles.role_create(
         actor=system,
         workspace=ws,
         name="Scoped builder",
@@ -127,7 +127,7 @@ def build_world() -> World:
         all_projects=False,
         project_ids=[p1.id],
     )
-    nothing_role = services.role_create(actor=system, workspace=ws, name="No access", permissions=[])
+    nothing_role = roles.role_create(actor=system, workspace=ws, name="No access", permissions=[])
     Membership.objects.create(workspace=ws, user=people["custom"], role=custom_role)
     Membership.objects.create(workspace=ws, user=people["group_only"], role=nothing_role)
     group = services.group_create(actor=system, workspace=ws, name="Readers")

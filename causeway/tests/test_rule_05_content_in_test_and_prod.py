@@ -27,7 +27,7 @@ from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.actors import SystemActor
-from causeway.recipes import services
+from causeway.recipes import roles, services
 from causeway.recipes.models import Folder, Project, Recipe, RecipeVersion
 from causeway.recipes.tests.personas import definition
 from causeway.testing import https_client, make_user, make_workspace
@@ -60,7 +60,7 @@ def _world(environment: str) -> dict[str, Any]:
             people["group_member"]: "operator",
         },
     )
-    custom = access_services.role_create(
+    custom = roles.role_create(
         actor=SYSTEM, workspace=ws, name="Builder", permissions=CONTENT_PERMS, all_projects=True
     )
     Membership.objects.create(workspace=ws, user=people["custom"], role=custom)

@@ -14,10 +14,11 @@ import pytest
 
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
-from causeway.recipes.services import project_create, recipe_create, recipe_start
+from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookEndpoint
 from causeway.runs.tests.trigger_helpers import people
+from causeway.runs.triggers import recipe_start
 from causeway.testing import poll_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
