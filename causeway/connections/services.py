@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
@@ -43,7 +44,7 @@ from causeway.connections.policy import (
 )
 from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector
 from causeway.vault.masking import mask_text, register_value
-from causeway.workspaces.models import Workspace
+from causeway.workspaces.models import Membership, Workspace
 
 MAX_NAME = 100
 MAX_CREDENTIAL = 8 * 1024
@@ -492,7 +493,23 @@ def connection_for_step(
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
         pk = None
-    connection = Connection.objects.filter(workspace=workspace, pk=pk).first() if pk else None
+    # One query answers every question about the connection itself, so a step pays for one round trip.
+    person = on_behalf_of.pk if on_behalf_of is not None else uuid.UUID(int=0)
+    connection = (
+        Connection.objects.filter(workspace=workspace, pk=pk)
+        .annotate(
+            connector_on=Exists(
+                ConnectorEnablement.objects.filter(
+                    workspace=workspace, connector_key=OuterRef("connector_key")
+                )
+            ),
+            person_member=Exists(Membership.objects.filter(workspace=workspace, user_id=person)),
+            person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
+        )
+        .first()
+        if pk
+        else None
+    )
     if connection is None:
         raise refused(None, f"there is no connection {str(connection_ref)[:40]!r} in this workspace")
     label = f"connection {connection.name!r}"
@@ -500,21 +517,18 @@ def connection_for_step(
         connector = registry.get_for(workspace.id, connection.connector_key)
     except registry.UnknownConnector:
         raise refused(connection, f"{label}: its connector is not installed") from None
-    if not connector_enabled(workspace, connector.key):
+    if not connection.connector_on:
         raise refused(connection, f"{label}: {connector.name} is disabled in this workspace")
     if on_behalf_of is None:
         raise refused(connection, f"{label}: this job runs on behalf of no one, so it uses no connection")
-    if access_policy.membership_of(on_behalf_of, workspace) is None:
+    if not connection.person_member or not on_behalf_of.is_active:
         raise refused(connection, f"{label}: the job runs for someone who is not a member here")
     if connection.kind == Kind.PERSONAL and connection.owner_id != on_behalf_of.pk:
         raise refused(
             connection,
             f"{label} is someone else's personal connection; only jobs run on its owner's behalf use it",
         )
-    if (
-        connection.kind == Kind.COMPANY
-        and not ConnectionLink.objects.filter(connection=connection, user=on_behalf_of).exists()
-    ):
+    if connection.kind == Kind.COMPANY and not connection.person_linked:
         raise refused(
             connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
         )
