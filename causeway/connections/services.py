@@ -43,6 +43,7 @@ from causeway.connections.policy import (
     require_personal_create,
 )
 from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector
+from causeway.db import conflict_named
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
 
@@ -608,12 +609,15 @@ def custom_connector_save(*, actor: Actor, workspace: Workspace, document: Any) 
     normalised = parsed.model_dump(mode="json")
     row = CustomConnector.objects.select_for_update().filter(workspace=workspace, key=parsed.key).first()
     if row is None:
-        row = CustomConnector.objects.create(
-            workspace=workspace,
-            key=parsed.key,
-            document=normalised,
-            created_by=actor if isinstance(actor, User) else None,
-        )
+        with conflict_named(
+            CustomConnector, "key", f"a connector {parsed.key!r} was defined at the same moment"
+        ):
+            row = CustomConnector.objects.create(
+                workspace=workspace,
+                key=parsed.key,
+                document=normalised,
+                created_by=actor if isinstance(actor, User) else None,
+            )
         action = "connector.defined"
     else:
         row.document = normalised
