@@ -190,7 +190,7 @@ def test_rule_06_the_operators_command_line_runs_on_behalf_of_no_one(kit: Kit, s
 
 
 def _api(client: Any, user: Any, method: str, path: str, **body: Any) -> Any:
-    from causeway.accounts.services import token_create
+    from causeway.workspaces.tokens import token_create
 
     _, token = token_create(actor=user, name="t", expires_in_days=1)
     call = getattr(client, method.lower())

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
 from causeway.connections import services as connections
 from causeway.connections.outbound import outbound_hosts_set
@@ -26,6 +25,7 @@ from causeway.testing import RunningServer, make_user, make_workspace
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.tests.test_rule_13_secret_canary import WebLog, canary_forms, decoded_views, hidden_in_base64
 from causeway.vault.masking import registry
+from causeway.workspaces.tokens import token_create
 
 # ASCII, since it travels in an HTTP header; with characters that URL-encoding and JSON each change.
 CANARY = f"conn-cnry/{uuid.uuid4().hex[:12]}+tok=&k"
