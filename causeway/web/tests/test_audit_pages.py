@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ from causeway.audit.models import AuditEvent, Outcome
 from causeway.audit.services import Actor, audit_record
 from causeway.audit.tests.tamper import set_sealed
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
-from causeway.testing import https_client, make_workspace
+from causeway.testing import https_client
+from causeway.testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 
@@ -55,22 +57,18 @@ def person(email: str, *, staff: bool = False) -> User:
     )
 
 
-class People:
-    def __init__(self) -> None:
-        self.admin = person("admin@acme.example")
-        self.analyst = person("analyst@acme.example")
-        self.operator = person("operator@acme.example")
-        self.outsider = person("admin@globex.example")
-        self.staff = person("staff@causeway.example", staff=True)
-        self.acme = make_workspace(
-            "Acme", members={self.admin: "admin", self.analyst: "analyst", self.operator: "operator"}
-        )
-        self.globex = make_workspace("Globex", members={self.outsider: "admin"})
+# The personas by name: people.admin, people.acme (their workspace), people.globex (the outsider's).
+People = SimpleNamespace
 
 
 @pytest.fixture
 def people() -> People:
-    return People()
+    found = cast(
+        domain="acme.example",
+        other="Globex",
+        emails={"outsider": "admin@globex.example", "staff": "staff@causeway.example"},
+    )
+    return People(**found.people(other_key="globex"))
 
 
 def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
