@@ -142,6 +142,7 @@ def cast(
     names: Mapping[str, tuple[str, str]] | None = None,
     builder_projects: Sequence[Any] | None = None,
     builder_perms: Iterable[str] = BUILDER_PERMS,
+    builder_role: str = "Scoped builder",
 ) -> Cast:
     """A workspace and the personas named in `kinds` (by default Admin, Analyst, Operator, outsider, staff).
 
@@ -178,7 +179,9 @@ def cast(
             users["outsider"], result.other, member(result.other, users["outsider"], "admin")
         )
     if "builder" in users:
-        result.builder = builder(home, users["builder"], projects=builder_projects, perms=builder_perms)
+        result.builder = builder(
+            home, users["builder"], projects=builder_projects, perms=builder_perms, role_name=builder_role
+        )
     if "staff" in users:
         result.staff = Staff(users["staff"])
     if "robot" in wanted:

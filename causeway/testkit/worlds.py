@@ -36,19 +36,22 @@ def built_once(build: Callable[[], T], django_db_blocker: Any) -> Iterator[T]:
         transaction.set_rollback(True)
 
 
-def reread(built: Any) -> Any:
-    """Every model instance in `built` (a dataclass, a dict, a list) read again from the database."""
+def reread(built: T) -> T:
+    """`built` for one more test: each model instance in it read again from the database, and each
+    container (a dataclass, a dict, a list) a new one, so a test that changes either leaves no trace."""
     from django.db import models
 
-    if isinstance(built, models.Model):
-        built.refresh_from_db()
-    elif dataclasses.is_dataclass(built) and not isinstance(built, type):
-        for item in dataclasses.fields(built):
-            reread(getattr(built, item.name))
-    elif isinstance(built, dict):
-        for value in built.values():
-            reread(value)
-    elif isinstance(built, list | tuple):
-        for value in built:
-            reread(value)
+    found: Any = built
+    if isinstance(found, models.Model):
+        found.refresh_from_db()
+        return built
+    if dataclasses.is_dataclass(found) and not isinstance(found, type):
+        changes = {
+            item.name: reread(getattr(found, item.name)) for item in dataclasses.fields(found) if item.init
+        }
+        return dataclasses.replace(found, **changes)  # type: ignore[return-value]
+    if isinstance(found, dict):
+        return type(found)((key, reread(value)) for key, value in found.items())  # type: ignore[return-value]
+    if isinstance(found, list | tuple):
+        return type(found)(reread(value) for value in found)  # type: ignore[return-value]
     return built
