@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from causeway.access.actors import Actor
+from causeway.workspaces.models import Workspace
 
 
 class NotFound(Exception):
@@ -12,7 +13,9 @@ class NotFound(Exception):
 
 
 class Forbidden(Exception):
-    def __init__(self, perm: str, *, workspace: Any = None, actor: Any = None, detail: str = "") -> None:
+    def __init__(
+        self, perm: str, *, workspace: Workspace | None = None, actor: Actor | None = None, detail: str = ""
+    ) -> None:
         super().__init__(detail or f"you do not have the permission {perm}")
         self.perm = perm
         self.workspace = workspace

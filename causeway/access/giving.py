@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
-from causeway.access.content import SERVICE_ACCOUNT_PERMS, Standing, recipe_perms, standing
 from causeway.access.errors import Forbidden
 from causeway.access.models import Group, RecipeGrant, Role
-from causeway.access.perms import ADMIN_ONLY, GRANT_PERMS, Capability, Perm
+from causeway.access.perms import ADMIN_ONLY, Perm, granted
+from causeway.access.policy import SERVICE_ACCOUNT_PERMS, Actor, Standing, holding, standing
 from causeway.workspaces.models import Workspace
 
 
@@ -37,30 +36,28 @@ def _gives_everything(st: Standing) -> bool:
     return st.system or (st.member and st.is_admin)
 
 
-def _refuse(actor: Any, workspace: Workspace, perm: Perm, why: str) -> Forbidden:
+def _refuse(actor: Actor | None, workspace: Workspace, perm: Perm, why: str) -> Forbidden:
     return Forbidden(perm, workspace=workspace, actor=actor, detail=f"you cannot give {perm}: {why}")
 
 
-def granted_perms(capabilities: Iterable[Capability], *, service_account: bool) -> frozenset[Perm]:
+def granted_perms(capabilities: Iterable[str], *, service_account: bool) -> frozenset[Perm]:
     """What capabilities give on a recipe; to a service account only what rule 8 leaves it."""
-    perms: set[Perm] = set()
-    for cap in capabilities:
-        perms |= GRANT_PERMS[cap]
-    return frozenset(perms & SERVICE_ACCOUNT_PERMS) if service_account else frozenset(perms)
+    perms = granted(capabilities)
+    return perms & SERVICE_ACCOUNT_PERMS if service_account else perms
 
 
-def _recipe_gap(st: Standing, recipe: Any, perms: Iterable[Perm]) -> Perm | None:
+def _recipe_gap(st: Standing, recipe: object, perms: Iterable[Perm]) -> Perm | None:
     if _gives_everything(st):
         return None
-    held = recipe_perms(st, recipe)
+    held = holding(recipe, st).held
     return next((p for p in sorted(perms) if p not in held), None)
 
 
 def require_may_grant(
-    actor: Any,
+    actor: Actor | None,
     workspace: Workspace,
-    recipe: Any,
-    capabilities: Iterable[Capability],
+    recipe: object,
+    capabilities: Iterable[str],
     *,
     service_account: bool = False,
 ) -> None:
@@ -104,7 +101,7 @@ def _role_projects(role: Role) -> frozenset[uuid.UUID]:
 
 
 def require_may_give_permissions(
-    actor: Any,
+    actor: Actor | None,
     workspace: Workspace,
     perms: Iterable[Perm],
     *,
@@ -124,13 +121,13 @@ def _require_roles(st: Standing, roles: Iterable[Role]) -> None:
             raise _refuse(st.actor, st.workspace, gap, f"the role {role.name} carries it and {_ROLE_WHY}")
 
 
-def require_may_give_roles(actor: Any, workspace: Workspace, roles: Iterable[Role]) -> None:
+def require_may_give_roles(actor: Actor | None, workspace: Workspace, roles: Iterable[Role]) -> None:
     """The giver holds everything each role carries, where it carries it (a member's, a group's role)."""
     _require_roles(standing(actor, workspace), roles)
 
 
 def require_may_add_to_group(
-    actor: Any, workspace: Workspace, group: Group, *, service_account: bool = False
+    actor: Actor | None, workspace: Workspace, group: Group, *, service_account: bool = False
 ) -> None:
     """Joining a group gives its roles (to a user; rule 8 keeps them from a service account) and its
     recipe grants: the giver holds them all, so nobody raises their own standing by joining one."""

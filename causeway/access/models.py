@@ -9,7 +9,7 @@ import uuid
 
 from django.db import models
 
-from causeway.access.perms import Capability, Environment, Perm
+from causeway.access.perms import CAPABILITY_NAMES, Environment, Perm, granted
 
 
 class Role(models.Model):
@@ -166,8 +166,12 @@ class RecipeGrant(models.Model):
         return f"grant on {self.recipe_id}"
 
     @property
-    def capabilities(self) -> frozenset[Capability]:
-        return frozenset(c for c in Capability if getattr(self, c.value))
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(c for c in CAPABILITY_NAMES if getattr(self, c))
+
+    @property
+    def perms(self) -> frozenset[Perm]:
+        return granted(self.capabilities)
 
     @property
     def audit_target(self) -> tuple[str, str, str]:
@@ -194,9 +198,8 @@ class EnvironmentPolicy(models.Model):
         return f"{self.environment} policy"
 
     @property
-    def ceiling(self) -> frozenset[Capability]:
-        known = {c.value for c in Capability}
-        return frozenset(Capability(c) for c in self.capabilities if c in known)
+    def ceiling(self) -> frozenset[str]:
+        return frozenset(c for c in self.capabilities if c in CAPABILITY_NAMES)
 
     @property
     def audit_target(self) -> tuple[str, str, str]:

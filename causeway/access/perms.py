@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -89,34 +90,48 @@ SYSTEM_ROLES: dict[str, frozenset[Perm]] = {
 SYSTEM_ROLE_NAMES = {"admin": "Admin", "analyst": "Analyst", "operator": "Operator"}
 
 
-class Capability(StrEnum):
-    """The grant vocabulary: what a per-recipe grant and an environment's ceiling speak of."""
-
-    READ = "read"
-    WRITE = "write"
-    EXECUTE = "execute"
-    DEBUG = "debug"
-
-
 _CONTENT = ("project", "folder", "connection", "recipe", "lookup_table")
 
-# Which permissions each capability stands for, in an environment's ceiling.
-CAPABILITY_PERMS: dict[Capability, frozenset[Perm]] = {
-    Capability.READ: frozenset(Perm(f"{kind}:view") for kind in _CONTENT) | {Perm.JOB_VIEW},
-    Capability.WRITE: frozenset(
-        Perm(f"{kind}:{verb}") for kind in _CONTENT for verb in ("edit", "create", "delete")
-    ),
-    Capability.EXECUTE: frozenset({Perm.RECIPE_RUN, Perm.RECIPE_TEST}),
-    Capability.DEBUG: frozenset({Perm.RECIPE_DEBUG}),
+# The named capabilities: sets of permissions, by the names an environment's ceiling and a per-recipe
+# grant are written with (rule 5, DESIGN's "grant").
+CAPABILITIES: dict[str, frozenset[Perm]] = {
+    "read": frozenset(Perm(f"{kind}:view") for kind in _CONTENT) | {Perm.JOB_VIEW},
+    "write": frozenset(Perm(f"{kind}:{verb}") for kind in _CONTENT for verb in ("edit", "create", "delete")),
+    "execute": frozenset({Perm.RECIPE_RUN, Perm.RECIPE_TEST}),
+    "debug": frozenset({Perm.RECIPE_DEBUG}),
 }
+CAPABILITY_NAMES: tuple[str, ...] = tuple(CAPABILITIES)
 
-# What a per-recipe grant gives on that recipe.
-GRANT_PERMS: dict[Capability, frozenset[Perm]] = {
-    Capability.READ: frozenset({Perm.RECIPE_VIEW, Perm.JOB_VIEW}),
-    Capability.WRITE: frozenset({Perm.RECIPE_EDIT, Perm.RECIPE_DELETE}),
-    Capability.EXECUTE: frozenset({Perm.RECIPE_RUN, Perm.RECIPE_TEST}),
-    Capability.DEBUG: frozenset({Perm.RECIPE_DEBUG}),
-}
+# What can be held on one recipe: a grant gives of its capabilities only these.
+ON_ONE_RECIPE: frozenset[Perm] = frozenset(
+    {
+        Perm.RECIPE_VIEW,
+        Perm.RECIPE_EDIT,
+        Perm.RECIPE_DELETE,
+        Perm.RECIPE_RUN,
+        Perm.RECIPE_TEST,
+        Perm.RECIPE_DEBUG,
+        Perm.JOB_VIEW,
+    }
+)
+
+
+# What a role gives on one recipe: its recipe and job permissions.
+RECIPE_SCOPED: frozenset[Perm] = frozenset(p for p in Perm if p.value.split(":")[0] in {"recipe", "job"})
+
+
+def perms_named(names: Iterable[str]) -> frozenset[Perm]:
+    """The permissions the named capabilities stand for; an unknown name stands for none."""
+    found: set[Perm] = set()
+    for name in names:
+        found |= CAPABILITIES.get(name, frozenset())
+    return frozenset(found)
+
+
+def granted(names: Iterable[str]) -> frozenset[Perm]:
+    """What a per-recipe grant of these capabilities gives on its recipe."""
+    return perms_named(names) & ON_ONE_RECIPE
+
 
 # Permissions no environment ceiling limits: they are not about a project's content.
 UNCEILED: frozenset[Perm] = ADMIN_ONLY | {Perm.WORKSPACE_VIEW}
@@ -129,8 +144,8 @@ class Environment(StrEnum):
 
 
 # Rule 5: DEV lets builders read, debug, write and run; TEST and PROD only read and debug.
-DEFAULT_CEILINGS: dict[Environment, frozenset[Capability]] = {
-    Environment.DEV: frozenset(Capability),
-    Environment.TEST: frozenset({Capability.READ, Capability.DEBUG}),
-    Environment.PROD: frozenset({Capability.READ, Capability.DEBUG}),
+DEFAULT_CEILINGS: dict[Environment, frozenset[str]] = {
+    Environment.DEV: frozenset(CAPABILITY_NAMES),
+    Environment.TEST: frozenset({"read", "debug"}),
+    Environment.PROD: frozenset({"read", "debug"}),
 }

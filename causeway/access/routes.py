@@ -21,12 +21,30 @@ from django.template.response import TemplateResponse
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
+from causeway.accounts.models import User
 from causeway.audit.models import Outcome
 from causeway.audit.services import audit_record
 from causeway.vault.masking import mask
 from causeway.workspaces.models import ServiceAccount
 
 ATTRIBUTE = "causeway_access"
+
+
+class AuthenticatedRequest(HttpRequest):
+    """A request to a page that `page` has checked is signed in: its user is a person."""
+
+    user: User
+
+
+def request_actor(request: HttpRequest) -> Actor:
+    """Who calls an API operation (its declaration has checked there is someone)."""
+    found = policy.actor_of(getattr(request, "auth", None))
+    if found is None:
+        raise NotFound("workspace")
+    return found
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -73,7 +91,7 @@ def declaration_of(view: Any) -> Declaration | None:
     return found if isinstance(found, Declaration) else None
 
 
-def record_denial(actor: Any, error: Forbidden, path: str) -> None:
+def record_denial(actor: Actor | None, error: Forbidden, path: str) -> None:
     workspace = error.workspace
     with transaction.atomic():
         audit_record(
@@ -90,12 +108,12 @@ def record_denial(actor: Any, error: Forbidden, path: str) -> None:
 def refused_form_errors(request: HttpRequest, error: Forbidden, field: str) -> dict[str, list[str]]:
     """A refusal met by a form (giving what one does not hold), on record like every denial and
     shown under the form's field rather than as a page of its own."""
-    record_denial(request.user, error, request.path)
+    record_denial(policy.actor_of(request.user), error, request.path)
     return {field: [str(error)]}
 
 
 def forbidden_page(request: HttpRequest, error: Forbidden) -> HttpResponse:
-    record_denial(request.user, error, request.path)
+    record_denial(policy.actor_of(request.user), error, request.path)
     return TemplateResponse(request, "web/forbidden.html", {"permission": error.perm}, status=403).render()
 
 
@@ -121,7 +139,7 @@ def page(
                     policy.require_staff(request.user)
                 if declared.perm is not None:
                     kwargs["workspace"] = policy.workspace_get(
-                        request.user, kwargs.pop("workspace"), need=declared.perm
+                        policy.actor_of(request.user), kwargs.pop("workspace"), need=declared.perm
                     )
                 response: HttpResponse = view(request, *args, **kwargs)
                 return response

@@ -17,8 +17,9 @@ from typing import Any
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.accounts.models import User
-from causeway.audit.services import Actor, audit_record
+from causeway.audit.services import audit_record
 from causeway.vault import secrets as vault
 from causeway.vault.events import OnChange, VaultEvent
 from causeway.vault.masking import feed_from_secrets, mask
@@ -76,7 +77,7 @@ def _masked_tree(value: Any) -> Any:
     return value
 
 
-def _auditor(actor: Any) -> OnChange:
+def _auditor(actor: Actor | None) -> OnChange:
     def record(event: VaultEvent) -> None:
         fields = event.audit_fields()
         fields["details"] = _masked_tree(fields["details"])
@@ -85,21 +86,19 @@ def _auditor(actor: Any) -> OnChange:
     return record
 
 
-def _actor_id(actor: Any) -> uuid.UUID | None:
+def _actor_id(actor: Actor) -> uuid.UUID | None:
     """The id the vault stores as who set a secret; None for the operator's command line."""
     return actor.pk if isinstance(actor, User) else None
 
 
-def _require_manage(actor: Any, workspace: Workspace) -> None:
+def _require_manage(actor: Actor, workspace: Workspace) -> None:
     # The operator's command line holds the machine's keys and database already; everyone else must be
     # an Admin of the workspace (rule 3: no custom role can hold vault:secret:manage).
-    if not policy.is_system(actor):
-        policy.require_perm(actor, workspace, Perm.VAULT_SECRET_MANAGE)
+    policy.require_in(actor, workspace, Perm.VAULT_SECRET_MANAGE)
 
 
-def _require_view(actor: Any, workspace: Workspace) -> None:
-    if not policy.is_system(actor):
-        policy.require_perm(actor, workspace, Perm.WORKSPACE_VIEW)
+def _require_view(actor: Actor, workspace: Workspace) -> None:
+    policy.require_in(actor, workspace, Perm.WORKSPACE_VIEW)
 
 
 def _labels(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
@@ -109,7 +108,7 @@ def _labels(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     return {user.pk: user.email for user in User.objects.filter(pk__in=wanted).only("id", "email")}
 
 
-def _references(actor: Any, workspace: Workspace, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+def _references(actor: Actor, workspace: Workspace, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     for source in _reference_sources:
         for name, recipes in source(actor, workspace, names).items():
@@ -117,7 +116,7 @@ def _references(actor: Any, workspace: Workspace, names: Sequence[str]) -> dict[
     return {name: tuple(sorted(set(recipes))) for name, recipes in found.items()}
 
 
-def _rows(actor: Any, workspace: Workspace, infos: Sequence[vault.SecretInfo]) -> list[SecretRow]:
+def _rows(actor: Actor, workspace: Workspace, infos: Sequence[vault.SecretInfo]) -> list[SecretRow]:
     labels = _labels([i.created_by for i in infos] + [i.updated_by for i in infos])
     references = _references(actor, workspace, [i.name for i in infos])
 
@@ -142,18 +141,18 @@ def _rows(actor: Any, workspace: Workspace, infos: Sequence[vault.SecretInfo]) -
     ]
 
 
-def secrets_visible(actor: Any, workspace: Workspace) -> list[SecretRow]:
+def secrets_visible(actor: Actor, workspace: Workspace) -> list[SecretRow]:
     """The workspace's secrets by name, for any member (DESIGN section 5): names and metadata only."""
     _require_view(actor, workspace)
     return _rows(actor, workspace, vault.secret_list(workspace_id=workspace.id))
 
 
-def can_manage_secrets(actor: Any, workspace: Workspace) -> bool:
-    return policy.is_system(actor) or policy.has_perm(actor, workspace, Perm.VAULT_SECRET_MANAGE)
+def can_manage_secrets(actor: Actor, workspace: Workspace) -> bool:
+    return policy.may(actor, Perm.VAULT_SECRET_MANAGE, workspace)
 
 
 def secret_write(
-    *, actor: Any, workspace: Workspace, name: str, value: str, allowed_hosts: Iterable[str] = ()
+    *, actor: Actor, workspace: Workspace, name: str, value: str, allowed_hosts: Iterable[str] = ()
 ) -> SecretWritten:
     """Create the secret or replace its value and allowed hosts; audited as created or replaced."""
     _require_manage(actor, workspace)
@@ -175,7 +174,7 @@ def secret_write(
     return SecretWritten(row=_rows(actor, workspace, [info])[0], created=actions == ["secret.created"])
 
 
-def secret_remove(*, actor: Any, workspace: Workspace, name: str) -> None:
+def secret_remove(*, actor: Actor, workspace: Workspace, name: str) -> None:
     """Delete the secret; NotFound if the workspace has none of that name."""
     _require_manage(actor, workspace)
     try:
@@ -188,7 +187,7 @@ def secret_remove(*, actor: Any, workspace: Workspace, name: str) -> None:
 
 def secret_use_for_destination(
     *,
-    actor: Actor | User | None,
+    actor: Actor | None,
     workspace_id: uuid.UUID,
     name: str,
     host: str,

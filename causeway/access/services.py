@@ -13,10 +13,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils.text import slugify
 
-from causeway.access import content, giving, policy
+from causeway.access import giving, policy
 from causeway.access.errors import NotFound
-from causeway.access.models import EnvironmentPolicy, Group, GroupMember, RecipeGrant, Role
-from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Capability, Environment, Perm
+from causeway.access.models import EnvironmentPolicy, Group, GroupMember, Role
+from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, Environment, Perm
+from causeway.access.policy import Actor, uuid_or_none
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.workspaces import service_accounts as accounts
@@ -30,15 +31,13 @@ CATALOGUE: tuple[Perm, ...] = tuple(
 NAME_MAX = 100
 
 
-def _audit_actor(actor: Any) -> Any:
+def _audit_actor(actor: Actor) -> Any:
     return actor if hasattr(actor, "audit_actor") or policy.is_system(actor) else None
 
 
-def require(actor: Any, workspace: Workspace, perm: Perm) -> None:
+def require(actor: Actor | None, workspace: Workspace, perm: Perm) -> None:
     """The system actor may; anyone else needs `perm` in the workspace (NotFound if not a member)."""
-    if policy.is_system(actor):
-        return
-    policy.require_perm(actor, workspace, perm)
+    policy.require_in(actor, workspace, perm)
 
 
 def _name(value: Any) -> str:
@@ -52,7 +51,7 @@ def _name(value: Any) -> str:
     return clean
 
 
-def _hidden(actor: Any, model: Any, pk: uuid.UUID | None, need: Perm, what: str) -> NotFound:
+def hidden(actor: Actor | None, model: Any, pk: uuid.UUID | None, need: Perm, what: str) -> NotFound:
     """NotFound for an id this workspace does not hold; if another workspace holds it, the attempt goes
     on that workspace's record (rule 9 answers 404 all the same)."""
     found = model._default_manager.filter(pk=pk).first() if pk else None
@@ -60,13 +59,6 @@ def _hidden(actor: Any, model: Any, pk: uuid.UUID | None, need: Perm, what: str)
     if found is not None and workspace_id is not None:
         policy.deny_hidden(actor, Workspace.objects.get(pk=workspace_id), found, need)
     return NotFound(what)
-
-
-def _pk(ref: Any) -> uuid.UUID | None:
-    try:
-        return ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref))
-    except ValueError:
-        return None
 
 
 # Roles.
@@ -98,7 +90,7 @@ def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any])
     from django.apps import apps
 
     project_model = apps.get_model("recipes", "Project")
-    parsed = [_pk(ref) for ref in project_ids]
+    parsed = [uuid_or_none(ref) for ref in project_ids]
     ids = {pk for pk in parsed if pk is not None}
     if len(ids) != len(set(parsed)):
         raise ValidationError({"projects": "a project is named by its id"})
@@ -114,30 +106,30 @@ def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any])
     return found
 
 
-def roles_visible(actor: Any, workspace: Workspace) -> QuerySet[Role]:
-    if not policy.is_system(actor) and not policy.has_perm(actor, workspace, Perm.MEMBER_VIEW):
+def roles_visible(actor: Actor, workspace: Workspace) -> QuerySet[Role]:
+    if not policy.may(actor, Perm.MEMBER_VIEW, workspace):
         return Role.objects.none()
     return policy.roles_assignable(workspace).prefetch_related("projects")
 
 
-def role_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.ROLE_MANAGE) -> Role:
+def role_get(actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm.ROLE_MANAGE) -> Role:
     """One of the workspace's custom roles, by id or key. System roles are not editable."""
     require(actor, workspace, need)
-    pk = _pk(ref)
+    pk = uuid_or_none(ref)
     found = Role.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(key=str(ref))).first()
     if found is None:
         if Role.objects.filter(workspace__isnull=True, is_system=True, key=str(ref)).exists() or (
             pk and Role.objects.filter(workspace__isnull=True, pk=pk).exists()
         ):
             raise ValidationError({"role": "system roles are fixed and cannot be changed"})
-        raise _hidden(actor, Role, pk, need, "role")
+        raise hidden(actor, Role, pk, need, "role")
     return found
 
 
 @transaction.atomic
 def role_create(
     *,
-    actor: Any,
+    actor: Actor,
     workspace: Workspace,
     name: str,
     permissions: Iterable[Any],
@@ -189,7 +181,7 @@ def _role_details(role: Role, projects: list[Any]) -> dict[str, Any]:
 @transaction.atomic
 def role_update(
     *,
-    actor: Any,
+    actor: Actor,
     role: Role,
     name: str | None = None,
     permissions: Iterable[Any] | None = None,
@@ -236,7 +228,7 @@ def role_update(
 
 
 @transaction.atomic
-def role_delete(*, actor: Any, role: Role) -> None:
+def role_delete(*, actor: Actor, role: Role) -> None:
     if role.is_system or role.workspace is None:
         raise ValidationError({"role": "system roles are fixed and cannot be deleted"})
     require(actor, role.workspace, Perm.ROLE_MANAGE)
@@ -253,7 +245,9 @@ def role_delete(*, actor: Any, role: Role) -> None:
 
 
 @transaction.atomic
-def member_role_change(*, actor: Any, workspace: Workspace, membership: Membership, role: str) -> Membership:
+def member_role_change(
+    *, actor: Actor, workspace: Workspace, membership: Membership, role: str
+) -> Membership:
     """Give a member another role, never one carrying more than the giver holds: so nobody changes
     their own role upward either."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
@@ -267,7 +261,7 @@ def member_role_change(*, actor: Any, workspace: Workspace, membership: Membersh
 
 @transaction.atomic
 def workspace_invitation_create(
-    *, actor: Any, workspace: Workspace, email: str, role: str
+    *, actor: Actor, workspace: Workspace, email: str, role: str
 ) -> workspace_services.IssuedInvitation:
     """Invite someone with a role the inviter could give them as a member."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
@@ -282,25 +276,25 @@ def workspace_invitation_create(
 # Groups.
 
 
-def groups_visible(actor: Any, workspace: Workspace) -> QuerySet[Group]:
-    if not policy.is_system(actor) and not policy.has_perm(actor, workspace, Perm.MEMBER_VIEW):
+def groups_visible(actor: Actor, workspace: Workspace) -> QuerySet[Group]:
+    if not policy.may(actor, Perm.MEMBER_VIEW, workspace):
         return Group.objects.none()
     return Group.objects.filter(workspace=workspace).prefetch_related(
         "roles", "members__user", "members__service_account"
     )
 
 
-def group_get(actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.MEMBER_VIEW) -> Group:
+def group_get(actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm.MEMBER_VIEW) -> Group:
     require(actor, workspace, need)
-    pk = _pk(ref)
+    pk = uuid_or_none(ref)
     found = Group.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(name=str(ref))).first()
     if found is None:
-        raise _hidden(actor, Group, pk, need, "group")
+        raise hidden(actor, Group, pk, need, "group")
     return found
 
 
 @transaction.atomic
-def group_create(*, actor: Any, workspace: Workspace, name: str) -> Group:
+def group_create(*, actor: Actor, workspace: Workspace, name: str) -> Group:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     group = Group(workspace=workspace, name=_name(name))
     try:
@@ -313,7 +307,7 @@ def group_create(*, actor: Any, workspace: Workspace, name: str) -> Group:
 
 
 @transaction.atomic
-def group_rename(*, actor: Any, group: Group, name: str) -> Group:
+def group_rename(*, actor: Actor, group: Group, name: str) -> Group:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
     before = group.name
     group.name = _name(name)
@@ -333,7 +327,7 @@ def group_rename(*, actor: Any, group: Group, name: str) -> Group:
 
 
 @transaction.atomic
-def group_delete(*, actor: Any, group: Group) -> None:
+def group_delete(*, actor: Actor, group: Group) -> None:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
     target, workspace_id = group.audit_target, group.workspace_id
     group.delete()
@@ -341,7 +335,7 @@ def group_delete(*, actor: Any, group: Group) -> None:
 
 
 @transaction.atomic
-def group_roles_set(*, actor: Any, group: Group, roles: Iterable[str]) -> Group:
+def group_roles_set(*, actor: Actor, group: Group, roles: Iterable[str]) -> Group:
     """The group's roles, by key: system roles but Admin, and the workspace's custom roles."""
     require(actor, group.workspace, Perm.ROLE_MANAGE)
     keys = sorted(set(roles))
@@ -364,14 +358,14 @@ def group_roles_set(*, actor: Any, group: Group, roles: Iterable[str]) -> Group:
     return group
 
 
-def _identity(workspace: Workspace, *, user: Any = None, service_account: Any = None) -> tuple[Any, Any]:
+def identity_of(workspace: Workspace, *, user: Any = None, service_account: Any = None) -> tuple[Any, Any]:
     """A member user or a service account of this workspace, by object, id or email; exactly one."""
     if (user is None) == (service_account is None):
         raise ValidationError({"member": "name a user or a service account"})
     if user is not None:
         found_user = user if isinstance(user, User) else None
         if found_user is None:
-            pk = _pk(user)
+            pk = uuid_or_none(user)
             users = User.objects.filter(pk=pk) if pk else User.objects.with_email(str(user))
             found_user = users.first()
         if found_user is None or not Membership.objects.filter(workspace=workspace, user=found_user).exists():
@@ -379,7 +373,7 @@ def _identity(workspace: Workspace, *, user: Any = None, service_account: Any = 
         return found_user, None
     found_sa = service_account if isinstance(service_account, ServiceAccount) else None
     if found_sa is None:
-        pk = _pk(service_account)
+        pk = uuid_or_none(service_account)
         accounts_here = ServiceAccount.objects.filter(workspace=workspace)
         found_sa = (
             accounts_here.filter(pk=pk) if pk else accounts_here.filter(name=str(service_account))
@@ -397,10 +391,10 @@ def _who(user: Any, service_account: Any) -> dict[str, str]:
 
 @transaction.atomic
 def group_member_add(
-    *, actor: Any, group: Group, user: Any = None, service_account: Any = None
+    *, actor: Actor, group: Group, user: Any = None, service_account: Any = None
 ) -> GroupMember:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
-    found_user, found_sa = _identity(group.workspace, user=user, service_account=service_account)
+    found_user, found_sa = identity_of(group.workspace, user=user, service_account=service_account)
     giving.require_may_add_to_group(actor, group.workspace, group, service_account=found_sa is not None)
     member = GroupMember(group=group, user=found_user, service_account=found_sa)
     try:
@@ -419,10 +413,10 @@ def group_member_add(
 
 
 @transaction.atomic
-def group_member_remove(*, actor: Any, group: Group, member_id: Any) -> None:
+def group_member_remove(*, actor: Actor, group: Group, member_id: Any) -> None:
     """Take one user or service account out of the group; the next request already counts without it."""
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
-    pk = _pk(member_id)
+    pk = uuid_or_none(member_id)
     member = (
         GroupMember.objects.filter(group=group)
         .filter(Q(pk=pk) | Q(user_id=pk) | Q(service_account_id=pk))
@@ -444,154 +438,18 @@ def group_member_remove(*, actor: Any, group: Group, member_id: Any) -> None:
     )
 
 
-# Recipe grants.
-
-
-def grants_visible(actor: Any, workspace: Workspace, recipe: Any) -> QuerySet[RecipeGrant]:
-    """The grants on a recipe, for an actor who may read it (checked here again)."""
-    content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_VIEW)
-    return RecipeGrant.objects.filter(recipe_id=recipe.id).select_related("user", "service_account", "group")
-
-
-def grant_get(actor: Any, workspace: Workspace, recipe: Any, ref: Any) -> RecipeGrant:
-    content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_EDIT)
-    pk = _pk(ref)
-    found = RecipeGrant.objects.filter(recipe_id=recipe.id, pk=pk).first() if pk else None
-    if found is None:
-        raise _hidden(actor, RecipeGrant, pk, Perm.RECIPE_EDIT, "grant")
-    return found
-
-
-@transaction.atomic
-def grant_set(
-    *,
-    actor: Any,
-    workspace: Workspace,
-    recipe: Any,
-    user: Any = None,
-    service_account: Any = None,
-    group: Any = None,
-    capabilities: Iterable[str],
-) -> RecipeGrant | None:
-    """Give a user, a service account or a group exactly these capabilities on a recipe (none: take
-    the grant away). Needs write on the recipe, and every capability added held by the giver there."""
-    recipe = content.recipe_get(actor, workspace, recipe.id, need=Perm.RECIPE_EDIT)
-    caps = set()
-    for value in capabilities:
-        if value not in {c.value for c in Capability}:
-            raise ValidationError({"capabilities": f"{value} is not one of read, write, execute, debug"})
-        caps.add(Capability(value))
-    chosen = [x for x in (user, service_account, group) if x is not None]
-    if len(chosen) != 1:
-        raise ValidationError({"grantee": "name exactly one user, service account or group"})
-    found_group = None
-    found_user = found_sa = None
-    if group is not None:
-        found_group = group if isinstance(group, Group) else None
-        if found_group is None:
-            pk = _pk(group)
-            query = Group.objects.filter(workspace=workspace)
-            found_group = (query.filter(pk=pk) if pk else query.filter(name=str(group))).first()
-        if found_group is None or found_group.workspace_id != workspace.id:
-            raise ValidationError({"grantee": "is not a group of this workspace"})
-    else:
-        try:
-            found_user, found_sa = _identity(workspace, user=user, service_account=service_account)
-        except ValidationError as exc:
-            raise ValidationError({"grantee": exc.message_dict["member"]}) from None
-    if found_sa is not None and caps - {Capability.EXECUTE}:
-        raise ValidationError({"capabilities": "a service account can only be granted execute (rule 8)"})
-    who = (
-        Q(user=found_user)
-        if found_user
-        else Q(service_account=found_sa)
-        if found_sa
-        else Q(group=found_group)
-    )
-    grant = RecipeGrant.objects.select_for_update().filter(who, recipe_id=recipe.id).first()
-    # Only what the grant does not give yet is given now; keeping or taking away gives nothing.
-    giving.require_may_grant(
-        actor,
-        workspace,
-        recipe,
-        caps - (grant.capabilities if grant else frozenset()),
-        service_account=found_sa is not None,
-    )
-    before = sorted(c.value for c in grant.capabilities) if grant else []
-    details: dict[str, Any] = {"recipe_id": str(recipe.id), "recipe": recipe.name}
-    if found_user:
-        details["user_id"] = str(found_user.id)
-    elif found_sa:
-        details.update(service_account_id=str(found_sa.id), service_account=found_sa.name)
-    else:
-        assert found_group is not None  # nosec B101
-        details.update(group_id=str(found_group.id), group=found_group.name)
-    details.update({"from": before, "to": sorted(c.value for c in caps)})
-    if not caps:
-        if grant is None:
-            return None
-        target = grant.audit_target
-        grant.delete()
-        audit_record(
-            actor=_audit_actor(actor),
-            action="recipe_grant.removed",
-            target=target,
-            workspace_id=workspace.id,
-            details=details,
-        )
-        return None
-    if grant is None:
-        grant = RecipeGrant(
-            workspace=workspace,
-            recipe_id=recipe.id,
-            user=found_user,
-            service_account=found_sa,
-            group=found_group,
-        )
-    for cap in Capability:
-        setattr(grant, cap.value, cap in caps)
-    grant.save()
-    audit_record(
-        actor=_audit_actor(actor),
-        action="recipe_grant.set",
-        target=grant,
-        workspace_id=workspace.id,
-        details=details,
-    )
-    return grant
-
-
-@transaction.atomic
-def grant_remove(*, actor: Any, workspace: Workspace, grant: RecipeGrant) -> None:
-    recipe = content.recipe_get(actor, workspace, grant.recipe_id, need=Perm.RECIPE_EDIT)
-    target = grant.audit_target
-    details = {
-        "recipe_id": str(recipe.id),
-        "recipe": recipe.name,
-        "from": sorted(c.value for c in grant.capabilities),
-        "to": [],
-    }
-    grant.delete()
-    audit_record(
-        actor=_audit_actor(actor),
-        action="recipe_grant.removed",
-        target=target,
-        workspace_id=workspace.id,
-        details=details,
-    )
-
-
 # Environments.
 
 
-def environment_policies(actor: Any, workspace: Workspace) -> dict[str, frozenset[Capability]]:
+def environment_policies(actor: Actor | None, workspace: Workspace) -> dict[str, frozenset[str]]:
+    """Each environment's ceiling by the names of its capabilities."""
     require(actor, workspace, Perm.WORKSPACE_VIEW)
-    return content.ceilings_of(workspace)
+    return policy.ceiling_names_of(workspace)
 
 
 @transaction.atomic
 def environment_policy_set(
-    *, actor: Any, workspace: Workspace, environment: str, capabilities: Iterable[str]
+    *, actor: Actor, workspace: Workspace, environment: str, capabilities: Iterable[str]
 ) -> EnvironmentPolicy:
     """Widen or narrow an environment's ceiling (rule 5): an Admin's audited act."""
     require(actor, workspace, Perm.WORKSPACE_SETTINGS)
@@ -599,10 +457,10 @@ def environment_policy_set(
         raise ValidationError({"environment": "must be dev, test or prod"})
     caps: set[str] = set()
     for value in capabilities:
-        if value not in {c.value for c in Capability}:
+        if value not in CAPABILITY_NAMES:
             raise ValidationError({"capabilities": f"{value} is not one of read, write, execute, debug"})
         caps.add(value)
-    before = sorted(c.value for c in content.ceilings_of(workspace)[environment])
+    before = sorted(policy.ceiling_names_of(workspace)[environment])
     found, _ = EnvironmentPolicy.objects.select_for_update().get_or_create(
         workspace=workspace, environment=environment, defaults={"capabilities": before}
     )
@@ -621,29 +479,29 @@ def environment_policy_set(
 # Service accounts (Admins make and manage them; rule 8 limits what they do).
 
 
-def service_accounts_visible(actor: Any, workspace: Workspace) -> QuerySet[ServiceAccount]:
-    if not policy.is_system(actor) and not policy.has_perm(actor, workspace, Perm.MEMBER_VIEW):
+def service_accounts_visible(actor: Actor, workspace: Workspace) -> QuerySet[ServiceAccount]:
+    if not policy.may(actor, Perm.MEMBER_VIEW, workspace):
         return ServiceAccount.objects.none()
     return ServiceAccount.objects.filter(workspace=workspace).prefetch_related("tokens")
 
 
 def service_account_get(
-    actor: Any, workspace: Workspace, ref: Any, *, need: Perm = Perm.MEMBER_MANAGE
+    actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm.MEMBER_MANAGE
 ) -> ServiceAccount:
     require(actor, workspace, need)
-    pk = _pk(ref)
+    pk = uuid_or_none(ref)
     query = ServiceAccount.objects.filter(workspace=workspace)
     found = (query.filter(pk=pk) if pk else query.filter(name=str(ref))).first()
     if found is None:
-        raise _hidden(actor, ServiceAccount, pk, need, "service account")
+        raise hidden(actor, ServiceAccount, pk, need, "service account")
     return found
 
 
 def service_account_token_get(
-    actor: Any, workspace: Workspace, account: ServiceAccount, ref: Any
+    actor: Actor, workspace: Workspace, account: ServiceAccount, ref: Any
 ) -> ServiceAccountToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    pk = _pk(ref)
+    pk = uuid_or_none(ref)
     query = ServiceAccountToken.objects.filter(service_account=account, service_account__workspace=workspace)
     found = (query.filter(pk=pk) if pk else query.filter(prefix=str(ref))).first()
     if found is None:
@@ -651,13 +509,13 @@ def service_account_token_get(
     return found
 
 
-def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> ServiceAccount:
+def service_account_create(*, actor: Actor, workspace: Workspace, name: str) -> ServiceAccount:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     return accounts.service_account_create(actor=_audit_actor(actor), workspace=workspace, name=name)
 
 
 def service_account_set_enabled(
-    *, actor: Any, workspace: Workspace, account: ServiceAccount, enabled: bool
+    *, actor: Actor, workspace: Workspace, account: ServiceAccount, enabled: bool
 ) -> ServiceAccount:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     return accounts.service_account_set_enabled(
@@ -666,7 +524,7 @@ def service_account_set_enabled(
 
 
 def service_account_token_create(
-    *, actor: Any, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
+    *, actor: Actor, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
 ) -> tuple[ServiceAccountToken, str]:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     return accounts.service_account_token_create(
@@ -675,7 +533,7 @@ def service_account_token_create(
 
 
 def service_account_token_revoke(
-    *, actor: Any, workspace: Workspace, token: ServiceAccountToken
+    *, actor: Actor, workspace: Workspace, token: ServiceAccountToken
 ) -> ServiceAccountToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
     return accounts.service_account_token_revoke(actor=_audit_actor(actor), token=token)

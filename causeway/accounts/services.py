@@ -13,6 +13,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import ApiToken, User, UserSession, UserType, email_index
 from causeway.accounts.validation import clean_password, clean_profile
 from causeway.audit import refusals
@@ -35,7 +36,7 @@ def _digest(secret: str) -> str:
 @transaction.atomic
 def user_create(
     *,
-    actor: User | Actor | None,
+    actor: User | SystemActor | Actor | None,
     email: str,
     first_name: str,
     last_name: str,
@@ -117,7 +118,7 @@ def password_change(*, actor: User, user: User, current_password: str, new_passw
 
 
 @transaction.atomic
-def user_disable(*, actor: User | Actor | None, user: User) -> int:
+def user_disable(*, actor: User | SystemActor | None, user: User) -> int:
     """Stop the user from signing in and end all their sessions; returns how many were ended.
 
     Tokens are not revoked (that would be a second, silent change): `token_authenticate`
@@ -133,7 +134,7 @@ def user_disable(*, actor: User | Actor | None, user: User) -> int:
 
 
 @transaction.atomic
-def user_enable(*, actor: User | Actor | None, user: User) -> User:
+def user_enable(*, actor: User | SystemActor | None, user: User) -> User:
     if user.is_active:
         raise ValidationError({"email": f"Email {user.email} belongs to a user who is already enabled."})
     user.is_active = True

@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
-from causeway.access import content, review, services
+from causeway.access import policy, services
 from causeway.access.models import Group, GroupMember, RecipeGrant, Role
 from causeway.access.perms import Perm
-from causeway.access.routes import operation
+from causeway.access.policy import Actor
+from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import (
     Email,
     ObjectId,
@@ -26,6 +27,8 @@ from causeway.api.schemas import (
     name_field,
     stated,
 )
+from causeway.recipes import grants, review
+from causeway.recipes import policy as recipes_policy
 from causeway.workspaces.models import ServiceAccount
 from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
 
@@ -150,7 +153,7 @@ class GrantOut(Schema):
 
     @staticmethod
     def resolve_capabilities(grant: RecipeGrant) -> list[str]:
-        return sorted(c.value for c in grant.capabilities)
+        return sorted(grant.capabilities)
 
 
 class GrantIn(Strict):
@@ -216,20 +219,20 @@ class ExplainOut(Schema):
     summary: str
 
     @staticmethod
-    def resolve_permission(found: content.Explanation) -> str:
+    def resolve_permission(found: policy.Explanation) -> str:
         return str(found.perm)
 
     @staticmethod
-    def resolve_reasons(found: content.Explanation) -> list[str]:
+    def resolve_reasons(found: policy.Explanation) -> list[str]:
         return [str(r) for r in found.reasons]
 
     @staticmethod
-    def resolve_summary(found: content.Explanation) -> str:
+    def resolve_summary(found: policy.Explanation) -> str:
         return str(found)
 
 
-def _actor(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
+def _actor(request: HttpRequest) -> Actor:
+    return request_actor(request)
 
 
 def _ws(request: HttpRequest) -> Any:
@@ -395,8 +398,8 @@ def group_member_remove(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> list[RecipeGrant]:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
-    return list(services.grants_visible(_actor(request), _ws(request), recipe))
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
+    return list(grants.grants_visible(_actor(request), _ws(request), recipe))
 
 
 @router.put(
@@ -406,8 +409,8 @@ def grant_list(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: Obje
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def grant_set(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: GrantIn) -> Any:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
-    grant = services.grant_set(
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
+    grant = grants.grant_set(
         actor=_actor(request),
         workspace=_ws(request),
         recipe=recipe,
@@ -433,9 +436,9 @@ def grant_set(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: Objec
 def grant_delete(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, grant_id: ObjectId
 ) -> Status[None]:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
-    grant = services.grant_get(_actor(request), _ws(request), recipe, grant_id)
-    services.grant_remove(actor=_actor(request), workspace=_ws(request), grant=grant)
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_EDIT)
+    grant = grants.grant_get(_actor(request), _ws(request), recipe, grant_id)
+    grants.grant_remove(actor=_actor(request), workspace=_ws(request), grant=grant)
     return Status(204, None)
 
 
@@ -447,10 +450,10 @@ def grant_delete(
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_explain(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, permission: Perm
-) -> content.Explanation:
-    recipe = content.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
+) -> policy.Explanation:
+    recipe = recipes_policy.recipe_get(_actor(request), _ws(request), recipe_id, need=Perm.RECIPE_VIEW)
     perm = Perm(permission)
-    return content.explain(_actor(request), _ws(request), recipe, perm)
+    return policy.explain(_actor(request), perm, recipe)
 
 
 # Environments.
@@ -464,9 +467,7 @@ def recipe_explain(
 @operation(need=Perm.WORKSPACE_VIEW)
 def environment_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[dict[str, Any]]:
     ceilings = services.environment_policies(_actor(request), _ws(request))
-    return [
-        {"environment": env, "capabilities": sorted(c.value for c in caps)} for env, caps in ceilings.items()
-    ]
+    return [{"environment": env, "capabilities": sorted(caps)} for env, caps in ceilings.items()]
 
 
 @router.put(

@@ -17,6 +17,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.openapi.views import openapi_view
 
+from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.routes import (
     ATTRIBUTE,
@@ -141,7 +142,7 @@ def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
 
 @api.exception_handler(Forbidden)
 def forbidden(request: HttpRequest, exc: Forbidden) -> HttpResponse:
-    record_denial(getattr(request, "auth", None), exc, request.path)
+    record_denial(policy.actor_of(getattr(request, "auth", None)), exc, request.path)
     return api.create_response(request, {"detail": str(exc), "permission": str(exc.perm)}, status=403)
 
 

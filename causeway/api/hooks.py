@@ -11,10 +11,10 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import Shown, WorkspaceRef, answers
+from causeway.recipes import policy as access
 from causeway.runs import triggers, webhooks
 
 router = Router(tags=["webhooks"])

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
-from causeway.access.routes import operation
+from causeway.access.policy import Actor
+from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import (
     MAX_INT,
     SEGMENT_PATTERN,
@@ -23,6 +23,7 @@ from causeway.api.schemas import (
     answers,
     name_field,
 )
+from causeway.recipes import policy as access
 from causeway.recipes import selectors, services
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Folder, LookupTable, Project, Recipe, RecipeVersion
@@ -201,8 +202,8 @@ class RecipeFilters(StrictIn):
     active: bool | None = None
 
 
-def _actor(request: HttpRequest) -> Any:
-    return getattr(request, "auth", None)
+def _actor(request: HttpRequest) -> Actor:
+    return request_actor(request)
 
 
 def _ws(request: HttpRequest) -> Any:

@@ -17,11 +17,11 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import model_validator
 
-from causeway.access import content
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import MAX_INT, ObjectId, Shown, StrictIn, WorkspaceRef, answers
 from causeway.runs import history, schedule, services
+from causeway.runs import policy as runs_policy
 from causeway.runs.models import Job, TriggerType
 
 router = Router(tags=["jobs"])
@@ -217,7 +217,7 @@ def job_run(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def job_rerun(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Status[Job]:
-    found = content.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
+    found = runs_policy.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
     job = services.job_rerun(actor=request.auth, job=found)  # type: ignore[attr-defined]
     return Status(201, job)
 

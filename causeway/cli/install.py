@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
 
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User, UserType
 from causeway.accounts.services import user_create
-from causeway.audit.services import SYSTEM
 
 DEFAULT_ADMIN_EMAIL = "admin@localhost.localdomain"
 # Which variable a person must fix when the first staff user's details are refused.

@@ -26,6 +26,7 @@ from django.db import transaction
 
 from causeway.access import policy
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.audit.services import audit_record
 from causeway.vault.secrets import normalize_host
 from causeway.workspaces.models import Workspace
@@ -94,10 +95,9 @@ def host_allowed(host: str, allowed: Any) -> bool:
 
 
 @transaction.atomic
-def outbound_hosts_set(*, actor: Any, workspace: Workspace, hosts: list[str]) -> list[str]:
+def outbound_hosts_set(*, actor: Actor, workspace: Workspace, hosts: list[str]) -> list[str]:
     """Set the hosts recipes may reach even at loopback, private or link-local addresses (Admin only)."""
-    if not policy.is_system(actor):
-        policy.require_perm(actor, workspace, Perm.WORKSPACE_SETTINGS)
+    policy.require_in(actor, workspace, Perm.WORKSPACE_SETTINGS)
     cleaned = clean_hosts(hosts)
     locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
     before = list(locked.outbound_allowed_hosts or [])

@@ -15,19 +15,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeAlias
 
 from django.db.models import Q, QuerySet
 
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor, Holding, Standing, holding
 from causeway.accounts.models import User
-from causeway.audit.services import Actor as SystemActor
 from causeway.connections.models import Connection, Kind
-from causeway.workspaces.models import ServiceAccount, Workspace
-
-Actor: TypeAlias = User | ServiceAccount | SystemActor
+from causeway.workspaces.models import Workspace
 
 # What this module answers: seeing a connection, changing it (and testing it), revoking it.
 VIEW = Perm.CONNECTION_VIEW
@@ -35,11 +32,11 @@ EDIT = Perm.CONNECTION_EDIT
 REVOKE = Perm.CONNECTION_DELETE
 
 
-def _admin(actor: Actor, workspace: Workspace) -> bool:
-    return policy.is_system(actor) or policy.has_perm(actor, workspace, Perm.CONNECTOR_MANAGE)
+def _admin(actor: Actor | None, workspace: Workspace) -> bool:
+    return policy.may(actor, Perm.CONNECTOR_MANAGE, workspace)
 
 
-def _member(actor: Actor, workspace: Workspace) -> bool:
+def _member(actor: Actor | None, workspace: Workspace) -> bool:
     return isinstance(actor, User) and policy.membership_of(actor, workspace) is not None
 
 
@@ -48,7 +45,7 @@ def sees(actor: Actor, workspace: Workspace) -> bool:
     return policy.is_system(actor) or _member(actor, workspace)
 
 
-def may(actor: Actor, perm: Perm, connection: Connection, workspace: Workspace) -> bool:
+def may(actor: Actor | None, perm: Perm, connection: Connection, workspace: Workspace) -> bool:
     if connection.workspace_id != workspace.id:
         return False
     if connection.kind == Kind.PERSONAL:
@@ -91,9 +88,7 @@ def connection_get(actor: Actor, workspace: Workspace, ref: object, *, need: Per
 
 def require_admin(actor: Actor, workspace: Workspace) -> None:
     """Connector enablement and company connections are the Admin's (rule 3)."""
-    if policy.is_system(actor):
-        return
-    policy.require_perm(actor, workspace, Perm.CONNECTOR_MANAGE)
+    policy.require_in(actor, workspace, Perm.CONNECTOR_MANAGE)
 
 
 def require_member(actor: Actor, workspace: Workspace) -> None:
@@ -109,5 +104,12 @@ def require_personal_create(actor: Actor, workspace: Workspace) -> User:
             workspace=workspace,
             detail="a personal connection belongs to a person: sign in as its owner to create it",
         )
-    policy.require_perm(actor, workspace, Perm.CONNECTION_CREATE)
+    policy.require_in(actor, workspace, Perm.CONNECTION_CREATE)
     return actor
+
+
+@holding.register
+def connection_holding(connection: Connection, st: Standing) -> Holding:
+    """What `policy.may` and `policy.explain` answer for a connection: the rules above."""
+    held = frozenset(p for p in (VIEW, EDIT, REVOKE) if may(st.actor, p, connection, st.workspace))
+    return Holding(held)

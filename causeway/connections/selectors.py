@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.connections import registry
 from causeway.connections.models import (
@@ -19,7 +20,7 @@ from causeway.connections.models import (
     Kind,
     Outcome,
 )
-from causeway.connections.policy import EDIT, REVOKE, VIEW, Actor, connection_get, may, require_member
+from causeway.connections.policy import EDIT, REVOKE, VIEW, connection_get, may, require_member
 from causeway.connections.policy import visible_to as connections_visible
 from causeway.connections.sdk import Connector
 from causeway.workspaces.models import Workspace

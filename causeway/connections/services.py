@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticError
 
 from causeway.access import policy as access_policy
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.connections import outbound, registry
@@ -34,7 +35,6 @@ from causeway.connections.models import (
 from causeway.connections.policy import (
     EDIT,
     REVOKE,
-    Actor,
     connection_get,
     require_admin,
     require_personal_create,

@@ -9,11 +9,115 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
-from causeway.access.perms import Environment
+from causeway.access.models import RecipeGrant
+from causeway.access.perms import CAPABILITIES, ON_ONE_RECIPE, RECIPE_SCOPED, Environment, Perm
+from causeway.access.policy import (
+    NOTHING,
+    SERVICE_ACCOUNT_PERMS,
+    Actor,
+    Standing,
+    restrict,
+    role_project_filter,
+)
 from causeway.vault.fields import SealedJSONField
+from causeway.workspaces.models import Workspace
 
 ENVIRONMENT_CHOICES = [(e.value, e.name) for e in Environment]
+
+
+# Lists through the policy (rule 1): each content model's `objects.visible_to(actor, perm)`.
+
+
+def grantee_filter(st: Standing) -> Q:
+    """The grants that are the actor's: its own, or a group's it is in."""
+    if st.service_account:
+        who = Q(service_account=st.actor)
+    elif st.human:
+        who = Q(user=st.actor)
+    else:
+        return NOTHING
+    if st.group_ids:
+        who |= Q(group_id__in=st.group_ids)
+    return who
+
+
+def grant_recipe_filter(st: Standing, perm: Perm, recipe_field: str = "pk") -> Q:
+    """Recipes granted to the actor (directly or through a group) with a capability that gives `perm`."""
+    if not st.member or st.system:
+        return NOTHING
+    if st.service_account and perm not in SERVICE_ACCOUNT_PERMS:
+        return NOTHING
+    if perm not in ON_ONE_RECIPE:
+        return NOTHING
+    has_cap = NOTHING
+    for name, perms in CAPABILITIES.items():
+        if perm in perms:
+            has_cap |= Q(**{name: True})
+    # A non-correlated subquery: the database builds the set of granted ids once (through the grantee
+    # indexes; the outer query keeps to the workspace), then probes it.
+    granted_ids = RecipeGrant.objects.filter(grantee_filter(st), has_cap).values("recipe_id")
+    q = Q(**{f"{recipe_field}__in": granted_ids})
+    if st.human:
+        envs = st.environments_allowing(perm)
+        if not envs:
+            return NOTHING
+        if len(envs) != len(Environment):
+            q &= Q(project__environment__in=envs)
+    return q
+
+
+def recipe_filter(st: Standing, need: Perm) -> Q:
+    q = grant_recipe_filter(st, need)
+    if need in RECIPE_SCOPED:
+        q |= role_project_filter(st, need, "project_id", "project__environment")
+    return q
+
+
+def _project_filter(st: Standing, need: Perm) -> Q:
+    """Projects the actor's roles let it `need`; for view, also those holding a recipe it may read by
+    grant (their names, not their other content)."""
+    if st.service_account:
+        return NOTHING
+    q = role_project_filter(st, need, "id", "environment")
+    if need is Perm.PROJECT_VIEW:
+        envs = st.environments_allowing(Perm.PROJECT_VIEW)
+        granted_ids = RecipeGrant.objects.filter(grantee_filter(st), read=True).values("recipe__project_id")
+        q |= Q(id__in=granted_ids, environment__in=envs)
+    return q
+
+
+def _in_project_filter(st: Standing, need: Perm) -> Q:
+    return role_project_filter(st, need, "project_id", "project__environment")
+
+
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def visible_to(
+        self, actor: Actor | None, need: Perm = Perm.PROJECT_VIEW, workspace: Workspace | None = None
+    ) -> ProjectQuerySet:
+        return restrict(self, actor, workspace, lambda st: _project_filter(st, need))
+
+
+class FolderQuerySet(models.QuerySet["Folder"]):
+    def visible_to(
+        self, actor: Actor | None, need: Perm = Perm.FOLDER_VIEW, workspace: Workspace | None = None
+    ) -> FolderQuerySet:
+        return restrict(self, actor, workspace, lambda st: _in_project_filter(st, need))
+
+
+class LookupTableQuerySet(models.QuerySet["LookupTable"]):
+    def visible_to(
+        self, actor: Actor | None, need: Perm = Perm.LOOKUP_TABLE_VIEW, workspace: Workspace | None = None
+    ) -> LookupTableQuerySet:
+        return restrict(self, actor, workspace, lambda st: _in_project_filter(st, need))
+
+
+class RecipeQuerySet(models.QuerySet["Recipe"]):
+    def visible_to(
+        self, actor: Actor | None, need: Perm = Perm.RECIPE_VIEW, workspace: Workspace | None = None
+    ) -> RecipeQuerySet:
+        return restrict(self, actor, workspace, lambda st: recipe_filter(st, need))
 
 
 class Project(models.Model):
@@ -28,6 +132,8 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -55,6 +161,8 @@ class Folder(models.Model):
     )
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FolderQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -105,6 +213,8 @@ class Recipe(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecipeQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -164,6 +274,8 @@ class LookupTable(models.Model):
     columns = models.JSONField(default=list)
     key_column = models.CharField(max_length=60)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LookupTableQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

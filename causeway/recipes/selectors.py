@@ -9,30 +9,31 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from causeway.access import content as access
 from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
+from causeway.accounts.models import User
 from causeway.recipes.definition import secret_names
 from causeway.recipes.models import Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.workspaces.models import Workspace
 
 
-def projects_list(actor: Any, workspace: Workspace, *, environment: str | None = None) -> QuerySet[Project]:
-    projects = access.projects_visible(actor, workspace).order_by("environment", "name")
+def projects_list(actor: Actor, workspace: Workspace, *, environment: str | None = None) -> QuerySet[Project]:
+    projects = Project.objects.visible_to(actor, workspace=workspace).order_by("environment", "name")
     if environment:
         projects = projects.filter(environment=environment)
     return projects
 
 
-def folders_list(actor: Any, workspace: Workspace, *, project: Project | None = None) -> QuerySet[Folder]:
-    folders = access.folders_visible(actor, workspace).select_related("project", "parent")
+def folders_list(actor: Actor, workspace: Workspace, *, project: Project | None = None) -> QuerySet[Folder]:
+    folders = Folder.objects.visible_to(actor, workspace=workspace).select_related("project", "parent")
     if project is not None:
         folders = folders.filter(project=project)
     return folders.order_by("name")
 
 
 def recipes_list(
-    actor: Any,
+    actor: Actor,
     workspace: Workspace,
     *,
     project: Project | None = None,
@@ -43,7 +44,7 @@ def recipes_list(
     need: Perm = Perm.RECIPE_VIEW,
 ) -> QuerySet[Recipe]:
     """The recipes the actor may `need`, narrowed by project, folder, a name search and started or not."""
-    recipes = access.recipes_visible(actor, workspace, need).select_related(
+    recipes = Recipe.objects.visible_to(actor, need, workspace).select_related(
         "project", "folder", "current_version"
     )
     if project is not None:
@@ -60,9 +61,9 @@ def recipes_list(
 
 
 def lookup_tables_list(
-    actor: Any, workspace: Workspace, *, project: Project | None = None
+    actor: Actor, workspace: Workspace, *, project: Project | None = None
 ) -> QuerySet[LookupTable]:
-    tables = access.lookup_tables_visible(actor, workspace).select_related("project", "folder")
+    tables = LookupTable.objects.visible_to(actor, workspace=workspace).select_related("project", "folder")
     if project is not None:
         tables = tables.filter(project=project)
     return tables.order_by("name")
@@ -96,18 +97,20 @@ def lookup_rows(table: LookupTable) -> list[dict[str, Any]]:
     return [row.values for row in LookupRow.objects.filter(table=table).order_by("created_at")]
 
 
-def bookmarked_recipes(actor: Any, workspace: Workspace) -> QuerySet[Recipe]:
+def bookmarked_recipes(actor: Actor, workspace: Workspace) -> QuerySet[Recipe]:
     """The actor's bookmarks that it may still read."""
+    if not isinstance(actor, User):
+        return Recipe.objects.none()
     return (
-        access.recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
+        Recipe.objects.visible_to(actor, Perm.RECIPE_VIEW, workspace)
         .filter(bookmarks__user=actor)
         .select_related("project", "folder")
         .order_by("name")
     )
 
 
-def is_bookmarked(actor: Any, recipe: Recipe) -> bool:
-    return recipe.bookmarks.filter(user=actor).exists()
+def is_bookmarked(actor: Actor, recipe: Recipe) -> bool:
+    return isinstance(actor, User) and recipe.bookmarks.filter(user=actor).exists()
 
 
 @dataclass
@@ -119,7 +122,7 @@ class FolderNode:
     depth: int = 0
 
 
-def project_tree(actor: Any, project: Project) -> FolderNode:
+def project_tree(actor: Actor, project: Project) -> FolderNode:
     """The project's folders as a tree, each with the recipes and lookup tables the actor may see in it."""
     workspace = project.workspace
     folders = list(folders_list(actor, workspace, project=project))
@@ -154,13 +157,15 @@ def tree_rows(root: FolderNode) -> list[FolderNode]:
     return rows
 
 
-def secret_references(actor: Any, workspace: Workspace, names: Sequence[str]) -> Mapping[str, Sequence[str]]:
+def secret_references(
+    actor: Actor, workspace: Workspace, names: Sequence[str]
+) -> Mapping[str, Sequence[str]]:
     """For the Vault page: the recipes the viewer may read that refer to each secret (current versions)."""
     wanted = set(names)
     found: dict[str, list[str]] = {}
     if not wanted:
         return found
-    recipes = access.recipes_visible(actor, workspace, Perm.RECIPE_VIEW).select_related("current_version")
+    recipes = Recipe.objects.visible_to(actor, Perm.RECIPE_VIEW, workspace).select_related("current_version")
     for recipe in recipes:
         if recipe.current_version is None:
             continue

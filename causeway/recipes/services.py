@@ -9,12 +9,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from causeway.access import content as access
 from causeway.access import policy
 from causeway.access.models import RecipeGrant
 from causeway.access.perms import Environment, Perm
+from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.recipes import policy as access
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.vault.fields import blind_index
@@ -32,18 +33,18 @@ def _name(value: Any, field: str = "name") -> str:
     return clean
 
 
-def _audit_actor(actor: Any) -> Any:
+def _audit_actor(actor: Actor) -> Any:
     """Users and service accounts name themselves; the operator's command line is the system."""
     return actor if hasattr(actor, "audit_actor") or policy.is_system(actor) else None
 
 
 @transaction.atomic
 def project_create(
-    *, actor: Any, workspace: Workspace, name: str, environment: str = "dev", description: str = ""
+    *, actor: Actor, workspace: Workspace, name: str, environment: str = "dev", description: str = ""
 ) -> Project:
     known = environment in {e.value for e in Environment}
     # An unknown environment is named only to whoever may create a project somewhere.
-    access.require_in_environment(actor, workspace, Perm.PROJECT_CREATE, environment if known else None)
+    policy.require_in_environment(actor, workspace, Perm.PROJECT_CREATE, environment if known else None)
     if not known:
         raise ValidationError({"environment": "must be dev, test or prod"})
     project = Project(
@@ -79,7 +80,7 @@ def _folder_in(project: Project, folder: Folder | None) -> Folder | None:
 @transaction.atomic
 def recipe_create(
     *,
-    actor: Any,
+    actor: Actor,
     workspace: Workspace,
     project: Project,
     name: str,
@@ -131,7 +132,7 @@ def recipe_create(
 
 
 @transaction.atomic
-def recipe_save(*, actor: Any, recipe: Recipe, definition: Any, message: str = "") -> RecipeVersion:
+def recipe_save(*, actor: Actor, recipe: Recipe, definition: Any, message: str = "") -> RecipeVersion:
     """A new immutable version; the recipe's current version moves to it."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     clean = definition_clean(definition)
@@ -159,7 +160,7 @@ def recipe_save(*, actor: Any, recipe: Recipe, definition: Any, message: str = "
 
 
 @transaction.atomic
-def recipe_start(*, actor: Any, recipe: Recipe) -> Recipe:
+def recipe_start(*, actor: Actor, recipe: Recipe) -> Recipe:
     """Activate the trigger on the current version (start needs execute on the recipe)."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_TEST)
     locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
@@ -177,7 +178,7 @@ def recipe_start(*, actor: Any, recipe: Recipe) -> Recipe:
 
 
 @transaction.atomic
-def recipe_stop(*, actor: Any, recipe: Recipe) -> Recipe:
+def recipe_stop(*, actor: Actor, recipe: Recipe) -> Recipe:
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_TEST)
     locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
     locked.active = False
@@ -213,7 +214,7 @@ def _columns(raw: Any) -> list[dict[str, str]]:
 @transaction.atomic
 def lookup_table_create(
     *,
-    actor: Any,
+    actor: Actor,
     workspace: Workspace,
     project: Project,
     name: str,
@@ -297,7 +298,9 @@ def lookup_row_get(*, table: LookupTable, key: Any) -> LookupRow | None:
 
 
 @transaction.atomic
-def lookup_row_put(*, actor: Any, table: LookupTable, key: Any, values: Any, audit: bool = True) -> LookupRow:
+def lookup_row_put(
+    *, actor: Actor, table: LookupTable, key: Any, values: Any, audit: bool = True
+) -> LookupRow:
     """Create the row with this key, or update the columns given; the key column is set from `key`.
 
     A job's writes are recorded in its history rather than the audit log (`audit=False`).
@@ -336,7 +339,7 @@ def lookup_row_put(*, actor: Any, table: LookupTable, key: Any, values: Any, aud
 
 
 @transaction.atomic
-def lookup_row_delete(*, actor: Any, table: LookupTable, key: Any) -> None:
+def lookup_row_delete(*, actor: Actor, table: LookupTable, key: Any) -> None:
     row = lookup_row_get(table=table, key=key)
     if row is None:
         raise ValidationError({"key": "there is no row with this key"})
@@ -360,7 +363,7 @@ def lookup_table_by_name(*, project: Project, name: str) -> LookupTable | None:
 
 
 @transaction.atomic
-def project_rename(*, actor: Any, project: Project, name: str, description: str | None = None) -> Project:
+def project_rename(*, actor: Actor, project: Project, name: str, description: str | None = None) -> Project:
     project = access.project_get(actor, project.workspace, project.id, need=Perm.PROJECT_EDIT)
     old = project.name
     project.name = _name(name)
@@ -382,7 +385,7 @@ def project_rename(*, actor: Any, project: Project, name: str, description: str 
 
 
 @transaction.atomic
-def project_delete(*, actor: Any, project: Project) -> None:
+def project_delete(*, actor: Actor, project: Project) -> None:
     """Only an empty project goes: its recipes, folders and lookup tables must be moved or deleted first."""
     project = access.project_get(actor, project.workspace, project.id, need=Perm.PROJECT_DELETE)
     held = {
@@ -403,7 +406,7 @@ def project_delete(*, actor: Any, project: Project) -> None:
 
 @transaction.atomic
 def folder_create(
-    *, actor: Any, workspace: Workspace, project: Project, name: str, parent: Folder | None = None
+    *, actor: Actor, workspace: Workspace, project: Project, name: str, parent: Folder | None = None
 ) -> Folder:
     access.require_on_project(actor, workspace, project, Perm.FOLDER_CREATE)
     if parent is not None and parent.project_id != project.id:
@@ -425,7 +428,7 @@ def folder_create(
 
 
 @transaction.atomic
-def folder_rename(*, actor: Any, folder: Folder, name: str) -> Folder:
+def folder_rename(*, actor: Actor, folder: Folder, name: str) -> Folder:
     folder = access.folder_get(actor, folder.workspace, folder.id, need=Perm.FOLDER_EDIT)
     old = folder.name
     folder.name = _name(name)
@@ -445,7 +448,7 @@ def folder_rename(*, actor: Any, folder: Folder, name: str) -> Folder:
 
 
 @transaction.atomic
-def folder_delete(*, actor: Any, folder: Folder) -> None:
+def folder_delete(*, actor: Actor, folder: Folder) -> None:
     """Only an empty folder goes: no sub-folders, recipes or lookup tables in it."""
     folder = access.folder_get(actor, folder.workspace, folder.id, need=Perm.FOLDER_DELETE)
     held = {
@@ -466,7 +469,7 @@ def folder_delete(*, actor: Any, folder: Folder) -> None:
 
 
 @transaction.atomic
-def recipe_rename(*, actor: Any, recipe: Recipe, name: str, description: str | None = None) -> Recipe:
+def recipe_rename(*, actor: Actor, recipe: Recipe, name: str, description: str | None = None) -> Recipe:
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     old = recipe.name
     recipe.name = _name(name)
@@ -490,7 +493,7 @@ def recipe_rename(*, actor: Any, recipe: Recipe, name: str, description: str | N
 
 
 @transaction.atomic
-def recipe_move(*, actor: Any, recipe: Recipe, folder: Folder | None) -> Recipe:
+def recipe_move(*, actor: Actor, recipe: Recipe, folder: Folder | None) -> Recipe:
     """Into another folder of its project, or to the project's top (`folder=None`)."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     if folder is not None:
@@ -508,7 +511,7 @@ def recipe_move(*, actor: Any, recipe: Recipe, folder: Folder | None) -> Recipe:
 
 
 @transaction.atomic
-def recipe_delete(*, actor: Any, recipe: Recipe) -> None:
+def recipe_delete(*, actor: Actor, recipe: Recipe) -> None:
     """The recipe, its versions, grants, bookmarks and job history. A started recipe must be stopped first."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_DELETE)
     locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
@@ -534,7 +537,7 @@ def recipe_delete(*, actor: Any, recipe: Recipe) -> None:
 EXPORT_FORMAT = "causeway.recipe/1"
 
 
-def recipe_export(*, actor: Any, recipe: Recipe, version: RecipeVersion | None = None) -> dict[str, Any]:
+def recipe_export(*, actor: Actor, recipe: Recipe, version: RecipeVersion | None = None) -> dict[str, Any]:
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
     chosen = version or recipe.current_version
     if chosen is None or chosen.recipe_id != recipe.id:
@@ -568,7 +571,7 @@ def export_parse(raw: Any) -> dict[str, Any]:
 @transaction.atomic
 def recipe_import(
     *,
-    actor: Any,
+    actor: Actor,
     workspace: Workspace,
     data: Any,
     project: Project | None = None,
@@ -601,7 +604,7 @@ def recipe_import(
 
 
 @transaction.atomic
-def lookup_table_delete(*, actor: Any, table: LookupTable) -> None:
+def lookup_table_delete(*, actor: Actor, table: LookupTable) -> None:
     table = access.lookup_table_get(actor, table.workspace, table.id, need=Perm.LOOKUP_TABLE_DELETE)
     target = table.audit_target
     rows = table.rows.count()
@@ -616,14 +619,14 @@ def lookup_table_delete(*, actor: Any, table: LookupTable) -> None:
 
 
 @transaction.atomic
-def lookup_row_edit(*, actor: Any, table: LookupTable, key: Any, values: Any) -> LookupRow:
+def lookup_row_edit(*, actor: Actor, table: LookupTable, key: Any, values: Any) -> LookupRow:
     """A person's write of one row (create or update), asked of `access`: lookup_table:edit."""
     table = access.lookup_table_get(actor, table.workspace, table.id, need=Perm.LOOKUP_TABLE_EDIT)
     return lookup_row_put(actor=actor, table=table, key=key, values=values)
 
 
 @transaction.atomic
-def lookup_row_remove(*, actor: Any, table: LookupTable, key: Any) -> None:
+def lookup_row_remove(*, actor: Actor, table: LookupTable, key: Any) -> None:
     table = access.lookup_table_get(actor, table.workspace, table.id, need=Perm.LOOKUP_TABLE_EDIT)
     lookup_row_delete(actor=actor, table=table, key=key)
 
@@ -632,7 +635,7 @@ def lookup_row_remove(*, actor: Any, table: LookupTable, key: Any) -> None:
 
 
 @transaction.atomic
-def bookmark_add(*, actor: Any, recipe: Recipe) -> Bookmark:
+def bookmark_add(*, actor: Actor, recipe: Recipe) -> Bookmark:
     if not isinstance(actor, User):
         raise ValidationError({"bookmark": "only people keep bookmarks"})
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
@@ -643,7 +646,7 @@ def bookmark_add(*, actor: Any, recipe: Recipe) -> Bookmark:
 
 
 @transaction.atomic
-def bookmark_remove(*, actor: Any, recipe: Recipe) -> None:
+def bookmark_remove(*, actor: Actor, recipe: Recipe) -> None:
     if not isinstance(actor, User):
         raise ValidationError({"bookmark": "only people keep bookmarks"})
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)

@@ -10,6 +10,9 @@ class RunsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Jobs answer the policy's `may` and `explain`.
+        from causeway.runs import policy  # noqa: F401
+
         # Recipes sit below runs and cannot call it: starting one is heard here instead.
         from causeway.runs.triggers import on_recipe_saved
 

@@ -1,6 +1,6 @@
 """Job history as the interfaces show it: filtered lists, one job with its steps, the Dashboard's figures.
 
-Every list starts from `access.content.jobs_visible` (rule 8: every job of a recipe the viewer may
+Every list starts from `Job.objects.visible_to` (rule 8: every job of a recipe the viewer may
 debug, otherwise only the viewer's own; a service account only the jobs it started), so each filter
 here only narrows what the policy already allowed, in the database.
 """
@@ -15,11 +15,15 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from causeway.access import content, policy
+from causeway.access import policy
 from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.connections.selectors import personal_owner_of_job
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import Recipe
+from causeway.runs import policy as runs_policy
 from causeway.runs.models import Job, JobStatus, JobStep
 from causeway.vault.masking import mask_text
 from causeway.workspaces.models import Workspace
@@ -41,10 +45,10 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def jobs_list(*, actor: Any, workspace: Workspace, filters: JobFilters | None = None) -> QuerySet[Job]:
+def jobs_list(*, actor: Actor, workspace: Workspace, filters: JobFilters | None = None) -> QuerySet[Job]:
     """The jobs the actor may see, newest first, narrowed by `filters`."""
     f = filters or JobFilters()
-    jobs = content.jobs_visible(actor, workspace)
+    jobs = Job.objects.visible_to(actor, workspace=workspace)
     if f.recipe is not None:
         jobs = jobs.filter(recipe_id=f.recipe)
     if f.status:
@@ -127,17 +131,17 @@ def _private(step: StepView) -> StepView:
     return replace(step, input=PRIVATE, output=PRIVATE, error=PRIVATE if step.error else None)
 
 
-def job_view(*, actor: Any, workspace: Workspace, job_id: Any) -> JobView:
+def job_view(*, actor: Actor, workspace: Workspace, job_id: Any) -> JobView:
     """One job the actor may see (NotFound otherwise, rule 9), with its steps and visible re-runs.
 
     A job that used a personal connection shows its data (payload, each step's input, output and
     error) to that connection's owner alone (rule 6); others see that it ran, and how it ended.
     """
-    job = content.job_get(actor, workspace, job_id)
+    job = runs_policy.job_get(actor, workspace, job_id)
     job = Job.objects.select_related(
         "recipe", "recipe__project", "version", "run_by_user", "run_by_service_account"
     ).get(pk=job.pk)
-    visible = content.jobs_visible(actor, workspace)
+    visible = Job.objects.visible_to(actor, workspace=workspace)
     original = visible.filter(pk=job.rerun_of_id).first() if job.rerun_of_id else None
     reruns = list(visible.filter(rerun_of=job).order_by("created_at"))
     owner = personal_owner_of_job(job.id)
@@ -151,7 +155,7 @@ def job_view(*, actor: Any, workspace: Workspace, job_id: Any) -> JobView:
         rerun_of=original,
         reruns=reruns,
         may_rerun=job.status == JobStatus.FAILED
-        and content.may(actor, workspace, Perm.RECIPE_TEST if job.is_test else Perm.RECIPE_RUN, job.recipe),
+        and policy.may(actor, Perm.RECIPE_TEST if job.is_test else Perm.RECIPE_RUN, job.recipe),
     )
 
 
@@ -167,34 +171,34 @@ def run_by(job: Job) -> str:
     return f"the {job.get_trigger_type_display().lower()} trigger"
 
 
-def recipe_for_run(*, actor: Any, workspace: Workspace, recipe_id: Any, test: bool) -> Any:
+def recipe_for_run(*, actor: Actor, workspace: Workspace, recipe_id: Any, test: bool) -> Any:
     """The recipe the actor wants to run (or test). A service account may hold execute without read,
     so the run list is asked first; anything else gets the policy's own answer (404 or 403)."""
     need = Perm.RECIPE_TEST if test else Perm.RECIPE_RUN
     if policy.is_system(actor):
-        return content.recipe_get(actor, workspace, recipe_id, need=need)
+        return recipes_policy.recipe_get(actor, workspace, recipe_id, need=need)
     try:
         pk: uuid.UUID | None = uuid.UUID(str(recipe_id))
     except ValueError:
         pk = None
     if pk is not None:
         found = (
-            content.recipes_visible(actor, workspace, need)
+            Recipe.objects.visible_to(actor, need, workspace)
             .filter(pk=pk)
             .select_related("project", "workspace", "current_version", "active_version")
             .first()
         )
         if found is not None:
             return found
-        if test and content.is_service_account(actor, workspace) and _runs(actor, workspace, pk):
+        if test and policy.is_service_account(actor, workspace) and _runs(actor, workspace, pk):
             # Rule 8: a service account only executes. It knows this recipe (it may run it), so the
             # refusal names what it lacks rather than hiding the recipe.
             raise Forbidden(Perm.RECIPE_TEST, workspace=workspace, actor=actor)
-    return content.recipe_get(actor, workspace, recipe_id, need=need)
+    return recipes_policy.recipe_get(actor, workspace, recipe_id, need=need)
 
 
-def _runs(actor: Any, workspace: Workspace, pk: uuid.UUID) -> bool:
-    return bool(content.recipes_visible(actor, workspace, Perm.RECIPE_RUN).filter(pk=pk).exists())
+def _runs(actor: Actor, workspace: Workspace, pk: uuid.UUID) -> bool:
+    return bool(Recipe.objects.visible_to(actor, Perm.RECIPE_RUN, workspace).filter(pk=pk).exists())
 
 
 @dataclass(frozen=True)
@@ -207,13 +211,13 @@ class Dashboard:
     recipes_count: int
 
 
-def dashboard(*, actor: Any, workspace: Workspace, recent: int = 10, failures: int = 5) -> Dashboard:
+def dashboard(*, actor: Actor, workspace: Workspace, recent: int = 10, failures: int = 5) -> Dashboard:
     """The workspace overview's figures, each counted in the database over what the actor may see."""
-    jobs = content.jobs_visible(actor, workspace)
+    jobs = Job.objects.visible_to(actor, workspace=workspace)
     by_status = dict(jobs.order_by().values_list("status").annotate(n=Count("id")))
     counts = {status.value: int(by_status.get(status.value, 0)) for status in JobStatus}
     listed = jobs.select_related("recipe", "run_by_user", "run_by_service_account").order_by("-created_at")
-    recipes = content.recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
+    recipes = Recipe.objects.visible_to(actor, Perm.RECIPE_VIEW, workspace)
     return Dashboard(
         counts=counts,
         total=sum(counts.values()),

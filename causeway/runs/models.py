@@ -12,9 +12,14 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
+from causeway.access.perms import Perm
+from causeway.access.policy import NOTHING, Actor, Standing, restrict
 from causeway.accounts.models import INDEX_LENGTH
+from causeway.recipes.models import Recipe, recipe_filter
 from causeway.vault.fields import SealedJSONField, SealedTextField
+from causeway.workspaces.models import Workspace
 
 
 class JobStatus(models.TextChoices):
@@ -32,6 +37,24 @@ class TriggerType(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     WEBHOOK = "webhook", "Webhook"
     POLL = "poll", "Polling"
+
+
+def job_filter(st: Standing) -> Q:
+    """Rule 8: every job of a recipe the actor may debug; otherwise only the jobs it ran itself, of
+    recipes whose history it may view. A service account sees only the jobs it started."""
+    if st.service_account:
+        return Q(run_by_service_account=st.actor)
+    if not st.human:
+        return NOTHING
+    recipes = Recipe.objects.filter(workspace=st.workspace)
+    debuggable = recipes.filter(recipe_filter(st, Perm.RECIPE_DEBUG)).values("pk")
+    viewable = recipes.filter(recipe_filter(st, Perm.JOB_VIEW)).values("pk")
+    return Q(recipe_id__in=debuggable) | (Q(run_by_user=st.actor) & Q(recipe_id__in=viewable))
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def visible_to(self, actor: Actor | None, workspace: Workspace | None = None) -> JobQuerySet:
+        return restrict(self, actor, workspace, job_filter)
 
 
 class Job(models.Model):
@@ -72,6 +95,8 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -17,8 +17,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from causeway.access import content
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
+from causeway.recipes.models import Recipe
 from causeway.recipes.schema import ScheduleTrigger
 from causeway.runs.models import TriggerState
 from causeway.runs.triggers import active_trigger, cron_times
@@ -48,12 +49,12 @@ def next_runs(cron: str, zone: str, *, now: dt.datetime, count: int) -> list[dt.
 
 
 def schedules_visible(
-    actor: Any, workspace: Workspace, *, now: dt.datetime | None = None, count: int = 5
+    actor: Actor, workspace: Workspace, *, now: dt.datetime | None = None, count: int = 5
 ) -> list[ScheduleRow]:
     """Started recipes the actor may read whose active version has a schedule trigger, by next run."""
     now = now or timezone.now()
     started = (
-        content.recipes_visible(actor, workspace, Perm.RECIPE_VIEW)
+        Recipe.objects.visible_to(actor, Perm.RECIPE_VIEW, workspace)
         .filter(active=True, active_version__isnull=False)
         # The plain trigger type speaks of the current version; where the active one differs, it is read.
         .filter(Q(trigger_type="schedule") | ~Q(active_version=F("current_version")))
@@ -71,7 +72,7 @@ def schedules_visible(
             trigger = active_trigger(recipe)
         except ValidationError:
             continue  # a version that cannot be read has no times to show
-        if not isinstance(trigger, ScheduleTrigger):
+        if not isinstance(trigger, ScheduleTrigger) or recipe.active_version is None:
             continue
         rows.append(
             ScheduleRow(

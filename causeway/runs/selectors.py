@@ -6,16 +6,16 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from causeway.access import content as access
+from causeway.access.policy import Actor
 from causeway.runs.models import Job, JobStatus, JobStep
 from causeway.workspaces.models import Workspace
 
 
 def job_list(
-    *, actor: Any, workspace: Workspace, recipe_id: Any = None, status: str | None = None
+    *, actor: Actor, workspace: Workspace, recipe_id: Any = None, status: str | None = None
 ) -> QuerySet[Job]:
     """The jobs the actor may see, newest first, optionally of one recipe or in one status."""
-    jobs: QuerySet[Job] = access.jobs_visible(actor, workspace)
+    jobs: QuerySet[Job] = Job.objects.visible_to(actor, workspace=workspace)
     if recipe_id is not None:
         jobs = jobs.filter(recipe_id=recipe_id)
     if status is not None:
@@ -27,9 +27,11 @@ def job_list(
     )
 
 
-def job_status_counts(*, actor: Any, workspace: Workspace) -> dict[str, int]:
+def job_status_counts(*, actor: Actor, workspace: Workspace) -> dict[str, int]:
     """How many of the jobs the actor may see are in each status (every status present, zero or more)."""
-    rows = access.jobs_visible(actor, workspace).order_by().values("status").annotate(n=Count("pk"))
+    rows = (
+        Job.objects.visible_to(actor, workspace=workspace).order_by().values("status").annotate(n=Count("pk"))
+    )
     counts = {status: 0 for status in JobStatus.values}
     counts.update({row["status"]: row["n"] for row in rows})
     return counts

@@ -14,13 +14,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from causeway.access import content as access
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.recipes import policy as access
 from causeway.recipes.models import Recipe, RecipeVersion
+from causeway.runs import policy as runs_policy
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStatus, TriggerType
 from causeway.vault.masking import mask
@@ -43,9 +45,13 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def _by_hand(actor: Any) -> bool:
+def _triggered(actor: Actor) -> bool:
+    return policy.is_system(actor) and actor.trigger
+
+
+def _by_hand(actor: Actor) -> bool:
     """A person: a user, or the operator's command line. Runs by them are audited; others are not."""
-    return isinstance(actor, User) or policy.is_system(actor)
+    return isinstance(actor, User) or (policy.is_system(actor) and not actor.trigger)
 
 
 def _version_of(recipe: Recipe, version: RecipeVersion | None, *, is_test: bool, triggered: bool) -> Any:
@@ -74,7 +80,7 @@ def trigger_payload_parse(text: str) -> dict[str, Any]:
 @transaction.atomic
 def job_create(
     *,
-    actor: Any,
+    actor: Actor,
     recipe: Recipe,
     trigger_type: str,
     payload: dict[str, Any] | None = None,
@@ -86,12 +92,12 @@ def job_create(
 
     A user needs `recipe:test` for a test run (the current draft) and `recipe:run` otherwise (the
     started version, or the current one if the recipe was never started); a service account needs an
-    execute grant. `actor=None` is a trigger (schedule, webhook, poll) firing for a started recipe.
+    execute grant. `actor=TRIGGER` is a trigger (schedule, webhook, poll) firing for a started recipe.
     """
     workspace = recipe.workspace
     if trigger_type not in TriggerType.values:
         raise ValidationError({"trigger_type": f"must be one of {', '.join(TriggerType.values)}"})
-    if actor is None:
+    if _triggered(actor):
         found = Recipe.objects.select_related("project", "active_version").filter(pk=recipe.pk).first()
         if found is None:
             raise NotFound("recipe")
@@ -101,7 +107,7 @@ def job_create(
     else:
         need = Perm.RECIPE_TEST if is_test else Perm.RECIPE_RUN
         recipe = access.recipe_get(actor, workspace, recipe.id, need=need)
-    chosen = _version_of(recipe, version, is_test=is_test, triggered=actor is None)
+    chosen = _version_of(recipe, version, is_test=is_test, triggered=_triggered(actor))
     if chosen is None:
         raise ValidationError({"recipe": "the recipe has no version to run"})
     now = timezone.now()
@@ -134,13 +140,13 @@ def job_create(
 
 
 @transaction.atomic
-def job_rerun(*, actor: Any, job: Job) -> Job:
+def job_rerun(*, actor: Actor, job: Job) -> Job:
     """A new job with the failed job's version and trigger data, linked to it (`rerun_of`).
 
     Only a failed job whose history is still kept can be re-run (rule 14); the old job and its history
     stay as they were. The actor must see the old job and may run (or, for a test run, test) the recipe.
     """
-    old = access.job_get(actor, job.workspace, job.id)
+    old = runs_policy.job_get(actor, job.workspace, job.id)
     if old.status != JobStatus.FAILED:
         raise ValidationError({"job": "only a failed job can be re-run"})
     new = job_create(
@@ -164,10 +170,9 @@ def job_rerun(*, actor: Any, job: Job) -> Job:
 
 
 @transaction.atomic
-def workspace_retention_set(*, actor: Any, workspace: Workspace, days: Any) -> Workspace:
+def workspace_retention_set(*, actor: Actor, workspace: Workspace, days: Any) -> Workspace:
     """How many days job history is kept in the workspace (Admin only; rule 14)."""
-    if not policy.is_system(actor):
-        policy.require_perm(actor, workspace, Perm.WORKSPACE_SETTINGS)
+    policy.require_in(actor, workspace, Perm.WORKSPACE_SETTINGS)
     if isinstance(days, bool) or not isinstance(days, int):
         raise ValidationError({"days": "must be a whole number of days"})
     if not JOB_RETENTION_MIN_DAYS <= days <= JOB_RETENTION_MAX_DAYS:

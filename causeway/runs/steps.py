@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from causeway.access.errors import NotFound
+from causeway.access.policy import SystemActor
 from causeway.access.secrets import secret_use_for_destination
 from causeway.connections import outbound
 from causeway.recipes import services as recipes
@@ -199,7 +200,9 @@ def run_lookup_write(step: LookupWriteStep, context: dict[str, Any], job: Job) -
     key = _render(step.key, context, "key")
     values = {name: _render(t, context, f"values.{name}") for name, t in step.values.items()}
     try:
-        row = recipes.lookup_row_put(actor=None, table=table, key=key, values=values, audit=False)
+        row = recipes.lookup_row_put(
+            actor=SystemActor(label="job"), table=table, key=key, values=values, audit=False
+        )
     except ValidationError as exc:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
         raise StepFailed(f"{table.name}: {detail}") from None

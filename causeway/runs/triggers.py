@@ -23,10 +23,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
+from causeway.access.policy import TRIGGER, Actor
 from causeway.access.secrets import secret_use_for_destination
 from causeway.connections import outbound
+from causeway.recipes import policy as access
 from causeway.recipes.definition import trigger_load
 from causeway.recipes.models import Recipe
 from causeway.recipes.schema import (
@@ -210,7 +211,7 @@ def _schedule_one(recipe: Recipe, trigger: ScheduleTrigger, now: datetime) -> Jo
         if due.missed:
             payload["missed"] = due.missed
         job: Job = job_create(
-            actor=None, recipe=recipe, trigger_type=TriggerType.SCHEDULE.value, payload=payload
+            actor=TRIGGER, recipe=recipe, trigger_type=TriggerType.SCHEDULE.value, payload=payload
         )
         return job
 
@@ -390,7 +391,7 @@ def poll_items(
                 # The unique row is the claim: of two pollers that both saw the item as new, one inserts.
                 polled = PolledItem.objects.create(recipe=recipe, key_index=index)
                 job = job_create(
-                    actor=None,
+                    actor=TRIGGER,
                     recipe=recipe,
                     trigger_type=TriggerType.POLL.value,
                     payload=item if isinstance(item, dict) else {"item": item},
@@ -435,7 +436,7 @@ class TriggerStatus:
     last_error_at: datetime | None
 
 
-def trigger_status(*, actor: Any, recipe: Recipe) -> TriggerStatus:
+def trigger_status(*, actor: Actor, recipe: Recipe) -> TriggerStatus:
     """The state of the recipe's trigger, for anyone who may read the recipe (never the poll cursor)."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_VIEW)
     trigger_type = active_trigger(recipe).type if recipe.active else recipe.trigger_type

@@ -28,10 +28,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
+from causeway.access.policy import TRIGGER, Actor
 from causeway.audit import refusals
 from causeway.audit.services import audit_record
+from causeway.recipes import policy as access
 from causeway.recipes.schema import WebhookTrigger
 from causeway.runs import runtime
 from causeway.runs.models import Job, TriggerType, WebhookDelivery, WebhookEndpoint
@@ -156,7 +157,7 @@ def _trigger_type(recipe: Any) -> str:
 
 
 @transaction.atomic
-def webhook_info(*, actor: Any, recipe: Any) -> WebhookInfo:
+def webhook_info(*, actor: Actor, recipe: Any) -> WebhookInfo:
     """The recipe's webhook URL and metadata, for those who may edit it (the URL is a capability)."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     endpoint = _ensure(recipe)
@@ -171,7 +172,7 @@ def webhook_info(*, actor: Any, recipe: Any) -> WebhookInfo:
 
 
 @transaction.atomic
-def webhook_secret_rotate(*, actor: Any, recipe: Any) -> str:
+def webhook_secret_rotate(*, actor: Actor, recipe: Any) -> str:
     """A new signing secret, returned this once; the old one stops working at once."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     _ensure(recipe)
@@ -331,7 +332,7 @@ def _deliver(
         # The delivery is written with its job: two copies of one call racing each other start one.
         with transaction.atomic():
             job: Job = job_create(
-                actor=None, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
+                actor=TRIGGER, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
             )
             WebhookDelivery.objects.create(
                 endpoint=endpoint,

@@ -29,10 +29,9 @@ MANUAL: dict[str, Any] = {
 
 def system_actor() -> Any:
     """The actor the factories act as: the platform itself, which every service lets write."""
-    from causeway.audit.models import ActorType
-    from causeway.audit.services import Actor
+    from causeway.accounts.actors import SystemActor
 
-    return Actor(type=ActorType.SYSTEM, label="test")
+    return SystemActor(label="test")
 
 
 def system_role(key: str, workspace: Any = None) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from causeway.recipes import grants
 from causeway.testkit.factories import (
     MANUAL,
     ApiTokenFactory,
@@ -116,11 +117,9 @@ def build_world() -> World:
     member(ws, people["group_only"], nothing_role)
     group = services.group_create(actor=system, workspace=ws, name="Readers")
     group_member = services.group_member_add(actor=system, group=group, user=people["group_only"])
-    group_grant = services.grant_set(
-        actor=system, workspace=ws, recipe=r1, group=group, capabilities=["read"]
-    )
+    group_grant = grants.grant_set(actor=system, workspace=ws, recipe=r1, group=group, capabilities=["read"])
     robot = service_account(ws, name="robot", token_name="ci", expires_in_days=30)
-    services.grant_set(
+    grants.grant_set(
         actor=system, workspace=ws, recipe=r1, service_account=robot.account, capabilities=["execute"]
     )
     job = _failed_job(r1, user=people["analyst"])

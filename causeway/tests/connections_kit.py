@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from causeway.access.policy import TRIGGER, Actor
 from causeway.connections import services as connections
 from causeway.connections.models import Connection
 from causeway.connections.outbound import outbound_hosts_set
@@ -98,7 +99,7 @@ def recipe(kit: Kit, author: Any, steps: list[dict[str, Any]], name: str = "Uses
     )
 
 
-def run(actor: Any, found: Recipe, *, test: bool = True) -> Job:
+def run(actor: Actor, found: Recipe, *, test: bool = True) -> Job:
     """A job started through the runs service, then run in this process as a worker would."""
     job = job_create(actor=actor, recipe=found, trigger_type="manual", is_test=test)
     runtime.run(job.pk)
@@ -110,7 +111,7 @@ def triggered(found: Recipe, trigger_type: str = "schedule") -> Job:
     """A job a trigger fired (no one started it), run in this process."""
     found.active, found.active_version = True, found.current_version
     found.save(update_fields=["active", "active_version"])
-    job = job_create(actor=None, recipe=found, trigger_type=trigger_type)
+    job = job_create(actor=TRIGGER, recipe=found, trigger_type=trigger_type)
     runtime.run(job.pk)
     job.refresh_from_db()
     return job

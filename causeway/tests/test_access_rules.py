@@ -17,13 +17,18 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.test import RequestFactory
 
-from causeway.access import content, policy, services
+from causeway.access import policy, services
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import Role
-from causeway.access.perms import ADMIN_ONLY, GRANT_PERMS, SYSTEM_ROLES, Capability, Perm
+from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, Perm, granted
 from causeway.access.routes import operation
+from causeway.accounts.actors import SystemActor
 from causeway.api.auth import BearerToken
 from causeway.audit.models import AuditEvent
+from causeway.recipes import grants
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import Project, Recipe
+from causeway.runs.models import Job
 from causeway.testing import https_client
 from causeway.testkit.worlds import built_once, reread
 from causeway.tests.access_personas import World, build_world
@@ -135,32 +140,30 @@ RECIPE_ACTIONS = (
 def test_rule_02_all_sixteen_grant_combinations_on_every_recipe_action(world: World) -> None:
     """SECURITY-TESTS 4: a member with no role permissions and a direct grant, in DEV (every capability
     allowed) and PROD (read and debug only): allowed exactly when the formula says."""
-    from causeway.audit.models import ActorType
-    from causeway.audit.services import Actor
     from causeway.recipes.services import project_create, recipe_create
     from causeway.tests.access_personas import MANUAL
 
-    system = Actor(type=ActorType.SYSTEM, label="test")
+    system = SystemActor(label="test")
     user = world.people["group_only"]
     prod = project_create(actor=system, workspace=world.ws, name="Live", environment="prod")
     live = recipe_create(actor=system, workspace=world.ws, project=prod, name="Live one", definition=MANUAL)
-    ceilings = content.ceilings_of(world.ws)
+    ceilings = policy.ceilings_of(world.ws)
     for recipe in (world.r2, live):
-        ceiling = set().union(*(content.CAPABILITY_PERMS[c] for c in ceilings[recipe.project.environment]))
+        ceiling = ceilings[recipe.project.environment]
         for n in range(5):
-            for caps in itertools.combinations(list(Capability), n):
-                services.grant_set(
+            for caps in itertools.combinations(CAPABILITY_NAMES, n):
+                grants.grant_set(
                     actor=system,
                     workspace=world.ws,
                     recipe=recipe,
                     user=user,
-                    capabilities=[c.value for c in caps],
+                    capabilities=list(caps),
                 )
-                given = set().union(*(GRANT_PERMS[c] for c in caps)) & ceiling
+                given = granted(caps) & ceiling
                 for perm in RECIPE_ACTIONS:
-                    assert content.may(user, world.ws, perm, recipe) == (perm in given), (caps, perm)
+                    assert policy.may(user, perm, recipe) == (perm in given), (caps, perm)
                     try:
-                        content.recipe_get(user, world.ws, recipe.id, need=perm)
+                        recipes_policy.recipe_get(user, world.ws, recipe.id, need=perm)
                         answer = "ok"
                     except NotFound:
                         answer = "404"
@@ -169,7 +172,7 @@ def test_rule_02_all_sixteen_grant_combinations_on_every_recipe_action(world: Wo
                     want = "ok" if perm in given else ("403" if Perm.RECIPE_VIEW in given else "404")
                     assert answer == want, (caps, perm)
                 listed = (
-                    content.recipes_visible(user, world.ws, Perm.RECIPE_RUN).filter(pk=recipe.pk).exists()
+                    Recipe.objects.visible_to(user, Perm.RECIPE_RUN, world.ws).filter(pk=recipe.pk).exists()
                 )
                 assert listed == (Perm.RECIPE_RUN in given)
 
@@ -184,18 +187,18 @@ def test_explain_names_the_group_and_the_environment_ceiling(world: World) -> No
     assert answer.status_code == 200 and answer.json()["allowed"] is True
     assert "debug grant via direct" in answer.json()["summary"]
     user = world.people["group_only"]
-    why = content.explain(user, world.ws, world.r1, Perm.RECIPE_VIEW)
+    why = policy.explain(user, Perm.RECIPE_VIEW, world.r1)
     assert why.allowed and "read grant via group Readers" in str(why)
     services.environment_policy_set(
         actor=world.people["admin"], workspace=world.ws, environment="dev", capabilities=["debug"]
     )
-    why = content.explain(user, world.ws, world.r1, Perm.RECIPE_VIEW)
+    why = policy.explain(user, Perm.RECIPE_VIEW, world.r1)
     assert not why.allowed and "DEV environment's policy" in why.withheld_by
-    custom = content.explain(world.people["custom"], world.ws, world.r2, Perm.RECIPE_VIEW)
+    custom = policy.explain(world.people["custom"], Perm.RECIPE_VIEW, world.r2)
     assert not custom.allowed and custom.reasons == ()
-    operator = content.explain(world.people["operator"], world.ws, world.r1, Perm.RECIPE_EDIT)
+    operator = policy.explain(world.people["operator"], Perm.RECIPE_EDIT, world.r1)
     assert not operator.allowed
-    admin = content.explain(world.people["analyst"], world.ws, world.r1, Perm.RECIPE_EDIT)
+    admin = policy.explain(world.people["analyst"], Perm.RECIPE_EDIT, world.r1)
     assert admin.allowed is False  # DEV now allows only debug
 
 
@@ -247,7 +250,7 @@ def test_rule_03_custom_role_cannot_hold_key_management(world: World) -> None:
     Role.objects.filter(pk=world.custom_role.pk).update(
         permissions=[*world.custom_role.permissions, "vault:key:manage"]
     )
-    assert Perm.VAULT_KEY_MANAGE not in policy.perms_in(world.people["custom"], world.ws)
+    assert Perm.VAULT_KEY_MANAGE not in policy.workspace_perms(world.people["custom"], world.ws)
 
 
 def test_a_role_naming_another_workspaces_project_names_the_id_sent_and_nothing_of_it(world: World) -> None:
@@ -318,33 +321,31 @@ def test_a_member_can_be_given_a_custom_role(world: World) -> None:
         {"role": world.custom_role.key},
     )
     assert answer.status_code == 200 and answer.json()["role"] == world.custom_role.key
-    assert content.may(world.people["operator"], world.ws, Perm.RECIPE_EDIT, world.r1)
-    assert not content.may(world.people["operator"], world.ws, Perm.RECIPE_VIEW, world.r2)
+    assert policy.may(world.people["operator"], Perm.RECIPE_EDIT, world.r1)
+    assert not policy.may(world.people["operator"], Perm.RECIPE_VIEW, world.r2)
 
 
 # Rule 5: environments.
 
 
 def test_rule_05_default_policies_and_an_admin_widening_them_is_audited(world: World) -> None:
-    from causeway.audit.models import ActorType
-    from causeway.audit.services import Actor
     from causeway.recipes.services import project_create, recipe_create
     from causeway.tests.access_personas import MANUAL
 
-    ceilings = content.ceilings_of(world.ws)
+    ceilings = policy.ceiling_names_of(world.ws)
     assert {k: sorted(v) for k, v in ceilings.items()} == {
         "dev": ["debug", "execute", "read", "write"],
         "test": ["debug", "read"],
         "prod": ["debug", "read"],
     }
-    system = Actor(type=ActorType.SYSTEM, label="test")
+    system = SystemActor(label="test")
     prod = project_create(actor=system, workspace=world.ws, name="Live", environment="prod")
     live = recipe_create(actor=system, workspace=world.ws, project=prod, name="Live one", definition=MANUAL)
     analyst = world.people["analyst"]
     with pytest.raises(Forbidden):
-        content.recipe_get(analyst, world.ws, live.id, need=Perm.RECIPE_EDIT)
+        recipes_policy.recipe_get(analyst, world.ws, live.id, need=Perm.RECIPE_EDIT)
     with pytest.raises(Forbidden):
-        content.recipe_get(world.people["admin"], world.ws, live.id, need=Perm.RECIPE_RUN)
+        recipes_policy.recipe_get(world.people["admin"], world.ws, live.id, need=Perm.RECIPE_RUN)
     refused = api(
         world,
         "analyst",
@@ -361,12 +362,12 @@ def test_rule_05_default_policies_and_an_admin_widening_them_is_audited(world: W
         {"capabilities": ["read", "write", "debug"]},
     )
     assert widened.status_code == 200
-    assert content.recipe_get(analyst, world.ws, live.id, need=Perm.RECIPE_EDIT) == live
+    assert recipes_policy.recipe_get(analyst, world.ws, live.id, need=Perm.RECIPE_EDIT) == live
     event = AuditEvent.objects.filter(workspace_id=world.ws.id, action="environment_policy.changed").get()
     assert event.actor_id == str(world.people["admin"].id)
     out = io.StringIO()
     call_command("environments", "set", "--workspace", world.ws.slug, "prod", "--cap", "read", stdout=out)
-    assert sorted(content.ceilings_of(world.ws)["prod"]) == ["read"]
+    assert sorted(policy.ceiling_names_of(world.ws)["prod"]) == ["read"]
 
 
 # Rule 8: service accounts.
@@ -384,7 +385,7 @@ def test_rule_08_a_service_account_token_authenticates_as_the_service_account(wo
 
     @operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
     def run_probe(request: Any, workspace_id: str, recipe_id: str) -> str:
-        recipe = content.recipe_get(request.auth, request.workspace, recipe_id, need=Perm.RECIPE_RUN)
+        recipe = recipes_policy.recipe_get(request.auth, request.workspace, recipe_id, need=Perm.RECIPE_RUN)
         return str(recipe.name)
 
     @operation(need=Perm.WORKSPACE_VIEW)
@@ -395,7 +396,7 @@ def test_rule_08_a_service_account_token_authenticates_as_the_service_account(wo
     with pytest.raises(NotFound):
         run_probe(request, workspace_id=str(world.ws.id), recipe_id=str(world.r2.id))
     with pytest.raises(NotFound):
-        content.recipe_get(world.robot, world.ws, world.r1.id, need=Perm.RECIPE_VIEW)
+        recipes_policy.recipe_get(world.robot, world.ws, world.r1.id, need=Perm.RECIPE_VIEW)
     with pytest.raises(Forbidden):
         other_probe(request, workspace_id=str(world.ws.id))
     # It never signs in to a page: the token is not a session.
@@ -405,9 +406,9 @@ def test_rule_08_a_service_account_token_authenticates_as_the_service_account(wo
         .status_code
         == 302
     )
-    assert list(content.recipes_visible(world.robot, world.ws, Perm.RECIPE_RUN)) == [world.r1]
-    assert not content.recipes_visible(world.robot, world.ws, Perm.RECIPE_VIEW).exists()
-    assert not content.projects_visible(world.robot, world.ws).exists()
+    assert list(Recipe.objects.visible_to(world.robot, Perm.RECIPE_RUN, world.ws)) == [world.r1]
+    assert not Recipe.objects.visible_to(world.robot, Perm.RECIPE_VIEW, world.ws).exists()
+    assert not Project.objects.visible_to(world.robot, workspace=world.ws).exists()
 
 
 def test_rule_08_a_service_account_can_only_be_granted_execute(world: World) -> None:
@@ -500,10 +501,10 @@ def test_rule_17_service_account_tokens_expire_within_365_days_and_are_stored_as
 def test_rule_09_staff_who_is_not_a_member_holds_nothing_in_the_workspace(world: World) -> None:
     staff = world.people["staff"]
     assert not policy.workspaces_visible(staff).exists()
-    assert not content.recipes_visible(staff, world.ws).exists()
-    assert not content.jobs_visible(staff, world.ws).exists()
+    assert not Recipe.objects.visible_to(staff, workspace=world.ws).exists()
+    assert not Job.objects.visible_to(staff, workspace=world.ws).exists()
     with pytest.raises(NotFound):
-        content.recipe_get(staff, world.ws, world.r1.id)
+        recipes_policy.recipe_get(staff, world.ws, world.r1.id)
     assert (
         api(world, "staff", "GET", f"/workspaces/{world.ws.id}/recipes/{world.r1.id}/grants").status_code
         == 404
@@ -610,8 +611,8 @@ def test_every_access_change_is_audited(world: World) -> None:
     services.group_roles_set(actor=admin, group=group, roles=["viewers"])
     services.group_member_add(actor=admin, group=group, user=world.people["operator"])
     services.group_member_remove(actor=admin, group=group, member_id=world.people["operator"].id)
-    services.grant_set(actor=admin, workspace=ws, recipe=world.r2, group=group, capabilities=["read"])
-    services.grant_set(actor=admin, workspace=ws, recipe=world.r2, group=group, capabilities=[])
+    grants.grant_set(actor=admin, workspace=ws, recipe=world.r2, group=group, capabilities=["read"])
+    grants.grant_set(actor=admin, workspace=ws, recipe=world.r2, group=group, capabilities=[])
     services.group_delete(actor=admin, group=group)
     services.role_delete(actor=admin, role=role)
     account = services.service_account_create(actor=admin, workspace=ws, name="deployer")
@@ -643,7 +644,7 @@ def test_a_change_whose_audit_event_cannot_be_written_does_not_happen(world: Wor
     try:
         for change in (
             lambda: services.group_create(actor=admin, workspace=world.ws, name="Ghost"),
-            lambda: services.grant_set(
+            lambda: grants.grant_set(
                 actor=admin, workspace=world.ws, recipe=world.r2, group=world.group, capabilities=["read"]
             ),
             lambda: services.environment_policy_set(
@@ -658,7 +659,7 @@ def test_a_change_whose_audit_event_cannot_be_written_does_not_happen(world: Wor
         repair_audit_storage()
     assert not world.ws.groups.filter(name="Ghost").exists()
     assert not world.r2.grants.filter(group=world.group).exists()
-    assert sorted(content.ceilings_of(world.ws)["prod"]) == ["debug", "read"]
+    assert sorted(policy.ceiling_names_of(world.ws)["prod"]) == ["debug", "read"]
     assert not world.ws.service_accounts.filter(name="ghost").exists()
 
 
@@ -700,7 +701,7 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
         {"grantee_type": "user", "grantee": "grouponly@acme.test", "capabilities": ["debug"]},
     )
     assert given.status_code == 302
-    assert content.may(world.people["group_only"], world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert policy.may(world.people["group_only"], Perm.RECIPE_DEBUG, world.r1)
     refused = page(
         world,
         "operator",
@@ -713,7 +714,7 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
     assert shown.status_code == 200 and b"Readers" in shown.content and b"Give access" not in shown.content
     grant = world.r1.grants.get(user=world.people["group_only"])
     assert page(world, "analyst", "POST", f"{path}/{grant.id}/remove").status_code == 302
-    assert not content.may(world.people["group_only"], world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert not policy.may(world.people["group_only"], Perm.RECIPE_DEBUG, world.r1)
     out = io.StringIO()
     call_command(
         "grants",
@@ -728,8 +729,8 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
         "execute",
         stdout=out,
     )
-    assert content.may(world.people["group_only"], world.ws, Perm.RECIPE_RUN, world.r1)
-    assert not content.may(world.people["group_only"], world.ws, Perm.RECIPE_VIEW, world.r1)
+    assert policy.may(world.people["group_only"], Perm.RECIPE_RUN, world.r1)
+    assert not policy.may(world.people["group_only"], Perm.RECIPE_VIEW, world.r1)
 
 
 def test_the_access_commands_list_and_change_what_the_pages_do(world: World) -> None:
@@ -742,22 +743,22 @@ def test_the_access_commands_list_and_change_what_the_pages_do(world: World) -> 
 
     assert "scoped-builder" in run("roles", "list", "--workspace", slug)
     run("roles", "update", "--workspace", slug, "scoped-builder", "--all-projects")
-    assert content.may(world.people["custom"], world.ws, Perm.RECIPE_VIEW, world.r2)
+    assert policy.may(world.people["custom"], Perm.RECIPE_VIEW, world.r2)
     run("groups", "create", "--workspace", slug, "Night shift")
     run("groups", "add-member", "--workspace", slug, "Night shift", "--user", "operator@acme.test")
     run("groups", "add-member", "--workspace", slug, "Night shift", "--service-account", "robot")
     run("groups", "roles", "--workspace", slug, "Night shift", "--role", "analyst")
     listed = run("groups", "list", "--workspace", slug)
     assert "Night shift" in listed and "operator@acme.test" in listed and "sa:robot" in listed
-    assert content.may(world.people["operator"], world.ws, Perm.RECIPE_EDIT, world.r2)
+    assert policy.may(world.people["operator"], Perm.RECIPE_EDIT, world.r2)
     with pytest.raises(CommandError, match="Admin role"):
         run("groups", "roles", "--workspace", slug, "Night shift", "--role", "admin")
     run("groups", "remove-member", "--workspace", slug, "Night shift", str(world.people["operator"].id))
-    assert not content.may(world.people["operator"], world.ws, Perm.RECIPE_EDIT, world.r2)
+    assert not policy.may(world.people["operator"], Perm.RECIPE_EDIT, world.r2)
     grants = run("grants", "list", "--workspace", slug, "--recipe", str(world.r1.id))
     assert "group Readers\tread" in grants and "service_account robot\texecute" in grants
     run("grants", "remove", "--workspace", slug, "--recipe", str(world.r1.id), str(world.group_grant.id))
-    assert not content.may(world.people["group_only"], world.ws, Perm.RECIPE_VIEW, world.r1)
+    assert not policy.may(world.people["group_only"], Perm.RECIPE_VIEW, world.r1)
     assert "prod\tdebug,read" in run("environments", "list", "--workspace", slug)
     run("service_accounts", "create", "--workspace", slug, "deployer")
     run("service_accounts", "revoke", "--workspace", slug, "robot", world.robot_token.prefix)

@@ -14,10 +14,11 @@ from django.db import connection, transaction
 
 from causeway.access.models import Role
 from causeway.access.perms import SYSTEM_ROLE_NAMES, SYSTEM_ROLES
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import ApiToken, User, UserSession
 from causeway.accounts.services import password_change, token_create
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM, AuditWriteError, audit_record
+from causeway.audit.services import AuditWriteError, audit_record
 from causeway.audit.tests.tamper import sql
 from causeway.testing import STRONG_PASSWORD, RunningServer, https_client, make_user, make_workspace
 from causeway.vault import mac, rootkey

@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from causeway.access import content, giving, services
+from causeway.access import giving, policy, services
 from causeway.access.errors import Forbidden
 from causeway.access.models import Group, GroupMember, RecipeGrant, Role
-from causeway.access.perms import Capability, Perm
-from causeway.audit.models import ActorType, AuditEvent
-from causeway.audit.services import Actor
+from causeway.access.perms import CAPABILITY_NAMES, Perm
+from causeway.accounts.actors import SystemActor
+from causeway.audit.models import AuditEvent
+from causeway.recipes import grants
 from causeway.testing import field_errors, https_client
 from causeway.testkit.worlds import built_once, reread
 from causeway.tests.access_personas import World, build_world
@@ -30,7 +31,7 @@ from causeway.workspaces.models import Invitation, Membership
 
 pytestmark = pytest.mark.django_db
 
-SYSTEM = Actor(type=ActorType.SYSTEM, label="test")
+SYSTEM = SystemActor(label="test")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def access_state() -> dict[str, list[Any]]:
     return {
         "grants": list(
             RecipeGrant.objects.order_by("id").values(
-                "id", "recipe_id", "user_id", "service_account_id", "group_id", *(c.value for c in Capability)
+                "id", "recipe_id", "user_id", "service_account_id", "group_id", *CAPABILITY_NAMES
             )
         ),
         "group_members": list(
@@ -98,7 +99,7 @@ def test_rule_02_no_escalation_recipe_grant_to_self_via_api(world: World) -> Non
     """The attack as it was found: a member who may edit R1 but holds no debug there gives themselves
     debug on it. It answered 200; now it is refused, on record, and changes nothing."""
     custom = world.people["custom"]
-    assert not content.may(custom, world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert not policy.may(custom, Perm.RECIPE_DEBUG, world.r1)
     before, denied = access_state(), len(denials(world, "recipe:debug"))
     for caps in (["debug"], ["read", "debug"], ["read", "write", "execute", "debug"]):
         answer = api(
@@ -112,7 +113,7 @@ def test_rule_02_no_escalation_recipe_grant_to_self_via_api(world: World) -> Non
         assert "you cannot give recipe:debug" in answer.json()["detail"]
     assert access_state() == before
     assert len(denials(world, "recipe:debug")) == denied + 3
-    assert not content.may(custom, world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert not policy.may(custom, Perm.RECIPE_DEBUG, world.r1)
     # What one holds one may keep giving oneself: it raises nothing.
     kept = api(
         world,
@@ -166,8 +167,8 @@ def test_rule_02_no_escalation_recipe_grant_to_a_group_one_is_in(world: World) -
     assert shown.status_code == 403 and b"you cannot give recipe:delete" in shown.content
     assert access_state() == before
     for who in ("custom", "group_only"):
-        assert not content.may(world.people[who], world.ws, Perm.RECIPE_DEBUG, world.r1)
-        assert not content.may(world.people[who], world.ws, Perm.RECIPE_DELETE, world.r1)
+        assert not policy.may(world.people[who], Perm.RECIPE_DEBUG, world.r1)
+        assert not policy.may(world.people[who], Perm.RECIPE_DELETE, world.r1)
 
 
 def test_rule_02_no_escalation_recipe_grant_beyond_ones_own_to_another_user(world: World) -> None:
@@ -212,8 +213,8 @@ def test_rule_02_no_escalation_service_account_grant(world: World) -> None:
         actor=SYSTEM, workspace=world.ws, environment="prod", capabilities=["read", "write", "debug"]
     )
     analyst = world.people["analyst"]
-    assert content.may(analyst, world.ws, Perm.RECIPE_EDIT, world.r4)
-    assert not content.may(analyst, world.ws, Perm.RECIPE_RUN, world.r4)
+    assert policy.may(analyst, Perm.RECIPE_EDIT, world.r4)
+    assert not policy.may(analyst, Perm.RECIPE_RUN, world.r4)
     before = access_state()
     answer = api(
         world,
@@ -235,7 +236,7 @@ def test_rule_02_no_escalation_service_account_grant(world: World) -> None:
     )
     assert through_group.status_code == 403 and b"you cannot give recipe:" in through_group.content
     assert access_state() == before
-    assert not content.may(world.robot, world.ws, Perm.RECIPE_RUN, world.r4)
+    assert not policy.may(world.robot, Perm.RECIPE_RUN, world.r4)
     # The Admin gives it: the PROD ceiling keeps people from running, not service accounts.
     given = api(
         world,
@@ -245,7 +246,7 @@ def test_rule_02_no_escalation_service_account_grant(world: World) -> None:
         {"service_account": "robot", "capabilities": ["execute"]},
     )
     assert given.status_code == 200
-    assert content.may(world.robot, world.ws, Perm.RECIPE_RUN, world.r4)
+    assert policy.may(world.robot, Perm.RECIPE_RUN, world.r4)
 
 
 # Group roles, group members, custom roles, member roles, invitations: only Admins may reach them.
@@ -276,7 +277,7 @@ def test_rule_02_no_escalation_group_roles(world: World) -> None:
 def test_rule_02_no_escalation_group_members(world: World) -> None:
     """Joining a group gives its roles and its grants: nobody adds themselves to one that would raise
     their standing. The Readers group gets debug on R1 and the Analyst role to make it worth joining."""
-    services.grant_set(
+    grants.grant_set(
         actor=SYSTEM, workspace=world.ws, recipe=world.r1, group=world.group, capabilities=["debug"]
     )
     services.group_roles_set(actor=SYSTEM, group=world.group, roles=["analyst"])
@@ -288,7 +289,7 @@ def test_rule_02_no_escalation_group_members(world: World) -> None:
         shown = page(world, who, f"/access/groups/{world.group.id}/members", {"member": member})
         assert shown.status_code == 403
     assert access_state() == before
-    assert not content.may(world.people["custom"], world.ws, Perm.RECIPE_DEBUG, world.r1)
+    assert not policy.may(world.people["custom"], Perm.RECIPE_DEBUG, world.r1)
     with pytest.raises(Forbidden) as refusal:
         giving.require_may_add_to_group(world.people["custom"], world.ws, world.group)
     assert refusal.value.perm in {str(p) for p in Role.objects.get(workspace=None, key="analyst").perms}

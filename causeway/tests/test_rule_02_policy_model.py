@@ -14,10 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causeway.access import content
+from causeway.access import policy
+from causeway.access.errors import NotFound
 from causeway.access.models import EnvironmentPolicy, Group, GroupMember, RecipeGrant, Role
 from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Perm
 from causeway.accounts.models import User
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import Project, Recipe
+from causeway.runs.models import Job
 from causeway.workspaces.models import Membership, ServiceAccount, Workspace
 
 ENVS = ("dev", "test", "prod")
@@ -311,19 +315,19 @@ def test_rule_02_policy_matches_reference_model(spec: Spec) -> None:
     ]
     for who, actor in actors:
         actor.refresh_from_db()
-        st_ = content.standing(actor, ws)
+        st_ = policy.standing(actor, ws)
         for n, recipe in enumerate(recipes):
             expected = ref_recipe_perms(spec, who, n)
-            got = {p.value for p in content.recipe_perms(st_, recipe)}
+            got = {p.value for p in recipes_policy.recipe_perms(st_, recipe)}
             assert got == expected, (who, n)
         for perm in ASKED:
-            visible = set(content.recipes_visible(actor, ws, Perm(perm)).values_list("pk", flat=True))
+            visible = set(Recipe.objects.visible_to(actor, Perm(perm), ws).values_list("pk", flat=True))
             assert visible == {
                 r.pk for n, r in enumerate(recipes) if perm in ref_recipe_perms(spec, who, n)
             }, (who, perm)
-        shown = set(content.projects_visible(actor, ws).values_list("pk", flat=True))
+        shown = set(Project.objects.visible_to(actor, workspace=ws).values_list("pk", flat=True))
         assert shown == {p.pk for n, p in enumerate(projects) if ref_project_visible(spec, who, n)}, who
-        seen = set(content.jobs_visible(actor, ws).values_list("pk", flat=True))
+        seen = set(Job.objects.visible_to(actor, workspace=ws).values_list("pk", flat=True))
         assert seen == {
             j.pk for j, spec_job in zip(jobs, spec.jobs, strict=True) if ref_job_visible(spec, who, spec_job)
         }, who
@@ -331,8 +335,8 @@ def test_rule_02_policy_matches_reference_model(spec: Spec) -> None:
         for n, recipe in enumerate(recipes):
             readable = "recipe:view" in ref_recipe_perms(spec, who, n)
             try:
-                content.recipe_get(actor, ws, recipe.pk)
+                recipes_policy.recipe_get(actor, ws, recipe.pk)
                 found = True
-            except content.NotFound:
+            except NotFound:
                 found = False
             assert found == readable, (who, n)

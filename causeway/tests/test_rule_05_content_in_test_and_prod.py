@@ -25,8 +25,8 @@ from django.core.management.base import CommandError
 from causeway.access import services as access_services
 from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
-from causeway.audit.models import ActorType
-from causeway.audit.services import Actor
+from causeway.access.policy import Actor
+from causeway.accounts.actors import SystemActor
 from causeway.recipes import services
 from causeway.recipes.models import Folder, Project, Recipe, RecipeVersion
 from causeway.recipes.tests.personas import definition
@@ -37,7 +37,7 @@ from causeway.workspaces.tests.helpers import bearer, fast_hashing, sign_in  # n
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
-SYSTEM = Actor(type=ActorType.SYSTEM, label="rule 5 test")
+SYSTEM = SystemActor(label="rule 5 test")
 HUMANS = ("admin", "analyst", "operator", "custom", "group_member")
 ENVIRONMENTS = ("test", "prod")
 MAP = definition({"id": "s1", "type": "map", "fields": {"a": "1"}})
@@ -99,7 +99,7 @@ def _content() -> tuple[Any, ...]:
     )
 
 
-def _service_attempts(w: dict[str, Any], actor: Any) -> dict[str, Callable[[], Any]]:
+def _service_attempts(w: dict[str, Any], actor: Actor) -> dict[str, Callable[[], Any]]:
     ws, project, folder, recipe = w["ws"], w["project"], w["folder"], w["recipe"]
     return {
         "project create": lambda: services.project_create(

@@ -175,7 +175,7 @@ def test_rule_06_a_company_connection_needs_a_link_by_the_person_the_job_runs_fo
 
 
 def test_rule_06_the_operators_command_line_runs_on_behalf_of_no_one(kit: Kit, server: Any) -> None:
-    from causeway.audit.services import SYSTEM
+    from causeway.accounts.actors import SYSTEM
 
     assert kit.personal is not None
     job = run(SYSTEM, recipe(kit, kit.owner, [step(kit.personal)]))

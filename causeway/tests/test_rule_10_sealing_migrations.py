@@ -66,7 +66,7 @@ def latest_afterwards() -> Iterator[None]:
     _migrate()
 
 
-def _legacy_event(old: Any, workspace_id: uuid.UUID, actor: Any) -> uuid.UUID:
+def _legacy_event(old: Any, workspace_id: uuid.UUID, actor: User) -> uuid.UUID:
     """Append an event as the foundation did: plaintext columns, MAC over the canonical content."""
     chain = workspace_chain(workspace_id)
     head = old.get_model("audit", "AuditChainHead").objects.get(chain=chain)

@@ -8,15 +8,18 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from causeway.access import content, policy, review, services
+from causeway.access import policy, services
 from causeway.access.errors import Forbidden
-from causeway.access.perms import Capability, Environment, Perm
-from causeway.access.routes import page, refused_form_errors
+from causeway.access.perms import CAPABILITY_NAMES, Environment, Perm
+from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
+from causeway.recipes import grants, review
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import Project
 from causeway.web.access_forms import (
     CapabilitiesForm,
     EnabledForm,
@@ -34,8 +37,8 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
     return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
 
 
-def _base(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
-    perms = policy.perms_in(request.user, workspace)
+def _base(request: AuthenticatedRequest, workspace: Workspace) -> dict[str, Any]:
+    perms = policy.workspace_perms(request.user, workspace)
     return {
         "workspace": workspace,
         "can_view_members": Perm.MEMBER_VIEW in perms,
@@ -50,13 +53,15 @@ def _base(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
 
 
 def _roles_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     context = {
         **_base(request, workspace),
         "roles": services.roles_visible(request.user, workspace),
         "catalogue": services.CATALOGUE,
-        "projects": content.projects_visible(request.user, workspace).order_by("environment", "name"),
+        "projects": Project.objects.visible_to(request.user, workspace=workspace).order_by(
+            "environment", "name"
+        ),
         "values": {"name": "", "permissions": [], "all_projects": True, "projects": []},
         **extra,
     }
@@ -65,13 +70,13 @@ def _roles_page(
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def roles(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def roles(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _roles_page(request, workspace)
 
 
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
-def role_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def role_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = RoleForm(request.POST)
     try:
         form.is_valid()
@@ -88,7 +93,7 @@ def role_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
-def role_update(request: HttpRequest, workspace: Workspace, role: Any) -> HttpResponse:
+def role_update(request: AuthenticatedRequest, workspace: Workspace, role: Any) -> HttpResponse:
     found = services.role_get(request.user, workspace, role)
     form = RoleForm(request.POST)
     try:
@@ -105,7 +110,7 @@ def role_update(request: HttpRequest, workspace: Workspace, role: Any) -> HttpRe
 
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
-def role_delete(request: HttpRequest, workspace: Workspace, role: Any) -> HttpResponse:
+def role_delete(request: AuthenticatedRequest, workspace: Workspace, role: Any) -> HttpResponse:
     found = services.role_get(request.user, workspace, role)
     try:
         services.role_delete(actor=request.user, role=found)
@@ -119,7 +124,7 @@ def role_delete(request: HttpRequest, workspace: Workspace, role: Any) -> HttpRe
 
 
 def _groups_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     context = {
         **_base(request, workspace),
@@ -134,13 +139,13 @@ def _groups_page(
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def groups(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def groups(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _groups_page(request, workspace)
 
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def group_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def group_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = NameForm(request.POST, auto_id="group-%s")
     try:
         form.is_valid()
@@ -153,7 +158,7 @@ def group_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def group_delete(request: HttpRequest, workspace: Workspace, group: Any) -> HttpResponse:
+def group_delete(request: AuthenticatedRequest, workspace: Workspace, group: Any) -> HttpResponse:
     found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
     services.group_delete(actor=request.user, group=found)
     messages.success(request, f"Group {found.name} deleted.")
@@ -162,7 +167,7 @@ def group_delete(request: HttpRequest, workspace: Workspace, group: Any) -> Http
 
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
-def group_roles(request: HttpRequest, workspace: Workspace, group: Any) -> HttpResponse:
+def group_roles(request: AuthenticatedRequest, workspace: Workspace, group: Any) -> HttpResponse:
     found = services.group_get(request.user, workspace, group, need=Perm.ROLE_MANAGE)
     form = GroupRolesForm(request.POST)
     try:
@@ -179,7 +184,7 @@ def group_roles(request: HttpRequest, workspace: Workspace, group: Any) -> HttpR
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def group_member_add(request: HttpRequest, workspace: Workspace, group: Any) -> HttpResponse:
+def group_member_add(request: AuthenticatedRequest, workspace: Workspace, group: Any) -> HttpResponse:
     found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
     form = GroupMemberForm(request.POST)
     try:
@@ -196,7 +201,9 @@ def group_member_add(request: HttpRequest, workspace: Workspace, group: Any) -> 
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def group_member_remove(request: HttpRequest, workspace: Workspace, group: Any, member: Any) -> HttpResponse:
+def group_member_remove(
+    request: AuthenticatedRequest, workspace: Workspace, group: Any, member: Any
+) -> HttpResponse:
     found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
     services.group_member_remove(actor=request.user, group=found, member_id=member)
     messages.success(request, f"Removed from {found.name}.")
@@ -207,17 +214,17 @@ def group_member_remove(request: HttpRequest, workspace: Workspace, group: Any, 
 
 
 def _recipe_access_page(
-    request: HttpRequest, workspace: Workspace, recipe: Any, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Any, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     context = {
         **_base(request, workspace),
         "recipe": recipe,
-        "grants": services.grants_visible(request.user, workspace, recipe),
-        "can_edit": content.may(request.user, workspace, Perm.RECIPE_EDIT, recipe),
-        "capabilities": [c.value for c in Capability],
+        "grants": grants.grants_visible(request.user, workspace, recipe),
+        "can_edit": policy.may(request.user, Perm.RECIPE_EDIT, recipe),
+        "capabilities": list(CAPABILITY_NAMES),
         "grantee_types": GrantForm.GRANTEE_TYPES,
         "groups": services.groups_visible(request.user, workspace)
-        if policy.has_perm(request.user, workspace, Perm.MEMBER_VIEW)
+        if policy.may(request.user, Perm.MEMBER_VIEW, workspace)
         else [],
         **extra,
     }
@@ -226,20 +233,20 @@ def _recipe_access_page(
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def recipe_access(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
-    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
+def recipe_access(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = recipes_policy.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
     return _recipe_access_page(request, workspace, found)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_grant_set(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
-    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
+def recipe_grant_set(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = recipes_policy.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
     form = GrantForm(request.POST)
     if not form.is_valid():
         return _recipe_access_page(request, workspace, found, status=400, grant_form=form)
     try:
-        services.grant_set(
+        grants.grant_set(
             actor=request.user,
             workspace=workspace,
             recipe=found,
@@ -257,12 +264,14 @@ def recipe_grant_set(request: HttpRequest, workspace: Workspace, recipe: Any) ->
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_grant_remove(request: HttpRequest, workspace: Workspace, recipe: Any, grant: Any) -> HttpResponse:
-    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
-    services.grant_remove(
+def recipe_grant_remove(
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Any, grant: Any
+) -> HttpResponse:
+    found = recipes_policy.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
+    grants.grant_remove(
         actor=request.user,
         workspace=workspace,
-        grant=services.grant_get(request.user, workspace, found, grant),
+        grant=grants.grant_get(request.user, workspace, found, grant),
     )
     messages.success(request, "Grant taken away.")
     return redirect("web:recipe_access", workspace=workspace.slug, recipe=found.pk)
@@ -273,18 +282,18 @@ def recipe_grant_remove(request: HttpRequest, workspace: Workspace, recipe: Any,
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def environments(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def environments(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _environments_page(request, workspace)
 
 
 def _environments_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     ceilings = services.environment_policies(request.user, workspace)
     context = {
         **_base(request, workspace),
-        "environments": [(e.value, e.name, sorted(c.value for c in ceilings[e.value])) for e in Environment],
-        "capabilities": [c.value for c in Capability],
+        "environments": [(e.value, e.name, sorted(ceilings[e.value])) for e in Environment],
+        "capabilities": list(CAPABILITY_NAMES),
         **extra,
     }
     return render(request, "web/access/environments.html", context, status=status)
@@ -292,7 +301,7 @@ def _environments_page(
 
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_POST
-def environment_set(request: HttpRequest, workspace: Workspace, environment: str) -> HttpResponse:
+def environment_set(request: AuthenticatedRequest, workspace: Workspace, environment: str) -> HttpResponse:
     form = CapabilitiesForm(request.POST)
     try:
         form.is_valid()
@@ -312,7 +321,7 @@ def environment_set(request: HttpRequest, workspace: Workspace, environment: str
 
 
 def _accounts_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     context = {
         **_base(request, workspace),
@@ -324,13 +333,13 @@ def _accounts_page(
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def service_accounts(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def service_accounts(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _accounts_page(request, workspace)
 
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def service_account_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def service_account_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = NameForm(request.POST, auto_id="sa-%s")
     try:
         form.is_valid()
@@ -345,7 +354,7 @@ def service_account_create(request: HttpRequest, workspace: Workspace) -> HttpRe
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def service_account_state(request: HttpRequest, workspace: Workspace, account: Any) -> HttpResponse:
+def service_account_state(request: AuthenticatedRequest, workspace: Workspace, account: Any) -> HttpResponse:
     found = services.service_account_get(request.user, workspace, account)
     form = EnabledForm(request.POST)
     form.is_valid()
@@ -360,7 +369,9 @@ def service_account_state(request: HttpRequest, workspace: Workspace, account: A
 @page(need=Perm.MEMBER_MANAGE)
 @never_cache
 @require_POST
-def service_account_token_create(request: HttpRequest, workspace: Workspace, account: Any) -> HttpResponse:
+def service_account_token_create(
+    request: AuthenticatedRequest, workspace: Workspace, account: Any
+) -> HttpResponse:
     found = services.service_account_get(request.user, workspace, account)
     form = ServiceAccountTokenForm(request.POST)
     try:
@@ -377,7 +388,7 @@ def service_account_token_create(request: HttpRequest, workspace: Workspace, acc
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
 def service_account_token_revoke(
-    request: HttpRequest, workspace: Workspace, account: Any, token: Any
+    request: AuthenticatedRequest, workspace: Workspace, account: Any, token: Any
 ) -> HttpResponse:
     found = services.service_account_get(request.user, workspace, account)
     revoked = services.service_account_token_get(request.user, workspace, found, token)
@@ -391,14 +402,14 @@ def service_account_token_revoke(
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def access_review(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def access_review(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     context = {**_base(request, workspace), "rows": review.access_review(request.user, workspace)}
     return render(request, "web/access/review.html", context)
 
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def access_review_export(request: HttpRequest, workspace: Workspace, format: str) -> HttpResponse:
+def access_review_export(request: AuthenticatedRequest, workspace: Workspace, format: str) -> HttpResponse:
     rows = review.access_review(request.user, workspace)
     if format == "csv":
         response = HttpResponse(review.review_csv(rows), content_type="text/csv; charset=utf-8")

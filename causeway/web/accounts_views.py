@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 from causeway.accounts import selectors
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
@@ -142,9 +142,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @page(authenticated=True)
 @require_POST
-def logout_view(request: HttpRequest) -> HttpResponse:
+def logout_view(request: AuthenticatedRequest) -> HttpResponse:
     with transaction.atomic():
-        accounts.logout_recorded(user=request.user)  # type: ignore[arg-type]
+        accounts.logout_recorded(user=request.user)
         logout(request)
     return redirect("web:login")
 
@@ -174,7 +174,7 @@ def _throttled_login(request: HttpRequest, throttled: Throttled) -> HttpResponse
 
 
 def locked_out(
-    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+    request: AuthenticatedRequest, original_response: HttpResponse | None = None, credentials: Any = None
 ) -> HttpResponse:
     """What axes answers once an account and address pair has failed too often.
 
@@ -197,7 +197,7 @@ def locked_out(
 
 
 def _profile_page(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     *,
     form: ProfileForm | None = None,
     password_form: PasswordForm | None = None,
@@ -206,7 +206,7 @@ def _profile_page(
     user = request.user
     if form is None:
         form = ProfileForm(
-            initial={"first_name": user.first_name, "last_name": user.last_name, "email": user.email}  # type: ignore[union-attr]
+            initial={"first_name": user.first_name, "last_name": user.last_name, "email": user.email}
         )
     context = {"form": form, "password_form": password_form or PasswordForm()}
     return render(request, "web/accounts/profile.html", context, status=status)
@@ -214,13 +214,13 @@ def _profile_page(
 
 @page(authenticated=True)
 @require_http_methods(["GET", "POST"])
-def profile_view(request: HttpRequest) -> HttpResponse:
+def profile_view(request: AuthenticatedRequest) -> HttpResponse:
     if request.method != "POST":
         return _profile_page(request)
     form = ProfileForm(request.POST)
     if form.is_valid():
         try:
-            accounts.profile_update(actor=request.user, user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            accounts.profile_update(actor=request.user, user=request.user, **form.cleaned_data)
         except ValidationError as error:
             _apply(form, error)
         else:
@@ -232,13 +232,13 @@ def profile_view(request: HttpRequest) -> HttpResponse:
 @page(authenticated=True)
 @sensitive_post_parameters(*PASSWORD_FIELDS)
 @require_POST
-def password_change_view(request: HttpRequest) -> HttpResponse:
+def password_change_view(request: AuthenticatedRequest) -> HttpResponse:
     form = PasswordForm(request.POST)
     if form.is_valid():
         try:
             accounts.password_change(
-                actor=request.user,  # type: ignore[arg-type]
-                user=request.user,  # type: ignore[arg-type]
+                actor=request.user,
+                user=request.user,
                 current_password=form.cleaned_data["current_password"],
                 new_password=form.cleaned_data["new_password"],
             )
@@ -255,8 +255,10 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     return _profile_page(request, password_form=form, status=400)
 
 
-def _tokens_page(request: HttpRequest, *, form: TokenForm | None = None, status: int = 200) -> HttpResponse:
-    tokens = selectors.token_list(user=request.user)  # type: ignore[arg-type]
+def _tokens_page(
+    request: AuthenticatedRequest, *, form: TokenForm | None = None, status: int = 200
+) -> HttpResponse:
+    tokens = selectors.token_list(user=request.user)
     context = {"tokens": tokens, "form": form or TokenForm()}
     return render(request, "web/accounts/tokens.html", context, status=status)
 
@@ -264,14 +266,14 @@ def _tokens_page(request: HttpRequest, *, form: TokenForm | None = None, status:
 @page(authenticated=True)
 @never_cache
 @require_http_methods(["GET", "POST"])
-def tokens_view(request: HttpRequest) -> HttpResponse:
+def tokens_view(request: AuthenticatedRequest) -> HttpResponse:
     if request.method != "POST":
         return _tokens_page(request)
     form = TokenForm(request.POST)
     if form.is_valid():
         try:
             token, secret = accounts.token_create(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 name=form.cleaned_data["name"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
             )
@@ -285,10 +287,10 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
 
 @page(authenticated=True)
 @require_POST
-def token_revoke_view(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
-    token = selectors.token_get_own(user=request.user, token_id=token_id)  # type: ignore[arg-type]
+def token_revoke_view(request: AuthenticatedRequest, token_id: uuid.UUID) -> HttpResponse:
+    token = selectors.token_get_own(user=request.user, token_id=token_id)
     if token is None:
         raise Http404
-    accounts.token_revoke(actor=request.user, token=token)  # type: ignore[arg-type]
+    accounts.token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name} ({token.prefix}) revoked; it no longer works.")
     return redirect("web:tokens")

@@ -8,12 +8,12 @@ from typing import Any
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 from causeway.audit.models import Outcome
 from causeway.audit.selectors import audit_action_names, audit_chain_verify, audit_event_list
 from causeway.audit.verify import VerificationError
@@ -38,7 +38,7 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
 
-def _log_context(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
+def _log_context(request: AuthenticatedRequest, workspace: Workspace) -> dict[str, Any]:
     form = AuditFilterForm(request.GET or None)
     valid = form.is_valid()
     events = audit_event_list(workspace_id=workspace.id, **(form.cleaned_data if valid else {}))
@@ -59,13 +59,13 @@ def _log_context(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
 
 @page(need=Perm.AUDIT_VIEW)
 @require_GET
-def audit_log(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def audit_log(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return render(request, "web/audit/log.html", _log_context(request, workspace))
 
 
 @page(need=Perm.AUDIT_VIEW)
 @require_POST
-def audit_verify(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def audit_verify(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     try:
         report = audit_chain_verify(workspace_id=workspace.id)
     except VerificationError as exc:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
+from causeway.access.routes import AuthenticatedRequest
 
 
-def navigation(request: HttpRequest) -> dict[str, Any]:
+def navigation(request: AuthenticatedRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_staff": False}
@@ -23,7 +22,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             workspace = policy.workspace_get(user, slug, need=Perm.WORKSPACE_VIEW)
         except (NotFound, Forbidden):
             return found
-        perms = policy.perms_in(user, workspace)
+        perms = policy.workspace_perms(user, workspace)
         found["nav_workspace"] = workspace
         found["nav_can"] = {
             "members": Perm.MEMBER_VIEW in perms,

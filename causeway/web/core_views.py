@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from causeway.access import policy
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 
 
 @page(public=True)
@@ -18,6 +18,6 @@ def health(request: HttpRequest) -> HttpResponse:
 
 
 @page(authenticated=True)
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     workspaces = policy.workspaces_visible(request.user)
     return render(request, "web/home.html", {"workspaces": workspaces})

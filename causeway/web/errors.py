@@ -6,10 +6,11 @@ the request, a known secret or token value in it still comes out as `[masked:NAM
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
+from causeway.access.routes import AuthenticatedRequest
 from causeway.vault.masking import mask_text
 from causeway.web.params import BadParameter
 
@@ -24,21 +25,21 @@ def masked_page(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: AuthenticatedRequest, exception: Exception | None = None) -> HttpResponse:
     # Only a page parameter's own message is shown: it names the parameter, never what was sent.
     message = str(exception) if isinstance(exception, BadParameter) else ""
     return masked_page(render(request, "web/bad_request.html", {"message": message}, status=400))
 
 
-def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def forbidden(request: AuthenticatedRequest, exception: Exception | None = None) -> HttpResponse:
     return masked_page(render(request, "web/forbidden.html", {"permission": None}, status=403))
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def not_found(request: AuthenticatedRequest, exception: Exception | None = None) -> HttpResponse:
     return masked_page(render(request, "web/not_found.html", status=404))
 
 
-def server_error(request: HttpRequest) -> HttpResponse:
+def server_error(request: AuthenticatedRequest) -> HttpResponse:
     # No request context: after a failure anything about the request (the user, the session) may be
     # what failed, and the page must still render.
     return masked_page(HttpResponse(render_to_string("web/server_error.html"), status=500))

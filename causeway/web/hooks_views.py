@@ -10,10 +10,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from causeway.access import content as access
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 from causeway.audit.refusals import Throttled
+from causeway.recipes import policy as access
 from causeway.runs import webhooks
 from causeway.workspaces.models import Workspace
 
@@ -60,7 +60,9 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
     return JsonResponse({"job": str(receipt.job.id)}, status=200 if receipt.repeated else 202)
 
 
-def _page(request: HttpRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = "") -> HttpResponse:
+def _page(
+    request: AuthenticatedRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = ""
+) -> HttpResponse:
     recipe = access.recipe_get(request.user, workspace, recipe_id, need=Perm.RECIPE_EDIT)
     info = webhooks.webhook_info(actor=request.user, recipe=recipe)
     context = {
@@ -77,14 +79,14 @@ def _page(request: HttpRequest, workspace: Workspace, recipe_id: uuid.UUID, secr
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_GET
-def webhook(request: HttpRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+def webhook(request: AuthenticatedRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
     return _page(request, workspace, recipe)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_POST
-def webhook_rotate(request: HttpRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+def webhook_rotate(request: AuthenticatedRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
     found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
     secret = webhooks.webhook_secret_rotate(actor=request.user, recipe=found)
     # Rendered, not redirected: the secret exists only in this one answer, never cached.

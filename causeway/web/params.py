@@ -4,7 +4,8 @@ naming the parameter (never the value), not a server error."""
 from __future__ import annotations
 
 from django.core.exceptions import BadRequest, ValidationError
-from django.http import HttpRequest
+
+from causeway.access.routes import AuthenticatedRequest
 
 
 class BadParameter(BadRequest):
@@ -18,7 +19,7 @@ def refused(exc: ValidationError) -> BadParameter:
     return BadParameter(f"{field}: {'; '.join(messages)}")
 
 
-def query_text(request: HttpRequest, name: str, *, max_length: int = 100) -> str:
+def query_text(request: AuthenticatedRequest, name: str, *, max_length: int = 100) -> str:
     """A free-text query parameter, stripped; empty if absent."""
     value = request.GET.get(name, "").strip()
     if "\x00" in value or len(value) > max_length:
@@ -26,7 +27,7 @@ def query_text(request: HttpRequest, name: str, *, max_length: int = 100) -> str
     return value
 
 
-def query_choice(request: HttpRequest, name: str, choices: list[str]) -> str:
+def query_choice(request: AuthenticatedRequest, name: str, choices: list[str]) -> str:
     """A query parameter that is one of `choices`, or empty if absent."""
     value = request.GET.get(name, "")
     if value and value not in choices:

@@ -8,16 +8,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from causeway.access import content as access
 from causeway.access import policy
 from causeway.access.perms import Environment, Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
+from causeway.recipes import policy as access
 from causeway.recipes import selectors, services
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
@@ -48,8 +48,8 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
     return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
 
 
-def _base(request: HttpRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
-    perms = policy.perms_in(request.user, workspace)
+def _base(request: AuthenticatedRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
+    perms = policy.workspace_perms(request.user, workspace)
     return {
         "workspace": workspace,
         "can_view_members": Perm.MEMBER_VIEW in perms,
@@ -59,7 +59,9 @@ def _base(request: HttpRequest, workspace: Workspace, **extra: Any) -> dict[str,
     }
 
 
-def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+def _render(
+    request: AuthenticatedRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
     # Definitions and refused forms show what people typed: a secret value pasted into a template or a
     # field (instead of `secret.NAME`) comes back masked, never as it was (rule 13).
     return masked_page(render(request, f"web/recipes/{template}", context, status=status))
@@ -68,7 +70,9 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 # Projects.
 
 
-def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _home(
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+) -> HttpResponse:
     search = query_text(request, "q")
     environment = query_choice(request, "environment", [e.value for e in Environment])
     context = _base(
@@ -77,7 +81,7 @@ def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **ex
         projects=selectors.projects_list(request.user, workspace, environment=environment or None),
         environments=[e.value for e in Environment],
         environment=environment,
-        can_create_project=Perm.PROJECT_CREATE in policy.perms_in(request.user, workspace),
+        can_create_project=Perm.PROJECT_CREATE in policy.workspace_perms(request.user, workspace),
         search=search,
         found=selectors.recipes_list(request.user, workspace, search=search)[:100] if search else None,
         **extra,
@@ -87,13 +91,13 @@ def _home(request: HttpRequest, workspace: Workspace, *, status: int = 200, **ex
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def recipes_home(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def recipes_home(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _home(request, workspace)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def project_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def project_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = ProjectCreateForm(request.POST)
     try:
         form.is_valid()
@@ -105,7 +109,7 @@ def project_create(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 
 def _project_page(
-    request: HttpRequest, workspace: Workspace, project: Any, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, project: Any, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     tree = selectors.project_tree(request.user, project)
     rows = selectors.tree_rows(tree)
@@ -115,13 +119,13 @@ def _project_page(
         project=project,
         rows=rows,
         folders=[row.folder for row in rows if row.folder is not None],
-        can_edit=access.may(request.user, workspace, Perm.PROJECT_EDIT, project),
-        can_delete=access.may(request.user, workspace, Perm.PROJECT_DELETE, project),
-        can_create_folder=access.may(request.user, workspace, Perm.FOLDER_CREATE, project),
-        can_edit_folders=access.may(request.user, workspace, Perm.FOLDER_EDIT, project),
-        can_delete_folders=access.may(request.user, workspace, Perm.FOLDER_DELETE, project),
-        can_create_recipe=access.may(request.user, workspace, Perm.RECIPE_CREATE, project),
-        can_create_table=access.may(request.user, workspace, Perm.LOOKUP_TABLE_CREATE, project),
+        can_edit=policy.may(request.user, Perm.PROJECT_EDIT, project),
+        can_delete=policy.may(request.user, Perm.PROJECT_DELETE, project),
+        can_create_folder=policy.may(request.user, Perm.FOLDER_CREATE, project),
+        can_edit_folders=policy.may(request.user, Perm.FOLDER_EDIT, project),
+        can_delete_folders=policy.may(request.user, Perm.FOLDER_DELETE, project),
+        can_create_recipe=policy.may(request.user, Perm.RECIPE_CREATE, project),
+        can_create_table=policy.may(request.user, Perm.LOOKUP_TABLE_CREATE, project),
         column_types=services.LOOKUP_COLUMN_TYPES,
         **extra,
     )
@@ -130,13 +134,13 @@ def _project_page(
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def project_detail(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def project_detail(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     return _project_page(request, workspace, access.project_get(request.user, workspace, project))
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def project_rename(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def project_rename(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
     form = RenameForm(request.POST, auto_id="id_project_%s")
     try:
@@ -155,7 +159,7 @@ def project_rename(request: HttpRequest, workspace: Workspace, project: Any) -> 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def project_delete(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def project_delete(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
     try:
         services.project_delete(actor=request.user, project=found)
@@ -165,13 +169,13 @@ def project_delete(request: HttpRequest, workspace: Workspace, project: Any) -> 
     return redirect("web:recipes", workspace=workspace.slug)
 
 
-def _folder_or_none(request: HttpRequest, workspace: Workspace, ref: str) -> Any:
+def _folder_or_none(request: AuthenticatedRequest, workspace: Workspace, ref: str) -> Any:
     return access.folder_get(request.user, workspace, ref) if ref else None
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def folder_create(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def folder_create(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
     form = FolderCreateForm(request.POST)
     try:
@@ -191,7 +195,7 @@ def folder_create(request: HttpRequest, workspace: Workspace, project: Any) -> H
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def folder_rename(request: HttpRequest, workspace: Workspace, folder: Any) -> HttpResponse:
+def folder_rename(request: AuthenticatedRequest, workspace: Workspace, folder: Any) -> HttpResponse:
     found = access.folder_get(request.user, workspace, folder)
     form = FolderRenameForm(request.POST, auto_id=f"id_folder_{found.id}_%s")
     try:
@@ -207,7 +211,7 @@ def folder_rename(request: HttpRequest, workspace: Workspace, folder: Any) -> Ht
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def folder_delete(request: HttpRequest, workspace: Workspace, folder: Any) -> HttpResponse:
+def folder_delete(request: AuthenticatedRequest, workspace: Workspace, folder: Any) -> HttpResponse:
     found = access.folder_get(request.user, workspace, folder)
     try:
         services.folder_delete(actor=request.user, folder=found)
@@ -222,7 +226,7 @@ def folder_delete(request: HttpRequest, workspace: Workspace, folder: Any) -> Ht
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_create(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def recipe_create(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
     form = RecipeCreateForm(request.POST)
     try:
@@ -243,9 +247,9 @@ def recipe_create(request: HttpRequest, workspace: Workspace, project: Any) -> H
 
 
 def _recipe_page(
-    request: HttpRequest, workspace: Workspace, recipe: Recipe, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Recipe, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
-    st = access.standing(request.user, workspace)
+    st = policy.standing(request.user, workspace)
     held = access.recipe_perms(st, recipe)
     version = recipe.current_version
     context = _base(
@@ -276,19 +280,21 @@ def _outline(steps: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]
     return rows
 
 
-def _recipe(request: HttpRequest, workspace: Workspace, ref: Any, need: Perm = Perm.RECIPE_VIEW) -> Recipe:
+def _recipe(
+    request: AuthenticatedRequest, workspace: Workspace, ref: Any, need: Perm = Perm.RECIPE_VIEW
+) -> Recipe:
     found: Recipe = access.recipe_get(request.user, workspace, ref, need=need)
     return found
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def recipe_detail(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_detail(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     return _recipe_page(request, workspace, _recipe(request, workspace, recipe))
 
 
 def _build_page(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     workspace: Workspace,
     recipe: Recipe,
     draft: dict[str, Any],
@@ -320,7 +326,7 @@ def _also_schema_errors(definition: dict[str, Any], errors: dict[str, list[str]]
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_http_methods(["GET", "POST"])
-def recipe_build(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_build(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     """GET shows the current version in the editor; POST either edits the draft (add, remove, move a
     step, change a type) and shows it again, or saves it as a new version."""
     found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
@@ -351,7 +357,7 @@ def recipe_build(request: HttpRequest, workspace: Workspace, recipe: Any) -> Htt
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def recipe_versions(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_versions(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     context = _base(request, workspace, recipe=found, versions=selectors.recipe_versions(found))
     return _render(request, "versions.html", context)
@@ -359,7 +365,7 @@ def recipe_versions(request: HttpRequest, workspace: Workspace, recipe: Any) -> 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def recipe_diff(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_diff(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     current = found.current_version.number if found.current_version else 1
     try:
@@ -381,7 +387,7 @@ def recipe_diff(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
 
 
 def _recipe_action(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     workspace: Workspace,
     recipe: Any,
     act: Any,
@@ -405,7 +411,7 @@ def _recipe_action(
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_start(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_start(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     return _recipe_action(
         request, workspace, recipe, lambda r: services.recipe_start(actor=request.user, recipe=r), "Started."
     )
@@ -413,7 +419,7 @@ def recipe_start(request: HttpRequest, workspace: Workspace, recipe: Any) -> Htt
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_stop(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_stop(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     return _recipe_action(
         request, workspace, recipe, lambda r: services.recipe_stop(actor=request.user, recipe=r), "Stopped."
     )
@@ -421,7 +427,7 @@ def recipe_stop(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_rename(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_rename(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     form = RenameForm(request.POST)
     return _recipe_action(
         request,
@@ -440,7 +446,7 @@ def recipe_rename(request: HttpRequest, workspace: Workspace, recipe: Any) -> Ht
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_move(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_move(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     form = RecipeMoveForm(request.POST)
     return _recipe_action(
         request,
@@ -458,7 +464,7 @@ def recipe_move(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_delete(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_delete(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     try:
         services.recipe_delete(actor=request.user, recipe=found)
@@ -470,7 +476,7 @@ def recipe_delete(request: HttpRequest, workspace: Workspace, recipe: Any) -> Ht
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_bookmark(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_bookmark(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     form = BookmarkForm(request.POST)
     form.is_valid()
@@ -485,7 +491,7 @@ def recipe_bookmark(request: HttpRequest, workspace: Workspace, recipe: Any) -> 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def recipe_export(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_export(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
     number = request.GET.get("version")
     try:
@@ -501,7 +507,7 @@ def recipe_export(request: HttpRequest, workspace: Workspace, recipe: Any) -> Ht
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def recipe_import_version(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+def recipe_import_version(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
     form = ImportForm(request.POST, request.FILES, auto_id="id_%s")
     if not form.is_valid():
@@ -518,7 +524,7 @@ def recipe_import_version(request: HttpRequest, workspace: Workspace, recipe: An
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def project_import(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def project_import(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -543,7 +549,7 @@ def project_import(request: HttpRequest, workspace: Workspace, project: Any) -> 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def lookup_table_create(request: HttpRequest, workspace: Workspace, project: Any) -> HttpResponse:
+def lookup_table_create(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
     found = access.project_get(request.user, workspace, project)
     form = LookupTableCreateForm(request.POST)
     try:
@@ -564,7 +570,7 @@ def lookup_table_create(request: HttpRequest, workspace: Workspace, project: Any
 
 
 def _table_page(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     workspace: Workspace,
     table: Any,
     *,
@@ -595,8 +601,8 @@ def _table_page(
             {"key": row.get(table.key_column), "cells": [row.get(c["name"]) for c in table.columns]}
             for row in rows
         ],
-        can_edit=access.may(request.user, workspace, Perm.LOOKUP_TABLE_EDIT, table),
-        can_delete=access.may(request.user, workspace, Perm.LOOKUP_TABLE_DELETE, table),
+        can_edit=policy.may(request.user, Perm.LOOKUP_TABLE_EDIT, table),
+        can_delete=policy.may(request.user, Perm.LOOKUP_TABLE_DELETE, table),
         **extra,
     )
     return _render(request, "lookup_table.html", context, status)
@@ -604,13 +610,13 @@ def _table_page(
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def lookup_table_detail(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+def lookup_table_detail(request: AuthenticatedRequest, workspace: Workspace, table: Any) -> HttpResponse:
     return _table_page(request, workspace, access.lookup_table_get(request.user, workspace, table))
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def lookup_row_put(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+def lookup_row_put(request: AuthenticatedRequest, workspace: Workspace, table: Any) -> HttpResponse:
     found = access.lookup_table_get(request.user, workspace, table)
     form = LookupRowForm(request.POST, table=found)
     try:
@@ -624,7 +630,7 @@ def lookup_row_put(request: HttpRequest, workspace: Workspace, table: Any) -> Ht
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def lookup_row_delete(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+def lookup_row_delete(request: AuthenticatedRequest, workspace: Workspace, table: Any) -> HttpResponse:
     found = access.lookup_table_get(request.user, workspace, table)
     form = LookupRowDeleteForm(request.POST)
     try:
@@ -638,7 +644,7 @@ def lookup_row_delete(request: HttpRequest, workspace: Workspace, table: Any) ->
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def lookup_table_delete(request: HttpRequest, workspace: Workspace, table: Any) -> HttpResponse:
+def lookup_table_delete(request: AuthenticatedRequest, workspace: Workspace, table: Any) -> HttpResponse:
     found = access.lookup_table_get(request.user, workspace, table)
     services.lookup_table_delete(actor=request.user, table=found)
     messages.success(request, f"Lookup table {found.name} deleted.")
@@ -650,6 +656,6 @@ def lookup_table_delete(request: HttpRequest, workspace: Workspace, table: Any) 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def bookmarks(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def bookmarks(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     context = _base(request, workspace, recipes=selectors.bookmarked_recipes(request.user, workspace))
     return _render(request, "bookmarks.html", context)

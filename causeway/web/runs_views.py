@@ -1,6 +1,6 @@
 """Pages for jobs: Run History, one job's step-by-step history, a recipe's jobs (Run, Test, Re-run), Schedule.
 
-Jobs are read only through `runs.history` (which starts from `access.content.jobs_visible`, rule 8),
+Jobs are read only through `runs.history` (which starts from `Job.objects.visible_to`, rule 8),
 and started only through `runs.services.job_create` / `job_rerun`.
 """
 
@@ -14,14 +14,17 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from causeway.access import content
+from causeway.access import policy
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import Recipe
 from causeway.runs import history, schedule, services
+from causeway.runs import policy as runs_policy
 from causeway.runs.models import JobStatus, TriggerType
 from causeway.web.forms import PageForm, text
 from causeway.workspaces.models import Workspace
@@ -85,7 +88,7 @@ class JobFilterForm(forms.Form):
 
 
 def _listing(
-    request: HttpRequest, workspace: Workspace, *, recipes: list[Any], **fixed: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, recipes: list[Any], **fixed: Any
 ) -> dict[str, Any]:
     """The filter form and one page of the jobs it selects; nothing when the filters are wrong."""
     form = JobFilterForm(request.GET or None, recipes=recipes)
@@ -109,14 +112,14 @@ def _listing(
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def jobs(request: HttpRequest, workspace: Workspace) -> HttpResponse:
-    recipes = list(content.recipes_visible(request.user, workspace, Perm.RECIPE_VIEW).order_by("name"))
+def jobs(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    recipes = list(Recipe.objects.visible_to(request.user, Perm.RECIPE_VIEW, workspace).order_by("name"))
     return render(request, "web/runs/jobs.html", _listing(request, workspace, recipes=recipes))
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def job(request: HttpRequest, workspace: Workspace, job: Any) -> HttpResponse:
+def job(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpResponse:
     view = history.job_view(actor=request.user, workspace=workspace, job_id=job)
     context = {
         "workspace": workspace,
@@ -135,8 +138,8 @@ def _pretty(value: Any) -> str:
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
-def job_rerun(request: HttpRequest, workspace: Workspace, job: Any) -> HttpResponse:
-    found = content.job_get(request.user, workspace, job)
+def job_rerun(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpResponse:
+    found = runs_policy.job_get(request.user, workspace, job)
     try:
         rerun = services.job_rerun(actor=request.user, job=found)
     except ValidationError as exc:
@@ -148,8 +151,8 @@ def job_rerun(request: HttpRequest, workspace: Workspace, job: Any) -> HttpRespo
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_http_methods(["GET", "POST"])
-def recipe_jobs(request: HttpRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
-    found = content.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
+def recipe_jobs(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = recipes_policy.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
     form = RunForm(request.POST) if request.method == "POST" else RunForm()
     if form.is_valid():
         test = form.cleaned_data["mode"]
@@ -172,8 +175,8 @@ def recipe_jobs(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
     context = {
         **_listing(request, workspace, recipes=[found], recipe=found.pk),
         "recipe": found,
-        "may_run": content.may(request.user, workspace, Perm.RECIPE_RUN, found),
-        "may_test": content.may(request.user, workspace, Perm.RECIPE_TEST, found),
+        "may_run": policy.may(request.user, Perm.RECIPE_RUN, found),
+        "may_test": policy.may(request.user, Perm.RECIPE_TEST, found),
         "form": form,
     }
     return render(request, "web/runs/recipe_jobs.html", context, status=400 if form.errors else 200)
@@ -181,6 +184,6 @@ def recipe_jobs(request: HttpRequest, workspace: Workspace, recipe: Any) -> Http
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def schedule_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def schedule_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     rows = schedule.schedules_visible(request.user, workspace)
     return render(request, "web/runs/schedule.html", {"workspace": workspace, "rows": rows})

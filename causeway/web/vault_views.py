@@ -6,23 +6,23 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from causeway.access import policy, secrets
 from causeway.access.perms import Perm
-from causeway.access.routes import page
+from causeway.access.routes import AuthenticatedRequest, page
 from causeway.web.errors import masked_page
 from causeway.web.vault_forms import SecretDeleteForm, SecretForm
 from causeway.workspaces.models import Workspace
 
 
 def _vault_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
-    perms = policy.perms_in(request.user, workspace)
+    perms = policy.workspace_perms(request.user, workspace)
     context = {
         "workspace": workspace,
         "can_view_members": Perm.MEMBER_VIEW in perms,
@@ -41,14 +41,14 @@ def _vault_page(
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_GET
-def vault(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def vault(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _vault_page(request, workspace)
 
 
 @page(need=Perm.VAULT_SECRET_MANAGE)
 @never_cache
 @require_POST
-def vault_set(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def vault_set(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = SecretForm(request.POST)
     try:
         form.is_valid()
@@ -70,7 +70,7 @@ def vault_set(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 @page(need=Perm.VAULT_SECRET_MANAGE)
 @require_POST
-def vault_delete(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def vault_delete(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = SecretDeleteForm(request.POST)
     form.is_valid()
     name = form.cleaned_data["name"]

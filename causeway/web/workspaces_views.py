@@ -17,7 +17,7 @@ from causeway.access import policy
 from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
-from causeway.access.routes import page, refused_form_errors
+from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
 from causeway.connections import outbound
 from causeway.runs import history
 from causeway.web.workspaces_forms import (
@@ -38,10 +38,10 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
     return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
 
 
-def _workspace_context(request: HttpRequest, workspace: Workspace) -> dict[str, Any]:
+def _workspace_context(request: AuthenticatedRequest, workspace: Workspace) -> dict[str, Any]:
     """What the workspace pages show of the viewer: their role and the links they may use."""
     membership = policy.membership_of(request.user, workspace)
-    perms = policy.perms_in(request.user, workspace)
+    perms = policy.workspace_perms(request.user, workspace)
     return {
         "workspace": workspace,
         "membership": membership,
@@ -53,7 +53,7 @@ def _workspace_context(request: HttpRequest, workspace: Workspace) -> dict[str, 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
-def overview(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def overview(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     """The Dashboard: recent jobs, recent failures, started recipes and counts, of what the viewer may see."""
     board = history.dashboard(actor=request.user, workspace=workspace)
     context = {
@@ -66,7 +66,7 @@ def overview(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 
 def _members_page(
-    request: HttpRequest, workspace: Workspace, *, status: int = 200, **extra: Any
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     roles = list(policy.roles_assignable(workspace))
     context = {
@@ -83,14 +83,14 @@ def _members_page(
 
 @page(need=Perm.MEMBER_VIEW)
 @require_GET
-def members(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def members(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     return _members_page(request, workspace)
 
 
 @page(need=Perm.MEMBER_MANAGE)
 @never_cache
 @require_POST
-def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def member_invite(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     form = InviteForm(request.POST)
     try:
         form.is_valid()
@@ -108,7 +108,7 @@ def member_invite(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
+def member_role(request: AuthenticatedRequest, workspace: Workspace, member: Any) -> HttpResponse:
     membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
     form = RoleChoiceForm(request.POST)
     try:
@@ -127,10 +127,10 @@ def member_role(request: HttpRequest, workspace: Workspace, member: Any) -> Http
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def member_remove(request: HttpRequest, workspace: Workspace, member: Any) -> HttpResponse:
+def member_remove(request: AuthenticatedRequest, workspace: Workspace, member: Any) -> HttpResponse:
     membership = policy.membership_get(request.user, workspace, member, need=Perm.MEMBER_MANAGE)
     try:
-        services.member_remove(actor=request.user, membership=membership)  # type: ignore[arg-type]
+        services.member_remove(actor=request.user, membership=membership)
     except ValidationError as exc:
         return _members_page(request, workspace, status=400, member_errors={membership.pk: _errors(exc)})
     messages.success(request, f"{membership.user.email} was removed from {workspace.name}.")
@@ -141,10 +141,12 @@ def member_remove(request: HttpRequest, workspace: Workspace, member: Any) -> Ht
 
 @page(need=Perm.MEMBER_MANAGE)
 @require_POST
-def workspace_invitation_revoke(request: HttpRequest, workspace: Workspace, invitation: Any) -> HttpResponse:
+def workspace_invitation_revoke(
+    request: AuthenticatedRequest, workspace: Workspace, invitation: Any
+) -> HttpResponse:
     found = policy.invitation_get(request.user, invitation, workspace=workspace)
     try:
-        services.invitation_revoke(actor=request.user, invitation=found)  # type: ignore[arg-type]
+        services.invitation_revoke(actor=request.user, invitation=found)
     except ValidationError as exc:
         return _members_page(request, workspace, status=400, invitation_errors=_errors(exc))
     messages.success(request, f"The invitation for {found.email} was revoked.")
@@ -153,7 +155,7 @@ def workspace_invitation_revoke(request: HttpRequest, workspace: Workspace, invi
 
 @page(need=Perm.WORKSPACE_SETTINGS)
 @require_http_methods(["GET", "POST"])
-def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     current = {
         "name": workspace.name,
         "session_timeout": str(selectors.session_timeout_minutes(workspace)),
@@ -179,7 +181,7 @@ def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
             try:
                 # A field the page did not post keeps its current value.
                 services.workspace_settings_update(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=request.user,
                     workspace=workspace,
                     name=form.posted("name", workspace.name),
                     session_timeout_minutes=form.posted(
@@ -196,7 +198,7 @@ def settings_page(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     return render(request, "web/workspaces/settings.html", context, status=400 if refused else 200)
 
 
-def _platform_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "users": policy.users_visible(request.user),
         "invitations": policy.invitations_visible(request.user, None),
@@ -207,19 +209,19 @@ def _platform_page(request: HttpRequest, *, status: int = 200, **extra: Any) -> 
 
 @page(staff=True)
 @require_GET
-def platform(request: HttpRequest) -> HttpResponse:
+def platform(request: AuthenticatedRequest) -> HttpResponse:
     return _platform_page(request)
 
 
 @page(staff=True)
 @never_cache
 @require_POST
-def platform_invite(request: HttpRequest) -> HttpResponse:
+def platform_invite(request: AuthenticatedRequest) -> HttpResponse:
     form = PlatformInviteForm(request.POST)
     try:
         form.is_valid()
         issued = services.platform_invitation_create(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             email=form.cleaned_data["email"],
             user_type=form.cleaned_data["staff"],
         )
@@ -230,11 +232,11 @@ def platform_invite(request: HttpRequest) -> HttpResponse:
 
 @page(staff=True)
 @require_POST
-def platform_workspace_create(request: HttpRequest) -> HttpResponse:
+def platform_workspace_create(request: AuthenticatedRequest) -> HttpResponse:
     form = WorkspaceCreateForm(request.POST)
     try:
         form.is_valid()
-        workspace = services.workspace_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        workspace = services.workspace_create(actor=request.user, **form.cleaned_data)
     except ValidationError as exc:
         return _platform_page(request, status=400, create_form=form.refuse(exc))
     messages.success(request, f"Workspace {workspace.name} created at /w/{workspace.slug}/.")
@@ -243,10 +245,10 @@ def platform_workspace_create(request: HttpRequest) -> HttpResponse:
 
 @page(staff=True)
 @require_POST
-def platform_invitation_revoke(request: HttpRequest, invitation: Any) -> HttpResponse:
+def platform_invitation_revoke(request: AuthenticatedRequest, invitation: Any) -> HttpResponse:
     found = policy.invitation_get(request.user, invitation, workspace=None)
     try:
-        services.invitation_revoke(actor=request.user, invitation=found)  # type: ignore[arg-type]
+        services.invitation_revoke(actor=request.user, invitation=found)
     except ValidationError as exc:
         return _platform_page(request, status=400, invitation_errors=_errors(exc))
     messages.success(request, f"The invitation for {found.email} was revoked.")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
@@ -92,7 +93,7 @@ class InvitationView:
     invitation: Invitation
 
 
-def invitation_next_step(invitation: Invitation, actor: Any) -> InvitationView:
+def invitation_next_step(invitation: Invitation, actor: User | AnonymousUser) -> InvitationView:
     signed_in = actor if isinstance(actor, User) and actor.is_authenticated else None
     has_account = User.objects.with_email(invitation.email).exists()
     if signed_in is not None and signed_in.email.lower() == invitation.email.lower():

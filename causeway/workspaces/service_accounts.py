@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from causeway.accounts.actors import SystemActor
+from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.vault.masking import register_value
 from causeway.workspaces.models import ServiceAccount, ServiceAccountToken, Workspace
@@ -40,14 +42,12 @@ def _name(value: Any, field: str = "name") -> str:
     return clean
 
 
-def _user(actor: Any) -> Any:
-    from causeway.accounts.models import User
-
+def _user(actor: User | SystemActor) -> User | None:
     return actor if isinstance(actor, User) else None
 
 
 @transaction.atomic
-def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> ServiceAccount:
+def service_account_create(*, actor: User | SystemActor, workspace: Workspace, name: str) -> ServiceAccount:
     account = ServiceAccount(workspace=workspace, name=_name(name), created_by=_user(actor))
     try:
         with transaction.atomic():
@@ -60,7 +60,7 @@ def service_account_create(*, actor: Any, workspace: Workspace, name: str) -> Se
 
 @transaction.atomic
 def service_account_set_enabled(
-    *, actor: Any, service_account: ServiceAccount, enabled: bool
+    *, actor: User | SystemActor, service_account: ServiceAccount, enabled: bool
 ) -> ServiceAccount:
     """Disable (its tokens stop working on the next request) or enable a service account again."""
     locked = ServiceAccount.objects.select_for_update().get(pk=service_account.pk)
@@ -79,7 +79,7 @@ def service_account_set_enabled(
 
 @transaction.atomic
 def service_account_token_create(
-    *, actor: Any, service_account: ServiceAccount, name: str, expires_in_days: int
+    *, actor: User | SystemActor, service_account: ServiceAccount, name: str, expires_in_days: int
 ) -> tuple[ServiceAccountToken, str]:
     """A new token and its secret, which is never shown again."""
     name = _name(name)
@@ -110,7 +110,9 @@ def service_account_token_create(
 
 
 @transaction.atomic
-def service_account_token_revoke(*, actor: Any, token: ServiceAccountToken) -> ServiceAccountToken:
+def service_account_token_revoke(
+    *, actor: User | SystemActor, token: ServiceAccountToken
+) -> ServiceAccountToken:
     locked = (
         ServiceAccountToken.objects.select_for_update().select_related("service_account").get(pk=token.pk)
     )

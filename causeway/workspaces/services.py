@@ -16,6 +16,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -24,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User, UserType, email_index
 from causeway.accounts.services import user_create
 from causeway.accounts.validation import clean_email
@@ -35,6 +37,7 @@ from causeway.workspaces.models import (
     SESSION_TIMEOUT_MIN,
     Invitation,
     Membership,
+    ServiceAccount,
     Workspace,
     invitation_email_index,
 )
@@ -88,7 +91,7 @@ def _system_role(key: str) -> Any:
     return _role_model()._default_manager.get(workspace__isnull=True, is_system=True, key=key)
 
 
-def _actor_user(actor: Any) -> User | None:
+def _actor_user(actor: User | ServiceAccount | SystemActor) -> User | None:
     return actor if isinstance(actor, User) else None
 
 
@@ -148,7 +151,9 @@ def _clean_timeout_minutes(value: Any) -> timedelta:
 
 
 @transaction.atomic
-def workspace_create(*, actor: User | Actor, name: str, slug: str = "", admin_email: str = "") -> Workspace:
+def workspace_create(
+    *, actor: User | ServiceAccount | SystemActor, name: str, slug: str = "", admin_email: str = ""
+) -> Workspace:
     """A new workspace whose first Admin is the named user, or the creator when none is named."""
     name = _clean_workspace_name(name)
     slug = _clean_slug(slug) if slug.strip() else _slug_from_name(name)
@@ -182,7 +187,7 @@ def workspace_create(*, actor: User | Actor, name: str, slug: str = "", admin_em
 @transaction.atomic
 def workspace_settings_update(
     *,
-    actor: User | Actor,
+    actor: User | ServiceAccount | SystemActor,
     workspace: Workspace,
     name: str | None = None,
     session_timeout_minutes: int | None = None,
@@ -251,7 +256,7 @@ def _send_invitation(invitation: Invitation, link: str, *, inviter: str, workspa
     )
 
 
-def _inviter_label(actor: Any) -> str:
+def _inviter_label(actor: User | ServiceAccount | SystemActor) -> str:
     user = _actor_user(actor)
     if user is not None:
         return f"{user.full_name} ({user.email})" if user.full_name else user.email
@@ -260,7 +265,7 @@ def _inviter_label(actor: Any) -> str:
 
 def _issue(
     *,
-    actor: User | Actor,
+    actor: User | ServiceAccount | SystemActor,
     email: str,
     workspace: Workspace | None,
     role: Any,
@@ -309,7 +314,7 @@ def _refuse_second_open_invitation(email: str, workspace: Workspace | None) -> N
 
 @transaction.atomic
 def platform_invitation_create(
-    *, actor: User | Actor, email: str, user_type: str = UserType.STANDARD
+    *, actor: User | ServiceAccount | SystemActor, email: str, user_type: str = UserType.STANDARD
 ) -> IssuedInvitation:
     """Invite a person to the platform as a standard or staff user."""
     email = clean_email(email)
@@ -323,7 +328,7 @@ def platform_invitation_create(
 
 @transaction.atomic
 def workspace_invitation_create(
-    *, actor: User | Actor, workspace: Workspace, email: str, role: str
+    *, actor: User | ServiceAccount | SystemActor, workspace: Workspace, email: str, role: str
 ) -> IssuedInvitation:
     """Invite a person into a workspace with a system role. Someone without an account gets one on
     acceptance, as a standard user: a workspace invitation never makes anyone staff."""
@@ -341,7 +346,7 @@ def workspace_invitation_create(
 @transaction.atomic
 def invitation_accept(
     *,
-    actor: Any,
+    actor: User | AnonymousUser,
     token: str,
     first_name: str = "",
     last_name: str = "",
@@ -427,7 +432,7 @@ def invitation_accept(
 
 
 @transaction.atomic
-def invitation_revoke(*, actor: User | Actor, invitation: Invitation) -> Invitation:
+def invitation_revoke(*, actor: User | ServiceAccount | SystemActor, invitation: Invitation) -> Invitation:
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if locked.accepted_at is not None:
         raise ValidationError({"invitation": "has already been accepted; remove the member instead"})
@@ -456,7 +461,9 @@ def _lock_membership(membership: Membership) -> Membership:
 
 
 @transaction.atomic
-def member_role_change(*, actor: User | Actor, membership: Membership, role: str) -> Membership:
+def member_role_change(
+    *, actor: User | ServiceAccount | SystemActor, membership: Membership, role: str
+) -> Membership:
     """Give a member another role: a system role or one of this workspace's own roles."""
     locked = _lock_membership(membership)
     new_role = (
@@ -487,7 +494,7 @@ def member_role_change(*, actor: User | Actor, membership: Membership, role: str
 
 
 @transaction.atomic
-def member_remove(*, actor: User | Actor, membership: Membership) -> None:
+def member_remove(*, actor: User | ServiceAccount | SystemActor, membership: Membership) -> None:
     """Take a member out of the workspace. Access is checked on every request, so it ends at once."""
     locked = _lock_membership(membership)
     if is_admin_membership(locked) and locked.user.is_active and active_admin_count(locked.workspace) <= 1:

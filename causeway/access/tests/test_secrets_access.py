@@ -9,8 +9,10 @@ import pytest
 
 from causeway.access import secrets
 from causeway.access.errors import Forbidden, NotFound
+from causeway.access.policy import Actor
+from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import ActorType, AuditEvent, Outcome
-from causeway.audit.services import SYSTEM, AuditWriteError
+from causeway.audit.services import AuditWriteError
 from causeway.testkit.personas import cast
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
@@ -151,7 +153,7 @@ def test_references_come_from_registered_sources_only_for_known_names(acme: dict
     secrets.secret_write(actor=acme["admin"], workspace=workspace, name="B", value="other-value")
     asked: list[tuple[Any, Any, list[str]]] = []
 
-    def recipes(actor: Any, ws: Any, names: Any) -> dict[str, list[str]]:
+    def recipes(actor: Actor | None, ws: Any, names: Any) -> dict[str, list[str]]:
         asked.append((actor, ws, list(names)))
         return {"A": ["Sync invoices", "Alert on failure", "Sync invoices"]}
 

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from causeway.access import policy
 from causeway.access.models import Role
 from causeway.access.perms import SYSTEM_ROLES, Perm
 from causeway.testing import make_user, make_workspace
@@ -37,7 +38,6 @@ def latest_afterwards() -> Iterator[None]:
 def test_rule_04_analysts_and_operators_of_an_earlier_installation_get_job_history(
     latest_afterwards: None,
 ) -> None:
-    from causeway.access import content
 
     old = _migrate(BEFORE_JOB_HISTORY)
     seeded = old.get_model("access", "Role").objects.filter(workspace=None)
@@ -52,4 +52,4 @@ def test_rule_04_analysts_and_operators_of_an_earlier_installation_get_job_histo
     operator = make_user("operator@example.com")
     acme = make_workspace("Acme", members={analyst: "analyst", operator: "operator"})
     for user in (analyst, operator):
-        assert content.explain(user, acme, None, Perm.RECIPE_DEBUG).allowed
+        assert policy.explain(user, Perm.RECIPE_DEBUG, acme).allowed

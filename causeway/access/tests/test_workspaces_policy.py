@@ -11,7 +11,8 @@ from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import Role
 from causeway.access.perms import Perm
-from causeway.audit.services import ANONYMOUS, SYSTEM
+from causeway.accounts.actors import SYSTEM
+from causeway.audit.services import ANONYMOUS
 from causeway.testkit.personas import cast
 from causeway.workspaces import services
 from causeway.workspaces.models import Membership

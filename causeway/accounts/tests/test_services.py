@@ -14,10 +14,11 @@ from django.db import connection
 from django.utils import timezone
 
 from causeway.accounts import selectors, services
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import ApiToken, User, UserSession
 from causeway.accounts.tests.conftest import PASSWORD, Browser, new_user, sign_in
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM, AuditWriteError
+from causeway.audit.services import AuditWriteError
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another-Lantern-orbit-4"

@@ -12,9 +12,9 @@ import time_machine
 from django.utils import timezone
 
 from causeway.accounts import services
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import ApiToken, User
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM
 from causeway.testing import STRONG_PASSWORD, https_client, make_user
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from causeway.access.models import RecipeGrant
+from causeway.recipes import grants
 from causeway.recipes.services import recipe_start
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import (
@@ -248,7 +249,7 @@ def test_rule_08_a_service_account_runs_what_it_may_execute_and_reads_only_its_o
 
     acme, sync, admin = people["acme"], people["sync"], people["admin"]
     robot = access_services.service_account_create(actor=admin, workspace=acme, name="robot")
-    access_services.grant_set(
+    grants.grant_set(
         actor=admin, workspace=acme, recipe=sync, service_account=robot, capabilities=["execute"]
     )
     _, secret = access_services.service_account_token_create(
@@ -281,7 +282,7 @@ def test_rule_08_a_service_account_may_not_make_test_runs(people: dict[str, Any]
 
     acme, sync, admin = people["acme"], people["sync"], people["admin"]
     robot = access_services.service_account_create(actor=admin, workspace=acme, name="robot")
-    access_services.grant_set(
+    grants.grant_set(
         actor=admin, workspace=acme, recipe=sync, service_account=robot, capabilities=["execute"]
     )
     _, secret = access_services.service_account_token_create(

@@ -24,8 +24,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from causeway.access.secrets import secret_write
-from causeway.audit.models import ActorType
-from causeway.audit.services import Actor
+from causeway.accounts.actors import SystemActor
 from causeway.tests.access_personas import World, build_world
 from causeway.tests.test_permission_matrix import PARAMS
 
@@ -107,7 +106,7 @@ def _path_values(world: World) -> dict[str, str]:
 
 def test_schemathesis_finds_nothing_wrong_with_any_operation(in_process: None) -> None:
     world = build_world()
-    system = Actor(type=ActorType.SYSTEM, label="test")
+    system = SystemActor(label="test")
     secret_write(actor=system, workspace=world.ws, name="MISSING_SECRET", value="a-value", allowed_hosts=[])
     token = world.tokens["admin"]
     schema = schemathesis.openapi.from_wsgi(

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection as db
 
 from causeway.access.errors import Forbidden, NotFound
+from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM
 from causeway.connections import selectors, services
 from causeway.connections.models import Connection, ConnectionLink, ConnectorEnablement
 from causeway.testkit.personas import cast

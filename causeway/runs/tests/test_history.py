@@ -10,8 +10,7 @@ import pytest
 
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import RecipeGrant
-from causeway.audit.models import ActorType
-from causeway.audit.services import Actor
+from causeway.accounts.actors import SystemActor
 from causeway.recipes.services import recipe_save, recipe_start
 from causeway.runs import history, schedule
 from causeway.runs.tests.factories import MANUAL, make_job, make_recipe, schedule_definition
@@ -20,7 +19,7 @@ from causeway.workspaces.models import ServiceAccount
 
 pytestmark = pytest.mark.django_db
 
-SYSTEM = Actor(type=ActorType.SYSTEM, label="cli (tests)")
+SYSTEM = SystemActor(label="cli (tests)")
 
 
 @pytest.fixture

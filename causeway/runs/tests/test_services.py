@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import RecipeGrant
+from causeway.accounts.actors import SYSTEM, TRIGGER
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM
 from causeway.recipes.services import project_create, recipe_save, recipe_start
 from causeway.runs.models import Job
 from causeway.runs.services import job_create, job_rerun, workspace_retention_set
@@ -116,15 +116,15 @@ def test_a_service_account_runs_only_what_it_is_granted_and_is_not_audited(place
 
 def test_a_trigger_starts_jobs_only_for_a_started_recipe_and_is_not_audited(place: Any, sync: Any) -> None:
     with pytest.raises(ValidationError):
-        job_create(actor=None, recipe=sync, trigger_type="schedule")
+        job_create(actor=TRIGGER, recipe=sync, trigger_type="schedule")
     recipe_start(actor=place.admin, recipe=sync)
     recipe_save(actor=place.admin, recipe=sync, definition=definition(http_step("s2", URL)))
-    job = job_create(actor=None, recipe=sync, trigger_type="webhook", payload={"id": 1})
+    job = job_create(actor=TRIGGER, recipe=sync, trigger_type="webhook", payload={"id": 1})
     assert job.version.number == 1  # the started version, not the newer draft
     assert job.run_by_user is None and job.run_by_service_account is None
     assert events(place.workspace, "recipe.run") == []
     with pytest.raises(ValidationError):
-        job_create(actor=None, recipe=sync, trigger_type="carrier-pigeon")
+        job_create(actor=TRIGGER, recipe=sync, trigger_type="carrier-pigeon")
 
 
 def test_rule_13_a_known_secret_value_in_the_trigger_payload_is_masked_before_it_is_stored(
@@ -134,7 +134,7 @@ def test_rule_13_a_known_secret_value_in_the_trigger_payload_is_masked_before_it
     try:
         recipe_start(actor=place.admin, recipe=sync)
         job = job_create(
-            actor=None, recipe=sync, trigger_type="webhook", payload={"note": "x canary-7f3a9c-value y"}
+            actor=TRIGGER, recipe=sync, trigger_type="webhook", payload={"note": "x canary-7f3a9c-value y"}
         )
     finally:
         forget_value("canary-7f3a9c-value")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from causeway.access.policy import Actor
 from causeway.recipes.models import Recipe
 from causeway.recipes.services import project_create, recipe_create, recipe_start
 from causeway.testkit.personas import cast
+from causeway.workspaces.models import Workspace
 
 STEPS = [{"id": "note", "type": "map", "fields": {"seen": "{{ trigger }}"}}]
 
@@ -16,7 +18,7 @@ def people() -> dict[str, Any]:
 
 
 def started_recipe(
-    actor: Any, workspace: Any, trigger: dict[str, Any], *, name: str = "Hooked", start: bool = True
+    actor: Actor, workspace: Workspace, trigger: dict[str, Any], *, name: str = "Hooked", start: bool = True
 ) -> Recipe:
     project = project_create(actor=actor, workspace=workspace, name=f"Project of {name}")
     recipe = recipe_create(

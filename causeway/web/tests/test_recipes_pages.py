@@ -12,8 +12,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from causeway.access.secrets import secret_write
-from causeway.audit.models import ActorType, AuditEvent
-from causeway.audit.services import Actor
+from causeway.accounts.actors import SystemActor
+from causeway.audit.models import AuditEvent
 from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.recipes.schema import STEPS, TRIGGERS
@@ -240,7 +240,7 @@ def test_projects_folders_and_recipes_through_the_pages(people: dict[str, Any]) 
     assert not Project.objects.filter(name="Billing").exists()
     # Nobody creates in PROD by default (rule 5): the operator's command line stands in for promotion.
     services.project_create(
-        actor=Actor(type=ActorType.SYSTEM, label="cli (test)"),
+        actor=SystemActor(label="cli (test)"),
         workspace=people["acme"],
         name="Live",
         environment="prod",
@@ -376,13 +376,13 @@ def test_rule_04_operator_starts_and_stops_in_dev_but_not_in_prod(people: dict[s
     # Nobody writes in PROD by default (rule 5): the operator's command line puts the project and the
     # recipe there.
     prod = services.project_create(
-        actor=Actor(type=ActorType.SYSTEM, label="cli (test)"),
+        actor=SystemActor(label="cli (test)"),
         workspace=people["acme"],
         name="Live",
         environment="prod",
     )
     live = services.recipe_create(
-        actor=Actor(type=ActorType.SYSTEM, label="cli (test)"),
+        actor=SystemActor(label="cli (test)"),
         workspace=people["acme"],
         project=prod,
         name="Live",

@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User, UserType
 from causeway.audit.models import AuditEvent
-from causeway.audit.services import SYSTEM
 from causeway.workspaces import services
 from causeway.workspaces.models import Invitation, Membership, Workspace
 from causeway.workspaces.services import InvitationUnusable, InvitationWrongAccount

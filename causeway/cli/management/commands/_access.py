@@ -10,10 +10,11 @@ from django.core.management.base import CommandError
 
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
+from causeway.access.policy import Actor
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 
 
-def workspace_of(actor: Any, ref: str) -> Any:
+def workspace_of(actor: Actor, ref: str) -> Any:
     try:
         return policy.system_workspace_get(actor, ref)
     except NotFound:

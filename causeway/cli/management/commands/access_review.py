@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from causeway.access import review
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
+from causeway.recipes import review
 
 
 class Command(BaseCommand):

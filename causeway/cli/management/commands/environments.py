@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from causeway.access import services
-from causeway.access.perms import Capability, Environment
+from causeway.access.perms import CAPABILITY_NAMES, Environment
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
 
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         setting.add_argument("--workspace", required=True, metavar="SLUG")
         setting.add_argument("environment", choices=[e.value for e in Environment])
         setting.add_argument(
-            "--cap", dest="caps", action="append", default=[], choices=[c.value for c in Capability]
+            "--cap", dest="caps", action="append", default=[], choices=list(CAPABILITY_NAMES)
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         workspace = workspace_of(actor, options["workspace"])
         if options["action"] == "list":
             for env, caps in services.environment_policies(actor, workspace).items():
-                self.stdout.write(f"{env}\t{','.join(sorted(c.value for c in caps)) or '-'}")
+                self.stdout.write(f"{env}\t{','.join(sorted(caps)) or '-'}")
             return
         found = run(
             lambda: services.environment_policy_set(

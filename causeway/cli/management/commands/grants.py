@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from causeway.access import content, services
-from causeway.access.perms import Capability, Perm
+from causeway.access.perms import CAPABILITY_NAMES, Perm
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
+from causeway.recipes import grants
+from causeway.recipes import policy as recipes_policy
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
                 who.add_argument("--service-account", metavar="NAME")
                 who.add_argument("--group", metavar="NAME")
                 sub.add_argument(
-                    "--cap", dest="caps", action="append", default=[], choices=[c.value for c in Capability]
+                    "--cap", dest="caps", action="append", default=[], choices=list(CAPABILITY_NAMES)
                 )
             if name == "remove":
                 sub.add_argument("grant", metavar="GRANT_ID")
@@ -34,10 +35,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
         workspace = workspace_of(actor, options["workspace"])
-        recipe = run(lambda: content.recipe_get(actor, workspace, options["recipe"], need=Perm.RECIPE_VIEW))
+        recipe = run(
+            lambda: recipes_policy.recipe_get(actor, workspace, options["recipe"], need=Perm.RECIPE_VIEW)
+        )
         action = options["action"]
         if action == "list":
-            for g in services.grants_visible(actor, workspace, recipe):
+            for g in grants.grants_visible(actor, workspace, recipe):
                 who = (
                     f"user {g.user.email}"
                     if g.user
@@ -45,10 +48,10 @@ class Command(BaseCommand):
                     if g.service_account
                     else f"group {g.group.name}"  # type: ignore[union-attr]
                 )
-                self.stdout.write(f"{g.id}\t{who}\t{','.join(sorted(c.value for c in g.capabilities))}")
+                self.stdout.write(f"{g.id}\t{who}\t{','.join(sorted(g.capabilities))}")
         elif action == "set":
             grant = run(
-                lambda: services.grant_set(
+                lambda: grants.grant_set(
                     actor=actor,
                     workspace=workspace,
                     recipe=recipe,
@@ -60,6 +63,6 @@ class Command(BaseCommand):
             )
             self.stdout.write("Grant taken away." if grant is None else f"Grant {grant.id} saved.")
         else:
-            grant = run(lambda: services.grant_get(actor, workspace, recipe, options["grant"]))
-            run(lambda: services.grant_remove(actor=actor, workspace=workspace, grant=grant))
+            grant = run(lambda: grants.grant_get(actor, workspace, recipe, options["grant"]))
+            run(lambda: grants.grant_remove(actor=actor, workspace=workspace, grant=grant))
             self.stdout.write("Grant taken away.")

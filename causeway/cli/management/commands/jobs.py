@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
 from causeway.access.errors import NotFound
+from causeway.access.policy import Actor
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.runs import history, services
 from causeway.runs.models import Job, JobStatus, TriggerType
@@ -120,7 +121,7 @@ class Command(BaseCommand):
         except NotFound as exc:
             raise CommandError(f"{exc.what}: not found in {workspace.slug}") from None
 
-    def _list(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _list(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         recipe = None
         if options["recipe"]:
             try:
@@ -140,7 +141,7 @@ class Command(BaseCommand):
         for job in history.jobs_list(actor=actor, workspace=workspace, filters=filters)[: options["limit"]]:
             self.stdout.write(_line(job))
 
-    def _show(self, actor: Any, workspace: Any, job_id: str) -> None:
+    def _show(self, actor: Actor, workspace: Any, job_id: str) -> None:
         view = history.job_view(actor=actor, workspace=workspace, job_id=job_id)
         job = view.job
         self.stdout.write(_line(job))

@@ -8,10 +8,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from causeway.access import content as access
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
+from causeway.recipes import policy as access
 from causeway.recipes import selectors, services
 
 

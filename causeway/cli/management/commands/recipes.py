@@ -11,10 +11,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from causeway.access import content as access
 from causeway.access import policy
 from causeway.access.errors import NotFound
+from causeway.access.policy import Actor
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
+from causeway.recipes import policy as access
 from causeway.recipes import selectors, services
 from causeway.recipes.schema import blank_definition
 
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         except NotFound as exc:
             raise CommandError(f"{exc.what}: no such {exc.what} in {workspace.slug}") from None
 
-    def _list(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _list(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         project = access.project_get(actor, workspace, options["project"]) if options["project"] else None
         for recipe in selectors.recipes_list(actor, workspace, project=project):
             version = recipe.current_version.number if recipe.current_version else "-"
@@ -94,7 +95,7 @@ class Command(BaseCommand):
                 f"v{version}\t{recipe.trigger_type}\t{state}"
             )
 
-    def _show(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _show(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         recipe = access.recipe_get(actor, workspace, options["recipe"])
         version = (
             selectors.recipe_version(recipe, options["version"])
@@ -104,10 +105,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{recipe.name}\t{recipe.project.name}\t{'started' if recipe.active else 'stopped'}"
         )
+        if version is None:
+            raise CommandError("version: the recipe has no version")
         self.stdout.write(f"version {version.number}: {version.message}")
         self.stdout.write(json.dumps(version.definition, indent=2))
 
-    def _create(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _create(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         project = access.project_get(actor, workspace, options["project"])
         folder = access.folder_get(actor, workspace, options["folder"]) if options["folder"] else None
         definition = (
@@ -125,7 +128,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Created recipe {recipe.name}, id {recipe.id}.")
 
-    def _export(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _export(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         recipe = access.recipe_get(actor, workspace, options["recipe"])
         version = selectors.recipe_version(recipe, options["version"]) if options["version"] else None
         text = (
@@ -140,7 +143,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(text, ending="")
 
-    def _import(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _import(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         data = read_json(options["file"], "file")
         if options["recipe"]:
             recipe = access.recipe_get(actor, workspace, options["recipe"])
@@ -154,14 +157,14 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Imported recipe {version.recipe.name}, id {version.recipe_id}.")
 
-    def _start(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _start(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         recipe = services.recipe_start(
             actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
         )
         number = recipe.active_version.number if recipe.active_version else "-"
         self.stdout.write(f"Started {recipe.name} (version {number}).")
 
-    def _stop(self, actor: Any, workspace: Any, options: dict[str, Any]) -> None:
+    def _stop(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         recipe = services.recipe_stop(
             actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
         )

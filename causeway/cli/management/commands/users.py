@@ -12,18 +12,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.accounts import selectors
 from causeway.accounts import services as accounts
+from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User, UserType
-from causeway.audit.models import ActorType
-from causeway.audit.services import Actor
 
 
-def _operator() -> Actor:
+def _operator() -> SystemActor:
     """Who ran the command, as far as the machine knows, for the audit trail."""
     try:
         name = getpass.getuser()
     except (KeyError, OSError):
         name = "unknown"
-    return Actor(type=ActorType.SYSTEM, label=f"cli:{name}")
+    return SystemActor(label=f"cli:{name}")
 
 
 def _one_line(error: ValidationError) -> str:

@@ -10,19 +10,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
 from causeway.access.errors import NotFound
-from causeway.audit.models import ActorType
-from causeway.audit.services import Actor
+from causeway.accounts.actors import SystemActor
 from causeway.connections import outbound
 from causeway.workspaces import selectors, services
 
 
-def cli_actor() -> Actor:
+def cli_actor() -> SystemActor:
     """The system actor, labelled with the operating-system account that ran the command."""
     try:
         who = getpass.getuser()
     except (KeyError, OSError):
         who = "unknown"
-    return Actor(type=ActorType.SYSTEM, label=f"cli ({who})")
+    return SystemActor(label=f"cli ({who})")
 
 
 def refusal(exc: ValidationError) -> CommandError:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from django.apps import apps
-
-from causeway.access import content
+from causeway.access import policy
 from causeway.access.models import RecipeGrant
-from causeway.access.perms import GRANT_PERMS, Perm
-from causeway.access.services import require
+from causeway.access.perms import RECIPE_SCOPED, Perm, granted
+from causeway.access.policy import Actor
+from causeway.accounts.models import User
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import Project, Recipe
 from causeway.workspaces.models import Membership, ServiceAccount, Workspace
 
 FIELDS = (
@@ -43,32 +44,26 @@ class ReviewRow:
     why: str
 
 
-def _why_roles(st: content.Standing, project_id: Any, held: frozenset[Perm], recipe: bool) -> list[str]:
+def _why_roles(st: policy.Standing, project_id: uuid.UUID, held: frozenset[Perm], recipe: bool) -> list[str]:
     out = []
     for scoped in st.roles:
         if not scoped.covers(project_id):
             continue
-        given = {p for p in scoped.role.perms if not recipe or p.value.startswith(("recipe:", "job:"))} & held
+        given = {p for p in scoped.role.perms if not recipe or p in RECIPE_SCOPED} & held
         if given:
             out.append(f"role {scoped.role.name} via {scoped.via}")
     return out
 
 
-def access_review(actor: Any, workspace: Workspace) -> list[ReviewRow]:
+def access_review(actor: Actor | None, workspace: Workspace) -> list[ReviewRow]:
     """Admin only (member:view, an Admin-only power)."""
-    require(actor, workspace, Perm.MEMBER_VIEW)
-    project_model = apps.get_model("recipes", "Project")
-    recipe_model = apps.get_model("recipes", "Recipe")
-    projects = list(
-        project_model._default_manager.filter(workspace=workspace).order_by("environment", "name")
-    )
-    recipes = list(
-        recipe_model._default_manager.filter(workspace=workspace).select_related("project").order_by("name")
-    )
-    grants_by_recipe: dict[Any, list[RecipeGrant]] = {}
+    policy.require_in(actor, workspace, Perm.MEMBER_VIEW)
+    projects = list(Project.objects.filter(workspace=workspace).order_by("environment", "name"))
+    recipes = list(Recipe.objects.filter(workspace=workspace).select_related("project").order_by("name"))
+    grants_by_recipe: dict[uuid.UUID, list[RecipeGrant]] = {}
     for grant in RecipeGrant.objects.filter(workspace=workspace).select_related("group"):
         grants_by_recipe.setdefault(grant.recipe_id, []).append(grant)
-    identities: list[tuple[str, Any, str]] = [
+    identities: list[tuple[str, User | ServiceAccount, str]] = [
         ("user", m.user, m.user.email)
         for m in Membership.objects.filter(workspace=workspace).select_related("user").order_by("created_at")
         if m.user.is_active
@@ -80,9 +75,9 @@ def access_review(actor: Any, workspace: Workspace) -> list[ReviewRow]:
     ]
     rows: list[ReviewRow] = []
     for kind, identity, label in identities:
-        st = content.standing(identity, workspace)
+        st = policy.standing(identity, workspace)
         for project in projects:
-            held = content.project_perms(st, project)
+            held = recipes_policy.project_holding(project, st).held
             if held:
                 why = _why_roles(st, project.id, held, recipe=False) or ["a recipe in it is granted"]
                 rows.append(
@@ -100,12 +95,12 @@ def access_review(actor: Any, workspace: Workspace) -> list[ReviewRow]:
                 )
         for recipe in recipes:
             mine = [g for g in grants_by_recipe.get(recipe.id, []) if _is_for(st, g)]
-            held = content.recipe_perms(st, recipe, mine)
+            held = recipes_policy.recipe_perms(st, recipe, mine)
             if not held:
                 continue
             why = _why_roles(st, recipe.project_id, held, recipe=True)
             for grant in mine:
-                caps = [c.value for c in sorted(grant.capabilities) if GRANT_PERMS[c] & held]
+                caps = [c for c in sorted(grant.capabilities) if granted([c]) & held]
                 if caps:
                     via = f"group {grant.group.name}" if grant.group is not None else "direct"
                     why.append(f"grant {'+'.join(caps)} via {via}")
@@ -125,12 +120,12 @@ def access_review(actor: Any, workspace: Workspace) -> list[ReviewRow]:
     return rows
 
 
-def _is_for(st: content.Standing, grant: RecipeGrant) -> bool:
+def _is_for(st: policy.Standing, grant: RecipeGrant) -> bool:
     if grant.group_id is not None:
         return grant.group_id in st.group_ids
-    if st.service_account:
+    if isinstance(st.actor, ServiceAccount):
         return bool(grant.service_account_id == st.actor.id)
-    return st.human and grant.user_id == st.actor.id
+    return isinstance(st.actor, User) and grant.user_id == st.actor.id
 
 
 def review_csv(rows: list[ReviewRow]) -> str:

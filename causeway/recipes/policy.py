@@ -1,0 +1,149 @@
+"""What the policy says of projects, folders, lookup tables and recipes (rules 2, 5, 8, 9).
+
+A project's content takes its permissions from the roles covering the project, within its environment's
+ceiling; a recipe adds the grants on it. These answers are registered with `access.policy.holding`, so
+`may` and `explain` dispatch on the object's type. The getters return an object only to whoever may
+`need` it: NotFound where even its existence would leak (rule 9), Forbidden naming the permission where
+the actor already may see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from causeway.access.models import RecipeGrant
+from causeway.access.perms import RECIPE_SCOPED, Perm, granted
+from causeway.access.policy import (
+    Actor,
+    Holding,
+    Reason,
+    Standing,
+    grant_reason,
+    holding,
+    in_workspace,
+    require,
+    uuid_or_none,
+)
+from causeway.recipes.models import Folder, LookupTable, Project, Recipe, grantee_filter
+from causeway.workspaces.models import Workspace
+
+
+@holding.register
+def project_holding(project: Project, st: Standing) -> Holding:
+    """What the actor holds on a project and the content in it, by its roles. A project holding a
+    recipe the actor may read through a grant is visible too (its name, not its other content)."""
+    if st.system:
+        return Holding(frozenset(Perm), project.environment, project.id)
+    if not st.member or st.service_account:
+        return Holding(frozenset(), project.environment, project.id)
+    held = st.role_perms(project.id)
+    if Perm.PROJECT_VIEW not in held and (
+        RecipeGrant.objects.filter(grantee_filter(st), recipe__project_id=project.id, read=True).exists()
+    ):
+        held.add(Perm.PROJECT_VIEW)
+    return Holding(st.cap(held, project.environment), project.environment, project.id)
+
+
+@holding.register
+def folder_holding(folder: Folder, st: Standing) -> Holding:
+    return project_holding(folder.project, st)
+
+
+@holding.register
+def lookup_table_holding(table: LookupTable, st: Standing) -> Holding:
+    return project_holding(table.project, st)
+
+
+def grants_on(st: Standing, recipe: Recipe) -> list[RecipeGrant]:
+    if not st.member or st.system:
+        return []
+    return list(RecipeGrant.objects.filter(grantee_filter(st), recipe_id=recipe.id).select_related("group"))
+
+
+def recipe_perms(
+    st: Standing, recipe: Recipe, grants: Iterable[RecipeGrant] | None = None
+) -> frozenset[Perm]:
+    """What the actor holds on one recipe: its project's role permissions and its grants, capped.
+    `grants`, if given, are the actor's grants on it already read (the access review reads them once)."""
+    return recipe_holding_with(st, recipe, grants).held
+
+
+def recipe_holding_with(st: Standing, recipe: Recipe, grants: Iterable[RecipeGrant] | None = None) -> Holding:
+    project = recipe.project
+    if st.system:
+        return Holding(frozenset(Perm), project.environment, project.id, role_kinds=RECIPE_SCOPED)
+    if not st.member:
+        return Holding(frozenset(), project.environment, project.id, role_kinds=RECIPE_SCOPED)
+    held = st.role_perms(project.id) & RECIPE_SCOPED
+    reasons: list[tuple[Perm, Reason]] = []
+    for grant in grants_on(st, recipe) if grants is None else grants:
+        held |= grant.perms
+        for name in sorted(grant.capabilities):
+            reasons += [(perm, grant_reason(st, name, grant.group_id)) for perm in sorted(granted([name]))]
+    return Holding(
+        st.cap(held, project.environment),
+        project.environment,
+        project.id,
+        extra_reasons=tuple(reasons),
+        role_kinds=RECIPE_SCOPED,
+    )
+
+
+@holding.register
+def recipe_holding(recipe: Recipe, st: Standing) -> Holding:
+    return recipe_holding_with(st, recipe)
+
+
+# Getters.
+
+
+def recipe_get(
+    actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.RECIPE_VIEW
+) -> Recipe:
+    """The recipe if the actor may `need` it. Without read it is NotFound (rule 9); with read but
+    without `need`, Forbidden naming the permission."""
+    pk = uuid_or_none(ref)
+    found = Recipe.objects.select_related("project", "workspace").filter(pk=pk).first() if pk else None
+    in_workspace(actor, workspace, found, need, "recipe")
+    assert found is not None  # nosec B101
+    require(actor, need, found, what="recipe", view=Perm.RECIPE_VIEW)
+    return found
+
+
+def project_get(
+    actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.PROJECT_VIEW
+) -> Project:
+    pk = uuid_or_none(ref)
+    found = Project.objects.select_related("workspace").filter(pk=pk).first() if pk else None
+    in_workspace(actor, workspace, found, need, "project")
+    assert found is not None  # nosec B101
+    require(actor, need, found, what="project", view=Perm.PROJECT_VIEW)
+    return found
+
+
+def folder_get(
+    actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.FOLDER_VIEW
+) -> Folder:
+    pk = uuid_or_none(ref)
+    found = Folder.objects.select_related("project", "workspace").filter(pk=pk).first() if pk else None
+    in_workspace(actor, workspace, found, need, "folder")
+    assert found is not None  # nosec B101
+    require(actor, need, found, what="folder", view=Perm.FOLDER_VIEW)
+    return found
+
+
+def lookup_table_get(
+    actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.LOOKUP_TABLE_VIEW
+) -> LookupTable:
+    pk = uuid_or_none(ref)
+    found = LookupTable.objects.select_related("project", "workspace").filter(pk=pk).first() if pk else None
+    in_workspace(actor, workspace, found, need, "lookup table")
+    assert found is not None  # nosec B101
+    require(actor, need, found, what="lookup table", view=Perm.LOOKUP_TABLE_VIEW)
+    return found
+
+
+def require_on_project(actor: Actor | None, workspace: Workspace, project: Project, need: Perm) -> None:
+    """For creating content in a project: NotFound without view, Forbidden without `need`."""
+    in_workspace(actor, workspace, project, need, "project")
+    require(actor, need, project, what="project", view=Perm.PROJECT_VIEW)
