@@ -41,6 +41,13 @@ def system_role(key: str, workspace: Any = None) -> Any:
     return Role.objects.get(workspace=workspace, key=key)
 
 
+def seed_system_roles() -> None:
+    """The system roles as their data migration writes them (a committing test's flush removes them)."""
+    from causeway.access.seed import ensure_system_roles
+
+    ensure_system_roles()
+
+
 class UserFactory(DjangoModelFactory):
     """A person with the tests' one password; `staff=True` for a platform administrator."""
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from causeway.testkit import STRONG_PASSWORD
 from causeway.testkit.factories import (
     MembershipFactory,
     RoleFactory,
@@ -143,11 +144,13 @@ def cast(
     builder_projects: Sequence[Any] | None = None,
     builder_perms: Iterable[str] = BUILDER_PERMS,
     builder_role: str = "Scoped builder",
+    password: str | None = STRONG_PASSWORD,
 ) -> Cast:
     """A workspace and the personas named in `kinds` (by default Admin, Analyst, Operator, outsider, staff).
 
     Each person's email is `<kind>@<domain>` unless `emails` names another; `names` gives a
-    (first, last) pair. Only what is asked for is written: a test that needs an Admin alone makes one
+    (first, last) pair. With `password=None` they have none (tests that sign in with `force_login` skip
+    the hashing). Only what is asked for is written: a test that needs an Admin alone makes one
     user, one workspace and one membership.
     """
     wanted = kinds or DEFAULT_KINDS
@@ -166,6 +169,7 @@ def cast(
                 first_name=first,
                 last_name=last,
                 staff=kind == "staff",
+                password=password,
             )
 
     home = WorkspaceFactory.create(name=workspace)

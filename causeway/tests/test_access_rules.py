@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,21 +29,9 @@ from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job
 from causeway.testing import https_client
-from causeway.testkit.worlds import built_once, reread
-from causeway.tests.access_personas import World, build_world
+from causeway.tests.access_personas import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def world_once(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
-    """The world, built once for the module; each test's changes are rolled back with it."""
-    yield from built_once(build_world, django_db_blocker)
-
-
-@pytest.fixture
-def world(world_once: World, db: None) -> World:
-    return reread(world_once)
 
 
 def api(world: World, who: str, method: str, path: str, body: Any = None) -> Any:

@@ -12,7 +12,6 @@ shown to refuse a giver who is not an Admin, whichever interface would ask it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,24 +24,12 @@ from causeway.accounts.actors import SystemActor
 from causeway.audit.models import AuditEvent
 from causeway.recipes import grants
 from causeway.testing import field_errors, https_client
-from causeway.testkit.worlds import built_once, reread
-from causeway.tests.access_personas import World, build_world
+from causeway.tests.access_personas import World
 from causeway.workspaces.models import Invitation, Membership
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = SystemActor(label="test")
-
-
-@pytest.fixture(scope="module")
-def world_once(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
-    """The world, built once for the module; each test's changes are rolled back with it."""
-    yield from built_once(build_world, django_db_blocker)
-
-
-@pytest.fixture
-def world(world_once: World, db: None) -> World:
-    return reread(world_once)
 
 
 def api(world: World, who: str, method: str, path: str, body: Any = None) -> Any:

@@ -4,70 +4,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from causeway.access.models import Role
-from causeway.access.perms import SYSTEM_ROLE_NAMES, SYSTEM_ROLES
-from causeway.accounts.models import User, UserType
+from causeway.accounts.models import User
 from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent, Outcome
 from causeway.audit.services import Actor, audit_record
+from causeway.audit.tests.fixtures import People, audit_people, checkpoint_file, system_roles  # noqa: F401
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
 from causeway.testing import https_client
-from causeway.testkit.personas import cast
 from causeway.vault import mac
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def checkpoint_file(settings: Any, tmp_path: Path) -> Path:
-    path = tmp_path / "audit-checkpoints.jsonl"
-    settings.AUDIT_CHECKPOINT_FILE = path
-    return path
-
-
-@pytest.fixture(autouse=True)
-def system_roles() -> None:
-    """The system roles as their data migration makes them (a committing test elsewhere may have
-    flushed them away)."""
-    for key, perms in SYSTEM_ROLES.items():
-        Role.objects.update_or_create(
-            workspace=None,
-            key=key,
-            defaults={
-                "name": SYSTEM_ROLE_NAMES[key],
-                "is_system": True,
-                "permissions": sorted(str(p) for p in perms),
-            },
-        )
-
-
-def person(email: str, *, staff: bool = False) -> User:
-    kind = UserType.STAFF if staff else UserType.STANDARD
-    return User.objects.create_user(
-        email=email, password=None, first_name="Ada", last_name="Lee", user_type=kind
-    )
-
-
-# The personas by name: people.admin, people.acme (their workspace), people.globex (the outsider's).
-People = SimpleNamespace
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
 
 
 @pytest.fixture
 def people() -> People:
-    found = cast(
-        domain="acme.example",
-        other="Globex",
-        emails={"outsider": "admin@globex.example", "staff": "staff@causeway.example"},
-    )
-    return People(**found.people(other_key="globex"))
+    return audit_people()
 
 
 def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
