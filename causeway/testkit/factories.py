@@ -196,6 +196,28 @@ class RecipeFactory(_ServiceMade):
         return recipe_create(**kwargs)
 
 
+class LookupTableFactory(_ServiceMade):
+    """A lookup table, by default keyed by a `code` column with a `label` beside it."""
+
+    class Meta:
+        model = "recipes.LookupTable"
+
+    project = factory.SubFactory(ProjectFactory)
+    workspace = factory.SelfAttribute("project.workspace")
+    name = factory.Sequence(lambda n: f"Table {n}")
+    columns: Any = factory.LazyFunction(
+        lambda: [{"name": "code", "type": "text"}, {"name": "label", "type": "text"}]
+    )
+    key_column = "code"
+    actor: Any = factory.LazyFunction(system_actor)
+
+    @classmethod
+    def _make(cls, **kwargs: Any) -> Any:
+        from causeway.recipes.services import lookup_table_create
+
+        return lookup_table_create(**kwargs)
+
+
 class RecipeVersionFactory(_ServiceMade):
     """A recipe's next version, saved by `actor`; the recipe is read again so it names it as current."""
 

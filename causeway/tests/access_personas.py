@@ -24,6 +24,7 @@ from causeway.testkit.factories import (
     ApiTokenFactory,
     FolderFactory,
     JobFactory,
+    LookupTableFactory,
     ProjectFactory,
     RecipeFactory,
     RecipeVersionFactory,
@@ -35,7 +36,6 @@ from causeway.testkit.personas import BUILDER_PERMS, builder, cast, member
 from causeway.testkit.personas import robot as service_account
 
 MANUAL_V2 = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "2"}}]}
-TABLE_COLUMNS = [{"name": "code", "type": "text"}, {"name": "label", "type": "text"}]
 SCOPED_PERMS = list(BUILDER_PERMS)
 # The people, in the order the matrix's columns name them.
 PEOPLE = ("admin", "analyst", "operator", "custom", "group_only", "staff", "other_admin")
@@ -78,7 +78,7 @@ class World:
 
 def build_world() -> World:
     from causeway.access import services
-    from causeway.recipes.services import bookmark_add, lookup_row_put, lookup_table_create
+    from causeway.recipes.services import bookmark_add, lookup_row_put
     from causeway.workspaces import services as ws_services
 
     system = system_actor()
@@ -103,9 +103,7 @@ def build_world() -> World:
     p4 = ProjectFactory.create(workspace=ws, name="P4", environment="prod")
     r4 = RecipeFactory.create(project=p4, name="R4", definition=MANUAL)
     f1 = FolderFactory.create(project=p1, name="F1")
-    t1 = lookup_table_create(
-        actor=system, workspace=ws, project=p1, name="T1", columns=TABLE_COLUMNS, key_column="code"
-    )
+    t1 = LookupTableFactory.create(project=p1, name="T1")
     lookup_row_put(actor=system, table=t1, key="k1", values={"label": "first"})
     bookmark = bookmark_add(actor=people["analyst"], recipe=r1)
     op = ProjectFactory.create(workspace=other, name="O1")

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from causeway.recipes import services
-from causeway.testkit.factories import ProjectFactory, RecipeFactory
+from causeway.testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
 from causeway.testkit.personas import cast
 
 HTTP_STEP = {"id": "fetch", "type": "http", "method": "GET", "url": "https://api.example.com/items"}
@@ -32,9 +31,8 @@ def acme_people() -> dict[str, Any]:
             {"id": "shape", "type": "map", "fields": {"total": "{{ steps.fetch.total }}"}},
         ),
     )
-    table = services.lookup_table_create(
+    table = LookupTableFactory.create(
         actor=admin,
-        workspace=acme,
         project=project,
         name="Prices",
         columns=[{"name": "sku", "type": "text"}, {"name": "price", "type": "number"}],

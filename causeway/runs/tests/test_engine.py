@@ -19,10 +19,10 @@ from causeway.access.secrets import secret_write
 from causeway.audit.models import AuditEvent
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
-from causeway.recipes.services import lookup_row_get, lookup_table_create, recipe_create
+from causeway.recipes.services import lookup_row_get, recipe_create
 from causeway.runs.engine import StepFailed, execute
 from causeway.runs.models import Job, JobStep, SecretUse
-from causeway.testkit.factories import ProjectFactory
+from causeway.testkit.factories import LookupTableFactory, ProjectFactory
 from causeway.testkit.personas import cast
 from causeway.tests.at_rest import database_bytes, found_in
 
@@ -204,9 +204,8 @@ def test_a_refused_destination_fails_the_step(acme: dict[str, Any]) -> None:
 
 
 def test_lookup_write_then_read(acme: dict[str, Any]) -> None:
-    table = lookup_table_create(
+    table = LookupTableFactory.create(
         actor=acme["admin"],
-        workspace=acme["workspace"],
         project=acme["project"],
         name="customers",
         columns=[{"name": "email", "type": "text"}, {"name": "visits", "type": "integer"}],
