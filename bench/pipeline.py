@@ -37,9 +37,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.scenarios import OVERHEAD_STEPS
+
 JOBS_CONCURRENT = int(os.environ.get("CAUSEWAY_BENCH_JOBS", "600"))
 JOBS_SEQUENTIAL = 100
 CLIENTS = 32
+JOBS_SCALE = int(os.environ.get("CAUSEWAY_BENCH_SCALE_JOBS", "300"))
+SCALE_WORKERS = (1, 2, 4)
+# The open loop: calls offered at this rate for this long, whatever the answers.
+OPEN_RATE = float(os.environ.get("CAUSEWAY_BENCH_OPEN_RATE", "100"))
+OPEN_SECONDS = float(os.environ.get("CAUSEWAY_BENCH_OPEN_SECONDS", "60"))
 NOOP_TASKS = 2000
 N8N_CONCURRENT = 80.0
 GOAL_EMBEDDED = 2 * N8N_CONCURRENT
@@ -76,8 +83,9 @@ def _setup(target_url: str) -> tuple[str, str, Any]:
     from causeway.access.models import Role
     from causeway.accounts.models import User
     from causeway.connections.outbound import outbound_hosts_set
-    from causeway.recipes.services import project_create, recipe_create, recipe_start
+    from causeway.recipes.services import project_create, recipe_create
     from causeway.runs.models import WebhookEndpoint
+    from causeway.runs.triggers import recipe_start
     from causeway.runs.webhooks import webhook_secret_rotate
     from causeway.workspaces.models import Membership, Workspace
 
@@ -298,7 +306,10 @@ def memory(roots: list[int]) -> dict[str, Any]:
         except OSError:
             continue
         words = [part.decode(errors="replace") for part in argv if part]
-        name = " ".join(w for w in words[1:4] if not w.startswith("/")) or (words[0] if words else "?")
+        if any(word.endswith("supervisor.py") for word in words):
+            name = "causeway up (supervisor)"
+        else:
+            name = " ".join(w for w in words[1:4] if not w.startswith("/")) or (words[0] if words else "?")
         processes.append(
             {
                 "pid": pid,
@@ -314,8 +325,43 @@ def memory(roots: list[int]) -> dict[str, Any]:
     }
 
 
+def _start(
+    causeway: list[str], env: dict[str, str], home: Path, port: int, *, embedded: bool, workers: int = 2
+) -> list[subprocess.Popen[bytes]]:
+    if embedded:
+        # Exactly what `make up` runs.
+        return [_process([*causeway, "up", "--bind", f"127.0.0.1:{port}"], env, home / "up.log")]
+    worker_env = {**env, "CAUSEWAY_WORKER_CONCURRENCY": str(workers)}
+    return [
+        _process([*causeway, "web", "--bind", f"127.0.0.1:{port}"], env, home / "web.log"),
+        _process([*causeway, "worker"], worker_env, home / f"worker-{workers}.log"),
+    ]
+
+
+def _ready(url: str, causeway: list[str], env: dict[str, str]) -> None:
+    import httpx
+
+    def web_up() -> bool:
+        try:
+            return httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200  # noqa: S501  # nosec B501
+        except httpx.TransportError:
+            return False
+
+    _wait(web_up, 120, "causeway web")
+    # The worker logs at WARNING here; a health probe through the broker says it is taking tasks.
+    subprocess.run(
+        [*causeway, "worker", "--probe", "--timeout", "120"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def child(label: str) -> None:
     """One configuration, in this process's own data directory; prints one JSON line of figures."""
+    from bench import scenarios
+
     home = Path(os.environ["CAUSEWAY_HOME"])
     embedded = "CAUSEWAY_DATABASE_URL" not in os.environ
     env = {**os.environ, "CAUSEWAY_WORKER_CONCURRENCY": "2", "CAUSEWAY_LOG_LEVEL": "WARNING"}
@@ -335,55 +381,47 @@ def child(label: str) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    token, secret, _ = _setup(f"http://127.0.0.1:{server.server_address[1]}")
+    token, secret, recipe = _setup(f"http://127.0.0.1:{server.server_address[1]}")
+    answer_token, answer_secret = scenarios.respond_recipe(recipe)
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
     causeway = [sys.executable, "-m", "causeway"]
-    if embedded:
-        # Exactly what `make up` runs.
-        processes = [_process([*causeway, "up", "--bind", f"127.0.0.1:{port}"], env, home / "up.log")]
-    else:
-        processes = [
-            _process(
-                [*causeway, "web", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, home / "web.log"
-            ),
-            _process([*causeway, "worker"], env, home / "worker.log"),
-        ]
+    figures: dict[str, Any] = {"label": label}
+    processes = _start(causeway, env, home, port, embedded=embedded)
     try:
-        import httpx
-
-        def web_up() -> bool:
-            try:
-                return httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200  # noqa: S501  # nosec B501
-            except httpx.TransportError:
-                return False
-
-        _wait(web_up, 120, "causeway web")
-        # The worker logs at WARNING here; a health probe through the broker says it is taking tasks.
-        subprocess.run(
-            [*causeway, "worker", "--probe", "--timeout", "120"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        _ready(url, causeway, env)
         _measure(url, token, secret, 20, 4)  # warm-up
-        sequential = _measure(url, token, secret, JOBS_SEQUENTIAL, 1)
-        concurrent = _measure(url, token, secret, JOBS_CONCURRENT, CLIENTS)
-        held = memory([p.pid for p in processes])
+        figures["sequential"] = _measure(url, token, secret, JOBS_SEQUENTIAL, 1)
+        figures["concurrent"] = _measure(url, token, secret, JOBS_CONCURRENT, CLIENTS)
+        figures["memory"] = memory([p.pid for p in processes])
+        figures["respond"] = scenarios.respond_latency(url, answer_token, answer_secret, JOBS_SEQUENTIAL * 2)
+        if embedded:
+            figures["open_loop"] = scenarios.open_loop(
+                url,
+                token,
+                secret,
+                rate=OPEN_RATE,
+                seconds=OPEN_SECONDS,
+                sample=lambda: memory([p.pid for p in processes])["rss_mb"],
+            )
     finally:
         for process in processes:
             _stop(process)
-    per_job = counts.per_job(token, secret)
-    raw = _raw_celery(env, settings.CELERY_BROKER_URL, home)
-    figures = {
-        "label": label,
-        "sequential": sequential,
-        "concurrent": concurrent,
-        "raw": raw,
-        "memory": held,
-        "counts": per_job,
-    }
+    if not embedded:
+        # The scale curve: the same flow with 1, 2 and 4 worker pool processes behind 2 web processes.
+        figures["scale"] = {}
+        for workers in SCALE_WORKERS:
+            processes = _start(causeway, env, home, port, embedded=False, workers=workers)
+            try:
+                _ready(url, causeway, env)
+                _measure(url, token, secret, 20, 4)
+                figures["scale"][str(workers)] = _measure(url, token, secret, JOBS_SCALE, CLIENTS)
+            finally:
+                for process in processes:
+                    _stop(process)
+    figures["counts"] = counts.per_job(token, secret)
+    figures["overhead"] = scenarios.step_overhead(recipe)
+    figures["raw"] = _raw_celery(env, settings.CELERY_BROKER_URL, home)
     print(json.dumps(figures))
 
 
@@ -477,6 +515,39 @@ def report(results: dict[str, dict[str, Any]]) -> None:
                 f"{label:<20} {side:<7} {c['round_trips']:>11.1f} {c['commits']:>8.1f} {c['seals']:>6.1f}"
                 f" {c['opens']:>6.1f} {c['messages']:>8.1f}"
             )
+    print()
+    print("answering the caller (webhook set to respond with the HTTP call's result), one client")
+    for label, figures in results.items():
+        r = figures["respond"]
+        print(
+            f"{label:<20} {r['calls_per_second']:>6.1f} calls/s"
+            f"  p50 {r['p50_ms']:>6.1f} ms  p99 {r['p99_ms']:>6.1f} ms"
+        )
+    print()
+    print(f"engine overhead, a job of {OVERHEAD_STEPS} light steps (map, condition) run start to finish")
+    for label, figures in results.items():
+        o = figures["overhead"]
+        print(f"{label:<20} {o['ms_per_step']:>6.2f} ms per step  ({o['ms_per_job']:.0f} ms per job)")
+    for label, figures in results.items():
+        if "open_loop" in figures:
+            o = figures["open_loop"]
+            samples = o["memory_samples"]
+            print()
+            print(
+                f"open loop, {label}: {o['offered']} calls offered at {o['offered_rate']:.0f}/s;"
+                f" {o['accepted']} accepted, {o['refused']} refused, {o['failed']} failed;"
+                f" accepted to finished p50 {o['p50_ms']:.0f} ms, p99 {o['p99_ms']:.0f} ms;"
+                f" memory (RSS) {samples[0]:.0f} MB at the start, {max(samples):.0f} MB at most,"
+                f" {samples[-1]:.0f} MB at the end"
+            )
+        if "scale" in figures:
+            print()
+            print(f"scale curve, {label}: 2 web processes, {CLIENTS} clients, {JOBS_SCALE} jobs")
+            for workers, f in figures["scale"].items():
+                print(
+                    f"  {workers} worker pool process(es): {f['jobs_per_second']:>6.1f} jobs/s"
+                    f"  ({f['jobs_per_second'] / figures['raw']:.2f} x raw)  p50 {f['p50_ms']:.0f} ms"
+                )
     print()
     print("resident memory after the 32-client run, per process")
     for label, figures in results.items():

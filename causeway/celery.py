@@ -42,6 +42,24 @@ def broker_prepare() -> None:
             queue(connection.default_channel).declare()
 
 
+def beat_in_thread() -> None:
+    """Run beat in a thread of this worker once it is ready, stopped with it: one process fewer on a
+    single machine. Only one beat may run per installation, so only one worker may do this."""
+    from celery.beat import EmbeddedService
+    from django.conf import settings
+
+    service = EmbeddedService(app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME)
+
+    def start(**kwargs: Any) -> None:
+        service.start()
+
+    def stop(**kwargs: Any) -> None:
+        service.stop()
+
+    signals.worker_ready.connect(start, weak=False)
+    signals.worker_shutdown.connect(stop, weak=False)
+
+
 def _mask_worker_logs(**kwargs: Any) -> None:
     # Celery replaces the root logger's handlers with its own; they mask like every other (rule 13).
     from causeway.vault.masking import attach_masking_filter

@@ -34,6 +34,9 @@ TLS_KEY = env_path("CAUSEWAY_TLS_KEY", HOME / "tls" / "localhost.key")
 AUDIT_CHECKPOINT_FILE = env_path("CAUSEWAY_AUDIT_CHECKPOINT_FILE", HOME / "audit-checkpoints.jsonl")
 WEB_BIND = env_str("CAUSEWAY_WEB_BIND", "127.0.0.1:8443")
 WEB_WORKERS = env_int("CAUSEWAY_WEB_WORKERS", 2, minimum=1, maximum=64)
+# `causeway up`'s web workers: one by default, which runs the jobs it starts in its own threads, so that
+# the whole embedded installation stays within about half a gigabyte.
+UP_WEB_WORKERS = env_int("CAUSEWAY_UP_WEB_WORKERS", 1, minimum=1, maximum=64)
 
 _secret_file = env_path("CAUSEWAY_SECRET_KEY_FILE", HOME / "secret-key.txt")
 SECRET_KEY = env_str("CAUSEWAY_SECRET_KEY", "")
@@ -117,6 +120,11 @@ DATABASES = {
         home=HOME,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The same SQLite, whose writers in one process queue on a lock (see causeway/sqlite/base.py);
+    # each thread keeps its connection, as a worker keeps its own on PostgreSQL.
+    DATABASES["default"]["ENGINE"] = "causeway.sqlite"
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -238,6 +246,14 @@ else:
 # The embedded broker is a table the worker polls; kombu's default of once a second hands each pool
 # process at most one job a second. A tenth of a second is a cheap indexed read on an idle table.
 BROKER_POLLING_INTERVAL = env_float("CAUSEWAY_BROKER_POLLING_INTERVAL", 0.1, minimum=0.01, maximum=5.0)
+# The web server's workers run the jobs they start in this many threads each, claimed and leased like a
+# worker's (the worker takes what they do not). On by default with the embedded broker, where it saves a
+# job the broker's SQLite table; at scale the jobs go through Celery. A webhook whose caller waits for the
+# job's answer always has it run by the web process holding the call.
+JOBS_IN_WEB = env_bool("CAUSEWAY_JOBS_IN_WEB", CELERY_BROKER_URL.startswith("sqla+sqlite"))
+JOB_THREADS = env_int("CAUSEWAY_JOB_THREADS", 4, minimum=1, maximum=64)
+# Jobs queued in one web process beyond this go to the broker instead.
+JOB_THREADS_QUEUE = env_int("CAUSEWAY_JOB_THREADS_QUEUE", 256, minimum=1, maximum=100000)
 CELERY_WORKER_CONCURRENCY = env_int("CAUSEWAY_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
 # Jobs (rule 15). A worker holds a job by a lease it renews while it runs; the reaper gives a job whose
 # lease ran out to another worker, or fails it after JOB_MAX_ATTEMPTS claims.

@@ -81,6 +81,13 @@ def require_staff(actor: object) -> None:
         raise NotFound("page")
 
 
+def require_platform(actor: Actor | None) -> None:
+    """The platform's own acts (workspaces, platform invitations): staff's, or the operator's command
+    line. Anyone else is answered as if the page did not exist, as the routes answer them."""
+    if not is_system(actor):
+        require_staff(actor)
+
+
 def actor_of(who: object) -> Actor | None:
     """The acting identity behind a request's user or token; None for an anonymous visitor."""
     return who if isinstance(who, User | ServiceAccount | SystemActor) else None

@@ -6,28 +6,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.utils.text import slugify
+from django.utils import timezone
 
 from causeway.access import giving, policy
 from causeway.access.errors import NotFound
-from causeway.access.models import EnvironmentPolicy, Group, GroupMember, Role
-from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, Environment, Perm
+from causeway.access.models import EnvironmentPolicy, Group, GroupMember
+from causeway.access.perms import CAPABILITY_NAMES, Environment, Perm
 from causeway.access.policy import Actor, uuid_or_none
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.vault.masking import register_value
 from causeway.workspaces import service_accounts as accounts
-from causeway.workspaces import services as workspace_services
 from causeway.workspaces.models import Membership, ServiceAccount, ServiceAccountToken, Workspace
 
-# What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
-CATALOGUE: tuple[Perm, ...] = tuple(
-    p for p in Perm if p in SYSTEM_ROLES["analyst"] and p is not Perm.WORKSPACE_VIEW
-)
 NAME_MAX = 100
 
 
@@ -40,7 +37,7 @@ def require(actor: Actor | None, workspace: Workspace, perm: Perm) -> None:
     policy.require_in(actor, workspace, perm)
 
 
-def _name(value: Any) -> str:
+def clean_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError({"name": "a name is required"})
     clean: str = value.strip()
@@ -59,218 +56,6 @@ def hidden(actor: Actor | None, model: Any, pk: uuid.UUID | None, need: Perm, wh
     if found is not None and workspace_id is not None:
         policy.deny_hidden(actor, Workspace.objects.get(pk=workspace_id), found, need)
     return NotFound(what)
-
-
-# Roles.
-
-
-def clean_role_permissions(raw: Iterable[Any]) -> list[str]:
-    """The permissions of a custom role: known, from the catalogue, never an Admin-only power (rule 3)."""
-    known = {p.value: p for p in Perm}
-    chosen: set[Perm] = set()
-    for value in raw:
-        perm = known.get(str(value))
-        if perm is None:
-            raise ValidationError({"permissions": f"{value} is not a permission"})
-        if perm in ADMIN_ONLY:
-            raise ValidationError(
-                {"permissions": f"{perm} is an Admin-only power (rule 3): no custom role can hold it"}
-            )
-        if perm is Perm.WORKSPACE_VIEW:
-            continue
-        if perm not in CATALOGUE:
-            raise ValidationError({"permissions": f"{perm} cannot be part of a custom role"})
-        chosen.add(perm)
-    return sorted(p.value for p in chosen)
-
-
-def _scope(workspace: Workspace, all_projects: bool, project_ids: Iterable[Any]) -> list[Any]:
-    if all_projects:
-        return []
-    from django.apps import apps
-
-    project_model = apps.get_model("recipes", "Project")
-    parsed = [uuid_or_none(ref) for ref in project_ids]
-    ids = {pk for pk in parsed if pk is not None}
-    if len(ids) != len(set(parsed)):
-        raise ValidationError({"projects": "a project is named by its id"})
-    found = list(project_model._default_manager.filter(workspace=workspace, pk__in=ids))
-    # Named by the ids the caller sent, and nothing more: whether another workspace holds one stays unsaid.
-    missing = sorted(str(pk) for pk in ids - {p.pk for p in found})
-    if len(missing) == 1:
-        raise ValidationError({"projects": f"project {missing[0]} is not in this workspace"})
-    if missing:
-        raise ValidationError({"projects": f"projects {', '.join(missing)} are not in this workspace"})
-    if not found:
-        raise ValidationError({"projects": "choose all projects, or at least one project"})
-    return found
-
-
-def roles_visible(actor: Actor, workspace: Workspace) -> QuerySet[Role]:
-    if not policy.may(actor, Perm.MEMBER_VIEW, workspace):
-        return Role.objects.none()
-    return policy.roles_assignable(workspace).prefetch_related("projects")
-
-
-def role_get(actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm.ROLE_MANAGE) -> Role:
-    """One of the workspace's custom roles, by id or key. System roles are not editable."""
-    require(actor, workspace, need)
-    pk = uuid_or_none(ref)
-    found = Role.objects.filter(workspace=workspace).filter(Q(pk=pk) if pk else Q(key=str(ref))).first()
-    if found is None:
-        if Role.objects.filter(workspace__isnull=True, is_system=True, key=str(ref)).exists() or (
-            pk and Role.objects.filter(workspace__isnull=True, pk=pk).exists()
-        ):
-            raise ValidationError({"role": "system roles are fixed and cannot be changed"})
-        raise hidden(actor, Role, pk, need, "role")
-    return found
-
-
-@transaction.atomic
-def role_create(
-    *,
-    actor: Actor,
-    workspace: Workspace,
-    name: str,
-    permissions: Iterable[Any],
-    all_projects: bool = True,
-    project_ids: Iterable[Any] = (),
-) -> Role:
-    require(actor, workspace, Perm.ROLE_MANAGE)
-    name = _name(name)
-    perms = clean_role_permissions(permissions)
-    projects = _scope(workspace, all_projects, project_ids)
-    giving.require_may_give_permissions(
-        actor,
-        workspace,
-        [Perm(p) for p in perms],
-        all_projects=all_projects,
-        project_ids=[p.id for p in projects],
-    )
-    key = slugify(name)[:60] or "role"
-    if key in SYSTEM_ROLES:
-        raise ValidationError({"name": "is the name of a system role"})
-    role = Role(
-        workspace=workspace, key=key, name=name, is_system=False, permissions=perms, all_projects=all_projects
-    )
-    try:
-        with transaction.atomic():
-            role.save(force_insert=True)
-    except IntegrityError:
-        raise ValidationError({"name": "a role with this name already exists"}) from None
-    role.projects.set(projects)
-    audit_record(
-        actor=_audit_actor(actor),
-        action="role.created",
-        target=role,
-        workspace_id=workspace.id,
-        details=_role_details(role, projects),
-    )
-    return role
-
-
-def _role_details(role: Role, projects: list[Any]) -> dict[str, Any]:
-    return {
-        "key": role.key,
-        "permissions": list(role.permissions),
-        "all_projects": role.all_projects,
-        "projects": sorted(str(p.id) for p in projects),
-    }
-
-
-@transaction.atomic
-def role_update(
-    *,
-    actor: Actor,
-    role: Role,
-    name: str | None = None,
-    permissions: Iterable[Any] | None = None,
-    all_projects: bool | None = None,
-    project_ids: Iterable[Any] | None = None,
-) -> Role:
-    if role.is_system or role.workspace is None:
-        raise ValidationError({"role": "system roles are fixed and cannot be changed"})
-    workspace = role.workspace
-    require(actor, workspace, Perm.ROLE_MANAGE)
-    locked = Role.objects.select_for_update().get(pk=role.pk)
-    before = _role_details(locked, list(locked.projects.all()))
-    if name is not None:
-        locked.name = _name(name)
-    if permissions is not None:
-        locked.permissions = clean_role_permissions(permissions)
-    if all_projects is not None:
-        locked.all_projects = all_projects
-    if all_projects is not None or project_ids is not None:
-        projects = _scope(
-            workspace, locked.all_projects, project_ids or [p.id for p in locked.projects.all()]
-        )
-    else:
-        projects = list(locked.projects.all())
-    if permissions is not None or all_projects is not None or project_ids is not None:
-        # A role whose permissions or scope change is given anew to everyone holding it.
-        giving.require_may_give_permissions(
-            actor,
-            workspace,
-            locked.perms,
-            all_projects=locked.all_projects,
-            project_ids=[p.id for p in projects],
-        )
-    locked.save()
-    locked.projects.set(projects)
-    audit_record(
-        actor=_audit_actor(actor),
-        action="role.updated",
-        target=locked,
-        workspace_id=workspace.id,
-        details={"before": before, "after": _role_details(locked, projects)},
-    )
-    return locked
-
-
-@transaction.atomic
-def role_delete(*, actor: Actor, role: Role) -> None:
-    if role.is_system or role.workspace is None:
-        raise ValidationError({"role": "system roles are fixed and cannot be deleted"})
-    require(actor, role.workspace, Perm.ROLE_MANAGE)
-    if Membership.objects.filter(role=role).exists():
-        raise ValidationError({"role": "members still hold this role; give them another role first"})
-    target = role.audit_target
-    workspace_id = role.workspace_id
-    role.delete()
-    audit_record(actor=_audit_actor(actor), action="role.deleted", target=target, workspace_id=workspace_id)
-
-
-# Members' roles and invitations: the workspace's services make the change; what may be given is
-# asked here first.
-
-
-@transaction.atomic
-def member_role_change(
-    *, actor: Actor, workspace: Workspace, membership: Membership, role: str
-) -> Membership:
-    """Give a member another role, never one carrying more than the giver holds: so nobody changes
-    their own role upward either."""
-    require(actor, workspace, Perm.MEMBER_MANAGE)
-    if membership.workspace_id != workspace.id:
-        raise NotFound("member")
-    found = policy.roles_assignable(workspace).filter(key=role).first()
-    if found is not None:
-        giving.require_may_give_roles(actor, workspace, [found])
-    return workspace_services.member_role_change(actor=actor, membership=membership, role=role)
-
-
-@transaction.atomic
-def workspace_invitation_create(
-    *, actor: Actor, workspace: Workspace, email: str, role: str
-) -> workspace_services.IssuedInvitation:
-    """Invite someone with a role the inviter could give them as a member."""
-    require(actor, workspace, Perm.MEMBER_MANAGE)
-    found = Role.objects.filter(workspace__isnull=True, is_system=True, key=role).first()
-    if found is not None:
-        giving.require_may_give_roles(actor, workspace, [found])
-    return workspace_services.workspace_invitation_create(
-        actor=actor, workspace=workspace, email=email, role=role
-    )
 
 
 # Groups.
@@ -296,7 +81,7 @@ def group_get(actor: Actor, workspace: Workspace, ref: Any, *, need: Perm = Perm
 @transaction.atomic
 def group_create(*, actor: Actor, workspace: Workspace, name: str) -> Group:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    group = Group(workspace=workspace, name=_name(name))
+    group = Group(workspace=workspace, name=clean_name(name))
     try:
         with transaction.atomic():
             group.save(force_insert=True)
@@ -310,7 +95,7 @@ def group_create(*, actor: Actor, workspace: Workspace, name: str) -> Group:
 def group_rename(*, actor: Actor, group: Group, name: str) -> Group:
     require(actor, group.workspace, Perm.MEMBER_MANAGE)
     before = group.name
-    group.name = _name(name)
+    group.name = clean_name(name)
     try:
         with transaction.atomic():
             group.save(update_fields=["name"])
@@ -323,6 +108,18 @@ def group_rename(*, actor: Actor, group: Group, name: str) -> Group:
         workspace_id=group.workspace_id,
         details={"from": before, "to": group.name},
     )
+    return group
+
+
+@transaction.atomic
+def group_update(
+    *, actor: Actor, group: Group, name: str | None = None, roles: Iterable[str] | None = None
+) -> Group:
+    """Rename a group and set its roles in one transaction: both change, or neither does."""
+    if name is not None:
+        group = group_rename(actor=actor, group=group, name=name)
+    if roles is not None:
+        group = group_roles_set(actor=actor, group=group, roles=roles)
     return group
 
 
@@ -509,31 +306,105 @@ def service_account_token_get(
     return found
 
 
+def _account_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({"name": "a name is required"})
+    clean: str = value.strip()
+    if len(clean) > NAME_MAX or any(ord(ch) < 32 for ch in clean):
+        raise ValidationError({"name": f"at most {NAME_MAX} characters, no control characters"})
+    return clean
+
+
+@transaction.atomic
 def service_account_create(*, actor: Actor, workspace: Workspace, name: str) -> ServiceAccount:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_create(actor=_audit_actor(actor), workspace=workspace, name=name)
+    account = ServiceAccount(
+        workspace=workspace,
+        name=_account_name(name),
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    try:
+        with transaction.atomic():
+            account.save(force_insert=True)
+    except IntegrityError:
+        raise ValidationError({"name": "a service account with this name already exists"}) from None
+    audit_record(actor=actor, action="service_account.created", target=account, workspace_id=workspace.id)
+    return account
 
 
+@transaction.atomic
 def service_account_set_enabled(
     *, actor: Actor, workspace: Workspace, account: ServiceAccount, enabled: bool
 ) -> ServiceAccount:
+    """Disable (its tokens stop working on the next request) or enable a service account again."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_set_enabled(
-        actor=_audit_actor(actor), service_account=account, enabled=enabled
+    locked = ServiceAccount.objects.select_for_update().get(pk=account.pk, workspace=workspace)
+    if enabled == locked.is_active:
+        return locked
+    locked.disabled_at = None if enabled else timezone.now()
+    locked.save(update_fields=["disabled_at"])
+    audit_record(
+        actor=actor,
+        action="service_account.enabled" if enabled else "service_account.disabled",
+        target=locked,
+        workspace_id=locked.workspace_id,
     )
+    return locked
 
 
+@transaction.atomic
 def service_account_token_create(
     *, actor: Actor, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
 ) -> tuple[ServiceAccountToken, str]:
+    """A new token and its secret, which is never shown again."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_token_create(
-        actor=_audit_actor(actor), service_account=account, name=name, expires_in_days=expires_in_days
+    if account.workspace_id != workspace.id:
+        raise NotFound("service account")
+    name = _account_name(name)
+    days = f"Expiry must be between 1 and {accounts.TOKEN_MAX_DAYS} days."
+    if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
+        raise ValidationError({"expires_in_days": days})
+    if not 1 <= expires_in_days <= accounts.TOKEN_MAX_DAYS:
+        raise ValidationError({"expires_in_days": days})
+    if not account.is_active:
+        raise ValidationError({"service_account": "is disabled; enable it before making tokens"})
+    prefix, secret = accounts.token_secret()
+    token = ServiceAccountToken.objects.create(
+        service_account=account,
+        name=name,
+        prefix=prefix,
+        digest=accounts.digest(secret),
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
     )
+    audit_record(
+        actor=actor,
+        action="service_account_token.created",
+        target=token,
+        workspace_id=account.workspace_id,
+        details={"service_account": account.name, "expires_at": token.expires_at.isoformat()},
+    )
+    register_value(f"sa-token:{prefix}", secret)
+    return token, secret
 
 
+@transaction.atomic
 def service_account_token_revoke(
     *, actor: Actor, workspace: Workspace, token: ServiceAccountToken
 ) -> ServiceAccountToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    return accounts.service_account_token_revoke(actor=_audit_actor(actor), token=token)
+    locked = (
+        ServiceAccountToken.objects.select_for_update()
+        .select_related("service_account")
+        .get(pk=token.pk, service_account__workspace=workspace)
+    )
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="service_account_token.revoked",
+            target=locked,
+            workspace_id=locked.service_account.workspace_id,
+            details={"service_account": locked.service_account.name},
+        )
+    return locked

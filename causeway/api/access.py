@@ -27,7 +27,7 @@ from causeway.api.schemas import (
     name_field,
     stated,
 )
-from causeway.recipes import grants, review
+from causeway.recipes import grants, review, roles
 from causeway.recipes import policy as recipes_policy
 from causeway.workspaces.models import ServiceAccount
 from causeway.workspaces.service_accounts import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
@@ -40,9 +40,7 @@ Strict = StrictIn
 RolePermission = Annotated[
     str,
     Field(
-        json_schema_extra={
-            "enum": sorted({p.value for p in services.CATALOGUE} | {Perm.WORKSPACE_VIEW.value})
-        }
+        json_schema_extra={"enum": sorted({p.value for p in roles.CATALOGUE} | {Perm.WORKSPACE_VIEW.value})}
     ),
 ]
 RoleKey = Annotated[str, Field(max_length=60, pattern=r"^[-a-z0-9_]+$", description="a role's key")]
@@ -249,7 +247,7 @@ def _ws(request: HttpRequest) -> Any:
 )
 @operation(need=Perm.MEMBER_VIEW)
 def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Role]:
-    return list(services.roles_visible(_actor(request), _ws(request)))
+    return list(roles.roles_visible(_actor(request), _ws(request)))
 
 
 @router.post(
@@ -259,7 +257,7 @@ def role_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Role]:
 )
 @operation(need=Perm.ROLE_MANAGE)
 def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) -> Status[Role]:
-    role = services.role_create(
+    role = roles.role_create(
         actor=_actor(request),
         workspace=_ws(request),
         name=body.name,
@@ -277,8 +275,8 @@ def role_create(request: HttpRequest, workspace_id: WorkspaceRef, body: RoleIn) 
 )
 @operation(need=Perm.ROLE_MANAGE)
 def role_update(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref, body: RolePatch) -> Role:
-    role = services.role_get(_actor(request), _ws(request), role_id)
-    role = services.role_update(
+    role = roles.role_get(_actor(request), _ws(request), role_id)
+    role = roles.role_update(
         actor=_actor(request),
         role=role,
         name=body.name,
@@ -296,8 +294,8 @@ def role_update(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref, 
 )
 @operation(need=Perm.ROLE_MANAGE)
 def role_delete(request: HttpRequest, workspace_id: WorkspaceRef, role_id: Ref) -> Status[None]:
-    role = services.role_get(_actor(request), _ws(request), role_id)
-    services.role_delete(actor=_actor(request), role=role)
+    role = roles.role_get(_actor(request), _ws(request), role_id)
+    roles.role_delete(actor=_actor(request), role=role)
     return Status(204, None)
 
 
@@ -341,11 +339,7 @@ def group_get(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref) -
 def group_update(request: HttpRequest, workspace_id: WorkspaceRef, group_id: Ref, body: GroupPatch) -> Group:
     actor = _actor(request)
     group = services.group_get(actor, _ws(request), group_id, need=Perm.MEMBER_MANAGE)
-    if body.name is not None:
-        group = services.group_rename(actor=actor, group=group, name=body.name)
-    if body.roles is not None:
-        group = services.group_roles_set(actor=actor, group=group, roles=body.roles)
-    return group
+    return services.group_update(actor=actor, group=group, name=body.name, roles=body.roles)
 
 
 @router.delete(

@@ -29,6 +29,7 @@ from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Folder, LookupTable, Project, Recipe, RecipeVersion
 from causeway.recipes.schema import DefinitionDocument, blank_definition
 from causeway.recipes.services import EXPORT_FORMAT
+from causeway.runs import triggers
 
 router = Router(tags=["recipes"])
 WS = "/workspaces/{workspace_id}"
@@ -491,7 +492,7 @@ def recipe_diff(
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_start(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Recipe:
-    return services.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id))
+    return triggers.recipe_start(actor=_actor(request), recipe=_recipe(request, recipe_id))
 
 
 @router.post(

@@ -9,10 +9,10 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from causeway.access import secrets
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import SEGMENT_PATTERN, Host, StrictIn, WorkspaceRef, answers, stated
+from causeway.recipes import secrets
 from causeway.vault.secrets import MAX_ALLOWED_HOSTS, MAX_VALUE_LENGTH
 
 router = Router(tags=["vault"])

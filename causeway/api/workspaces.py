@@ -13,8 +13,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from causeway.access import members as services
 from causeway.access import policy
-from causeway.access import services as access_services
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import (
@@ -29,7 +29,7 @@ from causeway.api.schemas import (
     stated,
 )
 from causeway.connections import outbound
-from causeway.workspaces import selectors, services
+from causeway.workspaces import selectors
 from causeway.workspaces.models import (
     SESSION_TIMEOUT_MAX,
     SESSION_TIMEOUT_MIN,
@@ -263,7 +263,7 @@ def member_update(
 ) -> Membership:
     actor = request.auth  # type: ignore[attr-defined]
     membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
-    changed = access_services.member_role_change(
+    changed = services.member_role_change(
         actor=actor,
         workspace=request.workspace,  # type: ignore[attr-defined]
         membership=membership,
@@ -292,7 +292,7 @@ def member_delete(request: HttpRequest, workspace_id: WorkspaceRef, member_id: O
 def workspace_invitation_create(
     request: HttpRequest, workspace_id: WorkspaceRef, body: WorkspaceInvitationIn
 ) -> Status[Shown]:
-    issued = access_services.workspace_invitation_create(
+    issued = services.workspace_invitation_create(
         actor=request.auth,  # type: ignore[attr-defined]
         workspace=request.workspace,  # type: ignore[attr-defined]
         email=body.email,

@@ -20,6 +20,7 @@ from gunicorn.http import wsgi
 
 from causeway.cli import checks
 from causeway.logfilters import redact_url_secrets
+from causeway.runs import local
 from causeway.vault.masking import attach_masking_filter, mask
 from causeway.vault.tls import server_tls_context
 
@@ -138,10 +139,12 @@ class RedactingAccessLogger(glogging.Logger):  # type: ignore[misc]
         return atoms
 
 
-def _mask_worker_logs(worker: Any) -> None:
+def _worker_loaded(worker: Any) -> None:
     # gunicorn's own handlers (the access log prints each request line, query string included) are
     # made outside Django's LOGGING, so they get the masking filter here, once the worker has loaded.
     attach_masking_filter()
+    # The worker runs the jobs it starts (when CAUSEWAY_JOBS_IN_WEB says so).
+    local.enable()
 
 
 class AnonymousResponse(wsgi.Response):  # type: ignore[misc]
@@ -196,6 +199,6 @@ def serve(*, bind: Bind, workers: int) -> None:
             # directory, and is a management door Causeway does not use; several servers on one
             # machine would also contend for it.
             "control_socket_disable": True,
-            "post_worker_init": _mask_worker_logs,
+            "post_worker_init": _worker_loaded,
         }
     ).run()

@@ -1,8 +1,14 @@
-"""`causeway up`'s supervisor: runs web, worker and beat as children and stops them together."""
+"""`causeway up`'s supervisor: runs web and worker as children and stops them together.
+
+It imports the standard library only: `causeway up` prepares the installation, then replaces itself with
+this module run as a script (`run_detached`), so the process that stays for the installation's whole life
+holds a few megabytes rather than all of Django.
+"""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import ssl
@@ -121,3 +127,39 @@ def health_answers(url: str, *, cafile: str) -> Callable[[], bool]:
             connection.close()
 
     return check
+
+
+def run_detached(
+    *, children: list[tuple[str, list[str]]], url: str, local_url: str, cafile: str, created: bool
+) -> None:
+    """Replace this process with the supervisor alone (same pid, a fresh interpreter)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    config = {"children": children, "url": url, "local_url": local_url, "cafile": cafile, "created": created}
+    os.execv(sys.executable, [sys.executable, "-I", __file__, json.dumps(config)])  # noqa: S606
+
+
+def _main(config: dict[str, object]) -> int:
+    children = [Child(str(name), list(argv)) for name, argv in config["children"]]  # type: ignore[attr-defined]
+    names = [child.name for child in children]
+
+    def ready() -> None:
+        sys.stdout.write(f"Causeway is ready: {config['url']}\n")
+        if config["created"]:
+            sys.stdout.write("Sign in with the staff user and one-time password printed above.\n")
+        sys.stdout.write(f"Ctrl-C stops {' and '.join(names)}.\n")
+        sys.stdout.flush()
+
+    supervisor = Supervisor(
+        children=children,
+        ready=health_answers(str(config["local_url"]), cafile=str(config["cafile"])),
+        on_ready=ready,
+    )
+    status = supervisor.run()
+    if status == 0:
+        sys.stdout.write(f"Stopped {' and '.join(names)}.\n")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(json.loads(sys.argv[1])))

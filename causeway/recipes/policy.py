@@ -10,6 +10,7 @@ the actor already may see it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from causeway.access.models import RecipeGrant
 from causeway.access.perms import RECIPE_SCOPED, Perm, granted
@@ -96,51 +97,54 @@ def recipe_holding(recipe: Recipe, st: Standing) -> Holding:
 
 # Getters.
 
+C = TypeVar("C", Project, Folder, LookupTable, Recipe)
+
+
+def _get(
+    model: type[C],
+    actor: Actor | None,
+    workspace: Workspace,
+    ref: object,
+    *,
+    need: Perm,
+    view: Perm,
+    what: str,
+) -> C:
+    """The object if the actor may `need` it. Without `view` it is NotFound (rule 9); with `view` but
+    without `need`, Forbidden naming the permission."""
+    pk = uuid_or_none(ref)
+    related = ["workspace"] if model is Project else ["project", "workspace"]
+    found = model.objects.select_related(*related).filter(pk=pk).first() if pk else None
+    in_workspace(actor, workspace, found, need, what)
+    assert found is not None  # nosec B101
+    require(actor, need, found, what=what, view=view)
+    return found
+
 
 def recipe_get(
     actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.RECIPE_VIEW
 ) -> Recipe:
-    """The recipe if the actor may `need` it. Without read it is NotFound (rule 9); with read but
-    without `need`, Forbidden naming the permission."""
-    pk = uuid_or_none(ref)
-    found = Recipe.objects.select_related("project", "workspace").filter(pk=pk).first() if pk else None
-    in_workspace(actor, workspace, found, need, "recipe")
-    assert found is not None  # nosec B101
-    require(actor, need, found, what="recipe", view=Perm.RECIPE_VIEW)
-    return found
+    return _get(Recipe, actor, workspace, ref, need=need, view=Perm.RECIPE_VIEW, what="recipe")
 
 
 def project_get(
     actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.PROJECT_VIEW
 ) -> Project:
-    pk = uuid_or_none(ref)
-    found = Project.objects.select_related("workspace").filter(pk=pk).first() if pk else None
-    in_workspace(actor, workspace, found, need, "project")
-    assert found is not None  # nosec B101
-    require(actor, need, found, what="project", view=Perm.PROJECT_VIEW)
-    return found
+    return _get(Project, actor, workspace, ref, need=need, view=Perm.PROJECT_VIEW, what="project")
 
 
 def folder_get(
     actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.FOLDER_VIEW
 ) -> Folder:
-    pk = uuid_or_none(ref)
-    found = Folder.objects.select_related("project", "workspace").filter(pk=pk).first() if pk else None
-    in_workspace(actor, workspace, found, need, "folder")
-    assert found is not None  # nosec B101
-    require(actor, need, found, what="folder", view=Perm.FOLDER_VIEW)
-    return found
+    return _get(Folder, actor, workspace, ref, need=need, view=Perm.FOLDER_VIEW, what="folder")
 
 
 def lookup_table_get(
     actor: Actor | None, workspace: Workspace, ref: object, *, need: Perm = Perm.LOOKUP_TABLE_VIEW
 ) -> LookupTable:
-    pk = uuid_or_none(ref)
-    found = LookupTable.objects.select_related("project", "workspace").filter(pk=pk).first() if pk else None
-    in_workspace(actor, workspace, found, need, "lookup table")
-    assert found is not None  # nosec B101
-    require(actor, need, found, what="lookup table", view=Perm.LOOKUP_TABLE_VIEW)
-    return found
+    return _get(
+        LookupTable, actor, workspace, ref, need=need, view=Perm.LOOKUP_TABLE_VIEW, what="lookup table"
+    )
 
 
 def require_on_project(actor: Actor | None, workspace: Workspace, project: Project, need: Perm) -> None:

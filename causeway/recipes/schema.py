@@ -10,6 +10,8 @@ Triggers (`type`):
 - `schedule`: `cron` (five fields), `timezone` (an IANA name, default UTC), `missed` ("skip" or
   "catch_up": after downtime, skip the missed runs or run once for them).
 - `webhook`: a unique URL per recipe; calls must be signed with the recipe's signing secret.
+  `respond` (default false): the caller waits for the job's answer (its `respond` step, or else its
+  last step's output), at most `respond_timeout_seconds` (default 30); past that it gets 202.
 - `poll`: `url`, `method` (GET or POST), `headers`, `items` (a dotted path to the list in the JSON
   answer; empty if the answer is the list), `key` (the field naming each item), `interval_seconds`.
 
@@ -26,6 +28,8 @@ Steps, each with an `id` unique in the recipe (`[a-z][a-z0-9_]*`) and an optiona
 - `condition`: `if` (an expression), `then` and `else` (lists of steps).
 - `foreach`: `items` (an expression giving a list), `as` (the loop variable's name), `steps`.
 - `stop`: `message` (template): the job ends failed, with that message.
+- `respond`: `status` (a template giving 200-299 or 400-599), `headers` (name to template), `body`
+  (JSON whose strings are templates): the answer a waiting webhook caller gets; the job goes on.
 
 Templates are Jinja2 in the sandbox, over `trigger`, `steps` (each earlier step's output by id),
 `job`, and inside a for-each its variable; `secret.NAME` is allowed only in an http step's headers,
@@ -77,6 +81,9 @@ from pydantic_core import (
 
 MAX_STEPS: Final = 200
 MAX_DEPTH: Final = 5
+# The longest a webhook caller may be kept waiting for its job's answer.
+MAX_RESPOND_SECONDS: Final = 300
+RESPOND_SECONDS_DEFAULT: Final = 30
 MAX_TEMPLATE: Final = 20_000
 MAX_NAME: Final = 100
 MAX_DURATION_DEFAULT: Final = 3600
@@ -328,6 +335,14 @@ def _json_data(value: object, handler: ValidatorFunctionWrapHandler) -> object:
         return handler(value)
     except ValidationError:
         raise _refused("must be JSON data") from None
+
+
+def _is_false(value: object) -> bool:
+    return value is False
+
+
+def _is_default_respond_seconds(value: object) -> bool:
+    return value == RESPOND_SECONDS_DEFAULT
 
 
 def _is_none(value: object) -> bool:
@@ -638,6 +653,19 @@ class WebhookTrigger(Trigger):
     model_config = ConfigDict(title="Webhook")
 
     type: Literal["webhook"] = "webhook"
+    # Left out of the stored JSON at their defaults, so webhook triggers stored before read the same.
+    respond: Annotated[bool, BeforeValidator(bool)] = Field(
+        default=False,
+        title="Respond with the result",
+        description="the caller waits for the job: the answer of its respond step, or its last step's output",
+        exclude_if=_is_false,
+    )
+    respond_timeout_seconds: Annotated[int, Between(1, MAX_RESPOND_SECONDS)] = Field(
+        default=RESPOND_SECONDS_DEFAULT,
+        title="Answer within (seconds)",
+        description="past this the caller gets 202 and the job's URL; the job goes on",
+        exclude_if=_is_default_respond_seconds,
+    )
 
 
 @TRIGGERS.register
@@ -828,6 +856,23 @@ class StopStep(Step):
 
     type: Literal["stop"] = "stop"
     message: Template = Field(title="Message")
+
+
+@STEPS.register
+class RespondStep(Step):
+    model_config = ConfigDict(title="Respond to the caller")
+
+    type: Literal["respond"] = "respond"
+    status: Template = Field(
+        default="200", title="Status", description="a template giving 200-299 or 400-599"
+    )
+    headers: Templates = Field(default_factory=dict, title="Headers")
+    body: Annotated[JsonValue, WrapValidator(_json_data)] = Field(
+        default="",
+        title="Body",
+        description="JSON whose strings are templates; the answer is always JSON",
+        json_schema_extra={"x-widget": "json"},
+    )
 
 
 # The definition.

@@ -160,8 +160,9 @@ def recipe_save(*, actor: Actor, recipe: Recipe, definition: Any, message: str =
 
 
 @transaction.atomic
-def recipe_start(*, actor: Actor, recipe: Recipe) -> Recipe:
-    """Activate the trigger on the current version (start needs execute on the recipe)."""
+def recipe_activate(*, actor: Actor, recipe: Recipe) -> Recipe:
+    """Mark the recipe started on its current version (`recipe:test`). Its trigger is armed by
+    `runs.triggers.recipe_start`, which calls this: that is how a recipe is started."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_TEST)
     locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
     locked.active = True

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import post_save
 
 
 class RunsConfig(AppConfig):
@@ -12,8 +11,3 @@ class RunsConfig(AppConfig):
     def ready(self) -> None:
         # Jobs answer the policy's `may` and `explain`.
         from causeway.runs import policy  # noqa: F401
-
-        # Recipes sit below runs and cannot call it: starting one is heard here instead.
-        from causeway.runs.triggers import on_recipe_saved
-
-        post_save.connect(on_recipe_saved, sender="recipes.Recipe", dispatch_uid="runs.recipe_started")

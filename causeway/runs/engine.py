@@ -26,6 +26,7 @@ from causeway.recipes.schema import (
     LookupReadStep,
     LookupWriteStep,
     MapStep,
+    RespondStep,
     Step,
     StopStep,
 )
@@ -48,10 +49,10 @@ class History:
 
     A light step (a mapping, a condition, a lookup read) has no effect outside the job, so a run that
     dies before its row is written only runs it again. Before a step that reaches outside (an HTTP call,
-    a lookup write) every row so far is written, that step's own `running` row with them: a resumed job
-    then goes on from there, with the same idempotency key and its tries counted. The rest is written
-    by whoever ends the job, in the transaction that finishes it (`runtime`), so the history and the
-    job's status are committed together, by the lease's holder only.
+    a connector action, a lookup write) every row so far is written, that step's own `running` row with
+    them: a resumed job then goes on from there, with the same idempotency key and its tries counted.
+    The rest is written by whoever ends the job, in the transaction that finishes it (`runtime`), so
+    the history and the job's status are committed together, by the lease's holder only.
     """
 
     def __init__(self, job: Job) -> None:
@@ -91,14 +92,22 @@ class History:
 
 
 def _reaches_outside(step: Step) -> bool:
-    return isinstance(step, HttpStep | LookupWriteStep)
+    return isinstance(step, HttpStep | ConnectorStep | LookupWriteStep)
+
+
+# Told the answer for a waiting caller: a respond step's (`final` False, as soon as it ran), or the last
+# step's output once every step ran (`final` True: the job has yet to be finished).
+Answer = Callable[[dict[str, Any], bool], None]
 
 
 class _Run:
-    def __init__(self, job: Job, heartbeat: Callable[[], None], history: History) -> None:
+    def __init__(
+        self, job: Job, heartbeat: Callable[[], None], history: History, answer: Answer | None
+    ) -> None:
         self.job = job
         self.heartbeat = heartbeat
         self.history = history
+        self.answer = answer
         self.rows = history.rows
         self.position = 0
         # Tries of each step made before this run (a resumed or re-run job), so attempts add up.
@@ -239,6 +248,8 @@ class _Run:
         # Later steps see what history holds (masked), fresh or resumed alike: a secret that came back
         # in an answer cannot travel on into a mapping, a lookup table or another host.
         outputs[step.id] = row.output
+        if isinstance(step, RespondStep) and self.answer is not None:
+            self.answer(row.output, False)
 
     def _dispatch(self, step: Step, context: dict[str, Any], path: str) -> StepResult:
         match step:
@@ -258,6 +269,8 @@ class _Run:
                 return runners.run_foreach(step, context)
             case StopStep():
                 return runners.run_stop(step, context)
+            case RespondStep():
+                return runners.run_respond(step, context)
         raise StepFailed(f"there is no runner for steps of type {step.type!r}")
 
     def _foreach(
@@ -303,12 +316,18 @@ class _Run:
         outputs[step.id] = row.output
 
 
-def execute(job: Job, *, heartbeat: Callable[[], None], history: History | None = None) -> None:
+def execute(
+    job: Job,
+    *,
+    heartbeat: Callable[[], None],
+    history: History | None = None,
+    answer: Answer | None = None,
+) -> None:
     """Run the job's version's steps; StepFailed (after recording it) when a step fails or stops the job.
 
     Steps that already succeeded (a resumed job) are not run again; their recorded outputs are reused.
     With `history`, rows not yet written stay in it for the caller to write as it ends the job; without,
-    they are written before this returns or raises.
+    they are written before this returns or raises. `answer` hears what a waiting caller is answered.
     """
     try:
         definition = definition_of(job.version)
@@ -316,10 +335,14 @@ def execute(job: Job, *, heartbeat: Callable[[], None], history: History | None 
         where = ", ".join(sorted(exc.message_dict))
         raise StepFailed(f"the version's definition cannot be read ({where})") from None
     kept = history if history is not None else History(job)
-    run = _Run(job, heartbeat, kept)
+    run = _Run(job, heartbeat, kept, answer)
+    outputs: dict[str, Any] = {}
     try:
-        run.walk(definition.steps, "", {}, {})
+        run.walk(definition.steps, "", outputs, {})
         heartbeat()
     finally:
         if history is None:
             kept.flush()
+    if answer is not None:
+        last = outputs.get(definition.steps[-1].id) if definition.steps else None
+        answer({"status": 200, "headers": {}, "body": last}, True)

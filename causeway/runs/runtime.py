@@ -36,7 +36,7 @@ from causeway.runs.models import FINISHED, Job, JobStatus
 from causeway.vault.masking import mask_text
 
 if TYPE_CHECKING:
-    from causeway.runs.engine import History
+    from causeway.runs.engine import Answer, History
 
 logger = logging.getLogger(__name__)
 
@@ -58,20 +58,24 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
 
-def dispatch(job_id: uuid.UUID | str) -> None:
-    """Hand the job to the broker. A broker that is down loses nothing: the job stays queued with
-    its `dispatched_at`, and the reaper sends it again once that is older than a lease."""
+def dispatch(job_id: uuid.UUID | str, *, waited: bool = False) -> None:
+    """Run the job in this process's job threads if it runs jobs (or the caller waits for the job),
+    else hand it to the broker. A broker that is down loses nothing: the job stays queued with its
+    `dispatched_at`, and the reaper sends it again once that is older than a lease."""
     from causeway.celery import app
+    from causeway.runs import local
 
+    if local.take(job_id, waited=waited):
+        return
     try:
         app.send_task(RUN_JOB_TASK, args=[str(job_id)])
     except Exception as exc:
         logger.warning("job %s: the broker did not take it (%s); the reaper will send it again", job_id, exc)
 
 
-def dispatch_on_commit(job_id: uuid.UUID | str) -> None:
+def dispatch_on_commit(job_id: uuid.UUID | str, *, waited: bool = False) -> None:
     """Dispatch once the caller's transaction commits, so no worker looks for a row that is not there."""
-    transaction.on_commit(lambda: dispatch(job_id))
+    transaction.on_commit(lambda: dispatch(job_id, waited=waited))
 
 
 # Versions never change once saved, so a worker reads and checks each one's definition once; the
@@ -280,8 +284,10 @@ class Heartbeat:
                 raise LeaseLost(str(self.claimed.job.pk))
 
 
-def run(job_id: uuid.UUID | str) -> str:
-    """Claim the job and run it through the engine; what happened, as one word (for logs and tests)."""
+def run(job_id: uuid.UUID | str, *, answer: Answer | None = None) -> str:
+    """Claim the job and run it through the engine; what happened, as one word (for logs and tests).
+
+    `answer` hears what a caller waiting for the job is to be answered (see `engine.execute`)."""
     from causeway.runs import engine
 
     claimed = claim(job_id)
@@ -296,7 +302,7 @@ def run(job_id: uuid.UUID | str) -> str:
     try:
         history = engine.History(job)
         try:
-            engine.execute(job, heartbeat=beat, history=history)
+            engine.execute(job, heartbeat=beat, history=history, answer=answer)
         except LeaseLost:
             # What the run still held is dropped: the job's new holder writes its own.
             logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)

@@ -87,8 +87,10 @@ def job_create(
     is_test: bool = False,
     version: RecipeVersion | None = None,
     rerun_of: Job | None = None,
+    waited: bool = False,
 ) -> Job:
-    """A queued job of the recipe, dispatched once the caller's transaction commits.
+    """A queued job of the recipe, dispatched once the caller's transaction commits (`waited`: run in
+    this process, whose caller waits for the job's answer).
 
     A user needs `recipe:test` for a test run (the current draft) and `recipe:run` otherwise (the
     started version, or the current one if the recipe was never started); a service account needs an
@@ -135,7 +137,7 @@ def job_create(
             workspace_id=workspace.id,
             details={"job": str(job.id), "version": chosen.number, "test": is_test},
         )
-    runtime.dispatch_on_commit(job.id)
+    runtime.dispatch_on_commit(job.id, waited=waited)
     return job
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from django.core.exceptions import ValidationError
 
 from causeway.access.errors import NotFound
 from causeway.access.policy import SystemActor
-from causeway.access.secrets import secret_use_for_destination
 from causeway.connections import outbound
 from causeway.recipes import services as recipes
 from causeway.recipes.definition import secret_names
@@ -34,9 +34,11 @@ from causeway.recipes.schema import (
     LookupStep,
     LookupWriteStep,
     MapStep,
+    RespondStep,
     Step,
     StopStep,
 )
+from causeway.recipes.secrets import secret_use_for_destination
 from causeway.runs import sandbox
 from causeway.runs.models import Job, SecretUse
 from causeway.vault.masking import mask_text, register_value
@@ -144,6 +146,58 @@ def run_map(step: MapStep, context: dict[str, Any]) -> StepResult:
 def run_stop(step: StopStep, context: dict[str, Any]) -> StepResult:
     message = _render_text(step.message, context, "message") or "the recipe stopped"
     return StepResult(input={"message": message}, output=None, failure=StepFailed(message))
+
+
+# respond
+
+# Headers an answer on Causeway's own origin may not carry: they would reach past the caller (cookies on
+# the origin, its security policy, caching) or describe the transport, which is the server's to write.
+# The body is always JSON, so its type is not the recipe's either.
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+RESERVED_HEADERS = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-security-policy",
+        "content-type",
+        "cross-origin-opener-policy",
+        "keep-alive",
+        "location",
+        "referrer-policy",
+        "refresh",
+        "server",
+        "set-cookie",
+        "strict-transport-security",
+        "transfer-encoding",
+        "upgrade",
+        "x-content-type-options",
+        "x-frame-options",
+    }
+)
+
+
+def respond_status(value: Any) -> int:
+    """The answer's status: a whole number in 200-299 or 400-599 (never a redirect)."""
+    text = str(value).strip()
+    if not text.isdigit() or not (200 <= int(text) <= 299 or 400 <= int(text) <= 599):
+        raise StepFailed(f"status: gives {text[:20]!r}; an answer's status is 200-299 or 400-599")
+    return int(text)
+
+
+def run_respond(step: RespondStep, context: dict[str, Any]) -> StepResult:
+    status = respond_status(_render_text(step.status, context, "status"))
+    headers: dict[str, str] = {}
+    for name, template in step.headers.items():
+        if not _HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
+            raise StepFailed(f"headers: {name[:100]!r} is not a header a recipe may set")
+        value = _render_text(template, context, f"headers.{name}")
+        if "\r" in value or "\n" in value:
+            raise StepFailed(f"headers.{name}: a header's value is one line")
+        headers[name] = value
+    body = _render_tree(step.body, context, "body")
+    answer = {"status": status, "headers": headers, "body": body}
+    return StepResult(input={"status": step.status, "headers": dict(step.headers)}, output=answer)
 
 
 # condition, foreach

@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
-from causeway.access.secrets import secret_use_for_destination
 from causeway.connections import outbound
 from causeway.recipes import policy as access
 from causeway.recipes.definition import trigger_load
@@ -38,6 +37,8 @@ from causeway.recipes.schema import (
     WebhookTrigger,
     type_of,
 )
+from causeway.recipes.secrets import secret_use_for_destination
+from causeway.recipes.services import recipe_activate
 from causeway.runs.models import Job, PolledItem, TriggerState, TriggerType
 from causeway.runs.services import job_create
 from causeway.vault.fields import blind_index
@@ -463,11 +464,13 @@ def recipe_started(*, recipe: Recipe) -> None:
         schedule_reset(recipe=recipe)
 
 
-def on_recipe_saved(sender: Any, instance: Recipe, update_fields: Any = None, **kwargs: Any) -> None:
-    # `recipe_start` saves `active` (with the version it starts); in its transaction, so a start that is
-    # rolled back leaves no endpoint and no schedule behind.
-    if instance.active and update_fields is not None and "active" in update_fields:
-        recipe_started(recipe=instance)
+@transaction.atomic
+def recipe_start(*, actor: Actor, recipe: Recipe) -> Recipe:
+    """Start the recipe on its current version and arm its trigger, in one transaction: a start that
+    is rolled back leaves no endpoint and no schedule behind."""
+    started = recipe_activate(actor=actor, recipe=recipe)
+    recipe_started(recipe=started)
+    return started
 
 
 # Beat.

@@ -18,7 +18,7 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any
@@ -75,10 +75,12 @@ class BadPayload(Exception):
 
 @dataclass(frozen=True)
 class WebhookReceipt:
-    """The job a call started; `repeated` when an earlier call with its Idempotency-Key started it."""
+    """The job a call started; `repeated` when an earlier call with its Idempotency-Key started it.
+    `respond_within`: seconds the caller waits for the job's answer, when the trigger says so."""
 
     job: Job
     repeated: bool
+    respond_within: float | None = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> tupl
     return timestamp, expected
 
 
-def _endpoint_for(token: str) -> WebhookEndpoint:
+def _endpoint_for(token: str) -> tuple[WebhookEndpoint, WebhookTrigger]:
     if not _TOKEN.match(token or ""):
         raise WebhookNotFound
     endpoint = (
@@ -258,7 +260,7 @@ def _endpoint_for(token: str) -> WebhookEndpoint:
         raise WebhookNotFound from None
     if not isinstance(trigger, WebhookTrigger):
         raise WebhookNotFound
-    return endpoint
+    return endpoint, trigger
 
 
 def _refuse(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
@@ -321,6 +323,7 @@ def _deliver(
     signature_digest: str,
     key_index: str,
     now: datetime,
+    waited: bool,
 ) -> WebhookReceipt:
     # The delivery's unique constraints, not a read before it, find a call seen before: the common
     # call, a new one, costs no lookup; a repeat rolls back its job and is answered below.
@@ -332,7 +335,11 @@ def _deliver(
         # The delivery is written with its job: two copies of one call racing each other start one.
         with transaction.atomic():
             job: Job = job_create(
-                actor=TRIGGER, recipe=endpoint.recipe, trigger_type=TriggerType.WEBHOOK.value, payload=payload
+                actor=TRIGGER,
+                recipe=endpoint.recipe,
+                trigger_type=TriggerType.WEBHOOK.value,
+                payload=payload,
+                waited=waited,
             )
             WebhookDelivery.objects.create(
                 endpoint=endpoint,
@@ -375,7 +382,7 @@ def webhook_receive(
     caller's allowance); or BadPayload. The caller admits the call first (`webhook_admit`).
     """
     now = now or timezone.now()
-    endpoint = _endpoint_for(token)
+    endpoint, trigger = _endpoint_for(token)
     secret = endpoint.signing_secret
     _remember(endpoint, secret)
     try:
@@ -386,17 +393,26 @@ def webhook_receive(
     payload = _payload(body)
     key_index = _idempotency_index(endpoint, idempotency_key)
     try:
-        return _deliver(
+        receipt = _deliver(
             endpoint,
             payload,
             signed_at=signed_at,
             signature_digest=sha256(digest.encode()).hexdigest(),
             key_index=key_index,
             now=now,
+            waited=trigger.respond,
         )
     except WebhookReplayed as replayed:
         _refuse(endpoint, replayed.reason, now)
         raise
+    if trigger.respond and not receipt.repeated:
+        return replace(receipt, respond_within=float(trigger.respond_timeout_seconds))
+    return receipt
+
+
+def job_url(job: Job) -> str:
+    """Where the job's caller (or anyone it tells, with a token that may see the job) finds it."""
+    return f"{settings.BASE_URL.rstrip('/')}/api/v1/workspaces/{job.workspace_id}/jobs/{job.id}"
 
 
 def webhook_deliveries_purge(*, now: datetime | None = None) -> int:

@@ -133,10 +133,10 @@ class RoleFactory(_ServiceMade):
 
     @classmethod
     def _make(cls, **kwargs: Any) -> Any:
-        from causeway.access import services
+        from causeway.recipes.roles import role_create
 
         projects = kwargs.pop("projects")
-        return services.role_create(
+        return role_create(
             actor=system_actor(),
             all_projects=projects is None,
             project_ids=[p.id for p in projects or ()],

@@ -77,9 +77,9 @@ class World:
 
 
 def build_world() -> World:
+    from causeway.access import members as ws_services
     from causeway.access import services
     from causeway.recipes.services import bookmark_add, lookup_row_put
-    from causeway.workspaces import services as ws_services
 
     system = system_actor()
     acme = cast(

@@ -24,7 +24,7 @@ from causeway.access.routes import operation
 from causeway.accounts.actors import SystemActor
 from causeway.api.auth import BearerToken
 from causeway.audit.models import AuditEvent
-from causeway.recipes import grants
+from causeway.recipes import grants, roles
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job
@@ -195,7 +195,7 @@ def test_explain_names_the_group_and_the_environment_ceiling(world: World) -> No
 def test_rule_03_custom_role_cannot_hold_key_management(world: World) -> None:
     admin = world.people["admin"]
     with pytest.raises(ValidationError, match="vault:key:manage"):
-        services.role_create(actor=admin, workspace=world.ws, name="Keys", permissions=["vault:key:manage"])
+        roles.role_create(actor=admin, workspace=world.ws, name="Keys", permissions=["vault:key:manage"])
     answer = api(
         world,
         "admin",
@@ -591,8 +591,8 @@ def test_mass_assignment_is_refused(world: World) -> None:
 
 def test_every_access_change_is_audited(world: World) -> None:
     admin, ws = world.people["admin"], world.ws
-    role = services.role_create(actor=admin, workspace=ws, name="Viewers", permissions=["recipe:view"])
-    services.role_update(actor=admin, role=role, permissions=["recipe:view", "job:view"])
+    role = roles.role_create(actor=admin, workspace=ws, name="Viewers", permissions=["recipe:view"])
+    roles.role_update(actor=admin, role=role, permissions=["recipe:view", "job:view"])
     group = services.group_create(actor=admin, workspace=ws, name="Ops")
     services.group_rename(actor=admin, group=group, name="Ops team")
     services.group_roles_set(actor=admin, group=group, roles=["viewers"])
@@ -601,7 +601,7 @@ def test_every_access_change_is_audited(world: World) -> None:
     grants.grant_set(actor=admin, workspace=ws, recipe=world.r2, group=group, capabilities=["read"])
     grants.grant_set(actor=admin, workspace=ws, recipe=world.r2, group=group, capabilities=[])
     services.group_delete(actor=admin, group=group)
-    services.role_delete(actor=admin, role=role)
+    roles.role_delete(actor=admin, role=role)
     account = services.service_account_create(actor=admin, workspace=ws, name="deployer")
     services.service_account_set_enabled(actor=admin, workspace=ws, account=account, enabled=False)
     recorded = actions(world)
@@ -757,3 +757,31 @@ def test_the_access_commands_list_and_change_what_the_pages_do(world: World) -> 
         run("roles", "list", "--workspace", "nowhere")
     with pytest.raises(CommandError, match="members still hold"):
         run("roles", "delete", "--workspace", slug, "scoped-builder")
+
+
+def test_a_group_renamed_with_roles_it_may_not_carry_keeps_its_name_and_roles(world: World) -> None:
+    """The group's name and roles change together or not at all."""
+    before = (world.group.name, sorted(world.group.roles.values_list("key", flat=True)))
+    refused = api(
+        world,
+        "admin",
+        "PATCH",
+        f"/workspaces/{world.ws.id}/groups/{world.group.id}",
+        {"name": "Renamed", "roles": ["admin"]},
+    )
+    assert refused.status_code == 400, refused.content
+    world.group.refresh_from_db()
+    assert (world.group.name, sorted(world.group.roles.values_list("key", flat=True))) == before
+    changed = api(
+        world,
+        "admin",
+        "PATCH",
+        f"/workspaces/{world.ws.id}/groups/{world.group.id}",
+        {"name": "Renamed", "roles": ["operator"]},
+    )
+    assert changed.status_code == 200, changed.content
+    world.group.refresh_from_db()
+    assert (world.group.name, sorted(world.group.roles.values_list("key", flat=True))) == (
+        "Renamed",
+        ["operator"],
+    )

@@ -19,19 +19,19 @@ import httpx
 import pytest
 from django.conf import settings
 
-from causeway.access.secrets import secret_write
 from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
+from causeway.recipes.secrets import secret_write
 from causeway.recipes.services import (
     lookup_row_get,
     lookup_table_create,
     project_create,
     recipe_create,
-    recipe_start,
 )
 from causeway.runs.models import FINISHED, Job, SecretUse, WebhookEndpoint
+from causeway.runs.triggers import recipe_start
 from causeway.runs.webhooks import sign, webhook_secret_rotate
 from causeway.testing import TEST_HOME, make_user, make_workspace, poll_until, process_env, start_worker
 from causeway.tests.at_rest import database_bytes, found_in, stored_forms

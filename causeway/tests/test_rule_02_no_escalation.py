@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from causeway.access import giving, policy, services
+from causeway.access import giving, members, policy, services
 from causeway.access.errors import Forbidden
 from causeway.access.models import Group, GroupMember, RecipeGrant, Role
 from causeway.access.perms import CAPABILITY_NAMES, Perm
@@ -367,7 +367,7 @@ def test_rule_02_no_escalation_invitation_role(world: World) -> None:
             assert page(world, who, "/members/invite", body).status_code == 403
     assert access_state() == before
     with pytest.raises(Forbidden):
-        services.workspace_invitation_create(
+        members.workspace_invitation_create(
             actor=world.people["analyst"], workspace=world.ws, email="accomplice@acme.test", role="admin"
         )
     with pytest.raises(Forbidden):

@@ -21,6 +21,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.test import RequestFactory
 
+from causeway.access.members import platform_invitation_create, workspace_invitation_create
 from causeway.accounts.models import ApiToken, User, email_index
 from causeway.accounts.selectors import user_by_email
 from causeway.accounts.services import profile_update, token_create, user_create
@@ -38,7 +39,6 @@ from causeway.vault.keysets import PLATFORM_PURPOSE, WORKSPACE_PURPOSE, keyring,
 from causeway.vault.rotation import RotationError, key_status, reencrypt, retire_key, rotate_keyset
 from causeway.vault.sealing import SealedValueError
 from causeway.workspaces.models import Invitation, invitation_email_index
-from causeway.workspaces.services import platform_invitation_create, workspace_invitation_create
 
 CANARY_FIRST = "Qzxcanaryfirstname"
 CANARY_LAST = "Qzxcanarylastname"

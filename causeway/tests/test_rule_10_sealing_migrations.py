@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from causeway.access.members import workspace_invitation_create
 from causeway.access.models import Role
 from causeway.accounts.models import ApiToken, User
 from causeway.accounts.services import token_create, user_create
@@ -32,7 +33,6 @@ from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.vault import keysets, mac
 from causeway.workspaces.models import Invitation, invitation_email_index
-from causeway.workspaces.services import workspace_invitation_create
 
 BEFORE_SEALING = [
     ("accounts", "0001_initial"),

@@ -26,9 +26,9 @@ import httpx
 import pytest
 from django.db import connection
 
-from causeway.access.secrets import secret_use_for_destination
 from causeway.accounts.services import token_create
 from causeway.audit.models import AuditEvent
+from causeway.recipes.secrets import secret_use_for_destination
 from causeway.testing import (
     STRONG_PASSWORD,
     TEST_HOME,

@@ -19,6 +19,7 @@ from causeway.access.perms import CAPABILITY_NAMES, Environment, Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
 from causeway.recipes import grants, review
 from causeway.recipes import policy as recipes_policy
+from causeway.recipes import roles as custom_roles
 from causeway.recipes.models import Project
 from causeway.web.access_forms import (
     CapabilitiesForm,
@@ -57,8 +58,8 @@ def _roles_page(
 ) -> HttpResponse:
     context = {
         **_base(request, workspace),
-        "roles": services.roles_visible(request.user, workspace),
-        "catalogue": services.CATALOGUE,
+        "roles": custom_roles.roles_visible(request.user, workspace),
+        "catalogue": custom_roles.CATALOGUE,
         "projects": Project.objects.visible_to(request.user, workspace=workspace).order_by(
             "environment", "name"
         ),
@@ -80,7 +81,7 @@ def role_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResp
     form = RoleForm(request.POST)
     try:
         form.is_valid()
-        role = services.role_create(actor=request.user, workspace=workspace, **form.values())
+        role = custom_roles.role_create(actor=request.user, workspace=workspace, **form.values())
     except ValidationError as exc:
         form.refuse(exc)
         return _roles_page(request, workspace, status=400, role_form=form, values=form.shown())
@@ -94,11 +95,11 @@ def role_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResp
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
 def role_update(request: AuthenticatedRequest, workspace: Workspace, role: Any) -> HttpResponse:
-    found = services.role_get(request.user, workspace, role)
+    found = custom_roles.role_get(request.user, workspace, role)
     form = RoleForm(request.POST)
     try:
         form.is_valid()
-        services.role_update(actor=request.user, role=found, **form.values())
+        custom_roles.role_update(actor=request.user, role=found, **form.values())
     except ValidationError as exc:
         return _roles_page(request, workspace, status=400, row_form=form.refuse(exc), row_pk=found.pk)
     except Forbidden as exc:
@@ -111,9 +112,9 @@ def role_update(request: AuthenticatedRequest, workspace: Workspace, role: Any) 
 @page(need=Perm.ROLE_MANAGE)
 @require_POST
 def role_delete(request: AuthenticatedRequest, workspace: Workspace, role: Any) -> HttpResponse:
-    found = services.role_get(request.user, workspace, role)
+    found = custom_roles.role_get(request.user, workspace, role)
     try:
-        services.role_delete(actor=request.user, role=found)
+        custom_roles.role_delete(actor=request.user, role=found)
     except ValidationError as exc:
         return _roles_page(request, workspace, status=400, role_errors={found.pk: _errors(exc)})
     messages.success(request, f"Role {found.name} deleted.")
@@ -129,7 +130,7 @@ def _groups_page(
     context = {
         **_base(request, workspace),
         "groups": services.groups_visible(request.user, workspace),
-        "roles": [r for r in services.roles_visible(request.user, workspace) if r.key != "admin"],
+        "roles": [r for r in custom_roles.roles_visible(request.user, workspace) if r.key != "admin"],
         "members": policy.memberships_visible(request.user, workspace),
         "service_accounts": services.service_accounts_visible(request.user, workspace),
         **extra,

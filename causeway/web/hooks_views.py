@@ -14,7 +14,7 @@ from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.audit.refusals import Throttled
 from causeway.recipes import policy as access
-from causeway.runs import webhooks
+from causeway.runs import local, webhooks
 from causeway.workspaces.models import Workspace
 
 
@@ -56,8 +56,22 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
         return _json(401, refused.reason)
     except webhooks.BadPayload as bad:
         return _json(400, str(bad))
+    if receipt.respond_within is not None:
+        return _answer(receipt)
     # A repeat of an Idempotency-Key is answered with the job its first call started.
     return JsonResponse({"job": str(receipt.job.id)}, status=200 if receipt.repeated else 202)
+
+
+def _answer(receipt: webhooks.WebhookReceipt) -> HttpResponse:
+    """The job's answer when it comes within the recipe's time; 202 with the job's URL otherwise."""
+    answer = local.wait(receipt.job.id, receipt.respond_within or 0)
+    if answer is None:
+        return JsonResponse({"job": str(receipt.job.id), "url": webhooks.job_url(receipt.job)}, status=202)
+    response = JsonResponse(answer.body, status=answer.status, safe=False)
+    for name, value in answer.headers.items():
+        response[name] = value
+    response["X-Causeway-Job"] = str(receipt.job.id)
+    return response
 
 
 def _page(

@@ -23,6 +23,7 @@ from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
 from causeway.recipes.schema import blank_definition
+from causeway.runs import triggers
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
 from causeway.web.forms import PageForm
@@ -413,7 +414,7 @@ def _recipe_action(
 @require_POST
 def recipe_start(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     return _recipe_action(
-        request, workspace, recipe, lambda r: services.recipe_start(actor=request.user, recipe=r), "Started."
+        request, workspace, recipe, lambda r: triggers.recipe_start(actor=request.user, recipe=r), "Started."
     )
 
 

@@ -11,9 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from causeway.access import policy, secrets
+from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
+from causeway.recipes import secrets
 from causeway.web.errors import masked_page
 from causeway.web.vault_forms import SecretDeleteForm, SecretForm
 from causeway.workspaces.models import Workspace

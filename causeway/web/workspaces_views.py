@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from causeway.access import members as services
 from causeway.access import policy
-from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
@@ -30,7 +30,7 @@ from causeway.web.workspaces_forms import (
     WorkspaceCreateForm,
     WorkspaceSettingsForm,
 )
-from causeway.workspaces import selectors, services
+from causeway.workspaces import selectors
 from causeway.workspaces.models import Workspace
 
 
@@ -94,7 +94,7 @@ def member_invite(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
     form = InviteForm(request.POST)
     try:
         form.is_valid()
-        issued = access_services.workspace_invitation_create(
+        issued = services.workspace_invitation_create(
             actor=request.user, workspace=workspace, **form.cleaned_data
         )
     except ValidationError as exc:
@@ -113,7 +113,7 @@ def member_role(request: AuthenticatedRequest, workspace: Workspace, member: Any
     form = RoleChoiceForm(request.POST)
     try:
         form.is_valid()
-        access_services.member_role_change(
+        services.member_role_change(
             actor=request.user, workspace=workspace, membership=membership, role=form.cleaned_data["role"]
         )
     except ValidationError as exc:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from causeway.access import members as services
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import Role
@@ -14,7 +15,6 @@ from causeway.access.perms import Perm
 from causeway.accounts.actors import SYSTEM
 from causeway.audit.services import ANONYMOUS
 from causeway.testkit.personas import cast
-from causeway.workspaces import services
 from causeway.workspaces.models import Membership
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
 

@@ -12,15 +12,15 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from causeway.accounts import services
-from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
-from causeway.audit.tasks import flush_refusals
-from causeway.testing import https_client, make_user, make_workspace, poll_until
-from causeway.workspaces.service_accounts import (
+from causeway.access.services import (
     service_account_create,
     service_account_token_create,
     service_account_token_revoke,
 )
+from causeway.accounts import services
+from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
+from causeway.audit.tasks import flush_refusals
+from causeway.testing import https_client, make_user, make_workspace, poll_until
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +107,9 @@ def test_api_revoked_and_expired_tokens_count_as_failures(clock: Any, kind: str)
         workspace = make_workspace("Acme", members={user: "admin"})
         robot = service_account_create(actor=user, workspace=workspace, name="robot")
         token, secret = service_account_token_create(
-            actor=user, service_account=robot, name="ci", expires_in_days=30
+            actor=user, workspace=workspace, account=robot, name="ci", expires_in_days=30
         )
-        service_account_token_revoke(actor=user, token=token)
+        service_account_token_revoke(actor=user, workspace=workspace, token=token)
     else:
         token, secret = services.token_create(actor=user, name="laptop", expires_in_days=1)
         if kind == "revoked":

@@ -12,9 +12,9 @@ from urllib.parse import quote
 import pytest
 
 from causeway.access import services as access_services
-from causeway.access.secrets import secret_write
 from causeway.api.api import api
 from causeway.recipes import services as recipes
+from causeway.recipes.secrets import secret_write
 from causeway.runs.tests.factories import make_job, make_step
 from causeway.testing import https_client, make_user, make_workspace
 from causeway.testkit.factories import LookupTableFactory

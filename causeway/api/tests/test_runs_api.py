@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from causeway.access.models import RecipeGrant
 from causeway.recipes import grants
-from causeway.recipes.services import recipe_start
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import (
     make_job,
@@ -20,6 +19,7 @@ from causeway.runs.tests.factories import (
     schedule_definition,
     without_job_history,
 )
+from causeway.runs.triggers import recipe_start
 from causeway.testing import https_client
 from causeway.testkit.personas import cast
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401

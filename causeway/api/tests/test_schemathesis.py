@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from causeway.access.secrets import secret_write
 from causeway.accounts.actors import SystemActor
+from causeway.recipes.secrets import secret_write
 from causeway.tests.access_personas import World, build_world
 from causeway.tests.test_permission_matrix import PARAMS
 

@@ -223,8 +223,8 @@ def test_rule_13_an_error_answer_masks_secrets_this_process_never_handled(people
 
 
 def test_secrets_are_listed_by_name_and_the_operator_cli_shows_as_such(people: dict[str, Any]) -> None:
-    from causeway.access.secrets import secret_write
     from causeway.accounts.actors import SYSTEM
+    from causeway.recipes.secrets import secret_write
 
     secret_write(actor=SYSTEM, workspace=people["acme"], name="B_FROM_CLI", value=VALUE)
     Caller(people["admin"]).put(secrets_path(people, "A_FROM_API"), {"value": "another-value-1"})

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from causeway.access import members as services
 from causeway.accounts.models import UserType
 from causeway.testing import https_client
 from causeway.testkit.personas import cast
-from causeway.workspaces import services
 from causeway.workspaces.models import Invitation, Membership, Workspace, invitation_email_index
 from causeway.workspaces.selectors import invitation_digest
 from causeway.workspaces.tests.helpers import (

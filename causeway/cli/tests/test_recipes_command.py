@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from causeway.access.secrets import secret_write, secrets_visible
 from causeway.audit.models import ActorType, AuditEvent
 from causeway.cli.management.commands.workspaces import cli_actor
 from causeway.recipes import services
 from causeway.recipes.models import LookupRow, Recipe
+from causeway.recipes.secrets import secret_write, secrets_visible
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 
 pytestmark = pytest.mark.django_db

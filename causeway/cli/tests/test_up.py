@@ -104,7 +104,7 @@ class Up:
         return httpx.get(f"https://localhost:{self.port}/health", verify=context, timeout=10).status_code
 
     def children(self) -> dict[str, int]:
-        """web, worker and beat: the direct children, by the command each runs."""
+        """web and worker (beat runs inside the worker): the direct children, by the command each runs."""
         named = {}
         for pid in descendants(self.process.pid):
             words = command_line(pid).split()
@@ -195,8 +195,11 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert _sign_in(first.port, home, "admin@localhost.localdomain", passwords[0]) == 302
 
     children = first.children()
-    assert sorted(children) == ["beat", "web", "worker"], first.output()
+    assert sorted(children) == ["web", "worker"], first.output()
+    # Beat runs in a thread of the worker: its schedule file is there all the same.
     wait_for(lambda: any(home.glob("beat-schedule*")), seconds=60, what="beat's schedule file")
+    # The supervisor that stays holds the standard library only, not Django.
+    assert "causeway/cli/supervisor.py" in command_line(first.process.pid)
     tree = descendants(first.process.pid)
     assert first.finish(signal.SIGINT) == 0, first.output()
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
@@ -210,7 +213,7 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert staff_emails(home / "causeway.sqlite3") == ["admin@localhost.localdomain"]
     tree = descendants(second.process.pid)
     assert second.finish(signal.SIGTERM) == 0, second.output()
-    assert "Stopped web, worker and beat." in second.output()
+    assert "Stopped web and worker." in second.output()
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
 
     # Closing the terminal (SIGHUP) stops everything just as cleanly.
@@ -220,17 +223,17 @@ def test_up_first_start_second_start_and_stop(home: Path, tmp_path: Path, starte
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"
 
 
-@pytest.mark.parametrize("victim", ["worker", "beat", "web"])
+@pytest.mark.parametrize("victim", ["worker", "web"])
 def test_up_stops_everything_when_one_child_dies(
     home: Path, tmp_path: Path, started: list[Up], victim: str
 ) -> None:
     up = start_up(home, tmp_path / "up.log", started)
     children = up.children()
-    assert sorted(children) == ["beat", "web", "worker"], up.output()
+    assert sorted(children) == ["web", "worker"], up.output()
     tree = descendants(up.process.pid)
     os.kill(children[victim], signal.SIGKILL)
     assert up.process.wait(timeout=90) == 1
     assert up.finish(signal.SIGTERM) == 1
-    others = " and ".join(name for name in ("web", "worker", "beat") if name != victim)
+    others = " and ".join(name for name in ("web", "worker") if name != victim)
     assert f"causeway: {victim} stopped unexpectedly (exit status -9); stopping {others}" in up.output()
     assert not [pid for pid in tree if alive(pid)], "processes outlived causeway up"

@@ -70,6 +70,7 @@ def step_fields(kind: str, children: st.SearchStrategy[list[dict[str, Any]]]) ->
         "condition": {"if": st.just("trigger.ok")},
         "foreach": {"items": st.just("trigger.lines")},
         "stop": {"message": templates.filter(bool)},
+        "respond": {},
     }
     others: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "http": {
@@ -86,6 +87,11 @@ def step_fields(kind: str, children: st.SearchStrategy[list[dict[str, Any]]]) ->
         "lookup_write": {"values": mappings},
         "condition": {"then": children, "else": children},
         "foreach": {"as": st.sampled_from(["row", "line"]), "steps": children},
+        "respond": {
+            "status": st.sampled_from(["201", "{{ trigger.code }}"]),
+            "headers": mappings,
+            "body": json_values,
+        },
     }
     return st.tuples(st.fixed_dictionaries(required[kind]), optional(**others.get(kind, {}))).map(
         lambda parts: {**parts[0], **parts[1]}
@@ -109,6 +115,10 @@ def with_ids(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 triggers = st.one_of(
     optional(type=st.just("manual")),
     st.just({"type": "webhook"}),
+    st.fixed_dictionaries(
+        {"type": st.just("webhook")},
+        optional={"respond": st.booleans(), "respond_timeout_seconds": st.sampled_from([1, "30", 300])},
+    ),
     st.fixed_dictionaries(
         {"type": st.just("schedule"), "cron": st.sampled_from(["*/5 * * * *", "0 9 * * 1-5"])}
     )
@@ -236,7 +246,8 @@ SECRETS_ONLY = "secrets may only be used in an http step's headers, query or bod
                 "steps[3].id": ["the id a is used by another step"],
                 "steps[4]": ["a step must be an object"],
                 "steps[5].type": [
-                    "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop"
+                    "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach,"
+                    " stop, respond"
                 ],
                 "steps[5].fields": ["must be an object of names to templates"],
             },
@@ -394,7 +405,13 @@ def test_every_field_the_runners_read_has_its_default_in_the_schema() -> None:
                 continue
             assert getattr(loaded, name) == info.get_default(call_default_factory=True), (model, name)
         dumped = loaded.model_dump(mode="json", by_alias=True)
-        assert set(dumped) >= {info.alias or n for n, info in model.model_fields.items() if n != "name"}
+        # Fields added later are left out at their default (`exclude_if`), so versions stored before
+        # them load as the same JSON.
+        assert set(dumped) >= {
+            info.alias or n
+            for n, info in model.model_fields.items()
+            if n != "name" and info.exclude_if is None
+        }
     # The runners read those fields from the models, never from a definition's JSON with a fallback.
     runs = Path(schema.__file__).parent.parent / "runs"
     for module in RUNNER_MODULES:
@@ -449,7 +466,8 @@ def test_a_step_type_is_added_by_registering_its_model() -> None:
     raw = {"trigger": {}, "steps": [{"id": "n", "type": "note", "text": "hello"}]}
     assert refused(raw) == {
         "steps[0].type": [
-            "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop"
+            "must be one of http, connector, map, lookup_read, lookup_write, condition, foreach, stop,"
+            " respond"
         ]
     }
     with registered(NoteStep):

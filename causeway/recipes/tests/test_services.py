@@ -11,9 +11,9 @@ from django.db import connection
 
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import RecipeGrant
-from causeway.access.secrets import secret_write, secrets_visible
 from causeway.recipes import selectors, services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, Project, Recipe
+from causeway.recipes.secrets import secret_write, secrets_visible
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import make_user
 from causeway.workspaces.models import Membership
@@ -101,7 +101,7 @@ def test_rule_04_operator_may_not_create_rename_or_delete_content(people: dict[s
         with pytest.raises(NotFound):
             attempt()
     # Start and stop are rule 4's "start and stop recipe tests": an Operator holds recipe:test in DEV.
-    assert services.recipe_start(actor=operator, recipe=recipe).active
+    assert services.recipe_activate(actor=operator, recipe=recipe).active
     assert not services.recipe_stop(actor=operator, recipe=recipe).active
     assert Recipe.objects.get(pk=recipe.pk).name == "Sync"
     assert Recipe.objects.get(pk=recipe.pk).current_version.number == 1
@@ -114,7 +114,7 @@ def test_recipes_are_renamed_moved_and_deleted_with_their_history_audited(people
     services.recipe_rename(actor=analyst, recipe=recipe, name="Sync orders", description="orders to CRM")
     services.recipe_move(actor=analyst, recipe=recipe, folder=folder)
     assert Recipe.objects.get(pk=recipe.pk).folder == folder
-    services.recipe_start(actor=analyst, recipe=recipe)
+    services.recipe_activate(actor=analyst, recipe=recipe)
     with pytest.raises(ValidationError, match="stop it before deleting"):
         services.recipe_delete(actor=analyst, recipe=recipe)
     services.recipe_stop(actor=analyst, recipe=recipe)

@@ -15,10 +15,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from causeway.access.secrets import secret_write
 from causeway.audit.models import AuditEvent
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
+from causeway.recipes.secrets import secret_write
 from causeway.recipes.services import lookup_row_get, recipe_create
 from causeway.runs.engine import StepFailed, execute
 from causeway.runs.models import Job, JobStep, SecretUse

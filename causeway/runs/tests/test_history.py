@@ -11,9 +11,10 @@ import pytest
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import RecipeGrant
 from causeway.accounts.actors import SystemActor
-from causeway.recipes.services import recipe_save, recipe_start
+from causeway.recipes.services import recipe_save
 from causeway.runs import history, schedule
 from causeway.runs.tests.factories import MANUAL, make_job, make_recipe, schedule_definition
+from causeway.runs.triggers import recipe_start
 from causeway.testkit.personas import cast
 from causeway.workspaces.models import ServiceAccount
 

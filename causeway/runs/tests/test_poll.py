@@ -208,7 +208,7 @@ def test_rule_20_poll_of_a_private_host_is_refused_unless_an_admin_allowed_it(so
 
 @pytest.mark.django_db
 def test_poll_headers_carry_a_secret_only_to_its_allowed_hosts(source: Source) -> None:
-    from causeway.access.secrets import secret_write
+    from causeway.recipes.secrets import secret_write
 
     found = people()
     outbound_hosts_set(actor=found["admin"], workspace=found["acme"], hosts=["127.0.0.1"])

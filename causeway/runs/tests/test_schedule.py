@@ -12,10 +12,10 @@ import pytest
 import time_machine
 from django.db import connection
 
-from causeway.recipes.services import recipe_start, recipe_stop
+from causeway.recipes.services import recipe_stop
 from causeway.runs.models import Job, TriggerState
 from causeway.runs.tests.trigger_helpers import people, started_recipe
-from causeway.runs.triggers import cron_times, next_runs, schedule_tick
+from causeway.runs.triggers import cron_times, next_runs, recipe_start, schedule_tick
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -11,11 +11,12 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.models import RecipeGrant
 from causeway.accounts.actors import SYSTEM, TRIGGER
 from causeway.audit.models import AuditEvent
-from causeway.recipes.services import project_create, recipe_save, recipe_start
+from causeway.recipes.services import project_create, recipe_save
 from causeway.runs.models import Job
 from causeway.runs.services import job_create, job_rerun, workspace_retention_set
 from causeway.runs.tests.factories import without_job_history
 from causeway.runs.tests.helpers import definition, http_step, recipe, setting
+from causeway.runs.triggers import recipe_start
 from causeway.testing import make_user
 from causeway.vault.masking import forget_value, register_value
 from causeway.workspaces.models import Membership, ServiceAccount

@@ -6,7 +6,8 @@ from typing import Any
 
 from causeway.access.policy import Actor
 from causeway.recipes.models import Recipe
-from causeway.recipes.services import project_create, recipe_create, recipe_start
+from causeway.recipes.services import project_create, recipe_create
+from causeway.runs.triggers import recipe_start
 from causeway.testkit.personas import cast
 from causeway.workspaces.models import Workspace
 

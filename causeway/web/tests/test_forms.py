@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from causeway.access import services as access_services
-from causeway.access.secrets import secret_write
-from causeway.recipes import selectors, services
+from causeway.recipes import roles, selectors, services
 from causeway.recipes.models import Project
+from causeway.recipes.secrets import secret_write
 from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
 from causeway.testkit.factories import LookupTableFactory
 from causeway.vault.models import Secret
@@ -76,7 +75,7 @@ def test_browser_a_bad_input_shows_its_error_beside_the_field_and_changes_nothin
     )
     services.lookup_row_edit(actor=admin, table=prices, key="A-1", values={"price": "4.5"})
     secret_write(actor=admin, workspace=acme, name="STRIPE_KEY", value="sk-browser-canary-1")
-    writers = access_services.role_create(
+    writers = roles.role_create(
         actor=admin, workspace=acme, name="Writers", permissions=["recipe:view", "recipe:edit"]
     )
     base = https_server.url

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from causeway.access.secrets import secret_write
 from causeway.accounts.actors import SystemActor
 from causeway.audit.models import AuditEvent
 from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.recipes.schema import STEPS, TRIGGERS
+from causeway.recipes.secrets import secret_write
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium

@@ -48,4 +48,5 @@ def test_browser_dashboard_to_a_failed_job_its_steps_and_a_rerun(
         rerun_url = page.url
     rerun = Job.objects.get(rerun_of=failed)
     assert rerun_url == f"{base}/w/acme/jobs/{rerun.pk}"
-    assert rerun.run_by_user == operator and rerun.status == "queued"
+    # Queued, or already run by the web process that started it (it runs the jobs it starts).
+    assert rerun.run_by_user == operator and rerun.status in ("queued", "running", "succeeded")

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 
 from causeway.access.models import RecipeGrant, Role
-from causeway.recipes.services import recipe_start
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import (
     make_job,
@@ -19,6 +18,7 @@ from causeway.runs.tests.factories import (
     schedule_definition,
     without_job_history,
 )
+from causeway.runs.triggers import recipe_start
 from causeway.testing import field_errors, https_client, make_user
 from causeway.testkit.personas import cast
 from causeway.workspaces.models import Membership

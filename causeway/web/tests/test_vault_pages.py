@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from causeway.access.secrets import secret_write
 from causeway.audit.models import AuditEvent
+from causeway.recipes.secrets import secret_write
 from causeway.testing import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.testkit.personas import cast
 from causeway.vault.masking import registry

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 
+from causeway.access import members as services
 from causeway.accounts.models import User, UserType, email_index
 from causeway.testing import (
     STRONG_PASSWORD,
@@ -22,7 +23,6 @@ from causeway.testing import (
     make_user,
 )
 from causeway.testkit.personas import cast
-from causeway.workspaces import services
 from causeway.workspaces.models import Invitation, Membership, invitation_email_index
 from causeway.workspaces.tests.helpers import (
     AuditWatch,

@@ -7,12 +7,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from causeway.access import members as services
 from causeway.access import policy
-from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
 from causeway.accounts.models import UserType
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
-from causeway.workspaces import services
 
 
 class Command(BaseCommand):
@@ -38,7 +37,7 @@ class Command(BaseCommand):
         try:
             if options["workspace"]:
                 workspace = policy.system_workspace_get(actor, options["workspace"])
-                issued = access_services.workspace_invitation_create(
+                issued = services.workspace_invitation_create(
                     actor=actor, workspace=workspace, email=options["email"], role=options["role"]
                 )
             else:

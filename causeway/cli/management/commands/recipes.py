@@ -18,6 +18,7 @@ from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.recipes import policy as access
 from causeway.recipes import selectors, services
 from causeway.recipes.schema import blank_definition
+from causeway.runs import triggers
 
 
 def read_json(path: str, field: str) -> Any:
@@ -158,7 +159,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Imported recipe {version.recipe.name}, id {version.recipe_id}.")
 
     def _start(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
-        recipe = services.recipe_start(
+        recipe = triggers.recipe_start(
             actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
         )
         number = recipe.active_version.number if recipe.active_version else "-"

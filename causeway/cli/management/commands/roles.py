@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from causeway.access import services
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
+from causeway.recipes import roles
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         workspace = workspace_of(actor, options["workspace"])
         action = options["action"]
         if action == "list":
-            for role in services.roles_visible(actor, workspace):
+            for role in roles.roles_visible(actor, workspace):
                 scope = (
                     "all projects" if role.all_projects else ",".join(str(p.id) for p in role.projects.all())
                 )
@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 )
         elif action == "create":
             role = run(
-                lambda: services.role_create(
+                lambda: roles.role_create(
                     actor=actor,
                     workspace=workspace,
                     name=options["name"],
@@ -60,10 +60,10 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Created role {role.key} in {workspace.slug}.")
         elif action == "update":
-            role = run(lambda: services.role_get(actor, workspace, options["role"]))
+            role = run(lambda: roles.role_get(actor, workspace, options["role"]))
             all_projects = True if options["all_projects"] else (False if options["projects"] else None)
             run(
-                lambda: services.role_update(
+                lambda: roles.role_update(
                     actor=actor,
                     role=role,
                     name=options["new_name"],
@@ -74,6 +74,6 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Changed role {role.key} in {workspace.slug}.")
         else:
-            role = run(lambda: services.role_get(actor, workspace, options["role"]))
-            run(lambda: services.role_delete(actor=actor, role=role))
+            role = run(lambda: roles.role_get(actor, workspace, options["role"]))
+            run(lambda: roles.role_delete(actor=actor, role=role))
             self.stdout.write(f"Deleted role {role.key} from {workspace.slug}.")

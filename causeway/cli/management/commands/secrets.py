@@ -16,9 +16,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
-from causeway.access import secrets as access_secrets
 from causeway.access.errors import NotFound
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
+from causeway.recipes import secrets as access_secrets
 
 NO_VALUE_ARGUMENT = (
     "value: a secret is never given on the command line (shell history, process list); "

@@ -1,4 +1,4 @@
-"""`causeway up`: the embedded all-in-one — migrate, first staff user, then web, worker and beat together."""
+"""`causeway up`: the embedded all-in-one — migrate, first staff user, then web and worker (beat inside)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from causeway.celery import broker_prepare
 from causeway.cli.install import announce, installation_prepare
 from causeway.cli.server import refuse_unless_ready, web_bind
-from causeway.cli.supervisor import Child, Supervisor, health_answers
+from causeway.cli.supervisor import run_detached
 
 
 class Command(BaseCommand):
-    help = "Run Causeway on this machine: web, worker and beat, stopped together by Ctrl-C."
+    help = "Run Causeway on this machine: web and worker (with beat inside), stopped together by Ctrl-C."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,23 +30,14 @@ class Command(BaseCommand):
         self.stdout.flush()
         broker_prepare()
         causeway = [sys.executable, "-m", "causeway"]
-        supervisor = Supervisor(
+        run_detached(
             children=[
-                Child("web", [*causeway, "web", "--bind", str(bind)]),
-                Child("worker", [*causeway, "worker"]),
-                Child("beat", [*causeway, "beat"]),
+                ("web", [*causeway, "web", "--bind", str(bind), "--workers", str(settings.UP_WEB_WORKERS)]),
+                # One worker process: jobs in threads (the web workers run most of them), beat inside.
+                ("worker", [*causeway, "worker", "--threads", "--beat"]),
             ],
-            ready=health_answers(bind.local_url, cafile=str(settings.TLS_CERT)),
-            on_ready=lambda: self._ready(bind.url, created is not None),
+            url=bind.url,
+            local_url=bind.local_url,
+            cafile=str(settings.TLS_CERT),
+            created=created is not None,
         )
-        status = supervisor.run()
-        if status == 0:
-            self.stdout.write("Stopped web, worker and beat.")
-        raise SystemExit(status)
-
-    def _ready(self, url: str, created: bool) -> None:
-        self.stdout.write(f"Causeway is ready: {url}")
-        if created:
-            self.stdout.write("Sign in with the staff user and one-time password printed above.")
-        self.stdout.write("Ctrl-C stops web, worker and beat.")
-        self.stdout.flush()

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from causeway.celery import app
+from causeway.celery import app, beat_in_thread
 from causeway.cli.server import refuse_unless_ready
 
 
@@ -29,16 +29,28 @@ class Command(BaseCommand):
             help="send a health probe and wait for a worker to answer it (exit 1 if none does)",
         )
         parser.add_argument("--timeout", type=float, default=30.0, help="seconds --probe waits")
+        parser.add_argument(
+            "--threads",
+            action="store_true",
+            help="run jobs in threads of this one process, not a prefork pool (as `causeway up` does)",
+        )
+        parser.add_argument(
+            "--beat",
+            action="store_true",
+            help="run the scheduler (beat) in a thread of this worker: for a single-worker installation only",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_unless_ready(tls=False)
         if options["probe"]:
             self._probe(timeout=options["timeout"])
             return
+        if options["beat"]:
+            beat_in_thread()
         app.worker_main(
             [
                 "worker",
-                "--pool=prefork",
+                "--pool=threads" if options["threads"] else "--pool=prefork",
                 f"--concurrency={settings.CELERY_WORKER_CONCURRENCY}",
                 # Hand a task only to a pool process that is free, so one long job does not hold
                 # up the tasks queued behind it.

@@ -8,11 +8,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from causeway.access import members as services
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.accounts.actors import SystemActor
 from causeway.connections import outbound
-from causeway.workspaces import selectors, services
+from causeway.workspaces import selectors
 
 
 def cli_actor() -> SystemActor:

@@ -1,7 +1,8 @@
 """Workspace secrets for the interfaces: who may list, set, delete and use them, each act audited.
 
 The vault keeps the values and reports every change and use through a callback; this module decides
-who may ask, and turns each report into an audit event inside the vault's transaction, so a change or
+who may ask, names the recipes (that the viewer may read) referring to each secret, and turns each
+report into an audit event inside the vault's transaction, so a change or
 a use whose event cannot be written does not happen (rule 16). Nothing here ever returns a value,
 except `secret_use_for_destination`, which is the worker's and hands it to the one host it may go to.
 """
@@ -9,7 +10,7 @@ except `secret_use_for_destination`, which is the worker's and hands it to the o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.recipes.selectors import secret_references
 from causeway.vault import secrets as vault
 from causeway.vault.events import OnChange, VaultEvent
 from causeway.vault.masking import feed_from_secrets, mask
@@ -27,22 +29,6 @@ from causeway.workspaces.models import Workspace
 
 # What a person who set a secret is shown as when the operator's command line set it.
 OPERATOR_LABEL = "the operator (command line)"
-
-# Where "which recipes refer to it" comes from. The vault cannot know recipes, and access sits below
-# the recipes app, so that app registers a source here: given the viewer, the workspace and secret
-# names, it answers the names of the recipes the viewer may read that refer to each secret.
-ReferenceSource = Callable[[Any, Workspace, Sequence[str]], Mapping[str, Sequence[str]]]
-_reference_sources: list[ReferenceSource] = []
-
-
-def register_reference_source(source: ReferenceSource) -> None:
-    if source not in _reference_sources:
-        _reference_sources.append(source)
-
-
-def unregister_reference_source(source: ReferenceSource) -> None:
-    if source in _reference_sources:
-        _reference_sources.remove(source)
 
 
 @dataclass(frozen=True)
@@ -109,10 +95,8 @@ def _labels(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
 
 
 def _references(actor: Actor, workspace: Workspace, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    found: dict[str, list[str]] = {}
-    for source in _reference_sources:
-        for name, recipes in source(actor, workspace, names).items():
-            found.setdefault(name, []).extend(recipes)
+    """The recipes the viewer may read that refer to each secret."""
+    found = secret_references(actor, workspace, names)
     return {name: tuple(sorted(set(recipes))) for name, recipes in found.items()}
 
 

@@ -13,12 +13,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from causeway.access import members as services
+from causeway.access.members import InvitationUnusable, InvitationWrongAccount
 from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User, UserType
 from causeway.audit.models import AuditEvent
-from causeway.workspaces import services
 from causeway.workspaces.models import Invitation, Membership, Workspace
-from causeway.workspaces.services import InvitationUnusable, InvitationWrongAccount
 from causeway.workspaces.tests.helpers import PASSWORD as STRONG_PASSWORD
 from causeway.workspaces.tests.helpers import (
     AuditWatch,

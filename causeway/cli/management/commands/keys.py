@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.vault.events import UnauditedError, publish, require_receiver
@@ -28,6 +27,7 @@ from causeway.vault.rotation import (
     rotate_root_key,
 )
 from causeway.vault.sealing import SealedValueError
+from causeway.workspaces.models import Workspace
 
 
 def _add_target(parser: CommandParser, *, required: bool) -> None:
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _workspace(self, reference: str) -> tuple[uuid.UUID, str]:
-        workspaces = apps.get_model("workspaces", "Workspace")._default_manager
+        workspaces = Workspace.objects
         try:
             found = workspaces.filter(id=uuid.UUID(reference)).first()
         except ValueError:
@@ -79,8 +79,7 @@ class Command(BaseCommand):
         return found.pk, found.slug
 
     def _labels(self) -> dict[uuid.UUID, str]:
-        workspaces = apps.get_model("workspaces", "Workspace")._default_manager
-        return dict(workspaces.values_list("id", "slug"))
+        return dict(Workspace.objects.values_list("id", "slug"))
 
     def _rotate(self, options: dict[str, Any]) -> None:
         if options["output"] is not None and not options["root"]:

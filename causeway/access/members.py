@@ -1,7 +1,7 @@
-"""Changes to workspaces, members and invitations; each is audited in the transaction that makes it.
-
-Who may call which service is decided above, in `causeway.access` (the routes and the policy);
-these functions check the data, make the change and record it.
+"""Changes to workspaces, their settings, members and invitations. Each asks the policy first (the
+platform's acts are staff's or the operator's, a workspace's need `member:manage` or
+`workspace:settings` there), then checks the data, makes the change and records it in the same
+transaction. Accepting an invitation needs no permission: the link's secret is the capability.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
@@ -25,19 +24,23 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from causeway.accounts.actors import SystemActor
+from causeway.access import giving, policy
+from causeway.access.errors import NotFound
+from causeway.access.models import Role
+from causeway.access.perms import Perm
+from causeway.access.policy import Actor
 from causeway.accounts.models import User, UserType, email_index
 from causeway.accounts.services import user_create
 from causeway.accounts.validation import clean_email
 from causeway.audit.models import ActorType
-from causeway.audit.services import Actor, audit_record
+from causeway.audit.services import Actor as AuditActor
+from causeway.audit.services import audit_record
 from causeway.workspaces import selectors
 from causeway.workspaces.models import (
     SESSION_TIMEOUT_MAX,
     SESSION_TIMEOUT_MIN,
     Invitation,
     Membership,
-    ServiceAccount,
     Workspace,
     invitation_email_index,
 )
@@ -82,16 +85,11 @@ class AcceptedInvitation:
     membership: Membership | None
 
 
-def _role_model() -> Any:
-    # Roles belong to `access`, a layer above this one, so they are named, not imported.
-    return apps.get_model("access", "Role")
+def _system_role(key: str) -> Role:
+    return Role.objects.get(workspace__isnull=True, is_system=True, key=key)
 
 
-def _system_role(key: str) -> Any:
-    return _role_model()._default_manager.get(workspace__isnull=True, is_system=True, key=key)
-
-
-def _actor_user(actor: User | ServiceAccount | SystemActor) -> User | None:
+def _actor_user(actor: Actor) -> User | None:
     return actor if isinstance(actor, User) else None
 
 
@@ -151,10 +149,9 @@ def _clean_timeout_minutes(value: Any) -> timedelta:
 
 
 @transaction.atomic
-def workspace_create(
-    *, actor: User | ServiceAccount | SystemActor, name: str, slug: str = "", admin_email: str = ""
-) -> Workspace:
+def workspace_create(*, actor: Actor, name: str, slug: str = "", admin_email: str = "") -> Workspace:
     """A new workspace whose first Admin is the named user, or the creator when none is named."""
+    policy.require_platform(actor)
     name = _clean_workspace_name(name)
     slug = _clean_slug(slug) if slug.strip() else _slug_from_name(name)
     if admin_email.strip():
@@ -187,12 +184,13 @@ def workspace_create(
 @transaction.atomic
 def workspace_settings_update(
     *,
-    actor: User | ServiceAccount | SystemActor,
+    actor: Actor,
     workspace: Workspace,
     name: str | None = None,
     session_timeout_minutes: int | None = None,
 ) -> Workspace:
     """Rename the workspace and set its inactivity timeout (15 minutes to 14 days, rule 17)."""
+    policy.require_in(actor, workspace, Perm.WORKSPACE_SETTINGS)
     errors: dict[str, list[str]] = {}
     new_name = workspace.name
     new_timeout = workspace.session_timeout
@@ -256,7 +254,7 @@ def _send_invitation(invitation: Invitation, link: str, *, inviter: str, workspa
     )
 
 
-def _inviter_label(actor: User | ServiceAccount | SystemActor) -> str:
+def _inviter_label(actor: Actor) -> str:
     user = _actor_user(actor)
     if user is not None:
         return f"{user.full_name} ({user.email})" if user.full_name else user.email
@@ -265,7 +263,7 @@ def _inviter_label(actor: User | ServiceAccount | SystemActor) -> str:
 
 def _issue(
     *,
-    actor: User | ServiceAccount | SystemActor,
+    actor: Actor,
     email: str,
     workspace: Workspace | None,
     role: Any,
@@ -314,9 +312,10 @@ def _refuse_second_open_invitation(email: str, workspace: Workspace | None) -> N
 
 @transaction.atomic
 def platform_invitation_create(
-    *, actor: User | ServiceAccount | SystemActor, email: str, user_type: str = UserType.STANDARD
+    *, actor: Actor, email: str, user_type: str = UserType.STANDARD
 ) -> IssuedInvitation:
     """Invite a person to the platform as a standard or staff user."""
+    policy.require_platform(actor)
     email = clean_email(email)
     if user_type not in UserType.values:
         raise ValidationError({"user_type": f"must be one of {', '.join(UserType.values)}"})
@@ -328,10 +327,15 @@ def platform_invitation_create(
 
 @transaction.atomic
 def workspace_invitation_create(
-    *, actor: User | ServiceAccount | SystemActor, workspace: Workspace, email: str, role: str
+    *, actor: Actor, workspace: Workspace, email: str, role: str
 ) -> IssuedInvitation:
-    """Invite a person into a workspace with a system role. Someone without an account gets one on
-    acceptance, as a standard user: a workspace invitation never makes anyone staff."""
+    """Invite a person into a workspace with a system role, one the inviter could give them as a member.
+    Someone without an account gets one on acceptance, as a standard user: a workspace invitation never
+    makes anyone staff."""
+    policy.require_in(actor, workspace, Perm.MEMBER_MANAGE)
+    found = Role.objects.filter(workspace__isnull=True, is_system=True, key=role).first()
+    if found is not None:
+        giving.require_may_give_roles(actor, workspace, [found])
     email = clean_email(email)
     if role not in SYSTEM_ROLE_KEYS:
         raise ValidationError({"role": f"must be one of {', '.join(SYSTEM_ROLE_KEYS)}"})
@@ -383,7 +387,7 @@ def invitation_accept(
         user_type = invitation.user_type if invitation.workspace is None else UserType.STANDARD
         user = user_create(
             # Not signed in yet: the person is known only by the address the invitation went to.
-            actor=Actor(type=ActorType.ANONYMOUS, label=invitation.email),
+            actor=AuditActor(type=ActorType.ANONYMOUS, label=invitation.email),
             email=invitation.email,
             first_name=first_name,
             last_name=last_name,
@@ -432,7 +436,12 @@ def invitation_accept(
 
 
 @transaction.atomic
-def invitation_revoke(*, actor: User | ServiceAccount | SystemActor, invitation: Invitation) -> Invitation:
+def invitation_revoke(*, actor: Actor, invitation: Invitation) -> Invitation:
+    """Revoke an open invitation: a workspace's (`member:manage` there) or the platform's (staff)."""
+    if invitation.workspace_id is None:
+        policy.require_platform(actor)
+    else:
+        policy.require_in(actor, Workspace.objects.get(pk=invitation.workspace_id), Perm.MEMBER_MANAGE)
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if locked.accepted_at is not None:
         raise ValidationError({"invitation": "has already been accepted; remove the member instead"})
@@ -462,16 +471,18 @@ def _lock_membership(membership: Membership) -> Membership:
 
 @transaction.atomic
 def member_role_change(
-    *, actor: User | ServiceAccount | SystemActor, membership: Membership, role: str
+    *, actor: Actor, membership: Membership, role: str, workspace: Workspace | None = None
 ) -> Membership:
-    """Give a member another role: a system role or one of this workspace's own roles."""
+    """Give a member another role, a system role or one of this workspace's own, never one carrying
+    more than the giver holds: so nobody changes their own role upward either."""
+    workspace = workspace or membership.workspace
+    policy.require_in(actor, workspace, Perm.MEMBER_MANAGE)
+    if membership.workspace_id != workspace.id:
+        raise NotFound("member")
+    new_role = policy.roles_assignable(workspace).filter(key=role).first()
+    if new_role is not None:
+        giving.require_may_give_roles(actor, workspace, [new_role])
     locked = _lock_membership(membership)
-    new_role = (
-        _role_model()
-        ._default_manager.filter(Q(workspace__isnull=True, is_system=True) | Q(workspace=locked.workspace))
-        .filter(key=role)
-        .first()
-    )
     if new_role is None:
         raise ValidationError({"role": "is not a role of this workspace"})
     if new_role.pk == locked.role_id:
@@ -494,8 +505,9 @@ def member_role_change(
 
 
 @transaction.atomic
-def member_remove(*, actor: User | ServiceAccount | SystemActor, membership: Membership) -> None:
+def member_remove(*, actor: Actor, membership: Membership) -> None:
     """Take a member out of the workspace. Access is checked on every request, so it ends at once."""
+    policy.require_in(actor, membership.workspace, Perm.MEMBER_MANAGE)
     locked = _lock_membership(membership)
     if is_admin_membership(locked) and locked.user.is_active and active_admin_count(locked.workspace) <= 1:
         raise ValidationError(

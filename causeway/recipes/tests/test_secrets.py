@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from causeway.access import secrets
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.policy import Actor
 from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import ActorType, AuditEvent, Outcome
 from causeway.audit.services import AuditWriteError
+from causeway.recipes import secrets
+from causeway.recipes.services import project_create, recipe_create
 from causeway.testkit.personas import cast
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
@@ -147,29 +147,33 @@ def test_a_value_typed_into_a_host_is_masked_in_the_audit_event(acme: dict[str, 
     assert "[masked:GITHUB]" in denied.details["host"]
 
 
-def test_references_come_from_registered_sources_only_for_known_names(acme: dict[str, Any]) -> None:
+def test_references_name_the_recipes_the_viewer_may_read_once_each(acme: dict[str, Any]) -> None:
     workspace = acme["workspace"]
     secrets.secret_write(actor=acme["admin"], workspace=workspace, name="A", value=VALUE)
     secrets.secret_write(actor=acme["admin"], workspace=workspace, name="B", value="other-value")
-    asked: list[tuple[Any, Any, list[str]]] = []
-
-    def recipes(actor: Actor | None, ws: Any, names: Any) -> dict[str, list[str]]:
-        asked.append((actor, ws, list(names)))
-        return {"A": ["Sync invoices", "Alert on failure", "Sync invoices"]}
-
     assert [row.referenced_by for row in secrets.secrets_visible(acme["operator"], workspace)] == [(), ()]
-    secrets.register_reference_source(recipes)
-    try:
-        secrets.register_reference_source(recipes)
-        rows = secrets.secrets_visible(acme["operator"], workspace)
-    finally:
-        secrets.unregister_reference_source(recipes)
+    project = project_create(actor=acme["admin"], workspace=workspace, name="Billing")
+    uses_a = {
+        "trigger": {"type": "manual"},
+        "steps": [
+            {
+                "id": "s1",
+                "type": "http",
+                "method": "GET",
+                "url": "https://api.example.com/items",
+                "headers": {"Authorization": "Bearer {{ secret.A }}", "X-Again": "{{ secret.A }}"},
+            }
+        ],
+    }
+    for name in ("Sync invoices", "Alert on failure"):
+        recipe_create(actor=acme["admin"], workspace=workspace, project=project, name=name, definition=uses_a)
+    rows = secrets.secrets_visible(acme["operator"], workspace)
     assert [(row.name, row.referenced_by) for row in rows] == [
         ("A", ("Alert on failure", "Sync invoices")),
         ("B", ()),
     ]
-    assert asked == [(acme["operator"], workspace, ["A", "B"])]
-    secrets.unregister_reference_source(recipes)  # harmless when already gone
+    with pytest.raises(NotFound):
+        secrets.secrets_visible(acme["outsider"], workspace)
 
 
 def test_audit_details_are_masked_at_every_depth() -> None:

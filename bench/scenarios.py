@@ -1,0 +1,181 @@
+"""The pipeline bench's other measures, each against processes `bench.pipeline` started:
+
+- answering the caller: a webhook set to respond with the result, one client, request to answer;
+- an open loop: calls offered at a fixed rate whatever the answers, accepted to finished, none lost;
+- the engine's own cost per step: a job of 40 light steps (map and condition), run in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+OVERHEAD_STEPS = 40
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def respond_recipe(recipe: Any) -> tuple[str, str]:
+    """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result."""
+    from causeway.recipes.services import recipe_create
+    from causeway.runs.models import WebhookEndpoint
+    from causeway.runs.triggers import recipe_start
+    from causeway.runs.webhooks import webhook_secret_rotate
+
+    admin = _admin(recipe)
+    definition = dict(recipe.current_version.definition)
+    definition["trigger"] = {"type": "webhook", "respond": True}
+    answering = recipe_create(
+        actor=admin,
+        workspace=recipe.workspace,
+        project=recipe.project,
+        name="Webhook to CRM, answered",
+        definition=definition,
+    )
+    recipe_start(actor=admin, recipe=answering)
+    secret = webhook_secret_rotate(actor=admin, recipe=answering)
+    return WebhookEndpoint.objects.get(recipe=answering).token, secret
+
+
+def _admin(recipe: Any) -> Any:
+    from causeway.workspaces.models import Membership
+
+    return Membership.objects.filter(workspace=recipe.workspace).select_related("user").first().user
+
+
+def respond_latency(url: str, token: str, secret: str, calls: int) -> dict[str, float]:
+    """One client: request sent to answer received, for calls answered with the job's result."""
+    import httpx
+
+    from causeway.runs.webhooks import sign
+
+    latencies: list[float] = []
+    with httpx.Client(verify=False, timeout=60) as client:  # noqa: S501  # nosec B501
+        for n in range(calls + 10):
+            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n}).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Causeway-Signature": sign(secret, int(time.time()), body),
+            }
+            start = time.perf_counter()
+            answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
+            elapsed = (time.perf_counter() - start) * 1000
+            if answer.status_code != 200:
+                raise RuntimeError(f"an answered call got {answer.status_code}: {answer.text[:200]}")
+            if n >= 10:  # the first ten warm the connection and the caches
+                latencies.append(elapsed)
+    return {
+        "calls_per_second": 1000 / statistics.mean(latencies),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": _percentile(latencies, 0.99),
+    }
+
+
+def open_loop(
+    url: str, token: str, secret: str, *, rate: float, seconds: float, sample: Any = None
+) -> dict[str, Any]:
+    """Calls offered at `rate` a second for `seconds`, each at its time whatever the others do;
+    accepted (the job row's creation) to finished, and how many jobs did not finish."""
+    import httpx
+
+    from bench.pipeline import _finished
+    from causeway.runs.webhooks import sign
+
+    local = threading.local()
+    ids: list[str] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+    samples: list[Any] = []
+
+    def one(n: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(verify=False, timeout=60)  # noqa: S501  # nosec B501
+        body = json.dumps({"email": f"Open{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Causeway-Signature": sign(secret, int(time.time()), body),
+        }
+        answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
+        with lock:
+            if answer.status_code == 202:
+                ids.append(answer.json()["job"])
+            else:
+                refused.append(answer.status_code)
+
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for n in range(total):
+            due = start + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, n)
+            if sample is not None and n % int(rate * 10) == 0:
+                samples.append(sample())
+    offered_for = time.perf_counter() - start
+    jobs = _finished(ids, 600)
+    if sample is not None:
+        samples.append(sample())
+    failed = sum(1 for job in jobs if job.status != "succeeded")
+    latencies = [(job.finished_at - job.created_at).total_seconds() * 1000 for job in jobs]
+    return {
+        "offered": total,
+        "offered_rate": total / offered_for,
+        "accepted": len(ids),
+        "refused": len(refused),
+        "failed": failed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": _percentile(latencies, 0.99),
+        "memory_samples": samples,
+    }
+
+
+def step_overhead(recipe: Any, runs: int = 20) -> dict[str, float]:
+    """A job of 40 light steps, alternately a mapping and a condition, run here start to finish: its
+    duration per step (claim, history written and sealed twice, finish included)."""
+    from causeway.recipes.services import recipe_create
+    from causeway.runs import runtime
+    from causeway.runs.models import Job
+    from causeway.runs.services import job_create
+
+    admin = _admin(recipe)
+    steps: list[dict[str, Any]] = []
+    for n in range(OVERHEAD_STEPS):
+        if n % 2 == 0:
+            steps.append(
+                {"id": f"m{n}", "type": "map", "fields": {"value": "{{ trigger.n + " + str(n) + " }}"}}
+            )
+        else:
+            steps.append({"id": f"c{n}", "type": "condition", "if": f"steps.m{n - 1}.value > 0"})
+    light = recipe_create(
+        actor=admin,
+        workspace=recipe.workspace,
+        project=recipe.project,
+        name="Forty light steps",
+        definition={"trigger": {"type": "manual"}, "steps": steps},
+    )
+    per_step: list[float] = []
+    for n in range(runs + 2):
+        job = job_create(actor=admin, recipe=light, trigger_type="manual", payload={"n": n}, is_test=True)
+        # The job was also handed to the broker; the claim here wins or the bench is wrong.
+        start = time.perf_counter()
+        outcome = runtime.run(job.pk)
+        elapsed = time.perf_counter() - start
+        if outcome != "succeeded":
+            raise RuntimeError(f"the 40-step job ended {outcome}: {Job.objects.get(pk=job.pk).error}")
+        if n >= 2:
+            per_step.append(elapsed * 1000 / OVERHEAD_STEPS)
+    return {
+        "ms_per_step": statistics.median(per_step),
+        "ms_per_job": statistics.median(per_step) * OVERHEAD_STEPS,
+    }
