@@ -12,9 +12,15 @@ from django.utils import timezone
 
 from causeway.accounts.models import User
 from causeway.accounts.services import token_create
-from causeway.audit.models import AuditEvent, Outcome
-from causeway.audit.services import Actor, audit_record
-from causeway.audit.tests.fixtures import People, audit_people, checkpoint_file, system_roles  # noqa: F401
+from causeway.audit.models import Outcome
+from causeway.audit.services import Actor
+from causeway.audit.tests.fixtures import (  # noqa: F401
+    People,
+    audit_people,
+    checkpoint_file,
+    record,
+    system_roles,
+)
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
 from causeway.testing import https_client
 from causeway.vault import mac
@@ -25,13 +31,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
 @pytest.fixture
 def people() -> People:
     return audit_people()
-
-
-def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
-    with transaction.atomic():
-        return audit_record(
-            actor=fields.pop("actor", None), action=action, workspace_id=workspace_id, **fields
-        )
 
 
 def api(user: User | None = None) -> Any:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import transaction
 
+from causeway.audit.models import AuditEvent
+from causeway.audit.services import audit_record
 from causeway.testkit.factories import seed_system_roles
 from causeway.testkit.personas import cast
 
@@ -42,3 +46,11 @@ def audit_people() -> People:
         password=None,
     )
     return People(**found.people(other_key="globex"))
+
+
+def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
+    """One event on the workspace's chain, written in a transaction of its own as a service writes it."""
+    with transaction.atomic():
+        return audit_record(
+            actor=fields.pop("actor", None), action=action, workspace_id=workspace_id, **fields
+        )

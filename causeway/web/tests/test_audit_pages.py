@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from causeway.audit.models import AuditEvent, Outcome
-from causeway.audit.services import Actor, audit_record
-from causeway.audit.tests.fixtures import People, audit_people, checkpoint_file, system_roles  # noqa: F401
+from causeway.audit.services import Actor
+from causeway.audit.tests.fixtures import (  # noqa: F401
+    People,
+    audit_people,
+    checkpoint_file,
+    record,
+    system_roles,
+)
 from causeway.audit.tests.tamper import set_sealed
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
 from causeway.testing import https_client
@@ -24,13 +29,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
 @pytest.fixture
 def people() -> People:
     return audit_people()
-
-
-def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
-    with transaction.atomic():
-        return audit_record(
-            actor=fields.pop("actor", None), action=action, workspace_id=workspace_id, **fields
-        )
 
 
 def signed_in(user: Any) -> Any:
