@@ -3,11 +3,13 @@ could not both run."""
 
 from __future__ import annotations
 
-from bench import access, jobs, pipeline, vault
+from bench import access, connections, jobs, pipeline, vault
 
 if __name__ == "__main__":
     vault.main()
     access.main()
+    print()
+    connections.main()
     print()
     jobs.main()
     print()

@@ -169,7 +169,8 @@ def _fire(url: str, token: str, secret: str, count: int, clients: int) -> tuple[
         client = getattr(local, "client", None)
         if client is None:
             client = local.client = httpx.Client(verify=False, timeout=60)  # noqa: S501  # nosec B501
-        body = json.dumps({"email": f"Person{n}@Example.com", "n": n}).encode()
+        # Each body differs, so no two calls in one second carry the same signature (a replay).
+        body = json.dumps({"email": f"Person{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
         answer = client.post(
             f"{url}/hooks/{token}",
             content=body,

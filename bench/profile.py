@@ -38,8 +38,6 @@ def main(prefix: str) -> None:
     django.setup()
     from http.server import ThreadingHTTPServer
 
-    import httpx
-
     from bench import pipeline
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), pipeline._Target)
@@ -51,14 +49,7 @@ def main(prefix: str) -> None:
         [sys.executable, "-m", "causeway", "up", "--bind", f"127.0.0.1:{port}"], env, Path(home) / "up.log"
     )
     try:
-
-        def web_up() -> bool:
-            try:
-                return httpx.get(f"{url}/health", verify=False, timeout=2).status_code == 200  # noqa: S501  # nosec B501
-            except httpx.TransportError:
-                return False
-
-        pipeline._wait(web_up, 120, "causeway up")
+        pipeline._ready(url, [sys.executable, "-m", "causeway"], env)
         pipeline._measure(url, token, secret, 20, 4)
         load = threading.Thread(
             target=pipeline._fire, args=(url, token, secret, 3000, pipeline.CLIENTS), daemon=True

@@ -60,7 +60,7 @@ def respond_latency(url: str, token: str, secret: str, calls: int) -> dict[str, 
     latencies: list[float] = []
     with httpx.Client(verify=False, timeout=60) as client:  # noqa: S501  # nosec B501
         for n in range(calls + 10):
-            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n}).encode()
+            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
             headers = {
                 "Content-Type": "application/json",
                 "X-Causeway-Signature": sign(secret, int(time.time()), body),

@@ -144,3 +144,30 @@ class ConnectionUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} of {self.connection_id}"
+
+
+class CustomConnector(models.Model):
+    """A declarative connector of one workspace: a document checked by `declarative.Document`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=40)
+    # The normalised document (every default filled in): not secret, since it holds no credential.
+    document = models.JSONField()
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="custom_connector_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"custom connector {self.key}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("connector", self.key, str(self.document.get("name", self.key)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 from threading import Lock
+from typing import Any
 
 from causeway.connections.sdk import Connector
 
@@ -71,3 +72,38 @@ def get(key: str) -> Connector:
     if found is None:
         raise UnknownConnector(str(key)[:60])
     return found
+
+
+def _custom(workspace_id: Any) -> dict[str, Connector]:
+    from causeway.connections import declarative
+    from causeway.connections.models import CustomConnector
+
+    found: dict[str, Connector] = {}
+    for row in CustomConnector.objects.filter(workspace_id=workspace_id).order_by("key"):
+        try:
+            found[row.key] = declarative.connector(declarative.load(row.document))
+        except declarative.DocumentError as exc:
+            logger.warning("custom connector %s left out: %s", row.key, exc)
+    return found
+
+
+def for_workspace(workspace_id: Any) -> dict[str, Connector]:
+    """The installed connectors, then the workspace's declarative ones (whose keys never shadow them)."""
+    return {**_custom(workspace_id), **connectors()}
+
+
+def get_for(workspace_id: Any, key: str) -> Connector:
+    """One connector as the workspace knows it: installed, or one of its declarative connectors."""
+    installed = connectors().get(key) if isinstance(key, str) else None
+    if installed is not None:
+        return installed
+    from causeway.connections import declarative
+    from causeway.connections.models import CustomConnector
+
+    row = CustomConnector.objects.filter(workspace_id=workspace_id, key=str(key)[:40]).first()
+    if row is None:
+        raise UnknownConnector(str(key)[:60])
+    try:
+        return declarative.connector(declarative.load(row.document))
+    except declarative.DocumentError:
+        raise UnknownConnector(str(key)[:60]) from None

@@ -113,6 +113,9 @@ class Call:
     timeout: float = 30.0
     # The hosts this call sent requests to, for the connection's usage history.
     hosts: list[str] = field(default_factory=list)
+    # Renders a template (a string, or JSON whose strings are templates) in the recipe sandbox over a
+    # context: given by the job runtime to declarative connectors; None outside a job's step.
+    render: Callable[[Any, dict[str, Any]], Any] | None = None
 
     def authorize(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         """Put the connection's credentials where its auth method says, in place."""

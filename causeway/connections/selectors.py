@@ -32,6 +32,8 @@ MASK = "••••••••"
 class CatalogueEntry:
     connector: Connector
     enabled: bool
+    # A declarative connector of this workspace, as opposed to an installed one.
+    custom: bool = False
 
 
 def catalogue(*, actor: Actor, workspace: Workspace) -> list[CatalogueEntry]:
@@ -40,7 +42,11 @@ def catalogue(*, actor: Actor, workspace: Workspace) -> list[CatalogueEntry]:
     enabled = set(
         ConnectorEnablement.objects.filter(workspace=workspace).values_list("connector_key", flat=True)
     )
-    return [CatalogueEntry(c, c.key in enabled) for c in registry.connectors().values()]
+    installed = registry.connectors()
+    return [
+        CatalogueEntry(c, c.key in enabled, c.key not in installed)
+        for c in registry.for_workspace(workspace.id).values()
+    ]
 
 
 def enabled_connectors(*, actor: Actor, workspace: Workspace) -> list[Connector]:
@@ -66,9 +72,13 @@ class ConnectionView:
 
 
 def _view(
-    actor: Actor, workspace: Workspace, connection: Connection, linked: set[uuid.UUID]
+    actor: Actor,
+    workspace: Workspace,
+    connection: Connection,
+    linked: set[uuid.UUID],
+    known: dict[str, Connector],
 ) -> ConnectionView:
-    connector = registry.connectors().get(connection.connector_key)
+    connector = known.get(connection.connector_key)
     details = may(actor, EDIT, connection, workspace) or (
         connection.kind == Kind.COMPANY and may(actor, VIEW, connection, workspace)
     )
@@ -115,12 +125,15 @@ def connections_list(*, actor: Actor, workspace: Workspace, kind: str | None = N
         rows = rows.filter(kind=kind)
     found = list(rows)
     linked = _linked(actor, found)
-    return [_view(actor, workspace, c, linked) for c in found]
+    known = registry.for_workspace(workspace.id)
+    return [_view(actor, workspace, c, linked, known) for c in found]
 
 
 def connection_detail(*, actor: Actor, workspace: Workspace, connection_id: Any) -> ConnectionView:
     connection = connection_get(actor, workspace, connection_id, need=VIEW)
-    return _view(actor, workspace, connection, _linked(actor, [connection]))
+    return _view(
+        actor, workspace, connection, _linked(actor, [connection]), registry.for_workspace(workspace.id)
+    )
 
 
 def connection_uses(

@@ -6,28 +6,31 @@ transaction and records its audit event inside it; none ever returns or records 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
 from causeway.access import policy as access_policy
+from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.connections import outbound, registry
+from causeway.connections import declarative, outbound, registry
 from causeway.connections.models import (
     Connection,
     ConnectionLink,
     ConnectionUse,
     ConnectorEnablement,
+    CustomConnector,
     Health,
     Kind,
     Outcome,
@@ -41,7 +44,7 @@ from causeway.connections.policy import (
 )
 from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector
 from causeway.vault.masking import mask_text, register_value
-from causeway.workspaces.models import Workspace
+from causeway.workspaces.models import Membership, Workspace
 
 MAX_NAME = 100
 MAX_CREDENTIAL = 8 * 1024
@@ -57,9 +60,9 @@ def _pydantic_errors(exc: PydanticError, prefix: str) -> dict[str, list[str]]:
     return found
 
 
-def _connector(key: Any) -> Connector:
+def _connector(workspace: Workspace, key: Any) -> Connector:
     try:
-        return registry.get(key)
+        return registry.get_for(workspace.id, key)
     except registry.UnknownConnector as exc:
         raise ValidationError({"connector": str(exc)}) from None
 
@@ -76,7 +79,7 @@ def connector_enable(*, actor: Actor, workspace: Workspace, key: str, enabled: b
     """Enable or disable a connector for the workspace (Admin only, audited). A disabled connector's
     connections stay, unusable, until it is enabled again."""
     require_admin(actor, workspace)
-    connector = _connector(key)
+    connector = _connector(workspace, key)
     row = (
         ConnectorEnablement.objects.select_for_update().filter(workspace=workspace, connector_key=key).first()
     )
@@ -220,7 +223,7 @@ def connection_create(
         owner = None
     else:
         raise ValidationError({"kind": "personal or company"})
-    connector = _connector(connector_key)
+    connector = _connector(workspace, connector_key)
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     method = _auth(connector, auth_method)
@@ -267,7 +270,7 @@ def connection_update(
     or an Admin's for a company connection). Reduced scopes count from the very next step (rule 7)."""
     found = connection_get(actor, workspace, connection_id, need=EDIT)
     connection = Connection.objects.select_for_update().get(pk=found.pk)
-    connector = _connector(connection.connector_key)
+    connector = _connector(workspace, connection.connector_key)
     changed: list[str] = []
     if name is not None and _clean_name(name) != connection.name:
         connection.name = _clean_name(name)
@@ -382,7 +385,7 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     """Call the connector's test with the connection's credentials and record its health. Its owner
     (personal), or an Admin (company); the command line never tests a personal connection (rule 6)."""
     found = connection_get(actor, workspace, connection_id, need=EDIT)
-    connector = _connector(found.connector_key)
+    connector = _connector(workspace, found.connector_key)
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     try:
@@ -466,6 +469,7 @@ def connection_for_step(
     step_path: str,
     idempotency_key: str = "",
     timeout: float = 30.0,
+    render: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> Resolved:
     """The connection a job's step names, checked before anything is sent (rules 6 and 7).
 
@@ -489,29 +493,42 @@ def connection_for_step(
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
         pk = None
-    connection = Connection.objects.filter(workspace=workspace, pk=pk).first() if pk else None
+    # One query answers every question about the connection itself, so a step pays for one round trip.
+    person = on_behalf_of.pk if on_behalf_of is not None else uuid.UUID(int=0)
+    connection = (
+        Connection.objects.filter(workspace=workspace, pk=pk)
+        .annotate(
+            connector_on=Exists(
+                ConnectorEnablement.objects.filter(
+                    workspace=workspace, connector_key=OuterRef("connector_key")
+                )
+            ),
+            person_member=Exists(Membership.objects.filter(workspace=workspace, user_id=person)),
+            person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
+        )
+        .first()
+        if pk
+        else None
+    )
     if connection is None:
         raise refused(None, f"there is no connection {str(connection_ref)[:40]!r} in this workspace")
     label = f"connection {connection.name!r}"
     try:
-        connector = registry.get(connection.connector_key)
+        connector = registry.get_for(workspace.id, connection.connector_key)
     except registry.UnknownConnector:
         raise refused(connection, f"{label}: its connector is not installed") from None
-    if not connector_enabled(workspace, connector.key):
+    if not connection.connector_on:
         raise refused(connection, f"{label}: {connector.name} is disabled in this workspace")
     if on_behalf_of is None:
         raise refused(connection, f"{label}: this job runs on behalf of no one, so it uses no connection")
-    if access_policy.membership_of(on_behalf_of, workspace) is None:
+    if not connection.person_member or not on_behalf_of.is_active:
         raise refused(connection, f"{label}: the job runs for someone who is not a member here")
     if connection.kind == Kind.PERSONAL and connection.owner_id != on_behalf_of.pk:
         raise refused(
             connection,
             f"{label} is someone else's personal connection; only jobs run on its owner's behalf use it",
         )
-    if (
-        connection.kind == Kind.COMPANY
-        and not ConnectionLink.objects.filter(connection=connection, user=on_behalf_of).exists()
-    ):
+    if connection.kind == Kind.COMPANY and not connection.person_linked:
         raise refused(
             connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
         )
@@ -526,7 +543,9 @@ def connection_for_step(
             connection,
             f"{label}: the action {action.key!r} needs the scope(s) {', '.join(missing)}, not granted to it",
         )
-    call = _call(connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout)
+    call = _call(
+        connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout, render=render
+    )
     return Resolved(connection=connection, connector=connector, action=action, call=call)
 
 
@@ -563,3 +582,64 @@ def use_record(
     )
     if outcome != Outcome.REFUSED:
         Connection.objects.filter(pk=connection.pk).update(last_used_at=timezone.now())
+
+
+# Declarative connectors.
+
+
+def _builder(actor: Actor, workspace: Workspace) -> None:
+    """Building a declarative connector is `connection:create` (Analysts and Admins, rule 4); enabling it
+    is the Admin's, as for every connector."""
+    if not access_policy.is_system(actor):
+        access_policy.require_in(actor, workspace, Perm.CONNECTION_CREATE)
+
+
+@transaction.atomic
+def custom_connector_save(*, actor: Actor, workspace: Workspace, document: Any) -> CustomConnector:
+    """Define a declarative connector from a JSON or YAML document (text, or already-parsed JSON), or
+    replace the one with its key. Refused, naming each error by its path, if it does not validate."""
+    _builder(actor, workspace)
+    try:
+        parsed = declarative.parse(document) if isinstance(document, str) else declarative.load(document)
+    except declarative.DocumentError as exc:
+        raise ValidationError(exc.errors) from None
+    if parsed.key in registry.connectors():
+        raise ValidationError({"key": f"{parsed.key!r} is an installed connector's key; choose another"})
+    normalised = parsed.model_dump(mode="json")
+    row = CustomConnector.objects.select_for_update().filter(workspace=workspace, key=parsed.key).first()
+    if row is None:
+        row = CustomConnector.objects.create(
+            workspace=workspace,
+            key=parsed.key,
+            document=normalised,
+            created_by=actor if isinstance(actor, User) else None,
+        )
+        action = "connector.defined"
+    else:
+        row.document = normalised
+        row.save(update_fields=["document", "updated_at"])
+        action = "connector.redefined"
+    audit_record(
+        actor=actor,
+        action=action,
+        target=row,
+        workspace_id=workspace.id,
+        details={"actions": [a.key for a in parsed.actions], "base_url": parsed.base_url},
+    )
+    return row
+
+
+@transaction.atomic
+def custom_connector_delete(*, actor: Actor, workspace: Workspace, key: str) -> None:
+    """Remove a declarative connector no connection uses."""
+    _builder(actor, workspace)
+    row = CustomConnector.objects.select_for_update().filter(workspace=workspace, key=str(key)[:40]).first()
+    if row is None:
+        raise NotFound("connector")
+    using = Connection.objects.filter(workspace=workspace, connector_key=row.key).count()
+    if using:
+        raise ValidationError({"connector": f"{using} connection(s) use it: revoke them first"})
+    target = row.audit_target
+    ConnectorEnablement.objects.filter(workspace=workspace, connector_key=row.key).delete()
+    row.delete()
+    audit_record(actor=actor, action="connector.removed", target=target, workspace_id=workspace.id)

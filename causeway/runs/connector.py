@@ -55,6 +55,7 @@ def run_connector(
             step_path=path,
             idempotency_key=f"{job.id}:{path}",
             timeout=float(step.timeout_seconds),
+            render=lambda template, scope: _render_tree(template, scope, "connector"),
         )
     except connections.ConnectionRefused as exc:
         return StepResult(input=recorded, output=None, failure=StepFailed(str(exc)))

@@ -136,6 +136,7 @@ def build_world() -> World:
     platform_invitation = ws_services.platform_invitation_create(
         actor=system, email="someone@platform.test"
     ).invitation
+    ids = _connections(ws, people, system)
     return World(
         ws=ws,
         other=other,
@@ -166,7 +167,40 @@ def build_world() -> World:
         r2_job=r2_job,
         trigger_job=trigger_job,
         r4=r4,
+        ids=ids,
     )
+
+
+PINGER = {
+    "key": "pinger",
+    "name": "Pinger",
+    "base_url": "http://127.0.0.1:9",
+    "auth": ["none"],
+    "actions": [{"key": "ping", "name": "Ping", "request": {"path": "/ping"}}],
+}
+
+
+def _connections(ws: Any, people: dict[str, Any], system: Any) -> dict[str, Any]:
+    """The HTTP connector enabled; the Analyst's personal connection and a company one. Their base URL
+    is a loopback address the workspace does not allow, so a test of either sends nothing anywhere."""
+    from causeway.connections import services as connections
+
+    connections.connector_enable(actor=system, workspace=ws, key="http", enabled=True)
+    fields: dict[str, Any] = {
+        "connector_key": "http",
+        "auth_method": "bearer",
+        "settings": {"base_url": "http://127.0.0.1:9"},
+        "credentials": {"token": "matrix-token"},
+        "scopes": ["read"],
+    }
+    personal = connections.connection_create(
+        actor=people["analyst"], workspace=ws, kind="personal", name="Analyst's", **fields
+    )
+    company = connections.connection_create(
+        actor=system, workspace=ws, kind="company", name="Shared", **fields
+    )
+    connections.custom_connector_save(actor=system, workspace=ws, document=PINGER)
+    return {"personal_connection": personal.id, "company_connection": company.id}
 
 
 def _failed_job(

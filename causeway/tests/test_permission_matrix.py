@@ -38,7 +38,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from causeway.testing import https_client
-from causeway.tests.access_personas import ACTORS, MANUAL, World, build_world
+from causeway.tests.access_personas import ACTORS, MANUAL, PINGER, World, build_world
 from causeway.tests.test_default_deny import walk
 
 
@@ -107,6 +107,30 @@ ROWS: list[Page | Api] = [
     Page("web:vault", "GET",                                  "302  200  200  200  200  200  302  404  404"),
     Page("web:vault_set", "POST",                             "302  400  403  403  403  403  302  404  404"),
     Page("web:vault_delete", "POST",                          "302  404  403  403  403  403  302  404  404"),
+    # Pages: connectors and connections. `connection` is the Analyst's personal connection: its owner
+    # may do everything, the Admin see it and revoke it, nobody else know it exists (rule 6, rule 9);
+    # `company_connection` every member sees and links; only Admins create company ones and switch
+    # connectors (rule 3); creating a personal connection needs connection:create.
+    Page("web:connectors", "GET",                             "302  200  200  200  200  200  302  404  404"),
+    Page("web:connector_toggle", "POST",                      "302  302  403  403  403  403  302  404  404",
+        form=lambda w: {"enabled": "0"}),
+    Page("web:custom_connector_save", "POST",                 "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"document": json.dumps({**PINGER, "key": "pinger_two"})}),
+    Page("web:custom_connector_delete", "POST",               "302  302  302  403  403  403  302  404  404"),
+    Page("web:connections", "GET",                            "302  200  200  200  200  200  302  404  404"),
+    Page("web:connection_new", "GET",                         "302  200  200  200  200  200  302  404  404"),
+    Page("web:connection_new", "POST",                        "302  302  302  403  403  403  302  404  404",
+        form=lambda w: {"connector": "http", "auth_method": "none", "kind": "personal", "name": "Mine",
+                        "setting:base_url": "https://api.example.com"}),
+    Page("web:connection", "GET",                             "302  200  200  404  404  404  302  404  404"),
+    Page("web:connection", "GET",                             "302  200  200  200  200  200  302  404  404",
+        params=(("connection", "company_connection"),)),
+    Page("web:connection_update", "POST",                     "302  403  302  404  404  404  302  404  404",
+        form=lambda w: {"scope": "read", "action": "get"}),
+    Page("web:connection_test", "POST",                       "302  403  302  404  404  404  302  404  404"),
+    Page("web:connection_link", "POST",                       "302  302  302  302  302  302  302  404  404",
+        params=(("connection", "company_connection"),), form=lambda w: {"link": "1"}),
+    Page("web:connection_revoke", "POST",                     "302  302  302  404  404  404  302  404  404"),
     # Pages: roles, groups, recipe grants, environments, service accounts, access review.
     Page("web:access_roles", "GET",                           "302  200  403  403  403  403  302  404  404"),
     Page("web:access_role_create", "POST",                    "302  400  403  403  403  403  302  404  404"),
@@ -253,6 +277,41 @@ ROWS: list[Page | Api] = [
     Api("GET /workspaces/{workspace_id}/audit-events",        "401  200  403  403  403  403  403  404  404"),
     Api("POST /workspaces/{workspace_id}/audit-events/verify",
                                                               "401  200  403  403  403  403  403  404  404"),
+    # API: connectors and connections (as their pages above).
+    Api("GET /workspaces/{workspace_id}/connectors",          "401  200  200  200  200  200  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/connectors/{connector_key}",
+                                                              "401  200  403  403  403  403  403  404  404",
+        body={"enabled": True}),
+    Api("GET /workspaces/{workspace_id}/custom-connectors/schema",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/custom-connectors",  "401  201  201  403  403  403  403  404  404",
+        body={"document": {**PINGER, "key": "pinger_two"}}),
+    Api("DELETE /workspaces/{workspace_id}/custom-connectors/{custom_key}",
+                                                              "401  204  204  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/connections",         "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/connections",        "401  201  201  403  403  403  403  404  404",
+        body={"kind": "personal", "connector": "http", "name": "Mine", "auth_method": "none",
+              "settings": {"base_url": "https://api.example.com"}}),
+    Api("GET /workspaces/{workspace_id}/connections/{connection_id}",
+                                                              "401  200  200  404  404  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/connections/{connection_id}",
+                                                              "401  200  200  200  200  200  403  404  404",
+        params=(("connection_id", "company_connection"),)),
+    Api("PATCH /workspaces/{workspace_id}/connections/{connection_id}",
+                                                              "401  403  200  404  404  404  403  404  404",
+        body={"scopes": ["read"]}),
+    Api("POST /workspaces/{workspace_id}/connections/{connection_id}/test",
+                                                              "401  403  200  404  404  404  403  404  404"),
+    Api("DELETE /workspaces/{workspace_id}/connections/{connection_id}",
+                                                              "401  204  204  404  404  404  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/connections/{connection_id}/link",
+                                                              "401  204  204  204  204  204  403  404  404",
+        params=(("connection_id", "company_connection"),)),
+    Api("DELETE /workspaces/{workspace_id}/connections/{connection_id}/link",
+                                                              "401  204  204  204  204  204  403  404  404",
+        params=(("connection_id", "company_connection"),)),
+    Api("GET /workspaces/{workspace_id}/connections/{connection_id}/uses",
+                                                              "401  403  200  404  404  404  403  404  404"),
     Api("GET /workspaces/{workspace_id}/secrets",             "401  200  200  200  200  200  403  404  404"),
     Api("PUT /workspaces/{workspace_id}/secrets/{name}",      "401  201  403  403  403  403  403  404  404",
         body={"value": "v"}),
@@ -479,6 +538,11 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "r2_job": lambda w: w.r2_job.id,
     "trigger_job": lambda w: w.trigger_job.id,
     "r4": lambda w: w.r4.id,
+    "connection": lambda w: w.ids["personal_connection"],
+    "connection_id": lambda w: w.ids["personal_connection"],
+    "company_connection": lambda w: w.ids["company_connection"],
+    "connector_key": lambda w: "http",
+    "custom_key": lambda w: "pinger",
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
 }
 

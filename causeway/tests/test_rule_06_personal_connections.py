@@ -5,10 +5,13 @@ refused attempt sends nothing: the real local server records every request it re
 from __future__ import annotations
 
 import base64
+import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from causeway.access.errors import NotFound
 from causeway.connections import selectors
@@ -180,4 +183,79 @@ def test_rule_06_the_operators_command_line_runs_on_behalf_of_no_one(kit: Kit, s
     assert kit.personal is not None
     job = run(SYSTEM, recipe(kit, kit.owner, [step(kit.personal)]))
     assert job.status == "failed" and "on behalf of no one" in (job.error or "")
+    assert server.received == []
+
+
+# Every interface: the API, the pages and the command line answer the same, and send nothing.
+
+
+def _api(client: Any, user: Any, method: str, path: str, **body: Any) -> Any:
+    from causeway.accounts.services import token_create
+
+    _, token = token_create(actor=user, name="t", expires_in_days=1)
+    call = getattr(client, method.lower())
+    kwargs: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    if body:
+        kwargs.update(data=json.dumps(body), content_type="application/json")
+    return call(f"/api/v1/workspaces/{{ws}}{path}".replace("{ws}", "acme"), **kwargs)
+
+
+def test_rule_06_the_api_shows_admins_only_that_it_exists_and_lets_no_one_else_use_it(
+    kit: Kit, server: Any, client: Any
+) -> None:
+    assert kit.personal is not None
+    path = f"/connections/{kit.personal.id}"
+    seen = _api(client, kit.admin, "GET", path)
+    assert seen.status_code == 200
+    assert seen.json()["owner"] == "owner@example.com"
+    assert seen.json()["settings"] == {} and seen.json()["credentials"] == {}
+    assert _api(client, kit.admin, "POST", path + "/test").status_code == 403
+    assert _api(client, kit.admin, "PATCH", path, scopes=["read", "write"]).status_code == 403
+    assert _api(client, kit.admin, "GET", path + "/uses").status_code == 403
+    for stranger in (kit.operator, kit.analyst):
+        assert _api(client, stranger, "GET", path).status_code == 404
+        assert _api(client, stranger, "POST", path + "/test").status_code == 404
+    mine = _api(client, kit.owner, "GET", path).json()
+    assert mine["credentials"] == {"Token": selectors.MASK}
+    assert TOKEN not in json.dumps(mine)
+    assert server.received == []
+
+
+def test_rule_06_the_pages_show_admins_only_that_it_exists(kit: Kit, server: Any, client: Any) -> None:
+    assert kit.personal is not None
+    url = f"/w/acme/connections/{kit.personal.id}"
+    client.force_login(kit.admin)
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "owner@example.com" in text and kit.base_url not in text and TOKEN not in text
+    assert 'id="test-form"' not in text and 'id="revoke-form"' in text
+    assert client.post(url + "/test").status_code == 403
+    client.force_login(kit.operator)
+    assert client.get(url).status_code == 404
+    assert client.post(url + "/test").status_code == 404
+    assert kit.personal.name not in client.get("/w/acme/connections").content.decode()
+    client.force_login(kit.staff)
+    assert client.get(url).status_code == 404
+    assert server.received == []
+
+
+def test_rule_06_the_command_line_neither_tests_nor_reads_it(kit: Kit, server: Any) -> None:
+    assert kit.personal is not None
+    out = io.StringIO()
+    call_command("connections", "list", "--workspace", "acme", stdout=out)
+    assert "Olive's API" in out.getvalue() and TOKEN not in out.getvalue()
+    with pytest.raises(CommandError, match="connection:edit"):
+        call_command("connections", "test", "--workspace", "acme", str(kit.personal.id), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="connection:edit"):
+        call_command(
+            "connections",
+            "scopes",
+            "--workspace",
+            "acme",
+            str(kit.personal.id),
+            "--scopes",
+            "read,write",
+            stdout=io.StringIO(),
+        )
     assert server.received == []

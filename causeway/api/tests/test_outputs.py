@@ -13,6 +13,7 @@ import pytest
 
 from causeway.access import services as access_services
 from causeway.api.api import api
+from causeway.connections import services as connections
 from causeway.recipes import services as recipes
 from causeway.recipes.secrets import secret_write
 from causeway.runs.tests.factories import make_job, make_step
@@ -68,7 +69,20 @@ def test_rule_13_no_api_answer_carries_a_canary_secret() -> None:
     # Job history written without masking, as a worker that had not yet learnt the secret would have.
     job = make_job(recipe, by=admin, status="failed", error=f"refused: {CANARY}", payload={"token": CANARY})
     make_step(job, "get", 0, input={"authorization": CANARY}, output={"echo": CANARY}, error=CANARY)
+    connections.connector_enable(actor=admin, workspace=acme, key="http", enabled=True)
+    mine = connections.connection_create(
+        actor=admin,
+        workspace=acme,
+        kind="personal",
+        connector_key="http",
+        name="Mine",
+        auth_method="bearer",
+        settings={"base_url": "https://api.example.com"},
+        credentials={"token": CANARY},
+    )
     ids = {
+        "connection_id": mine.id,
+        "connector_key": "http",
         "workspace_id": acme.id,
         "recipe_id": recipe.id,
         "job_id": job.id,

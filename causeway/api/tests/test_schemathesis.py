@@ -65,6 +65,14 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/workspaces/{workspace_id}/groups/{group_id}/members": "member",
     "PUT /api/v1/workspaces/{workspace_id}/recipes/{recipe_id}/grants": "grantee",
     "PATCH /api/v1/me": "email",
+    # A connector by key, and what it says: its auth methods' fields, its settings, its scopes and actions.
+    "POST /api/v1/workspaces/{workspace_id}/connections": "connector",
+    "PATCH /api/v1/workspaces/{workspace_id}/connections/{connection_id}": "scopes",
+    # A declarative connector's document, checked against its own schema (each error named by its path).
+    "POST /api/v1/workspaces/{workspace_id}/custom-connectors": "document",
+    # Only a company connection is linked (the world's connection id names a personal one).
+    "PUT /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
+    "DELETE /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
 }
 
 

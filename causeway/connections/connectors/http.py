@@ -40,22 +40,27 @@ class Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value.strip())
-        except (httpx.InvalidURL, TypeError):
-            raise ValueError("not a URL") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("must be an http or https URL with a host")
-        if url.userinfo:
-            raise ValueError("credentials belong in the connection's auth fields, not in the URL")
-        if url.query or url.fragment:
-            raise ValueError("must not have a query or a fragment")
-        return str(url).rstrip("/")
+        return base_url(value)
 
     @field_validator("test_path")
     @classmethod
     def _relative(cls, value: str) -> str:
         return _checked_path(value)
+
+
+def base_url(value: str) -> str:
+    """An http or https URL with a host and nothing that belongs elsewhere, without its final slash."""
+    try:
+        url = httpx.URL(value.strip())
+    except (httpx.InvalidURL, TypeError):
+        raise ValueError("not a URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http or https URL with a host")
+    if url.userinfo:
+        raise ValueError("credentials belong in the connection's auth fields, not in the URL")
+    if url.query or url.fragment:
+        raise ValueError("must not have a query or a fragment")
+    return str(url).rstrip("/")
 
 
 def _checked_path(value: str) -> str:
