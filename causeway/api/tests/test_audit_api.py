@@ -16,8 +16,8 @@ from causeway.audit.models import Outcome
 from causeway.audit.services import Actor
 from causeway.audit.tests.fixtures import (  # noqa: F401
     People,
-    audit_people,
     checkpoint_file,
+    people_fixture,
     record,
     system_roles,
 )
@@ -26,11 +26,6 @@ from causeway.testing import https_client
 from causeway.vault import mac
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
-
-
-@pytest.fixture
-def people() -> People:
-    return audit_people()
 
 
 def api(user: User | None = None) -> Any:

@@ -54,3 +54,9 @@ def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
         return audit_record(
             actor=fields.pop("actor", None), action=action, workspace_id=workspace_id, **fields
         )
+
+
+@pytest.fixture(name="people")
+def people_fixture(system_roles: None) -> People:
+    """The personas of `audit_people`, as the `people` fixture of the modules that import this one."""
+    return audit_people()

@@ -14,8 +14,8 @@ from causeway.audit.models import AuditEvent, Outcome
 from causeway.audit.services import Actor
 from causeway.audit.tests.fixtures import (  # noqa: F401
     People,
-    audit_people,
     checkpoint_file,
+    people_fixture,
     record,
     system_roles,
 )
@@ -24,11 +24,6 @@ from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
 from causeway.testing import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
-
-
-@pytest.fixture
-def people() -> People:
-    return audit_people()
 
 
 def signed_in(user: Any) -> Any:
