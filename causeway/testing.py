@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from causeway.testkit import STRONG_PASSWORD  # noqa: F401  (the tests import it from here)
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 RUN_HOME = Path(os.environ.setdefault("CAUSEWAY_HOME", str(ROOT / "var" / "test")))
@@ -30,8 +32,6 @@ os.environ["CAUSEWAY_AUDIT_CHECKPOINT_FILE"] = str(TEST_HOME / "audit-checkpoint
 _RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 REDIS_KEY_PREFIX = f"causeway-test-{_RUN_ID[:12]}-{WORKER or 'main'}:"
 os.environ["CAUSEWAY_REDIS_KEY_PREFIX"] = REDIS_KEY_PREFIX
-
-STRONG_PASSWORD = "correct-Horse-battery-9"  # noqa: S105
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -211,29 +211,17 @@ def _committed_database(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def make_user(email: str, *, staff: bool = False, first: str = "Ada", last: str = "Lovelace") -> Any:
-    from causeway.accounts.models import User, UserType
+    """A person (see `causeway.testkit.factories.UserFactory`)."""
+    from causeway.testkit.factories import UserFactory
 
-    return User.objects.create_user(
-        email=email,
-        password=STRONG_PASSWORD,
-        first_name=first,
-        last_name=last,
-        user_type=UserType.STAFF if staff else UserType.STANDARD,
-    )
+    return UserFactory.create(email=email, staff=staff, first_name=first, last_name=last)
 
 
 def make_workspace(name: str, *, members: dict[Any, str] | None = None) -> Any:
-    from django.utils.text import slugify
+    """A workspace, each of `members` given the system role named (see `WorkspaceFactory`)."""
+    from causeway.testkit.factories import WorkspaceFactory
 
-    from causeway.access.models import Role
-    from causeway.workspaces.models import Membership, Workspace
-
-    workspace = Workspace.objects.create(name=name, slug=slugify(name))
-    for user, role_key in (members or {}).items():
-        Membership.objects.create(
-            workspace=workspace, user=user, role=Role.objects.get(workspace=None, key=role_key)
-        )
-    return workspace
+    return WorkspaceFactory.create(name=name, members=members or {})
 
 
 def free_port() -> int:

@@ -18,22 +18,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from causeway.accounts.actors import SystemActor
-from causeway.recipes import grants, roles
-from causeway.testing import make_user, make_workspace
+from causeway.recipes import grants
+from causeway.testkit.factories import (
+    MANUAL,
+    ApiTokenFactory,
+    FolderFactory,
+    JobFactory,
+    LookupTableFactory,
+    ProjectFactory,
+    RecipeFactory,
+    RecipeVersionFactory,
+    RoleFactory,
+    UserFactory,
+    system_actor,
+)
+from causeway.testkit.personas import BUILDER_PERMS, builder, cast, member
+from causeway.testkit.personas import robot as service_account
 
-MANUAL = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "1"}}]}
 MANUAL_V2 = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "2"}}]}
-TABLE_COLUMNS = [{"name": "code", "type": "text"}, {"name": "label", "type": "text"}]
-SCOPED_PERMS = [
-    "project:view",
-    "folder:view",
-    "recipe:view",
-    "recipe:edit",
-    "recipe:run",
-    "recipe:test",
-    "job:view",
-]
+SCOPED_PERMS = list(BUILDER_PERMS)
+# The people, in the order the matrix's columns name them.
+PEOPLE = ("admin", "analyst", "operator", "custom", "group_only", "staff", "other_admin")
 ACTORS = ("anon", "admin", "analyst", "operator", "custom", "group_only", "robot", "staff", "other_admin")
 
 
@@ -74,79 +79,57 @@ class World:
 def build_world() -> World:
     from causeway.access import members as ws_services
     from causeway.access import services
-    from causeway.access.perms import Perm  # noqa: F401
-    from causeway.recipes.services import (
-        bookmark_add,
-        folder_create,
-        lookup_row_put,
-        lookup_table_create,
-        project_create,
-        recipe_create,
-        recipe_save,
-    )
-    from causeway.workspaces.models import Membership
-    from causeway.workspaces.tokens import token_create
+    from causeway.recipes.services import bookmark_add, lookup_row_put
 
-    system = SystemActor(label="test")
-    people = {
-        "admin": make_user("admin@acme.test"),
-        "analyst": make_user("analyst@acme.test"),
-        "operator": make_user("operator@acme.test"),
-        "custom": make_user("custom@acme.test"),
-        "group_only": make_user("grouponly@acme.test"),
-        "staff": make_user("staff@platform.test", staff=True),
-        "other_admin": make_user("admin@other.test"),
-    }
-    ws = make_workspace(
-        "Acme",
-        members={people["admin"]: "admin", people["analyst"]: "analyst", people["operator"]: "operator"},
+    system = system_actor()
+    acme = cast(
+        "admin",
+        "analyst",
+        "operator",
+        "outsider",
+        "staff",
+        domain="acme.test",
+        emails={"staff": "staff@platform.test", "outsider": "admin@other.test"},
     )
-    other = make_workspace("Other", members={people["other_admin"]: "admin"})
-    p1 = project_create(actor=system, workspace=ws, name="P1")
-    p2 = project_create(actor=system, workspace=ws, name="P2")
-    r1 = recipe_create(actor=people["analyst"], workspace=ws, project=p1, name="R1", definition=MANUAL)
-    r2 = recipe_create(actor=system, workspace=ws, project=p2, name="R2", definition=MANUAL)
-    recipe_save(actor=people["analyst"], recipe=r1, definition=MANUAL_V2, message="second")
-    r1.refresh_from_db()
-    p3 = project_create(actor=system, workspace=ws, name="P3 empty")
-    p4 = project_create(actor=system, workspace=ws, name="P4", environment="prod")
-    r4 = recipe_create(actor=system, workspace=ws, project=p4, name="R4", definition=MANUAL)
-    f1 = folder_create(actor=system, workspace=ws, project=p1, name="F1")
-    t1 = lookup_table_create(
-        actor=system, workspace=ws, project=p1, name="T1", columns=TABLE_COLUMNS, key_column="code"
-    )
+    ws, other = acme.workspace, acme.other
+    people = acme.people()
+    people["other_admin"] = people.pop("outsider")
+    p1 = ProjectFactory.create(workspace=ws, name="P1")
+    p2 = ProjectFactory.create(workspace=ws, name="P2")
+    r1 = RecipeFactory.create(actor=people["analyst"], project=p1, name="R1", definition=MANUAL)
+    r2 = RecipeFactory.create(project=p2, name="R2", definition=MANUAL)
+    RecipeVersionFactory.create(actor=people["analyst"], recipe=r1, definition=MANUAL_V2, message="second")
+    p3 = ProjectFactory.create(workspace=ws, name="P3 empty")
+    p4 = ProjectFactory.create(workspace=ws, name="P4", environment="prod")
+    r4 = RecipeFactory.create(project=p4, name="R4", definition=MANUAL)
+    f1 = FolderFactory.create(project=p1, name="F1")
+    t1 = LookupTableFactory.create(project=p1, name="T1")
     lookup_row_put(actor=system, table=t1, key="k1", values={"label": "first"})
     bookmark = bookmark_add(actor=people["analyst"], recipe=r1)
-    op = project_create(actor=system, workspace=other, name="O1")
-    other_recipe = recipe_create(actor=system, workspace=other, project=op, name="Theirs", definition=MANUAL)
-    custom_role = roles.role_create(
-        actor=system,
-        workspace=ws,
-        name="Scoped builder",
-        permissions=SCOPED_PERMS,
-        all_projects=False,
-        project_ids=[p1.id],
-    )
-    nothing_role = roles.role_create(actor=system, workspace=ws, name="No access", permissions=[])
-    Membership.objects.create(workspace=ws, user=people["custom"], role=custom_role)
-    Membership.objects.create(workspace=ws, user=people["group_only"], role=nothing_role)
+    op = ProjectFactory.create(workspace=other, name="O1")
+    other_recipe = RecipeFactory.create(project=op, name="Theirs", definition=MANUAL)
+    custom = builder(ws, UserFactory.create(email="custom@acme.test"), projects=[p1], perms=SCOPED_PERMS)
+    people["custom"] = custom.user
+    nothing_role = RoleFactory.create(workspace=ws, name="No access", permissions=[])
+    people["group_only"] = UserFactory.create(email="grouponly@acme.test")
+    member(ws, people["group_only"], nothing_role)
     group = services.group_create(actor=system, workspace=ws, name="Readers")
     group_member = services.group_member_add(actor=system, group=group, user=people["group_only"])
     group_grant = grants.grant_set(actor=system, workspace=ws, recipe=r1, group=group, capabilities=["read"])
-    robot = services.service_account_create(actor=system, workspace=ws, name="robot")
-    grants.grant_set(actor=system, workspace=ws, recipe=r1, service_account=robot, capabilities=["execute"])
-    robot_token, robot_secret = services.service_account_token_create(
-        actor=system, workspace=ws, account=robot, name="ci", expires_in_days=30
+    robot = service_account(ws, name="robot", token_name="ci", expires_in_days=30)
+    grants.grant_set(
+        actor=system, workspace=ws, recipe=r1, service_account=robot.account, capabilities=["execute"]
     )
     job = _failed_job(r1, user=people["analyst"])
     operator_job = _failed_job(r1, user=people["operator"])
-    robot_job = _failed_job(r1, service_account=robot)
+    robot_job = _failed_job(r1, service_account=robot.account)
     r2_job = _failed_job(r2, user=people["operator"])
     trigger_job = _failed_job(r1, trigger_type="schedule")
     tokens = {
-        name: token_create(actor=user, name="t", expires_in_days=365)[1] for name, user in people.items()
+        name: ApiTokenFactory.create(user=people[name], name="t", expires_in_days=365).secret
+        for name in PEOPLE
     }
-    tokens["robot"] = robot_secret
+    tokens["robot"] = robot.secret
     invitation = ws_services.workspace_invitation_create(
         actor=system, workspace=ws, email="newcomer@acme.test", role="operator"
     ).invitation
@@ -157,21 +140,21 @@ def build_world() -> World:
     return World(
         ws=ws,
         other=other,
-        people=people,
+        people={name: people[name] for name in PEOPLE},
         tokens=tokens,
         p1=p1,
         p2=p2,
         r1=r1,
         r2=r2,
         other_recipe=other_recipe,
-        custom_role=custom_role,
+        custom_role=custom.role,
         nothing_role=nothing_role,
         group=group,
         group_member=group_member,
         group_grant=group_grant,
-        robot=robot,
-        robot_token=robot_token,
-        operator_membership=Membership.objects.get(workspace=ws, user=people["operator"]),
+        robot=robot.account,
+        robot_token=robot.token,
+        operator_membership=acme.operator.membership,
         invitation=invitation,
         platform_invitation=platform_invitation,
         p3=p3,
@@ -224,13 +207,8 @@ def _failed_job(
     recipe: Any, *, user: Any = None, service_account: Any = None, trigger_type: str = "manual"
 ) -> Any:
     """A job as a worker leaves one that failed (a failed job may be re-run, rule 14)."""
-    from causeway.runs.models import Job
-
-    return Job.objects.create(
-        workspace_id=recipe.workspace_id,
+    return JobFactory.create(
         recipe=recipe,
-        version=recipe.current_version,
-        environment=recipe.project.environment,
         status="failed",
         trigger_type=trigger_type,
         run_by_user=user,

@@ -11,11 +11,12 @@ from causeway.connections import services as connections
 from causeway.connections.models import Connection
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.recipes.models import Recipe
-from causeway.recipes.services import project_create, recipe_create
+from causeway.recipes.services import recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.factories import ProjectFactory, UserFactory
+from causeway.testkit.personas import cast, member
 
 TOKEN = "tok-canary-7d3f2b9e1a"
 COMPANY_PASSWORD = "pw-canary-5c8e0d4f6b"
@@ -38,19 +39,17 @@ class Kit:
 
 
 def build(base_url: str) -> Kit:
-    owner = make_user("owner@example.com", first="Olive", last="Owner")
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    staff = make_user("staff@example.com", staff=True)
-    outsider = make_user("outsider@other.example.com")
-    workspace = make_workspace(
-        "Acme", members={owner: "analyst", admin: "admin", analyst: "analyst", operator: "operator"}
+    acme = cast(emails={"outsider": "outsider@other.example.com"})
+    workspace, people = acme.workspace, acme.people()
+    admin, analyst, operator, staff, outsider = (
+        people[kind] for kind in ("admin", "analyst", "operator", "staff", "outsider")
     )
-    make_workspace("Other", members={outsider: "admin"})
+    # The owner of the personal connection: an Analyst like any other.
+    owner = UserFactory.create(email="owner@example.com", first_name="Olive", last_name="Owner")
+    member(workspace, owner, "analyst")
     outbound_hosts_set(actor=admin, workspace=workspace, hosts=["127.0.0.1"])
     connections.connector_enable(actor=admin, workspace=workspace, key="http", enabled=True)
-    project = project_create(actor=admin, workspace=workspace, name="Integrations")
+    project = ProjectFactory.create(actor=admin, workspace=workspace, name="Integrations")
     kit = Kit(workspace, owner, admin, analyst, operator, staff, outsider, project, base_url)
     kit.personal = connections.connection_create(
         actor=owner,

@@ -29,14 +29,9 @@ from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job
 from causeway.testing import https_client
-from causeway.tests.access_personas import World, build_world
+from causeway.tests.access_personas import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world() -> World:
-    return build_world()
 
 
 def api(world: World, who: str, method: str, path: str, body: Any = None) -> Any:

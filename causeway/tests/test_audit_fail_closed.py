@@ -12,8 +12,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 
-from causeway.access.models import Role
-from causeway.access.perms import SYSTEM_ROLE_NAMES, SYSTEM_ROLES
+from causeway.access.seed import ensure_system_roles
 from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User, UserSession
 from causeway.accounts.services import password_change
@@ -56,16 +55,7 @@ def repair_audit_storage() -> None:
 @pytest.fixture
 def system_roles(transactional_db: None) -> None:
     """The system roles, as their data migration makes them; a committing test's flush removed them."""
-    for key, perms in SYSTEM_ROLES.items():
-        Role.objects.update_or_create(
-            workspace=None,
-            key=key,
-            defaults={
-                "name": SYSTEM_ROLE_NAMES[key],
-                "is_system": True,
-                "permissions": sorted(str(p) for p in perms),
-            },
-        )
+    ensure_system_roles()
 
 
 @pytest.fixture

@@ -24,17 +24,12 @@ from causeway.accounts.actors import SystemActor
 from causeway.audit.models import AuditEvent
 from causeway.recipes import grants
 from causeway.testing import field_errors, https_client
-from causeway.tests.access_personas import World, build_world
+from causeway.tests.access_personas import World
 from causeway.workspaces.models import Invitation, Membership
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = SystemActor(label="test")
-
-
-@pytest.fixture
-def world() -> World:
-    return build_world()
 
 
 def api(world: World, who: str, method: str, path: str, body: Any = None) -> Any:

@@ -27,11 +27,12 @@ from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.actors import SystemActor
-from causeway.recipes import roles, services
+from causeway.recipes import services
 from causeway.recipes.models import Folder, Project, Recipe, RecipeVersion
 from causeway.recipes.tests.personas import definition
-from causeway.testing import https_client, make_user, make_workspace
-from causeway.workspaces.models import Membership
+from causeway.testing import https_client
+from causeway.testkit.factories import FolderFactory, ProjectFactory, RecipeFactory, UserFactory
+from causeway.testkit.personas import cast, member
 from causeway.workspaces.tests.helpers import bearer, fast_hashing, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
@@ -50,32 +51,31 @@ CONTENT_PERMS = [
 
 def _world(environment: str) -> dict[str, Any]:
     """A workspace whose TEST or PROD content was put there by promotion's author, the system."""
-    people = {key: make_user(f"{key.replace('_', '-')}@example.com") for key in HUMANS}
-    ws = make_workspace(
-        "Acme",
-        members={
-            people["admin"]: "admin",
-            people["analyst"]: "analyst",
-            people["operator"]: "operator",
-            people["group_member"]: "operator",
-        },
+    acme = cast(
+        "admin",
+        "analyst",
+        "operator",
+        "builder",
+        emails={"builder": "custom@example.com"},
+        builder_perms=CONTENT_PERMS,
+        builder_role="Builder",
     )
-    custom = roles.role_create(
-        actor=SYSTEM, workspace=ws, name="Builder", permissions=CONTENT_PERMS, all_projects=True
-    )
-    Membership.objects.create(workspace=ws, user=people["custom"], role=custom)
+    ws, people = acme.workspace, acme.people()
+    people["custom"] = people.pop("builder")
+    people["group_member"] = UserFactory.create(email="group-member@example.com")
+    member(ws, people["group_member"], "operator")
     group = access_services.group_create(actor=SYSTEM, workspace=ws, name="Builders")
     access_services.group_roles_set(actor=SYSTEM, group=group, roles=["analyst"])
     access_services.group_member_add(actor=SYSTEM, group=group, user=people["group_member"])
-    project = services.project_create(actor=SYSTEM, workspace=ws, name="Live", environment=environment)
-    empty = services.project_create(actor=SYSTEM, workspace=ws, name="Empty", environment=environment)
-    folder = services.folder_create(actor=SYSTEM, workspace=ws, project=project, name="Billing")
-    spare = services.folder_create(actor=SYSTEM, workspace=ws, project=project, name="Spare")
-    recipe = services.recipe_create(actor=SYSTEM, workspace=ws, project=project, name="Sync", definition=MAP)
+    project = ProjectFactory.create(workspace=ws, name="Live", environment=environment)
+    empty = ProjectFactory.create(workspace=ws, name="Empty", environment=environment)
+    folder = FolderFactory.create(project=project, name="Billing")
+    spare = FolderFactory.create(project=project, name="Spare")
+    recipe = RecipeFactory.create(project=project, name="Sync", definition=MAP)
     export = services.recipe_export(actor=SYSTEM, recipe=recipe)
     return {
         "ws": ws,
-        "people": people,
+        "people": {key: people[key] for key in HUMANS},
         "project": project,
         "empty": empty,
         "folder": folder,

@@ -14,7 +14,7 @@ from causeway.access.models import Role
 from causeway.access.perms import Perm
 from causeway.accounts.actors import SYSTEM
 from causeway.audit.services import ANONYMOUS
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Membership
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
 
@@ -23,20 +23,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    staff = make_user("staff@example.com", staff=True)
-    acme = make_workspace("Acme", members={admin: "admin", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
-    return {
-        "admin": admin,
-        "operator": operator,
-        "outsider": outsider,
-        "staff": staff,
-        "acme": acme,
-        "other": other,
-    }
+    return cast("admin", "operator", "outsider", "staff").people()
 
 
 def test_membership_get_finds_only_members_of_that_workspace(people: dict[str, Any]) -> None:

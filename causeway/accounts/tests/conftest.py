@@ -1,8 +1,4 @@
-"""Helpers for the accounts tests.
-
-They do not import `causeway.testing`, which reaches up into workspaces and access: this app's
-tests keep to its own layer, as the import-linter contract requires of everything in it.
-"""
+"""Helpers for the accounts tests: people from the test kit, a browser over HTTPS, signing in."""
 
 from __future__ import annotations
 
@@ -11,12 +7,15 @@ from typing import Any
 from django.test import Client
 
 from causeway.accounts.models import User
+from causeway.testkit import STRONG_PASSWORD
+from causeway.testkit.factories import UserFactory
 
-PASSWORD = "correct-Horse-battery-9"
+PASSWORD = STRONG_PASSWORD
 
 
 def new_user(email: str, *, first: str = "Ada", last: str = "Lovelace") -> User:
-    return User.objects.create_user(email=email, password=PASSWORD, first_name=first, last_name=last)
+    user: User = UserFactory.create(email=email, first_name=first, last_name=last)
+    return user
 
 
 class Browser(Client):

@@ -4,79 +4,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from causeway.access.models import Role
-from causeway.access.perms import SYSTEM_ROLE_NAMES, SYSTEM_ROLES
-from causeway.accounts.models import User, UserType
-from causeway.audit.models import AuditEvent, Outcome
-from causeway.audit.services import Actor, audit_record
+from causeway.accounts.models import User
+from causeway.audit.models import Outcome
+from causeway.audit.services import Actor
+from causeway.audit.tests.fixtures import (  # noqa: F401
+    People,
+    checkpoint_file,
+    people_fixture,
+    record,
+    system_roles,
+)
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
-from causeway.testing import https_client, make_workspace
+from causeway.testing import https_client
 from causeway.vault import mac
 from causeway.workspaces.tokens import token_create
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def checkpoint_file(settings: Any, tmp_path: Path) -> Path:
-    path = tmp_path / "audit-checkpoints.jsonl"
-    settings.AUDIT_CHECKPOINT_FILE = path
-    return path
-
-
-@pytest.fixture(autouse=True)
-def system_roles() -> None:
-    """The system roles as their data migration makes them (a committing test elsewhere may have
-    flushed them away)."""
-    for key, perms in SYSTEM_ROLES.items():
-        Role.objects.update_or_create(
-            workspace=None,
-            key=key,
-            defaults={
-                "name": SYSTEM_ROLE_NAMES[key],
-                "is_system": True,
-                "permissions": sorted(str(p) for p in perms),
-            },
-        )
-
-
-def person(email: str, *, staff: bool = False) -> User:
-    kind = UserType.STAFF if staff else UserType.STANDARD
-    return User.objects.create_user(
-        email=email, password=None, first_name="Ada", last_name="Lee", user_type=kind
-    )
-
-
-class People:
-    def __init__(self) -> None:
-        self.admin = person("admin@acme.example")
-        self.analyst = person("analyst@acme.example")
-        self.operator = person("operator@acme.example")
-        self.outsider = person("admin@globex.example")
-        self.staff = person("staff@causeway.example", staff=True)
-        self.acme = make_workspace(
-            "Acme", members={self.admin: "admin", self.analyst: "analyst", self.operator: "operator"}
-        )
-        self.globex = make_workspace("Globex", members={self.outsider: "admin"})
-
-
-@pytest.fixture
-def people() -> People:
-    return People()
-
-
-def record(workspace_id: uuid.UUID, action: str, **fields: Any) -> AuditEvent:
-    with transaction.atomic():
-        return audit_record(
-            actor=fields.pop("actor", None), action=action, workspace_id=workspace_id, **fields
-        )
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
 
 
 def api(user: User | None = None) -> Any:

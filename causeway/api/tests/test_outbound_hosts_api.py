@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import https_client
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing, on_workspace  # noqa: F401
 
@@ -15,12 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", operator: "operator"})
-    make_workspace("Other", members={outsider: "admin"})
-    return {"admin": admin, "operator": operator, "outsider": outsider, "acme": acme}
+    return cast("admin", "operator", "outsider").people()
 
 
 def api(user: Any) -> Any:

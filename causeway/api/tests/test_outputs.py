@@ -18,6 +18,7 @@ from causeway.recipes import services as recipes
 from causeway.recipes.secrets import secret_write
 from causeway.runs.tests.factories import make_job, make_step
 from causeway.testing import https_client, make_user, make_workspace
+from causeway.testkit.factories import LookupTableFactory
 from causeway.vault.masking import registry
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
 
@@ -57,9 +58,8 @@ def test_rule_13_no_api_answer_carries_a_canary_secret() -> None:
     hook = recipes.recipe_create(
         actor=admin, workspace=acme, project=project, name="Hook", definition={"trigger": {"type": "webhook"}}
     )
-    table = recipes.lookup_table_create(
+    table = LookupTableFactory.create(
         actor=admin,
-        workspace=acme,
         project=project,
         name="Keys",
         columns=[{"name": "k", "type": "text"}, {"name": "v", "type": "text"}],

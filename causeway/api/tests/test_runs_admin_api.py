@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from causeway.audit.models import AuditEvent
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import https_client
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
 
@@ -16,12 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    outsider = make_user("outsider@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst"})
-    make_workspace("Other", members={outsider: "admin"})
-    return {"admin": admin, "analyst": analyst, "outsider": outsider, "acme": acme}
+    return cast("admin", "analyst", "outsider").people()
 
 
 def path(people: dict[str, Any]) -> str:

@@ -20,7 +20,8 @@ from causeway.runs.tests.factories import (
     without_job_history,
 )
 from causeway.runs.triggers import recipe_start
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import https_client
+from causeway.testkit.personas import cast
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
@@ -42,12 +43,9 @@ class Caller:
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
+    people = cast("admin", "analyst", "operator", "outsider").people()
+    admin, analyst, operator, outsider = (people[k] for k in ("admin", "analyst", "operator", "outsider"))
+    acme, other = people["acme"], people["other"]
     sync = make_recipe(admin, acme, "Sync")
     jobs = {
         "analyst": make_job(sync, by=analyst, status="failed", error="the API said no"),
@@ -57,12 +55,7 @@ def people() -> dict[str, Any]:
     }
     foreign = make_job(make_recipe(outsider, other, "Theirs"), by=outsider, status="failed")
     return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "acme": acme,
-        "other": other,
+        **people,
         "sync": sync,
         "jobs": jobs,
         "foreign": foreign,

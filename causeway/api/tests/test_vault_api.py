@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from causeway.audit.models import AuditEvent, Outcome
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import https_client
+from causeway.testkit.personas import cast
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing, on_workspace  # noqa: F401
@@ -36,22 +37,7 @@ class Caller:
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    staff = make_user("staff@example.com", staff=True)
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
-    return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "staff": staff,
-        "acme": acme,
-        "other": other,
-    }
+    return cast().people()
 
 
 @pytest.fixture(autouse=True)

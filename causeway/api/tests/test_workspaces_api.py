@@ -10,7 +10,8 @@ import pytest
 
 from causeway.access import members as services
 from causeway.accounts.models import UserType
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testing import https_client
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Invitation, Membership, Workspace, invitation_email_index
 from causeway.workspaces.selectors import invitation_digest
 from causeway.workspaces.tests.helpers import (
@@ -49,22 +50,7 @@ class Caller:
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    staff = make_user("staff@example.com", staff=True)
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
-    return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "staff": staff,
-        "acme": acme,
-        "other": other,
-    }
+    return cast().people()
 
 
 def member_id(people: dict[str, Any], who: str, workspace: str = "acme") -> str:

@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from causeway.audit.tests.fixtures import checkpoint_file
 
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def checkpoint_file(settings: Any, tmp_path: Path) -> Path:
-    path = tmp_path / "audit-checkpoints.jsonl"
-    settings.AUDIT_CHECKPOINT_FILE = path
-    return path
+__all__ = ["checkpoint_file"]

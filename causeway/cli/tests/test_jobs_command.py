@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import make_job, make_recipe, make_step
 from causeway.testing import ROOT, make_user, make_workspace, process_env
+from causeway.testkit.personas import cast
 
 
 def run(*args: str) -> str:
@@ -26,15 +27,13 @@ def run(*args: str) -> str:
 
 @pytest.fixture
 def world() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst"})
+    people = cast("admin", "analyst", "outsider").people()
+    admin, analyst, acme, other = people["admin"], people["analyst"], people["acme"], people["other"]
     sync = make_recipe(admin, acme, "Sync")
     failed = make_job(sync, by=analyst, status="failed", error="the API said no", payload={"order": 7})
     make_step(failed, "s1", 0, input={"url": "https://api.example.com"}, output={"status": 500})
     make_step(failed, "s2", 1, status="failed", error="HTTP 500", duration_ms=40, attempts=3)
-    other = make_workspace("Other", members={make_user("outsider@example.com"): "admin"})
-    theirs = make_job(make_recipe(other.memberships.get().user, other, "Theirs"), status="failed")
+    theirs = make_job(make_recipe(people["outsider"], other, "Theirs"), status="failed")
     return {
         "acme": acme,
         "sync": sync,

@@ -12,7 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from causeway.audit.models import ActorType, AuditEvent
-from causeway.testing import ROOT, make_user, make_workspace, process_env
+from causeway.testing import ROOT, process_env
+from causeway.testkit.personas import cast
 from causeway.vault.models import Secret
 
 VALUE = "xoxb-cli-canary-4242"
@@ -26,7 +27,7 @@ def run(*args: str, stdin: str | None = None) -> str:
 
 @pytest.fixture
 def acme() -> Any:
-    return make_workspace("Acme", members={make_user("admin@example.com"): "admin"})
+    return cast("admin").workspace
 
 
 @pytest.mark.django_db

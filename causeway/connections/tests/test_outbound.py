@@ -18,7 +18,7 @@ from causeway.audit.models import AuditEvent
 from causeway.connections import outbound
 from causeway.connections.outbound import DestinationRefused, address_refused, outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.vault.tls import create_self_signed_certificate, server_tls_context
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +26,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    workspace = make_workspace("Acme", members={admin: "admin", analyst: "analyst"})
-    return {"admin": admin, "analyst": analyst, "workspace": workspace}
+    return cast("admin", "analyst").people(workspace_key="workspace")
 
 
 def call(workspace: Any, url: str, **kwargs: Any) -> httpx.Response:

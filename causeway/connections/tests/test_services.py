@@ -13,7 +13,7 @@ from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import AuditEvent
 from causeway.connections import selectors, services
 from causeway.connections.models import Connection, ConnectionLink, ConnectorEnablement
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.vault.sealing import SealedValueError
 
 pytestmark = pytest.mark.django_db
@@ -23,20 +23,11 @@ CANARY = "canary-4f1e9a7c-credential"
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    workspace = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other_admin = make_user("boss@other.example.com")
-    other = make_workspace("Other", members={other_admin: "admin"})
-    return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "workspace": workspace,
-        "other": other,
-        "other_admin": other_admin,
-    }
+    people = cast(
+        "admin", "analyst", "operator", "outsider", emails={"outsider": "boss@other.example.com"}
+    ).people(workspace_key="workspace")
+    people["other_admin"] = people.pop("outsider")
+    return people
 
 
 def personal(people: dict[str, Any], owner: str = "analyst", **extra: Any) -> Connection:

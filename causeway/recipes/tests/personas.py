@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from causeway.recipes import services
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
+from causeway.testkit.personas import cast
 
 HTTP_STEP = {"id": "fetch", "type": "http", "method": "GET", "url": "https://api.example.com/items"}
 
@@ -18,16 +18,12 @@ def definition(*steps: dict[str, Any], trigger: dict[str, Any] | None = None) ->
 
 
 def acme_people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
-    project = services.project_create(actor=admin, workspace=acme, name="Sales")
-    recipe = services.recipe_create(
+    people = cast("admin", "analyst", "operator", "outsider").people()
+    admin, analyst, outsider = people["admin"], people["analyst"], people["outsider"]
+    acme, other = people["acme"], people["other"]
+    project = ProjectFactory.create(actor=admin, workspace=acme, name="Sales")
+    recipe = RecipeFactory.create(
         actor=analyst,
-        workspace=acme,
         project=project,
         name="Sync",
         definition=definition(
@@ -35,29 +31,22 @@ def acme_people() -> dict[str, Any]:
             {"id": "shape", "type": "map", "fields": {"total": "{{ steps.fetch.total }}"}},
         ),
     )
-    table = services.lookup_table_create(
+    table = LookupTableFactory.create(
         actor=admin,
-        workspace=acme,
         project=project,
         name="Prices",
         columns=[{"name": "sku", "type": "text"}, {"name": "price", "type": "number"}],
         key_column="sku",
     )
-    other_project = services.project_create(actor=outsider, workspace=other, name="Theirs")
-    other_recipe = services.recipe_create(
+    other_project = ProjectFactory.create(actor=outsider, workspace=other, name="Theirs")
+    other_recipe = RecipeFactory.create(
         actor=outsider,
-        workspace=other,
         project=other_project,
         name="Hidden",
         definition=definition(HTTP_STEP),
     )
     return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "acme": acme,
-        "other": other,
+        **people,
         "project": project,
         "recipe": recipe,
         "table": table,

@@ -13,7 +13,7 @@ from causeway.audit.models import ActorType, AuditEvent, Outcome
 from causeway.audit.services import AuditWriteError
 from causeway.recipes import secrets
 from causeway.recipes.services import project_create, recipe_create
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError
@@ -25,12 +25,7 @@ VALUE = "ghp_access-canary-31337"
 
 @pytest.fixture
 def acme() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    workspace = make_workspace("Acme", members={admin: "admin", operator: "operator"})
-    make_workspace("Other", members={outsider: "admin"})
-    return {"admin": admin, "operator": operator, "outsider": outsider, "workspace": workspace}
+    return cast("admin", "operator", "outsider").people(workspace_key="workspace")
 
 
 @pytest.fixture(autouse=True)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from django.utils import timezone
-
 from causeway.recipes.models import Project
-from causeway.recipes.services import project_create, recipe_create
 from causeway.runs.models import Job, JobStep
+from causeway.testkit.factories import JobFactory, JobStepFactory, ProjectFactory, RecipeFactory
 
 MANUAL = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "{{ 1 }}"}}]}
 
@@ -29,10 +26,8 @@ def make_recipe(
 ) -> Any:
     """A recipe made by `admin` (who gets the creator's four grants) in a project of `environment`."""
     if project is None:
-        project = project_create(actor=admin, workspace=workspace, name=f"{name} project")
-    recipe = recipe_create(
-        actor=admin, workspace=workspace, project=project, name=name, definition=definition or MANUAL
-    )
+        project = ProjectFactory.create(actor=admin, workspace=workspace, name=f"{name} project")
+    recipe = RecipeFactory.create(actor=admin, project=project, name=name, definition=definition or MANUAL)
     if environment != project.environment:
         # Content reaches TEST and PROD by promotion, which humans may not write: the row is moved here.
         Project.objects.filter(pk=project.pk).update(environment=environment)
@@ -41,55 +36,22 @@ def make_recipe(
 
 
 def make_job(
-    recipe: Any,
-    *,
-    by: Any = None,
-    service_account: Any = None,
-    status: str = "succeeded",
-    trigger_type: str = "manual",
-    is_test: bool = False,
-    error: str | None = None,
-    payload: Any = None,
-    created_at: dt.datetime | None = None,
-    rerun_of: Any = None,
+    recipe: Any, *, by: Any = None, service_account: Any = None, payload: Any = None, **fields: Any
 ) -> Job:
-    job = Job.objects.create(
-        workspace_id=recipe.workspace_id,
+    """A job of the recipe's current version (see `JobFactory`); `by` is the person who ran it."""
+    job: Job = JobFactory.create(
         recipe=recipe,
-        version=recipe.current_version,
-        environment=recipe.project.environment,
-        status=status,
-        trigger_type=trigger_type,
-        is_test=is_test,
         run_by_user=by,
         run_by_service_account=service_account,
-        error=error,
         trigger_payload=payload,
-        rerun_of=rerun_of,
+        **fields,
     )
-    if created_at is not None:
-        Job.objects.filter(pk=job.pk).update(created_at=created_at)
-        job.refresh_from_db()
     return job
 
 
 def make_step(job: Job, path: str, position: int, **fields: Any) -> JobStep:
-    started = timezone.now()
-    values = {
-        "step_type": "http",
-        "status": "succeeded",
-        "input": None,
-        "output": None,
-        "error": None,
-        "attempts": 1,
-        "started_at": started,
-        "finished_at": started,
-        "duration_ms": 12,
-        **fields,
-    }
-    return JobStep.objects.create(
-        workspace_id=job.workspace_id, job=job, path=path, position=position, **values
-    )
+    step: JobStep = JobStepFactory.create(job=job, path=path, position=position, **fields)
+    return step
 
 
 def without_job_history(workspace: Any, user: Any) -> Any:

@@ -19,10 +19,11 @@ from causeway.audit.models import AuditEvent
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.secrets import secret_write
-from causeway.recipes.services import lookup_row_get, lookup_table_create, project_create, recipe_create
+from causeway.recipes.services import lookup_row_get, recipe_create
 from causeway.runs.engine import StepFailed, execute
 from causeway.runs.models import Job, JobStep, SecretUse
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.factories import LookupTableFactory, ProjectFactory
+from causeway.testkit.personas import cast
 from causeway.tests.at_rest import database_bytes, found_in
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +32,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def acme(settings: Any) -> dict[str, Any]:
     settings.CAUSEWAY_STEP_RETRY_BASE_SECONDS = 0.01
-    admin = make_user("admin@example.com")
-    workspace = make_workspace("Acme", members={admin: "admin"})
+    found = cast("admin")
+    admin, workspace = found.people()["admin"], found.workspace
     outbound_hosts_set(actor=admin, workspace=workspace, hosts=["127.0.0.1"])
-    project = project_create(actor=admin, workspace=workspace, name="Integrations")
+    project = ProjectFactory.create(actor=admin, workspace=workspace, name="Integrations")
     return {"admin": admin, "workspace": workspace, "project": project}
 
 
@@ -203,9 +204,8 @@ def test_a_refused_destination_fails_the_step(acme: dict[str, Any]) -> None:
 
 
 def test_lookup_write_then_read(acme: dict[str, Any]) -> None:
-    table = lookup_table_create(
+    table = LookupTableFactory.create(
         actor=acme["admin"],
-        workspace=acme["workspace"],
         project=acme["project"],
         name="customers",
         columns=[{"name": "email", "type": "text"}, {"name": "visits", "type": "integer"}],

@@ -15,7 +15,7 @@ from causeway.recipes.services import recipe_save
 from causeway.runs import history, schedule
 from causeway.runs.tests.factories import MANUAL, make_job, make_recipe, schedule_definition
 from causeway.runs.triggers import recipe_start
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import ServiceAccount
 
 pytestmark = pytest.mark.django_db
@@ -25,15 +25,12 @@ SYSTEM = SystemActor(label="cli (tests)")
 
 @pytest.fixture
 def world() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst"})
+    people = cast("admin", "analyst").people()
+    admin, analyst, acme = people["admin"], people["analyst"], people["acme"]
     robot = ServiceAccount.objects.create(workspace=acme, name="robot")
     sync = make_recipe(admin, acme, "Sync")
     return {
-        "admin": admin,
-        "analyst": analyst,
-        "acme": acme,
+        **people,
         "robot": robot,
         "sync": sync,
         "by_robot": make_job(sync, service_account=robot),

@@ -8,27 +8,14 @@ from causeway.access.policy import Actor
 from causeway.recipes.models import Recipe
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs.triggers import recipe_start
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Workspace
 
 STEPS = [{"id": "note", "type": "map", "fields": {"seen": "{{ trigger }}"}}]
 
 
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
-    return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "acme": acme,
-        "other": other,
-    }
+    return cast("admin", "analyst", "operator", "outsider").people()
 
 
 def started_recipe(

@@ -12,6 +12,7 @@ from causeway.recipes import roles, selectors, services
 from causeway.recipes.models import Project
 from causeway.recipes.secrets import secret_write
 from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
+from causeway.testkit.factories import LookupTableFactory
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 
@@ -65,9 +66,8 @@ def test_browser_a_bad_input_shows_its_error_beside_the_field_and_changes_nothin
     admin = make_user("admin@example.com")
     acme = make_workspace("Acme", members={admin: "admin"})
     billing = services.project_create(actor=admin, workspace=acme, name="Billing")
-    prices = services.lookup_table_create(
+    prices = LookupTableFactory.create(
         actor=admin,
-        workspace=acme,
         project=billing,
         name="Prices",
         columns=[{"name": "sku", "type": "text"}, {"name": "price", "type": "number"}],

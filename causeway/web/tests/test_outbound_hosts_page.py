@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from causeway.testing import field_errors, https_client, make_user, make_workspace
+from causeway.testing import field_errors, https_client
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, on_workspace, sign_in  # noqa: F401
 
@@ -15,10 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 @pytest.fixture
 def people() -> dict[str, Any]:
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst"})
-    return {"admin": admin, "analyst": analyst, "acme": acme}
+    return cast("admin", "analyst").people()
 
 
 def as_user(user: Any) -> Any:

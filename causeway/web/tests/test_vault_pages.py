@@ -10,6 +10,7 @@ import pytest
 from causeway.audit.models import AuditEvent
 from causeway.recipes.secrets import secret_write
 from causeway.testing import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
+from causeway.testkit.personas import cast
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
@@ -21,24 +22,15 @@ VALUE = "pk_page-canary-5150"
 @pytest.fixture
 def people(request: pytest.FixtureRequest) -> dict[str, Any]:
     request.getfixturevalue("fast_hashing")
-    admin = make_user("admin@example.com")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    staff = make_user("staff@example.com", staff=True)
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    make_workspace("Other", members={outsider: "admin"})
+    people = cast().people()
     secret_write(
-        actor=admin, workspace=acme, name="STRIPE_KEY", value=VALUE, allowed_hosts=["api.stripe.com"]
+        actor=people["admin"],
+        workspace=people["acme"],
+        name="STRIPE_KEY",
+        value=VALUE,
+        allowed_hosts=["api.stripe.com"],
     )
-    return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "staff": staff,
-        "acme": acme,
-    }
+    return people
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,8 @@ from causeway.testing import (
     field_errors,
     https_client,
     make_user,
-    make_workspace,
 )
+from causeway.testkit.personas import cast
 from causeway.workspaces.models import Invitation, Membership, invitation_email_index
 from causeway.workspaces.tests.helpers import (
     AuditWatch,
@@ -39,22 +39,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def people(request: pytest.FixtureRequest) -> dict[str, Any]:
     request.getfixturevalue("fast_hashing")
-    admin = make_user("admin@example.com", first="Ada", last="Admin")
-    analyst = make_user("analyst@example.com")
-    operator = make_user("operator@example.com")
-    outsider = make_user("outsider@example.com")
-    staff = make_user("staff@example.com", staff=True)
-    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst", operator: "operator"})
-    other = make_workspace("Other", members={outsider: "admin"})
-    return {
-        "admin": admin,
-        "analyst": analyst,
-        "operator": operator,
-        "outsider": outsider,
-        "staff": staff,
-        "acme": acme,
-        "other": other,
-    }
+    return cast(names={"admin": ("Ada", "Admin")}).people()
 
 
 def as_user(user: Any) -> Any:

@@ -1,7 +1,6 @@
 """Test helpers for workspaces: people and workspaces, watching the audit chains, signing in, API tokens.
 
-This package sits below `access` in the layers, so it builds its own people and workspaces rather than
-importing `causeway.testing` (which imports `access`), and names roles through the app registry.
+People and workspaces come from the test kit (`causeway.testkit`), as everywhere else.
 """
 
 from __future__ import annotations
@@ -9,35 +8,28 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.db.models import Max
-from django.utils.text import slugify
 
-from causeway.accounts.models import User, UserType
+from causeway.accounts.models import User
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent, workspace_chain
-from causeway.workspaces.models import Membership, Workspace
+from causeway.testkit import STRONG_PASSWORD
+from causeway.testkit.factories import UserFactory, WorkspaceFactory, system_role
+from causeway.workspaces.models import Workspace
 
-PASSWORD = "correct-Horse-battery-9"
+PASSWORD = STRONG_PASSWORD
 
 
 def role(key: str, workspace: Workspace | None = None) -> Any:
-    return apps.get_model("access", "Role")._default_manager.get(workspace=workspace, key=key)
+    return system_role(key, workspace)
 
 
 def person(email: str, *, staff: bool = False, first: str = "Ada", last: str = "Lovelace") -> User:
-    return User.objects.create_user(
-        email=email,
-        password=PASSWORD,
-        first_name=first,
-        last_name=last,
-        user_type=UserType.STAFF if staff else UserType.STANDARD,
-    )
+    user: User = UserFactory.create(email=email, staff=staff, first_name=first, last_name=last)
+    return user
 
 
 def tenant(name: str, *, members: dict[Any, str] | None = None) -> Workspace:
-    workspace = Workspace.objects.create(name=name, slug=slugify(name))
-    for user, key in (members or {}).items():
-        Membership.objects.create(workspace=workspace, user=user, role=role(key))
+    workspace: Workspace = WorkspaceFactory.create(name=name, members=members or {})
     return workspace
 
 
