@@ -64,16 +64,9 @@ def _vault_operation(value: bytes) -> Callable[[], object]:
 
 
 def _raw_operation(value: bytes) -> Callable[[], object]:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from causeway.vault.baseline import raw_seal_and_open
 
-    cipher = AESGCM(AESGCM.generate_key(bit_length=256))
-    associated = b"causeway:bench:" + uuid.uuid4().bytes * 4
-
-    def operation() -> object:
-        nonce = os.urandom(12)
-        return cipher.decrypt(nonce, cipher.encrypt(nonce, value, associated), associated)
-
-    return operation
+    return raw_seal_and_open(value, b"causeway:bench:" + uuid.uuid4().bytes * 4)
 
 
 def measure(size: int) -> tuple[float, float]:
