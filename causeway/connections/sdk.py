@@ -116,6 +116,18 @@ class Call:
     # Renders a template (a string, or JSON whose strings are templates) in the recipe sandbox over a
     # context: given by the job runtime to declarative connectors; None outside a job's step.
     render: Callable[[Any, dict[str, Any]], Any] | None = None
+    # Checks a host and port against the workspace's outbound rules (rule 20) and gives the address to
+    # open a socket to: for connectors that speak another protocol than HTTP (a database, mail).
+    resolve: Callable[[str, int, float], str] | None = None
+
+    def address(self, host: str, port: int) -> str:
+        """The checked address to connect to for host:port, resolved once so that a second lookup cannot
+        send the connection elsewhere; raises the outbound rules' refusal when the host may not be
+        reached. The host is recorded for the connection's usage history."""
+        self.hosts.append(host)
+        if self.resolve is None:
+            raise ActionFailed("this call may not open connections")
+        return self.resolve(host, port, self.timeout)
 
     def authorize(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         """Put the connection's credentials where its auth method says, in place."""
@@ -194,19 +206,60 @@ class Action:
     scopes: frozenset[str] = frozenset()
     # Whether it changes anything at the provider (a write), as opposed to only reading.
     side_effects: bool = False
+    # Input fields taken exactly as the recipe wrote them, never rendered as templates: a SQL text, so
+    # that no value from a trigger or an earlier step is ever spliced into it (values go in parameters).
+    literal: frozenset[str] = frozenset()
+
+
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a polling trigger stopped: the value it gives the next poll (None: it started on an empty
+    source, so the next poll takes everything). `inclusive`: items at exactly this value may still be new
+    (the cursor moved to an item's value, and others may share it), so the next poll reads them again and
+    their keys, already seen, start nothing; otherwise only items past it are new."""
+
+    value: Any
+    inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Found:
+    """One new item a poll found. `key` is the item's identity (the same item always has the same key),
+    so an item a poll sees twice starts one job; `cursor` is where the next poll starts once this item's
+    job is started; `data` is the job's trigger payload."""
+
+    key: str
+    cursor: Any
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one poll found, oldest first, and where the next poll starts once every item is handled."""
+
+    items: list[Found]
+    cursor: Cursor
 
 
 @dataclass(frozen=True)
 class Trigger:
+    """A recipe trigger the connector offers. `input` is the model of what a recipe sets on it (a table,
+    a cursor column); a `poll` trigger's `poll(call, given, after)` is called every interval with the
+    cursor the last poll left (None the first time: it decides where to start) and returns what is new.
+    Each item starts one job at least once and never twice, and the cursor moves past an item only with
+    its job, so a worker stopped mid-poll loses nothing."""
+
     key: str
     name: str
     description: str
     kind: Literal["poll", "webhook"]
     scopes: frozenset[str] = frozenset()
-
-
-class NoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    input: type[BaseModel] = NoSettings
+    poll: Callable[[Call, Any, Cursor | None], Polled] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +282,9 @@ class Connector:
 
     def action(self, key: str) -> Action | None:
         return next((a for a in self.actions if a.key == key), None)
+
+    def trigger(self, key: str) -> Trigger | None:
+        return next((t for t in self.triggers if t.key == key), None)
 
     def scope(self, key: str) -> Scope | None:
         return next((s for s in self.scopes if s.key == key), None)
@@ -253,6 +309,8 @@ class Connector:
             if unknown:
                 found.append(f"action {action.key!r} needs undeclared scopes {', '.join(sorted(unknown))}")
         for trigger in self.triggers:
+            if trigger.kind == "poll" and trigger.poll is None:
+                found.append(f"trigger {trigger.key!r} polls but has no poll function")
             unknown = trigger.scopes - set(scope_keys)
             if unknown:
                 found.append(f"trigger {trigger.key!r} needs undeclared scopes {', '.join(sorted(unknown))}")
