@@ -536,9 +536,12 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             samples = o["memory_samples"]
             print()
             print(
-                f"open loop, {label}: {o['offered']} calls offered at {o['offered_rate']:.0f}/s;"
-                f" {o['accepted']} accepted, {o['refused']} refused, {o['failed']} failed;"
+                f"open loop, {label}: {o['offered']} calls offered at {o['offered_rate']:.1f}/s"
+                f" (latest call {o['late_p99_ms']:.0f} ms behind its time, p99);"
+                f" {o['accepted']} accepted, {o['refused']} refused, {o['failed']} not answered;"
+                f" call to answer p50 {o['answer_p50_ms']:.0f} ms, p99 {o['answer_p99_ms']:.0f} ms;"
                 f" accepted to finished p50 {o['p50_ms']:.0f} ms, p99 {o['p99_ms']:.0f} ms;"
+                f" {o['lost']} lost, {o['failed_jobs']} failed;"
                 f" memory (RSS) {samples[0]:.0f} MB at the start, {max(samples):.0f} MB at most,"
                 f" {samples[-1]:.0f} MB at the end"
             )
