@@ -19,6 +19,7 @@ surface (rule 13).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,23 @@ BASIC = AuthMethod(
     (CredentialField("username", "User name", secret=False), CredentialField("password", "Password")),
 )
 BEARER = AuthMethod("bearer", "Bearer token", (CredentialField("token", "Token"),))
+# A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
+USER_PASSWORD = AuthMethod("basic", "User name and password", BASIC.fields)
+
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+def host_setting(value: str) -> str:
+    """A server's host as a connection's setting: a host name (lower-cased) or an IP address, without a
+    scheme, port or path. For connectors that reach a server by host and port (`Call.address`)."""
+    text = value.strip()
+    try:
+        return ipaddress.ip_address(text.strip("[]")).compressed
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(text.lower()):
+        raise ValueError("a host name or an IP address, without a scheme, port or path")
+    return text.lower()
 
 
 @dataclass(frozen=True)

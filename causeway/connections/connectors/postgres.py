@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
-import ipaddress
 import json
 import re
 import uuid
@@ -30,19 +29,19 @@ from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from causeway.connections.sdk import (
+    USER_PASSWORD,
     Action,
     ActionFailed,
     ActionInput,
     ActionOutput,
-    AuthMethod,
     Call,
     Connector,
-    CredentialField,
     Cursor,
     Found,
     Polled,
     Scope,
     Trigger,
+    host_setting,
 )
 
 MAX_ROWS = 10_000
@@ -52,14 +51,7 @@ MAX_PARAMETERS = 10_000
 # SQLSTATE classes a later try may get past: connection failures, serialization failures and deadlocks,
 # insufficient resources, operator intervention (a server shutting down).
 TRANSIENT_STATES = ("08", "40", "53", "57")
-HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
-
-PASSWORD = AuthMethod(
-    "basic",
-    "Database user and password",
-    (CredentialField("username", "User name", secret=False), CredentialField("password", "Password")),
-)
 
 
 class Settings(BaseModel):
@@ -78,14 +70,7 @@ class Settings(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        text = value.strip()
-        try:
-            return ipaddress.ip_address(text.strip("[]")).compressed
-        except ValueError:
-            pass
-        if not HOST.match(text):
-            raise ValueError("a host name or an IP address, without a scheme, port or path")
-        return text.lower()
+        return host_setting(value)
 
     @field_validator("database")
     @classmethod
@@ -458,7 +443,7 @@ connector = Connector(
     name="PostgreSQL",
     description="Query a PostgreSQL database, insert and upsert rows, and start recipes on new rows.",
     icon=ICON,
-    auth_methods=(PASSWORD,),
+    auth_methods=(USER_PASSWORD,),
     settings=Settings,
     scopes=(
         Scope("read", "Read data: run queries in a read-only transaction and watch tables for new rows."),
