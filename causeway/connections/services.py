@@ -24,7 +24,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.connections import declarative, outbound, registry
+from causeway.connections import declarative, oauth_client, outbound, registry
 from causeway.connections.models import (
     Connection,
     ConnectionLink,
@@ -42,7 +42,7 @@ from causeway.connections.policy import (
     require_admin,
     require_personal_create,
 )
-from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector
+from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector
 from causeway.db import conflict_named
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
@@ -228,6 +228,10 @@ def connection_create(
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     method = _auth(connector, auth_method)
+    if method.kind == "oauth2_code":
+        raise ValidationError(
+            {"auth_method": f"{connector.name} signs in at the provider: use the connect flow (Sign in)"}
+        )
     connection = Connection(
         workspace=workspace,
         kind=kind,
@@ -278,6 +282,14 @@ def connection_update(
         changed.append("name")
     if scopes is not None:
         cleaned = _clean_scopes(connector, list(scopes))
+        wider = sorted(set(cleaned) - set(connection.granted_scopes))
+        if wider and connection.auth_method == "oauth2_code":
+            # Rule 7: the provider granted what it granted; more needs the owner's consent there.
+            raise ValidationError(
+                {
+                    "scopes": f"adding {', '.join(wider)} needs signing in at the provider again"
+                }
+            )
         if cleaned != connection.granted_scopes:
             connection.granted_scopes = cleaned
             changed.append("granted_scopes")
@@ -293,6 +305,8 @@ def connection_update(
             changed.append("settings")
     if credentials is not None:
         method = _auth(connector, connection.auth_method)
+        if method.kind == "oauth2_code":
+            raise ValidationError({"credentials": "its tokens come from the provider: sign in again instead"})
         connection.credentials = _clean_credentials(method, dict(credentials))
         _remember_secrets(connection, method, connection.credentials or {})
         connection.health, connection.health_message = Health.UNKNOWN, ""
@@ -310,13 +324,29 @@ def connection_update(
     return connection
 
 
-@transaction.atomic
 def connection_revoke(*, actor: Actor, workspace: Workspace, connection_id: Any) -> None:
-    """Destroy the connection and its credentials (its owner, or an Admin). The audit log keeps the act."""
+    """Destroy the connection and its credentials (its owner, or an Admin). An OAuth connection's tokens
+    are first revoked at the provider where it offers revocation (RFC 7009); they are destroyed here
+    whatever the provider answers. The audit log keeps the act."""
     found = connection_get(actor, workspace, connection_id, need=REVOKE)
+    at_provider = ""
+    if oauth_client.uses_oauth(found):
+        try:
+            connector = registry.get_for(workspace.id, found.connector_key)
+        except registry.UnknownConnector:
+            at_provider = "its connector is not installed"
+        else:
+            at_provider = oauth_client.revoke_at_provider(workspace, connector, found)
+    _connection_destroy(actor, workspace, found, at_provider)
+
+
+@transaction.atomic
+def _connection_destroy(actor: Actor, workspace: Workspace, found: Connection, at_provider: str) -> None:
     details = _details(found)
+    if at_provider:
+        details["revoked_at_provider"] = at_provider
     target = found.audit_target
-    found.delete()
+    Connection.objects.filter(pk=found.pk).delete()
     audit_record(
         actor=actor, action="connection.revoked", target=target, workspace_id=workspace.id, details=details
     )
@@ -370,9 +400,18 @@ def _transport(workspace: Workspace) -> Any:
 
 
 def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
+    """The call for one use of the connection. An OAuth connection's access token is refreshed first when
+    it is about to expire, and again (once) when the provider refuses it (`Call.refresh`)."""
     method = _auth(connector, connection.auth_method)
     credentials = dict(connection.credentials or {})
     _remember_secrets(connection, method, credentials)
+    if method.kind in OAUTH_KINDS:
+        credentials = oauth_client.fresh_credentials(workspace, connector, connection)
+
+        def refresh(refused: str) -> dict[str, str]:
+            return oauth_client.fresh_credentials(workspace, connector, connection, refused=refused)
+
+        extra["refresh"] = refresh
     return Call(
         settings=connector.settings.model_validate(connection.settings),
         auth=method.kind,
@@ -392,6 +431,8 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     try:
         message = connector.test(_call(found, connector, workspace, timeout=15.0))
         health = Health.HEALTHY
+    except oauth_client.ReauthorisationNeeded as exc:
+        health, message = Health.REAUTH, str(exc)
     except ActionFailed as exc:
         health, message = Health.FAILING, str(exc)
     except outbound.DestinationRefused as exc:
@@ -544,9 +585,14 @@ def connection_for_step(
             connection,
             f"{label}: the action {action.key!r} needs the scope(s) {', '.join(missing)}, not granted to it",
         )
-    call = _call(
-        connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout, render=render
-    )
+    if connection.health == Health.REAUTH:
+        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
+    try:
+        call = _call(
+            connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout, render=render
+        )
+    except ActionFailed as exc:
+        raise refused(connection, str(exc)) from None
     return Resolved(connection=connection, connector=connector, action=action, call=call)
 
 

@@ -17,7 +17,7 @@ from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import User
-from causeway.connections import selectors, services
+from causeway.connections import oauth_profiles, selectors, services
 from causeway.connections.sdk import Connector
 from causeway.web.connections_forms import (
     ChooseForm,
@@ -182,6 +182,11 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         "settings_fields": _settings_fields(connector),
         "can_personal": policy.may(_me(request), Perm.CONNECTION_CREATE, workspace),
         "is_admin": _admin(request, workspace),
+        "profiles": oauth_profiles.oauth_profiles(
+            actor=_me(request), workspace=workspace, connector_key=connector.key
+        )
+        if connector is not None and method is not None and method.kind == "oauth2_code"
+        else [],
         "errors": errors,
         "posted": {"kind": form.cleaned_data.get("kind"), "name": form.cleaned_data.get("name")}
         if errors
