@@ -5,6 +5,7 @@ transaction and records its audit event inside it; none ever returns or records 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -399,6 +400,14 @@ def _transport(workspace: Workspace) -> Any:
     return send
 
 
+def _resolver(workspace: Workspace) -> Callable[[str, int, float], str]:
+    def resolve(host: str, port: int, timeout: float) -> str:
+        deadline = time.monotonic() + max(0.001, timeout)
+        return outbound.checked_address(workspace=workspace, host=host, port=port, deadline=deadline)
+
+    return resolve
+
+
 def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
     """The call for one use of the connection. An OAuth connection's access token is refreshed first when
     it is about to expire, and again (once) when the provider refuses it (`Call.refresh`)."""
@@ -417,6 +426,7 @@ def _call(connection: Connection, connector: Connector, workspace: Workspace, **
         auth=method.kind,
         credentials=credentials,
         transport=_transport(workspace),
+        resolve=_resolver(workspace),
         **extra,
     )
 
