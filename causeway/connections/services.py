@@ -287,9 +287,7 @@ def connection_update(
         if wider and connection.auth_method == "oauth2_code":
             # Rule 7: the provider granted what it granted; more needs the owner's consent there.
             raise ValidationError(
-                {
-                    "scopes": f"adding {', '.join(wider)} needs signing in at the provider again"
-                }
+                {"scopes": f"adding {', '.join(wider)} needs signing in at the provider again"}
             )
         if cleaned != connection.granted_scopes:
             connection.granted_scopes = cleaned
