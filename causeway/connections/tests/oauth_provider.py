@@ -10,8 +10,8 @@
 - `/api/...`: a protected resource: 200 and a JSON echo for a live bearer token, 401 otherwise.
 
 What it issued, refreshed and revoked is kept for the test to look at. `hold` lets a test keep resource
-answers waiting on a condition (both workers mid-run), and `token_answer` replace the token endpoint's
-answer with garbage or an error.
+answers waiting on a condition (both workers mid-run), `expire_all` end every access token early, and
+`token_answer` replace the token endpoint's answer with garbage or an error.
 """
 
 from __future__ import annotations
@@ -161,7 +161,9 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
         self.token_requests: list[dict[str, str]] = []
         self.resource_calls: list[tuple[str, int]] = []
         self.token_answer: Callable[[dict[str, str]], tuple[int, Any] | None] | None = None
-        self.hold: Callable[[], bool] | None = None
+        # Resource requests wait until hold(path) is true (both workers mid-run, say); bounded at 60 s.
+        self.hold: Callable[[str], bool] | None = None
+        self.arrivals: list[str] = []
         self._pending_family: str = ""
         self.register_token_generator(
             "default",
@@ -211,6 +213,12 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
     def token_for(self, access_token: str) -> Token | None:
         with self.lock:
             return next((t for t in self.tokens if t.access_token == access_token), None)
+
+    def expire_all(self) -> None:
+        """Every access token issued so far expires now, whatever its holder believes."""
+        with self.lock:
+            for token in self.tokens:
+                token.expires_in = 0
 
     def live(self, access_token: str) -> bool:
         found = self.token_for(access_token)
@@ -374,14 +382,23 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
                     return
             self._answer(404, {"error": "not_found"})
 
+        def do_PUT(self) -> None:
+            self._form()
+            self._resource()
+
+        do_PATCH = do_DELETE = do_PUT
+
         def _resource(self) -> None:
             auth = self.headers.get("Authorization", "")
             token = auth[7:] if auth.startswith("Bearer ") else ""
+            # Judged on arrival: a token live when the request came is honoured even if held.
+            live = provider.live(token)
+            with provider.lock:
+                provider.arrivals.append(self.path)
             if provider.hold is not None:
                 deadline = time.monotonic() + 60
-                while not provider.hold() and time.monotonic() < deadline:
+                while not provider.hold(self.path) and time.monotonic() < deadline:
                     time.sleep(0.02)
-            live = provider.live(token)
             with provider.lock:
                 provider.resource_calls.append((token, 200 if live else 401))
             if not live:
