@@ -19,6 +19,7 @@ surface (rule 13).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,25 @@ class OAuth:
     revoke_url: str = ""
     # Extra query parameters the provider's authorize endpoint wants (such as access_type=offline).
     authorize_params: tuple[tuple[str, str], ...] = ()
+
+
+# A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
+USER_PASSWORD = AuthMethod("basic", "User name and password", BASIC.fields)
+
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+def host_setting(value: str) -> str:
+    """A server's host as a connection's setting: a host name (lower-cased) or an IP address, without a
+    scheme, port or path. For connectors that reach a server by host and port (`Call.address`)."""
+    text = value.strip()
+    try:
+        return ipaddress.ip_address(text.strip("[]")).compressed
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(text.lower()):
+        raise ValueError("a host name or an IP address, without a scheme, port or path")
+    return text.lower()
 
 
 @dataclass(frozen=True)
@@ -262,17 +282,55 @@ class Action:
     literal: frozenset[str] = frozenset()
 
 
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a polling trigger stopped: the value it gives the next poll (None: it started on an empty
+    source, so the next poll takes everything). `inclusive`: items at exactly this value may still be new
+    (the cursor moved to an item's value, and others may share it), so the next poll reads them again and
+    their keys, already seen, start nothing; otherwise only items past it are new."""
+
+    value: Any
+    inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Found:
+    """One new item a poll found. `key` is the item's identity (the same item always has the same key),
+    so an item a poll sees twice starts one job; `cursor` is where the next poll starts once this item's
+    job is started; `data` is the job's trigger payload."""
+
+    key: str
+    cursor: Any
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one poll found, oldest first, and where the next poll starts once every item is handled."""
+
+    items: list[Found]
+    cursor: Cursor
+
+
 @dataclass(frozen=True)
 class Trigger:
+    """A recipe trigger the connector offers. `input` is the model of what a recipe sets on it (a table,
+    a cursor column); a `poll` trigger's `poll(call, given, after)` is called every interval with the
+    cursor the last poll left (None the first time: it decides where to start) and returns what is new.
+    Each item starts one job at least once and never twice, and the cursor moves past an item only with
+    its job, so a worker stopped mid-poll loses nothing."""
+
     key: str
     name: str
     description: str
     kind: Literal["poll", "webhook"]
     scopes: frozenset[str] = frozenset()
-
-
-class NoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    input: type[BaseModel] = NoSettings
+    poll: Callable[[Call, Any, Cursor | None], Polled] | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +355,9 @@ class Connector:
 
     def action(self, key: str) -> Action | None:
         return next((a for a in self.actions if a.key == key), None)
+
+    def trigger(self, key: str) -> Trigger | None:
+        return next((t for t in self.triggers if t.key == key), None)
 
     def scope(self, key: str) -> Scope | None:
         return next((s for s in self.scopes if s.key == key), None)
@@ -328,6 +389,8 @@ class Connector:
             if unknown:
                 found.append(f"action {action.key!r} needs undeclared scopes {', '.join(sorted(unknown))}")
         for trigger in self.triggers:
+            if trigger.kind == "poll" and trigger.poll is None:
+                found.append(f"trigger {trigger.key!r} polls but has no poll function")
             unknown = trigger.scopes - set(scope_keys)
             if unknown:
                 found.append(f"trigger {trigger.key!r} needs undeclared scopes {', '.join(sorted(unknown))}")

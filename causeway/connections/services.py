@@ -43,7 +43,7 @@ from causeway.connections.policy import (
     require_admin,
     require_personal_create,
 )
-from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector
+from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector, Trigger
 from causeway.db import conflict_named
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
@@ -429,6 +429,24 @@ def _call(connection: Connection, connector: Connector, workspace: Workspace, **
     )
 
 
+def _usable_call(
+    connection: Connection,
+    connector: Connector,
+    workspace: Workspace,
+    label: str,
+    refused: Callable[[Connection | None, str], ConnectionRefused],
+    **extra: Any,
+) -> Call:
+    """The call, or refused: an OAuth connection whose tokens the provider stopped honouring, or whose
+    access token could not be refreshed, sends nothing."""
+    if connection.health == Health.REAUTH:
+        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
+    try:
+        return _call(connection, connector, workspace, **extra)
+    except ActionFailed as exc:
+        raise refused(connection, str(exc)) from None
+
+
 def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -> Connection:
     """Call the connector's test with the connection's credentials and record its health. Its owner
     (personal), or an Admin (company); the command line never tests a personal connection (rule 6)."""
@@ -509,36 +527,15 @@ def _refuse(
     return ConnectionRefused(reason)
 
 
-def connection_for_step(
+def _usable(
     *,
     workspace: Workspace,
     connection_ref: Any,
-    action_key: str,
     on_behalf_of: User | None,
-    job_id: uuid.UUID | None,
-    step_path: str,
-    idempotency_key: str = "",
-    timeout: float = 30.0,
-    render: Callable[[Any, dict[str, Any]], Any] | None = None,
-) -> Resolved:
-    """The connection a job's step names, checked before anything is sent (rules 6 and 7).
-
-    `on_behalf_of` is the person the job runs for (see docs/connections.md). Refused, with a reason,
-    and recorded as a refused use: a connection of another workspace or none; a disabled connector; a
-    personal connection of anyone else; a company connection the person has not linked; a person who
-    is no longer a member; an action the connection has disabled, or whose scopes it was not granted.
-    """
-
-    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
-        return _refuse(
-            connection,
-            reason,
-            action=action_key,
-            job_id=job_id,
-            step_path=step_path,
-            on_behalf_of=on_behalf_of,
-        )
-
+    refused: Callable[[Connection | None, str], ConnectionRefused],
+) -> tuple[Connection, Connector, str]:
+    """The connection `connection_ref` names, if a job or trigger run on behalf of `on_behalf_of` may use
+    it (rule 6, the connector's enablement, membership, links), with its connector and how to name it."""
     try:
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
@@ -582,26 +579,121 @@ def connection_for_step(
         raise refused(
             connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
         )
+    return connection, connector, label
+
+
+def _scopes_granted(connection: Connection, what: str, scopes: frozenset[str], label: str) -> str | None:
+    missing = sorted(scopes - set(connection.granted_scopes))
+    if missing:
+        return f"{label}: the {what} needs the scope(s) {', '.join(missing)}, not granted to it"
+    return None
+
+
+def connection_for_step(
+    *,
+    workspace: Workspace,
+    connection_ref: Any,
+    action_key: str,
+    on_behalf_of: User | None,
+    job_id: uuid.UUID | None,
+    step_path: str,
+    idempotency_key: str = "",
+    timeout: float = 30.0,
+    render: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> Resolved:
+    """The connection a job's step names, checked before anything is sent (rules 6 and 7).
+
+    `on_behalf_of` is the person the job runs for (see docs/connections.md). Refused, with a reason,
+    and recorded as a refused use: a connection of another workspace or none; a disabled connector; a
+    personal connection of anyone else; a company connection the person has not linked; a person who
+    is no longer a member; an action the connection has disabled, or whose scopes it was not granted.
+    """
+
+    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
+        return _refuse(
+            connection,
+            reason,
+            action=action_key,
+            job_id=job_id,
+            step_path=step_path,
+            on_behalf_of=on_behalf_of,
+        )
+
+    connection, connector, label = _usable(
+        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+    )
     action = connector.action(action_key)
     if action is None:
         raise refused(connection, f"{label}: {connector.name} has no action {action_key!r}")
     if action.key not in connection.enabled_actions:
         raise refused(connection, f"{label}: the action {action.key!r} is disabled on it")
-    missing = sorted(action.scopes - set(connection.granted_scopes))
+    missing = _scopes_granted(connection, f"action {action.key!r}", action.scopes, label)
     if missing:
-        raise refused(
-            connection,
-            f"{label}: the action {action.key!r} needs the scope(s) {', '.join(missing)}, not granted to it",
-        )
-    if connection.health == Health.REAUTH:
-        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
-    try:
-        call = _call(
-            connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout, render=render
-        )
-    except ActionFailed as exc:
-        raise refused(connection, str(exc)) from None
+        raise refused(connection, missing)
+    call = _usable_call(
+        connection,
+        connector,
+        workspace,
+        label,
+        refused,
+        idempotency_key=idempotency_key,
+        timeout=timeout,
+        render=render,
+    )
     return Resolved(connection=connection, connector=connector, action=action, call=call)
+
+
+@dataclass(frozen=True)
+class ResolvedTrigger:
+    """A connection ready for one poll of a recipe's connector trigger."""
+
+    connection: Connection
+    connector: Connector
+    trigger: Trigger
+    call: Call
+
+
+def connection_for_trigger(
+    *,
+    workspace: Workspace,
+    connection_ref: Any,
+    trigger_key: str,
+    on_behalf_of: User | None,
+    timeout: float = 30.0,
+) -> ResolvedTrigger:
+    """The connection a recipe's connector trigger names, checked as a step's is (rules 6 and 7) for the
+    person the trigger's jobs run for: the one who saved the version being run."""
+
+    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
+        return _refuse(
+            connection,
+            reason,
+            action=trigger_key,
+            job_id=None,
+            step_path="trigger",
+            on_behalf_of=on_behalf_of,
+        )
+
+    connection, connector, label = _usable(
+        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+    )
+    trigger = connector.trigger(trigger_key)
+    if trigger is None:
+        raise refused(connection, f"{label}: {connector.name} has no trigger {trigger_key!r}")
+    missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
+    if missing:
+        raise refused(connection, missing)
+    call = _usable_call(connection, connector, workspace, label, refused, timeout=timeout)
+    return ResolvedTrigger(connection=connection, connector=connector, trigger=trigger, call=call)
+
+
+def trigger_input(resolved: ResolvedTrigger, given: Any) -> BaseModel:
+    """A recipe's settings for a connector trigger checked against its model; ValidationError naming
+    each field."""
+    try:
+        return resolved.trigger.input.model_validate(given)
+    except PydanticError as exc:
+        raise ValidationError(_pydantic_errors(exc, "input")) from None
 
 
 def action_input(resolved: Resolved, given: Any) -> BaseModel:
