@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.common.security import generate_token
 from django.conf import settings as django_settings
@@ -26,7 +27,7 @@ from causeway.access.errors import NotFound
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.connections import oauth_client
+from causeway.connections import oauth_client, registry
 from causeway.connections.models import Connection, Health, Kind, OAuthProfile
 from causeway.connections.oauth_profiles import oauth_profile_get
 from causeway.connections.policy import EDIT, connection_get, require_admin, require_personal_create
@@ -53,6 +54,19 @@ def redirect_uri(workspace: Workspace) -> str:
     """The one redirect URI for the workspace, exactly as the provider must have it registered."""
     path = reverse("web:oauth_callback", kwargs={"workspace": workspace.slug})
     return str(django_settings.BASE_URL).rstrip("/") + path
+
+
+def authorize_origins(workspace: Workspace) -> list[str]:
+    """The origins a connect form of this workspace may send the browser to: its OAuth profiles' and the
+    installed connectors' authorization endpoints (pages add them to their CSP `form-action`)."""
+    urls = list(OAuthProfile.objects.filter(workspace=workspace).values_list("authorize_url", flat=True))
+    urls += [c.oauth.authorize_url for c in registry.for_workspace(workspace.id).values() if c.oauth]
+    found: set[str] = set()
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            found.add(f"{parts.scheme}://{parts.netloc}")
+    return sorted(found)
 
 
 def _pending(session: MutableMapping[str, Any]) -> dict[str, dict[str, Any]]:

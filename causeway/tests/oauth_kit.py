@@ -5,6 +5,7 @@ redirect back. No browser here (see the Chromium test for that); every hop is a 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from causeway.testkit.factories import ProjectFactory, UserFactory
 from causeway.testkit.personas import cast, member
 from causeway.tests.connections_kit import Kit
 
-CLIENT_SECRET = "cs-canary-4a9d7e21f0b3"
+# Different in every run, so that finding it anywhere means it leaked in this run.
+CLIENT_SECRET = f"cs-cnry/{uuid.uuid4().hex[:12]}+s=&k"
 
 
 @dataclass

@@ -26,6 +26,15 @@ def _me(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
+def allow_sign_in(response: HttpResponse, workspace: Workspace) -> HttpResponse:
+    """A page whose form starts a sign-in may send the browser on to the provider's authorization
+    endpoint: its CSP `form-action` (otherwise 'self' only) names those origins."""
+    origins = oauth.authorize_origins(workspace)
+    if origins:
+        response._csp_update = {"form-action": origins}  # type: ignore[attr-defined]
+    return response
+
+
 class StartForm(PageForm):
     """The connect form's OAuth variant, or a connection's "Sign in again" (`connection` set)."""
 

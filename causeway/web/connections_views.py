@@ -27,6 +27,7 @@ from causeway.web.connections_forms import (
     ScopesForm,
     ToggleForm,
 )
+from causeway.web.connections_oauth import allow_sign_in
 from causeway.web.errors import masked_page
 from causeway.workspaces.models import Workspace
 
@@ -199,7 +200,9 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         else {},
         "scopes_posted": form.cleaned_data.get("scope", []) if errors else [],
     }
-    response = render(request, "web/connections/new.html", context, status=400 if errors else 200)
+    response = allow_sign_in(
+        render(request, "web/connections/new.html", context, status=400 if errors else 200), workspace
+    )
     # Should a credential have been typed into a field that is shown again, it comes back masked.
     return masked_page(response) if errors else response
 
@@ -213,7 +216,9 @@ def _detail(request: HttpRequest, workspace: Workspace, connection: str, **extra
     )
     status = 400 if extra.get("errors") else 200
     context = {"workspace": workspace, "view": view, "uses": uses, "errors": {}, **extra}
-    return masked_page(render(request, "web/connections/detail.html", context, status=status))
+    return allow_sign_in(
+        masked_page(render(request, "web/connections/detail.html", context, status=status)), workspace
+    )
 
 
 @page(need=Perm.WORKSPACE_VIEW)

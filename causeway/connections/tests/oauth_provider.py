@@ -406,7 +406,8 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
                     401, {"error": "invalid_token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
                 )
                 return
-            self._answer(200, {"user": USER, "path": self.path})
+            # A careless API that repeats the credentials it was sent.
+            self._answer(200, {"user": USER, "path": self.path, "you_sent": auth})
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
