@@ -25,7 +25,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.connections import declarative, outbound, registry
+from causeway.connections import declarative, oauth_client, outbound, registry
 from causeway.connections.models import (
     Connection,
     ConnectionLink,
@@ -43,7 +43,7 @@ from causeway.connections.policy import (
     require_admin,
     require_personal_create,
 )
-from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector, Trigger
+from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector, Trigger
 from causeway.db import conflict_named
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
@@ -229,6 +229,10 @@ def connection_create(
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     method = _auth(connector, auth_method)
+    if method.kind == "oauth2_code":
+        raise ValidationError(
+            {"auth_method": f"{connector.name} signs in at the provider: use the connect flow (Sign in)"}
+        )
     connection = Connection(
         workspace=workspace,
         kind=kind,
@@ -279,6 +283,12 @@ def connection_update(
         changed.append("name")
     if scopes is not None:
         cleaned = _clean_scopes(connector, list(scopes))
+        wider = sorted(set(cleaned) - set(connection.granted_scopes))
+        if wider and connection.auth_method == "oauth2_code":
+            # Rule 7: the provider granted what it granted; more needs the owner's consent there.
+            raise ValidationError(
+                {"scopes": f"adding {', '.join(wider)} needs signing in at the provider again"}
+            )
         if cleaned != connection.granted_scopes:
             connection.granted_scopes = cleaned
             changed.append("granted_scopes")
@@ -294,6 +304,8 @@ def connection_update(
             changed.append("settings")
     if credentials is not None:
         method = _auth(connector, connection.auth_method)
+        if method.kind == "oauth2_code":
+            raise ValidationError({"credentials": "its tokens come from the provider: sign in again instead"})
         connection.credentials = _clean_credentials(method, dict(credentials))
         _remember_secrets(connection, method, connection.credentials or {})
         connection.health, connection.health_message = Health.UNKNOWN, ""
@@ -311,13 +323,29 @@ def connection_update(
     return connection
 
 
-@transaction.atomic
 def connection_revoke(*, actor: Actor, workspace: Workspace, connection_id: Any) -> None:
-    """Destroy the connection and its credentials (its owner, or an Admin). The audit log keeps the act."""
+    """Destroy the connection and its credentials (its owner, or an Admin). An OAuth connection's tokens
+    are first revoked at the provider where it offers revocation (RFC 7009); they are destroyed here
+    whatever the provider answers. The audit log keeps the act."""
     found = connection_get(actor, workspace, connection_id, need=REVOKE)
+    at_provider = ""
+    if oauth_client.uses_oauth(found):
+        try:
+            connector = registry.get_for(workspace.id, found.connector_key)
+        except registry.UnknownConnector:
+            at_provider = "its connector is not installed"
+        else:
+            at_provider = oauth_client.revoke_at_provider(workspace, connector, found)
+    _connection_destroy(actor, workspace, found, at_provider)
+
+
+@transaction.atomic
+def _connection_destroy(actor: Actor, workspace: Workspace, found: Connection, at_provider: str) -> None:
     details = _details(found)
+    if at_provider:
+        details["revoked_at_provider"] = at_provider
     target = found.audit_target
-    found.delete()
+    Connection.objects.filter(pk=found.pk).delete()
     audit_record(
         actor=actor, action="connection.revoked", target=target, workspace_id=workspace.id, details=details
     )
@@ -395,6 +423,8 @@ def _call(
     opened: Opened | None = None,
     **extra: Any,
 ) -> Call:
+    """The call for one use of the connection. An OAuth connection's access token is refreshed first when
+    it is about to expire, and again (once) when the provider refuses it (`Call.refresh`)."""
     method = _auth(connector, connection.auth_method)
     key = (connection.pk, connection.updated_at)
     if opened is not None and key in opened.credentials:
@@ -406,6 +436,13 @@ def _call(
                 del opened.credentials[older]
             opened.credentials[key] = credentials
     _remember_secrets(connection, method, credentials)
+    if method.kind in OAUTH_KINDS:
+        credentials = oauth_client.fresh_credentials(workspace, connector, connection)
+
+        def refresh(refused: str) -> dict[str, str]:
+            return oauth_client.fresh_credentials(workspace, connector, connection, refused=refused)
+
+        extra["refresh"] = refresh
     return Call(
         settings=connector.settings.model_validate(connection.settings),
         auth=method.kind,
@@ -414,6 +451,24 @@ def _call(
         resolve=_resolver(workspace),
         **extra,
     )
+
+
+def _usable_call(
+    connection: Connection,
+    connector: Connector,
+    workspace: Workspace,
+    label: str,
+    refused: Callable[[Connection | None, str], ConnectionRefused],
+    **extra: Any,
+) -> Call:
+    """The call, or refused: an OAuth connection whose tokens the provider stopped honouring, or whose
+    access token could not be refreshed, sends nothing."""
+    if connection.health == Health.REAUTH:
+        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
+    try:
+        return _call(connection, connector, workspace, **extra)
+    except ActionFailed as exc:
+        raise refused(connection, str(exc)) from None
 
 
 def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -> Connection:
@@ -426,6 +481,8 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     try:
         message = connector.test(_call(found, connector, workspace, timeout=15.0))
         health = Health.HEALTHY
+    except oauth_client.ReauthorisationNeeded as exc:
+        health, message = Health.REAUTH, str(exc)
     except ActionFailed as exc:
         health, message = Health.FAILING, str(exc)
     except outbound.DestinationRefused as exc:
@@ -605,11 +662,13 @@ def connection_for_step(
     missing = _scopes_granted(connection, f"action {action.key!r}", action.scopes, label)
     if missing:
         raise refused(connection, missing)
-    call = _call(
+    call = _usable_call(
         connection,
         connector,
         workspace,
-        opened,
+        label,
+        refused,
+        opened=opened,
         idempotency_key=idempotency_key,
         timeout=timeout,
         render=render,
@@ -657,7 +716,7 @@ def connection_for_trigger(
     missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
     if missing:
         raise refused(connection, missing)
-    call = _call(connection, connector, workspace, timeout=timeout)
+    call = _usable_call(connection, connector, workspace, label, refused, timeout=timeout)
     return ResolvedTrigger(connection=connection, connector=connector, trigger=trigger, call=call)
 
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0002_custom_connector"),
+        ("connections", "0003_oauth"),
         ("workspaces", "0004_api_tokens_of_both_kinds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
