@@ -116,6 +116,18 @@ class Call:
     # Renders a template (a string, or JSON whose strings are templates) in the recipe sandbox over a
     # context: given by the job runtime to declarative connectors; None outside a job's step.
     render: Callable[[Any, dict[str, Any]], Any] | None = None
+    # Checks a host and port against the workspace's outbound rules (rule 20) and gives the address to
+    # open a socket to: for connectors that speak another protocol than HTTP (a database, mail).
+    resolve: Callable[[str, int, float], str] | None = None
+
+    def address(self, host: str, port: int) -> str:
+        """The checked address to connect to for host:port, resolved once so that a second lookup cannot
+        send the connection elsewhere; raises the outbound rules' refusal when the host may not be
+        reached. The host is recorded for the connection's usage history."""
+        self.hosts.append(host)
+        if self.resolve is None:
+            raise ActionFailed("this call may not open connections")
+        return self.resolve(host, port, self.timeout)
 
     def authorize(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         """Put the connection's credentials where its auth method says, in place."""
@@ -194,6 +206,9 @@ class Action:
     scopes: frozenset[str] = frozenset()
     # Whether it changes anything at the provider (a write), as opposed to only reading.
     side_effects: bool = False
+    # Input fields taken exactly as the recipe wrote them, never rendered as templates: a SQL text, so
+    # that no value from a trigger or an earlier step is ever spliced into it (values go in parameters).
+    literal: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ transaction and records its audit event inside it; none ever returns or records 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -369,6 +370,14 @@ def _transport(workspace: Workspace) -> Any:
     return send
 
 
+def _resolver(workspace: Workspace) -> Callable[[str, int, float], str]:
+    def resolve(host: str, port: int, timeout: float) -> str:
+        deadline = time.monotonic() + max(0.001, timeout)
+        return outbound.checked_address(workspace=workspace, host=host, port=port, deadline=deadline)
+
+    return resolve
+
+
 def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
     method = _auth(connector, connection.auth_method)
     credentials = dict(connection.credentials or {})
@@ -378,6 +387,7 @@ def _call(connection: Connection, connector: Connector, workspace: Workspace, **
         auth=method.kind,
         credentials=credentials,
         transport=_transport(workspace),
+        resolve=_resolver(workspace),
         **extra,
     )
 

@@ -39,11 +39,28 @@ def on_behalf_of(job: Job) -> User | None:
     return job.version.created_by
 
 
+def _rendered_input(given: Any, context: dict[str, Any], literal: frozenset[str]) -> Any:
+    """The step's input with its templates rendered, except the action's literal fields, which are taken
+    as written and may hold no template at all (so no value is ever spliced into a SQL text)."""
+    if not literal or not isinstance(given, dict):
+        return _render_tree(given, context, "input")
+    rendered: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in literal:
+            rendered[key] = _render_tree(value, context, f"input.{key}")
+        elif isinstance(value, str) and ("{{" in value or "{%" in value):
+            raise StepFailed(
+                f"input.{key} is taken as written and may hold no template: pass values as parameters"
+            )
+        else:
+            rendered[key] = value
+    return rendered
+
+
 def run_connector(
     step: ConnectorStep, context: dict[str, Any], job: Job, path: str, heartbeat: Callable[[], None]
 ) -> StepResult:
-    given = _render_tree(step.input, context, "input")
-    recorded: dict[str, Any] = {"connection": step.connection, "action": step.action, "input": given}
+    recorded: dict[str, Any] = {"connection": step.connection, "action": step.action, "input": step.input}
     person = on_behalf_of(job)
     try:
         resolved = connections.connection_for_step(
@@ -60,6 +77,11 @@ def run_connector(
     except connections.ConnectionRefused as exc:
         return StepResult(input=recorded, output=None, failure=StepFailed(str(exc)))
     recorded["connection"] = resolved.describe()
+    try:
+        given = _rendered_input(step.input, context, resolved.action.literal)
+    except StepFailed as exc:
+        return StepResult(input=recorded, output=None, failure=exc)
+    recorded["input"] = given
     try:
         checked = connections.action_input(resolved, given)
     except ValidationError as exc:

@@ -4,7 +4,7 @@ actions, health, usage; test, link, revoke). Every read and write goes through `
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args, get_origin
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -132,13 +132,19 @@ def _chosen(request: HttpRequest, workspace: Workspace) -> tuple[list[Connector]
     return enabled, connector, auth
 
 
-def _settings_fields(connector: Connector | None) -> list[tuple[str, str, str, bool]]:
+def _settings_fields(connector: Connector | None) -> list[tuple[str, str, str, bool, str, tuple[str, ...]]]:
+    """Each setting's name, title, help, whether it is required, its default, and its closed set of values
+    (a select on the page) if it has one."""
     if connector is None:
         return []
-    return [
-        (name, info.title or name, info.description or "", info.is_required())
-        for name, info in connector.settings.model_fields.items()
-    ]
+    found = []
+    for name, info in connector.settings.model_fields.items():
+        choices = (
+            tuple(str(c) for c in get_args(info.annotation)) if get_origin(info.annotation) is Literal else ()
+        )
+        default = "" if info.is_required() or info.default is None else str(info.default)
+        found.append((name, info.title or name, info.description or "", info.is_required(), default, choices))
+    return found
 
 
 @page(need=Perm.WORKSPACE_VIEW)

@@ -111,7 +111,7 @@ def test_builders_define_it_admins_enable_it_and_bad_documents_change_nothing(pe
     entries = {
         e.connector.key: e.enabled for e in selectors.catalogue(actor=people["operator"], workspace=ws)
     }
-    assert entries == {"weather": False, "http": False}
+    assert entries == {"weather": False, **{key: False for key in registry.connectors()}}
     assert registry.get_for(ws.id, "weather").name == "Weather"
     other = make_workspace("Other")
     with pytest.raises(registry.UnknownConnector):

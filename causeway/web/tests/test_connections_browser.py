@@ -10,6 +10,7 @@ import pytest
 from causeway.connections import services as connections
 from causeway.connections.models import Connection
 from causeway.connections.outbound import outbound_hosts_set
+from causeway.connections.tests.databases import throwaway_database
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
@@ -101,3 +102,38 @@ def test_browser_connect_an_account_then_run_a_recipe_step_with_it(
             page.goto(f"{base}/w/acme/connections/{made.pk}")
             assert page.locator("#uses tbody tr").count() == 1
             assert "Succeeded" in page.locator("#uses tbody tr").inner_text()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_connect_a_postgresql_database_and_test_it(https_server: Any, transactional_db: Any) -> None:
+    analyst = make_user("analyst@example.com")
+    admin = make_user("admin@example.com")
+    acme = make_workspace("Acme", members={admin: "admin", analyst: "analyst"})
+    outbound_hosts_set(actor=admin, workspace=acme, hosts=["127.0.0.1"])
+    connections.connector_enable(actor=admin, workspace=acme, key="postgres", enabled=True)
+    base = https_server.url
+    with throwaway_database() as database, chromium() as browser:
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        browser_sign_in(page, base, analyst.email, STRONG_PASSWORD)
+        page.goto(f"{base}/w/acme/connections/new?connector=postgres&auth_method=basic")
+        assert page.input_value("#id_setting_port") == "5432"
+        assert page.input_value("#id_setting_tls") == "verify-full"
+        page.fill("#id_name", "Warehouse")
+        page.fill("#id_setting_host", database.host)
+        page.fill("#id_setting_port", str(database.port))
+        page.fill("#id_setting_database", database.name)
+        page.select_option("#id_setting_tls", "disable")
+        page.fill("#id_cred_username", database.user)
+        page.fill("#id_cred_password", database.password)
+        page.check("#scopes input[value='read']")
+        page.click("#connection-form button[type='submit']")
+        page.wait_for_selector("#connection-facts")
+        assert database.password not in page.content()
+        page.click("#test-form button")
+        page.wait_for_selector("#health")
+        health = page.locator("#health").inner_text()
+        assert "Healthy" in health and f"as {database.user}" in health, health
+        assert database.password not in page.content()
+    made = Connection.objects.get()
+    assert made.settings == database.settings()
