@@ -11,6 +11,7 @@ outside one (the database commits it on its own). On PostgreSQL every such commi
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,29 +33,44 @@ class Counts:
 
 @contextmanager
 def counting() -> Iterator[Counts]:
-    """Count, on this thread's database connection and in this process, until the block ends."""
+    """Count, on every database connection and thread of this process, until the block ends."""
     from celery import signals
-    from django.db import connection
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
 
     from causeway.vault import fields
 
     counts = Counts()
+    lock = threading.Lock()
 
-    def statement(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        counts.round_trips += 1
-        if not connection.in_atomic_block and sql.lstrip().upper().startswith(WRITES):
-            counts.commits += 1
-        return execute(sql, params, many, context)
+    def add(field: str) -> None:
+        with lock:
+            setattr(counts, field, getattr(counts, field) + 1)
 
-    original_commit = connection.commit
+    saved_execute = CursorWrapper.execute
+    saved_executemany = CursorWrapper.executemany
+    saved_commit = BaseDatabaseWrapper.commit
 
-    def commit() -> None:
-        counts.commits += 1
-        counts.round_trips += 1
-        original_commit()
+    def statement(cursor: CursorWrapper, sql: str) -> None:
+        add("round_trips")
+        if not cursor.db.in_atomic_block and sql.lstrip().upper().startswith(WRITES):
+            add("commits")
+
+    def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        statement(self, sql)
+        return saved_execute(self, sql, params)
+
+    def executemany(self: CursorWrapper, sql: str, param_list: Any) -> Any:
+        statement(self, sql)
+        return saved_executemany(self, sql, param_list)
+
+    def commit(self: BaseDatabaseWrapper) -> None:
+        add("commits")
+        add("round_trips")
+        saved_commit(self)
 
     def published(**kwargs: Any) -> None:
-        counts.messages += 1
+        add("messages")
 
     saved = {
         name: getattr(fields, name) for name in ("seal", "seal_job_history", "open_", "open_job_history")
@@ -64,7 +80,7 @@ def counting() -> Iterator[Counts]:
         inner = saved[name]
 
         def call(*args: Any, **kwargs: Any) -> bytes:
-            setattr(counts, field, getattr(counts, field) + 1)
+            add(field)
             result: bytes = inner(*args, **kwargs)
             return result
 
@@ -72,41 +88,76 @@ def counting() -> Iterator[Counts]:
 
     for name in saved:
         setattr(fields, name, wrap(name, "seals" if name.startswith("seal") else "opens"))
-    connection.commit = commit  # type: ignore[method-assign]
+    CursorWrapper.execute = execute  # type: ignore[method-assign]
+    CursorWrapper.executemany = executemany  # type: ignore[method-assign]
+    BaseDatabaseWrapper.commit = commit  # type: ignore[method-assign]
     signals.before_task_publish.connect(published, weak=False)
     try:
-        with connection.execute_wrapper(statement):
-            yield counts
+        yield counts
     finally:
         signals.before_task_publish.disconnect(published)
-        del connection.commit
+        CursorWrapper.execute = saved_execute  # type: ignore[method-assign]
+        CursorWrapper.executemany = saved_executemany  # type: ignore[method-assign]
+        BaseDatabaseWrapper.commit = saved_commit  # type: ignore[method-assign]
         for name, value in saved.items():
             setattr(fields, name, value)
 
 
-def per_job(token: str, secret: str, jobs: int = 20) -> dict[str, dict[str, float]]:
-    """The mean counts per job over `jobs` jobs: the web side, then the worker side, each alone."""
-    from causeway.runs import tasks
-    from causeway.runs.models import Job
+def _call(token: str, secret: str, n: int) -> Any:
     from causeway.runs.webhooks import sign, webhook_receive
 
-    web = Counts()
-    worker = Counts()
+    # Each body differs, so no two calls carry the same signature (which would be a replay).
+    body = json.dumps({"email": f"Count{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
+    return webhook_receive(token=token, body=body, signature=sign(secret, int(time.time()), body))
+
+
+def _succeeded(job_id: Any) -> None:
+    from causeway.runs.models import Job
+
+    status = Job.objects.get(pk=job_id).status
+    if status != "succeeded":
+        raise RuntimeError(f"a counted job ended {status}")
+
+
+def per_job(token: str, secret: str, jobs: int = 20) -> dict[str, dict[str, float]]:
+    """The mean counts per job over `jobs` jobs: the web side and the worker side of a job handed to the
+    broker, each alone; then a job run where it started (the web process's own job threads: the call
+    accepted, and the job run and finished), as the embedded default runs it."""
+    from django.conf import settings
+
+    from causeway.runs import local, tasks
+
+    web, worker, here = Counts(), Counts(), Counts()
     for n in range(jobs):
-        # Each body differs, so no two calls carry the same signature (which would be a replay).
-        body = json.dumps({"email": f"Count{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
         with counting() as counted:
-            receipt = webhook_receive(token=token, body=body, signature=sign(secret, int(time.time()), body))
+            receipt = _call(token, secret, n)
         _add(web, counted)
         with counting() as counted:
             tasks.run_job.apply(args=[str(receipt.job.id)])
         _add(worker, counted)
-        status = Job.objects.get(pk=receipt.job.id).status
-        if status != "succeeded":
-            raise RuntimeError(f"a counted job ended {status}")
+        _succeeded(receipt.job.id)
+    jobs_in_web = settings.JOBS_IN_WEB
+    settings.JOBS_IN_WEB = True
+    local.enable()
+    try:
+        for n in range(jobs):
+            with counting() as counted:
+                receipt = _call(token, secret, jobs + n)
+                # Waited for without a query of its own: the job threads' queue is empty again.
+                deadline = time.monotonic() + 60
+                while local.runner().pending:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("a job run where it started did not finish within 60 s")
+                    time.sleep(0.002)
+            _add(here, counted)
+            _succeeded(receipt.job.id)
+    finally:
+        settings.JOBS_IN_WEB = jobs_in_web
+        local.enable()
     return {
         "web": {key: value / jobs for key, value in asdict(web).items()},
         "worker": {key: value / jobs for key, value in asdict(worker).items()},
+        "here": {key: value / jobs for key, value in asdict(here).items()},
     }
 
 

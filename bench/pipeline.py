@@ -504,15 +504,16 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             )
     print()
     print("per job: database round trips, commits that wrote, sealing / opening calls, broker messages")
+    print("(web, worker: a job handed to the broker; run here: accepted and run in the web process)")
     print(
-        f"{'configuration':<20} {'side':<7} {'round trips':>11} {'commits':>8}"
+        f"{'configuration':<20} {'side':<8} {'round trips':>11} {'commits':>8}"
         f" {'seals':>6} {'opens':>6} {'messages':>8}"
     )
     for label, figures in results.items():
-        for side in ("web", "worker"):
+        for side, name in (("web", "web"), ("worker", "worker"), ("here", "run here")):
             c = figures["counts"][side]
             print(
-                f"{label:<20} {side:<7} {c['round_trips']:>11.1f} {c['commits']:>8.1f} {c['seals']:>6.1f}"
+                f"{label:<20} {name:<8} {c['round_trips']:>11.1f} {c['commits']:>8.1f} {c['seals']:>6.1f}"
                 f" {c['opens']:>6.1f} {c['messages']:>8.1f}"
             )
     print()
@@ -534,9 +535,12 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             samples = o["memory_samples"]
             print()
             print(
-                f"open loop, {label}: {o['offered']} calls offered at {o['offered_rate']:.0f}/s;"
-                f" {o['accepted']} accepted, {o['refused']} refused, {o['failed']} failed;"
+                f"open loop, {label}: {o['offered']} calls offered at {o['offered_rate']:.1f}/s"
+                f" (latest call {o['late_p99_ms']:.0f} ms behind its time, p99);"
+                f" {o['accepted']} accepted, {o['refused']} refused, {o['failed']} not answered;"
+                f" call to answer p50 {o['answer_p50_ms']:.0f} ms, p99 {o['answer_p99_ms']:.0f} ms;"
                 f" accepted to finished p50 {o['p50_ms']:.0f} ms, p99 {o['p99_ms']:.0f} ms;"
+                f" {o['lost']} lost, {o['failed_jobs']} failed;"
                 f" memory (RSS) {samples[0]:.0f} MB at the start, {max(samples):.0f} MB at most,"
                 f" {samples[-1]:.0f} MB at the end"
             )

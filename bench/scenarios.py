@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import statistics
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 OVERHEAD_STEPS = 40
@@ -82,60 +80,52 @@ def respond_latency(url: str, token: str, secret: str, calls: int) -> dict[str, 
 def open_loop(
     url: str, token: str, secret: str, *, rate: float, seconds: float, sample: Any = None
 ) -> dict[str, Any]:
-    """Calls offered at `rate` a second for `seconds`, each at its time whatever the others do;
-    accepted (the job row's creation) to finished, and how many jobs did not finish."""
-    import httpx
+    """Calls offered at `rate` a second for `seconds` by `bench.openloop` (a process of its own), each at
+    its time whatever the others do; accepted (the job row's creation) to finished, and how many
+    accepted jobs never finished (lost). `sample` is called every ten seconds meanwhile (memory)."""
+    import os
+    import subprocess
+    import sys
 
-    from bench.pipeline import _finished
-    from causeway.runs.webhooks import sign
+    from causeway.runs.models import FINISHED, Job
 
-    local = threading.local()
-    ids: list[str] = []
-    refused: list[int] = []
-    lock = threading.Lock()
+    generator = subprocess.Popen(  # noqa: S603  # this interpreter, the bench's own module
+        [sys.executable, "-m", "bench.openloop", url, token, secret, str(rate), str(seconds)],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     samples: list[Any] = []
-
-    def one(n: int) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(verify=False, timeout=60)  # noqa: S501  # nosec B501
-        body = json.dumps({"email": f"Open{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Causeway-Signature": sign(secret, int(time.time()), body),
-        }
-        answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
-        with lock:
-            if answer.status_code == 202:
-                ids.append(answer.json()["job"])
-            else:
-                refused.append(answer.status_code)
-
-    total = int(rate * seconds)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        for n in range(total):
-            due = start + n / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(one, n)
-            if sample is not None and n % int(rate * 10) == 0:
-                samples.append(sample())
-    offered_for = time.perf_counter() - start
-    jobs = _finished(ids, 600)
+    while True:
+        if sample is not None:
+            samples.append(sample())
+        try:
+            out, _ = generator.communicate(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if generator.returncode != 0:
+        raise RuntimeError(f"the open loop's generator exited with {generator.returncode}")
+    offered = json.loads(out.strip().splitlines()[-1])
+    ids = offered.pop("ids")
+    # Every accepted job must finish; one that has not within two minutes of the last call is lost.
+    deadline = time.monotonic() + 120
+    while Job.objects.filter(pk__in=ids).exclude(status__in=FINISHED).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if sample is not None:
         samples.append(sample())
-    failed = sum(1 for job in jobs if job.status != "succeeded")
-    latencies = [(job.finished_at - job.created_at).total_seconds() * 1000 for job in jobs]
+    jobs = list(Job.objects.filter(pk__in=ids).only("status", "created_at", "finished_at"))
+    finished = [job for job in jobs if job.status in FINISHED]
+    latencies = [(job.finished_at - job.created_at).total_seconds() * 1000 for job in finished]
     return {
-        "offered": total,
-        "offered_rate": total / offered_for,
+        **offered,
         "accepted": len(ids),
-        "refused": len(refused),
-        "failed": failed,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": _percentile(latencies, 0.99),
+        "lost": len(ids) - len(finished),
+        "failed_jobs": sum(1 for job in finished if job.status != "succeeded"),
+        "p50_ms": statistics.median(latencies) if latencies else 0.0,
+        "p99_ms": _percentile(latencies, 0.99) if latencies else 0.0,
         "memory_samples": samples,
     }
 

@@ -74,7 +74,20 @@ def _feed_masking(**kwargs: Any) -> None:
     feed_from_secrets()
 
 
+def _database_between_tasks(task: Any = None, **kwargs: Any) -> None:
+    # As Django does between web requests: a connection that errored or outlived CONN_MAX_AGE is
+    # closed, any other is kept for the next task (see CELERY_DB_REUSE_MAX). A task run in its
+    # caller's process (`apply`) runs inside the caller's transaction: its connection is left alone.
+    from django.db import close_old_connections
+
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_old_connections()
+
+
 signals.after_setup_logger.connect(_mask_worker_logs, weak=False)
 signals.after_setup_task_logger.connect(_mask_worker_logs, weak=False)
 signals.task_prerun.connect(_feed_masking, weak=False)
+signals.task_prerun.connect(_database_between_tasks, weak=False)
+signals.task_postrun.connect(_database_between_tasks, weak=False)
 signals.worker_init.connect(_embedded_broker_polling, weak=False)

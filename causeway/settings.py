@@ -18,9 +18,11 @@ from causeway.config import (
     env_float,
     env_int,
     env_list,
+    env_oauth_clients,
     env_path,
     env_str,
 )
+from causeway.sqlite.broker import transport_options as broker_transport_options
 
 BASE_DIR = Path(__file__).resolve().parent
 HOME = env_path("CAUSEWAY_HOME", Path.cwd() / "var")
@@ -209,6 +211,9 @@ EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "django.core.mail.backends.fil
 EMAIL_FILE_PATH = HOME / "mail"
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
+# The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth
+# profile replaces one. Best given as a file (CAUSEWAY_OAUTH_CLIENTS_FILE): it holds client secrets.
+OAUTH_CLIENTS = env_oauth_clients("CAUSEWAY_OAUTH_CLIENTS")
 
 CELERY_BROKER_URL = broker_url(
     "CAUSEWAY_BROKER_URL",
@@ -217,6 +222,12 @@ CELERY_BROKER_URL = broker_url(
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django support closes every database connection before and after each task unless told to
+# reuse them: on PostgreSQL each job then paid a new connection (TCP, authentication, a new backend
+# process). A worker keeps its connection as a web request does, for CONN_MAX_AGE; a task drops one
+# that errored or aged first (`close_old_connections` in `causeway.celery`), and Celery recycles it at
+# the latest after this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -232,7 +243,7 @@ BROKER_VISIBILITY_TIMEOUT = env_int("CAUSEWAY_BROKER_VISIBILITY_TIMEOUT", 3600, 
 # that installations sharing one Redis database never take each other's jobs or counts.
 REDIS_KEY_PREFIX = env_str("CAUSEWAY_REDIS_KEY_PREFIX", "")
 if CELERY_BROKER_URL.startswith("sqla+sqlite"):
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"connect_args": {"timeout": 30}}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = broker_transport_options(CELERY_BROKER_URL)
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,

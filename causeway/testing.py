@@ -382,13 +382,17 @@ class CausewayProcess:
 
     def children(self) -> set[int]:
         """Process ids whose parent is this process (a worker's pool processes)."""
+        return self.children_of(self.pid)
+
+    @staticmethod
+    def children_of(parent: int) -> set[int]:
         found = set()
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == self.pid:
+            if int(fields[1]) == parent:
                 found.add(int(stat.parent.name))
         return found
 

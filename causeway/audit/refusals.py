@@ -141,7 +141,11 @@ class _DatabaseCounts:
                 return RefusalCount.objects.values_list("count", flat=True).get(key=key)
 
     def get(self, key: str) -> int | None:
-        return RefusalCount.objects.filter(key=key).values_list("count", flat=True).first()
+        try:
+            # `get` on the unique key: no ordering to compile or sort (every webhook call asks).
+            return RefusalCount.objects.values_list("count", flat=True).get(key=key)
+        except RefusalCount.DoesNotExist:
+            return None
 
     def forget(self, key: str) -> None:
         RefusalCount.objects.filter(key=key).delete()

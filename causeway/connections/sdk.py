@@ -19,6 +19,7 @@ surface (rule 13).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from pydantic import BaseModel, ConfigDict
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
-AuthKind = Literal["none", "api_key", "basic", "bearer"]
+AuthKind = Literal["none", "api_key", "basic", "bearer", "oauth2_code", "oauth2_client"]
+OAUTH_KINDS: frozenset[str] = frozenset({"oauth2_code", "oauth2_client"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,52 @@ BASIC = AuthMethod(
     (CredentialField("username", "User name", secret=False), CredentialField("password", "Password")),
 )
 BEARER = AuthMethod("bearer", "Bearer token", (CredentialField("token", "Token"),))
+# Signing in at the provider: nothing is typed; the tokens the provider gives are the credentials.
+OAUTH2_CODE = AuthMethod("oauth2_code", "Sign in with OAuth 2.0 (authorization code with PKCE)")
+# A machine's own client at the provider: its id and secret are typed; tokens are fetched with them.
+OAUTH2_CLIENT = AuthMethod(
+    "oauth2_client",
+    "OAuth 2.0 client credentials",
+    (
+        CredentialField("client_id", "Client id", secret=False),
+        CredentialField("client_secret", "Client secret"),
+    ),
+)
+# What an OAuth connection keeps besides (never shown, sealed with the rest of its credentials).
+TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "token_type")
+
+
+@dataclass(frozen=True)
+class OAuth:
+    """A connector's OAuth 2.0 endpoints. Empty URLs: the connector has no built-in client, so a
+    workspace's OAuth profile gives them (the generic OAuth 2.0 connector). The scopes offered are the
+    connector's `scopes`, whose keys are the provider's scope names."""
+
+    authorize_url: str = ""
+    token_url: str = ""
+    # RFC 7009 revocation; empty when the provider offers none (disconnecting then only forgets).
+    revoke_url: str = ""
+    # Extra query parameters the provider's authorize endpoint wants (such as access_type=offline).
+    authorize_params: tuple[tuple[str, str], ...] = ()
+
+
+# A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
+USER_PASSWORD = AuthMethod("basic", "User name and password", BASIC.fields)
+
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+def host_setting(value: str) -> str:
+    """A server's host as a connection's setting: a host name (lower-cased) or an IP address, without a
+    scheme, port or path. For connectors that reach a server by host and port (`Call.address`)."""
+    text = value.strip()
+    try:
+        return ipaddress.ip_address(text.strip("[]")).compressed
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(text.lower()):
+        raise ValueError("a host name or an IP address, without a scheme, port or path")
+    return text.lower()
 
 
 @dataclass(frozen=True)
@@ -116,6 +164,9 @@ class Call:
     # Renders a template (a string, or JSON whose strings are templates) in the recipe sandbox over a
     # context: given by the job runtime to declarative connectors; None outside a job's step.
     render: Callable[[Any, dict[str, Any]], Any] | None = None
+    # An OAuth connection's refresher: given the access token the provider refused, it returns fresh
+    # credentials (refreshed once for every worker, under the connection's lock). None otherwise.
+    refresh: Callable[[str], Mapping[str, str]] | None = None
     # Checks a host and port against the workspace's outbound rules (rule 20) and gives the address to
     # open a socket to: for connectors that speak another protocol than HTTP (a database, mail).
     resolve: Callable[[str, int, float], str] | None = None
@@ -142,6 +193,8 @@ class Call:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         elif self.auth == "bearer":
             headers["Authorization"] = f"Bearer {creds.get('token', '')}"
+        elif self.auth in OAUTH_KINDS:
+            headers["Authorization"] = f"Bearer {creds.get('access_token', '')}"
 
     def request(
         self,
@@ -154,15 +207,33 @@ class Call:
         content: str | bytes | None = None,
     ) -> httpx.Response:
         """Send one request with the connection's credentials through the outbound rules."""
+        try:
+            self.hosts.append(httpx.URL(url).host)
+        except (httpx.InvalidURL, TypeError):
+            self.hosts.append("")
+        response = self._send(method, url, headers, params, json, content)
+        # An OAuth provider that refuses the access token (revoked, or expired before its time) gets
+        # one more try with a refreshed one; a second 401 is the provider's answer.
+        if response.status_code == 401 and self.refresh is not None:
+            refused = str(self.credentials.get("access_token", ""))
+            object.__setattr__(self, "credentials", dict(self.refresh(refused)))
+            response = self._send(method, url, headers, params, json, content)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: str | bytes | None,
+    ) -> httpx.Response:
         sent_headers = dict(headers or {})
         sent_params = dict(params or {})
         self.authorize(sent_headers, sent_params)
         if self.idempotency_key:
             sent_headers.setdefault("Idempotency-Key", self.idempotency_key)
-        try:
-            self.hosts.append(httpx.URL(url).host)
-        except (httpx.InvalidURL, TypeError):
-            self.hosts.append("")
         return self.transport(
             method=method,
             url=url,
@@ -211,17 +282,55 @@ class Action:
     literal: frozenset[str] = frozenset()
 
 
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a polling trigger stopped: the value it gives the next poll (None: it started on an empty
+    source, so the next poll takes everything). `inclusive`: items at exactly this value may still be new
+    (the cursor moved to an item's value, and others may share it), so the next poll reads them again and
+    their keys, already seen, start nothing; otherwise only items past it are new."""
+
+    value: Any
+    inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Found:
+    """One new item a poll found. `key` is the item's identity (the same item always has the same key),
+    so an item a poll sees twice starts one job; `cursor` is where the next poll starts once this item's
+    job is started; `data` is the job's trigger payload."""
+
+    key: str
+    cursor: Any
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one poll found, oldest first, and where the next poll starts once every item is handled."""
+
+    items: list[Found]
+    cursor: Cursor
+
+
 @dataclass(frozen=True)
 class Trigger:
+    """A recipe trigger the connector offers. `input` is the model of what a recipe sets on it (a table,
+    a cursor column); a `poll` trigger's `poll(call, given, after)` is called every interval with the
+    cursor the last poll left (None the first time: it decides where to start) and returns what is new.
+    Each item starts one job at least once and never twice, and the cursor moves past an item only with
+    its job, so a worker stopped mid-poll loses nothing."""
+
     key: str
     name: str
     description: str
     kind: Literal["poll", "webhook"]
     scopes: frozenset[str] = frozenset()
-
-
-class NoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    input: type[BaseModel] = NoSettings
+    poll: Callable[[Call, Any, Cursor | None], Polled] | None = None
 
 
 @dataclass(frozen=True)
@@ -238,12 +347,17 @@ class Connector:
     settings: type[BaseModel] = NoSettings
     triggers: tuple[Trigger, ...] = ()
     version: str = "1"
+    # Required when an auth method is OAuth 2.0: its endpoints (see `OAuth`).
+    oauth: OAuth | None = None
 
     def auth_method(self, kind: str) -> AuthMethod | None:
         return next((m for m in self.auth_methods if m.kind == kind), None)
 
     def action(self, key: str) -> Action | None:
         return next((a for a in self.actions if a.key == key), None)
+
+    def trigger(self, key: str) -> Trigger | None:
+        return next((t for t in self.triggers if t.key == key), None)
 
     def scope(self, key: str) -> Scope | None:
         return next((s for s in self.scopes if s.key == key), None)
@@ -255,6 +369,13 @@ class Connector:
             found.append(f"key {self.key!r}: lower-case letters, digits and _, starting with a letter")
         if not self.auth_methods:
             found.append("at least one auth method")
+        if any(m.kind in OAUTH_KINDS for m in self.auth_methods) and self.oauth is None:
+            found.append("an OAuth 2.0 auth method needs the connector's oauth endpoints")
+        if self.oauth is not None:
+            for name in ("authorize_url", "token_url", "revoke_url"):
+                given = getattr(self.oauth, name)
+                if given and not given.startswith("https://"):
+                    found.append(f"oauth.{name} must be an https:// URL")
         scope_keys = [s.key for s in self.scopes]
         if len(set(scope_keys)) != len(scope_keys):
             found.append("scope keys repeat")
@@ -268,6 +389,8 @@ class Connector:
             if unknown:
                 found.append(f"action {action.key!r} needs undeclared scopes {', '.join(sorted(unknown))}")
         for trigger in self.triggers:
+            if trigger.kind == "poll" and trigger.poll is None:
+                found.append(f"trigger {trigger.key!r} polls but has no poll function")
             unknown = trigger.scopes - set(scope_keys)
             if unknown:
                 found.append(f"trigger {trigger.key!r} needs undeclared scopes {', '.join(sorted(unknown))}")

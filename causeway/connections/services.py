@@ -25,7 +25,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.connections import declarative, outbound, registry
+from causeway.connections import declarative, oauth_client, outbound, registry
 from causeway.connections.models import (
     Connection,
     ConnectionLink,
@@ -43,7 +43,7 @@ from causeway.connections.policy import (
     require_admin,
     require_personal_create,
 )
-from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector
+from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector, Trigger
 from causeway.db import conflict_named
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
@@ -229,6 +229,10 @@ def connection_create(
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     method = _auth(connector, auth_method)
+    if method.kind == "oauth2_code":
+        raise ValidationError(
+            {"auth_method": f"{connector.name} signs in at the provider: use the connect flow (Sign in)"}
+        )
     connection = Connection(
         workspace=workspace,
         kind=kind,
@@ -279,6 +283,12 @@ def connection_update(
         changed.append("name")
     if scopes is not None:
         cleaned = _clean_scopes(connector, list(scopes))
+        wider = sorted(set(cleaned) - set(connection.granted_scopes))
+        if wider and connection.auth_method == "oauth2_code":
+            # Rule 7: the provider granted what it granted; more needs the owner's consent there.
+            raise ValidationError(
+                {"scopes": f"adding {', '.join(wider)} needs signing in at the provider again"}
+            )
         if cleaned != connection.granted_scopes:
             connection.granted_scopes = cleaned
             changed.append("granted_scopes")
@@ -294,6 +304,8 @@ def connection_update(
             changed.append("settings")
     if credentials is not None:
         method = _auth(connector, connection.auth_method)
+        if method.kind == "oauth2_code":
+            raise ValidationError({"credentials": "its tokens come from the provider: sign in again instead"})
         connection.credentials = _clean_credentials(method, dict(credentials))
         _remember_secrets(connection, method, connection.credentials or {})
         connection.health, connection.health_message = Health.UNKNOWN, ""
@@ -311,13 +323,29 @@ def connection_update(
     return connection
 
 
-@transaction.atomic
 def connection_revoke(*, actor: Actor, workspace: Workspace, connection_id: Any) -> None:
-    """Destroy the connection and its credentials (its owner, or an Admin). The audit log keeps the act."""
+    """Destroy the connection and its credentials (its owner, or an Admin). An OAuth connection's tokens
+    are first revoked at the provider where it offers revocation (RFC 7009); they are destroyed here
+    whatever the provider answers. The audit log keeps the act."""
     found = connection_get(actor, workspace, connection_id, need=REVOKE)
+    at_provider = ""
+    if oauth_client.uses_oauth(found):
+        try:
+            connector = registry.get_for(workspace.id, found.connector_key)
+        except registry.UnknownConnector:
+            at_provider = "its connector is not installed"
+        else:
+            at_provider = oauth_client.revoke_at_provider(workspace, connector, found)
+    _connection_destroy(actor, workspace, found, at_provider)
+
+
+@transaction.atomic
+def _connection_destroy(actor: Actor, workspace: Workspace, found: Connection, at_provider: str) -> None:
     details = _details(found)
+    if at_provider:
+        details["revoked_at_provider"] = at_provider
     target = found.audit_target
-    found.delete()
+    Connection.objects.filter(pk=found.pk).delete()
     audit_record(
         actor=actor, action="connection.revoked", target=target, workspace_id=workspace.id, details=details
     )
@@ -379,9 +407,18 @@ def _resolver(workspace: Workspace) -> Callable[[str, int, float], str]:
 
 
 def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
+    """The call for one use of the connection. An OAuth connection's access token is refreshed first when
+    it is about to expire, and again (once) when the provider refuses it (`Call.refresh`)."""
     method = _auth(connector, connection.auth_method)
     credentials = dict(connection.credentials or {})
     _remember_secrets(connection, method, credentials)
+    if method.kind in OAUTH_KINDS:
+        credentials = oauth_client.fresh_credentials(workspace, connector, connection)
+
+        def refresh(refused: str) -> dict[str, str]:
+            return oauth_client.fresh_credentials(workspace, connector, connection, refused=refused)
+
+        extra["refresh"] = refresh
     return Call(
         settings=connector.settings.model_validate(connection.settings),
         auth=method.kind,
@@ -390,6 +427,24 @@ def _call(connection: Connection, connector: Connector, workspace: Workspace, **
         resolve=_resolver(workspace),
         **extra,
     )
+
+
+def _usable_call(
+    connection: Connection,
+    connector: Connector,
+    workspace: Workspace,
+    label: str,
+    refused: Callable[[Connection | None, str], ConnectionRefused],
+    **extra: Any,
+) -> Call:
+    """The call, or refused: an OAuth connection whose tokens the provider stopped honouring, or whose
+    access token could not be refreshed, sends nothing."""
+    if connection.health == Health.REAUTH:
+        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
+    try:
+        return _call(connection, connector, workspace, **extra)
+    except ActionFailed as exc:
+        raise refused(connection, str(exc)) from None
 
 
 def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -> Connection:
@@ -402,6 +457,8 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     try:
         message = connector.test(_call(found, connector, workspace, timeout=15.0))
         health = Health.HEALTHY
+    except oauth_client.ReauthorisationNeeded as exc:
+        health, message = Health.REAUTH, str(exc)
     except ActionFailed as exc:
         health, message = Health.FAILING, str(exc)
     except outbound.DestinationRefused as exc:
@@ -470,36 +527,15 @@ def _refuse(
     return ConnectionRefused(reason)
 
 
-def connection_for_step(
+def _usable(
     *,
     workspace: Workspace,
     connection_ref: Any,
-    action_key: str,
     on_behalf_of: User | None,
-    job_id: uuid.UUID | None,
-    step_path: str,
-    idempotency_key: str = "",
-    timeout: float = 30.0,
-    render: Callable[[Any, dict[str, Any]], Any] | None = None,
-) -> Resolved:
-    """The connection a job's step names, checked before anything is sent (rules 6 and 7).
-
-    `on_behalf_of` is the person the job runs for (see docs/connections.md). Refused, with a reason,
-    and recorded as a refused use: a connection of another workspace or none; a disabled connector; a
-    personal connection of anyone else; a company connection the person has not linked; a person who
-    is no longer a member; an action the connection has disabled, or whose scopes it was not granted.
-    """
-
-    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
-        return _refuse(
-            connection,
-            reason,
-            action=action_key,
-            job_id=job_id,
-            step_path=step_path,
-            on_behalf_of=on_behalf_of,
-        )
-
+    refused: Callable[[Connection | None, str], ConnectionRefused],
+) -> tuple[Connection, Connector, str]:
+    """The connection `connection_ref` names, if a job or trigger run on behalf of `on_behalf_of` may use
+    it (rule 6, the connector's enablement, membership, links), with its connector and how to name it."""
     try:
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
@@ -543,21 +579,121 @@ def connection_for_step(
         raise refused(
             connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
         )
+    return connection, connector, label
+
+
+def _scopes_granted(connection: Connection, what: str, scopes: frozenset[str], label: str) -> str | None:
+    missing = sorted(scopes - set(connection.granted_scopes))
+    if missing:
+        return f"{label}: the {what} needs the scope(s) {', '.join(missing)}, not granted to it"
+    return None
+
+
+def connection_for_step(
+    *,
+    workspace: Workspace,
+    connection_ref: Any,
+    action_key: str,
+    on_behalf_of: User | None,
+    job_id: uuid.UUID | None,
+    step_path: str,
+    idempotency_key: str = "",
+    timeout: float = 30.0,
+    render: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> Resolved:
+    """The connection a job's step names, checked before anything is sent (rules 6 and 7).
+
+    `on_behalf_of` is the person the job runs for (see docs/connections.md). Refused, with a reason,
+    and recorded as a refused use: a connection of another workspace or none; a disabled connector; a
+    personal connection of anyone else; a company connection the person has not linked; a person who
+    is no longer a member; an action the connection has disabled, or whose scopes it was not granted.
+    """
+
+    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
+        return _refuse(
+            connection,
+            reason,
+            action=action_key,
+            job_id=job_id,
+            step_path=step_path,
+            on_behalf_of=on_behalf_of,
+        )
+
+    connection, connector, label = _usable(
+        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+    )
     action = connector.action(action_key)
     if action is None:
         raise refused(connection, f"{label}: {connector.name} has no action {action_key!r}")
     if action.key not in connection.enabled_actions:
         raise refused(connection, f"{label}: the action {action.key!r} is disabled on it")
-    missing = sorted(action.scopes - set(connection.granted_scopes))
+    missing = _scopes_granted(connection, f"action {action.key!r}", action.scopes, label)
     if missing:
-        raise refused(
-            connection,
-            f"{label}: the action {action.key!r} needs the scope(s) {', '.join(missing)}, not granted to it",
-        )
-    call = _call(
-        connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout, render=render
+        raise refused(connection, missing)
+    call = _usable_call(
+        connection,
+        connector,
+        workspace,
+        label,
+        refused,
+        idempotency_key=idempotency_key,
+        timeout=timeout,
+        render=render,
     )
     return Resolved(connection=connection, connector=connector, action=action, call=call)
+
+
+@dataclass(frozen=True)
+class ResolvedTrigger:
+    """A connection ready for one poll of a recipe's connector trigger."""
+
+    connection: Connection
+    connector: Connector
+    trigger: Trigger
+    call: Call
+
+
+def connection_for_trigger(
+    *,
+    workspace: Workspace,
+    connection_ref: Any,
+    trigger_key: str,
+    on_behalf_of: User | None,
+    timeout: float = 30.0,
+) -> ResolvedTrigger:
+    """The connection a recipe's connector trigger names, checked as a step's is (rules 6 and 7) for the
+    person the trigger's jobs run for: the one who saved the version being run."""
+
+    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
+        return _refuse(
+            connection,
+            reason,
+            action=trigger_key,
+            job_id=None,
+            step_path="trigger",
+            on_behalf_of=on_behalf_of,
+        )
+
+    connection, connector, label = _usable(
+        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+    )
+    trigger = connector.trigger(trigger_key)
+    if trigger is None:
+        raise refused(connection, f"{label}: {connector.name} has no trigger {trigger_key!r}")
+    missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
+    if missing:
+        raise refused(connection, missing)
+    call = _usable_call(connection, connector, workspace, label, refused, timeout=timeout)
+    return ResolvedTrigger(connection=connection, connector=connector, trigger=trigger, call=call)
+
+
+def trigger_input(resolved: ResolvedTrigger, given: Any) -> BaseModel:
+    """A recipe's settings for a connector trigger checked against its model; ValidationError naming
+    each field."""
+    try:
+        return resolved.trigger.input.model_validate(given)
+    except PydanticError as exc:
+        raise ValidationError(_pydantic_errors(exc, "input")) from None
 
 
 def action_input(resolved: Resolved, given: Any) -> BaseModel:

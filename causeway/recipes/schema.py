@@ -14,6 +14,8 @@ Triggers (`type`):
   last step's output), at most `respond_timeout_seconds` (default 30); past that it gets 202.
 - `poll`: `url`, `method` (GET or POST), `headers`, `items` (a dotted path to the list in the JSON
   answer; empty if the answer is the list), `key` (the field naming each item), `interval_seconds`.
+- `connector`: `connection` (a connection's id), `trigger` (one of its connector's triggers, such as
+  `new_rows`), `input` (that trigger's settings, taken as written), `interval_seconds` (polling).
 
 Steps, each with an `id` unique in the recipe (`[a-z][a-z0-9_]*`) and an optional `name`:
 - `http`: `method`, `url`, `headers`, `query`, `body_type` ("none", "json" or "text"), `body`
@@ -687,6 +689,35 @@ class PollTrigger(Trigger):
     )
 
 
+def _action_key(value: str) -> str:
+    if not STEP_ID.match(value):
+        raise _refused("a connector's action or trigger key: a lower-case letter, then letters, digits or _")
+    return value
+
+
+@TRIGGERS.register
+class ConnectorTrigger(Trigger):
+    model_config = ConfigDict(title="Connector trigger")
+
+    type: Literal["connector"] = "connector"
+    # Checked when it polls, for the person who saved the version (rule 6), like a connector step.
+    connection: Text = Field(
+        title="Connection", description="the id of a connection the recipe's author may use"
+    )
+    trigger: Annotated[Text, AfterValidator(_action_key)] = Field(
+        title="Trigger", description="one of the connector's triggers, such as new_rows"
+    )
+    input: Annotated[dict[str, JsonValue], WrapValidator(_json_data)] = Field(
+        default_factory=dict,
+        title="Settings",
+        description="what the trigger watches, as the connector describes it (taken as written)",
+        json_schema_extra={"x-widget": "json"},
+    )
+    interval_seconds: Annotated[int, Between(MIN_POLL_INTERVAL, 86_400)] = Field(
+        default=300, title="Interval (seconds)", description="how often a polling trigger looks"
+    )
+
+
 # Steps.
 
 
@@ -764,12 +795,6 @@ def _template_tree(value: JsonValue) -> JsonValue:
     elif isinstance(value, list):
         for item in value:
             _template_tree(item)
-    return value
-
-
-def _action_key(value: str) -> str:
-    if not STEP_ID.match(value):
-        raise _refused("an action's key: a lower-case letter, then letters, digits or _")
     return value
 
 

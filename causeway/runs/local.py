@@ -19,10 +19,13 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import close_old_connections
+
+if TYPE_CHECKING:
+    from causeway.runs.runtime import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +57,24 @@ class Runner:
         self._pending = 0
         self._waiting: dict[str, _Waiting] = {}
 
-    def offer(self, job_id: str, *, waited: bool) -> bool:
-        """Queue the job here; False (and nothing queued) when the queue is full and nobody waits."""
+    @property
+    def pending(self) -> int:
+        """Jobs queued or running here."""
+        return self._pending
+
+    def has_room(self) -> bool:
+        return self._pending < self.queue_limit
+
+    def offer(self, job_id: str, *, waited: bool, claimed: Claim | None = None) -> bool:
+        """Queue the job here; False (and nothing queued) when the queue is full and nobody waits. A job
+        already `claimed` for this process is always queued: it was found room for before its insert."""
         with self._lock:
-            if not waited and self._pending >= self.queue_limit:
+            if not waited and claimed is None and not self.has_room():
                 return False
             self._pending += 1
             if waited:
                 self._waiting[job_id] = _Waiting()
-        self._pool.submit(self._run, job_id)
+        self._pool.submit(self._run, job_id, claimed)
         return True
 
     def _answered(self, job_id: str, answer: dict[str, Any], final: bool) -> None:
@@ -76,7 +88,7 @@ class Runner:
         waiting.answer = Answer(status=answer["status"], headers=answer["headers"], body=answer["body"])
         waiting.done.set()
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, claimed: Claim | None) -> None:
         from causeway.runs import runtime
         from causeway.vault.masking import feed_from_secrets
 
@@ -85,7 +97,9 @@ class Runner:
         try:
             # As a worker does before each task: mask the secrets set elsewhere too (rule 13).
             feed_from_secrets()
-            outcome = runtime.run(job_id, answer=lambda answer, final: self._answered(job_id, answer, final))
+            outcome = runtime.run(
+                job_id, answer=lambda answer, final: self._answered(job_id, answer, final), claimed=claimed
+            )
         except Exception:
             logger.exception("job %s: could not be run in this process; the reaper will recover it", job_id)
         finally:
@@ -143,11 +157,18 @@ def runner() -> Runner:
         return _runner
 
 
-def take(job_id: uuid.UUID | str, *, waited: bool = False) -> bool:
-    """Run the job here if this process runs jobs (or the caller waits for it); False: send it on."""
-    if not (waited or _enabled):
+def would_take(*, waited: bool = False) -> bool:
+    """Whether a job started now would run here (its caller waits for it, or this process runs jobs and
+    its queue has room)."""
+    return waited or (_enabled and runner().has_room())
+
+
+def take(job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | None = None) -> bool:
+    """Run the job here if this process runs jobs (or the caller waits for it, or it was claimed for
+    this process as it was inserted); False: send it on."""
+    if not (waited or _enabled or claimed is not None):
         return False
-    return runner().offer(str(job_id), waited=waited)
+    return runner().offer(str(job_id), waited=waited, claimed=claimed)
 
 
 def wait(job_id: uuid.UUID | str, timeout: float) -> Answer | None:

@@ -19,9 +19,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -33,6 +33,7 @@ from causeway.recipes.definition import definition_load
 from causeway.recipes.models import RecipeVersion
 from causeway.recipes.schema import Definition
 from causeway.runs.models import FINISHED, Job, JobStatus
+from causeway.vault.fields import SealedField
 from causeway.vault.masking import mask_text
 
 if TYPE_CHECKING:
@@ -58,14 +59,15 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
 
-def dispatch(job_id: uuid.UUID | str, *, waited: bool = False) -> None:
+def dispatch(job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | None = None) -> None:
     """Run the job in this process's job threads if it runs jobs (or the caller waits for the job),
     else hand it to the broker. A broker that is down loses nothing: the job stays queued with its
-    `dispatched_at`, and the reaper sends it again once that is older than a lease."""
+    `dispatched_at`, and the reaper sends it again once that is older than a lease. A job `claimed`
+    as it was inserted (`claim_at_insert`) runs here."""
     from causeway.celery import app
     from causeway.runs import local
 
-    if local.take(job_id, waited=waited):
+    if local.take(job_id, waited=waited, claimed=claimed):
         return
     try:
         app.send_task(RUN_JOB_TASK, args=[str(job_id)])
@@ -73,9 +75,11 @@ def dispatch(job_id: uuid.UUID | str, *, waited: bool = False) -> None:
         logger.warning("job %s: the broker did not take it (%s); the reaper will send it again", job_id, exc)
 
 
-def dispatch_on_commit(job_id: uuid.UUID | str, *, waited: bool = False) -> None:
+def dispatch_on_commit(
+    job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | None = None
+) -> None:
     """Dispatch once the caller's transaction commits, so no worker looks for a row that is not there."""
-    transaction.on_commit(lambda: dispatch(job_id, waited=waited))
+    transaction.on_commit(lambda: dispatch(job_id, waited=waited, claimed=claimed))
 
 
 # Versions never change once saved, so a worker reads and checks each one's definition once; the
@@ -143,6 +147,8 @@ def _claimable(now: datetime) -> Q:
 class Claim:
     job: Job
     owner: str
+    # When the lease was taken (this process's clock): the first renewal is due an interval later.
+    taken: float = field(default_factory=time.monotonic)
 
 
 def _claimable_now(job: Job, now: datetime) -> bool:
@@ -162,8 +168,11 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     hand is exactly the row written. A duplicate delivery costs the read and nothing more.
     """
     now = timezone.now()
-    job = Job.objects.select_related("version", "workspace", "recipe").filter(pk=job_id).first()
-    if job is None or not _claimable_now(job, now):
+    try:
+        job = Job.objects.select_related("version", "workspace", "recipe").get(pk=job_id)
+    except Job.DoesNotExist:
+        return None
+    if not _claimable_now(job, now):
         return None
     owner = _lease_owner()
     started_at = job.started_at or now
@@ -190,6 +199,29 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     return Claim(job=job, owner=owner)
 
 
+def claim_at_insert(job: Job, *, waited: bool = False) -> Claim | None:
+    """For a job not yet inserted that this process will run (`local.would_take`): its lease, taken
+    in the row as it is inserted, so the job costs no claim of its own. None: leave it queued.
+
+    The lease starts before the job does: a job that waits in this process's queue is renewed (or
+    found lost) by its heartbeat before its first step, as any running job is.
+    """
+    from causeway.runs import local
+
+    if not local.would_take(waited=waited):
+        return None
+    now = timezone.now()
+    owner = _lease_owner()
+    job.status = JobStatus.RUNNING
+    job.lease_owner = owner
+    job.lease_expires_at = now + lease()
+    job.heartbeat_at = now
+    job.attempts = 1
+    job.started_at = now
+    job.deadline_at = now + timedelta(seconds=max_duration_seconds(job))
+    return Claim(job=job, owner=owner)
+
+
 def renew(job_id: uuid.UUID | str, owner: str) -> bool:
     """Extend the lease; False when this worker no longer holds it."""
     now = timezone.now()
@@ -202,27 +234,28 @@ def renew(job_id: uuid.UUID | str, owner: str) -> bool:
 
 
 def _finish(
-    job_id: uuid.UUID | str,
+    job: Job,
     condition: Q,
     *,
     status: str,
     error: str | None = None,
     history: History | None = None,
 ) -> bool:
-    """Mark the job finished if it still matches `condition`, in one transaction with a row lock, and
-    write in that transaction whatever step history the run still holds."""
+    """Mark the job finished if it still matches `condition`, with one conditional UPDATE (which
+    takes the row's lock), and write in the same transaction whatever step history the run still
+    holds. `job` needs only its id and workspace: the reason is sealed for that row."""
+    # The reason is masked (rule 13), then sealed twice with the rest of the job's history, bound to
+    # this row as the field seals it on a save.
+    job.error = mask_text(error) if error else None
+    sealed_error = cast(SealedField, Job._meta.get_field("error")).ciphertext_for(job)
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(condition, pk=job_id).first()
-        if job is None:
+        changed = Job.objects.filter(condition, pk=job.pk).update(
+            status=status, error=sealed_error, finished_at=timezone.now(), lease_expires_at=None
+        )
+        if not changed:
             return False
         if history is not None:
             history.flush()
-        job.status = status
-        # The reason is masked (rule 13), then sealed twice with the rest of the job's history.
-        job.error = mask_text(error) if error else None
-        job.finished_at = timezone.now()
-        job.lease_expires_at = None
-        job.save(update_fields=["status", "error", "finished_at", "lease_expires_at"])
     return True
 
 
@@ -230,7 +263,7 @@ def finish_held(
     claimed: Claim, *, status: str, error: str | None = None, history: History | None = None
 ) -> bool:
     held = Q(status=JobStatus.RUNNING, lease_owner=claimed.owner)
-    return _finish(claimed.job.pk, held, status=status, error=error, history=history)
+    return _finish(claimed.job, held, status=status, error=error, history=history)
 
 
 class Heartbeat:
@@ -245,7 +278,7 @@ class Heartbeat:
         self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._last = time.monotonic()
+        self._last = claimed.taken
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claimed.job.pk}", daemon=True)
 
     def start(self) -> None:
@@ -255,6 +288,10 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=self.interval + 35)
 
+    def _next(self) -> float:
+        """Seconds until the next renewal is due (at once for a lease taken long before its run)."""
+        return max(0.0, self.interval - (time.monotonic() - self._last))
+
     def _renew(self) -> None:
         if not renew(self.claimed.job.pk, self.claimed.owner):
             self.lost.set()
@@ -263,7 +300,7 @@ class Heartbeat:
 
     def _run(self) -> None:
         try:
-            while not self._stop.wait(self.interval) and not self.lost.is_set():
+            while not self._stop.wait(self._next()) and not self.lost.is_set():
                 try:
                     self._renew()
                 except DatabaseError as exc:
@@ -284,13 +321,14 @@ class Heartbeat:
                 raise LeaseLost(str(self.claimed.job.pk))
 
 
-def run(job_id: uuid.UUID | str, *, answer: Answer | None = None) -> str:
+def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim | None = None) -> str:
     """Claim the job and run it through the engine; what happened, as one word (for logs and tests).
 
-    `answer` hears what a caller waiting for the job is to be answered (see `engine.execute`)."""
+    `answer` hears what a caller waiting for the job is to be answered (see `engine.execute`);
+    `claimed`: the job's lease was taken as it was inserted (`claim_at_insert`)."""
     from causeway.runs import engine
 
-    claimed = claim(job_id)
+    claimed = claimed or claim(job_id)
     if claimed is None:
         logger.info("job %s: not claimed (finished, held by another worker, or not due)", job_id)
         return "skipped"
@@ -330,11 +368,16 @@ def run(job_id: uuid.UUID | str, *, answer: Answer | None = None) -> str:
 # The reaper.
 
 
+def _row(job_id: uuid.UUID, workspace_id: uuid.UUID) -> Job:
+    """A job as `_finish` needs it: which row, in which workspace (what its reason is sealed to)."""
+    return Job(pk=job_id, workspace_id=workspace_id)
+
+
 def _overdue(now: datetime) -> int:
     count = 0
     overdue = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING], deadline_at__lt=now)
     for job in Job.objects.filter(overdue).select_related("version").order_by("deadline_at")[:REAPER_BATCH]:
-        if _finish(job.pk, overdue, status=JobStatus.FAILED, error=overdue_reason(job)):
+        if _finish(job, overdue, status=JobStatus.FAILED, error=overdue_reason(job)):
             logger.warning("job %s: failed by the reaper: %s", job.pk, overdue_reason(job))
             count += 1
     return count
@@ -344,11 +387,15 @@ def _expired(now: datetime) -> tuple[int, int]:
     """Running jobs whose lease ran out: queued again, or failed once they used up their attempts."""
     requeued = failed = 0
     expired = Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-    rows = Job.objects.filter(expired).order_by("lease_expires_at").values_list("pk", "attempts")
-    for job_id, attempts in rows[:REAPER_BATCH]:
+    rows = (
+        Job.objects.filter(expired).order_by("lease_expires_at").values_list("pk", "workspace_id", "attempts")
+    )
+    for job_id, workspace_id, attempts in rows[:REAPER_BATCH]:
         if attempts >= settings.JOB_MAX_ATTEMPTS:
             spent = expired & Q(attempts__gte=settings.JOB_MAX_ATTEMPTS)
-            if _finish(job_id, spent, status=JobStatus.FAILED, error=stopped_reason(attempts)):
+            if _finish(
+                _row(job_id, workspace_id), spent, status=JobStatus.FAILED, error=stopped_reason(attempts)
+            ):
                 logger.warning("job %s: failed by the reaper: %s", job_id, stopped_reason(attempts))
                 failed += 1
             continue
@@ -368,13 +415,17 @@ def _lost_messages(now: datetime) -> int:
     stale = Q(status=JobStatus.QUEUED) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - lease()))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     rows = (
-        Job.objects.filter(stale, due).order_by("created_at").values_list("pk", "dispatched_at", "attempts")
+        Job.objects.filter(stale, due)
+        .order_by("created_at")
+        .values_list("pk", "workspace_id", "dispatched_at", "attempts")
     )
-    for job_id, dispatched_at, attempts in rows[:REAPER_BATCH]:
+    for job_id, workspace_id, dispatched_at, attempts in rows[:REAPER_BATCH]:
         if attempts >= settings.JOB_MAX_ATTEMPTS:
             # No claim would take it: end it rather than send it forever.
             spent = Q(status=JobStatus.QUEUED, attempts__gte=settings.JOB_MAX_ATTEMPTS)
-            _finish(job_id, spent, status=JobStatus.FAILED, error=stopped_reason(attempts))
+            _finish(
+                _row(job_id, workspace_id), spent, status=JobStatus.FAILED, error=stopped_reason(attempts)
+            )
             continue
         # Conditional on the value read, so two reapers running at once send it once.
         if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, dispatched_at=dispatched_at).update(

@@ -100,9 +100,10 @@ def job_create(
     if trigger_type not in TriggerType.values:
         raise ValidationError({"trigger_type": f"must be one of {', '.join(TriggerType.values)}"})
     if _triggered(actor):
-        found = Recipe.objects.select_related("project", "active_version").filter(pk=recipe.pk).first()
-        if found is None:
-            raise NotFound("recipe")
+        try:
+            found = Recipe.objects.select_related("project", "active_version").get(pk=recipe.pk)
+        except Recipe.DoesNotExist:
+            raise NotFound("recipe") from None
         if not found.active or found.active_version_id is None:
             raise ValidationError({"recipe": "the recipe is stopped: its triggers start no jobs"})
         recipe, is_test = found, False
@@ -113,7 +114,7 @@ def job_create(
     if chosen is None:
         raise ValidationError({"recipe": "the recipe has no version to run"})
     now = timezone.now()
-    job = Job.objects.create(
+    job = Job(
         workspace=workspace,
         recipe=recipe,
         version=chosen,
@@ -129,6 +130,9 @@ def job_create(
         # reaper sends the job a lease later.
         dispatched_at=now,
     )
+    # A job this process runs itself is inserted with its lease taken: no claim of its own.
+    claimed = runtime.claim_at_insert(job, waited=waited)
+    job.save(force_insert=True)
     if _by_hand(actor) and rerun_of is None:
         audit_record(
             actor=actor,
@@ -137,7 +141,7 @@ def job_create(
             workspace_id=workspace.id,
             details={"job": str(job.id), "version": chosen.number, "test": is_test},
         )
-    runtime.dispatch_on_commit(job.id, waited=waited)
+    runtime.dispatch_on_commit(job.id, waited=waited, claimed=claimed)
     return job
 
 

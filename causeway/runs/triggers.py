@@ -1,4 +1,5 @@
-"""Schedule and poll triggers: beat calls `schedule_tick` and `poll_tick`; each starts the jobs now due.
+"""Schedule and poll triggers (connectors' polling triggers among them): beat calls `schedule_tick` and
+`poll_tick`; each starts the jobs now due.
 
 Both run in any number of beat (or worker) processes at once without doing anything twice: a due time is
 claimed by a conditional UPDATE of the recipe's TriggerState (only the process that moves `next_run_at` on
@@ -7,12 +8,14 @@ starts the job), and a polled item by inserting its PolledItem row (unique per r
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,10 +29,14 @@ from django.utils import timezone
 from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
 from causeway.connections import outbound
+from causeway.connections import services as connections
+from causeway.connections.models import Outcome
+from causeway.connections.sdk import ActionFailed, Cursor
 from causeway.recipes import policy as access
 from causeway.recipes.definition import trigger_load
 from causeway.recipes.models import Recipe
 from causeway.recipes.schema import (
+    ConnectorTrigger,
     ManualTrigger,
     PollTrigger,
     ScheduleTrigger,
@@ -348,14 +355,18 @@ def _record(state: TriggerState, error: str | None, now: datetime) -> None:
     state.save(update_fields=["last_error", "last_error_at"])
 
 
+def _claim_round(state: TriggerState, interval_seconds: int, now: datetime) -> bool:
+    """Whether this process polls now: the interval has passed, and no other beat claimed the round."""
+    previous = state.last_polled_at
+    if previous is not None and now - previous < timedelta(seconds=interval_seconds):
+        return False
+    # A second beat that read the same last_polled_at finds it moved.
+    return bool(TriggerState.objects.filter(pk=state.pk, last_polled_at=previous).update(last_polled_at=now))
+
+
 def _poll_one(recipe: Recipe, trigger: PollTrigger, now: datetime) -> list[Job]:
     state = _state(recipe)
-    interval = timedelta(seconds=trigger.interval_seconds)
-    previous = state.last_polled_at
-    if previous is not None and now - previous < interval:
-        return []
-    # Claim this round: a second beat that read the same last_polled_at finds it moved.
-    if not TriggerState.objects.filter(pk=state.pk, last_polled_at=previous).update(last_polled_at=now):
+    if not _claim_round(state, trigger.interval_seconds, now):
         return []
     try:
         items = _fetch(recipe, trigger)
@@ -411,13 +422,125 @@ def poll_items(
     return started
 
 
+# Connectors' polling triggers.
+
+
+def _fingerprint(trigger: ConnectorTrigger) -> str:
+    """What a cursor belongs to: another connection, trigger or settings starts afresh."""
+    described = json.dumps([trigger.connection, trigger.trigger, trigger.input], sort_keys=True)
+    return sha256(described.encode()).hexdigest()[:32]
+
+
+def _cursor_of(state: TriggerState, fingerprint: str) -> Cursor | None:
+    try:
+        stored = json.loads(state.cursor or "null")
+    except ValueError:
+        return None
+    if not isinstance(stored, dict) or stored.get("for") != fingerprint:
+        return None
+    return Cursor(stored.get("value"), inclusive=bool(stored.get("inclusive")))
+
+
+def _keep_cursor(state: TriggerState, fingerprint: str, cursor: Cursor) -> None:
+    state.cursor = json.dumps({"for": fingerprint, "value": cursor.value, "inclusive": cursor.inclusive})
+    state.save(update_fields=["cursor"])
+
+
+def _connector_poll(recipe: Recipe, trigger: ConnectorTrigger) -> tuple[Any, Any]:
+    """The trigger's connection, resolved for the person who saved the version (as a step's is), and its
+    settings checked; PollError saying why not."""
+    version = recipe.active_version
+    person = version.created_by if version is not None else None
+    try:
+        resolved = connections.connection_for_trigger(
+            workspace=recipe.workspace,
+            connection_ref=trigger.connection,
+            trigger_key=trigger.trigger,
+            on_behalf_of=person,
+            timeout=POLL_TIMEOUT_SECONDS,
+        )
+    except connections.ConnectionRefused as refused:
+        raise PollError(str(refused)) from None
+    if resolved.trigger.poll is None:
+        raise PollError(f"{resolved.connector.name}'s trigger {trigger.trigger!r} does not poll")
+    try:
+        given = connections.trigger_input(resolved, trigger.input)
+    except ValidationError as exc:
+        raise PollError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    return resolved, given
+
+
+def _connector_poll_one(recipe: Recipe, trigger: ConnectorTrigger, now: datetime) -> list[Job]:
+    state = _state(recipe)
+    if not _claim_round(state, trigger.interval_seconds, now):
+        return []
+    try:
+        resolved, given = _connector_poll(recipe, trigger)
+    except PollError as refused:
+        _record(state, str(refused), now)
+        return []
+    fingerprint = _fingerprint(trigger)
+    person = recipe.active_version.created_by if recipe.active_version is not None else None
+    error: str | None = None
+    try:
+        polled = resolved.trigger.poll(resolved.call, given, _cursor_of(state, fingerprint))
+    except ActionFailed as exc:
+        error = str(exc)
+    except outbound.DestinationRefused as exc:
+        error = f"destination refused: {exc}"
+    except Exception as exc:  # a connector's own failure must not stop the other recipes' polls
+        logger.exception("poll of recipe %s failed", recipe.id)
+        error = f"the poll failed: {type(exc).__name__}"
+    connections.use_record(
+        connection=resolved.connection,
+        action=resolved.trigger.key,
+        job_id=None,
+        step_path="trigger",
+        on_behalf_of=person,
+        outcome=Outcome.FAILED if error else Outcome.SUCCEEDED,
+        host=resolved.call.hosts[-1] if resolved.call.hosts else "",
+        detail=error or "",
+    )
+    if error is not None:
+        _record(state, error, now)
+        return []
+    started: list[Job] = []
+    for item in polled.items[:MAX_ITEMS_PER_POLL]:
+        index = blind_index(f"runs.poll.{recipe.id}", item.key)
+        try:
+            # The item's claim, its job and the cursor past it are one transaction: a worker stopped
+            # here leaves either all three or none, so the item is started at least once, never twice.
+            with transaction.atomic():
+                seen = PolledItem.objects.create(recipe=recipe, key_index=index)
+                job = job_create(
+                    actor=TRIGGER, recipe=recipe, trigger_type=TriggerType.POLL.value, payload=item.data
+                )
+                seen.job = job
+                seen.save(update_fields=["job"])
+                _keep_cursor(state, fingerprint, Cursor(item.cursor, inclusive=True))
+        except IntegrityError:
+            _keep_cursor(state, fingerprint, Cursor(item.cursor, inclusive=True))
+            continue
+        started.append(job)
+    if len(polled.items) <= MAX_ITEMS_PER_POLL:
+        _keep_cursor(state, fingerprint, polled.cursor)
+    _record(state, None, now)
+    return started
+
+
 def poll_tick(now: datetime | None = None) -> list[Job]:
-    """Poll every started poll trigger whose interval has passed; returns the jobs started."""
+    """Poll every started poll trigger (and connector polling trigger) whose interval has passed; returns
+    the jobs started."""
     now = now or timezone.now()
     started: list[Job] = []
     for recipe, trigger in _started(PollTrigger):
         try:
             started += _poll_one(recipe, trigger, now)
+        except Exception:
+            logger.exception("poll of recipe %s failed", recipe.id)
+    for recipe, connector_trigger in _started(ConnectorTrigger):
+        try:
+            started += _connector_poll_one(recipe, connector_trigger, now)
         except Exception:
             logger.exception("poll of recipe %s failed", recipe.id)
     return started

@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 
@@ -58,3 +59,24 @@ def database_bytes() -> bytes:
 
 def found_in(stored: bytes, value: str) -> list[bytes]:
     return [form for form in stored_forms(value) if form in stored]
+
+
+def broker_bytes() -> bytes:
+    """What the broker holds: the embedded broker's file, or every key of this installation's broker in
+    the Redis database in use (those under its key prefix: other test processes share the database)."""
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("sqla+sqlite:///"):
+        path = Path(url.removeprefix("sqla+sqlite:///"))
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    db = url.rsplit("/", 1)[-1] or "0"
+    keys = subprocess.run(
+        ["redis-cli", "-n", db, "--scan", "--pattern", f"{settings.REDIS_KEY_PREFIX}*"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split()
+    assert keys, "the broker's keys are under its prefix"
+    dumped = b""
+    for key in keys:
+        dumped += subprocess.run(["redis-cli", "-n", db, "--raw", "DUMP", key], capture_output=True).stdout
+    return dumped

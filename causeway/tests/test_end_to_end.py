@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings
 
 from causeway.audit.models import AuditEvent
 from causeway.connections.outbound import outbound_hosts_set
@@ -33,7 +31,7 @@ from causeway.runs.models import FINISHED, Job, SecretUse, WebhookEndpoint
 from causeway.runs.triggers import recipe_start
 from causeway.runs.webhooks import sign, webhook_secret_rotate
 from causeway.testing import TEST_HOME, make_user, make_workspace, poll_until, process_env, start_worker
-from causeway.tests.at_rest import database_bytes, found_in, stored_forms
+from causeway.tests.at_rest import broker_bytes, database_bytes, found_in, stored_forms
 from causeway.workspaces.tokens import token_create
 
 
@@ -47,27 +45,6 @@ def _customer_service(got: Received) -> Answer:
             "seen_authorization": got.headers.get("Authorization", ""),
         }
     )
-
-
-def _broker_bytes() -> bytes:
-    """What the broker holds: the embedded broker's file, or every key of this installation's broker in
-    the Redis database in use (those under its key prefix: other test processes share the database)."""
-    url = settings.CELERY_BROKER_URL
-    if url.startswith("sqla+sqlite:///"):
-        path = Path(url.removeprefix("sqla+sqlite:///"))
-        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
-    db = url.rsplit("/", 1)[-1] or "0"
-    keys = subprocess.run(
-        ["redis-cli", "-n", db, "--scan", "--pattern", f"{settings.REDIS_KEY_PREFIX}*"],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout.split()
-    assert keys, "the broker's keys are under its prefix"
-    dumped = b""
-    for key in keys:
-        dumped += subprocess.run(["redis-cli", "-n", db, "--raw", "DUMP", key], capture_output=True).stdout
-    return dumped
 
 
 def _surfaces(values: list[str], canary: str) -> list[str]:
@@ -210,5 +187,5 @@ def test_rule_13_webhook_to_lookup_row_through_real_processes_with_the_secret_ma
     # At rest: neither the secret nor the webhook's payload in the database or the broker.
     assert not found_in(database_bytes(), canary)
     assert not found_in(database_bytes(), payload_canary)
-    assert not found_in(_broker_bytes(), payload_canary)
-    assert not found_in(_broker_bytes(), canary)
+    assert not found_in(broker_bytes(), payload_canary)
+    assert not found_in(broker_bytes(), canary)

@@ -17,7 +17,7 @@ from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import User
-from causeway.connections import selectors, services
+from causeway.connections import oauth_profiles, selectors, services
 from causeway.connections.sdk import Connector
 from causeway.web.connections_forms import (
     ChooseForm,
@@ -27,6 +27,7 @@ from causeway.web.connections_forms import (
     ScopesForm,
     ToggleForm,
 )
+from causeway.web.connections_oauth import allow_sign_in
 from causeway.web.errors import masked_page
 from causeway.workspaces.models import Workspace
 
@@ -188,13 +189,20 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         "settings_fields": _settings_fields(connector),
         "can_personal": policy.may(_me(request), Perm.CONNECTION_CREATE, workspace),
         "is_admin": _admin(request, workspace),
+        "profiles": oauth_profiles.oauth_profiles(
+            actor=_me(request), workspace=workspace, connector_key=connector.key
+        )
+        if connector is not None and method is not None and method.kind == "oauth2_code"
+        else [],
         "errors": errors,
         "posted": {"kind": form.cleaned_data.get("kind"), "name": form.cleaned_data.get("name")}
         if errors
         else {},
         "scopes_posted": form.cleaned_data.get("scope", []) if errors else [],
     }
-    response = render(request, "web/connections/new.html", context, status=400 if errors else 200)
+    response = allow_sign_in(
+        render(request, "web/connections/new.html", context, status=400 if errors else 200), workspace
+    )
     # Should a credential have been typed into a field that is shown again, it comes back masked.
     return masked_page(response) if errors else response
 
@@ -208,7 +216,9 @@ def _detail(request: HttpRequest, workspace: Workspace, connection: str, **extra
     )
     status = 400 if extra.get("errors") else 200
     context = {"workspace": workspace, "view": view, "uses": uses, "errors": {}, **extra}
-    return masked_page(render(request, "web/connections/detail.html", context, status=status))
+    return allow_sign_in(
+        masked_page(render(request, "web/connections/detail.html", context, status=status)), workspace
+    )
 
 
 @page(need=Perm.WORKSPACE_VIEW)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
-import ipaddress
+import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -29,16 +29,19 @@ from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from causeway.connections.sdk import (
+    USER_PASSWORD,
     Action,
     ActionFailed,
     ActionInput,
     ActionOutput,
-    AuthMethod,
     Call,
     Connector,
-    CredentialField,
+    Cursor,
+    Found,
+    Polled,
     Scope,
     Trigger,
+    host_setting,
 )
 
 MAX_ROWS = 10_000
@@ -48,14 +51,7 @@ MAX_PARAMETERS = 10_000
 # SQLSTATE classes a later try may get past: connection failures, serialization failures and deadlocks,
 # insufficient resources, operator intervention (a server shutting down).
 TRANSIENT_STATES = ("08", "40", "53", "57")
-HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
-
-PASSWORD = AuthMethod(
-    "basic",
-    "Database user and password",
-    (CredentialField("username", "User name", secret=False), CredentialField("password", "Password")),
-)
 
 
 class Settings(BaseModel):
@@ -74,14 +70,7 @@ class Settings(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        text = value.strip()
-        try:
-            return ipaddress.ip_address(text.strip("[]")).compressed
-        except ValueError:
-            pass
-        if not HOST.match(text):
-            raise ValueError("a host name or an IP address, without a scheme, port or path")
-        return text.lower()
+        return host_setting(value)
 
     @field_validator("database")
     @classmethod
@@ -358,51 +347,77 @@ class NewRowsInput(ActionInput):
         title="Cursor column",
         description="a column that grows with every new row, such as an id or a created-at time",
     )
+    key: ColumnName | None = Field(
+        default=None,
+        title="Key column",
+        description="a column unique to each row if the cursor may repeat (a time); empty: the cursor",
+    )
     columns: list[ColumnName] = Field(
         default_factory=list, title="Columns", description="empty: every column"
     )
     batch: int = Field(default=100, ge=1, le=MAX_ROWS, title="Rows per poll")
+    since: JsonValue = Field(
+        default=None,
+        title="Start after",
+        description="a cursor value: rows past it start jobs on the first poll; empty: only rows added "
+        "after the recipe is started",
+    )
 
 
-def new_rows(
-    call: Call, given: NewRowsInput, after: JsonValue
-) -> list[tuple[JsonValue, dict[str, JsonValue]]]:
-    """Rows whose cursor column is greater than `after` (all rows when None), oldest first, each with its
-    cursor value as JSON. Rows sharing the batch's last cursor value are all taken, so a batch boundary
-    never splits equal values (which a later poll, asking for greater ones, would skip)."""
-    chosen = (
-        sql.SQL(", ").join(map(sql.Identifier, dict.fromkeys([*given.columns, given.cursor])))
-        if given.columns
-        else sql.SQL("*")
+def _select(given: NewRowsInput, condition: sql.Composable, *, limited: bool) -> sql.Composed:
+    wanted = [*given.columns, given.cursor, *([given.key] if given.key else [])]
+    chosen = sql.SQL(", ").join(map(sql.Identifier, dict.fromkeys(wanted))) if given.columns else sql.SQL("*")
+    return sql.SQL("SELECT {chosen} FROM {table}{condition} ORDER BY {cursor}{limit}").format(
+        chosen=chosen,
+        table=_table(given.table),
+        condition=condition,
+        cursor=sql.Identifier(given.cursor),
+        limit=sql.SQL(" LIMIT %s") if limited else sql.SQL(""),
     )
-    where = (
-        sql.SQL(" WHERE {} > %s").format(sql.Identifier(given.cursor)) if after is not None else sql.SQL("")
-    )
-    statement = sql.SQL("SELECT {chosen} FROM {table}{where} ORDER BY {cursor} LIMIT %s").format(
-        chosen=chosen, table=_table(given.table), where=where, cursor=sql.Identifier(given.cursor)
-    )
-    parameters: list[Any] = ([after] if after is not None else []) + [given.batch]
+
+
+def poll_new_rows(call: Call, given: NewRowsInput, after: Cursor | None) -> Polled:
+    """Rows whose cursor column is past the last one seen, oldest first.
+
+    Once the cursor has moved to a row's value, the rows at that value are read again each time, since a
+    poll stopped halfway through rows sharing one value (a time) moved the cursor to that value; their
+    keys, already seen, start no second job. Rows sharing the batch's last value are all taken, so a batch
+    never splits them.
+    """
+    column = sql.Identifier(given.cursor)
     with connect(call, read_only=True) as connection, connection.cursor() as cursor:
-        cursor.execute(statement, parameters)
-        if cursor.description is None:
-            return []
-        names = [c.name for c in cursor.description]
-        raw = cursor.fetchall()
-        if len(raw) == given.batch:
-            last = raw[-1][names.index(given.cursor)]
-            ties = sql.SQL("SELECT {chosen} FROM {table} WHERE {cursor} = %s").format(
-                chosen=chosen, table=_table(given.table), cursor=sql.Identifier(given.cursor)
+        if after is None and given.since is None:
+            # The first poll starts from now: the newest value there is, or an empty table.
+            cursor.execute(sql.SQL("SELECT max({}) FROM {}").format(column, _table(given.table)))
+            row = cursor.fetchone()
+            return Polled(items=[], cursor=Cursor(to_json(row[0]) if row else None))
+        start = given.since if after is None else after.value
+        equal = sql.SQL(" WHERE {} = %s").format(column)
+        raw: list[Any] = []
+        if start is None:
+            cursor.execute(_select(given, sql.SQL(""), limited=True), [given.batch])
+        else:
+            if after is not None and after.inclusive:
+                cursor.execute(_select(given, equal, limited=False), [start])
+                raw = cursor.fetchall()
+            cursor.execute(
+                _select(given, sql.SQL(" WHERE {} > %s").format(column), limited=True), [start, given.batch]
             )
-            seen = sum(1 for row in raw if row[names.index(given.cursor)] == last)
-            cursor.execute(ties, [last])
-            extra = cursor.fetchall()
-            if len(extra) > seen:
-                raw = [row for row in raw if row[names.index(given.cursor)] != last] + extra
-    found: list[tuple[JsonValue, dict[str, JsonValue]]] = []
+        names = [c.name for c in cursor.description or ()]
+        newer = cursor.fetchall()
+        if len(newer) == given.batch:
+            last = newer[-1][names.index(given.cursor)]
+            cursor.execute(_select(given, equal, limited=False), [last])
+            newer = [row for row in newer if row[names.index(given.cursor)] != last] + cursor.fetchall()
+        raw += newer
+    found: list[Found] = []
     for row in raw:
         record = {name: to_json(value) for name, value in zip(names, row, strict=True)}
-        found.append((record[given.cursor], record))
-    return found
+        identity = json.dumps(record[given.key or given.cursor], sort_keys=True)
+        found.append(Found(key=identity, cursor=record[given.cursor], data=record))
+    if not found:
+        return Polled(items=[], cursor=after or Cursor(start))
+    return Polled(items=found, cursor=Cursor(found[-1].cursor, inclusive=True))
 
 
 def _test(call: Call) -> str:
@@ -428,7 +443,7 @@ connector = Connector(
     name="PostgreSQL",
     description="Query a PostgreSQL database, insert and upsert rows, and start recipes on new rows.",
     icon=ICON,
-    auth_methods=(PASSWORD,),
+    auth_methods=(USER_PASSWORD,),
     settings=Settings,
     scopes=(
         Scope("read", "Read data: run queries in a read-only transaction and watch tables for new rows."),
@@ -478,7 +493,15 @@ connector = Connector(
         ),
     ),
     triggers=(
-        Trigger("new_rows", "New rows", "Rows whose cursor column is past the last one seen.", "poll", READ),
+        Trigger(
+            "new_rows",
+            "New rows",
+            "A job for each row whose cursor column is past the last one seen.",
+            "poll",
+            READ,
+            NewRowsInput,
+            poll_new_rows,
+        ),
     ),
     test=_test,
 )

@@ -253,3 +253,58 @@ def test_rule_15_job_longer_than_its_lease_and_the_broker_visibility_timeout_run
     assert done.attempts == 1
     assert [call.key for call in service.seen.calls_to("/hold")] == [key(job, "s1")]
     assert service.seen.effects == {key(job, "s1"): 1, key(job, "s2"): 1}
+
+
+def test_rule_15_web_process_killed_mid_job_it_started_the_worker_resumes_it_once_per_key(
+    processes: Processes, service: LocalService, env: dict[str, str]
+) -> None:
+    """A web process runs the jobs it starts in its own threads (`CAUSEWAY_JOBS_IN_WEB`), their leases
+    taken as their rows are inserted; killed mid-job, it leaves the job to the reaper and a worker."""
+    import json
+
+    import httpx
+
+    from causeway.runs import webhooks
+    from causeway.runs.models import WebhookEndpoint
+    from causeway.runs.triggers import recipe_start
+    from causeway.testing import _start_web
+
+    processes.beat()
+    processes.worker()
+    place = setting()
+    body = definition(http_step("s1", service.url("/hold")), http_step("s2", service.url("/effect")))
+    body["trigger"] = {"type": "webhook"}
+    hooked = recipe(place, body, name="Hooked")
+    recipe_start(actor=place.admin, recipe=hooked)
+    secret = webhooks.webhook_secret_rotate(actor=place.admin, recipe=hooked)
+    token = WebhookEndpoint.objects.get(recipe=hooked).token
+    web, log = _start_web({**env, "CAUSEWAY_JOBS_IN_WEB": "1"})
+    web_workers: set[int] = set()
+    try:
+        payload = json.dumps({"n": 1}).encode()
+        headers = {webhooks.SIGNATURE_HEADER: webhooks.sign(secret, int(time.time()), payload)}
+        answer = httpx.post(f"{web.url}/hooks/{token}", content=payload, headers=headers, verify=False)  # noqa: S501  # nosec B501
+        assert answer.status_code == 202, answer.text
+        job = Job.objects.get(pk=answer.json()["job"])
+        poll_until(lambda: service.seen.held_now() == 1, seconds=RECOVERY_BOUND, what="the job's first step")
+        web_workers = CausewayProcess.children_of(web.process.pid)
+        held = current(job)
+        assert held.status == "running" and held.attempts == 1
+        assert holder_pid(job) in web_workers, "the web worker that took the call runs its job"
+    finally:
+        # As a machine that loses power would: the web server and its worker, at once.
+        web.process.kill()
+        for pid in web_workers:
+            os.kill(pid, signal.SIGKILL)
+        web.process.wait(timeout=30)
+        log.close()
+    killed = time.monotonic()
+
+    done = poll_until(lambda: finished(job), seconds=RECOVERY_BOUND, what="the job to be resumed")
+    report("web process killed: kill to job succeeded on a worker", time.monotonic() - killed)
+    assert done.status == "succeeded", done.error
+    assert done.attempts == 2
+    assert holder_pid(done) not in web_workers
+    assert_each_effect_once(service, job)
+    steps = {step.path: step.status for step in done.steps.all()}
+    assert steps == {"s1": "succeeded", "s2": "succeeded"}
