@@ -63,12 +63,11 @@ def _median_ms(operation: object) -> float:
 
 def main() -> None:
     _setup_django()
-    from causeway.access.models import Role
     from causeway.accounts.actors import SYSTEM
     from causeway.accounts.models import User
     from causeway.connections import budgets, services
     from causeway.connections.models import Connection
-    from causeway.workspaces.models import Membership, Workspace
+    from causeway.workspaces.models import Membership, Role, Workspace
 
     workspace = Workspace.objects.create(name="Connections bench", slug=f"conn-bench-{uuid.uuid4().hex[:8]}")
     person = User.objects.create_user(
