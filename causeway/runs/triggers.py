@@ -577,7 +577,8 @@ def trigger_status(*, actor: Actor, recipe: Recipe) -> TriggerStatus:
 
 
 def recipe_started(*, recipe: Recipe) -> None:
-    """A recipe was started: a webhook trigger gets its endpoint, a schedule counts from now."""
+    """A recipe was started: a webhook trigger gets its endpoint, a schedule counts from now, a connector
+    trigger's connection and settings are checked (ValidationError saying why not)."""
     from causeway.runs.webhooks import webhook_endpoint_ensure
 
     trigger = active_trigger(recipe)
@@ -585,6 +586,12 @@ def recipe_started(*, recipe: Recipe) -> None:
         webhook_endpoint_ensure(recipe=recipe)
     elif isinstance(trigger, ScheduleTrigger):
         schedule_reset(recipe=recipe)
+    elif isinstance(trigger, ConnectorTrigger):
+        # Checked now as every poll will check it, so a recipe that could never poll is not started.
+        try:
+            _connector_poll(recipe, trigger)
+        except PollError as refused:
+            raise ValidationError({"trigger": str(refused)}) from None
 
 
 @transaction.atomic
