@@ -61,10 +61,10 @@ def _recreate_postgres(url: str) -> None:
 
 
 def _populate() -> tuple[object, object]:
-    from causeway.access.models import Group, GroupMember, RecipeGrant, Role
+    from causeway.access.models import Group, GroupMember
     from causeway.accounts.models import User
-    from causeway.recipes.models import Project, Recipe
-    from causeway.workspaces.models import Membership, Workspace
+    from causeway.recipes.models import Project, Recipe, RecipeGrant
+    from causeway.workspaces.models import Membership, Role, Workspace
 
     rng = random.Random(7)  # noqa: S311  # nosec B311 - test data, not secrets
     ws = Workspace.objects.create(name="Bench", slug="bench")
