@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0003_oauth"),
+        ("connections", "0004_rate_budgets"),
     ]
 
     operations = [
