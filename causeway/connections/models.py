@@ -59,6 +59,8 @@ class Connection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The provider answered 429 with Retry-After: no request goes out through it before this time.
+    paused_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -177,6 +179,40 @@ class CustomConnector(models.Model):
     @property
     def audit_target(self) -> tuple[str, str, str]:
         return ("connector", self.key, str(self.document.get("name", self.key)))
+
+
+class RateBudget(models.Model):
+    """At most `limit` requests per `period_seconds` through one connection, or through all of one
+    connector's connections in a workspace; counted in fixed periods shared by every worker process."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    connector_key = models.CharField(max_length=40)
+    # None: the budget of the connector in the workspace; else that connection's own.
+    connection = models.OneToOneField(
+        Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="budget"
+    )
+    limit = models.PositiveIntegerField()
+    period_seconds = models.PositiveIntegerField()
+    updated_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "connector_key"],
+                condition=models.Q(connection=None),
+                name="rate_budget_one_per_connector",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.limit} per {self.period_seconds} s"
+
+    def describe(self) -> str:
+        return f"{self.limit} request{'s' if self.limit != 1 else ''} per {self.period_seconds} s"
 
 
 class OAuthProfile(models.Model):

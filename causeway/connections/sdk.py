@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -249,10 +252,32 @@ class ActionFailed(Exception):
     """The provider refused or failed; the message is shown to people (masked). `transient`: a later
     try may succeed (a time-out, a 429 or a 5xx)."""
 
-    def __init__(self, message: str, *, transient: bool = False, output: Any = None) -> None:
+    def __init__(
+        self, message: str, *, transient: bool = False, output: Any = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.output = output
+        # The provider asked to wait this many seconds (a 429's Retry-After): the connection is paused
+        # for every worker until then.
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header's delay in seconds (it may be a number or an HTTP date); None when absent or
+    unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, math.ceil((when - (now or datetime.now(UTC))).total_seconds()))
 
 
 class ActionInput(BaseModel):

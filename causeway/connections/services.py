@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -406,11 +406,35 @@ def _resolver(workspace: Workspace) -> Callable[[str, int, float], str]:
     return resolve
 
 
-def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
+@dataclass
+class Opened:
+    """What one job opened of its connections, so each is opened once however many steps use it: the
+    sealed credentials by (connection, its last change: changed credentials are opened again), and the
+    rate budgets that apply to each. Permission is still checked at every step."""
+
+    credentials: dict[tuple[uuid.UUID, Any], dict[str, str]] = field(default_factory=dict)
+    budgets: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
+
+
+def _call(
+    connection: Connection,
+    connector: Connector,
+    workspace: Workspace,
+    opened: Opened | None = None,
+    **extra: Any,
+) -> Call:
     """The call for one use of the connection. An OAuth connection's access token is refreshed first when
     it is about to expire, and again (once) when the provider refuses it (`Call.refresh`)."""
     method = _auth(connector, connection.auth_method)
-    credentials = dict(connection.credentials or {})
+    key = (connection.pk, connection.updated_at)
+    if opened is not None and key in opened.credentials:
+        credentials = opened.credentials[key]
+    else:
+        credentials = dict(connection.credentials or {})
+        if opened is not None:
+            for older in [k for k in opened.credentials if k[0] == connection.pk]:
+                del opened.credentials[older]
+            opened.credentials[key] = credentials
     _remember_secrets(connection, method, credentials)
     if method.kind in OAUTH_KINDS:
         credentials = oauth_client.fresh_credentials(workspace, connector, connection)
@@ -454,8 +478,10 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     connector = _connector(workspace, found.connector_key)
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
+    call: Call | None = None
     try:
-        message = connector.test(_call(found, connector, workspace, timeout=15.0))
+        call = _call(found, connector, workspace, timeout=15.0)
+        message = connector.test(call)
         health = Health.HEALTHY
     except oauth_client.ReauthorisationNeeded as exc:
         health, message = Health.REAUTH, str(exc)
@@ -477,6 +503,17 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
             target=connection,
             workspace_id=workspace.id,
             details={"health": health},
+        )
+        # A test sends the credentials to the provider: one line of the usage history like any use.
+        use_record(
+            connection=connection,
+            action="test",
+            job_id=None,
+            step_path="",
+            on_behalf_of=actor if isinstance(actor, User) else None,
+            outcome=Outcome.SUCCEEDED if health == Health.HEALTHY else Outcome.FAILED,
+            host=call.hosts[-1] if call is not None and call.hosts else "",
+            detail="" if health == Health.HEALTHY else message,
         )
     return connection
 
@@ -533,18 +570,22 @@ def _usable(
     connection_ref: Any,
     on_behalf_of: User | None,
     refused: Callable[[Connection | None, str], ConnectionRefused],
+    opened: Opened | None = None,
 ) -> tuple[Connection, Connector, str]:
     """The connection `connection_ref` names, if a job or trigger run on behalf of `on_behalf_of` may use
     it (rule 6, the connector's enablement, membership, links), with its connector and how to name it."""
     try:
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
-        pk = None
+        pk = uuid.UUID(int=0)
     # One query answers every question about the connection itself, so a step pays for one round trip.
     person = on_behalf_of.pk if on_behalf_of is not None else uuid.UUID(int=0)
+    rows = Connection.objects.filter(workspace=workspace, pk=pk)
+    if opened is not None:
+        # Opened once per job (`_call`), not read again with every step.
+        rows = rows.defer("credentials")
     connection = (
-        Connection.objects.filter(workspace=workspace, pk=pk)
-        .annotate(
+        rows.annotate(
             connector_on=Exists(
                 ConnectorEnablement.objects.filter(
                     workspace=workspace, connector_key=OuterRef("connector_key")
@@ -552,9 +593,8 @@ def _usable(
             ),
             person_member=Exists(Membership.objects.filter(workspace=workspace, user_id=person)),
             person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
-        )
-        .first()
-        if pk
+        ).first()
+        if pk.int
         else None
     )
     if connection is None:
@@ -600,6 +640,7 @@ def connection_for_step(
     idempotency_key: str = "",
     timeout: float = 30.0,
     render: Callable[[Any, dict[str, Any]], Any] | None = None,
+    opened: Opened | None = None,
 ) -> Resolved:
     """The connection a job's step names, checked before anything is sent (rules 6 and 7).
 
@@ -620,7 +661,11 @@ def connection_for_step(
         )
 
     connection, connector, label = _usable(
-        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+        workspace=workspace,
+        connection_ref=connection_ref,
+        on_behalf_of=on_behalf_of,
+        refused=refused,
+        opened=opened,
     )
     action = connector.action(action_key)
     if action is None:
@@ -636,6 +681,7 @@ def connection_for_step(
         workspace,
         label,
         refused,
+        opened=opened,
         idempotency_key=idempotency_key,
         timeout=timeout,
         render=render,

@@ -27,6 +27,11 @@ urlpatterns = [
     path(
         "w/<slug:workspace>/connectors/<slug:connector_key>", views.connector_toggle, name="connector_toggle"
     ),
+    path(
+        "w/<slug:workspace>/connectors/<slug:connector_key>/budget",
+        views.connector_budget,
+        name="connector_budget",
+    ),
     path("w/<slug:workspace>/connections", views.connections, name="connections"),
     path("w/<slug:workspace>/connections/new", views.connection_new, name="connection_new"),
     path("w/<slug:workspace>/connections/<str:connection>", views.connection, name="connection"),
@@ -37,6 +42,11 @@ urlpatterns = [
     ),
     path(
         "w/<slug:workspace>/connections/<str:connection>/test", views.connection_test, name="connection_test"
+    ),
+    path(
+        "w/<slug:workspace>/connections/<str:connection>/budget",
+        views.connection_budget,
+        name="connection_budget",
     ),
     path(
         "w/<slug:workspace>/connections/<str:connection>/link", views.connection_link, name="connection_link"

@@ -17,9 +17,10 @@ from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import User
-from causeway.connections import oauth_profiles, selectors, services
+from causeway.connections import budgets, oauth_profiles, selectors, services
 from causeway.connections.sdk import Connector
 from causeway.web.connections_forms import (
+    BudgetForm,
     ChooseForm,
     ConnectionForm,
     DocumentForm,
@@ -54,9 +55,11 @@ def connectors(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 def _catalogue(request: HttpRequest, workspace: Workspace, **extra: Any) -> HttpResponse:
     entries = selectors.catalogue(actor=_me(request), workspace=workspace)
+    budgets_by_key = selectors.connector_budgets(actor=_me(request), workspace=workspace)
     context = {
         "workspace": workspace,
         "entries": entries,
+        "rows": [(entry, budgets_by_key.get(entry.connector.key)) for entry in entries],
         "is_admin": _admin(request, workspace),
         "errors": {},
     }
@@ -76,6 +79,25 @@ def connector_toggle(request: HttpRequest, workspace: Workspace, connector_key: 
     except ValidationError as exc:
         return _catalogue(request, workspace, errors=_errors(exc))
     messages.success(request, f"{connector_key} {'enabled' if enabled else 'disabled'}.")
+    return redirect("web:connectors", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def connector_budget(request: HttpRequest, workspace: Workspace, connector_key: str) -> HttpResponse:
+    form = BudgetForm(request.POST)
+    form.is_valid()
+    try:
+        budgets.connector_budget_set(
+            actor=_me(request),
+            workspace=workspace,
+            key=connector_key,
+            limit=cast(Any, form.limit_value()),
+            period_seconds=cast(Any, form.period_value()),
+        )
+    except ValidationError as exc:
+        return _catalogue(request, workspace, errors=_errors(exc))
+    messages.success(request, f"Rate budget of {connector_key} saved.")
     return redirect("web:connectors", workspace=workspace.slug)
 
 
@@ -215,7 +237,8 @@ def _detail(request: HttpRequest, workspace: Workspace, connection: str, **extra
         else []
     )
     status = 400 if extra.get("errors") else 200
-    context = {"workspace": workspace, "view": view, "uses": uses, "errors": {}, **extra}
+    budget = view.connection.budget if view.may_edit and hasattr(view.connection, "budget") else None
+    context = {"workspace": workspace, "view": view, "uses": uses, "errors": {}, "budget": budget, **extra}
     return allow_sign_in(
         masked_page(render(request, "web/connections/detail.html", context, status=status)), workspace
     )
@@ -244,6 +267,25 @@ def connection_update(request: HttpRequest, workspace: Workspace, connection: st
     except ValidationError as exc:
         return _detail(request, workspace, connection, errors=_errors(exc))
     messages.success(request, "Scopes and actions saved.")
+    return redirect("web:connection", workspace=workspace.slug, connection=connection)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def connection_budget(request: HttpRequest, workspace: Workspace, connection: str) -> HttpResponse:
+    form = BudgetForm(request.POST)
+    form.is_valid()
+    try:
+        budgets.connection_budget_set(
+            actor=_me(request),
+            workspace=workspace,
+            connection_id=connection,
+            limit=cast(Any, form.limit_value()),
+            period_seconds=cast(Any, form.period_value()),
+        )
+    except ValidationError as exc:
+        return _detail(request, workspace, connection, errors=_errors(exc))
+    messages.success(request, "Rate budget saved.")
     return redirect("web:connection", workspace=workspace.slug, connection=connection)
 
 
