@@ -478,8 +478,10 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     connector = _connector(workspace, found.connector_key)
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
+    call: Call | None = None
     try:
-        message = connector.test(_call(found, connector, workspace, timeout=15.0))
+        call = _call(found, connector, workspace, timeout=15.0)
+        message = connector.test(call)
         health = Health.HEALTHY
     except oauth_client.ReauthorisationNeeded as exc:
         health, message = Health.REAUTH, str(exc)
@@ -501,6 +503,17 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
             target=connection,
             workspace_id=workspace.id,
             details={"health": health},
+        )
+        # A test sends the credentials to the provider: one line of the usage history like any use.
+        use_record(
+            connection=connection,
+            action="test",
+            job_id=None,
+            step_path="",
+            on_behalf_of=actor if isinstance(actor, User) else None,
+            outcome=Outcome.SUCCEEDED if health == Health.HEALTHY else Outcome.FAILED,
+            host=call.hosts[-1] if call is not None and call.hosts else "",
+            detail="" if health == Health.HEALTHY else message,
         )
     return connection
 
