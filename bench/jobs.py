@@ -47,10 +47,9 @@ def _setup_django() -> None:
 
 
 def _recipe() -> tuple[Any, Any]:
-    from causeway.access.models import Role
     from causeway.accounts.models import User
     from causeway.recipes.services import project_create, recipe_create
-    from causeway.workspaces.models import Membership, Workspace
+    from causeway.workspaces.models import Membership, Role, Workspace
 
     admin = User.objects.create_user(
         email="bench@example.com", password=None, first_name="Bench", last_name="Mark"

@@ -80,14 +80,13 @@ def _free_port() -> int:
 
 def _setup(target_url: str) -> tuple[str, str, Any]:
     """A workspace with a started webhook recipe: webhook -> map -> HTTP POST to the target."""
-    from causeway.access.models import Role
     from causeway.accounts.models import User
     from causeway.connections.outbound import outbound_hosts_set
     from causeway.recipes.services import project_create, recipe_create
     from causeway.runs.models import WebhookEndpoint
     from causeway.runs.triggers import recipe_start
     from causeway.runs.webhooks import webhook_secret_rotate
-    from causeway.workspaces.models import Membership, Workspace
+    from causeway.workspaces.models import Membership, Role, Workspace
 
     admin = User.objects.create_user(
         email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password=None, first_name="Bench", last_name="Mark"

@@ -125,3 +125,30 @@ def broker_url(name: str, url: str) -> str:
     if not url.startswith(allowed):
         raise ImproperlyConfigured(f"{name}: expected a redis:// or sqla+sqlite:/// URL, got {url!r}")
     return url
+
+
+def env_oauth_clients(name: str) -> dict[str, dict[str, str]]:
+    """Built-in OAuth clients as JSON, `{"connector_key": {"client_id": ..., "client_secret": ...}}`."""
+    import json
+
+    raw = env_str(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"{name}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured(f"{name}: expected an object of connector keys")
+    clients: dict[str, dict[str, str]] = {}
+    for key, client in parsed.items():
+        if (
+            not isinstance(client, dict)
+            or not isinstance(client.get("client_id"), str)
+            or not client["client_id"]
+            or not all(isinstance(v, str) for v in client.values())
+            or set(client) - {"client_id", "client_secret"}
+        ):
+            raise ImproperlyConfigured(f"{name}: {key}: expected {{client_id, client_secret}} as text")
+        clients[str(key)] = dict(client)
+    return clients

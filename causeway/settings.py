@@ -18,6 +18,7 @@ from causeway.config import (
     env_float,
     env_int,
     env_list,
+    env_oauth_clients,
     env_path,
     env_str,
 )
@@ -210,6 +211,9 @@ EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "django.core.mail.backends.fil
 EMAIL_FILE_PATH = HOME / "mail"
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
+# The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth
+# profile replaces one. Best given as a file (CAUSEWAY_OAUTH_CLIENTS_FILE): it holds client secrets.
+OAUTH_CLIENTS = env_oauth_clients("CAUSEWAY_OAUTH_CLIENTS")
 
 CELERY_BROKER_URL = broker_url(
     "CAUSEWAY_BROKER_URL",

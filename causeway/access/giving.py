@@ -18,25 +18,41 @@ What the giver holds, for giving:
 
 A grant to oneself or to a group one is in, and adding oneself to a group, pass the same test, so they
 can never add anything one does not already hold.
+
+What a role gives depends on the projects it covers, and what joining a group gives on the group's
+recipe grants; both are kept beside the projects and recipes, so `recipes/policy.py` registers the
+answer for a role and for a group with `gap`, as it registers what an actor holds on its content with
+`policy.holding`.
 """
 
 from __future__ import annotations
 
-import uuid
+import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from causeway.access.errors import Forbidden
-from causeway.access.models import Group, RecipeGrant, Role
-from causeway.access.perms import ADMIN_ONLY, Perm, granted
+from causeway.access.models import Group
+from causeway.access.perms import Perm, granted
 from causeway.access.policy import SERVICE_ACCOUNT_PERMS, Actor, Standing, holding, standing
-from causeway.workspaces.models import Workspace
+from causeway.workspaces.models import Role, Workspace
+
+ROLE_WHY = "you do not hold it in every project the role covers"
 
 
-def _gives_everything(st: Standing) -> bool:
+@dataclass(frozen=True)
+class Gap:
+    """The first permission a giver lacks for what they would give, and why it counts there."""
+
+    perm: Perm
+    why: str
+
+
+def gives_everything(st: Standing) -> bool:
     return st.system or (st.member and st.is_admin)
 
 
-def _refuse(actor: Actor | None, workspace: Workspace, perm: Perm, why: str) -> Forbidden:
+def refuse(actor: Actor | None, workspace: Workspace, perm: Perm, why: str) -> Forbidden:
     return Forbidden(perm, workspace=workspace, actor=actor, detail=f"you cannot give {perm}: {why}")
 
 
@@ -46,11 +62,20 @@ def granted_perms(capabilities: Iterable[str], *, service_account: bool) -> froz
     return perms & SERVICE_ACCOUNT_PERMS if service_account else perms
 
 
-def _recipe_gap(st: Standing, recipe: object, perms: Iterable[Perm]) -> Perm | None:
-    if _gives_everything(st):
+def recipe_gap(st: Standing, recipe: object, perms: Iterable[Perm]) -> Perm | None:
+    """The first of `perms` the giver does not effectively hold on the recipe."""
+    if gives_everything(st):
         return None
     held = holding(recipe, st).held
     return next((p for p in sorted(perms) if p not in held), None)
+
+
+@functools.singledispatch
+def gap(given: object, st: Standing, *, service_account: bool = False) -> Gap | None:
+    """What giving `given` (a role; a group's membership, to a service account if `service_account`)
+    would pass on that `st`'s actor does not hold where it counts; None if they hold it all. The app
+    that keeps what the answer reads registers it; without one, nothing can be given."""
+    raise TypeError(f"the policy cannot say what giving a {type(given).__name__} gives")
 
 
 def require_may_grant(
@@ -62,68 +87,22 @@ def require_may_grant(
     service_account: bool = False,
 ) -> None:
     """The giver holds, on this recipe, every permission these capabilities give."""
-    gap = _recipe_gap(
+    found = recipe_gap(
         standing(actor, workspace), recipe, granted_perms(capabilities, service_account=service_account)
     )
-    if gap is not None:
-        raise _refuse(actor, workspace, gap, "you do not hold it on this recipe")
-
-
-_ROLE_WHY = "you do not hold it in every project the role covers"
-
-
-def _role_gap(
-    st: Standing, perms: Iterable[Perm], *, all_projects: bool, project_ids: Iterable[uuid.UUID]
-) -> Perm | None:
-    """The first permission the giver's roles do not give in every project a role would cover."""
-    if _gives_everything(st):
-        return None
-    if not st.member or not st.human:
-        return next(iter(sorted(perms)), None)
-    projects = frozenset(project_ids)
-    for perm in sorted(perms):
-        if perm is Perm.WORKSPACE_VIEW:
-            continue  # every member holds it
-        holding = [] if perm in ADMIN_ONLY else [s for s in st.roles if perm in s.role.perms]
-        if all_projects:
-            covered = any(s.all_projects for s in holding)
-        else:
-            covered = all(any(s.covers(pid) for s in holding) for pid in projects)
-        if not covered:
-            return perm
-    return None
-
-
-def _role_projects(role: Role) -> frozenset[uuid.UUID]:
-    if role.all_projects or role.pk is None:
-        return frozenset()
-    return frozenset(role.projects.values_list("id", flat=True))
-
-
-def require_may_give_permissions(
-    actor: Actor | None,
-    workspace: Workspace,
-    perms: Iterable[Perm],
-    *,
-    all_projects: bool,
-    project_ids: Iterable[uuid.UUID] = (),
-) -> None:
-    """The giver's roles give each of `perms` in every project the role being written would cover."""
-    gap = _role_gap(standing(actor, workspace), perms, all_projects=all_projects, project_ids=project_ids)
-    if gap is not None:
-        raise _refuse(actor, workspace, gap, _ROLE_WHY)
-
-
-def _require_roles(st: Standing, roles: Iterable[Role]) -> None:
-    for role in roles:
-        gap = _role_gap(st, role.perms, all_projects=role.all_projects, project_ids=_role_projects(role))
-        if gap is not None:
-            raise _refuse(st.actor, st.workspace, gap, f"the role {role.name} carries it and {_ROLE_WHY}")
+    if found is not None:
+        raise refuse(actor, workspace, found, "you do not hold it on this recipe")
 
 
 def require_may_give_roles(actor: Actor | None, workspace: Workspace, roles: Iterable[Role]) -> None:
     """The giver holds everything each role carries, where it carries it (a member's, a group's role)."""
-    _require_roles(standing(actor, workspace), roles)
+    st = standing(actor, workspace)
+    if gives_everything(st):
+        return
+    for role in roles:
+        found = gap(role, st)
+        if found is not None:
+            raise refuse(actor, workspace, found.perm, found.why)
 
 
 def require_may_add_to_group(
@@ -132,14 +111,8 @@ def require_may_add_to_group(
     """Joining a group gives its roles (to a user; rule 8 keeps them from a service account) and its
     recipe grants: the giver holds them all, so nobody raises their own standing by joining one."""
     st = standing(actor, workspace)
-    if _gives_everything(st):
+    if gives_everything(st):
         return
-    if not service_account:
-        _require_roles(st, group.roles.all())
-    grants = RecipeGrant.objects.filter(group=group).select_related("recipe__project")
-    for grant in grants:
-        given = granted_perms(grant.capabilities, service_account=service_account)
-        gap = _recipe_gap(st, grant.recipe, given)
-        if gap is not None:
-            why = f"the group {group.name} has a grant giving it, on a recipe where you do not hold it"
-            raise _refuse(actor, workspace, gap, why)
+    found = gap(group, st, service_account=service_account)
+    if found is not None:
+        raise refuse(actor, workspace, found.perm, found.why)

@@ -26,7 +26,6 @@ from django.utils.text import slugify
 
 from causeway.access import giving, policy
 from causeway.access.errors import NotFound
-from causeway.access.models import Role
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User, UserType, email_index
@@ -42,6 +41,7 @@ from causeway.workspaces.models import (
     SESSION_TIMEOUT_MIN,
     Invitation,
     Membership,
+    Role,
     Workspace,
     invitation_email_index,
 )

@@ -128,6 +128,12 @@ def perms_named(names: Iterable[str]) -> frozenset[Perm]:
     return frozenset(found)
 
 
+def perms_of(values: Iterable[str]) -> frozenset[Perm]:
+    """The permissions a role's stored list names; a value that names none (one since retired) gives none."""
+    known = {p.value: p for p in Perm}
+    return frozenset(known[v] for v in values if v in known)
+
+
 def granted(names: Iterable[str]) -> frozenset[Perm]:
     """What a per-recipe grant of these capabilities gives on its recipe."""
     return perms_named(names) & ON_ONE_RECIPE

@@ -2,7 +2,9 @@
 
 Effective permission = (role permissions within the role's project scope, plus direct recipe grants,
 plus the roles and grants of every group the actor is in), within the environment's ceiling (for
-humans), without the Admin-only powers unless the actor is an Admin (rule 3). A service account holds
+humans), without the Admin-only powers unless the actor is an Admin (rule 3). Role project scopes and
+recipe grants name projects and recipes, so they live in `recipes` and are read there, by the answers
+`recipes/policy.py` registers; this module reads the roles, groups and ceilings. A service account holds
 only what rule 8 leaves it: the execute grants it has, directly or through a group. The system actor
 (jobs, schedules, the operator's command line) holds everything.
 
@@ -29,12 +31,20 @@ from django.db.models import Q, QuerySet
 
 from causeway.access.actors import SYSTEM, TRIGGER, Actor, SystemActor
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.models import EnvironmentPolicy, Group, Role
-from causeway.access.perms import ADMIN_ONLY, DEFAULT_CEILINGS, UNCEILED, Environment, Perm, perms_named
+from causeway.access.models import EnvironmentPolicy, Group
+from causeway.access.perms import (
+    ADMIN_ONLY,
+    DEFAULT_CEILINGS,
+    UNCEILED,
+    Environment,
+    Perm,
+    perms_named,
+    perms_of,
+)
 from causeway.accounts.models import User
 from causeway.audit.models import Outcome
 from causeway.audit.services import HasAuditTarget, audit_record
-from causeway.workspaces.models import Invitation, Membership, ServiceAccount, Workspace
+from causeway.workspaces.models import Invitation, Membership, Role, ServiceAccount, Workspace
 from causeway.workspaces.selectors import (
     invitation_open_by_token,
     invitations_pending,
@@ -98,15 +108,16 @@ def actor_of(who: object) -> Actor | None:
 
 @dataclass(frozen=True)
 class ScopedRole:
-    """A role the actor holds, where from (membership or a group), and the projects it covers."""
+    """A role the actor holds, where from (membership or a group), and what it gives. Which projects a
+    role scoped to chosen projects covers is read where the scopes live (`recipes`)."""
 
     role: Role
     via: str  # "membership" or the group's name
-    all_projects: bool
-    project_ids: frozenset[uuid.UUID]
+    perms: frozenset[Perm]
 
-    def covers(self, project_id: uuid.UUID) -> bool:
-        return self.all_projects or project_id in self.project_ids
+    @property
+    def all_projects(self) -> bool:
+        return self.role.all_projects
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,12 @@ class Standing:
     system: bool = False
     service_account: bool = False
     group_names: Mapping[uuid.UUID, str] = field(default_factory=dict)
+    # The projects each role scoped to chosen projects covers, by role id, as `recipes` read them for
+    # this standing (once, on first need). This module never reads or trusts it: a role whose scope is
+    # not here covers no project.
+    project_scopes: dict[uuid.UUID, frozenset[uuid.UUID]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def ceiling(self, environment: str) -> frozenset[Perm]:
         return self.ceilings.get(environment, frozenset())
@@ -147,15 +164,14 @@ class Standing:
             return [e.value for e in Environment]
         return [e.value for e in Environment if perm in self.ceiling(e.value)]
 
-    def role_perms(self, project_id: uuid.UUID | None = None, *, all_projects: bool = False) -> set[Perm]:
-        """The permissions of the roles covering `project_id` (every role if None; only the roles
-        covering every project with `all_projects`), before any ceiling."""
+    def role_perms(self, *, all_projects: bool = False) -> set[Perm]:
+        """The permissions of every role (only of the roles covering every project with
+        `all_projects`), before any ceiling. A project's: `recipes.models.roles_covering`."""
         held: set[Perm] = set()
         for scoped in self.roles:
             if all_projects and not scoped.all_projects:
                 continue
-            if project_id is None or scoped.covers(project_id):
-                held |= scoped.role.perms
+            held |= scoped.perms
         return held
 
 
@@ -175,22 +191,7 @@ def is_admin_role(role: Role) -> bool:
 
 
 def _scoped_roles(held: list[tuple[Role, str]]) -> tuple[ScopedRole, ...]:
-    """Each role with the projects it covers; one query for all the roles scoped to chosen projects."""
-    scoped_ids = {role.id for role, _ in held if not role.all_projects}
-    projects: dict[uuid.UUID, set[uuid.UUID]] = {pk: set() for pk in scoped_ids}
-    if scoped_ids:
-        through = Role.projects.through.objects.filter(role_id__in=scoped_ids)
-        for role_id, project_id in through.values_list("role_id", "project_id"):
-            projects[role_id].add(project_id)
-    return tuple(
-        ScopedRole(
-            role=role,
-            via=via,
-            all_projects=role.all_projects,
-            project_ids=frozenset() if role.all_projects else frozenset(projects[role.id]),
-        )
-        for role, via in held
-    )
+    return tuple(ScopedRole(role=role, via=via, perms=perms_of(role.permissions)) for role, via in held)
 
 
 _ROLE_FIELDS = ("id", "workspace_id", "key", "name", "is_system", "permissions", "all_projects")
@@ -283,6 +284,8 @@ class Holding:
     held: frozenset[Perm]
     environment: str | None = None
     project_id: uuid.UUID | None = None
+    # The roles that count here (those covering the project); None: every role the actor holds.
+    roles: tuple[ScopedRole, ...] | None = None
     # Sources beyond roles (a recipe's grants), as (permission, reason) pairs.
     extra_reasons: tuple[tuple[Perm, Reason], ...] = ()
     # Whether roles speak only of these permissions here (a recipe takes only recipe and job ones).
@@ -375,10 +378,8 @@ def explain(actor: Actor | None, perm: Perm, obj: object) -> Explanation:
     found = holding(obj, st)
     reasons = [
         Reason("role", scoped.role.name, scoped.via)
-        for scoped in st.roles
-        if perm in scoped.role.perms
-        and (found.project_id is None or scoped.covers(found.project_id))
-        and (found.role_kinds is None or perm in found.role_kinds)
+        for scoped in (st.roles if found.roles is None else found.roles)
+        if perm in scoped.perms and (found.role_kinds is None or perm in found.role_kinds)
     ]
     reasons += [reason for given, reason in found.extra_reasons if given is perm]
     allowed = perm in found.held
@@ -500,32 +501,6 @@ def restrict(
         if st.member:
             allowed |= Q(workspace=place) & (EVERYTHING if st.system else condition(st))
     return queryset.filter(allowed)
-
-
-def role_project_filter(st: Standing, perm: Perm, project_field: str, env_field: str) -> Q:
-    """Rows in projects where one of the actor's roles gives `perm`, within the environments that
-    allow it (humans only: service accounts take nothing from roles)."""
-    if st.system:
-        return EVERYTHING
-    if not st.human or not st.member:
-        return NOTHING
-    if perm in ADMIN_ONLY and not st.is_admin:
-        return NOTHING
-    envs = st.environments_allowing(perm)
-    if not envs:
-        return NOTHING
-    holding_roles = [s for s in st.roles if perm in s.role.perms]
-    if not holding_roles:
-        return NOTHING
-    env_q = EVERYTHING if len(envs) == len(Environment) else Q(**{f"{env_field}__in": envs})
-    if any(s.all_projects for s in holding_roles):
-        return env_q
-    ids: set[uuid.UUID] = set()
-    for scoped in holding_roles:
-        ids |= scoped.project_ids
-    if not ids:
-        return NOTHING
-    return Q(**{f"{project_field}__in": sorted(ids)}) & env_q
 
 
 # Workspaces, members, invitations, users.

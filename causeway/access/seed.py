@@ -10,7 +10,7 @@ from causeway.access.perms import SYSTEM_ROLE_NAMES, SYSTEM_ROLES
 def ensure_system_roles(role_model: Any = None) -> None:
     """Create or correct the three system roles; the migration passes its historical model."""
     if role_model is None:
-        from causeway.access.models import Role
+        from causeway.workspaces.models import Role
 
         role_model = Role
     for key, perms in SYSTEM_ROLES.items():

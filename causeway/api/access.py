@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
 from causeway.access import policy, services
-from causeway.access.models import Group, GroupMember, RecipeGrant, Role
+from causeway.access.models import Group, GroupMember
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.access.routes import operation, request_actor
@@ -29,7 +29,8 @@ from causeway.api.schemas import (
 )
 from causeway.recipes import grants, review, roles
 from causeway.recipes import policy as recipes_policy
-from causeway.workspaces.models import ServiceAccount
+from causeway.recipes.models import RecipeGrant
+from causeway.workspaces.models import Role, ServiceAccount
 from causeway.workspaces.tokens import TOKEN_MAX_DAYS as SERVICE_ACCOUNT_TOKEN_MAX_DAYS
 
 router = Router(tags=["access"])

@@ -14,8 +14,8 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.access.routes import operation
 from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
-from causeway.connections import declarative, selectors, services
-from causeway.connections.models import ConnectionUse
+from causeway.connections import budgets, declarative, selectors, services
+from causeway.connections.models import ConnectionUse, RateBudget
 from causeway.connections.sdk import Action, AuthMethod, Scope
 from causeway.workspaces.models import Workspace
 
@@ -424,4 +424,64 @@ def connection_uses(
 ) -> list[ConnectionUse]:
     return selectors.connection_uses(
         actor=_who(request)[0], workspace=_who(request)[1], connection_id=connection_id
+    )
+
+
+class BudgetIn(StrictIn):
+    limit: int | None = Field(
+        ge=1, le=budgets.MAX_LIMIT, description="requests per period; null removes the budget"
+    )
+    period_seconds: int = Field(default=60, ge=1, le=budgets.MAX_PERIOD_SECONDS)
+
+
+class BudgetOut(Schema):
+    limit: int | None
+    period_seconds: int | None
+
+
+def _budget(budget: RateBudget | None) -> BudgetOut:
+    if budget is None:
+        return BudgetOut(limit=None, period_seconds=None)
+    return BudgetOut(limit=budget.limit, period_seconds=budget.period_seconds)
+
+
+@router.put(
+    "/workspaces/{workspace_id}/connectors/{connector_key}/budget",
+    response=answers({200: BudgetOut}),
+    summary="Set the rate budget all of a connector's connections share in the workspace (Admins; audited)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connector_budget(
+    request: HttpRequest, workspace_id: WorkspaceRef, connector_key: ConnectorKey, body: BudgetIn
+) -> BudgetOut:
+    actor, workspace = _who(request)
+    return _budget(
+        budgets.connector_budget_set(
+            actor=actor,
+            workspace=workspace,
+            key=connector_key,
+            limit=body.limit,
+            period_seconds=body.period_seconds,
+        )
+    )
+
+
+@router.put(
+    "/workspaces/{workspace_id}/connections/{connection_id}/budget",
+    response=answers({200: BudgetOut}),
+    summary="Set a connection's own rate budget (whoever may change the connection; audited)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def connection_budget(
+    request: HttpRequest, workspace_id: WorkspaceRef, connection_id: ObjectId, body: BudgetIn
+) -> BudgetOut:
+    actor, workspace = _who(request)
+    return _budget(
+        budgets.connection_budget_set(
+            actor=actor,
+            workspace=workspace,
+            connection_id=connection_id,
+            limit=body.limit,
+            period_seconds=body.period_seconds,
+        )
     )

@@ -64,6 +64,10 @@ class JobOut(Schema):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     error: str | None = Field(description="why it failed (masked)")
+    waiting_for: str = Field(
+        default="",
+        description="what the running job waits for, such as a connection's rate budget; empty if nothing",
+    )
 
     @staticmethod
     def resolve_recipe(job: Job) -> str:

@@ -201,6 +201,13 @@ def _counts() -> _Counts:
     return _counts_at(settings.CACHE_URL)
 
 
+def shared_count_add(key: str, *, now: datetime, expires_at: datetime) -> int:
+    """Add one to a count shared by every process (the same store as the refusal counts: the database, or
+    Redis at scale) and give its new value. For other fixed-interval counts, such as connections' rate
+    budgets; `key` names its kind first (`budget:...`) so it meets no refusal count."""
+    return _counts().add(key, now=now, expires_at=expires_at)
+
+
 def counts_forget_all() -> None:
     """Forget every count (for tests: Redis keeps them across a test's rolled-back transaction)."""
     _counts().forget_all()

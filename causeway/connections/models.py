@@ -14,7 +14,7 @@ import uuid
 from django.conf import settings as django_settings
 from django.db import models
 
-from causeway.vault.fields import SealedJSONField
+from causeway.vault.fields import SealedJSONField, SealedTextField
 
 
 class Kind(models.TextChoices):
@@ -26,6 +26,8 @@ class Health(models.TextChoices):
     UNKNOWN = "unknown", "Not tested"
     HEALTHY = "healthy", "Healthy"
     FAILING = "failing", "Failing"
+    # An OAuth connection whose tokens the provider no longer honours: its owner signs in again.
+    REAUTH = "reauth", "Needs re-authorisation"
 
 
 class Connection(models.Model):
@@ -43,6 +45,11 @@ class Connection(models.Model):
     settings = models.JSONField(default=dict)
     credentials = SealedJSONField(workspace_field="workspace", null=True)
     granted_scopes = models.JSONField(default=list)
+    # The workspace's OAuth client this connection signed in through, in place of the connector's own.
+    # A profile in use is not removed on its own (RESTRICT); removing the whole workspace takes both.
+    oauth_profile = models.ForeignKey(
+        "connections.OAuthProfile", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
     enabled_actions = models.JSONField(default=list)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
     health_message = models.CharField(max_length=300, blank=True, default="")
@@ -53,6 +60,8 @@ class Connection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The provider answered 429 with Retry-After: no request goes out through it before this time.
+    paused_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -171,3 +180,78 @@ class CustomConnector(models.Model):
     @property
     def audit_target(self) -> tuple[str, str, str]:
         return ("connector", self.key, str(self.document.get("name", self.key)))
+
+
+class RateBudget(models.Model):
+    """At most `limit` requests per `period_seconds` through one connection, or through all of one
+    connector's connections in a workspace; counted in fixed periods shared by every worker process."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    connector_key = models.CharField(max_length=40)
+    # None: the budget of the connector in the workspace; else that connection's own.
+    connection = models.OneToOneField(
+        Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="budget"
+    )
+    limit = models.PositiveIntegerField()
+    period_seconds = models.PositiveIntegerField()
+    updated_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "connector_key"],
+                condition=models.Q(connection=None),
+                name="rate_budget_one_per_connector",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.limit} per {self.period_seconds} s"
+
+    def describe(self) -> str:
+        return f"{self.limit} request{'s' if self.limit != 1 else ''} per {self.period_seconds} s"
+
+
+class OAuthProfile(models.Model):
+    """A workspace's own OAuth 2.0 client for a connector, used in place of the connector's built-in one.
+
+    The client secret is sealed like a connection's credentials (bound to this row and field, rule 10) and
+    never shown again; the rest is what the connect flow and the pages show.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    connector_key = models.CharField(max_length=40)
+    display_name = models.CharField(max_length=100)
+    # An SVG document, shown as an image (never inline) beside the display name.
+    logo = models.TextField(blank=True, default="")
+    client_id = models.CharField(max_length=300)
+    client_secret = SealedTextField(workspace_field="workspace", null=True)
+    authorize_url = models.CharField(max_length=500)
+    token_url = models.CharField(max_length=500)
+    revoke_url = models.CharField(max_length=500, blank=True, default="")
+    default_scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "display_name"], name="oauth_profile_unique_display_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"OAuth profile {self.display_name}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("oauth_profile", str(self.id), self.display_name)

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -30,7 +33,8 @@ from pydantic import BaseModel, ConfigDict
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
-AuthKind = Literal["none", "api_key", "basic", "bearer"]
+AuthKind = Literal["none", "api_key", "basic", "bearer", "oauth2_code", "oauth2_client"]
+OAUTH_KINDS: frozenset[str] = frozenset({"oauth2_code", "oauth2_client"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,35 @@ BASIC = AuthMethod(
     (CredentialField("username", "User name", secret=False), CredentialField("password", "Password")),
 )
 BEARER = AuthMethod("bearer", "Bearer token", (CredentialField("token", "Token"),))
+# Signing in at the provider: nothing is typed; the tokens the provider gives are the credentials.
+OAUTH2_CODE = AuthMethod("oauth2_code", "Sign in with OAuth 2.0 (authorization code with PKCE)")
+# A machine's own client at the provider: its id and secret are typed; tokens are fetched with them.
+OAUTH2_CLIENT = AuthMethod(
+    "oauth2_client",
+    "OAuth 2.0 client credentials",
+    (
+        CredentialField("client_id", "Client id", secret=False),
+        CredentialField("client_secret", "Client secret"),
+    ),
+)
+# What an OAuth connection keeps besides (never shown, sealed with the rest of its credentials).
+TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "token_type")
+
+
+@dataclass(frozen=True)
+class OAuth:
+    """A connector's OAuth 2.0 endpoints. Empty URLs: the connector has no built-in client, so a
+    workspace's OAuth profile gives them (the generic OAuth 2.0 connector). The scopes offered are the
+    connector's `scopes`, whose keys are the provider's scope names."""
+
+    authorize_url: str = ""
+    token_url: str = ""
+    # RFC 7009 revocation; empty when the provider offers none (disconnecting then only forgets).
+    revoke_url: str = ""
+    # Extra query parameters the provider's authorize endpoint wants (such as access_type=offline).
+    authorize_params: tuple[tuple[str, str], ...] = ()
+
+
 # A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
 USER_PASSWORD = AuthMethod("basic", "User name and password", BASIC.fields)
 
@@ -134,6 +167,9 @@ class Call:
     # Renders a template (a string, or JSON whose strings are templates) in the recipe sandbox over a
     # context: given by the job runtime to declarative connectors; None outside a job's step.
     render: Callable[[Any, dict[str, Any]], Any] | None = None
+    # An OAuth connection's refresher: given the access token the provider refused, it returns fresh
+    # credentials (refreshed once for every worker, under the connection's lock). None otherwise.
+    refresh: Callable[[str], Mapping[str, str]] | None = None
     # Checks a host and port against the workspace's outbound rules (rule 20) and gives the address to
     # open a socket to: for connectors that speak another protocol than HTTP (a database, mail).
     resolve: Callable[[str, int, float], str] | None = None
@@ -160,6 +196,8 @@ class Call:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         elif self.auth == "bearer":
             headers["Authorization"] = f"Bearer {creds.get('token', '')}"
+        elif self.auth in OAUTH_KINDS:
+            headers["Authorization"] = f"Bearer {creds.get('access_token', '')}"
 
     def request(
         self,
@@ -172,15 +210,33 @@ class Call:
         content: str | bytes | None = None,
     ) -> httpx.Response:
         """Send one request with the connection's credentials through the outbound rules."""
+        try:
+            self.hosts.append(httpx.URL(url).host)
+        except (httpx.InvalidURL, TypeError):
+            self.hosts.append("")
+        response = self._send(method, url, headers, params, json, content)
+        # An OAuth provider that refuses the access token (revoked, or expired before its time) gets
+        # one more try with a refreshed one; a second 401 is the provider's answer.
+        if response.status_code == 401 and self.refresh is not None:
+            refused = str(self.credentials.get("access_token", ""))
+            object.__setattr__(self, "credentials", dict(self.refresh(refused)))
+            response = self._send(method, url, headers, params, json, content)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: str | bytes | None,
+    ) -> httpx.Response:
         sent_headers = dict(headers or {})
         sent_params = dict(params or {})
         self.authorize(sent_headers, sent_params)
         if self.idempotency_key:
             sent_headers.setdefault("Idempotency-Key", self.idempotency_key)
-        try:
-            self.hosts.append(httpx.URL(url).host)
-        except (httpx.InvalidURL, TypeError):
-            self.hosts.append("")
         return self.transport(
             method=method,
             url=url,
@@ -196,10 +252,32 @@ class ActionFailed(Exception):
     """The provider refused or failed; the message is shown to people (masked). `transient`: a later
     try may succeed (a time-out, a 429 or a 5xx)."""
 
-    def __init__(self, message: str, *, transient: bool = False, output: Any = None) -> None:
+    def __init__(
+        self, message: str, *, transient: bool = False, output: Any = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.output = output
+        # The provider asked to wait this many seconds (a 429's Retry-After): the connection is paused
+        # for every worker until then.
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header's delay in seconds (it may be a number or an HTTP date); None when absent or
+    unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, math.ceil((when - (now or datetime.now(UTC))).total_seconds()))
 
 
 class ActionInput(BaseModel):
@@ -294,6 +372,8 @@ class Connector:
     settings: type[BaseModel] = NoSettings
     triggers: tuple[Trigger, ...] = ()
     version: str = "1"
+    # Required when an auth method is OAuth 2.0: its endpoints (see `OAuth`).
+    oauth: OAuth | None = None
 
     def auth_method(self, kind: str) -> AuthMethod | None:
         return next((m for m in self.auth_methods if m.kind == kind), None)
@@ -314,6 +394,13 @@ class Connector:
             found.append(f"key {self.key!r}: lower-case letters, digits and _, starting with a letter")
         if not self.auth_methods:
             found.append("at least one auth method")
+        if any(m.kind in OAUTH_KINDS for m in self.auth_methods) and self.oauth is None:
+            found.append("an OAuth 2.0 auth method needs the connector's oauth endpoints")
+        if self.oauth is not None:
+            for name in ("authorize_url", "token_url", "revoke_url"):
+                given = getattr(self.oauth, name)
+                if given and not given.startswith("https://"):
+                    found.append(f"oauth.{name} must be an https:// URL")
         scope_keys = [s.key for s in self.scopes]
         if len(set(scope_keys)) != len(scope_keys):
             found.append("scope keys repeat")

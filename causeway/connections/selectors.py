@@ -19,6 +19,7 @@ from causeway.connections.models import (
     ConnectorEnablement,
     Kind,
     Outcome,
+    RateBudget,
 )
 from causeway.connections.policy import EDIT, REVOKE, VIEW, connection_get, may, require_member
 from causeway.connections.policy import visible_to as connections_visible
@@ -152,3 +153,10 @@ def personal_owner_of_job(job_id: uuid.UUID) -> uuid.UUID | None:
         .values_list("connection__owner_id", flat=True)
         .first()
     )
+
+
+def connector_budgets(*, actor: Actor, workspace: Workspace) -> dict[str, RateBudget]:
+    """The workspace's connector rate budgets by connector key (every member may see them)."""
+    require_member(actor, workspace)
+    rows = RateBudget.objects.filter(workspace=workspace, connection=None)
+    return {row.connector_key: row for row in rows}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.connections import declarative, outbound, registry
+from causeway.connections import declarative, oauth_client, outbound, registry
 from causeway.connections.models import (
     Connection,
     ConnectionLink,
@@ -43,7 +43,7 @@ from causeway.connections.policy import (
     require_admin,
     require_personal_create,
 )
-from causeway.connections.sdk import Action, ActionFailed, AuthMethod, Call, Connector, Trigger
+from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector, Trigger
 from causeway.db import conflict_named
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
@@ -229,6 +229,10 @@ def connection_create(
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     method = _auth(connector, auth_method)
+    if method.kind == "oauth2_code":
+        raise ValidationError(
+            {"auth_method": f"{connector.name} signs in at the provider: use the connect flow (Sign in)"}
+        )
     connection = Connection(
         workspace=workspace,
         kind=kind,
@@ -279,6 +283,12 @@ def connection_update(
         changed.append("name")
     if scopes is not None:
         cleaned = _clean_scopes(connector, list(scopes))
+        wider = sorted(set(cleaned) - set(connection.granted_scopes))
+        if wider and connection.auth_method == "oauth2_code":
+            # Rule 7: the provider granted what it granted; more needs the owner's consent there.
+            raise ValidationError(
+                {"scopes": f"adding {', '.join(wider)} needs signing in at the provider again"}
+            )
         if cleaned != connection.granted_scopes:
             connection.granted_scopes = cleaned
             changed.append("granted_scopes")
@@ -294,6 +304,8 @@ def connection_update(
             changed.append("settings")
     if credentials is not None:
         method = _auth(connector, connection.auth_method)
+        if method.kind == "oauth2_code":
+            raise ValidationError({"credentials": "its tokens come from the provider: sign in again instead"})
         connection.credentials = _clean_credentials(method, dict(credentials))
         _remember_secrets(connection, method, connection.credentials or {})
         connection.health, connection.health_message = Health.UNKNOWN, ""
@@ -311,13 +323,29 @@ def connection_update(
     return connection
 
 
-@transaction.atomic
 def connection_revoke(*, actor: Actor, workspace: Workspace, connection_id: Any) -> None:
-    """Destroy the connection and its credentials (its owner, or an Admin). The audit log keeps the act."""
+    """Destroy the connection and its credentials (its owner, or an Admin). An OAuth connection's tokens
+    are first revoked at the provider where it offers revocation (RFC 7009); they are destroyed here
+    whatever the provider answers. The audit log keeps the act."""
     found = connection_get(actor, workspace, connection_id, need=REVOKE)
+    at_provider = ""
+    if oauth_client.uses_oauth(found):
+        try:
+            connector = registry.get_for(workspace.id, found.connector_key)
+        except registry.UnknownConnector:
+            at_provider = "its connector is not installed"
+        else:
+            at_provider = oauth_client.revoke_at_provider(workspace, connector, found)
+    _connection_destroy(actor, workspace, found, at_provider)
+
+
+@transaction.atomic
+def _connection_destroy(actor: Actor, workspace: Workspace, found: Connection, at_provider: str) -> None:
     details = _details(found)
+    if at_provider:
+        details["revoked_at_provider"] = at_provider
     target = found.audit_target
-    found.delete()
+    Connection.objects.filter(pk=found.pk).delete()
     audit_record(
         actor=actor, action="connection.revoked", target=target, workspace_id=workspace.id, details=details
     )
@@ -378,10 +406,43 @@ def _resolver(workspace: Workspace) -> Callable[[str, int, float], str]:
     return resolve
 
 
-def _call(connection: Connection, connector: Connector, workspace: Workspace, **extra: Any) -> Call:
+@dataclass
+class Opened:
+    """What one job opened of its connections, so each is opened once however many steps use it: the
+    sealed credentials by (connection, its last change: changed credentials are opened again), and the
+    rate budgets that apply to each. Permission is still checked at every step."""
+
+    credentials: dict[tuple[uuid.UUID, Any], dict[str, str]] = field(default_factory=dict)
+    budgets: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
+
+
+def _call(
+    connection: Connection,
+    connector: Connector,
+    workspace: Workspace,
+    opened: Opened | None = None,
+    **extra: Any,
+) -> Call:
+    """The call for one use of the connection. An OAuth connection's access token is refreshed first when
+    it is about to expire, and again (once) when the provider refuses it (`Call.refresh`)."""
     method = _auth(connector, connection.auth_method)
-    credentials = dict(connection.credentials or {})
+    key = (connection.pk, connection.updated_at)
+    if opened is not None and key in opened.credentials:
+        credentials = opened.credentials[key]
+    else:
+        credentials = dict(connection.credentials or {})
+        if opened is not None:
+            for older in [k for k in opened.credentials if k[0] == connection.pk]:
+                del opened.credentials[older]
+            opened.credentials[key] = credentials
     _remember_secrets(connection, method, credentials)
+    if method.kind in OAUTH_KINDS:
+        credentials = oauth_client.fresh_credentials(workspace, connector, connection)
+
+        def refresh(refused: str) -> dict[str, str]:
+            return oauth_client.fresh_credentials(workspace, connector, connection, refused=refused)
+
+        extra["refresh"] = refresh
     return Call(
         settings=connector.settings.model_validate(connection.settings),
         auth=method.kind,
@@ -392,6 +453,24 @@ def _call(connection: Connection, connector: Connector, workspace: Workspace, **
     )
 
 
+def _usable_call(
+    connection: Connection,
+    connector: Connector,
+    workspace: Workspace,
+    label: str,
+    refused: Callable[[Connection | None, str], ConnectionRefused],
+    **extra: Any,
+) -> Call:
+    """The call, or refused: an OAuth connection whose tokens the provider stopped honouring, or whose
+    access token could not be refreshed, sends nothing."""
+    if connection.health == Health.REAUTH:
+        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
+    try:
+        return _call(connection, connector, workspace, **extra)
+    except ActionFailed as exc:
+        raise refused(connection, str(exc)) from None
+
+
 def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -> Connection:
     """Call the connector's test with the connection's credentials and record its health. Its owner
     (personal), or an Admin (company); the command line never tests a personal connection (rule 6)."""
@@ -399,9 +478,13 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
     connector = _connector(workspace, found.connector_key)
     if not connector_enabled(workspace, connector.key):
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
+    call: Call | None = None
     try:
-        message = connector.test(_call(found, connector, workspace, timeout=15.0))
+        call = _call(found, connector, workspace, timeout=15.0)
+        message = connector.test(call)
         health = Health.HEALTHY
+    except oauth_client.ReauthorisationNeeded as exc:
+        health, message = Health.REAUTH, str(exc)
     except ActionFailed as exc:
         health, message = Health.FAILING, str(exc)
     except outbound.DestinationRefused as exc:
@@ -420,6 +503,17 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
             target=connection,
             workspace_id=workspace.id,
             details={"health": health},
+        )
+        # A test sends the credentials to the provider: one line of the usage history like any use.
+        use_record(
+            connection=connection,
+            action="test",
+            job_id=None,
+            step_path="",
+            on_behalf_of=actor if isinstance(actor, User) else None,
+            outcome=Outcome.SUCCEEDED if health == Health.HEALTHY else Outcome.FAILED,
+            host=call.hosts[-1] if call is not None and call.hosts else "",
+            detail="" if health == Health.HEALTHY else message,
         )
     return connection
 
@@ -476,18 +570,22 @@ def _usable(
     connection_ref: Any,
     on_behalf_of: User | None,
     refused: Callable[[Connection | None, str], ConnectionRefused],
+    opened: Opened | None = None,
 ) -> tuple[Connection, Connector, str]:
     """The connection `connection_ref` names, if a job or trigger run on behalf of `on_behalf_of` may use
     it (rule 6, the connector's enablement, membership, links), with its connector and how to name it."""
     try:
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
-        pk = None
+        pk = uuid.UUID(int=0)
     # One query answers every question about the connection itself, so a step pays for one round trip.
     person = on_behalf_of.pk if on_behalf_of is not None else uuid.UUID(int=0)
+    rows = Connection.objects.filter(workspace=workspace, pk=pk)
+    if opened is not None:
+        # Opened once per job (`_call`), not read again with every step.
+        rows = rows.defer("credentials")
     connection = (
-        Connection.objects.filter(workspace=workspace, pk=pk)
-        .annotate(
+        rows.annotate(
             connector_on=Exists(
                 ConnectorEnablement.objects.filter(
                     workspace=workspace, connector_key=OuterRef("connector_key")
@@ -495,9 +593,8 @@ def _usable(
             ),
             person_member=Exists(Membership.objects.filter(workspace=workspace, user_id=person)),
             person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
-        )
-        .first()
-        if pk
+        ).first()
+        if pk.int
         else None
     )
     if connection is None:
@@ -543,6 +640,7 @@ def connection_for_step(
     idempotency_key: str = "",
     timeout: float = 30.0,
     render: Callable[[Any, dict[str, Any]], Any] | None = None,
+    opened: Opened | None = None,
 ) -> Resolved:
     """The connection a job's step names, checked before anything is sent (rules 6 and 7).
 
@@ -563,7 +661,11 @@ def connection_for_step(
         )
 
     connection, connector, label = _usable(
-        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+        workspace=workspace,
+        connection_ref=connection_ref,
+        on_behalf_of=on_behalf_of,
+        refused=refused,
+        opened=opened,
     )
     action = connector.action(action_key)
     if action is None:
@@ -573,8 +675,16 @@ def connection_for_step(
     missing = _scopes_granted(connection, f"action {action.key!r}", action.scopes, label)
     if missing:
         raise refused(connection, missing)
-    call = _call(
-        connection, connector, workspace, idempotency_key=idempotency_key, timeout=timeout, render=render
+    call = _usable_call(
+        connection,
+        connector,
+        workspace,
+        label,
+        refused,
+        opened=opened,
+        idempotency_key=idempotency_key,
+        timeout=timeout,
+        render=render,
     )
     return Resolved(connection=connection, connector=connector, action=action, call=call)
 
@@ -619,7 +729,7 @@ def connection_for_trigger(
     missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
     if missing:
         raise refused(connection, missing)
-    call = _call(connection, connector, workspace, timeout=timeout)
+    call = _usable_call(connection, connector, workspace, label, refused, timeout=timeout)
     return ResolvedTrigger(connection=connection, connector=connector, trigger=trigger, call=call)
 
 

@@ -14,14 +14,14 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from causeway.access import giving
-from causeway.access.models import Group, RecipeGrant
+from causeway.access.models import Group
 from causeway.access.perms import CAPABILITY_NAMES, Perm
 from causeway.access.policy import Actor, uuid_or_none
 from causeway.access.services import hidden, identity_of
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.recipes import policy as recipes_policy
-from causeway.recipes.models import Recipe
+from causeway.recipes.models import Recipe, RecipeGrant
 from causeway.workspaces.models import ServiceAccount, Workspace
 
 

@@ -1,4 +1,5 @@
-"""Projects, folders, recipes and their immutable versions, lookup tables, and a user's bookmarks.
+"""Projects, folders, recipes and their immutable versions, lookup tables, and a user's bookmarks;
+the per-recipe grants and the roles' project scopes, which name them (the policy reads them here).
 
 A recipe's definition and every lookup-table row are sealed under the workspace's keyset (rule 10).
 """
@@ -11,23 +12,90 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from causeway.access.models import RecipeGrant
-from causeway.access.perms import CAPABILITIES, ON_ONE_RECIPE, RECIPE_SCOPED, Environment, Perm
+from causeway.access.models import Group
+from causeway.access.perms import (
+    ADMIN_ONLY,
+    CAPABILITIES,
+    CAPABILITY_NAMES,
+    ON_ONE_RECIPE,
+    RECIPE_SCOPED,
+    Environment,
+    Perm,
+    granted,
+)
 from causeway.access.policy import (
+    EVERYTHING,
     NOTHING,
     SERVICE_ACCOUNT_PERMS,
     Actor,
+    ScopedRole,
     Standing,
     restrict,
-    role_project_filter,
 )
 from causeway.vault.fields import SealedJSONField
-from causeway.workspaces.models import Workspace
+from causeway.workspaces.models import Role, ServiceAccount, Workspace
 
 ENVIRONMENT_CHOICES = [(e.value, e.name) for e in Environment]
 
 
+# Role project scopes, as the policy's answers read them.
+
+
+def project_scopes(st: Standing) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+    """The projects each of the actor's roles scoped to chosen projects covers: read in one query on
+    first need and kept on the standing for the rest of the call."""
+    missing = {s.role.id for s in st.roles if not s.all_projects} - st.project_scopes.keys()
+    if missing:
+        found: dict[uuid.UUID, set[uuid.UUID]] = {pk: set() for pk in missing}
+        for role_id, project_id in RoleProject.objects.filter(role_id__in=missing).values_list(
+            "role_id", "project_id"
+        ):
+            found[role_id].add(project_id)
+        st.project_scopes.update({pk: frozenset(ids) for pk, ids in found.items()})
+    return st.project_scopes
+
+
+def roles_covering(st: Standing, project_id: uuid.UUID) -> tuple[ScopedRole, ...]:
+    """The actor's roles that cover the project: those over all projects, and those scoped to it."""
+    scopes = project_scopes(st)
+    return tuple(s for s in st.roles if s.all_projects or project_id in scopes.get(s.role.id, frozenset()))
+
+
+def role_projects(role: Role) -> frozenset[uuid.UUID]:
+    """The projects a role scoped to chosen projects covers (none recorded for a role over all)."""
+    if role.all_projects or role.pk is None:
+        return frozenset()
+    return frozenset(RoleProject.objects.filter(role=role).values_list("project_id", flat=True))
+
+
 # Lists through the policy (rule 1): each content model's `objects.visible_to(actor, perm)`.
+
+
+def role_project_filter(st: Standing, perm: Perm, project_field: str, env_field: str) -> Q:
+    """Rows in projects where one of the actor's roles gives `perm`, within the environments that
+    allow it (humans only: service accounts take nothing from roles)."""
+    if st.system:
+        return EVERYTHING
+    if not st.human or not st.member:
+        return NOTHING
+    if perm in ADMIN_ONLY and not st.is_admin:
+        return NOTHING
+    envs = st.environments_allowing(perm)
+    if not envs:
+        return NOTHING
+    holding_roles = [s for s in st.roles if perm in s.perms]
+    if not holding_roles:
+        return NOTHING
+    env_q = EVERYTHING if len(envs) == len(Environment) else Q(**{f"{env_field}__in": envs})
+    if any(s.all_projects for s in holding_roles):
+        return env_q
+    scopes = project_scopes(st)
+    ids: set[uuid.UUID] = set()
+    for scoped in holding_roles:
+        ids |= scopes.get(scoped.role.id, frozenset())
+    if not ids:
+        return NOTHING
+    return Q(**{f"{project_field}__in": sorted(ids)}) & env_q
 
 
 def grantee_filter(st: Standing) -> Q:
@@ -132,6 +200,8 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The roles scoped to chosen projects that cover this one; from a role, `role.projects`.
+    roles = models.ManyToManyField(Role, through="RoleProject", blank=True, related_name="projects")
 
     objects = ProjectQuerySet.as_manager()
 
@@ -326,3 +396,89 @@ class Bookmark(models.Model):
 
     def __str__(self) -> str:
         return f"bookmark of {self.recipe_id}"
+
+
+class RoleProject(models.Model):
+    """One project in a role's scope, for a role over chosen projects rather than all of them."""
+
+    id = models.BigAutoField(primary_key=True)
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        # The table Django made for the role's project list when roles were kept with the policy.
+        db_table = "access_role_projects"
+        unique_together = [("role", "project")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} in the scope of {self.role_id}"
+
+
+class RecipeGrant(models.Model):
+    """Per-recipe capabilities (read, write, execute, debug) given to a user, a service account or a group."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="recipe_grants",
+    )
+    service_account = models.ForeignKey(
+        ServiceAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="recipe_grants"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="recipe_grants"
+    )
+    read = models.BooleanField(default=False)
+    write = models.BooleanField(default=False)
+    execute = models.BooleanField(default=False)
+    debug = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table it was created with, when grants were kept with the policy.
+        db_table = "access_recipegrant"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, service_account__isnull=True, group__isnull=True)
+                    | models.Q(user__isnull=True, service_account__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, service_account__isnull=True, group__isnull=False)
+                ),
+                name="recipe_grant_one_grantee",
+            ),
+            models.UniqueConstraint(
+                fields=["recipe", "user"],
+                condition=models.Q(user__isnull=False),
+                name="recipe_grant_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["recipe", "service_account"],
+                condition=models.Q(service_account__isnull=False),
+                name="recipe_grant_unique_service_account",
+            ),
+            models.UniqueConstraint(
+                fields=["recipe", "group"],
+                condition=models.Q(group__isnull=False),
+                name="recipe_grant_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant on {self.recipe_id}"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(c for c in CAPABILITY_NAMES if getattr(self, c))
+
+    @property
+    def perms(self) -> frozenset[Perm]:
+        return granted(self.capabilities)
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("recipe_grant", str(self.id), str(self.recipe_id))

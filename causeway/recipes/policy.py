@@ -5,15 +5,21 @@ ceiling; a recipe adds the grants on it. These answers are registered with `acce
 `may` and `explain` dispatch on the object's type. The getters return an object only to whoever may
 `need` it: NotFound where even its existence would leak (rule 9), Forbidden naming the permission where
 the actor already may see it.
+
+What giving a role or a group's membership passes on (`access.giving.gap`) is answered here too: a role
+reaches the projects in its scope, a group its recipe grants, and both are kept here.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import TypeVar
 
-from causeway.access.models import RecipeGrant
-from causeway.access.perms import RECIPE_SCOPED, Perm, granted
+from causeway.access import giving
+from causeway.access.giving import ROLE_WHY, Gap
+from causeway.access.models import Group
+from causeway.access.perms import ADMIN_ONLY, RECIPE_SCOPED, Perm, granted, perms_of
 from causeway.access.policy import (
     Actor,
     Holding,
@@ -23,10 +29,21 @@ from causeway.access.policy import (
     holding,
     in_workspace,
     require,
+    standing,
     uuid_or_none,
 )
-from causeway.recipes.models import Folder, LookupTable, Project, Recipe, grantee_filter
-from causeway.workspaces.models import Workspace
+from causeway.recipes.models import (
+    Folder,
+    LookupTable,
+    Project,
+    Recipe,
+    RecipeGrant,
+    grantee_filter,
+    project_scopes,
+    role_projects,
+    roles_covering,
+)
+from causeway.workspaces.models import Role, Workspace
 
 
 @holding.register
@@ -37,12 +54,13 @@ def project_holding(project: Project, st: Standing) -> Holding:
         return Holding(frozenset(Perm), project.environment, project.id)
     if not st.member or st.service_account:
         return Holding(frozenset(), project.environment, project.id)
-    held = st.role_perms(project.id)
+    covering = roles_covering(st, project.id)
+    held = {p for scoped in covering for p in scoped.perms}
     if Perm.PROJECT_VIEW not in held and (
         RecipeGrant.objects.filter(grantee_filter(st), recipe__project_id=project.id, read=True).exists()
     ):
         held.add(Perm.PROJECT_VIEW)
-    return Holding(st.cap(held, project.environment), project.environment, project.id)
+    return Holding(st.cap(held, project.environment), project.environment, project.id, roles=covering)
 
 
 @holding.register
@@ -75,7 +93,8 @@ def recipe_holding_with(st: Standing, recipe: Recipe, grants: Iterable[RecipeGra
         return Holding(frozenset(Perm), project.environment, project.id, role_kinds=RECIPE_SCOPED)
     if not st.member:
         return Holding(frozenset(), project.environment, project.id, role_kinds=RECIPE_SCOPED)
-    held = st.role_perms(project.id) & RECIPE_SCOPED
+    covering = roles_covering(st, project.id)
+    held = {p for scoped in covering for p in scoped.perms} & RECIPE_SCOPED
     reasons: list[tuple[Perm, Reason]] = []
     for grant in grants_on(st, recipe) if grants is None else grants:
         held |= grant.perms
@@ -85,6 +104,7 @@ def recipe_holding_with(st: Standing, recipe: Recipe, grants: Iterable[RecipeGra
         st.cap(held, project.environment),
         project.environment,
         project.id,
+        roles=covering,
         extra_reasons=tuple(reasons),
         role_kinds=RECIPE_SCOPED,
     )
@@ -151,3 +171,72 @@ def require_on_project(actor: Actor | None, workspace: Workspace, project: Proje
     """For creating content in a project: NotFound without view, Forbidden without `need`."""
     in_workspace(actor, workspace, project, need, "project")
     require(actor, need, project, what="project", view=Perm.PROJECT_VIEW)
+
+
+# Giving (rule 8): nobody gives what they do not hold, where the given role or grant counts.
+
+
+def role_gap(
+    st: Standing, perms: Iterable[Perm], *, all_projects: bool, project_ids: Iterable[uuid.UUID]
+) -> Perm | None:
+    """The first permission the giver's roles do not give in every project a role would cover, role for
+    role and before the ceiling (a role only ever reaches people, bound by the same ceilings)."""
+    if giving.gives_everything(st):
+        return None
+    if not st.member or not st.human:
+        return next(iter(sorted(perms)), None)
+    projects = frozenset(project_ids)
+    scopes = project_scopes(st) if projects else {}
+    for perm in sorted(perms):
+        if perm is Perm.WORKSPACE_VIEW:
+            continue  # every member holds it
+        holders = [] if perm in ADMIN_ONLY else [s for s in st.roles if perm in s.perms]
+        if all_projects:
+            covered = any(s.all_projects for s in holders)
+        else:
+            covered = all(
+                any(s.all_projects or pid in scopes.get(s.role.id, frozenset()) for s in holders)
+                for pid in projects
+            )
+        if not covered:
+            return perm
+    return None
+
+
+def require_may_give_permissions(
+    actor: Actor | None,
+    workspace: Workspace,
+    perms: Iterable[Perm],
+    *,
+    all_projects: bool,
+    project_ids: Iterable[uuid.UUID] = (),
+) -> None:
+    """The giver's roles give each of `perms` in every project the role being written would cover."""
+    found = role_gap(standing(actor, workspace), perms, all_projects=all_projects, project_ids=project_ids)
+    if found is not None:
+        raise giving.refuse(actor, workspace, found, ROLE_WHY)
+
+
+@giving.gap.register
+def role_giving_gap(role: Role, st: Standing, *, service_account: bool = False) -> Gap | None:
+    found = role_gap(
+        st, perms_of(role.permissions), all_projects=role.all_projects, project_ids=role_projects(role)
+    )
+    return None if found is None else Gap(found, f"the role {role.name} carries it and {ROLE_WHY}")
+
+
+@giving.gap.register
+def group_giving_gap(group: Group, st: Standing, *, service_account: bool = False) -> Gap | None:
+    """Joining gives the group's roles (never to a service account, rule 8) and its recipe grants."""
+    if not service_account:
+        for role in group.roles.all():
+            found = role_giving_gap(role, st)
+            if found is not None:
+                return found
+    for grant in RecipeGrant.objects.filter(group=group).select_related("recipe__project"):
+        given = giving.granted_perms(grant.capabilities, service_account=service_account)
+        perm = giving.recipe_gap(st, grant.recipe, given)
+        if perm is not None:
+            why = f"the group {group.name} has a grant giving it, on a recipe where you do not hold it"
+            return Gap(perm, why)
+    return None

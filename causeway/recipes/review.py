@@ -10,12 +10,11 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from causeway.access import policy
-from causeway.access.models import RecipeGrant
 from causeway.access.perms import RECIPE_SCOPED, Perm, granted
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.recipes import policy as recipes_policy
-from causeway.recipes.models import Project, Recipe
+from causeway.recipes.models import Project, Recipe, RecipeGrant, roles_covering
 from causeway.workspaces.models import Membership, ServiceAccount, Workspace
 
 FIELDS = (
@@ -46,10 +45,8 @@ class ReviewRow:
 
 def _why_roles(st: policy.Standing, project_id: uuid.UUID, held: frozenset[Perm], recipe: bool) -> list[str]:
     out = []
-    for scoped in st.roles:
-        if not scoped.covers(project_id):
-            continue
-        given = {p for p in scoped.role.perms if not recipe or p in RECIPE_SCOPED} & held
+    for scoped in roles_covering(st, project_id):
+        given = {p for p in scoped.perms if not recipe or p in RECIPE_SCOPED} & held
         if given:
             out.append(f"role {scoped.role.name} via {scoped.via}")
     return out

@@ -1,6 +1,7 @@
 """Custom roles: named sets of permissions over all projects or chosen ones. Each change needs
 `role:manage`, gives nothing the giver does not hold in every project the role covers
-(`access.giving`), runs in one transaction and records its audit event inside it.
+(`recipes.policy.require_may_give_permissions`), runs in one transaction and records its audit event
+inside it.
 
 A role's project scope names projects, so roles are managed here, beside the projects.
 """
@@ -15,15 +16,15 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.text import slugify
 
-from causeway.access import giving, policy
-from causeway.access.models import Role
-from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Perm
+from causeway.access import policy
+from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Perm, perms_of
 from causeway.access.policy import Actor, uuid_or_none
 from causeway.access.services import clean_name, hidden, require
 from causeway.audit.services import audit_record
 from causeway.db import save_or_conflict
+from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Project
-from causeway.workspaces.models import Membership, Workspace
+from causeway.workspaces.models import Membership, Role, Workspace
 
 # What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
 CATALOGUE: tuple[Perm, ...] = tuple(
@@ -104,7 +105,7 @@ def role_create(
     name = clean_name(name)
     perms = clean_role_permissions(permissions)
     projects = _scope(workspace, all_projects, project_ids)
-    giving.require_may_give_permissions(
+    recipes_policy.require_may_give_permissions(
         actor,
         workspace,
         [Perm(p) for p in perms],
@@ -168,10 +169,10 @@ def role_update(
         projects = list(locked.projects.all())
     if permissions is not None or all_projects is not None or project_ids is not None:
         # A role whose permissions or scope change is given anew to everyone holding it.
-        giving.require_may_give_permissions(
+        recipes_policy.require_may_give_permissions(
             actor,
             workspace,
-            locked.perms,
+            perms_of(locked.permissions),
             all_projects=locked.all_projects,
             project_ids=[p.id for p in projects],
         )

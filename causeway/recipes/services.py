@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from causeway.access import policy
-from causeway.access.models import RecipeGrant
 from causeway.access.perms import Environment, Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
@@ -18,7 +17,16 @@ from causeway.audit.services import audit_record
 from causeway.db import save_or_conflict
 from causeway.recipes import policy as access
 from causeway.recipes.definition import definition_clean
-from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
+from causeway.recipes.models import (
+    Bookmark,
+    Folder,
+    LookupRow,
+    LookupTable,
+    Project,
+    Recipe,
+    RecipeGrant,
+    RecipeVersion,
+)
 from causeway.vault.fields import blind_index
 from causeway.workspaces.models import Workspace
 

@@ -16,15 +16,18 @@ On whose behalf a job runs (docs/connections.md):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from causeway.accounts.models import User
+from causeway.connections import budgets as connections_budgets
 from causeway.connections import outbound
 from causeway.connections import services as connections
-from causeway.connections.models import Outcome
+from causeway.connections.models import Connection, Outcome, RateBudget
 from causeway.connections.sdk import ActionFailed
 from causeway.recipes.schema import ConnectorStep
 from causeway.runs.models import Job, TriggerType
@@ -58,7 +61,12 @@ def _rendered_input(given: Any, context: dict[str, Any], literal: frozenset[str]
 
 
 def run_connector(
-    step: ConnectorStep, context: dict[str, Any], job: Job, path: str, heartbeat: Callable[[], None]
+    step: ConnectorStep,
+    context: dict[str, Any],
+    job: Job,
+    path: str,
+    heartbeat: Callable[[], None],
+    opened: connections.Opened | None = None,
 ) -> StepResult:
     recorded: dict[str, Any] = {"connection": step.connection, "action": step.action, "input": step.input}
     person = on_behalf_of(job)
@@ -73,6 +81,7 @@ def run_connector(
             idempotency_key=f"{job.id}:{path}",
             timeout=float(step.timeout_seconds),
             render=lambda template, scope: _render_tree(template, scope, "connector"),
+            opened=opened,
         )
     except connections.ConnectionRefused as exc:
         return StepResult(input=recorded, output=None, failure=StepFailed(str(exc)))
@@ -87,10 +96,18 @@ def run_connector(
     except ValidationError as exc:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
         return StepResult(input=recorded, output=None, failure=StepFailed(detail))
+    budgets = opened.budgets.get(resolved.connection.pk) if opened is not None else None
+    if budgets is None:
+        budgets = connections_budgets.budgets_of(resolved.connection)
+        if opened is not None:
+            opened.budgets[resolved.connection.pk] = budgets
     attempt = 0
     while True:
         attempt += 1
         heartbeat()
+        over = _wait_for_budget(resolved.connection, budgets, job, heartbeat, fresh=attempt == 1)
+        if over is not None:
+            return StepResult(input=recorded, output=None, attempts=attempt, failure=StepFailed(over))
         output: Any = None
         outcome, detail = Outcome.SUCCEEDED, ""
         try:
@@ -100,6 +117,8 @@ def run_connector(
         except ActionFailed as exc:
             output = exc.output
             failure = StepFailed(str(exc), transient=exc.transient)
+            if exc.retry_after is not None:
+                connections_budgets.connection_pause(connection=resolved.connection, seconds=exc.retry_after)
         except outbound.DestinationRefused as exc:
             failure = StepFailed(str(exc))
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -122,4 +141,40 @@ def run_connector(
             return StepResult(input=recorded, output=output, attempts=attempt)
         if not failure.transient or attempt > step.retries:
             return StepResult(input=recorded, output=output, attempts=attempt, failure=failure)
-        _wait(_backoff(attempt, None), heartbeat)
+        paused = resolved.connection.paused_until
+        if paused is None or paused <= timezone.now():
+            _wait(_backoff(attempt, None), heartbeat)
+
+
+def _wait_for_budget(
+    connection: Connection,
+    budgets: list[RateBudget],
+    job: Job,
+    heartbeat: Callable[[], None],
+    *,
+    fresh: bool,
+) -> str | None:
+    """Wait until the connection's rate budgets (and any pause a provider asked for) let one request go,
+    saying on the job what it waits for; the reason it cannot go before the job's deadline, if so."""
+    if not fresh:
+        # Another worker may have been told to pause it since this step resolved it.
+        connection.paused_until = (
+            Connection.objects.filter(pk=connection.pk).values_list("paused_until", flat=True).first()
+        )
+    shown = ""
+    while (wait := connections_budgets.budget_take(connection=connection, budgets=budgets)) is not None:
+        if job.deadline_at is not None and timezone.now() + timedelta(seconds=wait.seconds) > job.deadline_at:
+            _show_waiting(job, "")
+            return f"{wait.reason}: that is past the job's time limit, so no request was sent"
+        if wait.reason != shown:
+            shown = _show_waiting(job, wait.reason)
+        _wait(min(wait.seconds, 5.0), heartbeat)
+    if shown:
+        _show_waiting(job, "")
+    return None
+
+
+def _show_waiting(job: Job, reason: str) -> str:
+    Job.objects.filter(pk=job.pk).update(waiting_for=reason[:300])
+    job.waiting_for = reason[:300]
+    return reason

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from causeway.connections.services import Opened
 from causeway.recipes.schema import (
     ConditionStep,
     ConnectorStep,
@@ -120,6 +121,8 @@ class _Run:
             "is_test": job.is_test,
         }
         self.trigger = job.trigger_payload if job.trigger_payload is not None else {}
+        # The connections' credentials this run opened: each once, however many steps use it.
+        self.opened = Opened()
 
     def context(self, outputs: dict[str, Any], loop: dict[str, Any]) -> dict[str, Any]:
         return {"trigger": self.trigger, "steps": outputs, "job": self.job_context, **loop}
@@ -256,7 +259,7 @@ class _Run:
             case HttpStep():
                 return runners.run_http(step, context, self.job, path, self.heartbeat)
             case ConnectorStep():
-                return run_connector(step, context, self.job, path, self.heartbeat)
+                return run_connector(step, context, self.job, path, self.heartbeat, self.opened)
             case MapStep():
                 return runners.run_map(step, context)
             case LookupReadStep():

@@ -92,6 +92,9 @@ class Job(models.Model):
     # A transient failure is retried with back-off; the job is not dispatched before this.
     not_before = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # What a running job is waiting for, such as a connection's rate budget; empty when it is not waiting.
+    # Phrased by Causeway (a connection's name, a limit, a time), never from the job's data.
+    waiting_for = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

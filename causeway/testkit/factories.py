@@ -36,7 +36,7 @@ def system_actor() -> Any:
 
 def system_role(key: str, workspace: Any = None) -> Any:
     """A role by its key: a seeded system role (`admin`, `analyst`, `operator`), or a workspace's own."""
-    from causeway.access.models import Role
+    from causeway.workspaces.models import Role
 
     return Role.objects.get(workspace=workspace, key=key)
 
@@ -124,7 +124,7 @@ class RoleFactory(_ServiceMade):
     """A custom role of a workspace; `projects` limits it to those projects."""
 
     class Meta:
-        model = "access.Role"
+        model = "workspaces.Role"
 
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"Custom role {n}")

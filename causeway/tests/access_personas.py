@@ -183,6 +183,7 @@ PINGER = {
 def _connections(ws: Any, people: dict[str, Any], system: Any) -> dict[str, Any]:
     """The HTTP connector enabled; the Analyst's personal connection and a company one. Their base URL
     is a loopback address the workspace does not allow, so a test of either sends nothing anywhere."""
+    from causeway.connections import oauth_profiles
     from causeway.connections import services as connections
 
     connections.connector_enable(actor=system, workspace=ws, key="http", enabled=True)
@@ -200,7 +201,17 @@ def _connections(ws: Any, people: dict[str, Any], system: Any) -> dict[str, Any]
         actor=system, workspace=ws, kind="company", name="Shared", **fields
     )
     connections.custom_connector_save(actor=system, workspace=ws, document=PINGER)
-    return {"personal_connection": personal.id, "company_connection": company.id}
+    profile = oauth_profiles.oauth_profile_create(
+        actor=system,
+        workspace=ws,
+        connector_key="oauth2",
+        display_name="Matrix IdP",
+        client_id="matrix-client",
+        client_secret="matrix-client-secret",
+        authorize_url="https://id.example.com/authorize",
+        token_url="https://id.example.com/token",
+    )
+    return {"personal_connection": personal.id, "company_connection": company.id, "oauth_profile": profile.id}
 
 
 def _failed_job(

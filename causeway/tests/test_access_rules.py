@@ -18,8 +18,7 @@ from django.test import RequestFactory
 
 from causeway.access import policy, services
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.models import Role
-from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, Perm, granted
+from causeway.access.perms import ADMIN_ONLY, CAPABILITY_NAMES, SYSTEM_ROLES, Perm, granted, perms_of
 from causeway.access.routes import operation
 from causeway.accounts.actors import SystemActor
 from causeway.api.auth import BearerToken
@@ -30,6 +29,7 @@ from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job
 from causeway.testing import https_client
 from causeway.tests.access_personas import World
+from causeway.workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -276,7 +276,7 @@ def test_a_role_naming_another_workspaces_project_names_the_id_sent_and_nothing_
 def test_rule_04_system_roles_are_as_seeded_and_fixed(world: World) -> None:
     for key, perms in SYSTEM_ROLES.items():
         role = Role.objects.get(workspace__isnull=True, key=key)
-        assert role.perms == perms and role.is_system and role.all_projects
+        assert perms_of(role.permissions) == perms and role.is_system and role.all_projects
     assert SYSTEM_ROLES["admin"] == frozenset(Perm)
     assert not SYSTEM_ROLES["analyst"] & ADMIN_ONLY
     assert Perm.RECIPE_DEBUG in SYSTEM_ROLES["analyst"]

@@ -287,6 +287,17 @@ def test_test_connection_reports_the_server_or_why_not(people: dict[str, Any], o
     assert tested.health == "failing"
     assert "no_such_database" in tested.health_message
     assert PASSWORD not in tested.health_message
+    # Each test sent the credentials: a line of each connection's usage history, for its owner.
+    tests = selectors.connection_uses(
+        actor=people["analyst"], workspace=people["workspace"], connection_id=good.id
+    )
+    assert [(u.action, u.host, u.outcome, u.on_behalf_of) for u in tests] == [
+        ("test", "127.0.0.1", "succeeded", people["analyst"])
+    ]
+    (failed,) = selectors.connection_uses(
+        actor=people["analyst"], workspace=people["workspace"], connection_id=wrong.id
+    )
+    assert failed.outcome == "failed" and "no_such_database" in failed.detail
 
 
 def test_settings_are_checked_and_nothing_is_written(people: dict[str, Any], database: Database) -> None:

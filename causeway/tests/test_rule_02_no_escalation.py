@@ -18,14 +18,16 @@ import pytest
 
 from causeway.access import giving, members, policy, services
 from causeway.access.errors import Forbidden
-from causeway.access.models import Group, GroupMember, RecipeGrant, Role
-from causeway.access.perms import CAPABILITY_NAMES, Perm
+from causeway.access.models import Group, GroupMember
+from causeway.access.perms import CAPABILITY_NAMES, Perm, perms_of
 from causeway.accounts.actors import SystemActor
 from causeway.audit.models import AuditEvent
 from causeway.recipes import grants
+from causeway.recipes import policy as recipes_policy
+from causeway.recipes.models import RecipeGrant
 from causeway.testing import field_errors, https_client
 from causeway.tests.access_personas import World
-from causeway.workspaces.models import Invitation, Membership
+from causeway.workspaces.models import Invitation, Membership, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -279,7 +281,9 @@ def test_rule_02_no_escalation_group_members(world: World) -> None:
     assert not policy.may(world.people["custom"], Perm.RECIPE_DEBUG, world.r1)
     with pytest.raises(Forbidden) as refusal:
         giving.require_may_add_to_group(world.people["custom"], world.ws, world.group)
-    assert refusal.value.perm in {str(p) for p in Role.objects.get(workspace=None, key="analyst").perms}
+    assert refusal.value.perm in {
+        str(p) for p in perms_of(Role.objects.get(workspace=None, key="analyst").permissions)
+    }
     # Without its roles, the group's debug grant is still beyond them.
     services.group_roles_set(actor=SYSTEM, group=world.group, roles=[])
     with pytest.raises(Forbidden) as refusal:
@@ -306,7 +310,7 @@ def test_rule_02_no_escalation_custom_role(world: World) -> None:
     # The rule itself, for a giver who is not an Admin: the custom member holds recipe:edit in P1 only,
     # and no recipe:debug or recipe:delete anywhere.
     custom = world.people["custom"]
-    giving.require_may_give_permissions(
+    recipes_policy.require_may_give_permissions(
         custom, world.ws, [Perm.RECIPE_EDIT], all_projects=False, project_ids=[world.p1.id]
     )
     for perms, all_projects, projects in (
@@ -316,10 +320,10 @@ def test_rule_02_no_escalation_custom_role(world: World) -> None:
         ([Perm.RECIPE_EDIT], True, []),
     ):
         with pytest.raises(Forbidden):
-            giving.require_may_give_permissions(
+            recipes_policy.require_may_give_permissions(
                 custom, world.ws, perms, all_projects=all_projects, project_ids=projects
             )
-    giving.require_may_give_permissions(
+    recipes_policy.require_may_give_permissions(
         world.people["analyst"], world.ws, [Perm.RECIPE_DEBUG, Perm.RECIPE_DELETE], all_projects=True
     )
 

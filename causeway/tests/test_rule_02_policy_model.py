@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 from causeway.access import policy
 from causeway.access.errors import NotFound
-from causeway.access.models import EnvironmentPolicy, Group, GroupMember, RecipeGrant, Role
+from causeway.access.models import EnvironmentPolicy, Group, GroupMember
 from causeway.access.perms import ADMIN_ONLY, SYSTEM_ROLES, Perm
 from causeway.accounts.models import User
 from causeway.recipes import policy as recipes_policy
-from causeway.recipes.models import Project, Recipe
+from causeway.recipes.models import Project, Recipe, RecipeGrant
 from causeway.runs.models import Job
-from causeway.workspaces.models import Membership, ServiceAccount, Workspace
+from causeway.workspaces.models import Membership, Role, ServiceAccount, Workspace
 
 ENVS = ("dev", "test", "prod")
 CAPS = ("read", "write", "execute", "debug")

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from causeway.connections import services as connections
-from causeway.connections.models import ConnectionUse
+from causeway.connections.models import Connection, ConnectionUse
 from causeway.connections.tests.servers import http_server
 from causeway.tests.connections_kit import Kit, build, recipe, run, step
+from causeway.tests.oauth_kit import OAuthKit, oauth_kit
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +81,73 @@ def test_rule_07_bad_input_for_the_action_is_named_and_sends_nothing(kit: Kit, s
     job = run(kit.owner, recipe(kit, kit.owner, [step(kit.personal, verb="x")], name="Typo"))
     assert job.status == "failed" and "input.verb" in (job.error or "")
     assert server.received == []
+
+
+# OAuth 2.0 connections: the scopes are those the provider granted at sign-in.
+
+
+@pytest.fixture
+def signed() -> Iterator[OAuthKit]:
+    with oauth_kit() as made:
+        yield made
+
+
+def test_rule_07_an_oauth_connection_refuses_an_action_whose_scope_was_not_granted(signed: OAuthKit) -> None:
+    connection = signed.sign_in(scopes=["read"])
+    exchanged = len(signed.provider.token_requests)
+    job = run(signed.owner, recipe(signed.as_kit(), signed.owner, [step(connection, "post", body={"a": 1})]))
+    assert job.status == "failed" and "needs the scope(s) write, not granted to it" in (job.error or "")
+    assert signed.provider.resource_calls == []
+    assert len(signed.provider.token_requests) == exchanged
+
+
+def test_rule_07_the_provider_granting_less_than_asked_is_what_the_connection_holds(signed: OAuthKit) -> None:
+    signed.provider.client.scope = "read"
+    connection = signed.sign_in(scopes=["read", "write"])
+    assert connection.granted_scopes == ["read"]
+    job = run(signed.owner, recipe(signed.as_kit(), signed.owner, [step(connection, "delete")]))
+    assert job.status == "failed" and "write" in (job.error or "")
+    assert signed.provider.resource_calls == []
+
+
+def test_rule_07_reducing_an_oauth_connections_scope_applies_to_the_very_next_job(signed: OAuthKit) -> None:
+    connection = signed.sign_in(scopes=["read", "write"])
+    found = recipe(signed.as_kit(), signed.owner, [step(connection, "put", body={"name": "x"})])
+    assert run(signed.owner, found).status == "succeeded"
+    assert len(signed.provider.resource_calls) == 1
+    connections.connection_update(
+        actor=signed.owner, workspace=signed.workspace, connection_id=connection.id, scopes=["read"]
+    )
+    job = run(signed.owner, found)
+    assert job.status == "failed" and "write" in (job.error or "")
+    assert len(signed.provider.resource_calls) == 1
+
+
+def test_rule_07_widening_an_oauth_connections_scope_sends_its_owner_to_the_provider(
+    signed: OAuthKit,
+) -> None:
+    client = signed.browser()
+    connection = signed.sign_in(scopes=["read"], client=client)
+    with pytest.raises(ValidationError, match="needs signing in at the provider again"):
+        connections.connection_update(
+            actor=signed.owner,
+            workspace=signed.workspace,
+            connection_id=connection.id,
+            scopes=["read", "write"],
+        )
+    page = client.post(
+        f"/w/{signed.workspace.slug}/connections/{connection.id}/scopes",
+        {"scope": ["read", "write"], "action": "get"},
+    )
+    assert page.status_code == 400 and "needs signing in at the provider again" in page.content.decode()
+    assert Connection.objects.get(pk=connection.pk).granted_scopes == ["read"]
+    # Sign in again with write ticked: the provider asks the person, and the connection then holds it.
+    started = client.post(
+        f"/w/{signed.workspace.slug}/oauth/start",
+        {"connection": str(connection.id), "scope": ["read", "write"]},
+    )
+    assert "scope=read+write" in started["Location"]
+    assert signed.come_back(client, signed.consent(started["Location"])).status_code == 302
+    assert Connection.objects.get(pk=connection.pk).granted_scopes == ["read", "write"]
+    job = run(signed.owner, recipe(signed.as_kit(), signed.owner, [step(connection, "post", body={"a": 1})]))
+    assert job.status == "succeeded", job.error

@@ -19,7 +19,6 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from causeway.access.members import workspace_invitation_create
-from causeway.access.models import Role
 from causeway.accounts.models import User
 from causeway.accounts.services import user_create
 from causeway.audit import canonical
@@ -30,7 +29,7 @@ from causeway.audit.verify import verify_chains
 from causeway.testing import STRONG_PASSWORD, make_user, make_workspace, migrate_database
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.vault import mac
-from causeway.workspaces.models import ApiToken, Invitation, invitation_email_index
+from causeway.workspaces.models import ApiToken, Invitation, Role, invitation_email_index
 from causeway.workspaces.tokens import token_create
 
 BEFORE_SEALING = [

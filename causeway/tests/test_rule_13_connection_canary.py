@@ -17,6 +17,7 @@ import pytest
 
 from causeway.audit.models import AuditEvent
 from causeway.connections import services as connections
+from causeway.connections.models import Connection
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.databases import throwaway_database
 from causeway.connections.tests.mail import mail_server
@@ -27,6 +28,7 @@ from causeway.runs.models import JobStep
 from causeway.runs.services import job_create
 from causeway.testing import RunningServer, make_user, make_workspace, poll_until
 from causeway.tests.at_rest import broker_bytes, database_bytes, found_in
+from causeway.tests.oauth_kit import CLIENT_SECRET, oauth_kit
 from causeway.tests.test_rule_13_secret_canary import WebLog, canary_forms, decoded_views, hidden_in_base64
 from causeway.vault.masking import registry
 from causeway.workspaces.tokens import token_create
@@ -363,3 +365,163 @@ def test_rule_13_database_and_mail_passwords_surface_nowhere(
             assert_clean_of(canary, f"audit event {event.action}", json.dumps(event.details, default=str))
         assert found_in(stored, canary) == [], "the password is in the database's bytes"
         assert found_in(broker, canary) == [], "the password is in the broker"
+
+
+# OAuth: access and refresh tokens (the first ones and those a refresh gives), and client secrets.
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_rule_13_oauth_tokens_and_client_secrets_surface_nowhere(
+    https_server: RunningServer, transactional_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    new_secret = f"cs2-cnry/{uuid.uuid4().hex[:12]}+s=&k"
+    machine_secret = f"cc-cnry/{uuid.uuid4().hex[:12]}+s=&k"
+    log = WebLog(https_server)
+    answers: list[httpx.Response] = []
+    with oauth_kit() as kit, httpx.Client(verify=False, timeout=20) as http:  # noqa: S501  # nosec B501
+        provider = kit.provider
+        _, admin_token = token_create(actor=kit.admin, name="canary", expires_in_days=1)
+        _, owner_token = token_create(actor=kit.owner, name="canary", expires_in_days=1)
+        as_admin, as_owner = (
+            {"Authorization": f"Bearer {admin_token}"},
+            {"Authorization": f"Bearer {owner_token}"},
+        )
+        api = f"{https_server.url}/api/v1/workspaces/{kit.workspace.id}"
+
+        def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+            answer = http.request(method, url, **kwargs)
+            answers.append(answer)
+            return answer
+
+        # The Admin replaces the profile's client secret through the API, and the provider learns it.
+        replaced = call(
+            "PATCH",
+            f"{api}/oauth-profiles/{kit.profile.id}",
+            headers=as_admin,
+            json={"client_secret": new_secret},
+        )
+        assert replaced.status_code == 200 and replaced.json()["client_secret_set"] is True
+        provider.client.client_secret = new_secret
+        refused = call(
+            "PATCH",
+            f"{api}/oauth-profiles/{kit.profile.id}",
+            headers=as_admin,
+            json={"client_secret": new_secret, "token_url": "ftp://nowhere"},
+        )
+        assert refused.status_code == 400
+        assert call("GET", f"{api}/oauth-profiles", headers=as_owner).status_code == 200
+
+        # The owner signs in (pages), the connection is read and tested through the API.
+        browser = kit.browser()
+        connection = kit.sign_in(scopes=["read"], client=browser)
+        first = dict(connection.credentials)
+        assert call("GET", f"{api}/connections/{connection.id}", headers=as_owner).status_code == 200
+        assert (
+            call("POST", f"{api}/connections/{connection.id}/test", headers=as_owner).json()["health"]
+            == "healthy"
+        )
+        # A machine's own client (client credentials): its secret set through the API, used by a test.
+        machine = call(
+            "POST",
+            f"{api}/connections",
+            headers=as_admin,
+            json={
+                "kind": "company",
+                "connector": "oauth2",
+                "name": "Machine",
+                "auth_method": "oauth2_client",
+                "settings": {"base_url": f"{kit.running.url}/api", "token_url": f"{kit.running.url}/token"},
+                "credentials": {"client_id": provider.client.client_id, "client_secret": machine_secret},
+                "scopes": ["read"],
+            },
+        )
+        assert machine.status_code == 201, machine.text
+        provider.client.client_secret = machine_secret
+        tested = call("POST", f"{api}/connections/{machine.json()['id']}/test", headers=as_admin)
+        assert tested.json()["health"] == "healthy", tested.text
+        provider.client.client_secret = new_secret
+
+        # A job whose token the provider stopped honouring: refreshed mid-step; the API echoes it back.
+        registry.clear()
+        provider.expire_all()
+        step = {"type": "connector", "connection": str(connection.id), "retries": 0}
+        recipe = recipe_create(
+            actor=kit.owner,
+            workspace=kit.workspace,
+            project=kit.project,
+            name="Echo",
+            definition={
+                "trigger": {"type": "manual"},
+                "steps": [
+                    {**step, "id": "echo", "action": "get", "input": {"path": "/echo"}},
+                    {"id": "copy", "type": "map", "fields": {"seen": "{{ steps.echo.body.you_sent }}"}},
+                    {**step, "id": "write", "action": "post", "input": {"path": "/x"}},
+                ],
+            },
+        )
+        job = job_create(actor=kit.owner, recipe=recipe, trigger_type="manual", is_test=True)
+        assert runtime.run(job.pk) == "failed"
+        second = dict(Connection.objects.get(pk=connection.pk).credentials)
+        assert provider.refreshes == 1 and second["access_token"] != first["access_token"]
+        logging.getLogger("causeway.runs.worker").warning(
+            "sent %s", {"Authorization": f"Bearer {second['access_token']}"}
+        )
+        assert call("GET", f"{api}/jobs/{job.pk}", headers=as_owner).status_code == 200
+        assert call("GET", f"{api}/connections/{connection.id}/uses", headers=as_owner).status_code == 200
+        pages = [
+            browser.get(f"/w/{kit.workspace.slug}/connections/{connection.id}"),
+            browser.get(f"/w/{kit.workspace.slug}/connections"),
+            browser.get(f"/w/{kit.workspace.slug}/oauth-profiles/{kit.profile.id}"),
+            browser.get(f"/w/{kit.workspace.slug}/oauth-profiles"),
+            kit.come_back(
+                browser, f"/w/{kit.workspace.slug}/oauth/callback?state=x&code={second['refresh_token']}"
+            ),
+        ]
+        assert [p.status_code for p in pages] == [200, 200, 200, 200, 400]
+        # Disconnecting sends the refresh token to the provider's revocation endpoint, then forgets it.
+        assert call("DELETE", f"{api}/connections/{connection.id}", headers=as_owner).status_code == 204
+        assert provider.revocations
+        marker = f"end-of-canary-{uuid.uuid4().hex}"
+        assert http.get(f"{https_server.url}/{marker}").status_code == 404
+        web_log = log.until("GET /" + marker)
+        canaries = {
+            "the first access token": first["access_token"],
+            "the first refresh token": first["refresh_token"],
+            "the refreshed access token": second["access_token"],
+            "the refreshed refresh token": second["refresh_token"],
+            "the profile's first client secret": CLIENT_SECRET,
+            "the profile's new client secret": new_secret,
+            "a client-credentials secret": machine_secret,
+        }
+
+    stored, broker = database_bytes(), broker_bytes()
+    steps = list(JobStep.objects.filter(job=job))
+    job.refresh_from_db()
+    for name, canary in canaries.items():
+        assert_clean_of(canary, f"the web process's log ({name})", web_log)
+        assert_clean_of(
+            canary, f"this process's log ({name})", "\n".join(r.getMessage() for r in caplog.records)
+        )
+        for answer in answers:
+            assert_clean_of(
+                canary,
+                f"the answer to {answer.request.method} {answer.request.url.path} ({name})",
+                answer.text,
+            )
+        for page in pages:
+            assert_clean_of(canary, f"a page ({name})", page.content.decode())
+        for row in steps:
+            assert_clean_of(
+                canary,
+                f"the history of step {row.path} ({name})",
+                json.dumps([row.input, row.output, row.error]),
+            )
+        assert_clean_of(canary, f"the job's error ({name})", job.error or "")
+        for event in AuditEvent.objects.all():
+            assert_clean_of(
+                canary, f"audit event {event.action} ({name})", json.dumps(event.details, default=str)
+            )
+        assert found_in(stored, canary) == [], f"{name} is in the database's bytes"
+        assert found_in(broker, canary) == [], f"{name} is in the broker"

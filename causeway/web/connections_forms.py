@@ -62,3 +62,21 @@ class ScopesForm(PageForm):
 
 class LinkForm(PageForm):
     link = text()
+
+
+class BudgetForm(PageForm):
+    """A rate budget: requests per period; an empty limit removes it."""
+
+    limit = text(strip=True)
+    period_seconds = text(strip=True)
+
+    @staticmethod
+    def _number(value: str) -> int | str:
+        return int(value) if value.isdigit() else value
+
+    def limit_value(self) -> int | str | None:
+        given = self.cleaned_data.get("limit", "")
+        return self._number(given) if given else None
+
+    def period_value(self) -> int | str:
+        return self._number(self.cleaned_data.get("period_seconds", "") or "60")

@@ -17,9 +17,10 @@ from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import page
 from causeway.accounts.models import User
-from causeway.connections import selectors, services
+from causeway.connections import budgets, oauth_profiles, selectors, services
 from causeway.connections.sdk import Connector
 from causeway.web.connections_forms import (
+    BudgetForm,
     ChooseForm,
     ConnectionForm,
     DocumentForm,
@@ -27,6 +28,7 @@ from causeway.web.connections_forms import (
     ScopesForm,
     ToggleForm,
 )
+from causeway.web.connections_oauth import allow_sign_in
 from causeway.web.errors import masked_page
 from causeway.workspaces.models import Workspace
 
@@ -53,9 +55,11 @@ def connectors(request: HttpRequest, workspace: Workspace) -> HttpResponse:
 
 def _catalogue(request: HttpRequest, workspace: Workspace, **extra: Any) -> HttpResponse:
     entries = selectors.catalogue(actor=_me(request), workspace=workspace)
+    budgets_by_key = selectors.connector_budgets(actor=_me(request), workspace=workspace)
     context = {
         "workspace": workspace,
         "entries": entries,
+        "rows": [(entry, budgets_by_key.get(entry.connector.key)) for entry in entries],
         "is_admin": _admin(request, workspace),
         "errors": {},
     }
@@ -75,6 +79,25 @@ def connector_toggle(request: HttpRequest, workspace: Workspace, connector_key: 
     except ValidationError as exc:
         return _catalogue(request, workspace, errors=_errors(exc))
     messages.success(request, f"{connector_key} {'enabled' if enabled else 'disabled'}.")
+    return redirect("web:connectors", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def connector_budget(request: HttpRequest, workspace: Workspace, connector_key: str) -> HttpResponse:
+    form = BudgetForm(request.POST)
+    form.is_valid()
+    try:
+        budgets.connector_budget_set(
+            actor=_me(request),
+            workspace=workspace,
+            key=connector_key,
+            limit=cast(Any, form.limit_value()),
+            period_seconds=cast(Any, form.period_value()),
+        )
+    except ValidationError as exc:
+        return _catalogue(request, workspace, errors=_errors(exc))
+    messages.success(request, f"Rate budget of {connector_key} saved.")
     return redirect("web:connectors", workspace=workspace.slug)
 
 
@@ -188,13 +211,20 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         "settings_fields": _settings_fields(connector),
         "can_personal": policy.may(_me(request), Perm.CONNECTION_CREATE, workspace),
         "is_admin": _admin(request, workspace),
+        "profiles": oauth_profiles.oauth_profiles(
+            actor=_me(request), workspace=workspace, connector_key=connector.key
+        )
+        if connector is not None and method is not None and method.kind == "oauth2_code"
+        else [],
         "errors": errors,
         "posted": {"kind": form.cleaned_data.get("kind"), "name": form.cleaned_data.get("name")}
         if errors
         else {},
         "scopes_posted": form.cleaned_data.get("scope", []) if errors else [],
     }
-    response = render(request, "web/connections/new.html", context, status=400 if errors else 200)
+    response = allow_sign_in(
+        render(request, "web/connections/new.html", context, status=400 if errors else 200), workspace
+    )
     # Should a credential have been typed into a field that is shown again, it comes back masked.
     return masked_page(response) if errors else response
 
@@ -207,8 +237,11 @@ def _detail(request: HttpRequest, workspace: Workspace, connection: str, **extra
         else []
     )
     status = 400 if extra.get("errors") else 200
-    context = {"workspace": workspace, "view": view, "uses": uses, "errors": {}, **extra}
-    return masked_page(render(request, "web/connections/detail.html", context, status=status))
+    budget = view.connection.budget if view.may_edit and hasattr(view.connection, "budget") else None
+    context = {"workspace": workspace, "view": view, "uses": uses, "errors": {}, "budget": budget, **extra}
+    return allow_sign_in(
+        masked_page(render(request, "web/connections/detail.html", context, status=status)), workspace
+    )
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -234,6 +267,25 @@ def connection_update(request: HttpRequest, workspace: Workspace, connection: st
     except ValidationError as exc:
         return _detail(request, workspace, connection, errors=_errors(exc))
     messages.success(request, "Scopes and actions saved.")
+    return redirect("web:connection", workspace=workspace.slug, connection=connection)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def connection_budget(request: HttpRequest, workspace: Workspace, connection: str) -> HttpResponse:
+    form = BudgetForm(request.POST)
+    form.is_valid()
+    try:
+        budgets.connection_budget_set(
+            actor=_me(request),
+            workspace=workspace,
+            connection_id=connection,
+            limit=cast(Any, form.limit_value()),
+            period_seconds=cast(Any, form.period_value()),
+        )
+    except ValidationError as exc:
+        return _detail(request, workspace, connection, errors=_errors(exc))
+    messages.success(request, "Rate budget saved.")
     return redirect("web:connection", workspace=workspace.slug, connection=connection)
 
 

@@ -1,4 +1,4 @@
-"""Workspaces, the members in them and the invitations that bring people in.
+"""Workspaces, the roles and members in them and the invitations that bring people in.
 
 An invitation's email is sealed (rule 10) under its workspace's keyset (the platform's for a platform
 invitation); `email_index`, a keyed blind index of the normalised address, is what the one pending
@@ -73,11 +73,48 @@ class Workspace(models.Model):
         return ("workspace", str(self.id), self.name)
 
 
+class Role(models.Model):
+    """A named set of permissions a member holds (through the membership) or a group carries, over all
+    projects or chosen ones. What the permission names mean is the policy's (`access.perms`); which
+    projects a role scoped to chosen ones covers is recorded beside the projects
+    (`recipes.RoleProject`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="roles"
+    )
+    key = models.SlugField(max_length=60)
+    name = models.CharField(max_length=100)
+    is_system = models.BooleanField(default=False)
+    permissions = models.JSONField(default=list)
+    all_projects = models.BooleanField(default=True)
+
+    class Meta:
+        # The table it was created with, when roles were kept with the policy.
+        db_table = "access_role"
+        ordering = ["is_system", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(workspace__isnull=True),
+                name="role_unique_system_key",
+            ),
+            models.UniqueConstraint(fields=["workspace", "key"], name="role_unique_workspace_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("role", str(self.id), self.name)
+
+
 class Membership(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.ForeignKey("access.Role", on_delete=models.PROTECT, related_name="memberships")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -104,7 +141,7 @@ class Invitation(models.Model):
     # Kept in step with `email` by save().
     email_index = models.CharField(max_length=INDEX_LENGTH, db_index=True, editable=False)
     user_type = models.CharField(max_length=10, default="standard")
-    role = models.ForeignKey("access.Role", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     digest = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
@@ -18,7 +17,7 @@ from causeway.access.members import InvitationUnusable, InvitationWrongAccount
 from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User, UserType
 from causeway.audit.models import AuditEvent
-from causeway.workspaces.models import Invitation, Membership, Workspace
+from causeway.workspaces.models import Invitation, Membership, Role, Workspace
 from causeway.workspaces.tests.helpers import PASSWORD as STRONG_PASSWORD
 from causeway.workspaces.tests.helpers import (
     AuditWatch,
@@ -30,9 +29,6 @@ from causeway.workspaces.tests.helpers import (
     tenant,
     token_of,
 )
-
-# Roles belong to `access`, a layer above; tests here name the model as the services do.
-Role = apps.get_model("access", "Role")
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from causeway.access import policy
-from causeway.access.models import Role
-from causeway.access.perms import SYSTEM_ROLES, Perm
+from causeway.access.perms import SYSTEM_ROLES, Perm, perms_of
 from causeway.testing import make_user, make_workspace, migrate_database
+from causeway.workspaces.models import Role
 
 BEFORE_JOB_HISTORY = [("access", "0005_reseed_system_roles")]
 
@@ -26,7 +26,7 @@ def test_rule_04_analysts_and_operators_of_an_earlier_installation_get_job_histo
 
     migrate_database()
     for key, perms in SYSTEM_ROLES.items():
-        assert Role.objects.get(workspace=None, key=key).perms == perms
+        assert perms_of(Role.objects.get(workspace=None, key=key).permissions) == perms
     analyst = make_user("analyst@example.com")
     operator = make_user("operator@example.com")
     acme = make_workspace("Acme", members={analyst: "analyst", operator: "operator"})

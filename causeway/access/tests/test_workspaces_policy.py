@@ -10,12 +10,11 @@ import pytest
 from causeway.access import members as services
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.models import Role
 from causeway.access.perms import Perm
 from causeway.accounts.actors import SYSTEM
 from causeway.audit.services import ANONYMOUS
 from causeway.testkit.personas import cast
-from causeway.workspaces.models import Membership
+from causeway.workspaces.models import Membership, Role
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]

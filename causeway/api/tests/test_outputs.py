@@ -14,6 +14,7 @@ import pytest
 from causeway.access import services as access_services
 from causeway.api.api import api
 from causeway.connections import services as connections
+from causeway.connections.oauth_profiles import oauth_profile_create
 from causeway.recipes import services as recipes
 from causeway.recipes.secrets import secret_write
 from causeway.runs.tests.factories import make_job, make_step
@@ -80,8 +81,19 @@ def test_rule_13_no_api_answer_carries_a_canary_secret() -> None:
         settings={"base_url": "https://api.example.com"},
         credentials={"token": CANARY},
     )
+    profile = oauth_profile_create(
+        actor=admin,
+        workspace=acme,
+        connector_key="oauth2",
+        display_name="IdP",
+        client_id="cid",
+        client_secret=CANARY,
+        authorize_url="https://id.example.com/authorize",
+        token_url="https://id.example.com/token",
+    )
     ids = {
         "connection_id": mine.id,
+        "profile_id": profile.id,
         "connector_key": "http",
         "workspace_id": acme.id,
         "recipe_id": recipe.id,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from causeway.access.models import RecipeGrant
 from causeway.recipes import grants
+from causeway.recipes.models import RecipeGrant
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import (
     make_job,

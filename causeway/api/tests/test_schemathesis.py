@@ -70,6 +70,10 @@ RULES_BEYOND_THE_SCHEMA = {
     "PATCH /api/v1/workspaces/{workspace_id}/connections/{connection_id}": "scopes",
     # A declarative connector's document, checked against its own schema (each error named by its path).
     "POST /api/v1/workspaces/{workspace_id}/custom-connectors": "document",
+    # An OAuth profile names a connector by key that signs in with OAuth 2.0, scopes it offers, and
+    # endpoints that are http(s) URLs with a host.
+    "POST /api/v1/workspaces/{workspace_id}/oauth-profiles": "connector",
+    "PATCH /api/v1/workspaces/{workspace_id}/oauth-profiles/{profile_id}": "default_scopes",
     # Only a company connection is linked (the world's connection id names a personal one).
     "PUT /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
     "DELETE /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",

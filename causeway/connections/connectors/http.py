@@ -25,6 +25,7 @@ from causeway.connections.sdk import (
     Call,
     Connector,
     Scope,
+    retry_after_seconds,
 )
 
 TRANSIENT = frozenset({408, 425, 429}) | frozenset(range(500, 600))
@@ -115,6 +116,9 @@ def _answer(response: httpx.Response) -> Answer:
             f"{response.url.host} answered HTTP {response.status_code}",
             transient=response.status_code in TRANSIENT,
             output=answer.model_dump(mode="json"),
+            retry_after=retry_after_seconds(response.headers.get("retry-after"))
+            if response.status_code in (429, 503)
+            else None,
         )
     return answer
 

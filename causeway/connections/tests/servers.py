@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # When it arrived (seconds since the epoch).
+    at: float = 0.0
 
 
 @dataclass
@@ -50,6 +53,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 path=self.path,
                 headers={k: v for k, v in self.headers.items()},
                 body=self.rfile.read(length) if length else b"",
+                at=time.time(),
             )
             with recorder.lock:
                 recorder.received.append(got)

@@ -10,9 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.models import RecipeGrant
 from causeway.recipes import selectors, services
-from causeway.recipes.models import Bookmark, Folder, LookupRow, Project, Recipe
+from causeway.recipes.models import Bookmark, Folder, LookupRow, Project, Recipe, RecipeGrant
 from causeway.recipes.secrets import secret_write, secrets_visible
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
 from causeway.testing import make_user

@@ -57,8 +57,7 @@ def make_step(job: Job, path: str, position: int, **fields: Any) -> JobStep:
 def without_job_history(workspace: Any, user: Any) -> Any:
     """Give a member a custom role: their system role without `recipe:debug`, so that, as rule 8 says of
     anyone without debug, they see only the jobs they ran themselves."""
-    from causeway.access.models import Role
-    from causeway.workspaces.models import Membership
+    from causeway.workspaces.models import Membership, Role
 
     membership = Membership.objects.select_related("role").get(workspace=workspace, user=user)
     system = membership.role

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.models import RecipeGrant
 from causeway.accounts.actors import SystemActor
+from causeway.recipes.models import RecipeGrant
 from causeway.recipes.services import recipe_save
 from causeway.runs import history, schedule
 from causeway.runs.tests.factories import MANUAL, make_job, make_recipe, schedule_definition

@@ -8,9 +8,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from causeway.access.errors import Forbidden, NotFound
-from causeway.access.models import RecipeGrant
 from causeway.accounts.actors import SYSTEM, TRIGGER
 from causeway.audit.models import AuditEvent
+from causeway.recipes.models import RecipeGrant
 from causeway.recipes.services import project_create, recipe_save
 from causeway.runs.models import Job
 from causeway.runs.services import job_create, job_rerun, workspace_retention_set
@@ -31,7 +31,7 @@ def events(workspace: Any, action: str) -> list[AuditEvent]:
 
 
 def member(place: Any, email: str, role: str) -> Any:
-    from causeway.access.models import Role
+    from causeway.workspaces.models import Role
 
     user = make_user(email)
     Membership.objects.create(

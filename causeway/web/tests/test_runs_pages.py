@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from causeway.access.models import RecipeGrant, Role
+from causeway.recipes.models import RecipeGrant
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import (
     make_job,
@@ -21,7 +21,7 @@ from causeway.runs.tests.factories import (
 from causeway.runs.triggers import recipe_start
 from causeway.testing import field_errors, https_client, make_user
 from causeway.testkit.personas import cast
-from causeway.workspaces.models import Membership
+from causeway.workspaces.models import Membership, Role
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]

@@ -24,7 +24,7 @@ from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.policy import Actor
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
-from causeway.connections import registry, selectors, services
+from causeway.connections import budgets, registry, selectors, services
 from causeway.workspaces.models import Workspace
 
 
@@ -118,6 +118,18 @@ class Command(BaseCommand):
         change.add_argument("connection", metavar="ID")
         change.add_argument("--scopes", metavar="A,B")
         change.add_argument("--actions", metavar="A,B")
+        budget = actions.add_parser(
+            "budget",
+            help="set or remove a rate budget: a connector's in the workspace, or a company connection's",
+        )
+        budget.add_argument("--workspace", required=True, metavar="SLUG")
+        whose = budget.add_mutually_exclusive_group(required=True)
+        whose.add_argument("--connector", metavar="KEY")
+        whose.add_argument("--connection", metavar="ID")
+        amount = budget.add_mutually_exclusive_group(required=True)
+        amount.add_argument("--limit", type=int, metavar="N", help="requests per period")
+        amount.add_argument("--remove", action="store_true")
+        budget.add_argument("--per", type=int, default=60, metavar="SECONDS", help="the period (default 60)")
         for name, text in (
             ("test", "test a company connection with its credentials"),
             ("revoke", "revoke a connection: its credentials are destroyed"),
@@ -198,6 +210,27 @@ class Command(BaseCommand):
                 f"{changed.name}: scopes {','.join(changed.granted_scopes) or '-'}, "
                 f"actions {','.join(changed.enabled_actions) or '-'}."
             )
+        elif action == "budget":
+            limit = None if options["remove"] else options["limit"]
+            if options["connector"]:
+                set_budget = budgets.connector_budget_set(
+                    actor=actor,
+                    workspace=workspace,
+                    key=options["connector"],
+                    limit=limit,
+                    period_seconds=options["per"],
+                )
+                whose = options["connector"]
+            else:
+                set_budget = budgets.connection_budget_set(
+                    actor=actor,
+                    workspace=workspace,
+                    connection_id=options["connection"],
+                    limit=limit,
+                    period_seconds=options["per"],
+                )
+                whose = f"connection {options['connection']}"
+            out(f"{whose}: {'at most ' + set_budget.describe() if set_budget else 'no rate budget'}.")
         elif action == "test":
             tested = services.connection_test(
                 actor=actor, workspace=workspace, connection_id=options["connection"]

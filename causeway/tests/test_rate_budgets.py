@@ -1,0 +1,244 @@
+"""Outbound rate budgets: per connection and per connector in a workspace, counted in periods shared by every
+worker process (the database, or Redis at scale), honouring a provider's 429 and Retry-After; a job waiting
+for budget says why. The two-worker test runs real `causeway worker` processes against a real local server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+
+from causeway.access.errors import Forbidden, NotFound
+from causeway.audit.models import AuditEvent
+from causeway.audit.refusals import counts_forget_all
+from causeway.connections import budgets
+from causeway.connections.models import Connection, RateBudget
+from causeway.connections.tests.servers import Answer, Received, http_server
+from causeway.runs.models import Job
+from causeway.runs.services import job_create
+from causeway.testing import poll_until, process_env, start_worker
+from causeway.tests.connections_kit import Kit, build, recipe, run, step
+from causeway.workspaces.tokens import token_create
+
+# A moment in the middle of a 60-second period, so a test's takes all fall in one period.
+T0 = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts() -> Iterator[None]:
+    # Redis keeps counts across a test's rolled-back transaction.
+    counts_forget_all()
+    yield
+    counts_forget_all()
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    with http_server() as running:
+        yield running
+
+
+@pytest.fixture
+def kit(server: Any) -> Kit:
+    return build(server.url)
+
+
+@pytest.mark.django_db
+def test_a_budget_lets_its_limit_through_each_period_then_says_how_long_to_wait(kit: Kit) -> None:
+    assert kit.personal is not None and kit.company is not None
+    budgets.connection_budget_set(
+        actor=kit.owner, workspace=kit.workspace, connection_id=kit.personal.id, limit=3, period_seconds=60
+    )
+    applying = budgets.budgets_of(kit.personal)
+    assert [budgets.budget_take(connection=kit.personal, budgets=applying, now=T0) for _ in range(3)] == [
+        None
+    ] * 3
+    wait = budgets.budget_take(connection=kit.personal, budgets=applying, now=T0)
+    assert wait is not None and wait.seconds == 30
+    assert (
+        wait.reason
+        == 'waiting for the rate budget of connection "Olive\'s API" (3 requests per 60 s) until 12:01:00 UTC'
+    )
+    assert (
+        budgets.budget_take(connection=kit.personal, budgets=applying, now=T0 + timedelta(seconds=30)) is None
+    )
+
+
+@pytest.mark.django_db
+def test_a_connector_budget_is_shared_by_all_its_connections(kit: Kit) -> None:
+    assert kit.personal is not None and kit.company is not None
+    budgets.connector_budget_set(
+        actor=kit.admin, workspace=kit.workspace, key="http", limit=2, period_seconds=60
+    )
+    first, second = kit.personal, kit.company
+    assert budgets.budget_take(connection=first, budgets=budgets.budgets_of(first), now=T0) is None
+    assert budgets.budget_take(connection=second, budgets=budgets.budgets_of(second), now=T0) is None
+    wait = budgets.budget_take(connection=first, budgets=budgets.budgets_of(first), now=T0)
+    assert wait is not None and "the workspace's rate budget for http (2 requests per 60 s)" in wait.reason
+
+
+@pytest.mark.django_db
+def test_who_may_set_budgets_and_bad_input_changes_nothing(kit: Kit) -> None:
+    assert kit.personal is not None
+    with pytest.raises(Forbidden):
+        budgets.connector_budget_set(
+            actor=kit.analyst, workspace=kit.workspace, key="http", limit=5, period_seconds=1
+        )
+    # Someone else's personal connection does not exist for them (rule 9), an Admin's included.
+    with pytest.raises(NotFound):
+        budgets.connection_budget_set(
+            actor=kit.analyst,
+            workspace=kit.workspace,
+            connection_id=kit.personal.id,
+            limit=5,
+            period_seconds=1,
+        )
+    with pytest.raises(ValidationError) as refused:
+        budgets.connector_budget_set(
+            actor=kit.admin, workspace=kit.workspace, key="http", limit=0, period_seconds=0
+        )
+    assert set(refused.value.message_dict) == {"limit", "period_seconds"}
+    with pytest.raises(ValidationError, match="there is no connector 'nope'"):
+        budgets.connector_budget_set(
+            actor=kit.admin, workspace=kit.workspace, key="nope", limit=1, period_seconds=1
+        )
+    assert not RateBudget.objects.exists()
+    budgets.connector_budget_set(
+        actor=kit.admin, workspace=kit.workspace, key="http", limit=5, period_seconds=10
+    )
+    budgets.connector_budget_set(actor=kit.admin, workspace=kit.workspace, key="http", limit=None)
+    assert not RateBudget.objects.exists()
+    changes = AuditEvent.objects.filter(action="connector.budget_changed").order_by("seq")
+    assert [e.details for e in changes] == [{"limit": 5, "period_seconds": 10}, {"removed": True}]
+
+
+@pytest.mark.django_db
+def test_the_command_line_sets_a_connector_budget(kit: Kit) -> None:
+    import io
+
+    out = io.StringIO()
+    call_command(
+        "connections",
+        "budget",
+        "--workspace",
+        kit.workspace.slug,
+        "--connector",
+        "http",
+        "--limit",
+        "20",
+        "--per",
+        "10",
+        stdout=out,
+    )
+    assert out.getvalue().strip() == "http: at most 20 requests per 10 s."
+    assert RateBudget.objects.get().limit == 20
+
+
+@pytest.mark.django_db
+def test_a_429_with_retry_after_pauses_the_connection_then_the_step_goes_on() -> None:
+    calls: list[float] = []
+
+    def limited(got: Received) -> Answer:
+        calls.append(got.at)
+        if len(calls) == 1:
+            return Answer(status=429, body={"error": "slow down"}, headers={"Retry-After": "2"})
+        return Answer(body={"ok": True})
+
+    with http_server(limited) as provider:
+        kit = build(provider.url)
+        assert kit.personal is not None
+        found = recipe(kit, kit.owner, [{**step(kit.personal), "retries": 1}])
+        job = run(kit.owner, found)
+    assert job.status == "succeeded", job.error
+    assert len(calls) == 2 and calls[1] - calls[0] >= 1.9
+    paused = Connection.objects.get(pk=kit.personal.pk).paused_until
+    assert paused is not None
+    assert job.waiting_for == ""
+
+
+@pytest.mark.django_db
+def test_a_wait_past_the_jobs_time_limit_fails_the_step_and_sends_nothing(server: Any) -> None:
+    kit = build(server.url)
+    assert kit.personal is not None
+    budgets.connection_budget_set(
+        actor=kit.owner,
+        workspace=kit.workspace,
+        connection_id=kit.personal.id,
+        limit=1,
+        period_seconds=86_400,
+    )
+    found = recipe(kit, kit.owner, [{**step(kit.personal), "id": "one"}, {**step(kit.personal), "id": "two"}])
+    job = run(kit.owner, found)
+    assert job.status == "failed"
+    assert "past the job's time limit, so no request was sent" in (job.error or "")
+    assert len(server.received) == 1
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_two_worker_processes_share_one_budget_and_a_waiting_job_says_why(
+    tmp_path: Path, client: Any
+) -> None:
+    limit, period, jobs = 2, 3, 6
+    with http_server() as provider:
+        kit = build(provider.url)
+        assert kit.personal is not None
+        budgets.connection_budget_set(
+            actor=kit.owner,
+            workspace=kit.workspace,
+            connection_id=kit.personal.id,
+            limit=limit,
+            period_seconds=period,
+        )
+        env = process_env(
+            CAUSEWAY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
+            CAUSEWAY_AUDIT_CHECKPOINT_FILE=str(tmp_path / "audit-checkpoints.jsonl"),
+            CAUSEWAY_WORKER_CONCURRENCY="1",
+        )
+        started = [start_worker(env, tmp_path) for _ in range(2)]
+        try:
+            found = recipe(kit, kit.owner, [step(kit.personal)])
+            made = [
+                job_create(actor=kit.owner, recipe=found, trigger_type="manual", is_test=True)
+                for _ in range(jobs)
+            ]
+            _, token = token_create(actor=kit.owner, name="budget", expires_in_days=1)
+            seen: set[str] = set()
+
+            def all_done() -> bool:
+                for job in made:
+                    answer = client.get(
+                        f"/api/v1/workspaces/{kit.workspace.id}/jobs/{job.pk}",
+                        HTTP_AUTHORIZATION=f"Bearer {token}",
+                    )
+                    if answer.status_code == 200 and answer.json()["waiting_for"]:
+                        seen.add(answer.json()["waiting_for"])
+                return (
+                    Job.objects.filter(
+                        pk__in=[j.pk for j in made], status__in=["succeeded", "failed"]
+                    ).count()
+                    == jobs
+                )
+
+            poll_until(all_done, seconds=120, what="every job to finish")
+            pids = {Job.objects.get(pk=j.pk).lease_owner.split(":")[1] for j in made}
+        finally:
+            for process in started:
+                process.stop()
+        arrivals = sorted(r.at for r in provider.received)
+    statuses = set(Job.objects.filter(pk__in=[j.pk for j in made]).values_list("status", flat=True))
+    assert statuses == {"succeeded"}
+    assert len(arrivals) == jobs
+    assert len(pids) == 2, "both worker processes ran jobs"
+    # Six requests at two per three-second period need three periods: the last comes a whole period after
+    # the first period ended.
+    assert arrivals[-1] - arrivals[0] >= period
+    assert any(
+        reason.startswith('waiting for the rate budget of connection "Olive\'s API" (2 requests per 3 s)')
+        for reason in seen
+    ), seen
