@@ -2,9 +2,9 @@
 
 100,000 recipes in 1,000 projects (80% DEV, 10% TEST, 10% PROD), 50 groups each holding recipe grants
 and some a scoped role. The viewer's own role covers 20 projects; it is in 5 of the groups and holds
-some direct grants. The filtered figure includes everything `access.content.recipes_visible` does for
-one request (reading the viewer's standing, then the filtered query); the unfiltered one is the plain
-query. Each figure is the median of several runs after a warm-up.
+some direct grants. The filtered figure includes everything `Recipe.objects.visible_to` does for one
+request (reading the viewer's standing and its roles' project scopes, then the filtered query); the
+unfiltered one is the plain query. Each figure is the median of several runs after a warm-up.
 
 SQLite always; PostgreSQL too when CAUSEWAY_BENCH_DATABASE_URL names a database (it is emptied and
 rebuilt), e.g. postgresql://postgres@127.0.0.1:5432/causeway_access_bench.
@@ -145,23 +145,24 @@ def measure(database_url: str | None) -> None:
     _setup(database_url)
     from django.db import connection
 
-    from causeway.access import content
-    from causeway.recipes.models import Recipe
+    from causeway.access import policy
+    from causeway.access.perms import Perm
+    from causeway.recipes.models import Recipe, project_scopes
 
     started = time.perf_counter()
     ws, viewer = _populate()
     built = time.perf_counter() - started
 
     def filtered() -> list[object]:
-        return list(content.recipes_visible(viewer, ws).order_by("name")[:PAGE])
+        return list(Recipe.objects.visible_to(viewer, Perm.RECIPE_VIEW, ws).order_by("name")[:PAGE])
 
     def plain() -> list[object]:
         return list(Recipe.objects.filter(workspace=ws).order_by("name")[:PAGE])
 
-    visible = content.recipes_visible(viewer, ws).count()
+    visible = Recipe.objects.visible_to(viewer, Perm.RECIPE_VIEW, ws).count()
     assert len(filtered()) == PAGE
     with_filter, without = _median_ms(filtered), _median_ms(plain)
-    reading = _median_ms(lambda: content.standing(viewer, ws))
+    reading = _median_ms(lambda: project_scopes(policy.standing(viewer, ws)))
     ratio = with_filter / without
     verdict = "met" if ratio < GOAL_RATIO and with_filter < GOAL_MS else "NOT met"
     print(

@@ -123,8 +123,6 @@ def per_job(token: str, secret: str, jobs: int = 20) -> dict[str, dict[str, floa
     """The mean counts per job over `jobs` jobs: the web side and the worker side of a job handed to the
     broker, each alone; then a job run where it started (the web process's own job threads: the call
     accepted, and the job run and finished), as the embedded default runs it."""
-    from django.conf import settings
-
     from causeway.runs import local, tasks
 
     web, worker, here = Counts(), Counts(), Counts()
@@ -136,9 +134,8 @@ def per_job(token: str, secret: str, jobs: int = 20) -> dict[str, dict[str, floa
             tasks.run_job.apply(args=[str(receipt.job.id)])
         _add(worker, counted)
         _succeeded(receipt.job.id)
-    jobs_in_web = settings.JOBS_IN_WEB
-    settings.JOBS_IN_WEB = True
-    local.enable()
+    was = local.enabled()
+    local.enable(True)
     try:
         for n in range(jobs):
             with counting() as counted:
@@ -152,8 +149,7 @@ def per_job(token: str, secret: str, jobs: int = 20) -> dict[str, dict[str, floa
             _add(here, counted)
             _succeeded(receipt.job.id)
     finally:
-        settings.JOBS_IN_WEB = jobs_in_web
-        local.enable()
+        local.enable(was)
     return {
         "web": {key: value / jobs for key, value in asdict(web).items()},
         "worker": {key: value / jobs for key, value in asdict(worker).items()},

@@ -46,8 +46,9 @@ class Connection(models.Model):
     credentials = SealedJSONField(workspace_field="workspace", null=True)
     granted_scopes = models.JSONField(default=list)
     # The workspace's OAuth client this connection signed in through, in place of the connector's own.
+    # A profile in use is not removed on its own (RESTRICT); removing the whole workspace takes both.
     oauth_profile = models.ForeignKey(
-        "connections.OAuthProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "connections.OAuthProfile", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
     )
     enabled_actions = models.JSONField(default=list)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

@@ -468,7 +468,9 @@ def _usable_call(
     try:
         return _call(connection, connector, workspace, **extra)
     except ActionFailed as exc:
-        raise refused(connection, str(exc)) from None
+        refusal = refused(connection, str(exc))
+        refusal.transient = exc.transient
+        raise refusal from None
 
 
 def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -> Connection:
@@ -519,7 +521,12 @@ def connection_test(*, actor: Actor, workspace: Workspace, connection_id: Any) -
 
 
 class ConnectionRefused(Exception):
-    """The step may not use the connection; the message says why and is safe to show."""
+    """The step may not use the connection; the message says why and is safe to show. `transient`: it
+    may be usable on a later try (an OAuth token endpoint that could not be reached, or answered 5xx)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)

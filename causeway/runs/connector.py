@@ -70,21 +70,30 @@ def run_connector(
 ) -> StepResult:
     recorded: dict[str, Any] = {"connection": step.connection, "action": step.action, "input": step.input}
     person = on_behalf_of(job)
-    try:
-        resolved = connections.connection_for_step(
-            workspace=job.workspace,
-            connection_ref=step.connection,
-            action_key=step.action,
-            on_behalf_of=person,
-            job_id=job.id,
-            step_path=path,
-            idempotency_key=f"{job.id}:{path}",
-            timeout=float(step.timeout_seconds),
-            render=lambda template, scope: _render_tree(template, scope, "connector"),
-            opened=opened,
-        )
-    except connections.ConnectionRefused as exc:
-        return StepResult(input=recorded, output=None, failure=StepFailed(str(exc)))
+    tries = 0
+    while True:
+        tries += 1
+        heartbeat()
+        try:
+            resolved = connections.connection_for_step(
+                workspace=job.workspace,
+                connection_ref=step.connection,
+                action_key=step.action,
+                on_behalf_of=person,
+                job_id=job.id,
+                step_path=path,
+                idempotency_key=f"{job.id}:{path}",
+                timeout=float(step.timeout_seconds),
+                render=lambda template, scope: _render_tree(template, scope, "connector"),
+                opened=opened,
+            )
+            break
+        except connections.ConnectionRefused as exc:
+            # An OAuth token endpoint that could not be reached is tried again, like a provider's 5xx.
+            if not exc.transient or tries > step.retries:
+                refused = StepFailed(str(exc), transient=exc.transient)
+                return StepResult(input=recorded, output=None, attempts=tries, failure=refused)
+            _wait(_backoff(tries, None), heartbeat)
     recorded["connection"] = resolved.describe()
     try:
         given = _rendered_input(step.input, context, resolved.action.literal)

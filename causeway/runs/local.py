@@ -141,10 +141,15 @@ _enabled = False
 _runner_lock = threading.Lock()
 
 
-def enable() -> None:
-    """Run in this process the jobs it starts (the web server's workers call this once loaded)."""
+def enable(on: bool | None = None) -> None:
+    """Run in this process the jobs it starts (the web server's workers call this once loaded), as
+    CAUSEWAY_JOBS_IN_WEB says, or as `on` says."""
     global _enabled
-    _enabled = bool(settings.JOBS_IN_WEB)
+    _enabled = bool(settings.JOBS_IN_WEB if on is None else on)
+
+
+def enabled() -> bool:
+    return _enabled
 
 
 def runner() -> Runner:

@@ -88,20 +88,27 @@ def job_create(
     version: RecipeVersion | None = None,
     rerun_of: Job | None = None,
     waited: bool = False,
+    fresh: bool = False,
 ) -> Job:
     """A queued job of the recipe, dispatched once the caller's transaction commits (`waited`: run in
     this process, whose caller waits for the job's answer).
 
     A user needs `recipe:test` for a test run (the current draft) and `recipe:run` otherwise (the
     started version, or the current one if the recipe was never started); a service account needs an
-    execute grant. `actor=TRIGGER` is a trigger (schedule, webhook, poll) firing for a started recipe.
+    execute grant. `actor=TRIGGER` is a trigger (schedule, webhook, poll) firing for a started recipe;
+    it is read again here, with its project and active version, unless the trigger's caller has just
+    read it so (`fresh`: a webhook call found it by its endpoint a moment before).
     """
     workspace = recipe.workspace
     if trigger_type not in TriggerType.values:
         raise ValidationError({"trigger_type": f"must be one of {', '.join(TriggerType.values)}"})
     if _triggered(actor):
         try:
-            found = Recipe.objects.select_related("project", "active_version").get(pk=recipe.pk)
+            found = (
+                recipe
+                if fresh
+                else Recipe.objects.select_related("project", "active_version").get(pk=recipe.pk)
+            )
         except Recipe.DoesNotExist:
             raise NotFound("recipe") from None
         if not found.active or found.active_version_id is None:

@@ -341,6 +341,8 @@ def _deliver(
                 trigger_type=TriggerType.WEBHOOK.value,
                 payload=payload,
                 waited=waited,
+                # Read with its project and active version by `_endpoint_for`, for this call.
+                fresh=True,
             )
             WebhookDelivery.objects.create(
                 endpoint=endpoint,

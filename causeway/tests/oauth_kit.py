@@ -20,9 +20,9 @@ from causeway.connections.models import Connection, OAuthProfile
 from causeway.connections.oauth import redirect_uri
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.oauth_provider import CLIENT_ID, RunningProvider, oauth_provider
-from causeway.testing import https_client
 from causeway.testkit.factories import ProjectFactory, UserFactory
 from causeway.testkit.personas import cast, member
+from causeway.testkit.support import https_client
 from causeway.tests.connections_kit import Kit
 
 # Different in every run, so that finding it anywhere means it leaked in this run.

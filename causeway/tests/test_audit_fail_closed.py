@@ -19,7 +19,7 @@ from causeway.accounts.services import password_change
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import AuditWriteError, audit_record
 from causeway.audit.tests.tamper import sql
-from causeway.testing import STRONG_PASSWORD, RunningServer, https_client, make_user, make_workspace
+from causeway.testkit.support import STRONG_PASSWORD, RunningServer, https_client, make_user, make_workspace
 from causeway.vault import mac, rootkey
 from causeway.workspaces.models import ApiToken
 from causeway.workspaces.tokens import token_create

@@ -30,7 +30,14 @@ from causeway.recipes.services import (
 from causeway.runs.models import FINISHED, Job, SecretUse, WebhookEndpoint
 from causeway.runs.triggers import recipe_start
 from causeway.runs.webhooks import sign, webhook_secret_rotate
-from causeway.testing import TEST_HOME, make_user, make_workspace, poll_until, process_env, start_worker
+from causeway.testkit.support import (
+    TEST_HOME,
+    make_user,
+    make_workspace,
+    poll_until,
+    process_env,
+    start_worker,
+)
 from causeway.tests.at_rest import broker_bytes, database_bytes, found_in, stored_forms
 from causeway.workspaces.tokens import token_create
 

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.http import QueryDict
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from causeway.testing import https_client
+from causeway.testkit.support import https_client
 from causeway.tests.access_personas import World, build_world
 from causeway.tests.test_permission_matrix import PARAMS
 

@@ -116,3 +116,26 @@ def test_disconnecting_destroys_the_tokens_when_the_provider_cannot_be_reached(k
     assert not Connection.objects.filter(pk=connection.pk).exists()
     event = AuditEvent.objects.filter(action="connection.revoked").latest("seq")
     assert "not reached" in event.details["revoked_at_provider"]
+
+
+def test_a_token_endpoint_down_for_a_moment_is_tried_again_and_marks_nothing(kit: OAuthKit) -> None:
+    kit.provider.expires_in = 30  # the next use refreshes first
+    connection = kit.sign_in(scopes=["read"])
+    answers = iter([(502, "Bad gateway")])
+    kit.provider.token_answer = lambda form: next(answers, None)
+    found = recipe(kit.as_kit(), kit.owner, [{**step(connection, "get", path="/orders"), "retries": 1}])
+    job = run(kit.owner, found)
+    assert job.status == "succeeded", job.error
+    assert kit.provider.refreshes == 1
+    assert Connection.objects.get(pk=connection.pk).health == Health.HEALTHY
+    # Down for longer than the step's retries: the step fails with the reason, the connection is not marked.
+    kit.provider.token_answer = lambda form: (503, "Unavailable")
+    kit.provider.expire_all()
+    stored = Connection.objects.get(pk=connection.pk)
+    stored.credentials = {**stored.credentials, "expires_at": "1"}  # expired, as far as Causeway knows
+    stored.save(update_fields=["credentials"])
+    job = run(
+        kit.owner, recipe(kit.as_kit(), kit.owner, [{**step(connection, "get"), "retries": 1}], name="Down")
+    )
+    assert job.status == "failed" and "HTTP 503" in (job.error or "")
+    assert Connection.objects.get(pk=connection.pk).health == Health.HEALTHY

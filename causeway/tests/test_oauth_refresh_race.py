@@ -19,7 +19,7 @@ import pytest
 from causeway.connections.models import Connection
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
-from causeway.testing import CausewayProcess, poll_until, process_env, start_worker
+from causeway.testkit.support import CausewayProcess, poll_until, process_env, start_worker
 from causeway.tests.connections_kit import recipe, step
 from causeway.tests.oauth_kit import OAuthKit, oauth_kit
 

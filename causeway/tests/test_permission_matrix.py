@@ -37,7 +37,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from causeway.testing import https_client
+from causeway.testkit.support import https_client
 from causeway.tests.access_personas import ACTORS, MANUAL, PINGER, World, build_world
 from causeway.tests.test_default_deny import walk
 

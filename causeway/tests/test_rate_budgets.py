@@ -21,7 +21,7 @@ from causeway.connections.models import Connection, RateBudget
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testing import poll_until, process_env, start_worker
+from causeway.testkit.support import poll_until, process_env, start_worker
 from causeway.tests.connections_kit import Kit, build, recipe, run, step
 from causeway.workspaces.tokens import token_create
 

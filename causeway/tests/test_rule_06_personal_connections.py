@@ -22,6 +22,7 @@ from causeway.recipes.services import recipe_save
 from causeway.runs.history import PRIVATE, job_view
 from causeway.runs.services import job_rerun
 from causeway.tests.connections_kit import COMPANY_PASSWORD, TOKEN, Kit, build, recipe, run, step, triggered
+from causeway.tests.oauth_kit import oauth_kit
 from causeway.workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +260,23 @@ def test_rule_06_the_command_line_neither_tests_nor_reads_it(kit: Kit, server: A
             stdout=io.StringIO(),
         )
     assert server.received == []
+
+
+def test_rule_06_nobody_but_its_owner_signs_a_personal_oauth_connection_in_again_or_uses_its_tokens() -> None:
+    with oauth_kit() as signed:
+        connection = signed.sign_in(scopes=["read"])
+        exchanged = len(signed.provider.token_requests)
+        path = f"/w/{signed.workspace.slug}/oauth/start"
+        # The Admin sees that it exists but may not sign it in again (and so swap in their own account).
+        assert signed.browser(signed.admin).post(path, {"connection": str(connection.id)}).status_code == 403
+        # Another member, and an Admin of another workspace, are told nothing about it.
+        assert (
+            signed.browser(signed.analyst).post(path, {"connection": str(connection.id)}).status_code == 404
+        )
+        outsider = signed.browser(signed.outsider)
+        assert outsider.post(path, {"connection": str(connection.id)}).status_code == 404
+        # A job run by the Admin that names it is refused before any request; the provider sees nothing.
+        job = run(signed.admin, recipe(signed.as_kit(), signed.admin, [step(connection, "get")]))
+        assert job.status == "failed" and "someone else's personal connection" in (job.error or "")
+        assert signed.provider.resource_calls == []
+        assert len(signed.provider.token_requests) == exchanged

@@ -28,7 +28,7 @@ from django.db import connection
 
 from causeway.audit.models import AuditEvent
 from causeway.recipes.secrets import secret_use_for_destination
-from causeway.testing import (
+from causeway.testkit.support import (
     STRONG_PASSWORD,
     TEST_HOME,
     RunningServer,

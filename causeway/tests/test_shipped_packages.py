@@ -39,7 +39,10 @@ def test_the_wheel_ships_no_test_kit_and_no_tests(monkeypatch: pytest.MonkeyPatc
         "causeway/testkit/factories.py",
         "causeway/tests/test_layering.py",
         "causeway/access/tests/test_giving.py",
+        "causeway/testkit/support.py",
+        "causeway/testkit/hashers.py",
     }  # the control: the tree has them
     assert not {p for p in shipped if _is_test_file(p)}
+    assert not {p for p in shipped if Path(p).name == "conftest.py" or Path(p).stem.startswith("testing")}
     assert modules == {p for p in every if not _is_test_file(p)}
     assert any(p.startswith("causeway/web/templates/") for p in data)

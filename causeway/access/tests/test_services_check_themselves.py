@@ -11,7 +11,7 @@ import pytest
 from causeway.access import members
 from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
-from causeway.testing import make_user, make_workspace
+from causeway.testkit.support import make_user, make_workspace
 from causeway.workspaces.models import ApiToken, Invitation, Membership, ServiceAccount, Workspace
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
 

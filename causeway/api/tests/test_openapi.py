@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from causeway.testing import https_client, make_user, make_workspace
+from causeway.testkit.support import https_client, make_user, make_workspace
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]

@@ -12,7 +12,7 @@ from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.recipes.schema import STEPS, TRIGGERS
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
-from causeway.testing import https_client
+from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from causeway.audit.models import AuditEvent
-from causeway.testing import https_client
 from causeway.testkit.personas import cast
+from causeway.testkit.support import https_client
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
 

@@ -10,8 +10,8 @@ import pytest
 
 from causeway.access import members as services
 from causeway.accounts.models import UserType
-from causeway.testing import https_client
 from causeway.testkit.personas import cast
+from causeway.testkit.support import https_client
 from causeway.workspaces.models import Invitation, Membership, Workspace, invitation_email_index
 from causeway.workspaces.selectors import invitation_digest
 from causeway.workspaces.tests.helpers import (

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from causeway.testing import ROOT
+from causeway.testkit.support import ROOT
 
 
 def own_environment(home: Path, **extra: str) -> dict[str, str]:

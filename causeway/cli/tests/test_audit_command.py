@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from causeway.audit.models import AuditChainHead, AuditEvent
 from causeway.audit.services import audit_checkpoint
 from causeway.audit.tests.tamper import make_chain, sql, swap, switch_off_triggers
-from causeway.testing import ROOT, make_workspace, process_env
+from causeway.testkit.support import ROOT, make_workspace, process_env
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import make_job, make_recipe, make_step
-from causeway.testing import ROOT, make_user, make_workspace, process_env
 from causeway.testkit.personas import cast
+from causeway.testkit.support import ROOT, make_user, make_workspace, process_env
 
 
 def run(*args: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from causeway.audit.models import ActorType, AuditEvent
 from causeway.cli.tests.processes import causeway, run
-from causeway.testing import make_user, make_workspace, process_env
+from causeway.testkit.support import make_user, make_workspace, process_env
 from causeway.workspaces.models import Workspace
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]

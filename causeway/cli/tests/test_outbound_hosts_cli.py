@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from causeway.testing import make_workspace
+from causeway.testkit.support import make_workspace
 from causeway.workspaces.tests.helpers import AuditWatch, on_workspace
 
 pytestmark = pytest.mark.django_db

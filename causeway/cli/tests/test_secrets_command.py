@@ -12,8 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from causeway.audit.models import ActorType, AuditEvent
-from causeway.testing import ROOT, process_env
 from causeway.testkit.personas import cast
+from causeway.testkit.support import ROOT, process_env
 from causeway.vault.models import Secret
 
 VALUE = "xoxb-cli-canary-4242"

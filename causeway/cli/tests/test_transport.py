@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from causeway.testing import STRONG_PASSWORD, TEST_HOME, make_user
+from causeway.testkit.support import STRONG_PASSWORD, TEST_HOME, make_user
 from causeway.vault.tls import create_self_signed_certificate
 
 pytestmark = pytest.mark.server

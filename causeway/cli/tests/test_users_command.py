@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from causeway.accounts import services
 from causeway.accounts.models import User, UserSession
 from causeway.audit.models import AuditEvent
-from causeway.testing import ROOT, STRONG_PASSWORD, https_client, make_user, process_env
+from causeway.testkit.support import ROOT, STRONG_PASSWORD, https_client, make_user, process_env
 from causeway.workspaces import tokens
 
 NEW_PASSWORD = "another-Lantern-orbit-4"

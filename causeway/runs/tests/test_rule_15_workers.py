@@ -24,7 +24,7 @@ from causeway.runs import runtime
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import LocalService, definition, http_step, recipe, setting
-from causeway.testing import CausewayProcess, poll_until, process_env, start_beat, start_worker
+from causeway.testkit.support import CausewayProcess, poll_until, process_env, start_beat, start_worker
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -267,7 +267,7 @@ def test_rule_15_web_process_killed_mid_job_it_started_the_worker_resumes_it_onc
     from causeway.runs import webhooks
     from causeway.runs.models import WebhookEndpoint
     from causeway.runs.triggers import recipe_start
-    from causeway.testing import _start_web
+    from causeway.testkit.support import _start_web
 
     processes.beat()
     processes.worker()

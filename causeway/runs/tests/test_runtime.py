@@ -193,3 +193,42 @@ def test_rule_15_a_queued_job_no_claim_would_take_is_failed_not_sent_forever(set
     runtime.reap()
     failed = row(job)
     assert (failed.status, failed.error) == ("failed", "the worker stopped during this job 2 times")
+
+
+def test_rule_15_a_job_run_where_it_starts_is_inserted_leased_and_if_given_away_before_it_ran_runs_nothing(
+    service: LocalService,
+) -> None:
+    import os
+    import time
+
+    from causeway.runs import local
+
+    place = setting()
+    made = recipe(place, definition(http_step("s1", service.url("/effect"))))
+    was = local.enabled()
+    local.enable(True)
+    try:
+        first = job_create(actor=place.admin, recipe=made, trigger_type="manual")
+        second = job_create(actor=place.admin, recipe=made, trigger_type="manual")
+    finally:
+        local.enable(was)
+    inserted = row(first)
+    # Written already running, leased to this process: no claim of its own, and none by anyone else.
+    assert (inserted.status, inserted.attempts) == ("running", 1)
+    assert f":{os.getpid()}:" in inserted.lease_owner
+    assert inserted.started_at is not None and inserted.deadline_at is not None
+    assert runtime.claim(first.pk) is None
+
+    held = runtime.Claim(job=first, owner=inserted.lease_owner)
+    assert runtime.run(first.pk, claimed=held) == "succeeded"
+    assert (row(first).status, row(first).attempts) == ("succeeded", 1)
+    assert service.seen.effects == {f"{first.pk}:s1": 1}
+
+    # The second waited in the queue past its lease; the reaper gave it away before it started.
+    owner = row(second).lease_owner
+    expire(second)
+    assert runtime.reap()["requeued"] == 1
+    waited = runtime.Claim(job=second, owner=owner, taken=time.monotonic() - 3600)
+    assert runtime.run(second.pk, claimed=waited) == "lost"
+    assert (row(second).status, row(second).attempts) == ("queued", 1)
+    assert f"{second.pk}:s1" not in service.seen.effects

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from causeway.testing import STRONG_PASSWORD, https_client, make_user, make_workspace
+from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.workspaces.middleware import LAST_SEEN
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from causeway.testing import field_errors, https_client
 from causeway.testkit.personas import cast
+from causeway.testkit.support import field_errors, https_client
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, on_workspace, sign_in  # noqa: F401
 

@@ -8,7 +8,7 @@ import pytest
 
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import make_job, make_recipe, make_step, without_job_history
-from causeway.testing import STRONG_PASSWORD, make_user, make_workspace
+from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 
 

@@ -19,8 +19,8 @@ from causeway.runs.tests.factories import (
     without_job_history,
 )
 from causeway.runs.triggers import recipe_start
-from causeway.testing import field_errors, https_client, make_user
 from causeway.testkit.personas import cast
+from causeway.testkit.support import field_errors, https_client, make_user
 from causeway.workspaces.models import Membership, Role
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from causeway.access import members as services
 from causeway.accounts.models import User, UserType, email_index
-from causeway.testing import (
+from causeway.testkit.personas import cast
+from causeway.testkit.support import (
     STRONG_PASSWORD,
     TEST_HOME,
     RunningServer,
@@ -22,7 +23,6 @@ from causeway.testing import (
     https_client,
     make_user,
 )
-from causeway.testkit.personas import cast
 from causeway.workspaces.models import Invitation, Membership, invitation_email_index
 from causeway.workspaces.tests.helpers import (
     AuditWatch,

@@ -1,4 +1,4 @@
-"""Argon2 at its lowest cost, for test runs only (see causeway.testing)."""
+"""Argon2 at its lowest cost, for test runs only (see causeway.testkit.support)."""
 
 from __future__ import annotations
 

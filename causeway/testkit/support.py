@@ -22,7 +22,7 @@ import pytest
 
 from causeway.testkit import STRONG_PASSWORD  # noqa: F401  (the tests import it from here)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 RUN_HOME = Path(os.environ.setdefault("CAUSEWAY_HOME", str(ROOT / "var" / "test")))
 TEST_HOME = RUN_HOME / WORKER if WORKER else RUN_HOME
@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # Argon2 at its cheapest cost: each hash carries its parameters, so real server processes
     # (default cost) verify these passwords as they would any other.
-    settings.PASSWORD_HASHERS = ["causeway.testing_hashers.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["causeway.testkit.hashers.CheapArgon2PasswordHasher"]
     # kombu's SQLAlchemy transport (the embedded broker) still asks SQLAlchemy 2.1 for a deprecated
     # loader strategy when a test process hands a job to it; the warning is theirs, not ours.
     config.addinivalue_line(

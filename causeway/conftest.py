@@ -1,1 +1,0 @@
-from causeway.testing import client  # noqa: F401

@@ -1,0 +1,1 @@
+from causeway.testkit.support import client  # noqa: F401
