@@ -72,7 +72,7 @@ def oauth_start(request: HttpRequest, workspace: Workspace) -> HttpResponse:
             name=data.get("name", ""),
             settings=form.settings(),
             scopes=data.get("scope", []),
-            enabled_actions=data.get("action", []) if "action" in request.POST else None,
+            enabled_actions=form.posted("action", None),
             profile_id=data.get("profile") or None,
             connection_id=again,
         )
@@ -104,6 +104,8 @@ class ProfileForm(PageForm):
     token_url = text(strip=True)
     revoke_url = text(strip=True)
     default_scopes = ListField()
+    # Posted by a page that showed the scope boxes: unticked boxes are not posted at all.
+    scopes_shown = text()
     logo = text(strip=True)
 
 
@@ -192,7 +194,7 @@ def profile(request: HttpRequest, workspace: Workspace, profile: str) -> HttpRes
             token_url=form.posted("token_url", None),
             revoke_url=form.posted("revoke_url", None),
             # Unticked boxes are not posted: the form says it showed them.
-            default_scopes=data.get("default_scopes", []) if "scopes_shown" in request.POST else None,
+            default_scopes=data.get("default_scopes", []) if data.get("scopes_shown") else None,
             logo=form.posted("logo", None),
         )
     except ValidationError as exc:
