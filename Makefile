@@ -22,7 +22,7 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The tests run in several processes side by side (pytest-xdist), each with its own data directory,
-# database and broker keys (see causeway/testing.py). One per core: the Causeway processes the tests
+# database and broker keys (see causeway/testkit/support.py). One per core: the Causeway processes the tests
 # wait on work too, so more test processes than cores measured slower. TEST_PROCESSES=0 runs every
 # test in one process.
 TEST_PROCESSES ?= 2
