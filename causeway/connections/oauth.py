@@ -209,7 +209,7 @@ def oauth_finish(
         raise ValidationError({"profile": str(exc)}) from None
     session_client = oauth_client.authlib_client(workspace, client, redirect_uri=redirect_uri(workspace))
     try:
-        answer = oauth_client._token_request(
+        answer = oauth_client.token_request(
             lambda: session_client.fetch_token(
                 client.token_url,
                 grant_type="authorization_code",

@@ -13,7 +13,7 @@ every job that needs it fails with that reason until its owner signs in again.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -151,7 +151,7 @@ def remember(name: str, credentials: Mapping[str, str]) -> None:
             register_value(f"connection.{name}.{key}", value)
 
 
-def _token_request(send: Any) -> dict[str, Any]:
+def token_request(send: Callable[[], Any]) -> dict[str, Any]:
     """Run one Authlib token request; its answer as a dict, or TokenAnswerRefused saying what went wrong."""
     try:
         answer = send()
@@ -246,7 +246,7 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
             revoke_url="",
         )
         session = authlib_client(workspace, client, scope=" ".join(connection.granted_scopes) or None)
-        answer = _token_request(
+        answer = token_request(
             lambda: session.fetch_token(client.token_url, grant_type="client_credentials")
         )
         fresh = tokens_from(answer)
@@ -259,7 +259,7 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
         )
     client = client_for(workspace, connector, connection.oauth_profile)
     session = authlib_client(workspace, client)
-    answer = _token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh))
+    answer = token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh))
     return tokens_from(answer, previous_refresh=refresh)
 
 
