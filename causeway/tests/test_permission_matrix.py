@@ -519,7 +519,7 @@ ROWS: list[Page | Api] = [
         body={}, params=(("recipe_id", "r2"),)),
     # A test run is not execute: allowed in DEV to whoever may test the recipe.
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
-                                                              "401  201  201  201  201  403  404  404  404",
+                                                              "401  201  201  201  201  403  403  404  404",
         body={"test": True}),
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/jobs",
                                                               "401  403  403  403  404  404  404  404  404",

@@ -211,7 +211,7 @@ def test_export_downloads_the_definition_and_import_makes_a_recipe_or_a_version(
 def test_projects_folders_and_recipes_through_the_pages(people: dict[str, Any]) -> None:
     client = as_user(people["analyst"])
     response = client.post("/w/acme/projects", {"name": "Billing", "environment": "dev"})
-    project = Project.objects.get(name="Billing")
+    project = Project.objects.get(name="Billing", environment="dev")
     assert response["Location"] == f"/w/acme/projects/{project.id}"
     assert client.post("/w/acme/projects", {"name": "Billing", "environment": "dev"}).status_code == 400
     client.post(f"/w/acme/projects/{project.id}/folders", {"name": "Invoices"})
