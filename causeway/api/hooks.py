@@ -78,13 +78,14 @@ class WebhookSecretIn(StrictIn):
     secret: str = Field(
         min_length=connector_hooks.MIN_SECRET,
         max_length=connector_hooks.MAX_SECRET,
+        pattern=r"^[\x21-\x7e]+$",
         description="the signing secret the provider issued; never shown again",
     )
 
 
 @router.put(
     "/workspaces/{workspace_id}/recipes/{recipe_id}/webhook/secret",
-    response=answers({200: WebhookOut}),
+    response=answers({200: WebhookOut}, conflict=True),
     summary="Set the signing secret of a connector's webhook trigger to the one its provider issued; "
     "the answer never includes it",
 )

@@ -35,6 +35,7 @@ from causeway.audit import refusals
 from causeway.audit.services import audit_record
 from causeway.connections import services as connections
 from causeway.connections.sdk import Accept, Delivery, Refuse, Reply
+from causeway.db import CONFLICT
 from causeway.recipes import policy as access
 from causeway.recipes.definition import trigger_load
 from causeway.recipes.schema import ConnectorTrigger
@@ -291,8 +292,14 @@ def webhook_secret_set(*, actor: Actor, recipe: Any, secret: Any) -> None:
     issued (an editor of the recipe; audited, never shown again). The old one stops working at once."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     if not receives_webhooks(recipe):
+        # The request is well formed; the recipe's trigger is what refuses it (409 on the API).
         raise ValidationError(
-            {"secret": "only a connector's webhook trigger takes its provider's secret; rotate for a new one"}
+            {
+                "secret": ValidationError(
+                    "only a connector's webhook trigger takes its provider's secret; rotate for a new one",
+                    code=CONFLICT,
+                )
+            }
         )
     if not isinstance(secret, str) or not MIN_SECRET <= len(secret) <= MAX_SECRET:
         raise ValidationError({"secret": f"{MIN_SECRET} to {MAX_SECRET} characters"})
