@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, router, transaction
+from django.db import connections as db_connections
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
@@ -437,7 +438,9 @@ def _call(
             opened.credentials[key] = credentials
     _remember_secrets(connection, method, credentials)
     if method.kind in OAUTH_KINDS:
-        credentials = oauth_client.fresh_credentials(workspace, connector, connection)
+        # What was opened above, of this row as it is now (a refresh changes `updated_at`, so the job's
+        # next step opens the new tokens), is not opened again.
+        credentials = oauth_client.fresh_credentials(workspace, connector, connection, opened=credentials)
 
         def refresh(refused: str) -> dict[str, str]:
             return oauth_client.fresh_credentials(workspace, connector, connection, refused=refused)
@@ -571,6 +574,90 @@ def _refuse(
     return ConnectionRefused(reason)
 
 
+def _usable_query(
+    workspace_id: uuid.UUID, pk: uuid.UUID, person: uuid.UUID, *, deferred: bool
+) -> QuerySet[Connection]:
+    """One query that answers every question about the connection itself (its row, its connector's
+    enablement, the person's membership and link), so a step pays for one round trip."""
+    rows = Connection.objects.filter(workspace_id=workspace_id, pk=pk).order_by()
+    if deferred:
+        rows = rows.defer("credentials")
+    return rows.annotate(
+        connector_on=Exists(
+            ConnectorEnablement.objects.filter(
+                workspace_id=workspace_id, connector_key=OuterRef("connector_key")
+            )
+        ),
+        person_member=Exists(Membership.objects.filter(workspace_id=workspace_id, user_id=person)),
+        person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
+    )
+
+
+# Stand-ins for the three values of `_usable_query`, by which its compiled parameters are found again.
+_STAND_INS = {
+    "workspace": uuid.UUID(int=0xC0FFEE01),
+    "pk": uuid.UUID(int=0xC0FFEE02),
+    "person": uuid.UUID(int=0xC0FFEE03),
+}
+# (database vendor, alias, deferred) -> the SQL, and for each parameter the value it stands for (or a
+# constant) and how the database takes a UUID (as given, as hex or as text).
+_PREPARED: dict[tuple[str, str, bool], tuple[str, list[tuple[str, Any]]]] = {}
+
+
+def _prepared(alias: str, deferred: bool) -> tuple[str, list[tuple[str, Any]]]:
+    """`_usable_query` compiled once per process and database. Django builds the same query anew for
+    every step, and building it costs several times what the database takes to answer it; the checks it
+    makes are unchanged, only their compilation is kept."""
+    key = (db_connections[alias].vendor, alias, deferred)
+    found = _PREPARED.get(key)
+    if found is not None:
+        return found
+    template = _usable_query(
+        _STAND_INS["workspace"], _STAND_INS["pk"], _STAND_INS["person"], deferred=deferred
+    )
+    sql, params = template.query.get_compiler(alias).as_sql()
+    roles: list[tuple[str, Any]] = []
+    for param in params:
+        role = ("", param)
+        for name, stand_in in _STAND_INS.items():
+            for form, shown in (("uuid", stand_in), ("hex", stand_in.hex), ("text", str(stand_in))):
+                if param == shown:
+                    role = (f"{name}:{form}", param)
+        roles.append(role)
+    _PREPARED[key] = (sql, roles)
+    return sql, roles
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the permission query answers besides the connection's row."""
+
+    connector_on: bool
+    person_member: bool
+    person_linked: bool
+
+
+def _usable_row(
+    workspace_id: uuid.UUID, pk: uuid.UUID, person: uuid.UUID, *, deferred: bool
+) -> tuple[Connection, _Facts] | None:
+    alias = router.db_for_read(Connection)
+    sql, roles = _prepared(alias, deferred)
+    values = {"workspace": workspace_id, "pk": pk, "person": person}
+    params: list[Any] = []
+    for role, constant in roles:
+        if not role:
+            params.append(constant)
+            continue
+        name, form = role.split(":")
+        value = values[name]
+        params.append(value if form == "uuid" else value.hex if form == "hex" else str(value))
+    row = next(iter(Connection.objects.using(alias).raw(sql, params)), None)
+    if row is None:
+        return None
+    facts = _Facts(*(bool(getattr(row, name)) for name in ("connector_on", "person_member", "person_linked")))
+    return row, facts
+
+
 def _usable(
     *,
     workspace: Workspace,
@@ -585,44 +672,29 @@ def _usable(
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
         pk = uuid.UUID(int=0)
-    # One query answers every question about the connection itself, so a step pays for one round trip.
     person = on_behalf_of.pk if on_behalf_of is not None else uuid.UUID(int=0)
-    rows = Connection.objects.filter(workspace=workspace, pk=pk)
-    if opened is not None:
-        # Opened once per job (`_call`), not read again with every step.
-        rows = rows.defer("credentials")
-    connection = (
-        rows.annotate(
-            connector_on=Exists(
-                ConnectorEnablement.objects.filter(
-                    workspace=workspace, connector_key=OuterRef("connector_key")
-                )
-            ),
-            person_member=Exists(Membership.objects.filter(workspace=workspace, user_id=person)),
-            person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
-        ).first()
-        if pk.int
-        else None
-    )
-    if connection is None:
+    # Opened once per job (`_call`), not read again with every step.
+    found = _usable_row(workspace.pk, pk, person, deferred=opened is not None) if pk.int else None
+    if found is None:
         raise refused(None, f"there is no connection {str(connection_ref)[:40]!r} in this workspace")
+    connection, facts = found
     label = f"connection {connection.name!r}"
     try:
         connector = registry.get_for(workspace.id, connection.connector_key)
     except registry.UnknownConnector:
         raise refused(connection, f"{label}: its connector is not installed") from None
-    if not connection.connector_on:
+    if not facts.connector_on:
         raise refused(connection, f"{label}: {connector.name} is disabled in this workspace")
     if on_behalf_of is None:
         raise refused(connection, f"{label}: this job runs on behalf of no one, so it uses no connection")
-    if not connection.person_member or not on_behalf_of.is_active:
+    if not facts.person_member or not on_behalf_of.is_active:
         raise refused(connection, f"{label}: the job runs for someone who is not a member here")
     if connection.kind == Kind.PERSONAL and connection.owner_id != on_behalf_of.pk:
         raise refused(
             connection,
             f"{label} is someone else's personal connection; only jobs run on its owner's behalf use it",
         )
-    if connection.kind == Kind.COMPANY and not connection.person_linked:
+    if connection.kind == Kind.COMPANY and not facts.person_linked:
         raise refused(
             connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
         )
