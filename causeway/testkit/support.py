@@ -64,12 +64,15 @@ def pytest_configure(config: pytest.Config) -> None:
         old_log.unlink()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Modules with a test that starts real processes or a browser run first, each kept whole.
 
     They are the longest tests. Sent out first, they spread over the test processes and overlap with the
     many short tests; left where they fall, one of them can start last and keep one process busy alone
-    while the others have finished. A module stays together, so its module-scoped set-up is built once.
+    while the others have finished. pytest-django sorts after this, keeping this order within each of its
+    kinds (tests in a rolled-back transaction, then tests that commit, then tests without a database), so
+    no test that expects the migrated data runs after a test that emptied the database.
     """
     slow = {
         item.nodeid.split("::", 1)[0]
@@ -77,6 +80,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("server") or item.get_closest_marker("browser")
     }
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
+    yield
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
