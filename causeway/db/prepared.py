@@ -43,7 +43,9 @@ def _stand_in(kind: Kind) -> Any:
     if kind is str:
         return f"\x00prepared:{secrets.token_hex(16)}"
     if kind is int:
-        return 2**52 + secrets.randbelow(2**51)
+        # Within every integer column's range (a small integer's too): a value out of a column's range
+        # is one Django answers without asking the database.
+        return 1000 + secrets.randbelow(30000)
     if kind is uuid.UUID:
         return uuid.uuid4()
     if kind is datetime:
@@ -75,6 +77,18 @@ _FORMS: dict[Any, tuple[Callable[[Any, BaseDatabaseWrapper], Any], ...]] = {
     uuid.UUID: (_as_given, _as_hex, _as_text),
     datetime: (_as_given, _as_datetime),
 }
+
+
+@dataclass(frozen=True)
+class _Retyped:
+    """A form whose result the backend wraps in a type of its own (psycopg's `Int4` for an integer
+    column), written with that type as the ORM wrote the stand-in."""
+
+    wrap: type
+    form: Callable[[Any, BaseDatabaseWrapper], Any]
+
+    def __call__(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
+        return self.wrap(self.form(value, connection))
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,8 @@ class _Statement:
         # Compiled twice, with two sets of stand-ins: whatever differs between the two and is not a
         # placeholder's own parameter is a value the description computed from one (`n + 1`), which
         # the compiled SQL would keep as the stand-in's; refused rather than run wrong.
-        first, second = self.stand_ins(), self.stand_ins()
+        first = self.stand_ins()
+        second = self.stand_ins(avoid=first)
         sql, params, compiler = self._sql(connection, first)
         again_sql, again_params, _ = self._sql(connection, second)
         slots = self._locate(tuple(params), first, connection)
@@ -175,11 +190,23 @@ class _Statement:
             for position, _, form in found:
                 if position not in seen:
                     seen.add(position)
+                    wrap = type(params[position])
+                    if wrap is not type(form(stand_in, connection)):
+                        form = _Retyped(wrap, form)
                     slots.append((position, name, form))
         return tuple(slots)
 
-    def stand_ins(self) -> dict[str, Any]:
-        return {name: _stand_in(kind) for name, kind in self.kinds.items()}
+    def stand_ins(self, avoid: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A stand-in for each placeholder, no two alike (nor like any of `avoid`)."""
+        taken = set((avoid or {}).values())
+        found: dict[str, Any] = {}
+        for name, kind in self.kinds.items():
+            value = _stand_in(kind)
+            while value in taken:
+                value = _stand_in(kind)
+            taken.add(value)
+            found[name] = value
+        return found
 
     def check(self, values: dict[str, Any]) -> None:
         if values.keys() != self.kinds.keys():
@@ -188,7 +215,7 @@ class _Statement:
 
 def _same(param: Any, candidate: Any) -> bool:
     try:
-        return type(param) is type(candidate) and bool(param == candidate)
+        return isinstance(param, type(candidate)) and bool(param == candidate)
     except Exception:
         return False
 
