@@ -344,8 +344,68 @@ def finish_held(
     return _finish(claimed.job, held, status=status, error=error, history=history)
 
 
+class _Keeper:
+    """One thread per process renewing the leases of every job running in it while their steps block.
+
+    A job registers its heartbeat when its run starts and leaves when it ends; a job that ends within
+    a renewal interval (most) costs the keeper nothing, and no job starts a thread of its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, Heartbeat] = {}
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="causeway-leases", daemon=True)
+        self._thread.start()
+
+    def add(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self._held[id(beat)] = beat
+        self._wake.set()
+
+    def remove(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self._held.pop(id(beat), None)
+
+    def _beats(self) -> list[Heartbeat]:
+        with self._lock:
+            return [beat for beat in self._held.values() if not beat.lost.is_set()]
+
+    def _run(self) -> None:
+        while True:
+            renewed = False
+            for beat in self._beats():
+                if beat.due() <= 0:
+                    beat.renew_logged()
+                    renewed = True
+            if renewed:
+                # Renewals are seconds apart: the connection is not kept between them, so a database
+                # being dropped or restarted finds no idle session of this thread.
+                connection.close()
+            # Cleared before the beats are read: one added after this is either read now or wakes it.
+            self._wake.clear()
+            waits = [beat.due() for beat in self._beats()]
+            self._wake.wait(min(waits) if waits else None)
+
+
+_keeper: _Keeper | None = None
+_keeper_pid = 0
+_keeper_lock = threading.Lock()
+
+
+def _leases() -> _Keeper:
+    global _keeper, _keeper_pid
+    with _keeper_lock:
+        # A forked child (a pool process) never uses its parent's thread.
+        if _keeper is None or _keeper_pid != os.getpid():
+            _keeper = _Keeper()
+            _keeper_pid = os.getpid()
+        return _keeper
+
+
 class Heartbeat:
-    """The engine's `heartbeat()` callback, and a daemon thread renewing the lease while a step blocks.
+    """The engine's `heartbeat()` callback, with the lease renewed by this process's keeper thread while
+    a step blocks.
 
     Both stop at the first renewal that fails: the lease is someone else's. The callback then raises
     LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk.
@@ -355,18 +415,15 @@ class Heartbeat:
         self.claimed = claimed
         self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
         self.lost = threading.Event()
-        self._stop = threading.Event()
         self._last = claimed.taken
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claimed.job.pk}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        _leases().add(self)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 35)
+        _leases().remove(self)
 
-    def _next(self) -> float:
+    def due(self) -> float:
         """Seconds until the next renewal is due (at once for a lease taken long before its run)."""
         return max(0.0, self.interval - (time.monotonic() - self._last))
 
@@ -376,16 +433,14 @@ class Heartbeat:
         else:
             self._last = time.monotonic()
 
-    def _run(self) -> None:
+    def renew_logged(self) -> None:
         try:
-            while not self._stop.wait(self._next()) and not self.lost.is_set():
-                try:
-                    self._renew()
-                except DatabaseError as exc:
-                    # The lease may yet run out; the reaper then decides, and the next renewal says so.
-                    logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
-        finally:
-            connection.close()
+            self._renew()
+        except DatabaseError as exc:
+            # The lease may yet run out; the reaper then decides, and the next renewal says so. Tried
+            # again in a second, not at once.
+            logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
+            self._last = time.monotonic() - self.interval + 1.0
 
     def __call__(self) -> None:
         if self.lost.is_set():
