@@ -740,7 +740,78 @@ def connection_for_trigger(
     return ResolvedTrigger(connection=connection, connector=connector, trigger=trigger, call=call)
 
 
-def trigger_input(resolved: ResolvedTrigger, given: Any) -> BaseModel:
+def trigger_kind(*, workspace: Workspace, connection_ref: Any, trigger_key: str) -> str | None:
+    """Whether a recipe's connector trigger polls or receives webhooks ("poll", "webhook"), read from its
+    connection's connector without opening anything; None when the connection or trigger is unknown."""
+    try:
+        pk = uuid.UUID(str(connection_ref))
+    except ValueError:
+        return None
+    key = (
+        Connection.objects.filter(workspace=workspace, pk=pk).values_list("connector_key", flat=True).first()
+    )
+    if key is None:
+        return None
+    try:
+        found = registry.get_for(workspace.id, key).trigger(trigger_key)
+    except registry.UnknownConnector:
+        return None
+    return found.kind if found is not None else None
+
+
+@dataclass(frozen=True)
+class ResolvedHook:
+    """A connection ready to check one call to a recipe's connector webhook: nothing here calls out."""
+
+    connection: Connection
+    connector: Connector
+    trigger: Trigger
+    settings: BaseModel
+    credentials: Mapping[str, str]
+
+
+def connection_for_webhook(
+    *, workspace: Workspace, connection_ref: Any, trigger_key: str, on_behalf_of: User | None
+) -> ResolvedHook:
+    """The connection a recipe's connector webhook trigger names, checked for every call as a step's is
+    (rules 6 and 7: the connector enabled, the person the jobs run for allowed to use it, the trigger's
+    scopes granted), with its settings and opened credentials for the provider's signature check. An
+    OAuth connection's tokens are not refreshed here: checking a call sends nothing."""
+
+    def refused(connection: Connection | None, reason: str) -> ConnectionRefused:
+        return _refuse(
+            connection,
+            reason,
+            action=trigger_key,
+            job_id=None,
+            step_path="trigger",
+            on_behalf_of=on_behalf_of,
+        )
+
+    connection, connector, label = _usable(
+        workspace=workspace, connection_ref=connection_ref, on_behalf_of=on_behalf_of, refused=refused
+    )
+    trigger = connector.trigger(trigger_key)
+    if trigger is None or trigger.kind != "webhook" or trigger.verify is None:
+        raise refused(connection, f"{label}: {connector.name} has no webhook trigger {trigger_key!r}")
+    missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
+    if missing:
+        raise refused(connection, missing)
+    if connection.health == Health.REAUTH:
+        raise refused(connection, f"{label} needs re-authorisation: its owner signs in again on its page")
+    method = _auth(connector, connection.auth_method)
+    credentials = dict(connection.credentials or {})
+    _remember_secrets(connection, method, credentials)
+    return ResolvedHook(
+        connection=connection,
+        connector=connector,
+        trigger=trigger,
+        settings=connector.settings.model_validate(connection.settings),
+        credentials=credentials,
+    )
+
+
+def trigger_input(resolved: ResolvedTrigger | ResolvedHook, given: Any) -> BaseModel:
     """A recipe's settings for a connector trigger checked against its model; ValidationError naming
     each field."""
     try:

@@ -94,6 +94,8 @@ class WebhookInfo:
     secret_set_at: datetime | None
     active: bool
     trigger_is_webhook: bool
+    # The trigger is a connector's webhook: calls are signed as its provider signs, with this secret.
+    connector_signed: bool = False
 
 
 def _new_token() -> str:
@@ -162,15 +164,20 @@ def _trigger_type(recipe: Any) -> str:
 @transaction.atomic
 def webhook_info(*, actor: Actor, recipe: Any) -> WebhookInfo:
     """The recipe's webhook URL and metadata, for those who may edit it (the URL is a capability)."""
+    from causeway.runs.connector_hooks import connector_hook_path, receives_webhooks
+
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     endpoint = _ensure(recipe)
+    connector_signed = _trigger_type(recipe) == "connector" and receives_webhooks(recipe)
+    path = connector_hook_path(endpoint.token) if connector_signed else hook_path(endpoint.token)
     return WebhookInfo(
-        url=hook_url(endpoint.token),
-        path=hook_path(endpoint.token),
+        url=settings.BASE_URL.rstrip("/") + path,
+        path=path,
         created_at=endpoint.created_at,
         secret_set_at=endpoint.secret_set_at,
         active=recipe.active,
-        trigger_is_webhook=_trigger_type(recipe) == "webhook",
+        trigger_is_webhook=connector_signed or _trigger_type(recipe) == "webhook",
+        connector_signed=connector_signed,
     )
 
 
