@@ -32,6 +32,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
 from causeway.audit import refusals
 from causeway.audit.services import audit_record
+from causeway.db.prepared import PreparedSelect
 from causeway.recipes import policy as access
 from causeway.recipes.schema import WebhookTrigger
 from causeway.runs import runtime
@@ -249,17 +250,22 @@ def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> tupl
     return timestamp, expected
 
 
+# Every call reads its endpoint by the unique token, with what the job it starts needs: compiled once.
+# The endpoint's workspace is its recipe's.
+_ENDPOINT = PreparedSelect(
+    lambda token: WebhookEndpoint.objects.select_related(
+        "recipe", "recipe__active_version", "recipe__project", "recipe__workspace"
+    ).filter(token=token),
+    token=str,
+)
+
+
 def _endpoint_for(token: str) -> tuple[WebhookEndpoint, WebhookTrigger]:
     if not _TOKEN.match(token or ""):
         raise WebhookNotFound
-    try:
-        # `get` on the unique token: no ordering to compile or sort, unlike `first`. The endpoint's
-        # workspace is its recipe's.
-        endpoint = WebhookEndpoint.objects.select_related(
-            "recipe", "recipe__active_version", "recipe__project", "recipe__workspace"
-        ).get(token=token)
-    except WebhookEndpoint.DoesNotExist:
-        raise WebhookNotFound from None
+    endpoint = _ENDPOINT.first(token=token)
+    if endpoint is None:
+        raise WebhookNotFound
     if not endpoint.recipe.active or endpoint.recipe.active_version is None:
         raise WebhookNotFound
     try:
