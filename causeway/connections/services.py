@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
-from django.db import connections as db_connections
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel
@@ -46,6 +45,7 @@ from causeway.connections.policy import (
 )
 from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector, Trigger
 from causeway.db import conflict_named
+from causeway.db.prepared import PreparedSelect
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
 
@@ -593,39 +593,20 @@ def _usable_query(
     )
 
 
-# Stand-ins for the three values of `_usable_query`, by which its compiled parameters are found again.
-_STAND_INS = {
-    "workspace": uuid.UUID(int=0xC0FFEE01),
-    "pk": uuid.UUID(int=0xC0FFEE02),
-    "person": uuid.UUID(int=0xC0FFEE03),
-}
-# (database vendor, alias, deferred) -> the SQL, and for each parameter the value it stands for (or a
-# constant) and how the database takes a UUID (as given, as hex or as text).
-_PREPARED: dict[tuple[str, str, bool], tuple[str, list[tuple[str, Any]]]] = {}
-
-
-def _prepared(alias: str, deferred: bool) -> tuple[str, list[tuple[str, Any]]]:
-    """`_usable_query` compiled once per process and database. Django builds the same query anew for
-    every step, and building it costs several times what the database takes to answer it; the checks it
-    makes are unchanged, only their compilation is kept."""
-    key = (db_connections[alias].vendor, alias, deferred)
-    found = _PREPARED.get(key)
-    if found is not None:
-        return found
-    template = _usable_query(
-        _STAND_INS["workspace"], _STAND_INS["pk"], _STAND_INS["person"], deferred=deferred
+# Django builds the permission query anew for every step, and building it costs several times what the
+# database takes to answer it: it is compiled once per database connection (`causeway.db.prepared`) and
+# run with each step's values. The checks it makes are unchanged, asked at every step.
+_USABLE = {
+    deferred: PreparedSelect(
+        lambda workspace, pk, person, deferred=deferred: _usable_query(
+            workspace, pk, person, deferred=deferred
+        ),
+        workspace=uuid.UUID,
+        pk=uuid.UUID,
+        person=uuid.UUID,
     )
-    sql, params = template.query.get_compiler(alias).as_sql()
-    roles: list[tuple[str, Any]] = []
-    for param in params:
-        role = ("", param)
-        for name, stand_in in _STAND_INS.items():
-            for form, shown in (("uuid", stand_in), ("hex", stand_in.hex), ("text", str(stand_in))):
-                if param == shown:
-                    role = (f"{name}:{form}", param)
-        roles.append(role)
-    _PREPARED[key] = (sql, roles)
-    return sql, roles
+    for deferred in (False, True)
+}
 
 
 @dataclass(frozen=True)
@@ -640,18 +621,9 @@ class _Facts:
 def _usable_row(
     workspace_id: uuid.UUID, pk: uuid.UUID, person: uuid.UUID, *, deferred: bool
 ) -> tuple[Connection, _Facts] | None:
-    alias = router.db_for_read(Connection)
-    sql, roles = _prepared(alias, deferred)
-    values = {"workspace": workspace_id, "pk": pk, "person": person}
-    params: list[Any] = []
-    for role, constant in roles:
-        if not role:
-            params.append(constant)
-            continue
-        name, form = role.split(":")
-        value = values[name]
-        params.append(value if form == "uuid" else value.hex if form == "hex" else str(value))
-    row = next(iter(Connection.objects.using(alias).raw(sql, params)), None)
+    row = _USABLE[deferred].first(
+        router.db_for_read(Connection), workspace=workspace_id, pk=pk, person=person
+    )
     if row is None:
         return None
     facts = _Facts(*(bool(getattr(row, name)) for name in ("connector_on", "person_member", "person_linked")))
