@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 
-_SECRET_IN_PATH = re.compile(r"(/invitations/|/hooks/)[^/?\s\"']+")
+_SECRET_IN_PATH = re.compile(r"(/invitations/|/hooks/connector/|/hooks/)[^/?\s\"']+")
 
 
 def redact_url_secrets(text: str) -> str:

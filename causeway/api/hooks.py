@@ -13,9 +13,9 @@ from ninja import Field, Router, Schema
 
 from causeway.access.perms import Perm
 from causeway.access.routes import operation
-from causeway.api.schemas import Shown, WorkspaceRef, answers
+from causeway.api.schemas import Shown, StrictIn, WorkspaceRef, answers
 from causeway.recipes import policy as access
-from causeway.runs import triggers, webhooks
+from causeway.runs import connector_hooks, triggers, webhooks
 
 router = Router(tags=["webhooks"])
 
@@ -25,7 +25,13 @@ class WebhookOut(Schema):
     created_at: datetime
     secret_set_at: datetime | None = Field(description="when the signing secret was last set")
     active: bool = Field(description="the recipe is started (calls are answered 404 while it is stopped)")
-    trigger_is_webhook: bool = Field(description="the version that would run has a webhook trigger")
+    trigger_is_webhook: bool = Field(
+        description="the version that would run has a webhook trigger (Causeway's own, or a connector's)"
+    )
+    connector_signed: bool = Field(
+        description="the trigger is a connector's webhook: calls are signed as its provider signs, "
+        "with this recipe's signing secret (set it to the provider's with PUT .../webhook/secret)"
+    )
     signature_header: str
     tolerance_seconds: int
 
@@ -68,8 +74,35 @@ def webhook_rotate(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: 
     return Shown(webhooks.webhook_info(actor=actor, recipe=recipe), signing_secret=secret)
 
 
+class WebhookSecretIn(StrictIn):
+    secret: str = Field(
+        min_length=connector_hooks.MIN_SECRET,
+        max_length=connector_hooks.MAX_SECRET,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the signing secret the provider issued; never shown again",
+    )
+
+
+@router.put(
+    "/workspaces/{workspace_id}/recipes/{recipe_id}/webhook/secret",
+    response=answers({200: WebhookOut}, conflict=True),
+    summary="Set the signing secret of a connector's webhook trigger to the one its provider issued; "
+    "the answer never includes it",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def webhook_secret_put(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: uuid.UUID, body: WebhookSecretIn
+) -> webhooks.WebhookInfo:
+    actor = request.auth  # type: ignore[attr-defined]
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_EDIT)  # type: ignore[attr-defined]
+    connector_hooks.webhook_secret_set(actor=actor, recipe=recipe, secret=body.secret)
+    return webhooks.webhook_info(actor=actor, recipe=recipe)
+
+
 class TriggerStatusOut(Schema):
-    trigger_type: str = Field(description="manual, schedule, webhook or poll (of the started version)")
+    trigger_type: str = Field(
+        description="manual, schedule, webhook, poll or connector (of the started version)"
+    )
     active: bool
     next_run_at: datetime | None = Field(description="schedule: when it runs next")
     last_fired_for: datetime | None = Field(description="schedule: the time it last ran for")

@@ -36,6 +36,7 @@ from django.utils import timezone
 from causeway.audit import context
 from causeway.audit.models import Outcome, RefusalCount, RefusalTally
 from causeway.audit.services import ANONYMOUS, HasAuditTarget, audit_record
+from causeway.db.prepared import PreparedSelect
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ class _Counts(Protocol):
 class _DatabaseCounts:
     """Counts as rows: an UPDATE adds one under the row's lock (SQLite: the write lock), so none is lost."""
 
+    # Every webhook call asks for its source's count: the read is compiled once per connection.
+    _read = PreparedSelect(lambda key: RefusalCount.objects.only("count").filter(key=key), key=str)
+
     def add(self, key: str, *, now: datetime, expires_at: datetime) -> int:
         with transaction.atomic():
             if RefusalCount.objects.filter(key=key).update(count=F("count") + 1):
@@ -141,11 +145,8 @@ class _DatabaseCounts:
                 return RefusalCount.objects.values_list("count", flat=True).get(key=key)
 
     def get(self, key: str) -> int | None:
-        try:
-            # `get` on the unique key: no ordering to compile or sort (every webhook call asks).
-            return RefusalCount.objects.values_list("count", flat=True).get(key=key)
-        except RefusalCount.DoesNotExist:
-            return None
+        found = self._read.first(key=key)
+        return None if found is None else found.count
 
     def forget(self, key: str) -> None:
         RefusalCount.objects.filter(key=key).delete()

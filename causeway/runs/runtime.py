@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import DateTimeField, Q, Value
+from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from causeway.db.prepared import PreparedSelect, PreparedUpdate
 from causeway.recipes.definition import definition_load
 from causeway.recipes.models import RecipeVersion
 from causeway.recipes.schema import Definition
@@ -135,11 +136,11 @@ def _lease_owner() -> str:
     return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
-def _claimable(now: datetime) -> Q:
+def _claimable(now: datetime, max_attempts: int) -> Q:
     return (
         (Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now))
         & (Q(not_before__isnull=True) | Q(not_before__lte=now))
-        & Q(attempts__lt=settings.JOB_MAX_ATTEMPTS)
+        & Q(attempts__lt=max_attempts)
     )
 
 
@@ -160,17 +161,86 @@ def _claimable_now(job: Job, now: datetime) -> bool:
     return (job.not_before is None or job.not_before <= now) and job.attempts < settings.JOB_MAX_ATTEMPTS
 
 
+# The statements every job runs, compiled once per connection (`causeway.db.prepared`).
+_CLAIM_READ = PreparedSelect(
+    lambda pk: Job.objects.select_related("version", "workspace", "recipe").filter(pk=pk), pk=uuid.UUID
+)
+
+
+def _claim_update(
+    pk: uuid.UUID,
+    now: datetime,
+    attempts: int,
+    max_attempts: int,
+    owner: str,
+    expires: datetime,
+    deadline: datetime,
+) -> tuple[Any, dict[str, Any]]:
+    return Job.objects.filter(_claimable(now, max_attempts), pk=pk, attempts=attempts), {
+        "status": JobStatus.RUNNING,
+        "lease_owner": owner,
+        "lease_expires_at": expires,
+        "heartbeat_at": now,
+        "attempts": F("attempts") + 1,
+        "started_at": Coalesce("started_at", Value(now, output_field=DateTimeField())),
+        "deadline_at": Coalesce("deadline_at", Value(deadline, output_field=DateTimeField())),
+    }
+
+
+_CLAIM_TAKE = PreparedUpdate(
+    _claim_update,
+    pk=uuid.UUID,
+    now=datetime,
+    attempts=int,
+    max_attempts=int,
+    owner=str,
+    expires=datetime,
+    deadline=datetime,
+)
+_RENEW = PreparedUpdate(
+    lambda pk, owner, expires, now: (
+        Job.objects.filter(pk=pk, status=JobStatus.RUNNING, lease_owner=owner),
+        {"lease_expires_at": expires, "heartbeat_at": now},
+    ),
+    pk=uuid.UUID,
+    owner=str,
+    expires=datetime,
+    now=datetime,
+)
+# A finish without a reason: the job succeeded (a reason is sealed per row and takes the ORM's path).
+_FINISH_HELD = PreparedUpdate(
+    lambda pk, owner, status, now: (
+        Job.objects.filter(pk=pk, status=JobStatus.RUNNING, lease_owner=owner),
+        {"status": status, "error": None, "finished_at": now, "lease_expires_at": None},
+    ),
+    pk=uuid.UUID,
+    owner=str,
+    status=str,
+    now=datetime,
+)
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def claim(job_id: uuid.UUID | str) -> Claim | None:
     """Take the job's lease; None when another worker holds it, it is finished, not due yet, or gone.
 
     One read of the job (which the run needs anyway), then one conditional UPDATE that takes the lease
     and sets the deadline together. The UPDATE also requires the attempts count read, so the row in
-    hand is exactly the row written. A duplicate delivery costs the read and nothing more.
+    hand is exactly the row written. A duplicate delivery costs the read and nothing more. Both
+    statements are compiled once per connection.
     """
     now = timezone.now()
-    try:
-        job = Job.objects.select_related("version", "workspace", "recipe").get(pk=job_id)
-    except Job.DoesNotExist:
+    pk = _uuid(job_id)
+    job = _CLAIM_READ.first(pk=pk) if pk is not None else None
+    if job is None:
         return None
     if not _claimable_now(job, now):
         return None
@@ -178,14 +248,14 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     started_at = job.started_at or now
     # A resumed job keeps the start of its first claim, and with it its deadline.
     deadline_at = job.deadline_at or started_at + timedelta(seconds=max_duration_seconds(job))
-    taken = Job.objects.filter(_claimable(now), pk=job.pk, attempts=job.attempts).update(
-        status=JobStatus.RUNNING,
-        lease_owner=owner,
-        lease_expires_at=now + lease(),
-        heartbeat_at=now,
-        attempts=job.attempts + 1,
-        started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
-        deadline_at=Coalesce("deadline_at", Value(deadline_at, output_field=DateTimeField())),
+    taken = _CLAIM_TAKE.run(
+        pk=job.pk,
+        now=now,
+        attempts=job.attempts,
+        max_attempts=int(settings.JOB_MAX_ATTEMPTS),
+        owner=owner,
+        expires=now + lease(),
+        deadline=deadline_at,
     )
     if taken != 1:
         return None
@@ -225,12 +295,8 @@ def claim_at_insert(job: Job, *, waited: bool = False) -> Claim | None:
 def renew(job_id: uuid.UUID | str, owner: str) -> bool:
     """Extend the lease; False when this worker no longer holds it."""
     now = timezone.now()
-    return (
-        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, lease_owner=owner).update(
-            lease_expires_at=now + lease(), heartbeat_at=now
-        )
-        == 1
-    )
+    pk = _uuid(job_id)
+    return pk is not None and _RENEW.run(pk=pk, owner=owner, expires=now + lease(), now=now) == 1
 
 
 def _finish(
@@ -262,12 +328,84 @@ def _finish(
 def finish_held(
     claimed: Claim, *, status: str, error: str | None = None, history: History | None = None
 ) -> bool:
+    if error is None:
+        # The common finish, with no reason to seal: its UPDATE compiled once per connection.
+        with transaction.atomic():
+            changed = _FINISH_HELD.run(
+                pk=claimed.job.pk, owner=claimed.owner, status=status, now=timezone.now()
+            )
+            if not changed:
+                return False
+            if history is not None:
+                history.flush()
+        claimed.job.error = None
+        return True
     held = Q(status=JobStatus.RUNNING, lease_owner=claimed.owner)
     return _finish(claimed.job, held, status=status, error=error, history=history)
 
 
+class _Keeper:
+    """One thread per process renewing the leases of every job running in it while their steps block.
+
+    A job registers its heartbeat when its run starts and leaves when it ends; a job that ends within
+    a renewal interval (most) costs the keeper nothing, and no job starts a thread of its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, Heartbeat] = {}
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="causeway-leases", daemon=True)
+        self._thread.start()
+
+    def add(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self._held[id(beat)] = beat
+        self._wake.set()
+
+    def remove(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self._held.pop(id(beat), None)
+
+    def _beats(self) -> list[Heartbeat]:
+        with self._lock:
+            return [beat for beat in self._held.values() if not beat.lost.is_set()]
+
+    def _run(self) -> None:
+        while True:
+            renewed = False
+            for beat in self._beats():
+                if beat.due() <= 0:
+                    beat.renew_logged()
+                    renewed = True
+            if renewed:
+                # Renewals are seconds apart: the connection is not kept between them, so a database
+                # being dropped or restarted finds no idle session of this thread.
+                connection.close()
+            # Cleared before the beats are read: one added after this is either read now or wakes it.
+            self._wake.clear()
+            waits = [beat.due() for beat in self._beats()]
+            self._wake.wait(min(waits) if waits else None)
+
+
+_keeper: _Keeper | None = None
+_keeper_pid = 0
+_keeper_lock = threading.Lock()
+
+
+def _leases() -> _Keeper:
+    global _keeper, _keeper_pid
+    with _keeper_lock:
+        # A forked child (a pool process) never uses its parent's thread.
+        if _keeper is None or _keeper_pid != os.getpid():
+            _keeper = _Keeper()
+            _keeper_pid = os.getpid()
+        return _keeper
+
+
 class Heartbeat:
-    """The engine's `heartbeat()` callback, and a daemon thread renewing the lease while a step blocks.
+    """The engine's `heartbeat()` callback, with the lease renewed by this process's keeper thread while
+    a step blocks.
 
     Both stop at the first renewal that fails: the lease is someone else's. The callback then raises
     LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk.
@@ -277,18 +415,15 @@ class Heartbeat:
         self.claimed = claimed
         self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
         self.lost = threading.Event()
-        self._stop = threading.Event()
         self._last = claimed.taken
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claimed.job.pk}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        _leases().add(self)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 35)
+        _leases().remove(self)
 
-    def _next(self) -> float:
+    def due(self) -> float:
         """Seconds until the next renewal is due (at once for a lease taken long before its run)."""
         return max(0.0, self.interval - (time.monotonic() - self._last))
 
@@ -298,16 +433,14 @@ class Heartbeat:
         else:
             self._last = time.monotonic()
 
-    def _run(self) -> None:
+    def renew_logged(self) -> None:
         try:
-            while not self._stop.wait(self._next()) and not self.lost.is_set():
-                try:
-                    self._renew()
-                except DatabaseError as exc:
-                    # The lease may yet run out; the reaper then decides, and the next renewal says so.
-                    logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
-        finally:
-            connection.close()
+            self._renew()
+        except DatabaseError as exc:
+            # The lease may yet run out; the reaper then decides, and the next renewal says so. Tried
+            # again in a second, not at once.
+            logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
+            self._last = time.monotonic() - self.interval + 1.0
 
     def __call__(self) -> None:
         if self.lost.is_set():

@@ -446,9 +446,9 @@ def _keep_cursor(state: TriggerState, fingerprint: str, cursor: Cursor) -> None:
     state.save(update_fields=["cursor"])
 
 
-def _connector_poll(recipe: Recipe, trigger: ConnectorTrigger) -> tuple[Any, Any]:
+def _connector_poll(recipe: Recipe, trigger: ConnectorTrigger, *, polls: bool = True) -> tuple[Any, Any]:
     """The trigger's connection, resolved for the person who saved the version (as a step's is), and its
-    settings checked; PollError saying why not."""
+    settings checked; PollError saying why not (and, with `polls`, when the trigger does not poll)."""
     version = recipe.active_version
     person = version.created_by if version is not None else None
     try:
@@ -461,7 +461,7 @@ def _connector_poll(recipe: Recipe, trigger: ConnectorTrigger) -> tuple[Any, Any
         )
     except connections.ConnectionRefused as refused:
         raise PollError(str(refused)) from None
-    if resolved.trigger.poll is None:
+    if polls and resolved.trigger.poll is None:
         raise PollError(f"{resolved.connector.name}'s trigger {trigger.trigger!r} does not poll")
     try:
         given = connections.trigger_input(resolved, trigger.input)
@@ -471,6 +471,12 @@ def _connector_poll(recipe: Recipe, trigger: ConnectorTrigger) -> tuple[Any, Any
 
 
 def _connector_poll_one(recipe: Recipe, trigger: ConnectorTrigger, now: datetime) -> list[Job]:
+    kind = connections.trigger_kind(
+        workspace=recipe.workspace, connection_ref=trigger.connection, trigger_key=trigger.trigger
+    )
+    if kind == "webhook":
+        # Its provider calls it (`connector_hooks`): nothing to poll.
+        return []
     state = _state(recipe)
     if not _claim_round(state, trigger.interval_seconds, now):
         return []
@@ -578,7 +584,8 @@ def trigger_status(*, actor: Actor, recipe: Recipe) -> TriggerStatus:
 
 def recipe_started(*, recipe: Recipe) -> None:
     """A recipe was started: a webhook trigger gets its endpoint, a schedule counts from now, a connector
-    trigger's connection and settings are checked (ValidationError saying why not)."""
+    trigger's connection and settings are checked (ValidationError saying why not), and a connector's
+    webhook trigger gets its endpoint too."""
     from causeway.runs.webhooks import webhook_endpoint_ensure
 
     trigger = active_trigger(recipe)
@@ -587,11 +594,17 @@ def recipe_started(*, recipe: Recipe) -> None:
     elif isinstance(trigger, ScheduleTrigger):
         schedule_reset(recipe=recipe)
     elif isinstance(trigger, ConnectorTrigger):
-        # Checked now as every poll will check it, so a recipe that could never poll is not started.
+        # Checked now as every poll or call will check it, so a recipe that could never run is not started.
         try:
-            _connector_poll(recipe, trigger)
+            resolved, _ = _connector_poll(recipe, trigger, polls=False)
         except PollError as refused:
             raise ValidationError({"trigger": str(refused)}) from None
+        if resolved.trigger.kind == "webhook":
+            webhook_endpoint_ensure(recipe=recipe)
+        elif resolved.trigger.poll is None:
+            raise ValidationError(
+                {"trigger": f"{resolved.connector.name}'s trigger {trigger.trigger!r} does not poll"}
+            )
 
 
 @transaction.atomic

@@ -32,6 +32,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
 from causeway.audit import refusals
 from causeway.audit.services import audit_record
+from causeway.db.prepared import PreparedSelect
 from causeway.recipes import policy as access
 from causeway.recipes.schema import WebhookTrigger
 from causeway.runs import runtime
@@ -93,6 +94,8 @@ class WebhookInfo:
     secret_set_at: datetime | None
     active: bool
     trigger_is_webhook: bool
+    # The trigger is a connector's webhook: calls are signed as its provider signs, with this secret.
+    connector_signed: bool = False
 
 
 def _new_token() -> str:
@@ -161,15 +164,20 @@ def _trigger_type(recipe: Any) -> str:
 @transaction.atomic
 def webhook_info(*, actor: Actor, recipe: Any) -> WebhookInfo:
     """The recipe's webhook URL and metadata, for those who may edit it (the URL is a capability)."""
+    from causeway.runs.connector_hooks import connector_hook_path, receives_webhooks
+
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     endpoint = _ensure(recipe)
+    connector_signed = _trigger_type(recipe) == "connector" and receives_webhooks(recipe)
+    path = connector_hook_path(endpoint.token) if connector_signed else hook_path(endpoint.token)
     return WebhookInfo(
-        url=hook_url(endpoint.token),
-        path=hook_path(endpoint.token),
+        url=settings.BASE_URL.rstrip("/") + path,
+        path=path,
         created_at=endpoint.created_at,
         secret_set_at=endpoint.secret_set_at,
         active=recipe.active,
-        trigger_is_webhook=_trigger_type(recipe) == "webhook",
+        trigger_is_webhook=connector_signed or _trigger_type(recipe) == "webhook",
+        connector_signed=connector_signed,
     )
 
 
@@ -242,17 +250,22 @@ def _verify(secret: str, header: str | None, body: bytes, now: datetime) -> tupl
     return timestamp, expected
 
 
+# Every call reads its endpoint by the unique token, with what the job it starts needs: compiled once.
+# The endpoint's workspace is its recipe's.
+_ENDPOINT = PreparedSelect(
+    lambda token: WebhookEndpoint.objects.select_related(
+        "recipe", "recipe__active_version", "recipe__project", "recipe__workspace"
+    ).filter(token=token),
+    token=str,
+)
+
+
 def _endpoint_for(token: str) -> tuple[WebhookEndpoint, WebhookTrigger]:
     if not _TOKEN.match(token or ""):
         raise WebhookNotFound
-    try:
-        # `get` on the unique token: no ordering to compile or sort, unlike `first`. The endpoint's
-        # workspace is its recipe's.
-        endpoint = WebhookEndpoint.objects.select_related(
-            "recipe", "recipe__active_version", "recipe__project", "recipe__workspace"
-        ).get(token=token)
-    except WebhookEndpoint.DoesNotExist:
-        raise WebhookNotFound from None
+    endpoint = _ENDPOINT.first(token=token)
+    if endpoint is None:
+        raise WebhookNotFound
     if not endpoint.recipe.active or endpoint.recipe.active_version is None:
         raise WebhookNotFound
     try:

@@ -492,10 +492,19 @@ ROWS: list[Page | Api] = [
         params=(("token", "hook_token"),)),
     Page("web:recipe_webhook", "GET",                         "302  200  200  403  200  403  302  404  404"),
     Page("web:recipe_webhook_rotate", "POST",                 "302  200  200  403  200  403  302  404  404"),
+    # A connector webhook call (an unknown token); setting a connector webhook's secret on a recipe whose
+    # trigger is not one is refused by the service (a form error on the page, 409 on the API) for those
+    # who may edit it.
+    Page("web:connector_hook", "POST",                        "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
+    Page("web:recipe_webhook_secret", "POST",                 "302  400  400  403  400  403  302  404  404"),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/webhook",
                                                               "401  200  200  403  200  403  403  404  404"),
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/webhook/rotate",
                                                               "401  200  200  403  200  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/recipes/{recipe_id}/webhook/secret",
+                                                              "401  409  409  403  409  403  403  404  404",
+        body={"secret": "provider-issued-secret"}),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/trigger",
                                                               "401  200  200  200  200  200  403  404  404"),
     # API: jobs.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -14,7 +15,8 @@ from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.audit.refusals import Throttled
 from causeway.recipes import policy as access
-from causeway.runs import local, webhooks
+from causeway.runs import connector_hooks, local, webhooks
+from causeway.web.hooks_forms import WebhookSecretForm
 from causeway.workspaces.models import Workspace
 
 
@@ -62,6 +64,42 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
     return JsonResponse({"job": str(receipt.job.id)}, status=200 if receipt.repeated else 202)
 
 
+# Public, like `receive`: the provider's signature, checked by the connector's own hook, lets a call in.
+@page(public=True)
+@csrf_exempt
+@never_cache
+@require_POST
+def receive_connector(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        webhooks.webhook_admit()
+    except Throttled as throttled:
+        response = _json(429, throttled.detail)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
+        return _json(413, f"the body is larger than {webhooks.MAX_BODY_BYTES} bytes")
+    body = request.read(webhooks.MAX_BODY_BYTES + 1)
+    if len(body) > webhooks.MAX_BODY_BYTES:
+        return _json(413, f"the body is larger than {webhooks.MAX_BODY_BYTES} bytes")
+    try:
+        receipt = connector_hooks.connector_webhook_receive(token=token, body=body, headers=request.headers)
+    except webhooks.WebhookNotFound:
+        return _json(404, "Not found")
+    except connector_hooks.HookUnavailable:
+        return _json(503, "the recipe cannot take calls now; its editors see why on its trigger status")
+    except webhooks.WebhookReplayed as replayed:
+        return _json(409, replayed.reason)
+    except connector_hooks.HookRefused as refused:
+        return _json(refused.status, refused.reason)
+    except webhooks.BadPayload as bad:
+        return _json(400, str(bad))
+    if receipt.reply is not None:
+        return JsonResponse(receipt.reply.body, status=receipt.reply.status, safe=False)
+    assert receipt.job is not None
+    return JsonResponse({"job": str(receipt.job.id)}, status=200 if receipt.repeated else 202)
+
+
 def _answer(receipt: webhooks.WebhookReceipt) -> HttpResponse:
     """The job's answer when it comes within the recipe's time; 202 with the job's URL otherwise."""
     answer = local.wait(receipt.job.id, receipt.respond_within or 0)
@@ -75,7 +113,12 @@ def _answer(receipt: webhooks.WebhookReceipt) -> HttpResponse:
 
 
 def _page(
-    request: AuthenticatedRequest, workspace: Workspace, recipe_id: uuid.UUID, secret: str = ""
+    request: AuthenticatedRequest,
+    workspace: Workspace,
+    recipe_id: uuid.UUID,
+    secret: str = "",
+    form: WebhookSecretForm | None = None,
+    saved: bool = False,
 ) -> HttpResponse:
     recipe = access.recipe_get(request.user, workspace, recipe_id, need=Perm.RECIPE_EDIT)
     info = webhooks.webhook_info(actor=request.user, recipe=recipe)
@@ -84,10 +127,12 @@ def _page(
         "recipe": recipe,
         "info": info,
         "secret": secret,
+        "secret_form": form or WebhookSecretForm(),
+        "secret_saved": saved,
         "header": webhooks.SIGNATURE_HEADER,
         "tolerance_minutes": webhooks.TOLERANCE_SECONDS // 60,
     }
-    return render(request, "web/hooks/webhook.html", context)
+    return render(request, "web/hooks/webhook.html", context, status=400 if form and form.errors else 200)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -105,3 +150,19 @@ def webhook_rotate(request: AuthenticatedRequest, workspace: Workspace, recipe: 
     secret = webhooks.webhook_secret_rotate(actor=request.user, recipe=found)
     # Rendered, not redirected: the secret exists only in this one answer, never cached.
     return _page(request, workspace, recipe, secret=secret)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@never_cache
+@require_POST
+def webhook_secret(request: AuthenticatedRequest, workspace: Workspace, recipe: uuid.UUID) -> HttpResponse:
+    found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_EDIT)
+    form = WebhookSecretForm(request.POST)
+    form.is_valid()
+    try:
+        connector_hooks.webhook_secret_set(
+            actor=request.user, recipe=found, secret=form.cleaned_data["secret"]
+        )
+    except ValidationError as refused:
+        return _page(request, workspace, recipe, form=form.refuse(refused))
+    return _page(request, workspace, recipe, saved=True)

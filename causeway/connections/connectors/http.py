@@ -3,12 +3,18 @@
 Reading (GET) needs the `read` scope; changing (POST, PUT, PATCH, DELETE) needs `write`. A path is
 always joined under the connection's base URL, so a recipe cannot send the connection's credentials to
 another host by writing a full URL or climbing out with `..`.
+
+Its `signed_webhook` trigger receives calls signed with HMAC-SHA256 under the recipe's webhook signing
+secret, as most providers sign theirs: the header that carries the signature, its prefix and encoding,
+and optionally a signed timestamp header (checked within a tolerance) and a delivery id header (each id
+starts one job) are the recipe's to set.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -18,14 +24,20 @@ from causeway.connections.sdk import (
     BASIC,
     BEARER,
     NO_AUTH,
+    Accept,
     Action,
     ActionFailed,
     ActionInput,
     ActionOutput,
     Call,
     Connector,
+    Delivery,
+    Refuse,
     Scope,
+    Trigger,
+    Verdict,
     retry_after_seconds,
+    signed_with,
 )
 
 TRANSIENT = frozenset({408, 425, 429}) | frozenset(range(500, 600))
@@ -149,6 +161,110 @@ def _test(call: Call) -> str:
     return f"{response.url.host} answered HTTP {response.status_code}"
 
 
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+# Headers of a call kept out of the job's trigger: they carry credentials or only describe the transport.
+_NOT_PASSED = frozenset({"authorization", "cookie", "proxy-authorization", "content-length", "host"})
+
+
+def _header_name(value: str) -> str:
+    text = value.strip()
+    if text and not _HEADER_NAME.match(text):
+        raise ValueError("a header name: letters, digits and -")
+    return text
+
+
+class SignedWebhook(ActionInput):
+    signature_header: str = Field(
+        default="X-Signature-256",
+        title="Signature header",
+        description="the header that carries the signature",
+    )
+    signature_prefix: str = Field(
+        default="sha256=",
+        max_length=20,
+        title="Signature prefix",
+        description="written before the digest; may be empty",
+    )
+    encoding: Literal["hex", "base64"] = Field(default="hex", title="Digest encoding")
+    timestamp_header: str = Field(
+        default="",
+        title="Timestamp header",
+        description="a header carrying the Unix time of signing, signed as <time><separator><body>; "
+        "empty: the body alone is signed",
+    )
+    timestamp_separator: str = Field(default=".", max_length=4, title="Separator after the time")
+    tolerance_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        title="Tolerance (seconds)",
+        description="how far the signed time may be from now",
+    )
+    delivery_id_header: str = Field(
+        default="",
+        title="Delivery id header",
+        description="a header naming each delivery: each id starts one job",
+    )
+
+    @field_validator("signature_header", "timestamp_header", "delivery_id_header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        return _header_name(value)
+
+    @field_validator("signature_header")
+    @classmethod
+    def _required(cls, value: str) -> str:
+        if not value:
+            raise ValueError("the header that carries the signature is required")
+        return value
+
+
+def _received_body(body: bytes, content_type: str) -> Any:
+    text = body.decode("utf-8", errors="replace")
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json") or not kind:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _verify_signed(delivery: Delivery, given: SignedWebhook) -> Verdict:
+    sent = delivery.header(given.signature_header)
+    if not sent:
+        return Refuse(f"missing {given.signature_header} header")
+    if len(sent) > 512 or not sent.startswith(given.signature_prefix):
+        return Refuse(f"malformed {given.signature_header} header: expected {given.signature_prefix}<digest>")
+    message = delivery.body
+    signed_at: int | None = None
+    if given.timestamp_header:
+        stamp = (delivery.header(given.timestamp_header) or "").strip()
+        if not stamp.isdigit() or len(stamp) > 12:
+            return Refuse(f"missing or malformed {given.timestamp_header} header: Unix seconds")
+        signed_at = int(stamp)
+        message = f"{stamp}{given.timestamp_separator}".encode() + delivery.body
+    if not signed_with(
+        delivery.secret, message, sent[len(given.signature_prefix) :], encoding=given.encoding
+    ):
+        return Refuse("signature does not match the body")
+    delivery_id = ""
+    if given.delivery_id_header:
+        delivery_id = (delivery.header(given.delivery_id_header) or "").strip()
+        if not delivery_id or len(delivery_id) > 255:
+            return Refuse(f"missing or malformed {given.delivery_id_header} header")
+    signature = given.signature_header.lower()
+    headers = {
+        name: value
+        for name, value in delivery.headers.items()
+        if name not in _NOT_PASSED and name != signature
+    }
+    data = {"body": _received_body(delivery.body, delivery.header("content-type") or ""), "headers": headers}
+    return Accept(
+        data=data, delivery_id=delivery_id, signed_at=signed_at, tolerance_seconds=given.tolerance_seconds
+    )
+
+
 READ = frozenset({"read"})
 WRITE = frozenset({"write"})
 
@@ -175,6 +291,16 @@ connector = Connector(
         Action("put", "PUT", "Replace at a path.", WriteInput, Answer, _sender("PUT"), WRITE, True),
         Action("patch", "PATCH", "Change at a path.", WriteInput, Answer, _sender("PATCH"), WRITE, True),
         Action("delete", "DELETE", "Delete at a path.", ReadInput, Answer, _sender("DELETE"), WRITE, True),
+    ),
+    triggers=(
+        Trigger(
+            "signed_webhook",
+            "Signed webhook",
+            "A job for each call signed with HMAC-SHA256 under the recipe's webhook signing secret.",
+            "webhook",
+            input=SignedWebhook,
+            verify=_verify_signed,
+        ),
     ),
     test=_test,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import LocalService, definition, http_step, recipe, setting
+from causeway.testkit.support import poll_until
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +85,38 @@ def test_rule_15_heartbeat_stops_the_engine_once_the_lease_is_someone_elses() ->
     with pytest.raises(runtime.LeaseLost):
         beat()
     assert beat.lost.is_set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rule_15_one_keeper_thread_renews_the_leases_of_every_running_job_and_finds_one_taken_away() -> None:
+    place = setting()
+    made = recipe(place, definition(http_step("s1", "http://127.0.0.1:9/never")))
+    jobs = [job_create(actor=place.admin, recipe=made, trigger_type="manual") for _ in range(3)]
+    claims = [runtime.claim(job.pk) for job in jobs]
+    assert all(claims)
+    taken = {job.pk: row(job).heartbeat_at for job in jobs}
+    threads = threading.active_count()
+    beats = [runtime.Heartbeat(held) for held in claims if held is not None]
+    for beat in beats:
+        beat.interval = 0.2
+        beat.start()
+    try:
+        poll_until(
+            lambda: all(row(job).heartbeat_at > taken[job.pk] for job in jobs),
+            seconds=30,
+            what="every lease renewed while its job runs",
+        )
+        # No thread per job: at most the process's one keeper, started by the first.
+        assert threading.active_count() <= threads + 1
+        expire(jobs[0])
+        assert runtime.claim(jobs[0].pk) is not None
+        poll_until(lambda: beats[0].lost.is_set(), seconds=30, what="the taken lease found lost")
+        with pytest.raises(runtime.LeaseLost):
+            beats[0]()
+        assert not beats[1].lost.is_set() and not beats[2].lost.is_set()
+    finally:
+        for beat in beats:
+            beat.stop()
 
 
 def test_rule_15_heartbeat_past_the_deadline_ends_the_job() -> None:

@@ -1,5 +1,5 @@
-"""`causeway recipes`: list, show, create, export, import, start and stop recipes from the operator's
-command line. Acts as the system actor; every change is audited."""
+"""`causeway recipes`: list, show, create, export, import, start and stop recipes, and show or set up their
+webhooks, from the operator's command line. Acts as the system actor; every change is audited."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.recipes import policy as access
 from causeway.recipes import selectors, services
 from causeway.recipes.schema import blank_definition
-from causeway.runs import triggers
+from causeway.runs import connector_hooks, triggers, webhooks
 
 
 def read_json(path: str, field: str) -> Any:
@@ -32,7 +32,10 @@ def read_json(path: str, field: str) -> Any:
 
 
 class Command(BaseCommand):
-    help = "List, show, create, export, import, start and stop recipes. Acts as the system actor."
+    help = (
+        "List, show, create, export, import, start and stop recipes; show their webhook URL, set a "
+        "connector webhook's signing secret. Acts as the system actor."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -72,6 +75,18 @@ class Command(BaseCommand):
             act = actions.add_parser(verb, help=f"{verb} a recipe's trigger")
             act.add_argument("--workspace", required=True, metavar="SLUG")
             act.add_argument("recipe", metavar="RECIPE_ID")
+        hook = actions.add_parser("webhook", help="the recipe's webhook URL and how calls are signed")
+        hook.add_argument("--workspace", required=True, metavar="SLUG")
+        hook.add_argument("recipe", metavar="RECIPE_ID")
+        secret = actions.add_parser(
+            "webhook-secret",
+            help="set a connector webhook's signing secret to the one its provider issued, read from a file",
+        )
+        secret.add_argument("--workspace", required=True, metavar="SLUG")
+        secret.add_argument("recipe", metavar="RECIPE_ID")
+        secret.add_argument(
+            "--secret-file", required=True, metavar="PATH", help="holds the secret (- for standard input)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
@@ -80,7 +95,7 @@ class Command(BaseCommand):
         except NotFound:
             raise CommandError(f"workspace: no workspace {options['workspace']!r}") from None
         try:
-            getattr(self, f"_{options['action']}")(actor, workspace, options)
+            getattr(self, f"_{options['action'].replace('-', '_')}")(actor, workspace, options)
         except ValidationError as exc:
             raise refusal(exc) from None
         except NotFound as exc:
@@ -170,3 +185,21 @@ class Command(BaseCommand):
             actor=actor, recipe=access.recipe_get(actor, workspace, options["recipe"])
         )
         self.stdout.write(f"Stopped {recipe.name}.")
+
+    def _webhook(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = access.recipe_get(actor, workspace, options["recipe"])
+        info = webhooks.webhook_info(actor=actor, recipe=recipe)
+        signed = "the trigger's connector" if info.connector_signed else webhooks.SIGNATURE_HEADER
+        state = "started" if info.active else "stopped"
+        receives = "receives calls" if info.trigger_is_webhook else "its trigger is not a webhook"
+        self.stdout.write(f"{info.url}\t{state}\t{receives}\tsigned: {signed}")
+
+    def _webhook_secret(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = access.recipe_get(actor, workspace, options["recipe"])
+        path = options["secret_file"]
+        try:
+            text = Path(path).read_text(encoding="utf-8") if path != "-" else sys.stdin.read()
+        except OSError as exc:
+            raise CommandError(f"secret: cannot read {path}: {exc.strerror}") from None
+        connector_hooks.webhook_secret_set(actor=actor, recipe=recipe, secret=text.strip())
+        self.stdout.write(f"Set the webhook signing secret of {recipe.name}.")
