@@ -5,7 +5,9 @@ A project that was in one environment becomes that environment's copy; projects 
 with the same name in different environments (the only way a project could reach more than one
 environment before) become copies of one project; the missing copies are made, empty. Recipes and
 lookup tables with the same name in the copies of one project are copies of one recipe or table.
-Going back keeps every project (the empty copies made here stay, as projects of their own).
+Going back keeps every project (the empty copies made here stay, as projects of their own). The
+families become required, and unique per environment, in the next migration: PostgreSQL does not
+change a table in the transaction that has just written rows to it.
 """
 
 import uuid
@@ -55,33 +57,4 @@ class Migration(migrations.Migration):
         migrations.AddField(model_name="recipe", name="family", field=models.UUIDField(null=True)),
         migrations.AddField(model_name="lookuptable", name="family", field=models.UUIDField(null=True)),
         migrations.RunPython(one_project_three_environments, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="project", name="family", field=models.UUIDField(default=uuid.uuid4, editable=False)
-        ),
-        migrations.AlterField(
-            model_name="recipe", name="family", field=models.UUIDField(default=uuid.uuid4, editable=False)
-        ),
-        migrations.AlterField(
-            model_name="lookuptable",
-            name="family",
-            field=models.UUIDField(default=uuid.uuid4, editable=False),
-        ),
-        migrations.AddConstraint(
-            model_name="project",
-            constraint=models.UniqueConstraint(
-                fields=("family", "environment"), name="project_one_copy_per_environment"
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="recipe",
-            constraint=models.UniqueConstraint(
-                fields=("project", "family"), name="recipe_one_copy_per_project"
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="lookuptable",
-            constraint=models.UniqueConstraint(
-                fields=("project", "family"), name="lookup_table_one_copy_per_project"
-            ),
-        ),
     ]
