@@ -33,6 +33,9 @@ class Perm(StrEnum):
     LOOKUP_TABLE_DELETE = "lookup_table:delete"
     JOB_VIEW = "job:view"
     WORKSPACE_VIEW = "workspace:view"
+    # Promote recipes into a project's copy in the next environment (Migrate): Admins hold it, and a
+    # custom role may. Promotion is how content reaches TEST and PROD, so no ceiling limits it.
+    ENVIRONMENT_PROMOTE = "environment:promote"
 
     # Admin-only powers (rule 3): never part of a custom role.
     VAULT_KEY_MANAGE = "vault:key:manage"
@@ -144,7 +147,7 @@ def granted(names: Iterable[str]) -> frozenset[Perm]:
 
 
 # Permissions no environment ceiling limits: they are not about a project's content.
-UNCEILED: frozenset[Perm] = ADMIN_ONLY | {Perm.WORKSPACE_VIEW}
+UNCEILED: frozenset[Perm] = ADMIN_ONLY | {Perm.WORKSPACE_VIEW, Perm.ENVIRONMENT_PROMOTE}
 
 
 class Environment(StrEnum):

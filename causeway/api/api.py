@@ -34,6 +34,7 @@ from causeway.api import audit as audit_api
 from causeway.api import connections as connections_api
 from causeway.api import connections_oauth as connections_oauth_api
 from causeway.api import core as core_api
+from causeway.api import environments as environments_api
 from causeway.api import hooks as hooks_api
 from causeway.api import recipes as recipes_api
 from causeway.api import runs as runs_api
@@ -134,6 +135,7 @@ api.add_router("", vault_api.router)
 api.add_router("", connections_api.router)
 api.add_router("", connections_oauth_api.router)
 api.add_router("", recipes_api.router)
+api.add_router("", environments_api.router)
 api.add_router("", access_api.router)
 api.add_router("", runs_admin_api.router)
 api.add_router("", hooks_api.router)

@@ -32,6 +32,7 @@ from causeway.access.policy import (
     Standing,
     restrict,
 )
+from causeway.connections.models import Connection
 from causeway.vault.fields import SealedJSONField
 from causeway.workspaces.models import Role, ServiceAccount, Workspace
 
@@ -508,3 +509,50 @@ class RecipeGrant(models.Model):
     @property
     def audit_target(self) -> tuple[str, str, str]:
         return ("recipe_grant", str(self.id), str(self.recipe_id))
+
+
+class ConnectionBinding(models.Model):
+    """Which connection stands, in one environment's copy of a project, for a connection its recipes
+    were built with: a promotion rewrites the recipes to use it (a PROD recipe uses PROD connections)."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="connection_bindings")
+    source = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "source"], name="connection_binding_unique_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} → {self.target_id} in {self.project_id}"
+
+
+class Promotion(models.Model):
+    """One promotion from a project's copy into the next environment's: who asked, and what moved
+    (`details`: each recipe with the version it came from and the one it became, the lookup tables,
+    the connections mapped)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="promotions_in")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True, default="")
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"promotion {self.id}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("promotion", str(self.id), f"{self.source_id} → {self.target_id}")

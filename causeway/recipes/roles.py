@@ -28,7 +28,9 @@ from causeway.workspaces.models import Membership, Role, Workspace
 
 # What an Admin composes a custom role from (rule 4's vocabulary, without the Admin-only powers).
 CATALOGUE: tuple[Perm, ...] = tuple(
-    p for p in Perm if p in SYSTEM_ROLES["analyst"] and p is not Perm.WORKSPACE_VIEW
+    p
+    for p in Perm
+    if (p in SYSTEM_ROLES["analyst"] and p is not Perm.WORKSPACE_VIEW) or p is Perm.ENVIRONMENT_PROMOTE
 )
 
 

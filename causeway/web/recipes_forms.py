@@ -134,3 +134,22 @@ class BuildForm(PageForm):
 
     def clean_op(self) -> str:
         return str(self.cleaned_data.get("op") or "save")
+
+
+class MigrateForm(PageForm):
+    """Recipes to promote, each connection they use paired with a target one (`map_from[i]` →
+    `map_to[i]`), whether to copy lookup rows too, and a note."""
+
+    recipes = ListField()
+    map_from = ListField()
+    map_to = ListField()
+    lookup_rows = forms.BooleanField(required=False)
+    note = text()
+
+    service_names = {"map_from": "connections", "map_to": "connections"}
+
+    def connections(self) -> dict[str, str]:
+        pairs = zip(
+            self.cleaned_data.get("map_from") or [], self.cleaned_data.get("map_to") or [], strict=False
+        )
+        return {source: target for source, target in pairs if target}

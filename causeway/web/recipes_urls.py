@@ -1,9 +1,10 @@
-"""Routes for projects, folders, recipes, lookup tables and bookmarks."""
+"""Routes for projects (and their Migrate page), folders, recipes, lookup tables and bookmarks."""
 
 from __future__ import annotations
 
 from django.urls import path
 
+from causeway.web import environments_views
 from causeway.web import recipes_views as views
 
 W = "w/<slug:workspace>/"
@@ -15,6 +16,7 @@ urlpatterns = [
     path(W + "projects/<uuid:project>", views.project_detail, name="project"),
     path(W + "projects/<uuid:project>/rename", views.project_rename, name="project_rename"),
     path(W + "projects/<uuid:project>/delete", views.project_delete, name="project_delete"),
+    path(W + "projects/<uuid:project>/migrate", environments_views.migrate, name="project_migrate"),
     path(W + "projects/<uuid:project>/folders", views.folder_create, name="folder_create"),
     path(W + "projects/<uuid:project>/recipes", views.recipe_create, name="recipe_create"),
     path(W + "projects/<uuid:project>/import", views.project_import, name="project_import"),

@@ -18,7 +18,7 @@ from causeway.access import policy
 from causeway.access.perms import Environment, Perm
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.recipes import policy as access
-from causeway.recipes import selectors, services
+from causeway.recipes import promotion, selectors, services
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
@@ -119,6 +119,7 @@ def _project_page(
         workspace,
         project=project,
         copies=selectors.project_copies(request.user, project),
+        can_migrate=promotion.may_promote(request.user, project),
         rows=rows,
         folders=[row.folder for row in rows if row.folder is not None],
         can_edit=policy.may(request.user, Perm.PROJECT_EDIT, project),

@@ -1,0 +1,75 @@
+"""`causeway promote`: promote recipes of a project's DEV or TEST copy into the next environment, with
+their connections mapped, as the Migrate page does; `causeway promote list` shows a project's
+promotions. Acts as the system actor; every promotion is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from causeway.cli.management.commands._access import cli_actor, run, workspace_of
+from causeway.recipes import policy as access
+from causeway.recipes import promotion
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        source, sep, target = value.partition("=")
+        if not sep or not source or not target:
+            raise CommandError(f"connections: {value!r} is not SOURCE_ID=TARGET_ID")
+        found[source] = target
+    return found
+
+
+class Command(BaseCommand):
+    help = "Promote recipes into the next environment (DEV → TEST, TEST → PROD), or list promotions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        listing = actions.add_parser("list", help="a project's promotions, newest first")
+        listing.add_argument("--workspace", required=True, metavar="SLUG")
+        listing.add_argument("--project", required=True, metavar="PROJECT_ID")
+        run_ = actions.add_parser("run", help="promote recipes of this DEV or TEST copy")
+        run_.add_argument("--workspace", required=True, metavar="SLUG")
+        run_.add_argument("--project", required=True, metavar="PROJECT_ID", help="the source copy")
+        run_.add_argument("--recipe", dest="recipes", action="append", required=True, metavar="RECIPE_ID")
+        run_.add_argument(
+            "--map",
+            dest="maps",
+            action="append",
+            default=[],
+            metavar="SOURCE_ID=TARGET_ID",
+            help="the target environment's connection for a connection the recipes use",
+        )
+        run_.add_argument("--rows", action="store_true", help="copy the lookup tables' rows too")
+        run_.add_argument("--note", default="")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = cli_actor()
+        workspace = workspace_of(actor, options["workspace"])
+        source = run(lambda: access.project_get(actor, workspace, options["project"]))
+        if options["action"] == "list":
+            for done in promotion.promotions_of(actor=actor, project=source):
+                moved = ",".join(
+                    f"{item['name']}@v{item['version']}" for item in done.details.get("recipes", [])
+                )
+                self.stdout.write(
+                    f"{done.id}\t{done.created_at:%Y-%m-%d %H:%M}\t{done.source.environment}"
+                    f"\t{done.target.environment}\t{moved}"
+                )
+            return
+        maps = _pairs(options["maps"])
+        done = run(
+            lambda: promotion.promote(
+                actor=actor,
+                source=source,
+                recipes=options["recipes"],
+                connections=maps,
+                with_rows=options["rows"],
+                note=options["note"],
+            )
+        )
+        moved = ", ".join(f"{item['name']} v{item['version']}" for item in done.details["recipes"])
+        self.stdout.write(f"Promoted to {done.target.environment.upper()}: {moved} ({done.id}).")

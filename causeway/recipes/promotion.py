@@ -1,0 +1,334 @@
+"""Promotion (Migrate): chosen recipes of one environment's copy of a project, with the lookup tables
+they use, copied into the next environment's copy (DEV → TEST, TEST → PROD), their connections mapped
+to the target environment's.
+
+Promotion is how recipes reach TEST and PROD (rule 5): it needs write on every recipe promoted where
+it is built (its DEV copy) and `environment:promote` on the project in the target, and it is one
+transaction recorded by one audit event listing everything that moved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from causeway.access import policy
+from causeway.access.errors import NotFound
+from causeway.access.perms import Perm
+from causeway.access.policy import Actor
+from causeway.accounts.models import User
+from causeway.audit.services import audit_record
+from causeway.connections import policy as connections_policy
+from causeway.connections.models import Connection
+from causeway.recipes import policy as access
+from causeway.recipes.definition import walk_steps
+from causeway.recipes.models import (
+    ConnectionBinding,
+    LookupRow,
+    LookupTable,
+    Project,
+    Promotion,
+    Recipe,
+    RecipeVersion,
+)
+from causeway.recipes.services import lookup_key_index
+
+# Where each environment's recipes go next.
+NEXT = {"dev": "test", "test": "prod"}
+
+
+def target_of(source: Project) -> Project:
+    """The project's copy in the environment after the source's; a PROD copy has none."""
+    nxt = NEXT.get(source.environment)
+    if nxt is None:
+        raise ValidationError({"project": "PROD is the last environment: nothing is promoted from it"})
+    return Project.objects.get(family=source.family, environment=nxt)
+
+
+def connections_used(definition: Mapping[str, Any]) -> list[str]:
+    """The ids of the connections a definition names (its trigger's and its steps'), in order."""
+    found: list[str] = []
+    trigger = definition.get("trigger") or {}
+    if isinstance(trigger, dict) and trigger.get("connection"):
+        found.append(str(trigger["connection"]))
+    for step in walk_steps(list(definition.get("steps") or [])):
+        if step.get("connection"):
+            found.append(str(step["connection"]))
+    return list(dict.fromkeys(found))
+
+
+def tables_used(definition: Mapping[str, Any]) -> list[str]:
+    """The names of the lookup tables a definition's steps read or write."""
+    names = [str(s["table"]) for s in walk_steps(list(definition.get("steps") or [])) if s.get("table")]
+    return list(dict.fromkeys(names))
+
+
+def _remapped(value: Any, mapping: Mapping[str, str]) -> Any:
+    """The definition with every connection id replaced by the target environment's."""
+    if isinstance(value, dict):
+        return {
+            k: (mapping.get(str(v), v) if k == "connection" and isinstance(v, str) else _remapped(v, mapping))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_remapped(v, mapping) for v in value]
+    return value
+
+
+@dataclass
+class Plan:
+    """What a promotion would do: the recipes (with the version each moves), the tables, and each
+    connection the recipes use with the target environment's connection mapped to it (None: unmapped)."""
+
+    source: Project
+    target: Project
+    recipes: list[Recipe]
+    tables: list[LookupTable]
+    connections: dict[str, Connection | None] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # connection id → its name, for messages
+
+    @property
+    def unmapped(self) -> list[str]:
+        return [self.names.get(pk, pk) for pk, found in self.connections.items() if found is None]
+
+
+def _recipes(actor: Actor, source: Project, refs: Iterable[Any]) -> list[Recipe]:
+    chosen: list[Recipe] = []
+    for ref in dict.fromkeys(str(r) for r in refs):
+        recipe = access.recipe_get(actor, source.workspace, ref, need=Perm.RECIPE_VIEW)
+        # Write is asked where the recipe is built, its DEV copy: TEST's policy lets nobody write, yet
+        # what was tried there moves on to PROD.
+        built = (
+            Recipe.objects.select_related("project", "workspace")
+            .filter(family=recipe.family, project__family=source.family, project__environment="dev")
+            .first()
+        ) or recipe
+        policy.require(actor, Perm.RECIPE_EDIT, built, what="recipe", view=Perm.RECIPE_VIEW)
+        if recipe.project_id != source.id:
+            raise ValidationError(
+                {"recipes": f"recipe {recipe.name} is not in this project's {source.environment.upper()}"}
+            )
+        if recipe.current_version is None:
+            raise ValidationError({"recipes": f"recipe {recipe.name} has no version to promote"})
+        chosen.append(recipe)
+    if not chosen:
+        raise ValidationError({"recipes": "choose at least one recipe to promote"})
+    return chosen
+
+
+def promotion_plan(
+    *, actor: Actor, source: Project, recipes: Iterable[Any], connections: Mapping[str, Any] | None = None
+) -> Plan:
+    """The plan for promoting `recipes` from `source`, asked as `actor` would promote them: write on
+    each recipe in the source, `environment:promote` in the target. `connections` maps a source
+    connection's id to a target one's; a connection mapped before for the target keeps its mapping."""
+    target = target_of(source)
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, target, what="project", view=Perm.PROJECT_VIEW)
+    chosen = _recipes(actor, source, recipes)
+    workspace = source.workspace
+    definitions = {r.pk: r.current_version.definition for r in chosen if r.current_version is not None}
+    used = list(dict.fromkeys(pk for d in definitions.values() for pk in connections_used(d)))
+    bound = {
+        str(b.source_id): b.target
+        for b in ConnectionBinding.objects.select_related("target").filter(project=target)
+    }
+    plan = Plan(source=source, target=target, recipes=chosen, tables=[])
+    plan.names = dict(
+        (str(pk), name)
+        for pk, name in Connection.objects.filter(
+            workspace=workspace, pk__in=[p for p in (policy.uuid_or_none(u) for u in used) if p is not None]
+        ).values_list("pk", "name")
+    )
+    given = {str(k): v for k, v in (connections or {}).items() if v not in (None, "")}
+    for pk in used:
+        if pk in given:
+            try:
+                plan.connections[pk] = connections_policy.connection_get(
+                    actor, workspace, given[pk], need=Perm.CONNECTION_VIEW
+                )
+            except NotFound:
+                raise ValidationError(
+                    {"connections": f"the connection mapped to {plan.names.get(pk, pk)} was not found"}
+                ) from None
+        else:
+            plan.connections[pk] = bound.get(pk)
+    names = list(dict.fromkeys(n for d in definitions.values() for n in tables_used(d)))
+    plan.tables = list(LookupTable.objects.filter(project=source, name__in=names).order_by("name"))
+    return plan
+
+
+def _copy_table(table: LookupTable, target: Project, *, with_rows: bool) -> dict[str, Any]:
+    copy = LookupTable.objects.filter(project=target, family=table.family).first()
+    if copy is None:
+        copy = LookupTable.objects.filter(project=target, name=table.name).first()
+    created = copy is None
+    if copy is None:
+        copy = LookupTable(workspace_id=table.workspace_id, project=target, family=table.family)
+    copy.name, copy.columns, copy.key_column, copy.family = (
+        table.name,
+        table.columns,
+        table.key_column,
+        table.family,
+    )
+    copy.save()
+    rows = 0
+    if with_rows:
+        LookupRow.objects.filter(table=copy).delete()
+        for row in LookupRow.objects.filter(table=table).order_by("created_at"):
+            LookupRow.objects.create(
+                workspace_id=copy.workspace_id,
+                table=copy,
+                key_index=lookup_key_index(copy, row.values[copy.key_column]),
+                values=row.values,
+            )
+            rows += 1
+    return {"name": table.name, "created": created, "rows": rows if with_rows else None}
+
+
+def _copy_recipe(recipe: Recipe, target: Project, mapping: Mapping[str, str], actor: Actor) -> dict[str, Any]:
+    version = recipe.current_version
+    assert version is not None  # nosec B101: checked when the plan was made
+    definition = _remapped(version.definition, mapping)
+    copy = Recipe.objects.select_for_update().filter(project=target, family=recipe.family).first()
+    created = copy is None
+    if copy is None:
+        if Recipe.objects.filter(project=target, name=recipe.name).exists():
+            raise ValidationError(
+                {"recipes": f"{target.environment.upper()} holds another recipe named {recipe.name}"}
+            )
+        copy = Recipe.objects.create(
+            workspace_id=recipe.workspace_id,
+            project=target,
+            family=recipe.family,
+            name=recipe.name,
+            description=recipe.description,
+            trigger_type=recipe.trigger_type,
+            created_by=actor if isinstance(actor, User) else None,
+        )
+    number = (RecipeVersion.objects.filter(recipe=copy).aggregate(n=Max("number"))["n"] or 0) + 1
+    promoted = RecipeVersion.objects.create(
+        workspace_id=copy.workspace_id,
+        recipe=copy,
+        number=number,
+        definition=definition,
+        message=f"promoted from {recipe.project.environment.upper()} v{version.number}",
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    copy.current_version = promoted
+    copy.trigger_type = recipe.trigger_type
+    copy.description = recipe.description
+    fields = ["current_version", "trigger_type", "description", "updated_at"]
+    if copy.active:
+        # A started recipe runs what was promoted from its next trigger on.
+        copy.active_version = promoted
+        fields.append("active_version")
+    copy.save(update_fields=fields)
+    return {
+        "name": recipe.name,
+        "recipe": str(copy.pk),
+        "from_version": version.number,
+        "version": number,
+        "created": created,
+    }
+
+
+@transaction.atomic
+def promote(
+    *,
+    actor: Actor,
+    source: Project,
+    recipes: Iterable[Any],
+    connections: Mapping[str, Any] | None = None,
+    with_rows: bool = False,
+    note: str = "",
+) -> Promotion:
+    """Promote the chosen recipes of `source` into the next environment: each one's current version
+    becomes a new version of its copy there (made if it is new), its connections replaced by the
+    target's (a connection with none mapped refuses the whole promotion, naming it), the lookup tables
+    it uses copied by schema (and rows, with `with_rows`). One audit event lists what moved."""
+    plan = promotion_plan(actor=actor, source=source, recipes=recipes, connections=connections)
+    if plan.unmapped:
+        names = ", ".join(plan.unmapped)
+        raise ValidationError(
+            {"connections": f"map a {plan.target.environment.upper()} connection to {names} first"}
+        )
+    mapping: dict[str, str] = {}
+    for pk, found in plan.connections.items():
+        assert found is not None  # nosec B101: unmapped ones were refused above
+        mapping[pk] = str(found.pk)
+        ConnectionBinding.objects.update_or_create(
+            project=plan.target,
+            source_id=uuid.UUID(pk),
+            defaults={"target": found, "workspace": source.workspace},
+        )
+    tables = [_copy_table(t, plan.target, with_rows=with_rows) for t in plan.tables]
+    moved = [_copy_recipe(r, plan.target, mapping, actor) for r in plan.recipes]
+    details = {
+        "from": source.environment,
+        "to": plan.target.environment,
+        "recipes": moved,
+        "lookup_tables": tables,
+        "connections": {plan.names.get(pk, pk): plan.connections[pk].name for pk in mapping},  # type: ignore[union-attr]
+        "rows": with_rows,
+    }
+    promotion = Promotion.objects.create(
+        workspace=source.workspace,
+        source=source,
+        target=plan.target,
+        requested_by=actor if isinstance(actor, User) else None,
+        note=(note or "")[:500],
+        details=details,
+    )
+    audit_record(
+        actor=actor if isinstance(actor, User) or policy.is_system(actor) else None,
+        action="project.promoted",
+        target=plan.target,
+        workspace_id=source.workspace_id,
+        details={**details, "promotion": str(promotion.pk)},
+    )
+    return promotion
+
+
+def promotions_of(*, actor: Actor, project: Project) -> list[Promotion]:
+    """The promotions between the project's copies, newest first, for whoever may see the project."""
+    access.project_get(actor, project.workspace, project.id)
+    return list(
+        Promotion.objects.filter(target__family=project.family)
+        .select_related("source", "target")
+        .order_by("-created_at")
+    )
+
+
+def require_may_promote(actor: Actor, source: Project) -> Project:
+    """The copy `source` promotes into, if the actor may promote there (`environment:promote` on the
+    project); NotFound for a PROD copy, which promotes nowhere."""
+    if source.environment not in NEXT:
+        raise NotFound("page")
+    target = target_of(source)
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, target, what="project", view=Perm.PROJECT_VIEW)
+    return target
+
+
+def may_promote(actor: Actor, source: Project) -> bool:
+    """Whether the Migrate page's link is for this actor: promote in the target, and write where the
+    project's recipes are built (DEV)."""
+    if source.environment not in NEXT:
+        return False
+    built = Project.objects.filter(family=source.family, environment="dev").first() or source
+    return policy.may(actor, Perm.ENVIRONMENT_PROMOTE, target_of(source)) and policy.may(
+        actor, Perm.RECIPE_EDIT, built
+    )
+
+
+def bindings_of(target: Project) -> dict[str, uuid.UUID]:
+    """Each source connection's id mapped to the target environment's connection, for this copy."""
+    return {
+        str(s): t
+        for s, t in ConnectionBinding.objects.filter(project=target).values_list("source_id", "target_id")
+    }

@@ -1,0 +1,74 @@
+"""The Migrate page: promote chosen recipes of a project's DEV or TEST copy into the next environment,
+with their connections mapped to the target's. Shown only to those who may promote there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from causeway.access.perms import Perm
+from causeway.access.routes import AuthenticatedRequest, page
+from causeway.connections import policy as connections_policy
+from causeway.recipes import policy as access
+from causeway.recipes import promotion
+from causeway.recipes.models import Project, Recipe
+from causeway.web.errors import masked_page
+from causeway.web.recipes_forms import MigrateForm
+from causeway.workspaces.models import Workspace
+
+
+def _page(
+    request: AuthenticatedRequest, workspace: Workspace, source: Project, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    target = promotion.target_of(source)
+    candidates = Recipe.objects.visible_to(request.user, Perm.RECIPE_EDIT, workspace).filter(project=source)
+    recipes = list(candidates.select_related("current_version").order_by("name"))
+    used: dict[str, None] = {}
+    for recipe in recipes:
+        if recipe.current_version is not None:
+            used.update(dict.fromkeys(promotion.connections_used(recipe.current_version.definition)))
+    available = list(connections_policy.visible_to(request.user, workspace).order_by("name"))
+    names = {str(c.pk): c.name for c in available}
+    bound = promotion.bindings_of(target)
+    context = {
+        "workspace": workspace,
+        "source": source,
+        "target": target,
+        "recipes": recipes,
+        "used": [(pk, names.get(pk, pk), str(bound.get(pk, ""))) for pk in used],
+        "available": available,
+        "history": promotion.promotions_of(actor=request.user, project=source)[:20],
+        "form": extra.pop("form", None) or MigrateForm(),
+        **extra,
+    }
+    return masked_page(render(request, "web/environments/migrate.html", context, status=status))
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_http_methods(["GET", "POST"])
+def migrate(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    source = access.project_get(request.user, workspace, project)
+    promotion.require_may_promote(request.user, source)
+    if request.method == "GET":
+        return _page(request, workspace, source)
+    form = MigrateForm(request.POST)
+    try:
+        form.is_valid()
+        done = promotion.promote(
+            actor=request.user,
+            source=source,
+            recipes=form.cleaned_data.get("recipes") or [],
+            connections=form.connections(),
+            with_rows=bool(form.cleaned_data.get("lookup_rows")),
+            note=form.cleaned_data.get("note") or "",
+        )
+    except ValidationError as exc:
+        return _page(request, workspace, source, status=400, form=form.refuse(exc))
+    moved = ", ".join(item["name"] for item in done.details["recipes"])
+    messages.success(request, f"Promoted to {done.target.environment.upper()}: {moved}.")
+    return redirect("web:project", workspace=workspace.slug, project=done.target_id)
