@@ -4,7 +4,8 @@ the person's membership and link, the action's scopes and switch, and opening th
 then its rate budgets (reading them and taking one request from each), against the same step's plain read
 of the connection row, and the same for an OAuth connection holding a live access token (its expiry
 checked, no refresh due). Each figure is the median of many calls after a warm-up, on SQLite, in this
-process.
+process. A step reads its connection only through the resolution, so the resolution's whole time is what
+it adds to the step; the plain read (an ORM query built for each call) is shown for scale.
 
 Then a rate budget under load: two worker processes take requests from one connection's budget as fast
 as they can for a few seconds; the requests granted in each whole period, summed over both processes,
@@ -152,17 +153,18 @@ def main() -> None:
     print(f"  checks + opening the credentials (a job's first step with it): {every_ms:.3f} ms")
     print(f"  checks, credentials opened earlier in the job: {later_ms:.3f} ms")
     print(f"  the same, and one request taken from a rate budget (a shared count): {budget_ms:.3f} ms")
-    added = later_ms - plain_ms
-    verdict = "met" if added < GOAL_MS else "NOT met"
+    # The whole resolution is what a step adds: the step has no other read of the connection.
+    verdict = "met" if later_ms < GOAL_MS else "NOT met"
     print(
-        f"goal: resolution adds < {GOAL_MS} ms to a step: {verdict} ({added:.3f} ms without a budget, "
-        f"{budget_ms - plain_ms:.3f} ms with one)"
+        f"goal: resolution adds < {GOAL_MS} ms to a step: {verdict} ({later_ms:.3f} ms without a budget, "
+        f"{budget_ms:.3f} ms with one)"
     )
     oauth_ms = _median_ms(resolver(signed_in))
-    oauth_added = oauth_ms - plain_ms
-    verdict = "met" if oauth_added < GOAL_MS else "NOT met"
-    print(f"  an OAuth connection with a live access token: {oauth_ms:.3f} ms")
-    print(f"goal: OAuth resolution adds < {GOAL_MS} ms to a step: {verdict} ({oauth_added:.3f} ms)")
+    oauth_later_ms = _median_ms(resolver(signed_in, services.Opened()))
+    print(f"  an OAuth connection with a live access token (a job's first step): {oauth_ms:.3f} ms")
+    print(f"  the same, its tokens opened earlier in the job: {oauth_later_ms:.3f} ms")
+    verdict = "met" if oauth_later_ms < GOAL_MS else "NOT met"
+    print(f"goal: resolving an OAuth connection for a later step takes < {GOAL_MS} ms: {verdict}")
     _budget_under_load(str(connection.id))
 
 

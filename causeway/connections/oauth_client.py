@@ -246,9 +246,7 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
             revoke_url="",
         )
         session = authlib_client(workspace, client, scope=" ".join(connection.granted_scopes) or None)
-        answer = token_request(
-            lambda: session.fetch_token(client.token_url, grant_type="client_credentials")
-        )
+        answer = token_request(lambda: session.fetch_token(client.token_url, grant_type="client_credentials"))
         fresh = tokens_from(answer)
         fresh.pop("refresh_token", None)
         return {"client_id": client.client_id, "client_secret": client.client_secret, **fresh}
@@ -276,15 +274,21 @@ def _token_url(workspace: Workspace, connector: Connector, connection: Connectio
 
 
 def fresh_credentials(
-    workspace: Workspace, connector: Connector, connection: Connection, *, refused: str | None = None
+    workspace: Workspace,
+    connector: Connector,
+    connection: Connection,
+    *,
+    refused: str | None = None,
+    opened: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The connection's credentials with an access token worth sending: the stored one, unless it is
-    expiring or is the one the provider just `refused`; then refreshed, once for every worker.
+    """The connection's credentials with an access token worth sending: the stored one (`opened`, when the
+    job already opened them from this very row), unless it is expiring or is the one the provider just
+    `refused`; then refreshed, once for every worker.
 
     Raises ReauthorisationNeeded (the connection is marked so) when the provider refuses the refresh,
     ActionFailed when the token endpoint cannot be reached or answers nonsense.
     """
-    stored = dict(connection.credentials or {})
+    stored = dict(opened) if opened is not None else dict(connection.credentials or {})
     if refused is None and not expiring(stored):
         remember(connection.name, stored)
         return stored

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, router, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
@@ -45,6 +45,7 @@ from causeway.connections.policy import (
 )
 from causeway.connections.sdk import OAUTH_KINDS, Action, ActionFailed, AuthMethod, Call, Connector, Trigger
 from causeway.db import conflict_named
+from causeway.db.prepared import PreparedSelect
 from causeway.vault.masking import mask_text, register_value
 from causeway.workspaces.models import Membership, Workspace
 
@@ -437,7 +438,9 @@ def _call(
             opened.credentials[key] = credentials
     _remember_secrets(connection, method, credentials)
     if method.kind in OAUTH_KINDS:
-        credentials = oauth_client.fresh_credentials(workspace, connector, connection)
+        # What was opened above, of this row as it is now (a refresh changes `updated_at`, so the job's
+        # next step opens the new tokens), is not opened again.
+        credentials = oauth_client.fresh_credentials(workspace, connector, connection, opened=credentials)
 
         def refresh(refused: str) -> dict[str, str]:
             return oauth_client.fresh_credentials(workspace, connector, connection, refused=refused)
@@ -571,6 +574,62 @@ def _refuse(
     return ConnectionRefused(reason)
 
 
+def _usable_query(
+    workspace_id: uuid.UUID, pk: uuid.UUID, person: uuid.UUID, *, deferred: bool
+) -> QuerySet[Connection]:
+    """One query that answers every question about the connection itself (its row, its connector's
+    enablement, the person's membership and link), so a step pays for one round trip."""
+    rows = Connection.objects.filter(workspace_id=workspace_id, pk=pk).order_by()
+    if deferred:
+        rows = rows.defer("credentials")
+    return rows.annotate(
+        connector_on=Exists(
+            ConnectorEnablement.objects.filter(
+                workspace_id=workspace_id, connector_key=OuterRef("connector_key")
+            )
+        ),
+        person_member=Exists(Membership.objects.filter(workspace_id=workspace_id, user_id=person)),
+        person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
+    )
+
+
+# Django builds the permission query anew for every step, and building it costs several times what the
+# database takes to answer it: it is compiled once per database connection (`causeway.db.prepared`) and
+# run with each step's values. The checks it makes are unchanged, asked at every step.
+_USABLE = {
+    deferred: PreparedSelect(
+        lambda workspace, pk, person, deferred=deferred: _usable_query(
+            workspace, pk, person, deferred=deferred
+        ),
+        workspace=uuid.UUID,
+        pk=uuid.UUID,
+        person=uuid.UUID,
+    )
+    for deferred in (False, True)
+}
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the permission query answers besides the connection's row."""
+
+    connector_on: bool
+    person_member: bool
+    person_linked: bool
+
+
+def _usable_row(
+    workspace_id: uuid.UUID, pk: uuid.UUID, person: uuid.UUID, *, deferred: bool
+) -> tuple[Connection, _Facts] | None:
+    row = _USABLE[deferred].first(
+        router.db_for_read(Connection), workspace=workspace_id, pk=pk, person=person
+    )
+    if row is None:
+        return None
+    facts = _Facts(*(bool(getattr(row, name)) for name in ("connector_on", "person_member", "person_linked")))
+    return row, facts
+
+
 def _usable(
     *,
     workspace: Workspace,
@@ -585,44 +644,29 @@ def _usable(
         pk = uuid.UUID(str(connection_ref))
     except ValueError:
         pk = uuid.UUID(int=0)
-    # One query answers every question about the connection itself, so a step pays for one round trip.
     person = on_behalf_of.pk if on_behalf_of is not None else uuid.UUID(int=0)
-    rows = Connection.objects.filter(workspace=workspace, pk=pk)
-    if opened is not None:
-        # Opened once per job (`_call`), not read again with every step.
-        rows = rows.defer("credentials")
-    connection = (
-        rows.annotate(
-            connector_on=Exists(
-                ConnectorEnablement.objects.filter(
-                    workspace=workspace, connector_key=OuterRef("connector_key")
-                )
-            ),
-            person_member=Exists(Membership.objects.filter(workspace=workspace, user_id=person)),
-            person_linked=Exists(ConnectionLink.objects.filter(connection=OuterRef("pk"), user_id=person)),
-        ).first()
-        if pk.int
-        else None
-    )
-    if connection is None:
+    # Opened once per job (`_call`), not read again with every step.
+    found = _usable_row(workspace.pk, pk, person, deferred=opened is not None) if pk.int else None
+    if found is None:
         raise refused(None, f"there is no connection {str(connection_ref)[:40]!r} in this workspace")
+    connection, facts = found
     label = f"connection {connection.name!r}"
     try:
         connector = registry.get_for(workspace.id, connection.connector_key)
     except registry.UnknownConnector:
         raise refused(connection, f"{label}: its connector is not installed") from None
-    if not connection.connector_on:
+    if not facts.connector_on:
         raise refused(connection, f"{label}: {connector.name} is disabled in this workspace")
     if on_behalf_of is None:
         raise refused(connection, f"{label}: this job runs on behalf of no one, so it uses no connection")
-    if not connection.person_member or not on_behalf_of.is_active:
+    if not facts.person_member or not on_behalf_of.is_active:
         raise refused(connection, f"{label}: the job runs for someone who is not a member here")
     if connection.kind == Kind.PERSONAL and connection.owner_id != on_behalf_of.pk:
         raise refused(
             connection,
             f"{label} is someone else's personal connection; only jobs run on its owner's behalf use it",
         )
-    if connection.kind == Kind.COMPANY and not connection.person_linked:
+    if connection.kind == Kind.COMPANY and not facts.person_linked:
         raise refused(
             connection, f"{label} is not linked by {on_behalf_of.email}, on whose behalf the job runs"
         )

@@ -100,6 +100,8 @@ class _Rows:
     end: int
     init_list: list[str]
     populators: list[Any]
+    # The queryset's annotations: attribute name -> column, set on each instance as the ORM sets them.
+    annotations: dict[str, int]
 
     def instances(self, rows: list[Any], using: str) -> list[Any]:
         converted = self.compiler.apply_converters(rows, self.converters) if self.converters else rows
@@ -108,6 +110,8 @@ class _Rows:
             instance = self.model.from_db(using, self.init_list, row[self.start : self.end])
             for populator in self.populators:
                 populator.populate(row, instance)
+            for name, column in self.annotations.items():
+                setattr(instance, name, row[column])
             found.append(instance)
         return found
 
@@ -245,6 +249,7 @@ class PreparedSelect(_Statement, Generic[M]):
             init_list=[column[0].target.attname for column in select[start:end]],
             # django-stubs describe a later Django's signature; 5.2 takes these three.
             populators=get_related_populators(klass_info, select, connection.alias),  # type: ignore[call-arg]
+            annotations=dict(compiler.annotation_col_map or {}),
         )
 
     def all(self, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[M]:

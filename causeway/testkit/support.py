@@ -64,6 +64,25 @@ def pytest_configure(config: pytest.Config) -> None:
         old_log.unlink()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """Modules with a test that starts real processes or a browser run first, each kept whole.
+
+    They are the longest tests. Sent out first, they spread over the test processes and overlap with the
+    many short tests; left where they fall, one of them can start last and keep one process busy alone
+    while the others have finished. pytest-django sorts after this, keeping this order within each of its
+    kinds (tests in a rolled-back transaction, then tests that commit, then tests without a database), so
+    no test that expects the migrated data runs after a test that emptied the database.
+    """
+    slow = {
+        item.nodeid.split("::", 1)[0]
+        for item in items
+        if item.get_closest_marker("server") or item.get_closest_marker("browser")
+    }
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
+    yield
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """On Redis, this process's keys go with it (a reply queue, a job a test left unrun, counts)."""
     import redis
@@ -203,11 +222,24 @@ def _committed_database(request: pytest.FixtureRequest) -> Iterator[None]:
     enable()
     ensure_system_roles()
     _restore_platform_keysets()
+    _empty_the_broker()
     yield
     _keep_platform_keysets()
     with connection.cursor() as cursor:
         for statement in drop_sql(connection.vendor):
             cursor.execute(statement)
+
+
+def _empty_the_broker() -> None:
+    """Drop the messages earlier tests left in this test process's broker queue.
+
+    A test that makes jobs without a worker to take them (running them here, or not at all) leaves
+    their messages behind; the rows they name are gone with that test's data. A worker started by a
+    later test would take all of them, oldest first, before its own test's jobs.
+    """
+    from causeway.celery import app
+
+    app.control.purge()
 
 
 def make_user(email: str, *, staff: bool = False, first: str = "Ada", last: str = "Lovelace") -> Any:
@@ -251,10 +283,26 @@ def process_env(**extra: str) -> dict[str, str]:
             "CAUSEWAY_HOME": str(TEST_HOME),
             "CAUSEWAY_DATABASE_URL": database_url(),
             "PYTHONPATH": str(ROOT),
+            # Celery runs Django's system checks as a worker or beat starts, which loads every URL
+            # pattern and so the whole API: more than half of a start's CPU. `make test` runs the same
+            # checks once (`causeway check`); the processes a test starts skip them.
+            "CELERY_SKIP_CHECKS": "1",
         }
     )
     env.update(extra)
     return env
+
+
+# The Causeway processes (and web servers) started since the current test began: a poll that gives up
+# shows the end of each one's log.
+_STARTED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _processes_of_this_test() -> Iterator[None]:
+    _STARTED.clear()
+    yield
+    _STARTED.clear()
 
 
 class RunningServer:
@@ -262,6 +310,18 @@ class RunningServer:
         self.url = url
         self.process = process
         self.log_path = log_path
+        _STARTED.append(self)
+
+    def tail(self, lines: int = 25) -> str:
+        return _log_tail(f"causeway web at {self.url}", self.process, self.log_path, lines)
+
+
+def _log_tail(name: str, process: Any, log_path: Path, lines: int) -> str:
+    """Whether the process runs (or how it ended), and the last lines of its log."""
+    code = process.poll()
+    state = "running" if code is None else f"exited with {code}"
+    last = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join([f"--- {name} (pid {process.pid}, {state}), last lines:", *last])
 
 
 # gunicorn's line when another process holds the address it was asked to bind.
@@ -332,13 +392,29 @@ def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Runni
         env = process_env()
     server, log = _start_web(env)
     yield server
+    stop_server(server, log)
+
+
+def stop_server(server: RunningServer, log: Any, timeout: float = 60) -> None:
+    """SIGTERM, a bounded wait (a loaded machine may take a while to shut gunicorn down), then SIGKILL."""
+    import subprocess
+
     server.process.terminate()
-    server.process.wait(timeout=15)
+    try:
+        server.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=30)
     log.close()
 
 
-def poll_until(condition: Any, *, seconds: float, what: str, interval: float = 0.1) -> Any:
-    """The condition's first true value, polled until a deadline; AssertionError naming `what` after it."""
+def poll_until(condition: Any, *, seconds: float, what: str, interval: float = 0.1, saw: Any = None) -> Any:
+    """The condition's first true value, polled until a deadline; AssertionError naming `what` after it.
+
+    The error says what the test could see when it gave up, so that a failure explains itself: `saw` (a
+    callable: the jobs' rows with `jobs_seen`, the broker with `broker_seen`), then whether each process
+    the test started still runs and the last lines of its log.
+    """
     import time
 
     deadline = time.monotonic() + seconds
@@ -347,12 +423,84 @@ def poll_until(condition: Any, *, seconds: float, what: str, interval: float = 0
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {seconds:g} s waiting for {what}")
+            raise AssertionError(
+                f"gave up after {seconds:g} s waiting for {what}{_seen(saw)}{_seen(_started_seen)}"
+            )
         time.sleep(interval)
+
+
+def _seen(saw: Any) -> str:
+    if saw is None:
+        return ""
+    try:
+        return "\n" + str(saw())
+    except Exception as exc:  # what went wrong while looking must not hide the failure itself
+        return f"\n(could not say what was seen: {type(exc).__name__}: {exc})"
+
+
+def jobs_seen(job_ids: Any) -> str:
+    """One line per job: status, attempts, what it waits for, its lease and its failure, as the row says."""
+    from django.utils import timezone
+
+    from causeway.runs.models import Job
+
+    ids = [getattr(job, "pk", job) for job in job_ids]
+    now = timezone.now()
+    lines = [f"jobs at {now:%H:%M:%S.%f} UTC:"]
+    for job in Job.objects.filter(pk__in=ids).order_by("created_at"):
+        lease = ""
+        if job.lease_expires_at is not None:
+            lease = f" lease {job.lease_owner} for {(job.lease_expires_at - now).total_seconds():.1f} s more"
+        lines.append(
+            f"  {job.pk} {job.status} attempts={job.attempts}{lease}"
+            f" dispatched={job.dispatched_at and f'{job.dispatched_at:%H:%M:%S.%f}'}"
+            f" started={job.started_at and f'{job.started_at:%H:%M:%S.%f}'}"
+            f" finished={job.finished_at and f'{job.finished_at:%H:%M:%S.%f}'}"
+            f" waiting_for={job.waiting_for!r} error={job.error!r}"
+        )
+    missing = len(ids) - (len(lines) - 1)
+    if missing:
+        lines.append(f"  ({missing} of the jobs have no row)")
+    return "\n".join(lines)
+
+
+def broker_seen() -> str:
+    """How many messages wait in the broker's queue, and (embedded broker) how many were taken unacked."""
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("sqla+sqlite:///"):
+        import sqlite3
+
+        path = url.removeprefix("sqla+sqlite:///")
+        if not Path(path).exists():
+            return "broker: no file yet (nothing was ever sent)"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as broker:
+            counts = dict(broker.execute("SELECT visible, count(*) FROM kombu_message GROUP BY visible"))
+        waiting, delivered = counts.get(1, 0), counts.get(0, 0)
+        return f"broker: {waiting} messages waiting, {delivered} delivered (kept until purged)"
+    import redis
+
+    with redis.Redis.from_url(url) as kept:
+        waiting = kept.llen(f"{settings.REDIS_KEY_PREFIX}celery")
+        unacked = kept.hlen(f"{settings.REDIS_KEY_PREFIX}unacked")
+    return f"broker: {waiting} messages waiting, {unacked} delivered and not acknowledged"
+
+
+def processes_seen(*processes: Any, lines: int = 25) -> str:
+    """Each process: alive or how it ended, and the last lines of its log."""
+    return "\n".join(process.tail(lines) for process in processes)
+
+
+def _started_seen() -> str:
+    return processes_seen(*_STARTED)
 
 
 class CausewayProcess:
     """A `causeway` command run as a real process, leading its own process group, its output in a file."""
+
+    # The line its log shows once it is ready (see `wait_started`).
+    ready_line = ""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         import subprocess
@@ -369,6 +517,7 @@ class CausewayProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _STARTED.append(self)
 
     @property
     def pid(self) -> int:
@@ -379,6 +528,9 @@ class CausewayProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        return _log_tail(f"causeway {' '.join(self.args)}", self.process, self.log_path, lines)
 
     def children(self) -> set[int]:
         """Process ids whose parent is this process (a worker's pool processes)."""
@@ -410,14 +562,20 @@ class CausewayProcess:
     def stop(self, timeout: float = 60) -> int | None:
         """SIGTERM, a bounded wait, then SIGKILL to whatever is left of the group."""
         import signal
-        import subprocess
 
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
+        return self._ended(timeout)
+
+    def _ended(self, timeout: float) -> int | None:
+        """A bounded wait for a process told to stop, then SIGKILL to whatever is left of the group."""
+        import signal
+        import subprocess
+
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -427,8 +585,19 @@ class CausewayProcess:
         return self.process.returncode
 
 
-def start_worker(env: dict[str, str], log_dir: Path, *, name: str = "") -> CausewayProcess:
-    """A real `causeway worker`, ready (its pool started and the broker reached) when this returns."""
+def stop_together(*processes: CausewayProcess) -> None:
+    """End the processes a test is done with: each group killed at once, then each reaped.
+
+    A graceful stop costs a worker 7 to 10 s on a loaded machine (2 to 5 s for beat), paid at the end of
+    every process test. Causeway is built to survive a process killed at any moment (rule 15), and
+    `causeway/cli/tests/test_worker.py` checks the graceful stop itself.
+    """
+    for process in processes:
+        process.kill_group()
+
+
+def launch_worker(env: dict[str, str], log_dir: Path, *, name: str = "") -> CausewayProcess:
+    """A real `causeway worker`, starting (see `wait_started`)."""
     import secrets
     import socket
 
@@ -436,32 +605,51 @@ def start_worker(env: dict[str, str], log_dir: Path, *, name: str = "") -> Cause
     worker = CausewayProcess(
         ["worker", "--hostname", hostname], env, log_dir / f"worker-{hostname.split('@')[0]}.log"
     )
+    # Its pool started and the broker reached.
+    worker.ready_line = " ready."
+    return worker
+
+
+def launch_beat(env: dict[str, str], log_dir: Path) -> CausewayProcess:
+    """A real `causeway beat`, starting (see `wait_started`)."""
+    beat = CausewayProcess(["beat"], env, log_dir / "beat.log")
+    # Sending its first tasks.
+    beat.ready_line = "Sending due task"
+    return beat
+
+
+def wait_started(*processes: CausewayProcess, seconds: float = 90) -> None:
+    """Wait until every process launched together is ready; if one is not, stop them all and say why.
+
+    Processes start side by side: on two cores, most of a start is importing, which overlaps.
+    """
     try:
         poll_until(
-            lambda: " ready." in worker.output() or not worker.alive(), seconds=90, what="the worker to start"
+            lambda: (
+                all(p.ready_line in p.output() for p in processes) or not all(p.alive() for p in processes)
+            ),
+            seconds=seconds,
+            what=f"{len(processes)} Causeway process(es) to start",
         )
-    except AssertionError:
-        worker.stop()
+        gone = [p for p in processes if not p.alive()]
+        if gone:
+            raise RuntimeError(f"a Causeway process did not start:\n{processes_seen(*gone, lines=60)}")
+    except BaseException:
+        stop_together(*processes)
         raise
-    if not worker.alive():
-        raise RuntimeError(f"causeway worker did not start:\n{worker.output()}")
+
+
+def start_worker(env: dict[str, str], log_dir: Path, *, name: str = "") -> CausewayProcess:
+    """A real `causeway worker`, ready (its pool started and the broker reached) when this returns."""
+    worker = launch_worker(env, log_dir, name=name)
+    wait_started(worker)
     return worker
 
 
 def start_beat(env: dict[str, str], log_dir: Path) -> CausewayProcess:
     """A real `causeway beat`, sending its first tasks when this returns."""
-    beat = CausewayProcess(["beat"], env, log_dir / "beat.log")
-    try:
-        poll_until(
-            lambda: "Sending due task" in beat.output() or not beat.alive(),
-            seconds=90,
-            what="beat to send its first task",
-        )
-    except AssertionError:
-        beat.stop()
-        raise
-    if not beat.alive():
-        raise RuntimeError(f"causeway beat did not start:\n{beat.output()}")
+    beat = launch_beat(env, log_dir)
+    wait_started(beat)
     return beat
 
 

@@ -32,6 +32,7 @@ from causeway.runs.triggers import recipe_start
 from causeway.runs.webhooks import sign, webhook_secret_rotate
 from causeway.testkit.support import (
     TEST_HOME,
+    jobs_seen,
     make_user,
     make_workspace,
     poll_until,
@@ -140,6 +141,7 @@ def test_rule_13_webhook_to_lookup_row_through_real_processes_with_the_secret_ma
                 lambda: Job.objects.filter(pk=job_id, status__in=FINISHED).first(),
                 seconds=90,
                 what="the webhook's job to finish",
+                saw=lambda: jobs_seen([job_id]),
             )
         finally:
             worker.stop()

@@ -19,7 +19,15 @@ import pytest
 from causeway.connections.models import Connection
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
-from causeway.testkit.support import CausewayProcess, poll_until, process_env, start_worker
+from causeway.testkit.support import (
+    CausewayProcess,
+    jobs_seen,
+    launch_worker,
+    poll_until,
+    process_env,
+    stop_together,
+    wait_started,
+)
 from causeway.tests.connections_kit import recipe, step
 from causeway.tests.oauth_kit import OAuthKit, oauth_kit
 
@@ -40,12 +48,12 @@ def workers(kit: OAuthKit, tmp_path: Path) -> Iterator[list[CausewayProcess]]:
     env = process_env(CAUSEWAY_WORKER_CONCURRENCY="1")
     started: list[CausewayProcess] = []
     try:
-        started.append(start_worker(env, tmp_path, name=f"race-a-{tmp_path.name[-6:]}@test"))
-        started.append(start_worker(env, tmp_path, name=f"race-b-{tmp_path.name[-6:]}@test"))
+        started.append(launch_worker(env, tmp_path, name=f"race-a-{tmp_path.name[-6:]}@test"))
+        started.append(launch_worker(env, tmp_path, name=f"race-b-{tmp_path.name[-6:]}@test"))
+        wait_started(*started)
         yield started
     finally:
-        for worker in reversed(started):
-            worker.stop()
+        stop_together(*started)
 
 
 def test_two_workers_whose_token_expires_mid_run_refresh_once_and_both_succeed(
@@ -88,7 +96,7 @@ def test_two_workers_whose_token_expires_mid_run_refresh_once_and_both_succeed(
         found = [Job.objects.get(pk=job.pk) for job in jobs]
         return found if all(job.status in FINISHED for job in found) else None
 
-    done = poll_until(both_finished, seconds=BOUND, what="both jobs to finish")
+    done = poll_until(both_finished, seconds=BOUND, what="both jobs to finish", saw=lambda: jobs_seen(jobs))
     assert [job.status for job in done] == ["succeeded", "succeeded"], [job.error for job in done]
     # The two jobs ran in the two worker processes, side by side.
     owners = {job.lease_owner.split(":")[1] for job in done}

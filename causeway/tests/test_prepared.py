@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.db import connections
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from causeway.db.prepared import NotPreparable, PreparedSelect, PreparedUpdate
@@ -82,6 +82,31 @@ def test_a_prepared_select_binds_every_use_of_a_placeholder_and_its_datetimes() 
         jobs[0].pk,
         jobs[1].pk,
     }
+
+
+def test_a_prepared_select_sets_the_querysets_annotations_and_leaves_deferred_fields_deferred() -> None:
+    jobs = _jobs(2)
+
+    def annotated(pk: uuid.UUID) -> Any:
+        return (
+            Job.objects.filter(pk=pk)
+            .defer("trigger_payload")
+            .annotate(
+                later=Exists(
+                    Job.objects.filter(recipe=OuterRef("recipe"), created_at__gt=OuterRef("created_at"))
+                )
+            )
+        )
+
+    prepared = PreparedSelect(annotated, pk=uuid.UUID)
+    for job in jobs:
+        found = prepared.first(pk=job.pk)
+        expected = annotated(job.pk).get()
+        assert found is not None
+        assert found.later == expected.later  # type: ignore[attr-defined]
+        assert "trigger_payload" in found.get_deferred_fields()
+        assert found.trigger_payload == job.trigger_payload
+    assert [bool(prepared.first(pk=job.pk).later) for job in jobs] == [True, False]  # type: ignore[union-attr]
 
 
 def test_a_prepared_update_changes_the_rows_the_queryset_would_and_counts_them() -> None:

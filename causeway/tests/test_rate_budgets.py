@@ -4,6 +4,7 @@ for budget says why. The two-worker test runs real `causeway worker` processes a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,15 @@ from causeway.connections.models import Connection, RateBudget
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testkit.support import poll_until, process_env, start_worker
+from causeway.testkit.support import (
+    broker_seen,
+    jobs_seen,
+    launch_worker,
+    poll_until,
+    process_env,
+    stop_together,
+    wait_started,
+)
 from causeway.tests.connections_kit import Kit, build, recipe, run, step
 from causeway.workspaces.tokens import token_create
 
@@ -184,7 +193,9 @@ def test_a_wait_past_the_jobs_time_limit_fails_the_step_and_sends_nothing(server
 def test_two_worker_processes_share_one_budget_and_a_waiting_job_says_why(
     tmp_path: Path, client: Any
 ) -> None:
-    limit, period, jobs = 2, 3, 6
+    # One request per period and two workers: from the first job that waits to the last request, some
+    # job is always waiting, so the test sees a wait however slowly it polls.
+    limit, period, jobs = 1, 2, 4
     with http_server() as provider:
         kit = build(provider.url)
         assert kit.personal is not None
@@ -200,45 +211,56 @@ def test_two_worker_processes_share_one_budget_and_a_waiting_job_says_why(
             CAUSEWAY_AUDIT_CHECKPOINT_FILE=str(tmp_path / "audit-checkpoints.jsonl"),
             CAUSEWAY_WORKER_CONCURRENCY="1",
         )
-        started = [start_worker(env, tmp_path) for _ in range(2)]
+        started = [launch_worker(env, tmp_path) for _ in range(2)]
         try:
+            wait_started(*started)
             found = recipe(kit, kit.owner, [step(kit.personal)])
+            _, token = token_create(actor=kit.owner, name="budget", expires_in_days=1)
+            auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+            jobs_url = f"/api/v1/workspaces/{kit.workspace.id}/jobs"
+            # A first call loads the API, which takes seconds on a loaded machine: paid before any job
+            # waits, or the first poll could outlast every wait.
+            assert client.get(jobs_url, **auth).status_code == 200
+            created = time.time()
             made = [
                 job_create(actor=kit.owner, recipe=found, trigger_type="manual", is_test=True)
                 for _ in range(jobs)
             ]
-            _, token = token_create(actor=kit.owner, name="budget", expires_in_days=1)
+            ids = [job.pk for job in made]
             seen: set[str] = set()
 
             def all_done() -> bool:
-                for job in made:
-                    answer = client.get(
-                        f"/api/v1/workspaces/{kit.workspace.id}/jobs/{job.pk}",
-                        HTTP_AUTHORIZATION=f"Bearer {token}",
-                    )
+                # The API is asked about the jobs the database shows waiting, while they wait.
+                waiting = Job.objects.filter(pk__in=ids).exclude(waiting_for="").values_list("pk", flat=True)
+                for job_id in waiting:
+                    answer = client.get(f"{jobs_url}/{job_id}", **auth)
                     if answer.status_code == 200 and answer.json()["waiting_for"]:
                         seen.add(answer.json()["waiting_for"])
-                return (
-                    Job.objects.filter(
-                        pk__in=[j.pk for j in made], status__in=["succeeded", "failed"]
-                    ).count()
-                    == jobs
-                )
+                return Job.objects.filter(pk__in=ids, status__in=["succeeded", "failed"]).count() == jobs
 
-            poll_until(all_done, seconds=120, what="every job to finish")
-            pids = {Job.objects.get(pk=j.pk).lease_owner.split(":")[1] for j in made}
+            poll_until(
+                all_done,
+                seconds=120,
+                what="every job to finish",
+                saw=lambda: f"{jobs_seen(ids)}\n{broker_seen()}",
+            )
+            pids = {Job.objects.get(pk=job_id).lease_owner.split(":")[1] for job_id in ids}
         finally:
-            for process in started:
-                process.stop()
+            stop_together(*started)
         arrivals = sorted(r.at for r in provider.received)
-    statuses = set(Job.objects.filter(pk__in=[j.pk for j in made]).values_list("status", flat=True))
+    statuses = set(Job.objects.filter(pk__in=ids).values_list("status", flat=True))
     assert statuses == {"succeeded"}
     assert len(arrivals) == jobs
     assert len(pids) == 2, "both worker processes ran jobs"
-    # Six requests at two per three-second period need three periods: the last comes a whole period after
-    # the first period ended.
-    assert arrivals[-1] - arrivals[0] >= period
+    # A request leaves after its take and arrives a moment later, so by the end of each period at most
+    # `limit` requests for every period since the jobs were made have arrived (a take is never before
+    # the jobs were made). Four requests at one per period need four periods.
+    first = int(created) // period
+    for index in range(first, int(arrivals[-1]) // period + 1):
+        arrived = sum(at < (index + 1) * period for at in arrivals)
+        assert arrived <= limit * (index - first + 1), (index - first, arrivals, created)
+    assert int(arrivals[-1]) // period - first >= jobs // limit - 1, (arrivals, created)
     assert any(
-        reason.startswith('waiting for the rate budget of connection "Olive\'s API" (2 requests per 3 s)')
+        reason.startswith('waiting for the rate budget of connection "Olive\'s API" (1 request per 2 s)')
         for reason in seen
     ), seen

@@ -26,7 +26,7 @@ from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import JobStep
 from causeway.runs.services import job_create
-from causeway.testkit.support import RunningServer, make_user, make_workspace, poll_until
+from causeway.testkit.support import RunningServer, jobs_seen, make_user, make_workspace, poll_until
 from causeway.tests.at_rest import broker_bytes, database_bytes, found_in
 from causeway.tests.oauth_kit import CLIENT_SECRET, oauth_kit
 from causeway.tests.test_rule_13_secret_canary import WebLog, canary_forms, decoded_views, hidden_in_base64
@@ -310,6 +310,7 @@ def test_rule_13_database_and_mail_passwords_surface_nowhere(
                 lambda: JobStep.objects.filter(job=job, path="mail").exists(),
                 seconds=60,
                 what="the job to finish",
+                saw=lambda: jobs_seen([job]),
             )
         job.refresh_from_db()
         assert job.status == "failed" and "refused the user name or password" in (job.error or ""), job.error

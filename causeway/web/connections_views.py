@@ -149,7 +149,11 @@ def _chosen(request: HttpRequest, workspace: Workspace) -> tuple[list[Connector]
     form = ChooseForm(request.POST) if request.method == "POST" else ChooseForm(request.GET)
     form.is_valid()
     key, auth = form.cleaned_data.get("connector", ""), form.cleaned_data.get("auth_method", "")
-    connector = next((c for c in enabled if c.key == key), enabled[0] if len(enabled) == 1 else None)
+    # The only enabled connector is chosen when none is named; a named one that is not enabled is not
+    # swapped for it (the page says so instead).
+    connector = next(
+        (c for c in enabled if c.key == key), enabled[0] if len(enabled) == 1 and not key else None
+    )
     if connector is not None and connector.auth_method(auth) is None:
         auth = connector.auth_methods[0].kind
     return enabled, connector, auth
@@ -181,6 +185,10 @@ def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
         if request.method == "POST"
         else ConnectionForm(connector=connector, auth=auth)
     )
+    named = request.POST.get("connector", "") if request.method == "POST" else ""
+    if named and connector is None:
+        form.is_valid()
+        errors["connector"] = [f"there is no connector {named[:40]!r} enabled in this workspace"]
     if request.method == "POST" and connector is not None and form.is_valid():
         data = form.cleaned_data
         try:

@@ -24,7 +24,17 @@ from causeway.runs import runtime
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import LocalService, definition, http_step, recipe, setting
-from causeway.testkit.support import CausewayProcess, poll_until, process_env, start_beat, start_worker
+from causeway.testkit.support import (
+    CausewayProcess,
+    jobs_seen,
+    launch_beat,
+    launch_worker,
+    poll_until,
+    process_env,
+    start_worker,
+    stop_together,
+    wait_started,
+)
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -65,15 +75,15 @@ class Processes:
         self.started.append(started)
         return started
 
-    def beat(self) -> CausewayProcess:
-        started = start_beat(self.env, self.log_dir)
-        self.started.append(started)
-        return started
+    def beat_and_worker(self) -> CausewayProcess:
+        """Beat and a worker, started side by side; the worker."""
+        beat, worker = launch_beat(self.env, self.log_dir), launch_worker(self.env, self.log_dir)
+        wait_started(beat, worker)
+        self.started += [beat, worker]
+        return worker
 
     def stop_all(self) -> None:
-        for process in reversed(self.started):
-            if process.alive():
-                process.stop()
+        stop_together(*[process for process in self.started if process.alive()])
 
 
 @pytest.fixture
@@ -138,17 +148,26 @@ def assert_each_effect_once(service: LocalService, job: Job) -> None:
 def test_rule_15_pool_process_killed_mid_job_resumes_and_each_effect_happens_once(
     processes: Processes, service: LocalService
 ) -> None:
-    processes.beat()
-    worker = processes.worker()
+    worker = processes.beat_and_worker()
     _, job = two_step_job(service)
-    poll_until(lambda: service.seen.held_now() == 1, seconds=RECOVERY_BOUND, what="the job's first step")
+    poll_until(
+        lambda: service.seen.held_now() == 1,
+        seconds=RECOVERY_BOUND,
+        what="the job's first step",
+        saw=lambda: jobs_seen([job]),
+    )
 
     pool_process = holder_pid(job)
     assert pool_process in worker.children(), "the lease names one of this worker's pool processes"
     os.kill(pool_process, signal.SIGKILL)
     killed = time.monotonic()
 
-    done = poll_until(lambda: finished(job), seconds=RECOVERY_BOUND, what="the job to be resumed")
+    done = poll_until(
+        lambda: finished(job),
+        seconds=RECOVERY_BOUND,
+        what="the job to be resumed",
+        saw=lambda: jobs_seen([job]),
+    )
     report("pool process killed: kill to job succeeded", time.monotonic() - killed)
     assert done.status == "succeeded", done.error
     assert done.attempts == 2
@@ -161,10 +180,14 @@ def test_rule_15_pool_process_killed_mid_job_resumes_and_each_effect_happens_onc
 def test_rule_15_whole_worker_killed_mid_job_resumes_on_a_new_worker_once_per_key(
     processes: Processes, service: LocalService
 ) -> None:
-    processes.beat()
-    first = processes.worker()
+    first = processes.beat_and_worker()
     _, job = two_step_job(service)
-    poll_until(lambda: service.seen.held_now() == 1, seconds=RECOVERY_BOUND, what="the job's first step")
+    poll_until(
+        lambda: service.seen.held_now() == 1,
+        seconds=RECOVERY_BOUND,
+        what="the job's first step",
+        saw=lambda: jobs_seen([job]),
+    )
     assert holder_pid(job) in first.children()
 
     first.kill_group()
@@ -173,7 +196,12 @@ def test_rule_15_whole_worker_killed_mid_job_resumes_on_a_new_worker_once_per_ke
     second = processes.worker()
     started = time.monotonic()
 
-    done = poll_until(lambda: finished(job), seconds=RECOVERY_BOUND, what="the job to be resumed")
+    done = poll_until(
+        lambda: finished(job),
+        seconds=RECOVERY_BOUND,
+        what="the job to be resumed",
+        saw=lambda: jobs_seen([job]),
+    )
     now = time.monotonic()
     report("whole worker killed: kill to job succeeded, new worker started at once", now - killed)
     report("whole worker killed: new worker ready to job succeeded", now - started)
@@ -186,8 +214,7 @@ def test_rule_15_whole_worker_killed_mid_job_resumes_on_a_new_worker_once_per_ke
 def test_rule_15_poison_job_that_kills_its_worker_every_time_fails_after_n_attempts_without_a_loop(
     processes: Processes, service: LocalService
 ) -> None:
-    processes.beat()
-    worker = processes.worker()
+    worker = processes.beat_and_worker()
     place = setting()
     poison = recipe(place, definition(http_step("s1", service.url("/hold-always"))), name="Poison")
     job = job_create(actor=place.admin, recipe=poison, trigger_type="manual")
@@ -206,7 +233,10 @@ def test_rule_15_poison_job_that_kills_its_worker_every_time_fails_after_n_attem
         return finished(job)
 
     done = poll_until(
-        killed_every_start, seconds=RECOVERY_BOUND * MAX_ATTEMPTS, what="the poison job to fail"
+        killed_every_start,
+        seconds=RECOVERY_BOUND * MAX_ATTEMPTS,
+        what="the poison job to fail",
+        saw=lambda: jobs_seen([job]),
     )
     report(f"poison job: first kill to failed after {MAX_ATTEMPTS} attempts", time.monotonic() - first_kill)
     assert done.status == "failed"
@@ -230,10 +260,14 @@ def test_rule_15_poison_job_that_kills_its_worker_every_time_fails_after_n_attem
 def test_rule_15_job_longer_than_its_lease_and_the_broker_visibility_timeout_runs_once(
     processes: Processes, service: LocalService
 ) -> None:
-    processes.beat()
-    worker = processes.worker()
+    worker = processes.beat_and_worker()
     _, job = two_step_job(service)
-    poll_until(lambda: service.seen.held_now() == 1, seconds=RECOVERY_BOUND, what="the job's first step")
+    poll_until(
+        lambda: service.seen.held_now() == 1,
+        seconds=RECOVERY_BOUND,
+        what="the job's first step",
+        saw=lambda: jobs_seen([job]),
+    )
 
     def long_enough() -> bool:
         found = current(job)
@@ -245,10 +279,20 @@ def test_rule_15_job_longer_than_its_lease_and_the_broker_visibility_timeout_run
         redelivered = f"job {job.pk}: not claimed" in worker.output()
         return outlived and (redelivered or not on_redis())
 
-    poll_until(long_enough, seconds=RECOVERY_BOUND, what="the job to outlive its lease and the timeout")
+    poll_until(
+        long_enough,
+        seconds=RECOVERY_BOUND,
+        what="the job to outlive its lease and the timeout",
+        saw=lambda: jobs_seen([job]),
+    )
     service.let_go()
 
-    done = poll_until(lambda: finished(job), seconds=RECOVERY_BOUND, what="the long job to finish")
+    done = poll_until(
+        lambda: finished(job),
+        seconds=RECOVERY_BOUND,
+        what="the long job to finish",
+        saw=lambda: jobs_seen([job]),
+    )
     assert done.status == "succeeded", done.error
     assert done.attempts == 1
     assert [call.key for call in service.seen.calls_to("/hold")] == [key(job, "s1")]
@@ -269,8 +313,7 @@ def test_rule_15_web_process_killed_mid_job_it_started_the_worker_resumes_it_onc
     from causeway.runs.triggers import recipe_start
     from causeway.testkit.support import _start_web
 
-    processes.beat()
-    processes.worker()
+    processes.beat_and_worker()
     place = setting()
     body = definition(http_step("s1", service.url("/hold")), http_step("s2", service.url("/effect")))
     body["trigger"] = {"type": "webhook"}
@@ -286,7 +329,12 @@ def test_rule_15_web_process_killed_mid_job_it_started_the_worker_resumes_it_onc
         answer = httpx.post(f"{web.url}/hooks/{token}", content=payload, headers=headers, verify=False)  # noqa: S501  # nosec B501
         assert answer.status_code == 202, answer.text
         job = Job.objects.get(pk=answer.json()["job"])
-        poll_until(lambda: service.seen.held_now() == 1, seconds=RECOVERY_BOUND, what="the job's first step")
+        poll_until(
+            lambda: service.seen.held_now() == 1,
+            seconds=RECOVERY_BOUND,
+            what="the job's first step",
+            saw=lambda: jobs_seen([job]),
+        )
         web_workers = CausewayProcess.children_of(web.process.pid)
         held = current(job)
         assert held.status == "running" and held.attempts == 1
@@ -300,7 +348,12 @@ def test_rule_15_web_process_killed_mid_job_it_started_the_worker_resumes_it_onc
         log.close()
     killed = time.monotonic()
 
-    done = poll_until(lambda: finished(job), seconds=RECOVERY_BOUND, what="the job to be resumed")
+    done = poll_until(
+        lambda: finished(job),
+        seconds=RECOVERY_BOUND,
+        what="the job to be resumed",
+        saw=lambda: jobs_seen([job]),
+    )
     report("web process killed: kill to job succeeded on a worker", time.monotonic() - killed)
     assert done.status == "succeeded", done.error
     assert done.attempts == 2

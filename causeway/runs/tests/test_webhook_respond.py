@@ -19,7 +19,7 @@ from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookEndpoint
 from causeway.runs.tests.trigger_helpers import people
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.support import poll_until
+from causeway.testkit.support import jobs_seen, poll_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -105,7 +105,10 @@ def test_webhook_respond_step_answers_the_caller_with_status_headers_and_body_ma
     job = Job.objects.get(pk=answer.headers["X-Causeway-Job"])
     # The answer is also the job's history: the respond step's row holds what was sent.
     finished = poll_until(
-        lambda: Job.objects.filter(pk=job.pk, status="succeeded").first(), seconds=60, what="job"
+        lambda: Job.objects.filter(pk=job.pk, status="succeeded").first(),
+        seconds=60,
+        what="the job to succeed",
+        saw=lambda: jobs_seen([job]),
     )
     assert finished.steps.get(path="answer").output["body"] == {"created": "ada@example.com", "upstream": 200}
 
@@ -138,7 +141,10 @@ def test_webhook_past_its_respond_timeout_answers_202_with_the_jobs_url_and_the_
     assert job.status in ("queued", "running")
     release.set()
     done = poll_until(
-        lambda: Job.objects.filter(pk=job.pk, status="succeeded").first(), seconds=60, what="job"
+        lambda: Job.objects.filter(pk=job.pk, status="succeeded").first(),
+        seconds=60,
+        what="the job to succeed",
+        saw=lambda: jobs_seen([job]),
     )
     assert done.steps.get(path="wait").output["body"] == {"late": True}
 

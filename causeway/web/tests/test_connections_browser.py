@@ -15,7 +15,7 @@ from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
-from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace, poll_until
+from causeway.testkit.support import STRONG_PASSWORD, jobs_seen, make_user, make_workspace, poll_until
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 
 TOKEN = "browser-token-5e1d7c"
@@ -87,6 +87,7 @@ def test_browser_connect_an_account_then_run_a_recipe_step_with_it(
                 lambda: Job.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).exists(),
                 seconds=60,
                 what="the job to finish",
+                saw=lambda: jobs_seen([job]),
             )
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
