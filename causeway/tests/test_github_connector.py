@@ -9,9 +9,12 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from causeway.audit.models import AuditEvent
 from causeway.connections import services as connections
@@ -228,3 +231,19 @@ def test_github_webhook_deliveries_are_checked_with_the_secret(
     [refused] = AuditEvent.objects.filter(action="webhook.refused")
     assert "does not match" in refused.details["reason"]
     assert github.server.received == []  # type: ignore[union-attr]
+
+
+def test_connectors_list_shows_what_is_installed_and_what_a_workspace_enabled(people: dict[str, Any]) -> None:
+    installed = StringIO()
+    call_command("connectors", "list", stdout=installed)
+    keys = [line.split("\t")[0] for line in installed.getvalue().splitlines()]
+    assert {"github", "slack", "http", "postgres", "smtp", "oauth2"} <= set(keys)
+    assert "webhook(webhook)" in next(
+        line for line in installed.getvalue().splitlines() if line.startswith("github")
+    )
+    listed = StringIO()
+    call_command("connectors", "list", "--workspace", people["acme"].slug, stdout=listed)
+    states = {line.split("\t")[0]: line.split("\t")[-1] for line in listed.getvalue().splitlines()}
+    assert states["github"] == "enabled" and states["slack"] == "disabled"
+    with pytest.raises(CommandError, match="workspace: no workspace 'nope'"):
+        call_command("connectors", "list", "--workspace", "nope", stdout=StringIO())
