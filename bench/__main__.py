@@ -3,7 +3,7 @@ could not both run."""
 
 from __future__ import annotations
 
-from bench import access, connections, jobs, pipeline, vault
+from bench import access, connections, cpu, jobs, pipeline, vault
 
 if __name__ == "__main__":
     vault.main()
@@ -12,5 +12,7 @@ if __name__ == "__main__":
     connections.main()
     print()
     jobs.main()
+    print()
+    cpu.main()
     print()
     raise SystemExit(pipeline.main())

@@ -96,8 +96,12 @@ _CONTENT = ("project", "folder", "connection", "recipe", "lookup_table")
 # grant are written with (rule 5, DESIGN's "grant").
 CAPABILITIES: dict[str, frozenset[Perm]] = {
     "read": frozenset(Perm(f"{kind}:view") for kind in _CONTENT) | {Perm.JOB_VIEW},
-    "write": frozenset(Perm(f"{kind}:{verb}") for kind in _CONTENT for verb in ("edit", "create", "delete")),
-    "execute": frozenset({Perm.RECIPE_RUN, Perm.RECIPE_TEST}),
+    # Trying out what one builds goes with building it: test runs and starting or stopping a recipe's
+    # tests (`recipe:test`) are write, not execute (rule 5), so they stay where recipes may be changed.
+    "write": frozenset(Perm(f"{kind}:{verb}") for kind in _CONTENT for verb in ("edit", "create", "delete"))
+    | {Perm.RECIPE_TEST},
+    # Running a recipe for real: what service accounts, schedules and triggers do.
+    "execute": frozenset({Perm.RECIPE_RUN}),
     "debug": frozenset({Perm.RECIPE_DEBUG}),
 }
 CAPABILITY_NAMES: tuple[str, ...] = tuple(CAPABILITIES)
@@ -149,9 +153,11 @@ class Environment(StrEnum):
     PROD = "prod"
 
 
-# Rule 5: DEV lets builders read, debug, write and run; TEST and PROD only read and debug.
+# Rule 5: DEV lets people read, debug and write (test runs included); TEST and PROD only read and
+# debug. No environment lets a person execute by default: execution belongs to service accounts,
+# schedules and triggers, and recipes reach TEST and PROD only by promotion.
 DEFAULT_CEILINGS: dict[Environment, frozenset[str]] = {
-    Environment.DEV: frozenset(CAPABILITY_NAMES),
+    Environment.DEV: frozenset({"read", "debug", "write"}),
     Environment.TEST: frozenset({"read", "debug"}),
     Environment.PROD: frozenset({"read", "debug"}),
 }

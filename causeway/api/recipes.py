@@ -46,6 +46,8 @@ RowKey = Annotated[
 
 class ProjectOut(Schema):
     id: uuid.UUID
+    # The one project this environment's copy is of: its DEV, TEST and PROD copies share it.
+    family: uuid.UUID
     name: str
     environment: str
     description: str
@@ -53,13 +55,15 @@ class ProjectOut(Schema):
 
 
 class ProjectIn(In):
-    name: str = name_field("the project's name, unique in its environment")
+    name: str = name_field("the project's name, unique in the workspace")
+    # The project is made in all three environments; this one's policy must allow it (rule 5), and
+    # its copy is the answer.
     environment: Environment = "dev"
     description: Description = ""
 
 
 class ProjectPatch(In):
-    name: str = name_field("the project's name, unique in its environment")
+    name: str = name_field("the project's name, unique in the workspace (all its environments)")
     description: Description | None = None
 
 
@@ -234,7 +238,7 @@ def project_list(
 @router.post(
     WS + "/projects",
     response=answers({201: ProjectOut}, conflict=True),
-    summary="Create a project in one environment",
+    summary="Create a project (in DEV, TEST and PROD)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_create(request: HttpRequest, workspace_id: WorkspaceRef, body: ProjectIn) -> Status[Project]:

@@ -47,12 +47,23 @@ def project_scopes(st: Standing) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
     missing = {s.role.id for s in st.roles if not s.all_projects} - st.project_scopes.keys()
     if missing:
         found: dict[uuid.UUID, set[uuid.UUID]] = {pk: set() for pk in missing}
-        for role_id, project_id in RoleProject.objects.filter(role_id__in=missing).values_list(
-            "role_id", "project_id"
-        ):
+        for role_id, project_id in _scoped_copies(Q(role_id__in=missing)):
             found[role_id].add(project_id)
         st.project_scopes.update({pk: frozenset(ids) for pk, ids in found.items()})
     return st.project_scopes
+
+
+def _scoped_copies(which: Q) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(role, project copy) for every copy of the projects the chosen scopes name: a role scoped to a
+    project covers it in all three environments (each environment's ceiling still applies)."""
+    scoped = list(RoleProject.objects.filter(which).values_list("role_id", "project__family"))
+    families: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if scoped:
+        for family, pk in Project.objects.filter(family__in={f for _, f in scoped}).values_list(
+            "family", "pk"
+        ):
+            families.setdefault(family, []).append(pk)
+    return [(role_id, pk) for role_id, family in scoped for pk in families.get(family, [])]
 
 
 def roles_covering(st: Standing, project_id: uuid.UUID) -> tuple[ScopedRole, ...]:
@@ -65,7 +76,7 @@ def role_projects(role: Role) -> frozenset[uuid.UUID]:
     """The projects a role scoped to chosen projects covers (none recorded for a role over all)."""
     if role.all_projects or role.pk is None:
         return frozenset()
-    return frozenset(RoleProject.objects.filter(role=role).values_list("project_id", flat=True))
+    return frozenset(pk for _, pk in _scoped_copies(Q(role=role)))
 
 
 # Lists through the policy (rule 1): each content model's `objects.visible_to(actor, perm)`.
@@ -189,11 +200,15 @@ class RecipeQuerySet(models.QuerySet["Recipe"]):
 
 
 class Project(models.Model):
-    """A container for recipes, folders, connections and lookup tables, in one environment."""
+    """One environment's copy of a project: the container of that environment's recipes, folders and
+    lookup tables. A project exists in DEV, TEST and PROD; its three copies share a `family`, a name
+    and a description, and each holds its own content (recipes reach TEST and PROD by promotion)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="projects")
     environment = models.CharField(max_length=8, choices=ENVIRONMENT_CHOICES, default=Environment.DEV.value)
+    # The one project this copy is of, shared by its copies in the three environments.
+    family = models.UUIDField(default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=500, blank=True, default="")
     created_by = models.ForeignKey(
@@ -209,6 +224,9 @@ class Project(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "environment", "name"], name="project_unique_name"),
+            models.UniqueConstraint(
+                fields=["family", "environment"], name="project_one_copy_per_environment"
+            ),
         ]
         indexes = [models.Index(fields=["workspace", "environment"])]
 
@@ -268,6 +286,8 @@ class Recipe(models.Model):
     )
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=500, blank=True, default="")
+    # The one recipe this is the copy of in its project's environment, shared by its promoted copies.
+    family = models.UUIDField(default=uuid.uuid4, editable=False)
     # The trigger type of the current version, kept plain so schedules and lists need not open definitions.
     trigger_type = models.CharField(max_length=16, default="manual")
     current_version = models.ForeignKey(
@@ -290,6 +310,7 @@ class Recipe(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="recipe_unique_name"),
+            models.UniqueConstraint(fields=["project", "family"], name="recipe_one_copy_per_project"),
         ]
         indexes = [models.Index(fields=["workspace", "project"]), models.Index(fields=["workspace", "name"])]
 
@@ -341,6 +362,8 @@ class LookupTable(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="lookup_tables")
     folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     name = models.CharField(max_length=100)
+    # The one table this is the copy of in its project's environment, shared by its promoted copies.
+    family = models.UUIDField(default=uuid.uuid4, editable=False)
     columns = models.JSONField(default=list)
     key_column = models.CharField(max_length=60)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -349,7 +372,10 @@ class LookupTable(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["project", "name"], name="lookup_table_unique_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="lookup_table_unique_name"),
+            models.UniqueConstraint(fields=["project", "family"], name="lookup_table_one_copy_per_project"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from causeway.access.errors import NotFound
-from causeway.access.perms import Perm
+from causeway.access.perms import Environment, Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.recipes.definition import secret_names
@@ -23,6 +23,13 @@ def projects_list(actor: Actor, workspace: Workspace, *, environment: str | None
     if environment:
         projects = projects.filter(environment=environment)
     return projects
+
+
+def project_copies(actor: Actor, project: Project) -> list[Project]:
+    """The project's copies in DEV, TEST and PROD that the actor may see, in that order."""
+    order = {e.value: n for n, e in enumerate(Environment)}
+    found = Project.objects.visible_to(actor, workspace=project.workspace).filter(family=project.family)
+    return sorted(found, key=lambda p: order[p.environment])
 
 
 def folders_list(actor: Actor, workspace: Workspace, *, project: Project | None = None) -> QuerySet[Folder]:

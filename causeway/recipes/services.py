@@ -3,6 +3,7 @@ its audit event inside it."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -51,30 +52,38 @@ def _audit_actor(actor: Actor) -> Any:
 def project_create(
     *, actor: Actor, workspace: Workspace, name: str, environment: str = "dev", description: str = ""
 ) -> Project:
+    """A new project, in all three environments at once, each copy empty; returned: the copy in
+    `environment`, whose policy must let the actor create a project (rule 5: DEV by default)."""
     known = environment in {e.value for e in Environment}
     # An unknown environment is named only to whoever may create a project somewhere.
     policy.require_in_environment(actor, workspace, Perm.PROJECT_CREATE, environment if known else None)
     if not known:
         raise ValidationError({"environment": "must be dev, test or prod"})
-    project = Project(
-        workspace=workspace,
-        name=_name(name),
-        environment=environment,
-        description=(description or "")[:500],
-        created_by=actor if isinstance(actor, User) else None,
-    )
-    save_or_conflict(
-        project,
-        field="name",
-        message=f"a project named {project.name} already exists in {environment.upper()}",
-        force_insert=True,
-    )
+    clean = _name(name)
+    family = uuid.uuid4()
+    copies = {}
+    for env in Environment:
+        copies[env.value] = Project(
+            workspace=workspace,
+            name=clean,
+            environment=env.value,
+            family=family,
+            description=(description or "")[:500],
+            created_by=actor if isinstance(actor, User) else None,
+        )
+        save_or_conflict(
+            copies[env.value],
+            field="name",
+            message=f"a project named {clean} already exists in {env.value.upper()}",
+            force_insert=True,
+        )
+    project = copies[environment]
     audit_record(
         actor=_audit_actor(actor),
         action="project.created",
         target=project,
         workspace_id=workspace.id,
-        details={"environment": environment},
+        details={"environment": environment, "environments": [e.value for e in Environment]},
     )
     return project
 
@@ -373,17 +382,23 @@ def lookup_table_by_name(*, project: Project, name: str) -> LookupTable | None:
 
 @transaction.atomic
 def project_rename(*, actor: Actor, project: Project, name: str, description: str | None = None) -> Project:
+    """Rename the project: its name and description are the same in its three environments."""
     project = access.project_get(actor, project.workspace, project.id, need=Perm.PROJECT_EDIT)
     old = project.name
-    project.name = _name(name)
-    if description is not None:
-        project.description = description[:500]
-    save_or_conflict(
-        project,
-        field="name",
-        message=f"a project named {project.name} already exists here",
-        update_fields=["name", "description"],
-    )
+    clean = _name(name)
+    copies = list(Project.objects.select_for_update().filter(family=project.family).order_by("environment"))
+    for copy in copies:
+        copy.name = clean
+        if description is not None:
+            copy.description = description[:500]
+        save_or_conflict(
+            copy,
+            field="name",
+            message=f"a project named {clean} already exists in {copy.environment.upper()}",
+            update_fields=["name", "description"],
+        )
+        if copy.pk == project.pk:
+            project = copy
     audit_record(
         actor=_audit_actor(actor),
         action="project.renamed",
@@ -396,21 +411,31 @@ def project_rename(*, actor: Actor, project: Project, name: str, description: st
 
 @transaction.atomic
 def project_delete(*, actor: Actor, project: Project) -> None:
-    """Only an empty project goes: its recipes, folders and lookup tables must be moved or deleted first."""
+    """Only an empty project goes, from all three environments at once: the recipes, folders and
+    lookup tables of each of its copies must be moved or deleted first."""
     project = access.project_get(actor, project.workspace, project.id, need=Perm.PROJECT_DELETE)
-    held = {
-        "recipes": project.recipes.count(),
-        "folders": project.folders.count(),
-        "lookup tables": project.lookup_tables.count(),
-    }
-    if any(held.values()):
-        what = ", ".join(f"{count} {kind}" for kind, count in held.items() if count)
-        raise ValidationError({"project": f"the project is not empty ({what}): delete those first"})
+    copies = list(Project.objects.select_for_update().filter(family=project.family).order_by("environment"))
+    for copy in copies:
+        held = {
+            "recipes": copy.recipes.count(),
+            "folders": copy.folders.count(),
+            "lookup tables": copy.lookup_tables.count(),
+        }
+        if any(held.values()):
+            what = ", ".join(f"{count} {kind}" for kind, count in held.items() if count)
+            where = "" if copy.pk == project.pk else f" in {copy.environment.upper()}"
+            raise ValidationError(
+                {"project": f"the project is not empty{where} ({what}): delete those first"}
+            )
     target = project.audit_target
     workspace_id = project.workspace_id
-    project.delete()
+    Project.objects.filter(pk__in=[c.pk for c in copies]).delete()
     audit_record(
-        actor=_audit_actor(actor), action="project.deleted", target=target, workspace_id=workspace_id
+        actor=_audit_actor(actor),
+        action="project.deleted",
+        target=target,
+        workspace_id=workspace_id,
+        details={"environments": [c.environment for c in copies]},
     )
 
 

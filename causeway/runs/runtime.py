@@ -13,6 +13,7 @@ the job by its row and sends another.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -355,13 +356,18 @@ class _Keeper:
         self._lock = threading.Lock()
         self._held: dict[int, Heartbeat] = {}
         self._wake = threading.Event()
+        # When the thread next looks, on this process's monotonic clock: a job added with a renewal due
+        # later than that does not wake it (most jobs end long before their first renewal).
+        self._until = 0.0
         self._thread = threading.Thread(target=self._run, name="causeway-leases", daemon=True)
         self._thread.start()
 
     def add(self, beat: Heartbeat) -> None:
         with self._lock:
             self._held[id(beat)] = beat
-        self._wake.set()
+            wake = time.monotonic() + beat.due() < self._until
+        if wake:
+            self._wake.set()
 
     def remove(self, beat: Heartbeat) -> None:
         with self._lock:
@@ -384,8 +390,11 @@ class _Keeper:
                 connection.close()
             # Cleared before the beats are read: one added after this is either read now or wakes it.
             self._wake.clear()
-            waits = [beat.due() for beat in self._beats()]
-            self._wake.wait(min(waits) if waits else None)
+            with self._lock:
+                waits = [beat.due() for beat in self._held.values() if not beat.lost.is_set()]
+                wait = min(waits) if waits else None
+                self._until = math.inf if wait is None else time.monotonic() + wait
+            self._wake.wait(wait)
 
 
 _keeper: _Keeper | None = None

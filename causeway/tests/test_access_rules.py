@@ -321,7 +321,7 @@ def test_rule_05_default_policies_and_an_admin_widening_them_is_audited(world: W
 
     ceilings = policy.ceiling_names_of(world.ws)
     assert {k: sorted(v) for k, v in ceilings.items()} == {
-        "dev": ["debug", "execute", "read", "write"],
+        "dev": ["debug", "read", "write"],
         "test": ["debug", "read"],
         "prod": ["debug", "read"],
     }
@@ -715,6 +715,13 @@ def test_recipe_access_page_gives_and_takes_grants(world: World) -> None:
         "--cap",
         "execute",
         stdout=out,
+    )
+    assert world.r1.grants.get(group__name="Readers").capabilities == {"execute"}
+    # Given, but DEV's default policy lets no person execute (rule 5): the grant counts once an Admin
+    # widens the policy.
+    assert not policy.may(world.people["group_only"], Perm.RECIPE_RUN, world.r1)
+    services.environment_policy_set(
+        actor=SystemActor(label="test"), workspace=world.ws, environment="dev", capabilities=CAPABILITY_NAMES
     )
     assert policy.may(world.people["group_only"], Perm.RECIPE_RUN, world.r1)
     assert not policy.may(world.people["group_only"], Perm.RECIPE_VIEW, world.r1)

@@ -103,13 +103,24 @@ def test_rule_02_no_escalation_recipe_grant_to_self_via_api(world: World) -> Non
     assert access_state() == before
     assert len(denials(world, "recipe:debug")) == denied + 3
     assert not policy.may(custom, Perm.RECIPE_DEBUG, world.r1)
-    # What one holds one may keep giving oneself: it raises nothing.
+    # What one holds one may keep giving oneself: it raises nothing. Execute is not among it: DEV's
+    # default policy gives no person `recipe:run` (rule 5), so neither can a person give it.
+    refused(
+        api(
+            world,
+            "custom",
+            "PUT",
+            f"/recipes/{world.r1.id}/grants",
+            {"user": "custom@acme.test", "capabilities": ["read", "execute"]},
+        ),
+        "recipe:run",
+    )
     kept = api(
         world,
         "custom",
         "PUT",
         f"/recipes/{world.r1.id}/grants",
-        {"user": "custom@acme.test", "capabilities": ["read", "execute"]},
+        {"user": "custom@acme.test", "capabilities": ["read"]},
     )
     assert kept.status_code == 200
 
@@ -190,9 +201,9 @@ def test_rule_02_no_escalation_recipe_grant_beyond_ones_own_to_another_user(worl
         "custom",
         "PUT",
         f"/recipes/{world.r1.id}/grants",
-        {"user": "grouponly@acme.test", "capabilities": ["read", "execute"]},
+        {"user": "grouponly@acme.test", "capabilities": ["read"]},
     )
-    assert given.status_code == 200 and sorted(given.json()["capabilities"]) == ["execute", "read"]
+    assert given.status_code == 200 and sorted(given.json()["capabilities"]) == ["read"]
 
 
 def test_rule_02_no_escalation_service_account_grant(world: World) -> None:

@@ -28,7 +28,7 @@ ENVS = ("dev", "test", "prod")
 CAPS = ("read", "write", "execute", "debug")
 # Rule 5, in DESIGN's words.
 DEFAULT_CEILING = {
-    "dev": {"read", "debug", "write", "execute"},
+    "dev": {"read", "debug", "write"},
     "test": {"read", "debug"},
     "prod": {"read", "debug"},
 }
@@ -46,15 +46,16 @@ CEILING_MEANS = {
         f"{k}:{v}"
         for k in ("project", "folder", "connection", "recipe", "lookup_table")
         for v in ("edit", "create", "delete")
-    },
-    "execute": {"recipe:run", "recipe:test"},
+    }
+    | {"recipe:test"},
+    "execute": {"recipe:run"},
     "debug": {"recipe:debug"},
 }
 # What a per-recipe grant gives on that recipe.
 GRANT_MEANS = {
     "read": {"recipe:view", "job:view"},
-    "write": {"recipe:edit", "recipe:delete"},
-    "execute": {"recipe:run", "recipe:test"},
+    "write": {"recipe:edit", "recipe:delete", "recipe:test"},
+    "execute": {"recipe:run"},
     "debug": {"recipe:debug"},
 }
 CATALOGUE = sorted(p.value for p in SYSTEM_ROLES["analyst"] if p is not Perm.WORKSPACE_VIEW)

@@ -6,9 +6,14 @@ from django.urls import path
 
 from causeway.web import hooks_views
 
-urlpatterns = [
+# The calls senders make: by far the most frequent requests, so the page routes put them first (Django
+# tries every pattern before the one that matches, and records each it tried).
+calls = [
     path("hooks/<str:token>", hooks_views.receive, name="hook"),
     path("hooks/connector/<str:token>", hooks_views.receive_connector, name="connector_hook"),
+]
+
+urlpatterns = [
     path("w/<slug:workspace>/recipes/<uuid:recipe>/webhook", hooks_views.webhook, name="recipe_webhook"),
     path(
         "w/<slug:workspace>/recipes/<uuid:recipe>/webhook/rotate",

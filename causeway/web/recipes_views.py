@@ -118,6 +118,7 @@ def _project_page(
         request,
         workspace,
         project=project,
+        copies=selectors.project_copies(request.user, project),
         rows=rows,
         folders=[row.folder for row in rows if row.folder is not None],
         can_edit=policy.may(request.user, Perm.PROJECT_EDIT, project),

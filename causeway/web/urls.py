@@ -20,6 +20,7 @@ from causeway.web import (
 app_name = "web"
 
 urlpatterns = [
+    path("", include(hooks_urls.calls)),
     path("", core_views.home, name="home"),
     path("health", core_views.health, name="health"),
     path("", include(accounts_urls)),

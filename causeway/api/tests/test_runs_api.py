@@ -16,6 +16,7 @@ from causeway.runs.tests.factories import (
     make_job,
     make_recipe,
     make_step,
+    people_may_execute_in_dev,
     schedule_definition,
     without_job_history,
 )
@@ -180,17 +181,25 @@ def test_cross_workspace_ids_are_not_found(people: dict[str, Any]) -> None:
     assert Job.objects.filter(recipe_id=foreign.recipe_id).count() == 1
 
 
-def test_rule_04_operator_runs_and_tests_a_recipe(people: dict[str, Any]) -> None:
+def test_rule_05_operator_tests_a_recipe_in_dev_and_runs_it_only_once_dev_allows_execute(
+    people: dict[str, Any],
+) -> None:
     operator = Caller(people["operator"])
     sync = people["sync"]
-    answer = operator.post(f"{ws(people)}/recipes/{sync.pk}/jobs", {"payload": {"n": 1}})
+    path = f"{ws(people)}/recipes/{sync.pk}/jobs"
+    before = Job.objects.filter(recipe=sync).count()
+    refused = operator.post(path, {"payload": {"n": 1}})
+    assert refused.status_code == 403 and refused.json()["permission"] == "recipe:run"
+    assert Job.objects.filter(recipe=sync).count() == before
+    answer = operator.post(path, {"test": True})
+    assert answer.status_code == 201 and answer.json()["is_test"] is True
+    people_may_execute_in_dev(people["admin"], people["acme"])
+    answer = operator.post(path, {"payload": {"n": 1}})
     assert answer.status_code == 201
     body = answer.json()
     assert (body["status"], body["is_test"], body["trigger_type"]) == ("queued", False, "manual")
     assert body["run_by_user_id"] == str(people["operator"].pk)
     assert Job.objects.get(pk=body["id"]).trigger_payload == {"n": 1}
-    answer = operator.post(f"{ws(people)}/recipes/{sync.pk}/jobs", {"test": True})
-    assert answer.status_code == 201 and answer.json()["is_test"] is True
     assert str(body["id"]) in item_ids(operator.get(f"{ws(people)}/jobs"))
 
 
@@ -208,6 +217,10 @@ def test_rule_04_operator_reruns_only_jobs_it_may_see(people: dict[str, Any]) ->
     operator = Caller(people["operator"])
     jobs = people["jobs"]
     assert operator.post(f"{ws(people)}/jobs/{jobs['analyst'].pk}/rerun").status_code == 404
+    # Re-running is running: refused until an Admin lets people execute in DEV (rule 5).
+    refused = operator.post(f"{ws(people)}/jobs/{jobs['operator'].pk}/rerun")
+    assert refused.status_code == 403 and refused.json()["permission"] == "recipe:run"
+    people_may_execute_in_dev(people["admin"], people["acme"])
     answer = operator.post(f"{ws(people)}/jobs/{jobs['operator'].pk}/rerun")
     assert answer.status_code == 201
     assert answer.json()["rerun_of"] == str(jobs["operator"].pk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from causeway.recipes.models import Project
+from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job, JobStep
 from causeway.testkit.factories import JobFactory, JobStepFactory, ProjectFactory, RecipeFactory
 
@@ -29,9 +29,11 @@ def make_recipe(
         project = ProjectFactory.create(actor=admin, workspace=workspace, name=f"{name} project")
     recipe = RecipeFactory.create(actor=admin, project=project, name=name, definition=definition or MANUAL)
     if environment != project.environment:
-        # Content reaches TEST and PROD by promotion, which humans may not write: the row is moved here.
-        Project.objects.filter(pk=project.pk).update(environment=environment)
-        recipe.project.refresh_from_db()
+        # Content reaches TEST and PROD by promotion, which humans may not write: the row is moved here,
+        # into the project's copy in that environment.
+        copy = Project.objects.get(family=project.family, environment=environment)
+        Recipe.objects.filter(pk=recipe.pk).update(project=copy)
+        recipe.refresh_from_db()
     return recipe
 
 
@@ -71,3 +73,16 @@ def without_job_history(workspace: Any, user: Any) -> Any:
     membership.role = role
     membership.save(update_fields=["role"])
     return role
+
+
+def people_may_execute_in_dev(admin: Any, workspace: Any) -> None:
+    """An Admin widens DEV's policy with execute: rule 5's default lets no person run a recipe for real
+    (test runs only), so a test of people running and re-running jobs starts here."""
+    from causeway.access.services import environment_policy_set
+
+    environment_policy_set(
+        actor=admin,
+        workspace=workspace,
+        environment="dev",
+        capabilities=["read", "write", "execute", "debug"],
+    )

@@ -132,6 +132,7 @@ class Setting:
 
 def setting(name: str = "Acme", *, environment: str = "dev", allow_local: bool = True) -> Setting:
     """A workspace with an Admin and one project; recipes may call this machine's local services."""
+    from causeway.access.services import environment_policy_set
     from causeway.recipes.services import project_create
 
     admin = make_user(f"admin@{name.lower()}.example")
@@ -140,6 +141,14 @@ def setting(name: str = "Acme", *, environment: str = "dev", allow_local: bool =
         # The test's own services listen on loopback, which rule 20 refuses unless an Admin allows it.
         workspace.outbound_allowed_hosts = ["127.0.0.1"]
         workspace.save(update_fields=["outbound_allowed_hosts"])
+    # These tests start jobs as the Admin. Rule 5's defaults let no person execute, so DEV's policy is
+    # widened with execute, as an Admin may (the policy's own tests keep the defaults).
+    environment_policy_set(
+        actor=admin,
+        workspace=workspace,
+        environment="dev",
+        capabilities=["read", "write", "execute", "debug"],
+    )
     project = project_create(actor=admin, workspace=workspace, name="Integrations", environment=environment)
     return Setting(admin=admin, workspace=workspace, project=project)
 

@@ -211,7 +211,7 @@ def test_export_downloads_the_definition_and_import_makes_a_recipe_or_a_version(
 def test_projects_folders_and_recipes_through_the_pages(people: dict[str, Any]) -> None:
     client = as_user(people["analyst"])
     response = client.post("/w/acme/projects", {"name": "Billing", "environment": "dev"})
-    project = Project.objects.get(name="Billing")
+    project = Project.objects.get(name="Billing", environment="dev")
     assert response["Location"] == f"/w/acme/projects/{project.id}"
     assert client.post("/w/acme/projects", {"name": "Billing", "environment": "dev"}).status_code == 400
     client.post(f"/w/acme/projects/{project.id}/folders", {"name": "Invoices"})
@@ -246,7 +246,10 @@ def test_projects_folders_and_recipes_through_the_pages(people: dict[str, Any]) 
         environment="prod",
     )
     prod = client.get("/w/acme/recipes?environment=prod").content.decode()
-    assert 'data-project="Live"' in prod and 'data-project="Sales"' not in prod
+    # Each project is listed by its PROD copy, Sales (made in DEV) included.
+    sales = {p.environment: p for p in Project.objects.filter(workspace=people["acme"], name="Sales")}
+    assert 'data-project="Live"' in prod and f'/w/acme/projects/{sales["prod"].id}"' in prod
+    assert f'/w/acme/projects/{sales["dev"].id}"' not in prod
     found = client.get("/w/acme/recipes?q=syn").content.decode()
     assert f'href="/w/acme/recipes/{people["recipe"].id}">Sync</a>' in found
 
@@ -438,8 +441,10 @@ def test_browser_analyst_builds_a_recipe_with_two_steps_and_saves_a_second_versi
     with chromium() as browser:
         page = browser.new_context(ignore_https_errors=True).new_page()
         browser_sign_in(page, base, analyst.email, STRONG_PASSWORD)
-        page.goto(f"{base}/w/acme/recipes")
+        # Sales is in DEV, TEST and PROD: the analyst builds in DEV.
+        page.goto(f"{base}/w/acme/recipes?environment=dev")
         page.click("a:has-text('Sales')")
+        expect(page.locator("#environments")).to_contain_text("DEV · TEST · PROD")
         page.fill("#id_recipe_name", "Orders to CRM")
         page.click("#recipe-form button[type=submit]")
         expect(page.locator("h1")).to_contain_text("Build Orders to CRM")

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from causeway.runs.models import Job
-from causeway.runs.tests.factories import make_job, make_recipe, make_step, without_job_history
+from causeway.runs.tests.factories import (
+    make_job,
+    make_recipe,
+    make_step,
+    people_may_execute_in_dev,
+    without_job_history,
+)
 from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 
@@ -22,6 +28,8 @@ def test_browser_dashboard_to_a_failed_job_its_steps_and_a_rerun(
     acme = make_workspace("Acme", members={admin: "admin", operator: "operator"})
     # Without job history (rule 8), so that the Admin's failed job is one the operator does not see.
     without_job_history(acme, operator)
+    # Re-running is running for real: the Admin lets people execute in DEV (rule 5's default does not).
+    people_may_execute_in_dev(admin, acme)
     sync = make_recipe(admin, acme, "Sync")
     failed = make_job(sync, by=operator, status="failed", error="the API said no")
     make_step(failed, "s1", 0, output={"status": 200})

@@ -15,6 +15,7 @@ from causeway.runs.tests.factories import (
     make_job,
     make_recipe,
     make_step,
+    people_may_execute_in_dev,
     schedule_definition,
     without_job_history,
 )
@@ -78,7 +79,10 @@ def test_rule_04_analysts_and_operators_see_every_job_of_their_recipes_trigger_j
     for trigger in ("schedule", "webhook"):
         assert client.get(f"/w/acme/jobs/{jobs[trigger].pk}").status_code == 200
     assert client.get(f"/w/acme/jobs/{people['foreign'].pk}").status_code == 404
-    # A failed job a trigger fired is theirs to follow, and to run again (both may run recipes).
+    # A failed job a trigger fired is theirs to follow, and to run again where people may execute.
+    refused = client.post(f"/w/acme/jobs/{jobs['webhook'].pk}/rerun")
+    assert refused.status_code == 403 and not Job.objects.filter(rerun_of=jobs["webhook"]).exists()
+    people_may_execute_in_dev(people["admin"], people["acme"])
     rerun = client.post(f"/w/acme/jobs/{jobs['webhook'].pk}/rerun")
     assert rerun.status_code == 302 and Job.objects.get(rerun_of=jobs["webhook"]).run_by_user == people[who]
 
@@ -251,14 +255,24 @@ def test_run_history_is_paginated(people: dict[str, Any]) -> None:
     assert listed(filtered) == ids(people["jobs"]["operator"])
 
 
-# Run, Test and Re-run (rule 4: an Operator may run and test, and view history).
+# Run, Test and Re-run (rule 4: an Operator may run and test, and view history; rule 5: people run
+# for real only where an Admin let them execute).
 
 
-def test_rule_04_operator_may_run_and_test_a_recipe_from_its_jobs_page(people: dict[str, Any]) -> None:
+def test_rule_05_operator_tests_from_its_jobs_page_and_runs_only_once_dev_allows_execute(
+    people: dict[str, Any],
+) -> None:
     sync, operator = people["sync"], people["operator"]
     client = as_user(operator)
     html = client.get(f"/w/acme/recipes/{sync.pk}/jobs").content.decode()
-    assert 'value="run">Run</button>' in html and 'value="test"' in html
+    assert 'value="run">Run</button>' not in html and 'value="test"' in html
+    before = Job.objects.filter(recipe=sync).count()
+    refused = client.post(f"/w/acme/recipes/{sync.pk}/jobs", {"mode": "run", "payload": '{"n": 1}'})
+    assert refused.status_code == 403 and b"recipe:run" in refused.content
+    assert Job.objects.filter(recipe=sync).count() == before
+    people_may_execute_in_dev(people["admin"], people["acme"])
+    html = client.get(f"/w/acme/recipes/{sync.pk}/jobs").content.decode()
+    assert 'value="run">Run</button>' in html
     response = client.post(f"/w/acme/recipes/{sync.pk}/jobs", {"mode": "run", "payload": '{"n": 1}'})
     assert response.status_code == 302
     job = Job.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[-1])
@@ -292,6 +306,7 @@ def test_rule_04_operator_reruns_its_own_failed_job_but_not_others_it_cannot_see
     client = as_user(people["operator"])
     assert client.post(f"/w/acme/jobs/{jobs['analyst'].pk}/rerun").status_code == 404
     assert not Job.objects.filter(rerun_of=jobs["analyst"]).exists()
+    people_may_execute_in_dev(people["admin"], people["acme"])
     assert 'id="rerun"' in client.get(f"/w/acme/jobs/{jobs['operator'].pk}").content.decode()
     response = client.post(f"/w/acme/jobs/{jobs['operator'].pk}/rerun")
     assert response.status_code == 302
@@ -312,7 +327,7 @@ def test_a_payload_that_is_not_a_json_object_is_refused_under_its_field(people: 
     client = as_user(people["analyst"])
     before = Job.objects.count()
     for bad in ("{not json", "[1, 2]"):
-        response = client.post(f"/w/acme/recipes/{people['sync'].pk}/jobs", {"mode": "run", "payload": bad})
+        response = client.post(f"/w/acme/recipes/{people['sync'].pk}/jobs", {"mode": "test", "payload": bad})
         assert response.status_code == 400
         assert field_errors(response.content.decode(), "payload")
     assert Job.objects.count() == before
