@@ -9,10 +9,13 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
+import uuid
 from io import StringIO
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -29,6 +32,7 @@ from causeway.runs.tests.trigger_helpers import people as cast_people
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick, recipe_start, trigger_status
 from causeway.testkit.support import https_client
+from causeway.tests.at_rest import database_bytes, found_in
 
 pytestmark = pytest.mark.django_db
 
@@ -344,3 +348,63 @@ def test_connector_webhook_trigger_is_not_polled(people: dict[str, Any]) -> None
     assert poll_tick() == []
     state = TriggerState.objects.filter(recipe=hook["recipe"]).first()
     assert state is None or (state.last_error is None and state.last_polled_at is None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rule_13_a_providers_webhook_secret_surfaces_nowhere(
+    people: dict[str, Any], caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A canary set as a connector webhook's signing secret (API and command line), then used to check
+    accepted, refused and replayed calls, is in no answer, page, log record, audit event, job, nor any
+    byte of the database."""
+    canary = f"whk-cnry/{uuid.uuid4().hex[:12]}+s=&k"
+    caplog.set_level(logging.DEBUG)
+    hook = hooked(people, delivery_id_header="X-Delivery")
+    client = https_client()
+    client.force_login(people["admin"])
+    api = f"/api/v1/workspaces/{people['acme'].id}/recipes/{hook['recipe'].id}/webhook"
+    texts: list[str] = []
+    answer = client.put(f"{api}/secret", {"secret": canary}, content_type="application/json")
+    assert answer.status_code == 200
+    texts.append(answer.content.decode())
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(canary)
+    out = StringIO()
+    slug, recipe_id = people["acme"].slug, str(hook["recipe"].id)
+    call_command(
+        "recipes",
+        "webhook-secret",
+        "--workspace",
+        slug,
+        recipe_id,
+        "--secret-file",
+        str(secret_file),
+        stdout=out,
+    )
+    call_command("recipes", "webhook", "--workspace", slug, recipe_id, stdout=out)
+    texts.append(out.getvalue())
+    body = b'{"n": 1}'
+    good = {SECRET_HEADER: "sha256=" + _sign(canary, body), "HTTP_X_DELIVERY": "d-1"}
+    calls = [
+        post(hook["endpoint"], body, **good),
+        post(hook["endpoint"], body, **good),
+        post(hook["endpoint"], b'{"n": 2}', **good),
+        post(
+            hook["endpoint"],
+            body,
+            **{SECRET_HEADER: "sha256=" + _sign("wrong", body), "HTTP_X_DELIVERY": "d-2"},
+        ),
+    ]
+    assert [c.status_code for c in calls] == [202, 200, 401, 401]
+    texts += [c.content.decode() for c in calls]
+    texts.append(client.get(api).content.decode())
+    texts.append(client.get(f"/w/{slug}/recipes/{recipe_id}/webhook").content.decode())
+    texts += [json.dumps(e.details, default=str) + e.target_label for e in AuditEvent.objects.all()]
+    texts += [json.dumps([j.trigger_payload, j.error]) for j in Job.objects.all()]
+    texts.append("\n".join(r.getMessage() for r in caplog.records))
+    for text in texts:
+        assert canary not in text and quote(canary) not in text and json.dumps(canary)[1:-1] not in text
+    stored = database_bytes()
+    # A positive control: the connection's name is stored as it is, so the scan does read the committed rows.
+    assert found_in(stored, "Shop of admin") != []
+    assert found_in(stored, canary) == []
