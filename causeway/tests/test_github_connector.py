@@ -108,6 +108,34 @@ def test_github_issue_comment_and_labels_are_sent_as_githubs_api_says(
     assert invalid.status == "failed" and "HTTP 404: Not Found" in (invalid.error or "")
 
 
+def test_github_review_comment_goes_on_a_line_of_the_pull_requests_diff(
+    people: dict[str, Any], github: GitHub
+) -> None:
+    made = connection(people, github, ["pull_requests:write"])
+    given = {
+        **REPO,
+        "pull_number": 3,
+        "body": "Off by one?",
+        "commit_id": "a" * 40,
+        "path": "src/app.py",
+        "line": 12,
+    }
+    job = run_step(people, made, "review_comment", given)
+    assert job.status == "succeeded", job.error
+    [sent] = github.server.received  # type: ignore[union-attr]
+    assert (sent.method, sent.path) == ("POST", "/repos/acme/api/pulls/3/comments")
+    assert json.loads(sent.body) == {
+        "body": "Off by one?",
+        "commit_id": "a" * 40,
+        "path": "src/app.py",
+        "line": 12,
+        "side": "RIGHT",
+    }
+    assert JobStep.objects.get(job=job, path="gh").output["id"] == 2000
+    other = run_step(people, made, "review_comment", {**given, "pull_number": 4})
+    assert other.status == "failed" and "HTTP 404: Not Found" in (other.error or "")
+
+
 def test_github_validation_errors_name_the_field_and_code(people: dict[str, Any], github: GitHub) -> None:
     made = connection(people, github, ["issues:write"])
     # A blank title is refused by GitHub (422 Validation Failed, with the field and its code).

@@ -180,6 +180,28 @@ def add_labels(call: Call, given: NewLabels) -> Labels:
     return Labels(labels=[str(label.get("name", "")) for label in answer or [] if isinstance(label, dict)])
 
 
+class NewReviewComment(Repository):
+    pull_number: int = Field(ge=1, title="Pull request number")
+    body: str = Field(min_length=1, max_length=65_536, title="Comment")
+    commit_id: str = Field(pattern=r"^[0-9a-f]{40}$", title="Commit", description="the SHA the comment is on")
+    path: str = Field(min_length=1, max_length=1000, title="File path")
+    line: int = Field(ge=1, title="Line")
+    side: str = Field(default="RIGHT", pattern=r"^(LEFT|RIGHT)$", title="Side of the diff")
+
+
+def review_comment(call: Call, given: NewReviewComment) -> Comment:
+    path = f"{_repo(given.owner, given.repo)}/pulls/{given.pull_number}/comments"
+    sent = {
+        "body": given.body,
+        "commit_id": given.commit_id,
+        "path": given.path,
+        "line": given.line,
+        "side": given.side,
+    }
+    answer = _send(call, "POST", path, "review comment", json=sent)
+    return Comment(id=int(answer["id"]), html_url=str(answer.get("html_url", "")))
+
+
 class FileRef(Repository):
     path: str = Field(min_length=1, max_length=1000, title="Path", description="such as docs/README.md")
     ref: str = Field(
@@ -298,6 +320,7 @@ connector = Connector(
         Scope("issues:read", "Read issues and their comments and labels."),
         Scope("issues:write", "Open issues, comment on issues and pull requests, and add labels."),
         Scope("contents:read", "Read files in repositories."),
+        Scope("pull_requests:write", "Comment on lines of pull requests' diffs."),
     ),
     actions=(
         Action(
@@ -328,6 +351,16 @@ connector = Connector(
             Labels,
             add_labels,
             frozenset({"issues:write"}),
+            side_effects=True,
+        ),
+        Action(
+            "review_comment",
+            "Comment on a pull request's diff",
+            "A review comment on one line of a pull request's diff.",
+            NewReviewComment,
+            Comment,
+            review_comment,
+            frozenset({"pull_requests:write"}),
             side_effects=True,
         ),
         Action(

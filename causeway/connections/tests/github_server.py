@@ -1,9 +1,10 @@
 """A local GitHub REST API for tests, answering as GitHub's published description says
 (`github/rest-api-description`, 2022-11-28): `/repos/{owner}/{repo}/issues` (201 with the issue; 422
 `Validation Failed` with `errors` when the title is blank), `.../issues/{n}/comments` (201),
-`.../issues/{n}/labels` (200 with the issue's labels), `.../contents/{path}` (a file, base64), issue lists
-paged through `Link: <...>; rel="next"`, 401 `Bad credentials`, 404 `Not Found`, and a 403 with
-`x-ratelimit-remaining: 0` and `x-ratelimit-reset` when the rate limit is spent."""
+`.../issues/{n}/labels` (200 with the issue's labels), `.../pulls/{n}/comments` (201),
+`.../contents/{path}` (a file, base64), issue lists paged through `Link: <...>; rel="next"`, 401
+`Bad credentials`, 404 `Not Found`, and a 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`
+when the rate limit is spent."""
 
 from __future__ import annotations
 
@@ -99,6 +100,26 @@ class GitHub:
             issue = self.issues[number - 1]
             issue["labels"] += [{"name": n} for n in body.get("labels", [])]
             return Answer(body=issue["labels"])
+        if len(rest) == 3 and rest[0] == "pulls" and rest[2] == "comments" and got.method == "POST":
+            missing = [name for name in ("body", "commit_id", "path", "line") if name not in body]
+            if missing or rest[1] != "3":
+                field = missing[0] if missing else "pull_number"
+                return Answer(
+                    status=422 if missing else 404,
+                    body={
+                        "message": "Validation Failed" if missing else "Not Found",
+                        "errors": [
+                            {"resource": "PullRequestReviewComment", "field": field, "code": "missing_field"}
+                        ]
+                        if missing
+                        else [],
+                        "documentation_url": DOCS,
+                    },
+                )
+            return Answer(
+                status=201,
+                body={**body, "id": 2000, "html_url": "https://github.com/acme/api/pull/3#discussion_r2000"},
+            )
         if rest[:1] == ["contents"]:
             name = "/".join(rest[1:])
             if name not in self.files:
