@@ -78,3 +78,15 @@ def promotion_list(request: HttpRequest, workspace_id: WorkspaceRef, project_id:
     actor = request_actor(request)
     project = access.project_get(actor, request.workspace, project_id)  # type: ignore[attr-defined]
     return list(promotion.promotions_of(actor=actor, project=project))
+
+
+@router.get(
+    WS + "/projects/{project_id}/changes",
+    response=answers({200: dict[str, Any]}),
+    summary="View Changes: this copy beside the next environment's, recipe by recipe and step by step",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def changes_view(request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId) -> dict[str, Any]:
+    actor = request_actor(request)
+    source = access.project_get(actor, request.workspace, project_id)  # type: ignore[attr-defined]
+    return promotion.environment_changes(actor=actor, source=source).as_dict()

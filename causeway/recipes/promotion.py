@@ -28,6 +28,7 @@ from causeway.connections import policy as connections_policy
 from causeway.connections.models import Connection
 from causeway.recipes import policy as access
 from causeway.recipes.definition import walk_steps
+from causeway.recipes.diff import DefinitionDiff, definition_diff
 from causeway.recipes.models import (
     ConnectionBinding,
     LookupRow,
@@ -332,3 +333,110 @@ def bindings_of(target: Project) -> dict[str, uuid.UUID]:
         str(s): t
         for s, t in ConnectionBinding.objects.filter(project=target).values_list("source_id", "target_id")
     }
+
+
+# View Changes: what a promotion from this copy would bring, side by side with the target.
+
+
+@dataclass
+class RecipeChange:
+    name: str
+    kind: str  # added (only in the source), removed (only in the target), changed, unchanged
+    source_version: int | None = None
+    target_version: int | None = None
+    diff: DefinitionDiff | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source_version": self.source_version,
+            "target_version": self.target_version,
+            "diff": self.diff.as_dict() if self.diff is not None else None,
+        }
+
+
+@dataclass
+class TableChange:
+    name: str
+    kind: str
+    source_columns: list[Any] | None = None
+    target_columns: list[Any] | None = None
+
+
+@dataclass
+class Changes:
+    source: Project
+    target: Project
+    recipes: list[RecipeChange]
+    tables: list[TableChange]
+    bindings: list[tuple[str, str]]  # (source connection's name, target connection's name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": {"id": str(self.source.pk), "environment": self.source.environment},
+            "target": {"id": str(self.target.pk), "environment": self.target.environment},
+            "recipes": [r.as_dict() for r in self.recipes],
+            "lookup_tables": [
+                {
+                    "name": t.name,
+                    "kind": t.kind,
+                    "source_columns": t.source_columns,
+                    "target_columns": t.target_columns,
+                }
+                for t in self.tables
+            ],
+            "connections": [{"source": s, "target": t} for s, t in self.bindings],
+        }
+
+
+def _number(recipe: Recipe) -> int | None:
+    return recipe.current_version.number if recipe.current_version is not None else None
+
+
+def environment_changes(*, actor: Actor, source: Project) -> Changes:
+    """The source copy beside the next environment's: recipes added, removed and changed step by step
+    (the version diff, with the source's connections read as the target's mapped ones, so a mapping is
+    no change), schedules and triggers within it, lookup-table schemas, and the connection mappings.
+    For those who may promote from the source."""
+    target = require_may_promote(actor, source)
+    built = Project.objects.filter(family=source.family, environment="dev").first() or source
+    policy.require(actor, Perm.RECIPE_EDIT, built, what="project", view=Perm.PROJECT_VIEW)
+    bound = {str(s): str(t) for s, t in bindings_of(target).items()}
+    mine = {r.family: r for r in Recipe.objects.filter(project=source).select_related("current_version")}
+    theirs = {r.family: r for r in Recipe.objects.filter(project=target).select_related("current_version")}
+    recipes: list[RecipeChange] = []
+    for family in sorted(mine.keys() | theirs.keys(), key=lambda f: (mine.get(f) or theirs[f]).name):
+        here, there = mine.get(family), theirs.get(family)
+        if there is None:
+            assert here is not None  # nosec B101
+            recipes.append(RecipeChange(here.name, "added", source_version=_number(here)))
+            continue
+        if here is None:
+            recipes.append(RecipeChange(there.name, "removed", target_version=_number(there)))
+            continue
+        new = _remapped(here.current_version.definition, bound) if here.current_version else {}
+        old = there.current_version.definition if there.current_version else {}
+        diff = definition_diff(old, new)
+        kind = "unchanged" if diff.empty else "changed"
+        recipes.append(
+            RecipeChange(here.name, kind, _number(here), _number(there), None if diff.empty else diff)
+        )
+    tables: list[TableChange] = []
+    source_tables = {t.family: t for t in LookupTable.objects.filter(project=source)}
+    target_tables = {t.family: t for t in LookupTable.objects.filter(project=target)}
+    for family in sorted(
+        source_tables.keys() | target_tables.keys(),
+        key=lambda f: (source_tables.get(f) or target_tables[f]).name,
+    ):
+        a, b = source_tables.get(family), target_tables.get(family)
+        if b is None and a is not None:
+            tables.append(TableChange(a.name, "added", source_columns=a.columns))
+        elif a is None and b is not None:
+            tables.append(TableChange(b.name, "removed", target_columns=b.columns))
+        elif a is not None and b is not None:
+            same = (a.columns, a.key_column) == (b.columns, b.key_column)
+            tables.append(TableChange(a.name, "unchanged" if same else "changed", a.columns, b.columns))
+    names = dict(Connection.objects.filter(workspace=source.workspace).values_list("pk", "name"))
+    bindings = sorted((names.get(uuid.UUID(s), s), names.get(uuid.UUID(t), t)) for s, t in bound.items())
+    return Changes(source, target, recipes, tables, bindings)

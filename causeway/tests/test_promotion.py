@@ -327,3 +327,32 @@ def test_the_api_and_the_command_line_promote_and_list(w: dict[str, Any]) -> Non
     with pytest.raises(CommandError, match="is not SOURCE_ID=TARGET_ID"):
         call_command(*args, "--map", "nonsense", stdout=io.StringIO())
     assert Promotion.objects.count() == 3
+
+
+def test_view_changes_shows_recipes_step_by_step_tables_and_mappings(w: dict[str, Any]) -> None:
+    ws, dev = w["ws"], w["copies"]["dev"]
+    admin = w["people"]["admin"]
+    before = promotion.environment_changes(actor=admin, source=dev)
+    assert [(r.name, r.kind) for r in before.recipes] == [("Plain", "added"), ("Sync", "added")]
+    assert [(t.name, t.kind) for t in before.tables] == [("Rates", "added")]
+    _promote(w, "admin")
+    # The promoted recipe is unchanged: its connection reads as the one mapped for TEST.
+    same = promotion.environment_changes(actor=admin, source=dev)
+    assert [(r.name, r.kind) for r in same.recipes] == [("Plain", "added"), ("Sync", "unchanged")]
+    assert same.bindings == [("CRM DEV", "CRM TEST")]
+    changed = json.loads(json.dumps(w["sync"].current_version.definition))
+    changed["steps"][0]["key"] = "USD"
+    changed["steps"].append({"id": "note", "type": "map", "fields": {"a": "1"}})
+    services.recipe_save(actor=admin, recipe=w["sync"], definition=changed)
+    answer = https_client(**bearer(admin)).get(f"/api/v1/workspaces/{ws.id}/projects/{dev.id}/changes")
+    assert answer.status_code == 200
+    sync = next(r for r in answer.json()["recipes"] if r["name"] == "Sync")
+    assert (sync["kind"], sync["source_version"], sync["target_version"]) == ("changed", 2, 1)
+    steps = {s["id"]: s for s in sync["diff"]["steps"]}
+    assert steps["note"]["kind"] == "added"
+    assert steps["rate"]["changes"] == [{"field": "key", "old": "EUR", "new": "USD"}]
+    html = sign_in(https_client(), admin).get(f"/w/{ws.slug}/projects/{dev.id}/changes").content.decode()
+    assert 'data-recipe="Sync" data-kind="changed"' in html and 'data-step="note"' in html
+    assert "CRM DEV → CRM TEST" in html
+    with pytest.raises(Forbidden, match="environment:promote"):
+        promotion.environment_changes(actor=w["people"]["analyst"], source=dev)

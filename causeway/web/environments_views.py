@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
@@ -72,3 +72,12 @@ def migrate(request: AuthenticatedRequest, workspace: Workspace, project: Any) -
     moved = ", ".join(item["name"] for item in done.details["recipes"])
     messages.success(request, f"Promoted to {done.target.environment.upper()}: {moved}.")
     return redirect("web:project", workspace=workspace.slug, project=done.target_id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def changes(request: AuthenticatedRequest, workspace: Workspace, project: Any) -> HttpResponse:
+    source = access.project_get(request.user, workspace, project)
+    found = promotion.environment_changes(actor=request.user, source=source)
+    context = {"workspace": workspace, "changes": found, "source": found.source, "target": found.target}
+    return masked_page(render(request, "web/environments/changes.html", context))

@@ -17,6 +17,7 @@ urlpatterns = [
     path(W + "projects/<uuid:project>/rename", views.project_rename, name="project_rename"),
     path(W + "projects/<uuid:project>/delete", views.project_delete, name="project_delete"),
     path(W + "projects/<uuid:project>/migrate", environments_views.migrate, name="project_migrate"),
+    path(W + "projects/<uuid:project>/changes", environments_views.changes, name="project_changes"),
     path(W + "projects/<uuid:project>/folders", views.folder_create, name="folder_create"),
     path(W + "projects/<uuid:project>/recipes", views.recipe_create, name="recipe_create"),
     path(W + "projects/<uuid:project>/import", views.project_import, name="project_import"),
