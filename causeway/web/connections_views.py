@@ -144,7 +144,8 @@ def connections(request: HttpRequest, workspace: Workspace) -> HttpResponse:
     return render(request, "web/connections/list.html", context)
 
 
-def _chosen(request: HttpRequest, workspace: Workspace) -> tuple[list[Connector], Connector | None, str]:
+def _chosen(request: HttpRequest, workspace: Workspace) -> tuple[list[Connector], Connector | None, str, str]:
+    """The enabled connectors, the one chosen (if any), its auth method, and the key the page named."""
     enabled = selectors.enabled_connectors(actor=_me(request), workspace=workspace)
     form = ChooseForm(request.POST) if request.method == "POST" else ChooseForm(request.GET)
     form.is_valid()
@@ -156,7 +157,7 @@ def _chosen(request: HttpRequest, workspace: Workspace) -> tuple[list[Connector]
     )
     if connector is not None and connector.auth_method(auth) is None:
         auth = connector.auth_methods[0].kind
-    return enabled, connector, auth
+    return enabled, connector, auth, key
 
 
 def _settings_fields(connector: Connector | None) -> list[tuple[str, str, str, bool, str, tuple[str, ...]]]:
@@ -178,15 +179,14 @@ def _settings_fields(connector: Connector | None) -> list[tuple[str, str, str, b
 @never_cache
 @require_http_methods(["GET", "POST"])
 def connection_new(request: HttpRequest, workspace: Workspace) -> HttpResponse:
-    enabled, connector, auth = _chosen(request, workspace)
+    enabled, connector, auth, named = _chosen(request, workspace)
     errors: dict[str, list[str]] = {}
     form = (
         ConnectionForm(request.POST, connector=connector, auth=auth)
         if request.method == "POST"
         else ConnectionForm(connector=connector, auth=auth)
     )
-    named = request.POST.get("connector", "") if request.method == "POST" else ""
-    if named and connector is None:
+    if request.method == "POST" and named and connector is None:
         form.is_valid()
         errors["connector"] = [f"there is no connector {named[:40]!r} enabled in this workspace"]
     if request.method == "POST" and connector is not None and form.is_valid():
