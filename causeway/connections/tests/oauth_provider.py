@@ -148,10 +148,16 @@ class _Request(OAuth2Request):
 
 
 class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no type hints
-    def __init__(self, *, client_secret: str, redirect_uris: list[str]) -> None:
-        super().__init__(scopes_supported=["read", "write"])
+    def __init__(
+        self, *, client_secret: str, redirect_uris: list[str], scopes: tuple[str, ...] = ("read", "write")
+    ) -> None:
+        super().__init__(scopes_supported=list(scopes))
         self.lock = threading.RLock()
-        self.client = Client(CLIENT_ID, client_secret, redirect_uris)
+        self.client = Client(CLIENT_ID, client_secret, redirect_uris, " ".join(scopes))
+        # Fields a provider adds to its token answers (Salesforce's instance_url).
+        self.token_extra: dict[str, Any] = {}
+        # The query of the last authorization request, as the browser brought it.
+        self.authorize_queries: list[dict[str, str]] = []
         self.codes: dict[str, Code] = {}
         self.tokens: list[Token] = []
         self.expires_in = 3600
@@ -185,6 +191,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         family = self._pending_family or secrets.token_hex(8)
         self._pending_family = ""
+        token.update(self.token_extra)
         self.tokens.append(
             Token(
                 access_token=token["access_token"],
@@ -339,6 +346,7 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
             path = urlsplit(self.path).path
             if path == "/authorize":
                 with provider.lock:
+                    provider.authorize_queries.append(dict(parse_qsl(urlsplit(self.path).query)))
                     request = self._request({})
                     try:
                         provider.get_consent_grant(request)
@@ -429,9 +437,11 @@ class RunningProvider:
 
 
 @contextmanager
-def oauth_provider(*, client_secret: str, redirect_uris: list[str]) -> Iterator[RunningProvider]:
+def oauth_provider(
+    *, client_secret: str, redirect_uris: list[str], scopes: tuple[str, ...] = ("read", "write")
+) -> Iterator[RunningProvider]:
     """An Authlib authorization server and resource server on a free local port, for one test."""
-    provider = Provider(client_secret=client_secret, redirect_uris=redirect_uris)
+    provider = Provider(client_secret=client_secret, redirect_uris=redirect_uris, scopes=scopes)
     address: dict[str, str] = {}
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(provider, lambda: address["base"]))
     address["base"] = f"http://127.0.0.1:{httpd.server_address[1]}"
