@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +27,7 @@ from causeway.connections.oauth import redirect_uri
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.jira_server import CLOUD_ID, RETRY_AFTER, Jira, jira_server
 from causeway.connections.tests.oauth_provider import CLIENT_ID, oauth_provider
+from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep, WebhookEndpoint
@@ -33,12 +35,16 @@ from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.testkit.personas import cast
 from causeway.testkit.support import https_client
+from causeway.tests.at_rest import database_bytes, found_in
+from causeway.tests.test_rule_13_connection_canary import assert_clean_of
 
 pytestmark = pytest.mark.django_db
 
 EMAIL = "pat@acme.example"
 TOKEN = "ATATT3x-canary-5e1f9c2b7d"
 HOOK_SECRET = "jira-hook-secret-8a3c1e"
+# ASCII, since it travels in an HTTP header; with characters that URL-encoding and JSON each change.
+CANARY = f"jira-cnry/{uuid.uuid4().hex[:12]}+tok=&k"
 SCOPES = ("read:jira-work", "write:jira-work", "read:jira-user", "offline_access")
 
 
@@ -335,3 +341,49 @@ def test_jira_webhook_deliveries_are_checked_with_the_secret(people: dict[str, A
     [refused] = AuditEvent.objects.filter(action="webhook.refused")
     assert "does not match" in refused.details["reason"]
     assert jira.server.received == []  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rule_13_a_jira_api_token_echoed_in_an_error_surfaces_nowhere(
+    transactional_db: Any, people: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    canary = CANARY
+
+    def careless(got: Received) -> Answer:
+        # A Jira-shaped refusal that repeats the credentials it was sent, raw and as the Basic header.
+        sent = got.headers.get("Authorization", "")
+        return Answer(
+            status=400, body={"errorMessages": [f"bad request from {sent} ({canary})"], "errors": {}}
+        )
+
+    with http_server(careless) as site:
+        made = connections.connection_create(
+            actor=people["admin"],
+            workspace=people["acme"],
+            kind="personal",
+            connector_key="jira",
+            name="Careless Jira",
+            auth_method="basic",
+            settings={"site_url": site.url},
+            credentials={"username": EMAIL, "password": canary},
+            scopes=["read:jira-work", "write:jira-work"],
+        )
+        failed = run_step(people, made, "search", {"jql": "project = OPS"})
+        commented = run_step(people, made, "comment", {"issue_key": "OPS-1", "body": "x"})
+    assert failed.status == commented.status == "failed"
+    assert "Jira refused search (HTTP 400): bad request from" in (failed.error or "")
+    history = json.dumps(
+        [
+            [job.error, list(JobStep.objects.filter(job=job).values("input", "output", "error"))]
+            for job in (failed, commented)
+        ],
+        default=str,
+    )
+    audit = json.dumps(list(AuditEvent.objects.values("details")), default=str)
+    logs = "\n".join(record.getMessage() for record in caplog.records)
+    for where, text in (("the job history", history), ("the audit log", audit), ("the log", logs)):
+        assert_clean_of(canary, where, text)
+    pair = base64.b64encode(f"{EMAIL}:{canary}".encode()).decode()
+    assert pair not in history + audit + logs
+    assert found_in(database_bytes(), canary) == []
