@@ -27,6 +27,7 @@ from causeway.audit.services import audit_record
 from causeway.connections import policy as connections_policy
 from causeway.connections.models import Connection
 from causeway.recipes import policy as access
+from causeway.recipes import signatures
 from causeway.recipes.definition import walk_steps
 from causeway.recipes.diff import DefinitionDiff, definition_diff
 from causeway.recipes.models import (
@@ -230,13 +231,17 @@ def _copy_recipe(recipe: Recipe, target: Project, mapping: Mapping[str, str], ac
         copy.active_version = promoted
         fields.append("active_version")
     copy.save(update_fields=fields)
-    return {
+    moved: dict[str, Any] = {
         "name": recipe.name,
         "recipe": str(copy.pk),
         "from_version": version.number,
         "version": number,
         "created": created,
     }
+    if target.environment in signatures.SIGNED_ENVIRONMENTS:
+        signatures.version_sign(promoted, approver=actor)
+        moved["approved_by"] = promoted.approved_label
+    return moved
 
 
 @transaction.atomic
