@@ -12,11 +12,12 @@ every job that needs it fails with that reason until its owner signs in again.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from authlib.oauth2.base import OAuth2Error
@@ -75,19 +76,44 @@ def builtin_clients() -> dict[str, dict[str, str]]:
     return dict(getattr(django_settings, "OAUTH_CLIENTS", {}) or {})
 
 
-def client_for(workspace: Workspace, connector: Connector, profile: OAuthProfile | None) -> Client:
+# `{name}` in an endpoint URL, as written or as a URL parser left it (percent-encoded braces).
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]{0,39})\}|%7B([a-z][a-z0-9_]{0,39})%7D", re.IGNORECASE)
+
+
+def endpoint_for(url: str, settings: Mapping[str, Any], connector: Connector) -> str:
+    """An endpoint URL with each `{setting}` it names replaced by the connection's value, URL-quoted so
+    that a value can never reach another path or host; NoClient when a named setting has no value."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        given = settings.get(name)
+        if given in (None, ""):
+            raise NoClient(f"{connector.name}'s sign-in needs the connection's setting {name!r}")
+        return quote(str(given), safe="")
+
+    return _PLACEHOLDER.sub(value, url)
+
+
+def client_for(
+    workspace: Workspace,
+    connector: Connector,
+    profile: OAuthProfile | None,
+    settings: Mapping[str, Any] | None = None,
+) -> Client:
+    """The client a connection signs in with; `settings` (the connection's) fill its endpoints' `{...}`."""
     oauth = connector.oauth
     if oauth is None:
         raise NoClient(f"{connector.name} does not sign in with OAuth 2.0")
+    given = dict(settings or {})
     if profile is not None:
         if profile.workspace_id != workspace.id or profile.connector_key != connector.key:
             raise NoClient(f"that OAuth profile is not one of this workspace's {connector.name} profiles")
         return Client(
             client_id=profile.client_id,
             client_secret=profile.client_secret or "",
-            authorize_url=profile.authorize_url,
-            token_url=profile.token_url,
-            revoke_url=profile.revoke_url,
+            authorize_url=endpoint_for(profile.authorize_url, given, connector),
+            token_url=endpoint_for(profile.token_url, given, connector),
+            revoke_url=endpoint_for(profile.revoke_url, given, connector),
             authorize_params=oauth.authorize_params,
             profile=profile,
         )
@@ -100,9 +126,9 @@ def client_for(workspace: Workspace, connector: Connector, profile: OAuthProfile
     return Client(
         client_id=own.get("client_id", ""),
         client_secret=own.get("client_secret", ""),
-        authorize_url=oauth.authorize_url,
-        token_url=oauth.token_url,
-        revoke_url=oauth.revoke_url,
+        authorize_url=endpoint_for(oauth.authorize_url, given, connector),
+        token_url=endpoint_for(oauth.token_url, given, connector),
+        revoke_url=endpoint_for(oauth.revoke_url, given, connector),
         authorize_params=oauth.authorize_params,
     )
 
@@ -255,17 +281,24 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
         raise TokenAnswerRefused(
             "the provider gave no refresh token, and the access token expired", grant_gone=True
         )
-    client = client_for(workspace, connector, connection.oauth_profile)
+    try:
+        client = client_for(workspace, connector, connection.oauth_profile, connection.settings)
+    except NoClient as exc:
+        raise TokenAnswerRefused(str(exc)) from None
     session = authlib_client(workspace, client)
     answer = token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh))
     return tokens_from(answer, previous_refresh=refresh)
 
 
 def _token_url(workspace: Workspace, connector: Connector, connection: Connection) -> str:
-    if connection.oauth_profile is not None:
-        return connection.oauth_profile.token_url
-    if connector.oauth is not None and connector.oauth.token_url:
-        return connector.oauth.token_url
+    settings = dict(connection.settings or {})
+    try:
+        if connection.oauth_profile is not None:
+            return endpoint_for(connection.oauth_profile.token_url, settings, connector)
+        if connector.oauth is not None and connector.oauth.token_url:
+            return endpoint_for(connector.oauth.token_url, settings, connector)
+    except NoClient as exc:
+        raise TokenAnswerRefused(str(exc)) from None
     # A connector with no endpoints of its own (the generic one) takes it from the connection's settings.
     given = (connection.settings or {}).get("token_url")
     if isinstance(given, str) and given:
@@ -335,7 +368,7 @@ def revoke_at_provider(workspace: Workspace, connector: Connector, connection: C
     if connection.auth_method != "oauth2_code":
         return "nothing to revoke"
     try:
-        client = client_for(workspace, connector, connection.oauth_profile)
+        client = client_for(workspace, connector, connection.oauth_profile, connection.settings)
     except NoClient:
         return "no OAuth client to revoke with"
     if not client.revoke_url:

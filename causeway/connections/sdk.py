@@ -99,7 +99,12 @@ TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "token_type")
 class OAuth:
     """A connector's OAuth 2.0 endpoints. Empty URLs: the connector has no built-in client, so a
     workspace's OAuth profile gives them (the generic OAuth 2.0 connector). The scopes offered are the
-    connector's `scopes`, whose keys are the provider's scope names."""
+    connector's `scopes`, whose keys are the provider's scope names.
+
+    A URL may name one of the connector's settings in braces (`https://login.microsoftonline.com/
+    {tenant}/oauth2/v2.0/token`): each connection's own value is put there, URL-quoted, so one client
+    signs people in to the authority of the connection's tenant. A workspace's OAuth profile may do
+    the same in its URLs."""
 
     authorize_url: str = ""
     token_url: str = ""
