@@ -292,7 +292,14 @@ def promote(
         note=(note or "")[:500],
     )
     if not needs_second_approval(plan.target):
-        return _carry_out(promotion, approver=actor, versions=versions, tables=plan.tables, mapping=mapping)
+        return _carry_out(
+            promotion,
+            approver=actor,
+            versions=versions,
+            tables=plan.tables,
+            mapping=mapping,
+            with_rows=with_rows,
+        )
     promotion.status = PENDING
     promotion.details = {
         "from": source.environment,
