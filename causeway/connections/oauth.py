@@ -219,7 +219,7 @@ def oauth_finish(
                 redirect_uri=redirect_uri(workspace),
             )
         )
-        tokens = oauth_client.tokens_from(answer)
+        tokens = oauth_client.tokens_from(answer, urls=connector.oauth.token_urls if connector.oauth else ())
     except oauth_client.TokenAnswerRefused as exc:
         raise ValidationError({"provider": str(exc)}) from None
     offered = [s.key for s in connector.scopes]

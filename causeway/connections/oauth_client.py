@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F
 
 from causeway.connections import outbound
+from causeway.connections.connectors.http import base_url as http_url
 from causeway.connections.models import Connection, Health, OAuthProfile
 from causeway.connections.sdk import OAUTH_KINDS, ActionFailed, Connector
 from causeway.vault.masking import mask_text, register_value
@@ -206,8 +207,16 @@ def token_request(send: Callable[[], Any]) -> dict[str, Any]:
     return dict(answer)
 
 
-def tokens_from(answer: Mapping[str, Any], *, previous_refresh: str = "") -> dict[str, str]:
-    """The credentials an OAuth connection keeps, from a token endpoint's answer (RFC 6749 section 5.1)."""
+def tokens_from(
+    answer: Mapping[str, Any],
+    *,
+    previous_refresh: str = "",
+    urls: tuple[str, ...] = (),
+    previous: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The credentials an OAuth connection keeps, from a token endpoint's answer (RFC 6749 section 5.1),
+    with the answer's `urls` fields the connector keeps (or the `previous` ones, when a refresh leaves
+    them out)."""
     access = answer.get("access_token")
     if not isinstance(access, str) or not access or len(access) > 8192:
         raise TokenAnswerRefused("the provider's token endpoint answered without an access token")
@@ -226,12 +235,21 @@ def tokens_from(answer: Mapping[str, Any], *, previous_refresh: str = "") -> dic
             expires_at = str(int(time.time()) + int(str(expires_in)))
         except ValueError:
             raise TokenAnswerRefused("the provider's token endpoint gave a malformed expires_in") from None
-    return {
+    kept = {
         "access_token": access,
         "refresh_token": refresh,
         "expires_at": expires_at,
         "token_type": "Bearer",
     }
+    for name in urls:
+        given = answer.get(name) or (previous or {}).get(name, "")
+        if not isinstance(given, str) or not given:
+            raise TokenAnswerRefused(f"the provider's token endpoint answered without {name}")
+        try:
+            kept[name] = http_url(given)
+        except ValueError:
+            raise TokenAnswerRefused(f"the provider's token endpoint gave a malformed {name}") from None
+    return kept
 
 
 def granted_scopes(answer: Mapping[str, Any], asked: list[str], offered: list[str]) -> list[str]:
@@ -287,7 +305,8 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
         raise TokenAnswerRefused(str(exc)) from None
     session = authlib_client(workspace, client)
     answer = token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh))
-    return tokens_from(answer, previous_refresh=refresh)
+    urls = connector.oauth.token_urls if connector.oauth is not None else ()
+    return tokens_from(answer, previous_refresh=refresh, urls=urls, previous=credentials)
 
 
 def _token_url(workspace: Workspace, connector: Connector, connection: Connection) -> str:

@@ -112,6 +112,9 @@ class OAuth:
     revoke_url: str = ""
     # Extra query parameters the provider's authorize endpoint wants (such as access_type=offline).
     authorize_params: tuple[tuple[str, str], ...] = ()
+    # Fields of the token endpoint's answer kept with the tokens, each an http(s) URL (Salesforce's
+    # `instance_url`, where the connection's API lives). A refresh that leaves one out keeps the old one.
+    token_urls: tuple[str, ...] = ()
 
 
 # A user name and password that a connector sends its own way (a database's or a mail server's sign-in).

@@ -27,7 +27,7 @@ from causeway.connections.models import Connection
 from causeway.connections.oauth import redirect_uri
 from causeway.connections.oauth_client import NoClient, endpoint_for
 from causeway.connections.outbound import outbound_hosts_set
-from causeway.connections.tests.graph_server import RETRY_AFTER, Graph, graph_server
+from causeway.connections.tests.graph_server import RETRY_AFTER, THROTTLES, Graph, graph_server
 from causeway.connections.tests.oauth_provider import CLIENT_ID, RunningProvider, oauth_provider
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
@@ -242,13 +242,15 @@ def test_graph_list_users_follows_next_links_to_the_end_within_the_cap(tenant: T
     assert len(tenant.graph.server.received) == 2  # type: ignore[union-attr]
 
 
-def test_graph_throttling_pauses_the_connection_for_retry_after(tenant: Tenant) -> None:
+@pytest.mark.parametrize("status", [429, 503])
+def test_graph_throttling_pauses_the_connection_for_retry_after(tenant: Tenant, status: int) -> None:
     made = tenant.sign_in(["User.Read.All"])
-    tenant.graph.throttled = True
+    tenant.graph.throttled, tenant.graph.throttle_status = True, status
     before = timezone.now()
     job = run_step(tenant, made, "list_users", {})
     assert job.status == "failed"
-    assert "throttled list users (TooManyRequests: Too many requests" in (job.error or "")
+    code, message = THROTTLES[status]
+    assert f"Microsoft Graph throttled list users ({code}: {message})" in (job.error or "")
     made.refresh_from_db()
     assert made.paused_until is not None
     assert made.paused_until >= before + timedelta(seconds=int(RETRY_AFTER) - 1)

@@ -11,8 +11,8 @@ platform (`oauth_provider`) issued and has not expired:
   that link later gives the users changed or removed (`@removed`) since, paged the same way.
 - `POST /v1.0/teams/{team-id}/channels/{channel-id}/messages`: 201 with the chatMessage; 404 `NotFound`.
 - `GET /v1.0/me`: the signed-in user.
-- 401 `InvalidAuthenticationToken` for a missing or expired token; 429 `TooManyRequests` with
-  `Retry-After` while `throttled` is set.
+- 401 `InvalidAuthenticationToken` for a missing or expired token; 429 `TooManyRequests` (or 503
+  `serviceNotAvailable`) with `Retry-After` while `throttled` is set.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from causeway.connections.tests.servers import Answer, Received, Server, http_se
 
 PAGE = 2
 RETRY_AFTER = "2"
+THROTTLES = {
+    429: ("TooManyRequests", "Too many requests, please try again later."),
+    503: ("serviceNotAvailable", "The service is temporarily unavailable."),
+}
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
@@ -51,6 +55,7 @@ class Graph:
     events: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     throttled: bool = False
+    throttle_status: int = 429
     server: Server | None = None
 
     @property
@@ -88,12 +93,9 @@ class Graph:
         if not auth.startswith("Bearer ") or not self.provider.live(auth[7:]):
             return _error(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
         if self.throttled:
-            return _error(
-                429,
-                "TooManyRequests",
-                "Too many requests, please try again later.",
-                {"Retry-After": RETRY_AFTER},
-            )
+            # Graph throttles with 429, and a busy service answers 503 with Retry-After too.
+            code, message = THROTTLES[self.throttle_status]
+            return _error(self.throttle_status, code, message, {"Retry-After": RETRY_AFTER})
         body = json.loads(got.body) if got.body else {}
         segments = path.strip("/").split("/")
         if path == "/me" and got.method == "GET":

@@ -160,6 +160,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
         self.lock = threading.RLock()
         self.client = Client(CLIENT_ID, client_secret, redirect_uris, scope=" ".join(scopes))
         self.tenants: list[str] = []
+        # Fields a provider adds to its token answers (Salesforce's instance_url).
+        self.token_extra: dict[str, Any] = {}
+        # The query of each authorization request, as the browser brought it.
+        self.authorize_queries: list[dict[str, str]] = []
         self.codes: dict[str, Code] = {}
         self.tokens: list[Token] = []
         self.expires_in = 3600
@@ -193,6 +197,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         family = self._pending_family or secrets.token_hex(8)
         self._pending_family = ""
+        token.update(self.token_extra)
         self.tokens.append(
             Token(
                 access_token=token["access_token"],
@@ -356,6 +361,7 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
             path = self._path()
             if path == "/authorize":
                 with provider.lock:
+                    provider.authorize_queries.append(dict(parse_qsl(urlsplit(self.path).query)))
                     request = self._request({})
                     try:
                         provider.get_consent_grant(request)
