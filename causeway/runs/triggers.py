@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
+from causeway.connections import budgets as connections_budgets
 from causeway.connections import outbound
 from causeway.connections import services as connections
 from causeway.connections.models import Outcome
@@ -485,6 +486,11 @@ def _connector_poll_one(recipe: Recipe, trigger: ConnectorTrigger, now: datetime
     except PollError as refused:
         _record(state, str(refused), now)
         return []
+    paused = resolved.connection.paused_until
+    if paused is not None and paused > now:
+        # The provider asked every worker to wait (a 429, a spent allowance): polls wait with them.
+        _record(state, f"the provider asked to wait: polling resumes at {paused:%Y-%m-%d %H:%M:%S} UTC", now)
+        return []
     fingerprint = _fingerprint(trigger)
     person = recipe.active_version.created_by if recipe.active_version is not None else None
     error: str | None = None
@@ -492,6 +498,10 @@ def _connector_poll_one(recipe: Recipe, trigger: ConnectorTrigger, now: datetime
         polled = resolved.trigger.poll(resolved.call, given, _cursor_of(state, fingerprint))
     except ActionFailed as exc:
         error = str(exc)
+        if exc.retry_after is not None:
+            connections_budgets.connection_pause(
+                connection=resolved.connection, seconds=exc.retry_after, now=now
+            )
     except outbound.DestinationRefused as exc:
         error = f"destination refused: {exc}"
     except Exception as exc:  # a connector's own failure must not stop the other recipes' polls
