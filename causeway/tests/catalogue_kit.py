@@ -40,7 +40,7 @@ class Catalogue:
             actor=self.admin,
             workspace=self.workspace,
             connector_key=self.connector,
-            display_name="Local provider",
+            display_name=f"Local provider {uuid.uuid4().hex[:6]}",
             client_id=CLIENT_ID,
             client_secret=client_secret,
             default_scopes=scopes,
