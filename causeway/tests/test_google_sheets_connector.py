@@ -7,9 +7,11 @@ polling trigger."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -20,7 +22,7 @@ from causeway.connections.tests.sheets_server import Sheets, sheets_api
 from causeway.runs.models import Job
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick
-from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris
+from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris, surfaces_nowhere
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +250,18 @@ def test_google_sheets_new_rows_trigger_starts_each_row_once(
     assert [job.trigger_payload["Order"] for job in tick()] == ["A-6"]
     assert tick() == []
     assert Job.objects.filter(recipe=recipe).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rule_13_google_tokens_echoed_in_an_error_surface_nowhere(
+    transactional_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    kit = catalogue("google_sheets")
+    with sheets_api(client_secret=CLIENT_SECRET, redirect_uris=redirect_uris(kit.workspace)) as sheets:
+        made = sign_in(kit, sheets, [READ])
+        issued = sheets.provider.provider.tokens[-1]
+        sheets.careless = True
+        failed = kit.run(made, "read_range", {"spreadsheet_id": BOOK, "range": "Orders!A1"})
+    assert failed.status == "failed" and "INVALID_ARGUMENT (400): bad request from" in (failed.error or "")
+    surfaces_nowhere(failed, [issued.access_token, str(issued.refresh_token), CLIENT_SECRET], caplog)

@@ -63,6 +63,8 @@ class Sheets:
     # spreadsheet id -> sheet name -> rows of cells
     books: dict[str, dict[str, list[list[Any]]]] = field(default_factory=dict)
     limited: bool = False
+    # A careless API that repeats the credentials it was sent in its error messages.
+    careless: bool = False
     server: Server | None = None
 
     @property
@@ -90,6 +92,8 @@ class Sheets:
                 "user' of service 'sheets.googleapis.com'.",
                 {"Retry-After": "30"},
             )
+        if self.careless:
+            return _error(400, "INVALID_ARGUMENT", f"bad request from {auth} ({token.refresh_token})")
         segments = parts.path.split("/")
         # ['', 'v4', 'spreadsheets', id, 'values', range(:method)]
         if len(segments) != 6 or segments[1:3] != ["v4", "spreadsheets"] or segments[4] != "values":
