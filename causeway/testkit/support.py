@@ -412,7 +412,8 @@ def _start_web(env: dict[str, str], *, tries: int = 5) -> tuple[RunningServer, A
             return "ready" if answer.status_code == 200 else ""
 
         try:
-            outcome = poll_until(state, seconds=60, what="causeway web to answer /health")
+            # As long as `wait_started` allows a process: a start on a loaded machine is slow, not stuck.
+            outcome = poll_until(state, seconds=120, what="causeway web to answer /health")
         except AssertionError:
             outcome = "slow"
         if outcome == "ready":
