@@ -18,6 +18,16 @@ urlpatterns = [
     path(W + "projects/<uuid:project>/delete", views.project_delete, name="project_delete"),
     path(W + "projects/<uuid:project>/migrate", environments_views.migrate, name="project_migrate"),
     path(W + "projects/<uuid:project>/changes", environments_views.changes, name="project_changes"),
+    path(
+        W + "promotions/<uuid:promotion_id>/approve",
+        environments_views.promotion_approve,
+        name="promotion_approve",
+    ),
+    path(
+        W + "promotions/<uuid:promotion_id>/reject",
+        environments_views.promotion_reject,
+        name="promotion_reject",
+    ),
     path(W + "projects/<uuid:project>/folders", views.folder_create, name="folder_create"),
     path(W + "projects/<uuid:project>/recipes", views.recipe_create, name="recipe_create"),
     path(W + "projects/<uuid:project>/import", views.project_import, name="project_import"),
