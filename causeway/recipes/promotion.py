@@ -554,16 +554,19 @@ class RollbackPreview:
 
 def rollback_preview(*, actor: Actor, recipe: Recipe, number: Any = None) -> RollbackPreview:
     """The versions a PROD recipe may be rolled back to (earlier ones whose signature holds), and, for
-    one of them, the diff from the current version to it: what the rollback would change."""
-    _rollback_recipe(actor, recipe)
+    one of them, the diff from the current version to it: what the rollback would change. A recipe
+    outside PROD has none to offer."""
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, recipe.project, what="project", view=Perm.PROJECT_VIEW)
     current = recipe.current_version
+    in_prod = recipe.project.environment in signatures.SIGNED_ENVIRONMENTS
     choices = [
         v.number
         for v in RecipeVersion.objects.filter(recipe=recipe).order_by("-number")
-        if v.pk != recipe.current_version_id and signatures.version_refusal(v, recipe) is None
+        if in_prod and v.pk != recipe.current_version_id and signatures.version_refusal(v, recipe) is None
     ]
     preview = RollbackPreview(recipe, current.number if current else None, choices)
     if number not in (None, ""):
+        _rollback_recipe(actor, recipe)
         earlier = _earlier(recipe, number)
         preview.to = earlier.number
         preview.diff = definition_diff(current.definition if current else {}, earlier.definition)

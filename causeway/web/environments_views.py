@@ -124,7 +124,7 @@ def promotion_reject(request: AuthenticatedRequest, workspace: Workspace, promot
 @require_http_methods(["GET", "POST"])
 def recipe_rollback(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
-    form = RollbackForm(request.POST if request.method == "POST" else request.GET)
+    form = RollbackForm(request.POST) if request.method == "POST" else RollbackForm(request.GET)
     form.is_valid()
     number = form.cleaned_data.get("version")
     status = 200
