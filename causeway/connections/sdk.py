@@ -23,7 +23,7 @@ import hmac
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -138,10 +138,13 @@ def host_setting(value: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """A permission a connection may be granted, described for the person granting it."""
+    """A permission a connection may be granted, described for the person granting it. `implies`: the
+    narrower scopes it covers at the provider (Google's `spreadsheets` covers `spreadsheets.readonly`),
+    so an action needing one of those may run on a connection granted this one."""
 
     key: str
     description: str
+    implies: tuple[str, ...] = ()
 
 
 class Transport(Protocol):
@@ -474,6 +477,15 @@ class Connector:
     def scope(self, key: str) -> Scope | None:
         return next((s for s in self.scopes if s.key == key), None)
 
+    def covered(self, granted: Iterable[str]) -> set[str]:
+        """The scopes a connection granted `granted` may act with: those, and what they imply."""
+        found = set(granted)
+        for key in list(found):
+            declared = self.scope(key)
+            if declared is not None:
+                found.update(declared.implies)
+        return found
+
     def problems(self) -> list[str]:
         """What is wrong with this declaration, as sentences; empty when it may be registered."""
         found: list[str] = []
@@ -491,6 +503,12 @@ class Connector:
         scope_keys = [s.key for s in self.scopes]
         if len(set(scope_keys)) != len(scope_keys):
             found.append("scope keys repeat")
+        for scope in self.scopes:
+            unknown_implied = set(scope.implies) - set(scope_keys)
+            if unknown_implied:
+                found.append(
+                    f"scope {scope.key!r} implies undeclared scopes {', '.join(sorted(unknown_implied))}"
+                )
         action_keys = [a.key for a in self.actions]
         if len(set(action_keys)) != len(action_keys):
             found.append("action keys repeat")

@@ -8,12 +8,16 @@ LastModifiedDate polling trigger."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from io import StringIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from causeway.connections.models import Connection
@@ -21,7 +25,7 @@ from causeway.connections.tests.salesforce_server import Salesforce, salesforce_
 from causeway.runs.models import Job
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick
-from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris
+from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris, surfaces_nowhere
 
 pytestmark = pytest.mark.django_db
 
@@ -259,3 +263,30 @@ def test_salesforce_changed_records_trigger_never_starts_a_change_twice(
     assert not any(":since" in q or ":until" in q for q in sent_queries(org))
     assert any("WHERE LastModifiedDate >= 2026-12-01T09:00:10Z" in q for q in sent_queries(org))
     assert "Before" not in [job.trigger_payload["Name"] for job in Job.objects.filter(recipe=recipe)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rule_13_salesforce_tokens_echoed_in_an_error_surface_nowhere(
+    transactional_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    kit = catalogue("salesforce")
+    with salesforce_org(client_secret=CLIENT_SECRET, redirect_uris=redirect_uris(kit.workspace)) as org:
+        profile = kit.profile(org.provider, CLIENT_SECRET, ["api", "refresh_token"])
+        made = kit.sign_in(profile, ["api", "refresh_token"])
+        issued = org.provider.provider.tokens[-1]
+        org.careless = True
+        failed = kit.run(made, "query", {"soql": "SELECT Id FROM Account"})
+    assert failed.status == "failed" and "INVALID_INPUT: bad request from" in (failed.error or "")
+    surfaces_nowhere(failed, [issued.access_token, str(issued.refresh_token), CLIENT_SECRET], caplog)
+
+
+def test_connectors_list_shows_salesforce_and_google_sheets_with_their_triggers(kit: Catalogue) -> None:
+    installed = StringIO()
+    call_command("connectors", "list", stdout=installed)
+    lines = {line.split("\t")[0]: line for line in installed.getvalue().splitlines()}
+    assert "changed_records(poll)" in lines["salesforce"] and "new_rows(poll)" in lines["google_sheets"]
+    listed = StringIO()
+    call_command("connectors", "list", "--workspace", kit.workspace.slug, stdout=listed)
+    states = {line.split("\t")[0]: line.split("\t")[-1] for line in listed.getvalue().splitlines()}
+    assert (states["salesforce"], states["google_sheets"]) == ("enabled", "disabled")
