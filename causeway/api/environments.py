@@ -159,3 +159,36 @@ def prod_approval_put(request: HttpRequest, workspace_id: WorkspaceRef, body: Pr
         workspace=request.workspace,  # type: ignore[attr-defined]
         required=body.required,
     )
+
+
+class RollbackIn(StrictIn):
+    version: int = Field(ge=1, description="the number of the earlier version to roll back to")
+    note: str = Field("", max_length=500, description="why, for the record")
+
+
+@router.get(
+    WS + "/recipes/{recipe_id}/rollback",
+    response=answers({200: dict[str, Any]}),
+    summary="The versions a PROD recipe may be rolled back to, and with ?version=N what it would change",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def rollback_view(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, version: int | None = None
+) -> dict[str, Any]:
+    actor = request_actor(request)
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
+    return promotion.rollback_preview(actor=actor, recipe=recipe, number=version).as_dict()
+
+
+@router.post(
+    WS + "/recipes/{recipe_id}/rollback",
+    response=answers({201: PromotionOut}),
+    summary="Roll a PROD recipe back to an earlier version: promoted again, diffed and signed",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def rollback_create(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: RollbackIn
+) -> Status[Promotion]:
+    actor = request_actor(request)
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
+    return Status(201, promotion.rollback(actor=actor, recipe=recipe, number=body.version, note=body.note))

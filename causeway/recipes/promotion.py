@@ -198,6 +198,12 @@ def _copy_table(table: LookupTable, target: Project, *, with_rows: bool) -> dict
 def _copy_recipe(
     recipe: Recipe, version: RecipeVersion, target: Project, mapping: Mapping[str, str], actor: Actor
 ) -> dict[str, Any]:
+    rollback = recipe.project_id == target.id
+    if rollback:
+        # Only a version PROD once ran under a valid signature is run again.
+        refusal = signatures.version_refusal(version, recipe)
+        if refusal is not None:
+            raise ValidationError({"version": refusal.replace("refused:", "cannot roll back:", 1)})
     definition = _remapped(version.definition, mapping)
     copy = Recipe.objects.select_for_update().filter(project=target, family=recipe.family).first()
     created = copy is None
@@ -221,11 +227,16 @@ def _copy_recipe(
         recipe=copy,
         number=number,
         definition=definition,
-        message=f"promoted from {recipe.project.environment.upper()} v{version.number}",
+        message=(
+            f"rolled back to v{version.number}"
+            if rollback
+            else f"promoted from {recipe.project.environment.upper()} v{version.number}"
+        ),
         created_by=actor if isinstance(actor, User) else None,
     )
     copy.current_version = promoted
-    copy.trigger_type = recipe.trigger_type
+    trigger = definition.get("trigger") if isinstance(definition, dict) else None
+    copy.trigger_type = str((trigger or {}).get("type") or recipe.trigger_type)
     copy.description = recipe.description
     fields = ["current_version", "trigger_type", "description", "updated_at"]
     if copy.active:
@@ -300,10 +311,26 @@ def promote(
             mapping=mapping,
             with_rows=with_rows,
         )
+    return _wait(
+        promotion, actor=actor, versions=versions, tables=plan.tables, mapping=mapping, rows=with_rows
+    )
+
+
+def _wait(
+    promotion: Promotion,
+    *,
+    actor: Actor,
+    versions: list[tuple[Recipe, RecipeVersion]],
+    tables: list[LookupTable],
+    mapping: Mapping[str, str],
+    rows: bool,
+) -> Promotion:
+    """Record the promotion as waiting for a second person, with the versions chosen now."""
+    source = promotion.source
     promotion.status = PENDING
     promotion.details = {
         "from": source.environment,
-        "to": plan.target.environment,
+        "to": promotion.target.environment,
         "recipes": [
             {
                 "name": r.name,
@@ -313,10 +340,11 @@ def promote(
             }
             for r, v in versions
         ],
-        "lookup_tables": [{"name": t.name} for t in plan.tables],
-        "mapping": mapping,
+        "lookup_tables": [{"name": t.name} for t in tables],
+        "mapping": dict(mapping),
         "connections": _connection_names(source.workspace_id, mapping),
-        "rows": with_rows,
+        "rows": rows,
+        **({"rollback": True} if promotion.source_id == promotion.target_id else {}),
     }
     promotion.save()
     audit_record(
@@ -372,6 +400,7 @@ def _carry_out(
         "lookup_tables": copied,
         "connections": _connection_names(source.workspace_id, mapping),
         "rows": rows,
+        **({"rollback": True} if source.pk == target.pk else {}),
     }
     promotion.details = details
     if promotion.status == PENDING:
@@ -477,6 +506,100 @@ def promotion_reject(*, actor: Actor, promotion: Promotion) -> Promotion:
         },
     )
     return locked
+
+
+def _earlier(recipe: Recipe, number: Any) -> RecipeVersion:
+    """The version of a PROD recipe to roll back to: an earlier one, still matching its signature."""
+    try:
+        wanted = int(number)
+    except (TypeError, ValueError):
+        raise ValidationError({"version": "give the number of the version to roll back to"}) from None
+    found = RecipeVersion.objects.filter(recipe=recipe, number=wanted).first()
+    if found is None:
+        raise ValidationError({"version": f"{recipe.name} has no version {wanted}"})
+    if found.pk == recipe.current_version_id:
+        raise ValidationError({"version": f"v{wanted} is already the current version of {recipe.name}"})
+    refusal = signatures.version_refusal(found, recipe)
+    if refusal is not None:
+        raise ValidationError({"version": refusal.replace("refused:", "cannot roll back:", 1)})
+    return found
+
+
+def _rollback_recipe(actor: Actor, recipe: Recipe) -> Recipe:
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, recipe.project, what="project", view=Perm.PROJECT_VIEW)
+    if recipe.project.environment not in signatures.SIGNED_ENVIRONMENTS:
+        raise ValidationError(
+            {"recipe": "rollback is for PROD recipes; elsewhere, save an earlier version again"}
+        )
+    return recipe
+
+
+@dataclass
+class RollbackPreview:
+    recipe: Recipe
+    current: int | None
+    choices: list[int]
+    to: int | None = None
+    diff: DefinitionDiff | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": str(self.recipe.pk),
+            "current_version": self.current,
+            "versions": self.choices,
+            "version": self.to,
+            "diff": self.diff.as_dict() if self.diff is not None else None,
+        }
+
+
+def rollback_preview(*, actor: Actor, recipe: Recipe, number: Any = None) -> RollbackPreview:
+    """The versions a PROD recipe may be rolled back to (earlier ones whose signature holds), and, for
+    one of them, the diff from the current version to it: what the rollback would change. A recipe
+    outside PROD has none to offer."""
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, recipe.project, what="project", view=Perm.PROJECT_VIEW)
+    current = recipe.current_version
+    in_prod = recipe.project.environment in signatures.SIGNED_ENVIRONMENTS
+    choices = [
+        v.number
+        for v in RecipeVersion.objects.filter(recipe=recipe).order_by("-number")
+        if in_prod and v.pk != recipe.current_version_id and signatures.version_refusal(v, recipe) is None
+    ]
+    preview = RollbackPreview(recipe, current.number if current else None, choices)
+    if number not in (None, ""):
+        _rollback_recipe(actor, recipe)
+        earlier = _earlier(recipe, number)
+        preview.to = earlier.number
+        preview.diff = definition_diff(current.definition if current else {}, earlier.definition)
+    return preview
+
+
+@transaction.atomic
+def rollback(*, actor: Actor, recipe: Recipe, number: Any, note: str = "") -> Promotion:
+    """Re-promote an earlier version of a PROD recipe in one action: it becomes a new version, signed
+    with the approver, recorded as a promotion of the PROD copy into itself (waiting for a second
+    person where the workspace asks for one). Needs `environment:promote` in PROD; the earlier version
+    must still match its signature."""
+    locked = Recipe.objects.select_for_update().select_related("project", "workspace").get(pk=recipe.pk)
+    _rollback_recipe(actor, locked)
+    earlier = _earlier(locked, number)
+    project = locked.project
+    promotion = Promotion(
+        workspace=locked.workspace,
+        source=project,
+        target=project,
+        requested_by=actor if isinstance(actor, User) else None,
+        requested_label=signatures.approver_label(actor)[:320],
+        note=(note or "")[:500],
+    )
+    if not needs_second_approval(project):
+        return _carry_out(promotion, approver=actor, versions=[(locked, earlier)], tables=[], mapping={})
+    return _wait(promotion, actor=actor, versions=[(locked, earlier)], tables=[], mapping={}, rows=False)
+
+
+def may_rollback(actor: Actor, recipe: Recipe) -> bool:
+    return recipe.project.environment in signatures.SIGNED_ENVIRONMENTS and policy.may(
+        actor, Perm.ENVIRONMENT_PROMOTE, recipe.project
+    )
 
 
 def promotion_get(actor: Actor, workspace: Workspace, ref: Any) -> Promotion:

@@ -18,7 +18,7 @@ from causeway.recipes import policy as access
 from causeway.recipes import promotion
 from causeway.recipes.models import Project, Recipe
 from causeway.web.errors import masked_page
-from causeway.web.recipes_forms import MigrateForm, PromotionDecisionForm
+from causeway.web.recipes_forms import MigrateForm, PromotionDecisionForm, RollbackForm
 from causeway.workspaces.models import Workspace
 
 
@@ -118,3 +118,35 @@ def promotion_approve(request: AuthenticatedRequest, workspace: Workspace, promo
 @require_POST
 def promotion_reject(request: AuthenticatedRequest, workspace: Workspace, promotion_id: Any) -> HttpResponse:
     return _decided(request, workspace, promotion_id, approve=False)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_http_methods(["GET", "POST"])
+def recipe_rollback(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
+    form = RollbackForm(request.POST) if request.method == "POST" else RollbackForm(request.GET)
+    form.is_valid()
+    number = form.cleaned_data.get("version")
+    status = 200
+    if request.method == "POST":
+        try:
+            done = promotion.rollback(
+                actor=request.user, recipe=found, number=number, note=form.cleaned_data.get("note") or ""
+            )
+        except ValidationError as exc:
+            form.refuse(exc)
+            status = 400
+        else:
+            if done.status == promotion.PENDING:
+                messages.success(request, f"Rollback of {found.name} to v{number} waits for a second person.")
+            else:
+                messages.success(request, f"{found.name} in PROD rolled back to v{number}.")
+            return redirect("web:recipe_versions", workspace=workspace.slug, recipe=found.id)
+    try:
+        preview = promotion.rollback_preview(actor=request.user, recipe=found, number=number)
+    except ValidationError as exc:
+        form.refuse(exc)
+        preview = promotion.rollback_preview(actor=request.user, recipe=found)
+        status = 400
+    context = {"workspace": workspace, "recipe": found, "preview": preview, "form": form}
+    return masked_page(render(request, "web/environments/rollback.html", context, status=status))

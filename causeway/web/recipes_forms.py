@@ -164,3 +164,10 @@ class ProdApprovalForm(PageForm):
     """The workspace setting: promotions into PROD wait for a second person."""
 
     prod_second_approval = forms.BooleanField(required=False)
+
+
+class RollbackForm(PageForm):
+    """The earlier version a PROD recipe goes back to, and a note."""
+
+    version = forms.IntegerField(required=False, min_value=1)
+    note = text()

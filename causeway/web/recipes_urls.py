@@ -38,6 +38,7 @@ urlpatterns = [
     path(W + "recipes/<uuid:recipe>/build", views.recipe_build, name="recipe_build"),
     path(W + "recipes/<uuid:recipe>/versions", views.recipe_versions, name="recipe_versions"),
     path(W + "recipes/<uuid:recipe>/diff", views.recipe_diff, name="recipe_diff"),
+    path(W + "recipes/<uuid:recipe>/rollback", environments_views.recipe_rollback, name="recipe_rollback"),
     path(W + "recipes/<uuid:recipe>/start", views.recipe_start, name="recipe_start"),
     path(W + "recipes/<uuid:recipe>/stop", views.recipe_stop, name="recipe_stop"),
     path(W + "recipes/<uuid:recipe>/rename", views.recipe_rename, name="recipe_rename"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from causeway.access.perms import Perm
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
 from causeway.recipes import policy as access
 from causeway.recipes import promotion
@@ -55,6 +56,11 @@ class Command(BaseCommand):
             decide = actions.add_parser(verb, help=text)
             decide.add_argument("--workspace", required=True, metavar="SLUG")
             decide.add_argument("--promotion", required=True, metavar="PROMOTION_ID")
+        back = actions.add_parser("rollback", help="roll a PROD recipe back to an earlier version")
+        back.add_argument("--workspace", required=True, metavar="SLUG")
+        back.add_argument("--recipe", required=True, metavar="RECIPE_ID", help="the PROD recipe")
+        back.add_argument("--to", required=True, type=int, metavar="N", help="the version to go back to")
+        back.add_argument("--note", default="")
         second = actions.add_parser(
             "second-approval", help="whether promotions into PROD wait for a second person's approval"
         )
@@ -71,6 +77,30 @@ class Command(BaseCommand):
             )
             done = run(lambda: decide(actor=actor, promotion=found))
             self.stdout.write(f"Promotion {done.id} is {done.status}.")
+            return
+        if options["action"] == "rollback":
+            recipe = run(
+                lambda: access.recipe_get(actor, workspace, options["recipe"], need=Perm.RECIPE_VIEW)
+            )
+            preview = run(
+                lambda: promotion.rollback_preview(actor=actor, recipe=recipe, number=options["to"])
+            )
+            done = run(
+                lambda: promotion.rollback(
+                    actor=actor, recipe=recipe, number=options["to"], note=options["note"]
+                )
+            )
+            changed = 0 if preview.diff is None else len(preview.diff.steps) + len(preview.diff.trigger)
+            if done.status == promotion.PENDING:
+                self.stdout.write(
+                    f"Rollback of {recipe.name} to v{options['to']} waits for a second person ({done.id})."
+                )
+            else:
+                (item,) = done.details["recipes"]
+                self.stdout.write(
+                    f"Rolled {recipe.name} back to v{options['to']} as v{item['version']} "
+                    f"({changed} change(s) from v{preview.current}; {done.id})."
+                )
             return
         if options["action"] == "second-approval":
             if options["state"] != "show":
