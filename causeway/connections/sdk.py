@@ -115,6 +115,16 @@ class OAuth:
     # Fields of the token endpoint's answer kept with the tokens, each an http(s) URL (Salesforce's
     # `instance_url`, where the connection's API lives). A refresh that leaves one out keeps the old one.
     token_urls: tuple[str, ...] = ()
+    # How the chosen scopes go into the authorization URL, given them and the connection's settings; by
+    # default RFC 6749's space-separated `scope`. (Slack: bot scopes in `scope`, a person's in
+    # `user_scope`, each comma-separated.)
+    scope_params: Callable[[list[str], Mapping[str, Any]], Mapping[str, str]] | None = None
+    # The token endpoint's answer in RFC 6749's shape (section 5.1: `access_token`, `token_type`,
+    # space-separated `scope`, ...), for a provider that answers its own way; given the answer and the
+    # connection's settings. Raises ValueError with a sentence when the answer holds no usable token.
+    token_answer: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
+    # The provider's own error codes, beyond RFC 6749's, that mean the grant is gone.
+    grant_gone: frozenset[str] = frozenset()
 
 
 # A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
@@ -230,11 +240,19 @@ class Call:
         response = self._send(method, url, headers, params, json, content)
         # An OAuth provider that refuses the access token (revoked, or expired before its time) gets
         # one more try with a refreshed one; a second 401 is the provider's answer.
-        if response.status_code == 401 and self.refresh is not None:
-            refused = str(self.credentials.get("access_token", ""))
-            object.__setattr__(self, "credentials", dict(self.refresh(refused)))
+        if response.status_code == 401 and self.renew():
             response = self._send(method, url, headers, params, json, content)
         return response
+
+    def renew(self) -> bool:
+        """Refresh the OAuth access token the provider just refused, for the calls that follow; False
+        when the connection has no token to refresh. For a provider that says so in its own way (Slack's
+        HTTP 200 with `token_expired`); `request` does it by itself for a 401."""
+        if self.refresh is None:
+            return False
+        refused = str(self.credentials.get("access_token", ""))
+        object.__setattr__(self, "credentials", dict(self.refresh(refused)))
+        return True
 
     def _send(
         self,

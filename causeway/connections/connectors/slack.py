@@ -8,18 +8,26 @@ refuses, cursor pagination through `response_metadata.next_cursor` (empty at the
 `Retry-After` when a method is rate-limited. Events are signed `v0=<hex HMAC-SHA256(signing secret,
 "v0:<X-Slack-Request-Timestamp>:<body>")>` in `X-Slack-Signature`; a new Request URL is checked with a
 `url_verification` challenge; a retried event keeps its `event_id`.
+
+Signing in follows Slack's OAuth 2.0 v2 (`https://slack.com/oauth/v2/authorize`, comma-separated bot scopes
+in `scope` and a person's in `user_scope`; the code exchanged at `oauth.v2.access`, which answers HTTP 200
+with `ok: false` and an `error` code when it refuses, the bot token in `access_token` with `token_type:
+bot`, and the person's token in `authed_user`). With token rotation on, Slack adds `refresh_token` and
+`expires_in`, and refreshes at the same method with `grant_type=refresh_token`.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from causeway.connections.connectors.http import base_url
 from causeway.connections.sdk import (
+    OAUTH2_CODE,
     Accept,
     Action,
     ActionFailed,
@@ -30,6 +38,7 @@ from causeway.connections.sdk import (
     Connector,
     CredentialField,
     Delivery,
+    OAuth,
     Refuse,
     Reply,
     Scope,
@@ -40,6 +49,10 @@ from causeway.connections.sdk import (
 )
 
 API = "https://slack.com/api"
+AUTHORIZE = "https://slack.com/oauth/v2/authorize"
+TOKEN_ENDPOINT = f"{API}/oauth.v2.access"
+# oauth.v2.access's error codes that mean only a new sign-in helps.
+GRANT_GONE = frozenset({"invalid_refresh_token", "token_revoked", "invalid_client_id", "bad_client_secret"})
 # Slack's error codes a later try may get past.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "request_timeout", "fatal_error", "service_unavailable"}
@@ -56,6 +69,11 @@ class Settings(BaseModel):
     base_url: str = Field(
         default=API, title="Web API URL", description="https://slack.com/api unless Slack says otherwise"
     )
+    sign_in_as: Literal["bot", "user"] = Field(
+        default="bot",
+        title="Sign in as",
+        description="with Slack's sign-in: the app's bot (bot scopes) or you (user scopes)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -68,6 +86,32 @@ TOKEN = AuthMethod(
     "Bot or user token (xoxb-... or xoxp-..., from the app's OAuth & Permissions page)",
     (CredentialField("token", "Token"),),
 )
+
+
+def _scope_params(scopes: list[str], settings: Mapping[str, Any]) -> dict[str, str]:
+    """Slack's authorize URL takes bot scopes in `scope` and a person's in `user_scope`, comma-separated."""
+    name = "user_scope" if settings.get("sign_in_as") == "user" else "scope"
+    return {name: ",".join(scopes)} if scopes else {}
+
+
+def _token_answer(answer: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`oauth.v2.access`'s answer in RFC 6749's shape: the bot's token, or the person's from
+    `authed_user` when the connection signs in as a user (a refresh answers it at the top level)."""
+    if answer.get("ok") is not True:
+        raise ValueError(f"Slack refused it: {str(answer.get('error') or 'no ok: true')[:100]}")
+    source: Mapping[str, Any] = answer
+    person = answer.get("authed_user")
+    if settings.get("sign_in_as") == "user" and isinstance(person, dict) and person.get("access_token"):
+        source = person
+    token = source.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ValueError("Slack gave no token for the scopes asked")
+    scopes = [s.strip() for s in str(source.get("scope") or "").split(",") if s.strip()]
+    kept: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "scope": " ".join(scopes)}
+    for name in ("refresh_token", "expires_in"):
+        if source.get(name) not in (None, ""):
+            kept[name] = source[name]
+    return kept
 
 
 def _url(call: Call, method: str) -> str:
@@ -102,16 +146,29 @@ def _result(response: httpx.Response, method: str) -> dict[str, Any]:
     return answer
 
 
-def _post(call: Call, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    # Slack's write methods take JSON with the token as a bearer header.
-    response = call.request(
-        "POST", _url(call, method), json=body, headers={"Content-Type": "application/json; charset=utf-8"}
-    )
+def _expired(response: httpx.Response) -> bool:
+    """Slack's answer for a rotated token past its time: HTTP 200 with `token_expired`."""
+    try:
+        answer = response.json() if response.status_code == 200 else None
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("error") == "token_expired"
+
+
+def _send(call: Call, verb: str, method: str, **given: Any) -> dict[str, Any]:
+    response = call.request(verb, _url(call, method), **given)
+    if _expired(response) and call.renew():
+        response = call.request(verb, _url(call, method), **given)
     return _result(response, method)
 
 
+def _post(call: Call, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    # Slack's write methods take JSON with the token as a bearer header.
+    return _send(call, "POST", method, json=body, headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def _get(call: Call, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    return _result(call.request("GET", _url(call, method), params=params), method)
+    return _send(call, "GET", method, params=params)
 
 
 class PostMessage(ActionInput):
@@ -265,7 +322,7 @@ connector = Connector(
     name="Slack",
     description="Messages and channels in a Slack workspace, and its events.",
     icon=ICON,
-    auth_methods=(TOKEN,),
+    auth_methods=(TOKEN, OAUTH2_CODE),
     settings=Settings,
     scopes=(
         Scope("chat:write", "Post messages and edit the messages it posted, in channels the app is in."),
@@ -324,4 +381,11 @@ connector = Connector(
         ),
     ),
     test=_test,
+    oauth=OAuth(
+        authorize_url=AUTHORIZE,
+        token_url=TOKEN_ENDPOINT,
+        scope_params=_scope_params,
+        token_answer=_token_answer,
+        grant_gone=GRANT_GONE,
+    ),
 )

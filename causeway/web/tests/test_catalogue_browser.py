@@ -23,6 +23,7 @@ from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.graph_server import graph_server
 from causeway.connections.tests.jira_server import jira_server
 from causeway.connections.tests.oauth_provider import CLIENT_ID, oauth_provider
+from causeway.connections.tests.slack_server import slack_server
 from causeway.recipes.services import recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
@@ -184,3 +185,48 @@ def test_browser_jira_connects_with_3lo_then_comments_through_the_sites_cloud_id
         job = _step(pat, workspace, made, "comment", {"issue_key": "OPS-1", "body": "Muted"})
         assert job.status == "succeeded", job.error
         assert site.comments[0]["issue"] == "OPS-1"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_slack_connects_through_slacks_consent_page_then_posts(
+    https_server: Any, transactional_db: Any
+) -> None:
+    base = https_server.url
+    workspace, admin, pat = _workspace("slack")
+    secret = f"slack-cs-{uuid.uuid4().hex[:10]}"
+    with slack_server(
+        "xoxb-pasted-unused", client_secret=secret, redirect_uris=[redirect_uri(workspace)], rotation=True
+    ) as slack:
+        profile = oauth_profiles.oauth_profile_create(
+            actor=admin,
+            workspace=workspace,
+            connector_key="slack",
+            display_name="Acme Slack app",
+            client_id=slack.client_id,
+            client_secret=secret,
+            **slack.endpoints(),
+        )
+        with chromium() as browser:
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            _sign_in(
+                page,
+                base,
+                pat,
+                f"{base}/w/acme/connections/new?connector=slack&auth_method=oauth2_code",
+                {"#id_name": "Pat's Slack", "#id_setting_base_url": slack.url},
+                profile,
+                ["chat:write", "channels:read"],
+            )
+            assert page.locator("#scopes").inner_text() == "chat:write channels:read"
+            assert slack.authorize_query()["scope"] == ["chat:write,channels:read"]
+            page.click("#allow")
+            page.wait_for_selector("#connection-facts")
+            assert "Healthy" in page.locator("#health").inner_text()
+            issued = next(iter(slack.tokens))
+            assert issued not in page.content() and secret not in page.content()
+        made = Connection.objects.get()
+        assert (made.granted_scopes, made.health) == (["chat:write", "channels:read"], Health.HEALTHY)
+        job = _step(pat, workspace, made, "post_message", {"channel": "C0000000001", "text": "Hello"})
+        assert job.status == "succeeded", job.error
+        assert slack.posted[0]["text"] == "Hello"
