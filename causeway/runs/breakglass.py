@@ -89,7 +89,11 @@ def _approve(session: BreakGlass, *, approver: User, self_approved: bool) -> Non
 def break_glass_approve(*, actor: Actor, session: BreakGlass) -> BreakGlass:
     """An Admin approves a request: the session runs from now for the minutes asked. Approving one's
     own request is self-approval: only where the workspace allows it, and flagged."""
-    locked = BreakGlass.objects.select_for_update().select_related("workspace", "user").get(pk=session.pk)
+    locked = (
+        BreakGlass.objects.select_for_update(of=("self",))
+        .select_related("workspace", "user")
+        .get(pk=session.pk)
+    )
     policy.require_in(actor, locked.workspace, Perm.WORKSPACE_SETTINGS)
     approver = _person(actor)
     if locked.status != BreakGlass.REQUESTED:
