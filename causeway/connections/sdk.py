@@ -23,7 +23,7 @@ import hmac
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -99,7 +99,12 @@ TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "token_type")
 class OAuth:
     """A connector's OAuth 2.0 endpoints. Empty URLs: the connector has no built-in client, so a
     workspace's OAuth profile gives them (the generic OAuth 2.0 connector). The scopes offered are the
-    connector's `scopes`, whose keys are the provider's scope names."""
+    connector's `scopes`, whose keys are the provider's scope names.
+
+    A URL may name one of the connector's settings in braces (`https://login.microsoftonline.com/
+    {tenant}/oauth2/v2.0/token`): each connection's own value is put there, URL-quoted, so one client
+    signs people in to the authority of the connection's tenant. A workspace's OAuth profile may do
+    the same in its URLs."""
 
     authorize_url: str = ""
     token_url: str = ""
@@ -107,6 +112,9 @@ class OAuth:
     revoke_url: str = ""
     # Extra query parameters the provider's authorize endpoint wants (such as access_type=offline).
     authorize_params: tuple[tuple[str, str], ...] = ()
+    # Fields of the token endpoint's answer kept with the tokens, each an http(s) URL (Salesforce's
+    # `instance_url`, where the connection's API lives). A refresh that leaves one out keeps the old one.
+    token_urls: tuple[str, ...] = ()
 
 
 # A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
@@ -130,10 +138,13 @@ def host_setting(value: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """A permission a connection may be granted, described for the person granting it."""
+    """A permission a connection may be granted, described for the person granting it. `implies`: the
+    narrower scopes it covers at the provider (Google's `spreadsheets` covers `spreadsheets.readonly`),
+    so an action needing one of those may run on a connection granted this one."""
 
     key: str
     description: str
+    implies: tuple[str, ...] = ()
 
 
 class Transport(Protocol):
@@ -466,6 +477,15 @@ class Connector:
     def scope(self, key: str) -> Scope | None:
         return next((s for s in self.scopes if s.key == key), None)
 
+    def covered(self, granted: Iterable[str]) -> set[str]:
+        """The scopes a connection granted `granted` may act with: those, and what they imply."""
+        found = set(granted)
+        for key in list(found):
+            declared = self.scope(key)
+            if declared is not None:
+                found.update(declared.implies)
+        return found
+
     def problems(self) -> list[str]:
         """What is wrong with this declaration, as sentences; empty when it may be registered."""
         found: list[str] = []
@@ -483,6 +503,12 @@ class Connector:
         scope_keys = [s.key for s in self.scopes]
         if len(set(scope_keys)) != len(scope_keys):
             found.append("scope keys repeat")
+        for scope in self.scopes:
+            unknown_implied = set(scope.implies) - set(scope_keys)
+            if unknown_implied:
+                found.append(
+                    f"scope {scope.key!r} implies undeclared scopes {', '.join(sorted(unknown_implied))}"
+                )
         action_keys = [a.key for a in self.actions]
         if len(set(action_keys)) != len(action_keys):
             found.append("action keys repeat")

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from causeway.connections.services import Opened
 from causeway.db.prepared import PreparedInsert, PreparedSave
+from causeway.recipes import signatures
 from causeway.recipes.schema import (
     ConditionStep,
     ConnectorStep,
@@ -337,6 +338,12 @@ def execute(
     With `history`, rows not yet written stay in it for the caller to write as it ends the job; without,
     they are written before this returns or raises. `answer` hears what a waiting caller is answered.
     """
+    refusal = signatures.version_refusal(job.version, job.recipe)
+    if refusal is not None:
+        # An unsigned or altered PROD version never runs: the refusal is audited before the job fails.
+        with transaction.atomic():
+            signatures.refusal_record(job.version, job_id=str(job.pk), reason=refusal)
+        raise StepFailed(refusal)
     try:
         definition = definition_of(job.version)
     except ValidationError as exc:

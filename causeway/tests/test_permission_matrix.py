@@ -193,6 +193,15 @@ ROWS: list[Page | Api] = [
     Page("web:project_migrate", "POST",                       "302  302  403  403  403  404  302  404  404",
         form=lambda w: {"recipes": [str(w.r1.id)]}),
     Page("web:project_changes", "GET",                        "302  200  403  403  403  404  302  404  404"),
+    # A promotion into PROD waiting for a second person (asked for by the Operator): those who may
+    # promote into PROD decide it.
+    Page("web:promotion_approve", "POST",                     "302  302  403  403  403  404  302  404  404"),
+    Page("web:promotion_reject", "POST",                      "302  302  403  403  403  404  302  404  404"),
+    # Rollback of the PROD recipe R4 (its one version is current, so a rollback to it is refused).
+    Page("web:recipe_rollback", "GET",                        "302  200  403  403  404  404  302  404  404",
+        params=(("recipe", "r4"),)),
+    Page("web:recipe_rollback", "POST",                       "302  400  403  403  404  404  302  404  404",
+        params=(("recipe", "r4"),), form=lambda w: {"version": "1"}),
     Page("web:folder_create", "POST",                         "302  302  302  403  403  403  302  404  404",
         form=lambda w: {"name": "F9"}),
     Page("web:folder_rename", "POST",                         "302  302  302  403  403  404  302  404  404",
@@ -429,6 +438,19 @@ ROWS: list[Page | Api] = [
                                                               "401  200  200  200  200  200  403  404  404"),
     Api("GET /workspaces/{workspace_id}/projects/{project_id}/changes",
                                                               "401  200  403  403  403  404  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/promotions/{promotion_id}/approve",
+                                                              "401  200  403  403  403  404  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/promotions/{promotion_id}/reject",
+                                                              "401  200  403  403  403  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/rollback",
+                                                              "401  200  403  403  404  404  403  404  404",
+        params=(("recipe_id", "r4"),)),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/rollback",
+                                                              "401  400  403  403  404  404  403  404  404",
+        params=(("recipe_id", "r4"),), body={"version": 1}),
+    Api("GET /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404",
+        body={"required": True}),
     Api("GET /workspaces/{workspace_id}/folders",             "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/folders",            "401  201  201  403  403  403  403  404  404",
         body={"project_id": Ref("project_id"), "name": "F9"}),
@@ -609,6 +631,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "profile_id": lambda w: w.ids["oauth_profile"],
     "custom_key": lambda w: "pinger",
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
+    "promotion_id": lambda w: w.ids["pending_promotion"],
 }
 
 
