@@ -424,6 +424,17 @@ def signed_with(
     return hmac.compare_digest(expected.encode(), candidate.encode("utf-8", errors="replace"))
 
 
+def hub_signature_refused(delivery: Delivery, header: str) -> Refuse | None:
+    """The check of a delivery signed WebSub's way, `<header>: sha256=<hex HMAC-SHA256(secret, body)>` (as
+    GitHub and Jira sign): None when it holds, otherwise the refusal to answer with."""
+    sent = (delivery.header(header) or "").strip()
+    if not sent.startswith("sha256="):
+        return Refuse(f"missing or malformed {header} header: expected sha256=<hex>")
+    if not signed_with(delivery.secret, delivery.body, sent.removeprefix("sha256=")):
+        return Refuse("signature does not match the body")
+    return None
+
+
 @dataclass(frozen=True)
 class Trigger:
     """A recipe trigger the connector offers. `input` is the model of what a recipe sets on it (a table,

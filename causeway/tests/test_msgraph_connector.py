@@ -30,6 +30,7 @@ from causeway.connections.oauth_client import NoClient, endpoint_for
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.graph_server import RETRY_AFTER, THROTTLES, Graph, graph_server
 from causeway.connections.tests.oauth_provider import CLIENT_ID, RunningProvider, oauth_provider
+from causeway.connections.tests.servers import http_server
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep
@@ -399,3 +400,13 @@ def test_graph_throttled_poll_pauses_the_connection_and_the_next_rounds_wait(ten
     assert [job.trigger_payload["displayName"] for job in started] == ["Grace"]
     made.refresh_from_db()
     assert made.paused_until is not None and made.paused_until <= timezone.now()
+
+
+def test_graph_next_link_to_another_host_is_not_followed_with_the_token(tenant: Tenant) -> None:
+    made = tenant.sign_in(["User.Read.All"])
+    with http_server() as elsewhere:
+        tenant.graph.links_to = f"{elsewhere.url}/v1.0"
+        job = run_step(tenant, made, "list_users", {})
+        assert job.status == "failed"
+        assert "answered a link outside the connection's Graph URL" in (job.error or "")
+        assert elsewhere.received == []

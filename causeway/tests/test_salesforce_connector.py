@@ -24,7 +24,7 @@ from causeway.connections.models import Connection
 from causeway.connections.tests.salesforce_server import Salesforce, salesforce_org
 from causeway.runs.models import Job
 from causeway.runs.tests.trigger_helpers import started_recipe
-from causeway.runs.triggers import poll_tick
+from causeway.runs.triggers import poll_tick, trigger_status
 from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris, surfaces_nowhere
 
 pytestmark = pytest.mark.django_db
@@ -290,3 +290,35 @@ def test_connectors_list_shows_salesforce_and_google_sheets_with_their_triggers(
     call_command("connectors", "list", "--workspace", kit.workspace.slug, stdout=listed)
     states = {line.split("\t")[0]: line.split("\t")[-1] for line in listed.getvalue().splitlines()}
     assert (states["salesforce"], states["google_sheets"]) == ("enabled", "disabled")
+
+
+def test_salesforce_request_limit_exceeded_in_a_poll_pauses_the_polls_too(
+    kit: Catalogue, org: Salesforce, signed_in: Connection
+) -> None:
+    trigger = {
+        "type": "connector",
+        "connection": str(signed_in.id),
+        "trigger": "changed_records",
+        "input": {"sobject": "Account"},
+        "interval_seconds": 60,
+    }
+    recipe = started_recipe(kit.owner, kit.workspace, trigger, name="Accounts while limited")
+    tick = Ticks()
+    org.limited = True
+    assert tick() == []
+    signed_in.refresh_from_db()
+    assert signed_in.paused_until is not None and signed_in.paused_until > tick.now + timedelta(minutes=55)
+    status = trigger_status(actor=kit.owner, recipe=recipe)
+    assert "REQUEST_LIMIT_EXCEEDED" in (status.last_error or "")
+    assert org.server is not None
+    asked = len(org.server.received)
+    org.limited = False
+    # A minute later the pause still holds: nothing is sent, and the status says until when.
+    assert tick() == []
+    assert len(org.server.received) == asked
+    assert "not polled" in (trigger_status(actor=kit.owner, recipe=recipe).last_error or "")
+    # Once the pause has passed the polls go on.
+    Connection.objects.filter(pk=signed_in.pk).update(paused_until=timezone.now() - timedelta(seconds=1))
+    assert tick() == []
+    assert len(org.server.received) > asked
+    assert trigger_status(actor=kit.owner, recipe=recipe).last_error is None
