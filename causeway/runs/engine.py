@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from causeway.connections.services import Opened
+from causeway.db.prepared import PreparedInsert, PreparedSave
 from causeway.recipes import signatures
 from causeway.recipes.schema import (
     ConditionStep,
@@ -44,6 +45,10 @@ __all__ = ["History", "StepFailed", "execute"]
 # Rows written at most this many at a time when a job runs many light steps in a row.
 FLUSH_ROWS = 200
 _CHANGING = ["status", "input", "output", "error", "attempts", "started_at", "finished_at", "duration_ms"]
+# Step rows are written by these two, their SQL written once per connection: each value sealed as a save
+# seals it, then bound as a parameter.
+_INSERT = PreparedInsert(JobStep)
+_SAVE = PreparedSave(JobStep, _CHANGING)
 
 
 class History:
@@ -86,9 +91,9 @@ class History:
         # Within the caller's transaction when there is one (the job's finish): no savepoint of its own.
         with transaction.atomic(savepoint=False):
             if self._new:
-                JobStep.objects.bulk_create(list(self._new.values()))
+                _INSERT.run(list(self._new.values()))
             for row in self._changed.values():
-                row.save(update_fields=_CHANGING)
+                _SAVE.run(row)
         self._new.clear()
         self._changed.clear()
 

@@ -23,7 +23,9 @@ def causeway(*args: str) -> list[str]:
     return causeway_command(*args)
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    # A bound for a machine busy with other work too: `causeway init` migrates a new database, ten
+    # CPU-seconds, and outlasted 120 s on a machine loaded fourteen-fold.
     return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
