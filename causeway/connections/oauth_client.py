@@ -66,6 +66,7 @@ class Client:
     revoke_url: str
     authorize_params: tuple[tuple[str, str], ...] = ()
     profile: OAuthProfile | None = None
+    client_authentication: str = "client_secret_basic"
 
 
 class NoClient(LookupError):
@@ -117,6 +118,7 @@ def client_for(
             revoke_url=endpoint_for(profile.revoke_url, given, connector),
             authorize_params=oauth.authorize_params,
             profile=profile,
+            client_authentication=oauth.client_authentication,
         )
     own = builtin_clients().get(connector.key)
     if not own or not oauth.authorize_url or not oauth.token_url:
@@ -131,6 +133,7 @@ def client_for(
         token_url=endpoint_for(oauth.token_url, given, connector),
         revoke_url=endpoint_for(oauth.revoke_url, given, connector),
         authorize_params=oauth.authorize_params,
+        client_authentication=oauth.client_authentication,
     )
 
 
@@ -163,7 +166,7 @@ def authlib_client(
         _OutboundSession(workspace),
         client_id=client.client_id,
         client_secret=client.client_secret or None,
-        token_endpoint_auth_method="client_secret_basic" if client.client_secret else "none",
+        token_endpoint_auth_method=client.client_authentication if client.client_secret else "none",
         redirect_uri=redirect_uri,
         scope=scope,
         code_challenge_method="S256",

@@ -86,6 +86,15 @@ class Catalogue:
         assert answer.status_code == 302, answer.content.decode()[:2000]
         return Connection.objects.get(pk=answer["Location"].rstrip("/").split("/")[-1])
 
+    def refused(self, profile: OAuthProfile, scopes: list[str], **settings: str) -> str:
+        """The owner allows access, but the code exchange is refused: the page they come back to."""
+        client, started = self.start(profile, scopes, **settings)
+        assert started.status_code == 302, started.content.decode()[:2000]
+        with httpx.Client(timeout=10) as http:
+            allowed = http.post(started["Location"], data={"decision": "allow"})
+        back = urlsplit(allowed.headers["Location"])
+        return str(client.get(back.path, dict(parse_qsl(back.query)), follow=True).content.decode())
+
     def run(self, made: Connection, action: str, given: dict[str, Any]) -> Job:
         """One step of a test run of a new recipe, on the owner's behalf."""
         project = project_create(

@@ -4,6 +4,7 @@ them, posted over HTTPS to the recipe's connector webhook."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -14,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import pytest
 
 from causeway.audit.models import AuditEvent
@@ -290,13 +290,7 @@ def test_slack_refusing_the_code_exchange_with_ok_false_writes_nothing(
     kit: Catalogue, rotating: Slack
 ) -> None:
     profile = kit.profile(rotating, "not-the-secret", ["chat:write"], client_id=rotating.client_id)
-    client, started = kit.start(profile, ["chat:write"], base_url=rotating.url)
-    assert started.status_code == 302
-    with httpx.Client(timeout=10) as http:
-        allowed = http.post(started["Location"], data={"decision": "allow"})
-    back = urlsplit(allowed.headers["Location"])
-    answer = client.get(back.path, dict(parse_qsl(back.query)), follow=True)
-    assert "bad_client_secret" in answer.content.decode()
+    assert "bad_client_secret" in kit.refused(profile, ["chat:write"], base_url=rotating.url)
     assert not Connection.objects.filter(connector_key="slack").exists()
 
 
@@ -310,3 +304,50 @@ def test_slack_refresh_refused_as_invalid_refresh_token_needs_reauthorisation(
     assert job.status == "failed" and "invalid_refresh_token" in (job.error or "")
     made.refresh_from_db()
     assert made.health == "reauth"
+
+
+def test_slack_upload_file_asks_for_an_upload_url_sends_the_bytes_there_and_shares_them(
+    people: dict[str, Any], slack: Slack
+) -> None:
+    made = connection(people, slack, ["files:write"])
+    data = bytes(range(256)) * 3
+    given = {
+        "channel": "C0000000001",
+        "filename": "report.bin",
+        "content_base64": base64.b64encode(data).decode(),
+        "initial_comment": "Nightly report",
+    }
+    job = run_step(people, made, "upload_file", given)
+    assert job.status == "succeeded", job.error
+    received = slack.server.received  # type: ignore[union-attr]
+    assert [urlsplit(r.path).path for r in received] == [
+        "/api/files.getUploadURLExternal",
+        "/upload/v1/F0000000001",
+        "/api/files.completeUploadExternal",
+    ]
+    asked, sent, completed = received
+    assert dict(parse_qsl(asked.body.decode())) == {"filename": "report.bin", "length": str(len(data))}
+    assert sent.body == data and "Authorization" not in sent.headers
+    form = dict(parse_qsl(completed.body.decode()))
+    assert json.loads(form["files"]) == [{"id": "F0000000001", "title": "report.bin"}]
+    assert (form["channel_id"], form["initial_comment"]) == ("C0000000001", "Nightly report")
+    assert slack.uploads["F0000000001"]["channel"] == "C0000000001"
+
+
+def test_slack_upload_file_names_slacks_error_and_needs_files_write(
+    people: dict[str, Any], slack: Slack
+) -> None:
+    made = connection(people, slack, ["files:write"])
+    wrong = run_step(
+        people, made, "upload_file", {"channel": "C9999999999", "filename": "a.txt", "content": "hi"}
+    )
+    assert wrong.status == "failed" and "channel_not_found" in (wrong.error or "")
+    empty = run_step(people, made, "upload_file", {"channel": "C0000000001", "filename": "a.txt"})
+    assert empty.status == "failed" and "empty" in (empty.error or "")
+    slack.server.recorder.received.clear()  # type: ignore[union-attr]
+    without = connection(people, slack, ["chat:write"])
+    refused = run_step(
+        people, without, "upload_file", {"channel": "C0000000001", "filename": "a.txt", "content": "hi"}
+    )
+    assert refused.status == "failed" and "files:write" in (refused.error or "")
+    assert slack.server.received == []  # type: ignore[union-attr]

@@ -7,7 +7,10 @@ sent as a bearer header, an answer of HTTP 200 with `{"ok": false, "error": "<co
 refuses, cursor pagination through `response_metadata.next_cursor` (empty at the end), and HTTP 429 with
 `Retry-After` when a method is rate-limited. Events are signed `v0=<hex HMAC-SHA256(signing secret,
 "v0:<X-Slack-Request-Timestamp>:<body>")>` in `X-Slack-Signature`; a new Request URL is checked with a
-`url_verification` challenge; a retried event keeps its `event_id`.
+`url_verification` challenge; a retried event keeps its `event_id`. A file is uploaded the way Slack
+now asks: `files.getUploadURLExternal` (form-encoded `filename` and `length`) hands out an upload URL
+and a file id, the bytes are POSTed there, and `files.completeUploadExternal` shares the file in a
+channel.
 
 Signing in follows Slack's OAuth 2.0 v2 (`https://slack.com/oauth/v2/authorize`, comma-separated bot scopes
 in `scope` and a person's in `user_scope`; the code exchanged at `oauth.v2.access`, which answers HTTP 200
@@ -18,9 +21,12 @@ bot`, and the person's token in `authed_user`). With token rotation on, Slack ad
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -57,6 +63,8 @@ GRANT_GONE = frozenset({"invalid_refresh_token", "token_revoked", "invalid_clien
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "request_timeout", "fatal_error", "service_unavailable"}
 )
+# The largest file the upload action takes (bytes); Slack's own limit is 1 GB.
+MAX_UPLOAD = 5_000_000
 # Slack's own page size bound for cursor pagination.
 PAGE = 200
 # How far an event's signed time may be from now (Slack's own advice: five minutes).
@@ -265,6 +273,91 @@ def find_user_by_email(call: Call, given: FindUser) -> User:
     return User(user=_get(call, "users.lookupByEmail", {"email": given.email}).get("user") or {})
 
 
+class UploadFile(ActionInput):
+    channel: str = Field(min_length=1, max_length=100, title="Channel", description="its id")
+    filename: str = Field(min_length=1, max_length=255, title="File name", pattern=r"^[^/\\]+$")
+    content: str = Field(
+        default="", max_length=MAX_UPLOAD, title="Content (text)", description="the file's text"
+    )
+    content_base64: str = Field(
+        default="",
+        max_length=MAX_UPLOAD * 4 // 3 + 4,
+        title="Content (base64)",
+        description="the file's bytes, base64-encoded, instead of text",
+    )
+    title: str = Field(default="", max_length=255, title="Title")
+    initial_comment: str = Field(default="", max_length=4000, title="Message with the file")
+    thread_ts: str = Field(default="", max_length=40, title="Reply in thread", description="the parent's ts")
+
+
+class Uploaded(ActionOutput):
+    file_id: str
+    files: list[dict[str, JsonValue]]
+
+
+def _bytes(given: UploadFile) -> bytes:
+    if given.content and given.content_base64:
+        raise ActionFailed("give the file's content as text or as base64, not both")
+    if given.content_base64:
+        try:
+            data = base64.b64decode(given.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ActionFailed("content_base64 is not base64") from None
+    else:
+        data = given.content.encode()
+    if not data:
+        raise ActionFailed("the file is empty: Slack takes no empty upload")
+    if len(data) > MAX_UPLOAD:
+        raise ActionFailed(f"the file is larger than {MAX_UPLOAD} bytes")
+    return data
+
+
+def upload_file(call: Call, given: UploadFile) -> Uploaded:
+    data = _bytes(given)
+    # Slack takes this method's arguments form-encoded, not as JSON.
+    ticket = _send(
+        call,
+        "POST",
+        "files.getUploadURLExternal",
+        content=urlencode({"filename": given.filename, "length": len(data)}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    upload_url, file_id = str(ticket.get("upload_url") or ""), str(ticket.get("file_id") or "")
+    if not file_id or httpx.URL(upload_url).scheme not in ("https", "http"):
+        raise ActionFailed("Slack answered files.getUploadURLExternal without an upload URL and file id")
+    # The upload URL is signed by Slack: the bytes go there without the connection's token.
+    sent = call.request(
+        "POST", upload_url, content=data, headers={"Content-Type": "application/octet-stream"}, signed=False
+    )
+    if sent.status_code == 429:
+        raise ActionFailed(
+            "Slack rate-limited the upload (ratelimited)",
+            transient=True,
+            retry_after=retry_after_seconds(sent.headers.get("retry-after")),
+        )
+    if sent.status_code != 200:
+        raise ActionFailed(
+            f"Slack's upload URL answered HTTP {sent.status_code}", transient=sent.status_code >= 500
+        )
+    form = {
+        "files": json.dumps([{"id": file_id, "title": given.title or given.filename}]),
+        "channel_id": given.channel,
+    }
+    if given.initial_comment:
+        form["initial_comment"] = given.initial_comment
+    if given.thread_ts:
+        form["thread_ts"] = given.thread_ts
+    done = _send(
+        call,
+        "POST",
+        "files.completeUploadExternal",
+        content=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    files = [f for f in done.get("files") or [] if isinstance(f, dict)]
+    return Uploaded(file_id=file_id, files=files)
+
+
 def _test(call: Call) -> str:
     answer = _post(call, "auth.test", {})
     return f"signed in to {answer.get('team', 'Slack')} as {answer.get('user', 'the app')}"
@@ -329,6 +422,7 @@ connector = Connector(
         Scope("channels:read", "See the names, topics and members of public channels."),
         Scope("users:read", "See the people in the Slack workspace."),
         Scope("users:read.email", "See the email addresses of the people in the Slack workspace."),
+        Scope("files:write", "Upload files and share them in channels."),
     ),
     actions=(
         Action(
@@ -368,6 +462,16 @@ connector = Connector(
             User,
             find_user_by_email,
             frozenset({"users:read", "users:read.email"}),
+        ),
+        Action(
+            "upload_file",
+            "Upload a file",
+            "Upload a file and share it in a channel, with a message if given.",
+            UploadFile,
+            Uploaded,
+            upload_file,
+            frozenset({"files:write"}),
+            side_effects=True,
         ),
     ),
     triggers=(

@@ -11,7 +11,13 @@ comma-separated bot scopes in `scope` and a person's in `user_scope`, and redire
 200 with `ok: false` and Slack's error code when it refuses (`invalid_code`, `bad_redirect_uri`,
 `bad_client_secret`, `invalid_refresh_token`), the bot token in `access_token` (`token_type: bot`) and the
 person's in `authed_user`. With token rotation on, each token expires (`expires_in`) and comes with a
-`refresh_token`, spent when used with `grant_type=refresh_token`."""
+`refresh_token`, spent when used with `grant_type=refresh_token`.
+
+Files go up Slack's external way: `files.getUploadURLExternal` (form-encoded `filename` and `length`)
+answers an `upload_url` and a `file_id`; the bytes POSTed to that URL (no token needed) are answered
+`OK - <length>`; `files.completeUploadExternal` (form-encoded `files` as a JSON array of `{id, title}`,
+`channel_id`, `initial_comment`, `thread_ts`) shares them and answers the files, or `file_not_found`
+for an id never uploaded."""
 
 from __future__ import annotations
 
@@ -48,6 +54,8 @@ class Slack:
     refresh_tokens: dict[str, dict[str, str]] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
+    # Files by id: name, the length announced, the bytes received, and where they were shared.
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def endpoints(self) -> dict[str, str]:
         assert self.server is not None
@@ -83,6 +91,8 @@ class Slack:
             return self._authorize(got)
         if method == "oauth.v2.access":
             return self._access(got)
+        if parts.path.startswith("/upload/v1/"):
+            return self._upload(parts.path.removeprefix("/upload/v1/"), got)
         sent = got.headers.get("Authorization", "")
         if sent.removeprefix("Bearer ") in self.expired:
             return Answer(body={"ok": False, "error": "token_expired"})
@@ -90,7 +100,15 @@ class Slack:
             error = "not_authed" if "Authorization" not in got.headers else "invalid_auth"
             return Answer(body={"ok": False, "error": error})
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        body: dict[str, Any] = json.loads(got.body) if got.body else {}
+        body: dict[str, Any] = {}
+        if got.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            body = dict(parse_qsl(got.body.decode()))
+        elif got.body:
+            body = json.loads(got.body)
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(body or query)
+        if method == "files.completeUploadExternal":
+            return self._complete(body)
         if method == "auth.test":
             return Answer(body={"ok": True, "team": "Acme", "user": "causeway-bot", "team_id": "T0001"})
         if method in ("chat.postMessage", "chat.update"):
@@ -173,6 +191,49 @@ class Slack:
             self.refresh_tokens[refresh] = {"kind": kind, "scope": scope}
             issued.update(refresh_token=refresh, expires_in=43200)
         return issued
+
+    def _upload_url(self, given: dict[str, str]) -> Answer:
+        if not given.get("filename"):
+            return Answer(body={"ok": False, "error": "invalid_arguments"})
+        if not str(given.get("length", "")).isdigit():
+            return Answer(body={"ok": False, "error": "invalid_arguments"})
+        assert self.server is not None
+        file_id = f"F{len(self.uploads) + 1:010d}"
+        self.uploads[file_id] = {"filename": given["filename"], "length": int(given["length"]), "data": None}
+        return Answer(
+            body={"ok": True, "upload_url": f"{self.server.url}/upload/v1/{file_id}", "file_id": file_id}
+        )
+
+    def _upload(self, file_id: str, got: Received) -> Answer:
+        found = self.uploads.get(file_id)
+        if found is None or got.method != "POST":
+            return Answer(status=404, body="Not Found")
+        found["data"] = got.body
+        found["authorization"] = got.headers.get("Authorization", "")
+        return Answer(body=f"OK - {len(got.body)}")
+
+    def _complete(self, body: dict[str, str]) -> Answer:
+        try:
+            files = json.loads(body.get("files", ""))
+        except ValueError:
+            return Answer(body={"ok": False, "error": "invalid_arguments"})
+        channel = body.get("channel_id", "")
+        if channel and channel not in {c["id"] for c in self.channels}:
+            return Answer(body={"ok": False, "error": "channel_not_found"})
+        shared = []
+        for item in files if isinstance(files, list) else []:
+            found = self.uploads.get(str(item.get("id", "")))
+            if found is None or found["data"] is None or len(found["data"]) != found["length"]:
+                return Answer(body={"ok": False, "error": "file_not_found"})
+            found.update(
+                channel=channel, comment=body.get("initial_comment", ""), thread_ts=body.get("thread_ts", "")
+            )
+            shared.append(
+                {"id": item["id"], "title": item.get("title") or found["filename"], "name": found["filename"]}
+            )
+        if not shared:
+            return Answer(body={"ok": False, "error": "invalid_arguments"})
+        return Answer(body={"ok": True, "files": shared})
 
     def _chat(self, method: str, body: dict[str, Any]) -> Answer:
         channel = str(body.get("channel", ""))
