@@ -138,6 +138,7 @@ def build_world() -> World:
     ).invitation
     ids = _connections(ws, people, system)
     ids["pending_promotion"] = _pending_promotion(p1, people["operator"]).id
+    ids["break_glass_request"] = _break_glass_request(ws, people["operator"]).id
     return World(
         ws=ws,
         other=other,
@@ -193,6 +194,15 @@ def _pending_promotion(project: Any, requester: Any) -> Any:
             "mapping": {},
             "rows": False,
         },
+    )
+
+
+def _break_glass_request(workspace: Any, requester: Any) -> Any:
+    """The Operator's break-glass request, waiting for an Admin."""
+    from causeway.runs.models import BreakGlass
+
+    return BreakGlass.objects.create(
+        workspace=workspace, user=requester, reason="incident in PROD", minutes=30
     )
 
 

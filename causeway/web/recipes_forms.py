@@ -171,3 +171,18 @@ class RollbackForm(PageForm):
 
     version = forms.IntegerField(required=False, min_value=1)
     note = text()
+
+
+class BreakGlassForm(PageForm):
+    """Asking for break-glass access to PROD job data: why, and for how long."""
+
+    reason = text()
+    minutes = forms.IntegerField(required=False)
+
+
+class BreakGlassDecisionForm(PageForm):
+    """Approving a break-glass request: nothing is posted but its id, which is in the address."""
+
+
+class BreakGlassSettingsForm(PageForm):
+    self_approval = forms.BooleanField(required=False)
