@@ -274,9 +274,10 @@ def tokens_from(
 
 
 def granted_scopes(answer: Mapping[str, Any], asked: list[str], offered: list[str]) -> list[str]:
-    """What the provider granted: its `scope` answer if any (it may grant less), else what was asked."""
+    """What the provider granted: its `scope` answer if any (it may grant less, or nothing: an empty
+    one), else what was asked (RFC 6749 section 5.1: an answer without `scope` granted what was asked)."""
     given = answer.get("scope")
-    if isinstance(given, str) and given.strip():
+    if isinstance(given, str):
         names = set(given.split())
         return [key for key in offered if key in names]
     return list(asked)

@@ -341,3 +341,18 @@ def test_github_refused_code_exchange_names_githubs_error_and_writes_nothing(
     profile = kit.profile(app, "not-the-secret", ["repo"], client_id=app.client_id)
     assert "incorrect_client_credentials" in kit.refused(profile, ["repo"], base_url=app.url)
     assert not Connection.objects.filter(connector_key="github").exists()
+
+
+def test_rule_07_github_sign_in_with_no_github_scope_is_granted_nothing_and_acts_on_nothing(
+    kit: Catalogue, app: GitHub
+) -> None:
+    # A fine-grained permission is no OAuth scope: nothing is asked of GitHub, so nothing is granted.
+    profile = kit.profile(app, GITHUB_SECRET, ["issues:write"], client_id=app.client_id)
+    made = kit.sign_in(profile, ["issues:write"], base_url=app.url)
+    assert "scope" not in app.authorize_query()
+    assert made.granted_scopes == []
+    assert app.server is not None
+    app.server.recorder.received.clear()
+    job = kit.run(made, "create_issue", {"owner": "acme", "repo": "api", "title": "Not allowed"})
+    assert job.status == "failed" and "issues:write" in (job.error or "")
+    assert app.server.received == []
