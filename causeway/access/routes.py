@@ -13,13 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from causeway.access import policy
-from causeway.access.errors import Forbidden, NotFound
+from causeway.access.errors import Forbidden, MfaRequired, NotFound
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
@@ -145,6 +147,11 @@ def page(
                 return response
             except NotFound:
                 raise Http404 from None
+            except MfaRequired as error:
+                # Not a page of refusal: the member is sent where the missing second factor is set up.
+                record_denial(policy.actor_of(request.user), error, request.path)
+                messages.warning(request, str(error).capitalize() + ".")
+                return redirect("web:mfa")
             except Forbidden as error:
                 return forbidden_page(request, error)
 

@@ -81,6 +81,8 @@ COVERED_TESTS = (
     "causeway/tests/test_rule_02_no_escalation.py",
     "causeway/tests/test_rule_02_policy_model.py",
     "causeway/tests/test_default_deny.py",
+    # The workspace that requires a second factor is enforced by the policy.
+    "causeway/accounts/tests/test_mfa.py",
 )
 
 

@@ -45,6 +45,8 @@ class Workspace(models.Model):
     # Hosts an Admin allowed recipes to call even though they resolve to a loopback, private,
     # link-local or metadata address (rule 20). Exact names, or "*.example.com".
     outbound_allowed_hosts = models.JSONField(default=list, blank=True)
+    # Members must have a second factor (an authenticator app) to act in this workspace.
+    mfa_required = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
