@@ -36,3 +36,18 @@ class MfaRequired(Forbidden):
             detail=f"workspace {workspace.name} requires two-factor authentication: set it up on your "
             "profile's two-factor page (or POST /api/v1/me/mfa/totp) first",
         )
+
+
+RECENT_AUTHENTICATION = "auth:recent"
+
+
+class StepUpRequired(Forbidden):
+    """A sensitive act from a session whose last proof of identity is older than the step-up window."""
+
+    def __init__(self, actor: Actor | None) -> None:
+        super().__init__(
+            RECENT_AUTHENTICATION,
+            actor=actor,
+            detail="this act needs you to confirm who you are again: POST /api/v1/me/reauthenticate "
+            "with your password or a code, then retry",
+        )

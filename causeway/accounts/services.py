@@ -161,8 +161,18 @@ def login_succeeded(*, user: User, second_factor: str | None = None) -> None:
 AUTHENTICATED_AT = "causeway_authenticated_at"
 
 
+# How recent that proof must be for a sensitive act (key, secret, role, member, connector, settings
+# changes and new API tokens): a session stolen after it was signed in cannot make them.
+STEP_UP_WINDOW = timedelta(minutes=10)
+
+
 def reauthenticated(session: SessionBase) -> None:
     session[AUTHENTICATED_AT] = time.time()
+
+
+def recently_authenticated(session: SessionBase) -> bool:
+    at = session.get(AUTHENTICATED_AT)
+    return isinstance(at, int | float) and 0 <= time.time() - at <= STEP_UP_WINDOW.total_seconds()
 
 
 def login_failed(*, email: str, locked_out: bool = False, locks_out: bool = False) -> None:

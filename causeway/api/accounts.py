@@ -16,7 +16,7 @@ from ninja import Field, Router, Schema, Status
 
 from causeway.access.errors import NotFound
 from causeway.access.routes import operation
-from causeway.accounts import mfa
+from causeway.accounts import mfa, stepup
 from causeway.accounts import services as accounts
 from causeway.accounts.models import User
 from causeway.accounts.validation import NAME_MAX_LENGTH
@@ -137,7 +137,7 @@ def tokens_list(request: HttpRequest) -> list[ApiToken]:
     response=answers({201: TokenCreatedOut}),
     summary="Create an API token; its secret is shown once",
 )
-@operation(authenticated=True)
+@operation(authenticated=True, step_up=True)
 def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, object]]:
     calling: ApiToken | None = getattr(request, "api_token", None)
     token, secret = tokens.token_create(
@@ -228,4 +228,21 @@ def mfa_recovery_codes(request: HttpRequest, payload: CodeIn) -> dict[str, list[
 @operation(authenticated=True)
 def mfa_disable(request: HttpRequest, payload: CodeIn) -> Status[None]:
     mfa.mfa_disable(actor=_me(request), code=payload.code)
+    return Status(204, None)
+
+
+class ReauthenticateIn(StrictIn):
+    password: str = Field("", max_length=4096, description="your password; or give `code`")
+    code: str = Field("", max_length=32, description="a code from your app or a recovery code")
+
+
+@router.post(
+    "/me/reauthenticate",
+    response=answers({204: None}),
+    summary="Confirm who you are again, before a sensitive act from a browser session",
+)
+@operation(authenticated=True)
+def me_reauthenticate(request: HttpRequest, payload: ReauthenticateIn) -> Status[None]:
+    stepup.reauthenticate(user=_me(request), password=payload.password, code=payload.code)
+    accounts.reauthenticated(request.session)
     return Status(204, None)

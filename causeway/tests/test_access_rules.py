@@ -69,6 +69,7 @@ OPERATOR_WRITES = {
     "POST /me/tokens",
     "DELETE /me/tokens/{token_id}",
     "POST /me/mfa/totp",
+    "POST /me/reauthenticate",
 }
 OPERATOR_WRITE_PATTERNS = (
     re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),

@@ -89,6 +89,8 @@ ROWS: list[Page | Api] = [
     # and set up by each signed-in person for themselves (a wrong or missing code: 400).
     Page("web:login_mfa", "GET",                              "302  302  302  302  302  302  302  302  302"),
     Page("web:login_mfa", "POST",                             "302  302  302  302  302  302  302  302  302"),
+    Page("web:reauthenticate", "GET",                         "302  200  200  200  200  200  302  200  200"),
+    Page("web:reauthenticate", "POST",                        "302  400  400  400  400  400  302  400  400"),
     Page("web:mfa", "GET",                                    "302  200  200  200  200  200  302  200  200"),
     Page("web:mfa_start", "POST",                             "302  200  200  200  200  200  302  200  200"),
     Page("web:mfa_confirm", "POST",                           "302  400  400  400  400  400  302  400  400"),
@@ -284,6 +286,8 @@ ROWS: list[Page | Api] = [
     Api("POST /me/tokens",                                    "401  201  201  201  201  201  403  201  201",
         body={"name": "more"}),
     Api("DELETE /me/tokens/{token_id}",                       "401  404  404  404  404  404  403  404  404"),
+    Api("POST /me/reauthenticate",                            "401  400  400  400  400  400  403  400  400",
+        body={}),
     Api("GET /me/mfa",                                        "401  200  200  200  200  200  403  200  200"),
     Api("POST /me/mfa/totp",                                  "401  201  201  201  201  201  403  201  201"),
     Api("POST /me/mfa/totp/confirm",                          "401  400  400  400  400  400  403  400  400",

@@ -9,6 +9,7 @@ from causeway.web import accounts_views, mfa_views
 urlpatterns = [
     path("login", accounts_views.login_view, name="login"),
     path("login/second-factor", mfa_views.login_mfa_view, name="login_mfa"),
+    path("reauthenticate", mfa_views.reauthenticate_view, name="reauthenticate"),
     path("logout", accounts_views.logout_view, name="logout"),
     path("profile", accounts_views.profile_view, name="profile"),
     path("profile/password", accounts_views.password_change_view, name="password_change"),

@@ -131,7 +131,6 @@ def login_view(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 accounts.login_succeeded(user=user)
                 login(request, user)
-            accounts.reauthenticated(request.session)
             return redirect(_next_url(request))
         # An attempt that axes refused is recorded once, as a lockout, by `locked_out` below.
         if form.data.get("username") and not _refused_by_lockout(request):
@@ -268,7 +267,7 @@ def _tokens_page(
     return render(request, "web/accounts/tokens.html", context, status=status)
 
 
-@page(authenticated=True)
+@page(authenticated=True, step_up=True)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def tokens_view(request: AuthenticatedRequest) -> HttpResponse:

@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from causeway.access.routes import AuthenticatedRequest, page
-from causeway.accounts import mfa
+from causeway.accounts import mfa, stepup
 from causeway.accounts import services as accounts
 from causeway.accounts.models import User
 from causeway.audit.refusals import Throttled
@@ -86,7 +87,6 @@ def login_mfa_view(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 accounts.login_succeeded(user=user, second_factor=verdict.method)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            accounts.reauthenticated(request.session)
             return redirect(next_url)
         form.add_error("code", verdict.message)
     return render(request, "web/login_mfa.html", {"form": form}, status=400)
@@ -171,3 +171,60 @@ def mfa_disable_view(request: AuthenticatedRequest) -> HttpResponse:
             messages.success(request, "Two-factor authentication is off.")
             return redirect("web:mfa")
     return _mfa_page(request, status=400, disable_form=form)
+
+
+class ReauthenticateForm(forms.Form):
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = forms.CharField(
+        label="Or a code from your app",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
+
+
+@page(authenticated=True)
+@never_cache
+@sensitive_post_parameters("password", "code")
+@require_http_methods(["GET", "POST"])
+def reauthenticate_view(request: AuthenticatedRequest) -> HttpResponse:
+    next_url = _next_of(request)
+    enrolled = mfa.mfa_enrolled(user=request.user)
+    if request.method != "POST":
+        context = {"form": ReauthenticateForm(), "next": next_url, "enrolled": enrolled}
+        return render(request, "web/accounts/reauthenticate.html", context)
+    form = ReauthenticateForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            stepup.reauthenticate(user=request.user, **form.cleaned_data)
+        except Throttled as throttled:
+            form.add_error(
+                None, f"Too many failed attempts from this address; try again in {throttled.retry_after} s."
+            )
+            status = 429
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            accounts.reauthenticated(request.session)
+            return redirect(next_url)
+    context = {"form": form, "next": next_url, "enrolled": enrolled}
+    return render(request, "web/accounts/reauthenticate.html", context, status=status)
+
+
+class NextForm(forms.Form):
+    next = forms.CharField(required=False)
+
+
+def _next_of(request: HttpRequest) -> str:
+    posted, asked = NextForm(request.POST), NextForm(request.GET)
+    posted.is_valid(), asked.is_valid()
+    target = posted.cleaned_data.get("next") or asked.cleaned_data.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=True):
+        return str(target)
+    return "/"

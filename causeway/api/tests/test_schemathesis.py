@@ -52,6 +52,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/me/mfa/totp/confirm": "code",
     "POST /api/v1/me/mfa/recovery-codes": "code",
     "POST /api/v1/me/mfa/disable": "code",
+    # Re-authentication takes the right password, or a right code.
+    "POST /api/v1/me/reauthenticate": "password",
     # Requiring a second factor needs the Admin's own first.
     "PATCH /api/v1/workspaces/{workspace_id}": "mfa_required",
     # The password passes the password rules, and the current one is right.
