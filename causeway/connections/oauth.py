@@ -121,7 +121,7 @@ def oauth_start(
         raise ValidationError({"connector": f"{connector.name} is not enabled in this workspace"})
     asked = _clean_scopes(connector, list(scopes) if scopes is not None else None)
     try:
-        client = oauth_client.client_for(workspace, connector, profile)
+        client = oauth_client.client_for(workspace, connector, profile, clean_settings)
     except oauth_client.NoClient as exc:
         raise ValidationError({"profile": str(exc)}) from None
     state = generate_token(43)
@@ -203,8 +203,9 @@ def oauth_finish(
         if existing is not None
         else _profile(actor, workspace, connector, started["profile"])
     )
+    settings = existing.settings if existing is not None else started["settings"]
     try:
-        client = oauth_client.client_for(workspace, connector, profile)
+        client = oauth_client.client_for(workspace, connector, profile, settings)
     except oauth_client.NoClient as exc:
         raise ValidationError({"profile": str(exc)}) from None
     session_client = oauth_client.authlib_client(workspace, client, redirect_uri=redirect_uri(workspace))
@@ -218,7 +219,7 @@ def oauth_finish(
                 redirect_uri=redirect_uri(workspace),
             )
         )
-        tokens = oauth_client.tokens_from(answer)
+        tokens = oauth_client.tokens_from(answer, urls=connector.oauth.token_urls if connector.oauth else ())
     except oauth_client.TokenAnswerRefused as exc:
         raise ValidationError({"provider": str(exc)}) from None
     offered = [s.key for s in connector.scopes]

@@ -12,11 +12,12 @@ every job that needs it fails with that reason until its owner signs in again.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from authlib.oauth2.base import OAuth2Error
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.db.models import F
 
 from causeway.connections import outbound
+from causeway.connections.connectors.http import base_url as http_url
 from causeway.connections.models import Connection, Health, OAuthProfile
 from causeway.connections.sdk import OAUTH_KINDS, ActionFailed, Connector
 from causeway.vault.masking import mask_text, register_value
@@ -75,19 +77,44 @@ def builtin_clients() -> dict[str, dict[str, str]]:
     return dict(getattr(django_settings, "OAUTH_CLIENTS", {}) or {})
 
 
-def client_for(workspace: Workspace, connector: Connector, profile: OAuthProfile | None) -> Client:
+# `{name}` in an endpoint URL, as written or as a URL parser left it (percent-encoded braces).
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]{0,39})\}|%7B([a-z][a-z0-9_]{0,39})%7D", re.IGNORECASE)
+
+
+def endpoint_for(url: str, settings: Mapping[str, Any], connector: Connector) -> str:
+    """An endpoint URL with each `{setting}` it names replaced by the connection's value, URL-quoted so
+    that a value can never reach another path or host; NoClient when a named setting has no value."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        given = settings.get(name)
+        if given in (None, ""):
+            raise NoClient(f"{connector.name}'s sign-in needs the connection's setting {name!r}")
+        return quote(str(given), safe="")
+
+    return _PLACEHOLDER.sub(value, url)
+
+
+def client_for(
+    workspace: Workspace,
+    connector: Connector,
+    profile: OAuthProfile | None,
+    settings: Mapping[str, Any] | None = None,
+) -> Client:
+    """The client a connection signs in with; `settings` (the connection's) fill its endpoints' `{...}`."""
     oauth = connector.oauth
     if oauth is None:
         raise NoClient(f"{connector.name} does not sign in with OAuth 2.0")
+    given = dict(settings or {})
     if profile is not None:
         if profile.workspace_id != workspace.id or profile.connector_key != connector.key:
             raise NoClient(f"that OAuth profile is not one of this workspace's {connector.name} profiles")
         return Client(
             client_id=profile.client_id,
             client_secret=profile.client_secret or "",
-            authorize_url=profile.authorize_url,
-            token_url=profile.token_url,
-            revoke_url=profile.revoke_url,
+            authorize_url=endpoint_for(profile.authorize_url, given, connector),
+            token_url=endpoint_for(profile.token_url, given, connector),
+            revoke_url=endpoint_for(profile.revoke_url, given, connector),
             authorize_params=oauth.authorize_params,
             profile=profile,
         )
@@ -100,9 +127,9 @@ def client_for(workspace: Workspace, connector: Connector, profile: OAuthProfile
     return Client(
         client_id=own.get("client_id", ""),
         client_secret=own.get("client_secret", ""),
-        authorize_url=oauth.authorize_url,
-        token_url=oauth.token_url,
-        revoke_url=oauth.revoke_url,
+        authorize_url=endpoint_for(oauth.authorize_url, given, connector),
+        token_url=endpoint_for(oauth.token_url, given, connector),
+        revoke_url=endpoint_for(oauth.revoke_url, given, connector),
         authorize_params=oauth.authorize_params,
     )
 
@@ -180,8 +207,16 @@ def token_request(send: Callable[[], Any]) -> dict[str, Any]:
     return dict(answer)
 
 
-def tokens_from(answer: Mapping[str, Any], *, previous_refresh: str = "") -> dict[str, str]:
-    """The credentials an OAuth connection keeps, from a token endpoint's answer (RFC 6749 section 5.1)."""
+def tokens_from(
+    answer: Mapping[str, Any],
+    *,
+    previous_refresh: str = "",
+    urls: tuple[str, ...] = (),
+    previous: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The credentials an OAuth connection keeps, from a token endpoint's answer (RFC 6749 section 5.1),
+    with the answer's `urls` fields the connector keeps (or the `previous` ones, when a refresh leaves
+    them out)."""
     access = answer.get("access_token")
     if not isinstance(access, str) or not access or len(access) > 8192:
         raise TokenAnswerRefused("the provider's token endpoint answered without an access token")
@@ -200,12 +235,21 @@ def tokens_from(answer: Mapping[str, Any], *, previous_refresh: str = "") -> dic
             expires_at = str(int(time.time()) + int(str(expires_in)))
         except ValueError:
             raise TokenAnswerRefused("the provider's token endpoint gave a malformed expires_in") from None
-    return {
+    kept = {
         "access_token": access,
         "refresh_token": refresh,
         "expires_at": expires_at,
         "token_type": "Bearer",
     }
+    for name in urls:
+        given = answer.get(name) or (previous or {}).get(name, "")
+        if not isinstance(given, str) or not given:
+            raise TokenAnswerRefused(f"the provider's token endpoint answered without {name}")
+        try:
+            kept[name] = http_url(given)
+        except ValueError:
+            raise TokenAnswerRefused(f"the provider's token endpoint gave a malformed {name}") from None
+    return kept
 
 
 def granted_scopes(answer: Mapping[str, Any], asked: list[str], offered: list[str]) -> list[str]:
@@ -255,17 +299,25 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
         raise TokenAnswerRefused(
             "the provider gave no refresh token, and the access token expired", grant_gone=True
         )
-    client = client_for(workspace, connector, connection.oauth_profile)
+    try:
+        client = client_for(workspace, connector, connection.oauth_profile, connection.settings)
+    except NoClient as exc:
+        raise TokenAnswerRefused(str(exc)) from None
     session = authlib_client(workspace, client)
     answer = token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh))
-    return tokens_from(answer, previous_refresh=refresh)
+    urls = connector.oauth.token_urls if connector.oauth is not None else ()
+    return tokens_from(answer, previous_refresh=refresh, urls=urls, previous=credentials)
 
 
 def _token_url(workspace: Workspace, connector: Connector, connection: Connection) -> str:
-    if connection.oauth_profile is not None:
-        return connection.oauth_profile.token_url
-    if connector.oauth is not None and connector.oauth.token_url:
-        return connector.oauth.token_url
+    settings = dict(connection.settings or {})
+    try:
+        if connection.oauth_profile is not None:
+            return endpoint_for(connection.oauth_profile.token_url, settings, connector)
+        if connector.oauth is not None and connector.oauth.token_url:
+            return endpoint_for(connector.oauth.token_url, settings, connector)
+    except NoClient as exc:
+        raise TokenAnswerRefused(str(exc)) from None
     # A connector with no endpoints of its own (the generic one) takes it from the connection's settings.
     given = (connection.settings or {}).get("token_url")
     if isinstance(given, str) and given:
@@ -335,7 +387,7 @@ def revoke_at_provider(workspace: Workspace, connector: Connector, connection: C
     if connection.auth_method != "oauth2_code":
         return "nothing to revoke"
     try:
-        client = client_for(workspace, connector, connection.oauth_profile)
+        client = client_for(workspace, connector, connection.oauth_profile, connection.settings)
     except NoClient:
         return "no OAuth client to revoke with"
     if not client.revoke_url:

@@ -99,7 +99,12 @@ TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "token_type")
 class OAuth:
     """A connector's OAuth 2.0 endpoints. Empty URLs: the connector has no built-in client, so a
     workspace's OAuth profile gives them (the generic OAuth 2.0 connector). The scopes offered are the
-    connector's `scopes`, whose keys are the provider's scope names."""
+    connector's `scopes`, whose keys are the provider's scope names.
+
+    A URL may name one of the connector's settings in braces (`https://login.microsoftonline.com/
+    {tenant}/oauth2/v2.0/token`): each connection's own value is put there, URL-quoted, so one client
+    signs people in to the authority of the connection's tenant. A workspace's OAuth profile may do
+    the same in its URLs."""
 
     authorize_url: str = ""
     token_url: str = ""
@@ -107,6 +112,9 @@ class OAuth:
     revoke_url: str = ""
     # Extra query parameters the provider's authorize endpoint wants (such as access_type=offline).
     authorize_params: tuple[tuple[str, str], ...] = ()
+    # Fields of the token endpoint's answer kept with the tokens, each an http(s) URL (Salesforce's
+    # `instance_url`, where the connection's API lives). A refresh that leaves one out keeps the old one.
+    token_urls: tuple[str, ...] = ()
 
 
 # A user name and password that a connector sends its own way (a database's or a mail server's sign-in).

@@ -7,6 +7,8 @@
   spends the old one; presenting a spent one revokes the whole grant, as OAuth 2.0 Security BCP says),
   and client credentials; clients authenticate with HTTP Basic.
 - `/revoke`: RFC 7009 revocation.
+- `/{tenant}/oauth2/v2.0/authorize` and `/{tenant}/oauth2/v2.0/token`: the same endpoints where Microsoft's
+  identity platform has them, each tenant named in the path kept in `tenants`.
 - `/api/...`: a protected resource: 200 and a JSON echo for a live bearer token, 401 otherwise.
 
 What it issued, refreshed and revoked is kept for the test to look at. `hold` lets a test keep resource
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -36,6 +39,8 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 CLIENT_ID = "causeway-test-client"
+# Microsoft's identity platform: the tenant is the first segment of its endpoints' paths.
+TENANTED = re.compile(r"^/([A-Za-z0-9.-]+)/oauth2/v2\.0/(authorize|token)$")
 USER = "pat@provider.example"
 
 
@@ -148,10 +153,17 @@ class _Request(OAuth2Request):
 
 
 class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no type hints
-    def __init__(self, *, client_secret: str, redirect_uris: list[str]) -> None:
-        super().__init__(scopes_supported=["read", "write"])
+    def __init__(
+        self, *, client_secret: str, redirect_uris: list[str], scopes: tuple[str, ...] = ("read", "write")
+    ) -> None:
+        super().__init__(scopes_supported=list(scopes))
         self.lock = threading.RLock()
-        self.client = Client(CLIENT_ID, client_secret, redirect_uris)
+        self.client = Client(CLIENT_ID, client_secret, redirect_uris, scope=" ".join(scopes))
+        self.tenants: list[str] = []
+        # Fields a provider adds to its token answers (Salesforce's instance_url).
+        self.token_extra: dict[str, Any] = {}
+        # The query of each authorization request, as the browser brought it.
+        self.authorize_queries: list[dict[str, str]] = []
         self.codes: dict[str, Code] = {}
         self.tokens: list[Token] = []
         self.expires_in = 3600
@@ -185,6 +197,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         family = self._pending_family or secrets.token_hex(8)
         self._pending_family = ""
+        token.update(self.token_extra)
         self.tokens.append(
             Token(
                 access_token=token["access_token"],
@@ -303,13 +316,22 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 CONSENT = """<!doctype html><html><head><title>Provider sign-in</title></head><body>
 <h1>Allow Causeway to use your account?</h1><p>It asks for: <span id="scopes">{scopes}</span></p>
-<form method="post" action="/authorize?{query}">
+<form method="post" action="{path}?{query}">
 <button type="submit" name="decision" value="allow" id="allow">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny">Deny</button></form></body></html>"""
 
 
 def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def _path(self) -> str:
+            path = urlsplit(self.path).path
+            tenanted = TENANTED.match(path)
+            if tenanted is None:
+                return path
+            with provider.lock:
+                provider.tenants.append(tenanted.group(1))
+            return "/" + tenanted.group(2)
+
         def _form(self) -> dict[str, str]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode() if length else ""
@@ -336,9 +358,10 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
             self._answer(status, body if body is not None else {}, headers)
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            path = self._path()
             if path == "/authorize":
                 with provider.lock:
+                    provider.authorize_queries.append(dict(parse_qsl(urlsplit(self.path).query)))
                     request = self._request({})
                     try:
                         provider.get_consent_grant(request)
@@ -347,7 +370,10 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
                         return
                 query = urlsplit(self.path).query
                 scopes = html.escape(request.payload.scope or "")
-                self._answer(200, CONSENT.format(scopes=scopes, query=html.escape(query)))
+                shown = CONSENT.format(
+                    path=html.escape(urlsplit(self.path).path), scopes=scopes, query=html.escape(query)
+                )
+                self._answer(200, shown)
                 return
             if path.startswith("/api/"):
                 self._resource()
@@ -355,7 +381,7 @@ def _handler(provider: Provider, base: Callable[[], str]) -> type[BaseHTTPReques
             self._answer(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
-            path = urlsplit(self.path).path
+            path = self._path()
             form = self._form()
             if path.startswith("/api/"):
                 self._resource()
@@ -429,9 +455,11 @@ class RunningProvider:
 
 
 @contextmanager
-def oauth_provider(*, client_secret: str, redirect_uris: list[str]) -> Iterator[RunningProvider]:
+def oauth_provider(
+    *, client_secret: str, redirect_uris: list[str], scopes: tuple[str, ...] = ("read", "write")
+) -> Iterator[RunningProvider]:
     """An Authlib authorization server and resource server on a free local port, for one test."""
-    provider = Provider(client_secret=client_secret, redirect_uris=redirect_uris)
+    provider = Provider(client_secret=client_secret, redirect_uris=redirect_uris, scopes=scopes)
     address: dict[str, str] = {}
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(provider, lambda: address["base"]))
     address["base"] = f"http://127.0.0.1:{httpd.server_address[1]}"
