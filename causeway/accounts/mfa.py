@@ -33,6 +33,8 @@ ISSUER = "Causeway"
 DRIFT_STEPS = 1
 LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
+# How long after the right password the code may be entered: then sign in again.
+SIGN_IN_PENDING = timedelta(minutes=5)
 RECOVERY_CODE_COUNT = 10
 # 31 letters and digits with nothing a person confuses (no 0/o, 1/l/i): 10 of them are 49 bits.
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"

@@ -29,7 +29,7 @@ from causeway.audit.refusals import Throttled
 # Who typed the right password and still owes a second factor: kept in the (not yet signed-in)
 # session, never in the cookie, and only for a few minutes.
 PENDING = "causeway_mfa_pending"
-PENDING_SECONDS = 300
+PENDING_SECONDS = mfa.SIGN_IN_PENDING.total_seconds()
 
 
 class CodeForm(forms.Form):

@@ -124,16 +124,10 @@ def test_the_time_to_enter_a_code_runs_out(ada: User, clock: Any) -> None:
     secret, _ = enrol(ada)
     client = https_client()
     password_step(client, ada.email)
-    clock.shift(timedelta(seconds=mfa_views_pending() + 1))
+    clock.shift(mfa.SIGN_IN_PENDING + timedelta(seconds=1))
     answer = client.post("/login/second-factor", {"code": code_now(secret)})
     assert answer.status_code == 302 and answer["Location"] == "/login"
     assert client.get("/").status_code == 302
-
-
-def mfa_views_pending() -> int:
-    from causeway.web.mfa_views import PENDING_SECONDS
-
-    return PENDING_SECONDS
 
 
 @pytest.mark.django_db
