@@ -26,6 +26,11 @@ browser-deps:
 # wait on work too, so more test processes than cores measured slower. TEST_PROCESSES=0 runs every
 # test in one process.
 TEST_PROCESSES ?= 2
+# Each test process is handed one or two tests at a time, as it finishes the last. By default
+# pytest-xdist hands out runs of consecutive tests, up to a quarter of those left: the tests that start
+# real processes, which sit together after the rolled-back ones, could all go to one test process in
+# one run while the other finished the quick tests and then stood idle (see docs/decisions.md).
+TEST_SCHEDULING := --maxschedchunk=1
 # Branch coverage of the policy and the cryptography as measured (92.3 % and 99.5 % on both the SQLite
 # and the PostgreSQL runs), rounded down: each may only go up.
 COVERAGE_FLOOR_ACCESS := 92
@@ -39,7 +44,7 @@ test: $(STAMP) browser-deps
 	$(BIN)/causeway init --no-admin
 	$(BIN)/causeway check
 	$(BIN)/mypy causeway
-	CAUSEWAY_HOME=$(CURDIR)/var/test $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --cov --cov-report= $(PYTEST_ARGS)
+	CAUSEWAY_HOME=$(CURDIR)/var/test $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) $(TEST_SCHEDULING) --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/coverage report --include='causeway/access/*' --skip-covered --fail-under=$(COVERAGE_FLOOR_ACCESS)
 	$(BIN)/coverage report --include='causeway/vault/*' --skip-covered --fail-under=$(COVERAGE_FLOOR_VAULT)
 

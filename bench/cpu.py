@@ -5,12 +5,19 @@ Django's test client, without TLS; its job runs in this process's job threads, a
 runs it (claimed as it is inserted, history sealed twice, finished in one UPDATE), and posts to a local
 server. The CPU time of the process (every thread, the local server's too) is divided by the jobs run.
 Two flows: a job started by the call (answered 202), and one whose call waits for its answer.
+
+CPU time still moves with what else the machine runs (caches, frequency). Run under callgrind, the
+same flows give instruction counts, which do not: each flow's measured calls alone are counted.
+
+    CAUSEWAY_BENCH_CPU_JOBS=50 valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file=/tmp/cpu.%p python -m bench.cpu
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +54,32 @@ def _setup_django() -> None:
     django.setup()
 
 
+def _callgrind(*arguments: str) -> bool:
+    """Tell callgrind, when this process runs under it, to count (or stop, or dump); False otherwise."""
+    control = shutil.which("callgrind_control")
+    if control is None or "valgrind" not in os.environ.get("LD_PRELOAD", ""):
+        return False
+    subprocess.run([control, *arguments, str(os.getpid())], check=True, capture_output=True)  # noqa: S603
+    return True
+
+
+def _instructions(label: str) -> int | None:
+    """The instructions callgrind counted since it was last zeroed, from the dump it writes as `label`."""
+    before = set(Path(tempfile.gettempdir()).glob("*"))
+    if not _callgrind("--dump=" + label):
+        return None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for path in set(Path(tempfile.gettempdir()).glob("*")) - before:
+            text = path.read_text(errors="replace") if path.is_file() else ""
+            if f"desc: Trigger: dump {label}\n" in text:
+                for line in text.splitlines():
+                    if line.startswith("totals:"):
+                        return int(line.split()[1])
+        time.sleep(0.05)
+    return None
+
+
 def measure(jobs: int = JOBS) -> dict[str, float]:
     """CPU milliseconds per job for each flow, and the load average while it ran."""
     _setup_django()
@@ -61,6 +94,8 @@ def measure(jobs: int = JOBS) -> dict[str, float]:
     token, secret, recipe = pipeline._setup(f"http://127.0.0.1:{server.server_address[1]}")
     answered = scenarios.respond_recipe(recipe)
     client = Client(HTTP_HOST="localhost")
+    # Under callgrind every look at the queue is counted: look seldom, so the counts are the job's.
+    poll = 0.02 if "valgrind" in os.environ.get("LD_PRELOAD", "") else 0.001
 
     def call(n: int, hook: tuple[str, str]) -> None:
         body = json.dumps({"email": f"Cpu{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
@@ -77,7 +112,7 @@ def measure(jobs: int = JOBS) -> dict[str, float]:
         while local.runner().pending:
             if time.monotonic() > deadline:
                 raise RuntimeError("a job run here did not finish within 60 s")
-            time.sleep(0.001)
+            time.sleep(poll)
 
     was = local.enabled()
     local.enable(True)
@@ -86,10 +121,15 @@ def measure(jobs: int = JOBS) -> dict[str, float]:
         for label, hook in (("started", (token, secret)), ("answered", answered)):
             for n in range(WARM_UP):
                 call(n, hook)
+            _callgrind("--zero") and _callgrind("--instr=on")
             start = time.process_time()
             for n in range(jobs):
                 call(n, hook)
             figures[f"{label}_ms"] = (time.process_time() - start) * 1000 / jobs
+            if _callgrind("--instr=off"):
+                counted = _instructions(label)
+                if counted is not None:
+                    figures[f"{label}_instructions"] = counted / jobs
     finally:
         local.enable(was)
         server.shutdown()
@@ -102,6 +142,9 @@ def main() -> None:
     print(f"CPU per job, accepted and run in one process (Django's test client, no TLS), {JOBS} jobs")
     print(f"  job started by the call:    {figures['started_ms']:6.2f} ms")
     print(f"  call answered with the job: {figures['answered_ms']:6.2f} ms")
+    for label in ("started", "answered"):
+        if f"{label}_instructions" in figures:
+            print(f"  instructions per job, {label}: {figures[f'{label}_instructions'] / 1e6:.2f} million")
     print(f"  (load average {figures['load_before']:.1f} before, {figures['load_after']:.1f} after)")
 
 

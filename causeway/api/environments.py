@@ -17,6 +17,7 @@ from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
 from causeway.recipes import policy as access
 from causeway.recipes import promotion
 from causeway.recipes.models import Promotion
+from causeway.workspaces.models import Workspace
 
 router = Router(tags=["environments"])
 WS = "/workspaces/{workspace_id}"
@@ -41,9 +42,28 @@ class PromotionOut(Schema):
     source_environment: str = Field(alias="source.environment")
     target_environment: str = Field(alias="target.environment")
     requested_by_id: int | uuid.UUID | None
+    requested_label: str
+    status: str = Field(
+        description="done; pending (waiting for a second person's approval into PROD); rejected"
+    )
+    approved_by_id: int | uuid.UUID | None
+    approved_label: str
+    decided_at: datetime | None
     note: str
     details: dict[str, Any]
     created_at: datetime
+
+
+class ProdApprovalIn(StrictIn):
+    required: bool = Field(description="promotions into PROD wait for a second person's approval")
+
+
+class ProdApprovalOut(Schema):
+    required: bool = Field(description="promotions into PROD wait for a second person's approval")
+
+    @staticmethod
+    def resolve_required(workspace: Workspace) -> bool:
+        return workspace.prod_second_approval
 
 
 @router.post(
@@ -90,3 +110,85 @@ def changes_view(request: HttpRequest, workspace_id: WorkspaceRef, project_id: O
     actor = request_actor(request)
     source = access.project_get(actor, request.workspace, project_id)  # type: ignore[attr-defined]
     return promotion.environment_changes(actor=actor, source=source).as_dict()
+
+
+@router.post(
+    WS + "/promotions/{promotion_id}/approve",
+    response=answers({200: PromotionOut}),
+    summary="Approve a promotion waiting for a second person: what it names moves into PROD, signed",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def promotion_approve(request: HttpRequest, workspace_id: WorkspaceRef, promotion_id: ObjectId) -> Promotion:
+    actor = request_actor(request)
+    found = promotion.promotion_get(actor, request.workspace, promotion_id)  # type: ignore[attr-defined]
+    return promotion.promotion_approve(actor=actor, promotion=found)
+
+
+@router.post(
+    WS + "/promotions/{promotion_id}/reject",
+    response=answers({200: PromotionOut}),
+    summary="Turn down (or, its requester, withdraw) a promotion waiting for approval; nothing moves",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def promotion_reject(request: HttpRequest, workspace_id: WorkspaceRef, promotion_id: ObjectId) -> Promotion:
+    actor = request_actor(request)
+    found = promotion.promotion_get(actor, request.workspace, promotion_id)  # type: ignore[attr-defined]
+    return promotion.promotion_reject(actor=actor, promotion=found)
+
+
+@router.get(
+    WS + "/prod-approval",
+    response=answers({200: ProdApprovalOut}),
+    summary="Whether promotions into PROD wait for a second person's approval",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def prod_approval_get(request: HttpRequest, workspace_id: WorkspaceRef) -> Workspace:
+    found: Workspace = request.workspace  # type: ignore[attr-defined]
+    return found
+
+
+@router.put(
+    WS + "/prod-approval",
+    response=answers({200: ProdApprovalOut}),
+    summary="Make promotions into PROD wait for a second person's approval, or not (Admins)",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def prod_approval_put(request: HttpRequest, workspace_id: WorkspaceRef, body: ProdApprovalIn) -> Workspace:
+    return promotion.prod_approval_set(
+        actor=request_actor(request),
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        required=body.required,
+    )
+
+
+class RollbackIn(StrictIn):
+    version: int = Field(ge=1, description="the number of the earlier version to roll back to")
+    note: str = Field("", max_length=500, description="why, for the record")
+
+
+@router.get(
+    WS + "/recipes/{recipe_id}/rollback",
+    response=answers({200: dict[str, Any]}),
+    summary="The versions a PROD recipe may be rolled back to, and with ?version=N what it would change",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def rollback_view(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, version: int | None = None
+) -> dict[str, Any]:
+    actor = request_actor(request)
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
+    return promotion.rollback_preview(actor=actor, recipe=recipe, number=version).as_dict()
+
+
+@router.post(
+    WS + "/recipes/{recipe_id}/rollback",
+    response=answers({201: PromotionOut}),
+    summary="Roll a PROD recipe back to an earlier version: promoted again, diffed and signed",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def rollback_create(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, body: RollbackIn
+) -> Status[Promotion]:
+    actor = request_actor(request)
+    recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
+    return Status(201, promotion.rollback(actor=actor, recipe=recipe, number=body.version, note=body.note))

@@ -18,9 +18,9 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import model_validator
 
 from causeway.access.perms import Perm
-from causeway.access.routes import operation
+from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import MAX_INT, ObjectId, Shown, StrictIn, WorkspaceRef, answers
-from causeway.runs import history, schedule, services
+from causeway.runs import breakglass, history, schedule, services
 from causeway.runs import policy as runs_policy
 from causeway.runs.models import Job, TriggerType
 
@@ -190,6 +190,100 @@ def job_get(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) 
         reruns=[other.id for other in view.reruns],
         steps=view.steps,
     )
+
+
+@router.get(
+    "/workspaces/{workspace_id}/jobs/{job_id}/data",
+    response=answers({200: JobDetailOut}),
+    summary="One job with its data; a PROD job's only under your break-glass session in force (audited)",
+)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
+def job_data(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Shown:
+    view = breakglass.job_data(actor=request.auth, workspace=request.workspace, job_id=job_id)  # type: ignore[attr-defined]
+    return Shown(
+        view.job,
+        error=view.error,
+        trigger_payload=view.payload,
+        reruns=[other.id for other in view.reruns],
+        steps=view.steps,
+    )
+
+
+class BreakGlassIn(StrictIn):
+    reason: str = Field(min_length=1, max_length=1000, description="why, in at least 10 characters")
+    minutes: int = Field(description=f"how long, 1 to {breakglass.MAX_MINUTES} minutes from its approval")
+
+
+class BreakGlassOut(Schema):
+    id: uuid.UUID
+    user: str | None = Field(None, alias="user.email")
+    reason: str
+    minutes: int
+    status: str
+    self_approved: bool
+    approved_by: str | None = Field(None, alias="approved_by.email")
+    requested_at: dt.datetime
+    approved_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+
+class BreakGlassSettingsIn(StrictIn):
+    self_approval: bool = Field(description="a request approves itself at once, flagged")
+
+
+@router.get(
+    "/workspaces/{workspace_id}/break-glass",
+    response=answers({200: list[BreakGlassOut]}),
+    summary="Break-glass sessions: every one for Admins, your own for anyone else",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def break_glass_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Any]:
+    return list(breakglass.break_glass_list(actor=request_actor(request), workspace=request.workspace))  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/workspaces/{workspace_id}/break-glass",
+    response=answers({201: BreakGlassOut}),
+    summary="Ask for time-limited access to PROD job data, with a reason",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def break_glass_request(request: HttpRequest, workspace_id: WorkspaceRef, body: BreakGlassIn) -> Status[Any]:
+    made = breakglass.break_glass_request(
+        actor=request_actor(request),
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        reason=body.reason,
+        minutes=body.minutes,
+    )
+    return Status(201, made)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/break-glass/{session_id}/approve",
+    response=answers({200: BreakGlassOut}),
+    summary="Approve a break-glass request (Admins); it runs from now for the minutes asked",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def break_glass_approve(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
+    actor = request_actor(request)
+    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
+    return breakglass.break_glass_approve(actor=actor, session=found)
+
+
+@router.put(
+    "/workspaces/{workspace_id}/break-glass/settings",
+    response=answers({200: BreakGlassSettingsIn}),
+    summary="Whether a break-glass request approves itself, flagged (Admins)",
+)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def break_glass_settings(
+    request: HttpRequest, workspace_id: WorkspaceRef, body: BreakGlassSettingsIn
+) -> dict[str, bool]:
+    done = breakglass.break_glass_self_approval_set(
+        actor=request_actor(request),
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        allowed=body.self_approval,
+    )
+    return {"self_approval": done.break_glass_self_approval}
 
 
 @router.post(

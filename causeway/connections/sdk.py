@@ -23,7 +23,7 @@ import hmac
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -138,10 +138,13 @@ def host_setting(value: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """A permission a connection may be granted, described for the person granting it."""
+    """A permission a connection may be granted, described for the person granting it. `implies`: the
+    narrower scopes it covers at the provider (Google's `spreadsheets` covers `spreadsheets.readonly`),
+    so an action needing one of those may run on a connection granted this one."""
 
     key: str
     description: str
+    implies: tuple[str, ...] = ()
 
 
 class Transport(Protocol):
@@ -421,6 +424,17 @@ def signed_with(
     return hmac.compare_digest(expected.encode(), candidate.encode("utf-8", errors="replace"))
 
 
+def hub_signature_refused(delivery: Delivery, header: str) -> Refuse | None:
+    """The check of a delivery signed WebSub's way, `<header>: sha256=<hex HMAC-SHA256(secret, body)>` (as
+    GitHub and Jira sign): None when it holds, otherwise the refusal to answer with."""
+    sent = (delivery.header(header) or "").strip()
+    if not sent.startswith("sha256="):
+        return Refuse(f"missing or malformed {header} header: expected sha256=<hex>")
+    if not signed_with(delivery.secret, delivery.body, sent.removeprefix("sha256=")):
+        return Refuse("signature does not match the body")
+    return None
+
+
 @dataclass(frozen=True)
 class Trigger:
     """A recipe trigger the connector offers. `input` is the model of what a recipe sets on it (a table,
@@ -474,6 +488,15 @@ class Connector:
     def scope(self, key: str) -> Scope | None:
         return next((s for s in self.scopes if s.key == key), None)
 
+    def covered(self, granted: Iterable[str]) -> set[str]:
+        """The scopes a connection granted `granted` may act with: those, and what they imply."""
+        found = set(granted)
+        for key in list(found):
+            declared = self.scope(key)
+            if declared is not None:
+                found.update(declared.implies)
+        return found
+
     def problems(self) -> list[str]:
         """What is wrong with this declaration, as sentences; empty when it may be registered."""
         found: list[str] = []
@@ -491,6 +514,12 @@ class Connector:
         scope_keys = [s.key for s in self.scopes]
         if len(set(scope_keys)) != len(scope_keys):
             found.append("scope keys repeat")
+        for scope in self.scopes:
+            unknown_implied = set(scope.implies) - set(scope_keys)
+            if unknown_implied:
+                found.append(
+                    f"scope {scope.key!r} implies undeclared scopes {', '.join(sorted(unknown_implied))}"
+                )
         action_keys = [a.key for a in self.actions]
         if len(set(action_keys)) != len(action_keys):
             found.append("action keys repeat")

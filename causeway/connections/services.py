@@ -673,8 +673,10 @@ def _usable(
     return connection, connector, label
 
 
-def _scopes_granted(connection: Connection, what: str, scopes: frozenset[str], label: str) -> str | None:
-    missing = sorted(scopes - set(connection.granted_scopes))
+def _scopes_granted(
+    connection: Connection, connector: Connector, what: str, scopes: frozenset[str], label: str
+) -> str | None:
+    missing = sorted(scopes - connector.covered(connection.granted_scopes))
     if missing:
         return f"{label}: the {what} needs the scope(s) {', '.join(missing)}, not granted to it"
     return None
@@ -723,7 +725,7 @@ def connection_for_step(
         raise refused(connection, f"{label}: {connector.name} has no action {action_key!r}")
     if action.key not in connection.enabled_actions:
         raise refused(connection, f"{label}: the action {action.key!r} is disabled on it")
-    missing = _scopes_granted(connection, f"action {action.key!r}", action.scopes, label)
+    missing = _scopes_granted(connection, connector, f"action {action.key!r}", action.scopes, label)
     if missing:
         raise refused(connection, missing)
     call = _usable_call(
@@ -777,7 +779,7 @@ def connection_for_trigger(
     trigger = connector.trigger(trigger_key)
     if trigger is None:
         raise refused(connection, f"{label}: {connector.name} has no trigger {trigger_key!r}")
-    missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
+    missing = _scopes_granted(connection, connector, f"trigger {trigger.key!r}", trigger.scopes, label)
     if missing:
         raise refused(connection, missing)
     call = _usable_call(connection, connector, workspace, label, refused, timeout=timeout)
@@ -838,7 +840,7 @@ def connection_for_webhook(
     trigger = connector.trigger(trigger_key)
     if trigger is None or trigger.kind != "webhook" or trigger.verify is None:
         raise refused(connection, f"{label}: {connector.name} has no webhook trigger {trigger_key!r}")
-    missing = _scopes_granted(connection, f"trigger {trigger.key!r}", trigger.scopes, label)
+    missing = _scopes_granted(connection, connector, f"trigger {trigger.key!r}", trigger.scopes, label)
     if missing:
         raise refused(connection, missing)
     if connection.health == Health.REAUTH:

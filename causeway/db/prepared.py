@@ -8,6 +8,13 @@ for each placeholder, and from then on only the values change. A select gives ba
 model instances, related ones included, made as the ORM makes them (so sealed fields bind to their rows
 as for any query); an update gives the number of rows it changed.
 
+Rows written whole (a job inserted, its step rows inserted and then rewritten) need no queryset: the SQL
+of an insert, or of an update of some fields by primary key, follows from the model, and is written once
+per connection (and number of rows). Each value goes through its field exactly as `Model.save` and
+`bulk_create` send it (`pre_save`, then `get_db_prep_save`), so a sealed field seals as it does on a save
+and its ciphertext is bound like any other parameter. Neither sends `pre_save` or `post_save` signals
+(as `bulk_create` does not): models written this way have no receivers.
+
 A statement must be the same SQL whatever its values: a value that changes the SQL itself (`None`,
 which Django writes as `NULL`, or a list whose length makes the `IN`) is written into the description,
 not passed as a placeholder. Every placeholder must reach the SQL as a parameter (one used twice fills
@@ -16,19 +23,29 @@ both): one that Django folded into the SQL text is refused when the statement is
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.query import get_related_populators
 from django.db.models.sql.subqueries import UpdateQuery
 
 M = TypeVar("M", bound=models.Model)
+
+# Each statement's name on a connection. Not `id()`: a statement made and dropped (in a test) would leave
+# its compiled SQL under a number the next one may be given.
+_names = itertools.count()
+
+
+def _name(kind: str) -> str:
+    return f"_causeway_{kind}_{next(_names)}"
+
 
 # What a placeholder holds: the Python type of the values it is given.
 Kind = type[str] | type[int] | type[uuid.UUID] | type[datetime]
@@ -135,7 +152,7 @@ class _Compiled:
 class _Statement:
     def __init__(self, kinds: dict[str, Kind]) -> None:
         self.kinds = kinds
-        self._key = f"_causeway_prepared_{id(self)}"
+        self._key = _name("prepared")
 
     def _sql(self, connection: BaseDatabaseWrapper, stand_ins: dict[str, Any]) -> tuple[str, Any, Any]:
         """The SQL, its parameters and (for a select) its compiler, for these stand-in values."""
@@ -297,3 +314,124 @@ class PreparedUpdate(_Statement):
             cursor.execute(compiled.sql, compiled.bind(values, connection))
             changed: int = cursor.rowcount
         return changed
+
+
+def _written(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    # An expression (F(), a function) would be compiled into the SQL by the ORM: never a parameter.
+    if hasattr(value, "resolve_expression"):
+        raise TypeError(f"{field.model._meta.db_table}.{field.column}: an expression is not a value")
+    return field.get_db_prep_save(value, connection=connection)
+
+
+def _plain(fields: Sequence[Any], connection: BaseDatabaseWrapper) -> None:
+    """Refuse a field the ORM writes through SQL of its own rather than a plain `%s` (a geometry, binary
+    data on a database that marks it)."""
+    for field in fields:
+        if not hasattr(field, "get_placeholder"):
+            continue
+        # django-stubs describe a later Django's signature; 5.2 takes the value alone.
+        ops: Any = connection.ops
+        if not isinstance(field, models.BinaryField) or ops.binary_placeholder_sql(b"") != "%s":
+            raise NotPreparable(f"{field.column} is written through SQL of its own, not a plain parameter")
+
+
+class PreparedInsert(Generic[M]):
+    """Rows of one model inserted as `bulk_create` inserts them, with SQL written once per connection and
+    number of rows. A primary key the database assigns (an auto-increment) is read back with RETURNING."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self._key = _name("insert")
+
+    def _statement(self, connection: BaseDatabaseWrapper, rows: int, auto: bool) -> tuple[str, list[Any]]:
+        cache: dict[tuple[int, bool], tuple[str, list[Any]]] = connection.__dict__.setdefault(self._key, {})
+        found = cache.get((rows, auto))
+        if found is None:
+            meta = self.model._meta
+            ops: Any = connection.ops
+            fields: list[Any] = [
+                field
+                for field in meta.local_concrete_fields
+                if not field.generated and not (auto and field is meta.pk)
+            ]
+            _plain(fields, connection)
+            columns = ", ".join(ops.quote_name(field.column) for field in fields)
+            values = ops.bulk_insert_sql(fields, [["%s"] * len(fields)] * rows)
+            sql = f"INSERT INTO {ops.quote_name(meta.db_table)} ({columns}) {values}"
+            if auto:
+                if not connection.features.can_return_rows_from_bulk_insert:
+                    raise NotPreparable("the database cannot return the keys it assigns")
+                returning, _ = ops.return_insert_columns([meta.pk])
+                sql = f"{sql} {returning}"
+            found = (sql, fields)
+            cache[(rows, auto)] = found
+        return found
+
+    def run(self, objs: Sequence[M], using: str = DEFAULT_DB_ALIAS) -> None:
+        """Insert the rows (in batches the database takes); each is saved after, as after `save()`."""
+        if not objs:
+            return
+        connection = connections[using]
+        pk = self.model._meta.pk
+        assert pk is not None
+        auto = bool(getattr(pk, "db_returning", False)) and objs[0].pk is None
+        if any((obj.pk is None) != auto for obj in objs):
+            raise ValueError("every row needs its primary key, or none has one and the database assigns it")
+        for obj in objs:
+            # A related row not saved yet is refused, as `save()` refuses it.
+            cast(Any, obj)._prepare_related_fields_for_save(operation_name="save")
+        _, fields = self._statement(connection, 1, auto)
+        size = max(1, connection.ops.bulk_batch_size(fields, objs))
+        with connection.cursor() as cursor:
+            for start in range(0, len(objs), size):
+                batch = objs[start : start + size]
+                sql, fields = self._statement(connection, len(batch), auto)
+                params = [
+                    _written(field, field.pre_save(obj, True), connection)
+                    for obj in batch
+                    for field in fields
+                ]
+                cursor.execute(sql, params)
+                if auto:
+                    keys = cast(Any, connection.ops).fetch_returned_insert_rows(cursor)
+                    for obj, row in zip(batch, keys, strict=True):
+                        setattr(obj, pk.attname, row[0])
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = using
+
+
+class PreparedSave(Generic[M]):
+    """Some fields of one row written by its primary key, as `save(update_fields=...)` writes them, with
+    SQL written once per connection. A row that is not there raises DatabaseError, as `save` does."""
+
+    def __init__(self, model: type[M], fields: Sequence[str]) -> None:
+        self.model = model
+        self.fields: list[Any] = [model._meta.get_field(name) for name in fields]
+        self._key = _name("save")
+
+    def _sql(self, connection: BaseDatabaseWrapper) -> str:
+        found: str | None = connection.__dict__.get(self._key)
+        if found is None:
+            _plain(self.fields, connection)
+            meta = self.model._meta
+            assert meta.pk is not None
+            quote: Any = connection.ops.quote_name
+            changes = ", ".join(f"{quote(field.column)} = %s" for field in self.fields)
+            table, key = quote(meta.db_table), quote(meta.pk.column)
+            # Names from the model, quoted by the database's own quoting; every value is a parameter.
+            found = f"UPDATE {table} SET {changes} WHERE {key} = %s"  # noqa: S608  # nosec B608
+            connection.__dict__[self._key] = found
+        return found
+
+    def run(self, obj: M, using: str = DEFAULT_DB_ALIAS) -> None:
+        connection = connections[using]
+        pk = self.model._meta.pk
+        assert pk is not None
+        params = [_written(field, field.pre_save(obj, False), connection) for field in self.fields]
+        params.append(pk.get_db_prep_value(obj.pk, connection))
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql(connection), params)
+            changed = cursor.rowcount
+        if changed != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")

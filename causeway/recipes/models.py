@@ -336,6 +336,14 @@ class RecipeVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A PROD version's signature (see `causeway.recipes.signatures`): who approved its promotion, when,
+    # and the workspace's MAC over its content with those two. A worker runs no PROD version without.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_label = models.CharField(max_length=320, blank=True, default="")
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["recipe", "-number"]
@@ -543,6 +551,15 @@ class Promotion(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who asked, as the approver is compared with it: a person's email, or the command line's label.
+    requested_label = models.CharField(max_length=320, blank=True, default="")
+    # done: it moved. pending: a PROD promotion waiting for a second person. rejected: it never will.
+    status = models.CharField(max_length=16, default="done")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_label = models.CharField(max_length=320, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True, default="")
     details = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)

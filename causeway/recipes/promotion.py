@@ -17,9 +17,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from causeway.access import policy
-from causeway.access.errors import NotFound
+from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
@@ -27,6 +28,7 @@ from causeway.audit.services import audit_record
 from causeway.connections import policy as connections_policy
 from causeway.connections.models import Connection
 from causeway.recipes import policy as access
+from causeway.recipes import signatures
 from causeway.recipes.definition import walk_steps
 from causeway.recipes.diff import DefinitionDiff, definition_diff
 from causeway.recipes.models import (
@@ -39,6 +41,7 @@ from causeway.recipes.models import (
     RecipeVersion,
 )
 from causeway.recipes.services import lookup_key_index
+from causeway.workspaces.models import Workspace
 
 # Where each environment's recipes go next.
 NEXT = {"dev": "test", "test": "prod"}
@@ -192,9 +195,15 @@ def _copy_table(table: LookupTable, target: Project, *, with_rows: bool) -> dict
     return {"name": table.name, "created": created, "rows": rows if with_rows else None}
 
 
-def _copy_recipe(recipe: Recipe, target: Project, mapping: Mapping[str, str], actor: Actor) -> dict[str, Any]:
-    version = recipe.current_version
-    assert version is not None  # nosec B101: checked when the plan was made
+def _copy_recipe(
+    recipe: Recipe, version: RecipeVersion, target: Project, mapping: Mapping[str, str], actor: Actor
+) -> dict[str, Any]:
+    rollback = recipe.project_id == target.id
+    if rollback:
+        # Only a version PROD once ran under a valid signature is run again.
+        refusal = signatures.version_refusal(version, recipe)
+        if refusal is not None:
+            raise ValidationError({"version": refusal.replace("refused:", "cannot roll back:", 1)})
     definition = _remapped(version.definition, mapping)
     copy = Recipe.objects.select_for_update().filter(project=target, family=recipe.family).first()
     created = copy is None
@@ -218,11 +227,16 @@ def _copy_recipe(recipe: Recipe, target: Project, mapping: Mapping[str, str], ac
         recipe=copy,
         number=number,
         definition=definition,
-        message=f"promoted from {recipe.project.environment.upper()} v{version.number}",
+        message=(
+            f"rolled back to v{version.number}"
+            if rollback
+            else f"promoted from {recipe.project.environment.upper()} v{version.number}"
+        ),
         created_by=actor if isinstance(actor, User) else None,
     )
     copy.current_version = promoted
-    copy.trigger_type = recipe.trigger_type
+    trigger = definition.get("trigger") if isinstance(definition, dict) else None
+    copy.trigger_type = str((trigger or {}).get("type") or recipe.trigger_type)
     copy.description = recipe.description
     fields = ["current_version", "trigger_type", "description", "updated_at"]
     if copy.active:
@@ -230,13 +244,29 @@ def _copy_recipe(recipe: Recipe, target: Project, mapping: Mapping[str, str], ac
         copy.active_version = promoted
         fields.append("active_version")
     copy.save(update_fields=fields)
-    return {
+    moved: dict[str, Any] = {
         "name": recipe.name,
         "recipe": str(copy.pk),
         "from_version": version.number,
         "version": number,
         "created": created,
     }
+    if target.environment in signatures.SIGNED_ENVIRONMENTS:
+        signatures.version_sign(promoted, approver=actor)
+        moved["approved_by"] = promoted.approved_label
+    return moved
+
+
+PENDING, DONE, REJECTED = "pending", "done", "rejected"
+
+
+def needs_second_approval(target: Project) -> bool:
+    """Whether a promotion into `target` waits for a second person: into PROD, where the workspace
+    asks for it."""
+    return (
+        target.environment in signatures.SIGNED_ENVIRONMENTS
+        and Workspace.objects.filter(pk=target.workspace_id, prod_second_approval=True).exists()
+    )
 
 
 @transaction.atomic
@@ -252,48 +282,359 @@ def promote(
     """Promote the chosen recipes of `source` into the next environment: each one's current version
     becomes a new version of its copy there (made if it is new), its connections replaced by the
     target's (a connection with none mapped refuses the whole promotion, naming it), the lookup tables
-    it uses copied by schema (and rows, with `with_rows`). One audit event lists what moved."""
+    it uses copied by schema (and rows, with `with_rows`). One audit event lists what moved.
+
+    Into PROD, where the workspace asks for a second person, nothing moves yet: the promotion waits,
+    `pending`, with the versions chosen now, until someone else approves it (`promotion_approve`)."""
     plan = promotion_plan(actor=actor, source=source, recipes=recipes, connections=connections)
     if plan.unmapped:
         names = ", ".join(plan.unmapped)
         raise ValidationError(
             {"connections": f"map a {plan.target.environment.upper()} connection to {names} first"}
         )
-    mapping: dict[str, str] = {}
-    for pk, found in plan.connections.items():
-        assert found is not None  # nosec B101: unmapped ones were refused above
-        mapping[pk] = str(found.pk)
-        ConnectionBinding.objects.update_or_create(
-            project=plan.target,
-            source_id=uuid.UUID(pk),
-            defaults={"target": found, "workspace": source.workspace},
-        )
-    tables = [_copy_table(t, plan.target, with_rows=with_rows) for t in plan.tables]
-    moved = [_copy_recipe(r, plan.target, mapping, actor) for r in plan.recipes]
-    details = {
-        "from": source.environment,
-        "to": plan.target.environment,
-        "recipes": moved,
-        "lookup_tables": tables,
-        "connections": {plan.names.get(pk, pk): plan.connections[pk].name for pk in mapping},  # type: ignore[union-attr]
-        "rows": with_rows,
-    }
-    promotion = Promotion.objects.create(
+    mapping = {pk: str(found.pk) for pk, found in plan.connections.items() if found is not None}
+    versions = [(r, r.current_version) for r in plan.recipes if r.current_version is not None]
+    promotion = Promotion(
         workspace=source.workspace,
         source=source,
         target=plan.target,
         requested_by=actor if isinstance(actor, User) else None,
+        requested_label=signatures.approver_label(actor)[:320],
         note=(note or "")[:500],
-        details=details,
     )
+    if not needs_second_approval(plan.target):
+        return _carry_out(
+            promotion,
+            approver=actor,
+            versions=versions,
+            tables=plan.tables,
+            mapping=mapping,
+            with_rows=with_rows,
+        )
+    return _wait(
+        promotion, actor=actor, versions=versions, tables=plan.tables, mapping=mapping, rows=with_rows
+    )
+
+
+def _wait(
+    promotion: Promotion,
+    *,
+    actor: Actor,
+    versions: list[tuple[Recipe, RecipeVersion]],
+    tables: list[LookupTable],
+    mapping: Mapping[str, str],
+    rows: bool,
+) -> Promotion:
+    """Record the promotion as waiting for a second person, with the versions chosen now."""
+    source = promotion.source
+    promotion.status = PENDING
+    promotion.details = {
+        "from": source.environment,
+        "to": promotion.target.environment,
+        "recipes": [
+            {
+                "name": r.name,
+                "source_recipe": str(r.pk),
+                "source_version": str(v.pk),
+                "from_version": v.number,
+            }
+            for r, v in versions
+        ],
+        "lookup_tables": [{"name": t.name} for t in tables],
+        "mapping": dict(mapping),
+        "connections": _connection_names(source.workspace_id, mapping),
+        "rows": rows,
+        **({"rollback": True} if promotion.source_id == promotion.target_id else {}),
+    }
+    promotion.save()
     audit_record(
-        actor=actor if isinstance(actor, User) or policy.is_system(actor) else None,
-        action="project.promoted",
-        target=plan.target,
+        actor=_audit_actor(actor),
+        action="promotion.requested",
+        target=promotion,
         workspace_id=source.workspace_id,
-        details={**details, "promotion": str(promotion.pk)},
+        details={**promotion.details, "requested_by": promotion.requested_label},
     )
     return promotion
+
+
+def _audit_actor(actor: Actor) -> Any:
+    return actor if isinstance(actor, User) or policy.is_system(actor) else None
+
+
+def _connection_names(workspace_id: Any, mapping: Mapping[str, str]) -> dict[str, str]:
+    """Each mapped source connection's name → its target's name, for the record."""
+    ids = [p for p in (policy.uuid_or_none(x) for pair in mapping.items() for x in pair) if p is not None]
+    names = {
+        str(pk): name
+        for pk, name in Connection.objects.filter(workspace_id=workspace_id, pk__in=ids).values_list(
+            "pk", "name"
+        )
+    }
+    return {names.get(s, s): names.get(t, t) for s, t in mapping.items()}
+
+
+def _carry_out(
+    promotion: Promotion,
+    *,
+    approver: Actor,
+    versions: list[tuple[Recipe, RecipeVersion]],
+    tables: list[LookupTable],
+    mapping: Mapping[str, str],
+    with_rows: bool | None = None,
+) -> Promotion:
+    """Move what the promotion names into its target, sign what lands in PROD, and record it."""
+    source, target = promotion.source, promotion.target
+    rows = bool(with_rows if with_rows is not None else promotion.details.get("rows"))
+    for pk, found in mapping.items():
+        ConnectionBinding.objects.update_or_create(
+            project=target,
+            source_id=uuid.UUID(pk),
+            defaults={"target_id": uuid.UUID(found), "workspace_id": source.workspace_id},
+        )
+    copied = [_copy_table(t, target, with_rows=rows) for t in tables]
+    moved = [_copy_recipe(r, v, target, mapping, approver) for r, v in versions]
+    details = {
+        "from": source.environment,
+        "to": target.environment,
+        "recipes": moved,
+        "lookup_tables": copied,
+        "connections": _connection_names(source.workspace_id, mapping),
+        "rows": rows,
+        **({"rollback": True} if source.pk == target.pk else {}),
+    }
+    promotion.details = details
+    if promotion.status == PENDING:
+        promotion.approved_by = approver if isinstance(approver, User) else None
+        promotion.approved_label = signatures.approver_label(approver)[:320]
+        promotion.decided_at = timezone.now()
+    promotion.status = DONE
+    promotion.save()
+    audit_record(
+        actor=_audit_actor(approver),
+        action="project.promoted",
+        target=target,
+        workspace_id=source.workspace_id,
+        details={
+            **details,
+            "promotion": str(promotion.pk),
+            "requested_by": promotion.requested_label,
+            **({"approved_by": promotion.approved_label} if promotion.approved_label else {}),
+        },
+    )
+    return promotion
+
+
+def same_person(actor: Actor, promotion: Promotion) -> bool:
+    """Whether `actor` is who asked for the promotion: the same user, or (for the command line, which
+    acts as no user) the same label."""
+    if isinstance(actor, User):
+        return promotion.requested_by_id == actor.pk
+    return promotion.requested_by_id is None and promotion.requested_label == signatures.approver_label(actor)
+
+
+def _pending(actor: Actor, promotion: Promotion) -> Promotion:
+    locked = (
+        Promotion.objects.select_for_update()
+        .select_related("source", "target", "workspace")
+        .get(pk=promotion.pk)
+    )
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, locked.target, what="project", view=Perm.PROJECT_VIEW)
+    if locked.status != PENDING:
+        raise ValidationError({"promotion": f"this promotion is {locked.status}, not waiting for approval"})
+    return locked
+
+
+@transaction.atomic
+def promotion_approve(*, actor: Actor, promotion: Promotion) -> Promotion:
+    """Approve a pending PROD promotion: what was chosen when it was asked for moves now, signed with
+    the approver. Needs `environment:promote` in PROD, and another person than the requester."""
+    locked = _pending(actor, promotion)
+    if same_person(actor, locked):
+        raise Forbidden(
+            Perm.ENVIRONMENT_PROMOTE,
+            workspace=locked.workspace,
+            detail="a second person must approve this promotion: its requester cannot",
+        )
+    versions: list[tuple[Recipe, RecipeVersion]] = []
+    for item in locked.details.get("recipes", []):
+        recipe = (
+            Recipe.objects.select_related("project")
+            .filter(pk=item["source_recipe"], project=locked.source)
+            .first()
+        )
+        version = (
+            RecipeVersion.objects.filter(pk=item["source_version"], recipe=recipe).first() if recipe else None
+        )
+        if recipe is None or version is None:
+            raise ValidationError(
+                {"promotion": f"recipe {item['name']} v{item['from_version']} is gone; ask again"}
+            )
+        versions.append((recipe, version))
+    mapping: dict[str, str] = dict(locked.details.get("mapping", {}))
+    found = set(
+        str(pk)
+        for pk in Connection.objects.filter(
+            workspace_id=locked.workspace_id, pk__in=[uuid.UUID(t) for t in mapping.values()]
+        ).values_list("pk", flat=True)
+    )
+    if missing := [s for s, t in mapping.items() if t not in found]:
+        raise ValidationError(
+            {"promotion": f"{len(missing)} mapped connection(s) are gone; ask for a new promotion"}
+        )
+    names = [t["name"] for t in locked.details.get("lookup_tables", [])]
+    tables = list(LookupTable.objects.filter(project=locked.source, name__in=names).order_by("name"))
+    return _carry_out(locked, approver=actor, versions=versions, tables=tables, mapping=mapping)
+
+
+@transaction.atomic
+def promotion_reject(*, actor: Actor, promotion: Promotion) -> Promotion:
+    """Turn down a pending PROD promotion (its requester may withdraw it too); nothing moves."""
+    locked = _pending(actor, promotion)
+    locked.status = REJECTED
+    locked.approved_by = actor if isinstance(actor, User) else None
+    locked.approved_label = signatures.approver_label(actor)[:320]
+    locked.decided_at = timezone.now()
+    locked.save(update_fields=["status", "approved_by", "approved_label", "decided_at"])
+    audit_record(
+        actor=_audit_actor(actor),
+        action="promotion.rejected",
+        target=locked,
+        workspace_id=locked.workspace_id,
+        details={
+            "recipes": [i["name"] for i in locked.details.get("recipes", [])],
+            "requested_by": locked.requested_label,
+        },
+    )
+    return locked
+
+
+def _earlier(recipe: Recipe, number: Any) -> RecipeVersion:
+    """The version of a PROD recipe to roll back to: an earlier one, still matching its signature."""
+    try:
+        wanted = int(number)
+    except (TypeError, ValueError):
+        raise ValidationError({"version": "give the number of the version to roll back to"}) from None
+    found = RecipeVersion.objects.filter(recipe=recipe, number=wanted).first()
+    if found is None:
+        raise ValidationError({"version": f"{recipe.name} has no version {wanted}"})
+    if found.pk == recipe.current_version_id:
+        raise ValidationError({"version": f"v{wanted} is already the current version of {recipe.name}"})
+    refusal = signatures.version_refusal(found, recipe)
+    if refusal is not None:
+        raise ValidationError({"version": refusal.replace("refused:", "cannot roll back:", 1)})
+    return found
+
+
+def _rollback_recipe(actor: Actor, recipe: Recipe) -> Recipe:
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, recipe.project, what="project", view=Perm.PROJECT_VIEW)
+    if recipe.project.environment not in signatures.SIGNED_ENVIRONMENTS:
+        raise ValidationError(
+            {"recipe": "rollback is for PROD recipes; elsewhere, save an earlier version again"}
+        )
+    return recipe
+
+
+@dataclass
+class RollbackPreview:
+    recipe: Recipe
+    current: int | None
+    choices: list[int]
+    to: int | None = None
+    diff: DefinitionDiff | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": str(self.recipe.pk),
+            "current_version": self.current,
+            "versions": self.choices,
+            "version": self.to,
+            "diff": self.diff.as_dict() if self.diff is not None else None,
+        }
+
+
+def rollback_preview(*, actor: Actor, recipe: Recipe, number: Any = None) -> RollbackPreview:
+    """The versions a PROD recipe may be rolled back to (earlier ones whose signature holds), and, for
+    one of them, the diff from the current version to it: what the rollback would change. A recipe
+    outside PROD has none to offer."""
+    policy.require(actor, Perm.ENVIRONMENT_PROMOTE, recipe.project, what="project", view=Perm.PROJECT_VIEW)
+    current = recipe.current_version
+    in_prod = recipe.project.environment in signatures.SIGNED_ENVIRONMENTS
+    choices = [
+        v.number
+        for v in RecipeVersion.objects.filter(recipe=recipe).order_by("-number")
+        if in_prod and v.pk != recipe.current_version_id and signatures.version_refusal(v, recipe) is None
+    ]
+    preview = RollbackPreview(recipe, current.number if current else None, choices)
+    if number not in (None, ""):
+        _rollback_recipe(actor, recipe)
+        earlier = _earlier(recipe, number)
+        preview.to = earlier.number
+        preview.diff = definition_diff(current.definition if current else {}, earlier.definition)
+    return preview
+
+
+@transaction.atomic
+def rollback(*, actor: Actor, recipe: Recipe, number: Any, note: str = "") -> Promotion:
+    """Re-promote an earlier version of a PROD recipe in one action: it becomes a new version, signed
+    with the approver, recorded as a promotion of the PROD copy into itself (waiting for a second
+    person where the workspace asks for one). Needs `environment:promote` in PROD; the earlier version
+    must still match its signature."""
+    locked = Recipe.objects.select_for_update().select_related("project", "workspace").get(pk=recipe.pk)
+    _rollback_recipe(actor, locked)
+    earlier = _earlier(locked, number)
+    project = locked.project
+    promotion = Promotion(
+        workspace=locked.workspace,
+        source=project,
+        target=project,
+        requested_by=actor if isinstance(actor, User) else None,
+        requested_label=signatures.approver_label(actor)[:320],
+        note=(note or "")[:500],
+    )
+    if not needs_second_approval(project):
+        return _carry_out(promotion, approver=actor, versions=[(locked, earlier)], tables=[], mapping={})
+    return _wait(promotion, actor=actor, versions=[(locked, earlier)], tables=[], mapping={}, rows=False)
+
+
+def may_rollback(actor: Actor, recipe: Recipe) -> bool:
+    return recipe.project.environment in signatures.SIGNED_ENVIRONMENTS and policy.may(
+        actor, Perm.ENVIRONMENT_PROMOTE, recipe.project
+    )
+
+
+def promotion_get(actor: Actor, workspace: Workspace, ref: Any) -> Promotion:
+    """A promotion of the workspace whose target copy the actor may see; NotFound otherwise."""
+    pk = policy.uuid_or_none(ref)
+    found = (
+        Promotion.objects.select_related("source", "target", "workspace")
+        .filter(workspace=workspace, pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise NotFound("promotion")
+    access.project_get(actor, workspace, found.target_id)
+    return found
+
+
+@transaction.atomic
+def prod_approval_set(*, actor: Actor, workspace: Workspace, required: bool) -> Workspace:
+    """Whether promotions into PROD wait for a second person (Admin only: a workspace setting)."""
+    policy.require_in(actor, workspace, Perm.WORKSPACE_SETTINGS)
+    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if locked.prod_second_approval != required:
+        locked.prod_second_approval = required
+        locked.save(update_fields=["prod_second_approval"])
+        audit_record(
+            actor=actor,
+            action="workspace.prod_approval_changed",
+            target=locked,
+            workspace_id=locked.id,
+            details={"from": not required, "to": required},
+        )
+    workspace.prod_second_approval = locked.prod_second_approval
+    return workspace
 
 
 def promotions_of(*, actor: Actor, project: Project) -> list[Promotion]:
@@ -303,6 +644,15 @@ def promotions_of(*, actor: Actor, project: Project) -> list[Promotion]:
         Promotion.objects.filter(target__family=project.family)
         .select_related("source", "target")
         .order_by("-created_at")
+    )
+
+
+def pending_into(target: Project) -> list[Promotion]:
+    """The promotions waiting for a second person's approval into this copy, oldest first."""
+    return list(
+        Promotion.objects.filter(target=target, status=PENDING)
+        .select_related("source", "target", "requested_by")
+        .order_by("created_at")
     )
 
 

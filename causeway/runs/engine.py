@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from causeway.connections.services import Opened
+from causeway.db.prepared import PreparedInsert, PreparedSave
+from causeway.recipes import signatures
 from causeway.recipes.schema import (
     ConditionStep,
     ConnectorStep,
@@ -43,6 +45,10 @@ __all__ = ["History", "StepFailed", "execute"]
 # Rows written at most this many at a time when a job runs many light steps in a row.
 FLUSH_ROWS = 200
 _CHANGING = ["status", "input", "output", "error", "attempts", "started_at", "finished_at", "duration_ms"]
+# Step rows are written by these two, their SQL written once per connection: each value sealed as a save
+# seals it, then bound as a parameter.
+_INSERT = PreparedInsert(JobStep)
+_SAVE = PreparedSave(JobStep, _CHANGING)
 
 
 class History:
@@ -85,9 +91,9 @@ class History:
         # Within the caller's transaction when there is one (the job's finish): no savepoint of its own.
         with transaction.atomic(savepoint=False):
             if self._new:
-                JobStep.objects.bulk_create(list(self._new.values()))
+                _INSERT.run(list(self._new.values()))
             for row in self._changed.values():
-                row.save(update_fields=_CHANGING)
+                _SAVE.run(row)
         self._new.clear()
         self._changed.clear()
 
@@ -332,6 +338,12 @@ def execute(
     With `history`, rows not yet written stay in it for the caller to write as it ends the job; without,
     they are written before this returns or raises. `answer` hears what a waiting caller is answered.
     """
+    refusal = signatures.version_refusal(job.version, job.recipe)
+    if refusal is not None:
+        # An unsigned or altered PROD version never runs: the refusal is audited before the job fails.
+        with transaction.atomic():
+            signatures.refusal_record(job.version, job_id=str(job.pk), reason=refusal)
+        raise StepFailed(refusal)
     try:
         definition = definition_of(job.version)
     except ValidationError as exc:

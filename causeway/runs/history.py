@@ -131,7 +131,15 @@ def _private(step: StepView) -> StepView:
     return replace(step, input=PRIVATE, output=PRIVATE, error=PRIVATE if step.error else None)
 
 
-def job_view(*, actor: Actor, workspace: Workspace, job_id: Any) -> JobView:
+# PROD job data, kept from people unless a break-glass session is in force (see `breakglass`).
+PROD_HIDDEN = "[hidden: PROD job data; ask for break-glass access to see it]"
+
+
+def _prod_hidden(step: StepView) -> StepView:
+    return replace(step, input=PROD_HIDDEN, output=PROD_HIDDEN)
+
+
+def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = False) -> JobView:
     """One job the actor may see (NotFound otherwise, rule 9), with its steps and visible re-runs.
 
     A job that used a personal connection shows its data (payload, each step's input, output and
@@ -147,10 +155,16 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any) -> JobView:
     owner = personal_owner_of_job(job.id)
     private = owner is not None and not (isinstance(actor, User) and actor.pk == owner)
     steps = [_step_view(step) for step in job.steps.order_by("position", "path")]
+    # A person sees what a PROD job carried only through `breakglass.job_data` (`reveal`); the
+    # service account that started a job reads its own.
+    hidden = not reveal and job.environment == "prod" and not policy.is_service_account(actor)
+    payload = shown(job.trigger_payload)
+    if hidden:
+        payload, steps = (PROD_HIDDEN if payload is not None else None), [_prod_hidden(s) for s in steps]
     return JobView(
         job=job,
         error=PRIVATE if private and job.error else shown(job.error),
-        payload=PRIVATE if private else shown(job.trigger_payload),
+        payload=PRIVATE if private else payload,
         steps=[_private(step) for step in steps] if private else steps,
         rerun_of=original,
         reruns=reruns,

@@ -257,3 +257,34 @@ class PolledItem(models.Model):
 
     def __str__(self) -> str:
         return f"item of {self.recipe_id}"
+
+
+class BreakGlass(models.Model):
+    """A person's time-limited access to PROD job data: asked for with a reason, approved by an Admin
+    (or by themselves where the workspace allows it, flagged), in force until `expires_at`."""
+
+    REQUESTED, APPROVED = "requested", "approved"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=1000)
+    minutes = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, default=REQUESTED)
+    self_approved = models.BooleanField(default=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"break-glass {self.id}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("break_glass", str(self.id), self.user.email if self.user else str(self.id)[:8])

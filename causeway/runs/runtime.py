@@ -164,7 +164,8 @@ def _claimable_now(job: Job, now: datetime) -> bool:
 
 # The statements every job runs, compiled once per connection (`causeway.db.prepared`).
 _CLAIM_READ = PreparedSelect(
-    lambda pk: Job.objects.select_related("version", "workspace", "recipe").filter(pk=pk), pk=uuid.UUID
+    lambda pk: Job.objects.select_related("version", "workspace", "recipe__project").filter(pk=pk),
+    pk=uuid.UUID,
 )
 
 

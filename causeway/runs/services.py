@@ -20,6 +20,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.db.prepared import PreparedInsert
 from causeway.recipes import policy as access
 from causeway.recipes.models import Recipe, RecipeVersion
 from causeway.runs import policy as runs_policy
@@ -43,6 +44,10 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_masked(item) for item in value]
     return value
+
+
+# Every job is inserted by this statement, written once per connection (its payload sealed as on a save).
+_INSERT = PreparedInsert(Job)
 
 
 def _triggered(actor: Actor) -> bool:
@@ -139,7 +144,7 @@ def job_create(
     )
     # A job this process runs itself is inserted with its lease taken: no claim of its own.
     claimed = runtime.claim_at_insert(job, waited=waited)
-    job.save(force_insert=True)
+    _INSERT.run([job])
     if _by_hand(actor) and rerun_of is None:
         audit_record(
             actor=actor,

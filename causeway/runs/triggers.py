@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
+from causeway.connections import budgets as connections_budgets
 from causeway.connections import outbound
 from causeway.connections import services as connections
 from causeway.connections.models import Outcome
@@ -487,11 +488,20 @@ def _connector_poll_one(recipe: Recipe, trigger: ConnectorTrigger, now: datetime
         return []
     fingerprint = _fingerprint(trigger)
     person = recipe.active_version.created_by if recipe.active_version is not None else None
+    # A poll is a use of the connection like a step's: it waits for its rate budgets and for a pause the
+    # provider asked for, here by skipping the round (beat never blocks) and trying at the next one.
+    budgets = connections_budgets.budgets_of(resolved.connection)
+    wait = connections_budgets.budget_take(connection=resolved.connection, budgets=budgets)
+    if wait is not None:
+        _record(state, f"not polled: {wait.reason}", now)
+        return []
     error: str | None = None
     try:
         polled = resolved.trigger.poll(resolved.call, given, _cursor_of(state, fingerprint))
     except ActionFailed as exc:
         error = str(exc)
+        if exc.retry_after is not None:
+            connections_budgets.connection_pause(connection=resolved.connection, seconds=exc.retry_after)
     except outbound.DestinationRefused as exc:
         error = f"destination refused: {exc}"
     except Exception as exc:  # a connector's own failure must not stop the other recipes' polls

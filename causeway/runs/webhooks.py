@@ -32,7 +32,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import TRIGGER, Actor
 from causeway.audit import refusals
 from causeway.audit.services import audit_record
-from causeway.db.prepared import PreparedSelect
+from causeway.db.prepared import PreparedInsert, PreparedSelect
 from causeway.recipes import policy as access
 from causeway.recipes.schema import WebhookTrigger
 from causeway.runs import runtime
@@ -329,6 +329,9 @@ def _earlier(endpoint: WebhookEndpoint, signature_digest: str, key_index: str) -
     return None
 
 
+_DELIVERY = PreparedInsert(WebhookDelivery)
+
+
 def _deliver(
     endpoint: WebhookEndpoint,
     payload: dict[str, Any],
@@ -357,7 +360,7 @@ def _deliver(
                 # Read with its project and active version by `_endpoint_for`, for this call.
                 fresh=True,
             )
-            WebhookDelivery.objects.create(
+            delivery = WebhookDelivery(
                 endpoint=endpoint,
                 signature_digest=signature_digest,
                 idempotency_index=key_index,
@@ -365,6 +368,7 @@ def _deliver(
                 received_at=now,
                 expires_at=expires_at,
             )
+            _DELIVERY.run([delivery])
     except ValidationError:
         # Stopped in the meantime: as if it had been stopped before the call.
         raise WebhookNotFound from None

@@ -137,6 +137,8 @@ def build_world() -> World:
         actor=system, email="someone@platform.test"
     ).invitation
     ids = _connections(ws, people, system)
+    ids["pending_promotion"] = _pending_promotion(p1, people["operator"]).id
+    ids["break_glass_request"] = _break_glass_request(ws, people["operator"]).id
     return World(
         ws=ws,
         other=other,
@@ -168,6 +170,39 @@ def build_world() -> World:
         trigger_job=trigger_job,
         r4=r4,
         ids=ids,
+    )
+
+
+def _pending_promotion(project: Any, requester: Any) -> Any:
+    """A promotion of P1's TEST copy into its PROD copy, waiting for a second person's approval; it
+    names no recipe, so approving it moves nothing."""
+    from causeway.recipes.models import Project, Promotion
+
+    copies = {p.environment: p for p in Project.objects.filter(family=project.family)}
+    return Promotion.objects.create(
+        workspace=project.workspace,
+        source=copies["test"],
+        target=copies["prod"],
+        requested_by=requester,
+        requested_label=requester.email,
+        status="pending",
+        details={
+            "from": "test",
+            "to": "prod",
+            "recipes": [],
+            "lookup_tables": [],
+            "mapping": {},
+            "rows": False,
+        },
+    )
+
+
+def _break_glass_request(workspace: Any, requester: Any) -> Any:
+    """The Operator's break-glass request, waiting for an Admin."""
+    from causeway.runs.models import BreakGlass
+
+    return BreakGlass.objects.create(
+        workspace=workspace, user=requester, reason="incident in PROD", minutes=30
     )
 
 

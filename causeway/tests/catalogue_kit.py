@@ -5,13 +5,16 @@ and recipe steps run on that person's behalf."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 
+from causeway.audit.models import AuditEvent
 from causeway.connections import oauth_profiles
 from causeway.connections import services as connections
 from causeway.connections.models import Connection, OAuthProfile
@@ -25,6 +28,8 @@ from causeway.runs.services import job_create
 from causeway.testkit.factories import UserFactory
 from causeway.testkit.personas import cast, member
 from causeway.testkit.support import https_client
+from causeway.tests.at_rest import database_bytes, found_in
+from causeway.tests.test_rule_13_connection_canary import assert_clean_of
 
 
 @dataclass
@@ -40,7 +45,7 @@ class Catalogue:
             actor=self.admin,
             workspace=self.workspace,
             connector_key=self.connector,
-            display_name="Local provider",
+            display_name=f"Local provider {uuid.uuid4().hex[:6]}",
             client_id=CLIENT_ID,
             client_secret=client_secret,
             default_scopes=scopes,
@@ -109,3 +114,17 @@ def catalogue(connector: str) -> Catalogue:
 
 def redirect_uris(workspace: Any) -> list[str]:
     return [redirect_uri(workspace)]
+
+
+def surfaces_nowhere(job: Job, secrets: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    """Rule 13: none of `secrets` is in the job's history, the audit log, this process's log records, or
+    (rule 10) any byte of the database."""
+    steps = list(JobStep.objects.filter(job=job).values("input", "output", "error"))
+    history = json.dumps([job.error, steps], default=str)
+    audit = json.dumps(list(AuditEvent.objects.values("details")), default=str)
+    logs = "\n".join(record.getMessage() for record in caplog.records)
+    stored = database_bytes()
+    for secret in secrets:
+        for where, text in (("the job history", history), ("the audit log", audit), ("the log", logs)):
+            assert_clean_of(secret, where, text)
+        assert found_in(stored, secret) == []

@@ -13,11 +13,13 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
+from django.core.management import call_command
 
 from causeway.audit.models import AuditEvent
 from causeway.connections import oauth_profiles
@@ -294,6 +296,21 @@ def test_jira_signs_in_with_3lo_and_reaches_the_site_through_its_cloud_id(people
         assert running.provider.token_requests[-1]["grant_type"] == "refresh_token"
         made.refresh_from_db()
         assert running.provider.live(made.credentials["access_token"])
+        # A connection that names its cloud id goes straight to the site.
+        named = {"site_url": site.url, "api_url": site.url, "cloud_id": CLOUD_ID}
+        connections.connection_update(actor=admin, workspace=acme, connection_id=made.id, settings=named)
+        site.server.recorder.received.clear()  # type: ignore[union-attr]
+        direct = run_step(people, made, "search", {"jql": "project = OPS"})
+        assert direct.status == "succeeded", direct.error
+        assert [r.path for r in site.server.received] == [f"/ex/jira/{CLOUD_ID}/rest/api/3/search"]  # type: ignore[union-attr]
+        # A site the sign-in does not reach is named with the ones it does.
+        elsewhere = {"site_url": "https://elsewhere.atlassian.net", "api_url": site.url}
+        connections.connection_update(actor=admin, workspace=acme, connection_id=made.id, settings=elsewhere)
+        lost = run_step(people, made, "search", {"jql": "project = OPS"})
+        assert lost.status == "failed"
+        assert f"does not reach https://elsewhere.atlassian.net (it reaches: {site.url})" in (
+            lost.error or ""
+        )
 
 
 def _delivery(body: bytes, identifier: str, secret: str = HOOK_SECRET) -> dict[str, str]:
@@ -387,3 +404,14 @@ def test_rule_13_a_jira_api_token_echoed_in_an_error_surfaces_nowhere(
     pair = base64.b64encode(f"{EMAIL}:{canary}".encode()).decode()
     assert pair not in history + audit + logs
     assert found_in(database_bytes(), canary) == []
+
+
+def test_connectors_list_shows_jira_and_microsoft_graph_with_their_triggers(people: dict[str, Any]) -> None:
+    installed = StringIO()
+    call_command("connectors", "list", stdout=installed)
+    lines = {line.split("\t")[0]: line for line in installed.getvalue().splitlines()}
+    assert "webhook(webhook)" in lines["jira"] and "changed_users(poll)" in lines["msgraph"]
+    listed = StringIO()
+    call_command("connectors", "list", "--workspace", people["acme"].slug, stdout=listed)
+    states = {line.split("\t")[0]: line.split("\t")[-1] for line in listed.getvalue().splitlines()}
+    assert (states["jira"], states["msgraph"]) == ("enabled", "disabled")

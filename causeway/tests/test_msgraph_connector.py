@@ -7,6 +7,7 @@ HTTP client, the outbound rules, the rate budget and the token refresh."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +30,13 @@ from causeway.connections.oauth_client import NoClient, endpoint_for
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.graph_server import RETRY_AFTER, THROTTLES, Graph, graph_server
 from causeway.connections.tests.oauth_provider import CLIENT_ID, RunningProvider, oauth_provider
+from causeway.connections.tests.servers import http_server
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep
 from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
-from causeway.runs.triggers import poll_tick
+from causeway.runs.triggers import poll_tick, trigger_status
 from causeway.testkit.personas import cast
 from causeway.testkit.support import https_client
 
@@ -353,3 +355,58 @@ def test_a_setting_put_in_an_endpoint_is_quoted_and_a_missing_one_is_named() -> 
         endpoint_for(url, {}, graph)
     with pytest.raises(ValidationError):
         Settings(tenant="contoso/../x")
+
+
+def test_graph_throttled_poll_pauses_the_connection_and_the_next_rounds_wait(tenant: Tenant) -> None:
+    made = tenant.sign_in(["User.Read.All"])
+    trigger = {
+        "type": "connector",
+        "connection": str(made.id),
+        "trigger": "changed_users",
+        "interval_seconds": 60,
+    }
+    recipe = started_recipe(tenant.people["admin"], tenant.people["acme"], trigger, name="Throttled joiners")
+    now = timezone.now()
+
+    def tick() -> list[Job]:
+        nonlocal now
+        now += timedelta(seconds=61)
+        return poll_tick(now)
+
+    assert tick() == []
+    tenant.graph.throttled = True
+    tenant.graph.add_user("Grace")
+    assert tick() == []
+    made.refresh_from_db()
+    assert made.paused_until is not None
+    assert "Microsoft Graph throttled track changed users (TooManyRequests" in (
+        trigger_status(actor=tenant.people["admin"], recipe=recipe).last_error or ""
+    )
+    tenant.graph.throttled = False
+    tenant.graph.server.recorder.received.clear()  # type: ignore[union-attr]
+    # While paused, a round sends nothing and says why; after Retry-After, the change starts its job.
+    started: list[Job] = []
+    waited = 0
+    deadline = time.monotonic() + 30
+    while not started and time.monotonic() < deadline:
+        sent_before = len(tenant.graph.server.received)  # type: ignore[union-attr]
+        started = tick()
+        if not started and sent_before == len(tenant.graph.server.received):  # type: ignore[union-attr]
+            waited += 1
+            assert "not polled: connection" in (
+                trigger_status(actor=tenant.people["admin"], recipe=recipe).last_error or ""
+            )
+    assert waited >= 1
+    assert [job.trigger_payload["displayName"] for job in started] == ["Grace"]
+    made.refresh_from_db()
+    assert made.paused_until is not None and made.paused_until <= timezone.now()
+
+
+def test_graph_next_link_to_another_host_is_not_followed_with_the_token(tenant: Tenant) -> None:
+    made = tenant.sign_in(["User.Read.All"])
+    with http_server() as elsewhere:
+        tenant.graph.links_to = f"{elsewhere.url}/v1.0"
+        job = run_step(tenant, made, "list_users", {})
+        assert job.status == "failed"
+        assert "answered a link outside the connection's Graph URL" in (job.error or "")
+        assert elsewhere.received == []

@@ -204,6 +204,15 @@ ROWS: list[Page | Api] = [
     Page("web:project_migrate", "POST",                       "302  302  403  403  403  404  302  404  404",
         form=lambda w: {"recipes": [str(w.r1.id)]}),
     Page("web:project_changes", "GET",                        "302  200  403  403  403  404  302  404  404"),
+    # A promotion into PROD waiting for a second person (asked for by the Operator): those who may
+    # promote into PROD decide it.
+    Page("web:promotion_approve", "POST",                     "302  302  403  403  403  404  302  404  404"),
+    Page("web:promotion_reject", "POST",                      "302  302  403  403  403  404  302  404  404"),
+    # Rollback of the PROD recipe R4 (its one version is current, so a rollback to it is refused).
+    Page("web:recipe_rollback", "GET",                        "302  200  403  403  404  404  302  404  404",
+        params=(("recipe", "r4"),)),
+    Page("web:recipe_rollback", "POST",                       "302  400  403  403  404  404  302  404  404",
+        params=(("recipe", "r4"),), form=lambda w: {"version": "1"}),
     Page("web:folder_create", "POST",                         "302  302  302  403  403  403  302  404  404",
         form=lambda w: {"name": "F9"}),
     Page("web:folder_rename", "POST",                         "302  302  302  403  403  404  302  404  404",
@@ -253,6 +262,16 @@ ROWS: list[Page | Api] = [
     # the group member only a read grant, and neither ran it. `operator_job` is the Operator's own;
     # `r2_job` the Operator's job of R2; `trigger_job` a job of R1 the schedule fired (no one ran it).
     Page("web:runs", "GET",                                   "302  200  200  200  200  200  302  404  404"),
+    # Break-glass: a job's data (a DEV job's needs no session), asking for access, an Admin approving
+    # the Operator's request (the Operator sees its own, the others do not), the self-approval setting.
+    Page("web:runs_job_data", "GET",                          "302  200  200  200  404  404  302  404  404"),
+    Page("web:break_glass", "GET",                            "302  200  200  200  200  200  302  404  404"),
+    Page("web:break_glass", "POST",                           "302  302  302  302  302  302  302  404  404",
+        form=lambda w: {"reason": "incident 42 in PROD", "minutes": "30"}),
+    Page("web:break_glass_approve", "POST",                   "302  302  404  403  404  404  302  404  404",
+        params=(("session", "break_glass_request"),)),
+    Page("web:break_glass_settings", "POST",                  "302  302  403  403  403  403  302  404  404",
+        form=lambda w: {"self_approval": "on"}),
     Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404"),
     Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404",
         params=(("job", "operator_job"),)),
@@ -450,6 +469,19 @@ ROWS: list[Page | Api] = [
                                                               "401  200  200  200  200  200  403  404  404"),
     Api("GET /workspaces/{workspace_id}/projects/{project_id}/changes",
                                                               "401  200  403  403  403  404  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/promotions/{promotion_id}/approve",
+                                                              "401  200  403  403  403  404  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/promotions/{promotion_id}/reject",
+                                                              "401  200  403  403  403  404  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/rollback",
+                                                              "401  200  403  403  404  404  403  404  404",
+        params=(("recipe_id", "r4"),)),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/rollback",
+                                                              "401  400  403  403  404  404  403  404  404",
+        params=(("recipe_id", "r4"),), body={"version": 1}),
+    Api("GET /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404",
+        body={"required": True}),
     Api("GET /workspaces/{workspace_id}/folders",             "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/folders",            "401  201  201  403  403  403  403  404  404",
         body={"project_id": Ref("project_id"), "name": "F9"}),
@@ -544,6 +576,16 @@ ROWS: list[Page | Api] = [
     Api("GET /workspaces/{workspace_id}/jobs",                "401  200  200  200  200  200  200  404  404"),
     # The jobs of the pages above; a service account reads only the jobs it started (rule 8).
     Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404"),
+    Api("GET /workspaces/{workspace_id}/jobs/{job_id}/data",  "401  200  200  200  404  404  404  404  404"),
+    Api("GET /workspaces/{workspace_id}/break-glass",         "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/break-glass",        "401  201  201  201  201  201  403  404  404",
+        body={"reason": "incident 42 in PROD", "minutes": 30}),
+    Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/approve",
+                                                              "401  200  404  403  404  404  403  404  404",
+        params=(("session_id", "break_glass_request"),)),
+    Api("PUT /workspaces/{workspace_id}/break-glass/settings",
+                                                              "401  200  403  403  403  403  403  404  404",
+        body={"self_approval": True}),
     Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404",
         params=(("job_id", "operator_job"),)),
     Api("GET /workspaces/{workspace_id}/jobs/{job_id}",       "401  200  200  200  404  404  404  404  404",
@@ -630,6 +672,8 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "profile_id": lambda w: w.ids["oauth_profile"],
     "custom_key": lambda w: "pinger",
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
+    "promotion_id": lambda w: w.ids["pending_promotion"],
+    "break_glass_request": lambda w: w.ids["break_glass_request"],
 }
 
 

@@ -9,14 +9,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from causeway.db.prepared import NotPreparable, PreparedSelect, PreparedUpdate
-from causeway.runs.models import Job, JobStatus
+from causeway.db.prepared import NotPreparable, PreparedInsert, PreparedSave, PreparedSelect, PreparedUpdate
+from causeway.runs.models import Job, JobStatus, JobStep, StepStatus, WebhookDelivery
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import definition, recipe, setting
+from causeway.vault.sealing import SealedValueError
 from causeway.workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +193,105 @@ def test_each_connection_compiles_its_own() -> None:
     assert len(built) == 4
     assert prepared.first(slug=workspace.slug) == workspace
     assert len(built) == 4
+
+
+def _step(job: Job, n: int, **values: Any) -> JobStep:
+    given: dict[str, Any] = {"status": StepStatus.SUCCEEDED, **values}
+    return JobStep(
+        workspace_id=job.workspace_id,
+        job=job,
+        path=f"s{n}",
+        position=n,
+        step_type="map",
+        started_at=timezone.now(),
+        **given,
+    )
+
+
+def test_prepared_inserts_write_the_rows_a_save_writes_sealed_to_each_row() -> None:
+    job = _jobs(1)[0]
+    prepared = PreparedInsert(JobStep)
+    # More rows than SQLite takes in one statement: written in batches.
+    rows = [_step(job, n, input={"n": n}, output={"token": f"v{n}"}, error=None) for n in range(150)]
+    prepared.run(rows)
+    assert all(not row._state.adding and row._state.db == "default" for row in rows)
+    stored = {row.path: row for row in JobStep.objects.filter(job=job)}
+    assert len(stored) == 150
+    for row in rows:
+        found = stored[row.path]
+        assert _fields(found) | {"input": None, "output": None} == _fields(row) | {
+            "input": None,
+            "output": None,
+        }
+        assert (found.input, found.output, found.error) == (
+            {"n": row.position},
+            {"token": f"v{row.position}"},
+            None,
+        )
+    # Each value is sealed to its own row: one row's ciphertext does not open as another's.
+    first, second = (JobStep.objects.filter(pk=row.pk) for row in rows[:2])
+    moved = first.values_list("output", flat=True).get()
+    second.update(output=moved)
+    with pytest.raises(SealedValueError):
+        _ = JobStep.objects.get(pk=rows[1].pk).output
+
+
+def test_a_prepared_insert_reads_back_the_key_the_database_assigns_and_keeps_constraints() -> None:
+    job = _jobs(1)[0]
+    from causeway.runs.webhooks import webhook_endpoint_ensure
+
+    endpoint = webhook_endpoint_ensure(recipe=job.recipe)
+    now = timezone.now()
+    prepared = PreparedInsert(WebhookDelivery)
+
+    def delivery(digest: str) -> WebhookDelivery:
+        return WebhookDelivery(
+            endpoint=endpoint, signature_digest=digest, job=job, received_at=now, expires_at=now
+        )
+
+    made = [delivery("a" * 64), delivery("b" * 64)]
+    prepared.run(made)
+    assert [row.pk for row in made] == list(
+        WebhookDelivery.objects.filter(job=job).order_by("pk").values_list("pk", flat=True)
+    )
+    assert made[0].pk is not None and made[1].pk > made[0].pk
+    # A unique constraint refuses as for the ORM, and the transaction keeps nothing of it.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        prepared.run([delivery("c" * 64)])
+        prepared.run([delivery("a" * 64)])
+    assert WebhookDelivery.objects.filter(job=job).count() == 2
+
+
+def test_a_prepared_insert_refuses_expressions_and_rows_with_and_without_keys() -> None:
+    job = _jobs(1)[0]
+    prepared = PreparedInsert(JobStep)
+    with pytest.raises(TypeError, match="expression"):
+        prepared.run([_step(job, 1, attempts=F("position") + 1)])
+    with pytest.raises(ValueError, match="primary key"):
+        PreparedInsert(Job).run([Job(pk=None), job])
+    assert not JobStep.objects.filter(job=job).exists()
+
+
+def test_a_prepared_save_writes_the_fields_a_save_with_update_fields_writes() -> None:
+    job = _jobs(1)[0]
+    row = _step(job, 1, status=StepStatus.RUNNING, input={"a": 1})
+    row.save(force_insert=True)
+    prepared = PreparedSave(JobStep, ["status", "output", "finished_at", "duration_ms"])
+    row.status = StepStatus.SUCCEEDED
+    row.output = {"answer": 42}
+    row.finished_at = timezone.now()
+    row.duration_ms = 7
+    row.path = "not written"
+    prepared.run(row)
+    found = JobStep.objects.get(pk=row.pk)
+    assert (found.status, found.output, found.finished_at, found.duration_ms) == (
+        "succeeded",
+        {"answer": 42},
+        row.finished_at,
+        7,
+    )
+    # Only the named fields: the path stays as stored; the input, never changed, still opens.
+    assert (found.path, found.input) == ("s1", {"a": 1})
+    JobStep.objects.filter(pk=row.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        prepared.run(row)

@@ -8,20 +8,24 @@ LastModifiedDate polling trigger."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from io import StringIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from causeway.connections.models import Connection
 from causeway.connections.tests.salesforce_server import Salesforce, salesforce_org
 from causeway.runs.models import Job
 from causeway.runs.tests.trigger_helpers import started_recipe
-from causeway.runs.triggers import poll_tick
-from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris
+from causeway.runs.triggers import poll_tick, trigger_status
+from causeway.tests.catalogue_kit import Catalogue, catalogue, output, redirect_uris, surfaces_nowhere
 
 pytestmark = pytest.mark.django_db
 
@@ -259,3 +263,62 @@ def test_salesforce_changed_records_trigger_never_starts_a_change_twice(
     assert not any(":since" in q or ":until" in q for q in sent_queries(org))
     assert any("WHERE LastModifiedDate >= 2026-12-01T09:00:10Z" in q for q in sent_queries(org))
     assert "Before" not in [job.trigger_payload["Name"] for job in Job.objects.filter(recipe=recipe)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rule_13_salesforce_tokens_echoed_in_an_error_surface_nowhere(
+    transactional_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    kit = catalogue("salesforce")
+    with salesforce_org(client_secret=CLIENT_SECRET, redirect_uris=redirect_uris(kit.workspace)) as org:
+        profile = kit.profile(org.provider, CLIENT_SECRET, ["api", "refresh_token"])
+        made = kit.sign_in(profile, ["api", "refresh_token"])
+        issued = org.provider.provider.tokens[-1]
+        org.careless = True
+        failed = kit.run(made, "query", {"soql": "SELECT Id FROM Account"})
+    assert failed.status == "failed" and "INVALID_INPUT: bad request from" in (failed.error or "")
+    surfaces_nowhere(failed, [issued.access_token, str(issued.refresh_token), CLIENT_SECRET], caplog)
+
+
+def test_connectors_list_shows_salesforce_and_google_sheets_with_their_triggers(kit: Catalogue) -> None:
+    installed = StringIO()
+    call_command("connectors", "list", stdout=installed)
+    lines = {line.split("\t")[0]: line for line in installed.getvalue().splitlines()}
+    assert "changed_records(poll)" in lines["salesforce"] and "new_rows(poll)" in lines["google_sheets"]
+    listed = StringIO()
+    call_command("connectors", "list", "--workspace", kit.workspace.slug, stdout=listed)
+    states = {line.split("\t")[0]: line.split("\t")[-1] for line in listed.getvalue().splitlines()}
+    assert (states["salesforce"], states["google_sheets"]) == ("enabled", "disabled")
+
+
+def test_salesforce_request_limit_exceeded_in_a_poll_pauses_the_polls_too(
+    kit: Catalogue, org: Salesforce, signed_in: Connection
+) -> None:
+    trigger = {
+        "type": "connector",
+        "connection": str(signed_in.id),
+        "trigger": "changed_records",
+        "input": {"sobject": "Account"},
+        "interval_seconds": 60,
+    }
+    recipe = started_recipe(kit.owner, kit.workspace, trigger, name="Accounts while limited")
+    tick = Ticks()
+    org.limited = True
+    assert tick() == []
+    signed_in.refresh_from_db()
+    assert signed_in.paused_until is not None and signed_in.paused_until > tick.now + timedelta(minutes=55)
+    status = trigger_status(actor=kit.owner, recipe=recipe)
+    assert "REQUEST_LIMIT_EXCEEDED" in (status.last_error or "")
+    assert org.server is not None
+    asked = len(org.server.received)
+    org.limited = False
+    # A minute later the pause still holds: nothing is sent, and the status says until when.
+    assert tick() == []
+    assert len(org.server.received) == asked
+    assert "not polled" in (trigger_status(actor=kit.owner, recipe=recipe).last_error or "")
+    # Once the pause has passed the polls go on.
+    Connection.objects.filter(pk=signed_in.pk).update(paused_until=timezone.now() - timedelta(seconds=1))
+    assert tick() == []
+    assert len(org.server.received) > asked
+    assert trigger_status(actor=kit.owner, recipe=recipe).last_error is None

@@ -1,4 +1,5 @@
-"""Keysets stored wrapped by the root key: each workspace's, the platform's and the blind-index key.
+"""Keysets stored wrapped by the root key: each workspace's (to seal, and to sign), the platform's and
+the blind-index key.
 
 Keysets are created at their first use, race-safely: two processes that create the same keyset at
 once both try to insert it, the database's unique constraint lets one win, and the other reloads the
@@ -40,7 +41,10 @@ if TYPE_CHECKING:
 WORKSPACE_PURPOSE = "workspace-aead"
 PLATFORM_PURPOSE = "platform-aead"
 BLIND_INDEX_PURPOSE = "blind-index"
+# Each workspace's MAC keyset for what the workspace vouches for (a PROD recipe version's signature).
+SIGNING_PURPOSE = "workspace-signing"
 AEAD_PURPOSES = (WORKSPACE_PURPOSE, PLATFORM_PURPOSE)
+MAC_PURPOSES = (BLIND_INDEX_PURPOSE, SIGNING_PURPOSE)
 
 AEAD_TEMPLATE = aead.aead_key_templates.AES256_GCM
 MAC_TEMPLATE = mac.mac_key_templates.HMAC_SHA256_256BITTAG
@@ -114,11 +118,11 @@ def keyset_label(purpose: str, workspace_id: uuid.UUID | None) -> str:
 
 
 def _template(purpose: str) -> Any:
-    return MAC_TEMPLATE if purpose == BLIND_INDEX_PURPOSE else AEAD_TEMPLATE
+    return MAC_TEMPLATE if purpose in MAC_PURPOSES else AEAD_TEMPLATE
 
 
 def _primitive_class(purpose: str) -> Any:
-    return mac.Mac if purpose == BLIND_INDEX_PURPOSE else aead.Aead
+    return mac.Mac if purpose in MAC_PURPOSES else aead.Aead
 
 
 def cache_key(purpose: str, workspace_id: uuid.UUID | None) -> CacheKey:
@@ -212,7 +216,7 @@ def _ring(purpose: str, workspace_id: uuid.UUID | None, wrapped: bytes, handle: 
         key_ids=frozenset(int(k.key_id) for k in info.key_info),
         loaded_at=time.monotonic(),
     )
-    if purpose == BLIND_INDEX_PURPOSE:
+    if purpose in MAC_PURPOSES:
         return ring
     by_prefix = _per_key_aeads(handle)
     primary_prefix = bytes([TINK_PREFIX_BYTE]) + primary.to_bytes(4, "big")

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
@@ -18,7 +18,7 @@ from causeway.recipes import policy as access
 from causeway.recipes import promotion
 from causeway.recipes.models import Project, Recipe
 from causeway.web.errors import masked_page
-from causeway.web.recipes_forms import MigrateForm
+from causeway.web.recipes_forms import MigrateForm, PromotionDecisionForm, RollbackForm
 from causeway.workspaces.models import Workspace
 
 
@@ -43,6 +43,10 @@ def _page(
         "used": [(pk, names.get(pk, pk), str(bound.get(pk, ""))) for pk in used],
         "available": available,
         "history": promotion.promotions_of(actor=request.user, project=source)[:20],
+        "pending": [
+            (waiting, not promotion.same_person(request.user, waiting))
+            for waiting in promotion.pending_into(target)
+        ],
         "form": extra.pop("form", None) or MigrateForm(),
         **extra,
     }
@@ -81,3 +85,68 @@ def changes(request: AuthenticatedRequest, workspace: Workspace, project: Any) -
     found = promotion.environment_changes(actor=request.user, source=source)
     context = {"workspace": workspace, "changes": found, "source": found.source, "target": found.target}
     return masked_page(render(request, "web/environments/changes.html", context))
+
+
+def _decided(
+    request: AuthenticatedRequest, workspace: Workspace, promotion_id: Any, approve: bool
+) -> HttpResponse:
+    found = promotion.promotion_get(request.user, workspace, promotion_id)
+    PromotionDecisionForm(request.POST).is_valid()
+    try:
+        if approve:
+            done = promotion.promotion_approve(actor=request.user, promotion=found)
+        else:
+            done = promotion.promotion_reject(actor=request.user, promotion=found)
+    except ValidationError as exc:
+        errors = [m for problems in exc.message_dict.values() for m in problems]
+        return _page(request, workspace, found.source, status=400, decision_errors=errors)
+    if approve:
+        moved = ", ".join(item["name"] for item in done.details["recipes"])
+        messages.success(request, f"Approved into {done.target.environment.upper()}: {moved}.")
+    else:
+        messages.success(request, "The promotion was turned down; nothing moved.")
+    return redirect("web:project_migrate", workspace=workspace.slug, project=done.source_id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def promotion_approve(request: AuthenticatedRequest, workspace: Workspace, promotion_id: Any) -> HttpResponse:
+    return _decided(request, workspace, promotion_id, approve=True)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def promotion_reject(request: AuthenticatedRequest, workspace: Workspace, promotion_id: Any) -> HttpResponse:
+    return _decided(request, workspace, promotion_id, approve=False)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_http_methods(["GET", "POST"])
+def recipe_rollback(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = access.recipe_get(request.user, workspace, recipe, need=Perm.RECIPE_VIEW)
+    form = RollbackForm(request.POST) if request.method == "POST" else RollbackForm(request.GET)
+    form.is_valid()
+    number = form.cleaned_data.get("version")
+    status = 200
+    if request.method == "POST":
+        try:
+            done = promotion.rollback(
+                actor=request.user, recipe=found, number=number, note=form.cleaned_data.get("note") or ""
+            )
+        except ValidationError as exc:
+            form.refuse(exc)
+            status = 400
+        else:
+            if done.status == promotion.PENDING:
+                messages.success(request, f"Rollback of {found.name} to v{number} waits for a second person.")
+            else:
+                messages.success(request, f"{found.name} in PROD rolled back to v{number}.")
+            return redirect("web:recipe_versions", workspace=workspace.slug, recipe=found.id)
+    try:
+        preview = promotion.rollback_preview(actor=request.user, recipe=found, number=number)
+    except ValidationError as exc:
+        form.refuse(exc)
+        preview = promotion.rollback_preview(actor=request.user, recipe=found)
+        status = 400
+    context = {"workspace": workspace, "recipe": found, "preview": preview, "form": form}
+    return masked_page(render(request, "web/environments/rollback.html", context, status=status))

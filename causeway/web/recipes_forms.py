@@ -153,3 +153,36 @@ class MigrateForm(PageForm):
             self.cleaned_data.get("map_from") or [], self.cleaned_data.get("map_to") or [], strict=False
         )
         return {source: target for source, target in pairs if target}
+
+
+class PromotionDecisionForm(PageForm):
+    """Approving or turning down a pending PROD promotion: nothing is posted but the promotion's id,
+    which is in the address."""
+
+
+class ProdApprovalForm(PageForm):
+    """The workspace setting: promotions into PROD wait for a second person."""
+
+    prod_second_approval = forms.BooleanField(required=False)
+
+
+class RollbackForm(PageForm):
+    """The earlier version a PROD recipe goes back to, and a note."""
+
+    version = forms.IntegerField(required=False, min_value=1)
+    note = text()
+
+
+class BreakGlassForm(PageForm):
+    """Asking for break-glass access to PROD job data: why, and for how long."""
+
+    reason = text()
+    minutes = forms.IntegerField(required=False)
+
+
+class BreakGlassDecisionForm(PageForm):
+    """Approving a break-glass request: nothing is posted but its id, which is in the address."""
+
+
+class BreakGlassSettingsForm(PageForm):
+    self_approval = forms.BooleanField(required=False)

@@ -362,7 +362,13 @@ def recipe_build(request: AuthenticatedRequest, workspace: Workspace, recipe: An
 @require_GET
 def recipe_versions(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
     found = _recipe(request, workspace, recipe)
-    context = _base(request, workspace, recipe=found, versions=selectors.recipe_versions(found))
+    context = _base(
+        request,
+        workspace,
+        recipe=found,
+        versions=selectors.recipe_versions(found),
+        may_rollback=promotion.may_rollback(request.user, found),
+    )
     return _render(request, "versions.html", context)
 
 

@@ -10,6 +10,14 @@ urlpatterns = [
     path("w/<slug:workspace>/jobs", views.jobs, name="runs"),
     path("w/<slug:workspace>/jobs/<uuid:job>", views.job, name="runs_job"),
     path("w/<slug:workspace>/jobs/<uuid:job>/rerun", views.job_rerun, name="runs_job_rerun"),
+    path("w/<slug:workspace>/jobs/<uuid:job>/data", views.job_data, name="runs_job_data"),
+    path("w/<slug:workspace>/break-glass", views.break_glass, name="break_glass"),
+    path(
+        "w/<slug:workspace>/break-glass/<uuid:session>/approve",
+        views.break_glass_approve,
+        name="break_glass_approve",
+    ),
+    path("w/<slug:workspace>/break-glass/settings", views.break_glass_settings, name="break_glass_settings"),
     path("w/<slug:workspace>/recipes/<uuid:recipe>/jobs", views.recipe_jobs, name="runs_recipe_jobs"),
     path("w/<slug:workspace>/schedule", views.schedule_page, name="schedule"),
 ]

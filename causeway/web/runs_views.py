@@ -23,10 +23,11 @@ from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Recipe
-from causeway.runs import history, schedule, services
+from causeway.runs import breakglass, history, schedule, services
 from causeway.runs import policy as runs_policy
 from causeway.runs.models import JobStatus, TriggerType
 from causeway.web.forms import PageForm, text
+from causeway.web.recipes_forms import BreakGlassDecisionForm, BreakGlassForm, BreakGlassSettingsForm
 from causeway.workspaces.models import Workspace
 
 PER_PAGE = 50
@@ -130,6 +131,87 @@ def job(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpRe
         "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
     }
     return render(request, "web/runs/job.html", context)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def job_data(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpResponse:
+    """The job with its data: a PROD job's only under the viewer's break-glass session in force."""
+    view = breakglass.job_data(actor=request.user, workspace=workspace, job_id=job)
+    context = {
+        "workspace": workspace,
+        "view": view,
+        "job": view.job,
+        "run_by": history.run_by(view.job),
+        "payload": _pretty(view.payload),
+        "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
+        "revealed": True,
+        "session": breakglass.active_session(request.user, workspace),
+    }
+    return render(request, "web/runs/job.html", context)
+
+
+def _break_glass_page(
+    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, form: Any = None
+) -> HttpResponse:
+    context = {
+        "workspace": workspace,
+        "sessions": list(breakglass.break_glass_list(actor=request.user, workspace=workspace)[:200]),
+        "is_admin": policy.may(request.user, Perm.WORKSPACE_SETTINGS, workspace),
+        "active": breakglass.active_session(request.user, workspace),
+        "form": form or BreakGlassForm(),
+        "max_minutes": breakglass.MAX_MINUTES,
+    }
+    return render(request, "web/runs/break_glass.html", context, status=status)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_http_methods(["GET", "POST"])
+def break_glass(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    if request.method == "GET":
+        return _break_glass_page(request, workspace)
+    form = BreakGlassForm(request.POST)
+    try:
+        form.is_valid()
+        made = breakglass.break_glass_request(
+            actor=request.user,
+            workspace=workspace,
+            reason=form.cleaned_data.get("reason"),
+            minutes=form.cleaned_data.get("minutes"),
+        )
+    except ValidationError as exc:
+        return _break_glass_page(request, workspace, status=400, form=form.refuse(exc))
+    messages.success(
+        request,
+        f"Break-glass access is open until {made.expires_at:%H:%M} UTC (self-approved)."
+        if made.expires_at
+        else "Break-glass access requested: an Admin approves it.",
+    )
+    return redirect("web:break_glass", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def break_glass_approve(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
+    found = breakglass.break_glass_get(request.user, workspace, session)
+    BreakGlassDecisionForm(request.POST).is_valid()
+    try:
+        breakglass.break_glass_approve(actor=request.user, session=found)
+    except ValidationError as exc:
+        return _break_glass_page(request, workspace, status=400, form=BreakGlassForm().refuse(exc))
+    messages.success(request, "Break-glass access approved.")
+    return redirect("web:break_glass", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_SETTINGS)
+@require_POST
+def break_glass_settings(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    form = BreakGlassSettingsForm(request.POST)
+    form.is_valid()
+    allowed = bool(form.cleaned_data.get("self_approval"))
+    breakglass.break_glass_self_approval_set(actor=request.user, workspace=workspace, allowed=allowed)
+    messages.success(request, "Self-approval " + ("allowed (flagged)." if allowed else "not allowed."))
+    return redirect("web:break_glass", workspace=workspace.slug)
 
 
 def _pretty(value: Any) -> str:

@@ -19,7 +19,9 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
 from causeway.connections import outbound
+from causeway.recipes import promotion
 from causeway.runs import history
+from causeway.web.recipes_forms import ProdApprovalForm
 from causeway.web.workspaces_forms import (
     InvitationAcceptForm,
     InviteForm,
@@ -165,8 +167,20 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
     hosts_form = OutboundHostsForm(
         initial={"outbound_hosts": "\n".join(workspace.outbound_allowed_hosts or [])}
     )
+    approval_form = ProdApprovalForm(initial={"prod_second_approval": workspace.prod_second_approval})
     section = SettingsSectionForm(request.POST)
-    if request.method == "POST" and section.is_valid() and section.cleaned_data["section"] == "outbound":
+    posted = section.cleaned_data["section"] if request.method == "POST" and section.is_valid() else None
+    if posted == "promotion":
+        approval_form = ProdApprovalForm(request.POST)
+        approval_form.is_valid()
+        required = bool(approval_form.cleaned_data.get("prod_second_approval"))
+        promotion.prod_approval_set(actor=request.user, workspace=workspace, required=required)
+        messages.success(
+            request,
+            "Promotions into PROD " + ("wait for a second person." if required else "need no second person."),
+        )
+        return redirect("web:workspace_settings", workspace=workspace.slug)
+    if posted == "outbound":
         hosts_form = OutboundHostsForm(request.POST)
         try:
             hosts_form.is_valid()
@@ -196,7 +210,12 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
                 messages.success(request, "Settings saved.")
                 return redirect("web:workspace_settings", workspace=workspace.slug)
     refused = bool(form.errors or hosts_form.errors)
-    context = {**_workspace_context(request, workspace), "form": form, "hosts_form": hosts_form}
+    context = {
+        **_workspace_context(request, workspace),
+        "form": form,
+        "hosts_form": hosts_form,
+        "approval_form": approval_form,
+    }
     return render(request, "web/workspaces/settings.html", context, status=400 if refused else 200)
 
 

@@ -47,6 +47,10 @@ class Workspace(models.Model):
     outbound_allowed_hosts = models.JSONField(default=list, blank=True)
     # Members must have a second factor (an authenticator app) to act in this workspace.
     mfa_required = models.BooleanField(default=False)
+    # A promotion into PROD waits for a second person's approval (never the requester's own).
+    prod_second_approval = models.BooleanField(default=False)
+    # A break-glass request approves itself (and is flagged) instead of waiting for another Admin.
+    break_glass_self_approval = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

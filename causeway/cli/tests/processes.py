@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from causeway.testkit.support import ROOT
+from causeway.testkit.support import ROOT, causeway_command
 
 
 def own_environment(home: Path, **extra: str) -> dict[str, str]:
@@ -21,10 +20,12 @@ def own_environment(home: Path, **extra: str) -> dict[str, str]:
 
 
 def causeway(*args: str) -> list[str]:
-    return [sys.executable, "-m", "causeway", *args]
+    return causeway_command(*args)
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    # A bound for a machine busy with other work too: `causeway init` migrates a new database, ten
+    # CPU-seconds, and outlasted 120 s on a machine loaded fourteen-fold.
     return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 

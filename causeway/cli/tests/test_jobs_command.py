@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from io import StringIO
 from pathlib import Path
@@ -16,7 +15,7 @@ from django.core.management import CommandError, call_command
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import make_job, make_recipe, make_step
 from causeway.testkit.personas import cast
-from causeway.testkit.support import ROOT, make_user, make_workspace, process_env
+from causeway.testkit.support import ROOT, causeway_command, make_user, make_workspace, process_env
 
 
 def run(*args: str) -> str:
@@ -117,7 +116,7 @@ def test_refusals_name_what_is_wrong(world: dict[str, Any]) -> None:
 def test_an_unknown_job_exits_non_zero_with_one_line_on_stderr() -> None:
     make_workspace("Acme", members={make_user("admin@example.com"): "admin"})
     result = subprocess.run(
-        [sys.executable, "-m", "causeway", "jobs", "show", "--workspace", "acme", str(uuid.uuid4())],
+        causeway_command("jobs", "show", "--workspace", "acme", str(uuid.uuid4())),
         cwd=ROOT,
         env=process_env(),
         capture_output=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from causeway.audit.models import ActorType, AuditEvent
 from causeway.testkit.personas import cast
-from causeway.testkit.support import ROOT, process_env
+from causeway.testkit.support import ROOT, causeway_command, process_env
 from causeway.vault.models import Secret
 
 VALUE = "xoxb-cli-canary-4242"
@@ -104,18 +103,7 @@ def test_a_bad_name_exits_non_zero_with_one_line_on_stderr(acme: Any, tmp_path: 
     value_file = tmp_path / "value"
     value_file.write_text(VALUE)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "causeway",
-            "secrets",
-            "set",
-            "--workspace",
-            "acme",
-            "9 bad",
-            "--value-file",
-            str(value_file),
-        ],
+        causeway_command("secrets", "set", "--workspace", "acme", "9 bad", "--value-file", str(value_file)),
         cwd=ROOT,
         env=process_env(),
         capture_output=True,
@@ -133,7 +121,7 @@ def test_a_bad_name_exits_non_zero_with_one_line_on_stderr(acme: Any, tmp_path: 
 @pytest.mark.django_db(transaction=True)
 def test_set_through_a_pipe_in_a_real_process(acme: Any) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "causeway", "secrets", "set", "--workspace", "acme", "PIPED"],
+        causeway_command("secrets", "set", "--workspace", "acme", "PIPED"),
         cwd=ROOT,
         env=process_env(),
         input=VALUE + "\n",

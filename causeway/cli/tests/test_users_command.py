@@ -14,7 +14,14 @@ from django.core.management import CommandError, call_command
 from causeway.accounts import services
 from causeway.accounts.models import User, UserSession
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import ROOT, STRONG_PASSWORD, https_client, make_user, process_env
+from causeway.testkit.support import (
+    ROOT,
+    STRONG_PASSWORD,
+    causeway_command,
+    https_client,
+    make_user,
+    process_env,
+)
 from causeway.workspaces import tokens
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
@@ -182,7 +189,7 @@ def test_the_real_command_fails_with_one_line_and_takes_no_password_argument(
     transactional_db: Any, password_file: Path
 ) -> None:
     env = process_env()
-    base = [sys.executable, "-m", "causeway", "users"]
+    base = causeway_command("users")
     bad = subprocess.run(
         [*base, "create", "--email", "g@example.com", "--first", "Gr4ce", "--last", "Hopper",
          "--password-file", str(password_file)],

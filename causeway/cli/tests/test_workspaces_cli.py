@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -13,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from causeway.accounts.models import UserType
 from causeway.audit.models import ActorType
-from causeway.testkit.support import ROOT, make_user, make_workspace, process_env
+from causeway.testkit.support import ROOT, causeway_command, make_user, make_workspace, process_env
 from causeway.workspaces.models import Invitation, Membership, Workspace, invitation_email_index
 from causeway.workspaces.selectors import invitation_digest
 from causeway.workspaces.tests.helpers import AuditWatch, on_platform, on_workspace, token_of
@@ -121,7 +120,7 @@ def test_invite_refuses_bad_input(args: list[str], message: str, mailoutbox: lis
 def test_an_out_of_range_timeout_exits_non_zero_with_one_line_on_stderr(transactional_db: None) -> None:
     make_workspace("Acme")
     done = subprocess.run(
-        [sys.executable, "-m", "causeway", "workspaces", "settings", "acme", "--session-timeout", "14"],
+        causeway_command("workspaces", "settings", "acme", "--session-timeout", "14"),
         cwd=ROOT,
         env=process_env(),
         capture_output=True,

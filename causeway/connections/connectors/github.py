@@ -39,8 +39,8 @@ from causeway.connections.sdk import (
     Scope,
     Trigger,
     Verdict,
+    hub_signature_refused,
     retry_after_seconds,
-    signed_with,
 )
 
 API = "https://api.github.com"
@@ -284,11 +284,9 @@ class Events(ActionInput):
 
 
 def _verify(delivery: Delivery, given: Events) -> Verdict:
-    sent = (delivery.header("X-Hub-Signature-256") or "").strip()
-    if not sent.startswith("sha256="):
-        return Refuse("missing or malformed X-Hub-Signature-256 header: expected sha256=<hex>")
-    if not signed_with(delivery.secret, delivery.body, sent.removeprefix("sha256=")):
-        return Refuse("signature does not match the body")
+    refused = hub_signature_refused(delivery, "X-Hub-Signature-256")
+    if refused is not None:
+        return refused
     event = (delivery.header("X-GitHub-Event") or "").strip()
     guid = (delivery.header("X-GitHub-Delivery") or "").strip()
     if not event or not guid or len(guid) > 255:

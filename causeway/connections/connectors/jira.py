@@ -46,8 +46,8 @@ from causeway.connections.sdk import (
     Scope,
     Trigger,
     Verdict,
+    hub_signature_refused,
     retry_after_seconds,
-    signed_with,
 )
 
 GATEWAY = "https://api.atlassian.com"
@@ -317,11 +317,9 @@ class Events(ActionInput):
 
 
 def _verify(delivery: Delivery, given: Events) -> Verdict:
-    sent = (delivery.header("X-Hub-Signature") or "").strip()
-    if not sent.startswith("sha256="):
-        return Refuse("missing or malformed X-Hub-Signature header: expected sha256=<hex>")
-    if not signed_with(delivery.secret, delivery.body, sent.removeprefix("sha256=")):
-        return Refuse("signature does not match the body")
+    refused = hub_signature_refused(delivery, "X-Hub-Signature")
+    if refused is not None:
+        return refused
     identifier = (delivery.header("X-Atlassian-Webhook-Identifier") or "").strip()
     if not identifier or len(identifier) > 255:
         return Refuse("missing X-Atlassian-Webhook-Identifier header", 403)

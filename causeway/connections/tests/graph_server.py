@@ -56,6 +56,8 @@ class Graph:
     messages: list[dict[str, Any]] = field(default_factory=list)
     throttled: bool = False
     throttle_status: int = 429
+    # Where next links point: this Graph, or (a compromised or misconfigured answer) another host.
+    links_to: str = ""
     server: Server | None = None
 
     @property
@@ -147,7 +149,9 @@ class Graph:
         page: dict[str, Any] = {"@odata.context": f"{self.url}/$metadata#users", "value": chunk}
         if start + PAGE < len(items):
             more = "&".join(f"{k}={v}" for k, v in (extra or {}).items())
-            page[link] = f"{self.url}{path}?$skiptoken={start + PAGE}" + (f"&{more}" if more else "")
+            page[link] = f"{self.links_to or self.url}{path}?$skiptoken={start + PAGE}" + (
+                f"&{more}" if more else ""
+            )
         return page
 
     def _delta(self, query: dict[str, str]) -> dict[str, Any]:

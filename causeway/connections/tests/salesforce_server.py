@@ -209,6 +209,8 @@ class Salesforce:
     provider: RunningProvider
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     limited: bool = False
+    # A careless org that repeats the credentials it was sent in its error messages.
+    careless: bool = False
     server: Server | None = None
     queries: list[str] = field(default_factory=list)
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -243,6 +245,8 @@ class Salesforce:
             return _error(403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this session")
         if self.limited:
             return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        if self.careless:
+            return _error(400, "INVALID_INPUT", f"bad request from {auth} ({token.refresh_token})")
         if not parts.path.startswith(API + "/"):
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
         rest = [unquote(s) for s in parts.path[len(API) + 1 :].split("/")]

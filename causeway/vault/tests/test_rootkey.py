@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import tink
 from django.db import connection
 from tink import aead
 
+from causeway.testkit.support import causeway_command
 from causeway.vault import keysets, rootkey
 from causeway.vault.keysets import workspace_keyring
 from causeway.vault.models import Secret, WrappedKeyset
@@ -266,7 +266,7 @@ def _run_causeway(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         url = f"postgresql://{auth}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
     environment = dict(os.environ, CAUSEWAY_DATABASE_URL=url, PYTHONPATH=str(ROOT_DIR), **env)
     return subprocess.run(
-        [sys.executable, "-m", "causeway", *args],
+        causeway_command(*args),
         cwd=ROOT_DIR,
         env=environment,
         capture_output=True,

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from causeway.connections.connectors.google_sheets import READ, WRITE
 from causeway.connections.models import Connection, Health
 from causeway.connections.tests.salesforce_server import salesforce_org
+from causeway.connections.tests.sheets_server import sheets_api
 from causeway.testkit.support import STRONG_PASSWORD
 from causeway.tests.catalogue_kit import catalogue, output, redirect_uris
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
@@ -21,7 +23,9 @@ from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 CLIENT_SECRET = f"cs-cnry/{uuid.uuid4().hex[:12]}"
 
 
-def connect_in_browser(base: str, kit: Any, profile: Any, scopes: list[str], consent_url: str) -> str:
+def connect_in_browser(
+    base: str, kit: Any, profile: Any, scopes: list[str], consent_url: str, fill: dict[str, str] | None = None
+) -> str:
     """Sign in through the connect form and the provider's consent page; the page content at the end."""
     public = str(settings.BASE_URL).rstrip("/")
     with chromium() as browser:
@@ -35,6 +39,8 @@ def connect_in_browser(base: str, kit: Any, profile: Any, scopes: list[str], con
         browser_sign_in(page, base, kit.owner.email, STRONG_PASSWORD)
         page.goto(f"{base}/w/acme/connections/new?connector={kit.connector}&auth_method=oauth2_code")
         page.fill("#id_name", f"Pat's {kit.connector}")
+        for selector, value in (fill or {}).items():
+            page.fill(selector, value)
         page.select_option("#id_profile", str(profile.id))
         for scope in scopes:
             page.check(f"#scopes input[value='{scope}']")
@@ -71,3 +77,35 @@ def test_browser_salesforce_sign_in_then_a_query(https_server: Any, transactiona
         job = kit.run(made, "query", {"soql": "SELECT Id, Name FROM Account"})
         assert job.status == "succeeded", job.error
         assert [r["Name"] for r in output(job)["records"]] == ["Acme"]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_google_sheets_sign_in_with_offline_access_then_a_read(
+    https_server: Any, transactional_db: Any
+) -> None:
+    kit = catalogue("google_sheets")
+    with sheets_api(client_secret=CLIENT_SECRET, redirect_uris=redirect_uris(kit.workspace)) as sheets:
+        sheets.books["1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"] = {"Orders": [["Order"], ["A-1"]]}
+        profile = kit.profile(sheets.provider, CLIENT_SECRET, [READ])
+        content = connect_in_browser(
+            https_server.url,
+            kit,
+            profile,
+            [READ, WRITE],
+            f"{sheets.provider.url}/authorize",
+            {"#id_setting_base_url": sheets.url},
+        )
+        [asked] = sheets.provider.provider.authorize_queries
+        assert (asked["access_type"], asked["prompt"]) == ("offline", "consent")
+        issued = sheets.provider.provider.tokens[-1]
+        assert issued.access_token not in content and str(issued.refresh_token) not in content
+        made = Connection.objects.get()
+        assert made.granted_scopes == [READ, WRITE] and made.credentials["refresh_token"]
+        job = kit.run(
+            made,
+            "read_range",
+            {"spreadsheet_id": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", "range": "Orders!A2"},
+        )
+        assert job.status == "succeeded", job.error
+        assert output(job)["values"] == [["A-1"]]

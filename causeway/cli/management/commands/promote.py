@@ -1,6 +1,9 @@
 """`causeway promote`: promote recipes of a project's DEV or TEST copy into the next environment, with
 their connections mapped, as the Migrate page does; `causeway promote list` shows a project's
-promotions. Acts as the system actor; every promotion is audited."""
+promotions; `approve` and `reject` decide one waiting for a second person's approval into PROD, and
+`second-approval` sets whether promotions into PROD wait for one. Acts as the command line's system
+actor, named after the operator's account: a promotion it asked for, it cannot approve. Every
+promotion and decision is audited."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from causeway.access.perms import Perm
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
 from causeway.recipes import policy as access
 from causeway.recipes import promotion
@@ -45,19 +49,80 @@ class Command(BaseCommand):
         )
         run_.add_argument("--rows", action="store_true", help="copy the lookup tables' rows too")
         run_.add_argument("--note", default="")
+        for verb, text in (
+            ("approve", "approve a promotion waiting for a second person"),
+            ("reject", "turn it down"),
+        ):
+            decide = actions.add_parser(verb, help=text)
+            decide.add_argument("--workspace", required=True, metavar="SLUG")
+            decide.add_argument("--promotion", required=True, metavar="PROMOTION_ID")
+        back = actions.add_parser("rollback", help="roll a PROD recipe back to an earlier version")
+        back.add_argument("--workspace", required=True, metavar="SLUG")
+        back.add_argument("--recipe", required=True, metavar="RECIPE_ID", help="the PROD recipe")
+        back.add_argument("--to", required=True, type=int, metavar="N", help="the version to go back to")
+        back.add_argument("--note", default="")
+        second = actions.add_parser(
+            "second-approval", help="whether promotions into PROD wait for a second person's approval"
+        )
+        second.add_argument("--workspace", required=True, metavar="SLUG")
+        second.add_argument("state", choices=["on", "off", "show"])
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
         workspace = workspace_of(actor, options["workspace"])
+        if options["action"] in ("approve", "reject"):
+            found = run(lambda: promotion.promotion_get(actor, workspace, options["promotion"]))
+            decide = (
+                promotion.promotion_approve if options["action"] == "approve" else promotion.promotion_reject
+            )
+            done = run(lambda: decide(actor=actor, promotion=found))
+            self.stdout.write(f"Promotion {done.id} is {done.status}.")
+            return
+        if options["action"] == "rollback":
+            recipe = run(
+                lambda: access.recipe_get(actor, workspace, options["recipe"], need=Perm.RECIPE_VIEW)
+            )
+            preview = run(
+                lambda: promotion.rollback_preview(actor=actor, recipe=recipe, number=options["to"])
+            )
+            done = run(
+                lambda: promotion.rollback(
+                    actor=actor, recipe=recipe, number=options["to"], note=options["note"]
+                )
+            )
+            changed = 0 if preview.diff is None else len(preview.diff.steps) + len(preview.diff.trigger)
+            if done.status == promotion.PENDING:
+                self.stdout.write(
+                    f"Rollback of {recipe.name} to v{options['to']} waits for a second person ({done.id})."
+                )
+            else:
+                (item,) = done.details["recipes"]
+                self.stdout.write(
+                    f"Rolled {recipe.name} back to v{options['to']} as v{item['version']} "
+                    f"({changed} change(s) from v{preview.current}; {done.id})."
+                )
+            return
+        if options["action"] == "second-approval":
+            if options["state"] != "show":
+                run(
+                    lambda: promotion.prod_approval_set(
+                        actor=actor, workspace=workspace, required=options["state"] == "on"
+                    )
+                )
+            self.stdout.write(
+                f"second approval into PROD: {'on' if workspace.prod_second_approval else 'off'}"
+            )
+            return
         source = run(lambda: access.project_get(actor, workspace, options["project"]))
         if options["action"] == "list":
             for done in promotion.promotions_of(actor=actor, project=source):
                 moved = ",".join(
-                    f"{item['name']}@v{item['version']}" for item in done.details.get("recipes", [])
+                    f"{item['name']}@v{item.get('version') or item.get('from_version')}"
+                    for item in done.details.get("recipes", [])
                 )
                 self.stdout.write(
                     f"{done.id}\t{done.created_at:%Y-%m-%d %H:%M}\t{done.source.environment}"
-                    f"\t{done.target.environment}\t{moved}"
+                    f"\t{done.target.environment}\t{done.status}\t{moved}"
                 )
             return
         maps = _pairs(options["maps"])
@@ -71,5 +136,12 @@ class Command(BaseCommand):
                 note=options["note"],
             )
         )
+        if done.status == promotion.PENDING:
+            waiting = ", ".join(f"{item['name']} v{item['from_version']}" for item in done.details["recipes"])
+            self.stdout.write(
+                f"Waiting for a second person's approval into {done.target.environment.upper()}: "
+                f"{waiting} ({done.id})."
+            )
+            return
         moved = ", ".join(f"{item['name']} v{item['version']}" for item in done.details["recipes"])
         self.stdout.write(f"Promoted to {done.target.environment.upper()}: {moved} ({done.id}).")

@@ -1,0 +1,165 @@
+"""Break-glass: PROD job data is hidden from people until an Admin approves a named person's
+time-limited request (or the workspace lets it approve itself, flagged); every view meanwhile is
+audited, and access ends at its time, checked at each request with no scheduled task: the first
+request after it is 403, and audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from causeway.access.errors import Forbidden
+from causeway.audit.models import AuditEvent
+from causeway.recipes import promotion, services
+from causeway.recipes.models import Project, Recipe
+from causeway.runs import breakglass, history
+from causeway.runs.models import BreakGlass, Job
+from causeway.testkit.factories import ProjectFactory
+from causeway.testkit.personas import cast
+from causeway.testkit.support import https_client
+from causeway.workspaces.tests.helpers import bearer, sign_in
+
+pytestmark = pytest.mark.django_db
+
+SECRET_ORDER = "order-4711-for-acme"
+
+
+@pytest.fixture
+def w() -> dict[str, Any]:
+    acme = cast("admin", "analyst", "operator")
+    ws, people = acme.workspace, acme.people()
+    admin = people["admin"]
+    dev = ProjectFactory.create(workspace=ws, name="Orders")
+    definition = {"trigger": {"type": "manual"}, "steps": [{"id": "m", "type": "map", "fields": {"a": "1"}}]}
+    built = services.recipe_create(actor=admin, workspace=ws, project=dev, name="Sync", definition=definition)
+    promotion.promote(actor=admin, source=dev, recipes=[built.pk])
+    test = Project.objects.get(family=dev.family, environment="test")
+    promotion.promote(actor=admin, source=test, recipes=[Recipe.objects.get(project=test).pk])
+    live = Recipe.objects.get(project__family=dev.family, project__environment="prod")
+    job = Job.objects.create(
+        workspace=ws,
+        recipe=live,
+        version=live.current_version,
+        environment="prod",
+        trigger_type="webhook",
+        status="succeeded",
+        trigger_payload={"order": SECRET_ORDER},
+    )
+    return {"ws": ws, "people": people, "job": job}
+
+
+def _data(w: dict[str, Any], who: str) -> Any:
+    return breakglass.job_data(actor=w["people"][who], workspace=w["ws"], job_id=w["job"].pk)
+
+
+def test_prod_job_data_is_hidden_without_a_session_and_refused_and_audited(w: dict[str, Any]) -> None:
+    view = history.job_view(actor=w["people"]["analyst"], workspace=w["ws"], job_id=w["job"].pk)
+    assert view.payload == history.PROD_HIDDEN
+    with pytest.raises(Forbidden, match="needs a break-glass session in force"):
+        _data(w, "analyst")
+    page = sign_in(https_client(), w["people"]["analyst"])
+    job_page = page.get(f"/w/{w['ws'].slug}/jobs/{w['job'].pk}").content.decode()
+    assert SECRET_ORDER not in job_page and 'id="job-data-link"' in job_page
+    refused = page.get(f"/w/{w['ws'].slug}/jobs/{w['job'].pk}/data")
+    assert refused.status_code == 403 and SECRET_ORDER not in refused.content.decode()
+    denied = AuditEvent.objects.filter(action="access.denied", workspace_id=w["ws"].id).latest("seq")
+    assert denied.details["permission"] == "break_glass" and denied.outcome == "denied"
+
+
+def test_an_admin_approves_a_request_every_view_is_audited_and_it_ends_at_its_time(w: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        breakglass.break_glass_request(
+            actor=w["people"]["analyst"], workspace=w["ws"], reason="why", minutes=30
+        )
+    with pytest.raises(ValidationError, match="from 1 to 240"):
+        breakglass.break_glass_request(
+            actor=w["people"]["analyst"], workspace=w["ws"], reason="incident 42: orders lost", minutes=241
+        )
+    asked = breakglass.break_glass_request(
+        actor=w["people"]["analyst"], workspace=w["ws"], reason="incident 42: orders lost", minutes=30
+    )
+    assert asked.status == "requested"
+    with pytest.raises(Forbidden):  # requested is not approved
+        _data(w, "analyst")
+    with pytest.raises(Forbidden):  # only an Admin approves
+        breakglass.break_glass_approve(actor=w["people"]["operator"], session=asked)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        approved = breakglass.break_glass_approve(actor=w["people"]["admin"], session=asked)
+        assert approved.expires_at == start + timedelta(minutes=30) and not approved.self_approved
+        assert _data(w, "analyst").payload == {"order": SECRET_ORDER}
+        with pytest.raises(Forbidden):  # the session is the analyst's, not the operator's
+            _data(w, "operator")
+    with time_machine.travel(start + timedelta(minutes=29), tick=False):
+        api = https_client(**bearer(w["people"]["analyst"]))
+        seen = api.get(f"/api/v1/workspaces/{w['ws'].id}/jobs/{w['job'].pk}/data")
+        assert seen.status_code == 200 and seen.json()["trigger_payload"] == {"order": SECRET_ORDER}
+    assert AuditEvent.objects.filter(action="job.data_viewed", target_id=str(w["job"].pk)).count() == 2
+    with time_machine.travel(start + timedelta(minutes=30, seconds=1), tick=False):
+        late = https_client(**bearer(w["people"]["analyst"])).get(
+            f"/api/v1/workspaces/{w['ws'].id}/jobs/{w['job'].pk}/data"
+        )
+        assert late.status_code == 403 and SECRET_ORDER not in late.content.decode()
+        page = sign_in(https_client(), w["people"]["analyst"])
+        assert page.get(f"/w/{w['ws'].slug}/jobs/{w['job'].pk}/data").status_code == 403
+    denials = [
+        e
+        for e in AuditEvent.objects.filter(action="access.denied")
+        if e.details["permission"] == "break_glass"
+    ]
+    assert len(denials) == 2
+    assert AuditEvent.objects.filter(action="job.data_viewed").count() == 2
+
+
+def test_self_approval_only_where_the_workspace_allows_and_flagged(w: dict[str, Any]) -> None:
+    admin = w["people"]["admin"]
+    own = breakglass.break_glass_request(
+        actor=admin, workspace=w["ws"], reason="checking a PROD failure", minutes=5
+    )
+    with pytest.raises(Forbidden, match="allows no self-approval"):
+        breakglass.break_glass_approve(actor=admin, session=own)
+    with pytest.raises(Forbidden):
+        breakglass.break_glass_self_approval_set(
+            actor=w["people"]["analyst"], workspace=w["ws"], allowed=True
+        )
+    breakglass.break_glass_self_approval_set(actor=admin, workspace=w["ws"], allowed=True)
+    mine = breakglass.break_glass_request(
+        actor=w["people"]["operator"], workspace=w["ws"], reason="the customer asked what we sent", minutes=10
+    )
+    assert mine.status == "approved" and mine.self_approved and mine.approved_by == w["people"]["operator"]
+    flagged = AuditEvent.objects.get(action="break_glass.approved", target_id=str(mine.pk))
+    assert flagged.details["self_approved"] is True
+    assert _data(w, "operator").payload == {"order": SECRET_ORDER}
+
+
+def test_admins_see_every_session_on_one_page_and_others_their_own(w: dict[str, Any]) -> None:
+    for who in ("analyst", "operator"):
+        breakglass.break_glass_request(
+            actor=w["people"][who], workspace=w["ws"], reason=f"{who} needs it now", minutes=15
+        )
+    admin_page = sign_in(https_client(), w["people"]["admin"]).get(f"/w/{w['ws'].slug}/break-glass")
+    shown = admin_page.content.decode()
+    assert "analyst needs it now" in shown and "operator needs it now" in shown and "Approve" in shown
+    own = (
+        sign_in(https_client(), w["people"]["analyst"]).get(f"/w/{w['ws'].slug}/break-glass").content.decode()
+    )
+    assert (
+        "analyst needs it now" in own and "operator needs it now" not in own and "Approve</button>" not in own
+    )
+    api = https_client(**bearer(w["people"]["operator"]))
+    base = f"/api/v1/workspaces/{w['ws'].id}/break-glass"
+    assert [s["reason"] for s in api.get(base).json()] == ["operator needs it now"]
+    bad = api.post(base, json.dumps({"reason": "short", "minutes": 10}), content_type="application/json")
+    assert bad.status_code == 400
+    page = sign_in(https_client(), w["people"]["analyst"])
+    asked = page.post(f"/w/{w['ws'].slug}/break-glass", {"reason": "incident 7 in PROD", "minutes": "20"})
+    assert asked.status_code == 302
+    waiting = BreakGlass.objects.get(reason="incident 7 in PROD")
+    approved = https_client(**bearer(w["people"]["admin"])).post(f"{base}/{waiting.pk}/approve")
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
