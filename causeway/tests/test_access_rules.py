@@ -74,6 +74,8 @@ OPERATOR_WRITES = {
 OPERATOR_WRITE_PATTERNS = (
     re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),
     re.compile(r"/jobs/\{job_id\}/rerun$"),
+    # Any member may ask for break-glass access; granting it is another Admin's.
+    re.compile(r"/break-glass$"),
 )
 
 
