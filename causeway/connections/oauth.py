@@ -144,11 +144,18 @@ def oauth_start(
         "until": time.time() + PENDING_SECONDS,
     }
     session[SESSION_KEY] = pending
+    scope_params = connector.oauth.scope_params if connector.oauth is not None else None
+    extra = dict(client.authorize_params)
+    if scope_params is not None:
+        extra.update(scope_params(asked, clean_settings))
     session_client = oauth_client.authlib_client(
-        workspace, client, redirect_uri=redirect_uri(workspace), scope=" ".join(asked) or None
+        workspace,
+        client,
+        redirect_uri=redirect_uri(workspace),
+        scope=None if scope_params is not None else " ".join(asked) or None,
     )
     url, _ = session_client.create_authorization_url(
-        client.authorize_url, state=state, code_verifier=verifier, **dict(client.authorize_params)
+        client.authorize_url, state=state, code_verifier=verifier, **extra
     )
     return str(url)
 
@@ -217,8 +224,10 @@ def oauth_finish(
                 code=code,
                 code_verifier=started["verifier"],
                 redirect_uri=redirect_uri(workspace),
-            )
+            ),
+            connector,
         )
+        answer = oauth_client.provider_answer(connector, answer, settings)
         tokens = oauth_client.tokens_from(answer, urls=connector.oauth.token_urls if connector.oauth else ())
     except oauth_client.TokenAnswerRefused as exc:
         raise ValidationError({"provider": str(exc)}) from None

@@ -66,6 +66,7 @@ class Client:
     revoke_url: str
     authorize_params: tuple[tuple[str, str], ...] = ()
     profile: OAuthProfile | None = None
+    client_authentication: str = "client_secret_basic"
 
 
 class NoClient(LookupError):
@@ -117,6 +118,7 @@ def client_for(
             revoke_url=endpoint_for(profile.revoke_url, given, connector),
             authorize_params=oauth.authorize_params,
             profile=profile,
+            client_authentication=oauth.client_authentication,
         )
     own = builtin_clients().get(connector.key)
     if not own or not oauth.authorize_url or not oauth.token_url:
@@ -131,6 +133,7 @@ def client_for(
         token_url=endpoint_for(oauth.token_url, given, connector),
         revoke_url=endpoint_for(oauth.revoke_url, given, connector),
         authorize_params=oauth.authorize_params,
+        client_authentication=oauth.client_authentication,
     )
 
 
@@ -163,7 +166,7 @@ def authlib_client(
         _OutboundSession(workspace),
         client_id=client.client_id,
         client_secret=client.client_secret or None,
-        token_endpoint_auth_method="client_secret_basic" if client.client_secret else "none",
+        token_endpoint_auth_method=client.client_authentication if client.client_secret else "none",
         redirect_uri=redirect_uri,
         scope=scope,
         code_challenge_method="S256",
@@ -178,8 +181,9 @@ def remember(name: str, credentials: Mapping[str, str]) -> None:
             register_value(f"connection.{name}.{key}", value)
 
 
-def token_request(send: Callable[[], Any]) -> dict[str, Any]:
-    """Run one Authlib token request; its answer as a dict, or TokenAnswerRefused saying what went wrong."""
+def token_request(send: Callable[[], Any], connector: Connector | None = None) -> dict[str, Any]:
+    """Run one Authlib token request; its answer as a dict (in RFC 6749's shape, through the connector's
+    `token_answer` when it has one), or TokenAnswerRefused saying what went wrong."""
     try:
         answer = send()
     except OAuth2Error as exc:
@@ -187,7 +191,7 @@ def token_request(send: Callable[[], Any]) -> dict[str, Any]:
         described = f": {exc.description}" if exc.description else ""
         raise TokenAnswerRefused(
             mask_text(f"the provider refused the token request ({error}{described})")[:300],
-            grant_gone=error in GRANT_GONE,
+            grant_gone=error in GRANT_GONE or (connector is not None and _gone(connector, error)),
         ) from None
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
@@ -205,6 +209,23 @@ def token_request(send: Callable[[], Any]) -> dict[str, Any]:
             f"the provider's token endpoint could not be reached ({type(exc).__name__})", transient=True
         ) from None
     return dict(answer)
+
+
+def _gone(connector: Connector, error: str) -> bool:
+    return connector.oauth is not None and error in connector.oauth.grant_gone
+
+
+def provider_answer(
+    connector: Connector, answer: Mapping[str, Any], settings: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The token answer in RFC 6749's shape: as given, or as the connector's `token_answer` reads it."""
+    adapt = connector.oauth.token_answer if connector.oauth is not None else None
+    if adapt is None:
+        return dict(answer)
+    try:
+        return dict(adapt(answer, dict(settings or {})))
+    except ValueError as exc:
+        raise TokenAnswerRefused(mask_text(f"the provider's token answer: {exc}")[:300]) from None
 
 
 def tokens_from(
@@ -304,7 +325,8 @@ def _new_tokens(workspace: Workspace, connector: Connector, connection: Connecti
     except NoClient as exc:
         raise TokenAnswerRefused(str(exc)) from None
     session = authlib_client(workspace, client)
-    answer = token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh))
+    answer = token_request(lambda: session.refresh_token(client.token_url, refresh_token=refresh), connector)
+    answer = provider_answer(connector, answer, connection.settings)
     urls = connector.oauth.token_urls if connector.oauth is not None else ()
     return tokens_from(answer, previous_refresh=refresh, urls=urls, previous=credentials)
 

@@ -115,6 +115,19 @@ class OAuth:
     # Fields of the token endpoint's answer kept with the tokens, each an http(s) URL (Salesforce's
     # `instance_url`, where the connection's API lives). A refresh that leaves one out keeps the old one.
     token_urls: tuple[str, ...] = ()
+    # How the chosen scopes go into the authorization URL, given them and the connection's settings; by
+    # default RFC 6749's space-separated `scope`. (Slack: bot scopes in `scope`, a person's in
+    # `user_scope`, each comma-separated.)
+    scope_params: Callable[[list[str], Mapping[str, Any]], Mapping[str, str]] | None = None
+    # The token endpoint's answer in RFC 6749's shape (section 5.1: `access_token`, `token_type`,
+    # space-separated `scope`, ...), for a provider that answers its own way; given the answer and the
+    # connection's settings. Raises ValueError with a sentence when the answer holds no usable token.
+    token_answer: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
+    # The provider's own error codes, beyond RFC 6749's, that mean the grant is gone.
+    grant_gone: frozenset[str] = frozenset()
+    # How the client authenticates at the token endpoint (RFC 6749 section 2.3.1): HTTP Basic, or its id
+    # and secret in the form, for a provider that takes only that (GitHub).
+    client_authentication: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
 
 
 # A user name and password that a connector sends its own way (a database's or a mail server's sign-in).
@@ -221,20 +234,30 @@ class Call:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         content: str | bytes | None = None,
+        signed: bool = True,
     ) -> httpx.Response:
-        """Send one request with the connection's credentials through the outbound rules."""
+        """Send one request with the connection's credentials through the outbound rules; `signed=False`
+        sends it without them (to a pre-signed upload URL a provider handed out)."""
         try:
             self.hosts.append(httpx.URL(url).host)
         except (httpx.InvalidURL, TypeError):
             self.hosts.append("")
-        response = self._send(method, url, headers, params, json, content)
+        response = self._send(method, url, headers, params, json, content, signed)
         # An OAuth provider that refuses the access token (revoked, or expired before its time) gets
         # one more try with a refreshed one; a second 401 is the provider's answer.
-        if response.status_code == 401 and self.refresh is not None:
-            refused = str(self.credentials.get("access_token", ""))
-            object.__setattr__(self, "credentials", dict(self.refresh(refused)))
-            response = self._send(method, url, headers, params, json, content)
+        if signed and response.status_code == 401 and self.renew():
+            response = self._send(method, url, headers, params, json, content, signed)
         return response
+
+    def renew(self) -> bool:
+        """Refresh the OAuth access token the provider just refused, for the calls that follow; False
+        when the connection has no token to refresh. For a provider that says so in its own way (Slack's
+        HTTP 200 with `token_expired`); `request` does it by itself for a 401."""
+        if self.refresh is None:
+            return False
+        refused = str(self.credentials.get("access_token", ""))
+        object.__setattr__(self, "credentials", dict(self.refresh(refused)))
+        return True
 
     def _send(
         self,
@@ -244,10 +267,12 @@ class Call:
         params: Mapping[str, Any] | None,
         json: Any,
         content: str | bytes | None,
+        signed: bool = True,
     ) -> httpx.Response:
         sent_headers = dict(headers or {})
         sent_params = dict(params or {})
-        self.authorize(sent_headers, sent_params)
+        if signed:
+            self.authorize(sent_headers, sent_params)
         if self.idempotency_key:
             sent_headers.setdefault("Idempotency-Key", self.idempotency_key)
         return self.transport(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -20,7 +20,7 @@ from causeway.connections import services as connections
 from causeway.connections.models import Connection, OAuthProfile
 from causeway.connections.oauth import redirect_uri
 from causeway.connections.outbound import outbound_hosts_set
-from causeway.connections.tests.oauth_provider import CLIENT_ID, RunningProvider
+from causeway.connections.tests.oauth_provider import CLIENT_ID
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep
@@ -32,6 +32,12 @@ from causeway.tests.at_rest import database_bytes, found_in
 from causeway.tests.test_rule_13_connection_canary import assert_clean_of
 
 
+class Provider(Protocol):
+    """A local authorization server: its endpoints, and the client id registered there."""
+
+    def endpoints(self) -> dict[str, str]: ...
+
+
 @dataclass
 class Catalogue:
     connector: str
@@ -40,13 +46,15 @@ class Catalogue:
     owner: Any
     outsider: Any
 
-    def profile(self, running: RunningProvider, client_secret: str, scopes: list[str]) -> OAuthProfile:
+    def profile(
+        self, running: Provider, client_secret: str, scopes: list[str], client_id: str = CLIENT_ID
+    ) -> OAuthProfile:
         return oauth_profiles.oauth_profile_create(
             actor=self.admin,
             workspace=self.workspace,
             connector_key=self.connector,
             display_name=f"Local provider {uuid.uuid4().hex[:6]}",
-            client_id=CLIENT_ID,
+            client_id=client_id,
             client_secret=client_secret,
             default_scopes=scopes,
             **running.endpoints(),
@@ -77,6 +85,15 @@ class Catalogue:
         answer = client.get(back.path, dict(parse_qsl(back.query, keep_blank_values=True)))
         assert answer.status_code == 302, answer.content.decode()[:2000]
         return Connection.objects.get(pk=answer["Location"].rstrip("/").split("/")[-1])
+
+    def refused(self, profile: OAuthProfile, scopes: list[str], **settings: str) -> str:
+        """The owner allows access, but the code exchange is refused: the page they come back to."""
+        client, started = self.start(profile, scopes, **settings)
+        assert started.status_code == 302, started.content.decode()[:2000]
+        with httpx.Client(timeout=10) as http:
+            allowed = http.post(started["Location"], data={"decision": "allow"})
+        back = urlsplit(allowed.headers["Location"])
+        return str(client.get(back.path, dict(parse_qsl(back.query)), follow=True).content.decode())
 
     def run(self, made: Connection, action: str, given: dict[str, Any]) -> Job:
         """One step of a test run of a new recipe, on the owner's behalf."""

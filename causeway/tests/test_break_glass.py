@@ -163,3 +163,27 @@ def test_admins_see_every_session_on_one_page_and_others_their_own(w: dict[str, 
     waiting = BreakGlass.objects.get(reason="incident 7 in PROD")
     approved = https_client(**bearer(w["people"]["admin"])).post(f"{base}/{waiting.pk}/approve")
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
+
+
+def test_the_command_line_lists_sessions_and_sets_self_approval(w: dict[str, Any]) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    waiting = breakglass.break_glass_request(
+        actor=w["people"]["analyst"], workspace=w["ws"], reason="incident 9: wrong totals", minutes=45
+    )
+    out = io.StringIO()
+    call_command("break-glass", "self-approval", "--workspace", w["ws"].slug, "on", stdout=out)
+    assert out.getvalue().strip() == "self-approval: on"
+    mine = breakglass.break_glass_request(
+        actor=w["people"]["operator"], workspace=w["ws"], reason="customer asked about 4711", minutes=10
+    )
+    listed = io.StringIO()
+    call_command("break-glass", "list", "--workspace", w["ws"].slug, stdout=listed)
+    lines = listed.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(str(mine.pk)) and "\tself-approved\t" in lines[0]
+    assert lines[1].startswith(str(waiting.pk)) and "\trequested\t" in lines[1]
+    active = io.StringIO()
+    call_command("break-glass", "list", "--workspace", w["ws"].slug, "--active", stdout=active)
+    assert [line.split("\t")[0] for line in active.getvalue().splitlines()] == [str(mine.pk)]

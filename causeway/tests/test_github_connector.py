@@ -28,6 +28,7 @@ from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.testkit.personas import cast
 from causeway.testkit.support import https_client
+from causeway.tests.catalogue_kit import Catalogue, catalogue, redirect_uris
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +276,68 @@ def test_connectors_list_shows_what_is_installed_and_what_a_workspace_enabled(pe
     assert states["github"] == "enabled" and states["slack"] == "disabled"
     with pytest.raises(CommandError, match="workspace: no workspace 'nope'"):
         call_command("connectors", "list", "--workspace", "nope", stdout=StringIO())
+
+
+# Signing in through a GitHub OAuth app, on a local GitHub that answers as GitHub documents.
+
+GITHUB_SECRET = f"gh-cs-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def kit() -> Catalogue:
+    return catalogue("github")
+
+
+@pytest.fixture
+def app(kit: Catalogue) -> Iterator[GitHub]:
+    with github_server(
+        "github_pat_unused",
+        client_secret=GITHUB_SECRET,
+        redirect_uris=redirect_uris(kit.workspace),
+        expiring=True,
+    ) as server:
+        yield server
+
+
+def test_github_oauth_app_sign_in_asks_githubs_scopes_and_acts_through_what_repo_covers(
+    kit: Catalogue, app: GitHub
+) -> None:
+    profile = kit.profile(app, GITHUB_SECRET, ["repo"], client_id=app.client_id)
+    made = kit.sign_in(profile, ["repo", "issues:write"], base_url=app.url)
+    # Only GitHub's own scope names reach its authorize page; the client goes in the form.
+    assert app.authorize_query()["scope"] == ["repo"]
+    exchange = app.token_requests[-1]
+    assert (exchange["client_id"], exchange["client_secret"]) == (app.client_id, GITHUB_SECRET)
+    assert made.granted_scopes == ["repo"]
+    assert made.credentials["access_token"].startswith("ghu_")
+    job = kit.run(made, "create_issue", {"owner": "acme", "repo": "api", "title": "Signed in"})
+    assert job.status == "succeeded", job.error
+    assert app.issues[-1]["title"] == "Signed in"
+
+
+def test_github_expired_user_token_is_refreshed_and_a_spent_refresh_needs_reauthorisation(
+    kit: Catalogue, app: GitHub
+) -> None:
+    profile = kit.profile(app, GITHUB_SECRET, ["public_repo"], client_id=app.client_id)
+    made = kit.sign_in(profile, ["public_repo"], base_url=app.url)
+    old = made.credentials["access_token"]
+    app.expire_all()
+    job = kit.run(made, "get_file", {"owner": "acme", "repo": "api", "path": "docs/README.md"})
+    assert job.status == "succeeded", job.error
+    made.refresh_from_db()
+    assert made.credentials["access_token"] != old
+    assert app.token_requests[-1]["grant_type"] == "refresh_token"
+    app.expire_all()
+    app.refresh_tokens.clear()
+    failed = kit.run(made, "get_file", {"owner": "acme", "repo": "api", "path": "docs/README.md"})
+    assert failed.status == "failed" and "bad_refresh_token" in (failed.error or "")
+    made.refresh_from_db()
+    assert made.health == "reauth"
+
+
+def test_github_refused_code_exchange_names_githubs_error_and_writes_nothing(
+    kit: Catalogue, app: GitHub
+) -> None:
+    profile = kit.profile(app, "not-the-secret", ["repo"], client_id=app.client_id)
+    assert "incorrect_client_credentials" in kit.refused(profile, ["repo"], base_url=app.url)
+    assert not Connection.objects.filter(connector_key="github").exists()

@@ -4,13 +4,16 @@ them, posted over HTTPS to the recipe's connector webhook."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -26,6 +29,7 @@ from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.testkit.personas import cast
 from causeway.testkit.support import https_client
+from causeway.tests.catalogue_kit import Catalogue, catalogue, redirect_uris, surfaces_nowhere
 
 pytestmark = pytest.mark.django_db
 
@@ -214,4 +218,136 @@ def test_slack_events_are_checked_with_the_signing_secret(people: dict[str, Any]
     [refused] = AuditEvent.objects.filter(action="webhook.refused")
     assert "does not match" in refused.details["reason"]
     assert SIGNING_SECRET not in json.dumps(refused.details)
+    assert slack.server.received == []  # type: ignore[union-attr]
+
+
+# Signing in through Slack's OAuth 2.0 v2 pages, on a local Slack that answers as Slack documents.
+
+SLACK_SECRET = f"slack-cs-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def kit() -> Catalogue:
+    return catalogue("slack")
+
+
+@pytest.fixture
+def rotating(kit: Catalogue) -> Iterator[Slack]:
+    with slack_server(
+        "xoxb-pasted-unused",
+        client_secret=SLACK_SECRET,
+        redirect_uris=redirect_uris(kit.workspace),
+        rotation=True,
+    ) as server:
+        yield server
+
+
+def slack_profile(kit: Catalogue, server: Slack) -> Any:
+    return kit.profile(server, SLACK_SECRET, ["chat:write"], client_id=server.client_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slack_sign_in_keeps_the_bot_token_then_posts_and_refreshes_a_rotated_token(
+    transactional_db: Any, kit: Catalogue, rotating: Slack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    made = kit.sign_in(slack_profile(kit, rotating), ["chat:write", "channels:read"], base_url=rotating.url)
+    assert made.auth_method == "oauth2_code"
+    assert made.granted_scopes == ["chat:write", "channels:read"]
+    query = rotating.authorize_query()
+    assert query["scope"] == ["chat:write,channels:read"] and "user_scope" not in query
+    token = made.credentials["access_token"]
+    assert token.startswith("xoxe.xoxb-") and made.credentials["refresh_token"].startswith("xoxe-1-")
+    job = kit.run(made, "post_message", {"channel": "C0000000001", "text": "Signed in"})
+    assert job.status == "succeeded", job.error
+    rotating.expire_all()
+    again = kit.run(made, "post_message", {"channel": "C0000000001", "text": "Still here"})
+    assert again.status == "succeeded", again.error
+    made.refresh_from_db()
+    assert made.credentials["access_token"] != token
+    assert rotating.token_requests[-1]["grant_type"] == "refresh_token"
+    surfaces_nowhere(again, [token, SLACK_SECRET, made.credentials["access_token"]], caplog)
+
+
+def test_slack_sign_in_as_a_person_sends_user_scope_and_keeps_authed_users_token(
+    kit: Catalogue, rotating: Slack
+) -> None:
+    made = kit.sign_in(
+        slack_profile(kit, rotating),
+        ["users:read", "users:read.email"],
+        base_url=rotating.url,
+        sign_in_as="user",
+    )
+    query = rotating.authorize_query()
+    assert query["user_scope"] == ["users:read,users:read.email"] and "scope" not in query
+    assert made.credentials["access_token"].startswith("xoxe.xoxp-")
+    assert made.granted_scopes == ["users:read", "users:read.email"]
+    job = kit.run(made, "find_user_by_email", {"email": "ada@example.com"})
+    assert job.status == "succeeded", job.error
+
+
+def test_slack_refusing_the_code_exchange_with_ok_false_writes_nothing(
+    kit: Catalogue, rotating: Slack
+) -> None:
+    profile = kit.profile(rotating, "not-the-secret", ["chat:write"], client_id=rotating.client_id)
+    assert "bad_client_secret" in kit.refused(profile, ["chat:write"], base_url=rotating.url)
+    assert not Connection.objects.filter(connector_key="slack").exists()
+
+
+def test_slack_refresh_refused_as_invalid_refresh_token_needs_reauthorisation(
+    kit: Catalogue, rotating: Slack
+) -> None:
+    made = kit.sign_in(slack_profile(kit, rotating), ["chat:write"], base_url=rotating.url)
+    rotating.expire_all()
+    rotating.refresh_tokens.clear()
+    job = kit.run(made, "post_message", {"channel": "C0000000001", "text": "hi"})
+    assert job.status == "failed" and "invalid_refresh_token" in (job.error or "")
+    made.refresh_from_db()
+    assert made.health == "reauth"
+
+
+def test_slack_upload_file_asks_for_an_upload_url_sends_the_bytes_there_and_shares_them(
+    people: dict[str, Any], slack: Slack
+) -> None:
+    made = connection(people, slack, ["files:write"])
+    data = bytes(range(256)) * 3
+    given = {
+        "channel": "C0000000001",
+        "filename": "report.bin",
+        "content_base64": base64.b64encode(data).decode(),
+        "initial_comment": "Nightly report",
+    }
+    job = run_step(people, made, "upload_file", given)
+    assert job.status == "succeeded", job.error
+    received = slack.server.received  # type: ignore[union-attr]
+    assert [urlsplit(r.path).path for r in received] == [
+        "/api/files.getUploadURLExternal",
+        "/upload/v1/F0000000001",
+        "/api/files.completeUploadExternal",
+    ]
+    asked, sent, completed = received
+    assert dict(parse_qsl(asked.body.decode())) == {"filename": "report.bin", "length": str(len(data))}
+    assert sent.body == data and "Authorization" not in sent.headers
+    form = dict(parse_qsl(completed.body.decode()))
+    assert json.loads(form["files"]) == [{"id": "F0000000001", "title": "report.bin"}]
+    assert (form["channel_id"], form["initial_comment"]) == ("C0000000001", "Nightly report")
+    assert slack.uploads["F0000000001"]["channel"] == "C0000000001"
+
+
+def test_slack_upload_file_names_slacks_error_and_needs_files_write(
+    people: dict[str, Any], slack: Slack
+) -> None:
+    made = connection(people, slack, ["files:write"])
+    wrong = run_step(
+        people, made, "upload_file", {"channel": "C9999999999", "filename": "a.txt", "content": "hi"}
+    )
+    assert wrong.status == "failed" and "channel_not_found" in (wrong.error or "")
+    empty = run_step(people, made, "upload_file", {"channel": "C0000000001", "filename": "a.txt"})
+    assert empty.status == "failed" and "empty" in (empty.error or "")
+    slack.server.recorder.received.clear()  # type: ignore[union-attr]
+    without = connection(people, slack, ["chat:write"])
+    refused = run_step(
+        people, without, "upload_file", {"channel": "C0000000001", "filename": "a.txt", "content": "hi"}
+    )
+    assert refused.status == "failed" and "files:write" in (refused.error or "")
     assert slack.server.received == []  # type: ignore[union-attr]

@@ -26,7 +26,12 @@ def _page(
     request: AuthenticatedRequest, workspace: Workspace, source: Project, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     target = promotion.target_of(source)
-    candidates = Recipe.objects.visible_to(request.user, Perm.RECIPE_EDIT, workspace).filter(project=source)
+    # Write is asked where a recipe is built, its DEV copy (TEST's policy lets nobody write there).
+    built = Project.objects.filter(family=source.family, environment="dev").first() or source
+    editable = Recipe.objects.visible_to(request.user, Perm.RECIPE_EDIT, workspace).filter(project=built)
+    candidates = Recipe.objects.visible_to(request.user, Perm.RECIPE_VIEW, workspace).filter(
+        project=source, family__in=editable.values("family")
+    )
     recipes = list(candidates.select_related("current_version").order_by("name"))
     used: dict[str, None] = {}
     for recipe in recipes:

@@ -8,6 +8,12 @@ Follows GitHub's published description of its REST API (`github/rest-api-descrip
 rate limits answered 403 or 429 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`, or `retry-after`.
 Webhook deliveries carry `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`, the delivery's
 GUID in `X-GitHub-Delivery` (kept on redelivery) and the event's name in `X-GitHub-Event`.
+
+A person may instead sign in through a GitHub OAuth app (`https://github.com/login/oauth/authorize` with
+GitHub's scope names, space-separated; the code exchanged at `https://github.com/login/oauth/access_token`
+with the client's id and secret in the form and `Accept: application/json`). GitHub answers a refusal
+with HTTP 200 and an `error` code, and the granted scopes comma-separated. An app that enables expiring
+user tokens adds `expires_in` and a `refresh_token`, refreshed at the same endpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from causeway.connections.connectors.http import base_url
 from causeway.connections.sdk import (
+    OAUTH2_CODE,
     Accept,
     Action,
     ActionFailed,
@@ -34,6 +42,7 @@ from causeway.connections.sdk import (
     Connector,
     CredentialField,
     Delivery,
+    OAuth,
     Refuse,
     Reply,
     Scope,
@@ -47,6 +56,15 @@ API = "https://api.github.com"
 VERSION = "2022-11-28"
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": VERSION}
 NAME = r"^[A-Za-z0-9_.-]{1,100}$"
+AUTHORIZE = "https://github.com/login/oauth/authorize"
+CODE_EXCHANGE = "https://github.com/login/oauth/access_token"
+# A fine-grained token's permissions (the connection's scopes for a pasted token) that an OAuth app's
+# scopes cover.
+PERMISSIONS = ("issues:read", "issues:write", "contents:read", "pull_requests:write")
+# GitHub's OAuth app scopes, which are what a sign-in asks for.
+OAUTH_SCOPES = ("repo", "public_repo")
+# The token endpoint's error codes that mean only a new sign-in helps.
+GRANT_GONE = frozenset({"bad_refresh_token", "incorrect_client_credentials", "bad_verification_code"})
 
 
 class Settings(BaseModel):
@@ -67,6 +85,18 @@ TOKEN = AuthMethod(
     "Fine-grained personal access token (github_pat_...)",
     (CredentialField("token", "Token"),),
 )
+
+
+def _scope_params(scopes: list[str], settings: Mapping[str, Any]) -> dict[str, str]:
+    """Only GitHub's OAuth app scopes go to its authorize page (a fine-grained permission is no scope)."""
+    asked = [s for s in scopes if s in OAUTH_SCOPES]
+    return {"scope": " ".join(asked)} if asked else {}
+
+
+def _token_answer(answer: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """GitHub's token answer with its comma-separated `scope` made RFC 6749's space-separated one."""
+    scopes = [s.strip() for s in str(answer.get("scope") or "").split(",") if s.strip()]
+    return {**answer, "scope": " ".join(scopes)}
 
 
 def _url(call: Call, path: str) -> str:
@@ -312,13 +342,23 @@ connector = Connector(
     name="GitHub",
     description="Issues, comments, labels and files in GitHub repositories, and their webhooks.",
     icon=ICON,
-    auth_methods=(TOKEN,),
+    auth_methods=(TOKEN, OAUTH2_CODE),
     settings=Settings,
     scopes=(
         Scope("issues:read", "Read issues and their comments and labels."),
         Scope("issues:write", "Open issues, comment on issues and pull requests, and add labels."),
         Scope("contents:read", "Read files in repositories."),
         Scope("pull_requests:write", "Comment on lines of pull requests' diffs."),
+        Scope(
+            "repo",
+            "OAuth app scope: read and change every repository the person can, private ones too.",
+            implies=PERMISSIONS,
+        ),
+        Scope(
+            "public_repo",
+            "OAuth app scope: read and change the public repositories the person can.",
+            implies=PERMISSIONS,
+        ),
     ),
     actions=(
         Action(
@@ -391,4 +431,12 @@ connector = Connector(
         ),
     ),
     test=_test,
+    oauth=OAuth(
+        authorize_url=AUTHORIZE,
+        token_url=CODE_EXCHANGE,
+        scope_params=_scope_params,
+        token_answer=_token_answer,
+        grant_gone=GRANT_GONE,
+        client_authentication="client_secret_post",
+    ),
 )

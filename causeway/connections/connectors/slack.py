@@ -7,19 +7,33 @@ sent as a bearer header, an answer of HTTP 200 with `{"ok": false, "error": "<co
 refuses, cursor pagination through `response_metadata.next_cursor` (empty at the end), and HTTP 429 with
 `Retry-After` when a method is rate-limited. Events are signed `v0=<hex HMAC-SHA256(signing secret,
 "v0:<X-Slack-Request-Timestamp>:<body>")>` in `X-Slack-Signature`; a new Request URL is checked with a
-`url_verification` challenge; a retried event keeps its `event_id`.
+`url_verification` challenge; a retried event keeps its `event_id`. A file is uploaded the way Slack
+now asks: `files.getUploadURLExternal` (form-encoded `filename` and `length`) hands out an upload URL
+and a file id, the bytes are POSTed there, and `files.completeUploadExternal` shares the file in a
+channel.
+
+Signing in follows Slack's OAuth 2.0 v2 (`https://slack.com/oauth/v2/authorize`, comma-separated bot scopes
+in `scope` and a person's in `user_scope`; the code exchanged at `oauth.v2.access`, which answers HTTP 200
+with `ok: false` and an `error` code when it refuses, the bot token in `access_token` with `token_type:
+bot`, and the person's token in `authed_user`). With token rotation on, Slack adds `refresh_token` and
+`expires_in`, and refreshes at the same method with `grant_type=refresh_token`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from causeway.connections.connectors.http import base_url
 from causeway.connections.sdk import (
+    OAUTH2_CODE,
     Accept,
     Action,
     ActionFailed,
@@ -30,6 +44,7 @@ from causeway.connections.sdk import (
     Connector,
     CredentialField,
     Delivery,
+    OAuth,
     Refuse,
     Reply,
     Scope,
@@ -40,10 +55,16 @@ from causeway.connections.sdk import (
 )
 
 API = "https://slack.com/api"
+AUTHORIZE = "https://slack.com/oauth/v2/authorize"
+TOKEN_ENDPOINT = f"{API}/oauth.v2.access"
+# oauth.v2.access's error codes that mean only a new sign-in helps.
+GRANT_GONE = frozenset({"invalid_refresh_token", "token_revoked", "invalid_client_id", "bad_client_secret"})
 # Slack's error codes a later try may get past.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "request_timeout", "fatal_error", "service_unavailable"}
 )
+# The largest file the upload action takes (bytes); Slack's own limit is 1 GB.
+MAX_UPLOAD = 5_000_000
 # Slack's own page size bound for cursor pagination.
 PAGE = 200
 # How far an event's signed time may be from now (Slack's own advice: five minutes).
@@ -55,6 +76,11 @@ class Settings(BaseModel):
 
     base_url: str = Field(
         default=API, title="Web API URL", description="https://slack.com/api unless Slack says otherwise"
+    )
+    sign_in_as: Literal["bot", "user"] = Field(
+        default="bot",
+        title="Sign in as",
+        description="with Slack's sign-in: the app's bot (bot scopes) or you (user scopes)",
     )
 
     @field_validator("base_url")
@@ -68,6 +94,32 @@ TOKEN = AuthMethod(
     "Bot or user token (xoxb-... or xoxp-..., from the app's OAuth & Permissions page)",
     (CredentialField("token", "Token"),),
 )
+
+
+def _scope_params(scopes: list[str], settings: Mapping[str, Any]) -> dict[str, str]:
+    """Slack's authorize URL takes bot scopes in `scope` and a person's in `user_scope`, comma-separated."""
+    name = "user_scope" if settings.get("sign_in_as") == "user" else "scope"
+    return {name: ",".join(scopes)} if scopes else {}
+
+
+def _token_answer(answer: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`oauth.v2.access`'s answer in RFC 6749's shape: the bot's token, or the person's from
+    `authed_user` when the connection signs in as a user (a refresh answers it at the top level)."""
+    if answer.get("ok") is not True:
+        raise ValueError(f"Slack refused it: {str(answer.get('error') or 'no ok: true')[:100]}")
+    source: Mapping[str, Any] = answer
+    person = answer.get("authed_user")
+    if settings.get("sign_in_as") == "user" and isinstance(person, dict) and person.get("access_token"):
+        source = person
+    token = source.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ValueError("Slack gave no token for the scopes asked")
+    scopes = [s.strip() for s in str(source.get("scope") or "").split(",") if s.strip()]
+    kept: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "scope": " ".join(scopes)}
+    for name in ("refresh_token", "expires_in"):
+        if source.get(name) not in (None, ""):
+            kept[name] = source[name]
+    return kept
 
 
 def _url(call: Call, method: str) -> str:
@@ -102,16 +154,29 @@ def _result(response: httpx.Response, method: str) -> dict[str, Any]:
     return answer
 
 
-def _post(call: Call, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    # Slack's write methods take JSON with the token as a bearer header.
-    response = call.request(
-        "POST", _url(call, method), json=body, headers={"Content-Type": "application/json; charset=utf-8"}
-    )
+def _expired(response: httpx.Response) -> bool:
+    """Slack's answer for a rotated token past its time: HTTP 200 with `token_expired`."""
+    try:
+        answer = response.json() if response.status_code == 200 else None
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("error") == "token_expired"
+
+
+def _send(call: Call, verb: str, method: str, **given: Any) -> dict[str, Any]:
+    response = call.request(verb, _url(call, method), **given)
+    if _expired(response) and call.renew():
+        response = call.request(verb, _url(call, method), **given)
     return _result(response, method)
 
 
+def _post(call: Call, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    # Slack's write methods take JSON with the token as a bearer header.
+    return _send(call, "POST", method, json=body, headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def _get(call: Call, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    return _result(call.request("GET", _url(call, method), params=params), method)
+    return _send(call, "GET", method, params=params)
 
 
 class PostMessage(ActionInput):
@@ -208,6 +273,91 @@ def find_user_by_email(call: Call, given: FindUser) -> User:
     return User(user=_get(call, "users.lookupByEmail", {"email": given.email}).get("user") or {})
 
 
+class UploadFile(ActionInput):
+    channel: str = Field(min_length=1, max_length=100, title="Channel", description="its id")
+    filename: str = Field(min_length=1, max_length=255, title="File name", pattern=r"^[^/\\]+$")
+    content: str = Field(
+        default="", max_length=MAX_UPLOAD, title="Content (text)", description="the file's text"
+    )
+    content_base64: str = Field(
+        default="",
+        max_length=MAX_UPLOAD * 4 // 3 + 4,
+        title="Content (base64)",
+        description="the file's bytes, base64-encoded, instead of text",
+    )
+    title: str = Field(default="", max_length=255, title="Title")
+    initial_comment: str = Field(default="", max_length=4000, title="Message with the file")
+    thread_ts: str = Field(default="", max_length=40, title="Reply in thread", description="the parent's ts")
+
+
+class Uploaded(ActionOutput):
+    file_id: str
+    files: list[dict[str, JsonValue]]
+
+
+def _bytes(given: UploadFile) -> bytes:
+    if given.content and given.content_base64:
+        raise ActionFailed("give the file's content as text or as base64, not both")
+    if given.content_base64:
+        try:
+            data = base64.b64decode(given.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ActionFailed("content_base64 is not base64") from None
+    else:
+        data = given.content.encode()
+    if not data:
+        raise ActionFailed("the file is empty: Slack takes no empty upload")
+    if len(data) > MAX_UPLOAD:
+        raise ActionFailed(f"the file is larger than {MAX_UPLOAD} bytes")
+    return data
+
+
+def upload_file(call: Call, given: UploadFile) -> Uploaded:
+    data = _bytes(given)
+    # Slack takes this method's arguments form-encoded, not as JSON.
+    ticket = _send(
+        call,
+        "POST",
+        "files.getUploadURLExternal",
+        content=urlencode({"filename": given.filename, "length": len(data)}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    upload_url, file_id = str(ticket.get("upload_url") or ""), str(ticket.get("file_id") or "")
+    if not file_id or httpx.URL(upload_url).scheme not in ("https", "http"):
+        raise ActionFailed("Slack answered files.getUploadURLExternal without an upload URL and file id")
+    # The upload URL is signed by Slack: the bytes go there without the connection's token.
+    sent = call.request(
+        "POST", upload_url, content=data, headers={"Content-Type": "application/octet-stream"}, signed=False
+    )
+    if sent.status_code == 429:
+        raise ActionFailed(
+            "Slack rate-limited the upload (ratelimited)",
+            transient=True,
+            retry_after=retry_after_seconds(sent.headers.get("retry-after")),
+        )
+    if sent.status_code != 200:
+        raise ActionFailed(
+            f"Slack's upload URL answered HTTP {sent.status_code}", transient=sent.status_code >= 500
+        )
+    form = {
+        "files": json.dumps([{"id": file_id, "title": given.title or given.filename}]),
+        "channel_id": given.channel,
+    }
+    if given.initial_comment:
+        form["initial_comment"] = given.initial_comment
+    if given.thread_ts:
+        form["thread_ts"] = given.thread_ts
+    done = _send(
+        call,
+        "POST",
+        "files.completeUploadExternal",
+        content=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    files = [f for f in done.get("files") or [] if isinstance(f, dict)]
+    return Uploaded(file_id=file_id, files=files)
+
+
 def _test(call: Call) -> str:
     answer = _post(call, "auth.test", {})
     return f"signed in to {answer.get('team', 'Slack')} as {answer.get('user', 'the app')}"
@@ -265,13 +415,14 @@ connector = Connector(
     name="Slack",
     description="Messages and channels in a Slack workspace, and its events.",
     icon=ICON,
-    auth_methods=(TOKEN,),
+    auth_methods=(TOKEN, OAUTH2_CODE),
     settings=Settings,
     scopes=(
         Scope("chat:write", "Post messages and edit the messages it posted, in channels the app is in."),
         Scope("channels:read", "See the names, topics and members of public channels."),
         Scope("users:read", "See the people in the Slack workspace."),
         Scope("users:read.email", "See the email addresses of the people in the Slack workspace."),
+        Scope("files:write", "Upload files and share them in channels."),
     ),
     actions=(
         Action(
@@ -312,6 +463,16 @@ connector = Connector(
             find_user_by_email,
             frozenset({"users:read", "users:read.email"}),
         ),
+        Action(
+            "upload_file",
+            "Upload a file",
+            "Upload a file and share it in a channel, with a message if given.",
+            UploadFile,
+            Uploaded,
+            upload_file,
+            frozenset({"files:write"}),
+            side_effects=True,
+        ),
     ),
     triggers=(
         Trigger(
@@ -324,4 +485,11 @@ connector = Connector(
         ),
     ),
     test=_test,
+    oauth=OAuth(
+        authorize_url=AUTHORIZE,
+        token_url=TOKEN_ENDPOINT,
+        scope_params=_scope_params,
+        token_answer=_token_answer,
+        grant_gone=GRANT_GONE,
+    ),
 )

@@ -20,9 +20,11 @@ from causeway.connections import services as connections
 from causeway.connections.models import Connection, Health
 from causeway.connections.oauth import redirect_uri
 from causeway.connections.outbound import outbound_hosts_set
+from causeway.connections.tests.github_server import github_server
 from causeway.connections.tests.graph_server import graph_server
 from causeway.connections.tests.jira_server import jira_server
 from causeway.connections.tests.oauth_provider import CLIENT_ID, oauth_provider
+from causeway.connections.tests.slack_server import Slack, slack_server
 from causeway.recipes.services import recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
@@ -184,3 +186,78 @@ def test_browser_jira_connects_with_3lo_then_comments_through_the_sites_cloud_id
         job = _step(pat, workspace, made, "comment", {"issue_key": "OPS-1", "body": "Muted"})
         assert job.status == "succeeded", job.error
         assert site.comments[0]["issue"] == "OPS-1"
+
+
+def _connect_own_app(
+    base: str, workspace: Any, admin: Any, pat: Any, app: Any, secret: str, scopes: list[str]
+) -> Connection:
+    """Sign in on the provider's consent page of a local provider that is its own authorization server
+    (Slack, GitHub), through an OAuth profile for its app; the connection made."""
+    key = "slack" if isinstance(app, Slack) else "github"
+    profile = oauth_profiles.oauth_profile_create(
+        actor=admin,
+        workspace=workspace,
+        connector_key=key,
+        display_name=f"Acme {key} app",
+        client_id=app.client_id,
+        client_secret=secret,
+        **app.endpoints(),
+    )
+    with chromium() as browser:
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        _sign_in(
+            page,
+            base,
+            pat,
+            f"{base}/w/acme/connections/new?connector={key}&auth_method=oauth2_code",
+            {"#id_name": f"Pat's {key}", "#id_setting_base_url": app.url},
+            profile,
+            scopes,
+        )
+        assert page.locator("#scopes").inner_text() == " ".join(scopes)
+        page.click("#allow")
+        page.wait_for_selector("#connection-facts")
+        assert "Healthy" in page.locator("#health").inner_text()
+        issued = next(iter(app.tokens))
+        assert issued not in page.content() and secret not in page.content()
+    made = Connection.objects.get()
+    assert (made.granted_scopes, made.health) == (scopes, Health.HEALTHY)
+    return made
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_slack_connects_through_slacks_consent_page_then_posts(
+    https_server: Any, transactional_db: Any
+) -> None:
+    workspace, admin, pat = _workspace("slack")
+    secret = f"slack-cs-{uuid.uuid4().hex[:10]}"
+    with slack_server(
+        "xoxb-pasted-unused", client_secret=secret, redirect_uris=[redirect_uri(workspace)], rotation=True
+    ) as slack:
+        made = _connect_own_app(
+            https_server.url, workspace, admin, pat, slack, secret, ["chat:write", "channels:read"]
+        )
+        # Bot scopes go to Slack comma-separated, in `scope`.
+        assert slack.authorize_query()["scope"] == ["chat:write,channels:read"]
+        job = _step(pat, workspace, made, "post_message", {"channel": "C0000000001", "text": "Hello"})
+        assert job.status == "succeeded", job.error
+        assert slack.posted[0]["text"] == "Hello"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_github_connects_through_an_oauth_app_then_opens_an_issue(
+    https_server: Any, transactional_db: Any
+) -> None:
+    workspace, admin, pat = _workspace("github")
+    secret = f"gh-cs-{uuid.uuid4().hex[:10]}"
+    with github_server(
+        "github_pat_unused", client_secret=secret, redirect_uris=[redirect_uri(workspace)]
+    ) as app:
+        made = _connect_own_app(https_server.url, workspace, admin, pat, app, secret, ["repo"])
+        job = _step(
+            pat, workspace, made, "create_issue", {"owner": "acme", "repo": "api", "title": "From OAuth"}
+        )
+        assert job.status == "succeeded", job.error
+        assert app.issues[0]["title"] == "From OAuth"
