@@ -156,3 +156,50 @@ def test_api_session_confirms_with_a_code_and_tokens_are_not_asked(
     api = https_client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     token_url = f"/api/v1/workspaces/{workspace.id}/secrets/VIA_TOKEN"
     assert api.put(token_url, {"value": "y"}, content_type="application/json").status_code == 201
+
+
+# --- which routes ask -----------------------------------------------------------------------------
+
+STEP_UP_PAGES = {
+    "web:tokens",
+    "web:connector_toggle",
+    "web:break_glass_approve",
+    "web:vault_set",
+    "web:vault_delete",
+    "web:workspace_settings",
+    "web:workspace_member_role",
+    "web:access_role_update",
+    "web:access_environment_set",
+}
+STEP_UP_OPERATIONS = {
+    "POST /me/tokens",
+    "PUT /workspaces/{workspace_id}/connectors/{connector_key}",
+    "POST /workspaces/{workspace_id}/break-glass/{session_id}/approve",
+    "PUT /workspaces/{workspace_id}/secrets/{name}",
+    "PATCH /workspaces/{workspace_id}",
+    "PATCH /workspaces/{workspace_id}/members/{member_id}",
+}
+
+
+def test_the_sensitive_pages_and_operations_ask_for_a_recent_proof() -> None:
+    from django.urls import get_resolver
+
+    from causeway.access.routes import declaration_of
+    from causeway.api.api import api
+    from causeway.tests.test_default_deny import walk
+
+    pages = {
+        name
+        for _, name, callback in walk(get_resolver())
+        if getattr(declaration_of(callback), "step_up", False)
+    }
+    assert STEP_UP_PAGES <= pages
+    operations = {
+        f"{method} {path}"
+        for _, router in api._routers
+        for path, path_view in router.path_operations.items()
+        for op in path_view.operations
+        for method in op.methods
+        if getattr(declaration_of(op.view_func), "step_up", False)
+    }
+    assert STEP_UP_OPERATIONS <= operations
