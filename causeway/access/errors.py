@@ -20,3 +20,34 @@ class Forbidden(Exception):
         self.perm = perm
         self.workspace = workspace
         self.actor = actor
+
+
+MFA_REQUIRED = "mfa:required"
+
+
+class MfaRequired(Forbidden):
+    """The workspace requires a second factor and the member has none: they may set one up, then act."""
+
+    def __init__(self, workspace: Workspace, actor: Actor) -> None:
+        super().__init__(
+            MFA_REQUIRED,
+            workspace=workspace,
+            actor=actor,
+            detail=f"workspace {workspace.name} requires two-factor authentication: set it up on your "
+            "profile's two-factor page (or POST /api/v1/me/mfa/totp) first",
+        )
+
+
+RECENT_AUTHENTICATION = "auth:recent"
+
+
+class StepUpRequired(Forbidden):
+    """A sensitive act from a session whose last proof of identity is older than the step-up window."""
+
+    def __init__(self, actor: Actor | None) -> None:
+        super().__init__(
+            RECENT_AUTHENTICATION,
+            actor=actor,
+            detail="this act needs you to confirm who you are again: POST /api/v1/me/reauthenticate "
+            "with your password or a code, then retry",
+        )

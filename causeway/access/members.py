@@ -28,6 +28,7 @@ from causeway.access import giving, policy
 from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
+from causeway.accounts import mfa
 from causeway.accounts.models import User, UserType, email_index
 from causeway.accounts.services import user_create
 from causeway.accounts.validation import clean_email
@@ -186,10 +187,17 @@ def workspace_settings_update(
     workspace: Workspace,
     name: str | None = None,
     session_timeout_minutes: int | None = None,
+    mfa_required: bool | None = None,
 ) -> Workspace:
-    """Rename the workspace and set its inactivity timeout (15 minutes to 14 days, rule 17)."""
+    """Rename the workspace, set its inactivity timeout (15 minutes to 14 days, rule 17) and whether
+    its members need a second factor."""
     policy.require_in(actor, workspace, Perm.WORKSPACE_SETTINGS)
     errors: dict[str, list[str]] = {}
+    if mfa_required and isinstance(actor, User) and not mfa.mfa_enrolled(user=actor):
+        # Otherwise the Admin who asks would be the first one shut out of the workspace.
+        errors["mfa_required"] = [
+            "Require two-factor authentication: turn it on for yourself first (Profile, Two-factor)."
+        ]
     new_name = workspace.name
     new_timeout = workspace.session_timeout
     if name is not None:
@@ -213,10 +221,13 @@ def workspace_settings_update(
             "from": selectors.session_timeout_minutes(locked),
             "to": int(new_timeout.total_seconds() // 60),
         }
+    if mfa_required is not None and mfa_required != locked.mfa_required:
+        changes["mfa_required"] = {"from": locked.mfa_required, "to": mfa_required}
+        locked.mfa_required = mfa_required
     if changes:
         locked.name = new_name
         locked.session_timeout = new_timeout
-        locked.save(update_fields=["name", "session_timeout"])
+        locked.save(update_fields=["name", "session_timeout", "mfa_required"])
         audit_record(
             actor=actor,
             action="workspace.settings_changed",
@@ -225,6 +236,7 @@ def workspace_settings_update(
             details={"changes": changes},
         )
     workspace.name, workspace.session_timeout = locked.name, locked.session_timeout
+    workspace.mfa_required = locked.mfa_required
     return workspace
 
 

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from causeway.access.actors import SYSTEM, TRIGGER, Actor, SystemActor
-from causeway.access.errors import Forbidden, NotFound
+from causeway.access.errors import Forbidden, MfaRequired, NotFound
 from causeway.access.models import EnvironmentPolicy, Group
 from causeway.access.perms import (
     ADMIN_ONLY,
@@ -41,6 +41,7 @@ from causeway.access.perms import (
     perms_named,
     perms_of,
 )
+from causeway.accounts import mfa
 from causeway.accounts.models import User
 from causeway.audit.models import Outcome
 from causeway.audit.services import HasAuditTarget, audit_record
@@ -546,6 +547,8 @@ def workspace_get(actor: Actor | None, ref: str | uuid.UUID, *, need: Perm) -> W
         raise NotFound("workspace")
     if need not in holding(workspace, st).held:
         raise Forbidden(need, workspace=workspace, actor=actor)
+    if workspace.mfa_required and isinstance(actor, User) and not mfa.mfa_enrolled(user=actor):
+        raise MfaRequired(workspace, actor)
     return workspace
 
 

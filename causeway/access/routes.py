@@ -12,23 +12,44 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from causeway.access import policy
-from causeway.access.errors import Forbidden, NotFound
+from causeway.access.errors import Forbidden, MfaRequired, NotFound, StepUpRequired
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
+from causeway.accounts.services import recently_authenticated
 from causeway.audit.models import Outcome
 from causeway.audit.services import audit_record
 from causeway.vault.masking import mask
 from causeway.workspaces.models import ServiceAccount
 
 ATTRIBUTE = "causeway_access"
+
+# Changing these asks a browser session for a recent proof of identity (step-up): keys, secrets,
+# members, roles, connectors, debugging and the workspace's settings (rule 3's Admin-only powers).
+STEP_UP_PERMS: frozenset[Perm] = frozenset(
+    {
+        Perm.VAULT_KEY_MANAGE,
+        Perm.VAULT_SECRET_MANAGE,
+        Perm.MEMBER_MANAGE,
+        Perm.ROLE_MANAGE,
+        Perm.CONNECTOR_MANAGE,
+        Perm.DEBUG_MANAGE,
+        Perm.WORKSPACE_SETTINGS,
+    }
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -56,12 +77,16 @@ class Declaration:
     perm: Perm | None = None
     # API only: a service account may call it (rule 8 keeps this to running recipes and reading jobs).
     service_accounts: bool = False
+    # A write through it needs a recent proof of identity from a browser session.
+    step_up: bool = False
 
     def describe(self) -> str:
         return f"{self.kind}:{self.perm}" if self.perm else self.kind
 
 
-def _declaration(public: bool, authenticated: bool, staff: bool, need: Perm | None) -> Declaration:
+def _declaration(
+    public: bool, authenticated: bool, staff: bool, need: Perm | None, step_up: bool = False
+) -> Declaration:
     chosen = [
         name
         for name, on in (
@@ -74,7 +99,7 @@ def _declaration(public: bool, authenticated: bool, staff: bool, need: Perm | No
     ]
     if len(chosen) != 1:
         raise TypeError("declare exactly one of public=, authenticated=, staff= or need=")
-    return Declaration(kind=chosen[0], perm=need)
+    return Declaration(kind=chosen[0], perm=need, step_up=step_up or need in STEP_UP_PERMS)
 
 
 API_DELEGATED = Declaration(kind="api")
@@ -123,10 +148,12 @@ def page(
     authenticated: bool = False,
     staff: bool = False,
     need: Perm | None = None,
+    step_up: bool = False,
 ) -> Callable[[F], F]:
     """Declare a page's access. With `need`, the URL carries `workspace` (a slug) and the view
-    receives the Workspace object instead, already checked."""
-    declared = _declaration(public, authenticated, staff, need)
+    receives the Workspace object instead, already checked. With `step_up` (implied by the sensitive
+    permissions of `STEP_UP_PERMS`), a posted form needs a recent proof of identity."""
+    declared = _declaration(public, authenticated, staff, need, step_up)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -141,10 +168,19 @@ def page(
                     kwargs["workspace"] = policy.workspace_get(
                         policy.actor_of(request.user), kwargs.pop("workspace"), need=declared.perm
                     )
+                if _stale(declared, request):
+                    actor = policy.actor_of(request.user)
+                    record_denial(actor, StepUpRequired(actor), request.path)
+                    return _to_reauthentication(request)
                 response: HttpResponse = view(request, *args, **kwargs)
                 return response
             except NotFound:
                 raise Http404 from None
+            except MfaRequired as error:
+                # Not a page of refusal: the member is sent where the missing second factor is set up.
+                record_denial(policy.actor_of(request.user), error, request.path)
+                messages.warning(request, str(error).capitalize() + ".")
+                return redirect("web:mfa")
             except Forbidden as error:
                 return forbidden_page(request, error)
 
@@ -152,6 +188,27 @@ def page(
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def _stale(declared: Declaration, request: HttpRequest) -> bool:
+    """A write that needs step-up, from a browser session whose proof of identity is too old."""
+    if not declared.step_up or request.method in SAFE_METHODS:
+        return False
+    if getattr(request, "api_token", None) is not None or not isinstance(request.user, User):
+        # Tokens are credentials of their own: made only after a step-up, bounded, and revocable.
+        return False
+    return not recently_authenticated(request.session)
+
+
+def _to_reauthentication(request: HttpRequest) -> HttpResponse:
+    """To the page that asks for the password again, then back to the page the form was on."""
+    back = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=True):
+        back = "/"
+    messages.warning(
+        request, "Confirm who you are to continue: enter your password or a code, then try again."
+    )
+    return redirect(f"{reverse('web:reauthenticate')}?{urlencode({'next': back})}")
 
 
 SERVICE_ACCOUNT_REFUSED = "service_account:api"
@@ -164,6 +221,7 @@ def operation(
     staff: bool = False,
     need: Perm | None = None,
     service_accounts: bool = False,
+    step_up: bool = False,
 ) -> Callable[[F], F]:
     """Declare an API operation's access. With `need`, the path carries `workspace_id` and the
     checked Workspace is available to the handler as `request.workspace`.
@@ -172,7 +230,7 @@ def operation(
     them execute recipes and read their own jobs, nothing else, so every other operation is closed to
     them by default, whatever its handler would do.
     """
-    declared = _declaration(public, authenticated, staff, need)
+    declared = _declaration(public, authenticated, staff, need, step_up)
     if service_accounts and declared.kind != "workspace":
         raise TypeError("service_accounts=True goes with need=: a service account acts in its workspace only")
 
@@ -192,6 +250,8 @@ def operation(
                 request.workspace = policy.workspace_get(  # type: ignore[attr-defined]
                     actor, kwargs["workspace_id"], need=declared.perm
                 )
+            if isinstance(actor, User) and _stale(declared, request):
+                raise StepUpRequired(actor)
             return handler(request, *args, **kwargs)
 
         # Ninja reads the signature of the function it is given and would resolve string
@@ -205,7 +265,9 @@ def operation(
             ],
             return_annotation=hints.get("return", signature.return_annotation),
         )
-        setattr(guarded, ATTRIBUTE, Declaration(declared.kind, declared.perm, service_accounts))
+        setattr(
+            guarded, ATTRIBUTE, Declaration(declared.kind, declared.perm, service_accounts, declared.step_up)
+        )
         return guarded  # type: ignore[return-value]
 
     return decorate

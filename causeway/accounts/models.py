@@ -122,3 +122,37 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app (RFC 6238): its shared secret, sealed, and the last time step used.
+
+    One per user. It is pending until a code from the app confirms it, and only a confirmed one is
+    asked for at sign-in. `last_step` refuses a code replayed within its step (or the steps accepted
+    around it); `failures` and `locked_until` stop guessing across sign-ins and addresses.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret = SealedTextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"authenticator of {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code, kept only as a keyed digest (the code is shown once, never stored)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=INDEX_LENGTH, unique=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"

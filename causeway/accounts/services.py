@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -149,8 +151,28 @@ def login_throttle_key(request: HttpRequest, credentials: dict[str, Any] | None)
     return email_index(str(typed)) if str(typed).strip() else ""
 
 
-def login_succeeded(*, user: User) -> None:
-    audit_record(actor=user, action="auth.login", target=user)
+def login_succeeded(*, user: User, second_factor: str | None = None) -> None:
+    details = {"second_factor": second_factor} if second_factor else None
+    audit_record(actor=user, action="auth.login", target=user, details=details)
+
+
+# When the session's user last proved who they are (password, second factor): kept server-side in
+# the session, so a replayed cookie carries no fresher proof than the session it belongs to.
+AUTHENTICATED_AT = "causeway_authenticated_at"
+
+
+# How recent that proof must be for a sensitive act (key, secret, role, member, connector, settings
+# changes and new API tokens): a session stolen after it was signed in cannot make them.
+STEP_UP_WINDOW = timedelta(minutes=10)
+
+
+def reauthenticated(session: SessionBase) -> None:
+    session[AUTHENTICATED_AT] = time.time()
+
+
+def recently_authenticated(session: SessionBase) -> bool:
+    at = session.get(AUTHENTICATED_AT)
+    return isinstance(at, int | float) and 0 <= time.time() - at <= STEP_UP_WINDOW.total_seconds()
 
 
 def login_failed(*, email: str, locked_out: bool = False, locks_out: bool = False) -> None:

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from causeway.accounts.models import User, UserSession
+from causeway.accounts.services import reauthenticated
 
 
 @receiver(user_logged_in)
@@ -18,6 +19,8 @@ def remember_session(sender: Any, request: HttpRequest, user: User, **kwargs: An
     if not request.session.session_key:
         request.session.save()
     UserSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
+    # Signing in proves who the user is: sensitive acts need no second proof for a while.
+    reauthenticated(request.session)
     # Sessions that lapsed on their own leave index rows behind; a lapsed session can never be
     # loaded again, so its row is dropped here rather than kept forever.
     live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")

@@ -16,6 +16,7 @@ from ninja import Field, Router, Schema, Status
 
 from causeway.access.errors import NotFound
 from causeway.access.routes import operation
+from causeway.accounts import mfa, stepup
 from causeway.accounts import services as accounts
 from causeway.accounts.models import User
 from causeway.accounts.validation import NAME_MAX_LENGTH
@@ -136,7 +137,7 @@ def tokens_list(request: HttpRequest) -> list[ApiToken]:
     response=answers({201: TokenCreatedOut}),
     summary="Create an API token; its secret is shown once",
 )
-@operation(authenticated=True)
+@operation(authenticated=True, step_up=True)
 def tokens_create(request: HttpRequest, payload: TokenIn) -> Status[dict[str, object]]:
     calling: ApiToken | None = getattr(request, "api_token", None)
     token, secret = tokens.token_create(
@@ -157,4 +158,91 @@ def tokens_revoke(request: HttpRequest, token_id: uuid.UUID) -> Status[None]:
     if token is None:
         raise NotFound("token")
     tokens.token_revoke(actor=_me(request), token=token)
+    return Status(204, None)
+
+
+class MfaOut(Schema):
+    enrolled: bool
+    recovery_codes_left: int
+
+
+class MfaEnrolmentOut(Schema):
+    secret: str = Field(description="the authenticator app's key, base32; shown only in this answer")
+    otpauth_uri: str = Field(description="the otpauth:// URI a QR code would carry; shown only here")
+
+
+class CodeIn(StrictIn):
+    code: str = Field(
+        max_length=32, description="the 6 digits of the authenticator app, or a recovery code (400 if wrong)"
+    )
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes: list[str] = Field(description="single-use; shown only in this answer")
+
+
+@router.get("/me/mfa", response=answers({200: MfaOut}), summary="Your second factor")
+@operation(authenticated=True)
+def mfa_get(request: HttpRequest) -> dict[str, object]:
+    user = _me(request)
+    left = mfa.recovery_codes_left(user=user)
+    return {"enrolled": mfa.mfa_enrolled(user=user), "recovery_codes_left": left}
+
+
+@router.post(
+    "/me/mfa/totp",
+    response=answers({201: MfaEnrolmentOut}),
+    summary="Start setting up an authenticator app; its key is shown once",
+)
+@operation(authenticated=True)
+def mfa_totp_start(request: HttpRequest) -> Status[dict[str, str]]:
+    enrolment = mfa.totp_enrol_begin(actor=_me(request))
+    return Status(201, {"secret": enrolment.secret, "otpauth_uri": enrolment.uri})
+
+
+@router.post(
+    "/me/mfa/totp/confirm",
+    response=answers({200: RecoveryCodesOut}),
+    summary="Turn the authenticator app on with a code from it; answers the recovery codes, once",
+)
+@operation(authenticated=True)
+def mfa_totp_confirm(request: HttpRequest, payload: CodeIn) -> dict[str, list[str]]:
+    return {"recovery_codes": mfa.totp_enrol_confirm(actor=_me(request), code=payload.code)}
+
+
+@router.post(
+    "/me/mfa/recovery-codes",
+    response=answers({200: RecoveryCodesOut}),
+    summary="Replace your recovery codes, given a current code",
+)
+@operation(authenticated=True)
+def mfa_recovery_codes(request: HttpRequest, payload: CodeIn) -> dict[str, list[str]]:
+    return {"recovery_codes": mfa.recovery_codes_regenerate(actor=_me(request), code=payload.code)}
+
+
+@router.post(
+    "/me/mfa/disable",
+    response=answers({204: None}),
+    summary="Turn your second factor off, given a current code",
+)
+@operation(authenticated=True)
+def mfa_disable(request: HttpRequest, payload: CodeIn) -> Status[None]:
+    mfa.mfa_disable(actor=_me(request), code=payload.code)
+    return Status(204, None)
+
+
+class ReauthenticateIn(StrictIn):
+    password: str = Field("", max_length=4096, description="your password; or give `code`")
+    code: str = Field("", max_length=32, description="a code from your app or a recovery code")
+
+
+@router.post(
+    "/me/reauthenticate",
+    response=answers({204: None}),
+    summary="Confirm who you are again, before a sensitive act from a browser session",
+)
+@operation(authenticated=True)
+def me_reauthenticate(request: HttpRequest, payload: ReauthenticateIn) -> Status[None]:
+    stepup.reauthenticate(user=_me(request), password=payload.password, code=payload.code)
+    accounts.reauthenticated(request.session)
     return Status(204, None)

@@ -134,7 +134,7 @@ class EnableIn(StrictIn):
     response=answers({200: ConnectorOut}),
     summary="Enable or disable a connector for the workspace (Admins; audited)",
 )
-@operation(need=Perm.WORKSPACE_VIEW)
+@operation(need=Perm.WORKSPACE_VIEW, step_up=True)
 def connector_set(
     request: HttpRequest, workspace_id: WorkspaceRef, connector_key: ConnectorKey, body: EnableIn
 ) -> Any:

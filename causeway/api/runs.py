@@ -262,7 +262,7 @@ def break_glass_request(request: HttpRequest, workspace_id: WorkspaceRef, body: 
     response=answers({200: BreakGlassOut}),
     summary="Approve a break-glass request (Admins); it runs from now for the minutes asked",
 )
-@operation(need=Perm.WORKSPACE_VIEW)
+@operation(need=Perm.WORKSPACE_VIEW, step_up=True)
 def break_glass_approve(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
     actor = request_actor(request)
     found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]

@@ -51,6 +51,7 @@ class WorkspaceOut(Schema):
     slug: str
     created_at: datetime
     session_timeout_minutes: int
+    mfa_required: bool
     role: str | None
 
     @staticmethod
@@ -81,6 +82,9 @@ class WorkspaceSettingsIn(StrictIn):
         None,
         description="sign out after this long without activity",
         json_schema_extra=stated(minimum=TIMEOUT_MIN, maximum=TIMEOUT_MAX),
+    )
+    mfa_required: bool | None = Field(
+        None, description="members need a second factor to act in the workspace (turn yours on first)"
     )
 
 
@@ -210,6 +214,7 @@ def workspace_update(
         workspace=request.workspace,  # type: ignore[attr-defined]
         name=body.name,
         session_timeout_minutes=body.session_timeout_minutes,
+        mfa_required=body.mfa_required,
     )
     return workspace
 

@@ -81,6 +81,9 @@ COVERED_TESTS = (
     "causeway/tests/test_rule_02_no_escalation.py",
     "causeway/tests/test_rule_02_policy_model.py",
     "causeway/tests/test_default_deny.py",
+    # A workspace's second-factor requirement and step-up are enforced by the policy and the routes.
+    "causeway/tests/test_mfa.py",
+    "causeway/tests/test_step_up.py",
 )
 
 

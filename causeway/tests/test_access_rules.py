@@ -63,10 +63,19 @@ def actions(world: World) -> list[str]:
 # Writes an Operator may make: its own account; running a recipe, and starting and stopping it (rule 4:
 # "may run recipes and start and stop recipe tests", within the environment's ceiling); re-running a
 # failed job of a recipe whose job history it holds (rule 4); its own bookmarks.
-OPERATOR_WRITES = {"PATCH /me", "POST /me/password", "POST /me/tokens", "DELETE /me/tokens/{token_id}"}
+OPERATOR_WRITES = {
+    "PATCH /me",
+    "POST /me/password",
+    "POST /me/tokens",
+    "DELETE /me/tokens/{token_id}",
+    "POST /me/mfa/totp",
+    "POST /me/reauthenticate",
+}
 OPERATOR_WRITE_PATTERNS = (
     re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),
     re.compile(r"/jobs/\{job_id\}/rerun$"),
+    # Any member may ask for break-glass access; granting it is another Admin's.
+    re.compile(r"/break-glass$"),
 )
 
 

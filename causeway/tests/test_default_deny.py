@@ -13,7 +13,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, path
 from causeway.access.routes import declaration_of
 from causeway.api.api import api, undeclared_operations
 
-PUBLIC_PAGES = {"web:login", "web:health", "web:invitation", "web:hook", "web:connector_hook"}
+# The second-factor step is public: its visitor is not signed in yet, only holds a password just checked.
+PUBLIC_PAGES = {
+    "web:login",
+    "web:login_mfa",
+    "web:health",
+    "web:invitation",
+    "web:hook",
+    "web:connector_hook",
+}
 
 
 def walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str, Any]]:

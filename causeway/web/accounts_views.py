@@ -24,9 +24,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from causeway.access.routes import AuthenticatedRequest, page
+from causeway.accounts import mfa
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
 from causeway.audit.refusals import Throttled
+from causeway.web import mfa_views
 from causeway.workspaces import tokens
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
@@ -124,6 +126,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
         form = LoginForm(request, data=request.POST)
         if form.is_valid():
             user = form.get_user()
+            if mfa.mfa_enrolled(user=user):
+                return mfa_views.second_factor_pending(request, user, _next_url(request))
             with transaction.atomic():
                 accounts.login_succeeded(user=user)
                 login(request, user)
@@ -263,7 +267,7 @@ def _tokens_page(
     return render(request, "web/accounts/tokens.html", context, status=status)
 
 
-@page(authenticated=True)
+@page(authenticated=True, step_up=True)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def tokens_view(request: AuthenticatedRequest) -> HttpResponse:

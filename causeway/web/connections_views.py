@@ -68,7 +68,7 @@ def _catalogue(request: HttpRequest, workspace: Workspace, **extra: Any) -> Http
     return render(request, "web/connections/catalogue.html", context, status=status)
 
 
-@page(need=Perm.WORKSPACE_VIEW)
+@page(need=Perm.WORKSPACE_VIEW, step_up=True)
 @require_POST
 def connector_toggle(request: HttpRequest, workspace: Workspace, connector_key: str) -> HttpResponse:
     form = ToggleForm(request.POST)

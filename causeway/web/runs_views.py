@@ -190,7 +190,7 @@ def break_glass(request: AuthenticatedRequest, workspace: Workspace) -> HttpResp
     return redirect("web:break_glass", workspace=workspace.slug)
 
 
-@page(need=Perm.WORKSPACE_VIEW)
+@page(need=Perm.WORKSPACE_VIEW, step_up=True)
 @require_POST
 def break_glass_approve(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
     found = breakglass.break_glass_get(request.user, workspace, session)

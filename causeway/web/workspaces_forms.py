@@ -42,6 +42,16 @@ class WorkspaceSettingsForm(PageForm):
         except ValueError:
             raise ValidationError("must be a whole number of minutes") from None
 
+    mfa_required = text()
+
+    def clean_mfa_required(self) -> bool | None:
+        raw = str(self.cleaned_data["mfa_required"]).strip()
+        if not raw:
+            return None
+        if raw not in ("yes", "no"):
+            raise ValidationError("Require two-factor authentication: choose yes or no.")
+        return raw == "yes"
+
 
 class OutboundHostsForm(PageForm):
     outbound_hosts = text()

@@ -161,6 +161,7 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
     current = {
         "name": workspace.name,
         "session_timeout": str(selectors.session_timeout_minutes(workspace)),
+        "mfa_required": "yes" if workspace.mfa_required else "no",
     }
     form = WorkspaceSettingsForm(initial=current)
     hosts_form = OutboundHostsForm(
@@ -201,6 +202,7 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
                     session_timeout_minutes=form.posted(
                         "session_timeout", selectors.session_timeout_minutes(workspace)
                     ),
+                    mfa_required=form.posted("mfa_required", workspace.mfa_required),
                 )
             except ValidationError as exc:
                 form.refuse(exc)

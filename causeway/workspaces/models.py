@@ -45,6 +45,8 @@ class Workspace(models.Model):
     # Hosts an Admin allowed recipes to call even though they resolve to a loopback, private,
     # link-local or metadata address (rule 20). Exact names, or "*.example.com".
     outbound_allowed_hosts = models.JSONField(default=list, blank=True)
+    # Members must have a second factor (an authenticator app) to act in this workspace.
+    mfa_required = models.BooleanField(default=False)
     # A promotion into PROD waits for a second person's approval (never the requester's own).
     prod_second_approval = models.BooleanField(default=False)
     # A break-glass request approves itself (and is flagged) instead of waiting for another Admin.

@@ -48,6 +48,14 @@ RULES_BEYOND_THE_SCHEMA = {
     "PUT /api/v1/workspaces/{workspace_id}/lookup-tables/{table_id}/rows/{key}": "values",
     # A token made with a token does not outlive it.
     "POST /api/v1/me/tokens": "expires_in_days",
+    # A code is the one the authenticator app shows now (or an unused recovery code).
+    "POST /api/v1/me/mfa/totp/confirm": "code",
+    "POST /api/v1/me/mfa/recovery-codes": "code",
+    "POST /api/v1/me/mfa/disable": "code",
+    # Re-authentication takes the right password, or a right code.
+    "POST /api/v1/me/reauthenticate": "password",
+    # Requiring a second factor needs the Admin's own first.
+    "PATCH /api/v1/workspaces/{workspace_id}": "mfa_required",
     # The password passes the password rules, and the current one is right.
     "POST /api/v1/me/password": "current_password",
     # Host names, addresses and "*." domains, as the service reads them (IDNA, address forms).

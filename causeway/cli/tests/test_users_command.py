@@ -145,9 +145,9 @@ def test_list_shows_every_user_with_status() -> None:
     make_user("ada@example.com")
     services.user_disable(actor=None, user=make_user("bob@example.com", first="Bob", last="Smith"))
     lines = run("list").splitlines()
-    assert lines[0].split() == ["EMAIL", "NAME", "TYPE", "STATUS", "LAST", "LOGIN"]
-    assert lines[1].split() == ["ada@example.com", "Ada", "Lovelace", "standard", "active", "never"]
-    assert lines[2].split() == ["bob@example.com", "Bob", "Smith", "standard", "disabled", "never"]
+    assert lines[0].split() == ["EMAIL", "NAME", "TYPE", "STATUS", "MFA", "LAST", "LOGIN"]
+    assert lines[1].split() == ["ada@example.com", "Ada", "Lovelace", "standard", "active", "off", "never"]
+    assert lines[2].split() == ["bob@example.com", "Bob", "Smith", "standard", "disabled", "off", "never"]
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from causeway.accounts import selectors
+from causeway.accounts import mfa, selectors
 from causeway.accounts import services as accounts
 from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User, UserType
@@ -57,7 +57,7 @@ def _user(email: str) -> User:
 
 
 class Command(BaseCommand):
-    help = "Manage user accounts: create, list, disable, enable."
+    help = "Manage user accounts: create, list, disable, enable, reset a second factor."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -77,6 +77,11 @@ class Command(BaseCommand):
         disable.add_argument("email")
         enable = actions.add_parser("enable", help="let a disabled user sign in again")
         enable.add_argument("email")
+        reset = actions.add_parser(
+            "mfa-reset",
+            help="remove a user's second factor and recovery codes (a lost phone) and end their sessions",
+        )
+        reset.add_argument("email")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -94,6 +99,12 @@ class Command(BaseCommand):
             elif action == "enable":
                 user = accounts.user_enable(actor=_operator(), user=_user(options["email"]))
                 self.stdout.write(f"Enabled {user.email}.")
+            elif action == "mfa-reset":
+                ended = mfa.mfa_reset(actor=_operator(), user=_user(options["email"]))
+                self.stdout.write(
+                    f"Removed the second factor of {options['email']}; ended {ended} session(s). "
+                    "They sign in with their password and set up a new one."
+                )
         except ValidationError as error:
             raise CommandError(_one_line(error)) from None
 
@@ -110,11 +121,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Created {user.user_type} user {user.email}.")
 
     def _list(self) -> None:
-        rows = [("EMAIL", "NAME", "TYPE", "STATUS", "LAST LOGIN")]
+        rows = [("EMAIL", "NAME", "TYPE", "STATUS", "MFA", "LAST LOGIN")]
         for user in selectors.user_list():
             last_login = user.last_login.strftime("%Y-%m-%d %H:%M") if user.last_login else "never"
             status = "active" if user.is_active else "disabled"
-            rows.append((user.email, user.full_name, user.user_type, status, last_login))
+            second = "on" if mfa.mfa_enrolled(user=user) else "off"
+            rows.append((user.email, user.full_name, user.user_type, status, second, last_login))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             self.stdout.write(

@@ -53,10 +53,17 @@ class Command(BaseCommand):
         create.add_argument("--admin", required=True, metavar="EMAIL", help="an existing user's email")
         create.add_argument("--slug", default="", help="the URL name (default: made from the name)")
         actions.add_parser("list", help="list every workspace")
-        settings = actions.add_parser("settings", help="rename a workspace or set its session timeout")
+        settings = actions.add_parser(
+            "settings", help="rename a workspace, set its session timeout or require a second factor"
+        )
         settings.add_argument("workspace", metavar="SLUG")
         settings.add_argument("--name")
         settings.add_argument("--session-timeout", metavar="MINUTES", help="15 to 20160 (14 days)")
+        settings.add_argument(
+            "--mfa-required",
+            choices=["yes", "no"],
+            help="whether members need a second factor to act in the workspace",
+        )
         hosts = actions.add_parser(
             "outbound-hosts",
             help="show or set the hosts recipes may call even at loopback, private or link-local addresses",
@@ -106,10 +113,14 @@ class Command(BaseCommand):
                     workspace=workspace,
                     name=options["name"],
                     session_timeout_minutes=minutes(options["session_timeout"]),
+                    mfa_required=None
+                    if options["mfa_required"] is None
+                    else options["mfa_required"] == "yes",
                 )
                 self.stdout.write(
                     f"{workspace.slug}: name {workspace.name}, "
-                    f"session timeout {selectors.session_timeout_minutes(workspace)} minutes."
+                    f"session timeout {selectors.session_timeout_minutes(workspace)} minutes, "
+                    f"two-factor authentication {'required' if workspace.mfa_required else 'not required'}."
                 )
         except ValidationError as exc:
             raise refusal(exc) from None
