@@ -51,6 +51,7 @@ PAGE_VALUES: dict[str, Callable[[World], Any]] = {
     "token_id": lambda w: w.robot_token.id,
     "grant": lambda w: w.group_grant.id,
     "format": lambda w: "csv",
+    "session": lambda w: w.ids["break_glass_request"],
 }
 
 
@@ -193,4 +194,6 @@ def _api_valid(name: str, path: str, world: World) -> str:
         return str(world.robot_token.id)
     if name == "account_id":
         return str(world.robot.id)
+    if name == "session_id":
+        return str(world.ids["break_glass_request"])
     return str(PARAMS[name](world))

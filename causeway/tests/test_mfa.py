@@ -25,7 +25,7 @@ STEP = timedelta(seconds=30)
 
 
 def events(action: str) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action))
+    return list(AuditEvent.objects.filter(action=action).order_by("occurred_at", "chain", "seq"))
 
 
 def code_now(secret: str) -> str:

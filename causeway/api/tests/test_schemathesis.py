@@ -158,6 +158,8 @@ def test_schemathesis_finds_nothing_wrong_with_any_operation(in_process: None) -
 def _path_value(name: str, path: str, values: dict[str, str], world: World) -> str:
     if name == "member_id":
         return str(world.group_member.id if "/groups/" in path else world.operator_membership.id)
+    if name == "session_id":
+        return str(world.ids["break_glass_request"])
     return values[name]
 
 
