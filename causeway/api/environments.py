@@ -168,7 +168,7 @@ class RollbackIn(StrictIn):
 
 @router.get(
     WS + "/recipes/{recipe_id}/rollback",
-    response=answers({200: dict[str, Any]}),
+    response=answers({200: dict[str, Any]}, conflict=True),
     summary="The versions a PROD recipe may be rolled back to, and with ?version=N what it would change",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
@@ -182,7 +182,7 @@ def rollback_view(
 
 @router.post(
     WS + "/recipes/{recipe_id}/rollback",
-    response=answers({201: PromotionOut}),
+    response=answers({201: PromotionOut}, conflict=True),
     summary="Roll a PROD recipe back to an earlier version: promoted again, diffed and signed",
 )
 @operation(need=Perm.WORKSPACE_VIEW)

@@ -210,8 +210,19 @@ def job_data(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId)
 
 
 class BreakGlassIn(StrictIn):
-    reason: str = Field(min_length=1, max_length=1000, description="why, in at least 10 characters")
-    minutes: int = Field(description=f"how long, 1 to {breakglass.MAX_MINUTES} minutes from its approval")
+    # At least 10 characters from the first to the last that is not white space (\x1c-\x1f are white
+    # space to Python, which judges the reason, and not to the validator's own regex engine).
+    reason: str = Field(
+        min_length=10,
+        max_length=1000,
+        pattern=r"[^\s\x1c-\x1f][\s\S]{8,}[^\s\x1c-\x1f]",
+        description="why, in at least 10 characters",
+    )
+    minutes: int = Field(
+        ge=1,
+        le=breakglass.MAX_MINUTES,
+        description=f"how long, 1 to {breakglass.MAX_MINUTES} minutes from its approval",
+    )
 
 
 class BreakGlassOut(Schema):

@@ -27,6 +27,7 @@ from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.connections import policy as connections_policy
 from causeway.connections.models import Connection
+from causeway.db import conflict
 from causeway.recipes import policy as access
 from causeway.recipes import signatures
 from causeway.recipes.definition import walk_steps
@@ -528,9 +529,8 @@ def _earlier(recipe: Recipe, number: Any) -> RecipeVersion:
 def _rollback_recipe(actor: Actor, recipe: Recipe) -> Recipe:
     policy.require(actor, Perm.ENVIRONMENT_PROMOTE, recipe.project, what="project", view=Perm.PROJECT_VIEW)
     if recipe.project.environment not in signatures.SIGNED_ENVIRONMENTS:
-        raise ValidationError(
-            {"recipe": "rollback is for PROD recipes; elsewhere, save an earlier version again"}
-        )
+        # Not malformed: the recipe's place refuses it, as a stored state does (409 on the API).
+        raise conflict("recipe", "rollback is for PROD recipes; elsewhere, save an earlier version again")
     return recipe
 
 

@@ -48,6 +48,7 @@ from causeway.runs.webhooks import (
     WebhookRefused,
     WebhookReplayed,
     _remember,
+    token_well_formed,
     webhook_endpoint_ensure,
 )
 from causeway.vault.masking import mask_text
@@ -86,6 +87,8 @@ def connector_hook_path(token: str) -> str:
 
 
 def _endpoint_for(token: str) -> tuple[WebhookEndpoint, ConnectorTrigger]:
+    if not token_well_formed(token):
+        raise WebhookNotFound
     try:
         endpoint = WebhookEndpoint.objects.select_related(
             "recipe", "recipe__active_version", "recipe__active_version__created_by", "recipe__workspace"

@@ -260,8 +260,14 @@ _ENDPOINT = PreparedSelect(
 )
 
 
+def token_well_formed(token: str) -> bool:
+    """Whether `token` has the shape of an endpoint's token; any other is not looked up (a NUL, for one,
+    is refused by PostgreSQL before it could be found missing)."""
+    return bool(_TOKEN.match(token or ""))
+
+
 def _endpoint_for(token: str) -> tuple[WebhookEndpoint, WebhookTrigger]:
-    if not _TOKEN.match(token or ""):
+    if not token_well_formed(token):
         raise WebhookNotFound
     endpoint = _ENDPOINT.first(token=token)
     if endpoint is None:

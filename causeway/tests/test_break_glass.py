@@ -156,7 +156,8 @@ def test_admins_see_every_session_on_one_page_and_others_their_own(w: dict[str, 
     base = f"/api/v1/workspaces/{w['ws'].id}/break-glass"
     assert [s["reason"] for s in api.get(base).json()] == ["operator needs it now"]
     bad = api.post(base, json.dumps({"reason": "short", "minutes": 10}), content_type="application/json")
-    assert bad.status_code == 400
+    # The schema says what a reason is, so a short one is refused before the service sees it.
+    assert bad.status_code == 422 and "reason" in bad.content.decode()
     page = sign_in(https_client(), w["people"]["analyst"])
     asked = page.post(f"/w/{w['ws'].slug}/break-glass", {"reason": "incident 7 in PROD", "minutes": "20"})
     assert asked.status_code == 302
