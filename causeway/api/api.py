@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
@@ -45,7 +44,7 @@ from causeway.api.auth import BearerToken, BrowserSession
 from causeway.api.schemas import ERROR_DESCRIPTIONS
 from causeway.audit import context
 from causeway.audit.refusals import Throttled
-from causeway.db import CONFLICT
+from causeway.db import is_conflict
 from causeway.vault.masking import mask_text
 from causeway.workspaces.models import ServiceAccount
 
@@ -162,22 +161,6 @@ def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         {"detail": f"{first[0]}: {'; '.join(first[1])}", "errors": errors},
         status=409 if is_conflict(exc) else 400,
     )
-
-
-def is_conflict(exc: ValidationError) -> bool:
-    """A refusal because of what is stored (a name already taken, a pending invitation): the request
-    was well formed, so 409. Services mark it with the code `conflict`, or raise it from the database's
-    own unique constraint."""
-    if isinstance(exc.__context__, IntegrityError):
-        return True
-    leaves = _leaves(exc)
-    return bool(leaves) and all(error.code == CONFLICT for error in leaves)
-
-
-def _leaves(exc: ValidationError) -> list[ValidationError]:
-    if hasattr(exc, "error_dict"):
-        return [leaf for errors in exc.error_dict.values() for leaf in errors]
-    return list(exc.error_list)
 
 
 @api.exception_handler(Exception)

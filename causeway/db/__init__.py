@@ -32,6 +32,19 @@ def conflict(field: str, message: str) -> ValidationError:
     return ValidationError({field: ValidationError(message, code=CONFLICT)})
 
 
+def is_conflict(exc: ValidationError) -> bool:
+    """A refusal because of what is stored (a name already taken, a pending invitation): the request
+    was well formed, so 409. Services mark it with the code `conflict`, or raise it from the database's
+    own unique constraint."""
+    if isinstance(exc.__context__, IntegrityError):
+        return True
+    if hasattr(exc, "error_dict"):
+        leaves = [leaf for errors in exc.error_dict.values() for leaf in errors]
+    else:
+        leaves = list(exc.error_list)
+    return bool(leaves) and all(error.code == CONFLICT for error in leaves)
+
+
 def clashing_fields(model: type[models.Model], error: IntegrityError) -> frozenset[str] | None:
     """The model fields of the unique constraint that refused a write, or None when the error is not
     a unique violation or names no constraint of this model."""

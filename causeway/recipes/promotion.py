@@ -517,12 +517,13 @@ def _earlier(recipe: Recipe, number: Any) -> RecipeVersion:
         raise ValidationError({"version": "give the number of the version to roll back to"}) from None
     found = RecipeVersion.objects.filter(recipe=recipe, number=wanted).first()
     if found is None:
-        raise ValidationError({"version": f"{recipe.name} has no version {wanted}"})
+        raise conflict("version", f"{recipe.name} has no version {wanted}")
     if found.pk == recipe.current_version_id:
-        raise ValidationError({"version": f"v{wanted} is already the current version of {recipe.name}"})
+        # Well formed, refused by what is stored: the recipe runs that version now (409 on the API).
+        raise conflict("version", f"v{wanted} is already the current version of {recipe.name}")
     refusal = signatures.version_refusal(found, recipe)
     if refusal is not None:
-        raise ValidationError({"version": refusal.replace("refused:", "cannot roll back:", 1)})
+        raise conflict("version", refusal.replace("refused:", "cannot roll back:", 1))
     return found
 
 

@@ -208,10 +208,10 @@ ROWS: list[Page | Api] = [
     # promote into PROD decide it.
     Page("web:promotion_approve", "POST",                     "302  302  403  403  403  404  302  404  404"),
     Page("web:promotion_reject", "POST",                      "302  302  403  403  403  404  302  404  404"),
-    # Rollback of the PROD recipe R4 (its one version is current, so a rollback to it is refused).
+    # Rollback of the PROD recipe R4 (its one version is current, so a rollback to it is refused: 409).
     Page("web:recipe_rollback", "GET",                        "302  200  403  403  404  404  302  404  404",
         params=(("recipe", "r4"),)),
-    Page("web:recipe_rollback", "POST",                       "302  400  403  403  404  404  302  404  404",
+    Page("web:recipe_rollback", "POST",                       "302  409  403  403  404  404  302  404  404",
         params=(("recipe", "r4"),), form=lambda w: {"version": "1"}),
     Page("web:folder_create", "POST",                         "302  302  302  403  403  403  302  404  404",
         form=lambda w: {"name": "F9"}),
@@ -477,7 +477,7 @@ ROWS: list[Page | Api] = [
                                                               "401  200  403  403  404  404  403  404  404",
         params=(("recipe_id", "r4"),)),
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/rollback",
-                                                              "401  400  403  403  404  404  403  404  404",
+                                                              "401  409  403  403  404  404  403  404  404",
         params=(("recipe_id", "r4"),), body={"version": 1}),
     Api("GET /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404"),
     Api("PUT /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404",

@@ -119,7 +119,7 @@ def test_the_page_shows_the_diff_then_rolls_back(w: dict[str, Any]) -> None:
     shown = page.get(f"/w/{ws.slug}/recipes/{live.id}/rollback?version=1").content.decode()
     assert 'id="diff"' in shown and "Roll back to v1" in shown
     refused = page.post(f"/w/{ws.slug}/recipes/{live.id}/rollback", {"version": "2"})
-    assert refused.status_code == 400 and "already the current version" in refused.content.decode()
+    assert refused.status_code == 409 and "already the current version" in refused.content.decode()
     done = page.post(f"/w/{ws.slug}/recipes/{live.id}/rollback", {"version": "1", "note": "back"})
     assert done.status_code == 302 and _current(w).number == 3
     analyst = sign_in(https_client(), w["people"]["analyst"])
@@ -141,6 +141,10 @@ def test_the_api_and_the_command_line_roll_back(w: dict[str, Any]) -> None:
     )
     made = api.post(url, json.dumps({"version": 1}), content_type="application/json")
     assert made.status_code == 201 and made.json()["details"]["recipes"][0]["version"] == 3
+    # Well formed, refused by what is stored: v3 runs now, and there is no v9.
+    for number, message in ((3, "already the current version"), (9, "has no version 9")):
+        current = api.post(url, json.dumps({"version": number}), content_type="application/json")
+        assert current.status_code == 409 and message in current.json()["detail"]
     out = io.StringIO()
     args = ["promote", "rollback", "--workspace", ws.slug, "--recipe", str(live.id)]
     call_command(*args, "--to", "2", stdout=out)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.connections import policy as connections_policy
+from causeway.db import is_conflict
 from causeway.recipes import policy as access
 from causeway.recipes import promotion
 from causeway.recipes.models import Project, Recipe
@@ -140,7 +141,8 @@ def recipe_rollback(request: AuthenticatedRequest, workspace: Workspace, recipe:
             )
         except ValidationError as exc:
             form.refuse(exc)
-            status = 400
+            # A version that is already the current one is refused by what is stored, not malformed.
+            status = 409 if is_conflict(exc) else 400
         else:
             if done.status == promotion.PENDING:
                 messages.success(request, f"Rollback of {found.name} to v{number} waits for a second person.")
@@ -150,8 +152,9 @@ def recipe_rollback(request: AuthenticatedRequest, workspace: Workspace, recipe:
     try:
         preview = promotion.rollback_preview(actor=request.user, recipe=found, number=number)
     except ValidationError as exc:
-        form.refuse(exc)
+        if status == 200:
+            form.refuse(exc)
+            status = 409 if is_conflict(exc) else 400
         preview = promotion.rollback_preview(actor=request.user, recipe=found)
-        status = 400
     context = {"workspace": workspace, "recipe": found, "preview": preview, "form": form}
     return masked_page(render(request, "web/environments/rollback.html", context, status=status))
