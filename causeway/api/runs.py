@@ -230,12 +230,16 @@ class BreakGlassOut(Schema):
     user: str | None = Field(None, alias="user.email")
     reason: str
     minutes: int
-    status: str
+    status: str = Field(description="requested, approved, withdrawn, refused or ended (ended early)")
     self_approved: bool
     approved_by: str | None = Field(None, alias="approved_by.email")
     requested_at: dt.datetime
     approved_at: dt.datetime | None
     expires_at: dt.datetime | None
+    closed_by: str = Field(
+        "", alias="closed_label", description="who withdrew, refused or ended it (empty: nobody yet)"
+    )
+    closed_at: dt.datetime | None
 
 
 class BreakGlassSettingsIn(StrictIn):
@@ -270,7 +274,7 @@ def break_glass_request(request: HttpRequest, workspace_id: WorkspaceRef, body: 
 
 @router.post(
     "/workspaces/{workspace_id}/break-glass/{session_id}/approve",
-    response=answers({200: BreakGlassOut}),
+    response=answers({200: BreakGlassOut}, conflict=True),
     summary="Approve a break-glass request (Admins); it runs from now for the minutes asked",
 )
 @operation(need=Perm.WORKSPACE_VIEW, step_up=True)
@@ -278,6 +282,42 @@ def break_glass_approve(request: HttpRequest, workspace_id: WorkspaceRef, sessio
     actor = request_actor(request)
     found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
     return breakglass.break_glass_approve(actor=actor, session=found)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/break-glass/{session_id}/withdraw",
+    response=answers({200: BreakGlassOut}, conflict=True),
+    summary="Withdraw your own break-glass request while it waits for approval",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def break_glass_withdraw(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
+    actor = request_actor(request)
+    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
+    return breakglass.break_glass_withdraw(actor=actor, session=found)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/break-glass/{session_id}/refuse",
+    response=answers({200: BreakGlassOut}, conflict=True),
+    summary="Refuse a break-glass request waiting for approval (Admins); nothing opens",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def break_glass_refuse(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
+    actor = request_actor(request)
+    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
+    return breakglass.break_glass_refuse(actor=actor, session=found)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/break-glass/{session_id}/end",
+    response=answers({200: BreakGlassOut}, conflict=True),
+    summary="End a break-glass session in force before its time (its holder, or an Admin)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def break_glass_end(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
+    actor = request_actor(request)
+    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
+    return breakglass.break_glass_end(actor=actor, session=found)
 
 
 @router.put(

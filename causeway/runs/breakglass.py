@@ -24,6 +24,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.db import conflict
 from causeway.runs import history
 from causeway.runs.models import BreakGlass
 from causeway.workspaces.models import Workspace
@@ -89,15 +90,10 @@ def _approve(session: BreakGlass, *, approver: User, self_approved: bool) -> Non
 def break_glass_approve(*, actor: Actor, session: BreakGlass) -> BreakGlass:
     """An Admin approves a request: the session runs from now for the minutes asked. Approving one's
     own request is self-approval: only where the workspace allows it, and flagged."""
-    locked = (
-        BreakGlass.objects.select_for_update(of=("self",))
-        .select_related("workspace", "user")
-        .get(pk=session.pk)
-    )
+    locked = _locked(session)
     policy.require_in(actor, locked.workspace, Perm.WORKSPACE_SETTINGS)
     approver = _person(actor)
-    if locked.status != BreakGlass.REQUESTED:
-        raise ValidationError({"session": f"this request is {locked.status}, not waiting for approval"})
+    _waiting(locked, "approved")
     own = locked.user_id == approver.pk
     if own and not locked.workspace.break_glass_self_approval:
         raise Forbidden(
@@ -107,6 +103,87 @@ def break_glass_approve(*, actor: Actor, session: BreakGlass) -> BreakGlass:
         )
     _approve(locked, approver=approver, self_approved=own)
     return locked
+
+
+def _locked(session: BreakGlass) -> BreakGlass:
+    return (
+        BreakGlass.objects.select_for_update(of=("self",))
+        .select_related("workspace", "user")
+        .get(pk=session.pk)
+    )
+
+
+def _close(session: BreakGlass, *, actor: Actor, status: str, action: str) -> BreakGlass:
+    now = timezone.now()
+    session.status = status
+    session.closed_by = actor if isinstance(actor, User) else None
+    session.closed_label = approver_label(actor)[:320]
+    session.closed_at = now
+    fields = ["status", "closed_by", "closed_label", "closed_at"]
+    if status == BreakGlass.ENDED:
+        # The page and the API show when access really ended.
+        session.expires_at = now
+        fields.append("expires_at")
+    session.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=action,
+        target=session,
+        workspace_id=session.workspace_id,
+        details={"holder": session.user.email if session.user else "", "by": session.closed_label},
+    )
+    return session
+
+
+def approver_label(actor: Actor) -> str:
+    if isinstance(actor, User):
+        return str(actor.email)
+    return str(getattr(actor, "label", "") or type(actor).__name__)
+
+
+def _waiting(session: BreakGlass, what: str) -> None:
+    if session.status != BreakGlass.REQUESTED:
+        raise conflict("session", f"this request is {session.status}: only a waiting request is {what}")
+
+
+@transaction.atomic
+def break_glass_withdraw(*, actor: Actor, session: BreakGlass) -> BreakGlass:
+    """The requester takes back a request still waiting for approval; nothing opens."""
+    locked = _locked(session)
+    person = _person(actor)
+    policy.require_in(person, locked.workspace, Perm.WORKSPACE_VIEW)
+    if locked.user_id != person.pk:
+        raise Forbidden(
+            BREAK_GLASS,
+            workspace=locked.workspace,
+            detail="only its requester withdraws a break-glass request; an Admin refuses it",
+        )
+    _waiting(locked, "withdrawn")
+    return _close(locked, actor=person, status=BreakGlass.WITHDRAWN, action="break_glass.withdrawn")
+
+
+@transaction.atomic
+def break_glass_refuse(*, actor: Actor, session: BreakGlass) -> BreakGlass:
+    """An Admin turns down a request still waiting for approval; nothing opens."""
+    locked = _locked(session)
+    policy.require_in(actor, locked.workspace, Perm.WORKSPACE_SETTINGS)
+    _waiting(locked, "refused")
+    return _close(locked, actor=actor, status=BreakGlass.REFUSED, action="break_glass.refused")
+
+
+@transaction.atomic
+def break_glass_end(*, actor: Actor, session: BreakGlass) -> BreakGlass:
+    """End a session in force before its time: its holder, or an Admin. From the next request on,
+    PROD job data is hidden from its holder again."""
+    locked = _locked(session)
+    policy.require_in(actor, locked.workspace, Perm.WORKSPACE_VIEW)
+    holder = isinstance(actor, User) and locked.user_id == actor.pk
+    if not holder:
+        policy.require_in(actor, locked.workspace, Perm.WORKSPACE_SETTINGS)
+    if not in_force(locked):
+        state = "expired" if locked.status == BreakGlass.APPROVED else locked.status
+        raise conflict("session", f"this session is {state}: only a session in force is ended")
+    return _close(locked, actor=actor, status=BreakGlass.ENDED, action="break_glass.ended")
 
 
 @transaction.atomic
@@ -155,6 +232,15 @@ def active_session(actor: Actor, workspace: Workspace) -> BreakGlass | None:
         )
         .order_by("-expires_at")
         .first()
+    )
+
+
+def in_force(session: BreakGlass) -> bool:
+    """Whether the session opens PROD job data now."""
+    return (
+        session.status == BreakGlass.APPROVED
+        and session.expires_at is not None
+        and session.expires_at > timezone.now()
     )
 
 

@@ -261,14 +261,17 @@ class PolledItem(models.Model):
 
 class BreakGlass(models.Model):
     """A person's time-limited access to PROD job data: asked for with a reason, approved by an Admin
-    (or by themselves where the workspace allows it, flagged), in force until `expires_at`."""
+    (or by themselves where the workspace allows it, flagged), in force until `expires_at` unless it is
+    ended sooner. A request still waiting may be withdrawn by its requester or refused by an Admin.
+    The reason names incidents and customers, so it is sealed like job data (rule 10)."""
 
     REQUESTED, APPROVED = "requested", "approved"
+    WITHDRAWN, REFUSED, ENDED = "withdrawn", "refused", "ended"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    reason = models.CharField(max_length=1000)
+    reason = SealedTextField(workspace_field="workspace")
     minutes = models.PositiveIntegerField()
     status = models.CharField(max_length=12, default=REQUESTED)
     self_approved = models.BooleanField(default=False)
@@ -278,6 +281,12 @@ class BreakGlass(models.Model):
     requested_at = models.DateTimeField(auto_now_add=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Who withdrew, refused or ended it, and when: a person, or the command line's system actor.
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_label = models.CharField(max_length=320, blank=True, default="")
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "user", "expires_at"])]

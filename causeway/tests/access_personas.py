@@ -139,6 +139,7 @@ def build_world() -> World:
     ids = _connections(ws, people, system)
     ids["pending_promotion"] = _pending_promotion(p1, people["operator"]).id
     ids["break_glass_request"] = _break_glass_request(ws, people["operator"]).id
+    ids["break_glass_session"] = _break_glass_session(ws, people["operator"], people["admin"]).id
     return World(
         ws=ws,
         other=other,
@@ -203,6 +204,27 @@ def _break_glass_request(workspace: Any, requester: Any) -> Any:
 
     return BreakGlass.objects.create(
         workspace=workspace, user=requester, reason="incident in PROD", minutes=30
+    )
+
+
+def _break_glass_session(workspace: Any, holder: Any, approver: Any) -> Any:
+    """The Operator's break-glass session, approved by the Admin and in force for the next hour."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from causeway.runs.models import BreakGlass
+
+    now = timezone.now()
+    return BreakGlass.objects.create(
+        workspace=workspace,
+        user=holder,
+        reason="incident in PROD, approved",
+        minutes=60,
+        status=BreakGlass.APPROVED,
+        approved_by=approver,
+        approved_at=now,
+        expires_at=now + timedelta(minutes=60),
     )
 
 

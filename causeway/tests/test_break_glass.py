@@ -14,7 +14,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from causeway.access.errors import Forbidden
+from causeway.access.errors import Forbidden, NotFound
 from causeway.audit.models import AuditEvent
 from causeway.recipes import promotion, services
 from causeway.recipes.models import Project, Recipe
@@ -161,7 +161,7 @@ def test_admins_see_every_session_on_one_page_and_others_their_own(w: dict[str, 
     page = sign_in(https_client(), w["people"]["analyst"])
     asked = page.post(f"/w/{w['ws'].slug}/break-glass", {"reason": "incident 7 in PROD", "minutes": "20"})
     assert asked.status_code == 302
-    waiting = BreakGlass.objects.get(reason="incident 7 in PROD")
+    waiting = next(s for s in BreakGlass.objects.all() if s.reason == "incident 7 in PROD")
     approved = https_client(**bearer(w["people"]["admin"])).post(f"{base}/{waiting.pk}/approve")
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
 
@@ -188,3 +188,155 @@ def test_the_command_line_lists_sessions_and_sets_self_approval(w: dict[str, Any
     active = io.StringIO()
     call_command("break-glass", "list", "--workspace", w["ws"].slug, "--active", stdout=active)
     assert [line.split("\t")[0] for line in active.getvalue().splitlines()] == [str(mine.pk)]
+
+
+def _events(action: str, session: BreakGlass) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(action=action, target_id=str(session.pk)).order_by(
+            "occurred_at", "chain", "seq"
+        )
+    )
+
+
+def test_the_requester_withdraws_a_waiting_request_and_no_one_else_can(w: dict[str, Any]) -> None:
+    people, ws = w["people"], w["ws"]
+    asked = breakglass.break_glass_request(
+        actor=people["analyst"], workspace=ws, reason="incident 51: orders stuck", minutes=30
+    )
+    with pytest.raises(Forbidden, match="only its requester withdraws"):
+        breakglass.break_glass_withdraw(actor=people["admin"], session=asked)
+    base = f"/api/v1/workspaces/{ws.id}/break-glass/{asked.pk}"
+    # Another member does not even learn that the request exists (rule 9).
+    assert https_client(**bearer(people["operator"])).post(f"{base}/withdraw").status_code == 404
+    page = sign_in(https_client(), people["analyst"])
+    shown = page.get(f"/w/{ws.slug}/break-glass").content.decode()
+    assert f"/break-glass/{asked.pk}/withdraw" in shown and "Refuse</button>" not in shown
+    done = page.post(f"/w/{ws.slug}/break-glass/{asked.pk}/withdraw")
+    assert done.status_code == 302
+    asked.refresh_from_db()
+    assert (asked.status, asked.closed_by, asked.expires_at) == ("withdrawn", people["analyst"], None)
+    [event] = _events("break_glass.withdrawn", asked)
+    assert event.actor_id == str(people["analyst"].pk) and event.details["by"] == people["analyst"].email
+    # Withdrawn is final: it can be neither withdrawn again nor approved (a state, so 409).
+    again = https_client(**bearer(people["analyst"])).post(f"{base}/withdraw")
+    assert again.status_code == 409 and "this request is withdrawn" in again.json()["detail"]
+    with pytest.raises(ValidationError, match="this request is withdrawn"):
+        breakglass.break_glass_approve(actor=people["admin"], session=asked)
+    with pytest.raises(Forbidden):
+        _data(w, "analyst")
+
+
+def test_an_admin_refuses_a_waiting_request_on_every_interface(w: dict[str, Any]) -> None:
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    people, ws = w["people"], w["ws"]
+    asks = [
+        breakglass.break_glass_request(
+            actor=people["operator"], workspace=ws, reason=f"incident {n}: totals wrong", minutes=20
+        )
+        for n in (61, 62, 63)
+    ]
+    with pytest.raises(Forbidden):  # refusing is an Admin's
+        breakglass.break_glass_refuse(actor=people["analyst"], session=asks[0])
+    operator_api = https_client(**bearer(people["operator"]))
+    refused_own = operator_api.post(f"/api/v1/workspaces/{ws.id}/break-glass/{asks[0].pk}/refuse")
+    assert refused_own.status_code == 403
+    admin_page = sign_in(https_client(), people["admin"])
+    assert "Refuse</button>" in admin_page.get(f"/w/{ws.slug}/break-glass").content.decode()
+    assert admin_page.post(f"/w/{ws.slug}/break-glass/{asks[0].pk}/refuse").status_code == 302
+    admin_api = https_client(**bearer(people["admin"]))
+    answer = admin_api.post(f"/api/v1/workspaces/{ws.id}/break-glass/{asks[1].pk}/refuse")
+    assert answer.status_code == 200 and answer.json()["status"] == "refused"
+    assert answer.json()["closed_by"] == people["admin"].email
+    out = io.StringIO()
+    call_command("break-glass", "refuse", "--workspace", ws.slug, str(asks[2].pk), stdout=out)
+    assert out.getvalue().strip() == f"{asks[2].pk}\t{people['operator'].email}\trefused"
+    with pytest.raises(CommandError, match="this request is refused"):
+        call_command("break-glass", "refuse", "--workspace", ws.slug, str(asks[2].pk), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="break-glass session: not found"):
+        call_command("break-glass", "refuse", "--workspace", ws.slug, "not-an-id", stdout=io.StringIO())
+    for ask in asks:
+        ask.refresh_from_db()
+        assert ask.status == "refused" and ask.expires_at is None
+        assert len(_events("break_glass.refused", ask)) == 1
+    late = admin_api.post(f"/api/v1/workspaces/{ws.id}/break-glass/{asks[0].pk}/approve")
+    assert late.status_code == 409 and "this request is refused" in late.json()["detail"]
+    with pytest.raises(Forbidden):
+        _data(w, "operator")
+
+
+def test_a_session_is_ended_early_by_its_holder_or_an_admin_and_data_hides_at_once(w: dict[str, Any]) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    people, ws = w["people"], w["ws"]
+
+    def opened(who: str) -> BreakGlass:
+        asked = breakglass.break_glass_request(
+            actor=people[who], workspace=ws, reason="incident 77: refunds doubled", minutes=120
+        )
+        return breakglass.break_glass_approve(actor=people["admin"], session=asked)
+
+    mine = opened("analyst")
+    assert _data(w, "analyst").payload == {"order": SECRET_ORDER}
+    with pytest.raises(NotFound):  # another member does not see the session at all
+        breakglass.break_glass_get(people["operator"], ws, mine.pk)
+    with pytest.raises(Forbidden):  # nor may end it, were it found
+        breakglass.break_glass_end(actor=people["operator"], session=mine)
+    page = sign_in(https_client(), people["analyst"])
+    assert f"/break-glass/{mine.pk}/end" in page.get(f"/w/{ws.slug}/break-glass").content.decode()
+    before = timezone.now()
+    assert page.post(f"/w/{ws.slug}/break-glass/{mine.pk}/end").status_code == 302
+    mine.refresh_from_db()
+    assert mine.status == "ended" and mine.closed_by == people["analyst"]
+    assert mine.expires_at is not None and before <= mine.expires_at <= timezone.now()
+    assert len(_events("break_glass.ended", mine)) == 1
+    refused = page.get(f"/w/{ws.slug}/jobs/{w['job'].pk}/data")
+    assert refused.status_code == 403 and SECRET_ORDER not in refused.content.decode()
+    again = page.post(f"/w/{ws.slug}/break-glass/{mine.pk}/end")
+    assert again.status_code == 409 and "this session is ended" in again.content.decode()
+
+    theirs = opened("operator")
+    ended = https_client(**bearer(people["admin"])).post(
+        f"/api/v1/workspaces/{ws.id}/break-glass/{theirs.pk}/end"
+    )
+    assert ended.status_code == 200 and ended.json()["status"] == "ended"
+    with pytest.raises(Forbidden):
+        _data(w, "operator")
+
+    third = opened("operator")
+    out = io.StringIO()
+    call_command("break-glass", "end", "--workspace", ws.slug, str(third.pk), stdout=out)
+    assert out.getvalue().strip().endswith("\tended")
+    third.refresh_from_db()
+    assert third.status == "ended" and third.closed_by is None and third.closed_label
+
+    # A session over by its own time is not ended again: 409, it is expired.
+    fourth = opened("analyst")
+    with time_machine.travel(fourth.expires_at + timedelta(seconds=1), tick=False):
+        late = https_client(**bearer(people["analyst"])).post(
+            f"/api/v1/workspaces/{ws.id}/break-glass/{fourth.pk}/end"
+        )
+        assert late.status_code == 409 and "this session is expired" in late.json()["detail"]
+
+
+def test_the_reason_is_stored_sealed_not_in_clear(w: dict[str, Any]) -> None:
+    from django.db import connection
+
+    secret_reason = "customer Zorblax-9317 asked what we sent"
+    asked = breakglass.break_glass_request(
+        actor=w["people"]["analyst"], workspace=w["ws"], reason=secret_reason, minutes=10
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reason FROM runs_breakglass WHERE id = %s",
+            [asked.pk.hex if connection.vendor == "sqlite" else asked.pk],
+        )
+        [(stored,)] = cursor.fetchall()
+    raw = bytes(stored)
+    assert b"Zorblax" not in raw and b"Zorblax".hex().encode() not in raw and len(raw) > len(secret_reason)
+    assert BreakGlass.objects.get(pk=asked.pk).reason == secret_reason

@@ -270,6 +270,14 @@ ROWS: list[Page | Api] = [
         form=lambda w: {"reason": "incident 42 in PROD", "minutes": "30"}),
     Page("web:break_glass_approve", "POST",                   "302  302  404  403  404  404  302  404  404",
         params=(("session", "break_glass_request"),)),
+    # The Operator withdraws its own request (an Admin refuses it instead); an Admin refuses it; the
+    # Operator's session in force is ended early by its holder or an Admin.
+    Page("web:break_glass_withdraw", "POST",                  "302  403  404  302  404  404  302  404  404",
+        params=(("session", "break_glass_request"),)),
+    Page("web:break_glass_refuse", "POST",                    "302  302  404  403  404  404  302  404  404",
+        params=(("session", "break_glass_request"),)),
+    Page("web:break_glass_end", "POST",                       "302  302  404  302  404  404  302  404  404",
+        params=(("session", "break_glass_session"),)),
     Page("web:break_glass_settings", "POST",                  "302  302  403  403  403  403  302  404  404",
         form=lambda w: {"self_approval": "on"}),
     Page("web:runs_job", "GET",                               "302  200  200  200  404  404  302  404  404"),
@@ -583,6 +591,15 @@ ROWS: list[Page | Api] = [
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/approve",
                                                               "401  200  404  403  404  404  403  404  404",
         params=(("session_id", "break_glass_request"),)),
+    Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/withdraw",
+                                                              "401  403  404  200  404  404  403  404  404",
+        params=(("session_id", "break_glass_request"),)),
+    Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/refuse",
+                                                              "401  200  404  403  404  404  403  404  404",
+        params=(("session_id", "break_glass_request"),)),
+    Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/end",
+                                                              "401  200  404  200  404  404  403  404  404",
+        params=(("session_id", "break_glass_session"),)),
     Api("PUT /workspaces/{workspace_id}/break-glass/settings",
                                                               "401  200  403  403  403  403  403  404  404",
         body={"self_approval": True}),
@@ -674,6 +691,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
     "promotion_id": lambda w: w.ids["pending_promotion"],
     "break_glass_request": lambda w: w.ids["break_glass_request"],
+    "break_glass_session": lambda w: w.ids["break_glass_session"],
 }
 
 

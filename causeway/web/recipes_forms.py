@@ -181,7 +181,8 @@ class BreakGlassForm(PageForm):
 
 
 class BreakGlassDecisionForm(PageForm):
-    """Approving a break-glass request: nothing is posted but its id, which is in the address."""
+    """Approving, refusing or withdrawing a break-glass request, or ending a session: nothing is posted
+    but its id, which is in the address."""
 
 
 class BreakGlassSettingsForm(PageForm):

@@ -17,6 +17,17 @@ urlpatterns = [
         views.break_glass_approve,
         name="break_glass_approve",
     ),
+    path(
+        "w/<slug:workspace>/break-glass/<uuid:session>/withdraw",
+        views.break_glass_withdraw,
+        name="break_glass_withdraw",
+    ),
+    path(
+        "w/<slug:workspace>/break-glass/<uuid:session>/refuse",
+        views.break_glass_refuse,
+        name="break_glass_refuse",
+    ),
+    path("w/<slug:workspace>/break-glass/<uuid:session>/end", views.break_glass_end, name="break_glass_end"),
     path("w/<slug:workspace>/break-glass/settings", views.break_glass_settings, name="break_glass_settings"),
     path("w/<slug:workspace>/recipes/<uuid:recipe>/jobs", views.recipe_jobs, name="runs_recipe_jobs"),
     path("w/<slug:workspace>/schedule", views.schedule_page, name="schedule"),

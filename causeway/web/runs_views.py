@@ -21,12 +21,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from causeway.access import policy
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page
+from causeway.db import is_conflict
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Recipe
 from causeway.runs import breakglass, history, schedule, services
 from causeway.runs import policy as runs_policy
 from causeway.runs.models import JobStatus, TriggerType
-from causeway.web.forms import PageForm, text
+from causeway.web.forms import PageForm, messages_of, text
 from causeway.web.recipes_forms import BreakGlassDecisionForm, BreakGlassForm, BreakGlassSettingsForm
 from causeway.workspaces.models import Workspace
 
@@ -152,15 +153,26 @@ def job_data(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> H
 
 
 def _break_glass_page(
-    request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, form: Any = None
+    request: AuthenticatedRequest,
+    workspace: Workspace,
+    *,
+    status: int = 200,
+    form: Any = None,
+    refused: ValidationError | None = None,
 ) -> HttpResponse:
+    sessions = list(breakglass.break_glass_list(actor=request.user, workspace=workspace)[:200])
     context = {
         "workspace": workspace,
-        "sessions": list(breakglass.break_glass_list(actor=request.user, workspace=workspace)[:200]),
+        "sessions": sessions,
+        "in_force": {s.pk for s in sessions if breakglass.in_force(s)},
         "is_admin": policy.may(request.user, Perm.WORKSPACE_SETTINGS, workspace),
         "active": breakglass.active_session(request.user, workspace),
         "form": form or BreakGlassForm(),
         "max_minutes": breakglass.MAX_MINUTES,
+        # Why approving, refusing, withdrawing or ending a session was refused.
+        "decision_errors": [m for problems in messages_of(refused).values() for m in problems]
+        if refused
+        else [],
     }
     return render(request, "web/runs/break_glass.html", context, status=status)
 
@@ -198,9 +210,42 @@ def break_glass_approve(request: AuthenticatedRequest, workspace: Workspace, ses
     try:
         breakglass.break_glass_approve(actor=request.user, session=found)
     except ValidationError as exc:
-        return _break_glass_page(request, workspace, status=400, form=BreakGlassForm().refuse(exc))
+        return _break_glass_page(request, workspace, status=409 if is_conflict(exc) else 400, refused=exc)
     messages.success(request, "Break-glass access approved.")
     return redirect("web:break_glass", workspace=workspace.slug)
+
+
+def _closed(
+    request: AuthenticatedRequest, workspace: Workspace, session: Any, close: Any, done: str
+) -> HttpResponse:
+    found = breakglass.break_glass_get(request.user, workspace, session)
+    BreakGlassDecisionForm(request.POST).is_valid()
+    try:
+        close(actor=request.user, session=found)
+    except ValidationError as exc:
+        # A request already decided, a session already over: well formed, refused by what is stored.
+        status = 409 if is_conflict(exc) else 400
+        return _break_glass_page(request, workspace, status=status, refused=exc)
+    messages.success(request, done)
+    return redirect("web:break_glass", workspace=workspace.slug)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def break_glass_withdraw(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
+    return _closed(request, workspace, session, breakglass.break_glass_withdraw, "Request withdrawn.")
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def break_glass_refuse(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
+    return _closed(request, workspace, session, breakglass.break_glass_refuse, "Request refused.")
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def break_glass_end(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
+    return _closed(request, workspace, session, breakglass.break_glass_end, "Break-glass access ended.")
 
 
 @page(need=Perm.WORKSPACE_SETTINGS)

@@ -1,14 +1,14 @@
 """`causeway break-glass`: list a workspace's break-glass sessions (who, why, how long, who approved,
-whether self-approved, until when), and show or set whether a request approves itself. Approving is a
-named Admin's act, on the Break-glass page or through the API, never the command line's. Acts as the
-system actor; a change of the setting is audited."""
+whether self-approved, until when), refuse a request waiting for approval, end a session in force
+before its time, and show or set whether a request approves itself. Approving is a named Admin's act,
+on the Break-glass page or through the API, never the command line's; so is withdrawing, which is the
+requester's own. Acts as the system actor; every change is audited."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.utils import timezone
 
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
 from causeway.runs import breakglass
@@ -22,6 +22,13 @@ class Command(BaseCommand):
         listing = actions.add_parser("list", help="the workspace's sessions, newest first")
         listing.add_argument("--workspace", required=True, metavar="SLUG")
         listing.add_argument("--active", action="store_true", help="only the sessions in force now")
+        for name, text in (
+            ("refuse", "refuse a request waiting for approval; nothing opens"),
+            ("end", "end a session in force now, before its time"),
+        ):
+            closing = actions.add_parser(name, help=text)
+            closing.add_argument("--workspace", required=True, metavar="SLUG")
+            closing.add_argument("session", metavar="SESSION_ID")
         setting = actions.add_parser("self-approval", help="whether a request approves itself (flagged)")
         setting.add_argument("--workspace", required=True, metavar="SLUG")
         setting.add_argument("state", choices=["on", "off", "show"])
@@ -29,6 +36,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
         workspace = workspace_of(actor, options["workspace"])
+        if options["action"] in ("refuse", "end"):
+            closes = {"refuse": breakglass.break_glass_refuse, "end": breakglass.break_glass_end}
+            close = closes[options["action"]]
+            found = run(lambda: breakglass.break_glass_get(actor, workspace, options["session"]))
+            done = run(lambda: close(actor=actor, session=found))
+            who = done.user.email if done.user else "a removed user"
+            self.stdout.write(f"{done.id}\t{who}\t{done.status}")
+            return
         if options["action"] == "self-approval":
             if options["state"] != "show":
                 allowed = options["state"] == "on"
@@ -39,9 +54,8 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"self-approval: {'on' if workspace.break_glass_self_approval else 'off'}")
             return
-        now = timezone.now()
         for session in run(lambda: breakglass.break_glass_list(actor=actor, workspace=workspace)):
-            active = session.expires_at is not None and session.expires_at > now
+            active = breakglass.in_force(session)
             if options["active"] and not active:
                 continue
             ends = f"{session.expires_at:%Y-%m-%d %H:%M}" if session.expires_at else "-"
