@@ -15,8 +15,9 @@ from causeway.access.perms import Perm
 from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import ObjectId, StrictIn, WorkspaceRef, answers
 from causeway.recipes import policy as access
-from causeway.recipes import promotion
+from causeway.recipes import promotion, signatures
 from causeway.recipes.models import Promotion
+from causeway.vault.signing import SigningRotation
 from causeway.workspaces.models import Workspace
 
 router = Router(tags=["environments"])
@@ -192,3 +193,39 @@ def rollback_create(
     actor = request_actor(request)
     recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
     return Status(201, promotion.rollback(actor=actor, recipe=recipe, number=body.version, note=body.note))
+
+
+class SigningKeyOut(Schema):
+    current_key_id: int | None = Field(description="the id of the key that signs PROD versions now")
+    versions_by_key: dict[str, int] = Field(description="how many PROD versions each key signed, by key id")
+
+
+class SigningRotationOut(Schema):
+    old_key_id: int | None = Field(description="the key that signed until now (none: the first key)")
+    new_key_id: int = Field(description="the key that signs PROD versions from now on")
+
+
+@router.get(
+    WS + "/signing-key",
+    response=answers({200: SigningKeyOut}),
+    summary="The workspace's PROD signing key, and how many versions each key signed (Admins)",
+)
+@operation(need=Perm.VAULT_KEY_MANAGE)
+def signing_key_get(request: HttpRequest, workspace_id: WorkspaceRef) -> dict[str, Any]:
+    return signatures.signing_key_status(
+        actor=request_actor(request),
+        workspace=request.workspace,  # type: ignore[attr-defined]
+    )
+
+
+@router.post(
+    WS + "/signing-key/rotate",
+    response=answers({200: SigningRotationOut}),
+    summary="Rotate the PROD signing key (Admins, after a fresh sign-in); older signatures still verify",
+)
+@operation(need=Perm.VAULT_KEY_MANAGE, step_up=True)
+def signing_key_rotate(request: HttpRequest, workspace_id: WorkspaceRef) -> SigningRotation:
+    return signatures.signing_key_rotate(
+        actor=request_actor(request),
+        workspace=request.workspace,  # type: ignore[attr-defined]
+    )

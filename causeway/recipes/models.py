@@ -344,6 +344,9 @@ class RecipeVersion(models.Model):
     approved_label = models.CharField(max_length=320, blank=True, default="")
     signed_at = models.DateTimeField(null=True, blank=True)
     signature = models.BinaryField(null=True, blank=True)
+    # The id of the signing key that made `signature`: kept beside it, so a rotated key's versions
+    # still verify under their own key, and a signature claiming another key is refused.
+    signature_key_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["recipe", "-number"]

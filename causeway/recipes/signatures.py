@@ -13,13 +13,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
+from causeway.access import policy
+from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.recipes.models import Recipe, RecipeVersion
 from causeway.vault import signing
+from causeway.workspaces.models import Workspace
 
 KIND = "causeway.recipe-version/1"
 SIGNED_ENVIRONMENTS = frozenset({"prod"})
@@ -60,8 +65,11 @@ def version_sign(version: RecipeVersion, *, approver: Actor) -> None:
     version.approved_by = approver if isinstance(approver, User) else None
     version.approved_label = approver_label(approver)[:320]
     version.signed_at = timezone.now()
-    version.signature = signing.sign(version.workspace_id, version_content(version))
-    version.save(update_fields=["approved_by", "approved_label", "signed_at", "signature"])
+    made = signing.sign(version.workspace_id, version_content(version))
+    version.signature, version.signature_key_id = made.tag, made.key_id
+    version.save(
+        update_fields=["approved_by", "approved_label", "signed_at", "signature", "signature_key_id"]
+    )
 
 
 def version_refusal(version: RecipeVersion, recipe: Recipe | None = None) -> str | None:
@@ -75,12 +83,46 @@ def version_refusal(version: RecipeVersion, recipe: Recipe | None = None) -> str
     if not version.signature:
         return f"refused: {env} version v{version.number} is not signed; promote it to run it"
     content = version_content(version, recipe)
-    if not signing.verify(version.workspace_id, bytes(version.signature), content):
+    if not signing.verify(
+        version.workspace_id, bytes(version.signature), content, key_id=version.signature_key_id
+    ):
         return (
             f"refused: {env} version v{version.number} does not match its signature; "
             "it was changed after it was promoted"
         )
     return None
+
+
+@transaction.atomic
+def signing_key_rotate(*, actor: Actor, workspace: Workspace) -> signing.SigningRotation:
+    """A new signing key for the workspace's PROD versions (Admin only: key management; the page and
+    the API ask for a fresh sign-in first). Promotions sign with it from now on; versions signed under
+    an older key keep verifying under that key, which stays."""
+    policy.require_in(actor, workspace, Perm.VAULT_KEY_MANAGE)
+    done = signing.rotate(workspace.id)
+    audit_record(
+        actor=actor,
+        action="vault.signing_key_rotated",
+        target=workspace,
+        workspace_id=workspace.id,
+        details={"old_key_id": done.old_key_id, "new_key_id": done.new_key_id},
+    )
+    return done
+
+
+def signing_key_status(*, actor: Actor, workspace: Workspace) -> dict[str, Any]:
+    """The workspace's signing key now, and how many PROD versions each key signed (Admins)."""
+    policy.require_in(actor, workspace, Perm.VAULT_KEY_MANAGE)
+    counts = (
+        RecipeVersion.objects.filter(workspace=workspace, signature__isnull=False)
+        .values("signature_key_id")
+        .annotate(n=Count("pk"))
+        .order_by("signature_key_id")
+    )
+    return {
+        "current_key_id": signing.current_key_id(workspace.id),
+        "versions_by_key": {str(row["signature_key_id"]): row["n"] for row in counts},
+    }
 
 
 def refusal_record(version: RecipeVersion, *, job_id: str, reason: str) -> None:

@@ -113,6 +113,8 @@ ROWS: list[Page | Api] = [
         params=(("member", "operator_membership"),)),
     Page("web:workspace_invitation_revoke", "POST",           "302  302  403  403  403  403  302  404  404"),
     Page("web:workspace_settings", "GET",                     "302  200  403  403  403  403  302  404  404"),
+    # Rotating the PROD signing key: key management, the Admin's, after a fresh sign-in.
+    Page("web:workspace_signing_key_rotate", "POST",          "302  302  403  403  403  403  302  404  404"),
     Page("web:audit_log", "GET",                              "302  200  403  403  403  403  302  404  404"),
     Page("web:audit_verify", "POST",                          "302  200  403  403  403  403  302  404  404"),
     Page("web:vault", "GET",                                  "302  200  200  200  200  200  302  404  404"),
@@ -487,6 +489,8 @@ ROWS: list[Page | Api] = [
     Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/rollback",
                                                               "401  409  403  403  404  404  403  404  404",
         params=(("recipe_id", "r4"),), body={"version": 1}),
+    Api("GET /workspaces/{workspace_id}/signing-key",         "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/signing-key/rotate", "401  200  403  403  403  403  403  404  404"),
     Api("GET /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404"),
     Api("PUT /workspaces/{workspace_id}/prod-approval",       "401  200  403  403  403  403  403  404  404",
         body={"required": True}),

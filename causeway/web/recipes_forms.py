@@ -185,5 +185,9 @@ class BreakGlassDecisionForm(PageForm):
     but its id, which is in the address."""
 
 
+class SigningKeyRotateForm(PageForm):
+    """Rotating the workspace's PROD signing key: nothing is posted but the CSRF token."""
+
+
 class BreakGlassSettingsForm(PageForm):
     self_approval = forms.BooleanField(required=False)

@@ -20,6 +20,11 @@ urlpatterns = [
         name="workspace_invitation_revoke",
     ),
     path("w/<slug:workspace>/settings", views.settings_page, name="workspace_settings"),
+    path(
+        "w/<slug:workspace>/settings/signing-key/rotate",
+        views.signing_key_rotate,
+        name="workspace_signing_key_rotate",
+    ),
     path("platform", views.platform, name="platform"),
     path("platform/invite", views.platform_invite, name="platform_invite"),
     path("platform/workspaces", views.platform_workspace_create, name="platform_workspace_create"),

@@ -19,9 +19,9 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
 from causeway.connections import outbound
-from causeway.recipes import promotion
+from causeway.recipes import promotion, signatures
 from causeway.runs import history
-from causeway.web.recipes_forms import ProdApprovalForm
+from causeway.web.recipes_forms import ProdApprovalForm, SigningKeyRotateForm
 from causeway.web.workspaces_forms import (
     InvitationAcceptForm,
     InviteForm,
@@ -215,8 +215,26 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
         "form": form,
         "hosts_form": hosts_form,
         "approval_form": approval_form,
+        "signing": (
+            signatures.signing_key_status(actor=request.user, workspace=workspace)
+            if policy.may(request.user, Perm.VAULT_KEY_MANAGE, workspace)
+            else None
+        ),
     }
     return render(request, "web/workspaces/settings.html", context, status=400 if refused else 200)
+
+
+@page(need=Perm.VAULT_KEY_MANAGE, step_up=True)
+@require_POST
+def signing_key_rotate(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    SigningKeyRotateForm(request.POST).is_valid()
+    done = signatures.signing_key_rotate(actor=request.user, workspace=workspace)
+    messages.success(
+        request,
+        f"PROD versions are signed with key {done.new_key_id} from now on; "
+        "versions signed with earlier keys still verify.",
+    )
+    return redirect("web:workspace_settings", workspace=workspace.slug)
 
 
 def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:

@@ -1,7 +1,9 @@
 """`causeway promote`: promote recipes of a project's DEV or TEST copy into the next environment, with
 their connections mapped, as the Migrate page does; `causeway promote list` shows a project's
 promotions; `approve` and `reject` decide one waiting for a second person's approval into PROD, and
-`second-approval` sets whether promotions into PROD wait for one. Acts as the command line's system
+`second-approval` sets whether promotions into PROD wait for one; `signing-key` shows or rotates the
+key PROD versions are signed with (the shell stands for the fresh sign-in the page and the API ask
+for). Acts as the command line's system
 actor, named after the operator's account: a promotion it asked for, it cannot approve. Every
 promotion and decision is audited."""
 
@@ -14,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from causeway.access.perms import Perm
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
 from causeway.recipes import policy as access
-from causeway.recipes import promotion
+from causeway.recipes import promotion, signatures
 
 
 def _pairs(values: list[str]) -> dict[str, str]:
@@ -66,6 +68,9 @@ class Command(BaseCommand):
         )
         second.add_argument("--workspace", required=True, metavar="SLUG")
         second.add_argument("state", choices=["on", "off", "show"])
+        key = actions.add_parser("signing-key", help="show or rotate the key PROD versions are signed with")
+        key.add_argument("--workspace", required=True, metavar="SLUG")
+        key.add_argument("state", choices=["show", "rotate"])
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
@@ -101,6 +106,19 @@ class Command(BaseCommand):
                     f"Rolled {recipe.name} back to v{options['to']} as v{item['version']} "
                     f"({changed} change(s) from v{preview.current}; {done.id})."
                 )
+            return
+        if options["action"] == "signing-key":
+            if options["state"] == "rotate":
+                done = run(lambda: signatures.signing_key_rotate(actor=actor, workspace=workspace))
+                self.stdout.write(
+                    f"PROD versions are signed with key {done.new_key_id} from now on "
+                    f"(was {done.old_key_id if done.old_key_id is not None else 'none'}); "
+                    "earlier signatures still verify."
+                )
+                return
+            status = run(lambda: signatures.signing_key_status(actor=actor, workspace=workspace))
+            counts = ", ".join(f"key {k}: {n}" for k, n in status["versions_by_key"].items()) or "none"
+            self.stdout.write(f"signing key: {status['current_key_id']}; signed versions: {counts}")
             return
         if options["action"] == "second-approval":
             if options["state"] != "show":
