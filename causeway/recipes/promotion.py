@@ -716,12 +716,38 @@ class TableChange:
 
 
 @dataclass
+class ScheduleChange:
+    """A recipe's schedule in each environment: the cron and time zone of its current version there,
+    and whether it is started there (a stopped recipe's schedule fires nothing)."""
+
+    name: str
+    kind: str  # added, removed, changed, unchanged
+    source: str | None = None
+    target: str | None = None
+    source_started: bool = False
+    target_started: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "target": self.target,
+            "source_started": self.source_started,
+            "target_started": self.target_started,
+        }
+
+
+@dataclass
 class Changes:
     source: Project
     target: Project
     recipes: list[RecipeChange]
     tables: list[TableChange]
-    bindings: list[tuple[str, str]]  # (source connection's name, target connection's name)
+    # (source connection's name, target connection's name): every connection the source's recipes use
+    # and every one mapped before; None where none is mapped (a promotion using it is refused).
+    bindings: list[tuple[str, str | None]]
+    schedules: list[ScheduleChange] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -738,7 +764,40 @@ class Changes:
                 for t in self.tables
             ],
             "connections": [{"source": s, "target": t} for s, t in self.bindings],
+            "schedules": [c.as_dict() for c in self.schedules],
         }
+
+
+def _schedule_of(recipe: Recipe | None) -> str | None:
+    """`cron (time zone)` of the recipe's current version's schedule trigger; None without one."""
+    if recipe is None or recipe.current_version is None:
+        return None
+    trigger = recipe.current_version.definition.get("trigger") or {}
+    if not isinstance(trigger, dict) or trigger.get("type") != "schedule":
+        return None
+    return f"{trigger.get('cron', '')} ({trigger.get('timezone') or 'UTC'})"
+
+
+def _schedules(mine: dict[uuid.UUID, Recipe], theirs: dict[uuid.UUID, Recipe]) -> list[ScheduleChange]:
+    found: list[ScheduleChange] = []
+    for family in sorted(mine.keys() | theirs.keys(), key=lambda f: (mine.get(f) or theirs[f]).name):
+        here, there = mine.get(family), theirs.get(family)
+        a, b = _schedule_of(here), _schedule_of(there)
+        if a is None and b is None:
+            continue
+        kind = "added" if b is None else "removed" if a is None else "unchanged" if a == b else "changed"
+        name = (here or there).name  # type: ignore[union-attr]
+        found.append(
+            ScheduleChange(
+                name,
+                kind,
+                a,
+                b,
+                bool(here is not None and here.active),
+                bool(there is not None and there.active),
+            )
+        )
+    return found
 
 
 def _number(recipe: Recipe) -> int | None:
@@ -788,6 +847,19 @@ def environment_changes(*, actor: Actor, source: Project) -> Changes:
         elif a is not None and b is not None:
             same = (a.columns, a.key_column) == (b.columns, b.key_column)
             tables.append(TableChange(a.name, "unchanged" if same else "changed", a.columns, b.columns))
-    names = dict(Connection.objects.filter(workspace=source.workspace).values_list("pk", "name"))
-    bindings = sorted((names.get(uuid.UUID(s), s), names.get(uuid.UUID(t), t)) for s, t in bound.items())
-    return Changes(source, target, recipes, tables, bindings)
+    names = {
+        str(pk): name
+        for pk, name in Connection.objects.filter(workspace=source.workspace).values_list("pk", "name")
+    }
+    used = [
+        pk
+        for r in mine.values()
+        if r.current_version is not None
+        for pk in connections_used(r.current_version.definition)
+    ]
+    shown = list(dict.fromkeys([*used, *bound]))
+    bindings = sorted(
+        ((names.get(s, s), names.get(bound[s], bound[s]) if s in bound else None) for s in shown),
+        key=lambda pair: (pair[0], pair[1] or ""),
+    )
+    return Changes(source, target, recipes, tables, bindings, _schedules(mine, theirs))

@@ -25,6 +25,7 @@ from causeway.connections import services as connections
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.recipes import promotion, services
 from causeway.recipes.models import LookupRow, LookupTable, Project, Promotion, Recipe, RecipeVersion
+from causeway.runs import triggers
 from causeway.testkit.factories import ProjectFactory
 from causeway.testkit.personas import cast
 from causeway.testkit.support import https_client
@@ -356,3 +357,51 @@ def test_view_changes_shows_recipes_step_by_step_tables_and_mappings(w: dict[str
     assert "CRM DEV → CRM TEST" in html
     with pytest.raises(Forbidden, match="environment:promote"):
         promotion.environment_changes(actor=w["people"]["analyst"], source=dev)
+
+
+def test_view_changes_shows_schedules_per_environment_and_every_connection_binding(w: dict[str, Any]) -> None:
+    ws, dev, test = w["ws"], w["copies"]["dev"], w["copies"]["test"]
+    admin = w["people"]["admin"]
+    # Sync uses CRM DEV, which nothing maps into TEST yet: shown, and shown as what refuses a promotion.
+    unmapped = promotion.environment_changes(actor=admin, source=dev)
+    assert unmapped.bindings == [("CRM DEV", None)] and unmapped.schedules == []
+    html = sign_in(https_client(), admin).get(f"/w/{ws.slug}/projects/{dev.id}/changes").content.decode()
+    assert '<li data-connection="CRM DEV" class="unmapped">' in html and "none mapped" in html
+    every_five = {
+        "trigger": {"type": "schedule", "cron": "*/5 * * * *", "timezone": "Europe/Paris"},
+        "steps": [{"id": "m", "type": "map", "fields": {"a": "1"}}],
+    }
+    services.recipe_save(actor=admin, recipe=w["plain"], definition=every_five)
+    added = promotion.environment_changes(actor=admin, source=dev)
+    [schedule] = added.schedules
+    assert (schedule.name, schedule.kind, schedule.source, schedule.target) == (
+        "Plain",
+        "added",
+        "*/5 * * * * (Europe/Paris)",
+        None,
+    )
+    _promote(w, "admin", recipes=[w["plain"].id, w["sync"].id])
+    copy = Recipe.objects.get(project=test, family=w["plain"].family)
+    triggers.recipe_start(actor=SYSTEM, recipe=copy)  # no person starts a recipe in TEST
+    hourly = {**every_five, "trigger": {"type": "schedule", "cron": "0 * * * *", "timezone": "UTC"}}
+    services.recipe_save(actor=admin, recipe=w["plain"], definition=hourly)
+    answer = https_client(**bearer(admin)).get(f"/api/v1/workspaces/{ws.id}/projects/{dev.id}/changes")
+    assert answer.status_code == 200
+    assert answer.json()["schedules"] == [
+        {
+            "name": "Plain",
+            "kind": "changed",
+            "source": "0 * * * * (UTC)",
+            "target": "*/5 * * * * (Europe/Paris)",
+            "source_started": False,
+            "target_started": True,
+        }
+    ]
+    assert answer.json()["connections"] == [{"source": "CRM DEV", "target": "CRM TEST"}]
+    html = sign_in(https_client(), admin).get(f"/w/{ws.slug}/projects/{dev.id}/changes").content.decode()
+    assert '<tr data-recipe="Plain" data-kind="changed"><td>Plain</td><td>changed</td>' in html
+    assert "<code>*/5 * * * * (Europe/Paris)</code> started" in html and "CRM DEV → CRM TEST" in html
+    # From TEST, PROD holds neither: the schedule is added there, the connection not yet mapped.
+    onward = promotion.environment_changes(actor=admin, source=test)
+    assert [(c.name, c.kind, c.target) for c in onward.schedules] == [("Plain", "added", None)]
+    assert onward.bindings == [("CRM TEST", None)]
