@@ -1,6 +1,7 @@
-"""The environments in a browser against a real `causeway web`: a recipe built in DEV, looked at with
-View Changes, migrated to TEST, asked into PROD by one Admin and approved by another (the two-person
-rule), then run in PROD by a service account, whose job runs the signed version."""
+"""The environments in a browser against a real `causeway web`: a recipe created and built in DEV on
+the Build page, looked at with View Changes, migrated to TEST, asked into PROD by one Admin and
+approved by another (the two-person rule), then run in PROD by a service account, whose job runs the
+signed version."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from causeway.recipes import promotion, services
+from causeway.recipes import promotion
 from causeway.recipes.models import Project, Recipe
 from causeway.recipes.signatures import version_refusal
 from causeway.runs.models import FINISHED, Job
@@ -28,41 +29,53 @@ from causeway.testkit.support import (
 )
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 
-DRAFT = {
-    "trigger": {"type": "manual"},
-    "steps": [{"id": "total", "type": "map", "fields": {"sum": "{{ 40 + 2 }}"}}],
-}
-
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_browser_dev_build_view_changes_migrate_to_test_approve_into_prod_and_a_service_account_runs_it(
     https_server: Any, transactional_db: Any, tmp_path: Any
 ) -> None:
+    from playwright.sync_api import expect
+
     first = make_user("first@example.com")
     second = make_user("second@example.com")
     acme = make_workspace("Acme", members={first: "admin", second: "admin"})
     promotion.prod_approval_set(actor=first, workspace=acme, required=True)
     dev = ProjectFactory.create(workspace=acme, name="Orders")
-    built = services.recipe_create(actor=first, workspace=acme, project=dev, name="Totals", definition=DRAFT)
     test = Project.objects.get(family=dev.family, environment="test")
     prod = Project.objects.get(family=dev.family, environment="prod")
     base = https_server.url
     with chromium() as browser:
         page = browser.new_context(ignore_https_errors=True).new_page()
         browser_sign_in(page, base, first.email)
-        # DEV: the recipe as built, then View Changes beside TEST.
-        page.goto(f"{base}/w/acme/recipes/{built.pk}/versions")
-        assert page.locator('tr[data-version="1"]').count() == 1
+        # DEV: the recipe created and built on the pages, a map step added and saved.
+        page.goto(f"{base}/w/acme/projects/{dev.pk}")
+        page.fill("#id_recipe_name", "Totals")
+        page.click("#recipe-form button[type=submit]")
+        expect(page.locator("h1")).to_contain_text("Build Totals")
+        page.select_option('select[name="newtype:steps"]', "map")
+        page.click("button[value='add:steps']")
+        page.fill("#f-steps-0-fields", "sum: {{ 40 + 2 }}")
+        page.fill("#id_message", "the total")
+        page.click("#save")
+        expect(page.locator(".messages")).to_contain_text("Saved version")
+        # (The database is read after the browser closes: Playwright's loop owns this thread meanwhile.)
+        built = page.url.split("/recipes/")[1].split("/")[0]
+        page.goto(f"{base}/w/acme/recipes/{built}/versions")
+        assert page.locator("tr[data-version]").count() >= 1
+        # View Changes beside TEST.
         page.goto(f"{base}/w/acme/projects/{dev.pk}")
         page.click("#view-changes")
         page.wait_for_url(f"{base}/w/acme/projects/{dev.pk}/changes")
         assert page.locator('tr[data-recipe="Totals"]').get_attribute("data-kind") == "added"
         # Migrate to TEST.
         page.goto(f"{base}/w/acme/projects/{dev.pk}/migrate")
-        page.check(f'input[name="recipes"][value="{built.pk}"]')
+        page.check(f'input[name="recipes"][value="{built}"]')
         page.click("#promote")
         page.wait_for_url(f"{base}/w/acme/projects/{test.pk}")
+        # From TEST, View Changes beside PROD shows the recipe PROD does not hold yet.
+        page.goto(f"{base}/w/acme/projects/{test.pk}/changes")
+        assert page.locator('#recipe-changes tr[data-recipe="Totals"]').get_attribute("data-kind") == "added"
         # From TEST, ask for PROD: it waits for a second person, whom the requester is not.
         page.goto(f"{base}/w/acme/projects/{test.pk}/migrate")
         tried = page.locator('input[name="recipes"]').first.get_attribute("value")
@@ -79,6 +92,9 @@ def test_browser_dev_build_view_changes_migrate_to_test_approve_into_prod_and_a_
         page.wait_for_url(f"{base}/w/acme/projects/{test.pk}/migrate")
         assert page.locator("#pending-promotions").count() == 0
         assert "second@example.com" in page.locator("#promotions").inner_text()
+    made = Recipe.objects.get(project=dev, name="Totals")
+    assert str(made.pk) == built and made.current_version is not None
+    assert [s["type"] for s in made.current_version.definition["steps"]] == ["map"]
     live = Recipe.objects.get(project=prod)
     version = live.current_version
     assert version is not None and version.approved_by == second and version_refusal(version) is None
@@ -96,6 +112,7 @@ def test_browser_dev_build_view_changes_migrate_to_test_approve_into_prod_and_a_
         stop_together(worker)
     assert done.status == "succeeded", done.error
     assert done.version_id == version.pk and done.run_by_service_account_id == account.account.pk
+    assert str(done.steps.get().output["sum"]) == "42"
 
 
 def _run_as(account: Any, base: str, acme: Any, live: Any, trust: Any) -> Job:
