@@ -17,6 +17,9 @@ class SystemActor:
     # A trigger (schedule, webhook, poll) firing for a started recipe, rather than the operator's hand:
     # it runs only what was started, and its runs are not audit events.
     trigger: bool = False
+    # The operator's command line, a hand that could reach for TEST and PROD recipes: like a person's,
+    # its recipe writes there stop at the environment's policy (rule 5: they change by promotion).
+    command_line: bool = False
 
     @property
     def audit_actor(self) -> AuditActor:

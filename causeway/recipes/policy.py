@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from causeway.access import giving
+from causeway.access.errors import Forbidden
 from causeway.access.giving import ROLE_WHY, Gap
 from causeway.access.models import Group
 from causeway.access.perms import ADMIN_ONLY, RECIPE_SCOPED, Perm, granted, perms_of
@@ -25,9 +26,11 @@ from causeway.access.policy import (
     Holding,
     Reason,
     Standing,
+    ceilings_of,
     grant_reason,
     holding,
     in_workspace,
+    is_system,
     require,
     standing,
     uuid_or_none,
@@ -171,6 +174,27 @@ def require_on_project(actor: Actor | None, workspace: Workspace, project: Proje
     """For creating content in a project: NotFound without view, Forbidden without `need`."""
     in_workspace(actor, workspace, project, need, "project")
     require(actor, need, project, what="project", view=Perm.PROJECT_VIEW)
+    if need is Perm.RECIPE_CREATE:
+        require_by_promotion(actor, project, need)
+
+
+def require_by_promotion(actor: Actor | None, project: Project, need: Perm) -> None:
+    """Rule 5 for the operator's command line: where the environment's policy withholds `need` (TEST
+    and PROD by default), recipes change only by promotion, which writes them itself. A person is held
+    to the same policy by the ceiling; the command line holds every permission, so it is held here."""
+    if not (is_system(actor) and actor.command_line):
+        return
+    if need in ceilings_of(project.workspace).get(project.environment, frozenset()):
+        return
+    env = project.environment.upper()
+    raise Forbidden(
+        need,
+        workspace=project.workspace,
+        detail=(
+            f"in {env} recipes change only by promotion: build in DEV and promote "
+            f"(`causeway promote run`), or have an Admin widen the {env} policy"
+        ),
+    )
 
 
 # Giving (rule 8): nobody gives what they do not hold, where the given role or grant counts.

@@ -151,6 +151,7 @@ def recipe_create(
 def recipe_save(*, actor: Actor, recipe: Recipe, definition: Any, message: str = "") -> RecipeVersion:
     """A new immutable version; the recipe's current version moves to it."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    access.require_by_promotion(actor, recipe.project, Perm.RECIPE_EDIT)
     clean = definition_clean(definition)
     locked = Recipe.objects.select_for_update().get(pk=recipe.pk)
     number = (RecipeVersion.objects.filter(recipe=locked).aggregate(n=Max("number"))["n"] or 0) + 1

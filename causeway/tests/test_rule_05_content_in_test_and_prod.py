@@ -255,3 +255,58 @@ def test_rule_05_no_default_policy_lets_a_human_hold_write_in_test_or_prod() -> 
         services.project_create(actor=w["people"]["admin"], workspace=w["ws"], name="X", environment="prod")
     with pytest.raises(ValidationError):
         services.project_create(actor=w["people"]["admin"], workspace=w["ws"], name="X", environment="qa")
+
+
+def _command(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_rule_05_the_command_line_creates_and_changes_no_recipe_in_test_or_prod(
+    environment: str, tmp_path: Any
+) -> None:
+    """The command line holds every permission, yet its recipe writes stop at the environment's policy
+    like a person's: creating, importing as a new recipe or as a new version are refused with one
+    line, and nothing is written; promotion stays the way in."""
+    w = _world(environment)
+    ws, project, recipe = w["ws"], w["project"], w["recipe"]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(w["export"]), encoding="utf-8")
+    before = _content()
+    attempts = [
+        ["recipes", "create", "--workspace", ws.slug, "--project", str(project.id), "--name", "New"],
+        ["recipes", "import", "--workspace", ws.slug, "--project", str(project.id), str(export)],
+        ["recipes", "import", "--workspace", ws.slug, "--recipe", str(recipe.id), str(export)],
+    ]
+    for args in attempts:
+        with pytest.raises(CommandError, match=f"in {environment.upper()} recipes change only by promotion"):
+            _command(*args)
+        assert _content() == before, args
+    # The same services refuse the command line's actor directly.
+    from causeway.cli.management.commands.workspaces import cli_actor
+
+    with pytest.raises(Forbidden, match="change only by promotion"):
+        services.recipe_create(actor=cli_actor(), workspace=ws, project=project, name="New", definition=MAP)
+    with pytest.raises(Forbidden, match="change only by promotion"):
+        services.recipe_save(actor=cli_actor(), recipe=recipe, definition=MAP_V2)
+    assert _content() == before
+    # An Admin widens the policy (audited): then the command line writes there too.
+    access_services.environment_policy_set(
+        actor=SYSTEM, workspace=ws, environment=environment, capabilities=["read", "debug", "write"]
+    )
+    assert "Imported as version 2" in _command(*attempts[2])
+
+
+def test_rule_05_the_command_line_builds_in_dev(tmp_path: Any) -> None:
+    """The positive control: the same commands write in DEV."""
+    w = _world("dev")
+    args = ["recipes", "create", "--workspace", w["ws"].slug, "--project", str(w["project"].id)]
+    assert _command(*args, "--name", "New").startswith("Created recipe New")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(w["export"]), encoding="utf-8")
+    imported = _command(
+        "recipes", "import", "--workspace", w["ws"].slug, "--recipe", str(w["recipe"].id), str(export)
+    )
+    assert imported.startswith("Imported as version 2")

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
-from causeway.access.errors import NotFound
+from causeway.access.errors import Forbidden, NotFound
 from causeway.access.policy import Actor
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.recipes import policy as access
@@ -100,6 +100,8 @@ class Command(BaseCommand):
             raise refusal(exc) from None
         except NotFound as exc:
             raise CommandError(f"{exc.what}: no such {exc.what} in {workspace.slug}") from None
+        except Forbidden as exc:
+            raise CommandError(str(exc)) from None
 
     def _list(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         project = access.project_get(actor, workspace, options["project"]) if options["project"] else None

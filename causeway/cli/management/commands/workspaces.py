@@ -22,7 +22,7 @@ def cli_actor() -> SystemActor:
         who = getpass.getuser()
     except (KeyError, OSError):
         who = "unknown"
-    return SystemActor(label=f"cli ({who})")
+    return SystemActor(label=f"cli ({who})", command_line=True)
 
 
 def refusal(exc: ValidationError) -> CommandError:
