@@ -21,8 +21,12 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def respond_recipe(recipe: Any) -> tuple[str, str]:
-    """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result."""
+def respond_recipe(recipe: Any, *, tried_once: bool = True) -> tuple[str, str]:
+    """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result.
+
+    `tried_once`: its HTTP call has no retries (a caller who waits for the answer retries the call
+    itself), so its steps cannot outlast the wait and its job runs in the call's own thread; otherwise
+    in one of the web process's job threads."""
     from causeway.recipes.services import recipe_create
     from causeway.runs.models import WebhookEndpoint
     from causeway.runs.triggers import recipe_start
@@ -31,11 +35,15 @@ def respond_recipe(recipe: Any) -> tuple[str, str]:
     admin = _admin(recipe)
     definition = dict(recipe.current_version.definition)
     definition["trigger"] = {"type": "webhook", "respond": True}
+    if tried_once:
+        definition["steps"] = [
+            {**step, "retries": 0} if step.get("type") == "http" else step for step in definition["steps"]
+        ]
     answering = recipe_create(
         actor=admin,
         workspace=recipe.workspace,
         project=recipe.project,
-        name="Webhook to CRM, answered",
+        name="Webhook to CRM, answered" + ("" if tried_once else " (retried calls)"),
         definition=definition,
     )
     recipe_start(actor=admin, recipe=answering)
