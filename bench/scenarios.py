@@ -57,32 +57,39 @@ def _admin(recipe: Any) -> Any:
     return Membership.objects.filter(workspace=recipe.workspace).select_related("user").first().user
 
 
-def respond_latency(url: str, token: str, secret: str, calls: int) -> dict[str, float]:
-    """One client: request sent to answer received, for calls answered with the job's result."""
+def respond_latency(url: str, hooks: list[tuple[str, str]], calls: int) -> list[dict[str, float]]:
+    """One client: request sent to answer received, for calls answered with the job's result, one figure
+    per webhook (token, secret) of `hooks`, their calls taken in turn so that each meets the same load."""
     import httpx
 
     from causeway.runs.webhooks import sign
 
-    latencies: list[float] = []
+    latencies: list[list[float]] = [[] for _ in hooks]
     with httpx.Client(verify=False, timeout=60) as client:  # noqa: S501  # nosec B501
         for n in range(calls + 10):
-            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Causeway-Signature": sign(secret, int(time.time()), body),
-            }
-            start = time.perf_counter()
-            answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
-            elapsed = (time.perf_counter() - start) * 1000
-            if answer.status_code != 200:
-                raise RuntimeError(f"an answered call got {answer.status_code}: {answer.text[:200]}")
-            if n >= 10:  # the first ten warm the connection and the caches
-                latencies.append(elapsed)
-    return {
-        "calls_per_second": 1000 / statistics.mean(latencies),
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": _percentile(latencies, 0.99),
-    }
+            for index, (token, secret) in enumerate(hooks):
+                body = json.dumps(
+                    {"email": f"Answer{n}@Example.com", "n": n, "call": uuid.uuid4().hex}
+                ).encode()
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Causeway-Signature": sign(secret, int(time.time()), body),
+                }
+                start = time.perf_counter()
+                answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
+                elapsed = (time.perf_counter() - start) * 1000
+                if answer.status_code != 200:
+                    raise RuntimeError(f"an answered call got {answer.status_code}: {answer.text[:200]}")
+                if n >= 10:  # the first ten warm the connection and the caches
+                    latencies[index].append(elapsed)
+    return [
+        {
+            "calls_per_second": 1000 / statistics.mean(taken),
+            "p50_ms": statistics.median(taken),
+            "p99_ms": _percentile(taken, 0.99),
+        }
+        for taken in latencies
+    ]
 
 
 def open_loop(
