@@ -223,6 +223,8 @@ if SMTP_URL:
     EMAIL_BACKEND = "causeway.mail.SmtpBackend"
 else:
     EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "causeway.mail.OutboxBackend")
+# A password-reset link works once, for an hour (accounts.passwords).
+PASSWORD_RESET_TIMEOUT = 3600
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
 # The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth

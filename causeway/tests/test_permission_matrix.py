@@ -82,6 +82,13 @@ ROWS: list[Page | Api] = [
     Page("web:health", "GET",                                 "200  200  200  200  200  200  200  200  200"),
     Page("web:login", "GET",                                  "200  200  200  200  200  200  200  200  200"),
     Page("web:logout", "POST",                                "302  302  302  302  302  302  302  302  302"),
+    # A forgotten password: anyone may ask (an empty form: 400); a link that is no good answers 404.
+    Page("web:password_reset", "GET",                         "200  200  200  200  200  200  200  200  200"),
+    Page("web:password_reset", "POST",                        "400  400  400  400  400  400  400  400  400"),
+    Page("web:password_reset_confirm", "GET",                 "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
+    Page("web:password_reset_confirm", "POST",                "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
     Page("web:profile", "GET",                                "302  200  200  200  200  200  302  200  200"),
     Page("web:password_change", "POST",                       "302  400  400  400  400  400  302  400  400"),
     Page("web:tokens", "GET",                                 "302  200  200  200  200  200  302  200  200"),
