@@ -194,7 +194,7 @@ def sessions_list(request: HttpRequest) -> list[dict[str, object]]:
 @router.delete(
     "/me/sessions/{session_handle}", response=answers({204: None}), summary="End one of your sessions"
 )
-@operation(authenticated=True)
+@operation(authenticated=True, step_up=True)
 def sessions_end(request: HttpRequest, session_handle: SessionHandle) -> Status[None]:
     found = sessions.session_by_handle(user=_me(request), handle=session_handle)
     if found is None:

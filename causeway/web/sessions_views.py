@@ -32,7 +32,7 @@ def sessions_view(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, "web/accounts/sessions.html", {"rows": rows})
 
 
-@page(authenticated=True)
+@page(authenticated=True, step_up=True)
 @require_POST
 def session_end_view(request: AuthenticatedRequest, handle: str) -> HttpResponse:
     found = sessions.session_by_handle(user=request.user, handle=handle)
