@@ -144,6 +144,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Staff need a second factor before any staff page or operation, and cannot turn it off (docs/accounts.md).
+STAFF_MFA_REQUIRED = env_bool("CAUSEWAY_STAFF_MFA_REQUIRED", False)
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 
