@@ -7,6 +7,7 @@ from django.urls import include, path
 from causeway.web import (
     access_urls,
     accounts_urls,
+    apis_views,
     audit_urls,
     connections_urls,
     core_views,
@@ -21,6 +22,11 @@ app_name = "web"
 
 urlpatterns = [
     path("", include(hooks_urls.calls)),
+    # Calls to the API collections workspaces publish.
+    path("apis/<slug:owner>/<slug:environment>/<slug:collection>", apis_views.call, name="api_call_root"),
+    path(
+        "apis/<slug:owner>/<slug:environment>/<slug:collection>/<path:rest>", apis_views.call, name="api_call"
+    ),
     path("", core_views.home, name="home"),
     path("health", core_views.health, name="health"),
     path("", include(accounts_urls)),
