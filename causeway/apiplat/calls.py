@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from causeway.access.perms import Environment
 from causeway.access.policy import TRIGGER
+from causeway.apiplat.limits import limits_check
 from causeway.apiplat.models import ApiCall, ApiClient, ApiCollection, ApiEndpoint
 from causeway.apiplat.services import TRIGGER_TYPE, endpoint_recipe_copy, validator
 from causeway.audit import context, refusals
@@ -244,6 +245,33 @@ def api_call(
         return _error(405, "the path does not take this method")
     assert not isinstance(matched, int)  # nosec B101
     endpoint, params = matched
+    verdict = limits_check(client=client, endpoint=endpoint, now=timezone.now())
+    if verdict.exceeded:
+        _record(endpoint, client, environment, None, 429, started)
+        return Reply(
+            429,
+            {
+                "detail": "over a rate limit or quota of this client or endpoint; "
+                f"retry after {verdict.retry_after} s"
+            },
+            verdict.headers,
+        )
+    reply = _answer(endpoint, client, environment, params, query, headers, body, request_path, path, started)
+    return replace(reply, headers={**verdict.headers, **reply.headers})
+
+
+def _answer(
+    endpoint: ApiEndpoint,
+    client: ApiClient,
+    environment: str,
+    params: dict[str, str],
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    request_path: str,
+    path: str,
+    started: float,
+) -> Reply:
     payload, errors = _payload(endpoint, params, query, headers, body)
     if errors:
         _record(endpoint, client, environment, None, 400, started)

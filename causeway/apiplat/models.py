@@ -66,6 +66,9 @@ class ApiEndpoint(models.Model):
     query_parameters = models.JSONField(default=list)
     headers = models.JSONField(default=list)
     timeout_seconds = models.PositiveIntegerField(default=30)
+    # Limits on every call to the endpoint, whichever client makes it; null: none.
+    rate_per_second = models.PositiveIntegerField(null=True, blank=True)
+    quota_per_day = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,6 +98,9 @@ class ApiClient(models.Model):
     )
     collections = models.ManyToManyField(ApiCollection, blank=True, related_name="clients")
     allowed_sources = models.JSONField(default=list)
+    # Limits on every call the client makes, to any endpoint; null: none.
+    rate_per_second = models.PositiveIntegerField(null=True, blank=True)
+    quota_per_day = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

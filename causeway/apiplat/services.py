@@ -22,6 +22,7 @@ from causeway.access.errors import NotFound
 from causeway.access.perms import Environment, Perm
 from causeway.access.policy import Actor, uuid_or_none
 from causeway.accounts.models import User
+from causeway.apiplat.limits import MAX_QUOTA, MAX_RATE
 from causeway.apiplat.models import ApiClient, ApiCollection, ApiEndpoint, HttpMethod
 from causeway.audit.services import audit_record
 from causeway.db import save_or_conflict
@@ -119,6 +120,14 @@ def _timeout(value: Any) -> int:
         return RESPOND_SECONDS_DEFAULT
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESPOND_SECONDS:
         raise ValidationError({"timeout_seconds": f"from 1 to {MAX_RESPOND_SECONDS} seconds"})
+    return value
+
+
+def _limit(value: Any, field: str, most: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ValidationError({field: f"from 1 to {most}, or none for no limit"})
     return value
 
 
@@ -236,6 +245,8 @@ def endpoint_create(
     query_parameters: Any = None,
     headers: Any = None,
     timeout_seconds: Any = None,
+    rate_per_second: Any = None,
+    quota_per_day: Any = None,
 ) -> ApiEndpoint:
     """A new endpoint of the collection, running `recipe` (a recipe of the collection's project whose
     trigger is `api_endpoint`)."""
@@ -267,6 +278,8 @@ def endpoint_create(
         query_parameters=_declared(query_parameters, "query_parameters"),
         headers=_declared(headers, "headers"),
         timeout_seconds=_timeout(timeout_seconds),
+        rate_per_second=_limit(rate_per_second, "rate_per_second", MAX_RATE),
+        quota_per_day=_limit(quota_per_day, "quota_per_day", MAX_QUOTA),
     )
     save_or_conflict(
         endpoint,
@@ -351,30 +364,79 @@ def _collections(actor: Actor, workspace: Workspace, refs: Any) -> list[ApiColle
 
 @transaction.atomic
 def client_create(
-    *, actor: Actor, workspace: Workspace, name: Any, collection_ids: Any = None, allowed_sources: Any = None
+    *,
+    actor: Actor,
+    workspace: Workspace,
+    name: Any,
+    collection_ids: Any = None,
+    allowed_sources: Any = None,
+    rate_per_second: Any = None,
+    quota_per_day: Any = None,
 ) -> ApiClient:
     """A new client: a service account of its own, which may call the chosen collections."""
     access_services.require(actor, workspace, Perm.MEMBER_MANAGE)
     collections = _collections(actor, workspace, collection_ids)
     sources = _sources(allowed_sources)
+    rate = _limit(rate_per_second, "rate_per_second", MAX_RATE)
+    quota = _limit(quota_per_day, "quota_per_day", MAX_QUOTA)
     account = access_services.service_account_create(actor=actor, workspace=workspace, name=_name(name))
-    client = ApiClient.objects.create(workspace=workspace, service_account=account, allowed_sources=sources)
+    client = ApiClient.objects.create(
+        workspace=workspace,
+        service_account=account,
+        allowed_sources=sources,
+        rate_per_second=rate,
+        quota_per_day=quota,
+    )
     client.collections.set(collections)
     audit_record(
         actor=actor,
         action="api_client.created",
         target=client,
         workspace_id=workspace.id,
-        details={"collections": [c.name for c in collections], "allowed_sources": sources},
+        details={
+            "collections": [c.name for c in collections],
+            "allowed_sources": sources,
+            "rate_per_second": rate,
+            "quota_per_day": quota,
+        },
     )
     return client
 
 
-@transaction.atomic
+_UNCHANGED: Any = object()
+
+
 def client_update(
-    *, actor: Actor, client: ApiClient, collection_ids: Any = None, allowed_sources: Any = None
+    *,
+    actor: Actor,
+    client: ApiClient,
+    collection_ids: Any = None,
+    allowed_sources: Any = None,
+    rate_per_second: Any = _UNCHANGED,
+    quota_per_day: Any = _UNCHANGED,
 ) -> ApiClient:
-    """Change which collections the client calls, or from where (None: leave as it is)."""
+    """Change which collections the client calls, from where, or how often (None: leave the collections
+    and sources as they are; a limit left out stays, a limit of None is lifted)."""
+    return _client_update(
+        actor=actor,
+        client=client,
+        collection_ids=collection_ids,
+        allowed_sources=allowed_sources,
+        rate_per_second=rate_per_second,
+        quota_per_day=quota_per_day,
+    )
+
+
+@transaction.atomic
+def _client_update(
+    *,
+    actor: Actor,
+    client: ApiClient,
+    collection_ids: Any,
+    allowed_sources: Any,
+    rate_per_second: Any,
+    quota_per_day: Any,
+) -> ApiClient:
     workspace = client.service_account.workspace
     access_services.require(actor, workspace, Perm.MEMBER_MANAGE)
     locked = ApiClient.objects.select_for_update().get(pk=client.pk, workspace=workspace)
@@ -387,6 +449,14 @@ def client_update(
         locked.allowed_sources = _sources(allowed_sources)
         locked.save(update_fields=["allowed_sources"])
         details["allowed_sources"] = locked.allowed_sources
+    for field, most, value in (
+        ("rate_per_second", MAX_RATE, rate_per_second),
+        ("quota_per_day", MAX_QUOTA, quota_per_day),
+    ):
+        if value is not _UNCHANGED:
+            setattr(locked, field, _limit(value, field, most))
+            locked.save(update_fields=[field])
+            details[field] = getattr(locked, field)
     audit_record(
         actor=actor, action="api_client.changed", target=locked, workspace_id=workspace.id, details=details
     )

@@ -614,6 +614,36 @@ ROWS: list[Page | Api] = [
                                                               "401  403  403  403  404  404  403  404  404",
         params=(("job_id", "operator_job"),)),
     Api("GET /workspaces/{workspace_id}/schedule",            "401  200  200  200  200  200  403  404  404"),
+    # The API platform: calls (no key: 401, whoever is signed in), collections (project:view on their
+    # project to read, which a read grant on one of its recipes gives; project:edit in DEV to change, which
+    # the custom role does not hold) and clients (member:manage, as service accounts).
+    Page("web:api_call", "POST",                              "401  401  401  401  401  401  401  401  401"),
+    Page("web:api_call_root", "GET",                          "401  401  401  401  401  401  401  401  401"),
+    Api("GET /workspaces/{workspace_id}/api-collections",     "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/api-collections",    "401  201  201  403  403  403  403  404  404",
+        body={"project_id": Ref("project_id"), "name": "More", "slug": "more"}),
+    Api("GET /workspaces/{workspace_id}/api-collections/{collection_id}",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("DELETE /workspaces/{workspace_id}/api-collections/{collection_id}",
+                                                              "401  204  204  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/api-collections/{collection_id}/endpoints",
+                                                              "401  201  201  403  403  403  403  404  404",
+        body={"method": "GET", "path": "/orders", "recipe_id": Ref("api_recipe")}),
+    Api("DELETE /workspaces/{workspace_id}/api-collections/{collection_id}/endpoints/{endpoint_id}",
+                                                              "401  204  204  403  403  403  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/api-clients",         "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/api-clients",        "401  201  403  403  403  403  403  404  404",
+        body={"name": "Partner", "collection_ids": [Ref("collection_id")]}),
+    Api("PATCH /workspaces/{workspace_id}/api-clients/{client_id}",
+                                                              "401  200  403  403  403  403  403  404  404",
+        body={"allowed_sources": ["10.0.0.0/8"]}),
+    Api("GET /workspaces/{workspace_id}/api-clients/{client_id}/keys",
+                                                              "401  200  403  403  403  403  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/api-clients/{client_id}/keys",
+                                                              "401  201  403  403  403  403  403  404  404",
+        body={"name": "second", "expires_in_days": 30}),
+    Api("DELETE /workspaces/{workspace_id}/api-clients/{client_id}/keys/{key_id}",
+                                                              "401  204  403  403  403  403  403  404  404"),
 ]
 # fmt: on
 
@@ -674,6 +704,14 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
     "promotion_id": lambda w: w.ids["pending_promotion"],
     "break_glass_request": lambda w: w.ids["break_glass_request"],
+    "collection_id": lambda w: w.ids["api_collection"],
+    "endpoint_id": lambda w: w.ids["api_endpoint"],
+    "client_id": lambda w: w.ids["api_client"],
+    "key_id": lambda w: w.ids["api_key"],
+    "api_recipe": lambda w: w.ids["api_recipe"],
+    "owner": lambda w: w.ws.slug,
+    "collection": lambda w: "orders",
+    "rest": lambda w: "orders/42",
 }
 
 
