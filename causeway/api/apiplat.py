@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from causeway.access.perms import Environment, Perm
 from causeway.access.routes import operation
 from causeway.api.schemas import ObjectId, Shown, StrictIn, WorkspaceRef, answers, name_field
-from causeway.apiplat import calls, services
+from causeway.apiplat import calls, openapi, selectors, services
 from causeway.apiplat.limits import MAX_QUOTA, MAX_RATE
 from causeway.apiplat.models import ApiClient, ApiCollection, ApiEndpoint
 from causeway.recipes.schema import MAX_RESPOND_SECONDS
@@ -219,6 +219,56 @@ def collection_get(
     request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId
 ) -> ApiCollection:
     return services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/api-collections/{collection_id}/openapi.json",
+    response=answers({200: dict[str, Any]}),
+    summary="The collection's OpenAPI 3.1 document, as it answers in one environment",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def collection_openapi(
+    request: HttpRequest,
+    workspace_id: WorkspaceRef,
+    collection_id: ObjectId,
+    environment: Literal["dev", "test", "prod"] = "dev",
+) -> dict[str, Any]:
+    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+    return openapi.collection_document(found, environment)
+
+
+class UsagePeriod(StrictIn):
+    days: int = Field(7, ge=1, le=selectors.MAX_DAYS, description="the last this many days")
+
+
+class UsageOut(Schema):
+    endpoint_id: uuid.UUID
+    method: str
+    path: str
+    client_id: uuid.UUID
+    client: str
+    environment: str
+    calls: int
+    errors: int = Field(description="answers of 400 or more")
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+@router.get(
+    "/workspaces/{workspace_id}/api-collections/{collection_id}/usage",
+    response=answers({200: list[UsageOut]}),
+    summary="Calls, errors and latency percentiles per endpoint, client and environment",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def collection_usage(
+    request: HttpRequest,
+    workspace_id: WorkspaceRef,
+    collection_id: ObjectId,
+    period: Query[UsagePeriod],
+) -> list[selectors.Usage]:
+    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+    return selectors.collection_usage(collection=found, days=period.days)
 
 
 @router.delete(

@@ -189,6 +189,9 @@ def _payload(
                 errors.append({"field": "(body)", "message": "the body must be JSON"})
             else:
                 errors.extend(_field_errors(endpoint.request_schema, value))
+    # An unknown query parameter is refused, not dropped: a caller who misspells one learns it at once.
+    for name in sorted(set(query) - set(endpoint.query_parameters))[:20]:
+        errors.append({"field": f"query.{name[:60]}", "message": "not a query parameter of this endpoint"})
     declared_query = {name: query[name][-1] for name in endpoint.query_parameters if name in query}
     declared_headers = {name: headers[name] for name in endpoint.headers if name in headers}
     payload = {

@@ -619,10 +619,18 @@ ROWS: list[Page | Api] = [
     # the custom role does not hold) and clients (member:manage, as service accounts).
     Page("web:api_call", "POST",                              "401  401  401  401  401  401  401  401  401"),
     Page("web:api_call_root", "GET",                          "401  401  401  401  401  401  401  401  401"),
+    Page("web:apis", "GET",                                   "302  200  200  200  200  200  302  404  404"),
+    Page("web:api_collection", "GET",                         "302  200  200  200  200  200  302  404  404"),
+    Page("web:api_swagger", "GET",                            "302  200  200  200  200  200  302  404  404"),
+    Page("web:api_openapi", "GET",                            "302  200  200  200  200  200  302  404  404"),
     Api("GET /workspaces/{workspace_id}/api-collections",     "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/api-collections",    "401  201  201  403  403  403  403  404  404",
         body={"project_id": Ref("project_id"), "name": "More", "slug": "more"}),
     Api("GET /workspaces/{workspace_id}/api-collections/{collection_id}",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/api-collections/{collection_id}/openapi.json",
+                                                              "401  200  200  200  200  200  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/api-collections/{collection_id}/usage",
                                                               "401  200  200  200  200  200  403  404  404"),
     Api("DELETE /workspaces/{workspace_id}/api-collections/{collection_id}",
                                                               "401  204  204  403  403  403  403  404  404"),
@@ -710,7 +718,8 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "key_id": lambda w: w.ids["api_key"],
     "api_recipe": lambda w: w.ids["api_recipe"],
     "owner": lambda w: w.ws.slug,
-    "collection": lambda w: "orders",
+    "api": lambda w: "orders",
+    "collection": lambda w: w.ids["api_collection"],
     "rest": lambda w: "orders/42",
 }
 

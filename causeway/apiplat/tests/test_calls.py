@@ -135,7 +135,7 @@ def test_a_valid_call_is_answered_with_the_recipes_respond_step(
         api["base"] + "/shops/north/orders",
         api["secret"],
         json={"sku": "ABC-1", "quantity": 4},
-        params={"note": "gift", "undeclared": "dropped"},
+        params={"note": "gift"},
     )
     assert answer.status_code == 201, answer.text
     assert answer.json() == {
@@ -164,6 +164,14 @@ def test_a_body_that_breaks_the_schema_is_400_naming_each_field_and_starts_no_jo
     assert answer.status_code == 400, answer.text
     fields = {error["field"] for error in answer.json()["errors"]}
     assert fields == {"sku", "quantity"}
+    unknown = call(
+        https_server, api["base"] + "/shops/north/orders", api["secret"], json={"sku": "ABC", "quantity": 2},
+        params={"notes": "typo"},
+    )  # fmt: skip
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"] == [
+        {"field": "query.notes", "message": "not a query parameter of this endpoint"}
+    ]
     missing = call(https_server, api["base"] + "/shops/north/orders", api["secret"], json={"quantity": 2})
     assert missing.status_code == 400
     assert [e["field"] for e in missing.json()["errors"]] == ["sku"]
