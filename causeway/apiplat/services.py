@@ -40,6 +40,7 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 _SEGMENT = re.compile(r"^(?:[A-Za-z0-9.~-][A-Za-z0-9._~-]*|\{[a-z][a-z0-9_]{0,39}\})$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 MAX_DECLARED = 20
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 MAX_SOURCES = 50
 MAX_SCHEMA_CHARS = 20_000
 
@@ -85,6 +86,9 @@ def _declared(value: Any, field: str) -> list[str]:
     for item in value:
         if not isinstance(item, str) or not _NAME.match(item):
             raise ValidationError({field: "each name is a letter, then letters, digits, _ or -"})
+        if field == "headers" and item.lower() in _CREDENTIAL_HEADERS:
+            # The caller's key (or a cookie) would land in the job's history.
+            raise ValidationError({field: f"{item} carries credentials: a recipe never sees it"})
         names.append(item.lower() if field == "headers" else item)
     if len(set(names)) != len(names):
         raise ValidationError({field: "each name once"})

@@ -305,6 +305,8 @@ def test_endpoints_refuse_recipes_of_other_triggers_bad_paths_and_bad_schemas(pl
             actor=admin, collection=api["collection"], method="POST", path="/hand", recipe=manual.id
         )
     for bad in (
+        {"headers": ["Authorization"]},
+        {"query_parameters": ["bad name"]},
         {"path": "no-slash"},
         {"path": "/_jobs/x"},
         {"path": "/a/{x}/{x}"},
