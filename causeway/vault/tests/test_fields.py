@@ -240,7 +240,8 @@ def test_historical_models_bind_their_rows_while_they_live_and_leave_no_receiver
     assert loaded.value == "bound-canary"
     assert loaded.__dict__["value"].scope is not None  # bound as it was loaded
     del historical, old_secret, loaded
-    assert receivers() == before
+    # Not equal: renderings an earlier test left for the collector may go now too.
+    assert receivers() <= before
 
 
 @isolate_apps("causeway.vault")
