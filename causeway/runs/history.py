@@ -173,6 +173,19 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
     )
 
 
+def failure_reasons(*, actor: Actor, jobs: Any) -> dict[uuid.UUID, str]:
+    """Why each failed job among `jobs` (already visible to the actor) failed, as its page says it: masked
+    (rule 13), and hidden where the job used another person's personal connection (rule 6)."""
+    reasons: dict[uuid.UUID, str] = {}
+    for job in jobs:
+        if job.status != JobStatus.FAILED or not job.error:
+            continue
+        owner = personal_owner_of_job(job.id)
+        private = owner is not None and not (isinstance(actor, User) and actor.pk == owner)
+        reasons[job.pk] = PRIVATE if private else shown(job.error)
+    return reasons
+
+
 def run_by(job: Job) -> str:
     """Who or what started a job, in words: a user's email, a service account's name, or the trigger."""
     if job.run_by_user_id is not None:

@@ -21,6 +21,7 @@ from causeway.access.routes import AuthenticatedRequest, page, refused_form_erro
 from causeway.connections import outbound
 from causeway.recipes import promotion
 from causeway.runs import history
+from causeway.web import live
 from causeway.web.recipes_forms import ProdApprovalForm
 from causeway.web.workspaces_forms import (
     InvitationAcceptForm,
@@ -58,13 +59,17 @@ def _workspace_context(request: AuthenticatedRequest, workspace: Workspace) -> d
 def overview(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     """The Dashboard: recent jobs, recent failures, started recipes and counts, of what the viewer may see."""
     board = history.dashboard(actor=request.user, workspace=workspace)
+    reasons = history.failure_reasons(actor=request.user, jobs=board.failures)
     context = {
         **_workspace_context(request, workspace),
         "board": board,
         "recent": [(job, history.run_by(job)) for job in board.recent],
-        "failures": [(job, history.run_by(job)) for job in board.failures],
+        "failures": [(job, history.run_by(job), reasons.get(job.pk)) for job in board.failures],
+        "poll": live.dashboard_seconds(board.counts),
     }
-    return render(request, "web/workspaces/overview.html", context)
+    fragment = live.is_fragment(request)
+    template = "web/workspaces/_dashboard_live.html" if fragment else "web/workspaces/overview.html"
+    return live.varies(render(request, template, context))
 
 
 def _members_page(
