@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
@@ -71,11 +72,23 @@ def _render(
 # Projects.
 
 
+RECIPES_PER_PAGE = 25
+# The Recipes page's state filter: started recipes run on their trigger; stopped ones only by hand.
+RECIPE_STATES = {"started": True, "stopped": False}
+
+
 def _home(
     request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     search = query_text(request, "q")
     environment = query_choice(request, "environment", [e.value for e in Environment])
+    state = query_choice(request, "state", list(RECIPE_STATES))
+    recipes = selectors.recipes_list(
+        request.user, workspace, search=search, environment=environment, active=RECIPE_STATES.get(state)
+    ).select_related("active_version")
+    listing = Paginator(recipes, RECIPES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     context = _base(
         request,
         workspace,
@@ -84,7 +97,10 @@ def _home(
         environment=environment,
         can_create_project=Perm.PROJECT_CREATE in policy.workspace_perms(request.user, workspace),
         search=search,
-        found=selectors.recipes_list(request.user, workspace, search=search)[:100] if search else None,
+        state=state,
+        recipes_page=listing,
+        filtered=bool(search or environment or state),
+        query=query.urlencode(),
         **extra,
     )
     return _render(request, "home.html", context, status)

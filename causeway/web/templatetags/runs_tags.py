@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cron_descriptor import Options, get_description
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -79,3 +80,18 @@ def took(started: dt.datetime | None, finished: dt.datetime | None) -> str:
 def short_id(value: Any) -> str:
     """The first eight characters of an id: how a job is named next to its recipe."""
     return str(value)[:8]
+
+
+@register.simple_tag
+def cron_words(cron: str, zone: str = "") -> str:
+    """A cron expression in words ("At 09:00, Monday through Friday, Europe/Paris"); "" when the
+    expression has no reading (the schedule's own check names what is wrong with it)."""
+    options = Options()
+    options.use_24hour_time_format = True
+    options.verbose = False
+    options.throw_exception_on_parse_error = True
+    try:
+        words = str(get_description(cron, options))
+    except Exception:  # any expression it cannot read has no words; the cron itself is still shown
+        return ""
+    return f"{words}, {zone}" if zone else words

@@ -74,3 +74,11 @@ def test_a_list_polls_while_one_of_its_jobs_runs_and_rarely_on_its_first_page_on
 def test_the_dashboard_polls_often_only_while_a_job_is_queued_or_running() -> None:
     assert live.dashboard_seconds({"queued": 1, "failed": 3}) == 3
     assert live.dashboard_seconds({"running": 0, "succeeded": 9}) == live.IDLE_SECONDS
+
+
+def test_a_schedule_reads_in_words_beside_its_zone() -> None:
+    from causeway.web.templatetags.runs_tags import cron_words
+
+    assert cron_words("0 9 * * 1-5", "Europe/Paris") == "At 09:00, Monday through Friday, Europe/Paris"
+    assert cron_words("*/15 * * * *") == "Every 15 minutes"
+    assert cron_words("not a cron", "UTC") == ""

@@ -430,7 +430,8 @@ def test_schedule_lists_started_scheduled_recipes_with_their_next_runs(people: d
     html = as_user(people["operator"]).get("/w/acme/schedule").content.decode()
     rows = re.findall(r'<tr data-recipe="([0-9a-f-]+)">', html)
     assert rows == [str(daily.pk)]
-    assert "<code>0 9 * * *</code>" in html and "Europe/Paris" in html
+    assert '<code class="cron">0 9 * * *</code>' in html and "Europe/Paris" in html
+    assert '<span class="cron-words">At 09:00, Europe/Paris</span>' in html
     runs = re.findall(r'<time datetime="([^"]+)">', html.split('class="next-runs"')[1])
     assert len(runs) == 5
     parsed = [dt.datetime.fromisoformat(value) for value in runs]
