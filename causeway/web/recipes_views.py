@@ -24,7 +24,7 @@ from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
 from causeway.recipes.schema import blank_definition
-from causeway.runs import triggers
+from causeway.runs import history, triggers
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
 from causeway.web.forms import PageForm
@@ -322,11 +322,15 @@ def _build_page(
     status: int = 200,
     message: str = "",
 ) -> HttpResponse:
+    editor = build.editor(draft, errors)
+    job, statuses = history.latest_step_statuses(actor=request.user, workspace=workspace, recipe_id=recipe.pk)
+    build.with_statuses(editor["steps"], statuses)
     context = _base(
         request,
         workspace,
         recipe=recipe,
-        editor=build.editor(draft, errors),
+        editor=editor,
+        flow_job=job,
         message=message,
         saved_errors=bool(errors),
     )
