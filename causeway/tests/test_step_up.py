@@ -170,6 +170,8 @@ STEP_UP_PAGES = {
     "web:workspace_member_role",
     "web:access_role_update",
     "web:access_environment_set",
+    "web:session_end",
+    "web:workspace_member_sessions_end",
 }
 STEP_UP_OPERATIONS = {
     "POST /me/tokens",
@@ -178,6 +180,8 @@ STEP_UP_OPERATIONS = {
     "PUT /workspaces/{workspace_id}/secrets/{name}",
     "PATCH /workspaces/{workspace_id}",
     "PATCH /workspaces/{workspace_id}/members/{member_id}",
+    "DELETE /me/sessions/{session_handle}",
+    "DELETE /workspaces/{workspace_id}/members/{member_id}/sessions",
 }
 
 

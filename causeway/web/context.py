@@ -24,6 +24,7 @@ SECTION_OF = {
     "profile": "profile",
     "password_change": "profile",
     "tokens": "tokens",
+    "sessions": "sessions",
 }
 SECTION_PREFIXES = (
     ("runs", "runs"),
