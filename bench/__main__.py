@@ -3,7 +3,7 @@ could not both run."""
 
 from __future__ import annotations
 
-from bench import access, connections, cpu, jobs, pages, pipeline, vault
+from bench import access, apiplat, connections, cpu, jobs, pages, pipeline, vault
 
 if __name__ == "__main__":
     vault.main()
@@ -16,5 +16,7 @@ if __name__ == "__main__":
     cpu.main()
     print()
     pages.main()
+    print()
+    apiplat.main()
     print()
     raise SystemExit(pipeline.main())

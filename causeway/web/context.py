@@ -27,6 +27,7 @@ SECTION_OF = {
     "sessions": "sessions",
 }
 SECTION_PREFIXES = (
+    ("api", "apis"),
     ("runs", "runs"),
     ("schedule", "schedule"),
     ("bookmarks", "bookmarks"),

@@ -85,6 +85,13 @@ RULES_BEYOND_THE_SCHEMA = {
     # Only a company connection is linked (the world's connection id names a personal one).
     "PUT /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
     "DELETE /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
+    # An API collection's project is one the caller may edit; an endpoint's recipe is one of its project's,
+    # triggered by API calls; its schemas are valid JSON Schemas; a client's collections exist and its
+    # sources are addresses or networks.
+    "POST /api/v1/workspaces/{workspace_id}/api-collections": "project_id",
+    "POST /api/v1/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints": "recipe_id",
+    "POST /api/v1/workspaces/{workspace_id}/api-clients": "collection_ids",
+    "PATCH /api/v1/workspaces/{workspace_id}/api-clients/{client_id}": "allowed_sources",
 }
 
 
