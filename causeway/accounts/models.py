@@ -156,3 +156,36 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of {self.user_id}"
+
+
+class IdentityProvider(models.Model):
+    """An OpenID Connect provider people may sign in through, configured by staff for the whole platform.
+
+    The client secret is sealed under the platform's keyset, bound to this row (rule 10), and never
+    shown again. `trusted_domains` are the email domains the provider is trusted to vouch for: only an
+    address in one of them signs in, and only such an address gets an account made at its first sign-in.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The provider's name in sign-in addresses (/login/sso/<slug>) and on the CLI.
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    issuer = models.CharField(max_length=500)
+    client_id = models.CharField(max_length=300)
+    client_secret = SealedTextField()
+    scopes = models.JSONField(default=list)
+    email_claim = models.CharField(max_length=100, default="email")
+    trusted_domains = models.JSONField(default=list)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"identity provider {self.name}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("identity_provider", str(self.id), self.slug)

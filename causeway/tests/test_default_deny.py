@@ -17,6 +17,8 @@ from causeway.api.api import api, undeclared_operations
 PUBLIC_PAGES = {
     "web:login",
     "web:login_mfa",
+    "web:sso_login",
+    "web:sso_callback",
     "web:health",
     "web:invitation",
     "web:hook",

@@ -103,6 +103,15 @@ ROWS: list[Page | Api] = [
     Page("web:platform_workspace_create", "POST",             "302  404  404  404  404  404  302  400  404"),
     Page("web:platform_invitation_revoke", "POST",            "302  404  404  404  404  404  302  302  404",
         params=(("invitation", "platform_invitation"),)),
+    # Single sign-on: leaving for a provider and coming back are everyone's (an unknown provider: 404;
+    # a return nobody started: refused, 400); staff add and remove providers.
+    Page("web:sso_login", "GET",                              "404  404  404  404  404  404  404  404  404",
+        params=(("provider", "unknown_provider"),)),
+    Page("web:sso_callback", "GET",                           "400  400  400  400  400  400  400  400  400",
+        params=(("provider", "provider_slug"),)),
+    Page("web:platform_provider_create", "POST",              "302  404  404  404  404  404  302  400  404"),
+    Page("web:platform_provider_delete", "POST",              "302  404  404  404  404  404  302  302  404",
+        params=(("provider", "identity_provider"),)),
     # Pages: workspace, members, settings, audit, vault.
     Page("web:workspace", "GET",                              "302  200  200  200  200  200  302  404  404"),
     Page("web:workspace_members", "GET",                      "302  200  403  403  403  403  302  404  404"),
@@ -323,6 +332,14 @@ ROWS: list[Page | Api] = [
     Api("GET /platform/invitations",                          "401  404  404  404  404  404  403  200  404"),
     Api("DELETE /platform/invitations/{invitation_id}",       "401  404  404  404  404  404  403  204  404",
         params=(("invitation_id", "platform_invitation"),)),
+    Api("GET /platform/identity-providers",                   "401  404  404  404  404  404  403  200  404"),
+    Api("POST /platform/identity-providers",                  "401  404  404  404  404  404  403  201  404",
+        body={"slug": "more", "name": "More Login", "issuer": "https://more.acme.test", "client_id": "c",
+              "client_secret": "s", "trusted_domains": ["acme.test"]}),
+    Api("PATCH /platform/identity-providers/{provider_id}",   "401  404  404  404  404  404  403  200  404",
+        body={"enabled": False}, params=(("provider_id", "identity_provider"),)),
+    Api("DELETE /platform/identity-providers/{provider_id}",  "401  404  404  404  404  404  403  204  404",
+        params=(("provider_id", "identity_provider"),)),
     # API: workspace, members, audit, vault.
     Api("GET /workspaces/{workspace_id}",                     "401  200  200  200  200  200  403  404  404"),
     Api("PATCH /workspaces/{workspace_id}",                   "401  200  403  403  403  403  403  404  404",
@@ -674,6 +691,9 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "hook_token": lambda w: "unknown-webhook-token-of-43-characters-xxxxx",
     "promotion_id": lambda w: w.ids["pending_promotion"],
     "break_glass_request": lambda w: w.ids["break_glass_request"],
+    "identity_provider": lambda w: w.ids["identity_provider"],
+    "provider_slug": lambda w: "world-idp",
+    "unknown_provider": lambda w: "no-such-provider",
 }
 
 

@@ -170,6 +170,8 @@ STEP_UP_PAGES = {
     "web:workspace_member_role",
     "web:access_role_update",
     "web:access_environment_set",
+    "web:platform_provider_create",
+    "web:platform_provider_delete",
 }
 STEP_UP_OPERATIONS = {
     "POST /me/tokens",
@@ -178,6 +180,9 @@ STEP_UP_OPERATIONS = {
     "PUT /workspaces/{workspace_id}/secrets/{name}",
     "PATCH /workspaces/{workspace_id}",
     "PATCH /workspaces/{workspace_id}/members/{member_id}",
+    "POST /platform/identity-providers",
+    "PATCH /platform/identity-providers/{provider_id}",
+    "DELETE /platform/identity-providers/{provider_id}",
 }
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from causeway.web import accounts_views, mfa_views
+from causeway.web import accounts_views, mfa_views, sso_views
 
 urlpatterns = [
     path("login", accounts_views.login_view, name="login"),
     path("login/second-factor", mfa_views.login_mfa_view, name="login_mfa"),
+    path("login/sso/<slug:provider>", sso_views.sso_login_view, name="sso_login"),
+    path("login/sso/<slug:provider>/callback", sso_views.sso_callback_view, name="sso_callback"),
     path("reauthenticate", mfa_views.reauthenticate_view, name="reauthenticate"),
     path("logout", accounts_views.logout_view, name="logout"),
     path("profile", accounts_views.profile_view, name="profile"),

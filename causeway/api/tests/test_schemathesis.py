@@ -160,6 +160,8 @@ def _path_value(name: str, path: str, values: dict[str, str], world: World) -> s
         return str(world.group_member.id if "/groups/" in path else world.operator_membership.id)
     if name == "session_id":
         return str(world.ids["break_glass_request"])
+    if name == "provider_id":
+        return str(world.ids["identity_provider"])
     return values[name]
 
 
