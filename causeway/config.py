@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -152,3 +153,51 @@ def env_oauth_clients(name: str) -> dict[str, dict[str, str]]:
             raise ImproperlyConfigured(f"{name}: {key}: expected {{client_id, client_secret}} as text")
         clients[str(key)] = dict(client)
     return clients
+
+
+class SmtpSettings(NamedTuple):
+    host: str
+    port: int
+    user: str
+    password: str
+    use_ssl: bool
+    use_tls: bool
+
+
+def smtp_from_url(name: str, url: str) -> SmtpSettings:
+    """Django's EMAIL_* settings from `smtp://[user:password@]host[:port]` (STARTTLS, port 587 unless
+    given) or `smtps://...` (implicit TLS, port 465). `?starttls=off` on smtp:// sends in the clear, for
+    a relay on this machine only. User and password are percent-decoded."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ImproperlyConfigured(
+            f"{name}: expected an smtp:// or smtps:// URL, got scheme {parts.scheme!r}"
+        )
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name}: names no host")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"starttls"})
+    if unknown:
+        raise ImproperlyConfigured(f"{name}: unknown option {unknown[0]!r} (only starttls=on|off)")
+    starttls = (query.get("starttls") or ["on"])[-1].lower()
+    if starttls not in ("on", "off"):
+        raise ImproperlyConfigured(f"{name}: starttls must be on or off, got {starttls!r}")
+    implicit = parts.scheme == "smtps"
+    if implicit and "starttls" in query:
+        raise ImproperlyConfigured(f"{name}: starttls applies to smtp:// only; smtps:// is TLS throughout")
+    if not implicit and starttls == "off" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ImproperlyConfigured(f"{name}: starttls=off is allowed only for a relay on this machine")
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port or (465 if implicit else 587),
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        use_ssl=implicit,
+        use_tls=not implicit and starttls == "on",
+    )

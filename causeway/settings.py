@@ -21,6 +21,7 @@ from causeway.config import (
     env_oauth_clients,
     env_path,
     env_str,
+    smtp_from_url,
 )
 from causeway.sqlite.broker import transport_options as broker_transport_options
 
@@ -207,8 +208,21 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = False
 
-EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+# Causeway's own email (invitations, password resets, notices): to the SMTP server of CAUSEWAY_SMTP_URL,
+# or else one file per message in the outbox under the data directory (`causeway mail list`).
 EMAIL_FILE_PATH = HOME / "mail"
+SMTP_URL = env_str("CAUSEWAY_SMTP_URL", "")
+SMTP_CA_FILE = env_str("CAUSEWAY_SMTP_CA_FILE", "")
+EMAIL_TIMEOUT = env_int("CAUSEWAY_SMTP_TIMEOUT", 10, minimum=1, maximum=120)
+if SMTP_URL:
+    if os.environ.get("CAUSEWAY_EMAIL_BACKEND"):
+        raise ImproperlyConfigured("CAUSEWAY_EMAIL_BACKEND: set it or CAUSEWAY_SMTP_URL, not both")
+    _smtp = smtp_from_url("CAUSEWAY_SMTP_URL", SMTP_URL)
+    EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _smtp[:4]
+    EMAIL_USE_SSL, EMAIL_USE_TLS = _smtp.use_ssl, _smtp.use_tls
+    EMAIL_BACKEND = "causeway.mail.SmtpBackend"
+else:
+    EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "causeway.mail.OutboxBackend")
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
 # The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth

@@ -119,9 +119,31 @@ class UserSession(models.Model):
     session_key = models.CharField(max_length=40, primary_key=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
     created_at = models.DateTimeField(auto_now_add=True)
+    # What the sessions page shows the user: the browser that signed in (its user agent, shortened)
+    # and its address, kept as the audit trail keeps addresses, and when it was last used (to the minute).
+    device = models.CharField(max_length=200, blank=True, default="")
+    address = models.GenericIPAddressField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class SignInDevice(models.Model):
+    """A browser and address a user has signed in from, kept as a keyed digest: a sign-in from one not
+    seen before is told to the user by email."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_devices")
+    digest = models.CharField(max_length=INDEX_LENGTH)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="sign_in_device_once")]
+
+    def __str__(self) -> str:
+        return f"sign-in device of {self.user_id}"
 
 
 class TotpDevice(models.Model):

@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from causeway.accounts.models import User, UserSession
 from causeway.accounts.services import reauthenticated
+from causeway.accounts.sessions import session_started
 
 
 @receiver(user_logged_in)
 def remember_session(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
     if not request.session.session_key:
         request.session.save()
-    UserSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
+    session_started(user=user, session_key=str(request.session.session_key))
     # Signing in proves who the user is: sensitive acts need no second proof for a while.
     reauthenticated(request.session)
     # Sessions that lapsed on their own leave index rows behind; a lapsed session can never be

@@ -26,7 +26,9 @@ from django.conf import settings as django_settings
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 
+from causeway import mail
 from causeway.connections import outbound
 from causeway.connections.connectors.http import base_url as http_url
 from causeway.connections.models import Connection, Health, OAuthProfile
@@ -393,10 +395,30 @@ def fresh_credentials(
             row.health = Health.REAUTH
             row.health_message = mask_text(f"needs re-authorisation: {failure}")[:300]
             row.save(update_fields=["health", "health_message", "updated_at"])
+            _reauthorisation_notice(workspace, row)
     label = f"connection {connection.name!r}"
     if failure.grant_gone:
         raise ReauthorisationNeeded(f"{label} needs re-authorisation: {failure}")
     raise ActionFailed(f"{label}: {failure}", transient=failure.transient)
+
+
+def _reauthorisation_notice(workspace: Workspace, connection: Connection) -> None:
+    """Tell the person who can sign the connection in again (its owner, or the Admin who set up a
+    company connection), once, when it starts needing it; sent only if the change commits."""
+    person = connection.owner if connection.owner_id is not None else connection.created_by
+    if person is None or not person.is_active:
+        return
+    path = reverse("web:connection", kwargs={"workspace": workspace.slug, "connection": str(connection.pk)})
+    link = django_settings.BASE_URL.rstrip("/") + path
+    mail.notify(
+        to=str(person.email),
+        subject=f"Connection {connection.name} needs you to sign in again",
+        body=(
+            f"The connection {connection.name} in the workspace {workspace.name} can no longer act: "
+            "the service it connects to refused to renew its access. Jobs that use it fail until "
+            f"you sign in to that service again from the connection's page:\n\n{link}\n"
+        ),
+    )
 
 
 def uses_oauth(connection: Connection) -> bool:

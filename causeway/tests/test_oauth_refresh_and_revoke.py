@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -65,13 +66,21 @@ def test_a_second_401_is_the_providers_answer_and_is_not_retried_again(kit: OAut
     assert kit.provider.refreshes == 1 and len(kit.provider.resource_calls) == 2
 
 
-def test_a_refused_refresh_marks_the_connection_and_fails_jobs_with_that_reason(kit: OAuthKit) -> None:
+def test_a_refused_refresh_marks_the_connection_and_fails_jobs_with_that_reason(
+    kit: OAuthKit, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
     client = kit.browser()
     connection = kit.sign_in(scopes=["read"], client=client)
     # The person revoked Causeway's access at the provider: every token of the grant is dead.
     for token in kit.provider.tokens:
         token.revoked = True
-    job = _job(kit, connection)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _job(kit, connection)
+    # Its owner is told by email, once, with the page where they sign in again.
+    [notice] = mailoutbox
+    assert notice.to == [kit.owner.email] and connection.name in notice.subject
+    assert f"/w/{kit.workspace.slug}/connections/{connection.id}" in notice.body
     assert job.status == "failed"  # type: ignore[attr-defined]
     assert "needs re-authorisation" in (job.error or "")  # type: ignore[attr-defined]
     marked = Connection.objects.get(pk=connection.pk)
@@ -82,7 +91,9 @@ def test_a_refused_refresh_marks_the_connection_and_fails_jobs_with_that_reason(
     assert "Needs re-authorisation" in html.unescape(listing)
     # The next job is refused before anything is sent: no resource call, no token request.
     calls, tokens = len(kit.provider.resource_calls), len(kit.provider.token_requests)
-    again = _job(kit, connection, "/again")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _job(kit, connection, "/again")
+    assert len(mailoutbox) == 1, "a connection already marked is not told of again"
     assert again.status == "failed" and "needs re-authorisation" in (again.error or "")  # type: ignore[attr-defined]
     assert (len(kit.provider.resource_calls), len(kit.provider.token_requests)) == (calls, tokens)
     # Signing in again (the same connection, through its page) makes it usable at once.

@@ -11,6 +11,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from causeway.accounts.sessions import session_seen
 from causeway.workspaces.selectors import session_timeout_for
 
 # The last-seen stamp lives in the session's server-side data, never in the cookie, so replaying
@@ -27,6 +28,8 @@ def _stamp(request: HttpRequest, user: Any, now: float) -> None:
     # The stored session row expires with the idle limit too, so even a code path that skipped
     # this middleware could not load it later.
     request.session.set_expiry(timeout)
+    if request.session.session_key:
+        session_seen(session_key=request.session.session_key)
 
 
 class IdleSessionMiddleware:

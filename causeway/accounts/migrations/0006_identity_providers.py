@@ -9,7 +9,7 @@ import causeway.vault.fields
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_second_factors"),
+        ("accounts", "0005_sign_in_devices_and_session_details"),
     ]
 
     operations = [
