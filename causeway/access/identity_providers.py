@@ -15,6 +15,7 @@ from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.access.policy import Actor
 from causeway.accounts.models import IdentityProvider
+from causeway.accounts.saml import metadata_check
 from causeway.accounts.sso import issuer_url_check
 from causeway.audit.services import audit_record
 from causeway.db import conflict, conflict_named
@@ -138,6 +139,63 @@ def identity_provider_create(
 
 
 @transaction.atomic
+def identity_provider_create_saml(
+    *,
+    actor: Actor,
+    slug: str,
+    name: str,
+    metadata: str,
+    trusted_domains: list[str],
+    email_claim: str = "email",
+) -> IdentityProvider:
+    """A SAML 2.0 identity provider, from its metadata (entity id, sign-on URL, signing certificate)."""
+    policy.require_platform(actor)
+    errors: dict[str, list[str]] = {}
+    slug = slug.strip().lower()
+    if not SLUG.fullmatch(slug):
+        errors["slug"] = ["Slug must be 1 to 40 lower-case letters, digits and hyphens."]
+    provider = IdentityProvider(
+        protocol="saml",
+        slug=slug,
+        name=_text(errors, "name", name, "Name", 100),
+        issuer=_entity(errors, metadata),
+        client_secret="",
+        saml_metadata=metadata,
+        trusted_domains=_domains(errors, trusted_domains),
+        scopes=[],
+        email_claim=_claim(errors, email_claim),
+    )
+    if errors:
+        raise ValidationError(errors)
+    if IdentityProvider.objects.filter(slug=slug).exists():
+        raise conflict("slug", _SLUG_TAKEN)
+    with conflict_named(IdentityProvider, "slug", _SLUG_TAKEN, on=("slug",)):
+        provider.save()
+    audit_record(
+        actor=actor,
+        action="identity_provider.created",
+        target=provider,
+        details={
+            "protocol": "saml",
+            "entity_id": provider.issuer,
+            "trusted_domains": provider.trusted_domains,
+        },
+    )
+    return provider
+
+
+def _entity(errors: dict[str, list[str]], metadata: str) -> str:
+    try:
+        return metadata_check(metadata)[:500]
+    except ValidationError as error:
+        errors.update(error.message_dict)
+        return ""
+
+
+OIDC_ONLY = ("issuer", "client_id", "client_secret", "scopes")
+
+
+@transaction.atomic
 def identity_provider_update(
     *,
     actor: Actor,
@@ -150,12 +208,25 @@ def identity_provider_update(
     scopes: list[str] | None = None,
     email_claim: str | None = None,
     enabled: bool | None = None,
+    metadata: str | None = None,
 ) -> IdentityProvider:
-    """Change the given fields (None leaves one as it is); a new secret replaces the old unseen."""
+    """Change the given fields (None leaves one as it is); a new secret replaces the old unseen. A
+    SAML provider's issuer comes from its metadata; an OpenID Connect provider has no metadata."""
     policy.require_platform(actor)
     locked = IdentityProvider.objects.select_for_update().get(pk=provider.pk)
+    given = {"issuer": issuer, "client_id": client_id, "client_secret": client_secret, "scopes": scopes}
+    if locked.protocol == "saml" and any(given[name] is not None for name in OIDC_ONLY):
+        wrong = next(name for name in OIDC_ONLY if given[name] is not None)
+        raise conflict(wrong, f"{wrong} belongs to OpenID Connect providers; this one signs in with SAML.")
+    if locked.protocol != "saml" and metadata is not None:
+        raise conflict(
+            "metadata", "Metadata belongs to SAML providers; this one signs in with OpenID Connect."
+        )
     errors: dict[str, list[str]] = {}
     wanted: dict[str, object] = {}
+    if metadata is not None:
+        wanted["issuer"] = _entity(errors, metadata)
+        wanted["saml_metadata"] = metadata
     if name is not None:
         wanted["name"] = _text(errors, "name", name, "Name", 100)
     if issuer is not None:

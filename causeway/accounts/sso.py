@@ -100,8 +100,8 @@ def enabled_providers() -> list[IdentityProvider]:
     return list(IdentityProvider.objects.filter(enabled=True).order_by("name"))
 
 
-def provider_for_sign_in(slug: str) -> IdentityProvider | None:
-    return IdentityProvider.objects.filter(slug=slug, enabled=True).first()
+def provider_for_sign_in(slug: str, protocol: str = "oidc") -> IdentityProvider | None:
+    return IdentityProvider.objects.filter(slug=slug, protocol=protocol, enabled=True).first()
 
 
 def _get_json(url: str, what: str) -> dict[str, Any]:
@@ -225,14 +225,14 @@ def _id_token_claims(
     return claims
 
 
-def _email_of(provider: IdentityProvider, claims: dict[str, Any]) -> str:
-    email = claims.get(provider.email_claim)
+def trusted_email(provider: IdentityProvider, email: object, *, verified: bool) -> str:
+    """The address the provider vouches for, normalised; refused unless it is at a trusted domain."""
     if not isinstance(email, str) or "@" not in email:
         raise SsoRefused(
             f"The identity provider gave no email address (claim {provider.email_claim!r}).",
             reason="no_email",
         )
-    if claims.get("email_verified") is False:
+    if not verified:
         raise SsoRefused(
             "The identity provider has not verified this email address.", reason="email_unverified"
         )
@@ -249,18 +249,17 @@ def _letters(value: object) -> str:
     return "".join(ch for ch in value if ch.isalpha()) if isinstance(value, str) else ""
 
 
-def _user_for(provider: IdentityProvider, email: str, claims: dict[str, Any]) -> User:
+def account_for(
+    provider: IdentityProvider, email: str, *, given: object, family: object, protocol: str
+) -> User:
+    """The account of a trusted address: the existing one, or one made now, with no password."""
     found = User.objects.with_email(email).first()
     if found is not None:
         if not found.is_active:
             raise SsoRefused("This account is disabled.", reason="disabled")
         return found
     try:
-        profile = clean_profile(
-            first_name=_letters(claims.get("given_name")),
-            last_name=_letters(claims.get("family_name")),
-            email=email,
-        )
+        profile = clean_profile(first_name=_letters(given), last_name=_letters(family), email=email)
     except ValidationError:
         raise SsoRefused(
             "The identity provider gave no usable first and last name for a new account.", reason="no_name"
@@ -270,9 +269,22 @@ def _user_for(provider: IdentityProvider, email: str, claims: dict[str, Any]) ->
         actor=ANONYMOUS,
         action="user.created",
         target=user,
-        details={"user_type": UserType.STANDARD, "via": "oidc", "provider": provider.slug},
+        details={"user_type": UserType.STANDARD, "via": protocol, "provider": provider.slug},
     )
     return user
+
+
+def refusal_recorded(provider: IdentityProvider | None, refused: SsoRefused, *, protocol: str) -> None:
+    """Audit a refused sign-in and count it against the address's allowance of failed sign-ins."""
+    with transaction.atomic():
+        refusals.refusal_count(refusals.SIGN_INS)
+        audit_record(
+            actor=ANONYMOUS,
+            action="auth.sso_failed",
+            target=provider,
+            outcome=Outcome.FAILURE,
+            details={"protocol": protocol, "reason": refused.reason[:100]},
+        )
 
 
 def sign_in_complete(
@@ -284,22 +296,19 @@ def sign_in_complete(
     try:
         return _complete(pending, provider, query)
     except SsoRefused as refused:
-        with transaction.atomic():
-            refusals.refusal_count(refusals.SIGN_INS)
-            audit_record(
-                actor=ANONYMOUS,
-                action="auth.sso_failed",
-                target=provider,
-                outcome=Outcome.FAILURE,
-                details={"protocol": "oidc", "reason": refused.reason[:100]},
-            )
+        refusal_recorded(provider, refused, protocol="oidc")
         raise
 
 
 def _complete(
     pending: Pending | None, provider: IdentityProvider | None, query: dict[str, str]
 ) -> tuple[User, str]:
-    if pending is None or provider is None or pending.provider != provider.slug:
+    if (
+        pending is None
+        or provider is None
+        or pending.provider != provider.slug
+        or provider.protocol != "oidc"
+    ):
         raise SsoRefused("This sign-in was not started in this browser; sign in again.", reason="no_pending")
     if not secrets.compare_digest(query.get("state", ""), pending.state):
         raise SsoRefused(
@@ -325,6 +334,11 @@ def _complete(
     if not isinstance(id_token, str):
         raise SsoRefused("The identity provider sent no ID token.", reason="no_id_token")
     claims = _id_token_claims(provider, document, id_token, pending.nonce)
-    email = _email_of(provider, claims)
+    email = trusted_email(
+        provider, claims.get(provider.email_claim), verified=claims.get("email_verified") is not False
+    )
     with transaction.atomic():
-        return _user_for(provider, email, claims), pending.next_url
+        user = account_for(
+            provider, email, given=claims.get("given_name"), family=claims.get("family_name"), protocol="oidc"
+        )
+    return user, pending.next_url

@@ -43,8 +43,20 @@ Claim = Annotated[
 ]
 
 
+Metadata = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200_000,
+        description="a SAML 2.0 identity provider's metadata: one IdP, its signing certificate and an "
+        "HTTP-Redirect single sign-on endpoint",
+    ),
+]
+
+
 class ProviderOut(Schema):
     id: uuid.UUID
+    protocol: str
     slug: str
     name: str
     issuer: str
@@ -68,6 +80,14 @@ class ProviderIn(StrictIn):
     email_claim: Claim = "email"
 
 
+class SamlProviderIn(StrictIn):
+    slug: Slug
+    name: str = name_field("the name shown on the login page")
+    metadata: Metadata
+    trusted_domains: Domains
+    email_claim: Claim = "email"
+
+
 class ProviderPatchIn(StrictIn):
     name: str | None = name_field("the name shown on the login page", default=None)
     issuer: Issuer | None = None
@@ -77,6 +97,7 @@ class ProviderPatchIn(StrictIn):
     scopes: Scopes | None = None
     email_claim: Claim | None = None
     enabled: bool | None = None
+    metadata: Metadata | None = None
 
 
 @router.get(
@@ -100,9 +121,20 @@ def provider_create(request: HttpRequest, body: ProviderIn) -> Status[IdentityPr
     return Status(201, created)
 
 
+@router.post(
+    "/platform/identity-providers/saml",
+    response=answers({201: ProviderOut}, conflict=True),
+    summary="Add a SAML 2.0 identity provider from its metadata (staff)",
+)
+@operation(staff=True, step_up=True)
+def provider_create_saml(request: HttpRequest, body: SamlProviderIn) -> Status[IdentityProvider]:
+    actor = request.auth  # type: ignore[attr-defined]
+    return Status(201, providers.identity_provider_create_saml(actor=actor, **body.dict()))
+
+
 @router.patch(
     "/platform/identity-providers/{provider_id}",
-    response=answers({200: ProviderOut}),
+    response=answers({200: ProviderOut}, conflict=True),
     summary="Change an identity provider; a new client secret replaces the old (staff)",
 )
 @operation(staff=True, step_up=True)

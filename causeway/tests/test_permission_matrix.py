@@ -37,6 +37,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
+from causeway.accounts.tests.saml_idp import SAMPLE_METADATA
 from causeway.testkit.support import https_client
 from causeway.tests.access_personas import ACTORS, MANUAL, PINGER, World, build_world
 from causeway.tests.test_default_deny import walk
@@ -109,7 +110,14 @@ ROWS: list[Page | Api] = [
         params=(("provider", "unknown_provider"),)),
     Page("web:sso_callback", "GET",                           "400  400  400  400  400  400  400  400  400",
         params=(("provider", "provider_slug"),)),
+    Page("web:saml_login", "GET",                             "404  404  404  404  404  404  404  404  404",
+        params=(("provider", "unknown_provider"),)),
+    Page("web:saml_acs", "POST",                              "400  400  400  400  400  400  400  400  400",
+        params=(("provider", "provider_slug"),)),
+    Page("web:saml_metadata", "GET",                          "404  404  404  404  404  404  404  404  404",
+        params=(("provider", "unknown_provider"),)),
     Page("web:platform_provider_create", "POST",              "302  404  404  404  404  404  302  400  404"),
+    Page("web:platform_provider_create_saml", "POST",         "302  404  404  404  404  404  302  400  404"),
     Page("web:platform_provider_delete", "POST",              "302  404  404  404  404  404  302  302  404",
         params=(("provider", "identity_provider"),)),
     # Pages: workspace, members, settings, audit, vault.
@@ -336,6 +344,9 @@ ROWS: list[Page | Api] = [
     Api("POST /platform/identity-providers",                  "401  404  404  404  404  404  403  201  404",
         body={"slug": "more", "name": "More Login", "issuer": "https://more.acme.test", "client_id": "c",
               "client_secret": "s", "trusted_domains": ["acme.test"]}),
+    Api("POST /platform/identity-providers/saml",             "401  404  404  404  404  404  403  201  404",
+        body={"slug": "corp", "name": "Corp SSO", "metadata": SAMPLE_METADATA,
+              "trusted_domains": ["acme.test"]}),
     Api("PATCH /platform/identity-providers/{provider_id}",   "401  404  404  404  404  404  403  200  404",
         body={"enabled": False}, params=(("provider_id", "identity_provider"),)),
     Api("DELETE /platform/identity-providers/{provider_id}",  "401  404  404  404  404  404  403  204  404",

@@ -172,6 +172,7 @@ STEP_UP_PAGES = {
     "web:access_environment_set",
     "web:platform_provider_create",
     "web:platform_provider_delete",
+    "web:platform_provider_create_saml",
 }
 STEP_UP_OPERATIONS = {
     "POST /me/tokens",
@@ -181,6 +182,7 @@ STEP_UP_OPERATIONS = {
     "PATCH /workspaces/{workspace_id}",
     "PATCH /workspaces/{workspace_id}/members/{member_id}",
     "POST /platform/identity-providers",
+    "POST /platform/identity-providers/saml",
     "PATCH /platform/identity-providers/{provider_id}",
     "DELETE /platform/identity-providers/{provider_id}",
 }

@@ -4,12 +4,14 @@ providers staff add and remove on the Platform page. Rules live in `accounts.sso
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,12 +19,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from causeway.access import identity_providers as providers
 from causeway.access.routes import AuthenticatedRequest, page
-from causeway.accounts import mfa, sso
+from causeway.accounts import mfa, saml, sso
 from causeway.accounts import services as accounts
 from causeway.accounts.models import User
 from causeway.audit.refusals import Throttled
@@ -58,10 +61,7 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider)
     if found is None:
         raise Http404
-    asked = NextForm(request.GET)
-    target = str(asked.cleaned_data.get("next") or "") if asked.is_valid() else ""
-    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=True)
-    next_url = target if safe else "/"
+    next_url = _safe_next(request)
     callback = request.build_absolute_uri(reverse("web:sso_callback", kwargs={"provider": found.slug}))
     try:
         url, pending = sso.sign_in_begin(provider=found, redirect_uri=callback, next_url=next_url)
@@ -93,6 +93,105 @@ def sso_callback_view(request: HttpRequest, provider: str) -> HttpResponse:
     except sso.SsoRefused as refused:
         return _refused(request, str(refused))
     return _signed_in(request, user, next_url, via=provider)
+
+
+# SAML: the request this browser made, in a cookie of its own. The provider's answer arrives by a POST
+# from the provider's page, on which browsers send no SameSite=Lax cookie (the session's): this one is
+# SameSite=None, signed (so only Causeway makes one), HttpOnly and short-lived, and binds the answer to
+# the browser that asked for it.
+SAML_COOKIE = "__Host-causeway-saml"
+SAML_SALT = "causeway.saml.pending"
+
+
+class SamlAnswerForm(forms.Form):
+    """What a SAML provider posts to the assertion consumer service (HTTP-POST binding)."""
+
+    SAMLResponse = forms.CharField(required=False, max_length=500_000)  # the binding's name
+    RelayState = forms.CharField(required=False, max_length=2000)
+
+
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    asked = NextForm(request.GET)
+    target = str(asked.cleaned_data.get("next") or "") if asked.is_valid() else ""
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=True)
+    return target if safe else "/"
+
+
+@page(public=True)
+@never_cache
+@require_GET
+def saml_login_view(request: HttpRequest, provider: str) -> HttpResponse:
+    found = sso.provider_for_sign_in(provider, protocol="saml")
+    if found is None:
+        raise Http404
+    url, pending = saml.sign_in_begin(
+        provider=found, base_url=_base_url(request), next_url=_safe_next(request)
+    )
+    response = redirect(url)
+    response.set_signed_cookie(
+        SAML_COOKIE,
+        json.dumps(pending),
+        salt=SAML_SALT,
+        max_age=int(saml.PENDING_SECONDS),
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+    return response
+
+
+def _saml_pending(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        raw = request.get_signed_cookie(SAML_COOKIE, salt=SAML_SALT, max_age=saml.PENDING_SECONDS)
+        found = json.loads(raw or "")
+    except (KeyError, signing.BadSignature, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+@page(public=True)
+@csrf_exempt  # posted by the provider's page; bound to this browser by the signed cookie instead
+@never_cache
+@require_POST
+def saml_acs_view(request: HttpRequest, provider: str) -> HttpResponse:
+    try:
+        accounts.login_throttle_check()
+    except Throttled as throttled:
+        wait = f"Too many failed sign-ins from this address. Try again in {throttled.retry_after} seconds."
+        response = _refused(request, wait, 429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    form = SamlAnswerForm(request.POST)
+    answer = str(form.cleaned_data.get("SAMLResponse") or "") if form.is_valid() else ""
+    try:
+        user, next_url = saml.sign_in_complete(
+            provider=sso.provider_for_sign_in(provider, protocol="saml"),
+            base_url=_base_url(request),
+            pending=_saml_pending(request),
+            saml_response=answer,
+        )
+    except sso.SsoRefused as refused:
+        response = _refused(request, str(refused))
+    else:
+        response = _signed_in(request, user, next_url, via=provider)
+    # Single use: whatever came of it, this browser's request is spent.
+    response.delete_cookie(SAML_COOKIE, samesite="None")
+    return response
+
+
+@page(public=True)
+@require_GET
+def saml_metadata_view(request: HttpRequest, provider: str) -> HttpResponse:
+    found = sso.provider_for_sign_in(provider, protocol="saml")
+    if found is None:
+        raise Http404
+    return HttpResponse(
+        saml.sp_metadata(found, _base_url(request)), content_type="application/samlmetadata+xml"
+    )
 
 
 def _signed_in(request: HttpRequest, user: User, next_url: str, *, via: str) -> HttpResponse:
@@ -154,6 +253,42 @@ def platform_provider_create(request: AuthenticatedRequest) -> HttpResponse:
         return platform_page(request, status=400, provider_form=form.refuse(exc))
     messages.success(
         request, f"Identity provider {created.name} added: people sign in at /login/sso/{created.slug}."
+    )
+    return redirect("web:platform")
+
+
+class SamlProviderForm(PageForm):
+    slug = text()
+    name = text()
+    metadata = text()
+    trusted_domains = text()
+    email_claim = text()
+    ids = "saml-%s"
+
+    def clean_trusted_domains(self) -> list[str]:
+        return _split(self.cleaned_data["trusted_domains"])
+
+
+@page(staff=True, step_up=True)
+@require_POST
+def platform_provider_create_saml(request: AuthenticatedRequest) -> HttpResponse:
+    form = SamlProviderForm(request.POST)
+    try:
+        form.is_valid()
+        data = form.cleaned_data
+        created = providers.identity_provider_create_saml(
+            actor=request.user,
+            slug=data["slug"],
+            name=data["name"],
+            metadata=data["metadata"],
+            trusted_domains=data["trusted_domains"],
+            email_claim=data["email_claim"] or "email",
+        )
+    except ValidationError as exc:
+        return platform_page(request, status=400, saml_form=form.refuse(exc))
+    messages.success(
+        request,
+        f"SAML identity provider {created.name} added: its metadata is at {created.sign_in_path}/metadata.",
     )
     return redirect("web:platform")
 

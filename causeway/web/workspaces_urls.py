@@ -31,6 +31,11 @@ urlpatterns = [
     ),
     path("platform/identity-providers", sso_views.platform_provider_create, name="platform_provider_create"),
     path(
+        "platform/identity-providers/saml",
+        sso_views.platform_provider_create_saml,
+        name="platform_provider_create_saml",
+    ),
+    path(
         "platform/identity-providers/<uuid:provider>/delete",
         sso_views.platform_provider_delete,
         name="platform_provider_delete",

@@ -85,6 +85,9 @@ RULES_BEYOND_THE_SCHEMA = {
     # Only a company connection is linked (the world's connection id names a personal one).
     "PUT /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
     "DELETE /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
+    # A SAML provider's metadata is an identity provider's, with its certificate and sign-on endpoint.
+    "POST /api/v1/platform/identity-providers/saml": "metadata",
+    "PATCH /api/v1/platform/identity-providers/{provider_id}": "metadata",
 }
 
 

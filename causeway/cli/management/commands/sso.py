@@ -8,6 +8,7 @@ stay in shell histories and are visible to every user of the machine in the proc
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,6 +21,14 @@ from causeway.cli.management.commands._files import secret_from, split_list
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 
 ON_OFF = {"on": True, "off": False}
+
+
+def _text_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CommandError(f"metadata-file: cannot read {path}: {reason}") from None
 
 
 class Command(BaseCommand):
@@ -53,6 +62,16 @@ class Command(BaseCommand):
                 sub.add_argument(
                     "--enabled", choices=sorted(ON_OFF), help="offer it on the login page or not"
                 )
+        add_saml = actions.add_parser("add-saml", help="add a SAML 2.0 provider from its metadata")
+        add_saml.add_argument("slug", help="the provider's name in addresses: /login/saml/<slug>")
+        add_saml.add_argument("--name", required=True, help="shown on the login page")
+        add_saml.add_argument(
+            "--metadata-file", required=True, metavar="PATH", help="the IdP's metadata (XML)"
+        )
+        add_saml.add_argument(
+            "--trusted-domains", required=True, metavar="A,B", help="email domains it vouches for"
+        )
+        add_saml.add_argument("--email-claim", help="the attribute holding the email (default: email)")
         remove = actions.add_parser("remove", help="remove a provider: nobody signs in through it any more")
         remove.add_argument("slug")
 
@@ -78,6 +97,17 @@ class Command(BaseCommand):
             providers.identity_provider_delete(actor=actor, provider=found)
             out(f"Removed identity provider {found.slug}.")
             return
+        if action == "add-saml":
+            created = providers.identity_provider_create_saml(
+                actor=actor,
+                slug=options["slug"],
+                name=options["name"],
+                metadata=_text_file(options["metadata_file"]),
+                trusted_domains=split_list(options["trusted_domains"]) or [],
+                email_claim=options["email_claim"] or "email",
+            )
+            out(f"Added SAML identity provider {created.slug}: people sign in at {created.sign_in_path}.")
+            return
         given: dict[str, Any] = {
             "name": options["name"],
             "issuer": options["issuer"],
@@ -96,7 +126,12 @@ class Command(BaseCommand):
             out(f"Added identity provider {created.slug}: people sign in at /login/sso/{created.slug}.")
             return
         found = providers.identity_provider_get(actor, options["slug"])
+        metadata = _text_file(options["metadata_file"]) if options.get("metadata_file") else None
         changed = providers.identity_provider_update(
-            actor=actor, provider=found, enabled=ON_OFF.get(options["enabled"] or ""), **given
+            actor=actor,
+            provider=found,
+            enabled=ON_OFF.get(options["enabled"] or ""),
+            metadata=metadata,
+            **given,
         )
         out(f"Saved identity provider {changed.slug}.")
