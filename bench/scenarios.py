@@ -21,8 +21,12 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def respond_recipe(recipe: Any) -> tuple[str, str]:
-    """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result."""
+def respond_recipe(recipe: Any, *, tried_once: bool = True) -> tuple[str, str]:
+    """A copy of the pipeline's recipe whose webhook answers with the HTTP call's result.
+
+    `tried_once`: its HTTP call has no retries (a caller who waits for the answer retries the call
+    itself), so its steps cannot outlast the wait and its job runs in the call's own thread; otherwise
+    in one of the web process's job threads."""
     from causeway.recipes.services import recipe_create
     from causeway.runs.models import WebhookEndpoint
     from causeway.runs.triggers import recipe_start
@@ -31,11 +35,15 @@ def respond_recipe(recipe: Any) -> tuple[str, str]:
     admin = _admin(recipe)
     definition = dict(recipe.current_version.definition)
     definition["trigger"] = {"type": "webhook", "respond": True}
+    if tried_once:
+        definition["steps"] = [
+            {**step, "retries": 0} if step.get("type") == "http" else step for step in definition["steps"]
+        ]
     answering = recipe_create(
         actor=admin,
         workspace=recipe.workspace,
         project=recipe.project,
-        name="Webhook to CRM, answered",
+        name="Webhook to CRM, answered" + ("" if tried_once else " (retried calls)"),
         definition=definition,
     )
     recipe_start(actor=admin, recipe=answering)
@@ -49,32 +57,39 @@ def _admin(recipe: Any) -> Any:
     return Membership.objects.filter(workspace=recipe.workspace).select_related("user").first().user
 
 
-def respond_latency(url: str, token: str, secret: str, calls: int) -> dict[str, float]:
-    """One client: request sent to answer received, for calls answered with the job's result."""
+def respond_latency(url: str, hooks: list[tuple[str, str]], calls: int) -> list[dict[str, float]]:
+    """One client: request sent to answer received, for calls answered with the job's result, one figure
+    per webhook (token, secret) of `hooks`, their calls taken in turn so that each meets the same load."""
     import httpx
 
     from causeway.runs.webhooks import sign
 
-    latencies: list[float] = []
+    latencies: list[list[float]] = [[] for _ in hooks]
     with httpx.Client(verify=False, timeout=60) as client:  # noqa: S501  # nosec B501
         for n in range(calls + 10):
-            body = json.dumps({"email": f"Answer{n}@Example.com", "n": n, "call": uuid.uuid4().hex}).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Causeway-Signature": sign(secret, int(time.time()), body),
-            }
-            start = time.perf_counter()
-            answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
-            elapsed = (time.perf_counter() - start) * 1000
-            if answer.status_code != 200:
-                raise RuntimeError(f"an answered call got {answer.status_code}: {answer.text[:200]}")
-            if n >= 10:  # the first ten warm the connection and the caches
-                latencies.append(elapsed)
-    return {
-        "calls_per_second": 1000 / statistics.mean(latencies),
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": _percentile(latencies, 0.99),
-    }
+            for index, (token, secret) in enumerate(hooks):
+                body = json.dumps(
+                    {"email": f"Answer{n}@Example.com", "n": n, "call": uuid.uuid4().hex}
+                ).encode()
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Causeway-Signature": sign(secret, int(time.time()), body),
+                }
+                start = time.perf_counter()
+                answer = client.post(f"{url}/hooks/{token}", content=body, headers=headers)
+                elapsed = (time.perf_counter() - start) * 1000
+                if answer.status_code != 200:
+                    raise RuntimeError(f"an answered call got {answer.status_code}: {answer.text[:200]}")
+                if n >= 10:  # the first ten warm the connection and the caches
+                    latencies[index].append(elapsed)
+    return [
+        {
+            "calls_per_second": 1000 / statistics.mean(taken),
+            "p50_ms": statistics.median(taken),
+            "p99_ms": _percentile(taken, 0.99),
+        }
+        for taken in latencies
+    ]
 
 
 def open_loop(

@@ -144,6 +144,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Staff need a second factor before any staff page or operation, and cannot turn it off (docs/accounts.md).
+STAFF_MFA_REQUIRED = env_bool("CAUSEWAY_STAFF_MFA_REQUIRED", False)
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 
@@ -223,6 +225,8 @@ if SMTP_URL:
     EMAIL_BACKEND = "causeway.mail.SmtpBackend"
 else:
     EMAIL_BACKEND = env_str("CAUSEWAY_EMAIL_BACKEND", "causeway.mail.OutboxBackend")
+# A password-reset link works once, for an hour (accounts.passwords).
+PASSWORD_RESET_TIMEOUT = 3600
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
 # The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth

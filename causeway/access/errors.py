@@ -26,15 +26,20 @@ MFA_REQUIRED = "mfa:required"
 
 
 class MfaRequired(Forbidden):
-    """The workspace requires a second factor and the member has none: they may set one up, then act."""
+    """A second factor is required (by the workspace, or of staff by the platform) and the person has
+    none: they may set one up, then act."""
 
-    def __init__(self, workspace: Workspace, actor: Actor) -> None:
+    def __init__(self, workspace: Workspace | None, actor: Actor) -> None:
+        who = (
+            f"workspace {workspace.name} requires two-factor authentication"
+            if workspace is not None
+            else "this platform requires two-factor authentication of its staff"
+        )
         super().__init__(
             MFA_REQUIRED,
             workspace=workspace,
             actor=actor,
-            detail=f"workspace {workspace.name} requires two-factor authentication: set it up on your "
-            "profile's two-factor page (or POST /api/v1/me/mfa/totp) first",
+            detail=f"{who}: set it up on your profile's two-factor page (or POST /api/v1/me/mfa/totp) first",
         )
 
 

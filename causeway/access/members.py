@@ -28,7 +28,7 @@ from causeway.access import giving, policy
 from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
-from causeway.accounts import mfa
+from causeway.accounts import mfa, sessions
 from causeway.accounts.models import User, UserType, email_index
 from causeway.accounts.services import user_create
 from causeway.accounts.validation import clean_email
@@ -512,6 +512,16 @@ def member_role_change(
         details={"user_id": str(locked.user_id), "from": previous.key, "to": new_role.key},
     )
     return locked
+
+
+@transaction.atomic
+def member_sessions_end(*, actor: Actor, membership: Membership) -> int:
+    """End every session of a member (a lost laptop, a departure): an Admin's act, audited in the
+    workspace. API tokens are separate credentials; the member revokes them, or the Admin removes them."""
+    policy.require_in(actor, membership.workspace, Perm.MEMBER_MANAGE)
+    return sessions.sessions_end_of(
+        actor=actor, user=membership.user, workspace_id=str(membership.workspace_id)
+    )
 
 
 @transaction.atomic

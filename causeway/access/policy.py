@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard, TypeVar
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
@@ -90,6 +91,19 @@ def is_staff(actor: object) -> bool:
 def require_staff(actor: object) -> None:
     if not is_staff(actor):
         raise NotFound("page")
+    require_second_factor(actor)
+
+
+def require_second_factor(actor: object) -> None:
+    """Staff act (as staff, or in a workspace) only with a second factor once the platform requires it
+    (`CAUSEWAY_STAFF_MFA_REQUIRED`): their standing reaches every workspace's people."""
+    if (
+        settings.STAFF_MFA_REQUIRED
+        and isinstance(actor, User)
+        and actor.is_staff
+        and not mfa.mfa_enrolled(user=actor)
+    ):
+        raise MfaRequired(None, actor)
 
 
 def require_platform(actor: Actor | None) -> None:
@@ -549,6 +563,7 @@ def workspace_get(actor: Actor | None, ref: str | uuid.UUID, *, need: Perm) -> W
         raise Forbidden(need, workspace=workspace, actor=actor)
     if workspace.mfa_required and isinstance(actor, User) and not mfa.mfa_enrolled(user=actor):
         raise MfaRequired(workspace, actor)
+    require_second_factor(actor)
     return workspace
 
 

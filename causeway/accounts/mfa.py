@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -236,6 +237,10 @@ def _workspaces_requiring(user: User) -> list[str]:
 
 def mfa_disable(*, actor: User, code: str) -> None:
     """Turn the second factor off, given a current code; refused where a workspace requires one."""
+    if settings.STAFF_MFA_REQUIRED and actor.is_staff:
+        raise ValidationError(
+            {"code": "Code: the platform requires two-factor authentication of its staff; it stays on."}
+        )
     requiring = _workspaces_requiring(actor)
     if requiring:
         raise ValidationError(

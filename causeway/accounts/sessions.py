@@ -13,11 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from causeway import mail
-from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import SignInDevice, User, UserSession
 from causeway.accounts.services import sessions_end_all
 from causeway.audit import context
-from causeway.audit.services import Actor, audit_record
+from causeway.audit.services import Actor, HasAuditActor, audit_record
 from causeway.vault.fields import blind_index
 
 DEVICE_PURPOSE = "accounts.sign_in_device"
@@ -111,7 +110,7 @@ def session_handle(session: UserSession) -> str:
 
 
 @transaction.atomic
-def session_end(*, actor: User | SystemActor | Actor, session: UserSession) -> None:
+def session_end(*, actor: HasAuditActor | Actor, session: UserSession) -> None:
     """End one session: its stored data is deleted, so its cookie finds nothing from the next request."""
     user = session.user
     Session.objects.filter(session_key=session.session_key).delete()
@@ -120,7 +119,7 @@ def session_end(*, actor: User | SystemActor | Actor, session: UserSession) -> N
 
 
 @transaction.atomic
-def sessions_end_of(*, actor: User | SystemActor | Actor, user: User, workspace_id: str | None = None) -> int:
+def sessions_end_of(*, actor: HasAuditActor | Actor, user: User, workspace_id: str | None = None) -> int:
     """End every session of the user (an Admin for a member of their workspace, or the operator)."""
     ended = sessions_end_all(user=user)
     audit_record(

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.contrib.auth import logout
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+from ninja import Path as PathField
 
 from causeway.access.errors import NotFound
 from causeway.access.routes import operation
-from causeway.accounts import mfa, stepup
+from causeway.accounts import mfa, sessions, stepup
 from causeway.accounts import services as accounts
-from causeway.accounts.models import User
+from causeway.accounts.models import User, UserSession
 from causeway.accounts.validation import NAME_MAX_LENGTH
 from causeway.api.schemas import StrictIn, answers, stated
 from causeway.workspaces import tokens
@@ -158,6 +159,47 @@ def tokens_revoke(request: HttpRequest, token_id: uuid.UUID) -> Status[None]:
     if token is None:
         raise NotFound("token")
     tokens.token_revoke(actor=_me(request), token=token)
+    return Status(204, None)
+
+
+class SessionOut(Schema):
+    handle: str = Field(description="the session's name here; its key is never shown")
+    device: str
+    address: str | None
+    created_at: datetime
+    last_seen_at: datetime | None
+    current: bool = Field(description="whether this call was made with this session")
+
+
+SessionHandle = Annotated[str, PathField(pattern=r"^[0-9a-f]{16}$", description="a session's handle")]
+
+
+def _session_out(request: HttpRequest, found: UserSession) -> dict[str, object]:
+    return {
+        "handle": sessions.session_handle(found),
+        "device": found.device,
+        "address": found.address,
+        "created_at": found.created_at,
+        "last_seen_at": found.last_seen_at,
+        "current": found.session_key == getattr(getattr(request, "session", None), "session_key", None),
+    }
+
+
+@router.get("/me/sessions", response=answers({200: list[SessionOut]}), summary="Your sessions in browsers")
+@operation(authenticated=True)
+def sessions_list(request: HttpRequest) -> list[dict[str, object]]:
+    return [_session_out(request, found) for found in sessions.session_list(user=_me(request))]
+
+
+@router.delete(
+    "/me/sessions/{session_handle}", response=answers({204: None}), summary="End one of your sessions"
+)
+@operation(authenticated=True, step_up=True)
+def sessions_end(request: HttpRequest, session_handle: SessionHandle) -> Status[None]:
+    found = sessions.session_by_handle(user=_me(request), handle=session_handle)
+    if found is None:
+        raise NotFound("session")
+    sessions.session_end(actor=_me(request), session=found)
     return Status(204, None)
 
 

@@ -288,6 +288,24 @@ def member_delete(request: HttpRequest, workspace_id: WorkspaceRef, member_id: O
     return Status(204, None)
 
 
+class SessionsEndedOut(Schema):
+    sessions_ended: int
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/members/{member_id}/sessions",
+    response=answers({200: SessionsEndedOut}),
+    summary="End every session of a member",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def member_sessions_end(
+    request: HttpRequest, workspace_id: WorkspaceRef, member_id: ObjectId
+) -> dict[str, int]:
+    actor = request.auth  # type: ignore[attr-defined]
+    membership = policy.membership_get(actor, request.workspace, member_id, need=Perm.MEMBER_MANAGE)  # type: ignore[attr-defined]
+    return {"sessions_ended": services.member_sessions_end(actor=actor, membership=membership)}
+
+
 @router.post(
     "/workspaces/{workspace_id}/invitations",
     response=answers({201: InvitationCreatedOut}, conflict=True),

@@ -24,6 +24,7 @@ from causeway.recipes import signatures
 from causeway.recipes.schema import (
     ConditionStep,
     ConnectorStep,
+    Definition,
     ForeachStep,
     HttpStep,
     LookupReadStep,
@@ -39,7 +40,7 @@ from causeway.runs.models import Job, JobStep, StepStatus
 from causeway.runs.runtime import definition_of
 from causeway.runs.steps import StepFailed, StepResult, masked
 
-__all__ = ["History", "StepFailed", "execute"]
+__all__ = ["History", "StepFailed", "execute", "runs_in_caller"]
 
 
 # Rows written at most this many at a time when a job runs many light steps in a row.
@@ -100,6 +101,43 @@ class History:
 
 def _reaches_outside(step: Step) -> bool:
     return isinstance(step, HttpStep | ConnectorStep | LookupWriteStep)
+
+
+# Steps whose time is the process's own (a template, a row of the database): no wait outside the job.
+_LIGHT = (MapStep, ConditionStep, RespondStep, StopStep, LookupReadStep, LookupWriteStep)
+
+
+def runs_in_caller(definition: Definition, within: float) -> bool:
+    """Whether a job of this definition, whose caller waits `within` seconds for its answer, may run in
+    the caller's own request instead of a job thread: it cannot outlast that wait, nor keep an answer
+    from its caller.
+
+    So every step is light (a mapping, a condition, a lookup, a respond or stop step) or an HTTP call
+    tried once (a retry may wait out a Retry-After of up to a minute), the calls' time-outs (each bounds
+    its whole call, redirects included) add up to at most `within`, and no call comes after a respond
+    step, whose answer would otherwise wait for it. A for-each (as many iterations as its items) and a
+    connector action (rate budgets, token refreshes) never qualify.
+    """
+    budget = float(within)
+    answered = False
+
+    def fits(steps: Sequence[Step]) -> bool:
+        nonlocal budget, answered
+        for step in steps:
+            if isinstance(step, HttpStep):
+                budget -= step.timeout_seconds
+                if step.retries or answered or budget < 0:
+                    return False
+            elif isinstance(step, RespondStep):
+                answered = True
+            elif isinstance(step, ConditionStep):
+                if not (fits(step.then) and fits(step.else_)):
+                    return False
+            elif not isinstance(step, _LIGHT):
+                return False
+        return True
+
+    return fits(definition.steps)
 
 
 # Told the answer for a waiting caller: a respond step's (`final` False, as soon as it ran), or the last

@@ -8,7 +8,9 @@ does not take: a full queue here sends the job to the broker at once.
 
 Jobs are taken here only in a process that switched it on (`enable`, the web server's workers, when
 CAUSEWAY_JOBS_IN_WEB is set), except a job whose caller waits for its answer (a webhook set to respond
-with the result): that one always runs in the process holding the caller's request.
+with the result): that one always runs in the process holding the caller's request, and in the request's
+own thread when it cannot outlast the caller's wait (`engine.runs_in_caller`), so no hand-over between
+threads stands between the call and its answer.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class _Waiting:
     done: threading.Event = field(default_factory=threading.Event)
     answer: Answer | None = None
     final: dict[str, Any] | None = None
+    # Run by the thread that waits for it (`in_caller`), with the lease taken as it was inserted.
+    in_caller: bool = False
+    claimed: Claim | None = None
 
 
 class Runner:
@@ -65,16 +70,21 @@ class Runner:
     def has_room(self) -> bool:
         return self._pending < self.queue_limit
 
-    def offer(self, job_id: str, *, waited: bool, claimed: Claim | None = None) -> bool:
+    def offer(
+        self, job_id: str, *, waited: bool, claimed: Claim | None = None, in_caller: bool = False
+    ) -> bool:
         """Queue the job here; False (and nothing queued) when the queue is full and nobody waits. A job
-        already `claimed` for this process is always queued: it was found room for before its insert."""
+        already `claimed` for this process is always queued: it was found room for before its insert.
+        `in_caller`: a `claimed` job that the thread waiting for it runs, in `wait`."""
+        in_caller = in_caller and waited and claimed is not None
         with self._lock:
             if not waited and claimed is None and not self.has_room():
                 return False
             self._pending += 1
             if waited:
-                self._waiting[job_id] = _Waiting()
-        self._pool.submit(self._run, job_id, claimed)
+                self._waiting[job_id] = _Waiting(in_caller=in_caller, claimed=claimed)
+        if not in_caller:
+            self._pool.submit(self._run, job_id, claimed)
         return True
 
     def _answered(self, job_id: str, answer: dict[str, Any], final: bool) -> None:
@@ -88,12 +98,14 @@ class Runner:
         waiting.answer = Answer(status=answer["status"], headers=answer["headers"], body=answer["body"])
         waiting.done.set()
 
-    def _run(self, job_id: str, claimed: Claim | None) -> None:
+    def _run(self, job_id: str, claimed: Claim | None, *, in_caller: bool = False) -> None:
         from causeway.runs import runtime
         from causeway.vault.masking import feed_from_secrets
 
         outcome = "lost"
-        close_old_connections()
+        # A request's thread keeps its connection as the request does; a job thread's is its own.
+        if not in_caller:
+            close_old_connections()
         try:
             # As a worker does before each task: mask the secrets set elsewhere too (rule 13).
             feed_from_secrets()
@@ -120,15 +132,21 @@ class Runner:
                         status=500, headers={}, body={"job": job_id, "status": "failed"}, job_status=outcome
                     )
                 waiting.done.set()
-            close_old_connections()
+            if not in_caller:
+                close_old_connections()
 
     def wait(self, job_id: str, timeout: float) -> Answer | None:
-        """The answer for a job offered with `waited`; None when there is none within `timeout`."""
+        """The answer for a job offered with `waited`; None when there is none within `timeout`. A job
+        offered `in_caller` is run here, in the calling thread, whose wait its steps bound."""
         waiting = self._waiting.get(job_id)
         if waiting is None:
             return None
         try:
-            waiting.done.wait(timeout)
+            if waiting.in_caller:
+                waiting.in_caller = False
+                self._run(job_id, waiting.claimed, in_caller=True)
+            else:
+                waiting.done.wait(timeout)
             return waiting.answer
         finally:
             with self._lock:
@@ -168,12 +186,19 @@ def would_take(*, waited: bool = False) -> bool:
     return waited or (_enabled and runner().has_room())
 
 
-def take(job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | None = None) -> bool:
+def take(
+    job_id: uuid.UUID | str,
+    *,
+    waited: bool = False,
+    claimed: Claim | None = None,
+    in_caller: bool = False,
+) -> bool:
     """Run the job here if this process runs jobs (or the caller waits for it, or it was claimed for
-    this process as it was inserted); False: send it on."""
+    this process as it was inserted); False: send it on. `in_caller`: the waiting caller's thread runs
+    it (`wait`)."""
     if not (waited or _enabled or claimed is not None):
         return False
-    return runner().offer(str(job_id), waited=waited, claimed=claimed)
+    return runner().offer(str(job_id), waited=waited, claimed=claimed, in_caller=in_caller)
 
 
 def wait(job_id: uuid.UUID | str, timeout: float) -> Answer | None:

@@ -61,15 +61,21 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
 
-def dispatch(job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | None = None) -> None:
+def dispatch(
+    job_id: uuid.UUID | str,
+    *,
+    waited: bool = False,
+    claimed: Claim | None = None,
+    in_caller: bool = False,
+) -> None:
     """Run the job in this process's job threads if it runs jobs (or the caller waits for the job),
     else hand it to the broker. A broker that is down loses nothing: the job stays queued with its
     `dispatched_at`, and the reaper sends it again once that is older than a lease. A job `claimed`
-    as it was inserted (`claim_at_insert`) runs here."""
+    as it was inserted (`claim_at_insert`) runs here; `in_caller`, in the waiting caller's thread."""
     from causeway.celery import app
     from causeway.runs import local
 
-    if local.take(job_id, waited=waited, claimed=claimed):
+    if local.take(job_id, waited=waited, claimed=claimed, in_caller=in_caller):
         return
     try:
         app.send_task(RUN_JOB_TASK, args=[str(job_id)])
@@ -78,10 +84,14 @@ def dispatch(job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | 
 
 
 def dispatch_on_commit(
-    job_id: uuid.UUID | str, *, waited: bool = False, claimed: Claim | None = None
+    job_id: uuid.UUID | str,
+    *,
+    waited: bool = False,
+    claimed: Claim | None = None,
+    in_caller: bool = False,
 ) -> None:
     """Dispatch once the caller's transaction commits, so no worker looks for a row that is not there."""
-    transaction.on_commit(lambda: dispatch(job_id, waited=waited, claimed=claimed))
+    transaction.on_commit(lambda: dispatch(job_id, waited=waited, claimed=claimed, in_caller=in_caller))
 
 
 # Versions never change once saved, so a worker reads and checks each one's definition once; the

@@ -93,10 +93,12 @@ def job_create(
     version: RecipeVersion | None = None,
     rerun_of: Job | None = None,
     waited: bool = False,
+    in_caller: bool = False,
     fresh: bool = False,
 ) -> Job:
     """A queued job of the recipe, dispatched once the caller's transaction commits (`waited`: run in
-    this process, whose caller waits for the job's answer).
+    this process, whose caller waits for the job's answer; `in_caller`: in the caller's own thread, when
+    it waits, see `engine.runs_in_caller`).
 
     A user needs `recipe:test` for a test run (the current draft) and `recipe:run` otherwise (the
     started version, or the current one if the recipe was never started); a service account needs an
@@ -153,7 +155,7 @@ def job_create(
             workspace_id=workspace.id,
             details={"job": str(job.id), "version": chosen.number, "test": is_test},
         )
-    runtime.dispatch_on_commit(job.id, waited=waited, claimed=claimed)
+    runtime.dispatch_on_commit(job.id, waited=waited, claimed=claimed, in_caller=in_caller)
     return job
 
 

@@ -36,6 +36,7 @@ from causeway.db.prepared import PreparedInsert, PreparedSelect
 from causeway.recipes import policy as access
 from causeway.recipes.schema import WebhookTrigger
 from causeway.runs import runtime
+from causeway.runs.engine import runs_in_caller
 from causeway.runs.models import Job, TriggerType, WebhookDelivery, WebhookEndpoint
 from causeway.runs.services import job_create
 from causeway.vault.fields import blind_index
@@ -283,6 +284,15 @@ def _endpoint_for(token: str) -> tuple[WebhookEndpoint, WebhookTrigger]:
     return endpoint, trigger
 
 
+def _in_caller(endpoint: WebhookEndpoint, trigger: WebhookTrigger) -> bool:
+    """Whether the job a call starts runs in the call's own thread: its caller waits for it, and its
+    steps cannot outlast that wait (`engine.runs_in_caller`)."""
+    version = endpoint.recipe.active_version
+    return version is not None and runs_in_caller(
+        runtime.definition_of(version), trigger.respond_timeout_seconds
+    )
+
+
 def _refuse(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
     # Committed on its own: the call is refused, its record stays (the first of its source's interval at
     # once, the others as one count).
@@ -347,6 +357,7 @@ def _deliver(
     key_index: str,
     now: datetime,
     waited: bool,
+    in_caller: bool,
 ) -> WebhookReceipt:
     # The delivery's unique constraints, not a read before it, find a call seen before: the common
     # call, a new one, costs no lookup; a repeat rolls back its job and is answered below.
@@ -363,6 +374,7 @@ def _deliver(
                 trigger_type=TriggerType.WEBHOOK.value,
                 payload=payload,
                 waited=waited,
+                in_caller=in_caller,
                 # Read with its project and active version by `_endpoint_for`, for this call.
                 fresh=True,
             )
@@ -427,6 +439,7 @@ def webhook_receive(
             key_index=key_index,
             now=now,
             waited=trigger.respond,
+            in_caller=trigger.respond and _in_caller(endpoint, trigger),
         )
     except WebhookReplayed as replayed:
         _refuse(endpoint, replayed.reason, now)

@@ -22,6 +22,8 @@ PUBLIC_PAGES = {
     "web:saml_login",
     "web:saml_acs",
     "web:saml_metadata",
+    "web:password_reset",
+    "web:password_reset_confirm",
     "web:health",
     "web:invitation",
     "web:hook",

@@ -83,9 +83,19 @@ ROWS: list[Page | Api] = [
     Page("web:health", "GET",                                 "200  200  200  200  200  200  200  200  200"),
     Page("web:login", "GET",                                  "200  200  200  200  200  200  200  200  200"),
     Page("web:logout", "POST",                                "302  302  302  302  302  302  302  302  302"),
+    # A forgotten password: anyone may ask (an empty form: 400); a link that is no good answers 404.
+    Page("web:password_reset", "GET",                         "200  200  200  200  200  200  200  200  200"),
+    Page("web:password_reset", "POST",                        "400  400  400  400  400  400  400  400  400"),
+    Page("web:password_reset_confirm", "GET",                 "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
+    Page("web:password_reset_confirm", "POST",                "404  404  404  404  404  404  404  404  404",
+        params=(("token", "hook_token"),)),
     Page("web:profile", "GET",                                "302  200  200  200  200  200  302  200  200"),
     Page("web:password_change", "POST",                       "302  400  400  400  400  400  302  400  400"),
     Page("web:tokens", "GET",                                 "302  200  200  200  200  200  302  200  200"),
+    # Sessions: each person's own (a handle that is not theirs: 404); an Admin ends a member's.
+    Page("web:sessions", "GET",                               "302  200  200  200  200  200  302  200  200"),
+    Page("web:session_end", "POST",                           "302  404  404  404  404  404  302  404  404"),
     # The second factor: asked after the password (nobody is half-way signed in here: back to login),
     # and set up by each signed-in person for themselves (a wrong or missing code: 400).
     Page("web:login_mfa", "GET",                              "302  302  302  302  302  302  302  302  302"),
@@ -127,6 +137,8 @@ ROWS: list[Page | Api] = [
     Page("web:workspace_member_role", "POST",                 "302  400  403  403  403  403  302  404  404",
         params=(("member", "operator_membership"),)),
     Page("web:workspace_member_remove", "POST",               "302  302  403  403  403  403  302  404  404",
+        params=(("member", "operator_membership"),)),
+    Page("web:workspace_member_sessions_end", "POST",         "302  302  403  403  403  403  302  404  404",
         params=(("member", "operator_membership"),)),
     Page("web:workspace_invitation_revoke", "POST",           "302  302  403  403  403  403  302  404  404"),
     Page("web:workspace_settings", "GET",                     "302  200  403  403  403  403  302  404  404"),
@@ -322,6 +334,8 @@ ROWS: list[Page | Api] = [
     Api("POST /me/tokens",                                    "401  201  201  201  201  201  403  201  201",
         body={"name": "more"}),
     Api("DELETE /me/tokens/{token_id}",                       "401  404  404  404  404  404  403  404  404"),
+    Api("GET /me/sessions",                                   "401  200  200  200  200  200  403  200  200"),
+    Api("DELETE /me/sessions/{session_handle}",               "401  404  404  404  404  404  403  404  404"),
     Api("POST /me/reauthenticate",                            "401  400  400  400  400  400  403  400  400",
         body={}),
     Api("GET /me/mfa",                                        "401  200  200  200  200  200  403  200  200"),
@@ -361,6 +375,9 @@ ROWS: list[Page | Api] = [
         body={"role": "analyst"}, params=(("member_id", "operator_membership"),)),
     Api("DELETE /workspaces/{workspace_id}/members/{member_id}",
                                                               "401  204  403  403  403  403  403  404  404",
+        params=(("member_id", "operator_membership"),)),
+    Api("DELETE /workspaces/{workspace_id}/members/{member_id}/sessions",
+                                                              "401  200  403  403  403  403  403  404  404",
         params=(("member_id", "operator_membership"),)),
     Api("POST /workspaces/{workspace_id}/invitations",        "401  201  403  403  403  403  403  404  404",
         body={"email": "another@acme.test", "role": "operator"}),
@@ -705,6 +722,8 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "identity_provider": lambda w: w.ids["identity_provider"],
     "provider_slug": lambda w: "world-idp",
     "unknown_provider": lambda w: "no-such-provider",
+    "handle": lambda w: "0123456789abcdef",
+    "session_handle": lambda w: "0123456789abcdef",
 }
 
 

@@ -173,6 +173,8 @@ STEP_UP_PAGES = {
     "web:platform_provider_create",
     "web:platform_provider_delete",
     "web:platform_provider_create_saml",
+    "web:session_end",
+    "web:workspace_member_sessions_end",
 }
 STEP_UP_OPERATIONS = {
     "POST /me/tokens",
@@ -185,6 +187,8 @@ STEP_UP_OPERATIONS = {
     "POST /platform/identity-providers/saml",
     "PATCH /platform/identity-providers/{provider_id}",
     "DELETE /platform/identity-providers/{provider_id}",
+    "DELETE /me/sessions/{session_handle}",
+    "DELETE /workspaces/{workspace_id}/members/{member_id}/sessions",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from causeway.web import accounts_views, mfa_views, sso_views
+from causeway.web import accounts_views, mfa_views, password_reset_views, sessions_views, sso_views
 
 urlpatterns = [
     path("login", accounts_views.login_view, name="login"),
@@ -16,6 +16,12 @@ urlpatterns = [
     path("login/saml/<slug:provider>/metadata", sso_views.saml_metadata_view, name="saml_metadata"),
     path("reauthenticate", mfa_views.reauthenticate_view, name="reauthenticate"),
     path("logout", accounts_views.logout_view, name="logout"),
+    path("password-reset", password_reset_views.password_reset_view, name="password_reset"),
+    path(
+        "password-reset/<str:token>",
+        password_reset_views.password_reset_confirm_view,
+        name="password_reset_confirm",
+    ),
     path("profile", accounts_views.profile_view, name="profile"),
     path("profile/password", accounts_views.password_change_view, name="password_change"),
     path("profile/two-factor", mfa_views.mfa_view, name="mfa"),
@@ -23,6 +29,8 @@ urlpatterns = [
     path("profile/two-factor/confirm", mfa_views.mfa_confirm_view, name="mfa_confirm"),
     path("profile/two-factor/recovery-codes", mfa_views.mfa_recovery_codes_view, name="mfa_recovery_codes"),
     path("profile/two-factor/disable", mfa_views.mfa_disable_view, name="mfa_disable"),
+    path("profile/sessions", sessions_views.sessions_view, name="sessions"),
+    path("profile/sessions/<str:handle>/end", sessions_views.session_end_view, name="session_end"),
     path("tokens", accounts_views.tokens_view, name="tokens"),
     path("tokens/<uuid:token_id>/revoke", accounts_views.token_revoke_view, name="token_revoke"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from causeway.web import sso_views
+from causeway.web import sessions_views, sso_views
 from causeway.web import workspaces_views as views
 
 urlpatterns = [
@@ -12,6 +12,11 @@ urlpatterns = [
     path("w/<slug:workspace>/members", views.members, name="workspace_members"),
     path("w/<slug:workspace>/members/invite", views.member_invite, name="workspace_member_invite"),
     path("w/<slug:workspace>/members/<uuid:member>/role", views.member_role, name="workspace_member_role"),
+    path(
+        "w/<slug:workspace>/members/<uuid:member>/sessions/end",
+        sessions_views.member_sessions_end_view,
+        name="workspace_member_sessions_end",
+    ),
     path(
         "w/<slug:workspace>/members/<uuid:member>/remove", views.member_remove, name="workspace_member_remove"
     ),

@@ -583,3 +583,53 @@ def test_an_unknown_secret_is_refused_and_recorded(acme: dict[str, Any]) -> None
             execute(job, heartbeat=Beats())
         assert server.received == []
     assert SecretUse.objects.get(job=job).allowed is False
+
+
+def _in_caller(steps: list[dict[str, Any]], within: float = 30) -> bool:
+    from causeway.recipes.definition import definition_load
+    from causeway.runs.engine import runs_in_caller
+
+    return runs_in_caller(definition_load({"trigger": {"type": "webhook"}, "steps": steps}), within)
+
+
+def _http(**settings: Any) -> dict[str, Any]:
+    return {"id": f"call{uuid.uuid4().hex[:6]}", "type": "http", "url": "https://example.com", **settings}
+
+
+def test_light_steps_and_single_try_calls_within_the_wait_run_in_the_callers_thread() -> None:
+    light = [
+        {"id": "shape", "type": "map", "fields": {"a": "{{ trigger.a }}"}},
+        {"id": "pick", "type": "condition", "if": "{{ steps.shape.a }}", "then": [], "else": []},
+        {"id": "answer", "type": "respond", "body": {"a": "{{ steps.shape.a }}"}},
+    ]
+    assert _in_caller(light)
+    assert _in_caller([{"id": "halt", "type": "stop", "message": "no"}], within=1)
+    assert _in_caller([_http(retries=0, timeout_seconds=10), _http(retries=0, timeout_seconds=20)], within=30)
+    # The calls' time-outs add up past the wait: the caller would wait longer than the recipe says.
+    assert not _in_caller([_http(retries=0, timeout_seconds=10), _http(retries=0, timeout_seconds=21)])
+    assert not _in_caller([_http(retries=0, timeout_seconds=30)], within=1)
+    # Inside a condition's branches, every call counts.
+    branch = {
+        "id": "pick",
+        "type": "condition",
+        "if": "{{ 1 }}",
+        "then": [_http(retries=0, timeout_seconds=20)],
+    }
+    assert _in_caller([branch], within=20)
+    assert not _in_caller([{**branch, "else": [_http(retries=0, timeout_seconds=20)]}], within=30)
+
+
+def test_retried_calls_loops_connector_actions_and_calls_after_the_answer_run_in_a_job_thread() -> None:
+    # A retry may wait out the target's Retry-After, up to a minute.
+    assert not _in_caller([_http(retries=1, timeout_seconds=1)], within=300)
+    assert not _in_caller([{"id": "each", "type": "foreach", "items": "{{ trigger.items }}", "steps": []}])
+    assert not _in_caller(
+        [{"id": "act", "type": "connector", "connection": "c", "action": "get"}], within=300
+    )
+    # The answer is sent as soon as the respond step has run; a call after it must not hold it back.
+    answered_then_called = [
+        {"id": "answer", "type": "respond", "body": {}},
+        _http(retries=0, timeout_seconds=1),
+    ]
+    assert not _in_caller(answered_then_called)
+    assert _in_caller(list(reversed(answered_then_called)))

@@ -181,3 +181,53 @@ def test_webhook_respond_step_may_not_set_cookies_or_redirect(
     redirect = post(https_server, endpoint, secret, {})
     assert redirect.status_code == 500
     assert "location" not in {name.lower() for name in redirect.headers}
+
+
+def test_webhook_whose_steps_cannot_outlast_the_wait_is_answered_while_every_job_thread_is_busy(
+    place: dict[str, Any], https_server: Any
+) -> None:
+    from django.conf import settings
+
+    release = threading.Event()
+    arrived: list[float] = []
+
+    def hold(got: Received) -> Answer:
+        arrived.append(got.at)
+        release.wait(60)
+        return Answer(body={"late": True})
+
+    with http_server(hold) as slow:
+        busy, busy_secret = respond_recipe(
+            place,
+            [{"id": "wait", "type": "http", "method": "POST", "url": slow.url + "/slow", "retries": 0}],
+            respond_timeout_seconds=1,
+        )
+        quick, quick_secret = respond_recipe(
+            place,
+            [{"id": "shape", "type": "map", "fields": {"total": "{{ trigger.a + trigger.b }}"}}],
+            respond_timeout_seconds=10,
+        )
+        callers = [
+            threading.Thread(target=post, args=(https_server, busy, busy_secret, {"n": n}))
+            for n in range(settings.JOB_THREADS)
+        ]
+        try:
+            for caller in callers:
+                caller.start()
+            # Every job thread of the web process now waits on the held calls.
+            poll_until(lambda: len(arrived) >= settings.JOB_THREADS, seconds=60, what="every job thread busy")
+            answer = post(https_server, quick, quick_secret, {"a": 2, "b": 40})
+            assert len(arrived) == settings.JOB_THREADS
+        finally:
+            release.set()
+            for caller in callers:
+                caller.join(60)
+    # Answered by the job, run in the call's own thread, not the 202 of a job left queued behind the others.
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"total": 42}
+    job = Job.objects.get(pk=answer.headers["X-Causeway-Job"])
+    # Claimed, leased and finished as any job is, its history written.
+    assert job.status == "succeeded"
+    assert job.attempts == 1
+    assert job.lease_expires_at is None
+    assert job.steps.get(path="shape").output == {"total": 42}

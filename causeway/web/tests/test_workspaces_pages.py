@@ -489,8 +489,8 @@ def _log_in(page: Any, base: str, email: str, password: str) -> None:
 
 
 def _emailed(link: str) -> bool:
-    """Whether the server's mail (the file backend, by default) holds a message with this link."""
-    return any(link in mail.read_text() for mail in (TEST_HOME / "mail").glob("*.log"))
+    """Whether the server's outbox (where its email goes by default) holds a message with this link."""
+    return any(link in mail.read_text() for mail in (TEST_HOME / "mail").glob("*.eml"))
 
 
 @pytest.mark.browser

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from causeway.accounts import mfa, selectors
+from causeway.accounts import mfa, selectors, sessions
 from causeway.accounts import services as accounts
 from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User, UserType
@@ -82,6 +82,10 @@ class Command(BaseCommand):
             help="remove a user's second factor and recovery codes (a lost phone) and end their sessions",
         )
         reset.add_argument("email")
+        listed = actions.add_parser("sessions", help="list a user's sessions: browser, address, last seen")
+        listed.add_argument("email")
+        end = actions.add_parser("end-sessions", help="end every session of a user (tokens keep working)")
+        end.add_argument("email")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -105,8 +109,24 @@ class Command(BaseCommand):
                     f"Removed the second factor of {options['email']}; ended {ended} session(s). "
                     "They sign in with their password and set up a new one."
                 )
+            elif action == "sessions":
+                self._sessions(_user(options["email"]))
+            elif action == "end-sessions":
+                ended = sessions.sessions_end_of(actor=_operator(), user=_user(options["email"]))
+                self.stdout.write(f"Ended {ended} session(s) of {options['email']}.")
         except ValidationError as error:
             raise CommandError(_one_line(error)) from None
+
+    def _sessions(self, user: User) -> None:
+        found = sessions.session_list(user=user)
+        if not found:
+            self.stdout.write(f"{user.email} has no sessions.")
+        for session in found:
+            seen = session.last_seen_at or session.created_at
+            self.stdout.write(
+                f"{sessions.session_handle(session)}  {session.device or 'Unknown browser'}  "
+                f"{session.address or 'unknown'}  last seen {seen.strftime('%Y-%m-%d %H:%M')}"
+            )
 
     def _create(self, options: dict[str, Any]) -> None:
         password = _read_password(options["password_file"])
