@@ -41,6 +41,10 @@ saml-deps:
 	@command -v xmlsec1 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null; }
 
 test: export CAUSEWAY_HOME := $(CURDIR)/var/check
+# Python keeps its compiled modules (and pytest its rewritten test modules) in __pycache__ even where
+# the environment says not to: without them every test process and every Causeway process a test starts
+# compiles the same modules again: half of a test process's collection, a seventh of a command's start.
+test: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP) browser-deps saml-deps
 	$(BIN)/ruff check causeway bench
 	$(BIN)/lint-imports

@@ -122,6 +122,8 @@ else:
     _BinaryField = models.BinaryField
 
 _registry: list[SealedField] = []
+# The module Django gives the models it renders from the migrations' state.
+HISTORICAL_MODULE = "__fake__"
 
 
 def sealed_fields() -> list[SealedField]:
@@ -216,9 +218,16 @@ class SealedField(_BinaryField):
     # Django's field API.
     def contribute_to_class(self, cls: type[models.Model], name: str, private_only: bool = False) -> None:
         super().contribute_to_class(cls, name, private_only=private_only)
-        if not cls._meta.abstract:
-            signals.post_init.connect(self._bind_loaded, sender=cls, weak=False)
-            _registry.append(self)
+        if cls._meta.abstract:
+            return
+        if cls.__module__ == HISTORICAL_MODULE:
+            # A migration's historical model (or the copy SQLite rebuilds a table through): it binds
+            # its rows as long as it lives, then goes with its receiver. Kept for good, every run of
+            # the migrations would add its models to each later connect's search and to memory.
+            signals.post_init.connect(self._bind_loaded, sender=cls, weak=True)
+            return
+        signals.post_init.connect(self._bind_loaded, sender=cls, weak=False)
+        _registry.append(self)
 
     def _bind_loaded(self, sender: Any, instance: Any, **kwargs: Any) -> None:
         """Record the binding a row was loaded with, so a later change of key or workspace re-seals."""
