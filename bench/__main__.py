@@ -3,7 +3,7 @@ could not both run."""
 
 from __future__ import annotations
 
-from bench import access, connections, cpu, jobs, pipeline, vault
+from bench import access, apiplat, connections, cpu, jobs, pipeline, vault
 
 if __name__ == "__main__":
     vault.main()
@@ -14,5 +14,7 @@ if __name__ == "__main__":
     jobs.main()
     print()
     cpu.main()
+    print()
+    apiplat.main()
     print()
     raise SystemExit(pipeline.main())

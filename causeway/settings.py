@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "causeway.connections",
     "causeway.recipes",
     "causeway.runs",
+    "causeway.apiplat",
     "causeway.web",
     "causeway.api",
     "causeway.cli",

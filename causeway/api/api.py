@@ -30,6 +30,7 @@ from causeway.access.routes import (
 )
 from causeway.api import access as access_api
 from causeway.api import accounts as accounts_api
+from causeway.api import apiplat as apiplat_api
 from causeway.api import audit as audit_api
 from causeway.api import connections as connections_api
 from causeway.api import connections_oauth as connections_oauth_api
@@ -138,6 +139,7 @@ api.add_router("", connections_api.router)
 api.add_router("", connections_oauth_api.router)
 api.add_router("", recipes_api.router)
 api.add_router("", environments_api.router)
+api.add_router("", apiplat_api.router)
 api.add_router("", access_api.router)
 api.add_router("", runs_admin_api.router)
 api.add_router("", hooks_api.router)

@@ -12,6 +12,8 @@ Triggers (`type`):
 - `webhook`: a unique URL per recipe; calls must be signed with the recipe's signing secret.
   `respond` (default false): the caller waits for the job's answer (its `respond` step, or else its
   last step's output), at most `respond_timeout_seconds` (default 30); past that it gets 202.
+- `api_endpoint`: the recipe answers calls to an endpoint of an API collection (see
+  docs/api-platform.md); the request is the payload, and the caller waits for the answer.
 - `poll`: `url`, `method` (GET or POST), `headers`, `items` (a dotted path to the list in the JSON
   answer; empty if the answer is the list), `key` (the field naming each item), `interval_seconds`.
 - `connector`: `connection` (a connection's id), `trigger` (one of its connector's triggers, such as
@@ -668,6 +670,17 @@ class WebhookTrigger(Trigger):
         description="past this the caller gets 202 and the job's URL; the job goes on",
         exclude_if=_is_default_respond_seconds,
     )
+
+
+@TRIGGERS.register
+class ApiEndpointTrigger(Trigger):
+    """Calls to an endpoint of an API collection that names this recipe: the request (path and query
+    parameters, the headers it declares, the JSON body) is the payload; the caller waits for the answer
+    within the endpoint's time-out."""
+
+    model_config = ConfigDict(title="API endpoint")
+
+    type: Literal["api_endpoint"] = "api_endpoint"
 
 
 @TRIGGERS.register

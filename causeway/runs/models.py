@@ -37,6 +37,7 @@ class TriggerType(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     WEBHOOK = "webhook", "Webhook"
     POLL = "poll", "Polling"
+    API_ENDPOINT = "api_endpoint", "API endpoint"
 
 
 def job_filter(st: Standing) -> Q:

@@ -154,6 +154,7 @@ def build_world() -> World:
     ids["pending_promotion"] = _pending_promotion(p1, people["operator"]).id
     ids["break_glass_request"] = _break_glass_request(ws, people["operator"]).id
     ids["identity_provider"] = _identity_provider(system).id
+    ids |= _api_platform(ws, p1, system)
     return World(
         ws=ws,
         other=other,
@@ -277,3 +278,29 @@ def _failed_job(
         error="the step s1 failed",
         trigger_payload={},
     )
+
+
+def _api_platform(ws: Any, project: Any, system: Any) -> dict[str, Any]:
+    """An API collection of P1 with one endpoint, and a client with a key that may call it."""
+    from causeway.apiplat import services as apiplat
+
+    recipe = RecipeFactory.create(
+        project=project, name="R API", definition={"trigger": {"type": "api_endpoint"}, "steps": []}
+    )
+    collection = apiplat.collection_create(
+        actor=system, workspace=ws, project=project.id, name="Orders", slug="orders"
+    )
+    endpoint = apiplat.endpoint_create(
+        actor=system, collection=collection, method="POST", path="/orders/{order_id}", recipe=recipe.id
+    )
+    client = apiplat.client_create(
+        actor=system, workspace=ws, name="Shop front", collection_ids=[str(collection.id)]
+    )
+    key, _ = apiplat.client_key_issue(actor=system, client=client, name="k", expires_in_days=30)
+    return {
+        "api_collection": collection.id,
+        "api_endpoint": endpoint.id,
+        "api_client": client.id,
+        "api_key": key.id,
+        "api_recipe": recipe.id,
+    }

@@ -674,7 +674,8 @@ def test_access_review_lists_every_actor_with_its_reasons(world: World) -> None:
     robot = [r for r in rows if r["actor_type"] == "service_account"]
     assert [(r["object"], r["permissions"]) for r in robot] == [("R1", ["recipe:run"])]
     custom = {r["object"] for r in rows if r["actor"] == "custom@acme.test"}
-    assert custom == {"P1", "R1"}
+    # P1's recipes: R1, and R API behind the world's API collection.
+    assert custom == {"P1", "R1", "R API"}
     csv_text = api(
         world, "admin", "GET", f"/workspaces/{world.ws.id}/access-review?format=csv"
     ).content.decode()

@@ -7,6 +7,7 @@ from django.urls import include, path
 from causeway.web import (
     access_urls,
     accounts_urls,
+    apis_views,
     audit_urls,
     connections_urls,
     core_views,
@@ -21,6 +22,9 @@ app_name = "web"
 
 urlpatterns = [
     path("", include(hooks_urls.calls)),
+    # Calls to the API collections workspaces publish.
+    path("apis/<slug:owner>/<slug:environment>/<slug:api>", apis_views.call, name="api_call_root"),
+    path("apis/<slug:owner>/<slug:environment>/<slug:api>/<path:rest>", apis_views.call, name="api_call"),
     path("", core_views.home, name="home"),
     path("health", core_views.health, name="health"),
     path("", include(accounts_urls)),
@@ -32,4 +36,8 @@ urlpatterns = [
     path("", include(access_urls)),
     path("", include(hooks_urls)),
     path("", include(runs_urls)),
+    path("w/<slug:workspace>/apis", apis_views.collections, name="apis"),
+    path("w/<slug:workspace>/apis/<uuid:collection>", apis_views.collection, name="api_collection"),
+    path("w/<slug:workspace>/apis/<uuid:collection>/swagger", apis_views.swagger, name="api_swagger"),
+    path("w/<slug:workspace>/apis/<uuid:collection>/openapi.json", apis_views.document, name="api_openapi"),
 ]

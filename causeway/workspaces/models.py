@@ -217,6 +217,9 @@ class ServiceAccount(models.Model):
 class TokenKind(models.TextChoices):
     PERSONAL = "personal", "personal"
     SERVICE_ACCOUNT = "service_account", "service account"
+    # An API client's key: a service account's, good only for calling the API collections its client
+    # may call, never for the management API.
+    API_KEY = "api_key", "API key"
 
 
 class ApiToken(models.Model):
@@ -250,7 +253,9 @@ class ApiToken(models.Model):
                 condition=(
                     models.Q(kind=TokenKind.PERSONAL, user__isnull=False, service_account__isnull=True)
                     | models.Q(
-                        kind=TokenKind.SERVICE_ACCOUNT, user__isnull=True, service_account__isnull=False
+                        kind__in=[TokenKind.SERVICE_ACCOUNT, TokenKind.API_KEY],
+                        user__isnull=True,
+                        service_account__isnull=False,
                     )
                 ),
                 name="api_token_one_owner_of_its_kind",
@@ -266,5 +271,7 @@ class ApiToken(models.Model):
 
     @property
     def audit_target(self) -> tuple[str, str, str]:
-        kind = "api_token" if self.kind == TokenKind.PERSONAL else "service_account_token"
+        kind = {TokenKind.PERSONAL: "api_token", TokenKind.API_KEY: "api_key"}.get(
+            TokenKind(self.kind), "service_account_token"
+        )
         return (kind, str(self.id), f"{self.name} ({self.prefix})")

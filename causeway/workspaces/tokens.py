@@ -1,10 +1,11 @@
 """API tokens of people and of service accounts: one way to issue, verify and revoke them.
 
 A token's secret is `<kind tag>_<prefix>_<random>`: the tag says whose kind of token it is (`cw` a
-person's, `cwsa` a service account's), the prefix is public and finds the row, and only a SHA-256
-digest of the whole secret is stored, compared in constant time. 256 random bits make a fast
-unsalted digest safe. A token expires in 1 to 365 days and can be revoked; a revoked or expired token,
-or one whose owner is disabled, fails on the next request: nothing about them is cached.
+person's, `cwsa` a service account's, `cwak` an API client's key), the prefix is public and finds the
+row, and only a SHA-256 digest of the whole secret is stored, compared in constant time. 256 random
+bits make a fast unsalted digest safe. A token expires in 1 to 365 days and can be revoked; a revoked
+or expired token, or one whose owner is disabled, fails on the next request: nothing about them is
+cached.
 
 Who may issue or revoke a service account's token is decided above, in `causeway.access`; a person
 issues and revokes their own.
@@ -33,12 +34,19 @@ from causeway.workspaces.models import ApiToken, ServiceAccount, TokenKind
 
 PERSONAL_PREFIX = "cw"
 SERVICE_ACCOUNT_PREFIX = "cwsa"
+API_KEY_PREFIX = "cwak"
 TOKEN_MAX_DAYS = 365
 NAME_MAX = 100
 SECRET_MAX = 200
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-_TAGS = {TokenKind.PERSONAL: PERSONAL_PREFIX, TokenKind.SERVICE_ACCOUNT: SERVICE_ACCOUNT_PREFIX}
+_TAGS = {
+    TokenKind.PERSONAL: PERSONAL_PREFIX,
+    TokenKind.SERVICE_ACCOUNT: SERVICE_ACCOUNT_PREFIX,
+    TokenKind.API_KEY: API_KEY_PREFIX,
+}
+# What the management API accepts: an API client's key calls only the collections it may call.
+MANAGEMENT_KINDS = frozenset({TokenKind.PERSONAL, TokenKind.SERVICE_ACCOUNT})
 _KINDS = {tag: kind for kind, tag in _TAGS.items()}
 _SECRET = re.compile(r"(?P<tag>[a-z]+)_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]+")
 
@@ -76,7 +84,10 @@ def _expiry(expires_in_days: Any, not_after: datetime | None) -> datetime:
 
 
 def _mask_label(token: ApiToken) -> str:
-    return f"{'api-token' if token.kind == TokenKind.PERSONAL else 'sa-token'}:{token.prefix}"
+    label = {TokenKind.PERSONAL: "api-token", TokenKind.API_KEY: "api-key"}.get(
+        TokenKind(token.kind), "sa-token"
+    )
+    return f"{label}:{token.prefix}"
 
 
 @transaction.atomic
@@ -87,8 +98,10 @@ def token_issue(
     name: str,
     expires_in_days: int,
     not_after: datetime | None = None,
+    kind: TokenKind | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token of owner's and its secret, which is never shown again.
+    """A new token of owner's and its secret, which is never shown again (`kind=API_KEY`: an API
+    client's key, for a service account).
 
     `not_after` caps the expiry: a token made with another token may not outlive it, so a leaked
     short-lived token cannot be turned into a long-lived one.
@@ -99,14 +112,24 @@ def token_issue(
     if isinstance(owner, ServiceAccount):
         if not owner.is_active:
             raise ValidationError({"service_account": "is disabled; enable it before making tokens"})
-        token.kind, token.service_account = TokenKind.SERVICE_ACCOUNT, owner
+        token.kind, token.service_account = kind or TokenKind.SERVICE_ACCOUNT, owner
+    elif kind not in (None, TokenKind.PERSONAL):
+        raise ValidationError({"kind": "only a service account holds an API key"})
     else:
         token.kind, token.user = TokenKind.PERSONAL, owner
     token.prefix = secrets.token_hex(6)
     secret = f"{_TAGS[TokenKind(token.kind)]}_{token.prefix}_{secrets.token_urlsafe(32)}"
     token.digest = digest(secret)
     token.save(force_insert=True)
-    if isinstance(owner, ServiceAccount):
+    if isinstance(owner, ServiceAccount) and token.kind == TokenKind.API_KEY:
+        audit_record(
+            actor=actor,
+            action="api_key.created",
+            target=token,
+            workspace_id=owner.workspace_id,
+            details={"service_account": owner.name, "expires_at": expires_at.isoformat()},
+        )
+    elif isinstance(owner, ServiceAccount):
         audit_record(
             actor=actor,
             action="service_account_token.created",
@@ -153,7 +176,9 @@ def token_revoke(*, actor: User | ServiceAccount | SystemActor, token: ApiToken)
         if locked.service_account is not None:
             audit_record(
                 actor=actor,
-                action="service_account_token.revoked",
+                action="api_key.revoked"
+                if locked.kind == TokenKind.API_KEY
+                else "service_account_token.revoked",
                 target=locked,
                 workspace_id=locked.service_account.workspace_id,
                 details={"service_account": locked.service_account.name},
@@ -164,11 +189,12 @@ def token_revoke(*, actor: User | ServiceAccount | SystemActor, token: ApiToken)
     return locked
 
 
-def token_verify(secret: str) -> ApiToken | None:
-    """The usable token whose secret this is, its enabled owner loaded; None for anything else."""
+def token_verify(secret: str, *, kinds: frozenset[TokenKind] = MANAGEMENT_KINDS) -> ApiToken | None:
+    """The usable token of one of `kinds` whose secret this is, its enabled owner loaded; None for
+    anything else."""
     shape = _SECRET.fullmatch(secret) if len(secret) <= SECRET_MAX else None
     kind = _KINDS.get(shape["tag"]) if shape else None
-    if shape is None or kind is None:
+    if shape is None or kind is None or kind not in kinds:
         return None
     now = timezone.now()
     token = (

@@ -13,6 +13,7 @@ import pytest
 
 from causeway.access import services as access_services
 from causeway.api.api import api
+from causeway.apiplat import services as apiplat
 from causeway.connections import services as connections
 from causeway.connections.oauth_profiles import oauth_profile_create
 from causeway.recipes import services as recipes
@@ -91,7 +92,24 @@ def test_rule_13_no_api_answer_carries_a_canary_secret() -> None:
         authorize_url="https://id.example.com/authorize",
         token_url="https://id.example.com/token",
     )
+    answering = recipes.recipe_create(
+        actor=admin,
+        workspace=acme,
+        project=project,
+        name="Answer",
+        definition={"trigger": {"type": "api_endpoint"}},
+    )
+    collection = apiplat.collection_create(
+        actor=admin, workspace=acme, project=project.id, name="API", slug="api"
+    )
+    apiplat.endpoint_create(actor=admin, collection=collection, method="GET", path="/", recipe=answering.id)
+    api_client = apiplat.client_create(
+        actor=admin, workspace=acme, name="Caller", collection_ids=[str(collection.id)]
+    )
+    apiplat.client_key_issue(actor=admin, client=api_client, name="k", expires_in_days=1)
     ids = {
+        "collection_id": collection.id,
+        "client_id": api_client.id,
         "connection_id": mine.id,
         "profile_id": profile.id,
         "connector_key": "http",

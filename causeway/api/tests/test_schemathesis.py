@@ -88,6 +88,13 @@ RULES_BEYOND_THE_SCHEMA = {
     # A SAML provider's metadata is an identity provider's, with its certificate and sign-on endpoint.
     "POST /api/v1/platform/identity-providers/saml": "metadata",
     "PATCH /api/v1/platform/identity-providers/{provider_id}": "metadata",
+    # An API collection's project is one the caller may edit; an endpoint's recipe is one of its project's,
+    # triggered by API calls; its schemas are valid JSON Schemas; a client's collections exist and its
+    # sources are addresses or networks.
+    "POST /api/v1/workspaces/{workspace_id}/api-collections": "project_id",
+    "POST /api/v1/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints": "recipe_id",
+    "POST /api/v1/workspaces/{workspace_id}/api-clients": "collection_ids",
+    "PATCH /api/v1/workspaces/{workspace_id}/api-clients/{client_id}": "allowed_sources",
 }
 
 
