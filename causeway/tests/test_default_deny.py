@@ -28,6 +28,8 @@ PUBLIC_PAGES = {
     "web:invitation",
     "web:hook",
     "web:connector_hook",
+    "web:api_call",
+    "web:api_call_root",
 }
 
 
