@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from causeway.access import identity_providers, policy
 from causeway.access import members as services
-from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
@@ -224,10 +224,11 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
     return render(request, "web/workspaces/settings.html", context, status=400 if refused else 200)
 
 
-def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+def platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "users": policy.users_visible(request.user),
         "invitations": policy.invitations_visible(request.user, None),
+        "identity_providers": identity_providers.identity_providers_visible(request.user),
         **extra,
     }
     return render(request, "web/workspaces/platform.html", context, status=status)
@@ -236,7 +237,7 @@ def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra:
 @page(staff=True)
 @require_GET
 def platform(request: AuthenticatedRequest) -> HttpResponse:
-    return _platform_page(request)
+    return platform_page(request)
 
 
 @page(staff=True)
@@ -252,8 +253,8 @@ def platform_invite(request: AuthenticatedRequest) -> HttpResponse:
             user_type=form.cleaned_data["staff"],
         )
     except ValidationError as exc:
-        return _platform_page(request, status=400, invite_form=form.refuse(exc))
-    return _platform_page(request, issued=issued)
+        return platform_page(request, status=400, invite_form=form.refuse(exc))
+    return platform_page(request, issued=issued)
 
 
 @page(staff=True)
@@ -264,7 +265,7 @@ def platform_workspace_create(request: AuthenticatedRequest) -> HttpResponse:
         form.is_valid()
         workspace = services.workspace_create(actor=request.user, **form.cleaned_data)
     except ValidationError as exc:
-        return _platform_page(request, status=400, create_form=form.refuse(exc))
+        return platform_page(request, status=400, create_form=form.refuse(exc))
     messages.success(request, f"Workspace {workspace.name} created at /w/{workspace.slug}/.")
     return redirect("web:platform")
 
@@ -276,7 +277,7 @@ def platform_invitation_revoke(request: AuthenticatedRequest, invitation: Any) -
     try:
         services.invitation_revoke(actor=request.user, invitation=found)
     except ValidationError as exc:
-        return _platform_page(request, status=400, invitation_errors=_errors(exc))
+        return platform_page(request, status=400, invitation_errors=_errors(exc))
     messages.success(request, f"The invitation for {found.email} was revoked.")
     return redirect("web:platform")
 
