@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench lint clean-test browser-deps
+.PHONY: up test bench lint clean-test browser-deps saml-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,12 +36,16 @@ TEST_SCHEDULING := --maxschedchunk=1
 COVERAGE_FLOOR_ACCESS := 92
 COVERAGE_FLOOR_VAULT := 99
 
+# SAML sign-in checks XML signatures with xmlsec1 (pysaml2 runs it); Debian packages it.
+saml-deps:
+	@command -v xmlsec1 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null; }
+
 test: export CAUSEWAY_HOME := $(CURDIR)/var/check
 # Python keeps its compiled modules (and pytest its rewritten test modules) in __pycache__ even where
 # the environment says not to: without them every test process and every Causeway process a test starts
 # compiles the same modules again: half of a test process's collection, a seventh of a command's start.
 test: export PYTHONDONTWRITEBYTECODE :=
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps saml-deps
 	$(BIN)/ruff check causeway bench
 	$(BIN)/lint-imports
 	$(BIN)/bandit -q -ll -r causeway -x '*/tests/*'

@@ -3,7 +3,7 @@ could not both run."""
 
 from __future__ import annotations
 
-from bench import access, apiplat, connections, cpu, jobs, pipeline, vault
+from bench import access, apiplat, connections, cpu, jobs, pages, pipeline, vault
 
 if __name__ == "__main__":
     vault.main()
@@ -14,6 +14,8 @@ if __name__ == "__main__":
     jobs.main()
     print()
     cpu.main()
+    print()
+    pages.main()
     print()
     apiplat.main()
     print()

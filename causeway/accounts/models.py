@@ -178,3 +178,64 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of {self.user_id}"
+
+
+class IdentityProvider(models.Model):
+    """An OpenID Connect provider people may sign in through, configured by staff for the whole platform.
+
+    The client secret is sealed under the platform's keyset, bound to this row (rule 10), and never
+    shown again. `trusted_domains` are the email domains the provider is trusted to vouch for: only an
+    address in one of them signs in, and only such an address gets an account made at its first sign-in.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    protocol = models.CharField(
+        max_length=10, choices=[("oidc", "OpenID Connect"), ("saml", "SAML 2.0")], default="oidc"
+    )
+    # The provider's name in sign-in addresses (/login/sso/<slug>, /login/saml/<slug>) and on the CLI.
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    # OpenID Connect: the issuer URL; SAML: the identity provider's entity id, read from its metadata.
+    issuer = models.CharField(max_length=500)
+    client_id = models.CharField(max_length=300, blank=True, default="")
+    client_secret = SealedTextField()
+    scopes = models.JSONField(default=list)
+    # The ID token claim, or the SAML attribute, holding the email.
+    email_claim = models.CharField(max_length=100, default="email")
+    # SAML: the identity provider's metadata (its entity id, sign-on URL and signing certificate).
+    saml_metadata = models.TextField(blank=True, default="")
+    trusted_domains = models.JSONField(default=list)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"identity provider {self.name}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("identity_provider", str(self.id), self.slug)
+
+    @property
+    def sign_in_path(self) -> str:
+        return f"/login/{'saml' if self.protocol == 'saml' else 'sso'}/{self.slug}"
+
+
+class SamlAssertionSeen(models.Model):
+    """A SAML assertion already used to sign in, kept until it expires so that it is never used twice."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="+")
+    assertion_id = models.CharField(max_length=256)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "assertion_id"], name="saml_assertion_used_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"assertion {self.assertion_id} of {self.provider_id}"

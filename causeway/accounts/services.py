@@ -151,9 +151,12 @@ def login_throttle_key(request: HttpRequest, credentials: dict[str, Any] | None)
     return email_index(str(typed)) if str(typed).strip() else ""
 
 
-def login_succeeded(*, user: User, second_factor: str | None = None) -> None:
-    details = {"second_factor": second_factor} if second_factor else None
-    audit_record(actor=user, action="auth.login", target=user, details=details)
+def login_succeeded(*, user: User, second_factor: str | None = None, via: str | None = None) -> None:
+    """One sign-in; `via` names the identity provider it went through (none: the password)."""
+    details = {"second_factor": second_factor} if second_factor else {}
+    if via:
+        details["via"] = via
+    audit_record(actor=user, action="auth.login", target=user, details=details or None)
 
 
 # When the session's user last proved who they are (password, second factor): kept server-side in

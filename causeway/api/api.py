@@ -39,6 +39,7 @@ from causeway.api import hooks as hooks_api
 from causeway.api import recipes as recipes_api
 from causeway.api import runs as runs_api
 from causeway.api import runs_admin as runs_admin_api
+from causeway.api import sso as sso_api
 from causeway.api import vault as vault_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
@@ -130,6 +131,7 @@ api = CausewayAPI(
 api.add_router("", core_api.router)
 api.add_router("", accounts_api.router)
 api.add_router("", workspaces_api.router)
+api.add_router("", sso_api.router)
 api.add_router("", audit_api.router)
 api.add_router("", vault_api.router)
 api.add_router("", connections_api.router)

@@ -48,9 +48,11 @@ def recipes_list(
     top_only: bool = False,
     search: str = "",
     active: bool | None = None,
+    environment: str = "",
     need: Perm = Perm.RECIPE_VIEW,
 ) -> QuerySet[Recipe]:
-    """The recipes the actor may `need`, narrowed by project, folder, a name search and started or not."""
+    """The recipes the actor may `need`, narrowed by project, folder, a name search, started or not and
+    the environment of their project."""
     recipes = Recipe.objects.visible_to(actor, need, workspace).select_related(
         "project", "folder", "current_version"
     )
@@ -64,6 +66,8 @@ def recipes_list(
         recipes = recipes.filter(Q(name__icontains=search) | Q(description__icontains=search))
     if active is not None:
         recipes = recipes.filter(active=active)
+    if environment:
+        recipes = recipes.filter(project__environment=environment)
     return recipes.order_by("name")
 
 

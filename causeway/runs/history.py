@@ -173,6 +173,41 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
     )
 
 
+def failure_reasons(*, actor: Actor, jobs: Any) -> dict[uuid.UUID, str]:
+    """Why each failed job among `jobs` (already visible to the actor) failed, as its page says it: masked
+    (rule 13), and hidden where the job used another person's personal connection (rule 6)."""
+    reasons: dict[uuid.UUID, str] = {}
+    for job in jobs:
+        if job.status != JobStatus.FAILED or not job.error:
+            continue
+        owner = personal_owner_of_job(job.id)
+        private = owner is not None and not (isinstance(actor, User) and actor.pk == owner)
+        reasons[job.pk] = PRIVATE if private else shown(job.error)
+    return reasons
+
+
+# Which status a step that ran several times (in each pass of a for-each) shows: the one that most
+# needs a look.
+_STATUS_WEIGHT = {"skipped": 0, "succeeded": 1, "running": 2, "failed": 3}
+
+
+def latest_step_statuses(
+    *, actor: Actor, workspace: Workspace, recipe_id: Any
+) -> tuple[Job | None, dict[str, str]]:
+    """The latest job of a recipe among those the actor may see (rule 8), and the status each step had
+    in it, by the step's id; a step inside a for-each shows the status of its pass that most needs a look.
+    Statuses only: what the steps carried stays on the job's page, behind its own rules."""
+    job = jobs_list(actor=actor, workspace=workspace, filters=JobFilters(recipe=recipe_id)).first()
+    if job is None:
+        return None, {}
+    statuses: dict[str, str] = {}
+    for path, status in job.steps.values_list("path", "status"):
+        step_id = path.rsplit(".", 1)[-1]
+        if _STATUS_WEIGHT.get(status, 0) >= _STATUS_WEIGHT.get(statuses.get(step_id, ""), -1):
+            statuses[step_id] = status
+    return job, statuses
+
+
 def run_by(job: Job) -> str:
     """Who or what started a job, in words: a user's email, a service account's name, or the trigger."""
     if job.run_by_user_id is not None:

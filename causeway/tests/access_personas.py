@@ -76,6 +76,20 @@ class World:
     ids: dict[str, Any] = field(default_factory=dict)
 
 
+def _identity_provider(system: Any) -> Any:
+    from causeway.access import identity_providers
+
+    return identity_providers.identity_provider_create(
+        actor=system,
+        slug="world-idp",
+        name="World Login",
+        issuer="https://idp.acme.test",
+        client_id="world-client",
+        client_secret="world-idp-secret",
+        trusted_domains=["acme.test"],
+    )
+
+
 def build_world() -> World:
     from causeway.access import members as ws_services
     from causeway.access import services
@@ -140,6 +154,7 @@ def build_world() -> World:
     ids["pending_promotion"] = _pending_promotion(p1, people["operator"]).id
     ids["break_glass_request"] = _break_glass_request(ws, people["operator"]).id
     ids["break_glass_session"] = _break_glass_session(ws, people["operator"], people["admin"]).id
+    ids["identity_provider"] = _identity_provider(system).id
     ids |= _api_platform(ws, p1, system)
     return World(
         ws=ws,

@@ -17,12 +17,19 @@ from causeway.api.api import api, undeclared_operations
 PUBLIC_PAGES = {
     "web:login",
     "web:login_mfa",
+    "web:sso_login",
+    "web:sso_callback",
+    "web:saml_login",
+    "web:saml_acs",
+    "web:saml_metadata",
     "web:password_reset",
     "web:password_reset_confirm",
     "web:health",
     "web:invitation",
     "web:hook",
     "web:connector_hook",
+    "web:api_call",
+    "web:api_call_root",
 }
 
 

@@ -52,6 +52,7 @@ PAGE_VALUES: dict[str, Callable[[World], Any]] = {
     "grant": lambda w: w.group_grant.id,
     "format": lambda w: "csv",
     "session": lambda w: w.ids["break_glass_request"],
+    "provider": lambda w: w.ids["identity_provider"],
 }
 
 
@@ -196,4 +197,6 @@ def _api_valid(name: str, path: str, world: World) -> str:
         return str(world.robot.id)
     if name == "session_id":
         return str(world.ids["break_glass_request"])
+    if name == "provider_id":
+        return str(world.ids["identity_provider"])
     return str(PARAMS[name](world))

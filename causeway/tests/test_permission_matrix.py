@@ -37,6 +37,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
+from causeway.accounts.tests.saml_idp import SAMPLE_METADATA
 from causeway.testkit.support import https_client
 from causeway.tests.access_personas import ACTORS, MANUAL, PINGER, World, build_world
 from causeway.tests.test_default_deny import walk
@@ -113,6 +114,22 @@ ROWS: list[Page | Api] = [
     Page("web:platform_workspace_create", "POST",             "302  404  404  404  404  404  302  400  404"),
     Page("web:platform_invitation_revoke", "POST",            "302  404  404  404  404  404  302  302  404",
         params=(("invitation", "platform_invitation"),)),
+    # Single sign-on: leaving for a provider and coming back are everyone's (an unknown provider: 404;
+    # a return nobody started: refused, 400); staff add and remove providers.
+    Page("web:sso_login", "GET",                              "404  404  404  404  404  404  404  404  404",
+        params=(("provider", "unknown_provider"),)),
+    Page("web:sso_callback", "GET",                           "400  400  400  400  400  400  400  400  400",
+        params=(("provider", "provider_slug"),)),
+    Page("web:saml_login", "GET",                             "404  404  404  404  404  404  404  404  404",
+        params=(("provider", "unknown_provider"),)),
+    Page("web:saml_acs", "POST",                              "400  400  400  400  400  400  400  400  400",
+        params=(("provider", "provider_slug"),)),
+    Page("web:saml_metadata", "GET",                          "404  404  404  404  404  404  404  404  404",
+        params=(("provider", "unknown_provider"),)),
+    Page("web:platform_provider_create", "POST",              "302  404  404  404  404  404  302  400  404"),
+    Page("web:platform_provider_create_saml", "POST",         "302  404  404  404  404  404  302  400  404"),
+    Page("web:platform_provider_delete", "POST",              "302  404  404  404  404  404  302  302  404",
+        params=(("provider", "identity_provider"),)),
     # Pages: workspace, members, settings, audit, vault.
     Page("web:workspace", "GET",                              "302  200  200  200  200  200  302  404  404"),
     Page("web:workspace_members", "GET",                      "302  200  403  403  403  403  302  404  404"),
@@ -347,6 +364,17 @@ ROWS: list[Page | Api] = [
     Api("GET /platform/invitations",                          "401  404  404  404  404  404  403  200  404"),
     Api("DELETE /platform/invitations/{invitation_id}",       "401  404  404  404  404  404  403  204  404",
         params=(("invitation_id", "platform_invitation"),)),
+    Api("GET /platform/identity-providers",                   "401  404  404  404  404  404  403  200  404"),
+    Api("POST /platform/identity-providers",                  "401  404  404  404  404  404  403  201  404",
+        body={"slug": "more", "name": "More Login", "issuer": "https://more.acme.test", "client_id": "c",
+              "client_secret": "s", "trusted_domains": ["acme.test"]}),
+    Api("POST /platform/identity-providers/saml",             "401  404  404  404  404  404  403  201  404",
+        body={"slug": "corp", "name": "Corp SSO", "metadata": SAMPLE_METADATA,
+              "trusted_domains": ["acme.test"]}),
+    Api("PATCH /platform/identity-providers/{provider_id}",   "401  404  404  404  404  404  403  200  404",
+        body={"enabled": False}, params=(("provider_id", "identity_provider"),)),
+    Api("DELETE /platform/identity-providers/{provider_id}",  "401  404  404  404  404  404  403  204  404",
+        params=(("provider_id", "identity_provider"),)),
     # API: workspace, members, audit, vault.
     Api("GET /workspaces/{workspace_id}",                     "401  200  200  200  200  200  403  404  404"),
     Api("PATCH /workspaces/{workspace_id}",                   "401  200  403  403  403  403  403  404  404",
@@ -751,6 +779,9 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "promotion_id": lambda w: w.ids["pending_promotion"],
     "break_glass_request": lambda w: w.ids["break_glass_request"],
     "break_glass_session": lambda w: w.ids["break_glass_session"],
+    "identity_provider": lambda w: w.ids["identity_provider"],
+    "provider_slug": lambda w: "world-idp",
+    "unknown_provider": lambda w: "no-such-provider",
     "collection_id": lambda w: w.ids["api_collection"],
     "endpoint_id": lambda w: w.ids["api_endpoint"],
     "client_id": lambda w: w.ids["api_client"],

@@ -19,7 +19,7 @@ from causeway.connections import services as connections
 from causeway.connections.models import ConnectionUse
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import recipe_save
-from causeway.runs.history import PRIVATE, job_view
+from causeway.runs.history import PRIVATE, failure_reasons, job_view
 from causeway.runs.services import job_rerun
 from causeway.tests.connections_kit import COMPANY_PASSWORD, TOKEN, Kit, build, recipe, run, step, triggered
 from causeway.tests.oauth_kit import oauth_kit
@@ -104,6 +104,25 @@ def test_rule_06_a_rerun_by_someone_else_is_refused_and_sends_nothing(kit: Kit, 
     again.refresh_from_db()
     assert again.status == "failed" and "someone else's personal connection" in (again.error or "")
     assert len(server.received) == 1
+
+
+def test_rule_06_why_a_job_failed_is_the_owners_alone_on_run_history_and_the_dashboard(
+    kit: Kit, server: Any
+) -> None:
+    assert kit.personal is not None
+    found = recipe(kit, kit.owner, [step(kit.personal, path="/fail")])
+
+    def failing(got: Received) -> Answer:
+        return Answer(status=400, body={"error": "olive's account is locked"})
+
+    server.recorder.responder = failing
+    failed = run(kit.owner, found)
+    assert failed.status == "failed" and failed.error
+    mine = failure_reasons(actor=kit.owner, jobs=[failed])
+    assert mine == {failed.pk: job_view(actor=kit.owner, workspace=kit.workspace, job_id=failed.pk).error}
+    assert mine[failed.pk] != PRIVATE
+    for viewer in (kit.admin, kit.analyst, kit.operator):
+        assert failure_reasons(actor=viewer, jobs=[failed]) == {failed.pk: PRIVATE}
 
 
 def test_rule_06_job_history_keeps_what_it_fetched_from_everyone_but_the_owner(kit: Kit, server: Any) -> None:

@@ -170,6 +170,9 @@ STEP_UP_PAGES = {
     "web:workspace_member_role",
     "web:access_role_update",
     "web:access_environment_set",
+    "web:platform_provider_create",
+    "web:platform_provider_delete",
+    "web:platform_provider_create_saml",
     "web:session_end",
     "web:workspace_member_sessions_end",
 }
@@ -180,6 +183,10 @@ STEP_UP_OPERATIONS = {
     "PUT /workspaces/{workspace_id}/secrets/{name}",
     "PATCH /workspaces/{workspace_id}",
     "PATCH /workspaces/{workspace_id}/members/{member_id}",
+    "POST /platform/identity-providers",
+    "POST /platform/identity-providers/saml",
+    "PATCH /platform/identity-providers/{provider_id}",
+    "DELETE /platform/identity-providers/{provider_id}",
     "DELETE /me/sessions/{session_handle}",
     "DELETE /workspaces/{workspace_id}/members/{member_id}/sessions",
 }

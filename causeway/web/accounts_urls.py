@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from causeway.web import accounts_views, mfa_views, password_reset_views, sessions_views
+from causeway.web import accounts_views, mfa_views, password_reset_views, sessions_views, sso_views
 
 urlpatterns = [
     path("login", accounts_views.login_view, name="login"),
     path("login/second-factor", mfa_views.login_mfa_view, name="login_mfa"),
+    path("login/sso/<slug:provider>", sso_views.sso_login_view, name="sso_login"),
+    path("login/sso/<slug:provider>/callback", sso_views.sso_callback_view, name="sso_callback"),
+    path("login/saml/<slug:provider>", sso_views.saml_login_view, name="saml_login"),
+    path("login/saml/<slug:provider>/acs", sso_views.saml_acs_view, name="saml_acs"),
+    path("login/saml/<slug:provider>/metadata", sso_views.saml_metadata_view, name="saml_metadata"),
     path("reauthenticate", mfa_views.reauthenticate_view, name="reauthenticate"),
     path("logout", accounts_views.logout_view, name="logout"),
     path("password-reset", password_reset_views.password_reset_view, name="password_reset"),

@@ -24,7 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from causeway.access.routes import AuthenticatedRequest, page
-from causeway.accounts import mfa
+from causeway.accounts import mfa, sso
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
 from causeway.audit.refusals import Throttled
@@ -141,7 +141,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 )
     else:
         form = LoginForm(request)
-    return render(request, "web/login.html", {"form": form, "next": _next_url(request)})
+    context = {"form": form, "next": _next_url(request), "providers": sso.enabled_providers()}
+    return render(request, "web/login.html", context)
 
 
 @page(authenticated=True)

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from causeway.access.routes import AuthenticatedRequest
+from causeway.audit import context
 from causeway.vault.masking import mask_text
 from causeway.web.params import BadParameter
 
@@ -42,4 +43,6 @@ def not_found(request: AuthenticatedRequest, exception: Exception | None = None)
 def server_error(request: AuthenticatedRequest) -> HttpResponse:
     # No request context: after a failure anything about the request (the user, the session) may be
     # what failed, and the page must still render.
-    return masked_page(HttpResponse(render_to_string("web/server_error.html"), status=500))
+    # The request's id still shows, as every error page shows it (`web.context.navigation`).
+    page = render_to_string("web/server_error.html", {"request_id": context.current().request_id})
+    return masked_page(HttpResponse(page, status=500))

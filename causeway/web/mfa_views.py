@@ -46,18 +46,19 @@ def _apply(form: forms.Form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, problems)
 
 
-def second_factor_pending(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
-    """After the right password of a user with a second factor: ask for it before signing in."""
-    request.session[PENDING] = {"user": str(user.pk), "at": time.time(), "next": next_url}
+def second_factor_pending(request: HttpRequest, user: User, next_url: str, *, via: str = "") -> HttpResponse:
+    """After the right password (or an identity provider's sign-in, `via`) of a user with a second
+    factor: ask for it before signing in."""
+    request.session[PENDING] = {"user": str(user.pk), "at": time.time(), "next": next_url, "via": via}
     return redirect("web:login_mfa")
 
 
-def _pending_user(request: HttpRequest) -> tuple[User, str] | None:
+def _pending_user(request: HttpRequest) -> tuple[User, str, str] | None:
     pending = request.session.get(PENDING)
     if not isinstance(pending, dict) or time.time() - float(pending.get("at", 0)) > PENDING_SECONDS:
         return None
     user = User.objects.filter(pk=uuid.UUID(str(pending["user"])), is_active=True).first()
-    return None if user is None else (user, str(pending.get("next") or "/"))
+    return None if user is None else (user, str(pending.get("next") or "/"), str(pending.get("via") or ""))
 
 
 @page(public=True)
@@ -70,7 +71,7 @@ def login_mfa_view(request: HttpRequest) -> HttpResponse:
         request.session.pop(PENDING, None)
         messages.error(request, "Sign in again: the time to enter your code ran out.")
         return redirect("web:login")
-    user, next_url = found
+    user, next_url, via = found
     if request.method != "POST":
         return render(request, "web/login_mfa.html", {"form": CodeForm()})
     try:
@@ -85,7 +86,7 @@ def login_mfa_view(request: HttpRequest) -> HttpResponse:
         if verdict.method is not None:
             request.session.pop(PENDING, None)
             with transaction.atomic():
-                accounts.login_succeeded(user=user, second_factor=verdict.method)
+                accounts.login_succeeded(user=user, second_factor=verdict.method, via=via or None)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(next_url)
         form.add_error("code", verdict.message)

@@ -296,6 +296,26 @@ class StepNode:
     fields: list[Field]
     children: list[ListNode]
     errors: list[str]
+    # The status the step had in the recipe's latest job the viewer may see; "" if it did not run.
+    last_status: str = ""
+
+    @property
+    def step_id(self) -> str:
+        return self.fields[0].value
+
+    @property
+    def title(self) -> str:
+        """What the flow calls the step: its name, else its id."""
+        return self.fields[1].value or self.step_id
+
+    @property
+    def anchor(self) -> str:
+        """The id of the step's part of the form, which its node on the flow leads to."""
+        return "step-" + re.sub(r"[^a-z0-9_]+", "-", self.path.lower()).strip("-")
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors or any(f.errors for f in self.fields))
 
 
 @dataclass
@@ -304,6 +324,23 @@ class ListNode:
     label: str
     steps: list[StepNode]
     depth: int
+
+    @property
+    def title(self) -> str:
+        """A nested list's heading on the flow: a condition's two branches, a for-each's body."""
+        return _LIST_TITLES.get(self.label, self.label)
+
+
+_LIST_TITLES = {"then": "If true", "else": "Otherwise", "steps": "For each item"}
+
+
+def with_statuses(steps: ListNode, statuses: Mapping[str, str]) -> ListNode:
+    """The step tree with each step's status in the latest job, by the step's id."""
+    for step in steps.steps:
+        step.last_status = statuses.get(step.step_id, "")
+        for child in step.children:
+            with_statuses(child, statuses)
+    return steps
 
 
 class _Errors:
@@ -389,4 +426,6 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
         "settings_fields": settings_fields,
         "general_errors": trigger_errors + steps_errors + left,
         "step_types": STEPS.labels(),
+        "trigger_label": TRIGGERS.label(trigger_type),
+        "trigger_errors": any(f.errors for f in trigger_fields),
     }

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
@@ -23,7 +24,7 @@ from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe
 from causeway.recipes.schema import blank_definition
-from causeway.runs import triggers
+from causeway.runs import history, triggers
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
 from causeway.web.forms import PageForm
@@ -71,11 +72,23 @@ def _render(
 # Projects.
 
 
+RECIPES_PER_PAGE = 25
+# The Recipes page's state filter: started recipes run on their trigger; stopped ones only by hand.
+RECIPE_STATES = {"started": True, "stopped": False}
+
+
 def _home(
     request: AuthenticatedRequest, workspace: Workspace, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     search = query_text(request, "q")
     environment = query_choice(request, "environment", [e.value for e in Environment])
+    state = query_choice(request, "state", list(RECIPE_STATES))
+    recipes = selectors.recipes_list(
+        request.user, workspace, search=search, environment=environment, active=RECIPE_STATES.get(state)
+    ).select_related("active_version")
+    listing = Paginator(recipes, RECIPES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     context = _base(
         request,
         workspace,
@@ -84,7 +97,10 @@ def _home(
         environment=environment,
         can_create_project=Perm.PROJECT_CREATE in policy.workspace_perms(request.user, workspace),
         search=search,
-        found=selectors.recipes_list(request.user, workspace, search=search)[:100] if search else None,
+        state=state,
+        recipes_page=listing,
+        filtered=bool(search or environment or state),
+        query=query.urlencode(),
         **extra,
     )
     return _render(request, "home.html", context, status)
@@ -306,11 +322,15 @@ def _build_page(
     status: int = 200,
     message: str = "",
 ) -> HttpResponse:
+    editor = build.editor(draft, errors)
+    job, statuses = history.latest_step_statuses(actor=request.user, workspace=workspace, recipe_id=recipe.pk)
+    build.with_statuses(editor["steps"], statuses)
     context = _base(
         request,
         workspace,
         recipe=recipe,
-        editor=build.editor(draft, errors),
+        editor=editor,
+        flow_job=job,
         message=message,
         saved_errors=bool(errors),
     )

@@ -27,6 +27,7 @@ from causeway.recipes.models import Recipe
 from causeway.runs import breakglass, history, schedule, services
 from causeway.runs import policy as runs_policy
 from causeway.runs.models import JobStatus, TriggerType
+from causeway.web import live
 from causeway.web.forms import PageForm, messages_of, text
 from causeway.web.recipes_forms import BreakGlassDecisionForm, BreakGlassForm, BreakGlassSettingsForm
 from causeway.workspaces.models import Workspace
@@ -94,7 +95,7 @@ def _listing(
 ) -> dict[str, Any]:
     """The filter form and one page of the jobs it selects; nothing when the filters are wrong."""
     form = JobFilterForm(request.GET or None, recipes=recipes)
-    valid = form.is_valid()
+    valid, bound = form.is_valid(), form.is_bound
     jobs = history.jobs_list(
         actor=request.user, workspace=workspace, filters=form.filters(**fixed) if valid else None
     )
@@ -103,12 +104,15 @@ def _listing(
     listing = Paginator(jobs, PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    shown = list(listing)
+    reasons = history.failure_reasons(actor=request.user, jobs=shown)
     return {
         "workspace": workspace,
         "form": form,
         "page_obj": listing,
-        "rows": [(job, history.run_by(job)) for job in listing],
+        "rows": [(job, history.run_by(job), reasons.get(job.pk)) for job in shown],
         "query": query.urlencode(),
+        "poll": live.list_seconds(shown, first_page=listing.number == 1) if valid or not bound else None,
     }
 
 
@@ -116,7 +120,8 @@ def _listing(
 @require_GET
 def jobs(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     recipes = list(Recipe.objects.visible_to(request.user, Perm.RECIPE_VIEW, workspace).order_by("name"))
-    return render(request, "web/runs/jobs.html", _listing(request, workspace, recipes=recipes))
+    template = "web/runs/_table.html" if live.is_fragment(request) else "web/runs/jobs.html"
+    return live.varies(render(request, template, _listing(request, workspace, recipes=recipes)))
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -130,8 +135,10 @@ def job(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpRe
         "run_by": history.run_by(view.job),
         "payload": _pretty(view.payload),
         "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
+        "poll": live.job_seconds(view.job),
     }
-    return render(request, "web/runs/job.html", context)
+    template = "web/runs/_job_live.html" if live.is_fragment(request) else "web/runs/job.html"
+    return live.varies(render(request, template, context))
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -306,7 +313,10 @@ def recipe_jobs(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
         "may_test": policy.may(request.user, Perm.RECIPE_TEST, found),
         "form": form,
     }
-    return render(request, "web/runs/recipe_jobs.html", context, status=400 if form.errors else 200)
+    template = "web/runs/recipe_jobs.html"
+    if request.method == "GET" and live.is_fragment(request):
+        template = "web/runs/_table.html"
+    return live.varies(render(request, template, context, status=400 if form.errors else 200))
 
 
 @page(need=Perm.WORKSPACE_VIEW)

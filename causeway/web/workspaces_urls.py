@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from causeway.web import sessions_views
+from causeway.web import sessions_views, sso_views
 from causeway.web import workspaces_views as views
 
 urlpatterns = [
@@ -38,6 +38,17 @@ urlpatterns = [
         "platform/invitations/<uuid:invitation>/revoke",
         views.platform_invitation_revoke,
         name="platform_invitation_revoke",
+    ),
+    path("platform/identity-providers", sso_views.platform_provider_create, name="platform_provider_create"),
+    path(
+        "platform/identity-providers/saml",
+        sso_views.platform_provider_create_saml,
+        name="platform_provider_create_saml",
+    ),
+    path(
+        "platform/identity-providers/<uuid:provider>/delete",
+        sso_views.platform_provider_delete,
+        name="platform_provider_delete",
     ),
     path("invitations/<str:token>", views.invitation, name="invitation"),
 ]

@@ -13,14 +13,15 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from causeway.access import identity_providers, policy
 from causeway.access import members as services
-from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
 from causeway.connections import outbound
 from causeway.recipes import promotion, signatures
 from causeway.runs import history
+from causeway.web import live
 from causeway.web.recipes_forms import ProdApprovalForm, SigningKeyRotateForm
 from causeway.web.workspaces_forms import (
     InvitationAcceptForm,
@@ -58,13 +59,17 @@ def _workspace_context(request: AuthenticatedRequest, workspace: Workspace) -> d
 def overview(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     """The Dashboard: recent jobs, recent failures, started recipes and counts, of what the viewer may see."""
     board = history.dashboard(actor=request.user, workspace=workspace)
+    reasons = history.failure_reasons(actor=request.user, jobs=board.failures)
     context = {
         **_workspace_context(request, workspace),
         "board": board,
         "recent": [(job, history.run_by(job)) for job in board.recent],
-        "failures": [(job, history.run_by(job)) for job in board.failures],
+        "failures": [(job, history.run_by(job), reasons.get(job.pk)) for job in board.failures],
+        "poll": live.dashboard_seconds(board.counts),
     }
-    return render(request, "web/workspaces/overview.html", context)
+    fragment = live.is_fragment(request)
+    template = "web/workspaces/_dashboard_live.html" if fragment else "web/workspaces/overview.html"
+    return live.varies(render(request, template, context))
 
 
 def _members_page(
@@ -237,10 +242,11 @@ def signing_key_rotate(request: AuthenticatedRequest, workspace: Workspace) -> H
     return redirect("web:workspace_settings", workspace=workspace.slug)
 
 
-def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+def platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "users": policy.users_visible(request.user),
         "invitations": policy.invitations_visible(request.user, None),
+        "identity_providers": identity_providers.identity_providers_visible(request.user),
         **extra,
     }
     return render(request, "web/workspaces/platform.html", context, status=status)
@@ -249,7 +255,7 @@ def _platform_page(request: AuthenticatedRequest, *, status: int = 200, **extra:
 @page(staff=True)
 @require_GET
 def platform(request: AuthenticatedRequest) -> HttpResponse:
-    return _platform_page(request)
+    return platform_page(request)
 
 
 @page(staff=True)
@@ -265,8 +271,8 @@ def platform_invite(request: AuthenticatedRequest) -> HttpResponse:
             user_type=form.cleaned_data["staff"],
         )
     except ValidationError as exc:
-        return _platform_page(request, status=400, invite_form=form.refuse(exc))
-    return _platform_page(request, issued=issued)
+        return platform_page(request, status=400, invite_form=form.refuse(exc))
+    return platform_page(request, issued=issued)
 
 
 @page(staff=True)
@@ -277,7 +283,7 @@ def platform_workspace_create(request: AuthenticatedRequest) -> HttpResponse:
         form.is_valid()
         workspace = services.workspace_create(actor=request.user, **form.cleaned_data)
     except ValidationError as exc:
-        return _platform_page(request, status=400, create_form=form.refuse(exc))
+        return platform_page(request, status=400, create_form=form.refuse(exc))
     messages.success(request, f"Workspace {workspace.name} created at /w/{workspace.slug}/.")
     return redirect("web:platform")
 
@@ -289,7 +295,7 @@ def platform_invitation_revoke(request: AuthenticatedRequest, invitation: Any) -
     try:
         services.invitation_revoke(actor=request.user, invitation=found)
     except ValidationError as exc:
-        return _platform_page(request, status=400, invitation_errors=_errors(exc))
+        return platform_page(request, status=400, invitation_errors=_errors(exc))
     messages.success(request, f"The invitation for {found.email} was revoked.")
     return redirect("web:platform")
 

@@ -20,6 +20,22 @@ LAST_SEEN = "causeway_last_seen"
 # Refreshing the stamp at most once a minute keeps reads from turning into writes; a session
 # may therefore end up to a minute before its exact idle limit, never after it.
 REFRESH_SECONDS = 60
+# A live page (a job's page, Run History, the Dashboard) asks for what changed by itself, with this
+# header. Such a request is not the person's activity: it never refreshes the stamp, so a tab left
+# open and unwatched still ends its session on time.
+POLL_HEADER = "X-Causeway-Poll"
+
+
+def is_poll(request: HttpRequest) -> bool:
+    return request.method == "GET" and request.headers.get(POLL_HEADER) == "true"
+
+
+def _poll_to_login(request: HttpRequest) -> HttpResponse:
+    """The whole page goes to the login page (htmx follows HX-Redirect), rather than its live part
+    being replaced by the login form."""
+    expired = HttpResponse(status=200)
+    expired["HX-Redirect"] = redirect_to_login(request.get_full_path()).url
+    return expired
 
 
 def _stamp(request: HttpRequest, user: Any, now: float) -> None:
@@ -38,6 +54,9 @@ class IdleSessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
+        if is_poll(request) and (user is None or not user.is_authenticated):
+            # A live page whose session has ended (its stored row lapsed with the idle limit).
+            return _poll_to_login(request)
         if user is not None and user.is_authenticated:
             now = time.time()
             timeout = session_timeout_for(user).total_seconds()
@@ -45,7 +64,7 @@ class IdleSessionMiddleware:
             if isinstance(last_seen, int | float):
                 if now - last_seen > timeout:
                     return self._expire(request)
-                if now - last_seen > REFRESH_SECONDS:
+                if now - last_seen > REFRESH_SECONDS and not is_poll(request):
                     _stamp(request, user, now)
             else:
                 _stamp(request, user, now)
@@ -68,4 +87,6 @@ class IdleSessionMiddleware:
         logout(request)
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": "Session expired after inactivity; log in again"}, status=401)
+        if is_poll(request):
+            return _poll_to_login(request)
         return redirect_to_login(request.get_full_path())

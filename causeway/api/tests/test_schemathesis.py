@@ -85,6 +85,9 @@ RULES_BEYOND_THE_SCHEMA = {
     # Only a company connection is linked (the world's connection id names a personal one).
     "PUT /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
     "DELETE /api/v1/workspaces/{workspace_id}/connections/{connection_id}/link": "connection",
+    # A SAML provider's metadata is an identity provider's, with its certificate and sign-on endpoint.
+    "POST /api/v1/platform/identity-providers/saml": "metadata",
+    "PATCH /api/v1/platform/identity-providers/{provider_id}": "metadata",
     # An API collection's project is one the caller may edit; an endpoint's recipe is one of its project's,
     # triggered by API calls; its schemas are valid JSON Schemas; a client's collections exist and its
     # sources are addresses or networks.
@@ -167,6 +170,8 @@ def _path_value(name: str, path: str, values: dict[str, str], world: World) -> s
         return str(world.group_member.id if "/groups/" in path else world.operator_membership.id)
     if name == "session_id":
         return str(world.ids["break_glass_request"])
+    if name == "provider_id":
+        return str(world.ids["identity_provider"])
     return values[name]
 
 

@@ -141,3 +141,37 @@ def test_rule_17_an_idle_api_session_answers_401(clock: Any) -> None:
     assert browser.get("/api/v1/me").status_code == 200
     clock.shift(timedelta(minutes=16))
     assert browser.get("/api/v1/me").status_code == 401
+
+
+POLL = {"HX-Request": "true", "X-Causeway-Poll": "true"}
+
+
+def test_rule_17_a_live_page_polling_by_itself_does_not_keep_its_session_alive(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    sign_in(browser, user.email)
+    # The Dashboard left open polls every 30 s; nobody looks at it.
+    for _ in range(28):
+        clock.shift(timedelta(seconds=30))
+        assert browser.get("/w/acme/", headers=POLL).status_code == 200
+    clock.shift(timedelta(seconds=61))
+    expired = browser.get("/w/acme/", headers=POLL)
+    # The page is sent to the login page as a whole, rather than its live part replaced by a form.
+    assert expired.status_code == 200 and expired.content == b""
+    assert expired["HX-Redirect"] == "/login?next=/w/acme/"
+    assert browser.get("/w/acme/").status_code == 302
+    # A poll from a page whose session was never there, or was ended by signing out, goes the same way.
+    assert https_client().get("/w/acme/jobs", headers=POLL)["HX-Redirect"] == "/login?next=/w/acme/jobs"
+
+
+def test_rule_17_what_a_person_does_on_a_live_page_keeps_the_session(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    sign_in(browser, user.email)
+    for _ in range(3):
+        clock.shift(timedelta(minutes=10))
+        assert browser.get("/w/acme/", headers=POLL).status_code == 200
+        # The person follows a link: that is activity.
+        assert browser.get("/w/acme/jobs").status_code == 200

@@ -93,6 +93,8 @@ def test_browser_the_full_authorization_dance_then_a_step_then_disconnect(
             page = browser.new_context(ignore_https_errors=True).new_page()
             browser_sign_in(page, base, pat.email, STRONG_PASSWORD)
             page.goto(f"{base}/w/acme/connections/{made.id}")
+            # Revoking asks first; the person says yes.
+            page.once("dialog", lambda dialog: dialog.accept())
             page.click("#revoke-form button")
             page.wait_for_url(f"{base}/w/acme/connections")
         assert not Connection.objects.exists()

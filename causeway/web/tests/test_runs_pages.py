@@ -169,7 +169,14 @@ def test_the_job_page_shows_status_timing_who_and_each_step(people: dict[str, An
     page = as_user(people["analyst"]).get(f"/w/acme/jobs/{job.pk}")
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'id="job-status" class="status-failed">Failed' in html
+    assert re.search(r'class="badge status-failed" id="job-status" data-status="failed">.*?Failed<', html)
+    assert '<h1 id="job-title">Sync <small class="muted">job <code' in html
+    assert f"<title>Sync · job {str(job.pk)[:8]} · Acme" in html
+    assert '(took <span id="job-duration">3.0 s</span>)' in html
+    assert re.findall(r'<td class="step-number">(\d+)</td>', html) == ["1", "2", "3"]
+    assert '<td class="step-duration">4 ms</td>' in html
+    # A finished job's page does not poll.
+    assert "hx-get" not in html and "data-live" not in html
     assert 'id="job-run-by">analyst@example.com' in html
     assert "the API said no" in html
     assert "&quot;order&quot;: 42" in html
@@ -178,6 +185,84 @@ def test_the_job_page_shows_status_timing_who_and_each_step(people: dict[str, An
     assert "https://api.example.com/x" in html and "&quot;total&quot;: 3" in html
     assert "HTTP 500 from api.example.com" in html and "77 ms" in html
     assert html.index('data-step="s1"') < html.index('data-step="s2"') < html.index('data-step="s3[0].s4"')
+
+
+def test_a_queued_job_page_polls_for_its_live_part_until_the_job_ends(people: dict[str, Any]) -> None:
+    job = make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    page = client.get(f"/w/acme/jobs/{job.pk}")
+    html = page.content.decode()
+    assert "HX-Request" in page["Vary"]
+    live = f'<div id="job-live" data-live hx-get="/w/acme/jobs/{job.pk}" hx-trigger="every 1s, live:refresh"'
+    assert live in html
+    assert re.search(r'id="job-status" data-status="queued">.*?Queued</span>', html)
+    # What the polling asks for: the live part alone, not the whole page.
+    fragment = client.get(f"/w/acme/jobs/{job.pk}", headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="job-live"') and "<html" not in fragment
+    assert 'id="no-steps"' in fragment
+    ended = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status="succeeded", started_at=ended - dt.timedelta(milliseconds=840), finished_at=ended
+    )
+    fragment = client.get(f"/w/acme/jobs/{job.pk}", headers={"HX-Request": "true"}).content.decode()
+    assert 'data-status="succeeded"' in fragment and "hx-get" not in fragment
+    assert '<span id="job-duration">840 ms</span>' in fragment
+
+
+def test_an_old_running_job_page_polls_less_often(people: dict[str, Any]) -> None:
+    job = people["jobs"]["analyst2"]
+    Job.objects.filter(pk=job.pk).update(status="running", created_at=timezone.now() - dt.timedelta(hours=1))
+    html = as_user(people["analyst"]).get(f"/w/acme/jobs/{job.pk}").content.decode()
+    assert 'hx-trigger="every 15s, live:refresh"' in html
+
+
+def test_the_job_page_fragment_is_refused_like_the_page_to_others(people: dict[str, Any]) -> None:
+    job = people["jobs"]["analyst2"]
+    for who in ("outsider",):
+        answer = as_user(people[who]).get(f"/w/acme/jobs/{job.pk}", headers={"HX-Request": "true"})
+        assert answer.status_code == 404
+
+
+def test_run_history_says_why_each_failed_job_failed_and_polls_while_jobs_run(people: dict[str, Any]) -> None:
+    running = make_job(people["sync"], by=people["analyst"], status="running")
+    client = as_user(people["analyst"])
+    html = client.get("/w/acme/jobs").content.decode()
+    assert 'data-status="running"' in html.split(f'data-job="{running.pk}"')[1].split("</tr>")[0]
+    row = html.split(f'data-job="{people["jobs"]["analyst"].pk}"')[1].split("</tr>")[0]
+    assert '<small class="reason" title="the API said no">the API said no</small>' in row
+    assert 'data-status="failed"' in row
+    assert 'class="reason"' not in html.split(f'data-job="{people["jobs"]["admin"].pk}"')[1].split("</tr>")[0]
+    # Queued jobs are listed: the list polls often; the fragment is the table alone.
+    assert '<div id="jobs-live" data-live hx-get="/w/acme/jobs" hx-trigger="every 3s, live:refresh"' in html
+    fragment = client.get("/w/acme/jobs?status=failed", headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="jobs-live"') and "<form" not in fragment
+    assert listed(fragment) == ids(people["jobs"]["analyst"], people["jobs"]["operator"])
+    # Only finished jobs: the first page looks for new ones rarely; a wrong filter does not poll.
+    assert 'hx-get="/w/acme/jobs?status=failed" hx-trigger="every 30s, live:refresh"' in fragment
+    assert 'hx-trigger="every 30s' in client.get("/w/acme/jobs?page=1&status=succeeded").content.decode()
+    assert "hx-get" not in client.get("/w/acme/jobs?status=nope").content.decode()
+
+
+def test_a_recipes_jobs_page_polls_its_table(people: dict[str, Any]) -> None:
+    make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    path = f"/w/acme/recipes/{people['sync'].pk}/jobs"
+    assert f'hx-get="{path}" hx-trigger="every 3s' in client.get(path).content.decode()
+    fragment = client.get(path, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="jobs-live"') and "Trigger payload" not in fragment
+
+
+def test_the_dashboard_says_why_jobs_failed_and_polls_while_jobs_run(people: dict[str, Any]) -> None:
+    make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    html = client.get("/w/acme/").content.decode()
+    failures = html[html.index('id="recent-failures"') : html.index("Started recipes</h2>")]
+    assert '<span title="the API said no">the API said no</span>' in failures and ">boom</span>" in failures
+    assert 'hx-get="/w/acme/" hx-trigger="every 3s, live:refresh"' in html
+    fragment = client.get("/w/acme/", headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="dashboard-live"') and "Started recipes" not in fragment
+    Job.objects.filter(status__in=["queued", "running"]).update(status="succeeded")
+    assert 'hx-trigger="every 30s, live:refresh"' in client.get("/w/acme/").content.decode()
 
 
 def test_the_job_page_says_who_or_what_ran_it(people: dict[str, Any]) -> None:
@@ -345,7 +430,8 @@ def test_schedule_lists_started_scheduled_recipes_with_their_next_runs(people: d
     html = as_user(people["operator"]).get("/w/acme/schedule").content.decode()
     rows = re.findall(r'<tr data-recipe="([0-9a-f-]+)">', html)
     assert rows == [str(daily.pk)]
-    assert "<code>0 9 * * *</code>" in html and "Europe/Paris" in html
+    assert '<code class="cron">0 9 * * *</code>' in html and "Europe/Paris" in html
+    assert '<span class="cron-words">At 09:00, Europe/Paris</span>' in html
     runs = re.findall(r'<time datetime="([^"]+)">', html.split('class="next-runs"')[1])
     assert len(runs) == 5
     parsed = [dt.datetime.fromisoformat(value) for value in runs]

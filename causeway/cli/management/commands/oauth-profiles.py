@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -17,25 +17,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.policy import Actor
+from causeway.cli.management.commands._files import secret_from, split_list
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.connections import oauth, oauth_profiles
 from causeway.workspaces.models import Workspace
-
-
-def _secret(path: str | None, stdin: TextIO) -> str | None:
-    if path is None:
-        return None
-    if path == "-":
-        return stdin.read().strip()
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise CommandError(f"client-secret-file: cannot read {path}: {reason}") from None
-
-
-def _list(raw: str | None) -> list[str] | None:
-    return None if raw is None else [part.strip() for part in raw.split(",") if part.strip()]
 
 
 class Command(BaseCommand):
@@ -110,11 +95,11 @@ class Command(BaseCommand):
         given: dict[str, Any] = {
             "display_name": options["display_name"],
             "client_id": options["client_id"],
-            "client_secret": _secret(options["client_secret_file"], options.get("stdin") or sys.stdin),
+            "client_secret": secret_from(options["client_secret_file"], options.get("stdin") or sys.stdin),
             "authorize_url": options["authorize_url"],
             "token_url": options["token_url"],
             "revoke_url": options["revoke_url"],
-            "default_scopes": _list(options["scopes"]),
+            "default_scopes": split_list(options["scopes"]),
             "logo": logo,
         }
         if action == "create":

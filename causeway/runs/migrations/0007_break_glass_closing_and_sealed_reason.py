@@ -50,7 +50,7 @@ def unseal(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0005_break_glass"),
+        ("runs", "0006_api_endpoint_trigger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

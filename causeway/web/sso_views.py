@@ -1,0 +1,302 @@
+"""Single sign-on on pages: leaving for an identity provider and coming back from it, and the
+providers staff add and remove on the Platform page. Rules live in `accounts.sso` (signing in) and
+`access.identity_providers` (configuration); these views parse and render."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_POST
+
+from causeway.access import identity_providers as providers
+from causeway.access.routes import AuthenticatedRequest, page
+from causeway.accounts import mfa, saml, sso
+from causeway.accounts import services as accounts
+from causeway.accounts.models import User
+from causeway.audit.refusals import Throttled
+from causeway.web import mfa_views
+from causeway.web.forms import PageForm, text
+from causeway.web.workspaces_views import platform_page
+
+# What a sign-in keeps in the browser's server-side session while the person is at the provider.
+PENDING = "causeway_sso_pending"
+
+
+class NextForm(forms.Form):
+    next = forms.CharField(required=False, max_length=2000)
+
+
+class CallbackForm(forms.Form):
+    """What a provider sends back in the callback's address (OAuth 2.0 section 4.1.2)."""
+
+    state = forms.CharField(required=False, max_length=500)
+    code = forms.CharField(required=False, max_length=4000)
+    error = forms.CharField(required=False, max_length=200)
+
+
+def _refused(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    context = {"sso_refused": message, "providers": sso.enabled_providers(), "next": "/"}
+    return render(request, "web/login.html", context, status=status)
+
+
+@page(public=True)
+@never_cache
+@require_GET
+def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
+    found = sso.provider_for_sign_in(provider)
+    if found is None:
+        raise Http404
+    next_url = _safe_next(request)
+    callback = request.build_absolute_uri(reverse("web:sso_callback", kwargs={"provider": found.slug}))
+    try:
+        url, pending = sso.sign_in_begin(provider=found, redirect_uri=callback, next_url=next_url)
+    except sso.SsoRefused as refused:
+        return _refused(request, str(refused), status=502)
+    request.session[PENDING] = pending.as_session()
+    return redirect(url)
+
+
+@page(public=True)
+@never_cache
+@require_GET
+def sso_callback_view(request: HttpRequest, provider: str) -> HttpResponse:
+    try:
+        accounts.login_throttle_check()
+    except Throttled as throttled:
+        wait = f"Too many failed sign-ins from this address. Try again in {throttled.retry_after} seconds."
+        response = _refused(request, wait, 429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    form = CallbackForm(request.GET)
+    query = {k: str(v) for k, v in form.cleaned_data.items()} if form.is_valid() else {}
+    # Single use: whatever comes of it, this browser's started sign-in is spent.
+    pending = sso.Pending.from_session(request.session.pop(PENDING, None))
+    try:
+        user, next_url = sso.sign_in_complete(
+            pending=pending, provider=sso.provider_for_sign_in(provider), query=query
+        )
+    except sso.SsoRefused as refused:
+        return _refused(request, str(refused))
+    return _signed_in(request, user, next_url, via=provider)
+
+
+# SAML: the request this browser made, in a cookie of its own. The provider's answer arrives by a POST
+# from the provider's page, on which browsers send no SameSite=Lax cookie (the session's): this one is
+# SameSite=None, signed (so only Causeway makes one), HttpOnly and short-lived, and binds the answer to
+# the browser that asked for it.
+SAML_COOKIE = "__Host-causeway-saml"
+SAML_SALT = "causeway.saml.pending"
+
+
+class SamlAnswerForm(forms.Form):
+    """What a SAML provider posts to the assertion consumer service (HTTP-POST binding)."""
+
+    SAMLResponse = forms.CharField(required=False, max_length=500_000)  # the binding's name
+    RelayState = forms.CharField(required=False, max_length=2000)
+
+
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    asked = NextForm(request.GET)
+    target = str(asked.cleaned_data.get("next") or "") if asked.is_valid() else ""
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=True)
+    return target if safe else "/"
+
+
+@page(public=True)
+@never_cache
+@require_GET
+def saml_login_view(request: HttpRequest, provider: str) -> HttpResponse:
+    found = sso.provider_for_sign_in(provider, protocol="saml")
+    if found is None:
+        raise Http404
+    url, pending = saml.sign_in_begin(
+        provider=found, base_url=_base_url(request), next_url=_safe_next(request)
+    )
+    response = redirect(url)
+    response.set_signed_cookie(
+        SAML_COOKIE,
+        json.dumps(pending),
+        salt=SAML_SALT,
+        max_age=int(saml.PENDING_SECONDS),
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+    return response
+
+
+def _saml_pending(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        raw = request.get_signed_cookie(SAML_COOKIE, salt=SAML_SALT, max_age=saml.PENDING_SECONDS)
+        found = json.loads(raw or "")
+    except (KeyError, signing.BadSignature, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+@page(public=True)
+@csrf_exempt  # posted by the provider's page; bound to this browser by the signed cookie instead
+@never_cache
+@require_POST
+def saml_acs_view(request: HttpRequest, provider: str) -> HttpResponse:
+    try:
+        accounts.login_throttle_check()
+    except Throttled as throttled:
+        wait = f"Too many failed sign-ins from this address. Try again in {throttled.retry_after} seconds."
+        response = _refused(request, wait, 429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    form = SamlAnswerForm(request.POST)
+    answer = str(form.cleaned_data.get("SAMLResponse") or "") if form.is_valid() else ""
+    try:
+        user, next_url = saml.sign_in_complete(
+            provider=sso.provider_for_sign_in(provider, protocol="saml"),
+            base_url=_base_url(request),
+            pending=_saml_pending(request),
+            saml_response=answer,
+        )
+    except sso.SsoRefused as refused:
+        response = _refused(request, str(refused))
+    else:
+        response = _signed_in(request, user, next_url, via=provider)
+    # Single use: whatever came of it, this browser's request is spent.
+    response.delete_cookie(SAML_COOKIE, samesite="None")
+    return response
+
+
+@page(public=True)
+@require_GET
+def saml_metadata_view(request: HttpRequest, provider: str) -> HttpResponse:
+    found = sso.provider_for_sign_in(provider, protocol="saml")
+    if found is None:
+        raise Http404
+    return HttpResponse(
+        saml.sp_metadata(found, _base_url(request)), content_type="application/samlmetadata+xml"
+    )
+
+
+def _signed_in(request: HttpRequest, user: User, next_url: str, *, via: str) -> HttpResponse:
+    # The provider's sign-in is the first factor: a second one the user set up is still asked for.
+    if mfa.mfa_enrolled(user=user):
+        return mfa_views.second_factor_pending(request, user, next_url, via=via)
+    with transaction.atomic():
+        accounts.login_succeeded(user=user, via=via)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect(next_url)
+
+
+class ProviderForm(PageForm):
+    slug = text()
+    name = text()
+    issuer = text()
+    client_id = text()
+    client_secret = text()
+    trusted_domains = text()
+    scopes = text()
+    email_claim = text()
+    ids = "provider-%s"
+
+    def clean_trusted_domains(self) -> list[str]:
+        return _split(self.cleaned_data["trusted_domains"])
+
+    def clean_scopes(self) -> list[str]:
+        return _split(self.cleaned_data["scopes"])
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.replace(",", " ").split() if part.strip()]
+
+
+def platform_providers_context(request: AuthenticatedRequest) -> dict[str, Any]:
+    return {"identity_providers": providers.identity_providers_visible(request.user)}
+
+
+@page(staff=True, step_up=True)
+@sensitive_post_parameters("client_secret")
+@require_POST
+def platform_provider_create(request: AuthenticatedRequest) -> HttpResponse:
+    form = ProviderForm(request.POST)
+    try:
+        form.is_valid()
+        data = form.cleaned_data
+        created = providers.identity_provider_create(
+            actor=request.user,
+            slug=data["slug"],
+            name=data["name"],
+            issuer=data["issuer"],
+            client_id=data["client_id"],
+            client_secret=data["client_secret"],
+            trusted_domains=data["trusted_domains"],
+            scopes=data["scopes"] or None,
+            email_claim=data["email_claim"] or "email",
+        )
+    except ValidationError as exc:
+        return platform_page(request, status=400, provider_form=form.refuse(exc))
+    messages.success(
+        request, f"Identity provider {created.name} added: people sign in at /login/sso/{created.slug}."
+    )
+    return redirect("web:platform")
+
+
+class SamlProviderForm(PageForm):
+    slug = text()
+    name = text()
+    metadata = text()
+    trusted_domains = text()
+    email_claim = text()
+    ids = "saml-%s"
+
+    def clean_trusted_domains(self) -> list[str]:
+        return _split(self.cleaned_data["trusted_domains"])
+
+
+@page(staff=True, step_up=True)
+@require_POST
+def platform_provider_create_saml(request: AuthenticatedRequest) -> HttpResponse:
+    form = SamlProviderForm(request.POST)
+    try:
+        form.is_valid()
+        data = form.cleaned_data
+        created = providers.identity_provider_create_saml(
+            actor=request.user,
+            slug=data["slug"],
+            name=data["name"],
+            metadata=data["metadata"],
+            trusted_domains=data["trusted_domains"],
+            email_claim=data["email_claim"] or "email",
+        )
+    except ValidationError as exc:
+        return platform_page(request, status=400, saml_form=form.refuse(exc))
+    messages.success(
+        request,
+        f"SAML identity provider {created.name} added: its metadata is at {created.sign_in_path}/metadata.",
+    )
+    return redirect("web:platform")
+
+
+@page(staff=True, step_up=True)
+@require_POST
+def platform_provider_delete(request: AuthenticatedRequest, provider: uuid.UUID) -> HttpResponse:
+    found = providers.identity_provider_get(request.user, provider)
+    providers.identity_provider_delete(actor=request.user, provider=found)
+    messages.success(request, f"Identity provider {found.name} removed: nobody signs in through it any more.")
+    return redirect("web:platform")
