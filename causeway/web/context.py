@@ -19,6 +19,7 @@ SECTION_OF = {
     "project_migrate": "environments",
     "project_changes": "environments",
     "workspace_settings": "settings",
+    "workspace_signing_key_rotate": "settings",
     "home": "workspaces",
     "platform": "platform",
     "profile": "profile",

@@ -180,7 +180,7 @@ SECRETS_ONLY = "secrets may only be used in an http step's headers, query or bod
             {"trigger": {"type": "cron"}, "steps": [], "workspace_id": "x", "owner": None},
             {
                 "definition": ["unknown field(s): owner, workspace_id"],
-                "trigger.type": ["must be one of manual, schedule, webhook, poll, connector"],
+                "trigger.type": ["must be one of manual, schedule, webhook, api_endpoint, poll, connector"],
             },
         ),
         (
