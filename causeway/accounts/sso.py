@@ -335,7 +335,7 @@ def _complete(
         raise SsoRefused("The identity provider sent no ID token.", reason="no_id_token")
     claims = _id_token_claims(provider, document, id_token, pending.nonce)
     email = trusted_email(
-        provider, claims.get(provider.email_claim), verified=claims.get("email_verified") is not False
+        provider, claims.get(provider.email_claim), verified=claims.get("email_verified") is True
     )
     with transaction.atomic():
         user = account_for(

@@ -199,6 +199,12 @@ def test_an_address_outside_the_trusted_domains_is_refused_and_gets_no_account(
     answer, _ = sign_in(https_client())
     assert "has not verified this email address" in answer.content.decode()
 
+    # A provider that does not say the address is verified has not verified it.
+    del running.provider.person["email_verified"]
+    answer, _ = sign_in(https_client())
+    assert "has not verified this email address" in answer.content.decode()
+    assert not User.objects.with_email("grace@example.com").exists()
+
 
 @pytest.mark.django_db
 def test_the_person_declining_at_the_provider_is_refused(
