@@ -429,3 +429,38 @@ def test_operator_reset_removes_passkeys_too(ada: User) -> None:
     call_command("users", "mfa-reset", ada.email, stdout=out)
     assert "Removed the second factor" in out.getvalue()
     assert not Passkey.objects.exists() and not mfa.mfa_enrolled(user=ada)
+
+
+@pytest.mark.django_db
+def test_a_passkey_is_the_second_factor_after_the_identity_provider() -> None:
+    from causeway.access import identity_providers
+    from causeway.accounts.actors import SystemActor
+    from causeway.accounts.tests.oidc_provider import CLIENT_ID, oidc_provider
+    from causeway.tests.test_sso_oidc import CALLBACK, CLIENT_SECRET, sign_in
+
+    # The person the local provider signs in.
+    grace = make_user("grace@example.com", first="Grace", last="Hopper")
+    device = authenticator()
+    add_passkey(grace, device)
+    with oidc_provider(client_secret=CLIENT_SECRET) as running:
+        running.provider.client.redirect_uris.append(CALLBACK)
+        identity_providers.identity_provider_create(
+            actor=SystemActor(label="test"),
+            slug="acme",
+            name="Acme Login",
+            issuer=running.url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            trusted_domains=["example.com"],
+        )
+        client = https_client()
+        answer, _ = sign_in(client)
+        assert answer.status_code == 302 and answer["Location"] == "/login/second-factor"
+        assert client.get("/").status_code == 302
+        page = client.get("/login/second-factor").content.decode()
+        done = client.post(
+            "/login/second-factor/passkey",
+            {"credential": device.assert_(page_options(page, "passkey-sign-in-options"))},
+        )
+    assert done.status_code == 302 and client.get("/").status_code == 200
+    assert events("auth.login")[-1].details == {"second_factor": "passkey", "via": "acme"}

@@ -94,7 +94,7 @@ def login_mfa_view(request: HttpRequest) -> HttpResponse:
     def check(user: User, cleaned: dict[str, Any]) -> mfa.Verdict:
         return mfa.second_factor_check(user=user, code=cleaned["code"], purpose="sign_in")
 
-    return _second_step(request, CodeForm, check, field="code", shown_as="form")
+    return _second_step(request, lambda: CodeForm(request.POST), check, field="code", shown_as="form")
 
 
 @page(public=True)
@@ -109,12 +109,14 @@ def login_mfa_passkey_view(request: HttpRequest) -> HttpResponse:
             user=user, session=request.session, credential=credential, purpose=passkeys.SIGN_IN
         )
 
-    return _second_step(request, PasskeyAnswerForm, check, field="credential", shown_as="passkey_form")
+    return _second_step(
+        request, lambda: PasskeyAnswerForm(request.POST), check, field="credential", shown_as="passkey_form"
+    )
 
 
 def _second_step(
     request: HttpRequest,
-    form_class: type[forms.Form],
+    posted: Callable[[], forms.Form],
     check: Callable[[User, dict[str, Any]], mfa.Verdict],
     *,
     field: str,
@@ -136,7 +138,7 @@ def _second_step(
         response = _login_mfa_page(request, user, status=429)
         response["Retry-After"] = str(throttled.retry_after)
         return response
-    form = form_class(request.POST)
+    form = posted()
     if form.is_valid():
         verdict = check(user, form.cleaned_data)
         if verdict.method is not None:
