@@ -230,6 +230,9 @@ else:
 PASSWORD_RESET_TIMEOUT = 3600
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
+# Development and tests only: an OpenID Connect provider on this machine's loopback address may be
+# spoken to over plain http (docs/sso.md). Every other provider address must be https.
+SSO_LOOPBACK_HTTP = env_bool("CAUSEWAY_SSO_LOOPBACK_HTTP", False)
 # The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth
 # profile replaces one. Best given as a file (CAUSEWAY_OAUTH_CLIENTS_FILE): it holds client secrets.
 OAUTH_CLIENTS = env_oauth_clients("CAUSEWAY_OAUTH_CLIENTS")
