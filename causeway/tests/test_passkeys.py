@@ -432,15 +432,20 @@ def test_operator_reset_removes_passkeys_too(ada: User) -> None:
 
 
 @pytest.mark.django_db
-def test_a_passkey_is_the_second_factor_after_the_identity_provider() -> None:
+def test_a_passkey_is_the_second_factor_after_the_identity_provider(settings: Any) -> None:
+    from django.core.cache import cache
+
     from causeway.access import identity_providers
     from causeway.accounts.actors import SystemActor
     from causeway.accounts.tests.oidc_provider import CLIENT_ID, oidc_provider
     from causeway.tests.test_sso_oidc import CALLBACK, CLIENT_SECRET, sign_in
 
-    # The person the local provider signs in.
+    # Causeway's public address is the test client's; the local provider runs on http on 127.0.0.1.
+    settings.BASE_URL, settings.SSO_LOOPBACK_HTTP = "https://testserver", True
+    cache.clear()
+    # The person the local provider signs in, with a passkey made for that address.
     grace = make_user("grace@example.com", first="Grace", last="Hopper")
-    device = authenticator()
+    device = SoftAuthenticator(rp_id="testserver", origin="https://testserver")
     add_passkey(grace, device)
     with oidc_provider(client_secret=CLIENT_SECRET) as running:
         running.provider.client.redirect_uris.append(CALLBACK)
