@@ -308,6 +308,9 @@ THROTTLE_SIGN_IN_FAILURES = env_int("CAUSEWAY_THROTTLE_SIGN_IN_FAILURES", 30, mi
 WEBHOOK_IDEMPOTENCY_SECONDS = env_int(
     "CAUSEWAY_WEBHOOK_IDEMPOTENCY_SECONDS", 86400, minimum=300, maximum=30 * 86400
 )
+# How long each answered API call (and each day's tally of calls refused for a limit) is kept for usage:
+# beat's daily purge forgets older ones.
+API_CALL_RETENTION_DAYS = env_int("CAUSEWAY_API_CALL_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.
