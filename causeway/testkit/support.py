@@ -333,6 +333,8 @@ def process_env(**extra: str) -> dict[str, str]:
             # pattern and so the whole API: more than half of a start's CPU. `make test` runs the same
             # checks once (`causeway check`); the processes a test starts skip them.
             "CELERY_SKIP_CHECKS": "1",
+            # The tests' identity providers run over http on 127.0.0.1 (docs/sso.md).
+            "CAUSEWAY_SSO_LOOPBACK_HTTP": "on",
         }
     )
     env.update(extra)
