@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
 from causeway.runs.models import ACTIVE
-from causeway.workspaces.middleware import POLL_HEADER, is_poll
+from causeway.workspaces.middleware import POLL_HEADER, is_page_poll
 
 # A page that shows no running job still looks for new ones, rarely.
 IDLE_SECONDS = 30
@@ -30,7 +30,7 @@ IDLE_SECONDS = 30
 def is_fragment(request: HttpRequest) -> bool:
     """Whether the page was asked by its own polling, which wants only the part that changes. Other
     requests htmx makes (a history restore, say) carry `HX-Request` too, and get the whole page."""
-    return is_poll(request)
+    return is_page_poll(request)
 
 
 def varies(response: HttpResponse) -> HttpResponse:
