@@ -230,6 +230,9 @@ else:
 PASSWORD_RESET_TIMEOUT = 3600
 DEFAULT_FROM_EMAIL = env_str("CAUSEWAY_EMAIL_FROM", "causeway@localhost")
 BASE_URL = env_str("CAUSEWAY_BASE_URL", "https://localhost:8443")
+# Development and tests only: an OpenID Connect provider on this machine's loopback address may be
+# spoken to over plain http (docs/sso.md). Every other provider address must be https.
+SSO_LOOPBACK_HTTP = env_bool("CAUSEWAY_SSO_LOOPBACK_HTTP", False)
 # The installation's own OAuth clients, by connector key (docs/connections.md); a workspace's OAuth
 # profile replaces one. Best given as a file (CAUSEWAY_OAUTH_CLIENTS_FILE): it holds client secrets.
 OAUTH_CLIENTS = env_oauth_clients("CAUSEWAY_OAUTH_CLIENTS")
@@ -305,6 +308,9 @@ THROTTLE_SIGN_IN_FAILURES = env_int("CAUSEWAY_THROTTLE_SIGN_IN_FAILURES", 30, mi
 WEBHOOK_IDEMPOTENCY_SECONDS = env_int(
     "CAUSEWAY_WEBHOOK_IDEMPOTENCY_SECONDS", 86400, minimum=300, maximum=30 * 86400
 )
+# How long each answered API call (and each day's tally of calls refused for a limit) is kept for usage:
+# beat's daily purge forgets older ones.
+API_CALL_RETENTION_DAYS = env_int("CAUSEWAY_API_CALL_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.

@@ -290,13 +290,17 @@ def service_account_get(
 
 
 def service_account_token_get(
-    actor: Actor, workspace: Workspace, account: ServiceAccount, ref: Any
+    actor: Actor,
+    workspace: Workspace,
+    account: ServiceAccount,
+    ref: Any,
+    *,
+    kind: TokenKind = TokenKind.SERVICE_ACCOUNT,
 ) -> ApiToken:
+    """One of the account's tokens of `kind` (its API tokens, or an API client's keys), by id or prefix."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
     pk = uuid_or_none(ref)
-    query = ApiToken.objects.filter(
-        kind=TokenKind.SERVICE_ACCOUNT, service_account=account, service_account__workspace=workspace
-    )
+    query = ApiToken.objects.filter(kind=kind, service_account=account, service_account__workspace=workspace)
     found = (query.filter(pk=pk) if pk else query.filter(prefix=str(ref))).first()
     if found is None:
         raise NotFound("token")
@@ -348,17 +352,27 @@ def service_account_set_enabled(
 
 
 def service_account_token_create(
-    *, actor: Actor, workspace: Workspace, account: ServiceAccount, name: str, expires_in_days: int
+    *,
+    actor: Actor,
+    workspace: Workspace,
+    account: ServiceAccount,
+    name: str,
+    expires_in_days: int,
+    kind: TokenKind = TokenKind.SERVICE_ACCOUNT,
 ) -> tuple[ApiToken, str]:
-    """A new token and its secret, which is never shown again."""
+    """A new token (of `kind`: an API client's key with API_KEY) and its secret, never shown again."""
     require(actor, workspace, Perm.MEMBER_MANAGE)
     if account.workspace_id != workspace.id:
         raise NotFound("service account")
-    return tokens.token_issue(actor=actor, owner=account, name=name, expires_in_days=expires_in_days)
+    return tokens.token_issue(
+        actor=actor, owner=account, name=name, expires_in_days=expires_in_days, kind=kind
+    )
 
 
-def service_account_token_revoke(*, actor: Actor, workspace: Workspace, token: ApiToken) -> ApiToken:
+def service_account_token_revoke(
+    *, actor: Actor, workspace: Workspace, token: ApiToken, kind: TokenKind = TokenKind.SERVICE_ACCOUNT
+) -> ApiToken:
     require(actor, workspace, Perm.MEMBER_MANAGE)
-    if token.kind != TokenKind.SERVICE_ACCOUNT or token.service_account.workspace_id != workspace.id:  # type: ignore[union-attr]
+    if token.kind != kind or token.service_account.workspace_id != workspace.id:  # type: ignore[union-attr]
         raise NotFound("token")
     return tokens.token_revoke(actor=actor, token=token)

@@ -56,25 +56,36 @@ def _config(provider: IdentityProvider, base_url: str) -> SPConfig:
         )
     urls = sp_urls(provider, base_url)
     config = SPConfig()
-    config.load(
-        {
-            "entityid": urls["entity_id"],
-            "service": {
-                "sp": {
-                    "endpoints": {"assertion_consumer_service": [(urls["acs"], BINDING_HTTP_POST)]},
-                    "want_assertions_signed": True,
-                    "want_response_signed": False,
-                    "allow_unsolicited": False,
-                    "authn_requests_signed": False,
-                    "only_use_keys_in_metadata": True,
-                }
-            },
-            "metadata": {"inline": [provider.saml_metadata]},
-            "accepted_time_diff": CLOCK_SKEW_SECONDS,
-            "allow_unknown_attributes": True,
-        }
-    )
+    try:
+        config.load(
+            {
+                "entityid": urls["entity_id"],
+                "service": {
+                    "sp": {
+                        "endpoints": {"assertion_consumer_service": [(urls["acs"], BINDING_HTTP_POST)]},
+                        "want_assertions_signed": True,
+                        "want_response_signed": False,
+                        "allow_unsolicited": False,
+                        "authn_requests_signed": False,
+                        "only_use_keys_in_metadata": True,
+                    }
+                },
+                "metadata": {"inline": [provider.saml_metadata]},
+                "accepted_time_diff": CLOCK_SKEW_SECONDS,
+                "allow_unknown_attributes": True,
+            }
+        )
+    except Exception:  # pysaml2 and xmlsec1 raise many kinds on metadata they cannot use
+        raise _unusable() from None
     return config
+
+
+def _unusable() -> SsoRefused:
+    return SsoRefused(
+        "This identity provider's SAML settings cannot be used (its metadata or certificate is broken); "
+        "ask staff to load its metadata again.",
+        reason="metadata_unusable",
+    )
 
 
 def sp_urls(provider: IdentityProvider, base_url: str) -> dict[str, str]:
@@ -85,7 +96,11 @@ def sp_urls(provider: IdentityProvider, base_url: str) -> dict[str, str]:
 
 def sp_metadata(provider: IdentityProvider, base_url: str) -> str:
     """Causeway's own metadata for the provider's administrator to load."""
-    found = create_metadata_string(None, config=_config(provider, base_url), valid=None)
+    config = _config(provider, base_url)
+    try:
+        found = create_metadata_string(None, config=config, valid=None)
+    except Exception:  # as in `_config`: pysaml2's many kinds of refusal mean the same here
+        raise _unusable() from None
     return found.decode() if isinstance(found, bytes) else str(found)
 
 
@@ -126,11 +141,14 @@ def metadata_check(metadata: str) -> str:
 def sign_in_begin(*, provider: IdentityProvider, base_url: str, next_url: str) -> tuple[str, dict[str, Any]]:
     """Where to send the browser (the provider's sign-on URL with the request), and what to keep in this
     browser's signed cookie until it comes back."""
-    client = Saml2Client(_config(provider, base_url))
-    request_id, info = client.prepare_for_authenticate(
-        entityid=provider.issuer, binding=BINDING_HTTP_REDIRECT
-    )
-    location = dict(info["headers"])["Location"]
+    config = _config(provider, base_url)
+    try:
+        request_id, info = Saml2Client(config).prepare_for_authenticate(
+            entityid=provider.issuer, binding=BINDING_HTTP_REDIRECT
+        )
+        location = dict(info["headers"])["Location"]
+    except Exception:  # as in `_config`: pysaml2's many kinds of refusal mean the same here
+        raise _unusable() from None
     pending = {"provider": provider.slug, "request": request_id, "next": next_url}
     return str(location), pending
 

@@ -1,8 +1,11 @@
 """Signing in through an OpenID Connect provider: the authorization code flow with PKCE, `state` and
 `nonce`, and the ID token's signature (from the provider's JWKS), issuer, audience and lifetime checked.
 
-The provider's endpoints come from its discovery document (`/.well-known/openid-configuration`), read
-at every sign-in so that a provider's key rotation needs nothing from an operator. What a sign-in
+The provider's endpoints come from its discovery document (`/.well-known/openid-configuration`); it and
+the provider's signing keys (JWKS) are kept for at most DOCUMENT_SECONDS, and keys that do not verify a
+token are read again once, so that a provider's key rotation needs nothing from an operator. The issuer
+and every endpoint must be https (http on this machine's loopback address only where the operator's
+CAUSEWAY_SSO_LOOPBACK_HTTP says so, for development and tests). What a sign-in
 carries between leaving for the provider and coming back (`Pending`: state, nonce, PKCE verifier) is
 kept in the browser's server-side session, never in a cookie or the address. A refusal says what went
 wrong in words a person can act on and is audited (`auth.sso_failed`); no token ever reaches a log, a
@@ -23,8 +26,10 @@ from urllib.parse import urlencode
 import httpx
 from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.client import OAuth2Client
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -34,6 +39,7 @@ from causeway.accounts.validation import clean_profile
 from causeway.audit import refusals
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, audit_record
+from causeway.db import clashing_fields
 
 HTTP_TIMEOUT = 10.0
 # How far the provider's clock may be from ours when its token's times are checked.
@@ -41,6 +47,8 @@ CLOCK_SKEW_SECONDS = 60
 # How long a person may take at the provider's sign-in page before coming back.
 PENDING_SECONDS = 600
 # Asymmetric signatures only: "none" and HMAC (keyed with the client secret) are refused.
+# How long a provider's discovery document and signing keys are kept before they are read again.
+DOCUMENT_SECONDS = 300
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
@@ -78,20 +86,35 @@ class Pending:
 
 
 # An issuer: https, or http on this machine's own loopback address (where no one else can listen); a
-# host, an optional port and path, no query or fragment. The API states this same pattern.
+# host, an optional port and path, no query or fragment. The API states this same pattern; http is
+# taken only where CAUSEWAY_SSO_LOOPBACK_HTTP allows it (`loopback_http`).
 ISSUER_PATTERN = (
     r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.0\.0\.1|\[::1\]))(:[0-9]{1,5})?"
     r"(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
 )
+_LOOPBACK_HTTP = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/|$)")
+ISSUER_REFUSED = (
+    "Issuer must be an https URL with no query or fragment (http only on localhost, and only where "
+    "CAUSEWAY_SSO_LOOPBACK_HTTP is on)."
+)
+
+
+def loopback_http() -> bool:
+    """Whether a provider on this machine's loopback address may be spoken to over plain http: for
+    development and tests only (CAUSEWAY_SSO_LOOPBACK_HTTP), never in production."""
+    return bool(getattr(settings, "SSO_LOOPBACK_HTTP", False))
+
+
+def secure_url(url: str) -> bool:
+    """An https URL, or an http one on the loopback address where `loopback_http` allows it."""
+    return url.startswith("https://") or (loopback_http() and bool(_LOOPBACK_HTTP.match(url)))
 
 
 def issuer_url_check(issuer: str) -> str:
     """An issuer as the service stores it (see ISSUER_PATTERN), without a trailing slash."""
     cleaned = issuer.strip()
-    if not re.fullmatch(ISSUER_PATTERN, cleaned):
-        raise ValidationError(
-            {"issuer": "Issuer must be an https URL (http only on localhost) with no query or fragment."}
-        )
+    if not re.fullmatch(ISSUER_PATTERN, cleaned) or not secure_url(cleaned):
+        raise ValidationError({"issuer": ISSUER_REFUSED})
     return cleaned.rstrip("/")
 
 
@@ -104,7 +127,16 @@ def provider_for_sign_in(slug: str, protocol: str = "oidc") -> IdentityProvider 
     return IdentityProvider.objects.filter(slug=slug, protocol=protocol, enabled=True).first()
 
 
-def _get_json(url: str, what: str) -> dict[str, Any]:
+def _get_json(url: str, what: str, *, fresh: bool = False) -> dict[str, Any]:
+    """A provider's JSON document, kept for DOCUMENT_SECONDS (`fresh`: read again now)."""
+    if not secure_url(url):
+        raise SsoRefused(
+            f"The identity provider's {what} is not at an https address.", reason="provider_not_https"
+        )
+    key = f"causeway.sso.document:{url}"
+    kept = None if fresh else cache.get(key)
+    if isinstance(kept, dict):
+        return kept
     try:
         answer = httpx.get(url, timeout=HTTP_TIMEOUT, follow_redirects=False)
         answer.raise_for_status()
@@ -116,12 +148,14 @@ def _get_json(url: str, what: str) -> dict[str, Any]:
         ) from None
     if not isinstance(found, dict):
         raise SsoRefused(f"The identity provider's {what} is not a JSON object.", reason="provider_invalid")
+    cache.set(key, found, DOCUMENT_SECONDS)
     return found
 
 
 def discover(provider: IdentityProvider) -> dict[str, Any]:
     """The provider's discovery document, whose issuer must be the one configured (OpenID Connect
-    Discovery section 4.3: otherwise another party's document could stand in for it)."""
+    Discovery section 4.3: otherwise another party's document could stand in for it) and whose
+    endpoints must be https."""
     document = _get_json(f"{provider.issuer}/.well-known/openid-configuration", "discovery document")
     if document.get("issuer") != provider.issuer:
         raise SsoRefused(
@@ -131,6 +165,10 @@ def discover(provider: IdentityProvider) -> dict[str, Any]:
         if not isinstance(document.get(key), str):
             raise SsoRefused(
                 f"The identity provider's discovery document has no {key}.", reason="provider_invalid"
+            )
+        if not secure_url(document[key]):
+            raise SsoRefused(
+                f"The identity provider's {key} is not an https address.", reason="provider_not_https"
             )
     return document
 
@@ -170,10 +208,9 @@ def sign_in_begin(*, provider: IdentityProvider, redirect_uri: str, next_url: st
     return str(url), pending
 
 
-def _id_token_claims(
-    provider: IdentityProvider, document: dict[str, Any], id_token: str, nonce: str
-) -> dict[str, Any]:
-    keys = _get_json(str(document["jwks_uri"]), "signing keys (JWKS)")
+def _verified(document: dict[str, Any], id_token: str, *, fresh: bool) -> Any:
+    """The ID token, its signature checked against the provider's published keys."""
+    keys = _get_json(str(document["jwks_uri"]), "signing keys (JWKS)", fresh=fresh)
     try:
         key_set = KeySet.import_key_set(keys)  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError, KeyError):
@@ -181,7 +218,7 @@ def _id_token_claims(
             "The identity provider's signing keys could not be read.", reason="jwks_invalid"
         ) from None
     try:
-        token = jwt.decode(id_token, key_set, algorithms=list(ALGORITHMS))
+        return jwt.decode(id_token, key_set, algorithms=list(ALGORITHMS))
     except JoseError as error:
         raise SsoRefused(
             "The identity provider's answer is not signed by its keys (unsigned, or its signature is wrong).",
@@ -189,6 +226,18 @@ def _id_token_claims(
         ) from None
     except (ValueError, TypeError):
         raise SsoRefused("The identity provider's ID token is malformed.", reason="token_malformed") from None
+
+
+def _id_token_claims(
+    provider: IdentityProvider, document: dict[str, Any], id_token: str, nonce: str
+) -> dict[str, Any]:
+    try:
+        token = _verified(document, id_token, fresh=False)
+    except SsoRefused as refused:
+        if not refused.reason.startswith("signature:"):
+            raise
+        # Keys kept from an earlier sign-in may predate the provider's rotation: read them again, once.
+        token = _verified(document, id_token, fresh=True)
     claims = dict(token.claims)
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
@@ -252,26 +301,34 @@ def _letters(value: object) -> str:
 def account_for(
     provider: IdentityProvider, email: str, *, given: object, family: object, protocol: str
 ) -> User:
-    """The account of a trusted address: the existing one, or one made now, with no password."""
+    """The account of a trusted address: the existing one, or one made now, with no password. Two
+    first sign-ins of the same person at once both reach the one account the first of them made."""
     found = User.objects.with_email(email).first()
-    if found is not None:
-        if not found.is_active:
-            raise SsoRefused("This account is disabled.", reason="disabled")
-        return found
-    try:
-        profile = clean_profile(first_name=_letters(given), last_name=_letters(family), email=email)
-    except ValidationError:
-        raise SsoRefused(
-            "The identity provider gave no usable first and last name for a new account.", reason="no_name"
-        ) from None
-    user = User.objects.create_user(password=None, user_type=UserType.STANDARD, **profile)
-    audit_record(
-        actor=ANONYMOUS,
-        action="user.created",
-        target=user,
-        details={"user_type": UserType.STANDARD, "via": protocol, "provider": provider.slug},
-    )
-    return user
+    if found is None:
+        try:
+            profile = clean_profile(first_name=_letters(given), last_name=_letters(family), email=email)
+        except ValidationError:
+            raise SsoRefused(
+                "The identity provider gave no usable first and last name for a new account.",
+                reason="no_name",
+            ) from None
+        try:
+            with transaction.atomic():
+                made = User.objects.create_user(password=None, user_type=UserType.STANDARD, **profile)
+                audit_record(
+                    actor=ANONYMOUS,
+                    action="user.created",
+                    target=made,
+                    details={"user_type": UserType.STANDARD, "via": protocol, "provider": provider.slug},
+                )
+            return made
+        except IntegrityError as error:
+            if not (clashing_fields(User, error) or set()) & {"email", "email_index"}:
+                raise
+            found = User.objects.with_email(email).get()
+    if not found.is_active:
+        raise SsoRefused("This account is disabled.", reason="disabled")
+    return found
 
 
 def refusal_recorded(provider: IdentityProvider | None, refused: SsoRefused, *, protocol: str) -> None:

@@ -6,14 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from causeway.access.perms import Environment, Perm
-from causeway.access.routes import operation
+from causeway.access.perms import Perm
+from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import ObjectId, Shown, StrictIn, WorkspaceRef, answers, name_field
-from causeway.apiplat import calls, openapi, selectors, services
+from causeway.apiplat import openapi, selectors, services
 from causeway.apiplat.limits import MAX_QUOTA, MAX_RATE
 from causeway.apiplat.models import ApiClient, ApiCollection, ApiEndpoint
 from causeway.recipes.schema import MAX_RESPOND_SECONDS
@@ -28,10 +27,6 @@ Rate = Annotated[
     Field(ge=1, le=MAX_RATE, description="calls per second (a fixed one-second window); none: no limit"),
 ]
 Quota = Annotated[int | None, Field(ge=1, le=MAX_QUOTA, description="calls per UTC day; none: no limit")]
-
-
-def _actor(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
 
 
 def _ws(request: HttpRequest) -> Any:
@@ -65,9 +60,7 @@ class CollectionOut(Schema):
 
     @staticmethod
     def resolve_base_urls(collection: ApiCollection) -> dict[str, str]:
-        root = settings.BASE_URL.rstrip("/")
-        slug = collection.project.workspace.slug
-        return {env.value: root + calls.base_path(slug, env.value, collection.slug) for env in Environment}
+        return services.base_urls(collection)
 
     @staticmethod
     def resolve_endpoints(collection: ApiCollection) -> list[ApiEndpoint]:
@@ -184,11 +177,7 @@ class KeyCreatedOut(KeyOut):
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def collection_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[ApiCollection]:
-    return list(
-        services.collection_list(actor=_actor(request), workspace=_ws(request))
-        .select_related("project__workspace")
-        .prefetch_related("endpoints")
-    )
+    return list(services.collection_list(actor=request_actor(request), workspace=_ws(request)))
 
 
 @router.post(
@@ -199,7 +188,7 @@ def collection_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[Ap
 @operation(need=Perm.WORKSPACE_VIEW)
 def collection_create(request: HttpRequest, workspace_id: WorkspaceRef, body: CollectionIn) -> Status[Any]:
     found = services.collection_create(
-        actor=_actor(request),
+        actor=request_actor(request),
         workspace=_ws(request),
         project=body.project_id,
         name=body.name,
@@ -218,7 +207,7 @@ def collection_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Co
 def collection_get(
     request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId
 ) -> ApiCollection:
-    return services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+    return services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
 
 
 @router.get(
@@ -233,7 +222,7 @@ def collection_openapi(
     collection_id: ObjectId,
     environment: Literal["dev", "test", "prod"] = "dev",
 ) -> dict[str, Any]:
-    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
     return openapi.collection_document(found, environment)
 
 
@@ -267,7 +256,7 @@ def collection_usage(
     collection_id: ObjectId,
     period: Query[UsagePeriod],
 ) -> list[selectors.Usage]:
-    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
     return selectors.collection_usage(collection=found, days=period.days)
 
 
@@ -280,8 +269,8 @@ def collection_usage(
 def collection_delete(
     request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId
 ) -> Status[None]:
-    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
-    services.collection_delete(actor=_actor(request), collection=found)
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
+    services.collection_delete(actor=request_actor(request), collection=found)
     return Status(204, None)
 
 
@@ -294,9 +283,9 @@ def collection_delete(
 def endpoint_create(
     request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId, body: EndpointIn
 ) -> Status[Any]:
-    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
     made = services.endpoint_create(
-        actor=_actor(request),
+        actor=request_actor(request),
         collection=found,
         method=body.method,
         path=body.path,
@@ -322,9 +311,9 @@ def endpoint_create(
 def endpoint_delete(
     request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId, endpoint_id: ObjectId
 ) -> Status[None]:
-    found = services.collection_get(actor=_actor(request), workspace=_ws(request), ref=collection_id)
-    endpoint = services.endpoint_get(actor=_actor(request), collection=found, ref=endpoint_id)
-    services.endpoint_delete(actor=_actor(request), endpoint=endpoint)
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
+    endpoint = services.endpoint_get(actor=request_actor(request), collection=found, ref=endpoint_id)
+    services.endpoint_delete(actor=request_actor(request), endpoint=endpoint)
     return Status(204, None)
 
 
@@ -338,7 +327,7 @@ def endpoint_delete(
 )
 @operation(need=Perm.MEMBER_VIEW)
 def client_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[ApiClient]:
-    return list(services.client_list(actor=_actor(request), workspace=_ws(request)))
+    return list(services.client_list(actor=request_actor(request), workspace=_ws(request)))
 
 
 @router.post(
@@ -349,7 +338,7 @@ def client_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[ApiCli
 @operation(need=Perm.MEMBER_MANAGE)
 def client_create(request: HttpRequest, workspace_id: WorkspaceRef, body: ClientIn) -> Status[Any]:
     made = services.client_create(
-        actor=_actor(request),
+        actor=request_actor(request),
         workspace=_ws(request),
         name=body.name,
         collection_ids=body.collection_ids,
@@ -369,7 +358,7 @@ def client_create(request: HttpRequest, workspace_id: WorkspaceRef, body: Client
 def client_update(
     request: HttpRequest, workspace_id: WorkspaceRef, client_id: ObjectId, body: ClientPatch
 ) -> ApiClient:
-    found = services.client_get(actor=_actor(request), workspace=_ws(request), ref=client_id)
+    found = services.client_get(actor=request_actor(request), workspace=_ws(request), ref=client_id)
     # A limit left out stays as it is; one sent as null is lifted.
     limits = {
         name: getattr(body, name)
@@ -377,7 +366,7 @@ def client_update(
         if name in body.model_fields_set
     }
     return services.client_update(
-        actor=_actor(request),
+        actor=request_actor(request),
         client=found,
         collection_ids=body.collection_ids,
         allowed_sources=body.allowed_sources,
@@ -392,8 +381,8 @@ def client_update(
 )
 @operation(need=Perm.MEMBER_MANAGE)
 def client_key_list(request: HttpRequest, workspace_id: WorkspaceRef, client_id: ObjectId) -> list[ApiToken]:
-    found = services.client_get(actor=_actor(request), workspace=_ws(request), ref=client_id)
-    return list(services.client_keys(actor=_actor(request), client=found))
+    found = services.client_get(actor=request_actor(request), workspace=_ws(request), ref=client_id)
+    return list(services.client_keys(actor=request_actor(request), client=found))
 
 
 @router.post(
@@ -405,9 +394,9 @@ def client_key_list(request: HttpRequest, workspace_id: WorkspaceRef, client_id:
 def client_key_create(
     request: HttpRequest, workspace_id: WorkspaceRef, client_id: ObjectId, body: KeyIn
 ) -> Status[Shown]:
-    found = services.client_get(actor=_actor(request), workspace=_ws(request), ref=client_id)
+    found = services.client_get(actor=request_actor(request), workspace=_ws(request), ref=client_id)
     key, secret = services.client_key_issue(
-        actor=_actor(request), client=found, name=body.name, expires_in_days=body.expires_in_days
+        actor=request_actor(request), client=found, name=body.name, expires_in_days=body.expires_in_days
     )
     return Status(201, Shown(key, key=secret))
 
@@ -421,7 +410,7 @@ def client_key_create(
 def client_key_revoke(
     request: HttpRequest, workspace_id: WorkspaceRef, client_id: ObjectId, key_id: ObjectId
 ) -> Status[None]:
-    found = services.client_get(actor=_actor(request), workspace=_ws(request), ref=client_id)
-    key = services.client_key_get(actor=_actor(request), client=found, ref=key_id)
-    services.client_key_revoke(actor=_actor(request), client=found, key=key)
+    found = services.client_get(actor=request_actor(request), workspace=_ws(request), ref=client_id)
+    key = services.client_key_get(actor=request_actor(request), client=found, ref=key_id)
+    services.client_key_revoke(actor=request_actor(request), client=found, key=key)
     return Status(204, None)

@@ -268,7 +268,9 @@ def project_update(
 
 
 @router.delete(
-    WS + "/projects/{project_id}", response=answers({204: None}), summary="Delete an empty project"
+    WS + "/projects/{project_id}",
+    response=answers({204: None}, conflict=True),
+    summary="Delete an empty project (refused while it publishes API collections)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def project_delete(request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId) -> Status[None]:
@@ -421,7 +423,11 @@ def recipe_update(
     return _recipe(request, recipe_id)
 
 
-@router.delete(WS + "/recipes/{recipe_id}", response=answers({204: None}), summary="Delete a stopped recipe")
+@router.delete(
+    WS + "/recipes/{recipe_id}",
+    response=answers({204: None}, conflict=True),
+    summary="Delete a stopped recipe (refused while an API endpoint runs it)",
+)
 @operation(need=Perm.WORKSPACE_VIEW)
 def recipe_delete(request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId) -> Status[None]:
     services.recipe_delete(actor=_actor(request), recipe=_recipe(request, recipe_id))

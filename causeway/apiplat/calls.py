@@ -10,33 +10,42 @@ time-out, else 202 with the job's id and a link to ask about it (`.../_jobs/<job
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import jsonschema_rs
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from causeway.access.perms import Environment
 from causeway.access.policy import TRIGGER
 from causeway.apiplat.limits import limits_check
-from causeway.apiplat.models import ApiCall, ApiClient, ApiCollection, ApiEndpoint
-from causeway.apiplat.services import TRIGGER_TYPE, endpoint_recipe_copy, validator
+from causeway.apiplat.models import ApiCall, ApiClient, ApiCollection, ApiEndpoint, ApiRefusals
+from causeway.apiplat.services import base_path, endpoint_recipe_copy, validator
 from causeway.audit import context, refusals
 from causeway.runs import local, runtime
-from causeway.runs.models import Job
+from causeway.runs.models import Job, TriggerType
 from causeway.runs.services import job_create
 from causeway.workspaces.models import ApiToken, TokenKind
 from causeway.workspaces.tokens import token_verify
 
 MAX_BODY_BYTES = 1024 * 1024
+# How deep a JSON body may nest: deeper bodies are refused before anything walks them.
+MAX_BODY_DEPTH = 64
 JOB_HEADER = "X-Causeway-Job"
+# The platform's own path for asking about a job: `.../_jobs/<job id>`.
+JOBS = "_jobs"
 _KEY_KINDS = frozenset({TokenKind.API_KEY})
 _SLUG = re.compile(r"^[a-z0-9-]{1,60}$")
 _ENVIRONMENTS = {e.value for e in Environment}
@@ -54,10 +63,6 @@ def _error(status: int, detail: str, **more: Any) -> Reply:
 
 
 NOT_FOUND = _error(404, "Not found")
-
-
-def base_path(workspace_slug: str, environment: str, collection_slug: str) -> str:
-    return f"/apis/{workspace_slug}/{environment}/{collection_slug}"
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -123,11 +128,49 @@ def _endpoint_for(
     return same[0]
 
 
-def _field_errors(schema: dict[str, Any], body: Any) -> list[dict[str, str]]:
+# Compiled request schemas, by endpoint and schema digest: an endpoint's schema is compiled once, and a
+# changed schema is compiled anew.
+_VALIDATORS: OrderedDict[tuple[uuid.UUID, str], Any] = OrderedDict()
+_VALIDATORS_MOST = 512
+_VALIDATORS_LOCK = threading.Lock()
+
+
+def endpoint_validator(endpoint: ApiEndpoint) -> Any:
+    """The endpoint's compiled request schema."""
+    schema = endpoint.request_schema or {}
+    digest = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+    key = (endpoint.id, digest)
+    with _VALIDATORS_LOCK:
+        found = _VALIDATORS.get(key)
+        if found is not None:
+            _VALIDATORS.move_to_end(key)
+            return found
+    compiled = validator(schema)
+    with _VALIDATORS_LOCK:
+        _VALIDATORS[key] = compiled
+        while len(_VALIDATORS) > _VALIDATORS_MOST:
+            _VALIDATORS.popitem(last=False)
+    return compiled
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether `value` nests deeper than MAX_BODY_DEPTH (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_BODY_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _field_errors(endpoint: ApiEndpoint, body: Any) -> list[dict[str, str]]:
     errors = []
-    for error in validator(schema).iter_errors(body):
+    for error in endpoint_validator(endpoint).iter_errors(body):
         path = [str(p) for p in error.instance_path]
-        if type(error.kind).__name__ == "Required":
+        if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Required):
             path.append(str(error.kind.property))
         errors.append({"field": "/".join(path) or "(body)", "message": error.message[:300]})
         if len(errors) >= 50:
@@ -141,7 +184,7 @@ def _client_for(
     account = token.service_account
     if account is None or account.workspace.slug != workspace_slug:
         return None
-    client = ApiClient.objects.filter(service_account=account).first()
+    client = ApiClient.objects.select_related("service_account").filter(service_account=account).first()
     if client is None:
         return None
     collection = (
@@ -187,8 +230,17 @@ def _payload(
                 value = json.loads(body) if body.strip() else None
             except (UnicodeDecodeError, ValueError):
                 errors.append({"field": "(body)", "message": "the body must be JSON"})
+            except RecursionError:
+                value = None
+                errors.append({"field": "(body)", "message": f"the body nests deeper than {MAX_BODY_DEPTH}"})
             else:
-                errors.extend(_field_errors(endpoint.request_schema, value))
+                if _too_deep(value):
+                    value = None
+                    errors.append(
+                        {"field": "(body)", "message": f"the body nests deeper than {MAX_BODY_DEPTH}"}
+                    )
+                else:
+                    errors.extend(_field_errors(endpoint, value))
     # An unknown query parameter is refused, not dropped: a caller who misspells one learns it at once.
     for name in sorted(set(query) - set(endpoint.query_parameters))[:20]:
         errors.append({"field": f"query.{name[:60]}", "message": "not a query parameter of this endpoint"})
@@ -239,8 +291,13 @@ def api_call(
     client, collection = found
     if not _allowed(client, source):
         return _error(403, "this client may not call from this address")
-    if path.startswith("/_jobs/"):
-        return _job(client, collection, environment, path.removeprefix("/_jobs/"), method)
+    if path.startswith(f"/{JOBS}/"):
+        # Asking about a job is a call like any other: the client's own limits hold.
+        verdict = limits_check(client=client, now=timezone.now())
+        if verdict.exceeded:
+            return _over(verdict)
+        reply = _job(client, collection, environment, path.removeprefix(f"/{JOBS}/"), method)
+        return _with_headers(reply, verdict.headers)
     matched = _endpoint_for(collection, method, path)
     if matched == 404:
         return NOT_FOUND
@@ -250,17 +307,37 @@ def api_call(
     endpoint, params = matched
     verdict = limits_check(client=client, endpoint=endpoint, now=timezone.now())
     if verdict.exceeded:
-        _record(endpoint, client, environment, None, 429, started)
-        return Reply(
-            429,
-            {
-                "detail": "over a rate limit or quota of this client or endpoint; "
-                f"retry after {verdict.retry_after} s"
-            },
-            verdict.headers,
-        )
+        _count_refusal(endpoint, client, environment)
+        return _over(verdict)
     reply = _answer(endpoint, client, environment, params, query, headers, body, request_path, path, started)
-    return replace(reply, headers={**verdict.headers, **reply.headers})
+    return _with_headers(reply, verdict.headers)
+
+
+def _with_headers(reply: Reply, platform: Mapping[str, str]) -> Reply:
+    """The reply with the platform's headers, which win over any of the same name the recipe set (in
+    any case): a recipe never speaks for the limits or the job."""
+    mine = {name.lower() for name in platform}
+    kept = {name: value for name, value in reply.headers.items() if name.lower() not in mine}
+    return replace(reply, headers={**kept, **platform})
+
+
+def _over(verdict: Any) -> Reply:
+    detail = f"over a rate limit or quota of this client or endpoint; retry after {verdict.retry_after} s"
+    return Reply(429, {"detail": detail}, verdict.headers)
+
+
+def _count_refusal(endpoint: ApiEndpoint, client: ApiClient, environment: str) -> None:
+    """Count a call refused for a limit in its day's tally (usage counts it as an error)."""
+    day = timezone.now().date()
+    match = {"endpoint": endpoint, "client": client, "environment": environment, "day": day}
+    if ApiRefusals.objects.filter(**match).update(count=F("count") + 1):
+        return
+    try:
+        with transaction.atomic():
+            ApiRefusals.objects.create(workspace_id=endpoint.workspace_id, count=1, **match)
+    except IntegrityError:
+        # Made at the same moment by another process.
+        ApiRefusals.objects.filter(**match).update(count=F("count") + 1)
 
 
 def _answer(
@@ -287,7 +364,7 @@ def _answer(
         trigger = runtime.definition_of(recipe.active_version).trigger
     except ValidationError:
         trigger = None
-    if getattr(trigger, "type", None) != TRIGGER_TYPE:
+    if getattr(trigger, "type", None) != TriggerType.API_ENDPOINT:
         _record(endpoint, client, environment, None, 503, started)
         return _error(503, f"the endpoint's recipe in {environment.upper()} is not triggered by API calls")
     try:
@@ -295,10 +372,11 @@ def _answer(
             job = job_create(
                 actor=TRIGGER,
                 recipe=recipe,
-                trigger_type=TRIGGER_TYPE,
+                trigger_type=TriggerType.API_ENDPOINT,
                 payload=payload,
                 waited=True,
                 fresh=True,
+                caller=client.service_account,
             )
     except ValidationError:
         _record(endpoint, client, environment, None, 503, started)
@@ -306,10 +384,10 @@ def _answer(
     answer = local.wait(job.id, float(endpoint.timeout_seconds))
     if answer is None:
         _record(endpoint, client, environment, job, 202, started)
-        link = f"{request_path[: len(request_path) - len(path)]}/_jobs/{job.id}"
+        link = f"{request_path[: len(request_path) - len(path)]}/{JOBS}/{job.id}"
         return Reply(202, {"job": str(job.id), "url": link}, {JOB_HEADER: str(job.id), "Location": link})
     _record(endpoint, client, environment, job, answer.status, started)
-    return Reply(answer.status, answer.body, {**answer.headers, JOB_HEADER: str(job.id)})
+    return _with_headers(Reply(answer.status, answer.body, dict(answer.headers)), {JOB_HEADER: str(job.id)})
 
 
 def _job(client: ApiClient, collection: ApiCollection, environment: str, ref: str, method: str) -> Reply:

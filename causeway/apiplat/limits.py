@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from causeway.audit.refusals import shared_count_add
+from causeway.audit.refusals import shared_count_add, shared_count_get
 
 SECOND = 1
 DAY = 86_400
@@ -33,46 +33,67 @@ class Verdict:
     retry_after: int = 0
 
 
-def _limits(client: Any, endpoint: Any) -> list[tuple[str, int, int]]:
+@dataclass(frozen=True)
+class _Window:
+    limit: int
+    seconds: int
+    key: str
+    # When the count may go: its window's end, and a little grace.
+    expires: datetime
+    reset: int
+
+
+def _windows(client: Any, endpoint: Any, moment: float) -> list[_Window]:
     found = []
-    for owner, name in ((client, f"client:{client.id}"), (endpoint, f"endpoint:{endpoint.id}")):
-        if owner.rate_per_second:
-            found.append((name, int(owner.rate_per_second), SECOND))
-        if owner.quota_per_day:
-            found.append((name, int(owner.quota_per_day), DAY))
+    owners = [(client, f"client:{client.id}")]
+    if endpoint is not None:
+        owners.append((endpoint, f"endpoint:{endpoint.id}"))
+    for owner, name in owners:
+        for limit, seconds in ((owner.rate_per_second, SECOND), (owner.quota_per_day, DAY)):
+            if limit:
+                index = int(moment // seconds)
+                ends = float((index + 1) * seconds)
+                reset = max(1, math.ceil(ends - moment))
+                key = f"apicall:{name}:{seconds}:{index}"
+                expires = datetime.fromtimestamp(ends, tz=UTC) + _GRACE
+                found.append(_Window(int(limit), seconds, key, expires, reset))
     return found
 
 
-def limits_check(*, client: Any, endpoint: Any, now: datetime) -> Verdict:
-    """Count this call against each limit of the client and the endpoint, and say whether it may go on."""
-    moment = now.timestamp()
-    tightest: tuple[int, int, int, int] | None = None  # remaining, limit, reset, window
-    exceeded_reset = 0
-    for name, limit, window in _limits(client, endpoint):
-        index = int(moment // window)
-        ends = (index + 1) * window
-        count = shared_count_add(
-            f"apicall:{name}:{window}:{index}",
-            now=now,
-            expires_at=datetime.fromtimestamp(ends, tz=UTC) + _GRACE,
-        )
-        reset = max(1, math.ceil(ends - moment))
-        remaining = max(0, limit - count)
-        if count > limit:
-            exceeded_reset = max(exceeded_reset, reset)
-        if tightest is None or (remaining, -reset) < (tightest[0], -tightest[2]):
-            tightest = (remaining, limit, reset, window)
-    if tightest is None:
-        return Verdict(exceeded=False, headers={})
-    remaining, limit, reset, window = tightest
+def _verdict(windows: list[_Window], counts: list[int], exceeded: bool) -> Verdict:
+    remaining, _reset, window = min(
+        ((max(0, w.limit - count), -w.reset, w) for w, count in zip(windows, counts, strict=True)),
+        key=lambda item: item[:2],
+    )
     headers = {
-        "RateLimit-Limit": str(limit),
+        "RateLimit-Limit": str(window.limit),
         "RateLimit-Remaining": str(remaining),
-        "RateLimit-Reset": str(reset),
-        "RateLimit-Policy": f"{limit};w={window}",
+        "RateLimit-Reset": str(window.reset),
+        "RateLimit-Policy": f"{window.limit};w={window.seconds}",
     }
-    if exceeded_reset:
-        return Verdict(
-            exceeded=True, headers={**headers, "Retry-After": str(exceeded_reset)}, retry_after=exceeded_reset
-        )
-    return Verdict(exceeded=False, headers=headers)
+    if not exceeded:
+        return Verdict(exceeded=False, headers=headers)
+    retry = max(w.reset for w, count in zip(windows, counts, strict=True) if count >= w.limit)
+    return Verdict(exceeded=True, headers={**headers, "Retry-After": str(retry)}, retry_after=retry)
+
+
+def limits_check(*, client: Any, endpoint: Any = None, now: datetime) -> Verdict:
+    """Count this call against each limit of the client (and of the endpoint, when it calls one), and say
+    whether it may go on.
+
+    A call refused for one limit counts against none: a client past its rate does not use up its own
+    quota, nor the endpoint's, by calling again. A call already past a limit costs a read of each count;
+    two calls taking the last place at once both count, and the one found over gives its places back."""
+    moment = now.timestamp()
+    windows = _windows(client, endpoint, moment)
+    if not windows:
+        return Verdict(exceeded=False, headers={})
+    counts = [shared_count_get(w.key) for w in windows]
+    if any(count >= w.limit for w, count in zip(windows, counts, strict=True)):
+        return _verdict(windows, counts, exceeded=True)
+    added = [shared_count_add(w.key, now=now, expires_at=w.expires) for w in windows]
+    if any(count > w.limit for w, count in zip(windows, added, strict=True)):
+        for w in windows:
+            shared_count_add(w.key, now=now, expires_at=w.expires, amount=-1)
+        return _verdict(windows, [count - 1 for count in added], exceeded=True)
+    return _verdict(windows, added, exceeded=False)

@@ -33,6 +33,7 @@ class ApiCollection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "API collection"
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "slug"], name="api_collection_unique_slug"),
@@ -72,6 +73,7 @@ class ApiEndpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "API endpoint"
         ordering = ["path", "method"]
         constraints = [
             models.UniqueConstraint(
@@ -132,3 +134,26 @@ class ApiCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} in {self.latency_ms:.0f} ms"
+
+
+class ApiRefusals(models.Model):
+    """Calls refused for a rate limit or quota: one count per endpoint, client, environment and UTC day,
+    not a row per refusal (a client hammering past its limit costs an update, and fills no table)."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(ApiEndpoint, on_delete=models.CASCADE, related_name="refusals")
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="refusals")
+    environment = models.CharField(max_length=8)
+    day = models.DateField(db_index=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "client", "environment", "day"], name="api_refusals_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} refused on {self.day}"

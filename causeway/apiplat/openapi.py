@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.conf import settings
-
-from causeway.apiplat.calls import JOB_HEADER, MAX_BODY_BYTES, base_path
+from causeway.apiplat.calls import JOB_HEADER, JOBS, MAX_BODY_BYTES
 from causeway.apiplat.models import ApiCollection
-from causeway.apiplat.services import path_parameters
+from causeway.apiplat.services import base_url, path_parameters
 
 _ERROR = {
     "type": "object",
@@ -41,6 +39,15 @@ _FAILED = {
     "required": ["job", "status"],
     "properties": {"job": {"type": "string", "format": "uuid"}, "status": {"const": "failed"}},
 }
+_JOB = {
+    "type": "object",
+    "required": ["job", "status", "finished_at"],
+    "properties": {
+        "job": {"type": "string", "format": "uuid"},
+        "status": {"type": "string"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
 _LIMIT_HEADERS = {
     "RateLimit-Limit": {"description": "the tightest limit's size", "schema": {"type": "integer"}},
     "RateLimit-Remaining": {"description": "calls left in its window", "schema": {"type": "integer"}},
@@ -57,13 +64,40 @@ def _operation_id(method: str, path: str) -> str:
     return f"{method.lower()}_{words or 'root'}"
 
 
+def _refusals() -> dict[str, Any]:
+    """The answers the platform gives before any endpoint is reached."""
+    return {
+        "401": _json(_ERROR, "no usable API key"),
+        "403": _json(_ERROR, "the client may not call from this address"),
+        "404": _json(_ERROR, "not found, or not a collection this client may call"),
+        "429": _json(
+            _ERROR,
+            "over a rate limit or quota",
+            headers={
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
+                **_LIMIT_HEADERS,
+            },
+        ),
+    }
+
+
+def _job_operation() -> dict[str, Any]:
+    """Asking about a job a call started (the link of a 202 answer); the client's limits hold."""
+    return {
+        "operationId": "get_job",
+        "summary": "The status of a job this client started through the collection",
+        "parameters": [
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        ],
+        "responses": {"200": _json(_JOB, "the job's status"), **_refusals()},
+    }
+
+
 def collection_document(collection: ApiCollection, environment: str) -> dict[str, Any]:
     """The collection's OpenAPI 3.1 document as it answers in `environment`."""
-    base = settings.BASE_URL.rstrip("/") + base_path(
-        collection.project.workspace.slug, environment, collection.slug
-    )
+    base = base_url(collection, environment)
     paths: dict[str, dict[str, Any]] = {}
-    for endpoint in collection.endpoints.all().order_by("path", "method"):
+    for endpoint in collection.endpoints.all():
         parameters: list[dict[str, Any]] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
             for name in path_parameters(endpoint.path)
@@ -83,18 +117,8 @@ def collection_document(collection: ApiCollection, environment: str) -> dict[str
             "400": _json(
                 _INVALID, "the request does not match this schema (each field named); no job starts"
             ),
-            "401": _json(_ERROR, "no usable API key"),
-            "403": _json(_ERROR, "the client may not call from this address"),
-            "404": _json(_ERROR, "not found, or not a collection this client may call"),
+            **_refusals(),
             "413": _json(_ERROR, f"the body is larger than {MAX_BODY_BYTES} bytes"),
-            "429": _json(
-                _ERROR,
-                "over a rate limit or quota",
-                headers={
-                    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
-                    **_LIMIT_HEADERS,
-                },
-            ),
             "500": _json(_FAILED, "the job failed before it answered"),
             "503": _json(_ERROR, f"the recipe is not started in {environment.upper()}"),
         }
@@ -110,6 +134,7 @@ def collection_document(collection: ApiCollection, environment: str) -> dict[str
                 "content": {"application/json": {"schema": endpoint.request_schema}},
             }
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    paths[f"/{JOBS}/{{job_id}}"] = {"get": _job_operation()}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -13,9 +13,10 @@ import re
 from typing import Any
 
 import jsonschema_rs
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from causeway.access import services as access_services
 from causeway.access.errors import NotFound
@@ -29,11 +30,9 @@ from causeway.db import save_or_conflict
 from causeway.recipes import policy as recipes_access
 from causeway.recipes.models import Project, Recipe
 from causeway.recipes.schema import MAX_RESPOND_SECONDS, RESPOND_SECONDS_DEFAULT
-from causeway.workspaces import tokens
+from causeway.runs.models import TriggerType
 from causeway.workspaces.models import ApiToken, TokenKind, Workspace
 
-TRIGGER_TYPE = "api_endpoint"
-NAME_MAX = 100
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 # Literal segments, or `{name}` parameters; a path never starts with `/_` (the platform's own, such as
 # `/_jobs/<id>`).
@@ -45,13 +44,20 @@ MAX_SOURCES = 50
 MAX_SCHEMA_CHARS = 20_000
 
 
-def _name(value: Any, field: str = "name") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError({field: "a name is required"})
-    clean = value.strip()
-    if len(clean) > NAME_MAX or any(ord(ch) < 32 for ch in clean):
-        raise ValidationError({field: f"at most {NAME_MAX} characters, no control characters"})
-    return clean
+def base_path(workspace_slug: str, environment: str, collection_slug: str) -> str:
+    """Where a collection answers in an environment, from the site's root."""
+    return f"/apis/{workspace_slug}/{environment}/{collection_slug}"
+
+
+def base_url(collection: ApiCollection, environment: str) -> str:
+    """The collection's full base URL in `environment`."""
+    root = settings.BASE_URL.rstrip("/")
+    return root + base_path(collection.project.workspace.slug, environment, collection.slug)
+
+
+def base_urls(collection: ApiCollection) -> dict[str, str]:
+    """The collection's base URL in each environment: dev, test and prod."""
+    return {env.value: base_url(collection, env.value) for env in Environment}
 
 
 def path_parameters(path: str) -> list[str]:
@@ -68,7 +74,7 @@ def clean_path(value: Any) -> str:
         raise ValidationError({"path": message})
     if value == "/":
         return value
-    segments = value.strip("/").split("/") if value != "/" else []
+    segments = value.strip("/").split("/")
     if value.startswith("/_") or not all(_SEGMENT.match(s) for s in segments):
         raise ValidationError({"path": message})
     names = path_parameters(value)
@@ -159,7 +165,8 @@ def collection_list(*, actor: Actor, workspace: Workspace) -> QuerySet[ApiCollec
     visible = Project.objects.visible_to(actor, Perm.PROJECT_VIEW, workspace)
     return (
         ApiCollection.objects.filter(workspace=workspace, project__family__in=visible.values("family"))
-        .select_related("project")
+        .select_related("project__workspace")
+        .prefetch_related(Prefetch("endpoints", queryset=ApiEndpoint.objects.select_related("recipe")))
         .order_by("name")
     )
 
@@ -202,7 +209,7 @@ def collection_create(
     collection = ApiCollection(
         workspace=workspace,
         project=dev,
-        name=_name(name),
+        name=access_services.clean_name(name),
         slug=slug,
         description=description.strip(),
         created_by=actor if isinstance(actor, User) else None,
@@ -260,13 +267,15 @@ def endpoint_create(
         raise ValidationError({"method": f"one of {', '.join(HttpMethod.values)}"})
     if not isinstance(summary, str) or len(summary) > 200:
         raise ValidationError({"summary": "at most 200 characters"})
+    # Binding a recipe to an endpoint lets every client of the collection run it: as giving it any other
+    # trigger, that is for whoever may change the recipe (Forbidden to whoever may only read it).
     try:
-        found = recipes_access.recipe_get(actor, workspace, recipe, need=Perm.RECIPE_VIEW)
+        found = recipes_access.recipe_get(actor, workspace, recipe, need=Perm.RECIPE_EDIT)
     except NotFound:
         raise ValidationError({"recipe_id": "no such recipe in this workspace"}) from None
     if found.project_id != collection.project_id:
         raise ValidationError({"recipe_id": "a recipe of the collection's project (its DEV copy)"})
-    if found.trigger_type != TRIGGER_TYPE:
+    if found.trigger_type != TriggerType.API_ENDPOINT:
         raise ValidationError({"recipe_id": "the recipe's trigger must be an API endpoint (api_endpoint)"})
     if method in ("GET", "DELETE") and request_schema is not None:
         raise ValidationError({"request_schema": f"a {method} endpoint takes no body"})
@@ -353,17 +362,20 @@ def client_get(*, actor: Actor, workspace: Workspace, ref: Any) -> ApiClient:
 
 
 def _collections(actor: Actor, workspace: Workspace, refs: Any) -> list[ApiCollection]:
+    """The collections named, read at once: each must be one the actor may read."""
     if refs is None:
         return []
     if not isinstance(refs, list) or len(refs) > 100:
         raise ValidationError({"collection_ids": "a list of at most 100 collection ids"})
-    found = []
-    for ref in refs:
-        try:
-            found.append(collection_get(actor=actor, workspace=workspace, ref=ref))
-        except NotFound:
-            raise ValidationError({"collection_ids": f"no such collection: {str(ref)[:40]}"}) from None
-    return found
+    wanted = [(ref, uuid_or_none(ref)) for ref in refs]
+    ids = {pk for _, pk in wanted if pk is not None}
+    visible = {c.id: c for c in collection_list(actor=actor, workspace=workspace).filter(pk__in=ids)}
+    found: dict[Any, ApiCollection] = {}
+    for ref, pk in wanted:
+        if pk not in visible:
+            raise ValidationError({"collection_ids": f"no such collection: {str(ref)[:40]}"})
+        found[pk] = visible[pk]
+    return list(found.values())
 
 
 @transaction.atomic
@@ -383,7 +395,7 @@ def client_create(
     sources = _sources(allowed_sources)
     rate = _limit(rate_per_second, "rate_per_second", MAX_RATE)
     quota = _limit(quota_per_day, "quota_per_day", MAX_QUOTA)
-    account = access_services.service_account_create(actor=actor, workspace=workspace, name=_name(name))
+    account = access_services.service_account_create(actor=actor, workspace=workspace, name=name)
     client = ApiClient.objects.create(
         workspace=workspace,
         service_account=account,
@@ -478,10 +490,11 @@ def client_key_issue(
     *, actor: Actor, client: ApiClient, name: Any, expires_in_days: Any
 ) -> tuple[ApiToken, str]:
     """A new key of the client's and its secret, which is never shown again."""
-    access_services.require(actor, client.service_account.workspace, Perm.MEMBER_MANAGE)
-    return tokens.token_issue(
+    account = client.service_account
+    return access_services.service_account_token_create(
         actor=actor,
-        owner=client.service_account,
+        workspace=account.workspace,
+        account=account,
         name=name,
         expires_in_days=expires_in_days,
         kind=TokenKind.API_KEY,
@@ -489,18 +502,22 @@ def client_key_issue(
 
 
 def client_key_get(*, actor: Actor, client: ApiClient, ref: Any) -> ApiToken:
-    pk = uuid_or_none(ref)
-    found = client_keys(actor=actor, client=client).filter(pk=pk).first() if pk else None
-    if found is None:
-        raise NotFound("key")
-    return found
+    """One of the client's keys, by id or prefix."""
+    account = client.service_account
+    try:
+        return access_services.service_account_token_get(
+            actor, account.workspace, account, ref, kind=TokenKind.API_KEY
+        )
+    except NotFound:
+        raise NotFound("key") from None
 
 
 def client_key_revoke(*, actor: Actor, client: ApiClient, key: ApiToken) -> ApiToken:
-    access_services.require(actor, client.service_account.workspace, Perm.MEMBER_MANAGE)
-    if key.kind != TokenKind.API_KEY or key.service_account_id != client.service_account_id:
+    if key.service_account_id != client.service_account_id:
         raise NotFound("key")
-    return tokens.token_revoke(actor=actor, token=key)
+    return access_services.service_account_token_revoke(
+        actor=actor, workspace=client.service_account.workspace, token=key, kind=TokenKind.API_KEY
+    )
 
 
 def endpoint_recipe_copy(endpoint: ApiEndpoint, environment: str) -> Recipe | None:

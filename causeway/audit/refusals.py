@@ -114,7 +114,7 @@ def source_of(address: str | None) -> str:
 
 
 class _Counts(Protocol):
-    def add(self, key: str, *, now: datetime, expires_at: datetime) -> int: ...
+    def add(self, key: str, *, now: datetime, expires_at: datetime, amount: int = 1) -> int: ...
 
     def get(self, key: str) -> int | None: ...
 
@@ -131,17 +131,20 @@ class _DatabaseCounts:
     # Every webhook call asks for its source's count: the read is compiled once per connection.
     _read = PreparedSelect(lambda key: RefusalCount.objects.only("count").filter(key=key), key=str)
 
-    def add(self, key: str, *, now: datetime, expires_at: datetime) -> int:
+    def add(self, key: str, *, now: datetime, expires_at: datetime, amount: int = 1) -> int:
         with transaction.atomic():
-            if RefusalCount.objects.filter(key=key).update(count=F("count") + 1):
+            if RefusalCount.objects.filter(key=key).update(count=F("count") + amount):
                 return RefusalCount.objects.values_list("count", flat=True).get(key=key)
+            if amount <= 0:
+                # Nothing to take back from: the count has gone (purged past its expiry).
+                return 0
             try:
                 with transaction.atomic():
-                    RefusalCount.objects.create(key=key, count=1, expires_at=expires_at)
-                return 1
+                    RefusalCount.objects.create(key=key, count=amount, expires_at=expires_at)
+                return amount
             except IntegrityError:
                 # Made at the same moment by another process.
-                RefusalCount.objects.filter(key=key).update(count=F("count") + 1)
+                RefusalCount.objects.filter(key=key).update(count=F("count") + amount)
                 return RefusalCount.objects.values_list("count", flat=True).get(key=key)
 
     def get(self, key: str) -> int | None:
@@ -167,12 +170,12 @@ class _RedisCounts:
         # The installation's own prefix first: another installation may share this Redis database.
         self._prefix = settings.REDIS_KEY_PREFIX + REDIS_KEY_PREFIX
 
-    def add(self, key: str, *, now: datetime, expires_at: datetime) -> int:
+    def add(self, key: str, *, now: datetime, expires_at: datetime, amount: int = 1) -> int:
         name = self._prefix + key
         ttl = max(1, math.ceil((expires_at - now).total_seconds()))
         pipe = self._client.pipeline(transaction=True)
         pipe.set(name, 0, ex=ttl, nx=True)
-        pipe.incr(name)
+        pipe.incrby(name, amount)
         return int(pipe.execute()[1])
 
     def get(self, key: str) -> int | None:
@@ -202,11 +205,17 @@ def _counts() -> _Counts:
     return _counts_at(settings.CACHE_URL)
 
 
-def shared_count_add(key: str, *, now: datetime, expires_at: datetime) -> int:
-    """Add one to a count shared by every process (the same store as the refusal counts: the database, or
-    Redis at scale) and give its new value. For other fixed-interval counts, such as connections' rate
-    budgets; `key` names its kind first (`budget:...`) so it meets no refusal count."""
-    return _counts().add(key, now=now, expires_at=expires_at)
+def shared_count_add(key: str, *, now: datetime, expires_at: datetime, amount: int = 1) -> int:
+    """Add `amount` (one; -1 takes one back) to a count shared by every process (the same store as the
+    refusal counts: the database, or Redis at scale) and give its new value. For other fixed-interval
+    counts, such as connections' rate budgets; `key` names its kind first (`budget:...`) so it meets no
+    refusal count."""
+    return _counts().add(key, now=now, expires_at=expires_at, amount=amount)
+
+
+def shared_count_get(key: str) -> int:
+    """A shared count's value (0 when nothing was counted)."""
+    return _counts().get(key) or 0
 
 
 def counts_forget_all() -> None:

@@ -8,14 +8,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 
 from causeway.access import policy
 from causeway.access.perms import Environment, Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
-from causeway.db import save_or_conflict
+from causeway.db import conflict, save_or_conflict
 from causeway.recipes import policy as access
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.models import (
@@ -410,6 +410,14 @@ def project_rename(*, actor: Actor, project: Project, name: str, description: st
     return project
 
 
+def _held_by(what: str, held: ProtectedError) -> str:
+    """What keeps `what` from going, named (the API endpoints that run a recipe, the API collections a
+    project publishes): those are removed first."""
+    names = sorted({f"{found._meta.verbose_name} {found}" for found in held.protected_objects})
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return f"the {what} is in use by {shown}: remove those first"
+
+
 @transaction.atomic
 def project_delete(*, actor: Actor, project: Project) -> None:
     """Only an empty project goes, from all three environments at once: the recipes, folders and
@@ -430,7 +438,10 @@ def project_delete(*, actor: Actor, project: Project) -> None:
             )
     target = project.audit_target
     workspace_id = project.workspace_id
-    Project.objects.filter(pk__in=[c.pk for c in copies]).delete()
+    try:
+        Project.objects.filter(pk__in=[c.pk for c in copies]).delete()
+    except ProtectedError as held:
+        raise conflict("project", _held_by("project", held)) from None
     audit_record(
         actor=_audit_actor(actor),
         action="project.deleted",
@@ -556,7 +567,10 @@ def recipe_delete(*, actor: Actor, recipe: Recipe) -> None:
     # Jobs hold their version with PROTECT (a version a job ran must not vanish under it); here the
     # jobs go with the recipe, so they are deleted first.
     locked.jobs.all().delete()
-    locked.delete()
+    try:
+        locked.delete()
+    except ProtectedError as held:
+        raise conflict("recipe", _held_by("recipe", held)) from None
     audit_record(
         actor=_audit_actor(actor),
         action="recipe.deleted",

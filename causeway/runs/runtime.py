@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -596,6 +597,11 @@ def reap(now: datetime | None = None) -> dict[str, int]:
     requeued, failed = _expired(now)
     resent = _lost_messages(now)
     return {"overdue": overdue, "requeued": requeued, "failed": failed, "resent": resent}
+
+
+# Other daily purges, by name, run by the same beat task after the job history's: registered by the apps
+# that keep the history (they sit above this one, so it cannot call them itself).
+DAILY_PURGES: dict[str, Callable[[], int]] = {}
 
 
 def job_history_purge(now: datetime | None = None) -> dict[str, int]:

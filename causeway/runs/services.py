@@ -95,6 +95,7 @@ def job_create(
     waited: bool = False,
     in_caller: bool = False,
     fresh: bool = False,
+    caller: ServiceAccount | None = None,
 ) -> Job:
     """A queued job of the recipe, dispatched once the caller's transaction commits (`waited`: run in
     this process, whose caller waits for the job's answer; `in_caller`: in the caller's own thread, when
@@ -104,7 +105,8 @@ def job_create(
     started version, or the current one if the recipe was never started); a service account needs an
     execute grant. `actor=TRIGGER` is a trigger (schedule, webhook, poll) firing for a started recipe;
     it is read again here, with its project and active version, unless the trigger's caller has just
-    read it so (`fresh`: a webhook call found it by its endpoint a moment before).
+    read it so (`fresh`: a webhook call found it by its endpoint a moment before). `caller`: the service
+    account whose call fired the trigger (an API client), recorded as the job's runner.
     """
     workspace = recipe.workspace
     if trigger_type not in TriggerType.values:
@@ -137,7 +139,7 @@ def job_create(
         trigger_type=trigger_type,
         is_test=is_test,
         run_by_user=actor if isinstance(actor, User) else None,
-        run_by_service_account=actor if isinstance(actor, ServiceAccount) else None,
+        run_by_service_account=actor if isinstance(actor, ServiceAccount) else caller,
         rerun_of=rerun_of,
         trigger_payload=_masked(payload if payload is not None else {}),
         # Counted as handed to the broker from now: if the commit's dispatch never happens, the

@@ -25,8 +25,12 @@ def reap_jobs() -> dict[str, int]:
 
 @shared_task(name="causeway.runs.tasks.purge_job_history", ignore_result=True)  # type: ignore[untyped-decorator]
 def purge_job_history() -> dict[str, int]:
-    """Beat, daily: delete job history older than each workspace's retention."""
-    return runtime.job_history_purge()
+    """Beat, daily: delete job history older than each workspace's retention, then what the apps above
+    registered as daily purges (`runtime.DAILY_PURGES`: API calls past their retention)."""
+    purged = runtime.job_history_purge()
+    for name, purge in runtime.DAILY_PURGES.items():
+        purged[name] = purge()
+    return purged
 
 
 @shared_task(name="causeway.runs.tasks.purge_webhook_deliveries", ignore_result=True)  # type: ignore[untyped-decorator]

@@ -333,6 +333,8 @@ def process_env(**extra: str) -> dict[str, str]:
             # pattern and so the whole API: more than half of a start's CPU. `make test` runs the same
             # checks once (`causeway check`); the processes a test starts skip them.
             "CELERY_SKIP_CHECKS": "1",
+            # The tests' identity providers run over http on 127.0.0.1 (docs/sso.md).
+            "CAUSEWAY_SSO_LOOPBACK_HTTP": "on",
         }
     )
     env.update(extra)
@@ -374,7 +376,7 @@ def _log_tail(name: str, process: Any, log_path: Path, lines: int) -> str:
 _ADDRESS_TAKEN = "Connection in use"
 
 
-def _start_web(env: dict[str, str], *, tries: int = 5) -> tuple[RunningServer, Any]:
+def _start_web(env: dict[str, str], *, tries: int = 5, host: str = "127.0.0.1") -> tuple[RunningServer, Any]:
     """A `causeway web` over HTTPS on a free port, answering /health; with its open log file.
 
     A port free when chosen can be taken before the server binds it (by another test process that
@@ -392,13 +394,17 @@ def _start_web(env: dict[str, str], *, tries: int = 5) -> tuple[RunningServer, A
 
     for _ in range(tries):
         port = free_port()
-        url = f"https://127.0.0.1:{port}"
+        url = f"https://{host}:{port}"
         log_path = TEST_HOME / f"web-{port}.log"
         log = open(log_path, "w")  # closed when the server stops
         process = subprocess.Popen(
             [sys.executable, "-m", "causeway", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
             cwd=ROOT,
-            env={**env, "CAUSEWAY_CSRF_TRUSTED_ORIGINS": url},
+            env={
+                **env,
+                "CAUSEWAY_CSRF_TRUSTED_ORIGINS": url,
+                **({"CAUSEWAY_BASE_URL": url} if host != "127.0.0.1" else {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -438,6 +444,17 @@ def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Runni
     with django_db_blocker.unblock():
         env = process_env()
     server, log = _start_web(env)
+    yield server
+    stop_server(server, log)
+
+
+@pytest.fixture(scope="session")
+def localhost_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[RunningServer]:
+    """As `https_server`, reached as https://localhost:PORT, its base URL: a browser takes a host name,
+    not an address, as a passkey's relying party."""
+    with django_db_blocker.unblock():
+        env = process_env()
+    server, log = _start_web(env, host="localhost")
     yield server
     stop_server(server, log)
 

@@ -10,15 +10,21 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
 import pytest
+import time_machine
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import transaction
+from joserfc.jwk import RSAKey
 
 from causeway.access import identity_providers as providers
-from causeway.accounts import mfa
+from causeway.accounts import mfa, sso
 from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import IdentityProvider, User
 from causeway.accounts.services import reauthenticated
@@ -33,6 +39,14 @@ CALLBACK = "https://testserver/login/sso/acme/callback"
 
 def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("occurred_at", "chain", "seq"))
+
+
+@pytest.fixture(autouse=True)
+def public_address(settings: Any) -> None:
+    """Causeway's public address is the test client's; the provider runs on http on 127.0.0.1."""
+    settings.BASE_URL = "https://testserver"
+    settings.SSO_LOOPBACK_HTTP = True
+    cache.clear()
 
 
 @pytest.fixture
@@ -393,3 +407,128 @@ def test_the_command_line_adds_lists_updates_and_removes_providers(
     call_command("sso", "remove", "acme", stdout=out)
     assert not IdentityProvider.objects.exists()
     assert events("identity_provider.created")[0].actor_type == "system"
+
+
+@pytest.mark.django_db
+def test_the_callback_address_is_the_public_one_whatever_host_the_request_names(
+    running: RunningProvider, acme: IdentityProvider
+) -> None:
+    client = https_client()
+    left = client.get("/login/sso/acme", HTTP_HOST="127.0.0.1:4444")
+    assert left.status_code == 302
+    assert dict(parse_qsl(urlsplit(left["Location"]).query))["redirect_uri"] == CALLBACK
+    back = follow_sign_in(left["Location"])
+    assert back.startswith(CALLBACK)
+    answer = client.get(back.removeprefix("https://testserver"), HTTP_HOST="127.0.0.1:4444")
+    assert answer.status_code == 302 and signed_in_as(client) == "grace@example.com"
+
+
+@pytest.mark.django_db
+def test_two_first_sign_ins_of_one_person_at_once_reach_one_account(
+    running: RunningProvider, acme: IdentityProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other sign-in makes the account between this one's look-up and its insert."""
+    looked_up = User.objects.with_email
+    raced_once: list[str] = []
+
+    def raced(email: str) -> Any:
+        if raced_once:
+            return looked_up(email)
+        raced_once.append(email)
+        with transaction.atomic():
+            make_user(email, first="Grace", last="Hopper")
+        return User.objects.none()
+
+    monkeypatch.setattr(User.objects, "with_email", raced)
+    client = https_client()
+    answer, _ = sign_in(client)
+    assert answer.status_code == 302, answer.content
+    assert signed_in_as(client) == "grace@example.com"
+    assert User.objects.count() == 1
+    assert events("user.created") == [] and events("auth.sso_failed") == []
+
+
+@pytest.mark.django_db
+def test_a_provider_must_be_https_unless_loopback_http_is_allowed(
+    running: RunningProvider, acme: IdentityProvider, settings: Any
+) -> None:
+    # A document naming a plain-http endpoint elsewhere is refused before anything is sent there.
+    running.provider.discovery_changes = {"token_endpoint": "http://login.example.com/token"}
+    client = https_client()
+    refused = client.get("/login/sso/acme")
+    assert refused.status_code == 502 and "token_endpoint is not an https address" in refused.content.decode()
+    assert events("auth.sso_failed")[-1].details["reason"] == "provider_not_https"
+    running.provider.discovery_changes = {}
+    running.provider.documents_read.clear()
+    cache.clear()
+
+    # Without the development setting, not even this machine's own provider is spoken to over http.
+    settings.SSO_LOOPBACK_HTTP = False
+    answer = client.get("/login/sso/acme")
+    assert answer.status_code == 502 and "not at an https address" in answer.content.decode()
+    assert running.provider.documents_read == []
+    with pytest.raises(ValidationError) as refused_save:
+        providers.identity_provider_update(
+            actor=SystemActor(label="test"), provider=acme, issuer="http://127.0.0.1:9/other"
+        )
+    assert "Issuer must be an https URL" in refused_save.value.message_dict["issuer"][0]
+    staff = make_user("root@example.com", staff=True)
+    page = https_client()
+    page.force_login(staff)
+    stepped_up(page)
+    form = {
+        "slug": "local",
+        "name": "Local",
+        "issuer": running.url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "trusted_domains": "example.com",
+    }
+    shown = page.post("/platform/identity-providers", form)
+    assert shown.status_code == 400 and "Issuer must be an https URL" in shown.content.decode()
+    assert not IdentityProvider.objects.filter(slug="local").exists()
+
+
+@pytest.mark.django_db
+def test_the_discovery_document_and_keys_are_read_once_and_again_when_the_keys_rotate(
+    running: RunningProvider, acme: IdentityProvider
+) -> None:
+    answer, _ = sign_in(https_client())
+    assert answer.status_code == 302
+    assert running.provider.documents_read == ["/.well-known/openid-configuration", "/jwks"]
+    answer, _ = sign_in(https_client())
+    assert answer.status_code == 302
+    assert len(running.provider.documents_read) == 2
+
+    # The provider rotates its key: the kept keys do not verify its token, so they are read again.
+    running.provider.key = RSAKey.generate_key(2048, parameters={"kid": "provider-key-1", "use": "sig"})
+    client = https_client()
+    answer, _ = sign_in(client)
+    assert answer.status_code == 302 and signed_in_as(client) == "grace@example.com"
+    assert running.provider.documents_read[2:] == ["/jwks"]
+
+    # Kept for DOCUMENT_SECONDS at most.
+    with time_machine.travel(time.time() + sso.DOCUMENT_SECONDS + 1):
+        left = https_client().get("/login/sso/acme")
+    assert left.status_code == 302
+    assert running.provider.documents_read[3:] == ["/.well-known/openid-configuration"]
+
+
+@pytest.mark.django_db
+def test_leaving_for_the_provider_is_throttled_like_the_password_login(
+    running: RunningProvider, acme: IdentityProvider, settings: Any
+) -> None:
+    settings.THROTTLE_SIGN_IN_FAILURES = 3
+    settings.THROTTLE_INTERVAL_SECONDS = 60
+    with time_machine.travel(datetime(2031, 5, 4, 12, 0, 15, tzinfo=UTC), tick=False):
+        attacker = https_client(REMOTE_ADDR="203.0.113.9")
+        for _ in range(3):
+            assert attacker.get("/login/sso/acme/callback?state=x&code=y").status_code == 400
+        for path in ("/login/sso/acme", "/login/sso/acme/callback?state=x&code=y"):
+            refused = attacker.get(path)
+            page = refused.content.decode()
+            assert refused.status_code == 429 and refused["Retry-After"] == "45", path
+            assert "Too many failed sign-ins from this address" in page and 'id="sso-acme"' in page
+        assert running.provider.documents_read == []
+        # Another address is served as ever.
+        assert https_client(REMOTE_ADDR="198.51.100.7").get("/login/sso/acme").status_code == 302

@@ -29,6 +29,11 @@ def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("occurred_at", "chain", "seq"))
 
 
+@pytest.fixture(autouse=True)
+def public_address(settings: Any) -> None:
+    settings.BASE_URL = "https://testserver"
+
+
 @pytest.fixture
 def idp(tmp_path: Any) -> SamlIdp:
     return saml_idp(tmp_path)
@@ -227,3 +232,37 @@ def test_staff_add_a_saml_provider_on_the_page_by_the_api_and_the_command_line(
             "example.com",
             stdout=out,
         )
+
+
+@pytest.mark.django_db
+def test_a_provider_whose_metadata_breaks_answers_a_refusal_never_a_server_error(
+    idp: SamlIdp, corp: IdentityProvider
+) -> None:
+    client = https_client()
+    url = start(client)
+    response = idp.answer(url, sp_metadata(corp, "https://testserver"))
+    # Its stored metadata was cut short (a failed edit at the provider, a broken certificate).
+    IdentityProvider.objects.filter(pk=corp.pk).update(saml_metadata=idp.metadata()[:600])
+    for path in ("/login/saml/corp", "/login/saml/corp/metadata"):
+        answer = client.get(path)
+        page = answer.content.decode()
+        assert answer.status_code == 409 and 'id="sso-refused"' in page, path
+        assert "SAML settings cannot be used" in page and "load its metadata again" in page
+    posted = post_back(client, response)
+    assert posted.status_code == 400 and "SAML settings cannot be used" in posted.content.decode()
+    assert signed_in_as(client) is None
+    failed = events("auth.sso_failed")
+    assert [event.details for event in failed] == [{"protocol": "saml", "reason": "metadata_unusable"}] * 3
+    assert all(event.target_id == str(corp.id) and event.outcome == "failure" for event in failed)
+
+
+@pytest.mark.django_db
+def test_the_entity_and_consumer_addresses_are_the_public_ones_whatever_host_the_request_names(
+    idp: SamlIdp, corp: IdentityProvider
+) -> None:
+    client = https_client()
+    metadata = client.get("/login/saml/corp/metadata", HTTP_HOST="127.0.0.1:4444").content.decode()
+    assert ENTITY in metadata and ACS in metadata and "127.0.0.1" not in metadata
+    url = client.get("/login/saml/corp", HTTP_HOST="127.0.0.1:4444")["Location"]
+    answer = post_back(client, idp.answer(url, sp_metadata(corp, "https://testserver")))
+    assert answer.status_code == 302 and signed_in_as(client) == "ada@example.com"

@@ -105,7 +105,8 @@ class NextForm(forms.Form):
     next = forms.CharField(required=False)
 
 
-def _next_url(request: HttpRequest) -> str:
+def next_url(request: HttpRequest) -> str:
+    """Where to go after signing in: a path on this site, else the home page."""
     posted, asked = NextForm(request.POST), NextForm(request.GET)
     posted.is_valid(), asked.is_valid()
     target = posted.cleaned_data.get("next") or asked.cleaned_data.get("next") or ""
@@ -122,16 +123,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
         try:
             accounts.login_throttle_check()
         except Throttled as throttled:
-            return _throttled_login(request, throttled)
+            return throttled_login(throttled, request)
         form = LoginForm(request, data=request.POST)
         if form.is_valid():
             user = form.get_user()
             if mfa.mfa_enrolled(user=user):
-                return mfa_views.second_factor_pending(request, user, _next_url(request))
+                return mfa_views.second_factor_pending(request, user, next_url(request))
             with transaction.atomic():
                 accounts.login_succeeded(user=user)
                 login(request, user)
-            return redirect(_next_url(request))
+            return redirect(next_url(request))
         # An attempt that axes refused is recorded once, as a lockout, by `locked_out` below.
         if form.data.get("username") and not _refused_by_lockout(request):
             with transaction.atomic():
@@ -141,7 +142,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 )
     else:
         form = LoginForm(request)
-    context = {"form": form, "next": _next_url(request), "providers": sso.enabled_providers()}
+    context = {"form": form, "next": next_url(request), "providers": sso.enabled_providers()}
     return render(request, "web/login.html", context)
 
 
@@ -166,14 +167,16 @@ def _refused_by_lockout(request: HttpRequest) -> bool:
     return failures is None or failures > settings.AXES_FAILURE_LIMIT
 
 
-def _throttled_login(request: HttpRequest, throttled: Throttled) -> HttpResponse:
-    """This address has failed to sign in too often in this interval: refused before any password check."""
-    response = render(
-        request,
-        "web/login.html",
-        {"form": LoginForm(request), "throttled": throttled.retry_after, "next": _next_url(request)},
-        status=429,
-    )
+def throttled_login(throttled: Throttled, request: HttpRequest) -> HttpResponse:
+    """This address has failed to sign in too often in this interval: the login page, refused before
+    any password or identity provider is asked."""
+    context = {
+        "form": LoginForm(request),
+        "throttled": throttled.retry_after,
+        "next": next_url(request),
+        "providers": sso.enabled_providers(),
+    }
+    response = render(request, "web/login.html", context, status=429)
     response["Retry-After"] = str(throttled.retry_after)
     return response
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 
 from django import forms
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -65,7 +64,7 @@ class UsageForm(forms.Form):
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
 def collections(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
-    found = services.collection_list(actor=request.user, workspace=workspace).prefetch_related("endpoints")
+    found = services.collection_list(actor=request.user, workspace=workspace)
     return render(request, "web/apis/collections.html", {"workspace": workspace, "collections": found})
 
 
@@ -75,15 +74,11 @@ def collection(request: AuthenticatedRequest, workspace: Workspace, collection: 
     found = services.collection_get(actor=request.user, workspace=workspace, ref=collection)
     form = UsageForm(request.GET)
     days = (form.cleaned_data.get("days") or 7) if form.is_valid() else 7
-    root = settings.BASE_URL.rstrip("/")
     context = {
         "workspace": workspace,
         "collection": found,
         "endpoints": found.endpoints.select_related("recipe"),
-        "base_urls": [
-            (env.value.upper(), root + calls.base_path(workspace.slug, env.value, found.slug))
-            for env in Environment
-        ],
+        "base_urls": [(env.upper(), url) for env, url in services.base_urls(found).items()],
         "usage": selectors.collection_usage(collection=found, days=days),
         "days": days,
         "form": form,

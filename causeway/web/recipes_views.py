@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from causeway.access import policy
 from causeway.access.perms import Environment, Perm
 from causeway.access.routes import AuthenticatedRequest, page
+from causeway.db import is_conflict
 from causeway.recipes import policy as access
 from causeway.recipes import promotion, selectors, services
 from causeway.recipes.definition import definition_clean
@@ -183,7 +184,8 @@ def project_delete(request: AuthenticatedRequest, workspace: Workspace, project:
     try:
         services.project_delete(actor=request.user, project=found)
     except ValidationError as exc:
-        return _project_page(request, workspace, found, status=400, errors=_errors(exc))
+        status = 409 if is_conflict(exc) else 400
+        return _project_page(request, workspace, found, status=status, errors=_errors(exc))
     messages.success(request, f"Project {found.name} deleted.")
     return redirect("web:recipes", workspace=workspace.slug)
 
@@ -498,7 +500,8 @@ def recipe_delete(request: AuthenticatedRequest, workspace: Workspace, recipe: A
     try:
         services.recipe_delete(actor=request.user, recipe=found)
     except ValidationError as exc:
-        return _recipe_page(request, workspace, found, status=400, errors=_errors(exc))
+        status = 409 if is_conflict(exc) else 400
+        return _recipe_page(request, workspace, found, status=status, errors=_errors(exc))
     messages.success(request, f"Recipe {found.name} deleted.")
     return redirect("web:project", workspace=workspace.slug, project=found.project_id)
 

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core import signing
@@ -17,7 +18,6 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
@@ -30,15 +30,12 @@ from causeway.accounts import services as accounts
 from causeway.accounts.models import User
 from causeway.audit.refusals import Throttled
 from causeway.web import mfa_views
+from causeway.web.accounts_views import next_url, throttled_login
 from causeway.web.forms import PageForm, text
 from causeway.web.workspaces_views import platform_page
 
 # What a sign-in keeps in the browser's server-side session while the person is at the provider.
 PENDING = "causeway_sso_pending"
-
-
-class NextForm(forms.Form):
-    next = forms.CharField(required=False, max_length=2000)
 
 
 class CallbackForm(forms.Form):
@@ -54,6 +51,21 @@ def _refused(request: HttpRequest, message: str, status: int = 400) -> HttpRespo
     return render(request, "web/login.html", context, status=status)
 
 
+def _base_url() -> str:
+    """Causeway's public address (CAUSEWAY_BASE_URL), never the request's Host header: the addresses a
+    provider is given and checks answers against must not be chosen by whoever sends the request."""
+    return str(settings.BASE_URL).rstrip("/")
+
+
+def _throttled(request: HttpRequest) -> HttpResponse | None:
+    """The login page's refusal when this address has failed to sign in too often lately."""
+    try:
+        accounts.login_throttle_check()
+    except Throttled as throttled:
+        return throttled_login(throttled, request)
+    return None
+
+
 @page(public=True)
 @never_cache
 @require_GET
@@ -61,11 +73,13 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider)
     if found is None:
         raise Http404
-    next_url = _safe_next(request)
-    callback = request.build_absolute_uri(reverse("web:sso_callback", kwargs={"provider": found.slug}))
+    if (throttled := _throttled(request)) is not None:
+        return throttled
+    callback = _base_url() + reverse("web:sso_callback", kwargs={"provider": found.slug})
     try:
-        url, pending = sso.sign_in_begin(provider=found, redirect_uri=callback, next_url=next_url)
+        url, pending = sso.sign_in_begin(provider=found, redirect_uri=callback, next_url=next_url(request))
     except sso.SsoRefused as refused:
+        sso.refusal_recorded(found, refused, protocol="oidc")
         return _refused(request, str(refused), status=502)
     request.session[PENDING] = pending.as_session()
     return redirect(url)
@@ -75,24 +89,19 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
 @never_cache
 @require_GET
 def sso_callback_view(request: HttpRequest, provider: str) -> HttpResponse:
-    try:
-        accounts.login_throttle_check()
-    except Throttled as throttled:
-        wait = f"Too many failed sign-ins from this address. Try again in {throttled.retry_after} seconds."
-        response = _refused(request, wait, 429)
-        response["Retry-After"] = str(throttled.retry_after)
-        return response
+    if (throttled := _throttled(request)) is not None:
+        return throttled
     form = CallbackForm(request.GET)
     query = {k: str(v) for k, v in form.cleaned_data.items()} if form.is_valid() else {}
     # Single use: whatever comes of it, this browser's started sign-in is spent.
     pending = sso.Pending.from_session(request.session.pop(PENDING, None))
     try:
-        user, next_url = sso.sign_in_complete(
+        user, next_to = sso.sign_in_complete(
             pending=pending, provider=sso.provider_for_sign_in(provider), query=query
         )
     except sso.SsoRefused as refused:
         return _refused(request, str(refused))
-    return _signed_in(request, user, next_url, via=provider)
+    return _signed_in(request, user, next_to, via=provider)
 
 
 # SAML: the request this browser made, in a cookie of its own. The provider's answer arrives by a POST
@@ -110,17 +119,6 @@ class SamlAnswerForm(forms.Form):
     RelayState = forms.CharField(required=False, max_length=2000)
 
 
-def _base_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
-
-
-def _safe_next(request: HttpRequest) -> str:
-    asked = NextForm(request.GET)
-    target = str(asked.cleaned_data.get("next") or "") if asked.is_valid() else ""
-    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=True)
-    return target if safe else "/"
-
-
 @page(public=True)
 @never_cache
 @require_GET
@@ -128,9 +126,13 @@ def saml_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider, protocol="saml")
     if found is None:
         raise Http404
-    url, pending = saml.sign_in_begin(
-        provider=found, base_url=_base_url(request), next_url=_safe_next(request)
-    )
+    if (throttled := _throttled(request)) is not None:
+        return throttled
+    try:
+        url, pending = saml.sign_in_begin(provider=found, base_url=_base_url(), next_url=next_url(request))
+    except sso.SsoRefused as refused:
+        sso.refusal_recorded(found, refused, protocol="saml")
+        return _refused(request, str(refused), status=409)
     response = redirect(url)
     response.set_signed_cookie(
         SAML_COOKIE,
@@ -158,26 +160,21 @@ def _saml_pending(request: HttpRequest) -> dict[str, Any] | None:
 @never_cache
 @require_POST
 def saml_acs_view(request: HttpRequest, provider: str) -> HttpResponse:
-    try:
-        accounts.login_throttle_check()
-    except Throttled as throttled:
-        wait = f"Too many failed sign-ins from this address. Try again in {throttled.retry_after} seconds."
-        response = _refused(request, wait, 429)
-        response["Retry-After"] = str(throttled.retry_after)
-        return response
+    if (throttled := _throttled(request)) is not None:
+        return throttled
     form = SamlAnswerForm(request.POST)
     answer = str(form.cleaned_data.get("SAMLResponse") or "") if form.is_valid() else ""
     try:
-        user, next_url = saml.sign_in_complete(
+        user, next_to = saml.sign_in_complete(
             provider=sso.provider_for_sign_in(provider, protocol="saml"),
-            base_url=_base_url(request),
+            base_url=_base_url(),
             pending=_saml_pending(request),
             saml_response=answer,
         )
     except sso.SsoRefused as refused:
         response = _refused(request, str(refused))
     else:
-        response = _signed_in(request, user, next_url, via=provider)
+        response = _signed_in(request, user, next_to, via=provider)
     # Single use: whatever came of it, this browser's request is spent.
     response.delete_cookie(SAML_COOKIE, samesite="None")
     return response
@@ -189,9 +186,12 @@ def saml_metadata_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider, protocol="saml")
     if found is None:
         raise Http404
-    return HttpResponse(
-        saml.sp_metadata(found, _base_url(request)), content_type="application/samlmetadata+xml"
-    )
+    try:
+        metadata = saml.sp_metadata(found, _base_url())
+    except sso.SsoRefused as refused:
+        sso.refusal_recorded(found, refused, protocol="saml")
+        return _refused(request, str(refused), status=409)
+    return HttpResponse(metadata, content_type="application/samlmetadata+xml")
 
 
 def _signed_in(request: HttpRequest, user: User, next_url: str, *, via: str) -> HttpResponse:

@@ -30,6 +30,16 @@ def is_poll(request: HttpRequest) -> bool:
     return request.method == "GET" and request.headers.get(POLL_HEADER) == "true"
 
 
+def is_page_poll(request: HttpRequest) -> bool:
+    """A live page's own poll: htmx's request (HX-Request) for a page, never an API call. Only such a
+    poll is answered with the login page's address in HX-Redirect rather than the usual answer."""
+    return (
+        is_poll(request)
+        and request.headers.get("HX-Request") == "true"
+        and not request.path.startswith("/api/")
+    )
+
+
 def _poll_to_login(request: HttpRequest) -> HttpResponse:
     """The whole page goes to the login page (htmx follows HX-Redirect), rather than its live part
     being replaced by the login form."""
@@ -54,7 +64,7 @@ class IdleSessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if is_poll(request) and (user is None or not user.is_authenticated):
+        if is_page_poll(request) and (user is None or not user.is_authenticated):
             # A live page whose session has ended (its stored row lapsed with the idle limit).
             return _poll_to_login(request)
         if user is not None and user.is_authenticated:
@@ -87,6 +97,6 @@ class IdleSessionMiddleware:
         logout(request)
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": "Session expired after inactivity; log in again"}, status=401)
-        if is_poll(request):
+        if is_page_poll(request):
             return _poll_to_login(request)
         return redirect_to_login(request.get_full_path())

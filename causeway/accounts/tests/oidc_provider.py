@@ -1,7 +1,8 @@
 """A real OpenID Connect provider for tests, built on Authlib's server side (the authorization code grant
 with PKCE and its OpenID Connect extension), served over HTTP on 127.0.0.1 with its own RSA signing key.
 
-- `/.well-known/openid-configuration`: the discovery document; `/jwks`: the public signing key.
+- `/.well-known/openid-configuration`: the discovery document (`discovery_changes` replace its fields);
+  `/jwks`: the public signing key. Each read is counted in `documents_read`.
 - `/authorize`: GET shows a sign-in page with Allow and Deny buttons, as a provider's would; the POST
   answers with the redirect back to the client (a code, or `error=access_denied`). A nonce is required.
 - `/token`: the code exchange (client authentication with HTTP Basic, PKCE S256 required); its answer
@@ -148,6 +149,9 @@ class Provider(AuthorizationServer):  # type: ignore[misc]  # Authlib has no typ
         self.codes: dict[str, Code] = {}
         self.authorize_queries: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
+        # What the discovery document and the JWKS were asked, in order; and changes to the document.
+        self.documents_read: list[str] = []
+        self.discovery_changes: dict[str, Any] = {}
         self.id_tokens: list[str] = []
         self.register_token_generator(
             "default",
@@ -303,8 +307,10 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             if path == "/.well-known/openid-configuration":
-                self._answer(200, provider.discovery())
+                provider.documents_read.append(path)
+                self._answer(200, {**provider.discovery(), **provider.discovery_changes})
             elif path == "/jwks":
+                provider.documents_read.append(path)
                 self._answer(200, provider.jwks())
             elif path == "/authorize":
                 with provider.lock:

@@ -20,6 +20,7 @@ from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.models import Project
 from causeway.recipes.services import project_create, recipe_create
+from causeway.runs.history import run_by
 from causeway.runs.models import Job
 from causeway.runs.tests.trigger_helpers import people
 from causeway.runs.triggers import recipe_start
@@ -149,6 +150,9 @@ def test_a_valid_call_is_answered_with_the_recipes_respond_step(
     assert answer.headers["X-Order"] == "north"
     job = Job.objects.get(pk=answer.headers["X-Causeway-Job"])
     assert job.trigger_type == "api_endpoint"
+    # The job names the client whose call started it.
+    assert job.run_by_service_account_id == api["client"].service_account_id
+    assert run_by(job) == f"service account {api['client'].service_account.name}"
     recorded = ApiCall.objects.get(job=job)
     assert (recorded.status, recorded.client_id, recorded.environment) == (201, api["client"].id, "dev")
 
@@ -183,6 +187,23 @@ def test_a_body_that_breaks_the_schema_is_400_naming_each_field_and_starts_no_jo
         headers={"Content-Type": "application/json"},
     )
     assert not_json.status_code == 400
+    assert Job.objects.count() == before
+
+
+def test_a_deeply_nested_body_is_400_with_a_message_and_starts_no_job(
+    place: dict[str, Any], https_server: Any
+) -> None:
+    api = published(place, ANSWER_STEPS)
+    before = Job.objects.count()
+    path = api["base"] + "/shops/north/orders"
+    json_type = {"Content-Type": "application/json"}
+    # Deeper than any parser walks, and deep enough to parse but past the platform's own bound.
+    for depth in (100_000, 200):
+        answer = call(
+            https_server, path, api["secret"], content=b"[" * depth + b"]" * depth, headers=json_type
+        )
+        assert answer.status_code == 400, (depth, answer.text)
+        assert answer.json()["errors"] == [{"field": "(body)", "message": "the body nests deeper than 64"}]
     assert Job.objects.count() == before
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from causeway.apiplat import services
+from causeway.apiplat import selectors, services
+from causeway.apiplat.models import ApiCall, ApiRefusals
 from causeway.apiplat.tests.test_calls import ANSWER_STEPS, call, published
 from causeway.audit.refusals import counts_forget_all
 from causeway.runs.tests.trigger_helpers import people
@@ -83,3 +84,52 @@ def test_a_clients_daily_quota_counts_across_processes_and_lifting_it_lets_calls
     passed = call(second_server, path, api["secret"], json=GOOD)
     assert passed.status_code == 201
     assert passed.headers["RateLimit-Policy"] == "1000;w=1"
+
+
+FORGING_STEPS = [
+    {
+        "id": "answer",
+        "type": "respond",
+        "status": "200",
+        "headers": {"ratelimit-remaining": "999", "Retry-After": "0", "x-causeway-job": "forged"},
+        "body": {"ok": True},
+    }
+]
+
+
+def test_refused_calls_are_tallied_not_recorded_and_the_platforms_headers_win(
+    place: dict[str, Any], https_server: Any
+) -> None:
+    api = published(place, FORGING_STEPS)
+    services.client_update(actor=place["admin"], client=api["client"], quota_per_day=2)
+    path = api["base"] + "/shops/north/orders"
+    first = call(https_server, path, api["secret"], json=GOOD)
+    assert first.status_code == 200, first.text
+    # The recipe's own RateLimit-*, Retry-After and job headers never reach the caller.
+    assert first.headers["RateLimit-Remaining"] == "1"
+    assert first.headers.get_list("RateLimit-Remaining") == ["1"]
+    assert first.headers["X-Causeway-Job"] != "forged"
+    assert call(https_server, path, api["secret"], json=GOOD).status_code == 200
+    refused = [call(https_server, path, api["secret"], json=GOOD) for _ in range(4)]
+    assert {r.status_code for r in refused} == {429}
+    # One row per answered call; the four refusals are one day's tally, and usage counts them as errors.
+    assert ApiCall.objects.filter(client=api["client"]).count() == 2
+    assert ApiRefusals.objects.get(client=api["client"]).count == 4
+    (usage,) = selectors.collection_usage(collection=api["collection"])
+    assert (usage.calls, usage.errors) == (6, 4)
+
+
+def test_asking_about_a_job_counts_against_the_clients_limits(
+    place: dict[str, Any], https_server: Any
+) -> None:
+    api = published(place, ANSWER_STEPS)
+    services.client_update(actor=place["admin"], client=api["client"], quota_per_day=2)
+    started = call(https_server, api["base"] + "/shops/north/orders", api["secret"], json=GOOD)
+    assert started.status_code == 201, started.text
+    link = api["base"] + f"/_jobs/{started.headers['X-Causeway-Job']}"
+    asked = call(https_server, link, api["secret"], method="GET")
+    assert asked.status_code == 200, asked.text
+    assert asked.headers["RateLimit-Remaining"] == "0"
+    again = call(https_server, link, api["secret"], method="GET")
+    assert again.status_code == 429
+    assert int(again.headers["Retry-After"]) >= 1

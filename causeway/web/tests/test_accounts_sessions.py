@@ -165,6 +165,27 @@ def test_rule_17_a_live_page_polling_by_itself_does_not_keep_its_session_alive(c
     assert https_client().get("/w/acme/jobs", headers=POLL)["HX-Redirect"] == "/login?next=/w/acme/jobs"
 
 
+def test_the_poll_header_alone_changes_no_answer_and_never_an_api_one(clock: Any) -> None:
+    """Only a live page's own htmx poll is sent to the login page by HX-Redirect; an API call says 401
+    in JSON with the header or without, and a page asked for without htmx is redirected as ever."""
+    anonymous = https_client()
+    for headers in ({"X-Causeway-Poll": "true"}, POLL):
+        api = anonymous.get("/api/v1/me", headers=headers)
+        assert api.status_code == 401 and "HX-Redirect" not in api, headers
+        assert api["Content-Type"].startswith("application/json") and api.json()["detail"]
+    page = anonymous.get("/w/acme/jobs", headers={"X-Causeway-Poll": "true"})
+    assert page.status_code == 302 and "HX-Redirect" not in page
+    assert page["Location"] == "/login?next=/w/acme/jobs"
+    # A session that went idle: its API call is refused as an API call, poll header or not.
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(minutes=15))
+    browser = https_client()
+    sign_in(browser, user.email)
+    clock.shift(timedelta(minutes=16))
+    idle = browser.get("/api/v1/me", headers=POLL)
+    assert idle.status_code == 401 and "HX-Redirect" not in idle and idle.json()["detail"]
+
+
 def test_rule_17_what_a_person_does_on_a_live_page_keeps_the_session(clock: Any) -> None:
     user = make_user("ada@example.com")
     with_timeout("Acme", user, timedelta(minutes=15))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from django.conf import settings
 
 from causeway.access import identity_providers
 from causeway.accounts.actors import SystemActor
@@ -21,6 +22,12 @@ CLIENT_SECRET = "browser-sso-client-secret"
 STEP_SECONDS = 30
 
 
+@pytest.fixture
+def loopback_provider(settings: Any) -> None:
+    """The provider runs over http on 127.0.0.1: allowed here as in the server (`process_env`)."""
+    settings.SSO_LOOPBACK_HTTP = True
+
+
 def through_provider(page: Any, base: str) -> None:
     page.goto(f"{base}/login")
     page.click("#sso-acme")
@@ -31,11 +38,13 @@ def through_provider(page: Any, base: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_browser_signs_in_through_the_provider_then_with_a_second_factor(
-    https_server: Any, transactional_db: Any
+    loopback_provider: None, https_server: Any, transactional_db: Any
 ) -> None:
     base = https_server.url
+    public = str(settings.BASE_URL).rstrip("/")
     with oidc_provider(client_secret=CLIENT_SECRET) as running:
-        running.provider.client.redirect_uris.append(f"{base}/login/sso/acme/callback")
+        # The provider sends the browser back to Causeway's public address, never the one it was asked at.
+        running.provider.client.redirect_uris.append(f"{public}/login/sso/acme/callback")
         identity_providers.identity_provider_create(
             actor=SystemActor(label="test"),
             slug="acme",
@@ -47,6 +56,13 @@ def test_browser_signs_in_through_the_provider_then_with_a_second_factor(
         )
         with chromium() as browser:
             page = browser.new_context(ignore_https_errors=True).new_page()
+            # The public address's reverse proxy: what the provider redirects to reaches this server.
+            page.route(
+                f"{public}/**",
+                lambda route: route.fulfill(
+                    status=302, headers={"Location": route.request.url.replace(public, base, 1)}
+                ),
+            )
             through_provider(page, base)
             page.wait_for_url(f"{base}/")
             page.locator("button:has-text('Log out')").wait_for()
