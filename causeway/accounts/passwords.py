@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from causeway import mail
 from causeway.accounts.models import User
-from causeway.accounts.services import login_throttle_check, sessions_end_all
+from causeway.accounts.services import login_throttle_check, password_set
 from causeway.accounts.validation import clean_password
 from causeway.audit import refusals
 from causeway.audit.models import Outcome
@@ -88,8 +88,5 @@ def password_reset_complete(*, token: str, new_password: str) -> User:
             {"token": "This reset link has expired or was already used; ask for a new one."}
         )
     clean_password(new_password, user=user, field="new_password")
-    user.set_password(new_password)
-    user.save(update_fields=["password"])
-    ended = sessions_end_all(user=user)
-    audit_record(actor=user, action="user.password_reset", target=user, details={"sessions_ended": ended})
+    password_set(actor=user, user=user, new_password=new_password, action="user.password_reset")
     return user
