@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from causeway.accounts.actors import SystemActor
-from causeway.accounts.models import RecoveryCode, TotpDevice, User
+from causeway.accounts.models import Passkey, RecoveryCode, TotpDevice, User
 from causeway.accounts.services import sessions_end_all
 from causeway.audit import refusals
 from causeway.audit.models import Outcome
@@ -60,9 +60,15 @@ def _device(user: User, *, confirmed: bool, lock: bool = False) -> TotpDevice | 
     return found.first()
 
 
-def mfa_enrolled(*, user: User) -> bool:
-    """Whether the user has a confirmed second factor (and is asked for it at sign-in)."""
+def totp_enrolled(*, user: User) -> bool:
+    """Whether the user has a confirmed authenticator app."""
     return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def mfa_enrolled(*, user: User) -> bool:
+    """Whether the user has a second factor, an authenticator app or a passkey (and is asked for it at
+    sign-in); either one satisfies a workspace's or the platform's requirement."""
+    return totp_enrolled(user=user) or Passkey.objects.filter(user=user).exists()
 
 
 def recovery_codes_left(*, user: User) -> int:
@@ -170,7 +176,7 @@ def second_factor_check(*, user: User, code: str, purpose: str) -> Verdict:
     with transaction.atomic():
         device = _device(user, confirmed=True, lock=True)
         if device is None:
-            return Verdict(None, "Code: two-factor authentication is not on for this account.")
+            return Verdict(None, "Code: this account has no authenticator app; use a passkey.")
         now = timezone.now()
         if "-" in code or len(_normalise_recovery(code)) == 10:
             used = RecoveryCode.objects.filter(
@@ -235,17 +241,20 @@ def _workspaces_requiring(user: User) -> list[str]:
     return sorted(str(name) for name in names)
 
 
+def second_factor_requirement(user: User) -> str:
+    """Who requires the user to keep a second factor, said for a refusal; empty when nobody does."""
+    if settings.STAFF_MFA_REQUIRED and user.is_staff:
+        return "the platform requires two-factor authentication of its staff"
+    requiring = _workspaces_requiring(user)
+    return f"workspace {requiring[0]} requires two-factor authentication" if requiring else ""
+
+
 def mfa_disable(*, actor: User, code: str) -> None:
-    """Turn the second factor off, given a current code; refused where a workspace requires one."""
-    if settings.STAFF_MFA_REQUIRED and actor.is_staff:
-        raise ValidationError(
-            {"code": "Code: the platform requires two-factor authentication of its staff; it stays on."}
-        )
-    requiring = _workspaces_requiring(actor)
-    if requiring:
-        raise ValidationError(
-            {"code": f"Code: workspace {requiring[0]} requires two-factor authentication; it stays on."}
-        )
+    """Turn the authenticator app off, given a current code; refused where a workspace requires a
+    second factor and the user has no passkey to keep as one."""
+    requirement = second_factor_requirement(actor)
+    if requirement and not Passkey.objects.filter(user=actor).exists():
+        raise ValidationError({"code": f"Code: {requirement}; it stays on."})
     _require_code(actor, code, "disable")
     with transaction.atomic():
         TotpDevice.objects.filter(user=actor).delete()
@@ -256,10 +265,12 @@ def mfa_disable(*, actor: User, code: str) -> None:
 @transaction.atomic
 def mfa_reset(*, actor: User | SystemActor, user: User) -> int:
     """An operator's reset for someone who lost their app and codes: the factor is removed and every
-    session of the user ends (whoever holds one may be the reason). Returns the sessions ended."""
-    if not TotpDevice.objects.filter(user=user).exists():
+    session of the user ends (whoever holds one may be the reason). Passkeys are removed too: the
+    user sets up their second factors again. Returns the sessions ended."""
+    if not (TotpDevice.objects.filter(user=user).exists() or Passkey.objects.filter(user=user).exists()):
         raise ValidationError({"email": f"Email {user.email}: two-factor authentication is not on."})
     TotpDevice.objects.filter(user=user).delete()
+    Passkey.objects.filter(user=user).delete()
     RecoveryCode.objects.filter(user=user).delete()
     ended = sessions_end_all(user=user)
     audit_record(actor=actor, action="mfa.reset", target=user, details={"sessions_ended": ended})

@@ -180,6 +180,37 @@ class RecoveryCode(models.Model):
         return f"recovery code of {self.user_id}"
 
 
+class Passkey(models.Model):
+    """A user's passkey (WebAuthn credential), a second factor like the authenticator app.
+
+    The public key is not a secret and is kept as the authenticator sent it (a COSE key); the row is
+    the user's alone: it is only ever looked up through its user. `sign_count` is the authenticator's
+    counter as last seen: an assertion that does not raise it (when the authenticator keeps one) comes
+    from a copy of the key and is refused.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    # base64url of the credential id the authenticator chose (at most 1023 bytes by the standard).
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.JSONField(default=list)
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"passkey {self.name} of {self.user_id}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("passkey", str(self.id), self.name)
+
+
 class IdentityProvider(models.Model):
     """An OpenID Connect provider people may sign in through, configured by staff for the whole platform.
 

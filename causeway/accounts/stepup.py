@@ -7,10 +7,11 @@ address's allowance of failed sign-ins, as wrong passwords at the login page are
 
 from __future__ import annotations
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from causeway.accounts import mfa
+from causeway.accounts import mfa, passkeys
 from causeway.accounts.models import User
 from causeway.accounts.services import login_throttle_check
 from causeway.audit import refusals
@@ -18,13 +19,28 @@ from causeway.audit.models import Outcome
 from causeway.audit.services import audit_record
 
 
-def reauthenticate(*, user: User, password: str = "", code: str = "") -> str:
-    """Check the password or a second-factor code of the signed-in user; returns the method used.
+def reauthenticate(
+    *,
+    user: User,
+    password: str = "",
+    code: str = "",
+    credential: str = "",
+    session: SessionBase | None = None,
+) -> str:
+    """Check the password, a second-factor code or a passkey's answer (`credential`, to the challenge
+    drawn in `session` for a step-up) of the signed-in user; returns the method used.
 
     Raises ValidationError naming the field, and `Throttled` when the address failed too often.
     """
     login_throttle_check()
-    if code:
+    if credential and session is not None:
+        verdict = passkeys.passkey_check(
+            user=user, session=session, credential=credential, purpose=passkeys.STEP_UP
+        )
+        if verdict.method is None:
+            raise ValidationError({"credential": verdict.message})
+        method = verdict.method
+    elif code:
         verdict = mfa.second_factor_check(user=user, code=code, purpose="step_up")
         if verdict.method is None:
             raise ValidationError({"code": verdict.message})

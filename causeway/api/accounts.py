@@ -17,7 +17,7 @@ from ninja import Path as PathField
 
 from causeway.access.errors import NotFound
 from causeway.access.routes import operation
-from causeway.accounts import mfa, sessions, stepup
+from causeway.accounts import mfa, passkeys, sessions, stepup
 from causeway.accounts import services as accounts
 from causeway.accounts.models import User, UserSession
 from causeway.accounts.validation import NAME_MAX_LENGTH
@@ -270,6 +270,38 @@ def mfa_recovery_codes(request: HttpRequest, payload: CodeIn) -> dict[str, list[
 @operation(authenticated=True)
 def mfa_disable(request: HttpRequest, payload: CodeIn) -> Status[None]:
     mfa.mfa_disable(actor=_me(request), code=payload.code)
+    return Status(204, None)
+
+
+class PasskeyOut(Schema):
+    id: uuid.UUID
+    name: str
+    transports: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@router.get(
+    "/me/mfa/passkeys",
+    response=answers({200: list[PasskeyOut]}),
+    summary="Your passkeys (added and used from a browser, on the two-factor page)",
+)
+@operation(authenticated=True)
+def mfa_passkeys_list(request: HttpRequest) -> list[Any]:
+    return passkeys.passkeys_of(user=_me(request))
+
+
+@router.delete(
+    "/me/mfa/passkeys/{passkey_id}",
+    response=answers({204: None}),
+    summary="Remove one of your passkeys; refused while it is the last second factor a workspace requires",
+)
+@operation(authenticated=True, step_up=True)
+def mfa_passkey_remove(request: HttpRequest, passkey_id: uuid.UUID) -> Status[None]:
+    found = passkeys.passkey_of(user=_me(request), passkey_id=passkey_id)
+    if found is None:
+        raise NotFound("passkey")
+    passkeys.passkey_remove(actor=_me(request), passkey=found)
     return Status(204, None)
 
 

@@ -321,6 +321,22 @@ def causeway_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "causeway", *args]
 
 
+def run_causeway(*args: str, **env: str) -> Any:
+    """Run a `causeway` command to its end, as an operator would, against this test's database; its
+    exit code and output (a `subprocess.CompletedProcess`), whatever they are."""
+    import subprocess
+
+    return subprocess.run(
+        causeway_command(*args),
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def process_env(**extra: str) -> dict[str, str]:
     """The environment for a Causeway process started by a test: same data directory, same database."""
     env = dict(os.environ)
@@ -376,7 +392,7 @@ def _log_tail(name: str, process: Any, log_path: Path, lines: int) -> str:
 _ADDRESS_TAKEN = "Connection in use"
 
 
-def _start_web(env: dict[str, str], *, tries: int = 5) -> tuple[RunningServer, Any]:
+def _start_web(env: dict[str, str], *, tries: int = 5, host: str = "127.0.0.1") -> tuple[RunningServer, Any]:
     """A `causeway web` over HTTPS on a free port, answering /health; with its open log file.
 
     A port free when chosen can be taken before the server binds it (by another test process that
@@ -394,13 +410,17 @@ def _start_web(env: dict[str, str], *, tries: int = 5) -> tuple[RunningServer, A
 
     for _ in range(tries):
         port = free_port()
-        url = f"https://127.0.0.1:{port}"
+        url = f"https://{host}:{port}"
         log_path = TEST_HOME / f"web-{port}.log"
         log = open(log_path, "w")  # closed when the server stops
         process = subprocess.Popen(
             [sys.executable, "-m", "causeway", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
             cwd=ROOT,
-            env={**env, "CAUSEWAY_CSRF_TRUSTED_ORIGINS": url},
+            env={
+                **env,
+                "CAUSEWAY_CSRF_TRUSTED_ORIGINS": url,
+                **({"CAUSEWAY_BASE_URL": url} if host != "127.0.0.1" else {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -440,6 +460,17 @@ def https_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Runni
     with django_db_blocker.unblock():
         env = process_env()
     server, log = _start_web(env)
+    yield server
+    stop_server(server, log)
+
+
+@pytest.fixture(scope="session")
+def localhost_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[RunningServer]:
+    """As `https_server`, reached as https://localhost:PORT, its base URL: a browser takes a host name,
+    not an address, as a passkey's relying party."""
+    with django_db_blocker.unblock():
+        env = process_env()
+    server, log = _start_web(env, host="localhost")
     yield server
     stop_server(server, log)
 

@@ -100,6 +100,7 @@ ROWS: list[Page | Api] = [
     # and set up by each signed-in person for themselves (a wrong or missing code: 400).
     Page("web:login_mfa", "GET",                              "302  302  302  302  302  302  302  302  302"),
     Page("web:login_mfa", "POST",                             "302  302  302  302  302  302  302  302  302"),
+    Page("web:login_mfa_passkey", "POST",                     "302  302  302  302  302  302  302  302  302"),
     Page("web:reauthenticate", "GET",                         "302  200  200  200  200  200  302  200  200"),
     Page("web:reauthenticate", "POST",                        "302  400  400  400  400  400  302  400  400"),
     Page("web:mfa", "GET",                                    "302  200  200  200  200  200  302  200  200"),
@@ -107,6 +108,9 @@ ROWS: list[Page | Api] = [
     Page("web:mfa_confirm", "POST",                           "302  400  400  400  400  400  302  400  400"),
     Page("web:mfa_recovery_codes", "POST",                    "302  400  400  400  400  400  302  400  400"),
     Page("web:mfa_disable", "POST",                           "302  400  400  400  400  400  302  400  400"),
+    # Passkeys: each person's own, added and removed after a step-up (someone else's: 404).
+    Page("web:mfa_passkey_add", "POST",                       "302  400  400  400  400  400  302  400  400"),
+    Page("web:mfa_passkey_remove", "POST",                    "302  404  404  404  404  404  302  404  404"),
     Page("web:token_revoke", "POST",                          "302  404  404  404  404  404  302  404  404"),
     Page("web:invitation", "GET",                             "404  404  404  404  404  404  404  404  404"),
     Page("web:platform", "GET",                               "302  404  404  404  404  404  302  200  404"),
@@ -294,18 +298,19 @@ ROWS: list[Page | Api] = [
     # `r2_job` the Operator's job of R2; `trigger_job` a job of R1 the schedule fired (no one ran it).
     Page("web:runs", "GET",                                   "302  200  200  200  200  200  302  404  404"),
     # Break-glass: a job's data (a DEV job's needs no session), asking for access, an Admin approving
-    # the Operator's request (the Operator sees its own, the others do not), the self-approval setting.
+    # the Operator's request (approving and refusing ask for the workspace's settings: every other
+    # member is refused before the session is looked up), the self-approval setting.
     Page("web:runs_job_data", "GET",                          "302  200  200  200  404  404  302  404  404"),
     Page("web:break_glass", "GET",                            "302  200  200  200  200  200  302  404  404"),
     Page("web:break_glass", "POST",                           "302  302  302  302  302  302  302  404  404",
         form=lambda w: {"reason": "incident 42 in PROD", "minutes": "30"}),
-    Page("web:break_glass_approve", "POST",                   "302  302  404  403  404  404  302  404  404",
+    Page("web:break_glass_approve", "POST",                   "302  302  403  403  403  403  302  404  404",
         params=(("session", "break_glass_request"),)),
     # The Operator withdraws its own request (an Admin refuses it instead); an Admin refuses it; the
     # Operator's session in force is ended early by its holder or an Admin.
     Page("web:break_glass_withdraw", "POST",                  "302  403  404  302  404  404  302  404  404",
         params=(("session", "break_glass_request"),)),
-    Page("web:break_glass_refuse", "POST",                    "302  302  404  403  404  404  302  404  404",
+    Page("web:break_glass_refuse", "POST",                    "302  302  403  403  403  403  302  404  404",
         params=(("session", "break_glass_request"),)),
     Page("web:break_glass_end", "POST",                       "302  302  404  302  404  404  302  404  404",
         params=(("session", "break_glass_session"),)),
@@ -356,6 +361,8 @@ ROWS: list[Page | Api] = [
         body={"code": "000000"}),
     Api("POST /me/mfa/disable",                               "401  400  400  400  400  400  403  400  400",
         body={"code": "000000"}),
+    Api("GET /me/mfa/passkeys",                               "401  200  200  200  200  200  403  200  200"),
+    Api("DELETE /me/mfa/passkeys/{passkey_id}",               "401  404  404  404  404  404  403  404  404"),
     Api("GET /workspaces",                                    "401  200  200  200  200  200  403  200  200"),
     Api("POST /workspaces",                                   "401  404  404  404  404  404  403  201  404",
         body={"name": "New Co"}),
@@ -638,13 +645,13 @@ ROWS: list[Page | Api] = [
     Api("POST /workspaces/{workspace_id}/break-glass",        "401  201  201  201  201  201  403  404  404",
         body={"reason": "incident 42 in PROD", "minutes": 30}),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/approve",
-                                                              "401  200  404  403  404  404  403  404  404",
+                                                              "401  200  403  403  403  403  403  404  404",
         params=(("session_id", "break_glass_request"),)),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/withdraw",
                                                               "401  403  404  200  404  404  403  404  404",
         params=(("session_id", "break_glass_request"),)),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/refuse",
-                                                              "401  200  404  403  404  404  403  404  404",
+                                                              "401  200  403  403  403  403  403  404  404",
         params=(("session_id", "break_glass_request"),)),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/end",
                                                               "401  200  404  200  404  404  403  404  404",
@@ -766,6 +773,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "robot_token": lambda w: w.robot_token.id,
     "token_id": lambda w: uuid.uuid4(),
     "token_id_page": lambda w: uuid.uuid4(),
+    "passkey_id": lambda w: uuid.uuid4(),
     "invitation": lambda w: w.invitation.id,
     "invitation_id": lambda w: w.invitation.id,
     "platform_invitation": lambda w: w.platform_invitation.id,

@@ -9,6 +9,7 @@ from causeway.web import accounts_views, mfa_views, password_reset_views, sessio
 urlpatterns = [
     path("login", accounts_views.login_view, name="login"),
     path("login/second-factor", mfa_views.login_mfa_view, name="login_mfa"),
+    path("login/second-factor/passkey", mfa_views.login_mfa_passkey_view, name="login_mfa_passkey"),
     path("login/sso/<slug:provider>", sso_views.sso_login_view, name="sso_login"),
     path("login/sso/<slug:provider>/callback", sso_views.sso_callback_view, name="sso_callback"),
     path("login/saml/<slug:provider>", sso_views.saml_login_view, name="saml_login"),
@@ -29,6 +30,12 @@ urlpatterns = [
     path("profile/two-factor/confirm", mfa_views.mfa_confirm_view, name="mfa_confirm"),
     path("profile/two-factor/recovery-codes", mfa_views.mfa_recovery_codes_view, name="mfa_recovery_codes"),
     path("profile/two-factor/disable", mfa_views.mfa_disable_view, name="mfa_disable"),
+    path("profile/two-factor/passkeys", mfa_views.mfa_passkey_add_view, name="mfa_passkey_add"),
+    path(
+        "profile/two-factor/passkeys/<uuid:passkey_id>/remove",
+        mfa_views.mfa_passkey_remove_view,
+        name="mfa_passkey_remove",
+    ),
     path("profile/sessions", sessions_views.sessions_view, name="sessions"),
     path("profile/sessions/<str:handle>/end", sessions_views.session_end_view, name="session_end"),
     path("tokens", accounts_views.tokens_view, name="tokens"),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import getpass
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from causeway.accounts import mfa, selectors, sessions
+from causeway.accounts import mfa, passkeys, selectors, sessions
 from causeway.accounts import services as accounts
 from causeway.accounts.actors import SystemActor
 from causeway.accounts.models import User, UserType
@@ -57,7 +58,7 @@ def _user(email: str) -> User:
 
 
 class Command(BaseCommand):
-    help = "Manage user accounts: create, list, disable, enable, reset a second factor."
+    help = "Manage user accounts: create, list, disable, enable, reset a second factor, remove a passkey."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -82,6 +83,13 @@ class Command(BaseCommand):
             help="remove a user's second factor and recovery codes (a lost phone) and end their sessions",
         )
         reset.add_argument("email")
+        keys = actions.add_parser("passkeys", help="list a user's passkeys: id, name, added, last used")
+        keys.add_argument("email")
+        remove = actions.add_parser(
+            "passkey-remove", help="remove one of a user's passkeys (a lost device) and end their sessions"
+        )
+        remove.add_argument("email")
+        remove.add_argument("passkey", help="the passkey's id, as `users passkeys` lists it")
         listed = actions.add_parser("sessions", help="list a user's sessions: browser, address, last seen")
         listed.add_argument("email")
         end = actions.add_parser("end-sessions", help="end every session of a user (tokens keep working)")
@@ -109,6 +117,10 @@ class Command(BaseCommand):
                     f"Removed the second factor of {options['email']}; ended {ended} session(s). "
                     "They sign in with their password and set up a new one."
                 )
+            elif action == "passkeys":
+                self._passkeys(_user(options["email"]))
+            elif action == "passkey-remove":
+                self._passkey_remove(_user(options["email"]), options["passkey"])
             elif action == "sessions":
                 self._sessions(_user(options["email"]))
             elif action == "end-sessions":
@@ -116,6 +128,29 @@ class Command(BaseCommand):
                 self.stdout.write(f"Ended {ended} session(s) of {options['email']}.")
         except ValidationError as error:
             raise CommandError(_one_line(error)) from None
+
+    def _passkeys(self, user: User) -> None:
+        found = passkeys.passkeys_of(user=user)
+        if not found:
+            self.stdout.write(f"{user.email} has no passkeys.")
+        for key in found:
+            used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
+            self.stdout.write(
+                f"{key.pk}  {key.name}  added {key.created_at.strftime('%Y-%m-%d %H:%M')}  last used {used}"
+            )
+
+    def _passkey_remove(self, user: User, passkey_id: str) -> None:
+        try:
+            wanted = uuid.UUID(passkey_id)
+        except ValueError:
+            raise ValidationError(
+                {"passkey": f"Passkey {passkey_id!r} is not an id: see `users passkeys`."}
+            ) from None
+        found = passkeys.passkey_of(user=user, passkey_id=wanted)
+        if found is None:
+            raise ValidationError({"passkey": f"Passkey {passkey_id} is not one of {user.email}'s."})
+        ended = passkeys.passkey_reset(actor=_operator(), user=user, passkey=found)
+        self.stdout.write(f"Removed passkey {found.name} of {user.email}; ended {ended} session(s).")
 
     def _sessions(self, user: User) -> None:
         found = sessions.session_list(user=user)
