@@ -343,6 +343,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300},
     },
+    # SAML assertions are remembered against replay only while they are valid.
+    "accounts-purge-saml-assertions": {
+        "task": "causeway.accounts.tasks.purge_saml_assertions",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     "runs-purge-job-history": {
         "task": "causeway.runs.tasks.purge_job_history",
         "schedule": crontab(hour=2, minute=41),

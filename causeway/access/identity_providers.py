@@ -93,6 +93,26 @@ def identity_provider_get(actor: Actor | None, provider_id: uuid.UUID | str) -> 
     return found
 
 
+def _slug(errors: dict[str, list[str]], slug: str) -> str:
+    cleaned = slug.strip().lower()
+    if not SLUG.fullmatch(cleaned):
+        errors["slug"] = ["Slug must be 1 to 40 lower-case letters, digits and hyphens."]
+    return cleaned
+
+
+def _added(
+    actor: Actor, provider: IdentityProvider, errors: dict[str, list[str]], details: dict[str, object]
+) -> IdentityProvider:
+    """Save a new provider whose every field was checked (`errors` names the wrong ones), audited; a
+    slug already used is a conflict, found by the database's unique constraint."""
+    if errors:
+        raise ValidationError(errors)
+    with conflict_named(IdentityProvider, "slug", _SLUG_TAKEN, on=("slug",)):
+        provider.save()
+    audit_record(actor=actor, action="identity_provider.created", target=provider, details=details)
+    return provider
+
+
 @transaction.atomic
 def identity_provider_create(
     *,
@@ -108,11 +128,8 @@ def identity_provider_create(
 ) -> IdentityProvider:
     policy.require_platform(actor)
     errors: dict[str, list[str]] = {}
-    slug = slug.strip().lower()
-    if not SLUG.fullmatch(slug):
-        errors["slug"] = ["Slug must be 1 to 40 lower-case letters, digits and hyphens."]
     provider = IdentityProvider(
-        slug=slug,
+        slug=_slug(errors, slug),
         name=_text(errors, "name", name, "Name", 100),
         issuer=_issuer(errors, issuer),
         client_id=_text(errors, "client_id", client_id, "Client id", 300),
@@ -123,19 +140,8 @@ def identity_provider_create(
     )
     if not client_secret or len(client_secret) > 1000:
         errors["client_secret"] = ["Client secret must be 1 to 1000 characters."]
-    if errors:
-        raise ValidationError(errors)
-    if IdentityProvider.objects.filter(slug=slug).exists():
-        raise conflict("slug", _SLUG_TAKEN)
-    with conflict_named(IdentityProvider, "slug", _SLUG_TAKEN, on=("slug",)):
-        provider.save()
-    audit_record(
-        actor=actor,
-        action="identity_provider.created",
-        target=provider,
-        details={"issuer": provider.issuer, "trusted_domains": provider.trusted_domains},
-    )
-    return provider
+    details = {"issuer": provider.issuer, "trusted_domains": provider.trusted_domains}
+    return _added(actor, provider, errors, details)
 
 
 @transaction.atomic
@@ -151,12 +157,9 @@ def identity_provider_create_saml(
     """A SAML 2.0 identity provider, from its metadata (entity id, sign-on URL, signing certificate)."""
     policy.require_platform(actor)
     errors: dict[str, list[str]] = {}
-    slug = slug.strip().lower()
-    if not SLUG.fullmatch(slug):
-        errors["slug"] = ["Slug must be 1 to 40 lower-case letters, digits and hyphens."]
     provider = IdentityProvider(
         protocol="saml",
-        slug=slug,
+        slug=_slug(errors, slug),
         name=_text(errors, "name", name, "Name", 100),
         issuer=_entity(errors, metadata),
         client_secret="",
@@ -165,23 +168,8 @@ def identity_provider_create_saml(
         scopes=[],
         email_claim=_claim(errors, email_claim),
     )
-    if errors:
-        raise ValidationError(errors)
-    if IdentityProvider.objects.filter(slug=slug).exists():
-        raise conflict("slug", _SLUG_TAKEN)
-    with conflict_named(IdentityProvider, "slug", _SLUG_TAKEN, on=("slug",)):
-        provider.save()
-    audit_record(
-        actor=actor,
-        action="identity_provider.created",
-        target=provider,
-        details={
-            "protocol": "saml",
-            "entity_id": provider.issuer,
-            "trusted_domains": provider.trusted_domains,
-        },
-    )
-    return provider
+    details = {"protocol": "saml", "entity_id": provider.issuer, "trusted_domains": provider.trusted_domains}
+    return _added(actor, provider, errors, details)
 
 
 def _entity(errors: dict[str, list[str]], metadata: str) -> str:

@@ -17,13 +17,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from causeway import mail
 from causeway.access import giving, policy
 from causeway.access.errors import NotFound
 from causeway.access.perms import Perm
@@ -255,13 +255,7 @@ def _send_invitation(invitation: Invitation, link: str, *, inviter: str, workspa
         f"Open this link to accept. It works once, until {expires}:\n\n{link}\n\n"
         "If you did not expect this invitation, ignore this message.\n"
     )
-    send_mail(
-        subject=f"You are invited to {where}",
-        message=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[invitation.email],
-        fail_silently=False,
-    )
+    mail.notify(to=invitation.email, subject=f"You are invited to {where}", body=body)
 
 
 def _inviter_label(actor: Actor) -> str:
@@ -302,7 +296,8 @@ def _issue(
         details=details,
     )
     link = _link(secret)
-    # Sent last, inside the transaction: if sending fails, no invitation is left behind.
+    # Sent once the invitation is committed, as every notice is (`mail.notify`); the link is also
+    # shown to whoever invited, so a message that cannot go out is not the only way to it.
     _send_invitation(invitation, link, inviter=_inviter_label(actor), workspace=workspace)
     return IssuedInvitation(invitation=invitation, link=link)
 

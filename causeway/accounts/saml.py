@@ -180,9 +180,15 @@ def _refuse_for(error: Exception) -> SsoRefused:
     return SsoRefused("The identity provider's answer is not a valid SAML response.", reason="invalid")
 
 
+def assertions_seen_purge() -> int:
+    """Forget the assertions that have expired (the beat's housekeeping, every 5 minutes): one posted
+    again now is refused as expired, so remembering it protects nothing. Returns how many."""
+    ended = timezone.now() - timedelta(seconds=CLOCK_SKEW_SECONDS)
+    deleted, _ = SamlAssertionSeen.objects.filter(expires_at__lt=ended).delete()
+    return deleted
+
+
 def _remember(provider: IdentityProvider, assertion_id: str, until: datetime) -> None:
-    now = timezone.now()
-    SamlAssertionSeen.objects.filter(expires_at__lt=now - timedelta(seconds=CLOCK_SKEW_SECONDS)).delete()
     try:
         with transaction.atomic():
             SamlAssertionSeen.objects.create(

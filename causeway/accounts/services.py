@@ -106,10 +106,16 @@ def password_change(*, actor: User, user: User, current_password: str, new_passw
     clean_password(new_password, user=user, field="new_password")
     if new_password == current_password:
         raise ValidationError({"new_password": "New password must differ from the current one."})
+    return password_set(actor=actor, user=user, new_password=new_password, action="user.password_changed")
+
+
+def password_set(*, actor: User, user: User, new_password: str, action: str) -> int:
+    """Store a password already checked, end every session of the user and audit `action`; returns how
+    many sessions were ended. Called inside the transaction of a change or a reset."""
     user.set_password(new_password)
     user.save(update_fields=["password"])
     ended = sessions_end_all(user=user)
-    audit_record(actor=actor, action="user.password_changed", target=user, details={"sessions_ended": ended})
+    audit_record(actor=actor, action=action, target=user, details={"sessions_ended": ended})
     return ended
 
 

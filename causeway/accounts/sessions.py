@@ -5,11 +5,12 @@ in from before is told to them by email, so a stolen password shows itself."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from causeway import mail
@@ -20,6 +21,9 @@ from causeway.audit.services import Actor, HasAuditActor, audit_record
 from causeway.vault.fields import blind_index
 
 DEVICE_PURPOSE = "accounts.sign_in_device"
+# When a session, or a browser a user signs in from, was last seen is written at most this often: what
+# the Sessions page shows may be this much behind, and reads do not turn into writes.
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 # Checked in this order: Edge and Opera say "Chrome" too, Chrome says "Safari" too.
 _BROWSERS = (
@@ -77,7 +81,9 @@ def session_started(*, user: User, session_key: str) -> UserSession:
     )
     digest = blind_index(DEVICE_PURPOSE, f"{user.pk}:{device}:{request.ip_address or ''}")
     seen_before = SignInDevice.objects.filter(user=user).exists()
-    _, new = SignInDevice.objects.update_or_create(user=user, digest=digest)
+    known, new = SignInDevice.objects.get_or_create(user=user, digest=digest)
+    if not new and known.last_seen_at < now - LAST_SEEN_RESOLUTION:
+        SignInDevice.objects.filter(pk=known.pk).update(last_seen_at=now)
     # The first sign-in of an account is the person who just set it up: nothing to tell them.
     if new and seen_before:
         _new_sign_in_notice(user, device, request.ip_address, now)
@@ -85,7 +91,10 @@ def session_started(*, user: User, session_key: str) -> UserSession:
 
 
 def session_seen(*, session_key: str) -> None:
-    UserSession.objects.filter(session_key=session_key).update(last_seen_at=timezone.now())
+    """The session was used now: written only when what is stored is older than LAST_SEEN_RESOLUTION."""
+    now = timezone.now()
+    stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION)
+    UserSession.objects.filter(stale, session_key=session_key).update(last_seen_at=now)
 
 
 def session_list(*, user: User) -> list[UserSession]:

@@ -6,6 +6,7 @@ caller's input echoed in a message must not carry a known secret or token value 
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from typing import Any
@@ -54,13 +55,29 @@ logger = logging.getLogger(__name__)
 
 
 class CausewayAPI(NinjaAPI):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._documents: dict[str, Any] = {}
+
     def on_exception(self, request: HttpRequest, exc: Any) -> HttpResponse:
         response = super().on_exception(request, exc)
         return masked(response)
 
-    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
-        """The document, with each error answer described and 429's `Retry-After` header stated."""
-        schema = super().get_openapi_schema(*args, **kwargs)
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        """The document, with each error answer described and 429's `Retry-After` header stated.
+
+        Built once per process and path prefix (the operations are fixed once the URLs are loaded, and
+        building takes seconds of CPU); each caller gets its own copy.
+        """
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        built = self._documents.get(path_prefix)
+        if built is None:
+            built = self._documents[path_prefix] = self._build_openapi_schema(path_prefix)
+        return copy.deepcopy(built)
+
+    def _build_openapi_schema(self, path_prefix: str) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix)
         for path_item in schema["paths"].values():
             for operation_ in path_item.values():
                 for code, answer in operation_.get("responses", {}).items():

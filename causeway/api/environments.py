@@ -67,6 +67,80 @@ class ProdApprovalOut(Schema):
         return workspace.prod_second_approval
 
 
+class CopyOut(Schema):
+    id: uuid.UUID
+    environment: str
+
+
+def _diff(change: promotion.RecipeChange | promotion.RollbackPreview) -> dict[str, Any] | None:
+    return change.diff.as_dict() if change.diff is not None else None
+
+
+class RecipeChangeOut(Schema):
+    name: str
+    kind: str = Field(
+        description="added (only in the source), removed (only in the target), changed, unchanged"
+    )
+    source_version: int | None
+    target_version: int | None
+    diff: dict[str, Any] | None = Field(description="what changed, step by step; none when nothing did")
+
+    @staticmethod
+    def resolve_diff(change: promotion.RecipeChange) -> dict[str, Any] | None:
+        return _diff(change)
+
+
+class TableChangeOut(Schema):
+    name: str
+    kind: str
+    source_columns: list[Any] | None
+    target_columns: list[Any] | None
+
+
+class MappingOut(Schema):
+    source: str = Field(description="a connection the source's recipes use, or one mapped before")
+    target: str | None = Field(description="the target environment's connection mapped to it; none yet")
+
+
+class ScheduleChangeOut(Schema):
+    name: str
+    kind: str
+    source: str | None = Field(description="cron (time zone) of the source's current version")
+    target: str | None = Field(description="cron (time zone) of the target's current version")
+    source_started: bool
+    target_started: bool
+
+
+class ChangesOut(Schema):
+    source: CopyOut
+    target: CopyOut
+    recipes: list[RecipeChangeOut]
+    lookup_tables: list[TableChangeOut] = Field(alias="tables")
+    connections: list[MappingOut]
+    schedules: list[ScheduleChangeOut]
+
+    @staticmethod
+    def resolve_connections(changes: promotion.Changes) -> list[dict[str, str | None]]:
+        return [{"source": source, "target": target} for source, target in changes.bindings]
+
+
+class RollbackPreviewOut(Schema):
+    recipe: uuid.UUID
+    current_version: int | None = Field(alias="current")
+    versions: list[int] = Field(alias="choices", description="earlier versions whose signature holds")
+    version: int | None = Field(alias="to", description="the version asked for with ?version=N")
+    diff: dict[str, Any] | None = Field(description="what rolling back to it would change")
+
+    @staticmethod
+    def resolve_recipe(preview: promotion.RollbackPreview) -> uuid.UUID:
+        pk: uuid.UUID = preview.recipe.pk
+        return pk
+
+    @staticmethod
+    def resolve_diff(preview: promotion.RollbackPreview) -> dict[str, Any] | None:
+        return _diff(preview)
+
+
 @router.post(
     WS + "/projects/{project_id}/promotions",
     response=answers({201: PromotionOut}),
@@ -103,14 +177,14 @@ def promotion_list(request: HttpRequest, workspace_id: WorkspaceRef, project_id:
 
 @router.get(
     WS + "/projects/{project_id}/changes",
-    response=answers({200: dict[str, Any]}),
+    response=answers({200: ChangesOut}),
     summary="View Changes: this copy beside the next environment's, recipe by recipe and step by step",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def changes_view(request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId) -> dict[str, Any]:
+def changes_view(request: HttpRequest, workspace_id: WorkspaceRef, project_id: ObjectId) -> promotion.Changes:
     actor = request_actor(request)
     source = access.project_get(actor, request.workspace, project_id)  # type: ignore[attr-defined]
-    return promotion.environment_changes(actor=actor, source=source).as_dict()
+    return promotion.environment_changes(actor=actor, source=source)
 
 
 @router.post(
@@ -169,16 +243,16 @@ class RollbackIn(StrictIn):
 
 @router.get(
     WS + "/recipes/{recipe_id}/rollback",
-    response=answers({200: dict[str, Any]}, conflict=True),
+    response=answers({200: RollbackPreviewOut}, conflict=True),
     summary="The versions a PROD recipe may be rolled back to, and with ?version=N what it would change",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
 def rollback_view(
     request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, version: int | None = None
-) -> dict[str, Any]:
+) -> promotion.RollbackPreview:
     actor = request_actor(request)
     recipe = access.recipe_get(actor, request.workspace, recipe_id, need=Perm.RECIPE_VIEW)  # type: ignore[attr-defined]
-    return promotion.rollback_preview(actor=actor, recipe=recipe, number=version).as_dict()
+    return promotion.rollback_preview(actor=actor, recipe=recipe, number=version)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest
@@ -22,7 +22,7 @@ from causeway.access.routes import operation, request_actor
 from causeway.api.schemas import MAX_INT, ObjectId, Shown, StrictIn, WorkspaceRef, answers
 from causeway.runs import breakglass, history, schedule, services
 from causeway.runs import policy as runs_policy
-from causeway.runs.models import Job, TriggerType
+from causeway.runs.models import BreakGlass, Job, JobStatus, TriggerType
 
 router = Router(tags=["jobs"])
 
@@ -31,8 +31,9 @@ MAX_PAGE_SIZE = 200
 
 class JobFiltersIn(StrictIn):
     recipe: uuid.UUID | None = Field(None, description="only this recipe's jobs")
-    status: Literal["queued", "running", "succeeded", "failed"] | None = None
-    trigger_type: Literal["manual", "schedule", "webhook", "poll"] | None = None
+    # The values are the model's own: a new status or trigger is a filter as soon as it exists.
+    status: JobStatus | None = None
+    trigger_type: TriggerType | None = None
     since: dt.date | None = Field(None, description="created on or after this day (UTC)")
     until: dt.date | None = Field(None, description="created on or before this day (UTC)")
     test: bool | None = Field(None, description="true: only test runs; false: no test runs")
@@ -272,16 +273,23 @@ def break_glass_request(request: HttpRequest, workspace_id: WorkspaceRef, body: 
     return Status(201, made)
 
 
+def _decided(request: HttpRequest, session_id: str, decision: str) -> BreakGlass:
+    return breakglass.break_glass_decide(
+        actor=request_actor(request),
+        workspace=request.workspace,  # type: ignore[attr-defined]
+        ref=session_id,
+        decision=decision,
+    )
+
+
 @router.post(
     "/workspaces/{workspace_id}/break-glass/{session_id}/approve",
     response=answers({200: BreakGlassOut}, conflict=True),
     summary="Approve a break-glass request (Admins); it runs from now for the minutes asked",
 )
-@operation(need=Perm.WORKSPACE_VIEW, step_up=True)
-def break_glass_approve(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
-    actor = request_actor(request)
-    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
-    return breakglass.break_glass_approve(actor=actor, session=found)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def break_glass_approve(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> BreakGlass:
+    return _decided(request, session_id, "approve")
 
 
 @router.post(
@@ -290,10 +298,10 @@ def break_glass_approve(request: HttpRequest, workspace_id: WorkspaceRef, sessio
     summary="Withdraw your own break-glass request while it waits for approval",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def break_glass_withdraw(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
-    actor = request_actor(request)
-    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
-    return breakglass.break_glass_withdraw(actor=actor, session=found)
+def break_glass_withdraw(
+    request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId
+) -> BreakGlass:
+    return _decided(request, session_id, "withdraw")
 
 
 @router.post(
@@ -301,11 +309,9 @@ def break_glass_withdraw(request: HttpRequest, workspace_id: WorkspaceRef, sessi
     response=answers({200: BreakGlassOut}, conflict=True),
     summary="Refuse a break-glass request waiting for approval (Admins); nothing opens",
 )
-@operation(need=Perm.WORKSPACE_VIEW)
-def break_glass_refuse(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
-    actor = request_actor(request)
-    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
-    return breakglass.break_glass_refuse(actor=actor, session=found)
+@operation(need=Perm.WORKSPACE_SETTINGS)
+def break_glass_refuse(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> BreakGlass:
+    return _decided(request, session_id, "refuse")
 
 
 @router.post(
@@ -314,10 +320,8 @@ def break_glass_refuse(request: HttpRequest, workspace_id: WorkspaceRef, session
     summary="End a break-glass session in force before its time (its holder, or an Admin)",
 )
 @operation(need=Perm.WORKSPACE_VIEW)
-def break_glass_end(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> Any:
-    actor = request_actor(request)
-    found = breakglass.break_glass_get(actor, request.workspace, session_id)  # type: ignore[attr-defined]
-    return breakglass.break_glass_end(actor=actor, session=found)
+def break_glass_end(request: HttpRequest, workspace_id: WorkspaceRef, session_id: ObjectId) -> BreakGlass:
+    return _decided(request, session_id, "end")
 
 
 @router.put(

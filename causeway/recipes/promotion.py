@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -43,6 +43,8 @@ from causeway.recipes.models import (
 )
 from causeway.recipes.services import lookup_key_index
 from causeway.workspaces.models import Workspace
+
+Named = TypeVar("Named", Recipe, LookupTable)
 
 # Where each environment's recipes go next.
 NEXT = {"dev": "test", "test": "prod"}
@@ -543,15 +545,6 @@ class RollbackPreview:
     to: int | None = None
     diff: DefinitionDiff | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "recipe": str(self.recipe.pk),
-            "current_version": self.current,
-            "versions": self.choices,
-            "version": self.to,
-            "diff": self.diff.as_dict() if self.diff is not None else None,
-        }
-
 
 def rollback_preview(*, actor: Actor, recipe: Recipe, number: Any = None) -> RollbackPreview:
     """The versions a PROD recipe may be rolled back to (earlier ones whose signature holds), and, for
@@ -697,15 +690,6 @@ class RecipeChange:
     target_version: int | None = None
     diff: DefinitionDiff | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "source_version": self.source_version,
-            "target_version": self.target_version,
-            "diff": self.diff.as_dict() if self.diff is not None else None,
-        }
-
 
 @dataclass
 class TableChange:
@@ -727,16 +711,6 @@ class ScheduleChange:
     source_started: bool = False
     target_started: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "source": self.source,
-            "target": self.target,
-            "source_started": self.source_started,
-            "target_started": self.target_started,
-        }
-
 
 @dataclass
 class Changes:
@@ -749,24 +723,6 @@ class Changes:
     bindings: list[tuple[str, str | None]]
     schedules: list[ScheduleChange] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": {"id": str(self.source.pk), "environment": self.source.environment},
-            "target": {"id": str(self.target.pk), "environment": self.target.environment},
-            "recipes": [r.as_dict() for r in self.recipes],
-            "lookup_tables": [
-                {
-                    "name": t.name,
-                    "kind": t.kind,
-                    "source_columns": t.source_columns,
-                    "target_columns": t.target_columns,
-                }
-                for t in self.tables
-            ],
-            "connections": [{"source": s, "target": t} for s, t in self.bindings],
-            "schedules": [c.as_dict() for c in self.schedules],
-        }
-
 
 def _schedule_of(recipe: Recipe | None) -> str | None:
     """`cron (time zone)` of the recipe's current version's schedule trigger; None without one."""
@@ -778,10 +734,17 @@ def _schedule_of(recipe: Recipe | None) -> str | None:
     return f"{trigger.get('cron', '')} ({trigger.get('timezone') or 'UTC'})"
 
 
-def _schedules(mine: dict[uuid.UUID, Recipe], theirs: dict[uuid.UUID, Recipe]) -> list[ScheduleChange]:
+def _paired(
+    mine: Mapping[uuid.UUID, Named], theirs: Mapping[uuid.UUID, Named]
+) -> list[tuple[Named | None, Named | None]]:
+    """Each family in either copy, by its name: (the source's, the target's), None where a copy has none."""
+    families = sorted(mine.keys() | theirs.keys(), key=lambda f: (mine.get(f) or theirs[f]).name)
+    return [(mine.get(family), theirs.get(family)) for family in families]
+
+
+def _schedules(pairs: list[tuple[Recipe | None, Recipe | None]]) -> list[ScheduleChange]:
     found: list[ScheduleChange] = []
-    for family in sorted(mine.keys() | theirs.keys(), key=lambda f: (mine.get(f) or theirs[f]).name):
-        here, there = mine.get(family), theirs.get(family)
+    for here, there in pairs:
         a, b = _schedule_of(here), _schedule_of(there)
         if a is None and b is None:
             continue
@@ -815,9 +778,9 @@ def environment_changes(*, actor: Actor, source: Project) -> Changes:
     bound = {str(s): str(t) for s, t in bindings_of(target).items()}
     mine = {r.family: r for r in Recipe.objects.filter(project=source).select_related("current_version")}
     theirs = {r.family: r for r in Recipe.objects.filter(project=target).select_related("current_version")}
+    pairs = _paired(mine, theirs)
     recipes: list[RecipeChange] = []
-    for family in sorted(mine.keys() | theirs.keys(), key=lambda f: (mine.get(f) or theirs[f]).name):
-        here, there = mine.get(family), theirs.get(family)
+    for here, there in pairs:
         if there is None:
             assert here is not None  # nosec B101
             recipes.append(RecipeChange(here.name, "added", source_version=_number(here)))
@@ -835,11 +798,7 @@ def environment_changes(*, actor: Actor, source: Project) -> Changes:
     tables: list[TableChange] = []
     source_tables = {t.family: t for t in LookupTable.objects.filter(project=source)}
     target_tables = {t.family: t for t in LookupTable.objects.filter(project=target)}
-    for family in sorted(
-        source_tables.keys() | target_tables.keys(),
-        key=lambda f: (source_tables.get(f) or target_tables[f]).name,
-    ):
-        a, b = source_tables.get(family), target_tables.get(family)
+    for a, b in _paired(source_tables, target_tables):
         if b is None and a is not None:
             tables.append(TableChange(a.name, "added", source_columns=a.columns))
         elif a is None and b is not None:
@@ -862,4 +821,4 @@ def environment_changes(*, actor: Actor, source: Project) -> Changes:
         ((names.get(s, s), names.get(bound[s], bound[s]) if s in bound else None) for s in shown),
         key=lambda pair: (pair[0], pair[1] or ""),
     )
-    return Changes(source, target, recipes, tables, bindings, _schedules(mine, theirs))
+    return Changes(source, target, recipes, tables, bindings, _schedules(pairs))

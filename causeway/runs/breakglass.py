@@ -10,6 +10,7 @@ session in force is refused (403) and the refusal is audited like every other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
 from causeway.db import conflict
+from causeway.recipes import signatures
 from causeway.runs import history
 from causeway.runs.models import BreakGlass
 from causeway.workspaces.models import Workspace
@@ -117,7 +119,7 @@ def _close(session: BreakGlass, *, actor: Actor, status: str, action: str) -> Br
     now = timezone.now()
     session.status = status
     session.closed_by = actor if isinstance(actor, User) else None
-    session.closed_label = approver_label(actor)[:320]
+    session.closed_label = signatures.approver_label(actor)[:320]
     session.closed_at = now
     fields = ["status", "closed_by", "closed_label", "closed_at"]
     if status == BreakGlass.ENDED:
@@ -133,12 +135,6 @@ def _close(session: BreakGlass, *, actor: Actor, status: str, action: str) -> Br
         details={"holder": session.user.email if session.user else "", "by": session.closed_label},
     )
     return session
-
-
-def approver_label(actor: Actor) -> str:
-    if isinstance(actor, User):
-        return str(actor.email)
-    return str(getattr(actor, "label", "") or type(actor).__name__)
 
 
 def _waiting(session: BreakGlass, what: str) -> None:
@@ -203,6 +199,21 @@ def break_glass_self_approval_set(*, actor: Actor, workspace: Workspace, allowed
         )
     workspace.break_glass_self_approval = allowed
     return workspace
+
+
+# What may be done to a session, by the name each interface gives it.
+DECISIONS: dict[str, Callable[..., BreakGlass]] = {
+    "approve": break_glass_approve,
+    "withdraw": break_glass_withdraw,
+    "refuse": break_glass_refuse,
+    "end": break_glass_end,
+}
+
+
+def break_glass_decide(*, actor: Actor, workspace: Workspace, ref: Any, decision: str) -> BreakGlass:
+    """Approve, withdraw, refuse or end (`decision`) the workspace's session `ref`, one the actor may
+    see (NotFound otherwise); each decision says who may take it."""
+    return DECISIONS[decision](actor=actor, session=break_glass_get(actor, workspace, ref))
 
 
 def break_glass_list(*, actor: Actor, workspace: Workspace) -> QuerySet[BreakGlass]:

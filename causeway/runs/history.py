@@ -20,11 +20,11 @@ from causeway.access.errors import Forbidden
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
-from causeway.connections.selectors import personal_owner_of_job
+from causeway.connections.selectors import personal_owner_of_job, personal_owners_of_jobs
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Recipe
 from causeway.runs import policy as runs_policy
-from causeway.runs.models import Job, JobStatus, JobStep
+from causeway.runs.models import Job, JobStatus, JobStep, StepStatus
 from causeway.vault.masking import mask_text
 from causeway.workspaces.models import Workspace
 
@@ -152,8 +152,7 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
     visible = Job.objects.visible_to(actor, workspace=workspace)
     original = visible.filter(pk=job.rerun_of_id).first() if job.rerun_of_id else None
     reruns = list(visible.filter(rerun_of=job).order_by("created_at"))
-    owner = personal_owner_of_job(job.id)
-    private = owner is not None and not (isinstance(actor, User) and actor.pk == owner)
+    private = _private_to(actor, personal_owner_of_job(job.id))
     steps = [_step_view(step) for step in job.steps.order_by("position", "path")]
     # A person sees what a PROD job carried only through `breakglass.job_data` (`reveal`); the
     # service account that started a job reads its own.
@@ -176,19 +175,20 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
 def failure_reasons(*, actor: Actor, jobs: Any) -> dict[uuid.UUID, str]:
     """Why each failed job among `jobs` (already visible to the actor) failed, as its page says it: masked
     (rule 13), and hidden where the job used another person's personal connection (rule 6)."""
-    reasons: dict[uuid.UUID, str] = {}
-    for job in jobs:
-        if job.status != JobStatus.FAILED or not job.error:
-            continue
-        owner = personal_owner_of_job(job.id)
-        private = owner is not None and not (isinstance(actor, User) and actor.pk == owner)
-        reasons[job.pk] = PRIVATE if private else shown(job.error)
-    return reasons
+    failed = [job for job in jobs if job.status == JobStatus.FAILED and job.error]
+    owners = personal_owners_of_jobs(job.pk for job in failed)
+    return {job.pk: PRIVATE if _private_to(actor, owners.get(job.pk)) else shown(job.error) for job in failed}
+
+
+def _private_to(actor: Actor, owner: uuid.UUID | None) -> bool:
+    """Whether a job's data is hidden from the actor: it used `owner`'s personal connection (rule 6)."""
+    return owner is not None and not (isinstance(actor, User) and actor.pk == owner)
 
 
 # Which status a step that ran several times (in each pass of a for-each) shows: the one that most
-# needs a look.
-_STATUS_WEIGHT = {"skipped": 0, "succeeded": 1, "running": 2, "failed": 3}
+# needs a look, later in this order.
+NEEDS_A_LOOK = (StepStatus.SKIPPED, StepStatus.SUCCEEDED, StepStatus.RUNNING, StepStatus.FAILED)
+_STATUS_WEIGHT = {status.value: weight for weight, status in enumerate(NEEDS_A_LOOK)}
 
 
 def latest_step_statuses(

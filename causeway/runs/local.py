@@ -64,7 +64,8 @@ class Runner:
 
     @property
     def pending(self) -> int:
-        """Jobs queued or running here."""
+        """Jobs queued for this process's threads, or running in them. A job its waiting caller runs
+        in its own thread (`in_caller`) is not one: it takes neither a thread nor a place in the queue."""
         return self._pending
 
     def has_room(self) -> bool:
@@ -80,7 +81,8 @@ class Runner:
         with self._lock:
             if not waited and claimed is None and not self.has_room():
                 return False
-            self._pending += 1
+            if not in_caller:
+                self._pending += 1
             if waited:
                 self._waiting[job_id] = _Waiting(in_caller=in_caller, claimed=claimed)
         if not in_caller:
@@ -116,7 +118,8 @@ class Runner:
             logger.exception("job %s: could not be run in this process; the reaper will recover it", job_id)
         finally:
             with self._lock:
-                self._pending -= 1
+                if not in_caller:
+                    self._pending -= 1
                 waiting = self._waiting.get(job_id)
             if waiting is not None and not waiting.done.is_set():
                 if outcome == "succeeded" and waiting.final is not None:

@@ -30,6 +30,8 @@ class JobStatus(models.TextChoices):
 
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+# Queued or running: a job whose state can still change, which a live page keeps polling for.
+ACTIVE = frozenset(JobStatus) - frozenset(FINISHED)
 
 
 class TriggerType(models.TextChoices):

@@ -321,6 +321,22 @@ def causeway_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "causeway", *args]
 
 
+def run_causeway(*args: str, **env: str) -> Any:
+    """Run a `causeway` command to its end, as an operator would, against this test's database; its
+    exit code and output (a `subprocess.CompletedProcess`), whatever they are."""
+    import subprocess
+
+    return subprocess.run(
+        causeway_command(*args),
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def process_env(**extra: str) -> dict[str, str]:
     """The environment for a Causeway process started by a test: same data directory, same database."""
     env = dict(os.environ)

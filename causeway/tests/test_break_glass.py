@@ -340,3 +340,25 @@ def test_the_reason_is_stored_sealed_not_in_clear(w: dict[str, Any]) -> None:
     raw = bytes(stored)
     assert b"Zorblax" not in raw and b"Zorblax".hex().encode() not in raw and len(raw) > len(secret_reason)
     assert BreakGlass.objects.get(pk=asked.pk).reason == secret_reason
+
+
+def test_approving_and_refusing_ask_for_the_workspace_settings_before_any_session_is_looked_up(
+    w: dict[str, Any],
+) -> None:
+    import uuid
+
+    people, ws = w["people"], w["ws"]
+    ask = breakglass.break_glass_request(
+        actor=people["operator"], workspace=ws, reason="incident 64: totals wrong", minutes=20
+    )
+    analyst_api = https_client(**bearer(people["analyst"]))
+    analyst_page = sign_in(https_client(), people["analyst"])
+    for decision in ("approve", "refuse"):
+        for ref in (ask.pk, uuid.uuid4()):
+            answer = analyst_api.post(f"/api/v1/workspaces/{ws.id}/break-glass/{ref}/{decision}")
+            assert answer.status_code == 403 and answer.json()["permission"] == "workspace:settings"
+            assert analyst_page.post(f"/w/{ws.slug}/break-glass/{ref}/{decision}").status_code == 403
+    denied = AuditEvent.objects.filter(action="access.denied", actor_id=str(people["analyst"].pk))
+    assert {e.details["permission"] for e in denied} == {"workspace:settings"} and denied.count() == 8
+    ask.refresh_from_db()
+    assert ask.status == "requested" and not _events("break_glass.refused", ask)

@@ -121,3 +121,25 @@ def test_a_declarative_document_that_does_not_validate_is_refused_naming_each_pa
     )
     assert text.status_code == 400 and "neither JSON nor YAML" in text.content.decode()
     nothing_written()
+
+
+def test_a_file_the_command_line_cannot_read_is_named_in_one_line_and_writes_nothing(
+    people: dict[str, Any], tmp_path: Any
+) -> None:
+    workspace = people["acme"]
+    missing = tmp_path / "missing.json"
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{")
+    create = ["connections", "create", "--workspace", workspace.slug, "--connector", "http", "--name", "Co"]
+    for path, reason in ((missing, "No such file or directory"), (binary, "not UTF-8 text")):
+        with pytest.raises(CommandError) as refused:
+            call_command(*create, "--auth", "none", "--credentials-file", str(path), stdout=io.StringIO())
+        assert str(refused.value) == f"credentials-file: cannot read {path}: {reason}"
+        with pytest.raises(CommandError) as refused:
+            call_command("connections", "define", "--workspace", workspace.slug, "--file", str(path))
+        assert str(refused.value) == f"file: cannot read {path}: {reason}"
+    # `-` reads standard input, as the other file options of the command line do.
+    with pytest.raises(CommandError) as refused:
+        call_command(*create, "--auth", "none", "--credentials-file", "-", stdin=io.StringIO("[1]"))
+    assert str(refused.value) == "credentials: not a JSON object"
+    nothing_written()

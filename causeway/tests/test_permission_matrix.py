@@ -299,18 +299,19 @@ ROWS: list[Page | Api] = [
     # `r2_job` the Operator's job of R2; `trigger_job` a job of R1 the schedule fired (no one ran it).
     Page("web:runs", "GET",                                   "302  200  200  200  200  200  302  404  404"),
     # Break-glass: a job's data (a DEV job's needs no session), asking for access, an Admin approving
-    # the Operator's request (the Operator sees its own, the others do not), the self-approval setting.
+    # the Operator's request (approving and refusing ask for the workspace's settings: every other
+    # member is refused before the session is looked up), the self-approval setting.
     Page("web:runs_job_data", "GET",                          "302  200  200  200  404  404  302  404  404"),
     Page("web:break_glass", "GET",                            "302  200  200  200  200  200  302  404  404"),
     Page("web:break_glass", "POST",                           "302  302  302  302  302  302  302  404  404",
         form=lambda w: {"reason": "incident 42 in PROD", "minutes": "30"}),
-    Page("web:break_glass_approve", "POST",                   "302  302  404  403  404  404  302  404  404",
+    Page("web:break_glass_approve", "POST",                   "302  302  403  403  403  403  302  404  404",
         params=(("session", "break_glass_request"),)),
     # The Operator withdraws its own request (an Admin refuses it instead); an Admin refuses it; the
     # Operator's session in force is ended early by its holder or an Admin.
     Page("web:break_glass_withdraw", "POST",                  "302  403  404  302  404  404  302  404  404",
         params=(("session", "break_glass_request"),)),
-    Page("web:break_glass_refuse", "POST",                    "302  302  404  403  404  404  302  404  404",
+    Page("web:break_glass_refuse", "POST",                    "302  302  403  403  403  403  302  404  404",
         params=(("session", "break_glass_request"),)),
     Page("web:break_glass_end", "POST",                       "302  302  404  302  404  404  302  404  404",
         params=(("session", "break_glass_session"),)),
@@ -645,13 +646,13 @@ ROWS: list[Page | Api] = [
     Api("POST /workspaces/{workspace_id}/break-glass",        "401  201  201  201  201  201  403  404  404",
         body={"reason": "incident 42 in PROD", "minutes": 30}),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/approve",
-                                                              "401  200  404  403  404  404  403  404  404",
+                                                              "401  200  403  403  403  403  403  404  404",
         params=(("session_id", "break_glass_request"),)),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/withdraw",
                                                               "401  403  404  200  404  404  403  404  404",
         params=(("session_id", "break_glass_request"),)),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/refuse",
-                                                              "401  200  404  403  404  404  403  404  404",
+                                                              "401  200  403  403  403  403  403  404  404",
         params=(("session_id", "break_glass_request"),)),
     Api("POST /workspaces/{workspace_id}/break-glass/{session_id}/end",
                                                               "401  200  404  200  404  404  403  404  404",

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection as database
+from django.test.utils import CaptureQueriesContext
 
 from causeway.access.errors import NotFound
 from causeway.connections import selectors
@@ -21,6 +23,7 @@ from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import recipe_save
 from causeway.runs.history import PRIVATE, failure_reasons, job_view
 from causeway.runs.services import job_rerun
+from causeway.runs.tests.factories import make_job
 from causeway.tests.connections_kit import COMPANY_PASSWORD, TOKEN, Kit, build, recipe, run, step, triggered
 from causeway.tests.oauth_kit import oauth_kit
 from causeway.workspaces.models import Membership
@@ -123,6 +126,41 @@ def test_rule_06_why_a_job_failed_is_the_owners_alone_on_run_history_and_the_das
     assert mine[failed.pk] != PRIVATE
     for viewer in (kit.admin, kit.analyst, kit.operator):
         assert failure_reasons(actor=viewer, jobs=[failed]) == {failed.pk: PRIVATE}
+
+
+def test_rule_06_failure_reasons_cost_the_same_queries_for_one_failed_job_or_ten(
+    kit: Kit, server: Any
+) -> None:
+    assert kit.personal is not None
+    found = recipe(kit, kit.owner, [step(kit.personal, path="/fail")])
+    server.recorder.responder = lambda got: Answer(status=400, body={"error": "olive's account is locked"})
+    first = run(kit.owner, found)
+    use = ConnectionUse.objects.get(job_id=first.pk)
+    failed = [first]
+    for _ in range(9):
+        another = make_job(found, by=kit.owner, status="failed", error="HTTP 400 from the API")
+        ConnectionUse.objects.create(
+            workspace=kit.workspace,
+            connection=use.connection,
+            action=use.action,
+            job_id=another.pk,
+            on_behalf_of=kit.owner,
+            outcome=use.outcome,
+        )
+        failed.append(another)
+    # A job that used none of them: its reason is shown to everyone.
+    failed.append(make_job(found, by=kit.analyst, status="failed", error="the API said no"))
+
+    def counted(jobs: list[Any]) -> tuple[int, dict[Any, str]]:
+        with CaptureQueriesContext(database) as queries:
+            reasons = failure_reasons(actor=kit.admin, jobs=jobs)
+        return len(queries), reasons
+
+    one, reasons = counted(failed[:1])
+    assert reasons == {first.pk: PRIVATE}
+    eleven, reasons = counted(failed)
+    assert eleven == one == 1
+    assert reasons == {**{job.pk: PRIVATE for job in failed[:10]}, failed[10].pk: "the API said no"}
 
 
 def test_rule_06_job_history_keeps_what_it_fetched_from_everyone_but_the_owner(kit: Kit, server: Any) -> None:

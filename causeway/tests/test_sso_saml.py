@@ -5,6 +5,7 @@ signed response), a tampered one, another audience, another recipient, an expire
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,11 +16,12 @@ from django.utils import timezone
 
 from causeway.access import identity_providers as providers
 from causeway.accounts.actors import SystemActor
-from causeway.accounts.models import IdentityProvider, User
+from causeway.accounts.models import IdentityProvider, SamlAssertionSeen, User
 from causeway.accounts.saml import sp_metadata
+from causeway.accounts.tasks import purge_saml_assertions
 from causeway.accounts.tests.saml_idp import IDP_ENTITY, IDP_SSO, SamlIdp, saml_idp
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import https_client, make_user
+from causeway.testkit.support import https_client, make_user, run_causeway
 
 ACS = "https://testserver/login/saml/corp/acs"
 ENTITY = "https://testserver/login/saml/corp/metadata"
@@ -266,3 +268,50 @@ def test_the_entity_and_consumer_addresses_are_the_public_ones_whatever_host_the
     url = client.get("/login/saml/corp", HTTP_HOST="127.0.0.1:4444")["Location"]
     answer = post_back(client, idp.answer(url, sp_metadata(corp, "https://testserver")))
     assert answer.status_code == 302 and signed_in_as(client) == "ada@example.com"
+
+
+def _sso_command(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_causeway("sso", *args)  # type: ignore[no-any-return]
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_replaces_a_saml_providers_metadata_and_refuses_bad_input_in_one_line(
+    idp: SamlIdp, corp: IdentityProvider, tmp_path: Any, transactional_db: None
+) -> None:
+    good = tmp_path / "idp.xml"
+    good.write_text(idp.metadata())
+    done = _sso_command("update", "corp", "--name", "Corp Login", "--metadata-file", str(good))
+    assert (done.returncode, done.stdout.strip()) == (0, "Saved identity provider corp."), done.stderr
+    assert IdentityProvider.objects.get(pk=corp.pk).name == "Corp Login"
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<x/>")
+    for args, said in (
+        (("--metadata-file", str(bad)), "metadata: Metadata must be a SAML 2.0 identity provider"),
+        (("--metadata-file", str(tmp_path / "missing.xml")), "metadata-file: cannot read"),
+        (("--issuer", "https://login.example.com"), "issuer belongs to OpenID Connect providers"),
+    ):
+        refused = _sso_command("update", "corp", *args)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode != 0 and len(lines) == 1 and said in lines[0], refused.stderr
+    assert IdentityProvider.objects.get(pk=corp.pk).saml_metadata == corp.saml_metadata
+
+
+@pytest.mark.django_db
+def test_expired_assertions_are_forgotten_by_the_beats_housekeeping_not_by_each_sign_in(
+    idp: SamlIdp, corp: IdentityProvider, settings: Any
+) -> None:
+    old = SamlAssertionSeen.objects.create(
+        provider=corp, assertion_id="long-expired", expires_at=timezone.now() - timedelta(hours=1)
+    )
+    client = https_client()
+    url = start(client)
+    assert post_back(client, idp.answer(url, sp_metadata(corp, "https://testserver"))).status_code == 302
+    assert SamlAssertionSeen.objects.filter(pk=old.pk).exists()
+    assert SamlAssertionSeen.objects.count() == 2
+    assert purge_saml_assertions() == 1
+    kept = SamlAssertionSeen.objects.get()
+    assert kept.assertion_id != "long-expired" and kept.expires_at > timezone.now()
+    beat = settings.CELERY_BEAT_SCHEDULE["accounts-purge-saml-assertions"]
+    assert beat["task"] == purge_saml_assertions.name and beat["schedule"] == 300.0

@@ -120,8 +120,8 @@ def _listing(
 @require_GET
 def jobs(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
     recipes = list(Recipe.objects.visible_to(request.user, Perm.RECIPE_VIEW, workspace).order_by("name"))
-    template = "web/runs/_table.html" if live.is_fragment(request) else "web/runs/jobs.html"
-    return live.varies(render(request, template, _listing(request, workspace, recipes=recipes)))
+    context = _listing(request, workspace, recipes=recipes)
+    return live.page_or_fragment(request, "web/runs/jobs.html", "web/runs/_table.html", context)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -137,8 +137,7 @@ def job(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpRe
         "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
         "poll": live.job_seconds(view.job),
     }
-    template = "web/runs/_job_live.html" if live.is_fragment(request) else "web/runs/job.html"
-    return live.varies(render(request, template, context))
+    return live.page_or_fragment(request, "web/runs/job.html", "web/runs/_job_live.html", context)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -209,26 +208,12 @@ def break_glass(request: AuthenticatedRequest, workspace: Workspace) -> HttpResp
     return redirect("web:break_glass", workspace=workspace.slug)
 
 
-@page(need=Perm.WORKSPACE_VIEW, step_up=True)
-@require_POST
-def break_glass_approve(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
-    found = breakglass.break_glass_get(request.user, workspace, session)
-    BreakGlassDecisionForm(request.POST).is_valid()
-    try:
-        breakglass.break_glass_approve(actor=request.user, session=found)
-    except ValidationError as exc:
-        return _break_glass_page(request, workspace, status=409 if is_conflict(exc) else 400, refused=exc)
-    messages.success(request, "Break-glass access approved.")
-    return redirect("web:break_glass", workspace=workspace.slug)
-
-
-def _closed(
-    request: AuthenticatedRequest, workspace: Workspace, session: Any, close: Any, done: str
+def _decided(
+    request: AuthenticatedRequest, workspace: Workspace, session: Any, decision: str, done: str
 ) -> HttpResponse:
-    found = breakglass.break_glass_get(request.user, workspace, session)
     BreakGlassDecisionForm(request.POST).is_valid()
     try:
-        close(actor=request.user, session=found)
+        breakglass.break_glass_decide(actor=request.user, workspace=workspace, ref=session, decision=decision)
     except ValidationError as exc:
         # A request already decided, a session already over: well formed, refused by what is stored.
         status = 409 if is_conflict(exc) else 400
@@ -237,22 +222,30 @@ def _closed(
     return redirect("web:break_glass", workspace=workspace.slug)
 
 
+# Approving and refusing are an Admin's (workspace settings, after a fresh sign-in); withdrawing is the
+# requester's, ending the holder's or an Admin's: the service tells them apart.
+@page(need=Perm.WORKSPACE_SETTINGS)
+@require_POST
+def break_glass_approve(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
+    return _decided(request, workspace, session, "approve", "Break-glass access approved.")
+
+
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def break_glass_withdraw(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
-    return _closed(request, workspace, session, breakglass.break_glass_withdraw, "Request withdrawn.")
+    return _decided(request, workspace, session, "withdraw", "Request withdrawn.")
 
 
-@page(need=Perm.WORKSPACE_VIEW)
+@page(need=Perm.WORKSPACE_SETTINGS)
 @require_POST
 def break_glass_refuse(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
-    return _closed(request, workspace, session, breakglass.break_glass_refuse, "Request refused.")
+    return _decided(request, workspace, session, "refuse", "Request refused.")
 
 
 @page(need=Perm.WORKSPACE_VIEW)
 @require_POST
 def break_glass_end(request: AuthenticatedRequest, workspace: Workspace, session: Any) -> HttpResponse:
-    return _closed(request, workspace, session, breakglass.break_glass_end, "Break-glass access ended.")
+    return _decided(request, workspace, session, "end", "Break-glass access ended.")
 
 
 @page(need=Perm.WORKSPACE_SETTINGS)
@@ -313,10 +306,12 @@ def recipe_jobs(request: AuthenticatedRequest, workspace: Workspace, recipe: Any
         "may_test": policy.may(request.user, Perm.RECIPE_TEST, found),
         "form": form,
     }
-    template = "web/runs/recipe_jobs.html"
-    if request.method == "GET" and live.is_fragment(request):
-        template = "web/runs/_table.html"
-    return live.varies(render(request, template, context, status=400 if form.errors else 200))
+    status = 400 if form.errors else 200
+    if request.method == "GET":
+        return live.page_or_fragment(
+            request, "web/runs/recipe_jobs.html", "web/runs/_table.html", context, status=status
+        )
+    return render(request, "web/runs/recipe_jobs.html", context, status=status)
 
 
 @page(need=Perm.WORKSPACE_VIEW)

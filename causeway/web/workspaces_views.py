@@ -61,15 +61,16 @@ def overview(request: AuthenticatedRequest, workspace: Workspace) -> HttpRespons
     board = history.dashboard(actor=request.user, workspace=workspace)
     reasons = history.failure_reasons(actor=request.user, jobs=board.failures)
     context = {
-        **_workspace_context(request, workspace),
+        # The live part shows none of the viewer's role and links: its polling does not ask for them.
+        **({"workspace": workspace} if live.is_fragment(request) else _workspace_context(request, workspace)),
         "board": board,
         "recent": [(job, history.run_by(job)) for job in board.recent],
         "failures": [(job, history.run_by(job), reasons.get(job.pk)) for job in board.failures],
         "poll": live.dashboard_seconds(board.counts),
     }
-    fragment = live.is_fragment(request)
-    template = "web/workspaces/_dashboard_live.html" if fragment else "web/workspaces/overview.html"
-    return live.varies(render(request, template, context))
+    return live.page_or_fragment(
+        request, "web/workspaces/overview.html", "web/workspaces/_dashboard_live.html", context
+    )
 
 
 def _members_page(

@@ -171,12 +171,15 @@ def test_invitation_secret_is_stored_only_as_its_sha256_digest(staff: Any, mailo
 
 
 def test_invitation_link_is_emailed_and_uses_the_configured_address(
-    staff: Any, mailoutbox: list[Any], settings: Any
+    staff: Any, mailoutbox: list[Any], settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.BASE_URL = "https://causeway.example.org"
-    issued = services.platform_invitation_create(actor=staff, email="new@example.com")
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        issued = services.platform_invitation_create(actor=staff, email="new@example.com")
+        # Sent as every notice is, once the invitation is committed: nothing for one rolled back.
+        assert mailoutbox == []
     assert issued.link.startswith("https://causeway.example.org/invitations/")
-    assert len(mailoutbox) == 1
+    assert len(sent) == 1 and len(mailoutbox) == 1
     assert mailoutbox[0].to == ["new@example.com"]
     assert issued.link in mailoutbox[0].body
     assert "Grace Hopper" in mailoutbox[0].body
@@ -193,7 +196,9 @@ def test_platform_invitation_writes_one_event_on_the_platform_chain(
     assert watch.new()[0].details["user_type"] == "staff"
 
 
-def test_platform_invitation_refuses_bad_input(staff: Any, admin: Any, mailoutbox: list[Any]) -> None:
+def test_platform_invitation_refuses_bad_input(
+    staff: Any, admin: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
     cases = [
         ({"email": "not-an-email"}, "email"),
         ({"email": "admin@example.com"}, "email"),
@@ -203,7 +208,8 @@ def test_platform_invitation_refuses_bad_input(staff: Any, admin: Any, mailoutbo
         with pytest.raises(ValidationError) as caught:
             services.platform_invitation_create(actor=staff, **kwargs)
         assert field in caught.value.message_dict
-    services.platform_invitation_create(actor=staff, email="twice@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.platform_invitation_create(actor=staff, email="twice@example.com")
     with pytest.raises(ValidationError) as again:
         services.platform_invitation_create(actor=staff, email="twice@example.com")
     assert "pending" in again.value.message_dict["email"][0]
@@ -211,12 +217,13 @@ def test_platform_invitation_refuses_bad_input(staff: Any, admin: Any, mailoutbo
 
 
 def test_workspace_invitation_writes_one_event_on_the_workspace_chain(
-    admin: Any, acme: Workspace, mailoutbox: list[Any]
+    admin: Any, acme: Workspace, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
     watch = AuditWatch()
-    issued = services.workspace_invitation_create(
-        actor=admin, workspace=acme, email="bob@example.com", role="operator"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        issued = services.workspace_invitation_create(
+            actor=admin, workspace=acme, email="bob@example.com", role="operator"
+        )
     assert (issued.invitation.workspace, issued.invitation.role.key) == (acme, "operator")
     assert issued.invitation.user_type == UserType.STANDARD
     assert watch.actions() == [on_workspace(acme, "invitation.sent")]

@@ -121,3 +121,18 @@ def test_a_conflict_is_409_and_documented(member: Any, document: dict[str, Any])
     again = client.post(path, {"name": "Sales"}, content_type="application/json")
     assert again.status_code == 409 and again.json()["detail"].startswith("name: ")
     assert "409" in document["paths"][f"{API}/workspaces/{{workspace_id}}/projects"]["post"]["responses"]
+
+
+def test_the_document_is_built_once_and_each_caller_gets_its_own_copy(member: Any) -> None:
+    from causeway.api.api import api
+
+    first = api.get_openapi_schema(path_prefix=API)
+    assert api.get_openapi_schema(path_prefix=API) == first
+    first["paths"].clear()
+    first["info"]["title"] = "changed by one caller"
+    again = api.get_openapi_schema(path_prefix=API)
+    assert again["info"]["title"] == "Causeway"
+    assert f"{API}/me" in again["paths"]
+    served = https_client(**bearer(member)).get(f"{API}/openapi.json").json()
+    assert served["info"]["title"] == "Causeway"
+    assert set(served["paths"]) == set(again["paths"])

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from causeway.recipes import grants
 from causeway.recipes.models import RecipeGrant
-from causeway.runs.models import Job
+from causeway.runs.models import Job, JobStatus, TriggerType
 from causeway.runs.tests.factories import (
     make_job,
     make_recipe,
@@ -167,6 +167,31 @@ def test_filters_and_pages(people: dict[str, Any]) -> None:
         "since=x",
     ):
         assert admin.get(f"{base}?{bad}").status_code in (400, 422), bad
+
+
+def test_every_trigger_and_status_the_model_knows_is_a_filter_and_the_schema_says_so(
+    people: dict[str, Any],
+) -> None:
+    admin = Caller(people["admin"])
+    endpoint = make_job(people["sync"], by=people["admin"], trigger_type=TriggerType.API_ENDPOINT)
+    assert item_ids(admin.get(f"{ws(people)}/jobs?trigger_type=api_endpoint")) == ids(endpoint)
+    for value in TriggerType.values:
+        assert admin.get(f"{ws(people)}/jobs?trigger_type={value}").status_code == 200, value
+    for value in JobStatus.values:
+        assert admin.get(f"{ws(people)}/jobs?status={value}").status_code == 200, value
+    document = admin.get("/openapi.json").json()
+    (operation,) = (
+        op["get"] for path, op in document["paths"].items() if path.endswith("/jobs") and "get" in op
+    )
+    enums = {}
+    for parameter in operation["parameters"]:
+        schema = parameter["schema"]
+        for option in schema.get("anyOf", [schema]):
+            while "$ref" in option:
+                option = document["components"]["schemas"][option["$ref"].rsplit("/", 1)[1]]
+            if "enum" in option:
+                enums[parameter["name"]] = option["enum"]
+    assert enums == {"status": JobStatus.values, "trigger_type": TriggerType.values}
 
 
 def test_cross_workspace_ids_are_not_found(people: dict[str, Any]) -> None:

@@ -345,7 +345,7 @@ def test_workspace_invitation_bad_input_is_a_400_naming_the_field(
 
 
 def test_platform_invitations_are_for_staff_who_may_choose_the_user_type(
-    people: dict[str, Any], mailoutbox: Any
+    people: dict[str, Any], mailoutbox: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     for who in ("admin", "operator"):
         answer = Caller(people[who]).post("/platform/invitations", {"email": "new@example.com"})
@@ -355,7 +355,8 @@ def test_platform_invitations_are_for_staff_who_may_choose_the_user_type(
     watch = AuditWatch()
     forged = {"email": "new@example.com", "user_type": "staff", "workspace_id": str(uuid.uuid4())}
     assert staff.post("/platform/invitations", forged).status_code == 422
-    answer = staff.post("/platform/invitations", {"email": "new@example.com", "user_type": "staff"})
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = staff.post("/platform/invitations", {"email": "new@example.com", "user_type": "staff"})
     assert answer.status_code == 201
     invitation = Invitation.objects.get(email_index=invitation_email_index("new@example.com"))
     assert (invitation.user_type, invitation.workspace) == (UserType.STAFF, None)

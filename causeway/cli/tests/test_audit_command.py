@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from causeway.audit.models import AuditChainHead, AuditEvent
 from causeway.audit.services import audit_checkpoint
 from causeway.audit.tests.tamper import make_chain, sql, swap, switch_off_triggers
-from causeway.testkit.support import ROOT, causeway_command, make_workspace, process_env
+from causeway.testkit.support import make_workspace, run_causeway
 
 
 @pytest.fixture(autouse=True)
@@ -52,15 +52,7 @@ def test_rule_16_verify_one_workspace_by_slug_or_id() -> None:
 
 
 def _run_cli(*args: str, checkpoint_file: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        causeway_command("audit", *args),
-        cwd=ROOT,
-        env=process_env(CAUSEWAY_AUDIT_CHECKPOINT_FILE=str(checkpoint_file)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_causeway("audit", *args, CAUSEWAY_AUDIT_CHECKPOINT_FILE=str(checkpoint_file))  # type: ignore[no-any-return]
 
 
 @pytest.mark.server

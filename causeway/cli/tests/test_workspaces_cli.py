@@ -70,10 +70,11 @@ def test_workspaces_settings_changes_the_timeout_and_refuses_out_of_range() -> N
 
 
 def test_invite_to_the_platform_prints_the_link_once_and_stores_only_its_digest(
-    mailoutbox: list[Any],
+    mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
     watch = AuditWatch()
-    output = run("invite", "--email", "new@example.com", "--staff")
+    with django_capture_on_commit_callbacks(execute=True):
+        output = run("invite", "--email", "new@example.com", "--staff")
     link = output.strip().splitlines()[-1]
     assert output.count(link) == 1
     invitation = Invitation.objects.get(email_index=invitation_email_index("new@example.com"))

@@ -10,6 +10,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from causeway.runs.models import JobStatus, StepStatus
+
 register = template.Library()
 
 # One icon per state, so that a badge reads without its colour (the colour is never the only signal).
@@ -20,13 +22,8 @@ ICONS = {
     "failed": "\u2715",  # a cross
     "skipped": "\u21b7",  # an arrow stepping over
 }
-LABELS = {
-    "queued": "Queued",
-    "running": "Running",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
-    "skipped": "Skipped",
-}
+# A job's or a step's status in words, as the models name them.
+LABELS = {**dict(JobStatus.choices), **dict(StepStatus.choices)}
 
 
 @register.simple_tag

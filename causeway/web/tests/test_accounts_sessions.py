@@ -12,6 +12,8 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+from causeway.accounts.models import UserSession
+from causeway.accounts.sessions import LAST_SEEN_RESOLUTION
 from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.workspaces.middleware import LAST_SEEN
 
@@ -196,3 +198,19 @@ def test_rule_17_what_a_person_does_on_a_live_page_keeps_the_session(clock: Any)
         assert browser.get("/w/acme/", headers=POLL).status_code == 200
         # The person follows a link: that is activity.
         assert browser.get("/w/acme/jobs").status_code == 200
+
+
+def test_a_sessions_last_seen_is_written_at_most_every_five_minutes(clock: Any) -> None:
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(hours=1))
+    browser = https_client()
+    sign_in(browser, user.email)
+    signed_in = UserSession.objects.get(user=user).last_seen_at
+    for _ in range(4):
+        clock.shift(timedelta(minutes=1, seconds=5))
+        assert browser.get("/profile").status_code == 200
+        assert UserSession.objects.get(user=user).last_seen_at == signed_in
+    clock.shift(timedelta(minutes=1, seconds=5))
+    assert browser.get("/profile").status_code == 200
+    assert UserSession.objects.get(user=user).last_seen_at == timezone.now()
+    assert LAST_SEEN_RESOLUTION == timedelta(minutes=5)

@@ -82,3 +82,17 @@ def test_a_schedule_reads_in_words_beside_its_zone() -> None:
     assert cron_words("0 9 * * 1-5", "Europe/Paris") == "At 09:00, Monday through Friday, Europe/Paris"
     assert cron_words("*/15 * * * *") == "Every 15 minutes"
     assert cron_words("not a cron", "UTC") == ""
+
+
+def test_every_status_the_models_know_has_its_word_and_icon_and_live_pages_poll_while_it_can_change() -> None:
+    from causeway.runs.history import NEEDS_A_LOOK
+    from causeway.runs.models import FINISHED, JobStatus, StepStatus
+
+    for status in [*JobStatus, *StepStatus]:
+        badge = status_badge(status.value)
+        assert f"</span> {status.label}</span>" in badge and "\u2022" not in badge, status
+    # A step that ran in several passes shows the status that most needs a look: every one is ranked.
+    assert sorted(NEEDS_A_LOOK) == sorted(StepStatus)
+    assert live.ACTIVE == set(JobStatus) - set(FINISHED)
+    for status in JobStatus:
+        assert (live.job_seconds(_job(status.value), NOW) is None) == (status in FINISHED), status

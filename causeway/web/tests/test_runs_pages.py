@@ -50,6 +50,10 @@ def people() -> dict[str, Any]:
     }
 
 
+# What a live page's polling sends: htmx's own header, and the one that marks it as polling.
+POLL = {"HX-Request": "true", "X-Causeway-Poll": "true"}
+
+
 def as_user(user: Any) -> Any:
     return sign_in(https_client(), user)
 
@@ -192,19 +196,19 @@ def test_a_queued_job_page_polls_for_its_live_part_until_the_job_ends(people: di
     client = as_user(people["analyst"])
     page = client.get(f"/w/acme/jobs/{job.pk}")
     html = page.content.decode()
-    assert "HX-Request" in page["Vary"]
+    assert "X-Causeway-Poll" in page["Vary"]
     live = f'<div id="job-live" data-live hx-get="/w/acme/jobs/{job.pk}" hx-trigger="every 1s, live:refresh"'
     assert live in html
     assert re.search(r'id="job-status" data-status="queued">.*?Queued</span>', html)
     # What the polling asks for: the live part alone, not the whole page.
-    fragment = client.get(f"/w/acme/jobs/{job.pk}", headers={"HX-Request": "true"}).content.decode()
+    fragment = client.get(f"/w/acme/jobs/{job.pk}", headers=POLL).content.decode()
     assert fragment.lstrip().startswith('<div id="job-live"') and "<html" not in fragment
     assert 'id="no-steps"' in fragment
     ended = timezone.now()
     Job.objects.filter(pk=job.pk).update(
         status="succeeded", started_at=ended - dt.timedelta(milliseconds=840), finished_at=ended
     )
-    fragment = client.get(f"/w/acme/jobs/{job.pk}", headers={"HX-Request": "true"}).content.decode()
+    fragment = client.get(f"/w/acme/jobs/{job.pk}", headers=POLL).content.decode()
     assert 'data-status="succeeded"' in fragment and "hx-get" not in fragment
     assert '<span id="job-duration">840 ms</span>' in fragment
 
@@ -219,7 +223,7 @@ def test_an_old_running_job_page_polls_less_often(people: dict[str, Any]) -> Non
 def test_the_job_page_fragment_is_refused_like_the_page_to_others(people: dict[str, Any]) -> None:
     job = people["jobs"]["analyst2"]
     for who in ("outsider",):
-        answer = as_user(people[who]).get(f"/w/acme/jobs/{job.pk}", headers={"HX-Request": "true"})
+        answer = as_user(people[who]).get(f"/w/acme/jobs/{job.pk}", headers=POLL)
         assert answer.status_code == 404
 
 
@@ -234,7 +238,7 @@ def test_run_history_says_why_each_failed_job_failed_and_polls_while_jobs_run(pe
     assert 'class="reason"' not in html.split(f'data-job="{people["jobs"]["admin"].pk}"')[1].split("</tr>")[0]
     # Queued jobs are listed: the list polls often; the fragment is the table alone.
     assert '<div id="jobs-live" data-live hx-get="/w/acme/jobs" hx-trigger="every 3s, live:refresh"' in html
-    fragment = client.get("/w/acme/jobs?status=failed", headers={"HX-Request": "true"}).content.decode()
+    fragment = client.get("/w/acme/jobs?status=failed", headers=POLL).content.decode()
     assert fragment.lstrip().startswith('<div id="jobs-live"') and "<form" not in fragment
     assert listed(fragment) == ids(people["jobs"]["analyst"], people["jobs"]["operator"])
     # Only finished jobs: the first page looks for new ones rarely; a wrong filter does not poll.
@@ -248,7 +252,7 @@ def test_a_recipes_jobs_page_polls_its_table(people: dict[str, Any]) -> None:
     client = as_user(people["analyst"])
     path = f"/w/acme/recipes/{people['sync'].pk}/jobs"
     assert f'hx-get="{path}" hx-trigger="every 3s' in client.get(path).content.decode()
-    fragment = client.get(path, headers={"HX-Request": "true"}).content.decode()
+    fragment = client.get(path, headers=POLL).content.decode()
     assert fragment.lstrip().startswith('<div id="jobs-live"') and "Trigger payload" not in fragment
 
 
@@ -259,10 +263,50 @@ def test_the_dashboard_says_why_jobs_failed_and_polls_while_jobs_run(people: dic
     failures = html[html.index('id="recent-failures"') : html.index("Started recipes</h2>")]
     assert '<span title="the API said no">the API said no</span>' in failures and ">boom</span>" in failures
     assert 'hx-get="/w/acme/" hx-trigger="every 3s, live:refresh"' in html
-    fragment = client.get("/w/acme/", headers={"HX-Request": "true"}).content.decode()
+    fragment = client.get("/w/acme/", headers=POLL).content.decode()
     assert fragment.lstrip().startswith('<div id="dashboard-live"') and "Started recipes" not in fragment
     Job.objects.filter(status__in=["queued", "running"]).update(status="succeeded")
     assert 'hx-trigger="every 30s, live:refresh"' in client.get("/w/acme/").content.decode()
+
+
+def test_a_poll_renders_the_live_part_alone_without_the_navigation_or_the_viewers_links(
+    people: dict[str, Any],
+) -> None:
+    job = make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    for path in (
+        "/w/acme/",
+        "/w/acme/jobs",
+        f"/w/acme/jobs/{job.pk}",
+        f"/w/acme/recipes/{people['sync'].pk}/jobs",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200 and "nav_current" in page.context, path
+        polled = client.get(path, headers=POLL)
+        assert polled.status_code == 200 and polled.content.lstrip().startswith(b'<div id="'), path
+        # Neither the navigation's context nor the page's own frame is worked out for a poll.
+        assert "nav_current" not in polled.context and "nav_can" not in polled.context, path
+        assert "membership" not in polled.context and "can_settings" not in polled.context, path
+    # A job that ends while its page polls brings its Re-run form, which works: its CSRF token is there.
+    people_may_execute_in_dev(people["admin"], people["acme"])
+    strict = sign_in(https_client(enforce_csrf_checks=True), people["analyst"])
+    first = people["jobs"]["analyst"]
+    failed = strict.get(f"/w/acme/jobs/{first.pk}", headers=POLL).content.decode()
+    assert 'id="rerun"' in failed
+    token = failed.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    back = {"Referer": f"https://testserver/w/acme/jobs/{first.pk}"}
+    rerun = strict.post(f"/w/acme/jobs/{first.pk}/rerun", {"csrfmiddlewaretoken": token}, headers=back)
+    assert rerun.status_code == 302 and Job.objects.filter(rerun_of=first).count() == 1
+
+
+def test_an_htmx_request_that_is_not_the_pages_polling_gets_the_whole_page(people: dict[str, Any]) -> None:
+    # htmx asks for a page with HX-Request when it restores one from history, and swaps in what it gets.
+    job = make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    restore = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    for path in ("/w/acme/", "/w/acme/jobs", f"/w/acme/jobs/{job.pk}"):
+        html = client.get(path, headers=restore).content.decode()
+        assert "<html" in html and 'data-live hx-get="' in html, path
 
 
 def test_the_job_page_says_who_or_what_ran_it(people: dict[str, Any]) -> None:

@@ -176,11 +176,12 @@ def test_members_page_lists_members_with_roles(people: dict[str, Any]) -> None:
 
 
 def test_inviting_shows_the_link_once_emails_it_and_writes_one_event(
-    people: dict[str, Any], mailoutbox: Any
+    people: dict[str, Any], mailoutbox: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = as_user(people["admin"])
     watch = AuditWatch()
-    response = client.post("/w/acme/members/invite", {"email": "bob@example.com", "role": "operator"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/w/acme/members/invite", {"email": "bob@example.com", "role": "operator"})
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     link = re.search(r'<p class="secret" id="invitation-link">([^<]+)</p>', response.content.decode())

@@ -37,10 +37,11 @@ class Command(BaseCommand):
         actor = cli_actor()
         workspace = workspace_of(actor, options["workspace"])
         if options["action"] in ("refuse", "end"):
-            closes = {"refuse": breakglass.break_glass_refuse, "end": breakglass.break_glass_end}
-            close = closes[options["action"]]
-            found = run(lambda: breakglass.break_glass_get(actor, workspace, options["session"]))
-            done = run(lambda: close(actor=actor, session=found))
+            done = run(
+                lambda: breakglass.break_glass_decide(
+                    actor=actor, workspace=workspace, ref=options["session"], decision=options["action"]
+                )
+            )
             who = done.user.email if done.user else "a removed user"
             self.stdout.write(f"{done.id}\t{who}\t{done.status}")
             return

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
@@ -23,22 +22,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from causeway.access import policy
 from causeway.access.errors import Forbidden, NotFound
 from causeway.access.policy import Actor
+from causeway.cli.management.commands._files import split_list, text_from
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.connections import budgets, registry, selectors, services
 from causeway.workspaces.models import Workspace
 
 
 def _credentials(path: str | None, stdin: TextIO) -> dict[str, Any]:
-    if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise CommandError(f"credentials-file: cannot read {path}: {reason}") from None
-    elif stdin.isatty():
+    if path is None and stdin.isatty():
         raise CommandError("credentials: give --credentials-file PATH, or a JSON object on standard input")
-    else:
-        text = stdin.read()
+    text = stdin.read() if path is None else text_from(path, stdin, option="credentials-file")
     if not text.strip():
         return {}
     try:
@@ -48,22 +41,6 @@ def _credentials(path: str | None, stdin: TextIO) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise CommandError("credentials: not a JSON object")
     return found
-
-
-def _document(path: str, stdin: TextIO) -> str:
-    if path == "-":
-        return stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise CommandError(f"file: cannot read {path}: {reason}") from None
-
-
-def _list(raw: str | None) -> list[str] | None:
-    if raw is None:
-        return None
-    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def _settings(pairs: list[str]) -> dict[str, str]:
@@ -172,7 +149,7 @@ class Command(BaseCommand):
             row = services.custom_connector_save(
                 actor=actor,
                 workspace=workspace,
-                document=_document(options["file"], options.get("stdin") or sys.stdin),
+                document=text_from(options["file"], options.get("stdin") or sys.stdin, option="file"),
             )
             out(f"Saved connector {row.key} in {workspace.slug}; enable it with: causeway connections enable")
         elif action == "undefine":
@@ -194,8 +171,8 @@ class Command(BaseCommand):
                 auth_method=options["auth"],
                 settings=_settings(options["setting"]),
                 credentials=_credentials(options["credentials_file"], options.get("stdin") or sys.stdin),
-                scopes=_list(options["scopes"]),
-                enabled_actions=_list(options["actions"]),
+                scopes=split_list(options["scopes"]),
+                enabled_actions=split_list(options["actions"]),
             )
             out(f"Created company connection {created.name} ({created.id}).")
         elif action == "scopes":
@@ -203,8 +180,8 @@ class Command(BaseCommand):
                 actor=actor,
                 workspace=workspace,
                 connection_id=options["connection"],
-                scopes=_list(options["scopes"]),
-                enabled_actions=_list(options["actions"]),
+                scopes=split_list(options["scopes"]),
+                enabled_actions=split_list(options["actions"]),
             )
             out(
                 f"{changed.name}: scopes {','.join(changed.granted_scopes) or '-'}, "

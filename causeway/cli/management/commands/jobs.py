@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from causeway.access import policy
 from causeway.access.errors import NotFound
 from causeway.access.policy import Actor
+from causeway.cli.management.commands._files import text_from
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.runs import history, services
 from causeway.runs.models import Job, JobStatus, TriggerType
@@ -33,11 +34,7 @@ def _day(raw: str) -> dt.date:
 def _payload(options: dict[str, Any]) -> dict[str, Any] | None:
     raw = options["payload"]
     if options["payload_file"] is not None:
-        try:
-            raw = Path(options["payload_file"]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise CommandError(f"payload-file: cannot read {options['payload_file']}: {reason}") from None
+        raw = text_from(options["payload_file"], sys.stdin, option="payload-file")
     if raw is None:
         return None
     try:
@@ -83,7 +80,9 @@ class Command(BaseCommand):
         running.add_argument("--test", action="store_true", help="a test run of the current draft")
         source = running.add_mutually_exclusive_group()
         source.add_argument("--payload", metavar="JSON", help="the trigger payload, a JSON object")
-        source.add_argument("--payload-file", metavar="PATH", help="a file holding the payload")
+        source.add_argument(
+            "--payload-file", metavar="PATH", help="a file holding the payload; - for standard input"
+        )
         rerunning = actions.add_parser("rerun", help="re-run a failed job")
         rerunning.add_argument("--workspace", required=True, metavar="SLUG")
         rerunning.add_argument("job", metavar="JOB_ID")

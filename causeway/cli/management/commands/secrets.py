@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
@@ -17,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from causeway.access import policy
 from causeway.access.errors import NotFound
+from causeway.cli.management.commands._files import text_from
 from causeway.cli.management.commands.workspaces import cli_actor, refusal
 from causeway.recipes import secrets as access_secrets
 
@@ -36,11 +36,7 @@ def _strip_line_end(text: str) -> str:
 
 def read_value(value_file: str | None, stdin: TextIO) -> str:
     if value_file is not None:
-        try:
-            return _strip_line_end(Path(value_file).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise CommandError(f"value-file: cannot read {value_file}: {reason}") from None
+        return _strip_line_end(text_from(value_file, stdin, option="value-file"))
     if stdin.isatty():
         return getpass.getpass("Value (not shown): ")
     return _strip_line_end(stdin.read())

@@ -32,7 +32,10 @@ def _text_file(path: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Identity providers for single sign-on (OpenID Connect), as the system actor; changes are audited."
+    help = (
+        "Identity providers for single sign-on (OpenID Connect, SAML 2.0), as the system actor; changes "
+        "are audited."
+    )
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -61,6 +64,9 @@ class Command(BaseCommand):
             if name == "update":
                 sub.add_argument(
                     "--enabled", choices=sorted(ON_OFF), help="offer it on the login page or not"
+                )
+                sub.add_argument(
+                    "--metadata-file", metavar="PATH", help="a SAML provider's new metadata (XML)"
                 )
         add_saml = actions.add_parser("add-saml", help="add a SAML 2.0 provider from its metadata")
         add_saml.add_argument("slug", help="the provider's name in addresses: /login/saml/<slug>")
@@ -126,7 +132,7 @@ class Command(BaseCommand):
             out(f"Added identity provider {created.slug}: people sign in at /login/sso/{created.slug}.")
             return
         found = providers.identity_provider_get(actor, options["slug"])
-        metadata = _text_file(options["metadata_file"]) if options.get("metadata_file") else None
+        metadata = _text_file(options["metadata_file"]) if options["metadata_file"] is not None else None
         changed = providers.identity_provider_update(
             actor=actor,
             provider=found,
