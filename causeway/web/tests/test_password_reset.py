@@ -192,6 +192,24 @@ def _interleaved(kinds: dict[str, tuple[Callable[[int], Any], Callable[[int], st
     return {name: (statistics.median(took[name]), answers[name]) for name in kinds}
 
 
+def test_an_address_without_an_account_queues_the_same_work_as_one_with_an_account(
+    ada: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    client = https_client()
+    for email in ("nobody@example.com", ada.email):
+        with django_capture_on_commit_callbacks(execute=False) as queued:
+            assert ask(client, email).status_code == 200
+        assert len(queued) == 1, email
+    # Run as a worker would: only the account's message becomes an email.
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, "nobody@example.com")
+    assert mailoutbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        ask(client, ada.email)
+    [message] = mailoutbox
+    assert message.to == [ada.email]
+
+
 def test_no_account_enumeration_from_the_answers_or_their_timing(
     ada: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
