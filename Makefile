@@ -26,6 +26,8 @@ browser-deps:
 # wait on work too, so more test processes than cores measured slower. TEST_PROCESSES=0 runs every
 # test in one process.
 TEST_PROCESSES ?= 2
+# On PostgreSQL each test process's database commits without waiting for the disk (conftest.py;
+# docs/decisions.md has the figures), and the API's OpenAPI document is built once per process.
 # Each test process is handed one or two tests at a time, as it finishes the last. By default
 # pytest-xdist hands out runs of consecutive tests, up to a quarter of those left: the tests that start
 # real processes, which sit together after the rolled-back ones, could all go to one test process in

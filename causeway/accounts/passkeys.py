@@ -283,6 +283,23 @@ def passkey_check(*, user: User, session: SessionBase, credential: str, purpose:
 
 
 @transaction.atomic
+def passkey_rename(*, actor: User, passkey: Passkey, name: str) -> Passkey:
+    """Give one of the actor's passkeys another name."""
+    cleaned = _clean_name(name)
+    if cleaned == passkey.name:
+        return passkey
+    before, passkey.name = passkey.name, cleaned
+    passkey.save(update_fields=["name"])
+    audit_record(
+        actor=actor,
+        action="mfa.passkey_renamed",
+        target=actor,
+        details={"passkey": str(passkey.pk), "from": before, "to": cleaned},
+    )
+    return passkey
+
+
+@transaction.atomic
 def passkey_remove(*, actor: User, passkey: Passkey) -> None:
     """Remove one of the actor's passkeys; refused when it is their last second factor and a
     workspace or the platform requires one."""

@@ -3,14 +3,17 @@
 The link carries Django's reset token, an HMAC over the account's password hash, last sign-in and the
 time it was made: setting the new password (or signing in) changes what it was made over, so it works
 once, and it is refused after `settings.PASSWORD_RESET_TIMEOUT`. Asking for a reset answers the same
-whether the address has an account or not, and the email goes out after the answer's transaction, so
-neither the page nor its timing tells which addresses exist.
+whether the address has an account or not, and the email is queued for a worker once the answer's
+transaction commits (`accounts.tasks.send_password_reset`): the answer never waits for the mail server,
+so neither the page nor its timing tells which addresses exist.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -25,6 +28,8 @@ from causeway.accounts.validation import clean_password
 from causeway.audit import refusals
 from causeway.audit.models import Outcome
 from causeway.audit.services import ANONYMOUS, audit_record
+
+logger = logging.getLogger(__name__)
 
 # A link's token: the account's id (32 hex digits), then Django's token ("<time>-<hmac>").
 _TOKEN = re.compile(r"^(?P<user>[0-9a-f]{32})-(?P<token>[0-9a-z]{1,13}-[0-9a-f]{20,64})$")
@@ -52,19 +57,36 @@ def password_reset_request(*, email: str) -> None:
             target=user if user is not None else ("user", "", email[:320]),
             outcome=Outcome.SUCCESS if user is not None else Outcome.FAILURE,
         )
-        if user is None:
-            return
-        minutes = int(settings.PASSWORD_RESET_TIMEOUT // 60)
-        mail.notify(
-            to=user.email,
-            subject="Reset your Causeway password",
-            body=(
-                f"Someone asked to reset the password of your Causeway account {user.email}.\n\n"
-                f"To choose a new password, open this link. It works once, within {minutes} minutes:\n\n"
-                f"{_reset_link(user)}\n\n"
-                "If you did not ask, ignore this message: your password stays as it is.\n"
-            ),
-        )
+        if user is not None:
+            # Only the account's id goes through the broker; the worker makes the link.
+            transaction.on_commit(partial(_queue_reset_mail, str(user.pk)))
+
+
+def _queue_reset_mail(user_id: str) -> None:
+    from causeway.accounts.tasks import send_password_reset
+
+    try:
+        send_password_reset.delay(user_id)
+    except Exception as exc:  # a broker that is down: the person asks again
+        logger.warning("password reset email: the broker did not take it (%s)", type(exc).__name__)
+
+
+def password_reset_mail(*, user_id: str) -> bool:
+    """Email a reset link to the account, if it is still active (run by a worker); whether it went."""
+    user = User.objects.filter(pk=uuid.UUID(user_id), is_active=True).first()
+    if user is None:
+        return False
+    minutes = int(settings.PASSWORD_RESET_TIMEOUT // 60)
+    return mail.deliver(
+        to=user.email,
+        subject="Reset your Causeway password",
+        body=(
+            f"Someone asked to reset the password of your Causeway account {user.email}.\n\n"
+            f"To choose a new password, open this link. It works once, within {minutes} minutes:\n\n"
+            f"{_reset_link(user)}\n\n"
+            "If you did not ask, ignore this message: your password stays as it is.\n"
+        ),
+    )
 
 
 def password_reset_user(*, token: str) -> User | None:

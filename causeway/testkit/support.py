@@ -140,6 +140,26 @@ def client() -> Any:
     return https_client()
 
 
+def commits_without_waiting_for_the_disk() -> None:
+    """On PostgreSQL, the test database's commits return without waiting for its WAL to reach the disk.
+
+    `synchronous_commit = off` for the test database (every later connection, the Causeway processes a
+    test starts too) and for the connection already open. A commit is still atomic and seen by every
+    other connection at once; only a crash of the PostgreSQL server itself could lose the last ones,
+    which a test database can afford. On this machine a commit took 6 to 8 ms waiting for the disk, 0.15
+    without. SQLite needs nothing: its WAL with `synchronous=NORMAL` waits for the disk only at
+    checkpoints.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    name = connection.ops.quote_name(connection.settings_dict["NAME"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+        cursor.execute("SET synchronous_commit = off")
+
+
 def migrate_database(targets: list[tuple[str, str]] | None = None) -> Any:
     """Migrate the test database to targets (None: the latest) and return the apps of that state."""
     from django.db import connection

@@ -11,6 +11,7 @@ from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
+import pyotp
 import pytest
 import time_machine
 from django.conf import settings
@@ -469,3 +470,54 @@ def test_a_passkey_is_the_second_factor_after_the_identity_provider(settings: An
         )
     assert done.status_code == 302 and client.get("/").status_code == 200
     assert events("auth.login")[-1].details == {"second_factor": "passkey", "via": "acme"}
+
+
+@pytest.mark.django_db
+def test_a_passkey_satisfies_the_platforms_requirement_of_staff_and_stays_while_it_is_the_last(
+    settings: Any, clock: Any
+) -> None:
+    settings.STAFF_MFA_REQUIRED = True
+    grace = make_user("grace@example.com", staff=True, first="Grace", last="Hopper")
+    client = https_client()
+    client.force_login(grace)
+    assert client.get("/platform").status_code == 302
+    key = add_passkey(grace, authenticator())
+    assert client.get("/platform").status_code == 200
+
+    # With a passkey kept, the authenticator app may be turned off although a factor is required...
+    enrolment = mfa.totp_enrol_begin(actor=grace)
+    mfa.totp_enrol_confirm(actor=grace, code=pyotp.TOTP(enrolment.secret).now())
+    clock.shift(timedelta(seconds=30))
+    mfa.mfa_disable(actor=grace, code=pyotp.TOTP(enrolment.secret).now())
+    assert not mfa.totp_enrolled(user=grace) and mfa.mfa_enrolled(user=grace)
+    # ... but the last passkey stays.
+    with pytest.raises(ValidationError) as kept:
+        passkeys.passkey_remove(actor=grace, passkey=key)
+    assert kept.value.messages == [
+        "Passkey: the platform requires two-factor authentication of its staff; "
+        "add another second factor before removing it."
+    ]
+    assert client.get("/platform").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_passkey_is_renamed_on_the_page_by_its_owner_only(ada: User) -> None:
+    key = add_passkey(ada, authenticator())
+    client = https_client()
+    client.force_login(ada)
+    url = f"/profile/two-factor/passkeys/{key.pk}/rename"
+    unnamed = client.post(url, {"name": "  "})
+    assert unnamed.status_code == 400 and "Name: give the passkey a name" in unnamed.content.decode()
+    assert client.post(url, {"name": "Work  laptop"}).status_code == 302
+    assert client.post(url, {"name": "Work laptop"}).status_code == 302
+    key.refresh_from_db()
+    assert key.name == "Work laptop"
+    [renamed] = events("mfa.passkey_renamed")
+    assert renamed.details == {"passkey": str(key.pk), "from": "Laptop", "to": "Work laptop"}
+    assert 'value="Work laptop"' in client.get("/profile/two-factor").content.decode()
+    bob = make_user("bob@example.com", first="Bob")
+    other = https_client()
+    other.force_login(bob)
+    assert other.post(url, {"name": "Mine now"}).status_code == 404
+    key.refresh_from_db()
+    assert key.name == "Work laptop"

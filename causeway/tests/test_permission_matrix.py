@@ -110,6 +110,7 @@ ROWS: list[Page | Api] = [
     Page("web:mfa_disable", "POST",                           "302  400  400  400  400  400  302  400  400"),
     # Passkeys: each person's own, added and removed after a step-up (someone else's: 404).
     Page("web:mfa_passkey_add", "POST",                       "302  400  400  400  400  400  302  400  400"),
+    Page("web:mfa_passkey_rename", "POST",                    "302  404  404  404  404  404  302  404  404"),
     Page("web:mfa_passkey_remove", "POST",                    "302  404  404  404  404  404  302  404  404"),
     Page("web:token_revoke", "POST",                          "302  404  404  404  404  404  302  404  404"),
     Page("web:invitation", "GET",                             "404  404  404  404  404  404  404  404  404"),

@@ -32,6 +32,11 @@ urlpatterns = [
     path("profile/two-factor/disable", mfa_views.mfa_disable_view, name="mfa_disable"),
     path("profile/two-factor/passkeys", mfa_views.mfa_passkey_add_view, name="mfa_passkey_add"),
     path(
+        "profile/two-factor/passkeys/<uuid:passkey_id>/rename",
+        mfa_views.mfa_passkey_rename_view,
+        name="mfa_passkey_rename",
+    ),
+    path(
         "profile/two-factor/passkeys/<uuid:passkey_id>/remove",
         mfa_views.mfa_passkey_remove_view,
         name="mfa_passkey_remove",

@@ -279,6 +279,31 @@ def mfa_passkey_add_view(request: AuthenticatedRequest) -> HttpResponse:
     return _mfa_page(request, status=400, passkey_form=form)
 
 
+class PasskeyNameForm(forms.Form):
+    name = PasskeyAddForm.base_fields["name"]
+
+
+@page(authenticated=True)
+@never_cache
+@require_POST
+def mfa_passkey_rename_view(request: AuthenticatedRequest, passkey_id: uuid.UUID) -> HttpResponse:
+    key = passkeys.passkey_of(user=request.user, passkey_id=passkey_id)
+    if key is None:
+        raise Http404("passkey")
+    form = PasskeyNameForm(request.POST)
+    if form.is_valid():
+        try:
+            passkeys.passkey_rename(actor=request.user, passkey=key, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            messages.success(request, f"Passkey renamed {key.name}.")
+            return redirect("web:mfa")
+    return _mfa_page(
+        request, status=400, refused=" ".join(str(problem) for problem in form.errors.get("name", []))
+    )
+
+
 @page(authenticated=True, step_up=True)
 @never_cache
 @require_POST

@@ -103,3 +103,26 @@ def test_reread_hands_out_fresh_containers_and_rows_read_again() -> None:
     assert world["tokens"] == {"a": "1"}
     type(acme.workspace).objects.filter(pk=acme.workspace.pk).update(name="Renamed")
     assert reread(world)["ws"].name == "Renamed"
+
+
+def test_a_new_connection_to_the_test_database_does_not_wait_for_the_disk() -> None:
+    """What a Causeway process a test starts meets: on PostgreSQL commits that do not wait for the WAL to
+    reach the disk; on SQLite the WAL journal, which waits for the disk only at checkpoints."""
+    from django.db import connection
+
+    from causeway.testkit.support import database_url
+
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        with psycopg.connect(database_url()) as other:
+            row = other.execute("SHOW synchronous_commit").fetchone()
+        assert row == ("off",)
+    else:
+        import sqlite3
+
+        other = sqlite3.connect(database_url().removeprefix("sqlite:///"))
+        try:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        finally:
+            other.close()

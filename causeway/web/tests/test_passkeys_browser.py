@@ -49,7 +49,7 @@ def test_browser_adds_a_passkey_then_signs_in_with_the_password_and_the_passkey(
         page.goto(f"{base}/profile/two-factor")
         page.fill("#id_name", "Virtual key")
         page.click("button:has-text('Add a passkey')")
-        page.locator("#passkeys td:has-text('Virtual key')").wait_for()
+        page.locator("#passkeys input[name='name'][value='Virtual key']").wait_for()
         held = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
 
         page.click("button:has-text('Log out')")

@@ -3,10 +3,14 @@ way to tell which addresses have accounts, from the answers or from their timing
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +19,9 @@ import time_machine
 from django.utils import timezone
 
 from causeway.accounts.models import UserSession
+from causeway.accounts.tasks import send_password_reset
 from causeway.audit.models import AuditEvent
+from causeway.celery import app as celery_app
 from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +44,64 @@ def link_in(message: Any) -> str:
 @pytest.fixture
 def ada() -> Any:
     return make_user("ada@example.com")
+
+
+@pytest.fixture(autouse=True)
+def worker_at_hand() -> Iterator[None]:
+    """The queued email is sent at once, in this process, as a worker would send it."""
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = eager
+
+
+@contextmanager
+def silent_mail_server() -> Iterator[int]:
+    """A mail server that takes connections and never says a word: its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def take() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+        thread.join(timeout=10)
+
+
+def test_the_answer_never_waits_for_the_mail_server(
+    ada: Any, settings: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    celery_app.conf.task_always_eager = False  # the message goes to the broker, for a worker
+    settings.EMAIL_TIMEOUT = 10
+    client = https_client()
+    assert ask(client, "nobody@example.com").status_code == 200  # the process's first page, loaded
+    with silent_mail_server() as port:
+        settings.EMAIL_BACKEND = "causeway.mail.SmtpBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_USE_SSL = settings.EMAIL_USE_TLS = False
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True) as queued:
+            answer = ask(client, ada.email)
+        took = time.monotonic() - started
+    assert answer.status_code == 200 and len(queued) == 1
+    assert took < settings.EMAIL_TIMEOUT / 2, f"the answer took {took:.1f} s"
+    # The worker sends it: only the account's id went through the broker.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert send_password_reset(str(ada.pk)) is True
+    [message] = mailoutbox
+    assert message.to == [ada.email] and link_in(message).startswith("/password-reset/")
+    ada.is_active = False
+    ada.save(update_fields=["is_active"])
+    assert send_password_reset(str(ada.pk)) is False and len(mailoutbox) == 1
 
 
 def test_a_reset_link_sets_a_new_password_once_and_ends_every_session(
