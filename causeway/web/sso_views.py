@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -27,7 +28,7 @@ from causeway.access import identity_providers as providers
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.accounts import mfa, saml, sso
 from causeway.accounts import services as accounts
-from causeway.accounts.models import User
+from causeway.accounts.models import IdentityProvider, User
 from causeway.audit.refusals import Throttled
 from causeway.web import mfa_views
 from causeway.web.accounts_views import next_url, throttled_login
@@ -204,22 +205,41 @@ def _signed_in(request: HttpRequest, user: User, next_url: str, *, via: str) -> 
     return redirect(next_url)
 
 
-class ProviderForm(PageForm):
+class _ProviderFields(PageForm):
+    """What every provider is added with, whatever it signs in with."""
+
     slug = text()
     name = text()
-    issuer = text()
-    client_id = text()
-    client_secret = text()
     trusted_domains = text()
-    scopes = text()
     email_claim = text()
-    ids = "provider-%s"
 
     def clean_trusted_domains(self) -> list[str]:
         return _split(self.cleaned_data["trusted_domains"])
 
+    def common(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "slug": data["slug"],
+            "name": data["name"],
+            "trusted_domains": data["trusted_domains"],
+            "email_claim": data["email_claim"] or "email",
+        }
+
+
+class ProviderForm(_ProviderFields):
+    issuer = text()
+    client_id = text()
+    client_secret = text()
+    scopes = text()
+    ids = "provider-%s"
+
     def clean_scopes(self) -> list[str]:
         return _split(self.cleaned_data["scopes"])
+
+
+class SamlProviderForm(_ProviderFields):
+    metadata = text()
+    ids = "saml-%s"
 
 
 def _split(raw: str) -> list[str]:
@@ -230,67 +250,63 @@ def platform_providers_context(request: AuthenticatedRequest) -> dict[str, Any]:
     return {"identity_providers": providers.identity_providers_visible(request.user)}
 
 
+def _provider_added(
+    request: AuthenticatedRequest,
+    form: _ProviderFields,
+    form_name: str,
+    add: Callable[[dict[str, Any]], IdentityProvider],
+    said: Callable[[IdentityProvider], str],
+) -> HttpResponse:
+    """Add a provider from the Platform page's form: back to the page with the form's errors, or on to
+    it with what staff do next."""
+    try:
+        form.is_valid()
+        created = add(form.cleaned_data)
+    except ValidationError as exc:
+        return platform_page(request, status=400, **{form_name: form.refuse(exc)})
+    messages.success(request, said(created))
+    return redirect("web:platform")
+
+
 @page(staff=True, step_up=True)
 @sensitive_post_parameters("client_secret")
 @require_POST
 def platform_provider_create(request: AuthenticatedRequest) -> HttpResponse:
     form = ProviderForm(request.POST)
-    try:
-        form.is_valid()
-        data = form.cleaned_data
-        created = providers.identity_provider_create(
+    return _provider_added(
+        request,
+        form,
+        "provider_form",
+        lambda data: providers.identity_provider_create(
             actor=request.user,
-            slug=data["slug"],
-            name=data["name"],
+            **form.common(),
             issuer=data["issuer"],
             client_id=data["client_id"],
             client_secret=data["client_secret"],
-            trusted_domains=data["trusted_domains"],
             scopes=data["scopes"] or None,
-            email_claim=data["email_claim"] or "email",
-        )
-    except ValidationError as exc:
-        return platform_page(request, status=400, provider_form=form.refuse(exc))
-    messages.success(
-        request, f"Identity provider {created.name} added: people sign in at /login/sso/{created.slug}."
+        ),
+        lambda created: (
+            f"Identity provider {created.name} added: people sign in at /login/sso/{created.slug}."
+        ),
     )
-    return redirect("web:platform")
-
-
-class SamlProviderForm(PageForm):
-    slug = text()
-    name = text()
-    metadata = text()
-    trusted_domains = text()
-    email_claim = text()
-    ids = "saml-%s"
-
-    def clean_trusted_domains(self) -> list[str]:
-        return _split(self.cleaned_data["trusted_domains"])
 
 
 @page(staff=True, step_up=True)
 @require_POST
 def platform_provider_create_saml(request: AuthenticatedRequest) -> HttpResponse:
     form = SamlProviderForm(request.POST)
-    try:
-        form.is_valid()
-        data = form.cleaned_data
-        created = providers.identity_provider_create_saml(
-            actor=request.user,
-            slug=data["slug"],
-            name=data["name"],
-            metadata=data["metadata"],
-            trusted_domains=data["trusted_domains"],
-            email_claim=data["email_claim"] or "email",
-        )
-    except ValidationError as exc:
-        return platform_page(request, status=400, saml_form=form.refuse(exc))
-    messages.success(
+    return _provider_added(
         request,
-        f"SAML identity provider {created.name} added: its metadata is at {created.sign_in_path}/metadata.",
+        form,
+        "saml_form",
+        lambda data: providers.identity_provider_create_saml(
+            actor=request.user, **form.common(), metadata=data["metadata"]
+        ),
+        lambda created: (
+            f"SAML identity provider {created.name} added: its metadata is at "
+            f"{created.sign_in_path}/metadata."
+        ),
     )
-    return redirect("web:platform")
 
 
 @page(staff=True, step_up=True)
