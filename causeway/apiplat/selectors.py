@@ -14,6 +14,15 @@ from django.utils import timezone
 from causeway.apiplat.models import ApiCall, ApiCollection, ApiRefusals
 
 MAX_DAYS = 90
+# What usage is counted per: endpoint (with its method and path), client (with its name), environment.
+_GROUP = (
+    "endpoint_id",
+    "endpoint__method",
+    "endpoint__path",
+    "client_id",
+    "client__service_account__name",
+    "environment",
+)
 _PURGE_CHUNK = 5000
 
 
@@ -49,16 +58,7 @@ def collection_usage(*, collection: ApiCollection, days: int = 7) -> list[Usage]
     since = timezone.now() - timedelta(days=max(1, min(days, MAX_DAYS)))
     rows = (
         ApiCall.objects.filter(endpoint__collection=collection, at__gte=since)
-        .values_list(
-            "endpoint_id",
-            "endpoint__method",
-            "endpoint__path",
-            "client_id",
-            "client__service_account__name",
-            "environment",
-            "status",
-            "latency_ms",
-        )
+        .values_list(*_GROUP, "status", "latency_ms")
         .order_by()
     )
     groups: dict[tuple[Any, ...], list[tuple[int, float]]] = {}
@@ -69,14 +69,7 @@ def collection_usage(*, collection: ApiCollection, days: int = 7) -> list[Usage]
     refused: dict[tuple[Any, ...], int] = {}
     tallies = (
         ApiRefusals.objects.filter(endpoint__collection=collection, day__gte=since.date())
-        .values_list(
-            "endpoint_id",
-            "endpoint__method",
-            "endpoint__path",
-            "client_id",
-            "client__service_account__name",
-            "environment",
-        )
+        .values_list(*_GROUP)
         .annotate(refused=Sum("count"))
         .order_by()
     )

@@ -171,6 +171,25 @@ def collection_list(*, actor: Actor, workspace: Workspace) -> QuerySet[ApiCollec
     )
 
 
+def projects_for_collections(*, actor: Actor, workspace: Workspace) -> QuerySet[Project]:
+    """The projects (DEV copies) where the actor may make a collection."""
+    return (
+        Project.objects.visible_to(actor, Perm.PROJECT_EDIT, workspace)
+        .filter(workspace=workspace, environment=Environment.DEV.value)
+        .order_by("name")
+    )
+
+
+def recipes_for_endpoints(*, actor: Actor, collection: ApiCollection) -> QuerySet[Recipe]:
+    """The recipes the actor may bind to an endpoint of the collection: its project's, triggered by API
+    calls, that the actor may change."""
+    return (
+        Recipe.objects.visible_to(actor, Perm.RECIPE_EDIT, collection.workspace)
+        .filter(project=collection.project, trigger_type=TriggerType.API_ENDPOINT)
+        .order_by("name")
+    )
+
+
 def collection_get(
     *, actor: Actor, workspace: Workspace, ref: Any, need: Perm = Perm.PROJECT_VIEW
 ) -> ApiCollection:
@@ -232,6 +251,31 @@ def collection_create(
 
 
 @transaction.atomic
+def collection_update(
+    *, actor: Actor, collection: ApiCollection, name: Any, description: Any = ""
+) -> ApiCollection:
+    """Rename a collection or change its description (its base path, `slug`, stays: callers use it)."""
+    workspace = collection.project.workspace
+    collection_get(actor=actor, workspace=workspace, ref=collection.id, need=Perm.PROJECT_EDIT)
+    if not isinstance(description, str) or len(description) > 500:
+        raise ValidationError({"description": "at most 500 characters"})
+    locked = ApiCollection.objects.select_for_update().get(pk=collection.pk, workspace=workspace)
+    before = {"name": locked.name, "description": locked.description}
+    locked.name, locked.description = access_services.clean_name(name), description.strip()
+    save_or_conflict(locked, field="name", message="a collection with this name exists already")
+    changed = sorted(field for field, value in before.items() if getattr(locked, field) != value)
+    if changed:
+        audit_record(
+            actor=actor,
+            action="api_collection.changed",
+            target=locked,
+            workspace_id=workspace.id,
+            details={"changed": changed},
+        )
+    return locked
+
+
+@transaction.atomic
 def collection_delete(*, actor: Actor, collection: ApiCollection) -> None:
     workspace = collection.project.workspace
     collection_get(actor=actor, workspace=workspace, ref=collection.id, need=Perm.PROJECT_EDIT)
@@ -242,11 +286,10 @@ def collection_delete(*, actor: Actor, collection: ApiCollection) -> None:
 # Endpoints.
 
 
-@transaction.atomic
-def endpoint_create(
-    *,
+def _endpoint_fields(
     actor: Actor,
     collection: ApiCollection,
+    *,
     method: Any,
     path: Any,
     recipe: Any,
@@ -258,11 +301,9 @@ def endpoint_create(
     timeout_seconds: Any = None,
     rate_per_second: Any = None,
     quota_per_day: Any = None,
-) -> ApiEndpoint:
-    """A new endpoint of the collection, running `recipe` (a recipe of the collection's project whose
-    trigger is `api_endpoint`)."""
+) -> dict[str, Any]:
+    """An endpoint's fields as given, checked: for a new endpoint and a changed one alike."""
     workspace = collection.project.workspace
-    collection_get(actor=actor, workspace=workspace, ref=collection.id, need=Perm.PROJECT_EDIT)
     if method not in HttpMethod.values:
         raise ValidationError({"method": f"one of {', '.join(HttpMethod.values)}"})
     if not isinstance(summary, str) or len(summary) > 200:
@@ -279,36 +320,65 @@ def endpoint_create(
         raise ValidationError({"recipe_id": "the recipe's trigger must be an API endpoint (api_endpoint)"})
     if method in ("GET", "DELETE") and request_schema is not None:
         raise ValidationError({"request_schema": f"a {method} endpoint takes no body"})
-    endpoint = ApiEndpoint(
-        workspace=workspace,
-        collection=collection,
-        method=method,
-        path=clean_path(path),
-        recipe=found,
-        summary=summary.strip(),
-        request_schema=clean_schema(request_schema, "request_schema"),
-        response_schema=clean_schema(response_schema, "response_schema"),
-        query_parameters=_declared(query_parameters, "query_parameters"),
-        headers=_declared(headers, "headers"),
-        timeout_seconds=_timeout(timeout_seconds),
-        rate_per_second=_limit(rate_per_second, "rate_per_second", MAX_RATE),
-        quota_per_day=_limit(quota_per_day, "quota_per_day", MAX_QUOTA),
-    )
-    save_or_conflict(
-        endpoint,
-        field="path",
-        message="the collection has an endpoint with this method and path already",
-        on=("method",),
-        force_insert=True,
-    )
+    return {
+        "method": method,
+        "path": clean_path(path),
+        "recipe": found,
+        "summary": summary.strip(),
+        "request_schema": clean_schema(request_schema, "request_schema"),
+        "response_schema": clean_schema(response_schema, "response_schema"),
+        "query_parameters": _declared(query_parameters, "query_parameters"),
+        "headers": _declared(headers, "headers"),
+        "timeout_seconds": _timeout(timeout_seconds),
+        "rate_per_second": _limit(rate_per_second, "rate_per_second", MAX_RATE),
+        "quota_per_day": _limit(quota_per_day, "quota_per_day", MAX_QUOTA),
+    }
+
+
+_TAKEN = "the collection has an endpoint with this method and path already"
+
+
+@transaction.atomic
+def endpoint_create(*, actor: Actor, collection: ApiCollection, **given: Any) -> ApiEndpoint:
+    """A new endpoint of the collection, running `recipe` (a recipe of the collection's project whose
+    trigger is `api_endpoint`); `given` are the fields `_endpoint_fields` takes."""
+    workspace = collection.project.workspace
+    collection_get(actor=actor, workspace=workspace, ref=collection.id, need=Perm.PROJECT_EDIT)
+    fields = _endpoint_fields(actor, collection, **given)
+    endpoint = ApiEndpoint(workspace=workspace, collection=collection, **fields)
+    save_or_conflict(endpoint, field="path", message=_TAKEN, on=("method",), force_insert=True)
     audit_record(
         actor=actor,
         action="api_endpoint.created",
         target=endpoint,
         workspace_id=workspace.id,
-        details={"collection": collection.name, "recipe": found.name},
+        details={"collection": collection.name, "recipe": fields["recipe"].name},
     )
     return endpoint
+
+
+@transaction.atomic
+def endpoint_update(*, actor: Actor, endpoint: ApiEndpoint, **given: Any) -> ApiEndpoint:
+    """Change every field of an endpoint at once, given as for a new one (a field left out takes its
+    default); the audit record names those that changed."""
+    collection = endpoint.collection
+    workspace = collection.project.workspace
+    collection_get(actor=actor, workspace=workspace, ref=collection.id, need=Perm.PROJECT_EDIT)
+    fields = _endpoint_fields(actor, collection, **given)
+    locked = ApiEndpoint.objects.select_for_update().get(pk=endpoint.pk, collection=collection)
+    changed = sorted(name for name, value in fields.items() if getattr(locked, name) != value)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    save_or_conflict(locked, field="path", message=_TAKEN, on=("method",))
+    if changed:
+        audit_record(
+            actor=actor,
+            action="api_endpoint.changed",
+            target=locked,
+            workspace_id=workspace.id,
+            details={"collection": collection.name, "changed": changed},
+        )
+    return locked
 
 
 def endpoint_get(*, actor: Actor, collection: ApiCollection, ref: Any) -> ApiEndpoint:
@@ -479,11 +549,14 @@ def _client_update(
     return locked
 
 
+def keys_of_clients() -> QuerySet[ApiToken]:
+    """Clients' keys, newest first (to prefetch beside clients the actor has already read)."""
+    return ApiToken.objects.filter(kind=TokenKind.API_KEY).order_by("-created_at")
+
+
 def client_keys(*, actor: Actor, client: ApiClient) -> QuerySet[ApiToken]:
     access_services.require(actor, client.service_account.workspace, Perm.MEMBER_MANAGE)
-    return ApiToken.objects.filter(kind=TokenKind.API_KEY, service_account=client.service_account).order_by(
-        "-created_at"
-    )
+    return keys_of_clients().filter(service_account=client.service_account)
 
 
 def client_key_issue(
