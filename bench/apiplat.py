@@ -102,6 +102,8 @@ def _setup() -> dict[str, str]:
 
 def _caller(url: str, place: dict[str, str], kind: str) -> Any:
     """A function making one call of `kind` with an httpx client; raises unless it was answered 200."""
+    import httpx
+
     from causeway.runs.webhooks import sign
 
     def one(http: Any, n: int) -> None:
@@ -113,7 +115,12 @@ def _caller(url: str, place: dict[str, str], kind: str) -> Any:
         else:
             headers["X-Causeway-Signature"] = sign(place["secret"], int(time.time()), body)
             path = place["hook_path"]
-        answer = http.post(url + path, content=body, headers=headers)
+        try:
+            answer = http.post(url + path, content=body, headers=headers)
+        except httpx.RemoteProtocolError:
+            # A kept-alive connection the server closed as it was reused (its keep-alive time ran out
+            # while 32 clients queued): sent again on a fresh connection, as an HTTP client does.
+            answer = http.post(url + path, content=body, headers=headers)
         if answer.status_code != 200:
             raise RuntimeError(f"{kind} answered {answer.status_code}: {answer.text[:200]}")
 

@@ -287,6 +287,7 @@ ROWS: list[Page | Api] = [
     Page("web:recipe_export", "GET",                          "302  200  200  200  200  200  302  404  404"),
     Page("web:recipe_import", "POST",                         "302  302  302  403  302  403  302  404  404",
         form=lambda w: {"file": _export_file()}),
+    Page("web:lookup_tables", "GET",                          "302  200  200  200  200  200  302  404  404"),
     Page("web:lookup_table", "GET",                           "302  200  200  404  404  404  302  404  404"),
     Page("web:lookup_row_put", "POST",                        "302  302  302  404  404  404  302  404  404",
         form=lambda w: {"col:code": "k2", "col:label": "second"}),

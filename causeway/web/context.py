@@ -38,7 +38,7 @@ SECTION_PREFIXES = (
     ("custom_connector", "connections"),
     ("oauth_", "connections"),
     ("vault", "vault"),
-    ("lookup_", "recipes"),
+    ("lookup_", "lookup_tables"),
     ("recipe", "recipes"),
     ("project", "recipes"),
     ("folder", "recipes"),

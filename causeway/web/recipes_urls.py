@@ -47,6 +47,7 @@ urlpatterns = [
     path(W + "recipes/<uuid:recipe>/bookmark", views.recipe_bookmark, name="recipe_bookmark"),
     path(W + "recipes/<uuid:recipe>/export", views.recipe_export, name="recipe_export"),
     path(W + "recipes/<uuid:recipe>/import", views.recipe_import_version, name="recipe_import"),
+    path(W + "lookup-tables", views.lookup_tables, name="lookup_tables"),
     path(W + "lookup-tables/<uuid:table>", views.lookup_table_detail, name="lookup_table"),
     path(W + "lookup-tables/<uuid:table>/rows", views.lookup_row_put, name="lookup_row_put"),
     path(W + "lookup-tables/<uuid:table>/rows/delete", views.lookup_row_delete, name="lookup_row_delete"),

@@ -74,6 +74,8 @@ def _render(
 
 
 RECIPES_PER_PAGE = 25
+PROJECTS_PER_PAGE = 25
+TABLES_PER_PAGE = 25
 # The Recipes page's state filter: started recipes run on their trigger; stopped ones only by hand.
 RECIPE_STATES = {"started": True, "stopped": False}
 
@@ -88,12 +90,17 @@ def _home(
         request.user, workspace, search=search, environment=environment, active=RECIPE_STATES.get(state)
     ).select_related("active_version")
     listing = Paginator(recipes, RECIPES_PER_PAGE).get_page(request.GET.get("page"))
+    projects = selectors.projects_list(request.user, workspace, environment=environment or None)
+    projects_page = Paginator(projects, PROJECTS_PER_PAGE).get_page(request.GET.get("projects_page"))
     query = request.GET.copy()
     query.pop("page", None)
+    projects_query = request.GET.copy()
+    projects_query.pop("projects_page", None)
     context = _base(
         request,
         workspace,
-        projects=selectors.projects_list(request.user, workspace, environment=environment or None),
+        projects_page=projects_page,
+        projects_query=projects_query.urlencode(),
         environments=[e.value for e in Environment],
         environment=environment,
         can_create_project=Perm.PROJECT_CREATE in policy.workspace_perms(request.user, workspace),
@@ -638,6 +645,17 @@ def _table_page(
         **extra,
     )
     return _render(request, "lookup_table.html", context, status)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def lookup_tables(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    """Every lookup table the viewer may see, in every project and environment, by name, a page at a time."""
+    tables = selectors.lookup_tables_list(request.user, workspace).order_by(
+        "name", "project__environment", "id"
+    )
+    listing = Paginator(tables, TABLES_PER_PAGE).get_page(request.GET.get("page"))
+    return _render(request, "lookup_tables.html", _base(request, workspace, tables_page=listing))
 
 
 @page(need=Perm.WORKSPACE_VIEW)

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from causeway.recipes.models import Project
 from causeway.recipes.tests.personas import acme_people
-from causeway.testkit.factories import RecipeFactory
+from causeway.testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
 from causeway.testkit.support import https_client
 from causeway.web.context import section_of
-from causeway.web.recipes_views import RECIPES_PER_PAGE
+from causeway.web.recipes_views import PROJECTS_PER_PAGE, RECIPES_PER_PAGE, TABLES_PER_PAGE
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
@@ -179,3 +180,49 @@ def test_every_form_that_deletes_rotates_removes_or_revokes_asks_first() -> None
                 forms.append((path.name, action.group(1), "data-confirm=" in tag))
     assert len(forms) >= 15  # the control: the scan finds them
     assert [(name, route) for name, route, asks in forms if not asks] == []
+
+
+def test_the_recipes_page_lists_the_projects_a_page_at_a_time_and_keeps_the_recipes_page(
+    people: dict[str, Any],
+) -> None:
+    for n in range(9):
+        ProjectFactory.create(actor=people["admin"], workspace=people["acme"], name=f"Batch {n}")
+    total = Project.objects.filter(workspace=people["acme"]).count()
+    assert total > PROJECTS_PER_PAGE
+    client = as_user(people["analyst"])
+    first = client.get("/w/acme/recipes").content.decode()
+    rows = r'<tr data-project="[^"]+"><td><a href="([^"]+)">'
+    shown = re.findall(rows, first)
+    assert len(shown) == PROJECTS_PER_PAGE and f"Page 1 of 2 · {total} projects" in first
+    assert 'href="?projects_page=2" rel="next"' in first
+    second = client.get("/w/acme/recipes?page=1&projects_page=2").content.decode()
+    rest = re.findall(rows, second)
+    assert len(rest) == total - PROJECTS_PER_PAGE and not set(rest) & set(shown)
+    assert 'href="?page=1&amp;projects_page=1" rel="prev"' in second and "Theirs" not in first + second
+    # A filter narrows both lists; a page that is not a number is the first.
+    assert "projects-pages" not in client.get("/w/acme/recipes?environment=prod").content.decode()
+    assert "Page 1 of 2 · " in client.get("/w/acme/recipes?projects_page=abc").content.decode()
+
+
+def test_the_lookup_tables_page_lists_the_tables_one_may_see_a_page_at_a_time(people: dict[str, Any]) -> None:
+    for n in range(TABLES_PER_PAGE):
+        LookupTableFactory.create(actor=people["admin"], project=people["project"], name=f"Rates {n:02d}")
+    client = as_user(people["analyst"])
+    page = client.get("/w/acme/lookup-tables")
+    html = page.content.decode()
+    assert page.status_code == 200 and current(sidebar(html)) == ["/w/acme/lookup-tables"]
+    rows = re.findall(r'<tr data-table="[^"]+"><td><a href="[^"]+">([^<]+)</a>', html)
+    assert len(rows) == TABLES_PER_PAGE and rows == sorted(rows) and rows[0] == "Prices"
+    assert f"Page 1 of 2 · {TABLES_PER_PAGE + 1} lookup tables" in html
+    second = client.get("/w/acme/lookup-tables?page=2").content.decode()
+    assert re.findall(r'<tr data-table="[^"]+"><td><a href="[^"]+">([^<]+)</a>', second) == [
+        f"Rates {TABLES_PER_PAGE - 1:02d}"
+    ]
+    # A table's own page is in the same section.
+    table = people["table"]
+    marked = current(sidebar(client.get(f"/w/acme/lookup-tables/{table.id}").content.decode()))
+    assert marked == ["/w/acme/lookup-tables"]
+    # An Operator reads no lookup table (rule 4): the page says so; an outsider does not see the workspace.
+    empty = as_user(people["operator"]).get("/w/acme/lookup-tables").content.decode()
+    assert 'id="no-lookup-tables"' in empty and "Prices" not in empty
+    assert as_user(people["outsider"]).get("/w/acme/lookup-tables").status_code == 404
