@@ -79,6 +79,13 @@ class CollectionIn(StrictIn):
     description: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$")
 
 
+class CollectionPatch(StrictIn):
+    name: str | None = name_field("a new name (left out: unchanged)", default=None)
+    description: str | None = Field(
+        default=None, max_length=500, pattern=r"^[^\x00]*$", description="left out: unchanged"
+    )
+
+
 class EndpointIn(StrictIn):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str = Field(
@@ -260,6 +267,24 @@ def collection_usage(
     return selectors.collection_usage(collection=found, days=period.days)
 
 
+@router.patch(
+    "/workspaces/{workspace_id}/api-collections/{collection_id}",
+    response=answers({200: CollectionOut}, conflict=True),
+    summary="Rename an API collection or change its description (its base path stays: callers use it)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def collection_update(
+    request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId, body: CollectionPatch
+) -> ApiCollection:
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
+    return services.collection_update(
+        actor=request_actor(request),
+        collection=found,
+        name=found.name if body.name is None else body.name,
+        description=found.description if body.description is None else body.description,
+    )
+
+
 @router.delete(
     "/workspaces/{workspace_id}/api-collections/{collection_id}",
     response=answers({204: None}),
@@ -274,6 +299,12 @@ def collection_delete(
     return Status(204, None)
 
 
+def _endpoint_given(body: EndpointIn) -> dict[str, Any]:
+    """An endpoint's fields as the service takes them, for a new endpoint and a changed one alike."""
+    given = body.model_dump(exclude={"recipe_id"})
+    return {**given, "recipe": body.recipe_id}
+
+
 @router.post(
     "/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints",
     response=answers({201: EndpointOut}, conflict=True),
@@ -284,22 +315,26 @@ def endpoint_create(
     request: HttpRequest, workspace_id: WorkspaceRef, collection_id: ObjectId, body: EndpointIn
 ) -> Status[Any]:
     found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
-    made = services.endpoint_create(
-        actor=request_actor(request),
-        collection=found,
-        method=body.method,
-        path=body.path,
-        recipe=body.recipe_id,
-        summary=body.summary,
-        request_schema=body.request_schema,
-        response_schema=body.response_schema,
-        query_parameters=body.query_parameters,
-        headers=body.headers,
-        timeout_seconds=body.timeout_seconds,
-        rate_per_second=body.rate_per_second,
-        quota_per_day=body.quota_per_day,
-    )
+    made = services.endpoint_create(actor=request_actor(request), collection=found, **_endpoint_given(body))
     return Status(201, made)
+
+
+@router.put(
+    "/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints/{endpoint_id}",
+    response=answers({200: EndpointOut}, conflict=True),
+    summary="Change an endpoint: every field at once, as for a new one (a field left out takes its default)",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def endpoint_update(
+    request: HttpRequest,
+    workspace_id: WorkspaceRef,
+    collection_id: ObjectId,
+    endpoint_id: ObjectId,
+    body: EndpointIn,
+) -> ApiEndpoint:
+    found = services.collection_get(actor=request_actor(request), workspace=_ws(request), ref=collection_id)
+    endpoint = services.endpoint_get(actor=request_actor(request), collection=found, ref=endpoint_id)
+    return services.endpoint_update(actor=request_actor(request), endpoint=endpoint, **_endpoint_given(body))
 
 
 @router.delete(

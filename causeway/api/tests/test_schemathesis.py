@@ -93,6 +93,9 @@ RULES_BEYOND_THE_SCHEMA = {
     # sources are addresses or networks.
     "POST /api/v1/workspaces/{workspace_id}/api-collections": "project_id",
     "POST /api/v1/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints": "recipe_id",
+    "PUT /api/v1/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints/{endpoint_id}": (
+        "recipe_id"
+    ),
     "POST /api/v1/workspaces/{workspace_id}/api-clients": "collection_ids",
     "PATCH /api/v1/workspaces/{workspace_id}/api-clients/{client_id}": "allowed_sources",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ from causeway.access.errors import Forbidden
 from causeway.apiplat import calls, selectors, services
 from causeway.apiplat.limits import limits_check
 from causeway.apiplat.models import ApiCall, ApiEndpoint, ApiRefusals
+from causeway.audit.models import AuditEvent
 from causeway.audit.refusals import counts_forget_all
 from causeway.recipes.models import Project, Recipe
 from causeway.recipes.services import project_create, recipe_create
@@ -264,3 +266,73 @@ def test_listing_collections_choosing_them_and_usage_take_as_many_queries_for_fi
     assert _queries(lambda: selectors.collection_usage(collection=large)) == _queries(
         lambda: selectors.collection_usage(collection=small)
     )
+
+
+def test_the_api_renames_a_collection_and_changes_an_endpoint_as_the_pages_do(place: dict[str, Any]) -> None:
+    admin, workspace, collection, recipe = place["admin"], place["acme"], place["collection"], place["recipe"]
+    http, base = _api(admin, workspace)
+    url = f"{base}/api-collections/{collection.id}"
+    renamed = http.patch(url, {"name": "Orders v2"}, content_type="application/json")
+    assert renamed.status_code == 200, renamed.content
+    assert (renamed.json()["name"], renamed.json()["slug"]) == ("Orders v2", "orders")
+    described = http.patch(url, {"description": "Take and track orders"}, content_type="application/json")
+    assert (described.json()["name"], described.json()["description"]) == (
+        "Orders v2",
+        "Take and track orders",
+    )
+    # The base path is not a field: changing it is refused, not ignored.
+    assert http.patch(url, {"slug": "elsewhere"}, content_type="application/json").status_code == 422
+    services.collection_create(
+        actor=admin, workspace=workspace, project=place["project"].id, name="B", slug="b"
+    )
+    taken = http.patch(url, {"name": "B"}, content_type="application/json")
+    assert taken.status_code == 409, taken.content
+
+    first = services.endpoint_create(
+        actor=admin, collection=collection, method="POST", path="/o", recipe=recipe.id
+    )
+    services.endpoint_create(actor=admin, collection=collection, method="GET", path="/o", recipe=recipe.id)
+    endpoint_url = f"{url}/endpoints/{first.id}"
+    body = {
+        "method": "PUT",
+        "path": "/orders/{order_id}",
+        "recipe_id": str(recipe.id),
+        "request_schema": {"type": "object", "required": ["qty"]},
+        "timeout_seconds": 10,
+    }
+    changed = http.put(endpoint_url, body, content_type="application/json")
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["method"], changed.json()["path"], changed.json()["timeout_seconds"]) == (
+        "PUT",
+        "/orders/{order_id}",
+        10,
+    )
+    stored = ApiEndpoint.objects.get(pk=first.pk)
+    assert (stored.method, stored.path, stored.request_schema) == (
+        "PUT",
+        "/orders/{order_id}",
+        body["request_schema"],
+    )
+    # Another endpoint's method and path: 409, and the endpoint stays as it was.
+    clash = http.put(
+        endpoint_url,
+        {**body, "method": "GET", "path": "/o", "request_schema": None},
+        content_type="application/json",
+    )
+    assert clash.status_code == 409, clash.content
+    # A recipe that is not the collection's project's: 400 naming the field.
+    other_project = project_create(actor=admin, workspace=workspace, name="Elsewhere")
+    other = recipe_create(
+        actor=admin, workspace=workspace, project=other_project, name="Other", definition=API_TRIGGER
+    )
+    wrong = http.put(endpoint_url, {**body, "recipe_id": str(other.id)}, content_type="application/json")
+    assert wrong.status_code == 400 and "recipe_id" in json.dumps(wrong.json())
+    assert ApiEndpoint.objects.get(pk=first.pk).path == "/orders/{order_id}"
+    # Another workspace's id answers as if it did not exist.
+    missing = http.put(f"{url}/endpoints/{uuid.uuid4()}", body, content_type="application/json")
+    assert missing.status_code == 404
+    assert list(
+        AuditEvent.objects.filter(action__in=["api_collection.changed", "api_endpoint.changed"])
+        .order_by("occurred_at", "chain", "seq")
+        .values_list("action", flat=True)
+    ) == ["api_collection.changed", "api_collection.changed", "api_endpoint.changed"]

@@ -75,6 +75,28 @@ def test_a_collection_an_endpoint_a_client_and_a_key_made_listed_and_revoked(pla
     assert token_verify(secret, kinds=frozenset({TokenKind.API_KEY})) == key
     assert run("revoke", "--workspace", "acme", str(client.id), str(key.id)) == "Key prod revoked.\n"
     assert token_verify(secret, kinds=frozenset({TokenKind.API_KEY})) is None
+    assert run(
+        "rename", "--workspace", "acme", str(collection.id), "Orders v2", "--description", "Take orders"
+    ) == ("Renamed API collection Orders to Orders v2.\n")
+    collection.refresh_from_db()
+    assert (collection.name, collection.description, collection.slug) == (
+        "Orders v2",
+        "Take orders",
+        "orders",
+    )
+    changed = run(
+        "endpoint-change", "--workspace", "acme", str(collection.id), str(endpoint.id),
+        "put", "/orders/{id}/lines", str(place["recipe"].id), "--timeout", "10",
+    )  # fmt: skip
+    assert changed.startswith("Changed PUT /orders/{id}/lines")
+    endpoint.refresh_from_db()
+    # Every field is given again, as when adding: what is left out takes its default.
+    assert (endpoint.method, endpoint.path, endpoint.timeout_seconds, endpoint.headers) == (
+        "PUT",
+        "/orders/{id}/lines",
+        10,
+        [],
+    )
     run("endpoint-remove", "--workspace", "acme", str(collection.id), str(endpoint.id))
     run("delete", "--workspace", "acme", str(collection.id))
     assert not ApiCollection.objects.exists()
@@ -94,5 +116,15 @@ def test_bad_input_is_one_line_and_changes_nothing(place: dict[str, Any]) -> Non
         run("client-create", "--workspace", "acme", "Shop", "--source", "somewhere")
     with pytest.raises(CommandError, match="not found"):
         run("delete", "--workspace", "acme", "00000000-0000-0000-0000-000000000000")
+    with pytest.raises(CommandError, match="name"):
+        run("rename", "--workspace", "acme", str(collection.id), " ")
+    run("endpoint-add", "--workspace", "acme", str(collection.id), "POST", "/x", str(place["recipe"].id))
+    endpoint = ApiEndpoint.objects.get()
+    with pytest.raises(CommandError, match="GET endpoint takes no body"):
+        run("endpoint-change", "--workspace", "acme", str(collection.id), str(endpoint.id), "GET", "/x",
+            str(place["recipe"].id), "--request-schema", '{"type": "object"}')  # fmt: skip
+    assert ApiCollection.objects.get().name == "Orders"
+    assert ApiEndpoint.objects.get().method == "POST"
+    run("endpoint-remove", "--workspace", "acme", str(collection.id), str(endpoint.id))
     assert not ApiEndpoint.objects.exists()
     assert not ApiClient.objects.exists()

@@ -23,6 +23,20 @@ def _json_argument(value: str | None, name: str) -> Any:
         raise CommandError(f"{name}: not JSON") from None
 
 
+def _endpoint_given(options: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint's fields from the command line, for a new endpoint and a changed one alike."""
+    return {
+        "method": options["method"].upper(),
+        "path": options["path"],
+        "recipe": options["recipe"],
+        "request_schema": _json_argument(options["request_schema"], "--request-schema"),
+        "response_schema": _json_argument(options["response_schema"], "--response-schema"),
+        "query_parameters": options["query"],
+        "headers": options["header"],
+        "timeout_seconds": options["timeout"],
+    }
+
+
 class Command(BaseCommand):
     help = "API collections, endpoints, clients and keys of a workspace. Every change is audited."
 
@@ -31,8 +45,10 @@ class Command(BaseCommand):
         for name, extra in (
             ("list", ()),
             ("create", ("project", "name", "slug")),
+            ("rename", ("collection", "name")),
             ("delete", ("collection",)),
             ("endpoint-add", ("collection", "method", "path", "recipe")),
+            ("endpoint-change", ("collection", "endpoint", "method", "path", "recipe")),
             ("endpoint-remove", ("collection", "endpoint")),
             ("clients", ()),
             ("client-create", ("name",)),
@@ -43,7 +59,9 @@ class Command(BaseCommand):
             sub.add_argument("--workspace", required=True, metavar="SLUG")
             for arg in extra:
                 sub.add_argument(arg, metavar=arg.upper())
-            if name == "endpoint-add":
+            if name == "rename":
+                sub.add_argument("--description", default=None, help="a new description")
+            if name in ("endpoint-add", "endpoint-change"):
                 sub.add_argument("--request-schema", help="a JSON Schema of the body, as JSON")
                 sub.add_argument("--response-schema", help="a JSON Schema of the answer, as JSON")
                 sub.add_argument("--query", action="append", default=[], help="a query parameter it sees")
@@ -80,31 +98,39 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.write(f"Created API collection {made.name} ({made.id}).")
-        elif action in ("delete", "endpoint-add", "endpoint-remove"):
+        elif action in ("rename", "delete", "endpoint-add", "endpoint-change", "endpoint-remove"):
             collection = run(
                 lambda: services.collection_get(actor=actor, workspace=workspace, ref=options["collection"])
             )
-            if action == "delete":
+            if action == "rename":
+                description = options["description"]
+                changed = run(
+                    lambda: services.collection_update(
+                        actor=actor,
+                        collection=collection,
+                        name=options["name"],
+                        description=collection.description if description is None else description,
+                    )
+                )
+                self.stdout.write(f"Renamed API collection {collection.name} to {changed.name}.")
+            elif action == "delete":
                 run(lambda: services.collection_delete(actor=actor, collection=collection))
                 self.stdout.write(f"Deleted API collection {collection.name}.")
             elif action == "endpoint-add":
-                request_schema = _json_argument(options["request_schema"], "--request-schema")
-                response_schema = _json_argument(options["response_schema"], "--response-schema")
-                endpoint = run(
-                    lambda: services.endpoint_create(
-                        actor=actor,
-                        collection=collection,
-                        method=options["method"].upper(),
-                        path=options["path"],
-                        recipe=options["recipe"],
-                        request_schema=request_schema,
-                        response_schema=response_schema,
-                        query_parameters=options["query"],
-                        headers=options["header"],
-                        timeout_seconds=options["timeout"],
-                    )
-                )
+                given = _endpoint_given(options)
+                endpoint = run(lambda: services.endpoint_create(actor=actor, collection=collection, **given))
                 self.stdout.write(f"Added {endpoint.method} {endpoint.path} ({endpoint.id}).")
+            elif action == "endpoint-change":
+                given = _endpoint_given(options)
+                endpoint = run(
+                    lambda: services.endpoint_get(actor=actor, collection=collection, ref=options["endpoint"])
+                )
+                changed_endpoint = run(
+                    lambda: services.endpoint_update(actor=actor, endpoint=endpoint, **given)
+                )
+                self.stdout.write(
+                    f"Changed {changed_endpoint.method} {changed_endpoint.path} ({endpoint.id})."
+                )
             else:
                 endpoint = run(
                     lambda: services.endpoint_get(actor=actor, collection=collection, ref=options["endpoint"])
