@@ -17,6 +17,7 @@ from causeway.api.api import api, undeclared_operations
 PUBLIC_PAGES = {
     "web:login",
     "web:login_mfa",
+    "web:login_mfa_passkey",
     "web:sso_login",
     "web:sso_callback",
     "web:saml_login",

@@ -63,7 +63,7 @@ def test_rule_14_purge_removes_old_history_keeps_recent_and_is_audited_per_works
     other_old = aged(other, other_recipe, days=91)
     rerun = job_rerun(actor=acme.admin, job=old_failed)
 
-    assert purge_job_history() == {str(acme.workspace.id): 2, str(other.workspace.id): 1}
+    assert purge_job_history() == {str(acme.workspace.id): 2, str(other.workspace.id): 1, "api_calls": 0}
 
     remaining = set(Job.objects.values_list("pk", flat=True))
     assert remaining == {recent.pk, stuck.pk, other_kept.pk, rerun.pk}
@@ -81,7 +81,7 @@ def test_rule_14_purge_removes_old_history_keeps_recent_and_is_audited_per_works
     assert other_event.details["jobs"] == 1 and other_event.details["retention_days"] == 90
 
     # Nothing more to purge: no more events.
-    assert purge_job_history() == {}
+    assert purge_job_history() == {"api_calls": 0}
     assert len(purge_events(acme.workspace)) == 1
 
 
@@ -92,7 +92,7 @@ def test_rule_14_a_failed_job_can_be_re_run_while_kept_and_not_after_it_is_purge
     assert job_rerun(actor=place.admin, job=kept).rerun_of == kept
 
     workspace_retention_set(actor=place.admin, workspace=place.workspace, days=7)
-    assert purge_job_history() == {str(place.workspace.id): 1}
+    assert purge_job_history() == {str(place.workspace.id): 1, "api_calls": 0}
     assert not Job.objects.filter(pk=kept.pk).exists()
     # NotFound is the API's 404 and the page's 404.
     with pytest.raises(NotFound):
