@@ -301,7 +301,9 @@ def service_account_token_get(
     require(actor, workspace, Perm.MEMBER_MANAGE)
     pk = uuid_or_none(ref)
     query = ApiToken.objects.filter(kind=kind, service_account=account, service_account__workspace=workspace)
-    found = (query.filter(pk=pk) if pk else query.filter(prefix=str(ref))).first()
+    # A NUL is in no prefix, and PostgreSQL refuses it in a query: not found, without asking.
+    text = str(ref)
+    found = (query.filter(pk=pk) if pk else query.filter(prefix=text)).first() if "\x00" not in text else None
     if found is None:
         raise NotFound("token")
     return found
