@@ -38,7 +38,7 @@ from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick, trigger_status
 from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
+from causeway.testkit.support import clear_of_a_day_end, https_client
 
 pytestmark = pytest.mark.django_db
 
@@ -264,7 +264,9 @@ def test_graph_throttling_pauses_the_connection_for_retry_after(tenant: Tenant, 
     assert second.at - first.at >= int(RETRY_AFTER) - 0.05
 
 
-def test_graph_steps_count_against_the_connections_rate_budget(tenant: Tenant) -> None:
+def test_graph_steps_count_against_the_connections_rate_budget(tenant: Tenant, settings: Any) -> None:
+    # A minute's time limit, well before the day-long period ends: the second step would wait past it.
+    settings.JOB_MAX_DURATION_SECONDS = 60
     made = tenant.sign_in(["User.Read.All"])
     connection_budget_set(
         actor=tenant.people["admin"],
@@ -273,9 +275,10 @@ def test_graph_steps_count_against_the_connections_rate_budget(tenant: Tenant) -
         limit=1,
         period_seconds=86_400,
     )
-    assert run_step(tenant, made, "list_users", {"max_items": 2}).status == "succeeded"
-    tenant.graph.server.recorder.received.clear()  # type: ignore[union-attr]
-    spent = run_step(tenant, made, "list_users", {"max_items": 2})
+    with clear_of_a_day_end(600):
+        assert run_step(tenant, made, "list_users", {"max_items": 2}).status == "succeeded"
+        tenant.graph.server.recorder.received.clear()  # type: ignore[union-attr]
+        spent = run_step(tenant, made, "list_users", {"max_items": 2})
     assert spent.status == "failed" and "rate budget" in (spent.error or "")
     assert tenant.graph.server.received == []  # type: ignore[union-attr]
 
