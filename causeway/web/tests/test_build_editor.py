@@ -14,11 +14,11 @@ from causeway.audit.models import AuditEvent
 from causeway.recipes import services
 from causeway.recipes.models import RecipeDraft
 from causeway.recipes.tests.personas import acme_people
-from causeway.testkit.pages import reviewed
-from causeway.testkit.support import STRONG_PASSWORD, https_client
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 from causeway.web.tests.test_recipes_pages import build_form
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+from testkit.pages import reviewed
+from testkit.support import STRONG_PASSWORD, https_client
 
 THREE = {
     "trigger": {"type": "manual"},
