@@ -476,6 +476,22 @@ def version_get(
     return selectors.recipe_version(_recipe(request, recipe_id), number)
 
 
+@router.post(
+    WS + "/recipes/{recipe_id}/versions/{number}/restore",
+    response=answers({201: VersionDetailOut}),
+    summary="Restore an earlier version as a new version",
+)
+@operation(need=Perm.WORKSPACE_VIEW)
+def version_restore(
+    request: HttpRequest, workspace_id: WorkspaceRef, recipe_id: ObjectId, number: Count
+) -> Status[RecipeVersion]:
+    """A new version with the earlier version's definition; the earlier one stays as it was."""
+    version = services.recipe_restore(
+        actor=_actor(request), recipe=_recipe(request, recipe_id, need=Perm.RECIPE_EDIT), number=number
+    )
+    return Status(201, version)
+
+
 @router.get(
     WS + "/recipes/{recipe_id}/diff",
     response=answers({200: dict[str, Any]}),

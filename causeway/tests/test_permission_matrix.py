@@ -270,6 +270,8 @@ ROWS: list[Page | Api] = [
     Page("web:recipe_build", "POST",                          "302  200  200  403  200  403  302  404  404",
         form=lambda w: {"op": "refresh"}),
     Page("web:recipe_versions", "GET",                        "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_version", "GET",                         "302  200  200  200  200  200  302  404  404"),
+    Page("web:recipe_restore", "POST",                        "302  302  302  403  302  403  302  404  404"),
     Page("web:recipe_diff", "GET",                            "302  200  200  200  200  200  302  404  404"),
     Page("web:recipe_start", "POST",                          "302  302  302  302  302  403  302  404  404"),
     # R4 is in PROD: no person, not even the Admin, may start, change or run it there by default (rule 5).
@@ -586,6 +588,8 @@ ROWS: list[Page | Api] = [
         body={"definition": MANUAL, "message": "third"}),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/versions/{number}",
                                                               "401  200  200  200  200  200  403  404  404"),
+    Api("POST /workspaces/{workspace_id}/recipes/{recipe_id}/versions/{number}/restore",
+                                                              "401  201  201  403  201  403  403  404  404"),
     Api("GET /workspaces/{workspace_id}/recipes/{recipe_id}/diff",
                                                               "401  200  200  200  200  200  403  404  404",
         params=(("from", "first_version"), ("to", "second_version"))),

@@ -37,6 +37,12 @@ urlpatterns = [
     path(W + "recipes/<uuid:recipe>", views.recipe_detail, name="recipe"),
     path(W + "recipes/<uuid:recipe>/build", views.recipe_build, name="recipe_build"),
     path(W + "recipes/<uuid:recipe>/versions", views.recipe_versions, name="recipe_versions"),
+    path(W + "recipes/<uuid:recipe>/versions/<int:number>", views.recipe_version, name="recipe_version"),
+    path(
+        W + "recipes/<uuid:recipe>/versions/<int:number>/restore",
+        views.recipe_restore,
+        name="recipe_restore",
+    ),
     path(W + "recipes/<uuid:recipe>/diff", views.recipe_diff, name="recipe_diff"),
     path(W + "recipes/<uuid:recipe>/rollback", environments_views.recipe_rollback, name="recipe_rollback"),
     path(W + "recipes/<uuid:recipe>/start", views.recipe_start, name="recipe_start"),

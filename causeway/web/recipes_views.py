@@ -451,8 +451,55 @@ def recipe_versions(request: AuthenticatedRequest, workspace: Workspace, recipe:
         recipe=found,
         versions=selectors.recipe_versions(found),
         may_rollback=promotion.may_rollback(request.user, found),
+        may_restore=_may_edit(request, workspace, found),
     )
     return _render(request, "versions.html", context)
+
+
+def _may_edit(request: AuthenticatedRequest, workspace: Workspace, recipe: Recipe) -> bool:
+    return Perm.RECIPE_EDIT in access.recipe_perms(policy.standing(request.user, workspace), recipe)
+
+
+def _version(recipe: Recipe, number: int) -> Any:
+    try:
+        return selectors.recipe_version(recipe, number)
+    except ValidationError as exc:
+        raise refused(exc) from None
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def recipe_version(
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Any, number: int
+) -> HttpResponse:
+    """One version as the flow shows it, read-only; an editor may restore it as a new version."""
+    found = _recipe(request, workspace, recipe)
+    version = _version(found, number)
+    editor = build.editor(build.draft_from_definition(version.definition), {})
+    context = _base(
+        request,
+        workspace,
+        recipe=found,
+        version=version,
+        editor=editor,
+        may_restore=_may_edit(request, workspace, found) and version.id != found.current_version_id,
+    )
+    return _render(request, "version.html", context)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_restore(
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Any, number: int
+) -> HttpResponse:
+    found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
+    try:
+        version = services.recipe_restore(actor=request.user, recipe=found, number=number)
+    except ValidationError as exc:
+        status = 409 if is_conflict(exc) else 400
+        return _recipe_page(request, workspace, found, status=status, errors=_errors(exc))
+    messages.success(request, f"Restored version {number} as version {version.number}.")
+    return redirect("web:recipe_versions", workspace=workspace.slug, recipe=found.id)
 
 
 @page(need=Perm.WORKSPACE_VIEW)

@@ -1,5 +1,5 @@
-"""`causeway recipes`: list, show, create, export, import, start and stop recipes, and show or set up their
-webhooks, from the operator's command line. Acts as the system actor; every change is audited."""
+"""`causeway recipes`: list, show, create, export, import, restore, start and stop recipes, and show or
+set up their webhooks, from the operator's command line. Acts as the system actor; every change is audited."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def read_json(path: str, field: str) -> Any:
 
 class Command(BaseCommand):
     help = (
-        "List, show, create, export, import, start and stop recipes; show their webhook URL, set a "
+        "List, show, create, export, import, restore, start and stop recipes; show their webhook URL, set a "
         "connector webhook's signing secret. Acts as the system actor."
     )
 
@@ -71,6 +71,12 @@ class Command(BaseCommand):
         target.add_argument("--recipe", metavar="RECIPE_ID")
         imp.add_argument("--folder", metavar="FOLDER_ID")
         imp.add_argument("--name", default="")
+        restore = actions.add_parser(
+            "restore", help="an earlier version's definition as the recipe's new version"
+        )
+        restore.add_argument("--workspace", required=True, metavar="SLUG")
+        restore.add_argument("recipe", metavar="RECIPE_ID")
+        restore.add_argument("--version", type=int, required=True, help="the version to restore")
         for verb in ("start", "stop"):
             act = actions.add_parser(verb, help=f"{verb} a recipe's trigger")
             act.add_argument("--workspace", required=True, metavar="SLUG")
@@ -174,6 +180,12 @@ class Command(BaseCommand):
             actor=actor, workspace=workspace, data=data, project=project, folder=folder, name=options["name"]
         )
         self.stdout.write(f"Imported recipe {version.recipe.name}, id {version.recipe_id}.")
+
+    def _restore(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
+        recipe = access.recipe_get(actor, workspace, options["recipe"])
+        version = services.recipe_restore(actor=actor, recipe=recipe, number=options["version"])
+        number = options["version"]
+        self.stdout.write(f"Restored version {number} of {recipe.name} as version {version.number}.")
 
     def _start(self, actor: Actor, workspace: Any, options: dict[str, Any]) -> None:
         recipe = triggers.recipe_start(
