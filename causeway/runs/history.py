@@ -208,6 +208,32 @@ def latest_step_statuses(
     return job, statuses
 
 
+@dataclass(frozen=True)
+class SampleData:
+    """What a recipe's latest test run carried, for the Build page's data pills: the trigger's payload and
+    each step's output by the step's id, exactly as the job's page would show them to the same viewer."""
+
+    job: Job | None
+    trigger: Any
+    steps: dict[str, Any]
+
+
+def latest_sample_data(*, actor: Actor, workspace: Workspace, recipe_id: Any) -> SampleData:
+    """The latest test run of the recipe the actor may see (rule 8), through `job_view`: masked (rule 13),
+    and hidden where another person's personal connection (rule 6) or PROD's rule keeps it. A step that
+    ran in each pass of a for-each gives its first pass's output."""
+    filters = JobFilters(recipe=recipe_id, test=True)
+    job = jobs_list(actor=actor, workspace=workspace, filters=filters).first()
+    if job is None:
+        return SampleData(None, None, {})
+    view = job_view(actor=actor, workspace=workspace, job_id=job.pk)
+    outputs: dict[str, Any] = {}
+    for step in view.steps:
+        if step.output is not None:
+            outputs.setdefault(step.path.rsplit(".", 1)[-1], step.output)
+    return SampleData(job, view.payload, outputs)
+
+
 def run_by(job: Job) -> str:
     """Who or what started a job, in words: a user's email, a service account's name, or the trigger."""
     if job.run_by_user_id is not None:

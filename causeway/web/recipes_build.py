@@ -480,3 +480,65 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
         "trigger_label": TRIGGERS.label(trigger_type),
         "trigger_errors": any(f.errors for f in trigger_fields),
     }
+
+
+# Data pills: the fields of the latest test run's trigger payload and step outputs, as expressions.
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# How deep and how wide a tree of sample data is drawn: enough to find a field, bounded for big payloads.
+PILL_DEPTH = 5
+PILL_WIDTH = 40
+
+
+@dataclass
+class Pill:
+    label: str
+    expression: str
+    sample: str
+    children: list[Pill] = field(default_factory=list)
+
+    @property
+    def template(self) -> str:
+        return "{{ " + self.expression + " }}"
+
+
+def _sample_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{len(value)} field{'s' if len(value) != 1 else ''}"
+    if isinstance(value, list):
+        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _pill(label: str, expression: str, value: Any, depth: int) -> Pill:
+    pill = Pill(label, expression, _sample_text(value))
+    if depth >= PILL_DEPTH:
+        return pill
+    if isinstance(value, dict):
+        for key in list(value)[:PILL_WIDTH]:
+            name = str(key)
+            child = f"{expression}.{name}" if _NAME.fullmatch(name) else f"{expression}[{json.dumps(name)}]"
+            pill.children.append(_pill(name, child, value[key], depth + 1))
+    elif isinstance(value, list) and value:
+        pill.children.append(_pill("[0]", f"{expression}[0]", value[0], depth + 1))
+    return pill
+
+
+def data_pills(trigger: Any, outputs: Mapping[str, Any], order: list[str]) -> list[Pill]:
+    """The trigger's payload, then each step's output in the flow's order (steps that did not run in
+    the latest test run have none), as trees of pills."""
+    pills = [_pill("Trigger", "trigger", trigger, 0)] if trigger is not None else []
+    for step_id in order:
+        if step_id in outputs and _NAME.fullmatch(step_id):
+            pills.append(_pill(step_id, f"steps.{step_id}", outputs[step_id], 0))
+    return pills
+
+
+def pill_expressions(pills: list[Pill]) -> list[str]:
+    """Every expression in the trees, for completions."""
+    found: list[str] = []
+    for pill in pills:
+        found.append(pill.expression)
+        found += pill_expressions(pill.children)
+    return found

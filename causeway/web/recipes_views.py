@@ -336,12 +336,17 @@ def _build_page(
     editor = build.editor(draft, errors)
     job, statuses = history.latest_step_statuses(actor=request.user, workspace=workspace, recipe_id=recipe.pk)
     build.with_statuses(editor["steps"], statuses)
+    sample = history.latest_sample_data(actor=request.user, workspace=workspace, recipe_id=recipe.pk)
+    pills = build.data_pills(sample.trigger, sample.steps, [step.step_id for step in editor["panels"]])
     context = _base(
         request,
         workspace,
         recipe=recipe,
         editor=editor,
         flow_job=job,
+        pills=pills,
+        pill_job=sample.job,
+        completions=build.pill_expressions(pills),
         saved_errors=bool(errors),
         selected=build.anchor_of(selected) if selected else "",
         kept=kept,

@@ -196,3 +196,100 @@ def test_browser_steps_are_dragged_and_edited_on_the_flow_without_a_reload(
     recipe.refresh_from_db()
     assert [s["id"] for s in recipe.current_version.definition["steps"]] == ["first", "third", "second"]
     assert recipe.current_version.definition["steps"][2]["fields"] == {"b": "{{ 2 * 21 }}"}
+
+
+def pill_templates(html: str) -> list[str]:
+    return re.findall(r'data-pill="([^"]+)"', html)
+
+
+@pytest.mark.django_db
+def test_data_pills_come_from_the_latest_test_run_masked(people: dict[str, Any]) -> None:
+    from causeway.recipes.secrets import secret_write
+    from causeway.runs.tests.factories import make_job, make_step
+    from causeway.vault.masking import registry
+
+    registry.clear()
+    canary = "pill-canary-secret-4417"
+    secret_write(actor=people["admin"], workspace=people["acme"], name="CRM_TOKEN", value=canary)
+    recipe = people["recipe"]
+    client = sign_in(https_client(), people["analyst"])
+    assert "No test run yet" in client.get(url(people)).content.decode()
+    make_job(recipe, by=people["analyst"], status="succeeded", is_test=False, payload={"not": "a test"})
+    job = make_job(
+        recipe, by=people["analyst"], status="succeeded", is_test=True, payload={"order": {"id": 7}}
+    )
+    make_step(
+        job,
+        "first",
+        0,
+        status="succeeded",
+        output={"body": {"id": 1, "token": canary}, "items": [{"sku": "a"}]},
+    )
+    make_step(job, "second", 1, status="succeeded", output={"odd key": True})
+    html = client.get(url(people)).content.decode()
+    assert pill_templates(html) == [
+        "{{ trigger.order }}",
+        "{{ trigger.order.id }}",
+        "{{ steps.first.body }}",
+        "{{ steps.first.body.id }}",
+        "{{ steps.first.body.token }}",
+        "{{ steps.first.items }}",
+        "{{ steps.first.items[0] }}",
+        "{{ steps.first.items[0].sku }}",
+        "{{ steps.second[&quot;odd key&quot;] }}",
+    ]
+    assert f'From test job <a href="/w/acme/jobs/{job.pk}">' in html
+    assert "not" not in pill_templates(html)[0]
+    # The output's secret value is never shown, whether as a sample or in the completions (rule 13).
+    assert canary not in html and "[masked:CRM_TOKEN]" in html
+    assert '"steps.first.body.token"' in html.split('id="pill-completions"')[1]
+    registry.clear()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_a_pill_and_a_completion_put_fields_into_a_template(
+    https_server: Any, transactional_db: Any
+) -> None:
+    from causeway.runs.tests.factories import make_job, make_step
+
+    people = acme_people()
+    recipe = people["recipe"]
+    services.recipe_save(actor=people["analyst"], recipe=recipe, definition=THREE)
+    job = make_job(
+        recipe, by=people["analyst"], status="succeeded", is_test=True, payload={"order": {"id": 7}}
+    )
+    make_step(job, "first", 0, status="succeeded", output={"body": {"id": 1, "name": "Ada"}})
+    base = https_server.url
+    with chromium() as browser:
+        page = browser.new_context(
+            ignore_https_errors=True, viewport={"width": 1280, "height": 900}
+        ).new_page()
+        browser_sign_in(page, base, people["analyst"].email, STRONG_PASSWORD)
+        page.goto(f"{base}/w/acme/recipes/{recipe.id}/build")
+        page.click('li[data-flow-step="steps[1]"] > a')
+        field = page.locator("#f-steps-1-fields")
+        field.fill("b: ")
+        field.press("End")
+        page.click('button[data-pill="{{ steps.first.body.id }}"]')
+        assert field.input_value() == "b: {{ steps.first.body.id }}"
+        page.wait_for_function(
+            "() => document.getElementById('draft-note').textContent.includes('Draft kept')"
+        )
+        # Typing "{{" offers the same fields; the arrow keys choose, Enter takes.
+        field.press("End")
+        field.press("Enter")
+        field.type("c: {{ body.na")
+        options = page.locator("#pill-complete [role=option]")
+        options.first.wait_for()
+        assert options.all_text_contents() == ["steps.first.body.name"]
+        reviewed(page, "build-data-pills")
+        field.press("Enter")
+        assert field.input_value() == "b: {{ steps.first.body.id }}\nc: {{ steps.first.body.name }}"
+        assert page.locator("#pill-complete").count() == 0
+        page.wait_for_function("() => !document.querySelector('#build-form.htmx-request')")
+        page.wait_for_load_state("networkidle")
+    drafts = RecipeDraft.objects.filter(recipe=recipe).get()
+    assert (
+        drafts.draft["steps"][1]["fields"] == "b: {{ steps.first.body.id }}\nc: {{ steps.first.body.name }}"
+    )
