@@ -24,11 +24,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from causeway.access import group_mappings
 from causeway.access import identity_providers as providers
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.accounts import mfa, saml, sso
 from causeway.accounts import services as accounts
-from causeway.accounts.models import IdentityProvider, User
+from causeway.accounts.models import IdentityProvider
 from causeway.audit.refusals import Throttled
 from causeway.web import mfa_views
 from causeway.web.accounts_views import next_url, throttled_login
@@ -96,13 +97,13 @@ def sso_callback_view(request: HttpRequest, provider: str) -> HttpResponse:
     query = {k: str(v) for k, v in form.cleaned_data.items()} if form.is_valid() else {}
     # Single use: whatever comes of it, this browser's started sign-in is spent.
     pending = sso.Pending.from_session(request.session.pop(PENDING, None))
+    found = sso.provider_for_sign_in(provider)
     try:
-        user, next_to = sso.sign_in_complete(
-            pending=pending, provider=sso.provider_for_sign_in(provider), query=query
-        )
+        signed = sso.sign_in_complete(pending=pending, provider=found, query=query)
     except sso.SsoRefused as refused:
         return _refused(request, str(refused))
-    return _signed_in(request, user, next_to, via=provider)
+    assert found is not None  # nosec B101  # a sign-in without its provider is refused above
+    return _signed_in(request, signed, found)
 
 
 # SAML: the request this browser made, in a cookie of its own. The provider's answer arrives by a POST
@@ -165,17 +166,16 @@ def saml_acs_view(request: HttpRequest, provider: str) -> HttpResponse:
         return throttled
     form = SamlAnswerForm(request.POST)
     answer = str(form.cleaned_data.get("SAMLResponse") or "") if form.is_valid() else ""
+    found = sso.provider_for_sign_in(provider, protocol="saml")
     try:
-        user, next_to = saml.sign_in_complete(
-            provider=sso.provider_for_sign_in(provider, protocol="saml"),
-            base_url=_base_url(),
-            pending=_saml_pending(request),
-            saml_response=answer,
+        signed = saml.sign_in_complete(
+            provider=found, base_url=_base_url(), pending=_saml_pending(request), saml_response=answer
         )
     except sso.SsoRefused as refused:
         response = _refused(request, str(refused))
     else:
-        response = _signed_in(request, user, next_to, via=provider)
+        assert found is not None  # nosec B101  # a sign-in without its provider is refused above
+        response = _signed_in(request, signed, found)
     # Single use: whatever came of it, this browser's request is spent.
     response.delete_cookie(SAML_COOKIE, samesite="None")
     return response
@@ -195,7 +195,11 @@ def saml_metadata_view(request: HttpRequest, provider: str) -> HttpResponse:
     return HttpResponse(metadata, content_type="application/samlmetadata+xml")
 
 
-def _signed_in(request: HttpRequest, user: User, next_url: str, *, via: str) -> HttpResponse:
+def _signed_in(request: HttpRequest, signed: sso.SignedIn, provider: IdentityProvider) -> HttpResponse:
+    user, next_url, via = signed.user, signed.next_url, provider.slug
+    # What the provider says of the person's groups holds from this sign-in on, whether or not this
+    # browser goes on to pass the second factor: it is the provider's word, not this browser's.
+    group_mappings.group_mappings_apply(provider=provider, user=user, claims=signed.claims)
     # The provider's sign-in is the first factor: a second one the user set up is still asked for.
     if mfa.mfa_enrolled(user=user):
         return mfa_views.second_factor_pending(request, user, next_url, via=via)
