@@ -30,9 +30,8 @@ from causeway.access.routes import AuthenticatedRequest, page
 from causeway.accounts import mfa, saml, sso
 from causeway.accounts import services as accounts
 from causeway.accounts.models import IdentityProvider
-from causeway.audit.refusals import Throttled
 from causeway.web import mfa_views
-from causeway.web.accounts_views import next_url, throttled_login
+from causeway.web.accounts_views import login_throttled, next_url
 from causeway.web.forms import PageForm, text
 from causeway.web.workspaces_views import platform_page
 
@@ -59,15 +58,6 @@ def _base_url() -> str:
     return str(settings.BASE_URL).rstrip("/")
 
 
-def _throttled(request: HttpRequest) -> HttpResponse | None:
-    """The login page's refusal when this address has failed to sign in too often lately."""
-    try:
-        accounts.login_throttle_check()
-    except Throttled as throttled:
-        return throttled_login(throttled, request)
-    return None
-
-
 @page(public=True)
 @never_cache
 @require_GET
@@ -75,7 +65,7 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider)
     if found is None:
         raise Http404
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     callback = _base_url() + reverse("web:sso_callback", kwargs={"provider": found.slug})
     try:
@@ -91,7 +81,7 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
 @never_cache
 @require_GET
 def sso_callback_view(request: HttpRequest, provider: str) -> HttpResponse:
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     form = CallbackForm(request.GET)
     query = {k: str(v) for k, v in form.cleaned_data.items()} if form.is_valid() else {}
@@ -128,7 +118,7 @@ def saml_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider, protocol="saml")
     if found is None:
         raise Http404
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     try:
         url, pending = saml.sign_in_begin(provider=found, base_url=_base_url(), next_url=next_url(request))
@@ -162,7 +152,7 @@ def _saml_pending(request: HttpRequest) -> dict[str, Any] | None:
 @never_cache
 @require_POST
 def saml_acs_view(request: HttpRequest, provider: str) -> HttpResponse:
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     form = SamlAnswerForm(request.POST)
     answer = str(form.cleaned_data.get("SAMLResponse") or "") if form.is_valid() else ""
