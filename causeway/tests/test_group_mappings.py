@@ -23,9 +23,9 @@ from causeway.accounts.saml import sp_metadata
 from causeway.accounts.tests.oidc_provider import RunningProvider
 from causeway.accounts.tests.saml_idp import SamlIdp, saml_idp
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import https_client, make_user, make_workspace
 from causeway.tests.test_sso_oidc import acme, public_address, running, sign_in, signed_in_as
 from causeway.workspaces.models import Role, Workspace
+from testkit.support import https_client, make_user, make_workspace
 
 __all__ = ["acme", "public_address", "running"]
 
