@@ -19,7 +19,7 @@ from causeway.runs.services import job_cancel, job_create
 from causeway.runs.tests import test_rule_15_workers as workers
 from causeway.runs.tests.helpers import LocalService, definition, http_step, recipe, setting
 from causeway.runs.tests.test_rule_15_workers import RECOVERY_BOUND, Processes
-from causeway.testkit.support import jobs_seen, poll_until
+from testkit.support import jobs_seen, poll_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
