@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from causeway.db.prepared import PreparedSelect, PreparedUpdate
 from causeway.recipes.definition import definition_load
-from causeway.recipes.models import RecipeVersion
+from causeway.recipes.models import Recipe, RecipeVersion
 from causeway.recipes.schema import Definition
 from causeway.runs.models import FINISHED, Job, JobStatus
 from causeway.vault.fields import SealedField
@@ -56,6 +56,20 @@ class LeaseLost(Exception):
 
 class DeadlinePassed(Exception):
     """The job ran longer than its maximum duration."""
+
+
+class Cancelled(Exception):
+    """Someone cancelled the job while it ran: it stops at the next step boundary, as cancelled."""
+
+
+# How often a running job looks at its row for a cancellation, at the latest: at a step boundary, and
+# between the slices of a long wait (a back-off, a rate budget). A step that reaches outside the job
+# looks before it starts, whenever it last looked.
+CANCEL_CHECK_SECONDS = 1.0
+
+
+def cancelled_reason(label: str) -> str:
+    return f"cancelled by {label}" if label else "cancelled"
 
 
 def lease() -> timedelta:
@@ -130,6 +144,20 @@ def max_duration_seconds(job: Job) -> int:
     return max(1, min(wanted, cap))
 
 
+def concurrency_of(job: Job) -> int | None:
+    """The job's version's `settings.concurrency`: at most so many jobs of the recipe run at once."""
+    try:
+        return definition_of(job.version).settings.concurrency
+    except Exception:
+        # A definition that cannot be read sets no limit: the engine fails the job, saying why.
+        return None
+
+
+def slot_reason(limit: int) -> str:
+    jobs = "job" if limit == 1 else "jobs"
+    return f"waiting for a free slot: at most {limit} {jobs} of this recipe run at once"
+
+
 def overdue_reason(job: Job) -> str:
     if job.deadline_at is not None and job.started_at is not None:
         seconds = round((job.deadline_at - job.started_at).total_seconds())
@@ -153,6 +181,7 @@ def _claimable(now: datetime, max_attempts: int) -> Q:
         (Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now))
         & (Q(not_before__isnull=True) | Q(not_before__lte=now))
         & Q(attempts__lt=max_attempts)
+        & Q(cancel_requested_at__isnull=True)
     )
 
 
@@ -170,7 +199,11 @@ def _claimable_now(job: Job, now: datetime) -> bool:
         pass
     elif job.status != JobStatus.RUNNING or job.lease_expires_at is None or job.lease_expires_at >= now:
         return False
-    return (job.not_before is None or job.not_before <= now) and job.attempts < settings.JOB_MAX_ATTEMPTS
+    return (
+        (job.not_before is None or job.not_before <= now)
+        and job.attempts < settings.JOB_MAX_ATTEMPTS
+        and job.cancel_requested_at is None
+    )
 
 
 # The statements every job runs, compiled once per connection (`causeway.db.prepared`).
@@ -261,15 +294,20 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     started_at = job.started_at or now
     # A resumed job keeps the start of its first claim, and with it its deadline.
     deadline_at = job.deadline_at or started_at + timedelta(seconds=max_duration_seconds(job))
-    taken = _CLAIM_TAKE.run(
-        pk=job.pk,
-        now=now,
-        attempts=job.attempts,
-        max_attempts=int(settings.JOB_MAX_ATTEMPTS),
-        owner=owner,
-        expires=now + lease(),
-        deadline=deadline_at,
-    )
+    take: dict[str, Any] = {
+        "pk": job.pk,
+        "now": now,
+        "attempts": job.attempts,
+        "max_attempts": int(settings.JOB_MAX_ATTEMPTS),
+        "owner": owner,
+        "expires": now + lease(),
+        "deadline": deadline_at,
+    }
+    limit = concurrency_of(job)
+    if limit is None:
+        taken = _CLAIM_TAKE.run(**take)
+    else:
+        taken = _claim_in_a_slot(job, limit, take)
     if taken != 1:
         return None
     job.status = JobStatus.RUNNING
@@ -282,6 +320,44 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     return Claim(job=job, owner=owner)
 
 
+def _claim_in_a_slot(job: Job, limit: int, take: dict[str, Any]) -> int:
+    """The claim of a job whose recipe runs at most `limit` jobs at once, counted in the database: the
+    recipe's row is locked while its running jobs are counted and the lease is taken, so two workers
+    never both take the last slot (SQLite's write transactions are one at a time anyway). Without a
+    free slot the job stays queued, saying so; a job of the recipe that ends hands the broker the
+    oldest of those waiting (`_wake_waiting`), and the reaper resends any still queued a lease later."""
+    with transaction.atomic():
+        Recipe.objects.select_for_update().filter(pk=job.recipe_id).values_list("pk", flat=True).first()
+        running = Job.objects.filter(recipe_id=job.recipe_id, status=JobStatus.RUNNING).exclude(pk=job.pk)
+        if running.count() >= limit:
+            reason = slot_reason(limit)
+            Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).exclude(waiting_for=reason).update(
+                waiting_for=reason
+            )
+            logger.info("job %s: %s", job.pk, reason)
+            return 0
+        taken = _CLAIM_TAKE.run(**take)
+        if taken and job.waiting_for:
+            Job.objects.filter(pk=job.pk).update(waiting_for="")
+            job.waiting_for = ""
+        return taken
+
+
+def _wake_waiting(job: Job, limit: int) -> None:
+    """A job of a recipe with a limit ended: its slot is free. The oldest queued jobs of the recipe that
+    are due (as many as the limit) are handed to the broker again; each claims a slot or waits again."""
+    now = timezone.now()
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    waiting = (
+        Job.objects.filter(due, recipe_id=job.recipe_id, status=JobStatus.QUEUED)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in list(waiting):
+        if Job.objects.filter(pk=pk, status=JobStatus.QUEUED).update(dispatched_at=now):
+            dispatch(pk)
+
+
 def claim_at_insert(job: Job, *, waited: bool = False) -> Claim | None:
     """For a job not yet inserted that this process will run (`local.would_take`): its lease, taken
     in the row as it is inserted, so the job costs no claim of its own. None: leave it queued.
@@ -291,7 +367,8 @@ def claim_at_insert(job: Job, *, waited: bool = False) -> Claim | None:
     """
     from causeway.runs import local
 
-    if not local.would_take(waited=waited):
+    # A job whose recipe has a limit claims its slot as any claim does, after its insert.
+    if concurrency_of(job) is not None or not local.would_take(waited=waited):
         return None
     now = timezone.now()
     owner = _lease_owner()
@@ -336,6 +413,12 @@ def _finish(
         if history is not None:
             history.flush()
     return True
+
+
+def finish_cancelled(job: Job, label: str) -> bool:
+    """End a queued job whose cancellation was just written (in the caller's transaction)."""
+    asked = Q(status=JobStatus.QUEUED, cancel_requested_at__isnull=False)
+    return _finish(job, asked, status=JobStatus.CANCELLED, error=cancelled_reason(label))
 
 
 def finish_held(
@@ -429,7 +512,9 @@ class Heartbeat:
     a step blocks.
 
     Both stop at the first renewal that fails: the lease is someone else's. The callback then raises
-    LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk.
+    LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk; and Cancelled
+    once it finds the job cancelled (`cancel_check`), which it looks for at most every
+    CANCEL_CHECK_SECONDS, so a job of quick steps costs no read for it.
     """
 
     def __init__(self, claimed: Claim) -> None:
@@ -437,6 +522,7 @@ class Heartbeat:
         self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
         self.lost = threading.Event()
         self._last = claimed.taken
+        self._looked = claimed.taken
 
     def start(self) -> None:
         _leases().add(self)
@@ -463,6 +549,17 @@ class Heartbeat:
             logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
             self._last = time.monotonic() - self.interval + 1.0
 
+    def cancel_check(self) -> None:
+        """Cancelled when someone cancelled the job: one read of its row."""
+        self._looked = time.monotonic()
+        asked = (
+            Job.objects.filter(pk=self.claimed.job.pk, cancel_requested_at__isnull=False)
+            .values_list("cancelled_by", flat=True)
+            .first()
+        )
+        if asked is not None:
+            raise Cancelled(cancelled_reason(asked))
+
     def __call__(self) -> None:
         if self.lost.is_set():
             raise LeaseLost(str(self.claimed.job.pk))
@@ -473,6 +570,8 @@ class Heartbeat:
             self._renew()
             if self.lost.is_set():
                 raise LeaseLost(str(self.claimed.job.pk))
+        if time.monotonic() - self._looked >= CANCEL_CHECK_SECONDS:
+            self.cancel_check()
 
 
 def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim | None = None) -> str:
@@ -494,7 +593,12 @@ def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim
     try:
         history = engine.History(job)
         try:
-            engine.execute(job, heartbeat=beat, history=history, answer=answer)
+            engine.execute(
+                job, heartbeat=beat, history=history, answer=answer, cancel_check=beat.cancel_check
+            )
+        except Cancelled as exc:
+            if finish_held(claimed, status=JobStatus.CANCELLED, error=str(exc), history=history):
+                outcome = "cancelled"
         except LeaseLost:
             # What the run still held is dropped: the job's new holder writes its own.
             logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)
@@ -516,6 +620,9 @@ def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim
     finally:
         beat.stop()
     logger.info("job %s: %s", job.pk, outcome)
+    limit = concurrency_of(job)
+    if limit is not None and outcome != "lost":
+        _wake_waiting(job, limit)
     return outcome
 
 
@@ -542,9 +649,24 @@ def _expired(now: datetime) -> tuple[int, int]:
     requeued = failed = 0
     expired = Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
     rows = (
-        Job.objects.filter(expired).order_by("lease_expires_at").values_list("pk", "workspace_id", "attempts")
+        Job.objects.filter(expired)
+        .order_by("lease_expires_at")
+        .values_list("pk", "workspace_id", "attempts", "cancel_requested_at", "cancelled_by")
     )
-    for job_id, workspace_id, attempts in rows[:REAPER_BATCH]:
+    for job_id, workspace_id, attempts, asked, label in rows[:REAPER_BATCH]:
+        if asked is not None:
+            # Cancelled while its worker was gone: ended as cancelled, never resumed.
+            cancelled = expired & Q(cancel_requested_at__isnull=False)
+            if _finish(
+                _row(job_id, workspace_id),
+                cancelled,
+                status=JobStatus.CANCELLED,
+                error=cancelled_reason(label),
+            ):
+                logger.warning(
+                    "job %s: its worker stopped after it was cancelled; ended as cancelled", job_id
+                )
+            continue
         if attempts >= settings.JOB_MAX_ATTEMPTS:
             spent = expired & Q(attempts__gte=settings.JOB_MAX_ATTEMPTS)
             if _finish(
@@ -553,9 +675,9 @@ def _expired(now: datetime) -> tuple[int, int]:
                 logger.warning("job %s: failed by the reaper: %s", job_id, stopped_reason(attempts))
                 failed += 1
             continue
-        back = Job.objects.filter(expired, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
-            status=JobStatus.QUEUED, lease_expires_at=None, dispatched_at=now
-        )
+        back = Job.objects.filter(
+            expired, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS, cancel_requested_at__isnull=True
+        ).update(status=JobStatus.QUEUED, lease_expires_at=None, dispatched_at=now)
         if back:
             logger.warning("job %s: its worker stopped (attempt %s); queued again", job_id, attempts)
             dispatch(job_id)

@@ -1,9 +1,11 @@
-"""Webhook calls take a short way through the middleware: a machine's signed call has no session, cookie,
-CSRF token, signed-in user or flash message, so the page middleware that reads or writes them is skipped.
+"""Machine calls take a short way through the middleware: a webhook call (signed) or a call to a published
+API collection (with an API client's key) has no session, cookie, CSRF token, signed-in user or flash
+message, so the page middleware that reads or writes them is skipped.
 
 What a call needs stays on its way: the security headers (HSTS, nosniff, referrer and opener policy,
 X-Frame-Options, Content-Security-Policy), the Host check, the request's id for its audit events, and the
-refusal of an undeclared view. The signature, replay, throttle and body-size checks are the view's own.
+refusal of an undeclared view. The signature, key, replay, throttle, rate-limit and body-size checks are
+the views' own.
 The two headers the page middleware builds for every answer (the frame and content policies) are the
 same for every call, so they are built once.
 """
@@ -23,7 +25,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
 # `POST /hooks/<token>` and `POST /hooks/connector/<token>`: a token never holds a slash.
-CALL_PATH = re.compile(r"/hooks/(?:connector/)?[^/]+")
+HOOK_PATH = re.compile(r"/hooks/(?:connector/)?[^/]+")
+# A call to an API collection, by any method: `/apis/<workspace>/<environment>/<collection>[/<path>]`.
+API_PATH = re.compile(r"/apis/[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+(?:/.+)?")
 
 CALL_MIDDLEWARE = (
     "django.middleware.common.CommonMiddleware",
@@ -67,7 +71,7 @@ class _Calls(BaseHandler):
 
 
 class CallsMiddleware:
-    """Sends a webhook call down `CALL_MIDDLEWARE`, and every other request down the rest of the list.
+    """Sends a machine call down `CALL_MIDDLEWARE`, and every other request down the rest of the list.
 
     Placed right after SecurityMiddleware, whose headers and HTTPS redirect every answer keeps."""
 
@@ -76,6 +80,7 @@ class CallsMiddleware:
         self.calls = cast(Callable[[HttpRequest], HttpResponse], _Calls()._middleware_chain)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and CALL_PATH.fullmatch(request.path_info):
+        path = request.path_info
+        if (request.method == "POST" and HOOK_PATH.fullmatch(path)) or API_PATH.fullmatch(path):
             return self.calls(request)
         return self.get_response(request)

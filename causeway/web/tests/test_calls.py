@@ -1,4 +1,4 @@
-"""Webhook calls skip the page middleware, and their answers keep every security header a page's carry."""
+"""Machine calls skip the page middleware, and their answers keep every security header a page's carry."""
 
 from __future__ import annotations
 
@@ -112,3 +112,21 @@ def test_a_call_by_another_method_is_refused_by_the_whole_middleware(hooked: dic
     answer = https_client().get(f"/hooks/{hooked['endpoint'].token}")
     assert answer.status_code == 405
     assert answer["X-Frame-Options"] == "DENY"
+
+
+def test_calls_to_api_collections_take_the_short_way_by_any_method(hooked: dict[str, Any]) -> None:
+    client = sign_in(https_client(), hooked["admin"])
+    page = client.get("/login")
+    before = Session.objects.get().expire_date
+    answers = [
+        client.get("/apis/acme/dev/no-such-api"),
+        client.post("/apis/acme/dev/no-such-api/orders/1", b"{}", content_type="application/json"),
+        client.delete("/apis/acme/prod/no-such-api/orders/1"),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500 and answer["Content-Type"] == "application/json"
+        assert "Set-Cookie" not in answer.headers and "Vary" not in answer.headers
+        for name in SECURITY_HEADERS[:-1]:
+            assert answer[name] == page[name], name
+        assert _policy(answer["Content-Security-Policy"]) == _policy(page["Content-Security-Policy"])
+    assert Session.objects.get().expire_date == before
