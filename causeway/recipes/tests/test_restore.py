@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from causeway.api.tests.test_recipes_api import as_
 from causeway.audit.models import AuditEvent
 from causeway.recipes import services
 from causeway.recipes.tests.personas import acme_people
-from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+from causeway.workspaces.tests.helpers import bearer, fast_hashing, sign_in  # noqa: F401
 from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +29,21 @@ def people(request: pytest.FixtureRequest) -> dict[str, Any]:
     people["first"] = services.recipe_save(actor=people["analyst"], recipe=recipe, definition=FIRST).number
     people["second"] = services.recipe_save(actor=people["analyst"], recipe=recipe, definition=SECOND).number
     return people
+
+
+class Api:
+    """The workspace's API as one person, with their token."""
+
+    def __init__(self, user: Any, workspace: Any) -> None:
+        self.client = https_client(**bearer(user))
+        self.base = f"/api/v1/workspaces/{workspace.id}"
+
+    def post(self, path: str) -> Any:
+        return self.client.post(self.base + path, "{}", content_type="application/json")
+
+
+def as_(people: dict[str, Any], who: str) -> Api:
+    return Api(people[who], people["acme"])
 
 
 def restored(people: dict[str, Any], number: int) -> None:
