@@ -335,7 +335,27 @@ def _finish(
             return False
         if history is not None:
             history.flush()
+        if status == JobStatus.FAILED:
+            _tell_of_failure(job.pk)
     return True
+
+
+# Told of each job that failed, once its failure is committed, by the apps above this one that act on
+# failures (they sit above, so this one cannot call them itself): each takes the job's id and must only
+# queue work, never do it here (this may be a web process running a job for a caller who waits).
+FAILURE_LISTENERS: dict[str, Callable[[uuid.UUID], None]] = {}
+
+
+def _tell_of_failure(job_id: uuid.UUID) -> None:
+    for name, listener in FAILURE_LISTENERS.items():
+
+        def told(listener: Callable[[uuid.UUID], None] = listener, name: str = name) -> None:
+            try:
+                listener(job_id)
+            except Exception:  # a listener's trouble never touches the job, already finished
+                logger.exception("job %s: %s could not be told of its failure", job_id, name)
+
+        transaction.on_commit(told)
 
 
 def finish_held(
