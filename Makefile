@@ -22,7 +22,7 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The tests run in several processes side by side (pytest-xdist), each with its own data directory,
-# database and broker keys (see causeway/testkit/support.py). One per core: the Causeway processes the tests
+# database and broker keys (see testkit/support.py). One per core: the Causeway processes the tests
 # wait on work too, so more test processes than cores measured slower. TEST_PROCESSES=0 runs every
 # test in one process.
 TEST_PROCESSES ?= 2
@@ -48,12 +48,12 @@ test: export CAUSEWAY_HOME := $(CURDIR)/var/check
 # compiles the same modules again: half of a test process's collection, a seventh of a command's start.
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP) browser-deps saml-deps
-	$(BIN)/ruff check causeway bench
+	$(BIN)/ruff check causeway testkit bench
 	$(BIN)/lint-imports
 	$(BIN)/bandit -q -ll -r causeway -x '*/tests/*'
 	$(BIN)/causeway init --no-admin
 	$(BIN)/causeway check
-	$(BIN)/mypy causeway
+	$(BIN)/mypy causeway testkit
 	CAUSEWAY_HOME=$(CURDIR)/var/test $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) $(TEST_SCHEDULING) --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/coverage report --include='causeway/access/*' --skip-covered --fail-under=$(COVERAGE_FLOOR_ACCESS)
 	$(BIN)/coverage report --include='causeway/vault/*' --skip-covered --fail-under=$(COVERAGE_FLOOR_VAULT)

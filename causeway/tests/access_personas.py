@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from causeway.recipes import grants
-from causeway.testkit.factories import (
+from testkit.factories import (
     MANUAL,
     ApiTokenFactory,
     FolderFactory,
@@ -32,8 +32,8 @@ from causeway.testkit.factories import (
     UserFactory,
     system_actor,
 )
-from causeway.testkit.personas import BUILDER_PERMS, builder, cast, member
-from causeway.testkit.personas import robot as service_account
+from testkit.personas import BUILDER_PERMS, builder, cast, member
+from testkit.personas import robot as service_account
 
 MANUAL_V2 = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "2"}}]}
 SCOPED_PERMS = list(BUILDER_PERMS)

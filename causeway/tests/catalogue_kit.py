@@ -25,11 +25,11 @@ from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep
 from causeway.runs.services import job_create
-from causeway.testkit.factories import UserFactory
-from causeway.testkit.personas import cast, member
-from causeway.testkit.support import https_client
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.tests.test_rule_13_connection_canary import assert_clean_of
+from testkit.factories import UserFactory
+from testkit.personas import cast, member
+from testkit.support import https_client
 
 
 class Provider(Protocol):

@@ -1,5 +1,5 @@
 """The access world (`access_personas.build_world`) for the rule tests: built once per module, and
-handed to each test read again from the database (`causeway.testkit.worlds`)."""
+handed to each test read again from the database (`testkit.worlds`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from causeway.testkit.worlds import built_once, reread
 from causeway.tests.access_personas import World, build_world
+from testkit.worlds import built_once, reread
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from causeway.recipes.services import recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testkit.factories import ProjectFactory, UserFactory
-from causeway.testkit.personas import cast, member
+from testkit.factories import ProjectFactory, UserFactory
+from testkit.personas import cast, member
 
 TOKEN = "tok-canary-7d3f2b9e1a"
 COMPANY_PASSWORD = "pw-canary-5c8e0d4f6b"

@@ -20,10 +20,10 @@ from causeway.connections.models import Connection, OAuthProfile
 from causeway.connections.oauth import redirect_uri
 from causeway.connections.outbound import outbound_hosts_set
 from causeway.connections.tests.oauth_provider import CLIENT_ID, RunningProvider, oauth_provider
-from causeway.testkit.factories import ProjectFactory, UserFactory
-from causeway.testkit.personas import cast, member
-from causeway.testkit.support import https_client
 from causeway.tests.connections_kit import Kit
+from testkit.factories import ProjectFactory, UserFactory
+from testkit.personas import cast, member
+from testkit.support import https_client
 
 # Different in every run, so that finding it anywhere means it leaked in this run.
 CLIENT_SECRET = f"cs-cnry/{uuid.uuid4().hex[:12]}+s=&k"

@@ -27,9 +27,9 @@ from causeway.recipes import grants, roles
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job
-from causeway.testkit.support import https_client
 from causeway.tests.access_personas import World
 from causeway.workspaces.models import Role
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

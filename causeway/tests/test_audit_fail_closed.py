@@ -19,10 +19,10 @@ from causeway.accounts.services import password_change
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import AuditWriteError, audit_record
 from causeway.audit.tests.tamper import sql
-from causeway.testkit.support import STRONG_PASSWORD, RunningServer, https_client, make_user, make_workspace
 from causeway.vault import mac, rootkey
 from causeway.workspaces.models import ApiToken
 from causeway.workspaces.tokens import token_create
+from testkit.support import STRONG_PASSWORD, RunningServer, https_client, make_user, make_workspace
 
 NEW_PASSWORD = "another-Strong-pass-42"
 

@@ -20,10 +20,10 @@ from causeway.recipes import promotion, services
 from causeway.recipes.models import Project, Recipe
 from causeway.runs import breakglass, history
 from causeway.runs.models import BreakGlass, Job
-from causeway.testkit.factories import ProjectFactory
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import bearer, sign_in
+from testkit.factories import ProjectFactory
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

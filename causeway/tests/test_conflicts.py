@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 from causeway.access.models import Group, GroupMember
 from causeway.accounts.models import User
 from causeway.db import CONFLICT, clashing_fields, conflict_named, save_or_conflict
-from causeway.testkit.support import make_user, make_workspace
 from causeway.workspaces.models import ServiceAccount, Workspace
+from testkit.support import make_user, make_workspace
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from django.core.management.base import CommandError
 from causeway.audit.models import AuditEvent
 from causeway.connections import services as connections
 from causeway.connections.models import Connection, CustomConnector
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

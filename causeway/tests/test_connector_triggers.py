@@ -24,7 +24,7 @@ from causeway.recipes.services import recipe_save
 from causeway.runs.models import Job, TriggerState
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick, recipe_start, trigger_status
-from causeway.testkit.personas import cast
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

@@ -31,8 +31,8 @@ from causeway.runs.models import Job, TriggerState, WebhookDelivery, WebhookEndp
 from causeway.runs.tests.trigger_helpers import people as cast_people
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick, recipe_start, trigger_status
-from causeway.testkit.support import https_client
 from causeway.tests.at_rest import database_bytes, found_in
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,9 @@ from causeway.recipes.services import (
 from causeway.runs.models import FINISHED, Job, SecretUse, WebhookEndpoint
 from causeway.runs.triggers import recipe_start
 from causeway.runs.webhooks import sign, webhook_secret_rotate
-from causeway.testkit.support import (
+from causeway.tests.at_rest import broker_bytes, database_bytes, found_in, stored_forms
+from causeway.workspaces.tokens import token_create
+from testkit.support import (
     TEST_HOME,
     jobs_seen,
     make_user,
@@ -39,8 +41,6 @@ from causeway.testkit.support import (
     process_env,
     start_worker,
 )
-from causeway.tests.at_rest import broker_bytes, database_bytes, found_in, stored_forms
-from causeway.workspaces.tokens import token_create
 
 
 def _customer_service(got: Received) -> Answer:

@@ -16,9 +16,9 @@ from causeway.access.perms import Perm
 from causeway.accounts.actors import SystemActor
 from causeway.recipes import services
 from causeway.recipes.models import LookupTable, Project, Recipe
-from causeway.testkit.factories import ApiTokenFactory, RoleFactory
-from causeway.testkit.support import https_client, make_user, make_workspace, migrate_database
 from causeway.workspaces.models import Membership
+from testkit.factories import ApiTokenFactory, RoleFactory
+from testkit.support import https_client, make_user, make_workspace, migrate_database
 
 BEFORE = [("recipes", "0003_grants_and_role_scopes_kept_with_recipes")]
 SYSTEM = SystemActor(label="environments migration test")

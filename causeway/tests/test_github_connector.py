@@ -26,9 +26,9 @@ from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep, WebhookEndpoint
 from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.tests.catalogue_kit import Catalogue, catalogue, redirect_uris
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

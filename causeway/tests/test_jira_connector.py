@@ -35,10 +35,10 @@ from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep, WebhookEndpoint
 from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.tests.test_rule_13_connection_canary import assert_clean_of
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from django.test import override_settings
 from causeway import mail
 from causeway.config import SmtpSettings, smtp_from_url
 from causeway.connections.tests.mail import MailServer, mail_server
-from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user
+from testkit.support import STRONG_PASSWORD, https_client, make_user
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 CHROME = (
@@ -173,7 +173,7 @@ def test_the_default_backend_is_the_outbox_under_the_data_directory() -> None:
     import subprocess
     import sys
 
-    from causeway.testkit.support import process_env
+    from testkit.support import process_env
 
     env = process_env()
     env.pop("CAUSEWAY_EMAIL_BACKEND", None)

@@ -21,9 +21,9 @@ from django.db import transaction
 from django.http import QueryDict
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from causeway.testkit.support import https_client
 from causeway.tests.access_personas import World, build_world
 from causeway.tests.test_permission_matrix import PARAMS
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

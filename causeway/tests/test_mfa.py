@@ -17,8 +17,8 @@ from django.db import connection
 from causeway.accounts import mfa
 from causeway.accounts.models import RecoveryCode, TotpDevice, User
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.workspaces import tokens
+from testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 
 START = datetime(2026, 3, 2, 9, 0, 5, tzinfo=UTC)
 STEP = timedelta(seconds=30)

@@ -37,8 +37,8 @@ from causeway.runs.models import Job, JobStep
 from causeway.runs.services import job_create
 from causeway.runs.tests.trigger_helpers import started_recipe
 from causeway.runs.triggers import poll_tick, trigger_status
-from causeway.testkit.personas import cast
-from causeway.testkit.support import clear_of_a_day_end, https_client
+from testkit.personas import cast
+from testkit.support import clear_of_a_day_end, https_client
 
 pytestmark = pytest.mark.django_db
 

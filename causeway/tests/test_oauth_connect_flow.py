@@ -132,8 +132,8 @@ def test_bad_start_input_is_named_and_nothing_is_kept(kit: OAuthKit) -> None:
 
 
 def test_an_operator_cannot_start_a_personal_sign_in(kit: OAuthKit) -> None:
-    from causeway.testkit.factories import UserFactory
-    from causeway.testkit.personas import member
+    from testkit.factories import UserFactory
+    from testkit.personas import member
 
     operator = UserFactory.create(email="op@example.com")
     member(kit.workspace, operator, "operator")

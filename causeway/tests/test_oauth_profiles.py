@@ -16,9 +16,9 @@ from causeway.audit.models import AuditEvent
 from causeway.connections import oauth_profiles
 from causeway.connections import services as connections
 from causeway.connections.models import OAuthProfile
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.workspaces.tokens import token_create
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

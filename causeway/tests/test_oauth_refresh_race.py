@@ -19,7 +19,9 @@ import pytest
 from causeway.connections.models import Connection
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
-from causeway.testkit.support import (
+from causeway.tests.connections_kit import recipe, step
+from causeway.tests.oauth_kit import OAuthKit, oauth_kit
+from testkit.support import (
     CausewayProcess,
     jobs_seen,
     launch_worker,
@@ -28,8 +30,6 @@ from causeway.testkit.support import (
     stop_together,
     wait_started,
 )
-from causeway.tests.connections_kit import recipe, step
-from causeway.tests.oauth_kit import OAuthKit, oauth_kit
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 

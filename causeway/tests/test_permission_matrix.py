@@ -38,9 +38,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from causeway.accounts.tests.saml_idp import SAMPLE_METADATA
-from causeway.testkit.support import https_client
 from causeway.tests.access_personas import ACTORS, MANUAL, PINGER, World, build_world
 from causeway.tests.test_default_deny import walk
+from testkit.support import https_client
 
 
 class Ref(str):

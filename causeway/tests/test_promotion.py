@@ -26,11 +26,11 @@ from causeway.connections.outbound import outbound_hosts_set
 from causeway.recipes import promotion, services
 from causeway.recipes.models import LookupRow, LookupTable, Project, Promotion, Recipe, RecipeVersion
 from causeway.runs import triggers
-from causeway.testkit.factories import ProjectFactory
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
-from causeway.testkit.worlds import built_once, reread
 from causeway.workspaces.tests.helpers import bearer, sign_in
+from testkit.factories import ProjectFactory
+from testkit.personas import cast
+from testkit.support import https_client
+from testkit.worlds import built_once, reread
 
 SYSTEM = SystemActor(label="promotion test")
 PROMOTER_PERMS = ["project:view", "folder:view", "recipe:view", "recipe:edit", "environment:promote"]

@@ -16,10 +16,10 @@ from causeway.access.errors import Forbidden
 from causeway.audit.models import AuditEvent
 from causeway.recipes import promotion, services, signatures
 from causeway.recipes.models import Project, Promotion, Recipe
-from causeway.testkit.factories import ProjectFactory
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import bearer, sign_in
+from testkit.factories import ProjectFactory
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = pytest.mark.django_db
 

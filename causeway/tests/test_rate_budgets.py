@@ -22,7 +22,9 @@ from causeway.connections.models import Connection, RateBudget
 from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testkit.support import (
+from causeway.tests.connections_kit import Kit, build, recipe, run, step
+from causeway.workspaces.tokens import token_create
+from testkit.support import (
     broker_seen,
     clear_of_a_day_end,
     jobs_seen,
@@ -32,8 +34,6 @@ from causeway.testkit.support import (
     stop_together,
     wait_started,
 )
-from causeway.tests.connections_kit import Kit, build, recipe, run, step
-from causeway.workspaces.tokens import token_create
 
 # A moment in the middle of a 60-second period, so a test's takes all fall in one period.
 T0 = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)

@@ -15,9 +15,9 @@ from causeway.access import policy
 from causeway.access.models import Group, GroupMember
 from causeway.access.perms import Perm
 from causeway.recipes.models import Project, Recipe, RecipeGrant, RoleProject
-from causeway.testkit.factories import ApiTokenFactory, ServiceAccountFactory
-from causeway.testkit.support import https_client, make_user, make_workspace, migrate_database
 from causeway.workspaces.models import Membership, Role
+from testkit.factories import ApiTokenFactory, ServiceAccountFactory
+from testkit.support import https_client, make_user, make_workspace, migrate_database
 
 BEFORE = [
     ("access", "0006_job_history_for_analysts_and_operators"),

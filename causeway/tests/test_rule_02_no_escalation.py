@@ -25,9 +25,9 @@ from causeway.audit.models import AuditEvent
 from causeway.recipes import grants
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import RecipeGrant
-from causeway.testkit.support import field_errors, https_client
 from causeway.tests.access_personas import World
 from causeway.workspaces.models import Invitation, Membership, Role
+from testkit.support import field_errors, https_client
 
 pytestmark = pytest.mark.django_db
 

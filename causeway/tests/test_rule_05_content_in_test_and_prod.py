@@ -30,10 +30,10 @@ from causeway.accounts.actors import SystemActor
 from causeway.recipes import services
 from causeway.recipes.models import Folder, Project, Recipe, RecipeVersion
 from causeway.recipes.tests.personas import definition
-from causeway.testkit.factories import FolderFactory, ProjectFactory, RecipeFactory, UserFactory
-from causeway.testkit.personas import cast, member
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import bearer, fast_hashing, sign_in  # noqa: F401
+from testkit.factories import FolderFactory, ProjectFactory, RecipeFactory, UserFactory
+from testkit.personas import cast, member
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

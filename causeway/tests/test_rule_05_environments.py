@@ -26,11 +26,11 @@ from causeway.audit.models import AuditEvent
 from causeway.recipes import grants, services
 from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job
-from causeway.testkit.factories import ProjectFactory, RecipeFactory, UserFactory
-from causeway.testkit.personas import cast, member
-from causeway.testkit.support import https_client
-from causeway.testkit.worlds import built_once, reread
 from causeway.workspaces.tests.helpers import bearer, sign_in
+from testkit.factories import ProjectFactory, RecipeFactory, UserFactory
+from testkit.personas import cast, member
+from testkit.support import https_client
+from testkit.worlds import built_once, reread
 
 SYSTEM = SystemActor(label="rule 5 environments test")
 ENVS = [e.value for e in Environment]

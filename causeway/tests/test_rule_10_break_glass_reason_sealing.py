@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 
 from causeway.runs.models import BreakGlass
-from causeway.testkit.support import make_user, make_workspace, migrate_database
 from causeway.tests.at_rest import database_bytes, found_in
+from testkit.support import make_user, make_workspace, migrate_database
 
 LEGACY_REASON = "legacy incident 5521 for customer Quibbleton"
 

@@ -31,7 +31,6 @@ from causeway.audit.selectors import audit_event_list
 from causeway.audit.services import Actor, audit_record
 from causeway.audit.tests.tamper import switch_off_triggers
 from causeway.audit.verify import verify_chains
-from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.vault.events import publish
 from causeway.vault.fields import StoredCiphertext, sealed_fields
@@ -40,6 +39,7 @@ from causeway.vault.rotation import RotationError, key_status, reencrypt, retire
 from causeway.vault.sealing import SealedValueError
 from causeway.workspaces.models import ApiToken, Invitation, invitation_email_index
 from causeway.workspaces.tokens import token_create
+from testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 
 CANARY_FIRST = "Qzxcanaryfirstname"
 CANARY_LAST = "Qzxcanarylastname"

@@ -26,11 +26,11 @@ from causeway.audit.models import AuditEvent, workspace_chain
 from causeway.audit.selectors import audit_event_list
 from causeway.audit.services import MAC_PURPOSE
 from causeway.audit.verify import verify_chains
-from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace, migrate_database
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.vault import mac
 from causeway.workspaces.models import ApiToken, Invitation, Role, invitation_email_index
 from causeway.workspaces.tokens import token_create
+from testkit.support import STRONG_PASSWORD, make_user, make_workspace, migrate_database
 
 BEFORE_SEALING = [
     ("accounts", "0001_initial"),

@@ -26,12 +26,12 @@ from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import JobStep
 from causeway.runs.services import job_create
-from causeway.testkit.support import RunningServer, jobs_seen, make_user, make_workspace, poll_until
 from causeway.tests.at_rest import broker_bytes, database_bytes, found_in
 from causeway.tests.oauth_kit import CLIENT_SECRET, oauth_kit
 from causeway.tests.test_rule_13_secret_canary import WebLog, canary_forms, decoded_views, hidden_in_base64
 from causeway.vault.masking import registry
 from causeway.workspaces.tokens import token_create
+from testkit.support import RunningServer, jobs_seen, make_user, make_workspace, poll_until
 
 # ASCII, since it travels in an HTTP header; with characters that URL-encoding and JSON each change.
 CANARY = f"conn-cnry/{uuid.uuid4().hex[:12]}+tok=&k"

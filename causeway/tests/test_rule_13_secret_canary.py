@@ -28,7 +28,10 @@ from django.db import connection
 
 from causeway.audit.models import AuditEvent
 from causeway.recipes.secrets import secret_use_for_destination
-from causeway.testkit.support import (
+from causeway.vault.masking import attach_masking_filter, registry
+from causeway.vault.secrets import SecretRefusedError
+from causeway.workspaces.tokens import token_create
+from testkit.support import (
     STRONG_PASSWORD,
     TEST_HOME,
     RunningServer,
@@ -36,9 +39,6 @@ from causeway.testkit.support import (
     make_user,
     make_workspace,
 )
-from causeway.vault.masking import attach_masking_filter, registry
-from causeway.vault.secrets import SecretRefusedError
-from causeway.workspaces.tokens import token_create
 
 # Characters that URL-encoding, JSON and HTML each change; no slash, so that it fits in one path segment,
 # and no single quote or backslash (which a Python repr in an error message would escape into a form no

@@ -1,6 +1,7 @@
 """The built package carries the application and none of its tests: the files setuptools' `build_py`
 would put in the wheel, with the project's own configuration, are every module and template of the
-application packages and nothing of the test kit or of any `tests` package."""
+application packages and nothing of the test kit (`testkit/`, beside the package) or of any `tests`
+package."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ ROOT = Path(causeway.__file__).parent.parent
 
 def _is_test_file(path: str) -> bool:
     parts = Path(path).parts
-    return "tests" in parts or "testkit" in parts
+    return "tests" in parts or parts[0] == "testkit"
 
 
 def test_the_wheel_ships_no_test_kit_and_no_tests(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,12 +36,14 @@ def test_the_wheel_ships_no_test_kit_and_no_tests(monkeypatch: pytest.MonkeyPatc
     shipped = modules | data
 
     every = {str(path.relative_to(ROOT)) for path in (ROOT / "causeway").rglob("*.py")}
-    assert {p for p in every if _is_test_file(p)} >= {
-        "causeway/testkit/factories.py",
+    kit = {str(path.relative_to(ROOT)) for path in (ROOT / "testkit").rglob("*")}
+    assert {p for p in every | kit if _is_test_file(p)} >= {
+        "testkit/factories.py",
         "causeway/tests/test_layering.py",
         "causeway/access/tests/test_giving.py",
-        "causeway/testkit/support.py",
-        "causeway/testkit/hashers.py",
+        "testkit/support.py",
+        "testkit/hashers.py",
+        "testkit/vendor/axe-4.14.1.min.js",
     }  # the control: the tree has them
     assert not {p for p in shipped if _is_test_file(p)}
     assert not {p for p in shipped if Path(p).name == "conftest.py" or Path(p).stem.startswith("testing")}

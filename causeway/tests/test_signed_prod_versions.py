@@ -19,7 +19,8 @@ from causeway.recipes.services import recipe_create
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import setting
-from causeway.testkit.support import (
+from causeway.workspaces.models import ServiceAccount
+from testkit.support import (
     CausewayProcess,
     jobs_seen,
     poll_until,
@@ -27,7 +28,6 @@ from causeway.testkit.support import (
     start_worker,
     stop_together,
 )
-from causeway.workspaces.models import ServiceAccount
 
 BOUND = 90  # seconds; far above what a job takes, a test that reaches it has failed
 

@@ -26,9 +26,12 @@ from causeway.recipes.services import recipe_create, recipe_save
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import setting
-from causeway.testkit.factories import ProjectFactory
-from causeway.testkit.personas import cast
-from causeway.testkit.support import (
+from causeway.vault import signing
+from causeway.workspaces.models import ServiceAccount
+from causeway.workspaces.tests.helpers import bearer
+from testkit.factories import ProjectFactory
+from testkit.personas import cast
+from testkit.support import (
     STRONG_PASSWORD,
     CausewayProcess,
     https_client,
@@ -38,9 +41,6 @@ from causeway.testkit.support import (
     start_worker,
     stop_together,
 )
-from causeway.vault import signing
-from causeway.workspaces.models import ServiceAccount
-from causeway.workspaces.tests.helpers import bearer
 
 BOUND = 90  # seconds; far above what a job takes, a test that reaches it has failed
 

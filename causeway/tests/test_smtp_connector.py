@@ -19,7 +19,7 @@ from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job, JobStep
 from causeway.runs.services import job_create
-from causeway.testkit.personas import cast
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ from causeway.accounts.models import IdentityProvider, User
 from causeway.accounts.services import reauthenticated
 from causeway.accounts.tests.oidc_provider import CLIENT_ID, RunningProvider, follow_sign_in, oidc_provider
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import https_client, make_user, make_workspace
+from testkit.support import https_client, make_user, make_workspace
 
 # Different in every run, so that finding it anywhere means it leaked in this run.
 CLIENT_SECRET = f"sso-cnry/{uuid.uuid4().hex[:12]}+s=&k"

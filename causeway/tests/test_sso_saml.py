@@ -21,7 +21,7 @@ from causeway.accounts.saml import sp_metadata
 from causeway.accounts.tasks import purge_saml_assertions
 from causeway.accounts.tests.saml_idp import IDP_ENTITY, IDP_SSO, SamlIdp, saml_idp
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import https_client, make_user, run_causeway
+from testkit.support import https_client, make_user, run_causeway
 
 ACS = "https://testserver/login/saml/corp/acs"
 ENTITY = "https://testserver/login/saml/corp/metadata"

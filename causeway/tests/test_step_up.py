@@ -17,9 +17,9 @@ from causeway.accounts import mfa
 from causeway.accounts.models import User
 from causeway.accounts.services import STEP_UP_WINDOW
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.vault.models import Secret
 from causeway.workspaces import tokens
+from testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 
 START = datetime(2026, 3, 2, 9, 0, 5, tzinfo=UTC)
 LATER = STEP_UP_WINDOW + timedelta(minutes=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from causeway.testkit.support import RunningServer, broker_seen, jobs_seen, poll_until
+from testkit.support import RunningServer, broker_seen, jobs_seen, poll_until
 
 
 def test_a_poll_that_gives_up_shows_what_it_was_told_to_and_the_end_of_each_started_process_log(

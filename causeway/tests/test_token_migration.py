@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from causeway.testkit.support import https_client, make_user, make_workspace, migrate_database
 from causeway.tests.at_rest import database_bytes, found_in
 from causeway.workspaces.models import ApiToken, ServiceAccount, TokenKind
 from causeway.workspaces.tokens import token_verify
+from testkit.support import https_client, make_user, make_workspace, migrate_database
 
 BEFORE = [
     ("accounts", "0002_seal_profiles_and_token_names"),

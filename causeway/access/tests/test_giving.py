@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from causeway.access import giving, policy
-from causeway.testkit.personas import cast
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
+from testkit.personas import cast
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

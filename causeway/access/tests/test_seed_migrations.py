@@ -7,8 +7,8 @@ import pytest
 
 from causeway.access import policy
 from causeway.access.perms import SYSTEM_ROLES, Perm, perms_of
-from causeway.testkit.support import make_user, make_workspace, migrate_database
 from causeway.workspaces.models import Role
+from testkit.support import make_user, make_workspace, migrate_database
 
 BEFORE_JOB_HISTORY = [("access", "0005_reseed_system_roles")]
 

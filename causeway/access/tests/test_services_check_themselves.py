@@ -11,9 +11,9 @@ import pytest
 from causeway.access import members
 from causeway.access import services as access_services
 from causeway.access.errors import Forbidden, NotFound
-from causeway.testkit.support import make_user, make_workspace
 from causeway.workspaces.models import ApiToken, Invitation, Membership, ServiceAccount, Workspace
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
+from testkit.support import make_user, make_workspace
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -14,8 +14,8 @@ from causeway.access import policy
 from causeway.access.errors import MfaRequired
 from causeway.accounts import mfa
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import https_client, make_user
 from causeway.workspaces import tokens
+from testkit.support import https_client, make_user
 
 pytestmark = pytest.mark.django_db
 

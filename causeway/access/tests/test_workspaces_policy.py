@@ -13,9 +13,9 @@ from causeway.access.errors import Forbidden, NotFound
 from causeway.access.perms import Perm
 from causeway.accounts.actors import SYSTEM
 from causeway.audit.services import ANONYMOUS
-from causeway.testkit.personas import cast
 from causeway.workspaces.models import Membership, Role
 from causeway.workspaces.tests.helpers import fast_hashing  # noqa: F401
+from testkit.personas import cast
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

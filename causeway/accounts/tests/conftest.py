@@ -7,8 +7,8 @@ from typing import Any
 from django.test import Client
 
 from causeway.accounts.models import User
-from causeway.testkit import STRONG_PASSWORD
-from causeway.testkit.factories import UserFactory
+from testkit import STRONG_PASSWORD
+from testkit.factories import UserFactory
 
 PASSWORD = STRONG_PASSWORD
 

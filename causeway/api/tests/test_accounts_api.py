@@ -15,9 +15,9 @@ from causeway.accounts import services
 from causeway.accounts.actors import SYSTEM
 from causeway.accounts.models import User
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user
 from causeway.workspaces import tokens
 from causeway.workspaces.models import ApiToken
+from testkit.support import STRONG_PASSWORD, https_client, make_user
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another-Lantern-orbit-4"

@@ -21,9 +21,9 @@ from causeway.audit.tests.fixtures import (  # noqa: F401
     system_roles,
 )
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
-from causeway.testkit.support import https_client
 from causeway.vault import mac
 from causeway.workspaces.tokens import token_create
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
 

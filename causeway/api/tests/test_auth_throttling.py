@@ -19,8 +19,8 @@ from causeway.access.services import (
 )
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent
 from causeway.audit.tasks import flush_refusals
-from causeway.testkit.support import https_client, make_user, make_workspace, poll_until
 from causeway.workspaces import tokens
+from testkit.support import https_client, make_user, make_workspace, poll_until
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from causeway.audit.models import AuditEvent
 from causeway.runs.models import WebhookEndpoint
 from causeway.runs.tests.trigger_helpers import people, started_recipe
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from causeway.testkit.support import https_client, make_user, make_workspace
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+from testkit.support import https_client, make_user, make_workspace
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

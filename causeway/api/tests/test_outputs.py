@@ -19,10 +19,10 @@ from causeway.connections.oauth_profiles import oauth_profile_create
 from causeway.recipes import services as recipes
 from causeway.recipes.secrets import secret_write
 from causeway.runs.tests.factories import make_job, make_step
-from causeway.testkit.factories import LookupTableFactory
-from causeway.testkit.support import https_client, make_user, make_workspace
 from causeway.vault.masking import registry
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+from testkit.factories import LookupTableFactory
+from testkit.support import https_client, make_user, make_workspace
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -12,8 +12,8 @@ from causeway.recipes import services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Project, Recipe, RecipeVersion
 from causeway.recipes.schema import STEPS, TRIGGERS
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing  # noqa: F401
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from causeway.audit.models import AuditEvent
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -21,9 +21,9 @@ from causeway.runs.tests.factories import (
     without_job_history,
 )
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from causeway.audit.models import AuditEvent, Outcome
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.workspaces.tests.helpers import AuditWatch, bearer, fast_hashing, on_workspace  # noqa: F401
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

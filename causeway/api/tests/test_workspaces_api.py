@@ -10,8 +10,6 @@ import pytest
 
 from causeway.access import members as services
 from causeway.accounts.models import UserType
-from causeway.testkit.personas import cast
-from causeway.testkit.support import https_client
 from causeway.workspaces.models import Invitation, Membership, Workspace, invitation_email_index
 from causeway.workspaces.selectors import invitation_digest
 from causeway.workspaces.tests.helpers import (
@@ -22,6 +20,8 @@ from causeway.workspaces.tests.helpers import (
     on_workspace,
     token_of,
 )
+from testkit.personas import cast
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

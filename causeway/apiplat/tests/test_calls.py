@@ -24,8 +24,8 @@ from causeway.runs.history import run_by
 from causeway.runs.models import Job
 from causeway.runs.tests.trigger_helpers import people
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.support import process_env, start_worker
 from causeway.workspaces.models import ApiToken
+from testkit.support import process_env, start_worker
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from causeway.apiplat.models import ApiCall, ApiRefusals
 from causeway.apiplat.tests.test_calls import ANSWER_STEPS, call, published
 from causeway.audit.refusals import counts_forget_all
 from causeway.runs.tests.trigger_helpers import people
-from causeway.testkit.support import _start_web, process_env, stop_server
+from testkit.support import _start_web, process_env, stop_server
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 

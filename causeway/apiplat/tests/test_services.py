@@ -26,9 +26,9 @@ from causeway.recipes.models import Project, Recipe
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs.tasks import purge_job_history
 from causeway.runs.tests.trigger_helpers import people
-from causeway.testkit.personas import builder
-from causeway.testkit.support import https_client, make_user
 from causeway.workspaces.tests.helpers import bearer, fast_hashing  # noqa: F401
+from testkit.personas import builder
+from testkit.support import https_client, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

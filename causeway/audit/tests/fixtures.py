@@ -12,8 +12,8 @@ from django.db import transaction
 
 from causeway.audit.models import AuditEvent
 from causeway.audit.services import audit_record
-from causeway.testkit.factories import seed_system_roles
-from causeway.testkit.personas import cast
+from testkit.factories import seed_system_roles
+from testkit.personas import cast
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from causeway.testkit.support import ROOT, causeway_command
+from testkit.support import ROOT, causeway_command
 
 
 def own_environment(home: Path, **extra: str) -> dict[str, str]:

@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 
 from causeway.apiplat.models import ApiClient, ApiCollection, ApiEndpoint
 from causeway.recipes.services import project_create, recipe_create
-from causeway.testkit.personas import cast
 from causeway.workspaces.models import ApiToken, TokenKind
 from causeway.workspaces.tokens import token_verify
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from causeway.audit.models import AuditChainHead, AuditEvent
 from causeway.audit.services import audit_checkpoint
 from causeway.audit.tests.tamper import make_chain, sql, swap, switch_off_triggers
-from causeway.testkit.support import make_workspace, run_causeway
+from testkit.support import make_workspace, run_causeway
 
 
 @pytest.fixture(autouse=True)

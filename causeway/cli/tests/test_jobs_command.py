@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import make_job, make_recipe, make_step
-from causeway.testkit.personas import cast
-from causeway.testkit.support import ROOT, causeway_command, make_user, make_workspace, process_env
+from testkit.personas import cast
+from testkit.support import ROOT, causeway_command, make_user, make_workspace, process_env
 
 
 def run(*args: str) -> str:

@@ -6,8 +6,8 @@ import pytest
 
 from causeway.audit.models import ActorType, AuditEvent
 from causeway.cli.tests.processes import causeway, run
-from causeway.testkit.support import make_user, make_workspace, process_env
 from causeway.workspaces.models import Workspace
+from testkit.support import make_user, make_workspace, process_env
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from causeway.testkit.support import make_workspace
 from causeway.workspaces.tests.helpers import AuditWatch, on_workspace
+from testkit.support import make_workspace
 
 pytestmark = pytest.mark.django_db
 

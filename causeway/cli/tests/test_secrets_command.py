@@ -11,9 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from causeway.audit.models import ActorType, AuditEvent
-from causeway.testkit.personas import cast
-from causeway.testkit.support import ROOT, causeway_command, process_env
 from causeway.vault.models import Secret
+from testkit.personas import cast
+from testkit.support import ROOT, causeway_command, process_env
 
 VALUE = "xoxb-cli-canary-4242"
 

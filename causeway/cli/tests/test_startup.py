@@ -11,7 +11,7 @@ import pytest
 
 from causeway.bootstrap import prepare_home
 from causeway.cli.tests.processes import causeway, own_environment, run, snapshot, staff_emails
-from causeway.testkit.support import STRONG_PASSWORD, free_port
+from testkit.support import STRONG_PASSWORD, free_port
 
 pytestmark = pytest.mark.server
 

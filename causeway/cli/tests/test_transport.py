@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from causeway.testkit.support import STRONG_PASSWORD, TEST_HOME, make_user
 from causeway.vault.tls import create_self_signed_certificate
+from testkit.support import STRONG_PASSWORD, TEST_HOME, make_user
 
 pytestmark = pytest.mark.server
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from causeway.cli.tests.processes import causeway, own_environment, staff_emails, wait_for
-from causeway.testkit.support import ROOT, free_port
+from testkit.support import ROOT, free_port
 
 pytestmark = pytest.mark.server
 

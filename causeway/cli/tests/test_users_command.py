@@ -14,7 +14,8 @@ from django.core.management import CommandError, call_command
 from causeway.accounts import services
 from causeway.accounts.models import User, UserSession
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import (
+from causeway.workspaces import tokens
+from testkit.support import (
     ROOT,
     STRONG_PASSWORD,
     causeway_command,
@@ -22,7 +23,6 @@ from causeway.testkit.support import (
     make_user,
     process_env,
 )
-from causeway.workspaces import tokens
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from kombu import Connection
 
 from causeway.cli.tests.processes import causeway, run, wait_for
-from causeway.testkit.support import ROOT, database_url, process_env
+from testkit.support import ROOT, database_url, process_env
 
 pytestmark = pytest.mark.server
 

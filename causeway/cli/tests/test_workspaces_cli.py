@@ -12,10 +12,10 @@ from django.core.management import CommandError, call_command
 
 from causeway.accounts.models import UserType
 from causeway.audit.models import ActorType
-from causeway.testkit.support import ROOT, causeway_command, make_user, make_workspace, process_env
 from causeway.workspaces.models import Invitation, Membership, Workspace, invitation_email_index
 from causeway.workspaces.selectors import invitation_digest
 from causeway.workspaces.tests.helpers import AuditWatch, on_platform, on_workspace, token_of
+from testkit.support import ROOT, causeway_command, make_user, make_workspace, process_env
 
 pytestmark = pytest.mark.django_db
 

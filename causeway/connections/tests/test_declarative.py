@@ -13,7 +13,7 @@ from causeway.access.errors import Forbidden
 from causeway.audit.models import AuditEvent
 from causeway.connections import declarative, registry, selectors, services
 from causeway.connections.models import CustomConnector
-from causeway.testkit.support import make_user, make_workspace
+from testkit.support import make_user, make_workspace
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from causeway.connections import oauth_profiles
 from causeway.connections.connectors import http
 from causeway.connections.oauth_client import NoClient, client_for
 from causeway.connections.sdk import OAUTH2_CODE, Connector, OAuth, Scope
-from causeway.testkit.personas import cast
+from testkit.personas import cast
 
 TRACKER = Connector(
     key="tracker",

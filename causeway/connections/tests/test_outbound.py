@@ -18,8 +18,8 @@ from causeway.audit.models import AuditEvent
 from causeway.connections import outbound
 from causeway.connections.outbound import DestinationRefused, address_refused, outbound_hosts_set
 from causeway.connections.tests.servers import Answer, Received, http_server
-from causeway.testkit.personas import cast
 from causeway.vault.tls import create_self_signed_certificate, server_tls_context
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

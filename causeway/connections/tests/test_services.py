@@ -13,8 +13,8 @@ from causeway.accounts.actors import SYSTEM
 from causeway.audit.models import AuditEvent
 from causeway.connections import selectors, services
 from causeway.connections.models import Connection, ConnectionLink, ConnectorEnablement
-from causeway.testkit.personas import cast
 from causeway.vault.sealing import SealedValueError
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

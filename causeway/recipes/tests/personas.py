@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from causeway.testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
-from causeway.testkit.personas import cast
+from testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
+from testkit.personas import cast
 
 HTTP_STEP = {"id": "fetch", "type": "http", "method": "GET", "url": "https://api.example.com/items"}
 

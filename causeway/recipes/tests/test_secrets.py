@@ -13,10 +13,10 @@ from causeway.audit.models import ActorType, AuditEvent, Outcome
 from causeway.audit.services import AuditWriteError
 from causeway.recipes import secrets
 from causeway.recipes.services import project_create, recipe_create
-from causeway.testkit.personas import cast
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.vault.secrets import SecretNotFoundError, SecretRefusedError
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,9 @@ from causeway.recipes import selectors, services
 from causeway.recipes.models import Bookmark, Folder, LookupRow, Project, Recipe, RecipeGrant
 from causeway.recipes.secrets import secret_write, secrets_visible
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
-from causeway.testkit.support import make_user
 from causeway.workspaces.models import Membership
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, on_workspace, role  # noqa: F401
+from testkit.support import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from causeway.recipes.models import Project, Recipe
 from causeway.runs.models import Job, JobStep
-from causeway.testkit.factories import JobFactory, JobStepFactory, ProjectFactory, RecipeFactory
+from testkit.factories import JobFactory, JobStepFactory, ProjectFactory, RecipeFactory
 
 MANUAL = {"trigger": {"type": "manual"}, "steps": [{"id": "s1", "type": "map", "fields": {"a": "{{ 1 }}"}}]}
 

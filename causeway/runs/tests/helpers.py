@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from causeway.testkit.support import make_user, make_workspace
+from testkit.support import make_user, make_workspace
 
 # How long a held request waits for the test to let it go before it answers anyway.
 HOLD_LIMIT_SECONDS = 120

@@ -22,9 +22,9 @@ from causeway.recipes.secrets import secret_write
 from causeway.recipes.services import lookup_row_get, recipe_create
 from causeway.runs.engine import StepFailed, execute
 from causeway.runs.models import Job, JobStep, SecretUse
-from causeway.testkit.factories import LookupTableFactory, ProjectFactory
-from causeway.testkit.personas import cast
 from causeway.tests.at_rest import database_bytes, found_in
+from testkit.factories import LookupTableFactory, ProjectFactory
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

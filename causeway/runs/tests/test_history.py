@@ -15,8 +15,8 @@ from causeway.recipes.services import recipe_save
 from causeway.runs import history, schedule
 from causeway.runs.tests.factories import MANUAL, make_job, make_recipe, schedule_definition
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.personas import cast
 from causeway.workspaces.models import ServiceAccount
+from testkit.personas import cast
 
 pytestmark = pytest.mark.django_db
 

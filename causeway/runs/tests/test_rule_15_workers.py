@@ -24,7 +24,7 @@ from causeway.runs import runtime
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import LocalService, definition, http_step, recipe, setting
-from causeway.testkit.support import (
+from testkit.support import (
     CausewayProcess,
     jobs_seen,
     launch_beat,
@@ -311,7 +311,7 @@ def test_rule_15_web_process_killed_mid_job_it_started_the_worker_resumes_it_onc
     from causeway.runs import webhooks
     from causeway.runs.models import WebhookEndpoint
     from causeway.runs.triggers import recipe_start
-    from causeway.testkit.support import _start_web
+    from testkit.support import _start_web
 
     processes.beat_and_worker()
     place = setting()

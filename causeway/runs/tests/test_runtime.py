@@ -13,7 +13,7 @@ from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import LocalService, definition, http_step, recipe, setting
-from causeway.testkit.support import poll_until
+from testkit.support import poll_until
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,9 @@ from causeway.runs.services import job_create, job_rerun, workspace_retention_se
 from causeway.runs.tests.factories import without_job_history
 from causeway.runs.tests.helpers import definition, http_step, recipe, setting
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.support import make_user
 from causeway.vault.masking import forget_value, register_value
 from causeway.workspaces.models import Membership, ServiceAccount
+from testkit.support import make_user
 
 pytestmark = pytest.mark.django_db
 

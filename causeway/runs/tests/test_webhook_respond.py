@@ -19,7 +19,7 @@ from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookEndpoint
 from causeway.runs.tests.trigger_helpers import people
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.support import jobs_seen, poll_until
+from testkit.support import jobs_seen, poll_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 

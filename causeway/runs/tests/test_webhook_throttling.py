@@ -17,7 +17,7 @@ from causeway.audit.tasks import flush_refusals
 from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookEndpoint
 from causeway.runs.tests.trigger_helpers import people, started_recipe
-from causeway.testkit.support import https_client
+from testkit.support import https_client
 
 ATTACKER = "203.0.113.9"
 SENDER = "198.51.100.7"

@@ -21,7 +21,7 @@ from causeway.runs import webhooks
 from causeway.runs.models import Job, WebhookDelivery, WebhookEndpoint
 from causeway.runs.tasks import purge_webhook_deliveries
 from causeway.runs.tests.trigger_helpers import people, started_recipe
-from causeway.testkit.support import https_client
+from testkit.support import https_client
 
 HEADER = "HTTP_X_CAUSEWAY_SIGNATURE"
 

@@ -8,8 +8,8 @@ from causeway.access.policy import Actor
 from causeway.recipes.models import Recipe
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.personas import cast
 from causeway.workspaces.models import Workspace
+from testkit.personas import cast
 
 STEPS = [{"id": "note", "type": "map", "fields": {"seen": "{{ trigger }}"}}]
 

@@ -12,7 +12,6 @@ import tink
 from django.db import connection
 from tink import aead
 
-from causeway.testkit.support import causeway_command
 from causeway.vault import keysets, rootkey
 from causeway.vault.keysets import workspace_keyring
 from causeway.vault.models import Secret, WrappedKeyset
@@ -28,6 +27,7 @@ from causeway.vault.rootkey import (
     root_aead,
 )
 from causeway.vault.rotation import ROOT, key_status, reencrypt, rotate_root_key
+from testkit.support import causeway_command
 
 ROOT_DIR = Path(__file__).resolve().parents[3]
 

@@ -15,9 +15,9 @@ from django.contrib.sessions.models import Session
 from causeway.accounts.models import User, UserSession
 from causeway.audit.models import AuditEvent
 from causeway.audit.tasks import flush_refusals
-from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user
 from causeway.workspaces import tokens
 from causeway.workspaces.models import ApiToken
+from testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user
 
 NEW_PASSWORD = "another-Lantern-orbit-4"
 CHROMIUM_ARGS = [

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from causeway.accounts.models import UserSession
 from causeway.accounts.sessions import LAST_SEEN_RESOLUTION
-from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.workspaces.middleware import LAST_SEEN
+from testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 
 pytestmark = pytest.mark.django_db
 COOKIE = settings.SESSION_COOKIE_NAME

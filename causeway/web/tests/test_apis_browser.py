@@ -14,9 +14,9 @@ from causeway.apiplat.tests.test_calls import ANSWER_STEPS, ORDER_SCHEMA, call, 
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs.tests.trigger_helpers import people
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.personas import member
-from causeway.testkit.support import STRONG_PASSWORD, make_user
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.personas import member
+from testkit.support import STRONG_PASSWORD, make_user
 
 
 @pytest.mark.browser

@@ -14,8 +14,8 @@ from causeway.apiplat.models import ApiClient, ApiCollection, ApiEndpoint
 from causeway.audit.models import AuditEvent
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs.tests.trigger_helpers import people
-from causeway.testkit.support import https_client
 from causeway.workspaces.models import ApiToken, TokenKind
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db]
 

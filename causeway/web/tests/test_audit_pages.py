@@ -21,7 +21,7 @@ from causeway.audit.tests.fixtures import (  # noqa: F401
 )
 from causeway.audit.tests.tamper import set_sealed
 from causeway.audit.triggers import HEAD_TABLE, TABLES, drop_sql
-from causeway.testkit.support import https_client
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("system_roles")]
 

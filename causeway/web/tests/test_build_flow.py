@@ -12,10 +12,10 @@ import pytest
 from causeway.recipes import services
 from causeway.recipes.tests.personas import acme_people
 from causeway.runs.tests.factories import make_job, make_step
-from causeway.testkit.pages import reviewed
-from causeway.testkit.support import STRONG_PASSWORD, https_client
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+from testkit.pages import reviewed
+from testkit.support import STRONG_PASSWORD, https_client
 
 FLOW = {
     "trigger": {"type": "manual"},

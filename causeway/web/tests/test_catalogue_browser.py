@@ -29,10 +29,10 @@ from causeway.recipes.services import recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testkit.factories import ProjectFactory, UserFactory
-from causeway.testkit.personas import cast, member
-from causeway.testkit.support import STRONG_PASSWORD
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.factories import ProjectFactory, UserFactory
+from testkit.personas import cast, member
+from testkit.support import STRONG_PASSWORD
 
 TENANT = "contoso.onmicrosoft.com"
 

@@ -15,8 +15,8 @@ from causeway.connections.tests.servers import Answer, Received, http_server
 from causeway.recipes.services import project_create, recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
-from causeway.testkit.support import STRONG_PASSWORD, jobs_seen, make_user, make_workspace, poll_until
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.support import STRONG_PASSWORD, jobs_seen, make_user, make_workspace, poll_until
 
 TOKEN = "browser-token-5e1d7c"
 

@@ -16,9 +16,10 @@ from causeway.recipes import promotion
 from causeway.recipes.models import Project, Recipe
 from causeway.recipes.signatures import version_refusal
 from causeway.runs.models import FINISHED, Job
-from causeway.testkit.factories import ProjectFactory
-from causeway.testkit.personas import robot
-from causeway.testkit.support import (
+from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.factories import ProjectFactory
+from testkit.personas import robot
+from testkit.support import (
     TEST_HOME,
     make_user,
     make_workspace,
@@ -27,7 +28,6 @@ from causeway.testkit.support import (
     start_worker,
     stop_together,
 )
-from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 
 
 @pytest.mark.browser

@@ -11,10 +11,10 @@ import pytest
 from causeway.recipes import roles, selectors, services
 from causeway.recipes.models import Project
 from causeway.recipes.secrets import secret_write
-from causeway.testkit.factories import LookupTableFactory
-from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.factories import LookupTableFactory
+from testkit.support import STRONG_PASSWORD, make_user, make_workspace
 
 WEB = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ import pytest
 from causeway.audit.models import AuditEvent
 from causeway.runs.models import WebhookEndpoint
 from causeway.runs.tests.trigger_helpers import people, started_recipe
-from causeway.testkit.support import https_client
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

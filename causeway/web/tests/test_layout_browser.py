@@ -10,10 +10,10 @@ import pytest
 from causeway.recipes.secrets import secret_write
 from causeway.runs.tests.factories import make_job, make_recipe, schedule_definition
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.pages import reviewed
-from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.pages import reviewed
+from testkit.support import STRONG_PASSWORD, make_user, make_workspace
 
 PAGES = [
     ("dashboard", "/w/acme/", "Dashboard"),

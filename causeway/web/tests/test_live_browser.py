@@ -12,9 +12,9 @@ from django.db import connection
 from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.tests.factories import make_job, make_recipe
-from causeway.testkit.pages import reviewed
-from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.pages import reviewed
+from testkit.support import STRONG_PASSWORD, make_user, make_workspace
 
 
 def _in_thread(work: Any) -> Any:

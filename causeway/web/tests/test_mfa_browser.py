@@ -11,8 +11,8 @@ import pytest
 
 from causeway.accounts import mfa
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import STRONG_PASSWORD, make_user
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.support import STRONG_PASSWORD, make_user
 
 STEP_SECONDS = 30
 

@@ -13,11 +13,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from causeway.recipes.models import Project
 from causeway.recipes.tests.personas import acme_people
-from causeway.testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
-from causeway.testkit.support import https_client
 from causeway.web.context import section_of
 from causeway.web.recipes_views import PROJECTS_PER_PAGE, RECIPES_PER_PAGE, TABLES_PER_PAGE
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+from testkit.factories import LookupTableFactory, ProjectFactory, RecipeFactory
+from testkit.support import https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -19,9 +19,9 @@ from causeway.recipes.services import recipe_create
 from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
-from causeway.testkit.support import STRONG_PASSWORD
 from causeway.tests.oauth_kit import CLIENT_SECRET, oauth_kit
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.support import STRONG_PASSWORD
 
 
 @pytest.mark.browser

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from causeway.testkit.personas import cast
-from causeway.testkit.support import field_errors, https_client
 from causeway.workspaces.models import Workspace
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, on_workspace, sign_in  # noqa: F401
+from testkit.personas import cast
+from testkit.support import field_errors, https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -10,8 +10,8 @@ import pytest
 
 from causeway.accounts.models import Passkey
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import STRONG_PASSWORD, make_user
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.support import STRONG_PASSWORD, make_user
 
 
 def virtual_authenticator(context: Any, page: Any) -> tuple[Any, str]:

@@ -22,7 +22,7 @@ from causeway.accounts.models import UserSession
 from causeway.accounts.tasks import send_password_reset
 from causeway.audit.models import AuditEvent
 from causeway.celery import app as celery_app
-from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user
+from testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,9 @@ from causeway.recipes.models import Bookmark, Folder, LookupRow, LookupTable, Pr
 from causeway.recipes.schema import STEPS, TRIGGERS
 from causeway.recipes.secrets import secret_write
 from causeway.recipes.tests.personas import HTTP_STEP, acme_people, definition
-from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, sign_in  # noqa: F401
+from testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from causeway.runs.tests.factories import (
     people_may_execute_in_dev,
     without_job_history,
 )
-from causeway.testkit.support import STRONG_PASSWORD, make_user, make_workspace
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.support import STRONG_PASSWORD, make_user, make_workspace
 
 
 @pytest.mark.browser

@@ -20,10 +20,10 @@ from causeway.runs.tests.factories import (
     without_job_history,
 )
 from causeway.runs.triggers import recipe_start
-from causeway.testkit.personas import cast
-from causeway.testkit.support import field_errors, https_client, make_user
 from causeway.workspaces.models import Membership, Role
 from causeway.workspaces.tests.helpers import fast_hashing, sign_in  # noqa: F401
+from testkit.personas import cast
+from testkit.support import field_errors, https_client, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -16,9 +16,9 @@ from causeway.connections.connectors.google_sheets import READ, WRITE
 from causeway.connections.models import Connection, Health
 from causeway.connections.tests.salesforce_server import salesforce_org
 from causeway.connections.tests.sheets_server import sheets_api
-from causeway.testkit.support import STRONG_PASSWORD
 from causeway.tests.catalogue_kit import catalogue, output, redirect_uris
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
+from testkit.support import STRONG_PASSWORD
 
 CLIENT_SECRET = f"cs-cnry/{uuid.uuid4().hex[:12]}"
 

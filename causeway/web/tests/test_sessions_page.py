@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 
 from causeway.audit.models import AuditEvent
-from causeway.testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 from causeway.workspaces import tokens
+from testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,12 @@ import pytest
 
 from causeway.audit.models import AuditEvent
 from causeway.recipes.secrets import secret_write
-from causeway.testkit.personas import cast
-from causeway.testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 from causeway.vault.masking import registry
 from causeway.vault.models import Secret
 from causeway.web.tests.test_accounts_pages import browser_sign_in, chromium
 from causeway.workspaces.tests.helpers import AuditWatch, fast_hashing, on_workspace, sign_in  # noqa: F401
+from testkit.personas import cast
+from testkit.support import STRONG_PASSWORD, field_errors, https_client, make_user, make_workspace
 
 VALUE = "pk_page-canary-5150"
 

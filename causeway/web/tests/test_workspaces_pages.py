@@ -14,15 +14,6 @@ from django.utils import timezone
 
 from causeway.access import members as services
 from causeway.accounts.models import User, UserType, email_index
-from causeway.testkit.personas import cast
-from causeway.testkit.support import (
-    STRONG_PASSWORD,
-    TEST_HOME,
-    RunningServer,
-    field_errors,
-    https_client,
-    make_user,
-)
 from causeway.workspaces.models import Invitation, Membership, invitation_email_index
 from causeway.workspaces.tests.helpers import (
     AuditWatch,
@@ -31,6 +22,15 @@ from causeway.workspaces.tests.helpers import (
     on_workspace,
     sign_in,
     token_of,
+)
+from testkit.personas import cast
+from testkit.support import (
+    STRONG_PASSWORD,
+    TEST_HOME,
+    RunningServer,
+    field_errors,
+    https_client,
+    make_user,
 )
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Test helpers for workspaces: people and workspaces, watching the audit chains, signing in, API tokens.
 
-People and workspaces come from the test kit (`causeway.testkit`), as everywhere else.
+People and workspaces come from the test kit (`testkit`), as everywhere else.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from django.db.models import Max
 
 from causeway.accounts.models import User
 from causeway.audit.models import PLATFORM_CHAIN, AuditEvent, workspace_chain
-from causeway.testkit import STRONG_PASSWORD
-from causeway.testkit.factories import UserFactory, WorkspaceFactory, system_role
 from causeway.workspaces.models import Workspace
+from testkit import STRONG_PASSWORD
+from testkit.factories import UserFactory, WorkspaceFactory, system_role
 
 PASSWORD = STRONG_PASSWORD
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from causeway.testkit import STRONG_PASSWORD
-from causeway.testkit.factories import (
+from testkit import STRONG_PASSWORD
+from testkit.factories import (
     MembershipFactory,
     RoleFactory,
     ServiceAccountFactory,

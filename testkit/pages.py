@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 BLOCKING = ("serious", "critical")

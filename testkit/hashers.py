@@ -1,4 +1,4 @@
-"""Argon2 at its lowest cost, for test runs only (see causeway.testkit.support)."""
+"""Argon2 at its lowest cost, for test runs only (see testkit.support)."""
 
 from __future__ import annotations
 

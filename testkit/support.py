@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from causeway.testkit import STRONG_PASSWORD  # noqa: F401  (the tests import it from here)
+from testkit import STRONG_PASSWORD  # noqa: F401  (the tests import it from here)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 RUN_HOME = Path(os.environ.setdefault("CAUSEWAY_HOME", str(ROOT / "var" / "test")))
 TEST_HOME = RUN_HOME / WORKER if WORKER else RUN_HOME
@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # Argon2 at its cheapest cost: each hash carries its parameters, so real server processes
     # (default cost) verify these passwords as they would any other.
-    settings.PASSWORD_HASHERS = ["causeway.testkit.hashers.CheapArgon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["testkit.hashers.CheapArgon2PasswordHasher"]
     # kombu's SQLAlchemy transport (the embedded broker) still asks SQLAlchemy 2.1 for a deprecated
     # loader strategy when a test process hands a job to it; the warning is theirs, not ours.
     config.addinivalue_line(
@@ -293,15 +293,15 @@ def _empty_the_broker() -> None:
 
 
 def make_user(email: str, *, staff: bool = False, first: str = "Ada", last: str = "Lovelace") -> Any:
-    """A person (see `causeway.testkit.factories.UserFactory`)."""
-    from causeway.testkit.factories import UserFactory
+    """A person (see `testkit.factories.UserFactory`)."""
+    from testkit.factories import UserFactory
 
     return UserFactory.create(email=email, staff=staff, first_name=first, last_name=last)
 
 
 def make_workspace(name: str, *, members: dict[Any, str] | None = None) -> Any:
     """A workspace, each of `members` given the system role named (see `WorkspaceFactory`)."""
-    from causeway.testkit.factories import WorkspaceFactory
+    from testkit.factories import WorkspaceFactory
 
     return WorkspaceFactory.create(name=name, members=members or {})
 

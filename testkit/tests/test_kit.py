@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from causeway.testkit.factories import (
+from testkit.factories import (
     JobFactory,
     ProjectFactory,
     RecipeFactory,
     RecipeVersionFactory,
     UserFactory,
 )
-from causeway.testkit.personas import builder, cast, robot
-from causeway.testkit.worlds import reread
+from testkit.personas import builder, cast, robot
+from testkit.worlds import reread
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +110,7 @@ def test_a_new_connection_to_the_test_database_does_not_wait_for_the_disk() -> N
     reach the disk; on SQLite the WAL journal, which waits for the disk only at checkpoints."""
     from django.db import connection
 
-    from causeway.testkit.support import database_url
+    from testkit.support import database_url
 
     if connection.vendor == "postgresql":
         import psycopg

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from factory.django import DjangoModelFactory
 
-from causeway.testkit import STRONG_PASSWORD
+from testkit import STRONG_PASSWORD
 
 # A definition with one step that needs nothing from outside: what most tests run.
 MANUAL: dict[str, Any] = {
