@@ -27,12 +27,12 @@ from causeway.recipes.secrets import secret_write
 from causeway.runs.models import FINISHED, Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import recipe, setting
-from causeway.testkit.factories import system_role
-from causeway.testkit.support import TEST_HOME, jobs_seen, make_user, poll_until, process_env, start_worker
 from causeway.watches import services as watches
 from causeway.watches.models import Notice, NoticeState, Watch
 from causeway.watches.tests.helpers import connection, echo_credential, leaky_failure
 from causeway.workspaces.models import Membership
+from testkit.factories import system_role
+from testkit.support import TEST_HOME, jobs_seen, make_user, poll_until, process_env, start_worker
 
 SLACK_TOKEN = "xoxb-watch-canary-7d2c41"
 

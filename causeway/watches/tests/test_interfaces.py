@@ -11,10 +11,10 @@ from django.core.management import CommandError, call_command
 
 from causeway.audit.models import AuditEvent
 from causeway.recipes.tests.personas import acme_people
-from causeway.testkit.support import field_errors, https_client
 from causeway.watches import selectors
 from causeway.watches.models import Watch
 from causeway.workspaces.tests.helpers import bearer, fast_hashing, sign_in  # noqa: F401
+from testkit.support import field_errors, https_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 

@@ -26,11 +26,11 @@ from causeway.runs import runtime
 from causeway.runs.models import Job
 from causeway.runs.services import job_create
 from causeway.runs.tests.helpers import Setting, definition, recipe, setting
-from causeway.testkit.support import make_user
 from causeway.watches import selectors, sending, services
 from causeway.watches.models import NOTICE_MAX_ATTEMPTS, Notice, NoticeState, Watch
 from causeway.watches.tests.helpers import connection, echo_credential, leaky_failure
 from causeway.workspaces.models import Membership
+from testkit.support import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +144,7 @@ def test_a_watcher_who_loses_access_is_told_nothing(outbox: Path) -> None:
 
 def test_rule_08_a_watcher_is_told_only_of_jobs_it_may_see(outbox: Path) -> None:
     """A custom role without debug sees only the jobs its member ran: others' failures are not told."""
-    from causeway.testkit.personas import builder
+    from testkit.personas import builder
 
     place = setting()
     made = recipe(place, definition(STOP))
@@ -277,6 +277,6 @@ def test_watch_and_unwatch_are_audited_and_need_read(outbox: Path) -> None:
 
 
 def _role(key: str) -> Any:
-    from causeway.testkit.factories import system_role
+    from testkit.factories import system_role
 
     return system_role(key)
