@@ -110,9 +110,12 @@ def watch_set(
         "connection": str(connection.pk) if connection else None,
         "include_tests": include_tests,
     }
+    if user is not actor:
+        # The operator's command line, for a member: the record names whose watch it is.
+        how["watcher"] = user.email
     if created:
         audit_record(
-            actor=user, action="watch.added", target=recipe, workspace_id=recipe.workspace_id, details=how
+            actor=actor, action="watch.added", target=recipe, workspace_id=recipe.workspace_id, details=how
         )
         return watch
     before: dict[str, Any] = {
