@@ -2,7 +2,9 @@
 
 Starts `causeway up` in a fresh data directory, sends the pipeline flow's webhook calls from 32 clients,
 and records each Causeway process with py-spy (from PyPI; not a dependency of Causeway: put it on PATH
-or name it in PY_SPY) while the load runs. The graphs land in `bench/profiles/<prefix>-<process>.svg`.
+or name it in PY_SPY) while the load runs, twice: every thread's time, waits included
+(`bench/profiles/<prefix>-<process>-<pid>.svg`), and the samples that held the interpreter's lock, which
+is where the CPU goes (`...-gil.svg`).
 """
 
 from __future__ import annotations
@@ -60,25 +62,27 @@ def main(prefix: str) -> None:
         out.mkdir(exist_ok=True)
         for pid in pipeline._descendants([up.pid])[1:]:
             name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3].decode()
-            target = out / f"{prefix}-{name}-{pid}.svg"
-            recorders.append(
-                subprocess.Popen(  # noqa: S603  # py-spy, named by the operator
-                    [
-                        spy,
-                        "record",
-                        "--nonblocking",
-                        "--idle",
-                        "-d",
-                        str(SECONDS),
-                        "-o",
-                        str(target),
-                        "-p",
-                        str(pid),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            # Where the time goes, waits included; and where the CPU goes (samples holding the GIL).
+            for mode, suffix in (("--idle", ""), ("--gil", "-gil")):
+                target = out / f"{prefix}-{name}-{pid}{suffix}.svg"
+                recorders.append(
+                    subprocess.Popen(  # noqa: S603  # py-spy, named by the operator
+                        [
+                            spy,
+                            "record",
+                            "--nonblocking",
+                            mode,
+                            "-d",
+                            str(SECONDS),
+                            "-o",
+                            str(target),
+                            "-p",
+                            str(pid),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 )
-            )
         for recorder in recorders:
             recorder.wait()
     finally:

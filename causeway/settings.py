@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Webhook calls leave here for the few middleware they need (causeway/web/calls.py).
+    "causeway.web.calls.CallsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "causeway.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -69,6 +69,10 @@ class JobOut(Schema):
         default="",
         description="what the running job waits for, such as a connection's rate budget; empty if nothing",
     )
+    cancel_requested_at: dt.datetime | None = Field(
+        default=None, description="when someone cancelled the job; a running job stops before its next step"
+    )
+    cancelled_by: str = Field(default="", description="who cancelled the job, in words")
 
     @staticmethod
     def resolve_recipe(job: Job) -> str:
@@ -373,6 +377,18 @@ def job_rerun(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId
     found = runs_policy.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
     job = services.job_rerun(actor=request.auth, job=found)  # type: ignore[attr-defined]
     return Status(201, job)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/jobs/{job_id}/cancel",
+    response=answers({200: JobOut}, conflict=True),
+    summary="Cancel a queued or running job you may see and may run (recipe:run, or recipe:test for a test "
+    "run); a running job stops before its next step. A finished job: 409",
+)
+@operation(need=Perm.WORKSPACE_VIEW, service_accounts=True)
+def job_cancel(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) -> Job:
+    found = runs_policy.job_get(request.auth, request.workspace, job_id)  # type: ignore[attr-defined]
+    return services.job_cancel(actor=request.auth, job=found)  # type: ignore[attr-defined]
 
 
 @router.get(

@@ -362,6 +362,31 @@ class RecipeVersion(models.Model):
         return ("recipe_version", str(self.id), f"v{self.number}")
 
 
+class RecipeDraft(models.Model):
+    """One user's unsaved edits of a recipe on the Build page, kept between edits until saved as a version
+    or discarded. It holds the form's state as typed, checked only when it becomes a version; sealed like
+    the versions (rule 10), and nobody but its author opens it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="drafts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    draft = SealedJSONField(workspace_field="workspace")
+    # The version the draft was started from: a draft older than the recipe's current version says so.
+    base_number = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["recipe", "user"], name="recipe_draft_one_per_user")]
+
+    def __str__(self) -> str:
+        return f"draft of {self.recipe_id}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("recipe_draft", str(self.id), str(self.recipe_id))
+
+
 class LookupTable(models.Model):
     """A small keyed table that recipes read and write. Column names and types are its schema:
     `columns` is a list of {"name": ..., "type": "text" | "integer" | "number" | "boolean" | "date"};

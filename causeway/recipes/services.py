@@ -25,9 +25,11 @@ from causeway.recipes.models import (
     LookupTable,
     Project,
     Recipe,
+    RecipeDraft,
     RecipeGrant,
     RecipeVersion,
 )
+from causeway.recipes.selectors import recipe_version
 from causeway.vault.fields import blind_index
 from causeway.workspaces.models import Workspace
 
@@ -148,8 +150,11 @@ def recipe_create(
 
 
 @transaction.atomic
-def recipe_save(*, actor: Actor, recipe: Recipe, definition: Any, message: str = "") -> RecipeVersion:
-    """A new immutable version; the recipe's current version moves to it."""
+def recipe_save(
+    *, actor: Actor, recipe: Recipe, definition: Any, message: str = "", restored_from: int | None = None
+) -> RecipeVersion:
+    """A new immutable version; the recipe's current version moves to it. The actor's draft, if any,
+    has become this version and goes."""
     recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
     access.require_by_promotion(actor, recipe.project, Perm.RECIPE_EDIT)
     clean = definition_clean(definition)
@@ -166,14 +171,72 @@ def recipe_save(*, actor: Actor, recipe: Recipe, definition: Any, message: str =
     locked.current_version = version
     locked.trigger_type = clean["trigger"]["type"]
     locked.save(update_fields=["current_version", "trigger_type", "updated_at"])
+    if isinstance(actor, User):
+        RecipeDraft.objects.filter(recipe=locked, user=actor).delete()
     audit_record(
         actor=_audit_actor(actor),
-        action="recipe.saved",
+        action="recipe.saved" if restored_from is None else "recipe.restored",
         target=locked,
         workspace_id=locked.workspace_id,
-        details={"version": number},
+        details={"version": number} if restored_from is None else {"version": number, "from": restored_from},
     )
     return version
+
+
+@transaction.atomic
+def recipe_restore(*, actor: Actor, recipe: Recipe, number: Any) -> RecipeVersion:
+    """A new version with an earlier version's definition; the earlier one stays as it was."""
+    old = recipe_version(recipe, number)
+    return recipe_save(
+        actor=actor,
+        recipe=recipe,
+        definition=old.definition,
+        message=f"Restored from version {old.number}",
+        restored_from=old.number,
+    )
+
+
+def recipe_draft_get(*, actor: Actor, recipe: Recipe) -> RecipeDraft | None:
+    """The actor's own unsaved draft of the recipe, if any: drafts are never shown to anyone else."""
+    if not isinstance(actor, User):
+        return None
+    return RecipeDraft.objects.filter(recipe=recipe, user=actor).first()
+
+
+@transaction.atomic
+def recipe_draft_put(*, actor: Actor, recipe: Recipe, draft: dict[str, Any]) -> RecipeDraft:
+    """Keep the actor's edits of the recipe as they stand; nothing is checked until they become a version."""
+    recipe = access.recipe_get(actor, recipe.workspace, recipe.id, need=Perm.RECIPE_EDIT)
+    access.require_by_promotion(actor, recipe.project, Perm.RECIPE_EDIT)
+    if not isinstance(actor, User):
+        raise ValidationError({"draft": "only a person keeps a draft"})
+    base = recipe.current_version.number if recipe.current_version else 0
+    found, created = RecipeDraft.objects.update_or_create(
+        recipe=recipe,
+        user=actor,
+        defaults={"workspace_id": recipe.workspace_id, "draft": draft, "base_number": base},
+    )
+    audit_record(
+        actor=actor,
+        action="recipe.draft_started" if created else "recipe.draft_saved",
+        target=recipe,
+        workspace_id=recipe.workspace_id,
+        details={"base_version": base},
+    )
+    return found
+
+
+@transaction.atomic
+def recipe_draft_discard(*, actor: Actor, recipe: Recipe) -> bool:
+    """Drop the actor's draft of the recipe; whether there was one."""
+    if not isinstance(actor, User):
+        return False
+    deleted, _ = RecipeDraft.objects.filter(recipe=recipe, user=actor).delete()
+    if deleted:
+        audit_record(
+            actor=actor, action="recipe.draft_discarded", target=recipe, workspace_id=recipe.workspace_id
+        )
+    return bool(deleted)
 
 
 @transaction.atomic

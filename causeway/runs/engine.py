@@ -37,7 +37,7 @@ from causeway.recipes.schema import (
 from causeway.runs import steps as runners
 from causeway.runs.connector import run_connector
 from causeway.runs.models import Job, JobStep, StepStatus
-from causeway.runs.runtime import definition_of
+from causeway.runs.runtime import Cancelled, definition_of
 from causeway.runs.steps import StepFailed, StepResult, masked
 
 __all__ = ["History", "StepFailed", "execute", "runs_in_caller"]
@@ -147,10 +147,16 @@ Answer = Callable[[dict[str, Any], bool], None]
 
 class _Run:
     def __init__(
-        self, job: Job, heartbeat: Callable[[], None], history: History, answer: Answer | None
+        self,
+        job: Job,
+        heartbeat: Callable[[], None],
+        history: History,
+        answer: Answer | None,
+        cancel_check: Callable[[], None] | None = None,
     ) -> None:
         self.job = job
         self.heartbeat = heartbeat
+        self.cancel_check = cancel_check
         self.history = history
         self.answer = answer
         self.rows = history.rows
@@ -252,10 +258,17 @@ class _Run:
     def run_step(
         self, step: Step, path: str, prefix: str, outputs: dict[str, Any], loop: dict[str, Any]
     ) -> None:
+        if self.cancel_check is not None and _reaches_outside(step):
+            # No effect outside the job starts after it was cancelled, however soon.
+            self.cancel_check()
         row, started = self._begin(path, step)
         context = self.context(outputs, loop)
         try:
             result = self._dispatch(step, context, path)
+        except Cancelled as stopped:
+            # Cancelled during a wait inside the step (a back-off, a rate budget).
+            self._finish(row, started, status=StepStatus.FAILED, input=None, output=None, error=str(stopped))
+            raise
         except StepFailed as failure:
             self._finish(
                 row, started, status=StepStatus.FAILED, input=None, output=None, error=failure.message
@@ -369,12 +382,15 @@ def execute(
     heartbeat: Callable[[], None],
     history: History | None = None,
     answer: Answer | None = None,
+    cancel_check: Callable[[], None] | None = None,
 ) -> None:
     """Run the job's version's steps; StepFailed (after recording it) when a step fails or stops the job.
 
     Steps that already succeeded (a resumed job) are not run again; their recorded outputs are reused.
     With `history`, rows not yet written stay in it for the caller to write as it ends the job; without,
     they are written before this returns or raises. `answer` hears what a waiting caller is answered.
+    `cancel_check` raises Cancelled if the job was cancelled; it is asked before each step that reaches
+    outside the job (`heartbeat` asks it too, between steps and during waits, at most every second).
     """
     refusal = signatures.version_refusal(job.version, job.recipe)
     if refusal is not None:
@@ -388,7 +404,7 @@ def execute(
         where = ", ".join(sorted(exc.message_dict))
         raise StepFailed(f"the version's definition cannot be read ({where})") from None
     kept = history if history is not None else History(job)
-    run = _Run(job, heartbeat, kept, answer)
+    run = _Run(job, heartbeat, kept, answer, cancel_check)
     outputs: dict[str, Any] = {}
     try:
         run.walk(definition.steps, "", outputs, {})

@@ -24,7 +24,7 @@ from causeway.connections.selectors import personal_owner_of_job, personal_owner
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes.models import Recipe
 from causeway.runs import policy as runs_policy
-from causeway.runs.models import Job, JobStatus, JobStep, StepStatus
+from causeway.runs.models import ACTIVE, Job, JobStatus, JobStep, StepStatus
 from causeway.vault.masking import mask_text
 from causeway.workspaces.models import Workspace
 
@@ -122,6 +122,7 @@ class JobView:
     rerun_of: Job | None
     reruns: list[Job]
     may_rerun: bool
+    may_cancel: bool
 
 
 PRIVATE = "[hidden: this job used another person's personal connection]"
@@ -158,6 +159,8 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
     # service account that started a job reads its own.
     hidden = not reveal and job.environment == "prod" and not policy.is_service_account(actor)
     payload = shown(job.trigger_payload)
+    # Re-running and cancelling a job ask what starting it asks.
+    may_run = policy.may(actor, Perm.RECIPE_TEST if job.is_test else Perm.RECIPE_RUN, job.recipe)
     if hidden:
         payload, steps = (PROD_HIDDEN if payload is not None else None), [_prod_hidden(s) for s in steps]
     return JobView(
@@ -167,8 +170,8 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
         steps=[_private(step) for step in steps] if private else steps,
         rerun_of=original,
         reruns=reruns,
-        may_rerun=job.status == JobStatus.FAILED
-        and policy.may(actor, Perm.RECIPE_TEST if job.is_test else Perm.RECIPE_RUN, job.recipe),
+        may_rerun=job.status == JobStatus.FAILED and may_run,
+        may_cancel=job.status in ACTIVE and job.cancel_requested_at is None and may_run,
     )
 
 

@@ -27,9 +27,10 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
-FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 # Queued or running: a job whose state can still change, which a live page keeps polling for.
 ACTIVE = frozenset(JobStatus) - frozenset(FINISHED)
 
@@ -98,6 +99,10 @@ class Job(models.Model):
     # What a running job is waiting for, such as a connection's rate budget; empty when it is not waiting.
     # Phrased by Causeway (a connection's name, a limit, a time), never from the job's data.
     waiting_for = models.CharField(max_length=300, blank=True, default="")
+    # Cancelling: a queued job ends at once; a running one is asked to stop, and its worker ends it at
+    # the next step boundary (or within a heartbeat of a long wait). Who asked, in words.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=320, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

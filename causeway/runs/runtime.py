@@ -58,6 +58,20 @@ class DeadlinePassed(Exception):
     """The job ran longer than its maximum duration."""
 
 
+class Cancelled(Exception):
+    """Someone cancelled the job while it ran: it stops at the next step boundary, as cancelled."""
+
+
+# How often a running job looks at its row for a cancellation, at the latest: at a step boundary, and
+# between the slices of a long wait (a back-off, a rate budget). A step that reaches outside the job
+# looks before it starts, whenever it last looked.
+CANCEL_CHECK_SECONDS = 1.0
+
+
+def cancelled_reason(label: str) -> str:
+    return f"cancelled by {label}" if label else "cancelled"
+
+
 def lease() -> timedelta:
     return timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
@@ -153,6 +167,7 @@ def _claimable(now: datetime, max_attempts: int) -> Q:
         (Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now))
         & (Q(not_before__isnull=True) | Q(not_before__lte=now))
         & Q(attempts__lt=max_attempts)
+        & Q(cancel_requested_at__isnull=True)
     )
 
 
@@ -170,7 +185,11 @@ def _claimable_now(job: Job, now: datetime) -> bool:
         pass
     elif job.status != JobStatus.RUNNING or job.lease_expires_at is None or job.lease_expires_at >= now:
         return False
-    return (job.not_before is None or job.not_before <= now) and job.attempts < settings.JOB_MAX_ATTEMPTS
+    return (
+        (job.not_before is None or job.not_before <= now)
+        and job.attempts < settings.JOB_MAX_ATTEMPTS
+        and job.cancel_requested_at is None
+    )
 
 
 # The statements every job runs, compiled once per connection (`causeway.db.prepared`).
@@ -358,6 +377,12 @@ def _tell_of_failure(job_id: uuid.UUID) -> None:
         transaction.on_commit(told)
 
 
+def finish_cancelled(job: Job, label: str) -> bool:
+    """End a queued job whose cancellation was just written (in the caller's transaction)."""
+    asked = Q(status=JobStatus.QUEUED, cancel_requested_at__isnull=False)
+    return _finish(job, asked, status=JobStatus.CANCELLED, error=cancelled_reason(label))
+
+
 def finish_held(
     claimed: Claim, *, status: str, error: str | None = None, history: History | None = None
 ) -> bool:
@@ -449,7 +474,9 @@ class Heartbeat:
     a step blocks.
 
     Both stop at the first renewal that fails: the lease is someone else's. The callback then raises
-    LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk.
+    LeaseLost (and DeadlinePassed past the job's deadline), which ends the engine's walk; and Cancelled
+    once it finds the job cancelled (`cancel_check`), which it looks for at most every
+    CANCEL_CHECK_SECONDS, so a job of quick steps costs no read for it.
     """
 
     def __init__(self, claimed: Claim) -> None:
@@ -457,6 +484,7 @@ class Heartbeat:
         self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
         self.lost = threading.Event()
         self._last = claimed.taken
+        self._looked = claimed.taken
 
     def start(self) -> None:
         _leases().add(self)
@@ -483,6 +511,17 @@ class Heartbeat:
             logger.warning("job %s: could not renew its lease: %s", self.claimed.job.pk, exc)
             self._last = time.monotonic() - self.interval + 1.0
 
+    def cancel_check(self) -> None:
+        """Cancelled when someone cancelled the job: one read of its row."""
+        self._looked = time.monotonic()
+        asked = (
+            Job.objects.filter(pk=self.claimed.job.pk, cancel_requested_at__isnull=False)
+            .values_list("cancelled_by", flat=True)
+            .first()
+        )
+        if asked is not None:
+            raise Cancelled(cancelled_reason(asked))
+
     def __call__(self) -> None:
         if self.lost.is_set():
             raise LeaseLost(str(self.claimed.job.pk))
@@ -493,6 +532,8 @@ class Heartbeat:
             self._renew()
             if self.lost.is_set():
                 raise LeaseLost(str(self.claimed.job.pk))
+        if time.monotonic() - self._looked >= CANCEL_CHECK_SECONDS:
+            self.cancel_check()
 
 
 def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim | None = None) -> str:
@@ -514,7 +555,12 @@ def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim
     try:
         history = engine.History(job)
         try:
-            engine.execute(job, heartbeat=beat, history=history, answer=answer)
+            engine.execute(
+                job, heartbeat=beat, history=history, answer=answer, cancel_check=beat.cancel_check
+            )
+        except Cancelled as exc:
+            if finish_held(claimed, status=JobStatus.CANCELLED, error=str(exc), history=history):
+                outcome = "cancelled"
         except LeaseLost:
             # What the run still held is dropped: the job's new holder writes its own.
             logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)
@@ -562,9 +608,24 @@ def _expired(now: datetime) -> tuple[int, int]:
     requeued = failed = 0
     expired = Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
     rows = (
-        Job.objects.filter(expired).order_by("lease_expires_at").values_list("pk", "workspace_id", "attempts")
+        Job.objects.filter(expired)
+        .order_by("lease_expires_at")
+        .values_list("pk", "workspace_id", "attempts", "cancel_requested_at", "cancelled_by")
     )
-    for job_id, workspace_id, attempts in rows[:REAPER_BATCH]:
+    for job_id, workspace_id, attempts, asked, label in rows[:REAPER_BATCH]:
+        if asked is not None:
+            # Cancelled while its worker was gone: ended as cancelled, never resumed.
+            cancelled = expired & Q(cancel_requested_at__isnull=False)
+            if _finish(
+                _row(job_id, workspace_id),
+                cancelled,
+                status=JobStatus.CANCELLED,
+                error=cancelled_reason(label),
+            ):
+                logger.warning(
+                    "job %s: its worker stopped after it was cancelled; ended as cancelled", job_id
+                )
+            continue
         if attempts >= settings.JOB_MAX_ATTEMPTS:
             spent = expired & Q(attempts__gte=settings.JOB_MAX_ATTEMPTS)
             if _finish(
@@ -573,9 +634,9 @@ def _expired(now: datetime) -> tuple[int, int]:
                 logger.warning("job %s: failed by the reaper: %s", job_id, stopped_reason(attempts))
                 failed += 1
             continue
-        back = Job.objects.filter(expired, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
-            status=JobStatus.QUEUED, lease_expires_at=None, dispatched_at=now
-        )
+        back = Job.objects.filter(
+            expired, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS, cancel_requested_at__isnull=True
+        ).update(status=JobStatus.QUEUED, lease_expires_at=None, dispatched_at=now)
         if back:
             logger.warning("job %s: its worker stopped (attempt %s); queued again", job_id, attempts)
             dispatch(job_id)

@@ -20,6 +20,7 @@ from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.audit.services import audit_record
+from causeway.db import conflict
 from causeway.db.prepared import PreparedInsert
 from causeway.recipes import policy as access
 from causeway.recipes.models import Recipe, RecipeVersion
@@ -189,6 +190,57 @@ def job_rerun(*, actor: Actor, job: Job) -> Job:
             details={"rerun_of": str(old.id), "recipe": str(old.recipe_id), "version": old.version.number},
         )
     return new
+
+
+def _label(actor: Actor) -> str:
+    """Who cancelled, in words, as the job's page and its reason say it."""
+    if isinstance(actor, User):
+        return str(actor.email)
+    if isinstance(actor, ServiceAccount):
+        return f"service account {actor.name}"
+    return "the operator"
+
+
+@transaction.atomic
+def job_cancel(*, actor: Actor, job: Job) -> Job:
+    """Cancel a queued or running job; a finished one is a conflict (409).
+
+    A queued job ends at once, as cancelled, and no worker will claim it. A running one is asked to
+    stop: its worker ends it as cancelled at the next step boundary, or within a second of a long
+    wait (see `runtime.Cancelled`), keeping the history of the steps it ran; if that worker is gone,
+    the reaper ends it so. The actor must see the job and may run (for a test run, test) its recipe, as
+    for starting it. Audited (`job.cancelled`), with what it found the job doing.
+    """
+    found = runs_policy.job_get(actor, job.workspace, job.id)
+    access.recipe_get(
+        actor, found.workspace, found.recipe_id, need=Perm.RECIPE_TEST if found.is_test else Perm.RECIPE_RUN
+    )
+    label = _label(actor)[:320]
+    now = timezone.now()
+    asked = {"cancel_requested_at": now, "cancelled_by": label}
+    queued = Job.objects.filter(pk=found.pk, status=JobStatus.QUEUED)
+    if queued.update(**asked):
+        # Conditional on the row as just written: this transaction holds it, no worker claims it now.
+        runtime.finish_cancelled(found, label)
+        was = JobStatus.QUEUED
+    elif Job.objects.filter(pk=found.pk, status=JobStatus.RUNNING, cancel_requested_at__isnull=True).update(
+        **asked
+    ):
+        was = JobStatus.RUNNING
+    else:
+        current = Job.objects.filter(pk=found.pk).values_list("status", flat=True).first()
+        if current == JobStatus.RUNNING:
+            raise conflict("job", "the job is already being cancelled: it stops at its next step")
+        raise conflict("job", f"the job is {current}: only a queued or running job can be cancelled")
+    audit_record(
+        actor=actor,
+        action="job.cancelled",
+        target=found,
+        workspace_id=found.workspace_id,
+        details={"recipe": str(found.recipe_id), "was": was},
+    )
+    found.refresh_from_db()
+    return found
 
 
 @transaction.atomic

@@ -338,6 +338,10 @@ ROWS: list[Page | Api] = [
     Page("web:runs_job_rerun", "POST",                        "302  403  403  403  404  404  302  404  404"),
     Page("web:runs_job_rerun", "POST",                        "302  403  403  403  404  404  302  404  404",
         params=(("job", "operator_job"),)),
+    # Cancelling asks what running asks; the world's jobs are finished, so one it allows answers 409.
+    Page("web:runs_job_cancel", "POST",                       "302  403  403  403  404  404  302  404  404"),
+    Page("web:runs_job_cancel", "POST",                       "302  403  403  403  404  404  302  404  404",
+        params=(("job", "robot_job"),)),
     Page("web:runs_recipe_jobs", "GET",                       "302  200  200  200  200  200  302  404  404"),
     Page("web:runs_recipe_jobs", "POST",                      "302  403  403  403  403  403  302  404  404",
         form=lambda w: {"mode": "run", "payload": "{}"}),
@@ -705,6 +709,11 @@ ROWS: list[Page | Api] = [
     Api("POST /workspaces/{workspace_id}/jobs/{job_id}/rerun",
                                                               "401  403  403  403  404  404  403  404  404",
         params=(("job_id", "operator_job"),)),
+    Api("POST /workspaces/{workspace_id}/jobs/{job_id}/cancel",
+                                                              "401  403  403  403  404  404  404  404  404"),
+    Api("POST /workspaces/{workspace_id}/jobs/{job_id}/cancel",
+                                                              "401  403  403  403  404  404  409  404  404",
+        params=(("job_id", "robot_job"),)),
     Api("GET /workspaces/{workspace_id}/schedule",            "401  200  200  200  200  200  403  404  404"),
     # The API platform: calls (no key: 401, whoever is signed in), collections (project:view on their
     # project to read, which a read grant on one of its recipes gives; project:edit in DEV to change, which

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from causeway.recipes.definition import walk_steps
@@ -228,31 +229,63 @@ def new_step(draft: dict[str, Any], kind: str) -> dict[str, Any]:
     return step
 
 
-def apply_operation(draft: dict[str, Any], op: str, post: Mapping[str, Any]) -> str | None:
-    """Apply `add:<list>`, `remove:<step>`, `up:<step>` or `down:<step>`; a message if it cannot be."""
-    verb, _, path = op.partition(":")
-    if verb == "add":
-        kind = post.get(f"newtype:{path}", "http")
-        steps = _list_at(draft, path)
-        if steps is None or kind not in STEPS.models:
-            return "that step list no longer exists"
-        steps.append(new_step(draft, kind))
-        return None
+@dataclass
+class Outcome:
+    """What an editing operation did: a message if it could not be done, and the step to select after."""
+
+    problem: str | None = None
+    selected: str = ""
+
+
+def _step_in_list(draft: dict[str, Any], path: str) -> tuple[list[dict[str, Any]], int, str] | None:
+    """The list holding the step at `path`, the step's index in it, and the list's path."""
     container, _, last = path.rpartition(".")
     match = _TOKEN.fullmatch(last)
     if match is None or match.group(2) is None:
-        return "no such step"
-    name, index = match.group(1), int(match.group(2))
-    steps = _list_at(draft, f"{container}.{name}" if container else name)
+        return None
+    list_path = f"{container}.{match.group(1)}" if container else match.group(1)
+    steps = _list_at(draft, list_path)
+    index = int(match.group(2))
     if steps is None or index >= len(steps):
-        return "no such step"
+        return None
+    return steps, index, list_path
+
+
+def _whole(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 6 else None
+
+
+def apply_operation(draft: dict[str, Any], op: str, post: Mapping[str, Any]) -> Outcome:
+    """Apply `add:<list>` (at its end), `insert:<list>:<index>`, `remove:<step>`, `up:<step>`,
+    `down:<step>` or `move:<step>:<index>` (to that place in its own list)."""
+    verb, _, rest = op.partition(":")
+    if verb in ("add", "insert"):
+        path, _, at = rest.partition(":") if verb == "insert" else (rest, "", "")
+        kind = post.get(f"newtype:{path}", "") or post.get("newtype", "") or STEPS.default
+        steps = _list_at(draft, path)
+        if steps is None or kind not in STEPS.models:
+            return Outcome("that step list no longer exists")
+        index = len(steps) if verb == "add" else _whole(at)
+        if index is None or index > len(steps):
+            return Outcome("no such place in the list")
+        steps.insert(index, new_step(draft, kind))
+        return Outcome(selected=f"{path}[{index}]")
+    path, _, to = rest.partition(":")
+    found = _step_in_list(draft, path)
+    if found is None:
+        return Outcome("no such step")
+    steps, index, list_path = found
+    target = {"up": index - 1, "down": index + 1, "move": _whole(to) if verb == "move" else None}
     if verb == "remove":
         steps.pop(index)
-    elif verb == "up" and index > 0:
-        steps[index - 1], steps[index] = steps[index], steps[index - 1]
-    elif verb == "down" and index + 1 < len(steps):
-        steps[index + 1], steps[index] = steps[index], steps[index + 1]
-    return None
+        return Outcome(selected=f"{list_path}[{index - 1}]" if index else "")
+    if verb not in target:
+        return Outcome("no such operation")
+    place = target[verb]
+    if place is None or not 0 <= place < len(steps):
+        return Outcome(selected=path)
+    steps.insert(place, steps.pop(index))
+    return Outcome(selected=f"{list_path}[{place}]")
 
 
 # What the template shows.
@@ -298,6 +331,8 @@ class StepNode:
     errors: list[str]
     # The status the step had in the recipe's latest job the viewer may see; "" if it did not run.
     last_status: str = ""
+    # What the flow calls the step before it in the same list ("" for the first), to name the gap.
+    previous: str = ""
 
     @property
     def step_id(self) -> str:
@@ -310,12 +345,16 @@ class StepNode:
 
     @property
     def anchor(self) -> str:
-        """The id of the step's part of the form, which its node on the flow leads to."""
-        return "step-" + re.sub(r"[^a-z0-9_]+", "-", self.path.lower()).strip("-")
+        """The id of the step's panel in the form, which its node on the flow selects."""
+        return anchor_of(self.path)
 
     @property
     def has_errors(self) -> bool:
         return bool(self.errors or any(f.errors for f in self.fields))
+
+
+def anchor_of(path: str) -> str:
+    return "step-" + re.sub(r"[^a-z0-9_]+", "-", path.lower()).strip("-")
 
 
 @dataclass
@@ -328,7 +367,16 @@ class ListNode:
     @property
     def title(self) -> str:
         """A nested list's heading on the flow: a condition's two branches, a for-each's body."""
-        return _LIST_TITLES.get(self.label, self.label)
+        return "the recipe" if self.depth == 1 else _LIST_TITLES.get(self.label, self.label)
+
+    def walk(self) -> list[StepNode]:
+        """Every step in the list and the lists inside it, in the flow's order: the editor's panels."""
+        found: list[StepNode] = []
+        for step in self.steps:
+            found.append(step)
+            for child in step.children:
+                found += child.walk()
+        return found
 
 
 _LIST_TITLES = {"then": "If true", "else": "Otherwise", "steps": "For each item"}
@@ -390,6 +438,8 @@ def _list_node(steps: list[dict[str, Any]], path: str, label: str, depth: int, e
         _step_node(step, f"{path}[{i}]", i, i == len(steps) - 1, depth, errors)
         for i, step in enumerate(steps)
     ]
+    for before, node in pairwise(nodes):
+        node.previous = before.title
     return ListNode(path, label, nodes, depth)
 
 
@@ -423,6 +473,7 @@ def editor(draft: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     return {
         "trigger_fields": trigger_fields,
         "steps": steps,
+        "panels": steps.walk(),
         "settings_fields": settings_fields,
         "general_errors": trigger_errors + steps_errors + left,
         "step_types": STEPS.labels(),

@@ -148,6 +148,8 @@ class BuildForm(PageForm):
 
     op = text(initial="save")
     message = text()
+    # The type the flow's add buttons give a new step.
+    newtype = text()
 
     def clean_op(self) -> str:
         return str(self.cleaned_data.get("op") or "save")

@@ -23,7 +23,7 @@ from causeway.recipes import policy as access
 from causeway.recipes import promotion, selectors, services
 from causeway.recipes.definition import definition_clean
 from causeway.recipes.diff import definition_diff
-from causeway.recipes.models import Recipe
+from causeway.recipes.models import Recipe, RecipeDraft
 from causeway.recipes.schema import blank_definition
 from causeway.runs import history, triggers
 from causeway.watches import selectors as watching
@@ -356,7 +356,9 @@ def _build_page(
     errors: dict[str, list[str]],
     *,
     status: int = 200,
-    message: str = "",
+    selected: str = "",
+    kept: RecipeDraft | None = None,
+    newtype: str = "",
 ) -> HttpResponse:
     editor = build.editor(draft, errors)
     job, statuses = history.latest_step_statuses(actor=request.user, workspace=workspace, recipe_id=recipe.pk)
@@ -367,8 +369,10 @@ def _build_page(
         recipe=recipe,
         editor=editor,
         flow_job=job,
-        message=message,
         saved_errors=bool(errors),
+        selected=build.anchor_of(selected) if selected else "",
+        kept=kept,
+        newtype=newtype,
     )
     return _render(request, "build.html", context, status)
 
@@ -382,23 +386,62 @@ def _also_schema_errors(definition: dict[str, Any], errors: dict[str, list[str]]
                 errors.setdefault(field, []).extend(found)
 
 
+def _keep_draft(
+    request: AuthenticatedRequest, recipe: Recipe, draft: dict[str, Any]
+) -> tuple[RecipeDraft | None, dict[str, list[str]]]:
+    """The draft kept for the viewer, or why it could not be (a recipe changed only by promotion)."""
+    try:
+        return services.recipe_draft_put(actor=request.user, recipe=recipe, draft=draft), {}
+    except ValidationError as exc:
+        return None, _errors(exc)
+
+
+def _is_htmx(request: AuthenticatedRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
 @page(need=Perm.WORKSPACE_VIEW)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def recipe_build(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
-    """GET shows the current version in the editor; POST either edits the draft (add, remove, move a
-    step, change a type) and shows it again, or saves it as a new version."""
+    """GET shows the viewer's draft, else the current version, in the editor. POST keeps the edits as
+    the viewer's draft (and applies an operation: add, insert, remove, move a step, change a type),
+    discards the draft, or saves it as a new version once every check passes. Pages whose script runs
+    send these through htmx and get back the form alone, or, for a plain draft save, only its note."""
     found = _recipe(request, workspace, recipe, need=Perm.RECIPE_EDIT)
     if request.method == "GET":
+        kept = services.recipe_draft_get(actor=request.user, recipe=found)
+        if kept is not None:
+            return _build_page(request, workspace, found, kept.draft, {}, kept=kept)
         definition = found.current_version.definition if found.current_version else {}
         return _build_page(request, workspace, found, build.draft_from_definition(definition), {})
     form = BuildForm(request.POST)
     form.is_valid()
     draft = build.draft_from_post(form.data)
     op = form.cleaned_data["op"]
+    if op == "discard":
+        services.recipe_draft_discard(actor=request.user, recipe=found)
+        return _after_build(request, workspace, found, "Draft discarded.")
     if op != "save":
-        problem = build.apply_operation(draft, op, form.data) if op != "refresh" else None
-        return _build_page(request, workspace, found, draft, {"__all__": [problem]} if problem else {})
+        outcome = build.apply_operation(draft, op, form.data) if op not in ("refresh", "draft") else None
+        kept, errors = _keep_draft(request, found, draft)
+        if outcome is not None and outcome.problem:
+            errors.setdefault("__all__", []).append(outcome.problem)
+        if op == "draft" and _is_htmx(request) and not errors:
+            response = render(request, "web/recipes/_draft_note.html", {"kept": kept, "oob": True})
+            response["HX-Reswap"] = "none"
+            return response
+        selected = outcome.selected if outcome is not None else ""
+        return _build_page(
+            request,
+            workspace,
+            found,
+            draft,
+            errors,
+            selected=selected,
+            kept=kept,
+            newtype=form.cleaned_data["newtype"],
+        )
     definition, errors = build.definition_from_draft(draft)
     try:
         if errors:
@@ -409,9 +452,20 @@ def recipe_build(request: AuthenticatedRequest, workspace: Workspace, recipe: An
             actor=request.user, recipe=found, definition=definition, message=form.cleaned_data["message"]
         )
     except ValidationError as exc:
-        return _build_page(request, workspace, found, draft, _errors(exc), status=400)
-    messages.success(request, f"Saved version {version.number}.")
-    return redirect("web:recipe_build", workspace=workspace.slug, recipe=found.id)
+        kept, _ = _keep_draft(request, found, draft)
+        return _build_page(request, workspace, found, draft, _errors(exc), status=400, kept=kept)
+    return _after_build(request, workspace, found, f"Saved version {version.number}.")
+
+
+def _after_build(
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Recipe, done: str
+) -> HttpResponse:
+    """Back to the Build page, as a whole new page: htmx is told to load it rather than swap it in."""
+    messages.success(request, done)
+    response = redirect("web:recipe_build", workspace=workspace.slug, recipe=recipe.id)
+    if _is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": response["Location"]})
+    return response
 
 
 @page(need=Perm.WORKSPACE_VIEW)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("w/<slug:workspace>/jobs", views.jobs, name="runs"),
     path("w/<slug:workspace>/jobs/<uuid:job>", views.job, name="runs_job"),
     path("w/<slug:workspace>/jobs/<uuid:job>/rerun", views.job_rerun, name="runs_job_rerun"),
+    path("w/<slug:workspace>/jobs/<uuid:job>/cancel", views.job_cancel, name="runs_job_cancel"),
     path("w/<slug:workspace>/jobs/<uuid:job>/data", views.job_data, name="runs_job_data"),
     path("w/<slug:workspace>/break-glass", views.break_glass, name="break_glass"),
     path(

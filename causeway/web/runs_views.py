@@ -53,6 +53,10 @@ class RunForm(PageForm):
         return services.trigger_payload_parse(raw) if raw.strip() else None
 
 
+class JobCancelForm(PageForm):
+    """Cancelling a job: nothing is posted but the CSRF token; the job is in the address."""
+
+
 class JobFilterForm(forms.Form):
     recipe = forms.ChoiceField(required=False)
     status = forms.ChoiceField(required=False, choices=[("", "any"), *JobStatus.choices])
@@ -127,8 +131,13 @@ def jobs(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
 @page(need=Perm.WORKSPACE_VIEW)
 @require_GET
 def job(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpResponse:
+    context = _job_context(request, workspace, job)
+    return live.page_or_fragment(request, "web/runs/job.html", "web/runs/_job_live.html", context)
+
+
+def _job_context(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> dict[str, Any]:
     view = history.job_view(actor=request.user, workspace=workspace, job_id=job)
-    context = {
+    return {
         "workspace": workspace,
         "view": view,
         "job": view.job,
@@ -137,7 +146,6 @@ def job(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpRe
         "steps": [(step, _pretty(step.input), _pretty(step.output)) for step in view.steps],
         "poll": live.job_seconds(view.job),
     }
-    return live.page_or_fragment(request, "web/runs/job.html", "web/runs/_job_live.html", context)
 
 
 @page(need=Perm.WORKSPACE_VIEW)
@@ -274,6 +282,22 @@ def job_rerun(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> 
         return redirect("web:runs_job", workspace=workspace.slug, job=found.pk)
     messages.success(request, "Re-run queued.")
     return redirect("web:runs_job", workspace=workspace.slug, job=rerun.pk)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def job_cancel(request: AuthenticatedRequest, workspace: Workspace, job: Any) -> HttpResponse:
+    JobCancelForm(request.POST).is_valid()
+    found = runs_policy.job_get(request.user, workspace, job)
+    try:
+        services.job_cancel(actor=request.user, job=found)
+    except ValidationError as exc:
+        # Finished already, or already being cancelled: well formed, refused by what is stored.
+        messages.error(request, " ".join(exc.messages))
+        context = _job_context(request, workspace, found.pk)
+        return render(request, "web/runs/job.html", context, status=409 if is_conflict(exc) else 400)
+    messages.success(request, "Job cancelled." if found.status == JobStatus.QUEUED else "Cancelling the job.")
+    return redirect("web:runs_job", workspace=workspace.slug, job=found.pk)
 
 
 @page(need=Perm.WORKSPACE_VIEW)

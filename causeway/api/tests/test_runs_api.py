@@ -342,3 +342,21 @@ def test_rule_08_a_service_account_may_not_make_test_runs(people: dict[str, Any]
     )
     assert hidden.status_code == 404
     assert client.post(path, "{}", content_type="application/json").status_code == 201
+
+
+def test_a_queued_job_is_cancelled_through_the_api_and_a_finished_one_is_a_conflict(
+    people: dict[str, Any],
+) -> None:
+    people_may_execute_in_dev(people["admin"], people["acme"])
+    analyst = Caller(people["analyst"])
+    queued = make_job(people["sync"], by=people["analyst"], status="queued")
+    answer = analyst.post(f"{ws(people)}/jobs/{queued.pk}/cancel")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert (body["status"], body["cancelled_by"]) == ("cancelled", people["analyst"].email)
+    assert body["error"] == f"cancelled by {people['analyst'].email}" and body["cancel_requested_at"]
+    assert analyst.post(f"{ws(people)}/jobs/{queued.pk}/cancel").status_code == 409
+    assert analyst.post(f"{ws(people)}/jobs/{people['jobs']['analyst'].pk}/cancel").status_code == 409
+    assert analyst.post(f"{ws(people)}/jobs/{people['foreign'].pk}/cancel").status_code == 404
+    listed = analyst.get(f"{ws(people)}/jobs?status=cancelled").json()["items"]
+    assert [item["id"] for item in listed] == [str(queued.pk)]

@@ -126,3 +126,15 @@ def test_an_unknown_job_exits_non_zero_with_one_line_on_stderr() -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == ["CommandError: job: not found in acme"]
+
+
+@pytest.mark.django_db
+def test_cancel_ends_a_queued_job_and_refuses_a_finished_one_in_one_line(world: dict[str, Any]) -> None:
+    queued = make_job(world["sync"], status="queued")
+    assert run("cancel", "--workspace", "acme", str(queued.pk)) == f"Cancelled: job {queued.pk}.\n"
+    assert Job.objects.get(pk=queued.pk).status == "cancelled"
+    assert "cancelled by\tthe operator" in run("show", "--workspace", "acme", str(queued.pk))
+    with pytest.raises(CommandError) as refused:
+        run("cancel", "--workspace", "acme", str(world["failed"].pk))
+    assert "only a queued or running job can be cancelled" in str(refused.value)
+    assert "\n" not in str(refused.value)

@@ -21,6 +21,7 @@ ICONS = {
     "succeeded": "\u2713",  # a tick
     "failed": "\u2715",  # a cross
     "skipped": "\u21b7",  # an arrow stepping over
+    "cancelled": "\u2298",  # a circled slash
 }
 # A job's or a step's status in words, as the models name them.
 LABELS = {**dict(JobStatus.choices), **dict(StepStatus.choices)}

@@ -449,12 +449,13 @@ def test_browser_analyst_builds_a_recipe_with_two_steps_and_saves_a_second_versi
         page.click("#recipe-form button[type=submit]")
         expect(page.locator("h1")).to_contain_text("Build Orders to CRM")
 
-        page.select_option('select[name="newtype:steps"]', "http")
-        page.click("button[value='add:steps']")
+        # A step is added at a place on the flow; it opens in the side panel.
+        page.select_option("#id_newtype", "http")
+        page.click("#flow button[value='insert:steps:0']")
         page.fill("#f-steps-0-url", "https://api.example.com/orders")
         page.fill("#f-steps-0-headers", "Accept: application/json")
-        page.select_option('select[name="newtype:steps"]', "map")
-        page.click("button[value='add:steps']")
+        page.select_option("#id_newtype", "map")
+        page.click("#flow button[value='insert:steps:1']")
         expect(page.locator("#f-steps-1-id")).to_have_value("map_1")
         page.fill("#f-steps-1-fields", "total: {{ steps.http_1.total }}")
         # Changing the type redraws the step with that type's fields (a small script presses Show fields).
@@ -463,6 +464,7 @@ def test_browser_analyst_builds_a_recipe_with_two_steps_and_saves_a_second_versi
         page.select_option("#f-steps-1-type", "map")
         expect(page.locator("#f-steps-1-fields")).to_be_visible()
         page.fill("#f-steps-1-fields", "total: {{ steps.http_1.total }}")
+        page.click('li[data-flow-step="steps[0]"] > a')
         page.fill("#f-steps-0-url", "")
         page.click("#save")
         expect(page.locator('p[data-field="steps[0].url"]')).to_have_text("this field is required")

@@ -542,3 +542,36 @@ def test_rule_13_job_history_is_masked_again_on_the_way_out(
     body = api.json()
     assert body["trigger_payload"] == {"token": "[masked:STRIPE_KEY]"}
     assert body["steps"][0]["input"] == {"headers": {"Authorization": "Bearer [masked:STRIPE_KEY]"}}
+
+
+def test_a_queued_job_is_cancelled_from_its_page_after_a_confirmation_and_a_finished_one_is_a_conflict(
+    people: dict[str, Any],
+) -> None:
+    people_may_execute_in_dev(people["admin"], people["acme"])
+    job = make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    html = client.get(f"/w/acme/jobs/{job.pk}").content.decode()
+    form = html.split('id="cancel"')[0].rsplit("<form", 1)[1]
+    assert f'action="/w/acme/jobs/{job.pk}/cancel"' in form and "data-confirm=" in form
+    done = client.post(f"/w/acme/jobs/{job.pk}/cancel")
+    assert done.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.cancelled_by) == ("cancelled", people["analyst"].email)
+    html = client.get(f"/w/acme/jobs/{job.pk}").content.decode()
+    assert 'data-status="cancelled"' in html and 'id="cancel"' not in html
+    again = client.post(f"/w/acme/jobs/{job.pk}/cancel")
+    assert (
+        again.status_code == 409 and "only a queued or running job can be cancelled" in again.content.decode()
+    )
+
+
+def test_cancelling_asks_what_running_asks(people: dict[str, Any]) -> None:
+    job = make_job(people["sync"], by=people["analyst"], status="queued")
+    client = as_user(people["analyst"])
+    assert 'id="cancel"' not in client.get(f"/w/acme/jobs/{job.pk}").content.decode()
+    assert client.post(f"/w/acme/jobs/{job.pk}/cancel").status_code == 403
+    test_run = make_job(people["sync"], by=people["analyst"], status="queued", is_test=True)
+    assert client.post(f"/w/acme/jobs/{test_run.pk}/cancel").status_code == 302
+    assert Job.objects.get(pk=job.pk).status == "queued"
+    assert Job.objects.get(pk=test_run.pk).status == "cancelled"
+    assert as_user(people["admin"]).post(f"/w/acme/jobs/{people['foreign'].pk}/cancel").status_code == 404

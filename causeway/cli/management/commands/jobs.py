@@ -1,4 +1,4 @@
-"""`causeway jobs`: list and show jobs, run a recipe, re-run a failed job, from the operator's command line.
+"""`causeway jobs`: list and show jobs, run a recipe, re-run a failed job, cancel a job, from a shell.
 
 It acts as the system actor, like `causeway secrets`: whoever runs it already holds the database and
 the keys. Job history is shown as stored: masked before it was sealed.
@@ -56,7 +56,7 @@ def _json(value: Any) -> str:
 
 
 class Command(BaseCommand):
-    help = "List and show jobs, run a recipe, re-run a failed job. Acts as the system actor."
+    help = "List and show jobs, run a recipe, re-run a failed job, cancel a job. Acts as the system actor."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -86,6 +86,11 @@ class Command(BaseCommand):
         rerunning = actions.add_parser("rerun", help="re-run a failed job")
         rerunning.add_argument("--workspace", required=True, metavar="SLUG")
         rerunning.add_argument("job", metavar="JOB_ID")
+        cancelling = actions.add_parser(
+            "cancel", help="cancel a queued or running job (a running one stops before its next step)"
+        )
+        cancelling.add_argument("--workspace", required=True, metavar="SLUG")
+        cancelling.add_argument("job", metavar="JOB_ID")
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
@@ -111,6 +116,15 @@ class Command(BaseCommand):
                     is_test=options["test"],
                 )
                 self.stdout.write(f"Queued {'test run' if job.is_test else 'run'} {job.id} of {recipe.name}.")
+            elif action == "cancel":
+                found = history.job_view(actor=actor, workspace=workspace, job_id=options["job"]).job
+                job = services.job_cancel(actor=actor, job=found)
+                done = (
+                    "Cancelled"
+                    if job.status == JobStatus.CANCELLED
+                    else "Cancelling (it stops before its next step)"
+                )
+                self.stdout.write(f"{done}: job {job.id}.")
             else:
                 found = history.job_view(actor=actor, workspace=workspace, job_id=options["job"]).job
                 job = services.job_rerun(actor=actor, job=found)
@@ -148,6 +162,8 @@ class Command(BaseCommand):
             self.stdout.write(f"re-run of\t{job.rerun_of_id}")
         for other in view.reruns:
             self.stdout.write(f"re-run\t{other.id}\t{other.status}")
+        if job.cancel_requested_at:
+            self.stdout.write(f"cancelled by\t{job.cancelled_by}")
         if view.error:
             self.stdout.write(f"error\t{view.error}")
         if view.payload is not None:
