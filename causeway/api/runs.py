@@ -67,7 +67,8 @@ class JobOut(Schema):
     error: str | None = Field(description="why it failed (masked)")
     waiting_for: str = Field(
         default="",
-        description="what the running job waits for, such as a connection's rate budget; empty if nothing",
+        description="what the queued or running job waits for, such as a free slot (the recipe's "
+        "concurrency) or a connection's rate budget; empty if nothing",
     )
     cancel_requested_at: dt.datetime | None = Field(
         default=None, description="when someone cancelled the job; a running job stops before its next step"

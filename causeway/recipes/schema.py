@@ -353,6 +353,9 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
+MAX_CONCURRENCY: Final = 1000
+
+
 # Models.
 
 
@@ -921,6 +924,15 @@ class Settings(Part):
 
     max_duration_seconds: Annotated[int, Between(1, MAX_DURATION_LIMIT)] = Field(
         default=MAX_DURATION_DEFAULT, title="Longest run (seconds)"
+    )
+    # Left out of the stored JSON when not set, so versions stored before read the same.
+    concurrency: Annotated[int, Between(1, MAX_CONCURRENCY)] | None = Field(
+        default=None,
+        title="Jobs at once",
+        description="at most this many jobs of the recipe run at once, in all workers; the others wait "
+        "in the queue for a free slot. Empty: no limit",
+        exclude_if=_is_none,
+        json_schema_extra={"x-widget": "number"},
     )
 
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from causeway.db.prepared import PreparedSelect, PreparedUpdate
 from causeway.recipes.definition import definition_load
-from causeway.recipes.models import RecipeVersion
+from causeway.recipes.models import Recipe, RecipeVersion
 from causeway.recipes.schema import Definition
 from causeway.runs.models import FINISHED, Job, JobStatus
 from causeway.vault.fields import SealedField
@@ -142,6 +142,20 @@ def max_duration_seconds(job: Job) -> int:
         logger.warning("job %s: could not read its maximum duration; using %s s", job.pk, cap)
         wanted = cap
     return max(1, min(wanted, cap))
+
+
+def concurrency_of(job: Job) -> int | None:
+    """The job's version's `settings.concurrency`: at most so many jobs of the recipe run at once."""
+    try:
+        return definition_of(job.version).settings.concurrency
+    except Exception:
+        # A definition that cannot be read sets no limit: the engine fails the job, saying why.
+        return None
+
+
+def slot_reason(limit: int) -> str:
+    jobs = "job" if limit == 1 else "jobs"
+    return f"waiting for a free slot: at most {limit} {jobs} of this recipe run at once"
 
 
 def overdue_reason(job: Job) -> str:
@@ -280,15 +294,20 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     started_at = job.started_at or now
     # A resumed job keeps the start of its first claim, and with it its deadline.
     deadline_at = job.deadline_at or started_at + timedelta(seconds=max_duration_seconds(job))
-    taken = _CLAIM_TAKE.run(
-        pk=job.pk,
-        now=now,
-        attempts=job.attempts,
-        max_attempts=int(settings.JOB_MAX_ATTEMPTS),
-        owner=owner,
-        expires=now + lease(),
-        deadline=deadline_at,
-    )
+    take: dict[str, Any] = {
+        "pk": job.pk,
+        "now": now,
+        "attempts": job.attempts,
+        "max_attempts": int(settings.JOB_MAX_ATTEMPTS),
+        "owner": owner,
+        "expires": now + lease(),
+        "deadline": deadline_at,
+    }
+    limit = concurrency_of(job)
+    if limit is None:
+        taken = _CLAIM_TAKE.run(**take)
+    else:
+        taken = _claim_in_a_slot(job, limit, take)
     if taken != 1:
         return None
     job.status = JobStatus.RUNNING
@@ -301,6 +320,44 @@ def claim(job_id: uuid.UUID | str) -> Claim | None:
     return Claim(job=job, owner=owner)
 
 
+def _claim_in_a_slot(job: Job, limit: int, take: dict[str, Any]) -> int:
+    """The claim of a job whose recipe runs at most `limit` jobs at once, counted in the database: the
+    recipe's row is locked while its running jobs are counted and the lease is taken, so two workers
+    never both take the last slot (SQLite's write transactions are one at a time anyway). Without a
+    free slot the job stays queued, saying so; a job of the recipe that ends hands the broker the
+    oldest of those waiting (`_wake_waiting`), and the reaper resends any still queued a lease later."""
+    with transaction.atomic():
+        Recipe.objects.select_for_update().filter(pk=job.recipe_id).values_list("pk", flat=True).first()
+        running = Job.objects.filter(recipe_id=job.recipe_id, status=JobStatus.RUNNING).exclude(pk=job.pk)
+        if running.count() >= limit:
+            reason = slot_reason(limit)
+            Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).exclude(waiting_for=reason).update(
+                waiting_for=reason
+            )
+            logger.info("job %s: %s", job.pk, reason)
+            return 0
+        taken = _CLAIM_TAKE.run(**take)
+        if taken and job.waiting_for:
+            Job.objects.filter(pk=job.pk).update(waiting_for="")
+            job.waiting_for = ""
+        return taken
+
+
+def _wake_waiting(job: Job, limit: int) -> None:
+    """A job of a recipe with a limit ended: its slot is free. The oldest queued jobs of the recipe that
+    are due (as many as the limit) are handed to the broker again; each claims a slot or waits again."""
+    now = timezone.now()
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    waiting = (
+        Job.objects.filter(due, recipe_id=job.recipe_id, status=JobStatus.QUEUED)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in list(waiting):
+        if Job.objects.filter(pk=pk, status=JobStatus.QUEUED).update(dispatched_at=now):
+            dispatch(pk)
+
+
 def claim_at_insert(job: Job, *, waited: bool = False) -> Claim | None:
     """For a job not yet inserted that this process will run (`local.would_take`): its lease, taken
     in the row as it is inserted, so the job costs no claim of its own. None: leave it queued.
@@ -310,7 +367,8 @@ def claim_at_insert(job: Job, *, waited: bool = False) -> Claim | None:
     """
     from causeway.runs import local
 
-    if not local.would_take(waited=waited):
+    # A job whose recipe has a limit claims its slot as any claim does, after its insert.
+    if concurrency_of(job) is not None or not local.would_take(waited=waited):
         return None
     now = timezone.now()
     owner = _lease_owner()
@@ -582,6 +640,9 @@ def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim
     finally:
         beat.stop()
     logger.info("job %s: %s", job.pk, outcome)
+    limit = concurrency_of(job)
+    if limit is not None and outcome != "lost":
+        _wake_waiting(job, limit)
     return outcome
 
 
