@@ -122,6 +122,23 @@ else:
     _BinaryField = models.BinaryField
 
 _registry: list[SealedField] = []
+
+
+class _LoadedRowBinder:
+    """A model's one `post_init` receiver, for all of its sealed fields.
+
+    One receiver per field cost a connect per field each time a migration renders the model again, and
+    each connect searches every receiver already connected.
+    """
+
+    def __init__(self) -> None:
+        self.fields: list[SealedField] = []
+
+    def bind(self, sender: Any, instance: Any, **kwargs: Any) -> None:
+        for field in self.fields:
+            field._bind_loaded(sender, instance)
+
+
 # The module Django gives the models it renders from the migrations' state.
 HISTORICAL_MODULE = "__fake__"
 
@@ -220,14 +237,18 @@ class SealedField(_BinaryField):
         super().contribute_to_class(cls, name, private_only=private_only)
         if cls._meta.abstract:
             return
-        if cls.__module__ == HISTORICAL_MODULE:
-            # A migration's historical model (or the copy SQLite rebuilds a table through): it binds
-            # its rows as long as it lives, then goes with its receiver. Kept for good, every run of
-            # the migrations would add its models to each later connect's search and to memory.
-            signals.post_init.connect(self._bind_loaded, sender=cls, weak=True)
-            return
-        signals.post_init.connect(self._bind_loaded, sender=cls, weak=False)
-        _registry.append(self)
+        # A migration's historical model (or the copy SQLite rebuilds a table through) binds its rows as
+        # long as it lives, then goes with its receiver, which it alone holds. Kept for good, every run
+        # of the migrations would add its models to each later connect's search and to memory.
+        historical = cls.__module__ == HISTORICAL_MODULE
+        binder: _LoadedRowBinder | None = cls.__dict__.get("_sealed_binder")
+        if binder is None:
+            binder = _LoadedRowBinder()
+            cls._sealed_binder = binder  # type: ignore[attr-defined]
+            signals.post_init.connect(binder.bind, sender=cls, weak=historical)
+        binder.fields.append(self)
+        if not historical:
+            _registry.append(self)
 
     def _bind_loaded(self, sender: Any, instance: Any, **kwargs: Any) -> None:
         """Record the binding a row was loaded with, so a later change of key or workspace re-seals."""

@@ -7,8 +7,10 @@ winner's. Opened keysets are cached in the process for a few seconds (`CACHE_SEC
 made by another process reaches this one's new writes quickly; a ciphertext naming a key the cached
 keyset does not hold forces a reload at once.
 
-A keyset this process wrote inside a transaction that has not committed yet is never cached: were the
-transaction rolled back, the cache would go on sealing under a key that exists nowhere.
+A keyset this process wrote inside a transaction that has not committed yet is never cached for the
+process: were the transaction rolled back, the cache would go on sealing under a key that exists
+nowhere. Only that transaction's own thread keeps it, for as long as the write stands: the savepoint or
+transaction that made it rolling back drops it, its commit hands over to the process's cache.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +94,8 @@ _cache: dict[CacheKey, Keyring] = {}
 _generations: dict[CacheKey, int] = {}
 _local = threading.local()
 _checked_roots: set[RootKey] = set()
+# Moved on by `forget_cached_keysets`, so that every thread's held keysets are forgotten too.
+_epoch = 0
 
 
 def _table() -> type[WrappedKeyset]:
@@ -144,20 +148,48 @@ def _forget(key: CacheKey) -> None:
         _generations[key] = _generations.get(key, 0) + 1
 
 
+# A keyset this thread wrote in its open transaction: the write's commit callback, and the keyset as last
+# read from the database (None before), with the epoch it was read in.
+_Held = tuple[Callable[[], None], int, "Keyring | None"]
+
+
+def _held() -> dict[CacheKey, _Held]:
+    """This thread's keysets written in its open transaction (see `_mark_written`)."""
+    held: dict[CacheKey, _Held] | None = getattr(_local, "held", None)
+    if held is None:
+        held = _local.held = {}
+    return held
+
+
 def _mark_written(key: CacheKey) -> None:
     """Keep this keyset out of the cache until the transaction that wrote it commits.
 
     Each step also moves the keyset's generation on, so a keyset another thread of this process read
-    before the change committed (the old one, under READ COMMITTED) is not cached after it.
+    before the change committed (the old one, under READ COMMITTED) is not cached after it. Meanwhile
+    this thread holds the keyset it wrote for as long as Django keeps the write's commit callback: a
+    rollback of the transaction, or of a savepoint the write was made under, drops the callback.
     """
     _forget(key)
     _written().add(key)
 
     def committed() -> None:
         _written().discard(key)
+        _held().pop(key, None)
         _forget(key)
 
+    _held()[key] = (committed, _epoch, None)
     transaction.on_commit(committed)
+
+
+def _held_ring(key: CacheKey) -> Keyring | None:
+    """The keyset this thread wrote in its open transaction, while that write stands."""
+    committed, epoch, ring = _held().get(key, (None, None, None))
+    if ring is None or epoch != _epoch or not connection.in_atomic_block:
+        return None
+    if any(pending[1] is committed for pending in connection.run_on_commit):
+        return ring
+    del _held()[key]  # rolled back
+    return None
 
 
 def _remember(ring: Keyring, generation: int) -> Keyring:
@@ -166,6 +198,11 @@ def _remember(ring: Keyring, generation: int) -> Keyring:
         with _lock:
             if _generations.get(key, 0) == generation:
                 _cache[key] = ring
+        return ring
+    held = _held().get(key)
+    if held is not None:
+        # Read from the database (or made) just now, inside the transaction that wrote it.
+        _held()[key] = (held[0], _epoch, ring)
     return ring
 
 
@@ -294,6 +331,9 @@ def keyring(
     cached = _cache.get(key)  # a single dict read needs no lock; writes take it
     if cached is not None and not refresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
         return cached
+    held = None if refresh else _held_ring(key)
+    if held is not None:
+        return held
     generation = _generations.get(key, 0)  # read before the database: see _mark_written
     stored = _stored(purpose, workspace_id)
     if stored is None:
@@ -320,9 +360,11 @@ def workspace_keyring(workspace_id: uuid.UUID | None) -> Keyring:
 
 
 def forget_cached_keysets() -> None:
+    global _epoch
     with _lock:
         _cache.clear()
         _checked_roots.clear()
+        _epoch += 1
 
 
 # Key management: used by rotation, under a row lock so two operators cannot interleave.

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 import tink
-from django.db import connection
+from django.db import connection, transaction
 from tink import aead
 
 from causeway.vault import keysets
@@ -112,12 +112,55 @@ def test_processes_racing_to_create_a_keyset_end_with_one():
 
 
 @pytest.mark.django_db
-def test_a_keyset_written_in_an_unfinished_transaction_is_not_cached():
+def test_a_keyset_written_in_an_unfinished_transaction_is_not_cached(django_assert_num_queries):
     workspace = uuid.uuid4()
-    workspace_keyring(workspace)
+    made = workspace_keyring(workspace)
     assert keysets.cache_key(WORKSPACE_PURPOSE, workspace) not in keysets._cache
-    workspace_keyring(workspace)  # read back inside the same transaction: still not cached
+    with django_assert_num_queries(0):  # the transaction that wrote it holds it
+        assert workspace_keyring(workspace) is made
     assert keysets.cache_key(WORKSPACE_PURPOSE, workspace) not in keysets._cache
+    seen = []
+    key = keysets.cache_key(WORKSPACE_PURPOSE, workspace)
+    other = threading.Thread(target=lambda: seen.append(keysets._held_ring(key)))
+    other.start()
+    other.join()
+    assert seen == [None]  # no other thread of the process is handed it
+
+
+@pytest.mark.django_db
+def test_a_keyset_written_under_a_savepoint_rolled_back_is_forgotten_with_it():
+    workspace = uuid.uuid4()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        made = workspace_keyring(workspace)
+        raise RuntimeError
+    again = workspace_keyring(workspace)  # made anew: the first one's row is gone
+    assert again.wrapped != made.wrapped
+    assert WrappedKeyset.objects.filter(workspace_id=workspace).get().wrapped == again.wrapped
+
+
+@pytest.mark.django_db
+def test_a_rotation_rolled_back_leaves_the_keyset_held_as_it_was(sink):
+    from causeway.vault.rotation import rotate_keyset
+
+    workspace = uuid.uuid4()
+    before = workspace_keyring(workspace)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        rotation = rotate_keyset(workspace_id=workspace, on_change=sink)
+        assert workspace_keyring(workspace).primary_key_id == rotation.new_key_id
+        raise RuntimeError
+    assert workspace_keyring(workspace).primary_key_id == before.primary_key_id
+    assert workspace_keyring(workspace).wrapped == before.wrapped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keyset_of_a_transaction_rolled_back_is_not_held_after_it():
+    workspace = uuid.uuid4()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        made = workspace_keyring(workspace)
+        raise RuntimeError
+    again = workspace_keyring(workspace)  # outside any transaction: made, committed and cached
+    assert again.wrapped != made.wrapped
+    assert keysets._cache[keysets.cache_key(WORKSPACE_PURPOSE, workspace)] is again
 
 
 @pytest.mark.django_db
