@@ -78,6 +78,17 @@ def env_path(name: str, default: Path) -> Path:
     return Path(raw).expanduser().absolute()
 
 
+def env_readable_file(name: str) -> Path | None:
+    """A file the operator may name: None when the variable is unset, else its path, which must be a
+    file this process can read."""
+    if os.environ.get(name) is None:
+        return None
+    path = env_path(name, Path())
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ImproperlyConfigured(f"{name}: {path} is not a file this process can read")
+    return path
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

@@ -20,6 +20,7 @@ from causeway.config import (
     env_list,
     env_oauth_clients,
     env_path,
+    env_readable_file,
     env_str,
     smtp_from_url,
 )
@@ -147,7 +148,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "causeway.accounts.password_rules.ContextWordsValidator"},
+    {"NAME": "causeway.accounts.password_rules.BreachedPasswordValidator"},
 ]
+# Words of the operator's context a password may not hold, besides "causeway" (docs/operations.md).
+PASSWORD_CONTEXT_WORDS = env_list("CAUSEWAY_PASSWORD_CONTEXT_WORDS", [])
+# The operator's list of passwords known from breaches (docs/operations.md); None: no such list.
+BREACHED_PASSWORDS_FILE = env_readable_file("CAUSEWAY_BREACHED_PASSWORDS_FILE")
 # Staff need a second factor before any staff page or operation, and cannot turn it off (docs/accounts.md).
 STAFF_MFA_REQUIRED = env_bool("CAUSEWAY_STAFF_MFA_REQUIRED", False)
 LOGIN_URL = "web:login"
@@ -173,6 +180,11 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # The server enforces each workspace's inactivity timeout; this is only the ceiling.
 SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
+# However busy a session is, it ends this long after its sign-in (ASVS 7.3.2): then the person signs in
+# again, with their second factor.
+SESSION_LIFETIME = timedelta(
+    hours=env_int("CAUSEWAY_SESSION_LIFETIME_HOURS", 14 * 24, minimum=1, maximum=14 * 24)
+)
 CSRF_COOKIE_NAME = "__Host-causeway-csrf"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True

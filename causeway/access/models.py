@@ -102,3 +102,36 @@ class EnvironmentPolicy(models.Model):
     @property
     def audit_target(self) -> tuple[str, str, str]:
         return ("environment_policy", str(self.id), self.environment.upper())
+
+
+class GroupClaimMapping(models.Model):
+    """One value of a group claim (an OpenID Connect claim such as `groups`, a SAML attribute) that puts
+    the members it names into one group of this workspace, at each sign-in through `provider`; a member
+    whom the claim no longer names leaves the group at their next such sign-in."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="group_claim_mappings"
+    )
+    provider = models.ForeignKey(
+        "accounts.IdentityProvider", on_delete=models.CASCADE, related_name="group_claim_mappings"
+    )
+    claim = models.CharField(max_length=100, default="groups")
+    value = models.CharField(max_length=200)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="claim_mappings")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["claim", "value", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "provider", "claim", "value"], name="group_claim_mapping_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.claim}={self.value} -> {self.group_id}"
+
+    @property
+    def audit_target(self) -> tuple[str, str, str]:
+        return ("group_claim_mapping", str(self.id), f"{self.claim}={self.value}")

@@ -169,9 +169,7 @@ def page(
                         policy.actor_of(request.user), kwargs.pop("workspace"), need=declared.perm
                     )
                 if _stale(declared, request):
-                    actor = policy.actor_of(request.user)
-                    record_denial(actor, StepUpRequired(actor), request.path)
-                    return _to_reauthentication(request)
+                    return step_up_asked(request)
                 response: HttpResponse = view(request, *args, **kwargs)
                 return response
             except NotFound:
@@ -194,10 +192,24 @@ def _stale(declared: Declaration, request: HttpRequest) -> bool:
     """A write that needs step-up, from a browser session whose proof of identity is too old."""
     if not declared.step_up or request.method in SAFE_METHODS:
         return False
+    return proof_is_stale(request)
+
+
+def proof_is_stale(request: HttpRequest) -> bool:
+    """Whether this request comes from a browser session whose last proof of identity is older than the
+    step-up window: what a sensitive act that only some requests make (an email change) asks."""
     if getattr(request, "api_token", None) is not None or not isinstance(request.user, User):
         # Tokens are credentials of their own: made only after a step-up, bounded, and revocable.
         return False
     return not recently_authenticated(request.session)
+
+
+def step_up_asked(request: HttpRequest) -> HttpResponse:
+    """A page's answer to a sensitive act without a recent proof: the refusal recorded, then on to the
+    page that asks for the password or a code, and back."""
+    actor = policy.actor_of(request.user)
+    record_denial(actor, StepUpRequired(actor), request.path)
+    return _to_reauthentication(request)
 
 
 def _to_reauthentication(request: HttpRequest) -> HttpResponse:

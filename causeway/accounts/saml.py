@@ -24,8 +24,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from causeway.accounts.models import IdentityProvider, SamlAssertionSeen, User
-from causeway.accounts.sso import SsoRefused, account_for, refusal_recorded, trusted_email
+from causeway.accounts.models import IdentityProvider, SamlAssertionSeen
+from causeway.accounts.sso import SignedIn, SsoRefused, account_for, refusal_recorded, trusted_email
 
 # xmlschema, which pysaml2 validates with, logs each schema it loads at INFO: noise in every process.
 logging.getLogger("xmlschema").setLevel(logging.WARNING)
@@ -200,7 +200,7 @@ def _remember(provider: IdentityProvider, assertion_id: str, until: datetime) ->
 
 def _check(
     provider: IdentityProvider, base_url: str, pending: dict[str, Any] | None, saml_response: str
-) -> tuple[User, str]:
+) -> SignedIn:
     if (
         not isinstance(pending, dict)
         or pending.get("provider") != provider.slug
@@ -260,12 +260,13 @@ def _check(
     family = first("sn") or first("surname") or first("family_name") or first("lastName")
     with transaction.atomic():
         user = account_for(provider, address, given=given, family=family, protocol="saml")
-    return user, str(pending.get("next") or "/")
+    claims = {str(name): [str(v) for v in values] for name, values in attributes.items()}
+    return SignedIn(user, str(pending.get("next") or "/"), claims)
 
 
 def sign_in_complete(
     *, provider: IdentityProvider | None, base_url: str, pending: dict[str, Any] | None, saml_response: str
-) -> tuple[User, str]:
+) -> SignedIn:
     """Check the provider's answer (the posted SAMLResponse); the user to sign in and where to go then.
     Raises SsoRefused, audited, otherwise."""
     try:

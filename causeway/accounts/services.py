@@ -55,6 +55,12 @@ def user_create(
     return user
 
 
+def email_changes(*, user: User, email: str | None) -> bool:
+    """Whether `email`, as given, would change the account's address: an authentication attribute (the
+    password reset goes to it), so changing it asks for a recent proof of identity (ASVS 7.5.1)."""
+    return email is not None and email.strip().lower() != user.email.lower()
+
+
 @transaction.atomic
 def profile_update(
     *,

@@ -24,6 +24,9 @@ DEVICE_PURPOSE = "accounts.sign_in_device"
 # When a session, or a browser a user signs in from, was last seen is written at most this often: what
 # the Sessions page shows may be this much behind, and reads do not turn into writes.
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+# When the session was signed in (seconds since the epoch), in its server-side data: its absolute
+# lifetime (settings.SESSION_LIFETIME) counts from then, however often it is used.
+SIGNED_IN = "causeway_signed_in"
 
 # Checked in this order: Edge and Opera say "Chrome" too, Chrome says "Safari" too.
 _BROWSERS = (

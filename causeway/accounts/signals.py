@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from causeway.accounts.models import User, UserSession
 from causeway.accounts.services import reauthenticated
-from causeway.accounts.sessions import session_started
+from causeway.accounts.sessions import SIGNED_IN, session_started
 
 
 @receiver(user_logged_in)
@@ -20,6 +21,8 @@ def remember_session(sender: Any, request: HttpRequest, user: User, **kwargs: An
     if not request.session.session_key:
         request.session.save()
     session_started(user=user, session_key=str(request.session.session_key))
+    # The session's absolute lifetime counts from here, whatever the browser held before.
+    request.session[SIGNED_IN] = time.time()
     # Signing in proves who the user is: sensitive acts need no second proof for a while.
     reauthenticated(request.session)
     # Sessions that lapsed on their own leave index rows behind; a lapsed session can never be

@@ -61,6 +61,16 @@ class SsoRefused(Exception):
 
 
 @dataclass(frozen=True)
+class SignedIn:
+    """A sign-in the provider vouched for: who, where they go next, and what the provider said of them
+    (the ID token's claims, or the SAML assertion's attributes), which group mappings read."""
+
+    user: User
+    next_url: str
+    claims: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Pending:
     """What a sign-in keeps while the person is at the provider: checked when they come back."""
 
@@ -346,7 +356,7 @@ def refusal_recorded(provider: IdentityProvider | None, refused: SsoRefused, *, 
 
 def sign_in_complete(
     *, pending: Pending | None, provider: IdentityProvider | None, query: dict[str, str]
-) -> tuple[User, str]:
+) -> SignedIn:
     """Check what the provider sent back (the callback's query) against what this browser started; on
     success, the user to sign in (made now if new) and where to go then. Raises SsoRefused, audited,
     otherwise."""
@@ -357,9 +367,7 @@ def sign_in_complete(
         raise
 
 
-def _complete(
-    pending: Pending | None, provider: IdentityProvider | None, query: dict[str, str]
-) -> tuple[User, str]:
+def _complete(pending: Pending | None, provider: IdentityProvider | None, query: dict[str, str]) -> SignedIn:
     if (
         pending is None
         or provider is None
@@ -398,4 +406,4 @@ def _complete(
         user = account_for(
             provider, email, given=claims.get("given_name"), family=claims.get("family_name"), protocol="oidc"
         )
-    return user, pending.next_url
+    return SignedIn(user, pending.next_url, claims)

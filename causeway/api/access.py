@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
-from causeway.access import policy, services
-from causeway.access.models import Group, GroupMember
+from causeway.access import group_mappings, policy, services
+from causeway.access.identity_providers import CLAIM_PATTERN, SLUG_PATTERN
+from causeway.access.models import Group, GroupClaimMapping, GroupMember
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.access.routes import operation, request_actor
@@ -119,6 +120,36 @@ class GroupPatch(Strict):
 class GroupMemberIn(Strict):
     user: Email | None = Field(None, description="a member's email")
     service_account: Ref | None = Field(None, description="a service account's id or name")
+
+
+class GroupMappingOut(Schema):
+    id: uuid.UUID
+    provider: str
+    claim: str
+    value: str
+    group_id: uuid.UUID
+    group: str
+
+    @staticmethod
+    def resolve_provider(mapping: GroupClaimMapping) -> str:
+        return mapping.provider.slug
+
+    @staticmethod
+    def resolve_group(mapping: GroupClaimMapping) -> str:
+        return mapping.group.name
+
+
+class GroupMappingIn(Strict):
+    provider: str = Field(
+        pattern=SLUG_PATTERN, max_length=40, description="the identity provider's slug (its sign-in address)"
+    )
+    claim: str = Field(
+        group_mappings.DEFAULT_CLAIM,
+        pattern=CLAIM_PATTERN,
+        description="the ID token claim or SAML attribute that lists the person's groups",
+    )
+    value: str = name_field("one value of the claim", max_length=group_mappings.VALUE_MAX)
+    group: Ref = Field(description="the group's id or name; never one that carries the Admin role")
 
 
 class GrantOut(Schema):
@@ -380,6 +411,48 @@ def group_member_remove(
 ) -> Status[None]:
     group = services.group_get(_actor(request), _ws(request), group_id, need=Perm.MEMBER_MANAGE)
     services.group_member_remove(actor=_actor(request), group=group, member_id=member_id)
+    return Status(204, None)
+
+
+# Group mappings from identity providers.
+
+
+@router.get(
+    "/workspaces/{workspace_id}/group-mappings",
+    response=answers({200: list[GroupMappingOut]}),
+    summary="Which values of a provider's group claim put members into which groups",
+)
+@operation(need=Perm.MEMBER_VIEW)
+def group_mapping_list(request: HttpRequest, workspace_id: WorkspaceRef) -> list[GroupClaimMapping]:
+    return list(group_mappings.group_mappings_visible(_actor(request), _ws(request)))
+
+
+@router.post(
+    "/workspaces/{workspace_id}/group-mappings",
+    response=answers({201: GroupMappingOut}, conflict=True),
+    summary="Map a value of a provider's group claim to a group",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def group_mapping_create(
+    request: HttpRequest, workspace_id: WorkspaceRef, body: GroupMappingIn
+) -> Status[GroupClaimMapping]:
+    mapping = group_mappings.group_mapping_create(
+        actor=_actor(request), workspace=_ws(request), **body.model_dump()
+    )
+    return Status(201, mapping)
+
+
+@router.delete(
+    "/workspaces/{workspace_id}/group-mappings/{mapping_id}",
+    response=answers({204: None}),
+    summary="Stop mapping a value of a provider's group claim",
+)
+@operation(need=Perm.MEMBER_MANAGE)
+def group_mapping_delete(
+    request: HttpRequest, workspace_id: WorkspaceRef, mapping_id: ObjectId
+) -> Status[None]:
+    mapping = group_mappings.group_mapping_get(_actor(request), _ws(request), mapping_id)
+    group_mappings.group_mapping_delete(actor=_actor(request), mapping=mapping)
     return Status(204, None)
 
 

@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja import Path as PathField
 
-from causeway.access.errors import NotFound
-from causeway.access.routes import operation
+from causeway.access.errors import NotFound, StepUpRequired
+from causeway.access.routes import operation, proof_is_stale
 from causeway.accounts import mfa, passkeys, sessions, stepup
 from causeway.accounts import services as accounts
 from causeway.accounts.models import User, UserSession
@@ -104,9 +104,10 @@ def me_get(request: HttpRequest) -> User:
 @router.patch("/me", response=answers({200: MeOut}, conflict=True), summary="Change your name or email")
 @operation(authenticated=True)
 def me_update(request: HttpRequest, payload: MeUpdateIn) -> User:
-    return accounts.profile_update(
-        actor=_me(request), user=_me(request), **payload.model_dump(exclude_unset=True)
-    )
+    me = _me(request)
+    if accounts.email_changes(user=me, email=payload.email) and proof_is_stale(request):
+        raise StepUpRequired(me)
+    return accounts.profile_update(actor=me, user=me, **payload.model_dump(exclude_unset=True))
 
 
 @router.post(

@@ -90,6 +90,14 @@ def _identity_provider(system: Any) -> Any:
     )
 
 
+def _group_mapping(ws: Any, provider: Any, group: Any, system: Any) -> Any:
+    from causeway.access import group_mappings
+
+    return group_mappings.group_mapping_create(
+        actor=system, workspace=ws, provider=provider.slug, value="readers", group=group
+    )
+
+
 def build_world() -> World:
     from causeway.access import members as ws_services
     from causeway.access import services
@@ -154,7 +162,9 @@ def build_world() -> World:
     ids["pending_promotion"] = _pending_promotion(p1, people["operator"]).id
     ids["break_glass_request"] = _break_glass_request(ws, people["operator"]).id
     ids["break_glass_session"] = _break_glass_session(ws, people["operator"], people["admin"]).id
-    ids["identity_provider"] = _identity_provider(system).id
+    provider = _identity_provider(system)
+    ids["identity_provider"] = provider.id
+    ids["group_mapping"] = _group_mapping(ws, provider, group, system).id
     ids |= _api_platform(ws, p1, system)
     return World(
         ws=ws,

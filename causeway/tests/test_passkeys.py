@@ -312,6 +312,8 @@ def test_passkey_failures_count_towards_the_sign_in_throttle(ada: User, clock: A
     options = page_options(client.get("/login/second-factor").content.decode(), "passkey-sign-in-options")
     throttled = client.post("/login/second-factor/passkey", {"credential": device.assert_(options)})
     assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    # The second-factor page says why, as the login page does: the one sign-in allowance refused it.
+    assert f"Try again in {throttled['Retry-After']} seconds" in throttled.content.decode()
     assert client.get("/").status_code == 302
 
 

@@ -158,6 +158,38 @@ def test_api_session_confirms_with_a_code_and_tokens_are_not_asked(
     assert api.put(token_url, {"value": "y"}, content_type="application/json").status_code == 201
 
 
+@pytest.mark.django_db
+def test_changing_the_email_asks_for_a_recent_proof_but_a_name_does_not(ada: User, clock: Any) -> None:
+    """ASVS 7.5.1: the email is an authentication attribute (password resets go to it): a stolen session
+    cannot redirect them to its own address without the password or a code."""
+    thief = stolen(signed_in(ada))
+    clock.shift(LATER)
+    page = "https://testserver/profile"
+    profile = {"first_name": "Ada", "last_name": "Lovelace", "email": "thief@example.net"}
+    sent = thief.post("/profile", profile, HTTP_REFERER=page)
+    assert sent.status_code == 302 and sent["Location"] == f"/reauthenticate?next={quote(page, safe='')}"
+    api = thief.patch("/api/v1/me", {"email": "thief@example.net"}, content_type="application/json")
+    assert api.status_code == 403 and api.json()["permission"] == "auth:recent"
+    assert User.objects.get(pk=ada.pk).email == "ada@example.com"
+    assert denied_for_step_up() == 2
+    # The same address in other letters, and names, change without being asked.
+    renamed = {**profile, "first_name": "Augusta", "email": "ADA@example.com"}
+    assert thief.post("/profile", renamed).status_code == 302
+    assert (
+        thief.patch("/api/v1/me", {"last_name": "King"}, content_type="application/json").status_code == 200
+    )
+    assert (User.objects.get(pk=ada.pk).first_name, User.objects.get(pk=ada.pk).last_name) == (
+        "Augusta",
+        "King",
+    )
+    assert denied_for_step_up() == 2
+
+    # With the password given again, the address changes.
+    assert thief.post("/reauthenticate", {"password": STRONG_PASSWORD, "next": page}).status_code == 302
+    assert thief.post("/profile", profile).status_code == 302
+    assert User.objects.get(pk=ada.pk).email == "thief@example.net"
+
+
 # --- which routes ask -----------------------------------------------------------------------------
 
 STEP_UP_PAGES = {

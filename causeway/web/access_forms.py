@@ -51,6 +51,16 @@ class GroupRolesForm(PageForm):
     roles = ListField()
 
 
+class GroupMappingForm(PageForm):
+    """A value of an identity provider's group claim, and the group it puts members into."""
+
+    provider = text()
+    claim = text()
+    value = text()
+    group = text()
+    ids = "mapping-%s"
+
+
 class GroupMemberForm(PageForm):
     """A member to add, posted as `user:<id>` or `service_account:<id>`."""
 

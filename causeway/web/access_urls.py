@@ -27,6 +27,16 @@ urlpatterns = [
         views.group_member_remove,
         name="access_group_member_remove",
     ),
+    path(
+        "w/<slug:workspace>/access/group-mappings/new",
+        views.group_mapping_create,
+        name="access_group_mapping_create",
+    ),
+    path(
+        "w/<slug:workspace>/access/group-mappings/<uuid:mapping>/delete",
+        views.group_mapping_delete,
+        name="access_group_mapping_delete",
+    ),
     path("w/<slug:workspace>/recipes/<uuid:recipe>/access", views.recipe_access, name="recipe_access"),
     path(
         "w/<slug:workspace>/recipes/<uuid:recipe>/access/grant",

@@ -13,10 +13,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from causeway.access import policy, services
+from causeway.access import group_mappings, policy, services
 from causeway.access.errors import Forbidden
 from causeway.access.perms import CAPABILITY_NAMES, Environment, Perm
 from causeway.access.routes import AuthenticatedRequest, page, refused_form_errors
+from causeway.accounts import sso
 from causeway.recipes import grants, review
 from causeway.recipes import policy as recipes_policy
 from causeway.recipes import roles as custom_roles
@@ -25,6 +26,7 @@ from causeway.web.access_forms import (
     CapabilitiesForm,
     EnabledForm,
     GrantForm,
+    GroupMappingForm,
     GroupMemberForm,
     GroupRolesForm,
     NameForm,
@@ -133,6 +135,8 @@ def _groups_page(
         "roles": [r for r in custom_roles.roles_visible(request.user, workspace) if r.key != "admin"],
         "members": policy.memberships_visible(request.user, workspace),
         "service_accounts": services.service_accounts_visible(request.user, workspace),
+        "mappings": group_mappings.group_mappings_visible(request.user, workspace),
+        "providers": sso.enabled_providers(),
         **extra,
     }
     return render(request, "web/access/groups.html", context, status=status)
@@ -208,6 +212,34 @@ def group_member_remove(
     found = services.group_get(request.user, workspace, group, need=Perm.MEMBER_MANAGE)
     services.group_member_remove(actor=request.user, group=found, member_id=member)
     messages.success(request, f"Removed from {found.name}.")
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def group_mapping_create(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    form = GroupMappingForm(request.POST)
+    try:
+        form.is_valid()
+        mapping = group_mappings.group_mapping_create(
+            actor=request.user, workspace=workspace, **form.cleaned_data
+        )
+    except ValidationError as exc:
+        return _groups_page(request, workspace, status=400, mapping_form=form.refuse(exc))
+    messages.success(
+        request,
+        f"{mapping.claim}={mapping.value} from {mapping.provider.name} now puts members into "
+        f"{mapping.group.name} at each sign-in.",
+    )
+    return redirect("web:access_groups", workspace=workspace.slug)
+
+
+@page(need=Perm.MEMBER_MANAGE)
+@require_POST
+def group_mapping_delete(request: AuthenticatedRequest, workspace: Workspace, mapping: Any) -> HttpResponse:
+    found = group_mappings.group_mapping_get(request.user, workspace, mapping)
+    group_mappings.group_mapping_delete(actor=request.user, mapping=found)
+    messages.success(request, f"{found.claim}={found.value} no longer maps to {found.group.name}.")
     return redirect("web:access_groups", workspace=workspace.slug)
 
 

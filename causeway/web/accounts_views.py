@@ -23,12 +23,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from causeway.access.routes import AuthenticatedRequest, page
+from causeway.access.routes import AuthenticatedRequest, page, proof_is_stale, step_up_asked
 from causeway.accounts import mfa, sso
 from causeway.accounts import services as accounts
 from causeway.accounts.validation import label
-from causeway.audit.refusals import Throttled
 from causeway.web import mfa_views
+from causeway.web.throttling import sign_in_throttled
 from causeway.workspaces import tokens
 
 PASSWORD_FIELDS = ("password", "current_password", "new_password", "new_password_repeat")
@@ -120,10 +120,8 @@ def next_url(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        try:
-            accounts.login_throttle_check()
-        except Throttled as throttled:
-            return throttled_login(throttled, request)
+        if (refused := login_throttled(request)) is not None:
+            return refused
         form = LoginForm(request, data=request.POST)
         if form.is_valid():
             user = form.get_user()
@@ -167,18 +165,20 @@ def _refused_by_lockout(request: HttpRequest) -> bool:
     return failures is None or failures > settings.AXES_FAILURE_LIMIT
 
 
-def throttled_login(throttled: Throttled, request: HttpRequest) -> HttpResponse:
-    """This address has failed to sign in too often in this interval: the login page, refused before
-    any password or identity provider is asked."""
+def login_throttled(request: HttpRequest) -> HttpResponse | None:
+    """The login page, refused (429) once this address has failed to sign in too often lately; None
+    while it may still try."""
+    return sign_in_throttled(lambda wait: _login_page_throttled(request, wait))
+
+
+def _login_page_throttled(request: HttpRequest, wait: int) -> HttpResponse:
     context = {
         "form": LoginForm(request),
-        "throttled": throttled.retry_after,
+        "throttled": wait,
         "next": next_url(request),
         "providers": sso.enabled_providers(),
     }
-    response = render(request, "web/login.html", context, status=429)
-    response["Retry-After"] = str(throttled.retry_after)
-    return response
+    return render(request, "web/login.html", context)
 
 
 def locked_out(
@@ -227,6 +227,9 @@ def profile_view(request: AuthenticatedRequest) -> HttpResponse:
         return _profile_page(request)
     form = ProfileForm(request.POST)
     if form.is_valid():
+        changes_email = accounts.email_changes(user=request.user, email=form.cleaned_data["email"] or None)
+        if changes_email and proof_is_stale(request):
+            return step_up_asked(request)
         try:
             accounts.profile_update(actor=request.user, user=request.user, **form.cleaned_data)
         except ValidationError as error:

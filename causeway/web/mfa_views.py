@@ -29,6 +29,7 @@ from causeway.accounts import services as accounts
 from causeway.accounts.models import User
 from causeway.audit.refusals import Throttled
 from causeway.db import is_conflict
+from causeway.web.throttling import sign_in_throttled
 
 # Who typed the right password and still owes a second factor: kept in the (not yet signed-in)
 # session, never in the cookie, and only for a few minutes.
@@ -132,12 +133,9 @@ def _second_step(
     user, next_url, via = found
     if request.method != "POST":
         return _login_mfa_page(request, user)
-    try:
-        accounts.login_throttle_check()
-    except Throttled as throttled:
-        response = _login_mfa_page(request, user, status=429)
-        response["Retry-After"] = str(throttled.retry_after)
-        return response
+    refused = sign_in_throttled(lambda wait: _login_mfa_page(request, user, throttled=wait))
+    if refused is not None:
+        return refused
     form = posted()
     if form.is_valid():
         verdict = check(user, form.cleaned_data)

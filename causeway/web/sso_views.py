@@ -24,14 +24,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from causeway.access import group_mappings
 from causeway.access import identity_providers as providers
 from causeway.access.routes import AuthenticatedRequest, page
 from causeway.accounts import mfa, saml, sso
 from causeway.accounts import services as accounts
-from causeway.accounts.models import IdentityProvider, User
-from causeway.audit.refusals import Throttled
+from causeway.accounts.models import IdentityProvider
 from causeway.web import mfa_views
-from causeway.web.accounts_views import next_url, throttled_login
+from causeway.web.accounts_views import login_throttled, next_url
 from causeway.web.forms import PageForm, text
 from causeway.web.workspaces_views import platform_page
 
@@ -58,15 +58,6 @@ def _base_url() -> str:
     return str(settings.BASE_URL).rstrip("/")
 
 
-def _throttled(request: HttpRequest) -> HttpResponse | None:
-    """The login page's refusal when this address has failed to sign in too often lately."""
-    try:
-        accounts.login_throttle_check()
-    except Throttled as throttled:
-        return throttled_login(throttled, request)
-    return None
-
-
 @page(public=True)
 @never_cache
 @require_GET
@@ -74,7 +65,7 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider)
     if found is None:
         raise Http404
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     callback = _base_url() + reverse("web:sso_callback", kwargs={"provider": found.slug})
     try:
@@ -90,19 +81,19 @@ def sso_login_view(request: HttpRequest, provider: str) -> HttpResponse:
 @never_cache
 @require_GET
 def sso_callback_view(request: HttpRequest, provider: str) -> HttpResponse:
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     form = CallbackForm(request.GET)
     query = {k: str(v) for k, v in form.cleaned_data.items()} if form.is_valid() else {}
     # Single use: whatever comes of it, this browser's started sign-in is spent.
     pending = sso.Pending.from_session(request.session.pop(PENDING, None))
+    found = sso.provider_for_sign_in(provider)
     try:
-        user, next_to = sso.sign_in_complete(
-            pending=pending, provider=sso.provider_for_sign_in(provider), query=query
-        )
+        signed = sso.sign_in_complete(pending=pending, provider=found, query=query)
     except sso.SsoRefused as refused:
         return _refused(request, str(refused))
-    return _signed_in(request, user, next_to, via=provider)
+    assert found is not None  # nosec B101  # a sign-in without its provider is refused above
+    return _signed_in(request, signed, found)
 
 
 # SAML: the request this browser made, in a cookie of its own. The provider's answer arrives by a POST
@@ -127,7 +118,7 @@ def saml_login_view(request: HttpRequest, provider: str) -> HttpResponse:
     found = sso.provider_for_sign_in(provider, protocol="saml")
     if found is None:
         raise Http404
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     try:
         url, pending = saml.sign_in_begin(provider=found, base_url=_base_url(), next_url=next_url(request))
@@ -161,21 +152,20 @@ def _saml_pending(request: HttpRequest) -> dict[str, Any] | None:
 @never_cache
 @require_POST
 def saml_acs_view(request: HttpRequest, provider: str) -> HttpResponse:
-    if (throttled := _throttled(request)) is not None:
+    if (throttled := login_throttled(request)) is not None:
         return throttled
     form = SamlAnswerForm(request.POST)
     answer = str(form.cleaned_data.get("SAMLResponse") or "") if form.is_valid() else ""
+    found = sso.provider_for_sign_in(provider, protocol="saml")
     try:
-        user, next_to = saml.sign_in_complete(
-            provider=sso.provider_for_sign_in(provider, protocol="saml"),
-            base_url=_base_url(),
-            pending=_saml_pending(request),
-            saml_response=answer,
+        signed = saml.sign_in_complete(
+            provider=found, base_url=_base_url(), pending=_saml_pending(request), saml_response=answer
         )
     except sso.SsoRefused as refused:
         response = _refused(request, str(refused))
     else:
-        response = _signed_in(request, user, next_to, via=provider)
+        assert found is not None  # nosec B101  # a sign-in without its provider is refused above
+        response = _signed_in(request, signed, found)
     # Single use: whatever came of it, this browser's request is spent.
     response.delete_cookie(SAML_COOKIE, samesite="None")
     return response
@@ -195,7 +185,11 @@ def saml_metadata_view(request: HttpRequest, provider: str) -> HttpResponse:
     return HttpResponse(metadata, content_type="application/samlmetadata+xml")
 
 
-def _signed_in(request: HttpRequest, user: User, next_url: str, *, via: str) -> HttpResponse:
+def _signed_in(request: HttpRequest, signed: sso.SignedIn, provider: IdentityProvider) -> HttpResponse:
+    user, next_url, via = signed.user, signed.next_url, provider.slug
+    # What the provider says of the person's groups holds from this sign-in on, whether or not this
+    # browser goes on to pass the second factor: it is the provider's word, not this browser's.
+    group_mappings.group_mappings_apply(provider=provider, user=user, claims=signed.claims)
     # The provider's sign-in is the first factor: a second one the user set up is still asked for.
     if mfa.mfa_enrolled(user=user):
         return mfa_views.second_factor_pending(request, user, next_url, via=via)

@@ -1,5 +1,6 @@
 """Server-side inactivity timeout (rule 17): a session idle longer than the strictest of its user's
-workspaces allows is ended, however often its cookie is replayed."""
+workspaces allows is ended, however often its cookie is replayed; and a session signed in longer ago
+than the platform's absolute lifetime (CAUSEWAY_SESSION_LIFETIME_HOURS) is ended however busy it is."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from causeway.accounts.sessions import session_seen
+from causeway.accounts.sessions import SIGNED_IN, session_seen
 from causeway.workspaces.selectors import session_timeout_for
 
 # The last-seen stamp lives in the session's server-side data, never in the cookie, so replaying
@@ -71,9 +73,15 @@ class IdleSessionMiddleware:
             now = time.time()
             timeout = session_timeout_for(user).total_seconds()
             last_seen = request.session.get(LAST_SEEN)
+            signed_in = request.session.get(SIGNED_IN)
+            if not isinstance(signed_in, int | float):
+                # A session from before lifetimes were kept: its lifetime counts from now.
+                request.session[SIGNED_IN] = now
+            elif now - signed_in > settings.SESSION_LIFETIME.total_seconds():
+                return self._expire(request, "Session ended: it was signed in too long ago; log in again")
             if isinstance(last_seen, int | float):
                 if now - last_seen > timeout:
-                    return self._expire(request)
+                    return self._expire(request, "Session expired after inactivity; log in again")
                 if now - last_seen > REFRESH_SECONDS and not is_poll(request):
                     _stamp(request, user, now)
             else:
@@ -91,12 +99,12 @@ class IdleSessionMiddleware:
             _stamp(request, after, time.time())
         return response
 
-    def _expire(self, request: HttpRequest) -> HttpResponse:
+    def _expire(self, request: HttpRequest, detail: str) -> HttpResponse:
         # Not audited: most idle sessions simply lapse with their stored row, unseen, so an
         # event here would record only the few that happened to be caught by this check.
         logout(request)
         if request.path.startswith("/api/"):
-            return JsonResponse({"detail": "Session expired after inactivity; log in again"}, status=401)
+            return JsonResponse({"detail": detail}, status=401)
         if is_page_poll(request):
             return _poll_to_login(request)
         return redirect_to_login(request.get_full_path())

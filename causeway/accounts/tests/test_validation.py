@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from causeway.accounts.models import User
+from causeway.accounts.password_rules import listed, password_digest
 from causeway.accounts.validation import clean_password, clean_profile
 
 GOOD = {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"}
@@ -100,3 +104,74 @@ def test_rule_19_a_password_like_the_users_own_details_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         clean_password("gracehopper@example", user=user)
     assert "too similar" in " ".join(caught.value.message_dict["password"])
+
+
+BREACHED_PASSWORD = "Tr0ub4dor&3-horse-staple"
+
+
+def _pwned_list(folder: Path, passwords: list[str], *, lines: int = 3000) -> Path:
+    """A list in Have I Been Pwned's download format (`DIGEST:COUNT`, ordered by digest, CRLF), with
+    `lines` other digests around the ones given."""
+    digests = {password_digest(p).upper() for p in passwords}
+    digests |= {password_digest(str(n)).upper() for n in range(lines)}
+    path = folder / "pwned-passwords-sha1-ordered-by-hash.txt"
+    path.write_bytes(b"".join(f"{d}:{n + 1}\r\n".encode() for n, d in enumerate(sorted(digests))))
+    return path
+
+
+def test_a_password_on_the_operators_breached_list_is_refused_with_the_field_named(
+    tmp_path: Path, settings: Any
+) -> None:
+    """ASVS 6.2.12: a password that passes every other rule but is known from a breach is refused."""
+    assert clean_password(BREACHED_PASSWORD) == BREACHED_PASSWORD, "no list: only the other rules apply"
+    settings.BREACHED_PASSWORDS_FILE = _pwned_list(tmp_path, [BREACHED_PASSWORD])
+    with pytest.raises(ValidationError) as caught:
+        clean_password(BREACHED_PASSWORD, field="new_password")
+    [message] = caught.value.message_dict["new_password"]
+    assert message.startswith("New password") and "data breach" in message
+    assert clean_password(BREACHED_PASSWORD + "!") == BREACHED_PASSWORD + "!"
+
+
+def test_the_breached_list_is_searched_in_place_for_every_line_and_nothing_else(tmp_path: Path) -> None:
+    path = _pwned_list(tmp_path, [], lines=500)
+    for n in range(500):
+        assert listed(path, password_digest(str(n))), n
+    for n in range(500, 800):
+        assert not listed(path, password_digest(str(n))), n
+    assert not listed(path, "0" * 40) and not listed(path, "F" * 40)
+    bare = tmp_path / "bare.txt"
+    bare.write_text("".join(f"{d}\n" for d in sorted(password_digest(p) for p in ("a", "b", "c"))))
+    assert listed(bare, password_digest("b")) and not listed(bare, password_digest("d"))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert not listed(empty, password_digest("a"))
+
+
+def test_a_breached_list_named_but_missing_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from causeway.config import env_readable_file
+
+    missing = tmp_path / "nowhere.txt"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAUSEWAY_BREACHED_PASSWORDS_FILE", str(missing))
+        with pytest.raises(ImproperlyConfigured, match=r"CAUSEWAY_BREACHED_PASSWORDS_FILE: .* is not a file"):
+            env_readable_file("CAUSEWAY_BREACHED_PASSWORDS_FILE")
+        patch.delenv("CAUSEWAY_BREACHED_PASSWORDS_FILE")
+        assert env_readable_file("CAUSEWAY_BREACHED_PASSWORDS_FILE") is None
+
+
+def test_a_password_holding_a_word_of_the_installations_context_is_refused(settings: Any) -> None:
+    """ASVS 6.1.2 and 6.2.11: "causeway", and the words the operator lists, in any case."""
+    with pytest.raises(ValidationError) as caught:
+        clean_password("MyCAUSEWAYpass-2026!")
+    assert "'causeway'" in " ".join(caught.value.message_dict["password"])
+    assert clean_password("Globex-harbour-lantern") == "Globex-harbour-lantern"
+    settings.PASSWORD_CONTEXT_WORDS = ["Globex", "ACM"]
+    with pytest.raises(ValidationError) as caught:
+        clean_password("Globex-harbour-lantern", field="new_password")
+    [message] = caught.value.message_dict["new_password"]
+    assert message.startswith("New password") and "'globex'" in message
+    assert clean_password("acme-harbour-lantern") == "acme-harbour-lantern", (
+        "words under 4 letters are not used"
+    )

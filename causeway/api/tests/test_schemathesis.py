@@ -71,6 +71,9 @@ RULES_BEYOND_THE_SCHEMA = {
     "DELETE /api/v1/workspaces/{workspace_id}/projects/{project_id}": "project",
     "PATCH /api/v1/workspaces/{workspace_id}/groups/{group_id}": "roles",
     "POST /api/v1/workspaces/{workspace_id}/groups/{group_id}/members": "member",
+    # A group mapping names an identity provider by its slug, and a group of this workspace that does
+    # not carry the Admin role; one value maps to one group once.
+    "POST /api/v1/workspaces/{workspace_id}/group-mappings": "provider",
     "PUT /api/v1/workspaces/{workspace_id}/recipes/{recipe_id}/grants": "grantee",
     "PATCH /api/v1/me": "email",
     # A connector by key, and what it says: its auth methods' fields, its settings, its scopes and actions.

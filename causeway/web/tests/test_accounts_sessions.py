@@ -13,7 +13,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from causeway.accounts.models import UserSession
-from causeway.accounts.sessions import LAST_SEEN_RESOLUTION
+from causeway.accounts.sessions import LAST_SEEN_RESOLUTION, SIGNED_IN
 from causeway.workspaces.middleware import LAST_SEEN
 from testkit.support import STRONG_PASSWORD, https_client, make_user, make_workspace
 
@@ -214,3 +214,41 @@ def test_a_sessions_last_seen_is_written_at_most_every_five_minutes(clock: Any) 
     assert browser.get("/profile").status_code == 200
     assert UserSession.objects.get(user=user).last_seen_at == timezone.now()
     assert LAST_SEEN_RESOLUTION == timedelta(minutes=5)
+
+
+def test_a_session_in_use_ends_at_its_absolute_lifetime_and_a_new_sign_in_starts_another(
+    clock: Any, settings: Any
+) -> None:
+    """ASVS 7.3.2: however busy a session is, it ends SESSION_LIFETIME after its sign-in."""
+    settings.SESSION_LIFETIME = timedelta(hours=8)
+    user = make_user("ada@example.com")
+    with_timeout("Acme", user, timedelta(hours=1))
+    browser = https_client()
+    sign_in(browser, user.email)
+    cookie = browser.cookies[COOKIE].value
+    for _ in range(15):
+        clock.shift(timedelta(minutes=30))
+        assert browser.get("/").status_code == 200, "in use and within its lifetime"
+    clock.shift(timedelta(minutes=30, seconds=1))
+
+    assert replay(cookie).get("/api/v1/me").json()["detail"].startswith("Session ended: it was signed in")
+    assert browser.get("/").status_code == 302
+    assert not Session.objects.filter(session_key=cookie).exists()
+    # Signing in again starts the count afresh.
+    sign_in(browser, user.email)
+    for _ in range(2):
+        clock.shift(timedelta(minutes=30))
+        assert browser.get("/").status_code == 200
+
+
+def test_the_absolute_lifetime_is_kept_server_side_not_in_the_cookie(settings: Any) -> None:
+    settings.SESSION_LIFETIME = timedelta(hours=1)
+    user = make_user("ada@example.com")
+    browser = https_client()
+    sign_in(browser, user.email)
+    cookie = browser.cookies[COOKIE].value
+    store = browser.session
+    store[SIGNED_IN] = store[SIGNED_IN] - 3601
+    store.save()
+    assert replay(cookie).get("/").status_code == 302
+    assert not Session.objects.filter(session_key=cookie).exists()

@@ -1,4 +1,5 @@
-"""`causeway groups`: a workspace's groups, their members and roles. Every change is audited."""
+"""`causeway groups`: a workspace's groups, their members and roles, and the values of an identity
+provider's group claim that put members into them at sign-in. Every change is audited."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from causeway.access import services
+from causeway.access import group_mappings, services
 from causeway.cli.management.commands._access import cli_actor, run, workspace_of
 
 
 class Command(BaseCommand):
-    help = "List, create and delete groups; add and remove members; set a group's roles."
+    help = (
+        "List, create and delete groups; add and remove members; set a group's roles; map values of an "
+        "identity provider's group claim to groups (mappings, map, unmap)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -22,6 +26,9 @@ class Command(BaseCommand):
             ("add-member", ("group",)),
             ("remove-member", ("group", "member")),
             ("roles", ("group",)),
+            ("mappings", ()),
+            ("map", ("group",)),
+            ("unmap", ("mapping",)),
         ):
             sub = actions.add_parser(name)
             sub.add_argument("--workspace", required=True, metavar="SLUG")
@@ -32,6 +39,10 @@ class Command(BaseCommand):
                 sub.add_argument("--service-account", metavar="NAME")
             if name == "roles":
                 sub.add_argument("--role", dest="roles", action="append", default=[], metavar="KEY")
+            if name == "map":
+                sub.add_argument("--provider", required=True, metavar="SLUG")
+                sub.add_argument("--claim", default=group_mappings.DEFAULT_CLAIM, metavar="NAME")
+                sub.add_argument("--value", required=True, metavar="VALUE")
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = cli_actor()
@@ -48,6 +59,18 @@ class Command(BaseCommand):
                     f"{group.name}\t{group.id}\troles {roles}\tmembers {','.join(members) or '-'}"
                 )
             return
+        if action == "mappings":
+            for mapping in group_mappings.group_mappings_visible(actor, workspace):
+                self.stdout.write(
+                    f"{mapping.id}\t{mapping.provider.slug}\t{mapping.claim}={mapping.value}\t"
+                    f"group {mapping.group.name}"
+                )
+            return
+        if action == "unmap":
+            mapping = run(lambda: group_mappings.group_mapping_get(actor, workspace, options["mapping"]))
+            run(lambda: group_mappings.group_mapping_delete(actor=actor, mapping=mapping))
+            self.stdout.write(f"No longer mapping {mapping.claim}={mapping.value} to {mapping.group.name}.")
+            return
         if action == "create":
             group = run(lambda: services.group_create(actor=actor, workspace=workspace, name=options["name"]))
             self.stdout.write(f"Created group {group.name} ({group.id}).")
@@ -63,6 +86,21 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.write(f"Added to {group.name}.")
+        elif action == "map":
+            mapping = run(
+                lambda: group_mappings.group_mapping_create(
+                    actor=actor,
+                    workspace=workspace,
+                    provider=options["provider"],
+                    claim=options["claim"],
+                    value=options["value"],
+                    group=group,
+                )
+            )
+            self.stdout.write(
+                f"Mapped {mapping.claim}={mapping.value} from {mapping.provider.slug} to {group.name} "
+                f"({mapping.id})."
+            )
         elif action == "remove-member":
             run(lambda: services.group_member_remove(actor=actor, group=group, member_id=options["member"]))
             self.stdout.write(f"Removed from {group.name}.")
