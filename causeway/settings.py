@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "causeway.recipes",
     "causeway.runs",
     "causeway.apiplat",
+    "causeway.watches",
     "causeway.web",
     "causeway.api",
     "causeway.cli",
@@ -326,6 +327,8 @@ WEBHOOK_IDEMPOTENCY_SECONDS = env_int(
 # beat's daily purge forgets older ones.
 API_CALL_RETENTION_DAYS = env_int("CAUSEWAY_API_CALL_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 AUDIT_CHECKPOINT_SECONDS = env_int("CAUSEWAY_AUDIT_CHECKPOINT_SECONDS", 300, minimum=5, maximum=86400)
+# How often beat sends the failure notices that became due (an interval passed, a try to repeat).
+NOTICE_SWEEP_SECONDS = env_int("CAUSEWAY_NOTICE_SWEEP_SECONDS", 60, minimum=5, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
     # A cut of a chain's tail can only hide events newer than its last checkpoint.
     "audit-checkpoint": {
@@ -373,6 +376,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "causeway.runs.triggers.schedule_tick",
         "schedule": 30.0,
         "options": {"expires": 30},
+    },
+    "watches-sweep": {
+        "task": "causeway.watches.tasks.sweep",
+        "schedule": timedelta(seconds=NOTICE_SWEEP_SECONDS),
+        "options": {"expires": NOTICE_SWEEP_SECONDS},
     },
     "runs-poll-tick": {
         "task": "causeway.runs.triggers.poll_tick",

@@ -42,6 +42,7 @@ from causeway.api import runs as runs_api
 from causeway.api import runs_admin as runs_admin_api
 from causeway.api import sso as sso_api
 from causeway.api import vault as vault_api
+from causeway.api import watches as watches_api
 from causeway.api import workspaces as workspaces_api
 from causeway.api.auth import BearerToken, BrowserSession
 from causeway.api.schemas import ERROR_DESCRIPTIONS
@@ -160,6 +161,7 @@ api.add_router("", access_api.router)
 api.add_router("", runs_admin_api.router)
 api.add_router("", hooks_api.router)
 api.add_router("", runs_api.router)
+api.add_router("", watches_api.router)
 
 
 @api.exception_handler(NotFound)

@@ -74,6 +74,15 @@ class JobOut(Schema):
         default=None, description="when someone cancelled the job; a running job stops before its next step"
     )
     cancelled_by: str = Field(default="", description="who cancelled the job, in words")
+    retry_of: uuid.UUID | None = Field(
+        default=None, description="the failed job this one retries (the recipe's retry policy)"
+    )
+    retry_number: int = Field(default=0, description="0 for a first attempt; 1 for the first retry, ...")
+    not_before: dt.datetime | None = Field(default=None, description="a retry is not started before this")
+
+    @staticmethod
+    def resolve_retry_of(job: Job) -> uuid.UUID | None:
+        return job.retry_of_id
 
     @staticmethod
     def resolve_recipe(job: Job) -> str:
@@ -123,6 +132,9 @@ class StepOut(Schema):
 class JobDetailOut(JobOut):
     trigger_payload: Any = None
     reruns: list[uuid.UUID] = Field(description="re-runs of this job that you may see")
+    retry: uuid.UUID | None = Field(
+        default=None, description="the retry that followed this job, if you may see it"
+    )
     steps: list[StepOut]
 
 
@@ -194,6 +206,7 @@ def job_get(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId) 
         error=view.error,
         trigger_payload=view.payload,
         reruns=[other.id for other in view.reruns],
+        retry=view.retry.id if view.retry else None,
         steps=view.steps,
     )
 
@@ -211,6 +224,7 @@ def job_data(request: HttpRequest, workspace_id: WorkspaceRef, job_id: ObjectId)
         error=view.error,
         trigger_payload=view.payload,
         reruns=[other.id for other in view.reruns],
+        retry=view.retry.id if view.retry else None,
         steps=view.steps,
     )
 

@@ -354,6 +354,16 @@ def _is_none(value: object) -> bool:
 
 
 MAX_CONCURRENCY: Final = 1000
+MAX_JOB_RETRIES: Final = 10
+RETRY_WAIT_DEFAULT: Final = 60
+
+
+def _is_zero(value: object) -> bool:
+    return value == 0
+
+
+def _is_default_retry_wait(value: object) -> bool:
+    return value == RETRY_WAIT_DEFAULT
 
 
 # Models.
@@ -933,6 +943,19 @@ class Settings(Part):
         "in the queue for a free slot. Empty: no limit",
         exclude_if=_is_none,
         json_schema_extra={"x-widget": "number"},
+    )
+    retries: Annotated[int, Between(0, MAX_JOB_RETRIES)] = Field(
+        default=0,
+        title="Retries of a failed job",
+        description="a job that fails is started again, as a new attempt that sends the same idempotency "
+        "keys, up to this many times (a stop step's failure is final)",
+        exclude_if=_is_zero,
+    )
+    retry_wait_seconds: Annotated[int, Between(1, MAX_DURATION_LIMIT)] = Field(
+        default=RETRY_WAIT_DEFAULT,
+        title="Wait before a retry (seconds)",
+        description="before the first retry; doubled before each one after it",
+        exclude_if=_is_default_retry_wait,
     )
 
 

@@ -82,7 +82,7 @@ def run_connector(
                 on_behalf_of=person,
                 job_id=job.id,
                 step_path=path,
-                idempotency_key=f"{job.id}:{path}",
+                idempotency_key=f"{job.key_id}:{path}",
                 timeout=float(step.timeout_seconds),
                 render=lambda template, scope: _render_tree(template, scope, "connector"),
                 opened=opened,

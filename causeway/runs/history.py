@@ -123,6 +123,9 @@ class JobView:
     reruns: list[Job]
     may_rerun: bool
     may_cancel: bool
+    # The attempt this one retries, and the retry that followed it (the recipe's retry policy), if seen.
+    retry_of: Job | None = None
+    retry: Job | None = None
 
 
 PRIVATE = "[hidden: this job used another person's personal connection]"
@@ -153,6 +156,8 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
     visible = Job.objects.visible_to(actor, workspace=workspace)
     original = visible.filter(pk=job.rerun_of_id).first() if job.rerun_of_id else None
     reruns = list(visible.filter(rerun_of=job).order_by("created_at"))
+    retry_of = visible.filter(pk=job.retry_of_id).first() if job.retry_of_id else None
+    retry = visible.filter(retry_of=job).first() if job.status == JobStatus.FAILED else None
     private = _private_to(actor, personal_owner_of_job(job.id))
     steps = [_step_view(step) for step in job.steps.order_by("position", "path")]
     # A person sees what a PROD job carried only through `breakglass.job_data` (`reveal`); the
@@ -172,6 +177,8 @@ def job_view(*, actor: Actor, workspace: Workspace, job_id: Any, reveal: bool = 
         reruns=reruns,
         may_rerun=job.status == JobStatus.FAILED and may_run,
         may_cancel=job.status in ACTIVE and job.cancel_requested_at is None and may_run,
+        retry_of=retry_of,
+        retry=retry,
     )
 
 

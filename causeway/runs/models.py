@@ -81,6 +81,15 @@ class Job(models.Model):
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
+    # A retry (the recipe's retry policy): the failed attempt it follows, and its number (0: the first
+    # attempt). Every attempt sends the first attempt's idempotency keys (`key_id`).
+    retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retry"
+    )
+    retry_number = models.PositiveIntegerField(default=0)
+    first_attempt = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     trigger_payload = SealedJSONField(workspace_field="workspace", job_history=True, null=True)
     # Why it failed, masked (rule 13) and sealed like the rest of its history.
     error = SealedTextField(workspace_field="workspace", job_history=True, null=True)
@@ -123,6 +132,12 @@ class Job(models.Model):
     @property
     def audit_target(self) -> tuple[str, str, str]:
         return ("job", str(self.id), str(self.id)[:8])
+
+    @property
+    def key_id(self) -> str:
+        """The job named by the idempotency keys its steps send: its first attempt's, so a retry of a
+        failed job is one effect per key with it (rule 15)."""
+        return str(self.first_attempt_id or self.id)
 
 
 class StepStatus(models.TextChoices):

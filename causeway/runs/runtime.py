@@ -62,6 +62,9 @@ class Cancelled(Exception):
     """Someone cancelled the job while it ran: it stops at the next step boundary, as cancelled."""
 
 
+# The longest wait before a retry, however many came before it.
+MAX_RETRY_WAIT_SECONDS = 24 * 3600
+
 # How often a running job looks at its row for a cancellation, at the latest: at a step boundary, and
 # between the slices of a long wait (a back-off, a rate budget). A step that reaches outside the job
 # looks before it starts, whenever it last looked.
@@ -412,7 +415,27 @@ def _finish(
             return False
         if history is not None:
             history.flush()
+        if status == JobStatus.FAILED:
+            _tell_of_failure(job.pk)
     return True
+
+
+# Told of each job that failed, once its failure is committed, by the apps above this one that act on
+# failures (they sit above, so this one cannot call them itself): each takes the job's id and must only
+# queue work, never do it here (this may be a web process running a job for a caller who waits).
+FAILURE_LISTENERS: dict[str, Callable[[uuid.UUID], None]] = {}
+
+
+def _tell_of_failure(job_id: uuid.UUID) -> None:
+    for name, listener in FAILURE_LISTENERS.items():
+
+        def told(listener: Callable[[uuid.UUID], None] = listener, name: str = name) -> None:
+            try:
+                listener(job_id)
+            except Exception:  # a listener's trouble never touches the job, already finished
+                logger.exception("job %s: %s could not be told of its failure", job_id, name)
+
+        transaction.on_commit(told)
 
 
 def finish_cancelled(job: Job, label: str) -> bool:
@@ -438,6 +461,54 @@ def finish_held(
         return True
     held = Q(status=JobStatus.RUNNING, lease_owner=claimed.owner)
     return _finish(claimed.job, held, status=status, error=error, history=history)
+
+
+def _failed(claimed: Claim, reason: str, history: History, *, retry: bool = True) -> bool:
+    """Finish the held job failed; if its recipe's retry policy has a retry left, queue the next attempt
+    in the same transaction, so a failed job and its retry are committed together or not at all."""
+    job = claimed.job
+    with transaction.atomic():
+        if not finish_held(claimed, status=JobStatus.FAILED, error=reason, history=history):
+            return False
+        # A job someone cancelled that failed before it noticed is not started again.
+        if retry and not Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
+            _retry_queue(job)
+    return True
+
+
+def _retry_queue(job: Job) -> Job | None:
+    """The next attempt of a failed job, by its version's `settings.retries` and `retry_wait_seconds`
+    (doubled for each retry after the first): a new job of the same version, payload and runner, due
+    after the wait. The reaper hands it to the broker once it is due (it sends any queued job whose
+    message is older than a lease, or was never sent)."""
+    try:
+        policy = definition_of(job.version).settings
+    except Exception:
+        return None
+    number = job.retry_number + 1
+    if number > policy.retries:
+        return None
+    wait = policy.retry_wait_seconds * 2 ** (number - 1)
+    retry = Job(
+        workspace_id=job.workspace_id,
+        recipe_id=job.recipe_id,
+        version_id=job.version_id,
+        environment=job.environment,
+        status=JobStatus.QUEUED,
+        trigger_type=job.trigger_type,
+        is_test=job.is_test,
+        run_by_user_id=job.run_by_user_id,
+        run_by_service_account_id=job.run_by_service_account_id,
+        trigger_payload=job.trigger_payload,
+        retry_of_id=job.pk,
+        retry_number=number,
+        first_attempt_id=job.first_attempt_id or job.pk,
+        not_before=timezone.now() + timedelta(seconds=min(wait, MAX_RETRY_WAIT_SECONDS)),
+        dispatched_at=None,
+    )
+    retry.save(force_insert=True)
+    logger.info("job %s: failed; retry %s of %s queued as job %s", job.pk, number, policy.retries, retry.pk)
+    return retry
 
 
 class _Keeper:
@@ -603,16 +674,16 @@ def run(job_id: uuid.UUID | str, *, answer: Answer | None = None, claimed: Claim
             # What the run still held is dropped: the job's new holder writes its own.
             logger.warning("job %s: lost its lease; another worker or the reaper has it now", job.pk)
         except DeadlinePassed as exc:
-            if finish_held(claimed, status=JobStatus.FAILED, error=str(exc), history=history):
+            if _failed(claimed, str(exc), history):
                 outcome = "failed"
         except engine.StepFailed as exc:
-            if finish_held(claimed, status=JobStatus.FAILED, error=exc.message, history=history):
+            if _failed(claimed, exc.message, history, retry=not exc.final):
                 outcome = "failed"
         except Exception as exc:
             # The traceback may carry the job's data: it goes to the (masked) worker log, never to the job.
             logger.exception("job %s: stopped on an unexpected error", job.pk)
             reason = f"stopped on an internal error ({type(exc).__name__}); the worker's log has the details"
-            if finish_held(claimed, status=JobStatus.FAILED, error=reason, history=history):
+            if _failed(claimed, reason, history):
                 outcome = "failed"
         else:
             if finish_held(claimed, status=JobStatus.SUCCEEDED, history=history):

@@ -55,9 +55,11 @@ TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504}) | frozenset(ra
 class StepFailed(Exception):
     """A step failed. `message` is masked (safe to show); `transient`: trying again later may succeed."""
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, final: bool = False) -> None:
         self.message = mask_text(str(message))
         self.transient = transient
+        # A stop step's: the recipe meant the job to fail, so the retry policy does not start it again.
+        self.final = final
         super().__init__(self.message)
 
 
@@ -146,7 +148,7 @@ def run_map(step: MapStep, context: dict[str, Any]) -> StepResult:
 
 def run_stop(step: StopStep, context: dict[str, Any]) -> StepResult:
     message = _render_text(step.message, context, "message") or "the recipe stopped"
-    return StepResult(input={"message": message}, output=None, failure=StepFailed(message))
+    return StepResult(input={"message": message}, output=None, failure=StepFailed(message, final=True))
 
 
 # respond
@@ -375,7 +377,7 @@ def run_http(
     elif body_type == "text":
         content = _render_text(step.body, scoped, "body")
     if step.idempotency_key:
-        headers["Idempotency-Key"] = f"{job.id}:{path}"
+        headers["Idempotency-Key"] = f"{job.key_id}:{path}"
     recorded: dict[str, Any] = {"method": method, "url": url, "headers": headers, "query": query}
     if body_type == "json":
         recorded["body"] = json_body

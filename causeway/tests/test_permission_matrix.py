@@ -225,11 +225,14 @@ ROWS: list[Page | Api] = [
     Page("web:access_review_export", "GET",                   "302  200  403  403  403  403  302  404  404"),
     Page("web:workspace_settings", "POST",                    "302  302  403  403  403  403  302  404  404",
         form=lambda w: {"section": "outbound", "outbound_hosts": "intranet.acme.test"}),
+    Page("web:workspace_settings", "POST",                    "302  302  403  403  403  403  302  404  404",
+        form=lambda w: {"section": "notifications", "interval_minutes": "30"}),
     # Pages: projects, folders, recipes, lookup tables, bookmarks. P1 holds R1, the empty folder F1 and the
     # lookup table T1; P3 is empty. The custom role covers P1 without create, delete or lookup tables; the
     # group member sees P1's name (through its grant on R1) and R1, no folder or table in P1.
     Page("web:recipes", "GET",                                "302  200  200  200  200  200  302  404  404"),
     Page("web:bookmarks", "GET",                              "302  200  200  200  200  200  302  404  404"),
+    Page("web:watching", "GET",                               "302  200  200  200  200  200  302  404  404"),
     Page("web:project_create", "POST",                        "302  302  302  403  403  403  302  404  404",
         form=lambda w: {"name": "P9", "environment": "dev"}),
     Page("web:project", "GET",                                "302  200  200  200  200  200  302  404  404"),
@@ -288,6 +291,10 @@ ROWS: list[Page | Api] = [
     Page("web:recipe_delete", "POST",                         "302  302  302  403  403  403  302  404  404"),
     Page("web:recipe_bookmark", "POST",                       "302  302  302  302  302  302  302  404  404",
         form=lambda w: {"pin": "1"}),
+    # Each person who may read R1 watches it for themselves, told by email.
+    Page("web:recipe_watch", "POST",                          "302  302  302  302  302  302  302  404  404",
+        form=lambda w: {"email": "on"}),
+    Page("web:recipe_unwatch", "POST",                        "302  302  302  302  302  302  302  404  404"),
     Page("web:recipe_export", "GET",                          "302  200  200  200  200  200  302  404  404"),
     Page("web:recipe_import", "POST",                         "302  302  302  403  302  403  302  404  404",
         form=lambda w: {"file": _export_file()}),
@@ -618,6 +625,16 @@ ROWS: list[Page | Api] = [
                                                               "401  204  204  204  204  204  403  404  404"),
     Api("DELETE /workspaces/{workspace_id}/recipes/{recipe_id}/bookmark",
                                                               "401  204  204  204  204  204  403  404  404"),
+    Api("GET /workspaces/{workspace_id}/watches",             "401  200  200  200  200  200  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/recipes/{recipe_id}/watch",
+                                                              "401  200  200  200  200  200  403  404  404",
+        body={"email": True}),
+    Api("DELETE /workspaces/{workspace_id}/recipes/{recipe_id}/watch",
+                                                              "401  204  204  204  204  204  403  404  404"),
+    # The notification interval is the Admin's (rule 3).
+    Api("GET /workspaces/{workspace_id}/notifications",       "401  200  403  403  403  403  403  404  404"),
+    Api("PUT /workspaces/{workspace_id}/notifications",       "401  200  403  403  403  403  403  404  404",
+        body={"interval_minutes": 30}),
     Api("GET /workspaces/{workspace_id}/lookup-tables",       "401  200  200  200  200  200  403  404  404"),
     Api("POST /workspaces/{workspace_id}/lookup-tables",      "401  201  201  403  403  403  403  404  404",
         body={"project_id": Ref("project_id"), "name": "T9", "columns": [{"name": "code"}],

@@ -32,6 +32,7 @@ SECTION_PREFIXES = (
     ("runs", "runs"),
     ("schedule", "schedule"),
     ("bookmarks", "bookmarks"),
+    ("watching", "watching"),
     ("break_glass", "break_glass"),
     ("connection", "connections"),
     ("connector", "connections"),

@@ -61,6 +61,23 @@ class BookmarkForm(PageForm):
         return self.cleaned_data.get("pin") != "0"
 
 
+class WatchForm(PageForm):
+    """How a watcher is told of a recipe's failures: by email, through a connection of theirs, or both."""
+
+    email = text()
+    connection = text()
+    channel = text()
+    include_tests = text()
+    ids = "id_watch_%s"
+    service_names = {"by_email": "email", "connection_id": "connection"}
+
+    def clean_email(self) -> bool:
+        return bool(self.cleaned_data.get("email"))
+
+    def clean_include_tests(self) -> bool:
+        return bool(self.cleaned_data.get("include_tests"))
+
+
 class ImportForm(PageForm):
     """An export file; into a project also a folder and a name (the file's if left empty)."""
 

@@ -26,6 +26,8 @@ from causeway.recipes.diff import definition_diff
 from causeway.recipes.models import Recipe, RecipeDraft
 from causeway.recipes.schema import blank_definition
 from causeway.runs import history, triggers
+from causeway.watches import selectors as watching
+from causeway.watches import services as watches
 from causeway.web import recipes_build as build
 from causeway.web.errors import masked_page
 from causeway.web.forms import PageForm
@@ -43,6 +45,7 @@ from causeway.web.recipes_forms import (
     RecipeCreateForm,
     RecipeMoveForm,
     RenameForm,
+    WatchForm,
 )
 from causeway.workspaces.models import Workspace
 
@@ -76,6 +79,7 @@ def _render(
 RECIPES_PER_PAGE = 25
 PROJECTS_PER_PAGE = 25
 TABLES_PER_PAGE = 25
+WATCHES_PER_PAGE = 25
 # The Recipes page's state filter: started recipes run on their trigger; stopped ones only by hand.
 RECIPE_STATES = {"started": True, "stopped": False}
 
@@ -289,12 +293,35 @@ def _recipe_page(
         steps=_outline(version.definition["steps"]) if version else [],
         folders=selectors.folders_list(request.user, workspace, project=recipe.project),
         bookmarked=selectors.is_bookmarked(request.user, recipe),
+        **_watch_context(request, workspace, recipe, extra.pop("watch_form", None)),
         can_edit=Perm.RECIPE_EDIT in held,
         can_delete=Perm.RECIPE_DELETE in held,
         can_start=Perm.RECIPE_TEST in held,
         **extra,
     )
     return _render(request, "recipe.html", context, status)
+
+
+def _watch_context(
+    request: AuthenticatedRequest, workspace: Workspace, recipe: Recipe, form: WatchForm | None
+) -> dict[str, Any]:
+    watch = watching.watch_of(request.user, recipe)
+    if form is None:
+        initial = {"email": "on", "connection": "", "channel": "", "include_tests": ""}
+        if watch is not None:
+            initial = {
+                "email": "on" if watch.by_email else "",
+                "connection": str(watch.connection_id or ""),
+                "channel": watch.channel,
+                "include_tests": "on" if watch.include_tests else "",
+            }
+        form = WatchForm(initial=initial)
+    return {
+        "watch": watch,
+        "watch_form": form,
+        "watch_connections": watching.notice_connections(request.user, workspace),
+        "watch_interval": watching.interval_minutes(workspace),
+    }
 
 
 def _outline(steps: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
@@ -632,6 +659,44 @@ def recipe_bookmark(request: AuthenticatedRequest, workspace: Workspace, recipe:
         services.bookmark_remove(actor=request.user, recipe=found)
         messages.success(request, "Bookmark removed.")
     return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_watch(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    form = WatchForm(request.POST)
+    form.is_valid()
+    try:
+        watches.watch_set(
+            actor=request.user,
+            recipe=found,
+            by_email=form.cleaned_data["email"],
+            connection_id=form.cleaned_data["connection"] or None,
+            channel=form.cleaned_data["channel"],
+            include_tests=form.cleaned_data["include_tests"],
+        )
+    except ValidationError as exc:
+        return _recipe_page(request, workspace, found, status=400, watch_form=form.refuse(exc))
+    messages.success(request, "Watching: you are told of this recipe's failures.")
+    return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_POST
+def recipe_unwatch(request: AuthenticatedRequest, workspace: Workspace, recipe: Any) -> HttpResponse:
+    found = _recipe(request, workspace, recipe)
+    watches.watch_remove(actor=request.user, recipe=found)
+    messages.success(request, "No longer watching this recipe.")
+    return redirect("web:recipe", workspace=workspace.slug, recipe=found.id)
+
+
+@page(need=Perm.WORKSPACE_VIEW)
+@require_GET
+def watching_list(request: AuthenticatedRequest, workspace: Workspace) -> HttpResponse:
+    watched = watching.watches_list(request.user, workspace)
+    listing = Paginator(watched, WATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    return _render(request, "watching.html", _base(request, workspace, watches_page=listing))
 
 
 @page(need=Perm.WORKSPACE_VIEW)

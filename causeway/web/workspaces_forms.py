@@ -53,6 +53,11 @@ class WorkspaceSettingsForm(PageForm):
         return raw == "yes"
 
 
+class NotificationsForm(PageForm):
+    interval_minutes = text()
+    ids = "id_notify_%s"
+
+
 class OutboundHostsForm(PageForm):
     outbound_hosts = text()
     service_names = {"hosts": "outbound_hosts"}

@@ -21,11 +21,14 @@ from causeway.access.routes import AuthenticatedRequest, page, refused_form_erro
 from causeway.connections import outbound
 from causeway.recipes import promotion, signatures
 from causeway.runs import history
+from causeway.watches import selectors as watching
+from causeway.watches import services as watches
 from causeway.web import live
 from causeway.web.recipes_forms import ProdApprovalForm, SigningKeyRotateForm
 from causeway.web.workspaces_forms import (
     InvitationAcceptForm,
     InviteForm,
+    NotificationsForm,
     OutboundHostsForm,
     PlatformInviteForm,
     RoleChoiceForm,
@@ -174,9 +177,22 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
         initial={"outbound_hosts": "\n".join(workspace.outbound_allowed_hosts or [])}
     )
     approval_form = ProdApprovalForm(initial={"prod_second_approval": workspace.prod_second_approval})
+    notify_form = NotificationsForm(initial={"interval_minutes": str(watching.interval_minutes(workspace))})
     section = SettingsSectionForm(request.POST)
     posted = section.cleaned_data["section"] if request.method == "POST" and section.is_valid() else None
-    if posted == "promotion":
+    if posted == "notifications":
+        notify_form = NotificationsForm(request.POST)
+        notify_form.is_valid()
+        try:
+            minutes = watches.notification_interval_set(
+                actor=request.user, workspace=workspace, minutes=notify_form.cleaned_data["interval_minutes"]
+            )
+        except ValidationError as exc:
+            notify_form.refuse(exc)
+        else:
+            messages.success(request, f"Watchers get at most one message per recipe every {minutes} minutes.")
+            return redirect("web:workspace_settings", workspace=workspace.slug)
+    elif posted == "promotion":
         approval_form = ProdApprovalForm(request.POST)
         approval_form.is_valid()
         required = bool(approval_form.cleaned_data.get("prod_second_approval"))
@@ -186,7 +202,7 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
             "Promotions into PROD " + ("wait for a second person." if required else "need no second person."),
         )
         return redirect("web:workspace_settings", workspace=workspace.slug)
-    if posted == "outbound":
+    elif posted == "outbound":
         hosts_form = OutboundHostsForm(request.POST)
         try:
             hosts_form.is_valid()
@@ -215,10 +231,11 @@ def settings_page(request: AuthenticatedRequest, workspace: Workspace) -> HttpRe
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("web:workspace_settings", workspace=workspace.slug)
-    refused = bool(form.errors or hosts_form.errors)
+    refused = bool(form.errors or hosts_form.errors or notify_form.errors)
     context = {
         **_workspace_context(request, workspace),
         "form": form,
+        "notify_form": notify_form,
         "hosts_form": hosts_form,
         "approval_form": approval_form,
         "signing": (

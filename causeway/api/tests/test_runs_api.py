@@ -360,3 +360,14 @@ def test_a_queued_job_is_cancelled_through_the_api_and_a_finished_one_is_a_confl
     assert analyst.post(f"{ws(people)}/jobs/{people['foreign'].pk}/cancel").status_code == 404
     listed = analyst.get(f"{ws(people)}/jobs?status=cancelled").json()["items"]
     assert [item["id"] for item in listed] == [str(queued.pk)]
+
+
+def test_a_job_names_the_attempt_it_retries_and_the_retry_that_followed_it(people: dict[str, Any]) -> None:
+    first = people["jobs"]["analyst"]
+    retry = make_job(
+        people["sync"], by=people["analyst"], retry_of=first, retry_number=1, first_attempt=first
+    )
+    analyst = Caller(people["analyst"])
+    body = analyst.get(f"{ws(people)}/jobs/{retry.pk}").json()
+    assert (body["retry_of"], body["retry_number"]) == (str(first.pk), 1)
+    assert analyst.get(f"{ws(people)}/jobs/{first.pk}").json()["retry"] == str(retry.pk)

@@ -99,6 +99,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "PUT /api/v1/workspaces/{workspace_id}/api-collections/{collection_id}/endpoints/{endpoint_id}": (
         "recipe_id"
     ),
+    # A watch tells by email, through a connection the watcher may use (by id), or both: not by neither.
+    "PUT /api/v1/workspaces/{workspace_id}/recipes/{recipe_id}/watch": "connection_id",
     "POST /api/v1/workspaces/{workspace_id}/api-clients": "collection_ids",
     "PATCH /api/v1/workspaces/{workspace_id}/api-clients/{client_id}": "allowed_sources",
 }

@@ -575,3 +575,21 @@ def test_cancelling_asks_what_running_asks(people: dict[str, Any]) -> None:
     assert Job.objects.get(pk=job.pk).status == "queued"
     assert Job.objects.get(pk=test_run.pk).status == "cancelled"
     assert as_user(people["admin"]).post(f"/w/acme/jobs/{people['foreign'].pk}/cancel").status_code == 404
+
+
+def test_the_job_page_links_a_failed_attempt_and_its_retry(people: dict[str, Any]) -> None:
+    first = people["jobs"]["analyst"]
+    retry = make_job(
+        people["sync"],
+        by=people["analyst"],
+        status="queued",
+        retry_of=first,
+        retry_number=1,
+        first_attempt=first,
+    )
+    client = as_user(people["analyst"])
+    html = client.get(f"/w/acme/jobs/{first.pk}").content.decode()
+    assert f"/w/acme/jobs/{retry.pk}" in html.split('id="job-retry"')[1]
+    html = client.get(f"/w/acme/jobs/{retry.pk}").content.decode()
+    attempt = html.split('id="job-attempt"')[1].split("</dd>")[0]
+    assert "retry 1 of a failed job" in attempt and f"/w/acme/jobs/{first.pk}" in attempt

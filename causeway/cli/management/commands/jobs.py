@@ -162,6 +162,8 @@ class Command(BaseCommand):
             self.stdout.write(f"re-run of\t{job.rerun_of_id}")
         for other in view.reruns:
             self.stdout.write(f"re-run\t{other.id}\t{other.status}")
+        if job.retry_of_id:
+            self.stdout.write(f"retry {job.retry_number} of\t{job.retry_of_id}")
         if job.cancel_requested_at:
             self.stdout.write(f"cancelled by\t{job.cancelled_by}")
         if view.error:
