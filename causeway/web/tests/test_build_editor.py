@@ -167,6 +167,13 @@ def test_browser_steps_are_dragged_and_edited_on_the_flow_without_a_reload(
         ).new_page()
         browser_sign_in(page, base, people["analyst"].email, STRONG_PASSWORD)
         page.goto(f"{base}/w/acme/recipes/{recipe.id}/build")
+        # The first load's script and style stay under 200 KB, the vendored libraries included.
+        weight = page.evaluate(
+            "() => performance.getEntriesByType('resource')"
+            ".filter(e => e.initiatorType === 'script' || e.initiatorType === 'link')"
+            ".reduce((sum, e) => sum + e.decodedBodySize, 0)"
+        )
+        assert 0 < weight < 200_000, weight
         # A mark on the window survives only as long as the page is not reloaded.
         page.evaluate("() => { window.sameDocument = true; }")
         # Only the selected node's panel shows: the trigger's at first.
