@@ -15,7 +15,6 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import model_validator
 
 from causeway.access.perms import Perm
 from causeway.access.routes import operation, request_actor
@@ -39,12 +38,6 @@ class JobFiltersIn(StrictIn):
     test: bool | None = Field(None, description="true: only test runs; false: no test runs")
     page: int = Field(1, ge=1, le=MAX_INT)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
-
-    @model_validator(mode="after")
-    def _range(self) -> JobFiltersIn:
-        if self.since and self.until and self.until < self.since:
-            raise ValueError("until must not be before since")
-        return self
 
 
 class JobOut(Schema):

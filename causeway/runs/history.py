@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 
 from causeway.access import policy
@@ -48,6 +49,8 @@ def _day_start(day: dt.date) -> dt.datetime:
 def jobs_list(*, actor: Actor, workspace: Workspace, filters: JobFilters | None = None) -> QuerySet[Job]:
     """The jobs the actor may see, newest first, narrowed by `filters`."""
     f = filters or JobFilters()
+    if f.since is not None and f.until is not None and f.until < f.since:
+        raise ValidationError({"until": "must not be before since"})
     jobs = Job.objects.visible_to(actor, workspace=workspace)
     if f.recipe is not None:
         jobs = jobs.filter(recipe_id=f.recipe)

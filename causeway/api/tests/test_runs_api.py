@@ -167,6 +167,8 @@ def test_filters_and_pages(people: dict[str, Any]) -> None:
         "since=x",
     ):
         assert admin.get(f"{base}?{bad}").status_code in (400, 422), bad
+    backwards = admin.get(f"{base}?since=2026-02-01&until=2026-01-01")
+    assert (backwards.status_code, backwards.json()["detail"]) == (400, "until: must not be before since")
 
 
 def test_every_trigger_and_status_the_model_knows_is_a_filter_and_the_schema_says_so(

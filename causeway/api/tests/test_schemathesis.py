@@ -103,6 +103,9 @@ RULES_BEYOND_THE_SCHEMA = {
     "PUT /api/v1/workspaces/{workspace_id}/recipes/{recipe_id}/watch": "connection_id",
     "POST /api/v1/workspaces/{workspace_id}/api-clients": "collection_ids",
     "PATCH /api/v1/workspaces/{workspace_id}/api-clients/{client_id}": "allowed_sources",
+    # A range of days ends on or after the day it starts.
+    "GET /api/v1/workspaces/{workspace_id}/jobs": "until",
+    "GET /api/v1/workspaces/{workspace_id}/audit-events": "until",
 }
 
 

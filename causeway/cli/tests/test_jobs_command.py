@@ -105,6 +105,10 @@ def test_refusals_name_what_is_wrong(world: dict[str, Any]) -> None:
         (("rerun", "--workspace", "acme", str(world["ok"].pk)), "only a failed job"),
         (("list", "--workspace", "acme", "--since", "yesterday"), "date: 'yesterday' is not a day"),
         (("list", "--workspace", "acme", "--recipe", "x"), "recipe: 'x' is not a recipe id"),
+        (
+            ("list", "--workspace", "acme", "--since", "2026-02-01", "--until", "2026-01-01"),
+            "until: must not be before since",
+        ),
     ]
     for args, message in cases:
         with pytest.raises(CommandError, match=message.replace("[", r"\[")):

@@ -151,7 +151,11 @@ class Command(BaseCommand):
             until=_day(options["until"]) if options["until"] else None,
             test=options["test"],
         )
-        for job in history.jobs_list(actor=actor, workspace=workspace, filters=filters)[: options["limit"]]:
+        try:
+            jobs = history.jobs_list(actor=actor, workspace=workspace, filters=filters)
+        except ValidationError as exc:
+            raise refusal(exc) from None
+        for job in jobs[: options["limit"]]:
             self.stdout.write(_line(job))
 
     def _show(self, actor: Actor, workspace: Any, job_id: str) -> None:
