@@ -62,7 +62,8 @@ def actions(world: World) -> list[str]:
 
 # Writes an Operator may make: its own account; running a recipe, and starting and stopping it (rule 4:
 # "may run recipes and start and stop recipe tests", within the environment's ceiling); re-running a
-# failed job of a recipe whose job history it holds (rule 4); its own bookmarks.
+# failed job of a recipe whose job history it holds (rule 4); its own bookmarks, and its own watch of a
+# recipe it may read (being told of failures changes nothing in the workspace).
 OPERATOR_WRITES = {
     "PATCH /me",
     "POST /me/password",
@@ -72,7 +73,7 @@ OPERATOR_WRITES = {
     "POST /me/reauthenticate",
 }
 OPERATOR_WRITE_PATTERNS = (
-    re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark)$"),
+    re.compile(r"/recipes/\{recipe_id\}/(jobs|tests?|runs?|start|stop|bookmark|watch)$"),
     re.compile(r"/jobs/\{job_id\}/rerun$"),
     # Any member may ask for break-glass access; granting it is another Admin's.
     re.compile(r"/break-glass$"),
