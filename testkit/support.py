@@ -86,6 +86,8 @@ COVERED_TESTS = (
     # A workspace's second-factor requirement and step-up are enforced by the policy and the routes.
     "causeway/tests/test_mfa.py",
     "causeway/tests/test_step_up.py",
+    # Which groups a sign-in places a person in is decided by the access app's group mappings.
+    "causeway/tests/test_group_mappings.py",
 )
 
 
