@@ -21,8 +21,8 @@ from django.core.management import CommandError, call_command
 from causeway.accounts import mfa, passkeys, stepup
 from causeway.accounts.models import Passkey, User
 from causeway.tests.test_mfa import START, events, password_step
+from causeway.vault.tests.authenticator import SoftAuthenticator
 from causeway.workspaces import tokens
-from testkit.authenticator import SoftAuthenticator
 from testkit.support import field_errors, https_client, make_user, make_workspace
 
 RP_ID, ORIGIN = "localhost", "https://localhost:8443"
