@@ -75,7 +75,11 @@ class Watch(models.Model):
 
     @property
     def latest_notice(self) -> Notice | None:
-        """The last message made for this watch, and how sending it went."""
+        """The last message made for this watch, and how sending it went (fetched with the list when the
+        list asked for it: `watches_list`)."""
+        fetched = getattr(self, "last_notices", None)
+        if fetched is not None:
+            return fetched[0] if fetched else None
         return self.notices.order_by("-created_at").first()
 
 

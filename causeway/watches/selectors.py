@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from causeway.access.perms import Perm
 from causeway.access.policy import Actor
 from causeway.accounts.models import User
 from causeway.connections.models import Connection, Kind
 from causeway.recipes.models import Recipe
-from causeway.watches.models import CONNECTOR_ACTIONS, INTERVAL_DEFAULT_MINUTES, NotificationSettings, Watch
+from causeway.watches.models import (
+    CONNECTOR_ACTIONS,
+    INTERVAL_DEFAULT_MINUTES,
+    Notice,
+    NotificationSettings,
+    Watch,
+)
 from causeway.workspaces.models import Workspace
 
 
@@ -31,6 +37,10 @@ def watches_list(actor: Actor, workspace: Workspace) -> QuerySet[Watch]:
     return (
         Watch.objects.filter(workspace=workspace, user=actor, recipe_id__in=readable)
         .select_related("recipe", "connection")
+        # Each row's last message, fetched for the whole page in one query.
+        .prefetch_related(
+            Prefetch("notices", queryset=Notice.objects.order_by("-created_at")[:1], to_attr="last_notices")
+        )
         .order_by("recipe__name")
     )
 

@@ -124,3 +124,24 @@ def test_the_operator_watches_for_a_member_from_the_command_line(people: dict[st
     assert not Watch.objects.exists()
     assert "every 15 minutes" in command("interval", "--workspace", "acme")
     assert "every 30 minutes" in command("interval", "--workspace", "acme", "--minutes", "30")
+
+
+def test_the_watching_list_brings_each_watchs_last_message_with_it(
+    people: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    from django.utils import timezone
+
+    from causeway.watches.models import Notice
+
+    now = timezone.now()
+    watch = Watch.objects.create(
+        workspace=people["acme"], recipe=people["recipe"], user=people["operator"], told_until=now
+    )
+    for failures in (1, 3):
+        Notice.objects.create(watch=watch, channel="email", failures=failures, next_attempt_at=now)
+    Notice.objects.filter(failures=1).update(created_at=now - timezone.timedelta(minutes=20))
+    (listed,) = selectors.watches_list(people["operator"], people["acme"])
+    with django_assert_num_queries(0):
+        latest = listed.latest_notice
+    assert latest is not None and latest.failures == 3
+    assert watch.latest_notice is not None and watch.latest_notice.failures == 3
